@@ -1,0 +1,649 @@
+// Lowered IR -> LLVM IR.
+//
+//   EmitModule
+//     ├─ <name>(ptr noalias a0..aN)      the loop nest
+//     │    ├─ For serial     -> header/body/latch blocks
+//     │    ├─ For unrolled   -> body emitted once per iteration with a constant
+//     │    ├─ For parallel   -> body outlined into <name>_par<k>(begin, end, closure),
+//     │    │                    called through pt_parallel_for
+//     │    └─ For vectorized -> body emitted once, lane-wide (see below)
+//     └─ <name>_packed(ptr args)         unpacks args and calls <name>
+//
+// Vectorization is explicit, not left to LLVM's loop vectorizer: inside a vectorized loop
+// every expression is either uniform (one scalar for all lanes) or varying (an LLVM
+// vector of `lanes` elements). A load or store whose index has stride 1 in the lane
+// variable becomes one vector load/store; stride 0 stays scalar and is broadcast where it
+// meets a vector; any other index becomes a gather/scatter. Conditions that vary across
+// lanes become masks on the loads and stores they guard, so tails are safe.
+#include "compiler/internal/codegen_llvm.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+
+#include <unordered_map>
+
+#include "compiler/simplify.h"
+
+namespace priortune::compiler::internal {
+namespace {
+
+constexpr int64_t kStackLimitBytes = 64 * 1024;
+constexpr int64_t kMaxUnroll = 512;
+
+struct Val {
+  llvm::Value* v = nullptr;
+  bool vec = false;
+};
+
+bool HasLoad(const Expr& e) {
+  bool found = false;
+  VisitExpr(e, [&](const Expr& x) { found |= x->kind == ExprKind::kLoad; });
+  return found;
+}
+
+class CodeGen {
+ public:
+  CodeGen(llvm::LLVMContext& ctx, llvm::Module& m, llvm::TargetMachine& tm)
+      : ctx_(ctx), mod_(m), tm_(tm), b_(ctx) {
+    // Contraction lets a*b+c become one FMA; results stay within the tolerance the
+    // correctness gate allows and match what BLAS libraries do.
+    llvm::FastMathFlags fmf;
+    fmf.setAllowContract(true);
+    b_.setFastMathFlags(fmf);
+  }
+
+  Status Emit(const LoweredFunc& f) {
+    std::vector<llvm::Type*> params(f.args.size(), b_.getPtrTy());
+    auto* fty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+    llvm::Function* fn =
+        llvm::Function::Create(fty, llvm::Function::ExternalLinkage, f.name, &mod_);
+    name_ = f.name;
+    SetAttributes(fn);
+    for (size_t i = 0; i < f.args.size(); ++i) {
+      fn->getArg(i)->setName(f.args[i].name);
+      fn->addParamAttr(i, llvm::Attribute::NoAlias);
+      bufs_[f.args[i].buffer.get()] = fn->getArg(i);
+    }
+    BeginFunction(fn);
+    EmitStmt(f.body);
+    b_.CreateRetVoid();
+
+    // <name>_packed(ptr args): the entry point with a uniform signature.
+    auto* pty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy()}, false);
+    llvm::Function* packed =
+        llvm::Function::Create(pty, llvm::Function::ExternalLinkage, f.name + "_packed", &mod_);
+    SetAttributes(packed);
+    BeginFunction(packed);
+    std::vector<llvm::Value*> call_args;
+    for (size_t i = 0; i < f.args.size(); ++i) {
+      llvm::Value* slot = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), packed->getArg(0), i);
+      call_args.push_back(b_.CreateLoad(b_.getPtrTy(), slot));
+    }
+    b_.CreateCall(fn, call_args);
+    b_.CreateRetVoid();
+    if (!err_.ok()) return err_;
+    std::string msg;
+    llvm::raw_string_ostream os(msg);
+    if (llvm::verifyModule(mod_, &os))
+      return Internal("generated LLVM IR does not verify: " + os.str());
+    return OkStatus();
+  }
+
+ private:
+  void SetAttributes(llvm::Function* fn) {
+    fn->addFnAttr("target-cpu", tm_.getTargetCPU());
+    fn->addFnAttr("target-features", tm_.getTargetFeatureString());
+    // We emit explicit wide vectors; make sure the backend keeps them in zmm registers
+    // instead of splitting them on CPUs tuned to prefer 256-bit vectors.
+    fn->addFnAttr("prefer-vector-width", "512");
+    fn->addFnAttr("min-legal-vector-width", "512");
+    fn->addFnAttr(llvm::Attribute::NoUnwind);
+  }
+
+  void BeginFunction(llvm::Function* fn) {
+    fn_ = fn;
+    entry_ = llvm::BasicBlock::Create(ctx_, "entry", fn);
+    b_.SetInsertPoint(entry_);
+  }
+
+  void Fail(const std::string& m) {
+    if (err_.ok()) err_ = InvalidArgument("codegen of " + name_ + ": " + m);
+  }
+
+  llvm::Type* TypeOf(DType t) {
+    switch (t) {
+      case DType::kFloat32: return b_.getFloatTy();
+      case DType::kInt64: return b_.getInt64Ty();
+      case DType::kBool: return b_.getInt1Ty();
+    }
+    return nullptr;
+  }
+
+  llvm::AllocaInst* EntryAlloca(llvm::Type* t, int64_t count, const std::string& name) {
+    llvm::IRBuilder<> eb(entry_, entry_->begin());
+    auto* a = eb.CreateAlloca(t, eb.getInt64(count), name);
+    a->setAlignment(llvm::Align(64));
+    return a;
+  }
+
+  // ---- values and vectors ----
+  llvm::Value* Splat(llvm::Value* v) { return b_.CreateVectorSplat(lanes_, v); }
+  llvm::Value* AsVec(Val v) { return v.vec ? v.v : Splat(v.v); }
+  llvm::Value* AllOnes() { return llvm::ConstantInt::getTrue(llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_)); }
+  llvm::Value* Mask() { return mask_ ? mask_ : AllOnes(); }
+
+  Val Binary(const Expr& e) {
+    Val a = EmitExpr(e->a), b = EmitExpr(e->b);
+    bool vec = a.vec || b.vec;
+    llvm::Value* x = vec ? AsVec(a) : a.v;
+    llvm::Value* y = vec ? AsVec(b) : b.v;
+    bool fp = e->a->dtype == DType::kFloat32;
+    llvm::Value* r = nullptr;
+    switch (e->kind) {
+      case ExprKind::kAdd: r = fp ? b_.CreateFAdd(x, y) : b_.CreateAdd(x, y); break;
+      case ExprKind::kSub: r = fp ? b_.CreateFSub(x, y) : b_.CreateSub(x, y); break;
+      case ExprKind::kMul: r = fp ? b_.CreateFMul(x, y) : b_.CreateMul(x, y); break;
+      case ExprKind::kDiv:
+        if (fp) {
+          r = b_.CreateFDiv(x, y);
+        } else {  // floor division
+          llvm::Value* q = b_.CreateSDiv(x, y);
+          llvm::Value* rem = b_.CreateSRem(x, y);
+          llvm::Value* zero = llvm::Constant::getNullValue(x->getType());
+          llvm::Value* adjust = b_.CreateAnd(b_.CreateICmpNE(rem, zero),
+                                             b_.CreateICmpNE(b_.CreateICmpSLT(rem, zero),
+                                                             b_.CreateICmpSLT(y, zero)));
+          r = b_.CreateSub(q, b_.CreateZExt(adjust, x->getType()));
+        }
+        break;
+      case ExprKind::kMod:
+        if (fp) {
+          r = b_.CreateFRem(x, y);
+        } else {  // floor modulo: the sign of the divisor
+          llvm::Value* rem = b_.CreateSRem(x, y);
+          llvm::Value* zero = llvm::Constant::getNullValue(x->getType());
+          llvm::Value* adjust = b_.CreateAnd(b_.CreateICmpNE(rem, zero),
+                                             b_.CreateICmpNE(b_.CreateICmpSLT(rem, zero),
+                                                             b_.CreateICmpSLT(y, zero)));
+          r = b_.CreateSelect(adjust, b_.CreateAdd(rem, y), rem);
+        }
+        break;
+      case ExprKind::kMin:
+      case ExprKind::kMax: {
+        bool is_min = e->kind == ExprKind::kMin;
+        if (fp) {
+          r = b_.CreateBinaryIntrinsic(is_min ? llvm::Intrinsic::minnum : llvm::Intrinsic::maxnum,
+                                       x, y);
+        } else {
+          llvm::Value* c = is_min ? b_.CreateICmpSLT(x, y) : b_.CreateICmpSGT(x, y);
+          r = b_.CreateSelect(c, x, y);
+        }
+        break;
+      }
+      case ExprKind::kEQ: r = fp ? b_.CreateFCmpOEQ(x, y) : b_.CreateICmpEQ(x, y); break;
+      case ExprKind::kNE: r = fp ? b_.CreateFCmpUNE(x, y) : b_.CreateICmpNE(x, y); break;
+      case ExprKind::kLT: r = fp ? b_.CreateFCmpOLT(x, y) : b_.CreateICmpSLT(x, y); break;
+      case ExprKind::kLE: r = fp ? b_.CreateFCmpOLE(x, y) : b_.CreateICmpSLE(x, y); break;
+      case ExprKind::kAnd: r = b_.CreateAnd(x, y); break;
+      case ExprKind::kOr: r = b_.CreateOr(x, y); break;
+      default: Fail("unexpected binary node " + ToString(e)); r = x;
+    }
+    return {r, vec};
+  }
+
+  Val EmitExpr(const Expr& e) {
+    switch (e->kind) {
+      case ExprKind::kIntImm:
+        if (e->dtype == DType::kBool) return {b_.getInt1(e->int_value != 0), false};
+        return {b_.getInt64(e->int_value), false};
+      case ExprKind::kFloatImm:
+        return {llvm::ConstantFP::get(b_.getFloatTy(), e->float_value), false};
+      case ExprKind::kVar: {
+        auto it = vars_.find(e.get());
+        if (it == vars_.end()) {
+          Fail("unbound variable " + e->name);
+          return {b_.getInt64(0), false};
+        }
+        return it->second;
+      }
+      case ExprKind::kNot: {
+        Val a = EmitExpr(e->a);
+        return {b_.CreateNot(a.v), a.vec};
+      }
+      case ExprKind::kCast: return EmitCast(e);
+      case ExprKind::kSelect: return EmitSelect(e);
+      case ExprKind::kLoad: return EmitLoad(e);
+      case ExprKind::kTensorRead:
+      case ExprKind::kReduce:
+        Fail("tensor expression left in lowered IR: " + ToString(e));
+        return {llvm::UndefValue::get(TypeOf(e->dtype)), false};
+      default: return Binary(e);
+    }
+  }
+
+  Val EmitCast(const Expr& e) {
+    Val a = EmitExpr(e->a);
+    llvm::Type* to = TypeOf(e->dtype);
+    if (a.vec) to = llvm::FixedVectorType::get(to, lanes_);
+    DType from = e->a->dtype;
+    llvm::Value* r = a.v;
+    if (e->dtype == DType::kFloat32) {
+      r = from == DType::kBool ? b_.CreateUIToFP(a.v, to) : b_.CreateSIToFP(a.v, to);
+    } else if (e->dtype == DType::kInt64) {
+      r = from == DType::kFloat32 ? b_.CreateFPToSI(a.v, to) : b_.CreateZExt(a.v, to);
+    } else {
+      r = from == DType::kFloat32
+              ? b_.CreateFCmpUNE(a.v, llvm::Constant::getNullValue(a.v->getType()))
+              : b_.CreateICmpNE(a.v, llvm::Constant::getNullValue(a.v->getType()));
+    }
+    return {r, a.vec};
+  }
+
+  Val EmitSelect(const Expr& e) {
+    Val c = EmitExpr(e->a);
+    if (c.vec) {
+      // Lanes where the condition fails must not load: predicate each branch.
+      llvm::Value* saved = mask_;
+      mask_ = b_.CreateAnd(Mask(), c.v);
+      Val t = EmitExpr(e->b);
+      mask_ = b_.CreateAnd(saved ? saved : AllOnes(), b_.CreateNot(c.v));
+      Val f = EmitExpr(e->c);
+      mask_ = saved;
+      return {b_.CreateSelect(c.v, AsVec(t), AsVec(f)), true};
+    }
+    if (!HasLoad(e->b) && !HasLoad(e->c)) {
+      Val t = EmitExpr(e->b), f = EmitExpr(e->c);
+      bool vec = t.vec || f.vec;
+      return {b_.CreateSelect(c.v, vec ? AsVec(t) : t.v, vec ? AsVec(f) : f.v), vec};
+    }
+    // A load in a branch may be out of bounds when its branch is not taken: branch.
+    bool vec = lane_var_ && (UsesVar(e->b, lane_var_) || UsesVar(e->c, lane_var_));
+    llvm::BasicBlock* tb = llvm::BasicBlock::Create(ctx_, "sel.t", fn_);
+    llvm::BasicBlock* fb = llvm::BasicBlock::Create(ctx_, "sel.f", fn_);
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx_, "sel.done", fn_);
+    b_.CreateCondBr(c.v, tb, fb);
+    b_.SetInsertPoint(tb);
+    Val t = EmitExpr(e->b);
+    llvm::Value* tv = vec ? AsVec(t) : t.v;
+    llvm::BasicBlock* tend = b_.GetInsertBlock();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(fb);
+    Val f = EmitExpr(e->c);
+    llvm::Value* fv = vec ? AsVec(f) : f.v;
+    llvm::BasicBlock* fend = b_.GetInsertBlock();
+    b_.CreateBr(done);
+    b_.SetInsertPoint(done);
+    llvm::PHINode* phi = b_.CreatePHI(tv->getType(), 2);
+    phi->addIncoming(tv, tend);
+    phi->addIncoming(fv, fend);
+    return {phi, vec};
+  }
+
+  llvm::Value* BufferPtr(const Buffer& buf) {
+    auto it = bufs_.find(buf.get());
+    if (it == bufs_.end()) {
+      Fail("buffer " + buf->name + " used outside its allocation");
+      return llvm::ConstantPointerNull::get(b_.getPtrTy());
+    }
+    return it->second;
+  }
+
+  // Lane stride of an index inside a vectorized loop: 0, 1, or nullopt (gather).
+  std::optional<int64_t> LaneStride(const Expr& index) {
+    if (!lane_var_ || !UsesVar(index, lane_var_)) return 0;
+    Expr s = Simplify(index, ranges_);
+    if (!UsesVar(s, lane_var_)) return 0;
+    auto c = LinearCoefficient(s, lane_var_);
+    if (c && *c == 1) return 1;
+    return std::nullopt;
+  }
+
+  // The index at lane 0 of a stride-1 access.
+  llvm::Value* LaneBase(const Expr& index) {
+    Val base = WithScalarLane([&] { return EmitExpr(Simplify(index, ranges_)); });
+    return base.v;
+  }
+
+  template <typename F>
+  Val WithScalarLane(F f) {
+    Val saved = vars_[lane_var_];
+    vars_[lane_var_] = {lane_base_, false};
+    Val r = f();
+    vars_[lane_var_] = saved;
+    return r;
+  }
+
+  // A uniform access under a partial mask must not touch memory when no lane is active.
+  llvm::Value* GuardUniformPtr(llvm::Value* ptr, llvm::Type* elem) {
+    if (!mask_) return ptr;
+    llvm::Value* bits = b_.CreateBitCast(mask_, b_.getIntNTy(lanes_));
+    llvm::Value* any = b_.CreateICmpNE(bits, llvm::ConstantInt::get(b_.getIntNTy(lanes_), 0));
+    llvm::Value* dummy = EntryAlloca(elem, 1, "dummy");
+    return b_.CreateSelect(any, ptr, dummy);
+  }
+
+  Val EmitLoad(const Expr& e) {
+    llvm::Type* et = TypeOf(e->dtype);
+    llvm::Value* base = BufferPtr(e->buffer);
+    auto stride = LaneStride(e->a);
+    if (stride && *stride == 0) {
+      Val idx = EmitExpr(e->a);
+      if (idx.vec) {  // uniform after simplification: lane 0's value serves all
+        idx = WithScalarLane([&] { return EmitExpr(e->a); });
+      }
+      llvm::Value* ptr = GuardUniformPtr(b_.CreateInBoundsGEP(et, base, idx.v), et);
+      return {b_.CreateAlignedLoad(et, ptr, llvm::Align(4)), false};
+    }
+    auto* vt = llvm::FixedVectorType::get(et, lanes_);
+    if (stride) {
+      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, LaneBase(e->a));
+      if (mask_) {
+        return {b_.CreateMaskedLoad(vt, ptr, llvm::Align(4), mask_,
+                                    llvm::Constant::getNullValue(vt)),
+                true};
+      }
+      return {b_.CreateAlignedLoad(vt, ptr, llvm::Align(4)), true};
+    }
+    Val idx = EmitExpr(e->a);
+    llvm::Value* ptrs = b_.CreateInBoundsGEP(et, base, AsVec(idx));
+    return {b_.CreateMaskedGather(vt, ptrs, llvm::Align(4), Mask(), llvm::Constant::getNullValue(vt)),
+            true};
+  }
+
+  void EmitStore(const Stmt& s) {
+    llvm::Type* et = TypeOf(s->buffer->dtype);
+    llvm::Value* base = BufferPtr(s->buffer);
+    Val value = EmitExpr(s->value);
+    auto stride = LaneStride(s->index);
+    if (stride && *stride == 0 && !value.vec) {
+      Val idx = EmitExpr(s->index);
+      if (idx.vec) idx = WithScalarLane([&] { return EmitExpr(s->index); });
+      llvm::Value* ptr = GuardUniformPtr(b_.CreateInBoundsGEP(et, base, idx.v), et);
+      b_.CreateAlignedStore(value.v, ptr, llvm::Align(4));
+      return;
+    }
+    if (!lane_var_) {
+      Fail("vector value stored outside a vectorized loop");
+      return;
+    }
+    if (stride && *stride == 1) {
+      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, LaneBase(s->index));
+      if (mask_) {
+        b_.CreateMaskedStore(AsVec(value), ptr, llvm::Align(4), mask_);
+      } else {
+        b_.CreateAlignedStore(AsVec(value), ptr, llvm::Align(4));
+      }
+      return;
+    }
+    // Scatter writes lanes in order, so a uniform index keeps the last lane's value, as a
+    // serial loop would.
+    Val idx = EmitExpr(s->index);
+    llvm::Value* ptrs = b_.CreateInBoundsGEP(et, base, AsVec(idx));
+    b_.CreateMaskedScatter(AsVec(value), ptrs, llvm::Align(4), Mask());
+  }
+
+  // ---- statements ----
+  void EmitStmt(const Stmt& s) {
+    if (!s || !err_.ok()) return;
+    switch (s->kind) {
+      case StmtKind::kSeq:
+        for (const auto& c : s->seq) EmitStmt(c);
+        return;
+      case StmtKind::kStore: EmitStore(s); return;
+      case StmtKind::kIf: EmitIf(s); return;
+      case StmtKind::kAllocate: EmitAllocate(s); return;
+      case StmtKind::kFor:
+        switch (s->for_kind) {
+          case ForKind::kSerial: EmitSerialFor(s); return;
+          case ForKind::kUnrolled: EmitUnrolledFor(s); return;
+          case ForKind::kVectorized: EmitVectorFor(s); return;
+          case ForKind::kParallel:
+            if (lane_var_ || in_parallel_) EmitSerialFor(s); else EmitParallelFor(s);
+            return;
+        }
+    }
+  }
+
+  void EmitIf(const Stmt& s) {
+    Val c = EmitExpr(s->cond);
+    if (c.vec) {
+      llvm::Value* saved = mask_;
+      mask_ = b_.CreateAnd(Mask(), c.v);
+      EmitStmt(s->body);
+      if (s->else_body) {
+        mask_ = b_.CreateAnd(saved ? saved : AllOnes(), b_.CreateNot(c.v));
+        EmitStmt(s->else_body);
+      }
+      mask_ = saved;
+      return;
+    }
+    llvm::BasicBlock* tb = llvm::BasicBlock::Create(ctx_, "if.then", fn_);
+    llvm::BasicBlock* eb = s->else_body ? llvm::BasicBlock::Create(ctx_, "if.else", fn_) : nullptr;
+    llvm::BasicBlock* done = llvm::BasicBlock::Create(ctx_, "if.end", fn_);
+    b_.CreateCondBr(c.v, tb, eb ? eb : done);
+    b_.SetInsertPoint(tb);
+    EmitStmt(s->body);
+    b_.CreateBr(done);
+    if (eb) {
+      b_.SetInsertPoint(eb);
+      EmitStmt(s->else_body);
+      b_.CreateBr(done);
+    }
+    b_.SetInsertPoint(done);
+  }
+
+  void EmitAllocate(const Stmt& s) {
+    const Buffer& buf = s->buffer;
+    llvm::Type* et = TypeOf(buf->dtype);
+    int64_t bytes = buf->size * 4;
+    if (bytes <= kStackLimitBytes || buf->scope == BufferScope::kLocal) {
+      bufs_[buf.get()] = EntryAlloca(et, buf->size, buf->name);
+      EmitStmt(s->body);
+      bufs_.erase(buf.get());
+      return;
+    }
+    llvm::FunctionCallee alloc = mod_.getOrInsertFunction(
+        "pt_alloc", llvm::FunctionType::get(b_.getPtrTy(), {b_.getInt64Ty()}, false));
+    llvm::FunctionCallee release = mod_.getOrInsertFunction(
+        "pt_free", llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy()}, false));
+    llvm::Value* p = b_.CreateCall(alloc, {b_.getInt64(bytes)}, buf->name);
+    bufs_[buf.get()] = p;
+    EmitStmt(s->body);
+    b_.CreateCall(release, {p});
+    bufs_.erase(buf.get());
+  }
+
+  void PushRange(const Stmt& s) {
+    int64_t mn, ext;
+    if (IsConstInt(s->min, &mn) && IsConstInt(s->extent, &ext))
+      ranges_[s->var.get()] = {mn, mn + ext - 1};
+  }
+
+  void EmitLoop(const Stmt& s, llvm::Value* begin, llvm::Value* end) {
+    llvm::BasicBlock* pre = b_.GetInsertBlock();
+    llvm::BasicBlock* header = llvm::BasicBlock::Create(ctx_, s->var->name + ".hdr", fn_);
+    llvm::BasicBlock* body = llvm::BasicBlock::Create(ctx_, s->var->name + ".body", fn_);
+    llvm::BasicBlock* exit = llvm::BasicBlock::Create(ctx_, s->var->name + ".exit", fn_);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode* i = b_.CreatePHI(b_.getInt64Ty(), 2, s->var->name);
+    i->addIncoming(begin, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(i, end), body, exit);
+    b_.SetInsertPoint(body);
+    vars_[s->var.get()] = {i, false};
+    EmitStmt(s->body);
+    llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
+    i->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+    vars_.erase(s->var.get());
+  }
+
+  void EmitSerialFor(const Stmt& s) {
+    Val mn = EmitExpr(s->min), ext = EmitExpr(s->extent);
+    PushRange(s);
+    EmitLoop(s, mn.v, b_.CreateAdd(mn.v, ext.v));
+    ranges_.erase(s->var.get());
+  }
+
+  void EmitUnrolledFor(const Stmt& s) {
+    int64_t mn, ext;
+    if (!IsConstInt(s->min, &mn) || !IsConstInt(s->extent, &ext) || ext > kMaxUnroll) {
+      EmitSerialFor(s);
+      return;
+    }
+    for (int64_t k = 0; k < ext; ++k) {
+      vars_[s->var.get()] = {b_.getInt64(mn + k), false};
+      ranges_[s->var.get()] = {mn + k, mn + k};
+      EmitStmt(s->body);
+    }
+    vars_.erase(s->var.get());
+    ranges_.erase(s->var.get());
+  }
+
+  void EmitVectorFor(const Stmt& s) {
+    int64_t ext;
+    if (!IsConstInt(s->extent, &ext) || ext < 1) {
+      Fail("vectorized loop " + s->var->name + " needs a constant extent");
+      return;
+    }
+    if (lane_var_) {
+      Fail("nested vectorized loop " + s->var->name);
+      return;
+    }
+    Val mn = EmitExpr(s->min);
+    lanes_ = static_cast<unsigned>(ext);
+    lane_var_ = s->var.get();
+    lane_base_ = mn.v;
+    std::vector<llvm::Constant*> steps;
+    for (unsigned k = 0; k < lanes_; ++k) steps.push_back(b_.getInt64(k));
+    llvm::Value* ramp = b_.CreateAdd(Splat(mn.v), llvm::ConstantVector::get(steps));
+    vars_[lane_var_] = {ramp, true};
+    PushRange(s);
+    EmitStmt(s->body);
+    ranges_.erase(s->var.get());
+    vars_.erase(lane_var_);
+    lane_var_ = nullptr;
+    lane_base_ = nullptr;
+    mask_ = nullptr;
+  }
+
+  // Outlines the loop body into fn(begin, end, closure) and calls pt_parallel_for.
+  void EmitParallelFor(const Stmt& s) {
+    Val mn = EmitExpr(s->min), ext = EmitExpr(s->extent);
+    // Everything in scope is captured: loop variables and buffer pointers.
+    std::vector<const ExprNode*> cap_vars;
+    std::vector<const BufferNode*> cap_bufs;
+    std::vector<llvm::Type*> fields;
+    for (const auto& [k, v] : vars_) {
+      cap_vars.push_back(k);
+      fields.push_back(b_.getInt64Ty());
+    }
+    for (const auto& [k, v] : bufs_) {
+      cap_bufs.push_back(k);
+      fields.push_back(b_.getPtrTy());
+    }
+    fields.push_back(b_.getInt64Ty());  // loop min
+    auto* st = llvm::StructType::get(ctx_, fields);
+    llvm::Value* closure = EntryAlloca(st, 1, "closure");
+    unsigned f = 0;
+    for (auto* k : cap_vars) b_.CreateStore(vars_[k].v, b_.CreateStructGEP(st, closure, f++));
+    for (auto* k : cap_bufs) b_.CreateStore(bufs_[k], b_.CreateStructGEP(st, closure, f++));
+    b_.CreateStore(mn.v, b_.CreateStructGEP(st, closure, f));
+
+    auto* body_ty = llvm::FunctionType::get(
+        b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getPtrTy()}, false);
+    llvm::Function* body = llvm::Function::Create(
+        body_ty, llvm::Function::InternalLinkage,
+        name_ + "_par" + std::to_string(parallel_count_++), &mod_);
+    SetAttributes(body);
+
+    // Emit the outlined function with its own scope.
+    llvm::Function* saved_fn = fn_;
+    llvm::BasicBlock* saved_entry = entry_;
+    llvm::BasicBlock* saved_block = b_.GetInsertBlock();
+    auto saved_vars = vars_;
+    auto saved_bufs = bufs_;
+    BeginFunction(body);
+    llvm::Value* cl = body->getArg(2);
+    f = 0;
+    for (auto* k : cap_vars)
+      vars_[k] = {b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(st, cl, f++)), false};
+    for (auto* k : cap_bufs)
+      bufs_[k] = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(st, cl, f++));
+    llvm::Value* inner_min = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(st, cl, f));
+    in_parallel_ = true;
+    PushRange(s);
+    EmitLoop(s, b_.CreateAdd(inner_min, body->getArg(0)), b_.CreateAdd(inner_min, body->getArg(1)));
+    ranges_.erase(s->var.get());
+    in_parallel_ = false;
+    b_.CreateRetVoid();
+    fn_ = saved_fn;
+    entry_ = saved_entry;
+    vars_ = std::move(saved_vars);
+    bufs_ = std::move(saved_bufs);
+    b_.SetInsertPoint(saved_block);
+
+    llvm::FunctionCallee pfor = mod_.getOrInsertFunction(
+        "pt_parallel_for",
+        llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty()},
+                                false));
+    b_.CreateCall(pfor, {body, closure, ext.v});
+  }
+
+  llvm::LLVMContext& ctx_;
+  llvm::Module& mod_;
+  llvm::TargetMachine& tm_;
+  llvm::IRBuilder<> b_;
+  llvm::Function* fn_ = nullptr;
+  llvm::BasicBlock* entry_ = nullptr;
+  std::string name_;
+  std::unordered_map<const ExprNode*, Val> vars_;
+  std::unordered_map<const BufferNode*, llvm::Value*> bufs_;
+  RangeMap ranges_;
+  const ExprNode* lane_var_ = nullptr;
+  llvm::Value* lane_base_ = nullptr;
+  unsigned lanes_ = 0;
+  llvm::Value* mask_ = nullptr;
+  bool in_parallel_ = false;
+  int parallel_count_ = 0;
+  Status err_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<llvm::Module>> EmitModule(const LoweredFunc& f, llvm::LLVMContext& ctx,
+                                                   llvm::TargetMachine& tm) {
+  auto m = std::make_unique<llvm::Module>(f.name, ctx);
+  m->setDataLayout(tm.createDataLayout());
+  m->setTargetTriple(tm.getTargetTriple().str());
+  CodeGen cg(ctx, *m, tm);
+  PT_RETURN_IF_ERROR(cg.Emit(f));
+  return m;
+}
+
+void OptimizeModule(llvm::Module& m, llvm::TargetMachine& tm) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions pto;
+  pto.LoopVectorization = true;
+  pto.SLPVectorization = true;
+  llvm::PassBuilder pb(&tm, pto);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  mpm.run(m, mam);
+}
+
+}  // namespace priortune::compiler::internal

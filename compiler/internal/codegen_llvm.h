@@ -1,0 +1,27 @@
+// LLVM IR generation for a lowered function. Only jit.cpp includes this header.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "compiler/lower.h"
+#include "compiler/status.h"
+
+namespace llvm {
+class LLVMContext;
+class Module;
+class TargetMachine;
+}  // namespace llvm
+
+namespace priortune::compiler::internal {
+
+// Emits `void <name>(ptr noalias arg0, ...)` and `void <name>_packed(ptr args)` into a new
+// module for `tm`'s triple, CPU and features. Fails with InvalidArgument on IR the
+// backend cannot express (e.g. an unbound variable), never aborts.
+StatusOr<std::unique_ptr<llvm::Module>> EmitModule(const LoweredFunc& f, llvm::LLVMContext& ctx,
+                                                   llvm::TargetMachine& tm);
+
+// Runs LLVM's O3 pipeline with `tm`'s cost model.
+void OptimizeModule(llvm::Module& m, llvm::TargetMachine& tm);
+
+}  // namespace priortune::compiler::internal

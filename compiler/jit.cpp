@@ -1,0 +1,187 @@
+#include "compiler/jit.h"
+
+#include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
+#include <llvm/ExecutionEngine/Orc/LLJIT.h>
+#include <llvm/IR/LegacyPassManager.h>
+#include <llvm/IR/Module.h>
+#include <llvm/MC/TargetRegistry.h>
+#include <llvm/Support/FileSystem.h>
+#include <llvm/Support/TargetSelect.h>
+#include <llvm/Support/raw_ostream.h>
+#include <llvm/Target/TargetMachine.h>
+#include <llvm/TargetParser/Host.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include "compiler/internal/codegen_llvm.h"
+#include "compiler/runtime.h"
+
+namespace priortune::compiler {
+
+struct KernelState {
+  std::string name;
+  std::vector<LoweredArg> args;
+  double compile_ms = 0;
+  void (*entry)(void* const*) = nullptr;
+  llvm::orc::ResourceTrackerSP tracker;
+  ~KernelState() {
+    if (tracker) llvm::consumeError(tracker->remove());
+  }
+};
+
+void Kernel::Run(void* const* args) const { state_->entry(args); }
+const std::string& Kernel::name() const { return state_->name; }
+const std::vector<LoweredArg>& Kernel::args() const { return state_->args; }
+double Kernel::compile_ms() const { return state_->compile_ms; }
+
+namespace {
+
+std::string ErrorText(llvm::Error e) {
+  std::string s;
+  llvm::handleAllErrors(std::move(e), [&](const llvm::ErrorInfoBase& info) { s += info.message(); });
+  return s;
+}
+
+void InitLLVM() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    llvm::InitializeNativeTargetAsmParser();
+  });
+}
+
+StatusOr<llvm::orc::JITTargetMachineBuilder> HostBuilder() {
+  InitLLVM();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb) return Internal("LLVM host detection failed: " + ErrorText(jtmb.takeError()));
+  jtmb->setCPU(llvm::sys::getHostCPUName().str());
+  jtmb->setCodeGenOptLevel(llvm::CodeGenOpt::Aggressive);
+  return std::move(*jtmb);
+}
+
+StatusOr<std::unique_ptr<llvm::TargetMachine>> HostTargetMachine() {
+  PT_ASSIGN_OR_RETURN(auto jtmb, HostBuilder());
+  auto tm = jtmb.createTargetMachine();
+  if (!tm) return Internal("cannot create a target machine: " + ErrorText(tm.takeError()));
+  return std::move(*tm);
+}
+
+}  // namespace
+
+struct Jit::Impl {
+  std::unique_ptr<llvm::orc::LLJIT> lljit;
+  std::unique_ptr<llvm::TargetMachine> tm;  // for IR generation and the O3 cost model
+  std::mutex mu;                            // TargetMachine is not thread-safe
+  std::atomic<int> counter{0};
+};
+
+Jit::Jit(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Jit::~Jit() = default;
+
+StatusOr<std::unique_ptr<Jit>> Jit::Create() {
+  auto impl = std::make_unique<Impl>();
+  PT_ASSIGN_OR_RETURN(auto jtmb, HostBuilder());
+  PT_ASSIGN_OR_RETURN(impl->tm, HostTargetMachine());
+  auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create();
+  if (!lljit) return Internal("cannot create the LLJIT: " + ErrorText(lljit.takeError()));
+  impl->lljit = std::move(*lljit);
+  // The runtime lives in this process: expose it by address, plus libc/libm for what the
+  // optimiser may introduce (memset, memcpy).
+  auto& jd = impl->lljit->getMainJITDylib();
+  auto& es = impl->lljit->getExecutionSession();
+  llvm::orc::SymbolMap runtime;
+  auto add = [&](const char* name, void* addr) {
+    runtime[es.intern(name)] = llvm::JITEvaluatedSymbol(
+        llvm::pointerToJITTargetAddress(addr), llvm::JITSymbolFlags::Exported);
+  };
+  add("pt_parallel_for", reinterpret_cast<void*>(&pt_parallel_for));
+  add("pt_alloc", reinterpret_cast<void*>(&pt_alloc));
+  add("pt_free", reinterpret_cast<void*>(&pt_free));
+  if (auto err = jd.define(llvm::orc::absoluteSymbols(std::move(runtime))))
+    return Internal("cannot define runtime symbols: " + ErrorText(std::move(err)));
+  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
+      impl->lljit->getDataLayout().getGlobalPrefix());
+  if (!gen) return Internal("cannot search process symbols: " + ErrorText(gen.takeError()));
+  jd.addGenerator(std::move(*gen));
+  return std::unique_ptr<Jit>(new Jit(std::move(impl)));
+}
+
+StatusOr<Jit*> Jit::Default() {
+  static StatusOr<std::unique_ptr<Jit>>* instance = new StatusOr<std::unique_ptr<Jit>>(Create());
+  if (!instance->ok()) return instance->status();
+  return instance->value().get();
+}
+
+StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
+  auto start = std::chrono::steady_clock::now();
+  // Symbols must be unique across the JIT: suffix a counter.
+  LoweredFunc named = f;
+  named.name = f.name + "_k" + std::to_string(impl_->counter++);
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  std::unique_ptr<llvm::Module> mod;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    PT_ASSIGN_OR_RETURN(mod, internal::EmitModule(named, *ctx, *impl_->tm));
+    internal::OptimizeModule(*mod, *impl_->tm);
+  }
+  auto& jd = impl_->lljit->getMainJITDylib();
+  auto tracker = jd.createResourceTracker();
+  if (auto err = impl_->lljit->addIRModule(
+          tracker, llvm::orc::ThreadSafeModule(std::move(mod), std::move(ctx))))
+    return Internal("JIT rejected module " + named.name + ": " + ErrorText(std::move(err)));
+  auto sym = impl_->lljit->lookup(named.name + "_packed");
+  if (!sym) {
+    llvm::consumeError(tracker->remove());
+    return Internal("JIT lookup of " + named.name + " failed: " + ErrorText(sym.takeError()));
+  }
+  auto state = std::make_shared<KernelState>();
+  state->name = f.name;
+  state->args = f.args;
+  state->entry = sym->toPtr<void (*)(void* const*)>();
+  state->tracker = std::move(tracker);
+  state->compile_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  Kernel k;
+  k.state_ = std::move(state);
+  return k;
+}
+
+namespace {
+Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType type) {
+  PT_ASSIGN_OR_RETURN(auto tm, HostTargetMachine());
+  llvm::LLVMContext ctx;
+  PT_ASSIGN_OR_RETURN(auto mod, internal::EmitModule(f, ctx, *tm));
+  internal::OptimizeModule(*mod, *tm);
+  if (type == CodeFileType::kLLVMIR) {
+    mod->print(os, nullptr);
+    return OkStatus();
+  }
+  llvm::legacy::PassManager pm;
+  auto ft = type == CodeFileType::kObject ? llvm::CGFT_ObjectFile : llvm::CGFT_AssemblyFile;
+  if (tm->addPassesToEmitFile(pm, os, nullptr, ft))
+    return Internal("the target cannot emit this file type");
+  pm.run(*mod);
+  return OkStatus();
+}
+}  // namespace
+
+Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
+  if (ec) return InvalidArgument("cannot open " + path + " for writing: " + ec.message());
+  return WriteCode(f, os, type);
+}
+
+StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type) {
+  if (type == CodeFileType::kObject) return InvalidArgument("object code is not text");
+  llvm::SmallString<0> buf;
+  llvm::raw_svector_ostream os(buf);
+  PT_RETURN_IF_ERROR(WriteCode(f, os, type));
+  return std::string(buf.str());
+}
+
+}  // namespace priortune::compiler

@@ -1,0 +1,143 @@
+// Thread pool for parallel loops. Workers spin briefly after a job (kernels are usually
+// called back to back during timing, and waking a sleeping thread costs tens of
+// microseconds), then sleep on a condition variable.
+#include "compiler/runtime.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace priortune::compiler {
+namespace {
+
+thread_local bool tls_in_parallel = false;
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) { Resize(threads); }
+  ~ThreadPool() { Stop(); }
+
+  void Resize(int threads) {
+    std::lock_guard<std::mutex> run(run_mu_);
+    Stop();
+    threads_ = std::max(1, threads);
+    stop_ = false;
+    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t] { Loop(t); });
+  }
+
+  int threads() const { return threads_; }
+
+  int Run(void (*fn)(int64_t, int64_t, void*), void* closure, int64_t n) {
+    std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
+    if (tls_in_parallel || !run.owns_lock() || threads_ == 1 || n <= 1) {
+      fn(0, n, closure);
+      return 0;
+    }
+    fn_ = fn;
+    closure_ = closure;
+    n_ = n;
+    active_ = static_cast<int>(std::min<int64_t>(threads_, n));
+    pending_.store(threads_ - 1, std::memory_order_relaxed);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      generation_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    tls_in_parallel = true;
+    Chunk(0);
+    tls_in_parallel = false;
+    while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+    return 0;
+  }
+
+ private:
+  void Chunk(int t) {
+    if (t >= active_) return;
+    int64_t begin = n_ * t / active_, end = n_ * (t + 1) / active_;
+    if (begin < end) fn_(begin, end, closure_);
+  }
+
+  void Loop(int t) {
+    tls_in_parallel = true;
+    uint64_t seen = 0;
+    for (;;) {
+      uint64_t g = 0;
+      for (int spin = 0; spin < 200000; ++spin) {
+        g = generation_.load(std::memory_order_acquire);
+        if (g != seen || stop_.load(std::memory_order_relaxed)) break;
+        _mm_pause();
+      }
+      if (g == seen) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] {
+          return generation_.load(std::memory_order_acquire) != seen || stop_.load();
+        });
+        g = generation_.load(std::memory_order_acquire);
+      }
+      if (stop_.load()) return;
+      seen = g;
+      Chunk(t);
+      pending_.fetch_sub(1, std::memory_order_release);
+    }
+  }
+
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  std::mutex run_mu_;  // one parallel region at a time
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::thread> workers_;
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stop_{false};
+  int threads_ = 1;
+  void (*fn_)(int64_t, int64_t, void*) = nullptr;
+  void* closure_ = nullptr;
+  int64_t n_ = 0;
+  int active_ = 1;
+};
+
+ThreadPool& Pool() {
+  static ThreadPool* pool = new ThreadPool(static_cast<int>(std::thread::hardware_concurrency()));
+  return *pool;
+}
+
+}  // namespace
+
+void SetNumThreads(int n) {
+  if (Pool().threads() != n) Pool().Resize(n);
+}
+int NumThreads() { return Pool().threads(); }
+
+}  // namespace priortune::compiler
+
+extern "C" int pt_parallel_for(void (*fn)(int64_t, int64_t, void*), void* closure, int64_t n) {
+  return priortune::compiler::Pool().Run(fn, closure, n);
+}
+
+extern "C" void* pt_alloc(int64_t bytes) {
+  size_t size = (static_cast<size_t>(bytes) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, size == 0 ? 64 : size);
+  if (!p) {
+    std::fprintf(stderr, "pt_alloc: out of memory (%lld bytes)\n", static_cast<long long>(bytes));
+    std::abort();
+  }
+  return p;
+}
+
+extern "C" void pt_free(void* p) { std::free(p); }
