@@ -1,0 +1,61 @@
+#include "compiler/build.h"
+
+#include <cmath>
+#include <random>
+
+#include "compiler/runtime.h"
+
+namespace priortune::compiler {
+
+StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c) {
+  PT_ASSIGN_OR_RETURN(LoweredFunc f, LowerWorkload(w, t, c));
+  PT_ASSIGN_OR_RETURN(Jit * jit, Jit::Default());
+  return jit->Compile(f);
+}
+
+KernelArgs::KernelArgs(const OpTemplate& tmpl, const Workload& w, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  auto shapes = tmpl.ArgShapes(w);
+  for (size_t a = 0; a < shapes.size(); ++a) {
+    int64_t n = 1;
+    for (int64_t d : shapes[a]) n *= d;
+    auto* p = static_cast<float*>(pt_alloc(n * 4));
+    bool is_output = a + 1 == shapes.size();
+    for (int64_t i = 0; i < n; ++i) p[i] = is_output ? NAN : dist(gen);
+    ptrs_.push_back(p);
+    sizes_.push_back(n);
+  }
+}
+
+KernelArgs::~KernelArgs() {
+  for (void* p : ptrs_) pt_free(p);
+}
+
+std::vector<const float*> KernelArgs::inputs() const {
+  std::vector<const float*> in;
+  for (size_t i = 0; i + 1 < ptrs_.size(); ++i) in.push_back(static_cast<const float*>(ptrs_[i]));
+  return in;
+}
+
+CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args,
+                                  double tolerance) {
+  CheckResult r;
+  auto tmpl = FindTemplate(w.op);
+  PT_CHECK(tmpl.ok(), tmpl.status().ToString());
+  std::vector<float> want(args.output_size());
+  (*tmpl)->Reference(w, args.inputs(), want.data());
+  k.Run(args.pointers());
+  const float* got = args.output();
+  for (int64_t i = 0; i < args.output_size(); ++i) {
+    double d = std::fabs(static_cast<double>(got[i]) - want[i]);
+    double rel = d / std::max(1.0, std::fabs(static_cast<double>(want[i])));
+    if (std::isnan(got[i])) d = rel = INFINITY;
+    r.max_abs_error = std::max(r.max_abs_error, d);
+    r.max_rel_error = std::max(r.max_rel_error, rel);
+    if (rel > tolerance && r.first_bad < 0) r.first_bad = i;
+  }
+  return r;
+}
+
+}  // namespace priortune::compiler

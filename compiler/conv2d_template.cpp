@@ -1,0 +1,311 @@
+// conv2d (NCHW / OIHW, stride, padding, optional bias and relu) and depthwise conv2d.
+//
+// conv2d computes in blocked layouts, TVM's conv2d_NCHWc recipe, with the output copied
+// back to NCHW one row tile at a time so the caller sees plain NCHW:
+//
+//   data_vec[n][C/ic_bn][H+2p][W+2p][ic_bn]      padded, channel-blocked input (root)
+//   kernel_vec[O/oc_bn][C/ic_bn][KH][KW][ic_bn][oc_bn]   packed weights (root)
+//   parallel for (n, ob, oh):                    out rows
+//     conv_out[OW][oc_bn]                        one output row block, in L1
+//       for owo: conv_out.local[reg_n][oc_bn]    register tile: reg_n zmm accumulators
+//         for icb, kh, kw, ici: for ow (unrolled): acc[ow][:] += data * kernel_vec[...][:]
+//     out[n][ob*oc_bn + oi][oh][:] = conv_out[:][oi]  (+bias, relu)
+#include <algorithm>
+
+#include "compiler/internal/templates.h"
+#include "compiler/schedule.h"
+
+namespace priortune::compiler::internal {
+namespace {
+
+struct ConvDims {
+  int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow;
+};
+
+ConvDims Dims(const Workload& w, bool depthwise) {
+  ConvDims d;
+  d.n = w.dim("N");
+  d.c = w.dim("C");
+  d.h = w.dim("H");
+  d.w = w.dim("W");
+  d.o = depthwise ? d.c : w.dim("O");
+  d.kh = w.dim("KH");
+  d.kw = w.dim("KW");
+  d.sh = w.dim("SH");
+  d.sw = w.dim("SW");
+  d.ph = w.dim("PH");
+  d.pw = w.dim("PW");
+  d.oh = (d.h + 2 * d.ph - d.kh) / d.sh + 1;
+  d.ow = (d.w + 2 * d.pw - d.kw) / d.sw + 1;
+  return d;
+}
+
+Status ValidateConv(const Workload& w, bool depthwise) {
+  if (depthwise) {
+    PT_RETURN_IF_ERROR(RequireDims(w, {"N", "C", "H", "W", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
+    if (w.bias || w.relu) return InvalidArgument("depthwise_conv2d has no fused epilogue");
+  } else {
+    PT_RETURN_IF_ERROR(
+        RequireDims(w, {"N", "C", "H", "W", "O", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
+  }
+  ConvDims d = Dims(w, depthwise);
+  if (d.h + 2 * d.ph < d.kh || d.w + 2 * d.pw < d.kw)
+    return InvalidArgument(w.op + ": kernel " + std::to_string(d.kh) + "x" + std::to_string(d.kw) +
+                           " is larger than the padded input " + std::to_string(d.h + 2 * d.ph) +
+                           "x" + std::to_string(d.w + 2 * d.pw));
+  if (d.ph >= d.kh || d.pw >= d.kw)
+    return InvalidArgument(w.op + ": padding " + std::to_string(d.ph) + "," + std::to_string(d.pw) +
+                           " must be smaller than the kernel");
+  return OkStatus();
+}
+
+// The padded input element, zero outside the image.
+Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, Expr w) {
+  Expr hh = h - d.ph, ww = w - d.pw;
+  Expr v = data(n, c, hh, ww);
+  if (d.ph == 0 && d.pw == 0) return v;
+  return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, v, FloatImm(0.0));
+}
+
+void ReferenceConv(const ConvDims& d, bool depthwise, const float* in, const float* wt,
+                   const float* bias, bool relu, float* out) {
+  for (int64_t n = 0; n < d.n; ++n)
+    for (int64_t o = 0; o < d.o; ++o)
+      for (int64_t y = 0; y < d.oh; ++y)
+        for (int64_t x = 0; x < d.ow; ++x) {
+          double s = 0;
+          int64_t c0 = depthwise ? o : 0, c1 = depthwise ? o + 1 : d.c;
+          for (int64_t c = c0; c < c1; ++c)
+            for (int64_t i = 0; i < d.kh; ++i)
+              for (int64_t j = 0; j < d.kw; ++j) {
+                int64_t hh = y * d.sh + i - d.ph, ww = x * d.sw + j - d.pw;
+                if (hh < 0 || hh >= d.h || ww < 0 || ww >= d.w) continue;
+                float wv = depthwise ? wt[(o * d.kh + i) * d.kw + j]
+                                     : wt[((o * d.c + c) * d.kh + i) * d.kw + j];
+                s += static_cast<double>(in[((n * d.c + c) * d.h + hh) * d.w + ww]) * wv;
+              }
+          float v = static_cast<float>(s);
+          if (bias) v += bias[o];
+          if (relu) v = std::max(v, 0.0f);
+          out[((n * d.o + o) * d.oh + y) * d.ow + x] = v;
+        }
+}
+
+std::vector<int64_t> RegNCandidates(int64_t ow) {
+  std::vector<int64_t> c = Divisors(ow, 32);
+  for (int64_t x : {4, 8, 12, 16}) c.push_back(std::min(x, ow));
+  std::sort(c.begin(), c.end());
+  c.erase(std::unique(c.begin(), c.end()), c.end());
+  return c;
+}
+
+class Conv2d : public OpTemplate {
+ public:
+  std::string op() const override { return "conv2d"; }
+  Status Validate(const Workload& w) const override {
+    if (w.op != op()) return InvalidArgument("workload op " + w.op + " given to conv2d");
+    return ValidateConv(w, false);
+  }
+  std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const override {
+    ConvDims d = Dims(w, false);
+    std::vector<std::vector<int64_t>> s = {{d.n, d.c, d.h, d.w}, {d.o, d.c, d.kh, d.kw}};
+    if (w.bias) s.push_back({d.o});
+    s.push_back({d.n, d.o, d.oh, d.ow});
+    return s;
+  }
+  double Flops(const Workload& w) const override {
+    ConvDims d = Dims(w, false);
+    return 2.0 * d.n * d.o * d.oh * d.ow * d.c * d.kh * d.kw;
+  }
+  std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
+    ConvDims d = Dims(w, false);
+    return {
+        {"ic_bn", KnobKind::kSplit, Divisors(d.c, 64), {}, "input-channel block (NCHWc)"},
+        {"oc_bn", KnobKind::kSplit, Divisors(d.o, 64), {}, "output-channel block: vector lanes"},
+        {"reg_n", KnobKind::kSplit, RegNCandidates(d.ow), {}, "output columns per register tile"},
+        {"unroll_kw", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-width loop"},
+        {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run output rows on the thread pool"},
+    };
+  }
+  Config DefaultConfig(const Workload& w, const Target& t) const override {
+    ConvDims d = Dims(w, false);
+    return {{"ic_bn", Closest(Divisors(d.c, 64), 8)},
+            {"oc_bn", Closest(Divisors(d.o, 64), t.vector_lanes())},
+            {"reg_n", RegNCandidates(d.ow).front()},
+            {"unroll_kw", 0},
+            {"parallel", 1}};
+  }
+  Config TunedConfig(const Workload& w, const Target& t) const override {
+    ConvDims d = Dims(w, false);
+    Config c = DefaultConfig(w, t);
+    c["ic_bn"] = Closest(Divisors(d.c, 64), t.vector_lanes());
+    // Largest divisor of the output width that leaves registers for the kernel vector.
+    auto divs = Divisors(d.ow, 28);
+    int64_t reg = divs.back();
+    for (int64_t x : divs)
+      if (x <= 14) reg = x;
+    c["reg_n"] = reg;
+    c["unroll_kw"] = 1;
+    return c;
+  }
+
+  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
+                                    const Config& cfg) const override {
+    ConvDims d = Dims(w, false);
+    int64_t icbn = cfg.at("ic_bn"), ocbn = cfg.at("oc_bn"), regn = std::min(cfg.at("reg_n"), d.ow);
+    int64_t icb = d.c / icbn, ocb = d.o / ocbn;
+    Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
+    Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
+    Tensor bias;
+    if (w.bias) bias = Placeholder("bias", {d.o});
+    Tensor dv = Compute("data_vec", {d.n, icb, d.h + 2 * d.ph, d.w + 2 * d.pw, icbn},
+                        [&](Expr n, Expr cb, Expr h, Expr x, Expr ci) {
+                          return PaddedRead(data, d, n, cb * icbn + ci, h, x);
+                        });
+    Tensor kv = Compute("kernel_vec", {ocb, icb, d.kh, d.kw, icbn, ocbn},
+                        [&](const std::vector<Expr>& i) {
+                          return weight(i[0] * ocbn + i[5], i[1] * icbn + i[4], i[2], i[3]);
+                        });
+    IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"),
+            rkw = ReduceAxis(d.kw, "kw"), rci = ReduceAxis(icbn, "ici");
+    Tensor co = Compute("conv_out", {d.n, ocb, d.oh, d.ow, ocbn},
+                        [&](Expr n, Expr ob, Expr y, Expr x, Expr oi) {
+                          return Sum(dv(n, rc->var, y * d.sh + rkh->var, x * d.sw + rkw->var,
+                                        rci->var) *
+                                         kv(ob, rc->var, rkh->var, rkw->var, rci->var, oi),
+                                     {rc, rkh, rkw, rci});
+                        });
+    Tensor out = Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
+      Expr v = co(n, o / ocbn, y, x, o % ocbn);
+      if (w.bias) v = v + bias(o);
+      if (w.relu) v = Max(v, FloatImm(0.0));
+      return v;
+    });
+
+    Schedule s({out});
+    Tensor acc = s.cache_write(co);
+    int64_t v = t.vector_lanes();
+
+    Stage& so = s[out];
+    auto [ob, oi] = so.split(so.axis(1), ocbn);
+    auto [owo, owi] = so.split(so.axis(3), std::min(v, d.ow));
+    so.reorder({so.axis(0), ob, so.axis(2), oi, owo, owi});
+    IterVar rows = so.fuse(so.fuse(so.axis(0), ob), so.axis(2));
+    if (cfg.at("parallel")) so.parallel(rows);
+    so.vectorize(owi);
+
+    Stage& sc = s[co];
+    sc.compute_at(so, rows);
+    auto [cwo, cwi] = sc.split(sc.axis(3), regn);
+    sc.reorder({sc.axis(0), sc.axis(1), sc.axis(2), cwo, cwi, sc.axis(4)});
+    sc.unroll(cwi);
+    sc.vectorize(sc.axis(4));
+
+    Stage& sa = s[acc];
+    sa.compute_at(sc, cwo);
+    sa.reorder({sa.axis(0), sa.axis(1), sa.axis(2), sa.reduce_axis(0), sa.reduce_axis(1),
+                sa.reduce_axis(2), sa.reduce_axis(3), sa.axis(3), sa.axis(4)});
+    if (cfg.at("unroll_kw")) sa.unroll(sa.reduce_axis(2));
+    sa.unroll(sa.axis(3));
+    sa.vectorize(sa.axis(4));
+
+    Stage& sd = s[dv];
+    IterVar drows = sd.fuse(sd.fuse(sd.axis(0), sd.axis(1)), sd.axis(2));
+    if (cfg.at("parallel")) sd.parallel(drows);
+    Stage& sk = s[kv];
+    if (cfg.at("parallel")) sk.parallel(sk.axis(0));
+    sk.vectorize(sk.axis(5));
+
+    std::vector<Tensor> args = {data, weight};
+    if (w.bias) args.push_back(bias);
+    args.push_back(out);
+    return Lower(s, "conv2d", args);
+  }
+
+  void Reference(const Workload& w, const std::vector<const float*>& in,
+                 float* out) const override {
+    ReferenceConv(Dims(w, false), false, in[0], in[1], w.bias ? in[2] : nullptr, w.relu, out);
+  }
+};
+
+class DepthwiseConv2d : public OpTemplate {
+ public:
+  std::string op() const override { return "depthwise_conv2d"; }
+  Status Validate(const Workload& w) const override {
+    if (w.op != op()) return InvalidArgument("workload op " + w.op + " given to depthwise_conv2d");
+    return ValidateConv(w, true);
+  }
+  std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const override {
+    ConvDims d = Dims(w, true);
+    return {{d.n, d.c, d.h, d.w}, {d.c, 1, d.kh, d.kw}, {d.n, d.c, d.oh, d.ow}};
+  }
+  double Flops(const Workload& w) const override {
+    ConvDims d = Dims(w, true);
+    return 2.0 * d.n * d.c * d.oh * d.ow * d.kh * d.kw;
+  }
+  std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
+    return {
+        {"tile_ow", KnobKind::kSplit, {4, 8, 16, 32, 64}, {}, "output columns per vector tile"},
+        {"inline_pad", KnobKind::kEnum, {0, 1}, {"padded-copy", "inline"}, "pad in a copy or on the fly"},
+        {"unroll_kw", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-width loop"},
+        {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run channels on the thread pool"},
+    };
+  }
+  Config DefaultConfig(const Workload& w, const Target& t) const override {
+    return {{"tile_ow", 8}, {"inline_pad", 0}, {"unroll_kw", 0}, {"parallel", 1}};
+  }
+  Config TunedConfig(const Workload& w, const Target& t) const override {
+    return {{"tile_ow", t.vector_lanes()}, {"inline_pad", 1}, {"unroll_kw", 1}, {"parallel", 1}};
+  }
+  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
+                                    const Config& cfg) const override {
+    ConvDims d = Dims(w, true);
+    Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
+    Tensor weight = Placeholder("weight", {d.c, 1, d.kh, d.kw});
+    Tensor pad = Compute("data_pad", {d.n, d.c, d.h + 2 * d.ph, d.w + 2 * d.pw},
+                         [&](Expr n, Expr c, Expr h, Expr x) { return PaddedRead(data, d, n, c, h, x); });
+    IterVar rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw");
+    Tensor out = Compute("out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
+      return Sum(pad(n, c, y * d.sh + rkh->var, x * d.sw + rkw->var) * weight(c, 0, rkh->var, rkw->var),
+                 {rkh, rkw});
+    });
+    Schedule s({out});
+    Tensor acc = s.cache_write(out);
+    Stage& so = s[out];
+    IterVar rows = so.fuse(so.fuse(so.axis(0), so.axis(1)), so.axis(2));
+    if (cfg.at("parallel")) so.parallel(rows);
+    auto [owo, owi] = so.split(so.axis(3), std::min(cfg.at("tile_ow"), d.ow));
+    so.vectorize(owi);
+    Stage& sa = s[acc];
+    sa.compute_at(so, owo);
+    sa.reorder({sa.axis(0), sa.axis(1), sa.axis(2), sa.reduce_axis(0), sa.reduce_axis(1), sa.axis(3)});
+    sa.vectorize(sa.axis(3));
+    if (cfg.at("unroll_kw")) sa.unroll(sa.reduce_axis(1));
+    Stage& sp = s[pad];
+    if (cfg.at("inline_pad")) {
+      sp.compute_inline();
+    } else {
+      IterVar prow = sp.fuse(sp.axis(0), sp.axis(1));
+      if (cfg.at("parallel")) sp.parallel(prow);
+    }
+    return Lower(s, "depthwise_conv2d", {data, weight, out});
+  }
+  void Reference(const Workload& w, const std::vector<const float*>& in,
+                 float* out) const override {
+    ReferenceConv(Dims(w, true), true, in[0], in[1], nullptr, false, out);
+  }
+};
+
+}  // namespace
+
+const OpTemplate* Conv2dTemplate() {
+  static const Conv2d t;
+  return &t;
+}
+
+const OpTemplate* DepthwiseConv2dTemplate() {
+  static const DepthwiseConv2d t;
+  return &t;
+}
+
+}  // namespace priortune::compiler::internal

@@ -1,0 +1,215 @@
+// matmul (C = A*B [+bias] [relu]) and batch_matmul. The schedule is the BLAS recipe:
+//
+//   parallel for (mo, no) tiles            C: tile_m x tile_n output block
+//     C_acc[tile_m][tile_n] = 0            in registers (tile_m * tile_n/16 zmm)
+//     for ko, ki (unrolled by tile_k):
+//       for ci (unrolled): for cj (one vector op of tile_n lanes):
+//         C_acc[ci][cj] += A[m][k] * B_packed[no][k][cj]
+//     C[...] = epilogue(C_acc)
+//
+// B_packed holds tile_n-wide column panels of B so the inner loop streams contiguous
+// memory (pack_b); without packing it reads B's rows directly.
+#include <algorithm>
+
+#include "compiler/internal/templates.h"
+#include "compiler/schedule.h"
+
+namespace priortune::compiler::internal {
+namespace {
+
+class MatmulLike : public OpTemplate {
+ public:
+  explicit MatmulLike(bool batched) : batched_(batched) {}
+
+  std::string op() const override { return batched_ ? "batch_matmul" : "matmul"; }
+
+  Status Validate(const Workload& w) const override {
+    if (w.op != op()) return InvalidArgument("workload op " + w.op + " given to " + op());
+    if (batched_) {
+      PT_RETURN_IF_ERROR(RequireDims(w, {"B", "M", "N", "K"}));
+      if (w.bias || w.relu) return InvalidArgument("batch_matmul has no fused epilogue");
+    } else {
+      PT_RETURN_IF_ERROR(RequireDims(w, {"M", "N", "K"}));
+    }
+    return OkStatus();
+  }
+
+  std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const override {
+    int64_t m = w.dim("M"), n = w.dim("N"), k = w.dim("K");
+    if (batched_) {
+      int64_t b = w.dim("B");
+      return {{b, m, k}, {b, k, n}, {b, m, n}};
+    }
+    std::vector<std::vector<int64_t>> s = {{m, k}, {k, n}};
+    if (w.bias) s.push_back({n});
+    s.push_back({m, n});
+    return s;
+  }
+
+  double Flops(const Workload& w) const override {
+    double b = batched_ ? static_cast<double>(w.dim("B")) : 1.0;
+    return 2.0 * b * w.dim("M") * w.dim("N") * w.dim("K");
+  }
+
+  std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
+    int64_t v = t.vector_lanes();
+    std::vector<int64_t> tm;
+    for (int64_t x = 1; x <= 8 && x <= w.dim("M"); ++x) tm.push_back(x);
+    std::vector<int64_t> tn;
+    for (int64_t x = 1; x <= 4 && x * v <= 64; ++x) tn.push_back(x * v);
+    return {
+        {"tile_m", KnobKind::kSplit, tm, {}, "rows of the register tile"},
+        {"tile_n", KnobKind::kSplit, tn, {}, "columns of the register tile (vector lanes)"},
+        {"tile_k", KnobKind::kSplit, {1, 2, 4, 8}, {}, "unroll factor of the reduction"},
+        {"pack_b", KnobKind::kEnum, {0, 1}, {"plain", "packed"}, "pack B into column panels"},
+        {"order", KnobKind::kOrder, {0, 1}, {"m-outer", "n-outer"}, "order of the tile loops"},
+        {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run the tile loop on the thread pool"},
+    };
+  }
+
+  Config DefaultConfig(const Workload& w, const Target& t) const override {
+    return {{"tile_m", 1}, {"tile_n", t.vector_lanes()}, {"tile_k", 1},
+            {"pack_b", 0}, {"order", 0},                 {"parallel", 1}};
+  }
+
+  Config TunedConfig(const Workload& w, const Target& t) const override {
+    int64_t v = t.vector_lanes();
+    int64_t m = w.dim("M"), n = w.dim("N");
+    Config c = DefaultConfig(w, t);
+    // 24 of the 32 zmm registers accumulate; B panels of 4 vectors stay in L2.
+    c["tile_n"] = std::min<int64_t>(4 * v, 64);
+    int64_t regs = 24 / (c["tile_n"] / v);
+    c["tile_m"] = std::min<int64_t>(m, (m % 8 == 0 && regs >= 8) ? 8 : std::min<int64_t>(regs, 6));
+    if (c["tile_m"] == 8) c["tile_n"] = 3 * v;  // 8 x 3 vectors = 24 accumulators
+    c["tile_k"] = 4;
+    c["pack_b"] = m >= 16 ? 1 : 0;  // a skinny A reads B once: packing would double that
+    c["order"] = 1;
+    return c;
+  }
+
+  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
+                                    const Config& c) const override {
+    int64_t m = w.dim("M"), n = w.dim("N"), kk = w.dim("K");
+    int64_t bt = batched_ ? w.dim("B") : 0;
+    int64_t tm = c.at("tile_m"), tn = std::min(c.at("tile_n"), n), tk = c.at("tile_k");
+    bool pack = c.at("pack_b") != 0, n_outer = c.at("order") == 1, par = c.at("parallel") != 0;
+    auto shape = [&](std::vector<int64_t> s) {
+      if (batched_) s.insert(s.begin(), bt);
+      return s;
+    };
+    // Index helpers that prepend the batch index when batched.
+    auto at = [&](const std::vector<Expr>& idx, size_t first, std::vector<Expr> rest) {
+      if (batched_) rest.insert(rest.begin(), idx[0]);
+      (void)first;
+      return rest;
+    };
+    Tensor A = Placeholder("A", shape({m, kk}));
+    Tensor B = Placeholder("B", shape({kk, n}));
+    Tensor bias;
+    if (w.bias) bias = Placeholder("bias", {n});
+    Tensor PB;
+    if (pack) {
+      int64_t nb = (n + tn - 1) / tn;
+      PB = Compute("B_packed", shape({nb, kk, tn}), [&](const std::vector<Expr>& idx) {
+        size_t o = batched_ ? 1 : 0;
+        Expr col = idx[o] * tn + idx[o + 2];
+        Expr val = B(at(idx, o, {idx[o + 1], col}));
+        return n % tn == 0 ? val : Select(col < n, val, FloatImm(0.0));
+      });
+    }
+    IterVar k = ReduceAxis(kk, "k");
+    Tensor acc = Compute("C_acc", shape({m, n}), [&](const std::vector<Expr>& idx) {
+      size_t o = batched_ ? 1 : 0;
+      Expr i = idx[o], j = idx[o + 1];
+      Expr b = pack ? PB(at(idx, o, {j / tn, k->var, j % tn})) : B(at(idx, o, {k->var, j}));
+      return Sum(A(at(idx, o, {i, k->var})) * b, {k});
+    });
+    Tensor C = Compute("C", shape({m, n}), [&](const std::vector<Expr>& idx) {
+      Expr v = acc(idx);
+      if (w.bias) v = v + bias(idx.back());
+      if (w.relu) v = Max(v, FloatImm(0.0));
+      return v;
+    });
+
+    Schedule s({C});
+    size_t o = batched_ ? 1 : 0;
+    Stage& sc = s[C];
+    auto [mo, mi] = sc.split(sc.axis(o), tm);
+    auto [no, ni] = sc.split(sc.axis(o + 1), tn);
+    IterVar first = n_outer ? no : mo, second = n_outer ? mo : no;
+    std::vector<IterVar> order = {first, second, mi, ni};
+    if (batched_) order.insert(order.begin(), sc.axis(0));
+    sc.reorder(order);
+    IterVar attach = second;
+    if (par) {
+      IterVar f = sc.fuse(first, second);
+      if (batched_) f = sc.fuse(sc.axis(0), f);
+      sc.parallel(f);
+      attach = f;
+    } else if (batched_) {
+      // Keep the batch loop outermost; the tile is computed inside `second`.
+    }
+    sc.unroll(mi);
+    sc.vectorize(ni);
+
+    Stage& sa = s[acc];
+    auto [ko, ki] = sa.split(sa.reduce_axis(0), tk);
+    std::vector<IterVar> aorder = {ko, ki, sa.axis(o), sa.axis(o + 1)};
+    if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
+    sa.reorder(aorder);
+    sa.unroll(ki);
+    sa.unroll(sa.axis(o));
+    sa.vectorize(sa.axis(o + 1));
+    sa.compute_at(sc, attach);
+
+    if (pack) {
+      Stage& sp = s[PB];
+      IterVar outer = sp.axis(o);
+      if (batched_) outer = sp.fuse(sp.axis(0), outer);
+      if (par) sp.parallel(outer);
+      sp.vectorize(sp.axis(o + 2));
+    }
+    std::vector<Tensor> args = {A, B};
+    if (w.bias) args.push_back(bias);
+    args.push_back(C);
+    return Lower(s, op(), args);
+  }
+
+  void Reference(const Workload& w, const std::vector<const float*>& in,
+                 float* out) const override {
+    int64_t m = w.dim("M"), n = w.dim("N"), kk = w.dim("K");
+    int64_t bt = batched_ ? w.dim("B") : 1;
+    for (int64_t b = 0; b < bt; ++b) {
+      const float* a = in[0] + b * m * kk;
+      const float* bm = in[1] + b * kk * n;
+      float* c = out + b * m * n;
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) {
+          double s = 0;  // double accumulation: the reference is the accurate one
+          for (int64_t x = 0; x < kk; ++x) s += static_cast<double>(a[i * kk + x]) * bm[x * n + j];
+          float v = static_cast<float>(s);
+          if (w.bias) v += in[2][j];
+          if (w.relu) v = std::max(v, 0.0f);
+          c[i * n + j] = v;
+        }
+      }
+    }
+  }
+
+ private:
+  bool batched_;
+};
+
+}  // namespace
+
+const OpTemplate* MatmulTemplate() {
+  static const MatmulLike t(false);
+  return &t;
+}
+
+const OpTemplate* BatchMatmulTemplate() {
+  static const MatmulLike t(true);
+  return &t;
+}
+
+}  // namespace priortune::compiler::internal

@@ -1,0 +1,69 @@
+// An operator template: the compute definition of an op plus a schedule parameterised by
+// named knobs (split factors, loop orders, annotations, packing on/off). A Config picks
+// one value per knob; the generic SearchSpace of the tuner is built from Knobs().
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "compiler/lower.h"
+#include "compiler/status.h"
+#include "compiler/target.h"
+#include "compiler/workload.h"
+
+namespace priortune::compiler {
+
+enum class KnobKind : uint8_t {
+  kSplit,       // a split factor; values are the candidate factors
+  kOrder,       // a loop order; values index `labels`
+  kAnnotation,  // on/off: unroll, vectorize, parallel
+  kEnum,        // a choice among labelled options (packing on/off, ...)
+};
+
+struct KnobDef {
+  std::string name;
+  KnobKind kind;
+  std::vector<int64_t> values;      // candidates, in a fixed order
+  std::vector<std::string> labels;  // for kOrder/kEnum: a label per value
+  std::string help;
+};
+
+using Config = std::map<std::string, int64_t>;
+std::string ConfigToJson(const Config& c);
+StatusOr<Config> ConfigFromJson(const std::string& json);
+
+class OpTemplate {
+ public:
+  virtual ~OpTemplate() = default;
+  virtual std::string op() const = 0;
+  // InvalidArgument naming the dim and value for zero/negative sizes, missing dims,
+  // outputs that would be empty, unsupported dtypes.
+  virtual Status Validate(const Workload& w) const = 0;
+  // Shapes of the kernel's arguments: inputs in order, the output last.
+  virtual std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const = 0;
+  virtual double Flops(const Workload& w) const = 0;
+  virtual std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const = 0;
+  virtual Config DefaultConfig(const Workload& w, const Target& t) const = 0;
+  // A hand-picked good config: what an expert would write for this CPU.
+  virtual Config TunedConfig(const Workload& w, const Target& t) const = 0;
+  // Builds the schedule for `c` and lowers it. The config must be valid (CheckConfig).
+  virtual StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
+                                            const Config& c) const = 0;
+  // The plain C++ reference: inputs as ArgShapes, row-major.
+  virtual void Reference(const Workload& w, const std::vector<const float*>& inputs,
+                         float* output) const = 0;
+};
+
+// The template of `op`, or NotFound listing the known ops. Templates are stateless.
+StatusOr<const OpTemplate*> FindTemplate(const std::string& op);
+std::vector<std::string> KnownOps();
+
+// InvalidArgument if `c` misses a knob, names an unknown one, or holds a value that is
+// not among the knob's candidates.
+Status CheckConfig(const OpTemplate& tmpl, const Workload& w, const Target& t, const Config& c);
+
+// Validate + CheckConfig + Instantiate.
+StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c);
+
+}  // namespace priortune::compiler

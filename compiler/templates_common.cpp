@@ -1,0 +1,50 @@
+#include <algorithm>
+#include <cstdlib>
+
+#include "compiler/internal/templates.h"
+
+namespace priortune::compiler::internal {
+
+Status RequireDims(const Workload& w, const std::vector<const char*>& positive,
+                   const std::vector<const char*>& non_negative) {
+  if (w.dtype != "float32")
+    return InvalidArgument(w.op + ": dtype '" + w.dtype + "' is not supported (float32 only)");
+  for (const char* d : positive) {
+    auto it = w.dims.find(d);
+    if (it == w.dims.end()) return InvalidArgument(w.op + ": missing dim " + d);
+    if (it->second <= 0)
+      return InvalidArgument(w.op + ": dim " + d + " = " + std::to_string(it->second) +
+                             " must be positive");
+  }
+  for (const char* d : non_negative) {
+    auto it = w.dims.find(d);
+    if (it == w.dims.end()) return InvalidArgument(w.op + ": missing dim " + d);
+    if (it->second < 0)
+      return InvalidArgument(w.op + ": dim " + d + " = " + std::to_string(it->second) +
+                             " must not be negative");
+  }
+  for (const auto& [name, v] : w.dims) {
+    bool known = std::any_of(positive.begin(), positive.end(), [&](const char* d) { return name == d; }) ||
+                 std::any_of(non_negative.begin(), non_negative.end(), [&](const char* d) { return name == d; });
+    if (!known) return InvalidArgument(w.op + ": unknown dim " + name);
+    if (v > (int64_t{1} << 24))
+      return InvalidArgument(w.op + ": dim " + name + " = " + std::to_string(v) + " is too large");
+  }
+  return OkStatus();
+}
+
+std::vector<int64_t> Divisors(int64_t n, int64_t limit) {
+  std::vector<int64_t> d;
+  for (int64_t i = 1; i <= std::min(n, limit); ++i)
+    if (n % i == 0) d.push_back(i);
+  return d;
+}
+
+int64_t Closest(const std::vector<int64_t>& candidates, int64_t want) {
+  int64_t best = candidates.front();
+  for (int64_t c : candidates)
+    if (std::llabs(c - want) < std::llabs(best - want)) best = c;
+  return best;
+}
+
+}  // namespace priortune::compiler::internal

@@ -1,0 +1,143 @@
+// priortune: the command-line front end.
+//   priortune bench --op matmul --shape 512x512x512   build, check and time the default
+//                                                       and hand-picked configs
+//   priortune knobs --op conv2d --shape 64x64x56x3x1x1  print the template's knobs
+//   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll)
+// Exit code 2 with a message on bad input.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "compiler/build.h"
+#include "compiler/runtime.h"
+#include "compiler/timing.h"
+
+namespace pc = priortune::compiler;
+
+namespace {
+
+int Fail(const priortune::Status& s) {
+  std::fprintf(stderr, "priortune: %s\n", s.ToString().c_str());
+  return 2;
+}
+
+struct Measured {
+  double gflops = 0, median_ms = 0, compile_ms = 0;
+};
+
+priortune::StatusOr<Measured> BuildAndTime(const pc::Workload& w, const pc::Target& t,
+                                           const pc::Config& c, const pc::OpTemplate& tmpl,
+                                           const pc::TimingOptions& opts) {
+  PT_ASSIGN_OR_RETURN(pc::Kernel k, pc::BuildKernel(w, t, c));
+  pc::KernelArgs args(tmpl, w, 42);
+  pc::CheckResult check = pc::CheckAgainstReference(k, w, args);
+  if (!check.ok())
+    return priortune::Internal("config " + pc::ConfigToJson(c) + " computes a wrong answer at " +
+                               std::to_string(check.first_bad) + " (max error " +
+                               std::to_string(check.max_abs_error) + ")");
+  pc::TimingResult r = pc::TimeFunction([&] { k.Run(args.pointers()); }, opts);
+  return Measured{tmpl.Flops(w) / r.median / 1e9, r.median * 1e3, k.compile_ms()};
+}
+
+priortune::StatusOr<pc::Workload> MakeWorkload(const std::string& op, const std::string& shape,
+                                               bool bias, bool relu) {
+  PT_ASSIGN_OR_RETURN(const pc::OpTemplate* tmpl, pc::FindTemplate(op));
+  PT_ASSIGN_OR_RETURN(pc::Workload w, pc::ParseWorkload(op, shape));
+  w.bias = bias;
+  w.relu = relu;
+  PT_RETURN_IF_ERROR(tmpl->Validate(w));
+  return w;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"priortune: a tensor-operator auto-tuner"};
+  app.require_subcommand(1);
+  std::string op = "matmul", shape = "512x512x512", config_json, out_path;
+  int threads = 0;
+  bool bias = false, relu = false;
+  auto add_workload = [&](CLI::App* cmd) {
+    cmd->add_option("--op", op, "operator: matmul, batch_matmul, conv2d, depthwise_conv2d");
+    cmd->add_option("--shape", shape,
+                    "matmul MxNxK | batch_matmul BxMxNxK | conv2d CinxCoutxHxKxSxP | "
+                    "depthwise_conv2d CxHxKxSxP");
+    cmd->add_flag("--bias", bias, "fuse a bias add");
+    cmd->add_flag("--relu", relu, "fuse a relu");
+  };
+  CLI::App* bench = app.add_subcommand("bench", "build, check and time default vs hand-picked config");
+  add_workload(bench);
+  bench->add_option("--threads", threads, "threads for parallel loops (default: all cores)");
+  CLI::App* knobs = app.add_subcommand("knobs", "print the template's knobs and configs");
+  add_workload(knobs);
+  CLI::App* emit = app.add_subcommand("emit", "write the kernel as an object file, .s or .ll");
+  add_workload(emit);
+  emit->add_option("--config", config_json, "config JSON (default: the hand-picked one)");
+  emit->add_option("--out", out_path, "output path; the suffix picks the format")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  auto w = MakeWorkload(op, shape, bias, relu);
+  if (!w.ok()) return Fail(w.status());
+  const pc::OpTemplate* tmpl = *pc::FindTemplate(op);
+  pc::Target target = pc::Target::Host();
+
+  if (*knobs) {
+    std::printf("workload %s  key %s\ntarget %s (%s, %d cores)  key %s\n", w->ToJson().c_str(),
+                w->Key().c_str(), target.cpu.c_str(), target.isa_family().c_str(), target.cores,
+                target.Key().c_str());
+    for (const auto& k : tmpl->Knobs(*w, target)) {
+      std::printf("  %-10s", k.name.c_str());
+      for (size_t i = 0; i < k.values.size(); ++i)
+        std::printf(" %lld%s%s", static_cast<long long>(k.values[i]), k.labels.empty() ? "" : "=",
+                    k.labels.empty() ? "" : k.labels[i].c_str());
+      std::printf("   # %s\n", k.help.c_str());
+    }
+    std::printf("default %s\nhand-picked %s\n", pc::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str(),
+                pc::ConfigToJson(tmpl->TunedConfig(*w, target)).c_str());
+    return 0;
+  }
+
+  if (*emit) {
+    pc::Config c = tmpl->TunedConfig(*w, target);
+    if (!config_json.empty()) {
+      auto parsed = pc::ConfigFromJson(config_json);
+      if (!parsed.ok()) return Fail(parsed.status());
+      c = *parsed;
+    }
+    auto f = pc::LowerWorkload(*w, target, c);
+    if (!f.ok()) return Fail(f.status());
+    pc::CodeFileType type = pc::CodeFileType::kObject;
+    if (out_path.size() > 2 && out_path.substr(out_path.size() - 2) == ".s") type = pc::CodeFileType::kAssembly;
+    if (out_path.size() > 3 && out_path.substr(out_path.size() - 3) == ".ll") type = pc::CodeFileType::kLLVMIR;
+    priortune::Status s = pc::EmitCodeFile(*f, out_path, type);
+    if (!s.ok()) return Fail(s);
+    std::printf("wrote %s (entry points %s and %s_packed)\n", out_path.c_str(), f->name.c_str(),
+                f->name.c_str());
+    return 0;
+  }
+
+  if (threads < 0) return Fail(priortune::InvalidArgument("--threads must be positive"));
+  if (threads > 0) pc::SetNumThreads(threads);
+  pc::TimingOptions opts;
+  opts.repeat = 5;
+  opts.min_repeat_ms = 100;
+  std::printf("%s on %s, %d thread(s)\n", w->ShortName().c_str(), target.cpu.c_str(), pc::NumThreads());
+  auto def = BuildAndTime(*w, target, tmpl->DefaultConfig(*w, target), *tmpl, opts);
+  if (!def.ok()) return Fail(def.status());
+  auto tuned = BuildAndTime(*w, target, tmpl->TunedConfig(*w, target), *tmpl, opts);
+  if (!tuned.ok()) return Fail(tuned.status());
+  std::printf("  default     %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)\n",
+              pc::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str(), def->median_ms, def->gflops,
+              def->compile_ms);
+  std::printf("  hand-picked %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)\n",
+              pc::ConfigToJson(tmpl->TunedConfig(*w, target)).c_str(), tuned->median_ms,
+              tuned->gflops, tuned->compile_ms);
+  std::printf("  hand-picked / default: %.2fx (median of %d rounds each, outputs checked against the reference)\n",
+              def->median_ms / tuned->median_ms, opts.repeat);
+  return 0;
+}
