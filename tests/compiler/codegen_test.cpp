@@ -1,10 +1,17 @@
+// Code generation: vector width, parallel and unrolled loops, masks for tails, gathers,
+// inlining, object files. Each kernel's result is compared with a plain loop.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <random>
 
 #include "compiler/jit.h"
 #include "compiler/lower.h"
+#include "compiler/runtime.h"
 #include "compiler/schedule.h"
+#include "compiler/target.h"
+#include "compiler/timing.h"
 
 namespace priortune::compiler {
 namespace {
@@ -17,37 +24,192 @@ std::vector<float> Random(size_t n, uint32_t seed) {
   return v;
 }
 
-TEST(Codegen, SmokeMatmul) {
-  int64_t M = 37, N = 45, K = 29;
-  Tensor A = Placeholder("A", {M, K}), B = Placeholder("B", {K, N});
-  IterVar k = ReduceAxis(K, "k");
-  Tensor C = Compute("C", {M, N}, [&](Expr i, Expr j) { return Sum(A(i, k->var) * B(k->var, j), {k}); });
-  Schedule s({C});
-  Tensor CL = s.cache_write(C);
-  auto [mo, mi] = s[C].split(s[C].axis(0), 4);
-  auto [no, ni] = s[C].split(s[C].axis(1), 16);
-  s[C].reorder({mo, no, mi, ni});
-  s[C].vectorize(ni);
-  s[C].parallel(mo);
-  s[CL].compute_at(s[C], no);
+Kernel Compile(const Schedule& s, const std::vector<Tensor>& args) {
+  auto f = Lower(s, "k", args);
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  if (!f.ok()) return {};
+  auto jit = Jit::Default();
+  EXPECT_TRUE(jit.ok());
+  auto k = (*jit)->Compile(*f);
+  EXPECT_TRUE(k.ok()) << k.status().ToString();
+  return k.ok() ? *k : Kernel();
+}
+
+struct Mm {
+  int64_t M, N, K;
+  Tensor A, B, C;
+  IterVar k;
+  Mm(int64_t m, int64_t n, int64_t kk) : M(m), N(n), K(kk) {
+    A = Placeholder("A", {M, K});
+    B = Placeholder("B", {K, N});
+    k = ReduceAxis(K, "k");
+    C = Compute("C", {M, N}, [&](Expr i, Expr j) { return Sum(A(i, k->var) * B(k->var, j), {k}); });
+  }
+  void Check(const Kernel& kern) {
+    ASSERT_TRUE(kern);
+    auto a = Random(M * K, 1), b = Random(K * N, 2);
+    std::vector<float> c(M * N, NAN);
+    kern.Run({a.data(), b.data(), c.data()});
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        float ref = 0;
+        for (int64_t x = 0; x < K; ++x) ref += a[i * K + x] * b[x * N + j];
+        ASSERT_NEAR(c[i * N + j], ref, 1e-4) << "at " << i << "," << j;
+      }
+  }
+};
+
+TEST(Codegen, RegisterTiledMatmulWithTailsMatchesLoops) {
+  Mm m(37, 45, 29);
+  Schedule s({m.C});
+  Tensor CL = s.cache_write(m.C);
+  auto [mo, mi] = s[m.C].split(s[m.C].axis(0), 4);
+  auto [no, ni] = s[m.C].split(s[m.C].axis(1), 16);
+  s[m.C].reorder({mo, no, mi, ni});
+  s[m.C].vectorize(ni);
+  s[m.C].parallel(mo);
+  s[CL].compute_at(s[m.C], no);
   s[CL].reorder({s[CL].reduce_axis(0), s[CL].axis(0), s[CL].axis(1)});
   s[CL].unroll(s[CL].axis(0));
   s[CL].vectorize(s[CL].axis(1));
-  auto f = Lower(s, "mm", {A, B, C});
-  ASSERT_TRUE(f.ok()) << f.status().ToString();
-  auto jit = Jit::Default();
-  ASSERT_TRUE(jit.ok());
-  auto kern = (*jit)->Compile(*f);
-  ASSERT_TRUE(kern.ok()) << kern.status().ToString();
-  auto a = Random(M * K, 1), b = Random(K * N, 2);
-  std::vector<float> c(M * N, 0);
-  kern->Run({a.data(), b.data(), c.data()});
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      float ref = 0;
-      for (int64_t x = 0; x < K; ++x) ref += a[i * K + x] * b[x * N + j];
-      ASSERT_NEAR(c[i * N + j], ref, 1e-4) << i << "," << j;
-    }
+  m.Check(Compile(s, {m.A, m.B, m.C}));
+}
+
+TEST(Codegen, VectorizedLoopUsesTheHostVectorWidth) {
+  Target t = Target::Host();
+  int64_t lanes = t.vector_lanes();
+  Tensor A = Placeholder("A", {lanes * 4}), B = Placeholder("B", {lanes * 4});
+  Tensor C = Compute("C", {lanes * 4}, [&](Expr i) { return A(i) * B(i) + A(i); });
+  Schedule s({C});
+  auto [o, i] = s[C].split(s[C].axis(0), lanes);
+  s[C].vectorize(i);
+  auto f = Lower(s, "vec", {A, B, C});
+  ASSERT_TRUE(f.ok());
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR);
+  ASSERT_TRUE(ir.ok()) << ir.status().ToString();
+  EXPECT_NE(ir->find("<" + std::to_string(lanes) + " x float>"), std::string::npos);
+  if (t.has("avx512f")) {
+    auto asm_text = EmitCodeText(*f, CodeFileType::kAssembly);
+    ASSERT_TRUE(asm_text.ok());
+    EXPECT_NE(asm_text->find("zmm"), std::string::npos) << "expected 512-bit registers";
+  }
+  auto a = Random(lanes * 4, 3), b = Random(lanes * 4, 4);
+  std::vector<float> c(lanes * 4);
+  Kernel k = Compile(s, {A, B, C});
+  ASSERT_TRUE(k);
+  k.Run({a.data(), b.data(), c.data()});
+  for (int64_t x = 0; x < lanes * 4; ++x) EXPECT_NEAR(c[x], a[x] * b[x] + a[x], 1e-6);
+}
+
+TEST(Codegen, ParallelLoopRunsOnThePoolAndMatches) {
+  Mm m(64, 48, 32);
+  Schedule s({m.C});
+  s[m.C].parallel(s[m.C].axis(0));
+  auto f = Lower(s, "par", {m.A, m.B, m.C});
+  ASSERT_TRUE(f.ok());
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR);
+  ASSERT_TRUE(ir.ok());
+  EXPECT_NE(ir->find("call i32 @pt_parallel_for"), std::string::npos);
+  int before = NumThreads();
+  SetNumThreads(2);
+  m.Check(Compile(s, {m.A, m.B, m.C}));
+  SetNumThreads(before);
+}
+
+TEST(Codegen, UnrolledLoopsMatchAndLeaveNoLoop) {
+  Tensor A = Placeholder("A", {5, 7});
+  Tensor B = Compute("B", {5, 7}, [&](Expr i, Expr j) { return A(i, j) * Cast(DType::kFloat32, i) + Cast(DType::kFloat32, j); });
+  Schedule s({B});
+  s[B].unroll(s[B].axis(0));
+  s[B].unroll(s[B].axis(1));
+  Kernel k = Compile(s, {A, B});
+  ASSERT_TRUE(k);
+  auto a = Random(35, 5);
+  std::vector<float> b(35);
+  k.Run({a.data(), b.data()});
+  for (int i = 0; i < 5; ++i)
+    for (int j = 0; j < 7; ++j) EXPECT_NEAR(b[i * 7 + j], a[i * 7 + j] * i + j, 1e-6);
+  auto f = Lower(s, "unr", {A, B});
+  EXPECT_EQ(ToString(f->body).find("for ("), std::string::npos) << ToString(f->body);
+}
+
+TEST(Codegen, VectorTailIsMaskedAndNeverWritesPastTheEnd) {
+  // 21 elements with 16 lanes: the second vector has 5 live lanes. The buffer is followed
+  // by sentinels that must survive.
+  Tensor A = Placeholder("A", {21});
+  Tensor B = Compute("B", {21}, [&](Expr i) { return A(i) + 1; });
+  Schedule s({B});
+  auto [o, i] = s[B].split(s[B].axis(0), 16);
+  s[B].vectorize(i);
+  Kernel k = Compile(s, {A, B});
+  ASSERT_TRUE(k);
+  auto a = Random(21, 6);
+  std::vector<float> b(32, -7.0f);
+  k.Run({a.data(), b.data()});
+  for (int x = 0; x < 21; ++x) EXPECT_FLOAT_EQ(b[x], a[x] + 1);
+  for (int x = 21; x < 32; ++x) EXPECT_FLOAT_EQ(b[x], -7.0f);
+}
+
+TEST(Codegen, StridedReadsBecomeGathersAndPaddingSelectsAreSafe) {
+  // B(i) = A(2i) if in range else 0, vectorized: the access has stride 2 and half the
+  // lanes of the last vector read past the end of A unless masked.
+  Tensor A = Placeholder("A", {30});
+  Tensor B = Compute("B", {20}, [&](Expr i) { return Select(i * 2 < 30, A(i * 2), FloatImm(0.0)); });
+  Schedule s({B});
+  auto [o, i] = s[B].split(s[B].axis(0), 16);
+  s[B].vectorize(i);
+  Kernel k = Compile(s, {A, B});
+  ASSERT_TRUE(k);
+  auto a = Random(30, 7);
+  std::vector<float> b(20);
+  k.Run({a.data(), b.data()});
+  for (int x = 0; x < 20; ++x) EXPECT_FLOAT_EQ(b[x], 2 * x < 30 ? a[2 * x] : 0.0f);
+}
+
+TEST(Codegen, InlinedAndFusedStagesMatch) {
+  Tensor A = Placeholder("A", {6, 10});
+  Tensor R = Compute("R", {6, 10}, [&](Expr i, Expr j) { return Max(A(i, j), FloatImm(0.0)); });
+  Tensor S = Compute("S", {6, 10}, [&](Expr i, Expr j) { return R(i, j) * 3; });
+  Schedule s({S});
+  s[R].compute_inline();
+  IterVar f = s[S].fuse(s[S].axis(0), s[S].axis(1));
+  auto [fo, fi] = s[S].split(f, 8);
+  s[S].vectorize(fi);
+  Kernel k = Compile(s, {A, S});
+  ASSERT_TRUE(k);
+  auto a = Random(60, 8);
+  std::vector<float> out(60);
+  k.Run({a.data(), out.data()});
+  for (int x = 0; x < 60; ++x) EXPECT_FLOAT_EQ(out[x], std::max(a[x], 0.0f) * 3);
+}
+
+TEST(Codegen, ObjectFileIsAnElfWithTheEntryPoints) {
+  Mm m(8, 8, 8);
+  Schedule s({m.C});
+  auto f = Lower(s, "mm_obj", {m.A, m.B, m.C});
+  ASSERT_TRUE(f.ok());
+  std::string path = ::testing::TempDir() + "/mm_obj.o";
+  ASSERT_TRUE(EmitCodeFile(*f, path, CodeFileType::kObject).ok());
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 64u);
+  EXPECT_EQ(bytes.substr(0, 4), "\x7f" "ELF");
+  EXPECT_NE(bytes.find("mm_obj_packed"), std::string::npos);
+  std::remove(path.c_str());
+  EXPECT_FALSE(EmitCodeFile(*f, "/nonexistent-dir/x.o", CodeFileType::kObject).ok());
+}
+
+TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {
+  volatile double sink = 0;
+  TimingOptions o;
+  o.repeat = 4;
+  o.min_repeat_ms = 1;
+  TimingResult r = TimeFunction([&] { for (int i = 0; i < 1000; ++i) sink = sink + i; }, o);
+  EXPECT_EQ(r.round_seconds.size(), 4u);
+  EXPECT_GE(r.number, 1);
+  EXPECT_LE(r.min, r.median);
+  EXPECT_LE(r.median, r.max);
+  EXPECT_GT(r.min, 0);
 }
 
 }  // namespace
