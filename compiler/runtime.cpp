@@ -29,7 +29,9 @@ class ThreadPool {
     Stop();
     threads_ = std::max(1, threads);
     stop_ = false;
-    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t] { Loop(t); });
+    // Workers start from the current generation: earlier jobs are not theirs to run.
+    uint64_t now = generation_.load(std::memory_order_acquire);
+    for (int t = 1; t < threads_; ++t) workers_.emplace_back([this, t, now] { Loop(t, now); });
   }
 
   int threads() const { return threads_; }
@@ -64,9 +66,8 @@ class ThreadPool {
     if (begin < end) fn_(begin, end, closure_);
   }
 
-  void Loop(int t) {
+  void Loop(int t, uint64_t seen) {
     tls_in_parallel = true;
-    uint64_t seen = 0;
     for (;;) {
       uint64_t g = 0;
       for (int spin = 0; spin < 200000; ++spin) {

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <atomic>
 #include <random>
 
 #include "compiler/jit.h"
@@ -210,6 +211,30 @@ TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {
   EXPECT_LE(r.min, r.median);
   EXPECT_LE(r.median, r.max);
   EXPECT_GT(r.min, 0);
+}
+
+}  // namespace
+}  // namespace priortune::compiler
+
+namespace priortune::compiler {
+namespace {
+
+TEST(Runtime, ResizingThePoolBetweenParallelRegionsRunsOnlyNewJobs) {
+  // Workers created by a resize must not replay the previous job (its closure is gone).
+  struct Closure { std::atomic<int64_t>* sum; };
+  std::atomic<int64_t> sum{0};
+  Closure c{&sum};
+  auto body = [](int64_t begin, int64_t end, void* cl) {
+    for (int64_t i = begin; i < end; ++i) static_cast<Closure*>(cl)->sum->fetch_add(i);
+  };
+  int before = NumThreads();
+  for (int round = 0; round < 6; ++round) {
+    SetNumThreads(1 + round % 2);
+    sum = 0;
+    pt_parallel_for(body, &c, 1000);
+    EXPECT_EQ(sum.load(), 999 * 1000 / 2) << "round " << round;
+  }
+  SetNumThreads(before);
 }
 
 }  // namespace

@@ -1,0 +1,183 @@
+// priortune_bench: every shape of shared/bench-suite.md, priortune's hand-picked config
+// beside OpenBLAS, oneDNN (plain and blocked) and a naive loop nest, 1 and 2 threads, in
+// one run. Prints a table of median GFLOPS and writes CSV (one row per shape, threads,
+// implementation: median/min/max ms). Also reports the median JIT compile time of one
+// matmul kernel.
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "compiler/build.h"
+#include "compiler/runtime.h"
+#include "compiler/timing.h"
+#include "peers.h"
+
+namespace pc = priortune::compiler;
+
+namespace {
+
+struct Case {
+  std::string name;
+  bool conv;
+  bench::GemmShape g;
+  bench::ConvShape c;
+};
+
+std::vector<Case> Suite() {
+  std::vector<Case> v;
+  auto gemm = [&](const char* n, int64_t m, int64_t nn, int64_t k) { v.push_back({n, false, {m, nn, k}, {}}); };
+  auto conv = [&](const char* n, int64_t c, int64_t o, int64_t h, int64_t k, int64_t s, int64_t p) {
+    v.push_back({n, true, {}, {c, o, h, k, s, p}});
+  };
+  gemm("square-1024", 1024, 1024, 1024);
+  gemm("square-512", 512, 512, 512);
+  gemm("bert-ffn1", 128, 3072, 768);
+  gemm("bert-ffn2", 128, 768, 3072);
+  gemm("bert-proj", 128, 768, 768);
+  gemm("fc-1000", 1, 1000, 512);
+  gemm("gemv-3072", 1, 3072, 768);
+  gemm("small-64", 64, 64, 64);
+  conv("r18-c1", 3, 64, 224, 7, 2, 3);
+  conv("r18-c2", 64, 64, 56, 3, 1, 1);
+  conv("r18-c3", 64, 128, 56, 3, 2, 1);
+  conv("r18-c4", 128, 128, 28, 3, 1, 1);
+  conv("r18-c5", 256, 256, 14, 3, 1, 1);
+  conv("r18-c6", 512, 512, 7, 3, 1, 1);
+  conv("r18-ds", 64, 128, 56, 1, 2, 0);
+  return v;
+}
+
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+double MaxRelDiff(const float* a, const float* b, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i)
+    m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]) / std::max(1.0, std::fabs(static_cast<double>(b[i]))));
+  return m;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"priortune_bench: priortune vs OpenBLAS, oneDNN and naive loops"};
+  std::string only, threads_list = "1,2", csv_path = "bench-results/bench.csv";
+  int repeat = 5;
+  double min_repeat_ms = 100;
+  bool skip_naive = false;
+  app.add_option("--only", only, "comma-separated shape names (default: all)");
+  app.add_option("--threads", threads_list, "comma-separated thread counts");
+  app.add_option("--repeat", repeat, "timing rounds per measurement");
+  app.add_option("--min-repeat-ms", min_repeat_ms, "minimum length of a round");
+  app.add_option("--csv", csv_path, "CSV output path");
+  app.add_flag("--skip-naive", skip_naive, "do not time the naive loop nest");
+  CLI11_PARSE(app, argc, argv);
+
+  pc::Target target = pc::Target::Host();
+  std::vector<int> thread_counts;
+  for (const auto& t : Split(threads_list)) thread_counts.push_back(std::stoi(t));
+  auto wanted = Split(only);
+
+  std::ofstream csv(csv_path);
+  if (!csv) {
+    std::fprintf(stderr, "cannot write %s\n", csv_path.c_str());
+    return 2;
+  }
+  csv << "shape,threads,impl,gflops,median_ms,min_ms,max_ms,max_rel_diff\n";
+  pc::TimingOptions opts;
+  opts.repeat = repeat;
+  opts.min_repeat_ms = min_repeat_ms;
+
+  // JIT compile time of one matmul kernel (square-512, hand-picked), median of 9.
+  {
+    pc::Workload w = pc::MatmulWorkload(512, 512, 512);
+    auto tmpl = *pc::FindTemplate("matmul");
+    std::vector<double> ms;
+    for (int i = 0; i < 9; ++i) {
+      auto k = pc::BuildKernel(w, target, tmpl->TunedConfig(w, target));
+      if (!k.ok()) {
+        std::fprintf(stderr, "%s\n", k.status().ToString().c_str());
+        return 1;
+      }
+      auto start = std::chrono::steady_clock::now();
+      (void)start;
+      ms.push_back(k->compile_ms());
+    }
+    std::printf("JIT compile time, matmul 512x512x512 hand-picked config: median %.1f ms (min %.1f, max %.1f, 9 builds)\n\n",
+                pc::Median(ms), *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()));
+  }
+
+  std::printf("%-12s %3s %10s %10s %10s %10s %8s %9s %9s %9s\n", "shape", "thr", "priortune", "OpenBLAS",
+              "oneDNN", "oneDNN-blk", "naive", "pt/OBLAS", "pt/dnnl", "pt/blk");
+  for (const Case& cs : Suite()) {
+    if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), cs.name) == wanted.end()) continue;
+    pc::Workload w = cs.conv ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
+                             : pc::MatmulWorkload(cs.g.m, cs.g.n, cs.g.k);
+    const pc::OpTemplate* tmpl = *pc::FindTemplate(w.op);
+    pc::Config cfg = tmpl->TunedConfig(w, target);
+    auto kernel = pc::BuildKernel(w, target, cfg);
+    if (!kernel.ok()) {
+      std::fprintf(stderr, "%s: %s\n", cs.name.c_str(), kernel.status().ToString().c_str());
+      return 1;
+    }
+    pc::KernelArgs args(*tmpl, w, 11);
+    const float* in0 = args.inputs()[0];
+    const float* in1 = args.inputs()[1];
+    std::vector<float> peer_out(args.output_size());
+    double flops = tmpl->Flops(w);
+    for (int t : thread_counts) {
+      pc::SetNumThreads(t);
+      bench::SetPeerThreads(t);
+      struct Impl { const char* name; bench::Run run; float* out; };
+      std::vector<Impl> impls;
+      impls.push_back({"priortune", [&] { kernel->Run(args.pointers()); }, args.output()});
+      if (cs.conv) {
+        impls.push_back({"openblas", bench::OpenBlasConv(cs.c, in0, in1, peer_out.data()), peer_out.data()});
+        impls.push_back({"onednn", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), false), peer_out.data()});
+        impls.push_back({"onednn-blocked", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), true), nullptr});
+        if (!skip_naive) impls.push_back({"naive", bench::NaiveConv(cs.c, in0, in1, peer_out.data()), peer_out.data()});
+      } else {
+        impls.push_back({"openblas", bench::OpenBlasGemm(cs.g, in0, in1, peer_out.data()), peer_out.data()});
+        impls.push_back({"onednn", bench::DnnlGemm(cs.g, in0, in1, peer_out.data(), false), peer_out.data()});
+        impls.push_back({"onednn-blocked", bench::DnnlGemm(cs.g, in0, in1, peer_out.data(), true), peer_out.data()});
+        if (!skip_naive) impls.push_back({"naive", bench::NaiveGemm(cs.g, in0, in1, peer_out.data()), peer_out.data()});
+      }
+      std::map<std::string, double> gf;
+      for (auto& impl : impls) {
+        // Let other libraries' spinning threads go to sleep before timing the next one.
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        pc::TimingOptions o = opts;
+        if (std::string(impl.name) == "naive") o.repeat = std::min(repeat, 3);
+        pc::TimingResult r = pc::TimeFunction(impl.run, o);
+        double diff = impl.out && impl.out != args.output()
+                          ? MaxRelDiff(args.output(), impl.out, args.output_size()) : 0.0;
+        gf[impl.name] = flops / r.median / 1e9;
+        csv << cs.name << "," << t << "," << impl.name << "," << gf[impl.name] << "," << r.median * 1e3 << ","
+            << r.min * 1e3 << "," << r.max * 1e3 << "," << diff << "\n";
+        if (diff > 1e-3) std::fprintf(stderr, "warning: %s %s differs from priortune by %g\n", cs.name.c_str(), impl.name, diff);
+      }
+      auto g = [&](const char* k) { return gf.count(k) ? gf[k] : NAN; };
+      std::printf("%-12s %3d %10.1f %10.1f %10.1f %10.1f %8.1f %8.0f%% %8.0f%% %8.0f%%\n", cs.name.c_str(), t,
+                  g("priortune"), g("openblas"), g("onednn"), g("onednn-blocked"), g("naive"),
+                  100 * g("priortune") / g("openblas"), 100 * g("priortune") / g("onednn"),
+                  100 * g("priortune") / g("onednn-blocked"));
+      std::fflush(stdout);
+    }
+  }
+  std::printf("\nGFLOPS = median of %d rounds (>= %.0f ms each); conv FLOPs count padded taps; CSV: %s\n", repeat,
+              min_repeat_ms, csv_path.c_str());
+  return 0;
+}

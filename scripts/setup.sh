@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the Debian packages priortune needs (if missing), then configures and builds.
+# Usage: scripts/setup.sh [build-dir]        (default: build; env BUILD_TYPE=Release)
+# Idempotent and quick when everything is present. Runs non-interactively (CI has no tty).
+set -euo pipefail
+
+usage() { echo "usage: $0 [build-dir]" >&2; exit 2; }
+[[ $# -le 1 ]] || usage
+[[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && usage
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-$root/build}"
+build_type="${BUILD_TYPE:-Release}"
+
+# Build, test and benchmark dependencies. Keep sorted.
+packages=(
+  ccache
+  cmake
+  g++
+  libbenchmark-dev
+  libcli11-dev
+  libdnnl-dev
+  libgtest-dev
+  libopenblas-dev
+  libzstd-dev
+  llvm-16-dev
+  ninja-build
+  nlohmann-json3-dev
+  pkg-config
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 900 "${sudo_cmd[@]}" apt-get update -q
+  timeout 1800 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+jobs="$(nproc)"
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$build_type" >/dev/null
+timeout 3600 cmake --build "$build" -j "$jobs"
