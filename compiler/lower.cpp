@@ -337,12 +337,9 @@ class Lowerer {
       int p = std::find(leaves.begin(), leaves.end(), c->stage->attach_ivar()) - leaves.begin();
       children[p].push_back(c.get());
     }
-    auto wrap_guards = [&](int pos, Stmt body, bool spatial_only) {
-      for (const auto& g : guards) {
-        if (g.position != pos) continue;
-        if (spatial_only && &g - guards.data() >= static_cast<long>(op->axes.size())) continue;
-        body = IfThenElse(g.cond, body);
-      }
+    auto wrap_guards = [&](int pos, Stmt body) {
+      for (const auto& g : guards)
+        if (g.position == pos) body = IfThenElse(g.cond, body);
       return body;
     };
 
@@ -382,7 +379,7 @@ class Lowerer {
       bool inner_par = par || kind == ForKind::kParallel;
       Stmt next = build(p + 1, inner_vec, inner_par);
       if (reduction && p + 1 == r_pos) next = Seq({init_nest(), next});
-      Stmt body = wrap_guards(p, next, false);
+      Stmt body = wrap_guards(p, next);
       std::vector<Stmt> parts;
       const auto& cs = children[p];
       for (const auto* c : cs) {
@@ -403,7 +400,7 @@ class Lowerer {
     };
     Stmt top = build(0, in_vector, in_parallel);
     if (reduction && r_pos == 0) top = Seq({init_nest(), top});
-    top = wrap_guards(-1, top, false);
+    top = wrap_guards(-1, top);
     PT_RETURN_IF_ERROR(err);
     return top;
   }

@@ -98,9 +98,8 @@ class MatmulLike : public OpTemplate {
       return s;
     };
     // Index helpers that prepend the batch index when batched.
-    auto at = [&](const std::vector<Expr>& idx, size_t first, std::vector<Expr> rest) {
+    auto at = [&](const std::vector<Expr>& idx, std::vector<Expr> rest) {
       if (batched_) rest.insert(rest.begin(), idx[0]);
-      (void)first;
       return rest;
     };
     Tensor A = Placeholder("A", shape({m, kk}));
@@ -113,7 +112,7 @@ class MatmulLike : public OpTemplate {
       PB = Compute("B_packed", shape({nb, kk, tn}), [&](const std::vector<Expr>& idx) {
         size_t o = batched_ ? 1 : 0;
         Expr col = idx[o] * tn + idx[o + 2];
-        Expr val = B(at(idx, o, {idx[o + 1], col}));
+        Expr val = B(at(idx, {idx[o + 1], col}));
         return n % tn == 0 ? val : Select(col < n, val, FloatImm(0.0));
       });
     }
@@ -121,8 +120,8 @@ class MatmulLike : public OpTemplate {
     Tensor acc = Compute("C_acc", shape({m, n}), [&](const std::vector<Expr>& idx) {
       size_t o = batched_ ? 1 : 0;
       Expr i = idx[o], j = idx[o + 1];
-      Expr b = pack ? PB(at(idx, o, {j / tn, k->var, j % tn})) : B(at(idx, o, {k->var, j}));
-      return Sum(A(at(idx, o, {i, k->var})) * b, {k});
+      Expr b = pack ? PB(at(idx, {j / tn, k->var, j % tn})) : B(at(idx, {k->var, j}));
+      return Sum(A(at(idx, {i, k->var})) * b, {k});
     });
     Tensor C = Compute("C", shape({m, n}), [&](const std::vector<Expr>& idx) {
       Expr v = acc(idx);
@@ -146,8 +145,6 @@ class MatmulLike : public OpTemplate {
       if (batched_) f = sc.fuse(sc.axis(0), f);
       sc.parallel(f);
       attach = f;
-    } else if (batched_) {
-      // Keep the batch loop outermost; the tile is computed inside `second`.
     }
     sc.unroll(mi);
     sc.vectorize(ni);

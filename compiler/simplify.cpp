@@ -168,9 +168,6 @@ Expr SimplifyDivMod(bool is_div, const Expr& a, int64_t c, const RangeMap& range
     rest.constant -= t * c;
     return FromLinear(rest);
   }
-  if (rest.terms.empty()) {  // only a constant remainder: handled above, kept for clarity
-    return is_div ? FromLinear(quotient) : IntImm(rest.constant);
-  }
   Expr rest_e = FromLinear(rest);
   if (is_div) {
     quotient.terms.emplace_back(Binary(ExprKind::kDiv, rest_e, IntImm(c)), 1);

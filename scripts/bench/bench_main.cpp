@@ -112,8 +112,6 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s\n", k.status().ToString().c_str());
         return 1;
       }
-      auto start = std::chrono::steady_clock::now();
-      (void)start;
       ms.push_back(k->compile_ms());
     }
     std::printf("JIT compile time, matmul 512x512x512 hand-picked config: median %.1f ms (min %.1f, max %.1f, 9 builds)\n\n",
