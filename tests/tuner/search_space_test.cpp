@@ -1,0 +1,93 @@
+#include "tuner/search_space.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+namespace priortune::tuner {
+namespace {
+
+using compiler::KnobKind;
+
+SearchSpace Small(std::vector<Constraint> constraints = {}) {
+  auto s = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2, 4}, {}, ""},
+                                {"b", KnobKind::kEnum, {0, 1}, {"x", "y"}, ""},
+                                {"c", KnobKind::kSplit, {8, 16, 32, 64}, {}, ""}},
+                               std::move(constraints));
+  EXPECT_TRUE(s.ok());
+  return *s;
+}
+
+TEST(SearchSpace, IndexAndConfigRoundTripOverTheWholeSpace) {
+  SearchSpace s = Small();
+  ASSERT_EQ(s.size(), 24u);
+  std::set<Config> seen;
+  for (uint64_t i = 0; i < s.size(); ++i) {
+    auto c = s.ConfigAt(i);
+    ASSERT_TRUE(c.ok());
+    auto back = s.IndexOf(*c);
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, i);
+    seen.insert(*c);
+  }
+  EXPECT_EQ(seen.size(), 24u);
+  EXPECT_EQ(s.ConfigAt(24).status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(s.IndexOf({{"a", 3}, {"b", 0}, {"c", 8}}).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(SearchSpace, HashDependsOnKnobValuesNotOnDeclarationOrder) {
+  auto s1 = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
+  auto s2 = SearchSpace::Create({{"b", KnobKind::kSplit, {4, 3}, {}, ""}, {"a", KnobKind::kSplit, {2, 1}, {}, ""}});
+  ASSERT_TRUE(s1.ok() && s2.ok());
+  Config c = {{"a", 1}, {"b", 3}};  // index 0 in s1, 3 in s2
+  EXPECT_NE(*s1->IndexOf(c), *s2->IndexOf(c));  // positions differ ...
+  EXPECT_EQ(ConfigHash(c), ConfigHash(Config{{"b", 3}, {"a", 1}}));  // ... the hash does not
+  EXPECT_NE(ConfigHash(c), ConfigHash(Config{{"a", 1}, {"b", 4}}));
+}
+
+TEST(SearchSpace, SamplingMutationAndNeighboursRespectConstraints) {
+  SearchSpace s = Small({{"a*c <= 64", [](const Config& c) { return c.at("a") * c.at("c") <= 64; }}});
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    auto c = s.Sample(rng);
+    ASSERT_TRUE(c.ok());
+    EXPECT_LE(c->at("a") * c->at("c"), 64);
+    Config m = s.Mutate(*c, rng, 0.3);
+    EXPECT_TRUE(s.Valid(m));
+    for (const auto& n : s.Neighbours(*c)) {
+      EXPECT_TRUE(s.Valid(n));
+      int diffs = 0;
+      for (const auto& [k, v] : n) diffs += v != c->at(k);
+      EXPECT_EQ(diffs, 1);
+    }
+  }
+  EXPECT_FALSE(s.Valid({{"a", 4}, {"b", 0}, {"c", 64}}));
+}
+
+TEST(SearchSpace, SameSeedGivesTheSameSamples) {
+  SearchSpace s = Small();
+  std::mt19937_64 r1(42), r2(42);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(*s.Sample(r1), *s.Sample(r2));
+}
+
+TEST(SearchSpace, RejectsMalformedKnobs) {
+  EXPECT_FALSE(SearchSpace::Create({}).ok());
+  EXPECT_FALSE(SearchSpace::Create({{"a", KnobKind::kSplit, {}, {}, ""}}).ok());
+  EXPECT_FALSE(SearchSpace::Create({{"a", KnobKind::kSplit, {1, 1}, {}, ""}}).ok());
+  EXPECT_FALSE(SearchSpace::Create({{"a", KnobKind::kSplit, {1}, {}, ""}, {"a", KnobKind::kSplit, {2}, {}, ""}}).ok());
+}
+
+TEST(SearchSpace, EveryTemplateConfigOfAWorkloadLiesInItsSpace) {
+  compiler::Target t = compiler::Target::Host();
+  for (const auto& w : {compiler::MatmulWorkload(512, 512, 512), compiler::Conv2dWorkload(1, 64, 56, 56, 64, 3, 3, 1, 1)}) {
+    auto s = SearchSpace::ForWorkload(w, t);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    auto tmpl = *compiler::FindTemplate(w.op);
+    EXPECT_TRUE(s->Valid(tmpl->DefaultConfig(w, t)));
+    EXPECT_TRUE(s->Valid(tmpl->TunedConfig(w, t)));
+    EXPECT_GT(s->size(), 100u);
+  }
+}
+
+}  // namespace
+}  // namespace priortune::tuner
