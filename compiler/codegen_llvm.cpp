@@ -138,6 +138,14 @@ class CodeGen {
   llvm::Value* AllOnes() { return llvm::ConstantInt::getTrue(llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_)); }
   llvm::Value* Mask() { return mask_ ? mask_ : AllOnes(); }
 
+  // True where truncating division differs from floor division: a non-zero remainder
+  // whose sign differs from the divisor's.
+  llvm::Value* FloorAdjust(llvm::Value* rem, llvm::Value* y) {
+    llvm::Value* zero = llvm::Constant::getNullValue(rem->getType());
+    return b_.CreateAnd(b_.CreateICmpNE(rem, zero),
+                        b_.CreateICmpNE(b_.CreateICmpSLT(rem, zero), b_.CreateICmpSLT(y, zero)));
+  }
+
   Val Binary(const Expr& e) {
     Val a = EmitExpr(e->a), b = EmitExpr(e->b);
     bool vec = a.vec || b.vec;
@@ -153,13 +161,8 @@ class CodeGen {
         if (fp) {
           r = b_.CreateFDiv(x, y);
         } else {  // floor division
-          llvm::Value* q = b_.CreateSDiv(x, y);
           llvm::Value* rem = b_.CreateSRem(x, y);
-          llvm::Value* zero = llvm::Constant::getNullValue(x->getType());
-          llvm::Value* adjust = b_.CreateAnd(b_.CreateICmpNE(rem, zero),
-                                             b_.CreateICmpNE(b_.CreateICmpSLT(rem, zero),
-                                                             b_.CreateICmpSLT(y, zero)));
-          r = b_.CreateSub(q, b_.CreateZExt(adjust, x->getType()));
+          r = b_.CreateSub(b_.CreateSDiv(x, y), b_.CreateZExt(FloorAdjust(rem, y), x->getType()));
         }
         break;
       case ExprKind::kMod:
@@ -167,11 +170,7 @@ class CodeGen {
           r = b_.CreateFRem(x, y);
         } else {  // floor modulo: the sign of the divisor
           llvm::Value* rem = b_.CreateSRem(x, y);
-          llvm::Value* zero = llvm::Constant::getNullValue(x->getType());
-          llvm::Value* adjust = b_.CreateAnd(b_.CreateICmpNE(rem, zero),
-                                             b_.CreateICmpNE(b_.CreateICmpSLT(rem, zero),
-                                                             b_.CreateICmpSLT(y, zero)));
-          r = b_.CreateSelect(adjust, b_.CreateAdd(rem, y), rem);
+          r = b_.CreateSelect(FloorAdjust(rem, y), b_.CreateAdd(rem, y), rem);
         }
         break;
       case ExprKind::kMin:
