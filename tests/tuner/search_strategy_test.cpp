@@ -1,0 +1,158 @@
+#include "tuner/search_strategy.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+namespace priortune::tuner {
+namespace {
+
+using compiler::KnobKind;
+
+// 8 knobs x 8 candidates = 16.7M points; one sharp optimum, a smooth bowl around it.
+SearchSpace Synthetic() {
+  std::vector<KnobDef> knobs;
+  for (int i = 0; i < 8; ++i)
+    knobs.push_back({"k" + std::to_string(i), KnobKind::kSplit, {1, 2, 3, 4, 5, 6, 7, 8}, {}, ""});
+  auto s = SearchSpace::Create(knobs);
+  EXPECT_TRUE(s.ok());
+  return *s;
+}
+
+// Lower is better; the minimum 1.0 sits at k_i = (i % 8) + 1. Separable, like tile sizes.
+double Objective(const Config& c) {
+  double cost = 1.0;
+  for (int i = 0; i < 8; ++i) {
+    double d = static_cast<double>(c.at("k" + std::to_string(i)) - (i % 8 + 1));
+    cost += 0.3 * d * d;
+  }
+  return cost;
+}
+
+double BestAfter(SearchStrategy& s, int trials, int batch) {
+  double best = INFINITY;
+  for (int done = 0; done < trials;) {
+    auto configs = s.NextBatch(std::min(batch, trials - done));
+    if (configs.empty()) break;
+    std::vector<TrialResult> results;
+    for (auto& c : configs) {
+      results.push_back({c, Objective(c)});
+      best = std::min(best, results.back().cost);
+    }
+    s.Update(results);
+    done += static_cast<int>(configs.size());
+  }
+  return best;
+}
+
+TEST(GeneticSearch, BeatsRandomOnASyntheticObjectiveWithFixedSeeds) {
+  SearchSpace space = Synthetic();
+  double ga_sum = 0, random_sum = 0;
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    auto ga = MakeGeneticSearch(space, GeneticOptions{}, seed);
+    auto random = MakeRandomSearch(space, seed);
+    double g = BestAfter(*ga, 400, 16), r = BestAfter(*random, 400, 16);
+    EXPECT_LT(g, r) << "seed " << seed;
+    ga_sum += g;
+    random_sum += r;
+  }
+  EXPECT_LT(ga_sum, 0.5 * random_sum);
+}
+
+TEST(GeneticSearch, NeverProposesAMeasuredConfigTwice) {
+  auto space = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2, 4, 8}, {}, ""},
+                                    {"b", KnobKind::kSplit, {1, 2, 4}, {}, ""},
+                                    {"c", KnobKind::kEnum, {0, 1}, {"x", "y"}, ""}});
+  ASSERT_TRUE(space.ok());
+  auto ga = MakeGeneticSearch(*space, GeneticOptions{4, 2, 0.2}, 7);
+  // A config measured by an earlier run, reported before the search starts.
+  Config earlier{{"a", 8}, {"b", 4}, {"c", 1}};
+  ga->Update({{earlier, 1.0}});
+  std::set<Config> seen{earlier};
+  for (int round = 0; round < 10; ++round) {
+    auto batch = ga->NextBatch(5);
+    std::vector<TrialResult> results;
+    for (auto& c : batch) {
+      EXPECT_TRUE(seen.insert(c).second) << compiler::ConfigToJson(c);
+      EXPECT_TRUE(space->Valid(c));
+      results.push_back({c, static_cast<double>(c.at("a") + c.at("b"))});
+    }
+    ga->Update(results);
+  }
+  // 24 points, one measured earlier: exactly 23 proposals, then the space is exhausted.
+  EXPECT_EQ(seen.size(), 24u);
+  EXPECT_TRUE(ga->NextBatch(5).empty());
+}
+
+TEST(GeneticSearch, IsReproducibleFromItsSeed) {
+  SearchSpace space = Synthetic();
+  auto run = [&](uint64_t seed) {
+    auto ga = MakeGeneticSearch(space, GeneticOptions{}, seed);
+    std::vector<Config> all;
+    for (int round = 0; round < 6; ++round) {
+      auto batch = ga->NextBatch(8);
+      std::vector<TrialResult> results;
+      for (auto& c : batch) results.push_back({c, Objective(c)});
+      ga->Update(results);
+      all.insert(all.end(), batch.begin(), batch.end());
+    }
+    return all;
+  };
+  EXPECT_EQ(run(3), run(3));
+  EXPECT_NE(run(3), run(4));
+}
+
+TEST(GeneticSearch, FailedCandidatesNeverBecomeParents) {
+  SearchSpace space = Synthetic();
+  auto ga = MakeGeneticSearch(space, GeneticOptions{4, 2, 0.0}, 1);
+  // Every config with k0 == 1 fails; the rest cost k0. Without mutation, children of
+  // successful parents can only carry k0 values the parents had.
+  std::set<int64_t> child_k0;
+  for (int round = 0; round < 8; ++round) {
+    auto batch = ga->NextBatch(8);
+    std::vector<TrialResult> results;
+    for (auto& c : batch) {
+      if (round >= 2) child_k0.insert(c.at("k0"));
+      results.push_back({c, c.at("k0") == 1 ? INFINITY : static_cast<double>(c.at("k0"))});
+    }
+    ga->Update(results);
+  }
+  EXPECT_EQ(child_k0.count(1), 0u);
+}
+
+TEST(GridSearch, VisitsEveryValidConfigOnceInIndexOrder) {
+  auto space = SearchSpace::Create(
+      {{"a", KnobKind::kSplit, {1, 2, 4}, {}, ""}, {"b", KnobKind::kSplit, {1, 2, 4}, {}, ""}},
+      {{"a*b <= 8", [](const Config& c) { return c.at("a") * c.at("b") <= 8; }}});
+  ASSERT_TRUE(space.ok());
+  auto grid = MakeGridSearch(*space);
+  auto first = grid->NextBatch(3);
+  auto rest = grid->NextBatch(100);
+  EXPECT_EQ(first.size() + rest.size(), 8u);  // 9 points, (4,4) breaks the constraint
+  EXPECT_EQ(first[0], (Config{{"a", 1}, {"b", 1}}));
+  EXPECT_EQ(first[1], (Config{{"a", 1}, {"b", 2}}));
+  EXPECT_TRUE(grid->NextBatch(1).empty());
+}
+
+TEST(RandomSearch, SamplesWithoutReplacementUntilExhausted) {
+  auto space = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2, 3, 4, 5}, {}, ""},
+                                    {"b", KnobKind::kSplit, {1, 2, 3, 4}, {}, ""}});
+  ASSERT_TRUE(space.ok());
+  auto random = MakeRandomSearch(*space, 11);
+  std::set<Config> seen;
+  for (int i = 0; i < 10; ++i)
+    for (auto& c : random->NextBatch(3)) EXPECT_TRUE(seen.insert(c).second);
+  EXPECT_EQ(seen.size(), 20u);
+}
+
+TEST(SearchStrategy, UnknownStrategyNameIsRejectedWithTheName) {
+  SearchSpace space = Synthetic();
+  auto s = MakeSearchStrategy("annealing", space, 1);
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("annealing"), std::string::npos);
+  EXPECT_TRUE(MakeSearchStrategy("ga", space, 1).ok());
+}
+
+}  // namespace
+}  // namespace priortune::tuner
