@@ -20,13 +20,18 @@ packages=(
   libbenchmark-dev
   libcli11-dev
   libdnnl-dev
+  libgrpc++-dev
   libgtest-dev
   libopenblas-dev
+  libprotobuf-dev
+  libsqlite3-dev
   libzstd-dev
   llvm-16-dev
   ninja-build
   nlohmann-json3-dev
   pkg-config
+  protobuf-compiler
+  protobuf-compiler-grpc
 )
 
 missing=()

@@ -1,0 +1,45 @@
+#include "db/record.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace priortune::db {
+namespace {
+constexpr ErrorKind kAllKinds[] = {ErrorKind::kNone,         ErrorKind::kInvalidConfig,
+                                   ErrorKind::kCompileError, ErrorKind::kWrongAnswer,
+                                   ErrorKind::kRuntimeError, ErrorKind::kTimeout,
+                                   ErrorKind::kWorkerLost};
+}  // namespace
+
+const char* ErrorKindName(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNone: return "none";
+    case ErrorKind::kInvalidConfig: return "invalid config";
+    case ErrorKind::kCompileError: return "compile error";
+    case ErrorKind::kWrongAnswer: return "wrong answer";
+    case ErrorKind::kRuntimeError: return "runtime error";
+    case ErrorKind::kTimeout: return "timeout";
+    case ErrorKind::kWorkerLost: return "worker lost";
+  }
+  return "?";
+}
+
+StatusOr<ErrorKind> ErrorKindFromName(const std::string& name) {
+  std::string known;
+  for (ErrorKind k : kAllKinds) {
+    if (name == ErrorKindName(k)) return k;
+    known += std::string(known.empty() ? "" : ", ") + "'" + ErrorKindName(k) + "'";
+  }
+  return InvalidArgument("unknown error kind '" + name + "' (known: " + known + ")");
+}
+
+double Record::cost() const {
+  if (!ok()) return std::numeric_limits<double>::infinity();
+  std::vector<double> v = costs;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  double hi = v[v.size() / 2];
+  if (v.size() % 2) return hi;
+  return (hi + *std::max_element(v.begin(), v.begin() + v.size() / 2)) / 2;
+}
+
+}  // namespace priortune::db

@@ -1,0 +1,541 @@
+// The SQLite implementation of Store. Map:
+//   Open: sqlite3_open_v2 -> WAL, busy timeout, foreign keys -> Migrate (PRAGMA user_version)
+//   AddRecords: BEGIN IMMEDIATE -> upsert workload/target -> insert record -> update best
+//   Best: exact target -> same ISA family -> any target
+//   Export/Import: JSON lines, header first; import parses everything before writing.
+// SQLite result codes become Status at the call that saw them (Check), with sqlite3_errmsg.
+#include <sqlite3.h>
+
+#include <chrono>
+#include <cmath>
+#include <istream>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <ostream>
+
+#include "db/store.h"
+
+namespace priortune::db {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kBusyTimeoutMs = 60000;
+
+// Each entry migrates from version i to i + 1. Never edit a shipped step: add one.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE workloads(
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  op TEXT NOT NULL,
+  json TEXT NOT NULL);
+CREATE TABLE targets(
+  id INTEGER PRIMARY KEY,
+  key TEXT NOT NULL UNIQUE,
+  isa_family TEXT NOT NULL,
+  json TEXT NOT NULL);
+CREATE TABLE jobs(
+  id INTEGER PRIMARY KEY,
+  request TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created REAL NOT NULL,
+  finished REAL);
+CREATE TABLE tasks(
+  id INTEGER PRIMARY KEY,
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  workload_id INTEGER NOT NULL REFERENCES workloads(id),
+  target_id INTEGER NOT NULL REFERENCES targets(id),
+  trials INTEGER NOT NULL,
+  measured INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL);
+CREATE TABLE records(
+  id INTEGER PRIMARY KEY,
+  workload_id INTEGER NOT NULL REFERENCES workloads(id),
+  target_id INTEGER NOT NULL REFERENCES targets(id),
+  config TEXT NOT NULL,
+  config_hash TEXT NOT NULL,
+  costs TEXT NOT NULL,            -- JSON array of seconds per call, one per round
+  cost REAL,                      -- median of costs; NULL for a failed record
+  error_kind TEXT NOT NULL,
+  error_message TEXT NOT NULL,
+  compile_seconds REAL NOT NULL,
+  worker TEXT NOT NULL,
+  job_id INTEGER REFERENCES jobs(id),
+  timestamp REAL NOT NULL);
+CREATE INDEX records_by_task ON records(workload_id, target_id, config_hash);
+CREATE TABLE best(
+  workload_id INTEGER NOT NULL REFERENCES workloads(id),
+  target_id INTEGER NOT NULL REFERENCES targets(id),
+  record_id INTEGER NOT NULL REFERENCES records(id),
+  cost REAL NOT NULL,
+  PRIMARY KEY(workload_id, target_id));
+)sql",
+};
+constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+
+double Now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A prepared statement, finalized on scope exit. Bind indices start at 1.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Status prepared() const { return rc_ == SQLITE_OK ? OkStatus() : Error("prepare"); }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); return *this; }
+  Stmt& Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
+  Stmt& BindNull(int i) { sqlite3_bind_null(stmt_, i); return *this; }
+  // True while a row is available; errors end the loop and are kept in status().
+  bool Step() {
+    rc_ = sqlite3_step(stmt_);
+    return rc_ == SQLITE_ROW;
+  }
+  Status status() const {
+    return rc_ == SQLITE_DONE || rc_ == SQLITE_ROW || rc_ == SQLITE_OK ? OkStatus() : Error("step");
+  }
+  Status Run() {
+    while (Step()) {
+    }
+    return status();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Real(int col) const { return sqlite3_column_double(stmt_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string Text(int col) const {
+    auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+
+ private:
+  Status Error(const char* what) const {
+    StatusCode code = (rc_ == SQLITE_BUSY || rc_ == SQLITE_LOCKED) ? StatusCode::kUnavailable
+                                                                   : StatusCode::kInternal;
+    return Status(code, std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_));
+  }
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK) return OkStatus();
+  std::string message = err ? err : sqlite3_errmsg(db);
+  sqlite3_free(err);
+  int rc = sqlite3_errcode(db);
+  return Status(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kInternal,
+                "sqlite: " + message);
+}
+
+constexpr const char* kRecordColumns =
+    "r.id, w.key, w.json, w.op, t.key, t.json, t.isa_family, r.config, r.config_hash, r.costs, "
+    "r.error_kind, r.error_message, r.compile_seconds, r.worker, r.job_id, r.timestamp "
+    "FROM records r JOIN workloads w ON w.id = r.workload_id JOIN targets t ON t.id = r.target_id ";
+
+Record ReadRecord(const Stmt& s) {
+  Record r;
+  r.id = s.Int(0);
+  r.workload_key = s.Text(1);
+  r.workload_json = s.Text(2);
+  r.op = s.Text(3);
+  r.target_key = s.Text(4);
+  r.target_json = s.Text(5);
+  r.isa_family = s.Text(6);
+  r.config_json = s.Text(7);
+  r.config_hash = s.Text(8);
+  json costs = json::parse(s.Text(9), nullptr, /*allow_exceptions=*/false);
+  if (costs.is_array())
+    for (const auto& c : costs)
+      if (c.is_number()) r.costs.push_back(c.get<double>());
+  auto kind = ErrorKindFromName(s.Text(10));
+  r.error = kind.ok() ? *kind : ErrorKind::kRuntimeError;
+  r.error_message = s.Text(11);
+  r.compile_seconds = s.Real(12);
+  r.worker = s.Text(13);
+  r.job_id = s.IsNull(14) ? 0 : s.Int(14);
+  r.timestamp = s.Real(15);
+  return r;
+}
+
+json RecordToJson(const Record& r) {
+  json j;
+  j["workload"] = json::parse(r.workload_json, nullptr, false);
+  j["workload_key"] = r.workload_key;
+  j["op"] = r.op;
+  j["target"] = json::parse(r.target_json, nullptr, false);
+  j["target_key"] = r.target_key;
+  j["isa_family"] = r.isa_family;
+  j["config"] = json::parse(r.config_json, nullptr, false);
+  j["config_hash"] = r.config_hash;
+  j["costs"] = r.costs;
+  j["error"] = {{"kind", ErrorKindName(r.error)}, {"message", r.error_message}};
+  j["compile_seconds"] = r.compile_seconds;
+  j["worker"] = r.worker;
+  j["timestamp"] = r.timestamp;
+  return j;
+}
+
+// Reads one log line into a record; InvalidArgument "field 'F': ..." when a field is
+// missing or has the wrong type.
+Status RecordFromJson(const json& j, Record& r) {
+  if (!j.is_object()) return InvalidArgument("expected a JSON object");
+  auto field = [&](const char* name, json::value_t type, const char* what) -> StatusOr<const json*> {
+    auto it = j.find(name);
+    bool ok = it != j.end() &&
+              (it->type() == type || (type == json::value_t::number_float && it->is_number()));
+    if (!ok) return InvalidArgument(std::string("field '") + name + "': expected " + what);
+    return &*it;
+  };
+  auto text = [&](const char* name, std::string& out) -> Status {
+    PT_ASSIGN_OR_RETURN(const json* v, field(name, json::value_t::string, "a string"));
+    out = v->get<std::string>();
+    if (out.empty()) return InvalidArgument(std::string("field '") + name + "': empty");
+    return OkStatus();
+  };
+  auto object = [&](const char* name, std::string& out) -> Status {
+    PT_ASSIGN_OR_RETURN(const json* v, field(name, json::value_t::object, "an object"));
+    out = v->dump();
+    return OkStatus();
+  };
+  auto number = [&](const char* name, double& out) -> Status {
+    PT_ASSIGN_OR_RETURN(const json* v, field(name, json::value_t::number_float, "a number"));
+    out = v->get<double>();
+    if (!std::isfinite(out) || out < 0)
+      return InvalidArgument(std::string("field '") + name + "': expected a number >= 0");
+    return OkStatus();
+  };
+  PT_RETURN_IF_ERROR(object("workload", r.workload_json));
+  PT_RETURN_IF_ERROR(text("workload_key", r.workload_key));
+  PT_RETURN_IF_ERROR(text("op", r.op));
+  PT_RETURN_IF_ERROR(object("target", r.target_json));
+  PT_RETURN_IF_ERROR(text("target_key", r.target_key));
+  PT_RETURN_IF_ERROR(text("isa_family", r.isa_family));
+  PT_RETURN_IF_ERROR(object("config", r.config_json));
+  PT_RETURN_IF_ERROR(text("config_hash", r.config_hash));
+  PT_ASSIGN_OR_RETURN(const json* costs, field("costs", json::value_t::array, "an array of numbers"));
+  for (const auto& c : *costs) {
+    if (!c.is_number() || !std::isfinite(c.get<double>()) || c.get<double>() <= 0)
+      return InvalidArgument("field 'costs': expected an array of positive numbers");
+    r.costs.push_back(c.get<double>());
+  }
+  PT_ASSIGN_OR_RETURN(const json* error, field("error", json::value_t::object, "an object"));
+  auto kind = error->find("kind");
+  if (kind == error->end() || !kind->is_string())
+    return InvalidArgument("field 'error.kind': expected a string");
+  auto parsed = ErrorKindFromName(kind->get<std::string>());
+  if (!parsed.ok()) return InvalidArgument("field 'error.kind': " + parsed.status().message());
+  r.error = *parsed;
+  auto message = error->find("message");
+  if (message != error->end() && message->is_string()) r.error_message = message->get<std::string>();
+  if (r.error == ErrorKind::kNone && r.costs.empty())
+    return InvalidArgument("field 'costs': a record without error needs at least one cost");
+  PT_RETURN_IF_ERROR(number("compile_seconds", r.compile_seconds));
+  PT_RETURN_IF_ERROR(text("worker", r.worker));
+  PT_RETURN_IF_ERROR(number("timestamp", r.timestamp));
+  return OkStatus();
+}
+
+class SqliteStore : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close_v2(db_); }
+
+  Status Init() {
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    PT_RETURN_IF_ERROR(Exec(db_, "PRAGMA foreign_keys = ON"));
+    // WAL lets readers (lookups) run while a tuning job writes.
+    if (sqlite3_db_filename(db_, "main") && *sqlite3_db_filename(db_, "main"))
+      PT_RETURN_IF_ERROR(Exec(db_, "PRAGMA journal_mode = WAL"));
+    PT_RETURN_IF_ERROR(Exec(db_, "PRAGMA synchronous = NORMAL"));
+    return Migrate();
+  }
+
+  int schema_version() const override { return kSchemaVersion; }
+
+  Status AddRecords(std::vector<Record>& records) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      for (auto& r : records) PT_RETURN_IF_ERROR(Insert(r));
+      return OkStatus();
+    });
+  }
+
+  StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
+                                          const std::string& target_key,
+                                          const std::string& isa_family) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    const std::string base = std::string("SELECT ") + kRecordColumns +
+                             "JOIN best b ON b.record_id = r.id WHERE w.key = ?1 ";
+    struct Step {
+      MatchLevel level;
+      std::string where;
+      const std::string* arg;
+    } steps[] = {{MatchLevel::kExact, "AND t.key = ?2 ", &target_key},
+                 {MatchLevel::kIsaFamily, "AND t.isa_family = ?2 ", &isa_family},
+                 {MatchLevel::kAny, "", nullptr}};
+    for (const auto& step : steps) {
+      std::string sql = base + step.where + "ORDER BY b.cost, r.id LIMIT 1";
+      Stmt s(db_, sql.c_str());
+      PT_RETURN_IF_ERROR(s.prepared());
+      s.Bind(1, workload_key);
+      if (step.arg) s.Bind(2, *step.arg);
+      if (s.Step()) return std::optional<BestMatch>(BestMatch{ReadRecord(s), step.level});
+      PT_RETURN_IF_ERROR(s.status());
+    }
+    return std::optional<BestMatch>();
+  }
+
+  StatusOr<std::vector<Record>> History(const HistoryQuery& q) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return HistoryLocked(q);
+  }
+
+  StatusOr<int64_t> CreateJob(const std::string& request_json) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "INSERT INTO jobs(request, state, created) VALUES(?1, 'running', ?2)");
+    PT_RETURN_IF_ERROR(s.prepared());
+    PT_RETURN_IF_ERROR(s.Bind(1, request_json).Bind(2, Now()).Run());
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  Status FinishJob(int64_t job_id, const std::string& state) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "UPDATE jobs SET state = ?1, finished = ?2 WHERE id = ?3");
+    PT_RETURN_IF_ERROR(s.prepared());
+    PT_RETURN_IF_ERROR(s.Bind(1, state).Bind(2, Now()).Bind(3, job_id).Run());
+    if (sqlite3_changes(db_) == 0) return NotFound("no job " + std::to_string(job_id));
+    return OkStatus();
+  }
+
+  StatusOr<int64_t> CreateTask(int64_t job_id, const Record& wt, int64_t trials) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    int64_t id = 0;
+    PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(wt));
+      PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(wt));
+      Stmt s(db_, "INSERT INTO tasks(job_id, workload_id, target_id, trials, state) "
+                  "VALUES(?1, ?2, ?3, ?4, 'running')");
+      PT_RETURN_IF_ERROR(s.prepared());
+      PT_RETURN_IF_ERROR(s.Bind(1, job_id).Bind(2, workload_id).Bind(3, target_id).Bind(4, trials).Run());
+      id = sqlite3_last_insert_rowid(db_);
+      return OkStatus();
+    }));
+    return id;
+  }
+
+  Status FinishTask(int64_t task_id, const std::string& state, int64_t measured) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "UPDATE tasks SET state = ?1, measured = ?2 WHERE id = ?3");
+    PT_RETURN_IF_ERROR(s.prepared());
+    return s.Bind(1, state).Bind(2, measured).Bind(3, task_id).Run();
+  }
+
+  Status Export(std::ostream& out, const HistoryQuery& query) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    PT_ASSIGN_OR_RETURN(std::vector<Record> records, HistoryLocked(query));
+    out << json{{"format", "priortune-log"}, {"version", kLogFormatVersion}}.dump() << "\n";
+    for (const auto& r : records) out << RecordToJson(r).dump() << "\n";
+    out.flush();
+    if (!out) return Internal("export: write failed");
+    return OkStatus();
+  }
+
+  StatusOr<ImportStats> Import(std::istream& in, const RecordCheck& check) override {
+    std::vector<Record> records;
+    std::string line;
+    int64_t number = 0;
+    bool header = false;
+    while (std::getline(in, line)) {
+      ++number;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      auto at = [&](const std::string& m) {
+        return InvalidArgument("line " + std::to_string(number) + ": " + m);
+      };
+      json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_discarded()) return at("not valid JSON");
+      if (!header) {
+        if (!j.is_object() || j.value("format", "") != "priortune-log")
+          return at("field 'format': expected the header {\"format\":\"priortune-log\",...}");
+        if (!j.contains("version") || !j["version"].is_number_integer())
+          return at("field 'version': expected an integer");
+        int version = j["version"].get<int>();
+        if (version < 1 || version > kLogFormatVersion)
+          return at("field 'version': log version " + std::to_string(version) +
+                    " is not supported (this build reads 1.." + std::to_string(kLogFormatVersion) + ")");
+        header = true;
+        continue;
+      }
+      Record r;
+      Status s = RecordFromJson(j, r);
+      if (s.ok() && check) s = check(r);
+      if (!s.ok()) return at(s.message());
+      records.push_back(std::move(r));
+    }
+    if (in.bad()) return Internal("import: read failed");
+    if (!header) return InvalidArgument("line 1: empty log (no header)");
+
+    std::lock_guard<std::mutex> lock(mu_);
+    ImportStats stats;
+    PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      for (auto& r : records) {
+        PT_ASSIGN_OR_RETURN(bool duplicate, Exists(r));
+        if (duplicate) {
+          ++stats.duplicates;
+          continue;
+        }
+        PT_RETURN_IF_ERROR(Insert(r));
+        ++stats.imported;
+      }
+      return OkStatus();
+    }));
+    return stats;
+  }
+
+ private:
+  Status Migrate() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      Stmt s(db_, "PRAGMA user_version");
+      PT_RETURN_IF_ERROR(s.prepared());
+      int version = s.Step() ? static_cast<int>(s.Int(0)) : 0;
+      PT_RETURN_IF_ERROR(s.status());
+      if (version > kSchemaVersion)
+        return FailedPrecondition("the store's schema version " + std::to_string(version) +
+                                  " is newer than this build's " + std::to_string(kSchemaVersion) +
+                                  "; upgrade priortune");
+      for (int v = version; v < kSchemaVersion; ++v) PT_RETURN_IF_ERROR(Exec(db_, kMigrations[v]));
+      std::string set = "PRAGMA user_version = " + std::to_string(kSchemaVersion);
+      return Exec(db_, set.c_str());
+    });
+  }
+
+  // BEGIN IMMEDIATE takes the write lock up front, so two writers queue on the busy
+  // timeout instead of deadlocking on a read-to-write upgrade.
+  Status InTransaction(const std::function<Status()>& body) {
+    PT_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
+    Status s = body();
+    if (s.ok()) s = Exec(db_, "COMMIT");
+    if (!s.ok()) Exec(db_, "ROLLBACK");
+    return s;
+  }
+
+  StatusOr<int64_t> Upsert(const char* insert, const char* select, const std::string& key,
+                           const std::string& second, const std::string& json_text) {
+    Stmt in(db_, insert);
+    PT_RETURN_IF_ERROR(in.prepared());
+    PT_RETURN_IF_ERROR(in.Bind(1, key).Bind(2, second).Bind(3, json_text).Run());
+    Stmt s(db_, select);
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, key);
+    if (!s.Step()) {
+      PT_RETURN_IF_ERROR(s.status());
+      return Internal("upsert lost the row for key " + key);
+    }
+    return s.Int(0);
+  }
+  StatusOr<int64_t> UpsertWorkload(const Record& r) {
+    if (r.workload_key.empty() || r.op.empty()) return InvalidArgument("record without workload key or op");
+    return Upsert("INSERT INTO workloads(key, op, json) VALUES(?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
+                  "SELECT id FROM workloads WHERE key = ?1", r.workload_key, r.op, r.workload_json);
+  }
+  StatusOr<int64_t> UpsertTarget(const Record& r) {
+    if (r.target_key.empty()) return InvalidArgument("record without target key");
+    return Upsert(
+        "INSERT INTO targets(key, isa_family, json) VALUES(?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
+        "SELECT id FROM targets WHERE key = ?1", r.target_key, r.isa_family, r.target_json);
+  }
+
+  StatusOr<bool> Exists(const Record& r) {
+    Stmt s(db_, "SELECT 1 FROM records r JOIN workloads w ON w.id = r.workload_id "
+                "JOIN targets t ON t.id = r.target_id WHERE w.key = ?1 AND t.key = ?2 AND "
+                "r.config_hash = ?3 AND r.worker = ?4 AND r.timestamp = ?5");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, r.workload_key).Bind(2, r.target_key).Bind(3, r.config_hash).Bind(4, r.worker);
+    s.Bind(5, r.timestamp);
+    bool found = s.Step();
+    PT_RETURN_IF_ERROR(s.status());
+    return found;
+  }
+
+  // Inside a transaction: one record, and Best if it is the new fastest correct one.
+  Status Insert(Record& r) {
+    PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(r));
+    PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(r));
+    if (r.timestamp == 0) r.timestamp = Now();
+    Stmt s(db_, "INSERT INTO records(workload_id, target_id, config, config_hash, costs, cost, "
+                "error_kind, error_message, compile_seconds, worker, job_id, timestamp) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, workload_id).Bind(2, target_id).Bind(3, r.config_json).Bind(4, r.config_hash);
+    s.Bind(5, json(r.costs).dump());
+    if (r.ok()) s.Bind(6, r.cost()); else s.BindNull(6);
+    s.Bind(7, std::string(ErrorKindName(r.error))).Bind(8, r.error_message);
+    s.Bind(9, r.compile_seconds).Bind(10, r.worker);
+    if (r.job_id > 0) s.Bind(11, r.job_id); else s.BindNull(11);
+    s.Bind(12, r.timestamp);
+    PT_RETURN_IF_ERROR(s.Run());
+    r.id = sqlite3_last_insert_rowid(db_);
+    if (!r.ok()) return OkStatus();
+    Stmt best(db_, "INSERT INTO best(workload_id, target_id, record_id, cost) VALUES(?1, ?2, ?3, ?4) "
+                   "ON CONFLICT(workload_id, target_id) DO UPDATE SET record_id = excluded.record_id, "
+                   "cost = excluded.cost WHERE excluded.cost < best.cost");
+    PT_RETURN_IF_ERROR(best.prepared());
+    return best.Bind(1, workload_id).Bind(2, target_id).Bind(3, r.id).Bind(4, r.cost()).Run();
+  }
+
+  StatusOr<std::vector<Record>> HistoryLocked(const HistoryQuery& q) {
+    std::string sql = std::string("SELECT ") + kRecordColumns +
+                      "WHERE (?1 = '' OR w.key = ?1) AND (?2 = '' OR t.key = ?2) AND "
+                      "(?3 = '' OR w.op = ?3) ORDER BY r.id";
+    if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
+    Stmt s(db_, sql.c_str());
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, q.workload_key).Bind(2, q.target_key).Bind(3, q.op);
+    std::vector<Record> out;
+    while (s.Step()) out.push_back(ReadRecord(s));
+    PT_RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  std::mutex mu_;
+  sqlite3* db_;
+};
+
+}  // namespace
+
+const char* MatchLevelName(MatchLevel level) {
+  switch (level) {
+    case MatchLevel::kExact: return "exact target";
+    case MatchLevel::kIsaFamily: return "same ISA family";
+    case MatchLevel::kAny: return "any target";
+  }
+  return "?";
+}
+
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return Status(StatusCode::kUnavailable, "cannot open store '" + path + "': " + message);
+  }
+  auto store = std::make_unique<SqliteStore>(db);
+  Status s = store->Init();
+  if (!s.ok()) return Status(s.code(), "store '" + path + "': " + s.message());
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace priortune::db

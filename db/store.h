@@ -1,0 +1,87 @@
+// The Store: every measurement record, the best config per (workload, target), and the
+// jobs and tasks that produced them. One SQLite file by default (OpenSqliteStore); the
+// tuning-log corpus that later cost models learn from.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/status.h"
+#include "db/record.h"
+
+namespace priortune::db {
+
+// Which step of the lookup chain answered: the exact target, another target of the same
+// ISA family, or any target at all.
+enum class MatchLevel : uint8_t { kExact, kIsaFamily, kAny };
+const char* MatchLevelName(MatchLevel level);  // "exact target", "same ISA family", "any target"
+
+struct BestMatch {
+  Record record;
+  MatchLevel level = MatchLevel::kExact;
+};
+
+struct HistoryQuery {
+  std::string workload_key;  // empty: any
+  std::string target_key;    // empty: any
+  std::string op;            // empty: any (the template's history across workloads)
+  int64_t limit = 0;         // 0: no limit
+};
+
+// Called for each record of an imported log before anything is written; an error names
+// the field. Lets the caller (who knows the compiler) check keys and JSON.
+using RecordCheck = std::function<Status(const Record&)>;
+
+struct ImportStats {
+  int64_t imported = 0;
+  int64_t duplicates = 0;  // already in the store (same workload, target, config, worker, time)
+};
+
+// Thread-safe: calls are serialised inside. Several processes may open the same file:
+// writers wait for each other (busy timeout) instead of failing. Every method reports
+// SQLite failures as Internal/Unavailable with sqlite's message; nothing throws.
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  virtual int schema_version() const = 0;
+
+  // Adds records in one transaction and updates Best for each (workload, target): only a
+  // correct record (error none, at least one cost) can become best. Assigns ids.
+  // All or nothing.
+  virtual Status AddRecords(std::vector<Record>& records) = 0;
+
+  // The fastest correct record for the workload: on `target_key`, else on a target of
+  // `isa_family`, else on any target. nullopt when the workload has no correct record.
+  virtual StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
+                                                  const std::string& target_key,
+                                                  const std::string& isa_family) = 0;
+
+  // Records in insertion order.
+  virtual StatusOr<std::vector<Record>> History(const HistoryQuery& query) = 0;
+
+  // Jobs and tasks: a client's request and the workloads it tunes.
+  virtual StatusOr<int64_t> CreateJob(const std::string& request_json) = 0;
+  virtual Status FinishJob(int64_t job_id, const std::string& state) = 0;
+  virtual StatusOr<int64_t> CreateTask(int64_t job_id, const Record& workload_and_target,
+                                       int64_t trials) = 0;
+  virtual Status FinishTask(int64_t task_id, const std::string& state, int64_t measured) = 0;
+
+  // The versioned JSON-lines log: a header line, then one record per line.
+  virtual Status Export(std::ostream& out, const HistoryQuery& query) = 0;
+  // All or nothing: every line is parsed and checked before one transaction writes them.
+  // InvalidArgument "line N: field 'F': ..." for the first bad record.
+  virtual StatusOr<ImportStats> Import(std::istream& in, const RecordCheck& check) = 0;
+};
+
+inline constexpr int kLogFormatVersion = 1;
+
+// Opens (creating if needed) and migrates the SQLite store at `path` (":memory:" works).
+// FailedPrecondition if the file was written by a newer priortune (schema too new);
+// Unavailable if it cannot be opened.
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+}  // namespace priortune::db

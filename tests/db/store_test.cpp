@@ -1,0 +1,277 @@
+#include "db/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace priortune::db {
+namespace {
+
+namespace fs = std::filesystem;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/priortune-db-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::unique_ptr<Store> Open(const std::string& name) {
+    auto s = OpenSqliteStore(Path(name));
+    EXPECT_TRUE(s.ok()) << s.status().ToString();
+    return std::move(s).value();
+  }
+  fs::path dir_;
+};
+
+Record MakeRecord(const std::string& workload, const std::string& target,
+                  const std::string& family, int config, std::vector<double> costs,
+                  ErrorKind error = ErrorKind::kNone) {
+  Record r;
+  r.workload_key = workload;
+  r.workload_json = R"({"op":"matmul","name":")" + workload + R"("})";
+  r.op = "matmul";
+  r.target_key = target;
+  r.target_json = R"({"cpu":")" + target + R"("})";
+  r.isa_family = family;
+  r.config_json = R"({"tile":)" + std::to_string(config) + "}";
+  r.config_hash = "h" + std::to_string(config);
+  r.costs = std::move(costs);
+  r.error = error;
+  if (error != ErrorKind::kNone) r.error_message = "failed";
+  r.compile_seconds = 0.01;
+  r.worker = "w1";
+  return r;
+}
+
+int64_t UserVersion(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, nullptr);
+  int64_t v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+  sqlite3_finalize(s);
+  sqlite3_close(db);
+  return v;
+}
+
+TEST_F(StoreTest, MigratesAnEmptyFileToTheCurrentSchema) {
+  { std::ofstream(Path("empty.db")); }  // a zero-byte file, as `touch` leaves it
+  auto store = Open("empty.db");
+  EXPECT_EQ(UserVersion(Path("empty.db")), store->schema_version());
+  std::vector<Record> batch{MakeRecord("w", "t", "x86_64-avx512", 1, {2e-3})};
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  store.reset();
+  // Reopening does not migrate again and keeps the data.
+  auto again = Open("empty.db");
+  EXPECT_EQ(again->History({}).value().size(), 1u);
+}
+
+TEST_F(StoreTest, RefusesAStoreWrittenByANewerSchema) {
+  Open("new.db").reset();
+  sqlite3* db = nullptr;
+  sqlite3_open(Path("new.db").c_str(), &db);
+  sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto s = OpenSqliteStore(Path("new.db"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(s.status().message().find("99"), std::string::npos) << s.status().message();
+  EXPECT_EQ(UserVersion(Path("new.db")), 99);
+}
+
+TEST_F(StoreTest, RefusesAFileThatIsNotADatabaseAndLeavesItAlone) {
+  { std::ofstream(Path("notes.txt")) << "these are my notes, not a database\n"; }
+  auto s = OpenSqliteStore(Path("notes.txt"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("notes.txt"), std::string::npos) << s.status().message();
+  std::ifstream in(Path("notes.txt"));
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(text, "these are my notes, not a database\n");
+}
+
+TEST_F(StoreTest, BestIsTheFastestCorrectRecordAndAWrongAnswerNeverIs) {
+  auto store = Open("best.db");
+  std::vector<Record> batch{
+      MakeRecord("w", "t", "f", 1, {3e-3, 3.2e-3, 2.9e-3}),
+      MakeRecord("w", "t", "f", 2, {1e-3}, ErrorKind::kWrongAnswer),  // fast but wrong
+      MakeRecord("w", "t", "f", 3, {}, ErrorKind::kTimeout),
+      MakeRecord("w", "t", "f", 4, {2e-3, 2.5e-3}),
+  };
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  auto best = store->Best("w", "t", "f");
+  ASSERT_TRUE(best.ok() && best->has_value());
+  EXPECT_EQ((*best)->record.config_hash, "h4");
+  EXPECT_DOUBLE_EQ((*best)->record.cost(), 2.25e-3);
+  EXPECT_EQ((*best)->level, MatchLevel::kExact);
+  // A slower later record does not replace it; a faster one does.
+  std::vector<Record> more{MakeRecord("w", "t", "f", 5, {4e-3}), MakeRecord("w", "t", "f", 6, {1.5e-3})};
+  ASSERT_TRUE(store->AddRecords(more).ok());
+  EXPECT_EQ((*store->Best("w", "t", "f"))->record.config_hash, "h6");
+  EXPECT_EQ(store->History({}).value().size(), 6u);
+}
+
+TEST_F(StoreTest, BestFallsBackFromExactTargetToIsaFamilyToAnyTarget) {
+  auto store = Open("fallback.db");
+  std::vector<Record> batch{
+      MakeRecord("w", "zen4", "x86_64-avx512", 1, {5e-3}),
+      MakeRecord("w", "skx", "x86_64-avx512", 2, {4e-3}),
+      MakeRecord("w", "zen2", "x86_64-avx2", 3, {1e-3}),
+  };
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  auto exact = store->Best("w", "zen4", "x86_64-avx512").value();
+  EXPECT_EQ(exact->level, MatchLevel::kExact);
+  EXPECT_EQ(exact->record.config_hash, "h1");
+  auto family = store->Best("w", "icelake", "x86_64-avx512").value();
+  EXPECT_EQ(family->level, MatchLevel::kIsaFamily);
+  EXPECT_EQ(family->record.config_hash, "h2");
+  auto any = store->Best("w", "arm", "aarch64-neon").value();
+  EXPECT_EQ(any->level, MatchLevel::kAny);
+  EXPECT_EQ(any->record.config_hash, "h3");
+  EXPECT_FALSE(store->Best("other", "zen4", "x86_64-avx512").value().has_value());
+}
+
+TEST_F(StoreTest, TwoWriterProcessesAtOnceLoseNothing) {
+  Open("shared.db").reset();
+  constexpr int kBatches = 40, kPerBatch = 10;
+  std::vector<pid_t> children;
+  for (int p = 0; p < 2; ++p) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto store = OpenSqliteStore(Path("shared.db"));
+      if (!store.ok()) _exit(3);
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<Record> batch;
+        for (int i = 0; i < kPerBatch; ++i) {
+          int config = p * 100000 + b * kPerBatch + i;
+          batch.push_back(MakeRecord("w", "t", "f", config, {1.0 + config}));
+        }
+        if (!(*store)->AddRecords(batch).ok()) _exit(4);
+      }
+      _exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (pid_t pid : children) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "writer exit " << status;
+  }
+  auto store = Open("shared.db");
+  auto all = store->History({}).value();
+  EXPECT_EQ(all.size(), 2u * kBatches * kPerBatch);
+  std::set<std::string> hashes;
+  for (const auto& r : all) hashes.insert(r.config_hash);
+  EXPECT_EQ(hashes.size(), all.size());
+  EXPECT_EQ((*store->Best("w", "t", "f"))->record.config_hash, "h0");
+}
+
+TEST_F(StoreTest, ExportThenImportRoundTripsEveryRecord) {
+  auto a = Open("a.db");
+  std::vector<Record> batch{MakeRecord("w1", "t", "f", 1, {1e-3, 1.1e-3}),
+                            MakeRecord("w1", "t", "f", 2, {}, ErrorKind::kCompileError),
+                            MakeRecord("w2", "t2", "g", 3, {0.25})};
+  batch[0].error_message = "";
+  ASSERT_TRUE(a->AddRecords(batch).ok());
+  std::stringstream log_a;
+  ASSERT_TRUE(a->Export(log_a, {}).ok());
+
+  auto b = Open("b.db");
+  std::istringstream in(log_a.str());
+  auto stats = b->Import(in, nullptr);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->imported, 3);
+  std::stringstream log_b;
+  ASSERT_TRUE(b->Export(log_b, {}).ok());
+  EXPECT_EQ(log_a.str(), log_b.str());
+  EXPECT_EQ((*b->Best("w1", "t", "f"))->record.config_hash, "h1");
+  EXPECT_EQ(b->History({}).value()[1].error, ErrorKind::kCompileError);
+
+  // Importing the same log again adds nothing.
+  std::istringstream again(log_a.str());
+  auto twice = b->Import(again, nullptr);
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(twice->imported, 0);
+  EXPECT_EQ(twice->duplicates, 3);
+  EXPECT_EQ(b->History({}).value().size(), 3u);
+}
+
+TEST_F(StoreTest, AMalformedLogIsRejectedWithLineAndFieldAndNothingIsImported) {
+  auto a = Open("a.db");
+  std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {1e-3}), MakeRecord("w", "t", "f", 2, {2e-3}),
+                            MakeRecord("w", "t", "f", 3, {3e-3})};
+  ASSERT_TRUE(a->AddRecords(batch).ok());
+  std::stringstream log;
+  ASSERT_TRUE(a->Export(log, {}).ok());
+  std::string text = log.str();
+  // Line 3 is the second record: break its costs.
+  size_t line3 = text.find('\n', text.find('\n') + 1) + 1;
+  size_t costs = text.find("\"costs\":[", line3);
+  text.replace(costs, 9, "\"costs\":[\"fast\",");
+
+  auto b = Open("b.db");
+  std::istringstream in(text);
+  auto stats = b->Import(in, nullptr);
+  ASSERT_FALSE(stats.ok());
+  EXPECT_EQ(stats.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(stats.status().message().find("line 3"), std::string::npos) << stats.status().message();
+  EXPECT_NE(stats.status().message().find("costs"), std::string::npos) << stats.status().message();
+  EXPECT_TRUE(b->History({}).value().empty());
+
+  // The caller's check rejects a record by its own rules, with the line number too.
+  std::istringstream good(log.str());
+  auto checked = b->Import(good, [](const Record& r) {
+    return r.config_hash == "h3" ? InvalidArgument("field 'config_hash': does not match the config")
+                                 : OkStatus();
+  });
+  ASSERT_FALSE(checked.ok());
+  EXPECT_NE(checked.status().message().find("line 4: field 'config_hash'"), std::string::npos)
+      << checked.status().message();
+  EXPECT_TRUE(b->History({}).value().empty());
+
+  std::istringstream headless("{\"workload\":{}}\n");
+  auto no_header = b->Import(headless, nullptr);
+  ASSERT_FALSE(no_header.ok());
+  EXPECT_NE(no_header.status().message().find("line 1: field 'format'"), std::string::npos);
+}
+
+TEST_F(StoreTest, HistorySelectsByWorkloadTargetOrOp) {
+  auto store = Open("history.db");
+  std::vector<Record> batch{MakeRecord("w1", "t", "f", 1, {1.0}), MakeRecord("w2", "t", "f", 2, {1.0}),
+                            MakeRecord("w1", "u", "f", 3, {1.0})};
+  batch[1].op = "conv2d";
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  EXPECT_EQ(store->History({"w1", "", "", 0}).value().size(), 2u);
+  EXPECT_EQ(store->History({"w1", "u", "", 0}).value().size(), 1u);
+  EXPECT_EQ(store->History({"", "", "matmul", 0}).value().size(), 2u);
+  EXPECT_EQ(store->History({"", "", "", 1}).value().size(), 1u);
+}
+
+TEST_F(StoreTest, JobsAndTasksAreRecorded) {
+  auto store = Open("jobs.db");
+  auto job = store->CreateJob(R"({"op":"matmul"})");
+  ASSERT_TRUE(job.ok());
+  auto task = store->CreateTask(*job, MakeRecord("w", "t", "f", 0, {}), 200);
+  ASSERT_TRUE(task.ok()) << task.status().ToString();
+  EXPECT_TRUE(store->FinishTask(*task, "done", 200).ok());
+  EXPECT_TRUE(store->FinishJob(*job, "done").ok());
+  EXPECT_EQ(store->FinishJob(*job + 1, "done").code(), StatusCode::kNotFound);
+  // A record of a job that does not exist breaks the foreign key: nothing is written.
+  std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {1.0}), MakeRecord("w", "t", "f", 2, {1.0})};
+  batch[1].job_id = 999;
+  EXPECT_FALSE(store->AddRecords(batch).ok());
+  EXPECT_TRUE(store->History({}).value().empty());
+}
+
+}  // namespace
+}  // namespace priortune::db
