@@ -1,5 +1,6 @@
 #include "compiler/build.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -38,13 +39,28 @@ std::vector<const float*> KernelArgs::inputs() const {
   return in;
 }
 
-CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args,
-                                  double tolerance) {
-  CheckResult r;
+void KernelArgs::ResetOutput() const {
+  std::fill(output(), output() + output_size(), NAN);
+}
+
+std::vector<float> ReferenceOutput(const Workload& w, const KernelArgs& args) {
   auto tmpl = FindTemplate(w.op);
   PT_CHECK(tmpl.ok(), tmpl.status().ToString());
   std::vector<float> want(args.output_size());
   (*tmpl)->Reference(w, args.inputs(), want.data());
+  return want;
+}
+
+CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args,
+                                  double tolerance) {
+  return CheckAgainstOutput(k, args, ReferenceOutput(w, args), tolerance);
+}
+
+CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
+                               const std::vector<float>& want, double tolerance) {
+  PT_CHECK(static_cast<int64_t>(want.size()) == args.output_size(), "reference size");
+  CheckResult r;
+  args.ResetOutput();
   k.Run(args.pointers());
   const float* got = args.output();
   for (int64_t i = 0; i < args.output_size(); ++i) {
@@ -56,6 +72,21 @@ CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const Kern
     if (rel > tolerance && r.first_bad < 0) r.first_bad = i;
   }
   return r;
+}
+
+StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source) {
+  PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
+  PT_RETURN_IF_ERROR(tmpl->Validate(w));
+  PT_ASSIGN_OR_RETURN(std::optional<ConfigChoice> found, source.BestConfig(w, t));
+  ConfigChoice choice;
+  if (found && CheckConfig(*tmpl, w, t, found->config).ok()) {
+    choice = *found;
+  } else {
+    choice.config = tmpl->DefaultConfig(w, t);
+    choice.level = "default";
+  }
+  PT_ASSIGN_OR_RETURN(Kernel k, BuildKernel(w, t, choice.config));
+  return BuiltKernel{std::move(k), std::move(choice)};
 }
 
 }  // namespace priortune::compiler

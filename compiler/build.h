@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "compiler/jit.h"
@@ -24,6 +26,9 @@ class KernelArgs {
   const std::vector<void*>& pointers() const { return ptrs_; }
   std::vector<const float*> inputs() const;
   float* output() const { return static_cast<float*>(ptrs_.back()); }
+  // Fills the output with NaN, so that a kernel that skips elements cannot pass a check
+  // on a buffer an earlier kernel wrote.
+  void ResetOutput() const;
   int64_t output_size() const { return sizes_.back(); }
 
  private:
@@ -42,5 +47,33 @@ struct CheckResult {
 // |got - want| > tolerance * max(1, |want|), or a NaN.
 CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args,
                                   double tolerance = 1e-3);
+// The reference output for `args` (costly for big shapes: compute once, check many).
+std::vector<float> ReferenceOutput(const Workload& w, const KernelArgs& args);
+// Resets the output, runs `k` once and compares with `want` as above.
+CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
+                               const std::vector<float>& want, double tolerance = 1e-3);
+
+// Where build_best finds tuned configs. The compiler defines the interface; the
+// db-backed implementation lives in tuner/ so that the compiler never links SQLite.
+struct ConfigChoice {
+  Config config;
+  std::string level;  // "exact target", "same ISA family", "any target", or "default"
+  double cost_seconds = 0;  // the stored cost (0 when unknown, as for "default")
+};
+class ConfigSource {
+ public:
+  virtual ~ConfigSource() = default;
+  // The best known config for (w, t), nullopt on a miss; errors are the source's (db).
+  virtual StatusOr<std::optional<ConfigChoice>> BestConfig(const Workload& w, const Target& t) = 0;
+};
+
+struct BuiltKernel {
+  Kernel kernel;
+  ConfigChoice choice;
+};
+// Builds `w` with the best config `source` knows, else the template's default config
+// (choice.level "default"). A stored config that no longer fits the template (its knobs
+// changed) also falls back to the default.
+StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source);
 
 }  // namespace priortune::compiler

@@ -1,0 +1,139 @@
+// Map of one task's tuning loop:
+//
+//   store.History(workload, target) ──> strategy.Update(earlier)      (never re-measure)
+//        │
+//        v
+//   ┌─> strategy.NextBatch(min(batch, budget left)) ── empty? ──> exhausted
+//   │        │
+//   │        v
+//   │   measurer.Measure(candidates, cancel)          (workers build, check, time)
+//   │        │
+//   │        v
+//   │   store.AddRecords(batch)                       (one transaction)
+//   │   strategy.Update(results); best; progress()
+//   └── budget left, no cancel, no early stop
+#include "tuner/tuning_loop.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "tuner/search_space.h"
+#include "tuner/search_strategy.h"
+
+namespace priortune::tuner {
+
+double MeasureResult::cost() const {
+  if (!ok()) return std::numeric_limits<double>::infinity();
+  db::Record r;
+  r.costs = costs;
+  return r.cost();
+}
+
+db::Record ToRecord(const Candidate& c, const MeasureResult& r, int64_t job_id) {
+  db::Record rec;
+  rec.workload_key = c.workload.Key();
+  rec.workload_json = c.workload.ToJson();
+  rec.op = c.workload.op;
+  rec.target_key = c.target.Key();
+  rec.target_json = c.target.ToJson();
+  rec.isa_family = c.target.isa_family();
+  rec.config_json = compiler::ConfigToJson(c.config);
+  rec.config_hash = ConfigHash(c.config);
+  rec.costs = r.error == db::ErrorKind::kNone ? r.costs : std::vector<double>{};
+  rec.error = r.error;
+  rec.error_message = r.error_message;
+  rec.compile_seconds = r.compile_seconds;
+  rec.worker = r.worker.empty() ? "unknown" : r.worker;
+  rec.job_id = job_id;
+  return rec;
+}
+
+Status TuneOptions::Validate() const {
+  if (trials <= 0) return InvalidArgument("trials must be positive, got " + std::to_string(trials));
+  if (batch_size <= 0)
+    return InvalidArgument("batch size must be positive, got " + std::to_string(batch_size));
+  if (early_stopping < 0)
+    return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
+  if (strategy != "ga" && strategy != "random" && strategy != "grid")
+    return InvalidArgument("unknown search strategy '" + strategy + "' (known: ga, random, grid)");
+  return OkStatus();
+}
+
+StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
+                               const TuneOptions& options, Measurer& measurer, db::Store& store,
+                               int64_t job_id,
+                               const std::function<void(const TuneProgress&)>& progress,
+                               const std::atomic<bool>& cancel) {
+  PT_RETURN_IF_ERROR(options.Validate());
+  PT_ASSIGN_OR_RETURN(SearchSpace space, SearchSpace::ForWorkload(workload, target));
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<SearchStrategy> strategy,
+                      MakeSearchStrategy(options.strategy, space, options.seed));
+  auto start = std::chrono::steady_clock::now();
+  TuneSummary summary;
+
+  // Earlier runs: knowledge for the strategy, and configs never to measure again.
+  PT_ASSIGN_OR_RETURN(std::vector<db::Record> earlier,
+                      store.History({workload.Key(), target.Key(), "", 0}));
+  std::vector<TrialResult> known;
+  for (const auto& r : earlier) {
+    auto config = compiler::ConfigFromJson(r.config_json);
+    if (!config.ok() || !space.Valid(*config)) continue;  // an older template's knobs
+    known.push_back({*config, r.cost()});
+    if (r.cost() < summary.best_cost) {
+      summary.best_cost = r.cost();
+      summary.best_config = *config;
+    }
+  }
+  strategy->Update(known);
+  summary.known_before = static_cast<int>(earlier.size());
+
+  int since_improvement = 0;
+  while (summary.measured < options.trials && !cancel.load()) {
+    std::vector<Config> configs =
+        strategy->NextBatch(std::min(options.batch_size, options.trials - summary.measured));
+    if (configs.empty()) {
+      summary.exhausted = true;
+      break;
+    }
+    std::vector<Candidate> candidates;
+    for (auto& c : configs) candidates.push_back({workload, target, c});
+    std::vector<MeasureResult> results = measurer.Measure(candidates, cancel);
+    PT_CHECK(results.size() == candidates.size(), "measurer returned a result per candidate");
+
+    std::vector<db::Record> records;
+    std::vector<TrialResult> trials;
+    for (size_t i = 0; i < results.size(); ++i) {
+      if (!results[i].measured) continue;  // cancelled: neither stored nor counted
+      records.push_back(ToRecord(candidates[i], results[i], job_id));
+      double cost = results[i].cost();
+      trials.push_back({configs[i], cost});
+      summary.trial_costs.push_back(cost);
+      ++summary.measured;
+      if (!results[i].ok()) ++summary.errors;
+      if (cost < summary.best_cost) {
+        summary.best_cost = cost;
+        summary.best_config = configs[i];
+        since_improvement = 0;
+      } else {
+        ++since_improvement;
+      }
+    }
+    PT_RETURN_IF_ERROR(store.AddRecords(records));
+    strategy->Update(trials);
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (progress) {
+      progress({summary.measured, options.trials, summary.errors, summary.best_cost,
+                summary.seconds});
+    }
+    if (options.early_stopping > 0 && since_improvement >= options.early_stopping) {
+      summary.early_stopped = true;
+      break;
+    }
+  }
+  summary.cancelled = cancel.load();
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return summary;
+}
+
+}  // namespace priortune::tuner

@@ -1,0 +1,60 @@
+// The tuning loop of one task (workload x target): ask the search strategy for a batch,
+// measure it, store it, learn, until the trial budget is spent, the space is exhausted,
+// early stopping fires or the caller cancels.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/status.h"
+#include "db/store.h"
+#include "tuner/measure.h"
+
+namespace priortune::tuner {
+
+struct TuneOptions {
+  int trials = 200;            // candidates to measure in this run
+  std::string strategy = "ga"; // ga | random | grid
+  int batch_size = 16;         // candidates per measurement round
+  int early_stopping = 0;      // stop after this many trials without improvement; 0 = off
+  uint64_t seed = 1;
+  // InvalidArgument naming the field for non-positive trials/batch, negative early stop,
+  // unknown strategy.
+  Status Validate() const;
+};
+
+struct TuneProgress {
+  int measured = 0;  // trials of this run so far
+  int budget = 0;
+  int errors = 0;
+  double best_cost = std::numeric_limits<double>::infinity();  // seconds; this run and earlier
+  double elapsed_seconds = 0;
+};
+
+struct TuneSummary {
+  int measured = 0;       // trials of this run (stored)
+  int errors = 0;         // of which failed (compile error, wrong answer, timeout, ...)
+  int known_before = 0;   // records of this (workload, target) found in the store
+  std::optional<Config> best_config;  // best of this run and earlier runs
+  double best_cost = std::numeric_limits<double>::infinity();
+  std::vector<double> trial_costs;    // this run's costs in measurement order (inf: failed)
+  bool cancelled = false, early_stopped = false, exhausted = false;
+  double seconds = 0;
+};
+
+// Tunes one task. Earlier records of the same (workload, target) in `store` count as
+// visited (never measured again) and seed the strategy. Every batch is stored in one
+// transaction before the next is proposed, so a cancel loses nothing measured.
+// Errors: InvalidArgument for a bad workload or options; store failures as returned.
+StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
+                               const TuneOptions& options, Measurer& measurer, db::Store& store,
+                               int64_t job_id,
+                               const std::function<void(const TuneProgress&)>& progress,
+                               const std::atomic<bool>& cancel);
+
+}  // namespace priortune::tuner
