@@ -3,6 +3,12 @@
 //                                                       and hand-picked configs
 //   priortune knobs --op conv2d --shape 64x64x56x3x1x1  print the template's knobs
 //   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll)
+//   priortune tune  --op matmul --shape 512x512x512     tune with an embedded server and
+//                   [--trials N --strategy ga|random|grid --db PATH --workers N]
+//   priortune lookup --op ... --shape ... [--db PATH]   the best stored config
+//   priortune export [--db PATH] [--out FILE]           the JSON-lines tuning log
+//   priortune import FILE [--db PATH]                   all or nothing
+//   priortune worker --server HOST:PORT                 a measurement worker
 // Exit code 2 with a message on bad input.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -11,6 +17,8 @@
 #include "compiler/build.h"
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
+#include "server/commands.h"
+#include "server/worker.h"
 
 namespace pc = priortune::compiler;
 
@@ -74,12 +82,67 @@ int main(int argc, char** argv) {
   add_workload(emit);
   emit->add_option("--config", config_json, "config JSON (default: the hand-picked one)");
   emit->add_option("--out", out_path, "output path; the suffix picks the format")->required();
+
+  priortune::server::TuneCommandOptions tune_opts;
+  std::string db = "priortune.db", log_path;
+  CLI::App* tune = app.add_subcommand("tune", "tune an operator: embedded server + local workers");
+  add_workload(tune);
+  tune->add_option("--trials", tune_opts.tune.trials, "candidates to measure (default 200)");
+  tune->add_option("--strategy", tune_opts.tune.strategy, "ga | random | grid (default ga)");
+  tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  tune->add_option("--workers", tune_opts.workers, "local worker processes (default 2)");
+  tune->add_option("--batch", tune_opts.tune.batch_size, "candidates per round (default 16)");
+  tune->add_option("--seed", tune_opts.tune.seed, "random seed of the search (default 1)");
+  tune->add_option("--early-stopping", tune_opts.tune.early_stopping,
+                   "stop after N trials without improvement (default 0: off)");
+  tune->add_option("--timeout", tune_opts.timeout_seconds, "seconds per candidate (default 20)");
+  tune->add_option("--trace", tune_opts.trace, "write trial,cost,best CSV here");
+  tune->add_flag("!--no-compare", tune_opts.compare, "skip re-timing best vs default vs OpenBLAS");
+  tune->add_flag("--test-faults", tune_opts.test_faults, "workers honour the test-only fault knob")
+      ->group("");
+  CLI::App* lookup = app.add_subcommand("lookup", "print the best stored config and its fallback level");
+  add_workload(lookup);
+  lookup->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  CLI::App* exp = app.add_subcommand("export", "write the store as a JSON-lines tuning log");
+  exp->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  exp->add_option("--out", log_path, "output file (default: standard output)");
+  CLI::App* imp = app.add_subcommand("import", "add a JSON-lines tuning log to the store (all or nothing)");
+  imp->add_option("log", log_path, "the log file")->required();
+  imp->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  priortune::server::WorkerOptions worker_opts;
+  bool runner = false;
+  CLI::App* worker = app.add_subcommand("worker", "a measurement worker for a priortune server");
+  worker->add_option("--server", worker_opts.server, "host:port of the server");
+  worker->add_option("--id", worker_opts.id, "worker name (default hostname-pid)");
+  worker->add_option("--cpu", worker_opts.cpu, "pin to this core");
+  worker->add_option("--timeout", worker_opts.timeout_seconds, "seconds per candidate (default 20)");
+  worker->add_option("--repeat", worker_opts.repeat, "timing rounds per candidate (default 3)");
+  worker->add_option("--min-repeat-ms", worker_opts.min_repeat_ms, "minimum round length (default 20)");
+  worker->add_flag("--test-faults", worker_opts.test_faults, "honour the test-only fault knob")->group("");
+  worker->add_flag("--runner", runner, "internal: the build-and-time child")->group("");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 2;
   }
+
+  if (*worker) {
+    if (runner) return priortune::server::RunRunner(worker_opts);
+    if (worker_opts.server.empty()) return Fail(priortune::InvalidArgument("worker: --server HOST:PORT is required"));
+    if (worker_opts.repeat < 1 || worker_opts.min_repeat_ms < 0 || !(worker_opts.timeout_seconds > 0))
+      return Fail(priortune::InvalidArgument("worker: --repeat, --min-repeat-ms and --timeout must be positive"));
+    return priortune::server::RunWorker(worker_opts);
+  }
+  priortune::server::WorkloadArgs workload_args{op, shape, bias, relu};
+  if (*tune) {
+    tune_opts.workload = workload_args;
+    tune_opts.db = db;
+    return priortune::server::RunTune(tune_opts);
+  }
+  if (*lookup) return priortune::server::RunLookup(workload_args, db);
+  if (*exp) return priortune::server::RunExport(db, log_path);
+  if (*imp) return priortune::server::RunImport(db, log_path);
 
   auto w = MakeWorkload(op, shape, bias, relu);
   if (!w.ok()) return Fail(w.status());

@@ -1,0 +1,285 @@
+#include "server/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <sys/stat.h>
+
+#include "compiler/build.h"
+#include "compiler/runtime.h"
+#include "compiler/timing.h"
+#include "db/store.h"
+#include "server/local_workers.h"
+#include "server/measure_queue.h"
+#include "server/peer_blas.h"
+#include "server/worker_service.h"
+#include "tuner/db_config_source.h"
+#include "tuner/search_space.h"
+
+namespace priortune::server {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void OnInterrupt(int) { g_interrupted = true; }
+
+int Fail(const Status& s, int code = 2) {
+  std::fprintf(stderr, "priortune: %s\n", s.ToString().c_str());
+  return code;
+}
+
+StatusOr<compiler::Workload> ParseArgs(const WorkloadArgs& a) {
+  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(a.op));
+  PT_ASSIGN_OR_RETURN(compiler::Workload w, compiler::ParseWorkload(a.op, a.shape));
+  w.bias = a.bias;
+  w.relu = a.relu;
+  PT_RETURN_IF_ERROR(tmpl->Validate(w));
+  return w;
+}
+
+// The target a tuning run measures on: this host, one core per worker.
+compiler::Target TuningTarget() {
+  compiler::Target t = compiler::Target::Host();
+  t.cores = 1;
+  return t;
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+void DrawProgress(const tuner::TuneProgress& p, double flops, bool tty) {
+  const int width = 24;
+  int filled = p.budget > 0 ? width * p.measured / p.budget : width;
+  std::string bar(filled, '#');
+  bar += std::string(width - filled, '.');
+  double gflops = std::isfinite(p.best_cost) ? flops / p.best_cost / 1e9 : 0;
+  double eta = p.measured > 0 ? p.elapsed_seconds / p.measured * (p.budget - p.measured) : 0;
+  std::fprintf(stderr, "%s[%s] %d/%d trials  best %.1f GFLOPS  errors %d  ETA %.0f s%s",
+               tty ? "\r" : "", bar.c_str(), p.measured, p.budget, gflops, p.errors, eta,
+               tty ? "   " : "\n");
+  std::fflush(stderr);
+}
+
+double TimeKernel(const compiler::Kernel& k, const compiler::OpTemplate& tmpl,
+                  const compiler::Workload& w, const compiler::TimingOptions& timing, bool* correct) {
+  compiler::KernelArgs args(tmpl, w, 7);
+  *correct = compiler::CheckAgainstReference(k, w, args).ok();
+  return compiler::TimeFunction([&] { k.Run(args.pointers()); }, timing).median;
+}
+
+// The end of a run: best from the store through build_best, beside the default config
+// and OpenBLAS, timed one after another in this process with the workers stopped.
+void Compare(const compiler::Workload& w, const compiler::Target& target, db::Store& store) {
+  const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w.op);
+  compiler::SetNumThreads(target.cores);
+  compiler::TimingOptions timing;
+  timing.repeat = 5;
+  timing.min_repeat_ms = 100;
+  double flops = tmpl->Flops(w);
+  auto source = tuner::MakeDbConfigSource(store);
+  auto best = compiler::BuildBest(w, target, *source);
+  if (!best.ok()) {
+    std::printf("  cannot build the best config: %s\n", best.status().ToString().c_str());
+    return;
+  }
+  auto def = compiler::BuildKernel(w, target, tmpl->DefaultConfig(w, target));
+  bool ok_best = false, ok_def = false;
+  double t_best = TimeKernel(best->kernel, *tmpl, w, timing, &ok_best);
+  double t_def = def.ok() ? TimeKernel(*def, *tmpl, w, timing, &ok_def) : NAN;
+  std::optional<double> t_blas = TimeOpenBlas(w, target.cores, timing);
+  std::printf("re-timed now, %d thread(s), median of %d rounds:\n", target.cores, timing.repeat);
+  std::printf("  tuned     %9.3f ms  %7.1f GFLOPS%s\n", t_best * 1e3, flops / t_best / 1e9,
+              ok_best ? "" : "  (WRONG ANSWER)");
+  if (def.ok())
+    std::printf("  default   %9.3f ms  %7.1f GFLOPS   tuned is %.2fx faster\n", t_def * 1e3,
+                flops / t_def / 1e9, t_def / t_best);
+  if (t_blas)
+    std::printf("  OpenBLAS  %9.3f ms  %7.1f GFLOPS   tuned reaches %.0f%% of OpenBLAS\n",
+                *t_blas * 1e3, flops / *t_blas / 1e9, 100 * *t_blas / t_best);
+  else
+    std::printf("  OpenBLAS  not available for this workload (libopenblas not found or no BLAS form)\n");
+}
+
+}  // namespace
+
+int RunTune(const TuneCommandOptions& o) {
+  auto w = ParseArgs(o.workload);
+  if (!w.ok()) return Fail(w.status());
+  if (Status s = o.tune.Validate(); !s.ok()) return Fail(s);
+  if (o.workers < 1) return Fail(InvalidArgument("--workers must be at least 1"));
+  if (!(o.timeout_seconds > 0)) return Fail(InvalidArgument("--timeout must be positive"));
+  compiler::Target target = TuningTarget();
+  const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
+
+  auto store = db::OpenSqliteStore(o.db);
+  if (!store.ok()) return Fail(store.status());
+
+  // The embedded server and its local workers: the same protocol remote workers speak.
+  MeasureQueue queue;
+  auto server = WorkerServer::Start("127.0.0.1:0", queue, WorkerServiceOptions{});
+  if (!server.ok()) return Fail(server.status(), 1);
+  std::string address = "127.0.0.1:" + std::to_string((*server)->port());
+  std::vector<std::string> extra = {"--timeout", std::to_string(o.timeout_seconds)};
+  if (o.test_faults) extra.push_back("--test-faults");
+  auto workers = LocalWorkers::Start(SelfExe(), o.workers, address, extra);
+  if (!workers.ok()) return Fail(workers.status(), 1);
+  if (!queue.WaitForWorkers(o.workers, std::chrono::seconds(60))) {
+    (*server)->Shutdown();
+    return Fail(Status(StatusCode::kUnavailable, "workers did not connect within 60 s"), 1);
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  std::ostringstream request;
+  request << "{\"op\":\"" << w->op << "\",\"workload\":" << w->ToJson() << ",\"trials\":" << o.tune.trials
+          << ",\"strategy\":\"" << o.tune.strategy << "\",\"seed\":" << o.tune.seed << "}";
+  auto job = (*store)->CreateJob(request.str());
+  if (!job.ok()) return Fail(job.status(), 1);
+  db::Record wt;
+  wt.workload_key = w->Key();
+  wt.workload_json = w->ToJson();
+  wt.op = w->op;
+  wt.target_key = target.Key();
+  wt.target_json = target.ToJson();
+  wt.isa_family = target.isa_family();
+  auto task = (*store)->CreateTask(*job, wt, o.tune.trials);
+  if (!task.ok()) return Fail(task.status(), 1);
+
+  std::printf("tuning %s on %s (%s), %d trials, strategy %s, %d workers, store %s\n",
+              w->ShortName().c_str(), target.cpu.c_str(), target.isa_family().c_str(), o.tune.trials,
+              o.tune.strategy.c_str(), o.workers, o.db.c_str());
+  std::fflush(stdout);
+  bool tty = isatty(2);
+  double flops = tmpl->Flops(*w);
+  auto summary = tuner::TuneTask(
+      *w, target, o.tune, queue, **store, *job,
+      [&](const tuner::TuneProgress& p) { DrawProgress(p, flops, tty); }, g_interrupted);
+  if (tty) std::fprintf(stderr, "\n");
+  WorkerStats stats = queue.stats();
+  (*server)->Shutdown();
+  workers->Stop(10);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  if (!summary.ok()) {
+    (*store)->FinishJob(*job, "failed");
+    return Fail(summary.status(), 1);
+  }
+  std::string state = summary->cancelled ? "interrupted" : "done";
+  (*store)->FinishTask(*task, state, summary->measured);
+  (*store)->FinishJob(*job, state);
+
+  if (!o.trace.empty()) {
+    std::ofstream trace(o.trace);
+    trace << "trial,cost_seconds,best_seconds\n";
+    double best = INFINITY;
+    for (size_t i = 0; i < summary->trial_costs.size(); ++i) {
+      best = std::min(best, summary->trial_costs[i]);
+      trace << i + 1 << "," << summary->trial_costs[i] << "," << best << "\n";
+    }
+  }
+
+  double util = summary->seconds > 0 ? stats.busy_seconds / (o.workers * summary->seconds) : 0;
+  std::printf("%d trials (%d failed) in %.1f s: %.1f trials/s; workers busy %.1f%% of their time%s%s\n",
+              summary->measured, summary->errors, summary->seconds,
+              summary->measured / std::max(1e-9, summary->seconds), 100 * util,
+              summary->early_stopped ? "; stopped early (no improvement)" : "",
+              summary->exhausted ? "; search space exhausted" : "");
+  if (summary->known_before > 0)
+    std::printf("%d earlier records of this workload were in the store and not measured again\n",
+                summary->known_before);
+  if (summary->best_config) {
+    std::printf("best config %s: %.3f ms, %.1f GFLOPS (as measured by the workers)\n",
+                compiler::ConfigToJson(*summary->best_config).c_str(), summary->best_cost * 1e3,
+                flops / summary->best_cost / 1e9);
+  } else {
+    std::printf("no correct config found yet\n");
+  }
+  if (summary->cancelled) {
+    std::printf("interrupted: %d trials of this run are saved in %s\n", summary->measured, o.db.c_str());
+    return 130;
+  }
+  if (o.compare && summary->best_config) Compare(*w, target, **store);
+  return 0;
+}
+
+int RunLookup(const WorkloadArgs& a, const std::string& db) {
+  auto w = ParseArgs(a);
+  if (!w.ok()) return Fail(w.status());
+  if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));
+  auto store = db::OpenSqliteStore(db);
+  if (!store.ok()) return Fail(store.status());
+  compiler::Target target = TuningTarget();
+  auto source = tuner::MakeDbConfigSource(**store);
+  auto found = source->BestConfig(*w, target);
+  if (!found.ok()) return Fail(found.status(), 1);
+  const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
+  if (!*found) {
+    std::printf("%s: no tuned config; build_best uses the default config %s (level: default)\n",
+                w->ShortName().c_str(), compiler::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str());
+    return 0;
+  }
+  std::printf("%s: %s\n  level: %s\n  cost: %.3f ms (%.1f GFLOPS)\n", w->ShortName().c_str(),
+              compiler::ConfigToJson((*found)->config).c_str(), (*found)->level.c_str(),
+              (*found)->cost_seconds * 1e3, tmpl->Flops(*w) / (*found)->cost_seconds / 1e9);
+  return 0;
+}
+
+int RunExport(const std::string& db, const std::string& out) {
+  if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));
+  auto store = db::OpenSqliteStore(db);
+  if (!store.ok()) return Fail(store.status());
+  if (out.empty() || out == "-") {
+    Status s = (*store)->Export(std::cout, {});
+    return s.ok() ? 0 : Fail(s, 1);
+  }
+  std::string tmp = out + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) return Fail(InvalidArgument("cannot write '" + out + "'"));
+    Status s = (*store)->Export(f, {});
+    if (!s.ok()) return Fail(s, 1);
+  }
+  if (std::rename(tmp.c_str(), out.c_str()) != 0) return Fail(Internal("cannot rename to " + out), 1);
+  std::fprintf(stderr, "exported %s to %s\n", db.c_str(), out.c_str());
+  return 0;
+}
+
+int RunImport(const std::string& db, const std::string& in) {
+  std::ifstream f(in);
+  if (!f) return Fail(NotFound("cannot read '" + in + "'"));
+  auto store = db::OpenSqliteStore(db);
+  if (!store.ok()) return Fail(store.status());
+  // The store takes keys on trust; the importer, who knows the compiler, checks them.
+  auto check = [](const db::Record& r) -> Status {
+    auto w = compiler::Workload::FromJson(r.workload_json);
+    if (!w.ok()) return InvalidArgument("field 'workload': " + w.status().message());
+    if (w->Key() != r.workload_key) return InvalidArgument("field 'workload_key': does not match the workload");
+    if (w->op != r.op) return InvalidArgument("field 'op': does not match the workload");
+    if (compiler::HashKey(r.target_json) != r.target_key)
+      return InvalidArgument("field 'target_key': does not match the target");
+    auto c = compiler::ConfigFromJson(r.config_json);
+    if (!c.ok()) return InvalidArgument("field 'config': " + c.status().message());
+    if (tuner::ConfigHash(*c) != r.config_hash)
+      return InvalidArgument("field 'config_hash': does not match the config");
+    return OkStatus();
+  };
+  auto stats = (*store)->Import(f, check);
+  if (!stats.ok()) return Fail(Status(stats.status().code(), in + ": " + stats.status().message()));
+  std::printf("imported %lld records into %s (%lld already there)\n",
+              static_cast<long long>(stats->imported), db.c_str(),
+              static_cast<long long>(stats->duplicates));
+  return 0;
+}
+
+}  // namespace priortune::server

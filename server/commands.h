@@ -1,0 +1,34 @@
+// The subcommands of the `priortune` executable that use the tuner, the store and the
+// worker service. Each returns the process exit code: 0 ok, 2 bad input (with a message
+// on stderr), 1 a failure of the run itself, 130 interrupted (results so far saved).
+#pragma once
+
+#include <string>
+
+#include "tuner/tuning_loop.h"
+
+namespace priortune::server {
+
+struct WorkloadArgs {
+  std::string op = "matmul";
+  std::string shape = "512x512x512";
+  bool bias = false, relu = false;
+};
+
+struct TuneCommandOptions {
+  WorkloadArgs workload;
+  tuner::TuneOptions tune;
+  std::string db = "priortune.db";
+  int workers = 2;
+  double timeout_seconds = 20;    // per candidate
+  std::string trace;              // CSV of trial, cost, best (for tuning-efficiency studies)
+  bool compare = true;            // time best vs default vs OpenBLAS at the end
+  bool test_faults = false;       // workers honour the test-only knob (tests only)
+};
+
+int RunTune(const TuneCommandOptions& options);
+int RunLookup(const WorkloadArgs& workload, const std::string& db);
+int RunExport(const std::string& db, const std::string& out);
+int RunImport(const std::string& db, const std::string& in);
+
+}  // namespace priortune::server

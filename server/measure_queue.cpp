@@ -1,0 +1,122 @@
+#include "server/measure_queue.h"
+
+#include <algorithm>
+
+namespace priortune::server {
+
+std::vector<tuner::MeasureResult> MeasureQueue::Measure(
+    const std::vector<tuner::Candidate>& candidates, const std::atomic<bool>& cancel) {
+  std::unique_lock<std::mutex> lock(mu_);
+  std::vector<uint64_t> ids;
+  for (const auto& c : candidates) {
+    uint64_t id = next_id_++;
+    items_[id].candidate = c;
+    pending_.push_back(id);
+    ids.push_back(id);
+  }
+  work_.notify_all();
+  auto all_done = [&] {
+    return std::all_of(ids.begin(), ids.end(), [&](uint64_t id) { return items_[id].result.has_value(); });
+  };
+  while (!all_done() && !cancel.load() && !shutdown_)
+    done_.wait_for(lock, std::chrono::milliseconds(50));
+
+  std::vector<tuner::MeasureResult> out;
+  for (uint64_t id : ids) {
+    Item& item = items_[id];
+    if (item.result) {
+      out.push_back(std::move(*item.result));
+    } else {
+      tuner::MeasureResult r;
+      r.measured = false;
+      out.push_back(r);
+    }
+    items_.erase(id);  // a late result for it is dropped by Complete
+  }
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                [&](uint64_t id) { return !items_.count(id); }),
+                 pending_.end());
+  return out;
+}
+
+void MeasureQueue::AddWorker(const std::string& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connected_[worker] = true;
+  ++stats_.seen;
+  done_.notify_all();
+}
+
+std::optional<Lease> MeasureQueue::Take(const std::string& worker, std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!work_.wait_for(lock, wait, [&] { return shutdown_ || !pending_.empty(); })) return std::nullopt;
+  if (shutdown_) return std::nullopt;
+  uint64_t id = pending_.front();
+  pending_.pop_front();
+  Item& item = items_[id];
+  item.holder = worker;
+  return Lease{id, item.candidate};
+}
+
+void MeasureQueue::Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result,
+                            double busy_seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  busy_[worker] += busy_seconds;
+  auto it = items_.find(id);
+  if (it == items_.end() || it->second.holder != worker || it->second.result) return;
+  result.worker = worker;
+  it->second.result = std::move(result);
+  it->second.holder.clear();
+  ++stats_.completed;
+  done_.notify_all();
+}
+
+void MeasureQueue::RemoveWorker(const std::string& worker) {
+  std::lock_guard<std::mutex> lock(mu_);
+  connected_.erase(worker);
+  for (auto& [id, item] : items_) {
+    if (item.holder != worker || item.result) continue;
+    item.holder.clear();
+    ++item.losses;
+    item.lost_workers += (item.lost_workers.empty() ? "" : ", ") + worker;
+    if (item.losses >= options_.max_losses) {
+      tuner::MeasureResult r;
+      r.error = db::ErrorKind::kWorkerLost;
+      r.error_message = "the candidate was in flight on " + std::to_string(item.losses) +
+                        " workers that were lost (" + item.lost_workers + "); not retried";
+      r.worker = worker;
+      item.result = std::move(r);
+    } else {
+      pending_.push_front(id);  // first in line: its batch is waiting for it
+      ++stats_.requeued;
+    }
+  }
+  work_.notify_all();
+  done_.notify_all();
+}
+
+bool MeasureQueue::WaitForWorkers(int n, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  return done_.wait_for(lock, timeout, [&] { return static_cast<int>(connected_.size()) >= n; });
+}
+
+void MeasureQueue::Shutdown() {
+  std::lock_guard<std::mutex> lock(mu_);
+  shutdown_ = true;
+  work_.notify_all();
+  done_.notify_all();
+}
+
+bool MeasureQueue::shutting_down() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return shutdown_;
+}
+
+WorkerStats MeasureQueue::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  WorkerStats s = stats_;
+  s.connected = static_cast<int>(connected_.size());
+  for (const auto& [w, b] : busy_) s.busy_seconds += b;
+  return s;
+}
+
+}  // namespace priortune::server

@@ -1,0 +1,86 @@
+// The measurement queue with leases: the tuning loop puts candidates in (as a
+// tuner::Measurer); worker streams lease them one at a time and hand back results. A
+// worker that goes away loses its lease and its candidate goes back to the queue; a
+// candidate that has cost `max_losses` workers is recorded as `worker lost`.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "tuner/measure.h"
+
+namespace priortune::server {
+
+struct QueueOptions {
+  int max_losses = 2;  // workers a candidate may take down before it is given up
+};
+
+struct Lease {
+  uint64_t id = 0;
+  tuner::Candidate candidate;
+};
+
+struct WorkerStats {
+  int connected = 0;           // workers holding a stream now
+  int seen = 0;                // workers that ever said hello
+  double busy_seconds = 0;     // sum over workers of time spent on candidates
+  int64_t completed = 0;
+  int64_t requeued = 0;        // leases returned to the queue by a lost worker
+};
+
+// Thread-safe. Measure() is called by one tuning thread at a time; the worker-side calls
+// come from any number of stream threads.
+class MeasureQueue : public tuner::Measurer {
+ public:
+  explicit MeasureQueue(QueueOptions options = {}) : options_(options) {}
+
+  std::vector<tuner::MeasureResult> Measure(const std::vector<tuner::Candidate>& candidates,
+                                            const std::atomic<bool>& cancel) override;
+
+  // Worker side. A worker id must be unique among connected workers.
+  void AddWorker(const std::string& worker);
+  // The next candidate for `worker`, waiting up to `wait`; nullopt on timeout or shutdown.
+  std::optional<Lease> Take(const std::string& worker, std::chrono::milliseconds wait);
+  // A result for a lease `worker` holds; results for unknown or foreign leases (a
+  // cancelled batch, a lease already given to another worker) are dropped.
+  void Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result,
+                double busy_seconds);
+  // The worker is gone: its leases go back to the queue (or become `worker lost`).
+  void RemoveWorker(const std::string& worker);
+
+  // Blocks until `n` workers are connected; false on timeout.
+  bool WaitForWorkers(int n, std::chrono::milliseconds timeout);
+  // Wakes every Take(); later Takes return nullopt at once.
+  void Shutdown();
+  bool shutting_down() const;
+  WorkerStats stats() const;
+
+ private:
+  struct Item {
+    tuner::Candidate candidate;
+    std::optional<tuner::MeasureResult> result;
+    std::string holder;  // worker holding the lease, empty while queued
+    int losses = 0;
+    std::string lost_workers;
+  };
+
+  QueueOptions options_;
+  mutable std::mutex mu_;
+  std::condition_variable work_;   // pending grew, or shutdown
+  std::condition_variable done_;   // a result arrived, or workers changed
+  std::map<uint64_t, Item> items_;
+  std::deque<uint64_t> pending_;
+  std::map<std::string, double> busy_;  // per worker
+  std::map<std::string, bool> connected_;
+  uint64_t next_id_ = 1;
+  bool shutdown_ = false;
+  WorkerStats stats_;
+};
+
+}  // namespace priortune::server

@@ -1,0 +1,28 @@
+// The measurement worker process: `priortune worker --server ADDR`. A supervisor holds the
+// Lease stream and heartbeats; a runner child process builds, checks and times each
+// candidate, so that a kernel that hangs or crashes costs a runner, not the worker.
+#pragma once
+
+#include <string>
+
+namespace priortune::server {
+
+struct WorkerOptions {
+  std::string server;            // host:port of the WorkerService
+  std::string id;                // default: hostname-pid
+  int cpu = -1;                  // pin to this core (>= 0); -1: no pinning
+  double timeout_seconds = 20;   // per candidate: build + check + timing
+  bool test_faults = false;      // honour the test-only knob "test_fault" (1 hang, 2 crash)
+  int min_repeat_ms = 20;        // timing protocol: rounds of at least this long
+  int repeat = 3;                // timing rounds per candidate
+};
+
+// Runs until the server ends the stream. Returns the process exit code: 0 after a
+// normal end, 2 with a message on stderr if the server cannot be reached or refuses.
+int RunWorker(const WorkerOptions& options);
+
+// The runner child: reads candidates as JSON lines on stdin, writes results as JSON lines
+// on stdout. Started by RunWorker through `priortune worker --runner`.
+int RunRunner(const WorkerOptions& options);
+
+}  // namespace priortune::server

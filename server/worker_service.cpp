@@ -1,0 +1,133 @@
+// Map of one worker's Lease stream on the server:
+//
+//   worker ──hello──> server            register in the queue, answer with a welcome
+//   reader thread:  results  ──> queue.Complete      heartbeats ──> last_seen
+//   this thread:    queue.Take ──candidate──> worker (one lease at a time)
+//                   silence > heartbeat timeout, stream end, shutdown ──> leave
+//   leaving:        queue.RemoveWorker (leases go back to the queue)
+#include "server/worker_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <thread>
+
+#include "proto/priortune.grpc.pb.h"
+#include "server/internal/convert.h"
+
+namespace priortune::server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class WorkerServiceImpl final : public v1::WorkerService::Service {
+ public:
+  WorkerServiceImpl(MeasureQueue& queue, const WorkerServiceOptions& options)
+      : queue_(queue), options_(options) {}
+
+  grpc::Status Lease(grpc::ServerContext* ctx,
+                     grpc::ServerReaderWriter<v1::ServerMessage, v1::WorkerMessage>* stream) override {
+    v1::WorkerMessage first;
+    if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed before hello");
+    if (!first.has_hello())
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the first message must be a hello");
+    const v1::Hello& hello = first.hello();
+    if (hello.worker_id().empty())
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello without a worker_id");
+    // Two workers may pick the same name; the queue needs unique ones.
+    std::string id = hello.worker_id() + "#" + std::to_string(++connections_);
+
+    v1::ServerMessage welcome;
+    welcome.mutable_welcome()->set_heartbeat_seconds(options_.heartbeat_seconds);
+    if (!stream->Write(welcome)) return grpc::Status(grpc::StatusCode::CANCELLED, "worker left");
+    queue_.AddWorker(id);
+
+    std::atomic<bool> ended{false};
+    std::atomic<int64_t> last_seen{Clock::now().time_since_epoch().count()};
+    std::atomic<int> outstanding{0};
+    std::thread reader([&] {
+      v1::WorkerMessage m;
+      while (stream->Read(&m)) {
+        last_seen = Clock::now().time_since_epoch().count();
+        if (m.has_result()) {
+          queue_.Complete(id, m.result().candidate_id(), FromProto(m.result()),
+                          m.result().busy_seconds());
+          --outstanding;
+        }
+      }
+      ended = true;
+    });
+
+    const auto timeout = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(options_.heartbeat_timeout_seconds));
+    grpc::Status status = grpc::Status::OK;
+    while (!ended && !queue_.shutting_down()) {
+      if (Clock::now() - Clock::time_point(Clock::duration(last_seen.load())) > timeout) {
+        status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no heartbeat from " + id);
+        break;
+      }
+      if (outstanding.load() >= std::max(1, hello.capacity())) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        continue;
+      }
+      std::optional<server::Lease> lease = queue_.Take(id, std::chrono::milliseconds(100));
+      if (!lease) continue;
+      v1::ServerMessage m;
+      v1::Candidate* c = m.mutable_candidate();
+      c->set_id(lease->id);
+      ToProto(lease->candidate.workload, c->mutable_workload());
+      ToProto(lease->candidate.target, c->mutable_target());
+      ToProto(lease->candidate.config, c->mutable_config());
+      ++outstanding;
+      if (!stream->Write(m)) break;  // the lease returns with RemoveWorker
+    }
+    if (!ended) ctx->TryCancel();  // unblocks the reader
+    reader.join();
+    queue_.RemoveWorker(id);
+    return status;
+  }
+
+ private:
+  MeasureQueue& queue_;
+  WorkerServiceOptions options_;
+  std::atomic<int> connections_{0};
+};
+
+}  // namespace
+
+struct WorkerServer::Impl {
+  std::unique_ptr<WorkerServiceImpl> service;
+  std::unique_ptr<grpc::Server> server;
+  MeasureQueue* queue = nullptr;
+  int port = 0;
+  bool stopped = false;
+};
+
+WorkerServer::WorkerServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+WorkerServer::~WorkerServer() { Shutdown(); }
+int WorkerServer::port() const { return impl_->port; }
+
+StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const std::string& address,
+                                                            MeasureQueue& queue,
+                                                            const WorkerServiceOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->service = std::make_unique<WorkerServiceImpl>(queue, options);
+  impl->queue = &queue;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->port);
+  builder.RegisterService(impl->service.get());
+  impl->server = builder.BuildAndStart();
+  if (!impl->server || impl->port == 0)
+    return Status(StatusCode::kUnavailable, "cannot listen on " + address);
+  return std::unique_ptr<WorkerServer>(new WorkerServer(std::move(impl)));
+}
+
+void WorkerServer::Shutdown() {
+  if (!impl_ || impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->queue->Shutdown();
+  impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  impl_->server->Wait();
+}
+
+}  // namespace priortune::server
