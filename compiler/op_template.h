@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct KnobDef {
   std::vector<int64_t> values;      // candidates, in a fixed order
   std::vector<std::string> labels;  // for kOrder/kEnum: a label per value
   std::string help;
+  // The value under which the knob changes nothing: a knob added to a template later
+  // declares the value that reproduces the schedule from before it existed. Config
+  // hashes leave a knob at its neutral value out, so stored records keep their hash.
+  std::optional<int64_t> neutral;
 };
 
 using Config = std::map<std::string, int64_t>;

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The quick start's main job: install what is missing, build, then build, check and time
-# a real operator with its default and hand-picked configs.
-# Usage: scripts/run.sh [priortune bench args...]   (default: --op matmul --shape 512x512x512)
+# The quick start's main job: install what is missing, build, then tune a real operator
+# (embedded server + 2 local worker processes, SQLite store ./priortune.db).
+# Usage: scripts/run.sh [priortune tune args...]
+#        (default: --op matmul --shape 512x512x512 --trials 200 --strategy ga)
 set -euo pipefail
-[[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [priortune bench args...]" >&2; exit 2; }
+[[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [priortune tune args...]" >&2; exit 2; }
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${BUILD_DIR:-$root/build}"
 "$root/scripts/setup.sh" "$build"
 if [[ $# -eq 0 ]]; then
-  set -- --op matmul --shape 512x512x512
+  set -- --op matmul --shape 512x512x512 --trials 200 --strategy ga
 fi
-exec timeout 900 "$build/server/priortune" bench "$@"
+exec timeout 3600 "$build/server/priortune" tune "$@"

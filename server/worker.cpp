@@ -296,11 +296,14 @@ int RunRunner(const WorkerOptions& options) {
     } else if (!config.ok()) {
       fail(db::ErrorKind::kInvalidConfig, config.status().message());
     } else {
+      int64_t fault = 0;
       if (options.test_faults && config->count("test_fault")) {
-        int64_t fault = config->at("test_fault");
+        fault = config->at("test_fault");
         config->erase("test_fault");
         if (fault == 1) while (true) pause();  // hang: the supervisor's timeout ends it
-        if (fault == 2) abort();               // crash
+        if (fault == 2) abort();               // crash the runner
+        if (fault == 3) kill(getppid(), SIGKILL);  // take the whole worker down
+        if (fault == 3) while (true) pause();
       }
       compiler::SetNumThreads(std::max(1, target.cores));
       auto tmpl = compiler::FindTemplate(w->op);
@@ -320,7 +323,9 @@ int RunRunner(const WorkerOptions& options) {
             want = compiler::ReferenceOutput(*w, *args);
             cached_key = w->Key();
           }
-          compiler::CheckResult check = compiler::CheckAgainstOutput(*kernel, *args, want);
+          std::vector<float> expected = want;
+          if (options.test_faults && fault == 4) expected[0] += 1.0f;  // a wrong kernel's view
+          compiler::CheckResult check = compiler::CheckAgainstOutput(*kernel, *args, expected);
           if (!check.ok()) {
             fail(db::ErrorKind::kWrongAnswer,
                  "output " + std::to_string(check.first_bad) + " differs from the reference (max relative error " +

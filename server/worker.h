@@ -12,7 +12,8 @@ struct WorkerOptions {
   std::string id;                // default: hostname-pid
   int cpu = -1;                  // pin to this core (>= 0); -1: no pinning
   double timeout_seconds = 20;   // per candidate: build + check + timing
-  bool test_faults = false;      // honour the test-only knob "test_fault" (1 hang, 2 crash)
+  bool test_faults = false;      // honour the test-only knob "test_fault": 1 hang, 2 crash
+                                 // the runner, 3 kill the worker, 4 fail the correctness check
   int min_repeat_ms = 20;        // timing protocol: rounds of at least this long
   int repeat = 3;                // timing rounds per candidate
 };

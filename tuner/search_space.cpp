@@ -110,10 +110,22 @@ std::vector<Config> SearchSpace::Neighbours(const Config& c) const {
   return out;
 }
 
-std::string ConfigHash(const Config& c) {
+std::string ConfigHash(const Config& c, const std::vector<KnobDef>& knobs) {
   std::string text;
-  for (const auto& [name, value] : c) text += name + "=" + std::to_string(value) + ";";  // map: sorted
+  for (const auto& [name, value] : c) {  // a map: sorted by name
+    auto k = std::find_if(knobs.begin(), knobs.end(), [&](const KnobDef& d) { return d.name == name; });
+    if (k != knobs.end() && k->neutral && *k->neutral == value) continue;
+    text += name + "=" + std::to_string(value) + ";";
+  }
   return compiler::HashKey(text);
+}
+
+std::string SearchSpace::Hash(const Config& c) const { return ConfigHash(c, knobs_); }
+
+StatusOr<std::string> WorkloadConfigHash(const compiler::Workload& w, const compiler::Target& t,
+                                         const Config& c) {
+  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
+  return ConfigHash(c, tmpl->Knobs(w, t));
 }
 
 }  // namespace priortune::tuner

@@ -50,6 +50,8 @@ class SearchSpace {
   Config Mutate(const Config& c, std::mt19937_64& rng, double rate) const;
   // Valid configs that differ from `c` in one knob by one candidate position.
   std::vector<Config> Neighbours(const Config& c) const;
+  // ConfigHash with this space's knobs.
+  std::string Hash(const Config& c) const;
 
  private:
   std::vector<KnobDef> knobs_;
@@ -58,7 +60,12 @@ class SearchSpace {
 };
 
 // A stable hash of a config: FNV-1a over its "name=value" pairs sorted by name, so it
-// does not depend on knob declaration order or on a knob's position in the space.
-std::string ConfigHash(const Config& c);
+// does not depend on knob declaration order or on a knob's position in the space. Knobs
+// of `knobs` that sit at their neutral value are left out, so adding an unrelated knob
+// to a template does not change the hash of the configs stored before.
+std::string ConfigHash(const Config& c, const std::vector<KnobDef>& knobs = {});
+// The hash of `c` with the knobs of w's template on t (NotFound for an unknown op).
+StatusOr<std::string> WorkloadConfigHash(const compiler::Workload& w, const compiler::Target& t,
+                                         const Config& c);
 
 }  // namespace priortune::tuner

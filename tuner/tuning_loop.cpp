@@ -39,7 +39,8 @@ db::Record ToRecord(const Candidate& c, const MeasureResult& r, int64_t job_id) 
   rec.target_json = c.target.ToJson();
   rec.isa_family = c.target.isa_family();
   rec.config_json = compiler::ConfigToJson(c.config);
-  rec.config_hash = ConfigHash(c.config);
+  auto hash = WorkloadConfigHash(c.workload, c.target, c.config);
+  rec.config_hash = hash.ok() ? *hash : ConfigHash(c.config);
   rec.costs = r.error == db::ErrorKind::kNone ? r.costs : std::vector<double>{};
   rec.error = r.error;
   rec.error_message = r.error_message;

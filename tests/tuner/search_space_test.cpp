@@ -35,6 +35,21 @@ TEST(SearchSpace, IndexAndConfigRoundTripOverTheWholeSpace) {
   EXPECT_EQ(s.IndexOf({{"a", 3}, {"b", 0}, {"c", 8}}).status().code(), StatusCode::kInvalidArgument);
 }
 
+TEST(SearchSpace, HashIsUnchangedWhenAKnobIsAddedAtItsNeutralValue) {
+  auto before = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
+  KnobDef added{"prefetch", KnobKind::kAnnotation, {0, 1}, {}, "", 0};
+  auto after = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, added,
+                                    {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
+  ASSERT_TRUE(before.ok() && after.ok());
+  Config old{{"a", 2}, {"b", 3}};
+  Config same = old, other = old;
+  same["prefetch"] = 0;
+  other["prefetch"] = 1;
+  EXPECT_EQ(before->Hash(old), after->Hash(same));
+  EXPECT_NE(before->Hash(old), after->Hash(other));
+  EXPECT_NE(after->Hash(same), after->Hash(other));
+}
+
 TEST(SearchSpace, HashDependsOnKnobValuesNotOnDeclarationOrder) {
   auto s1 = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
   auto s2 = SearchSpace::Create({{"b", KnobKind::kSplit, {4, 3}, {}, ""}, {"a", KnobKind::kSplit, {2, 1}, {}, ""}});
