@@ -67,6 +67,16 @@ class MatmulLike : public OpTemplate {
     };
   }
 
+  std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const override {
+    // Accumulators (tile_m x tile_n / lanes vectors) plus a B vector and an A broadcast
+    // must fit in the register file: 32 zmm/ymm on AVX-512, 16 below.
+    int64_t regs = t.vector_bits >= 512 ? 32 : 16, lanes = t.vector_lanes();
+    return {{"register tile fits in " + std::to_string(regs - 4) + " accumulators",
+             [regs, lanes](const Config& c) {
+               return c.at("tile_m") * ((c.at("tile_n") + lanes - 1) / lanes) <= regs - 4;
+             }}};
+  }
+
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     return {{"tile_m", 1}, {"tile_n", t.vector_lanes()}, {"tile_k", 1},
             {"pack_b", 0}, {"order", 0},                 {"parallel", 1}};

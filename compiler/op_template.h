@@ -3,6 +3,7 @@
 // one value per knob; the generic SearchSpace of the tuner is built from Knobs().
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -35,6 +36,14 @@ struct KnobDef {
 };
 
 using Config = std::map<std::string, int64_t>;
+
+// A rule over whole configs that the knobs alone cannot say, e.g. "the register tile
+// fits in the vector registers". The tuner's search space leaves out configs that break
+// one; they would still build (CheckConfig does not apply constraints).
+struct ConfigConstraint {
+  std::string description;
+  std::function<bool(const Config&)> holds;
+};
 std::string ConfigToJson(const Config& c);
 StatusOr<Config> ConfigFromJson(const std::string& json);
 
@@ -49,6 +58,9 @@ class OpTemplate {
   virtual std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const = 0;
   virtual double Flops(const Workload& w) const = 0;
   virtual std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const = 0;
+  virtual std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const {
+    return {};
+  }
   virtual Config DefaultConfig(const Workload& w, const Target& t) const = 0;
   // A hand-picked good config: what an expert would write for this CPU.
   virtual Config TunedConfig(const Workload& w, const Target& t) const = 0;

@@ -32,7 +32,7 @@ StatusOr<SearchSpace> SearchSpace::ForWorkload(const compiler::Workload& w,
                                                const compiler::Target& t) {
   PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
-  return Create(tmpl->Knobs(w, t));
+  return Create(tmpl->Knobs(w, t), tmpl->Constraints(w, t));
 }
 
 StatusOr<Config> SearchSpace::ConfigAt(uint64_t index) const {

@@ -17,11 +17,7 @@ namespace priortune::tuner {
 using compiler::Config;
 using compiler::KnobDef;
 
-// A rule over whole configs, e.g. "the register tile fits in 24 vector registers".
-struct Constraint {
-  std::string description;
-  std::function<bool(const Config&)> holds;
-};
+using Constraint = compiler::ConfigConstraint;
 
 class SearchSpace {
  public:
@@ -29,7 +25,7 @@ class SearchSpace {
   // names or duplicate candidates, or a space larger than 2^62 points.
   static StatusOr<SearchSpace> Create(std::vector<KnobDef> knobs,
                                       std::vector<Constraint> constraints = {});
-  // The space of `w`'s template on `t`.
+  // The space of `w`'s template on `t`, with the template's constraints.
   static StatusOr<SearchSpace> ForWorkload(const compiler::Workload& w, const compiler::Target& t);
 
   const std::vector<KnobDef>& knobs() const { return knobs_; }

@@ -100,7 +100,18 @@ TEST(SearchSpace, EveryTemplateConfigOfAWorkloadLiesInItsSpace) {
     auto tmpl = *compiler::FindTemplate(w.op);
     EXPECT_TRUE(s->Valid(tmpl->DefaultConfig(w, t)));
     EXPECT_TRUE(s->Valid(tmpl->TunedConfig(w, t)));
+    // The template's register-tile constraint holds for every sampled config.
+    std::mt19937_64 rng(5);
+    for (const auto& c : tmpl->Constraints(w, t))
+      for (int i = 0; i < 200; ++i) EXPECT_TRUE(c.holds(*s->Sample(rng))) << c.description;
     EXPECT_GT(s->size(), 100u);
+    if (w.op == "matmul") {  // 8 rows x 4 vectors = 32 accumulators: would spill
+      compiler::Config spills = tmpl->DefaultConfig(w, t);
+      spills["tile_m"] = 8;
+      spills["tile_n"] = 64;
+      EXPECT_TRUE(s->IndexOf(spills).ok());
+      EXPECT_FALSE(s->Valid(spills));
+    }
   }
 }
 
