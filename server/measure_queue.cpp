@@ -11,6 +11,7 @@ std::vector<tuner::MeasureResult> MeasureQueue::Measure(
   for (const auto& c : candidates) {
     uint64_t id = next_id_++;
     items_[id].candidate = c;
+    items_[id].target_key = c.target.Key();
     pending_.push_back(id);
     ids.push_back(id);
   }
@@ -46,12 +47,19 @@ void MeasureQueue::AddWorker(const std::string& worker) {
   done_.notify_all();
 }
 
-std::optional<Lease> MeasureQueue::Take(const std::string& worker, std::chrono::milliseconds wait) {
+std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::string& target_key,
+                                        std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mu_);
-  if (!work_.wait_for(lock, wait, [&] { return shutdown_ || !pending_.empty(); })) return std::nullopt;
-  if (shutdown_) return std::nullopt;
-  uint64_t id = pending_.front();
-  pending_.pop_front();
+  std::deque<uint64_t>::iterator found;
+  auto ready = [&] {
+    if (shutdown_) return true;
+    found = std::find_if(pending_.begin(), pending_.end(),
+                         [&](uint64_t id) { return items_[id].target_key == target_key; });
+    return found != pending_.end();
+  };
+  if (!work_.wait_for(lock, wait, ready) || shutdown_) return std::nullopt;
+  uint64_t id = *found;
+  pending_.erase(found);
   Item& item = items_[id];
   item.holder = worker;
   return Lease{id, item.candidate};

@@ -34,8 +34,8 @@ struct WorkerStats {
   int64_t requeued = 0;        // leases returned to the queue by a lost worker
 };
 
-// Thread-safe. Measure() is called by one tuning thread at a time; the worker-side calls
-// come from any number of stream threads.
+// Thread-safe. Several tuning threads may call Measure() at once (each waits for its own
+// candidates); the worker-side calls come from any number of stream threads.
 class MeasureQueue : public tuner::Measurer {
  public:
   explicit MeasureQueue(QueueOptions options = {}) : options_(options) {}
@@ -45,8 +45,10 @@ class MeasureQueue : public tuner::Measurer {
 
   // Worker side. A worker id must be unique among connected workers.
   void AddWorker(const std::string& worker);
-  // The next candidate for `worker`, waiting up to `wait`; nullopt on timeout or shutdown.
-  std::optional<Lease> Take(const std::string& worker, std::chrono::milliseconds wait);
+  // The next candidate whose target key is `target_key` (a worker measures only what was
+  // asked of its own machine), waiting up to `wait`; nullopt on timeout or shutdown.
+  std::optional<Lease> Take(const std::string& worker, const std::string& target_key,
+                            std::chrono::milliseconds wait);
   // A result for a lease `worker` holds; results for unknown or foreign leases (a
   // cancelled batch, a lease already given to another worker) are dropped.
   void Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result,
@@ -64,6 +66,7 @@ class MeasureQueue : public tuner::Measurer {
  private:
   struct Item {
     tuner::Candidate candidate;
+    std::string target_key;
     std::optional<tuner::MeasureResult> result;
     std::string holder;  // worker holding the lease, empty while queued
     int losses = 0;

@@ -2,7 +2,8 @@
 //
 //   worker ──hello──> server            register in the queue, answer with a welcome
 //   reader thread:  results  ──> queue.Complete      heartbeats ──> last_seen
-//   this thread:    queue.Take ──candidate──> worker (one lease at a time)
+//   this thread:    queue.Take ──candidate──> worker (one lease at a time, only
+//                   candidates for the target the worker said hello with)
 //                   silence > heartbeat timeout, stream end, shutdown ──> leave
 //   leaving:        queue.RemoveWorker (leases go back to the queue)
 #include "server/worker_service.h"
@@ -36,6 +37,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello without a worker_id");
     // Two workers may pick the same name; the queue needs unique ones.
     std::string id = hello.worker_id() + "#" + std::to_string(++connections_);
+    const std::string target_key = FromProto(hello.target()).Key();
 
     v1::ServerMessage welcome;
     welcome.mutable_welcome()->set_heartbeat_seconds(options_.heartbeat_seconds);
@@ -70,7 +72,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         continue;
       }
-      std::optional<server::Lease> lease = queue_.Take(id, std::chrono::milliseconds(100));
+      std::optional<server::Lease> lease = queue_.Take(id, target_key, std::chrono::milliseconds(100));
       if (!lease) continue;
       v1::ServerMessage m;
       v1::Candidate* c = m.mutable_candidate();

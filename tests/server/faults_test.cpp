@@ -149,5 +149,22 @@ TEST(Faults, AnUnknownOpFromTheQueueIsAnInvalidConfigResultNotACrash) {
   EXPECT_NE(results[0].error_message.find("softmax"), std::string::npos) << results[0].error_message;
 }
 
+TEST(Faults, AWorkerOnlyMeasuresCandidatesForItsOwnTarget) {
+  Cluster cluster;
+  cluster.AddWorkers(1);
+  auto mine = Candidates(1, compiler::MatmulWorkload(16, 16, 16));
+  auto foreign = mine;
+  foreign[0].target.cpu = "some-other-cpu";  // no worker of that target is connected
+  std::atomic<bool> cancel{false};
+  std::vector<tuner::MeasureResult> waiting;
+  std::thread t([&] { waiting = cluster.queue().Measure(foreign, cancel); });
+  // The local worker keeps serving its own target meanwhile.
+  auto served = MeasureAll(cluster.queue(), mine);
+  EXPECT_TRUE(served[0].ok()) << served[0].error_message;
+  cancel = true;
+  t.join();
+  EXPECT_FALSE(waiting[0].measured);
+}
+
 }  // namespace
 }  // namespace priortune::server
