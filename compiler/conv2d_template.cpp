@@ -127,14 +127,8 @@ class Conv2d : public OpTemplate {
         {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run output rows on the thread pool"},
     };
   }
-  std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const override {
-    // reg_n output columns x oc_bn / lanes vectors accumulate in registers; keep 4 of the
-    // register file for the weight vectors and input broadcasts.
-    int64_t regs = t.vector_bits >= 512 ? 32 : 16, lanes = t.vector_lanes();
-    return {{"register tile fits in " + std::to_string(regs - 4) + " accumulators",
-             [regs, lanes](const Config& c) {
-               return c.at("reg_n") * ((c.at("oc_bn") + lanes - 1) / lanes) <= regs - 4;
-             }}};
+  std::vector<ConfigConstraint> Constraints(const Workload&, const Target& t) const override {
+    return {RegisterTileConstraint(t, "reg_n", "oc_bn")};  // output columns x channel block
   }
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);

@@ -67,14 +67,8 @@ class MatmulLike : public OpTemplate {
     };
   }
 
-  std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const override {
-    // Accumulators (tile_m x tile_n / lanes vectors) plus a B vector and an A broadcast
-    // must fit in the register file: 32 zmm/ymm on AVX-512, 16 below.
-    int64_t regs = t.vector_bits >= 512 ? 32 : 16, lanes = t.vector_lanes();
-    return {{"register tile fits in " + std::to_string(regs - 4) + " accumulators",
-             [regs, lanes](const Config& c) {
-               return c.at("tile_m") * ((c.at("tile_n") + lanes - 1) / lanes) <= regs - 4;
-             }}};
+  std::vector<ConfigConstraint> Constraints(const Workload&, const Target& t) const override {
+    return {RegisterTileConstraint(t, "tile_m", "tile_n")};
   }
 
   Config DefaultConfig(const Workload& w, const Target& t) const override {

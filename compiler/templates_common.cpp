@@ -47,4 +47,14 @@ int64_t Closest(const std::vector<int64_t>& candidates, int64_t want) {
   return best;
 }
 
+ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows_knob,
+                                        const std::string& cols_knob) {
+  int64_t regs = t.vector_bits >= 512 ? 32 : 16, lanes = t.vector_lanes();
+  return {rows_knob + " x " + cols_knob + " register tile fits in " + std::to_string(regs - 4) +
+              " accumulators",
+          [=](const Config& c) {
+            return c.at(rows_knob) * ((c.at(cols_knob) + lanes - 1) / lanes) <= regs - 4;
+          }};
+}
+
 }  // namespace priortune::compiler::internal

@@ -60,10 +60,22 @@ std::optional<Config> DrawUnvisited(const SearchSpace& space, const VisitedSet& 
   return std::nullopt;
 }
 
-class RandomSearch : public SearchStrategy {
+// The strategies that learn nothing from costs: results only grow the visited set.
+class UninformedSearch : public SearchStrategy {
  public:
-  RandomSearch(const SearchSpace& space, uint64_t seed)
-      : space_(space), visited_(space), rng_(seed) {}
+  explicit UninformedSearch(const SearchSpace& space) : space_(space), visited_(space) {}
+  void Update(const std::vector<TrialResult>& results) override {
+    for (const auto& r : results) visited_.Insert(r.config);
+  }
+
+ protected:
+  const SearchSpace& space_;
+  VisitedSet visited_;
+};
+
+class RandomSearch : public UninformedSearch {
+ public:
+  RandomSearch(const SearchSpace& space, uint64_t seed) : UninformedSearch(space), rng_(seed) {}
 
   std::vector<Config> NextBatch(int n) override {
     std::vector<Config> out;
@@ -75,19 +87,14 @@ class RandomSearch : public SearchStrategy {
     }
     return out;
   }
-  void Update(const std::vector<TrialResult>& results) override {
-    for (const auto& r : results) visited_.Insert(r.config);
-  }
 
  private:
-  const SearchSpace& space_;
-  VisitedSet visited_;
   std::mt19937_64 rng_;
 };
 
-class GridSearch : public SearchStrategy {
+class GridSearch : public UninformedSearch {
  public:
-  explicit GridSearch(const SearchSpace& space) : space_(space), visited_(space) {}
+  explicit GridSearch(const SearchSpace& space) : UninformedSearch(space) {}
 
   std::vector<Config> NextBatch(int n) override {
     std::vector<Config> out;
@@ -101,13 +108,8 @@ class GridSearch : public SearchStrategy {
     }
     return out;
   }
-  void Update(const std::vector<TrialResult>& results) override {
-    for (const auto& r : results) visited_.Insert(r.config);
-  }
 
  private:
-  const SearchSpace& space_;
-  VisitedSet visited_;
   uint64_t next_ = 0;
 };
 

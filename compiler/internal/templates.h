@@ -21,4 +21,9 @@ std::vector<int64_t> Divisors(int64_t n, int64_t limit);
 // The candidate closest to `want` (ties: the smaller).
 int64_t Closest(const std::vector<int64_t>& candidates, int64_t want);
 
+// "rows x ceil(cols / lanes) accumulator vectors fit in the register file, keeping 4
+// registers for operands": the register-tile constraint of matmul and conv2d.
+ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows_knob,
+                                        const std::string& cols_knob);
+
 }  // namespace priortune::compiler::internal
