@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <set>
+#include <thread>
 
 #include "cluster.h"
 #include "compiler/build.h"
@@ -117,6 +119,43 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("N = 0"), std::string::npos) << bad;
   EXPECT_EQ((*store)->History({}).value().size(), 12u);
+}
+
+TEST(EndToEnd, CtrlCStopsTheTuneCommandWithEverythingMeasuredSaved) {
+  Cluster scratch;  // only for its temporary directory
+  std::string db = scratch.Path("interrupt.db"), out = scratch.Path("interrupt.out");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    freopen(out.c_str(), "w", stdout);
+    freopen("/dev/null", "w", stderr);
+    execl(PRIORTUNE_EXE, "priortune", "tune", "--op", "matmul", "--shape", "256x256x256", "--trials",
+          "400", "--batch", "8", "--db", db.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Interrupt once the first batches are stored.
+  compiler::Workload w = compiler::MatmulWorkload(256, 256, 256);
+  for (int i = 0; i < 600; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto store = db::OpenSqliteStore(db);
+    if (store.ok() && (*store)->History({w.Key(), "", "", 0}).value().size() >= 8) break;
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  std::ifstream f(out);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  size_t at = text.find("interrupted: ");
+  ASSERT_NE(at, std::string::npos) << text;
+  int reported = std::stoi(text.substr(at + 13));
+  auto store = db::OpenSqliteStore(db);
+  ASSERT_TRUE(store.ok());
+  auto records = (*store)->History({w.Key(), "", "", 0}).value();
+  EXPECT_GE(reported, 8);
+  EXPECT_LT(reported, 400);
+  EXPECT_EQ(records.size(), static_cast<size_t>(reported));
 }
 
 }  // namespace
