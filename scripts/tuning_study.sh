@@ -49,7 +49,7 @@ for entry in "${shapes[@]}"; do
             (h99 == "" ? "never" : h99), last * 1000 }' "$f" >>"$summary"
   done
 done
-column -s, -t "$summary"
+awk -F, '{ printf "%-11s %-9s %-5s %-13s %-13s %s\n", $1, $2, $3, $4, $5, $6 }' "$summary"
 echo
 median() { tr ' ' '\n' | grep -v '^$' | sed 's/never/999999/' | sort -n | awk '{ v[NR] = $1 } END { m = v[int((NR + 1) / 2)]; print (m == 999999 ? "never" : m) }'; }
 echo "median trials to reach 95% / 99% of the best any run found (runs in brackets):"

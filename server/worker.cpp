@@ -229,9 +229,9 @@ int RunWorker(const WorkerOptions& options) {
     std::unique_lock<std::mutex> lock(hb_mu);
     while (!hb_cv.wait_for(lock, std::chrono::duration<double>(heartbeat), [&] { return stopping; })) {
       v1::WorkerMessage m;
+      std::lock_guard<std::mutex> w(write_mu);  // also guards `busy`
       m.mutable_heartbeat()->set_uptime_seconds(SecondsSince(start));
       m.mutable_heartbeat()->set_busy_seconds(busy);
-      std::lock_guard<std::mutex> w(write_mu);
       if (!stream->Write(m)) break;
     }
   });
