@@ -196,14 +196,20 @@ int RunTune(const TuneCommandOptions& o) {
   }
 
   double util = summary->seconds > 0 ? stats.busy_seconds / (o.workers * summary->seconds) : 0;
-  std::printf("%d trials (%d failed) in %.1f s: %.1f trials/s; workers busy %.1f%% of their time%s%s\n",
+  if (summary->measured > 0 || summary->budget > 0)
+    std::printf("%d trials (%d failed) in %.1f s: %.1f trials/s; workers busy %.1f%% of their time%s%s\n",
               summary->measured, summary->errors, summary->seconds,
               summary->measured / std::max(1e-9, summary->seconds), 100 * util,
               summary->early_stopped ? "; stopped early (no improvement)" : "",
               summary->exhausted ? "; search space exhausted" : "");
-  if (summary->known_before > 0)
-    std::printf("%d earlier records of this workload were in the store and not measured again\n",
-                summary->known_before);
+  if (summary->known_before > 0 && summary->budget == 0)
+    std::printf("already tuned: the store holds %d records of this workload and target (budget %d); "
+                "nothing measured (raise --trials to tune further)\n",
+                summary->known_before, o.tune.trials);
+  else if (summary->known_before > 0)
+    std::printf("%d earlier records of this workload were in the store: they count against the "
+                "budget of %d and were not measured again\n",
+                summary->known_before, o.tune.trials);
   if (summary->best_config) {
     std::printf("best config %s: %.3f ms, %.1f GFLOPS (as measured by the workers)\n",
                 compiler::ConfigToJson(*summary->best_config).c_str(), summary->best_cost * 1e3,

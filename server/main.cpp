@@ -87,7 +87,7 @@ int main(int argc, char** argv) {
   std::string db = "priortune.db", log_path;
   CLI::App* tune = app.add_subcommand("tune", "tune an operator: embedded server + local workers");
   add_workload(tune);
-  tune->add_option("--trials", tune_opts.tune.trials, "candidates to measure (default 200)");
+  tune->add_option("--trials", tune_opts.tune.trials, "trial budget of the task; records already in the store count (default 200)");
   tune->add_option("--strategy", tune_opts.tune.strategy, "ga | random | grid (default ga)");
   tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
   tune->add_option("--workers", tune_opts.workers, "local worker processes (default 2)");

@@ -87,12 +87,13 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
     }
   }
   strategy->Update(known);
-  summary.known_before = static_cast<int>(earlier.size());
+  summary.known_before = static_cast<int>(known.size());
+  summary.budget = std::max(0, options.trials - summary.known_before);
 
   int since_improvement = 0;
-  while (summary.measured < options.trials && !cancel.load()) {
+  while (summary.measured < summary.budget && !cancel.load()) {
     std::vector<Config> configs =
-        strategy->NextBatch(std::min(options.batch_size, options.trials - summary.measured));
+        strategy->NextBatch(std::min(options.batch_size, summary.budget - summary.measured));
     if (configs.empty()) {
       summary.exhausted = true;
       break;
@@ -124,7 +125,7 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
     strategy->Update(trials);
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (progress) {
-      progress({summary.measured, options.trials, summary.errors, summary.best_cost,
+      progress({summary.measured, summary.budget, summary.errors, summary.best_cost,
                 summary.seconds});
     }
     if (options.early_stopping > 0 && since_improvement >= options.early_stopping) {

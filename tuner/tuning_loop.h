@@ -18,7 +18,8 @@
 namespace priortune::tuner {
 
 struct TuneOptions {
-  int trials = 200;            // candidates to measure in this run
+  int trials = 200;            // the task's budget: records of this (workload, target),
+                               // earlier runs' included (tune once, deploy many)
   std::string strategy = "ga"; // ga | random | grid
   int batch_size = 16;         // candidates per measurement round
   int early_stopping = 0;      // stop after this many trials without improvement; 0 = off
@@ -38,8 +39,10 @@ struct TuneProgress {
 
 struct TuneSummary {
   int measured = 0;       // trials of this run (stored)
+  int budget = 0;         // trials this run was allowed: options.trials - known_before
   int errors = 0;         // of which failed (compile error, wrong answer, timeout, ...)
-  int known_before = 0;   // records of this (workload, target) found in the store
+  int known_before = 0;   // records of this (workload, target) in the store that fit the
+                          // template's current space
   std::optional<Config> best_config;  // best of this run and earlier runs
   double best_cost = std::numeric_limits<double>::infinity();
   std::vector<double> trial_costs;    // this run's costs in measurement order (inf: failed)
@@ -48,7 +51,8 @@ struct TuneSummary {
 };
 
 // Tunes one task. Earlier records of the same (workload, target) in `store` count as
-// visited (never measured again) and seed the strategy. Every batch is stored in one
+// visited (never measured again), seed the strategy and count against the budget: a task
+// already tuned to `options.trials` is answered from the store without measuring. Every batch is stored in one
 // transaction before the next is proposed, so a cancel loses nothing measured.
 // Errors: InvalidArgument for a bad workload or options; store failures as returned.
 StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,

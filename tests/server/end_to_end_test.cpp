@@ -105,6 +105,13 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   ASSERT_TRUE(best.has_value());
   EXPECT_NE(found.find(best->record.config_json), std::string::npos) << found;
 
+  // Tune once, deploy many: the same request again is answered from the store.
+  std::string again_out = RunCommand(exe + " tune --op matmul --shape 32x48x16 --trials 12 "
+                                           "--no-compare --db " + db, &code);
+  EXPECT_EQ(code, 0) << again_out;
+  EXPECT_NE(again_out.find("already tuned"), std::string::npos) << again_out;
+  EXPECT_EQ((*store)->History({}).value().size(), 12u);
+
   // Export, import into a fresh store: the same best.
   std::string log = scratch.Path("cli.log"), copy = scratch.Path("copy.db");
   ASSERT_EQ((RunCommand(exe + " export --db " + db + " --out " + log, &code), code), 0);

@@ -53,9 +53,19 @@ TEST(TuneTask, StoresEveryTrialAndNeverMeasuresAConfigTwiceAcrossRuns) {
   auto first = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->measured, 40);
+  // The same budget again: already tuned, answered from the store without measuring.
+  auto again = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->known_before, 40);
+  EXPECT_EQ(again->measured, 0);
+  EXPECT_EQ(m.calls, 40);
+  EXPECT_EQ(again->best_cost, first->best_cost);
+  // A bigger budget measures only the difference.
+  o.trials = 80;
   auto second = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
   ASSERT_TRUE(second.ok());
   EXPECT_EQ(second->known_before, 40);
+  EXPECT_EQ(second->measured, 40);
   EXPECT_EQ(store->History({}).value().size(), 80u);
   std::set<std::string> unique(m.hashes.begin(), m.hashes.end());
   EXPECT_EQ(unique.size(), m.hashes.size());
