@@ -29,19 +29,7 @@ std::atomic<bool> g_interrupted{false};
 
 void OnInterrupt(int) { g_interrupted = true; }
 
-int Fail(const Status& s, int code = 2) {
-  std::fprintf(stderr, "priortune: %s\n", s.ToString().c_str());
-  return code;
-}
-
-StatusOr<compiler::Workload> ParseArgs(const WorkloadArgs& a) {
-  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(a.op));
-  PT_ASSIGN_OR_RETURN(compiler::Workload w, compiler::ParseWorkload(a.op, a.shape));
-  w.bias = a.bias;
-  w.relu = a.relu;
-  PT_RETURN_IF_ERROR(tmpl->Validate(w));
-  return w;
-}
+int Fail(const Status& s, int code = 2) { return ReportError(s, code); }
 
 // The target a tuning run measures on: this host, one core per worker.
 compiler::Target TuningTarget() {
@@ -116,8 +104,22 @@ void Compare(const compiler::Workload& w, const compiler::Target& target, db::St
 
 }  // namespace
 
+StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& a) {
+  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(a.op));
+  PT_ASSIGN_OR_RETURN(compiler::Workload w, compiler::ParseWorkload(a.op, a.shape));
+  w.bias = a.bias;
+  w.relu = a.relu;
+  PT_RETURN_IF_ERROR(tmpl->Validate(w));
+  return w;
+}
+
+int ReportError(const Status& s, int exit_code) {
+  std::fprintf(stderr, "priortune: %s\n", s.ToString().c_str());
+  return exit_code;
+}
+
 int RunTune(const TuneCommandOptions& o) {
-  auto w = ParseArgs(o.workload);
+  auto w = ParseWorkloadArgs(o.workload);
   if (!w.ok()) return Fail(w.status());
   if (Status s = o.tune.Validate(); !s.ok()) return Fail(s);
   if (o.workers < 1) return Fail(InvalidArgument("--workers must be at least 1"));
@@ -226,7 +228,7 @@ int RunTune(const TuneCommandOptions& o) {
 }
 
 int RunLookup(const WorkloadArgs& a, const std::string& db) {
-  auto w = ParseArgs(a);
+  auto w = ParseWorkloadArgs(a);
   if (!w.ok()) return Fail(w.status());
   if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));
   auto store = db::OpenSqliteStore(db);

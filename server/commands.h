@@ -26,6 +26,12 @@ struct TuneCommandOptions {
   bool test_faults = false;       // workers honour the test-only knob (tests only)
 };
 
+// The workload named on the command line, validated by its template: NotFound for an
+// unknown op, InvalidArgument naming the dim and value otherwise.
+StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& args);
+// Prints "priortune: CODE: message" on stderr and returns `exit_code`.
+int ReportError(const Status& s, int exit_code = 2);
+
 int RunTune(const TuneCommandOptions& options);
 int RunLookup(const WorkloadArgs& workload, const std::string& db);
 int RunExport(const std::string& db, const std::string& out);

@@ -24,10 +24,7 @@ namespace pc = priortune::compiler;
 
 namespace {
 
-int Fail(const priortune::Status& s) {
-  std::fprintf(stderr, "priortune: %s\n", s.ToString().c_str());
-  return 2;
-}
+int Fail(const priortune::Status& s) { return priortune::server::ReportError(s); }
 
 struct Measured {
   double gflops = 0, median_ms = 0, compile_ms = 0;
@@ -45,16 +42,6 @@ priortune::StatusOr<Measured> BuildAndTime(const pc::Workload& w, const pc::Targ
                                std::to_string(check.max_abs_error) + ")");
   pc::TimingResult r = pc::TimeFunction([&] { k.Run(args.pointers()); }, opts);
   return Measured{tmpl.Flops(w) / r.median / 1e9, r.median * 1e3, k.compile_ms()};
-}
-
-priortune::StatusOr<pc::Workload> MakeWorkload(const std::string& op, const std::string& shape,
-                                               bool bias, bool relu) {
-  PT_ASSIGN_OR_RETURN(const pc::OpTemplate* tmpl, pc::FindTemplate(op));
-  PT_ASSIGN_OR_RETURN(pc::Workload w, pc::ParseWorkload(op, shape));
-  w.bias = bias;
-  w.relu = relu;
-  PT_RETURN_IF_ERROR(tmpl->Validate(w));
-  return w;
 }
 
 }  // namespace
@@ -144,7 +131,7 @@ int main(int argc, char** argv) {
   if (*exp) return priortune::server::RunExport(db, log_path);
   if (*imp) return priortune::server::RunImport(db, log_path);
 
-  auto w = MakeWorkload(op, shape, bias, relu);
+  auto w = priortune::server::ParseWorkloadArgs(workload_args);
   if (!w.ok()) return Fail(w.status());
   const pc::OpTemplate* tmpl = *pc::FindTemplate(op);
   pc::Target target = pc::Target::Host();

@@ -109,13 +109,7 @@ class Runner {
   }
 
   void Stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    close(to_);
-    close(from_);
-    pid_ = -1;
-    buffer_.clear();
+    if (pid_ > 0) Reap();
   }
 
  private:
@@ -156,7 +150,8 @@ class Runner {
     return true;
   }
 
-  tuner::MeasureResult Died(const std::string& what) {
+  // Kills the runner (if still alive), closes the pipes; returns its wait status.
+  int Reap() {
     int status = 0;
     kill(pid_, SIGKILL);
     waitpid(pid_, &status, 0);
@@ -164,6 +159,11 @@ class Runner {
     close(from_);
     pid_ = -1;
     buffer_.clear();
+    return status;
+  }
+
+  tuner::MeasureResult Died(const std::string& what) {
+    int status = Reap();
     tuner::MeasureResult r;
     r.error = db::ErrorKind::kRuntimeError;
     r.error_message = what;

@@ -201,13 +201,18 @@ std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
   return std::make_unique<GeneticSearch>(space, options, seed);
 }
 
+Status CheckStrategyName(const std::string& name) {
+  if (name == "ga" || name == "random" || name == "grid") return OkStatus();
+  return InvalidArgument("unknown search strategy '" + name + "' (known: ga, random, grid)");
+}
+
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
                                                              const SearchSpace& space,
                                                              uint64_t seed) {
   if (name == "ga") return MakeGeneticSearch(space, GeneticOptions{}, seed);
   if (name == "random") return MakeRandomSearch(space, seed);
   if (name == "grid") return MakeGridSearch(space);
-  return InvalidArgument("unknown search strategy '" + name + "' (known: ga, random, grid)");
+  return CheckStrategyName(name);
 }
 
 }  // namespace priortune::tuner

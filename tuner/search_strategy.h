@@ -51,6 +51,10 @@ struct GeneticOptions {
 std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
                                                   const GeneticOptions& options, uint64_t seed);
 
+// InvalidArgument naming `name` and the known strategies unless it is "ga", "random"
+// or "grid".
+Status CheckStrategyName(const std::string& name);
+
 // "ga", "random" or "grid"; InvalidArgument naming the strategy otherwise.
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
                                                              const SearchSpace& space,

@@ -18,16 +18,14 @@
 #include <chrono>
 #include <cmath>
 
+#include "compiler/timing.h"
 #include "tuner/search_space.h"
 #include "tuner/search_strategy.h"
 
 namespace priortune::tuner {
 
 double MeasureResult::cost() const {
-  if (!ok()) return std::numeric_limits<double>::infinity();
-  db::Record r;
-  r.costs = costs;
-  return r.cost();
+  return ok() ? compiler::Median(costs) : std::numeric_limits<double>::infinity();
 }
 
 db::Record ToRecord(const Candidate& c, const MeasureResult& r, int64_t job_id) {
@@ -56,9 +54,7 @@ Status TuneOptions::Validate() const {
     return InvalidArgument("batch size must be positive, got " + std::to_string(batch_size));
   if (early_stopping < 0)
     return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
-  if (strategy != "ga" && strategy != "random" && strategy != "grid")
-    return InvalidArgument("unknown search strategy '" + strategy + "' (known: ga, random, grid)");
-  return OkStatus();
+  return CheckStrategyName(strategy);
 }
 
 StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
