@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <unistd.h>
 
 #include "compiler/runtime.h"
 
@@ -10,7 +11,7 @@ namespace priortune::compiler {
 
 StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c) {
   PT_ASSIGN_OR_RETURN(LoweredFunc f, LowerWorkload(w, t, c));
-  PT_ASSIGN_OR_RETURN(Jit * jit, Jit::Default());
+  PT_ASSIGN_OR_RETURN(Jit * jit, Jit::ForTarget(t));
   return jit->Compile(f);
 }
 
@@ -21,7 +22,7 @@ KernelArgs::KernelArgs(const OpTemplate& tmpl, const Workload& w, uint32_t seed)
   for (size_t a = 0; a < shapes.size(); ++a) {
     int64_t n = 1;
     for (int64_t d : shapes[a]) n *= d;
-    auto* p = static_cast<float*>(pt_alloc(n * 4));
+    auto* p = static_cast<float*>(pt_alloc(n * DTypeBytes(w.dtype)));
     bool is_output = a + 1 == shapes.size();
     for (int64_t i = 0; i < n; ++i) p[i] = is_output ? NAN : dist(gen);
     ptrs_.push_back(p);
@@ -74,16 +75,71 @@ CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
   return r;
 }
 
+KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
+                               const std::vector<float>& want, const TimingOptions& timing) {
+  KernelMeasurement m;
+  m.check = CheckAgainstOutput(k, args, want);
+  if (m.check.ok()) m.timing = TimeFunction([&] { k.Run(args.pointers()); }, timing);
+  return m;
+}
+
+StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, const Config& c,
+                                           const TimingOptions& timing, uint32_t seed) {
+  PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
+  MeasuredKernel out;
+  PT_ASSIGN_OR_RETURN(out.kernel, BuildKernel(w, t, c));
+  out.compile_seconds = out.kernel.compile_ms() / 1e3;
+  KernelArgs args(*tmpl, w, seed);
+  out.measurement = CheckAndTime(out.kernel, args, ReferenceOutput(w, args), timing);
+  return out;
+}
+
+int64_t DTypeBytes(const std::string& dtype) { return dtype == "float32" ? 4 : 0; }
+
+int64_t WorkloadBytes(const OpTemplate& tmpl, const Workload& w) {
+  auto shapes = tmpl.ArgShapes(w);
+  double elems = 0;  // double: a hostile shape must not overflow the sum
+  for (const auto& s : shapes) {
+    double n = 1;
+    for (int64_t d : s) n *= static_cast<double>(d);
+    elems += n;
+  }
+  double out = 1;
+  for (int64_t d : shapes.back()) out *= static_cast<double>(d);
+  double bytes = (elems + out) * DTypeBytes(w.dtype);
+  return bytes > 9e18 ? INT64_MAX : static_cast<int64_t>(bytes);
+}
+
+int64_t DefaultMemoryCapBytes() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return int64_t{4} << 30;
+  // Two workers and the front end may each hold a workload: a quarter of RAM apiece.
+  return static_cast<int64_t>(pages) * page / 4;
+}
+
+Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes) {
+  int64_t need = WorkloadBytes(tmpl, w);
+  if (need <= cap_bytes) return OkStatus();
+  auto mib = [](int64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  return Status(StatusCode::kResourceExhausted,
+                w.ShortName() + " needs " + mib(need) + " for its buffers, over the memory cap of " +
+                    mib(cap_bytes) + " (raise it with --memory-cap-mb)");
+}
+
 StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source) {
   PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
-  PT_ASSIGN_OR_RETURN(std::optional<ConfigChoice> found, source.BestConfig(w, t));
-  ConfigChoice choice;
-  if (found && CheckConfig(*tmpl, w, t, found->config).ok()) {
-    choice = *found;
-  } else {
+  PT_ASSIGN_OR_RETURN(ConfigChoice choice, source.BestConfig(w, t));
+  if (choice.level != "default") {
+    Status in_space = CheckConfigInSpace(*tmpl, w, t, choice.config);
+    if (!in_space.ok()) {
+      choice.skipped.push_back(choice.level + ": " + in_space.message());
+      choice.level = "default";
+    }
+  }
+  if (choice.level == "default") {
     choice.config = tmpl->DefaultConfig(w, t);
-    choice.level = "default";
+    choice.cost_seconds = 0;
   }
   PT_ASSIGN_OR_RETURN(Kernel k, BuildKernel(w, t, choice.config));
   return BuiltKernel{std::move(k), std::move(choice)};

@@ -9,10 +9,12 @@
 
 #include "compiler/jit.h"
 #include "compiler/op_template.h"
+#include "compiler/timing.h"
 
 namespace priortune::compiler {
 
-// Validates the workload and config, lowers and JIT-compiles.
+// Validates the workload and config, lowers and JIT-compiles for `t`.
+// FailedPrecondition if this host cannot run `t`'s code (emit an object file instead).
 StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c);
 
 // Argument buffers for a workload, inputs filled with uniform [-1, 1) from `seed`,
@@ -53,18 +55,54 @@ std::vector<float> ReferenceOutput(const Workload& w, const KernelArgs& args);
 CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
                                const std::vector<float>& want, double tolerance = 1e-3);
 
+// The correctness gate, then the timing protocol: resets the output, runs `k` once and
+// compares with `want` (as CheckAgainstOutput); times `k` only if the output was right.
+struct KernelMeasurement {
+  CheckResult check;
+  TimingResult timing;  // empty unless check.ok()
+};
+KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
+                               const std::vector<float>& want, const TimingOptions& timing);
+
+// Build, check and time in one call: builds `c` for (w, t), fills inputs from `seed`,
+// computes the reference output and runs CheckAndTime. Errors are BuildKernel's.
+struct MeasuredKernel {
+  Kernel kernel;
+  KernelMeasurement measurement;
+  double compile_seconds = 0;
+};
+StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, const Config& c,
+                                           const TimingOptions& timing, uint32_t seed = 42);
+
+// Bytes of one element of `dtype` ("float32" -> 4); 0 for a dtype the compiler does not
+// know (templates reject those in Validate).
+int64_t DTypeBytes(const std::string& dtype);
+// Bytes a measurement of `w` holds at once: its argument buffers plus the reference
+// output kept for the correctness gate. Intermediate buffers (packed panels) are of the
+// same order and not counted.
+int64_t WorkloadBytes(const OpTemplate& tmpl, const Workload& w);
+// A share of this machine's physical memory: the default cap for one measuring process.
+int64_t DefaultMemoryCapBytes();
+// ResourceExhausted naming the bytes `w` would need, if they exceed `cap_bytes`.
+Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes);
+
 // Where build_best finds tuned configs. The compiler defines the interface; the
 // db-backed implementation lives in tuner/ so that the compiler never links SQLite.
 struct ConfigChoice {
   Config config;
   std::string level;  // "exact target", "same ISA family", "any target", or "default"
   double cost_seconds = 0;  // the stored cost (0 when unknown, as for "default")
+  // Stored configs passed over on the way, each with its reason (not valid on the asking
+  // target, ...): what `lookup` prints so that a fallback is never silent.
+  std::vector<std::string> skipped;
 };
 class ConfigSource {
  public:
   virtual ~ConfigSource() = default;
-  // The best known config for (w, t), nullopt on a miss; errors are the source's (db).
-  virtual StatusOr<std::optional<ConfigChoice>> BestConfig(const Workload& w, const Target& t) = 0;
+  // The best known config for (w, t) that lies in t's search space. On a miss: level
+  // "default", an empty config, and in `skipped` what was passed over. Errors are the
+  // source's own (a db failure).
+  virtual StatusOr<ConfigChoice> BestConfig(const Workload& w, const Target& t) = 0;
 };
 
 struct BuiltKernel {
@@ -72,8 +110,8 @@ struct BuiltKernel {
   ConfigChoice choice;
 };
 // Builds `w` with the best config `source` knows, else the template's default config
-// (choice.level "default"). A stored config that no longer fits the template (its knobs
-// changed) also falls back to the default.
+// (choice.level "default"). A config that does not lie in the space of (w, t) also falls
+// back to the default, and choice.skipped says why.
 StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source);
 
 }  // namespace priortune::compiler

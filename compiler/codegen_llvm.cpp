@@ -49,8 +49,8 @@ bool HasLoad(const Expr& e) {
 
 class CodeGen {
  public:
-  CodeGen(llvm::LLVMContext& ctx, llvm::Module& m, llvm::TargetMachine& tm)
-      : ctx_(ctx), mod_(m), tm_(tm), b_(ctx) {
+  CodeGen(llvm::LLVMContext& ctx, llvm::Module& m, llvm::TargetMachine& tm, int vector_bits)
+      : ctx_(ctx), mod_(m), tm_(tm), vector_bits_(vector_bits), b_(ctx) {
     // Contraction lets a*b+c become one FMA; results stay within the tolerance the
     // correctness gate allows and match what BLAS libraries do.
     llvm::FastMathFlags fmf;
@@ -99,10 +99,11 @@ class CodeGen {
   void SetAttributes(llvm::Function* fn) {
     fn->addFnAttr("target-cpu", tm_.getTargetCPU());
     fn->addFnAttr("target-features", tm_.getTargetFeatureString());
-    // We emit explicit wide vectors; make sure the backend keeps them in zmm registers
-    // instead of splitting them on CPUs tuned to prefer 256-bit vectors.
-    fn->addFnAttr("prefer-vector-width", "512");
-    fn->addFnAttr("min-legal-vector-width", "512");
+    // We emit explicit vectors of the target's width; make sure the backend keeps them
+    // that wide (e.g. in zmm registers on AVX-512) instead of splitting them on CPUs tuned
+    // to prefer narrower vectors.
+    fn->addFnAttr("prefer-vector-width", std::to_string(vector_bits_));
+    fn->addFnAttr("min-legal-vector-width", std::to_string(vector_bits_));
     fn->addFnAttr(llvm::Attribute::NoUnwind);
   }
 
@@ -599,6 +600,7 @@ class CodeGen {
   llvm::LLVMContext& ctx_;
   llvm::Module& mod_;
   llvm::TargetMachine& tm_;
+  int vector_bits_;
   llvm::IRBuilder<> b_;
   llvm::Function* fn_ = nullptr;
   llvm::BasicBlock* entry_ = nullptr;
@@ -618,11 +620,11 @@ class CodeGen {
 }  // namespace
 
 StatusOr<std::unique_ptr<llvm::Module>> EmitModule(const LoweredFunc& f, llvm::LLVMContext& ctx,
-                                                   llvm::TargetMachine& tm) {
+                                                   llvm::TargetMachine& tm, int vector_bits) {
   auto m = std::make_unique<llvm::Module>(f.name, ctx);
   m->setDataLayout(tm.createDataLayout());
   m->setTargetTriple(tm.getTargetTriple().str());
-  CodeGen cg(ctx, *m, tm);
+  CodeGen cg(ctx, *m, tm, vector_bits);
   PT_RETURN_IF_ERROR(cg.Emit(f));
   return m;
 }

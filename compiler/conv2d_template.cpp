@@ -91,12 +91,20 @@ void ReferenceConv(const ConvDims& d, bool depthwise, const float* in, const flo
         }
 }
 
-std::vector<int64_t> RegNCandidates(int64_t ow) {
-  std::vector<int64_t> c = Divisors(ow, 32);
-  for (int64_t x : {4, 8, 12, 16}) c.push_back(std::min(x, ow));
+// Output columns per register tile: the divisors of the output width (no tail) and
+// multiples of 4 (tails are fine), up to the accumulators the target has.
+std::vector<int64_t> RegNCandidates(int64_t ow, const Target& t) {
+  int64_t budget = AccumulatorBudget(t);
+  std::vector<int64_t> c = Divisors(ow, budget);
+  for (int64_t x = 4; x <= budget; x += 4) c.push_back(std::min(x, ow));
   std::sort(c.begin(), c.end());
   c.erase(std::unique(c.begin(), c.end()), c.end());
   return c;
+}
+
+// Channel blocks: divisors of the channel count up to the widest register tile.
+std::vector<int64_t> ChannelBlocks(int64_t channels, const Target& t) {
+  return Divisors(channels, kMaxTileVectors * t.vector_lanes());
 }
 
 class Conv2d : public OpTemplate {
@@ -120,9 +128,9 @@ class Conv2d : public OpTemplate {
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
     return {
-        {"ic_bn", KnobKind::kSplit, Divisors(d.c, 64), {}, "input-channel block (NCHWc)"},
-        {"oc_bn", KnobKind::kSplit, Divisors(d.o, 64), {}, "output-channel block: vector lanes"},
-        {"reg_n", KnobKind::kSplit, RegNCandidates(d.ow), {}, "output columns per register tile"},
+        {"ic_bn", KnobKind::kSplit, ChannelBlocks(d.c, t), {}, "input-channel block (NCHWc)"},
+        {"oc_bn", KnobKind::kSplit, ChannelBlocks(d.o, t), {}, "output-channel block: vector lanes"},
+        {"reg_n", KnobKind::kSplit, RegNCandidates(d.ow, t), {}, "output columns per register tile"},
         {"unroll_kw", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-width loop"},
         {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run output rows on the thread pool"},
     };
@@ -132,23 +140,42 @@ class Conv2d : public OpTemplate {
   }
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
-    return {{"ic_bn", Closest(Divisors(d.c, 64), 8)},
-            {"oc_bn", Closest(Divisors(d.o, 64), t.vector_lanes())},
-            {"reg_n", RegNCandidates(d.ow).front()},
+    return {{"ic_bn", Closest(ChannelBlocks(d.c, t), t.vector_lanes() / 2)},
+            {"oc_bn", Closest(ChannelBlocks(d.o, t), t.vector_lanes())},
+            {"reg_n", RegNCandidates(d.ow, t).front()},
             {"unroll_kw", 0},
             {"parallel", 1}};
   }
-  Config TunedConfig(const Workload& w, const Target& t) const override {
+  Config HandPickedConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
+    int64_t v = t.vector_lanes();
     Config c = DefaultConfig(w, t);
-    c["ic_bn"] = Closest(Divisors(d.c, 64), t.vector_lanes());
-    // Largest divisor of the output width that leaves registers for the kernel vector.
-    auto divs = Divisors(d.ow, 28);
-    int64_t reg = divs.back();
-    for (int64_t x : divs)
-      if (x <= 14) reg = x;
-    c["reg_n"] = reg;
+    c["ic_bn"] = Closest(ChannelBlocks(d.c, t), v);
     c["unroll_kw"] = 1;
+    // A register tile of reg_n output columns x oc_bn channels (1 or 2 vectors) with up to
+    // two thirds of the accumulators (the rest keeps kernel vectors and loads in flight):
+    // 7 x 32 channels on AVX-512, 4 x 16 with AVX2 for a 28-wide map. Columns that
+    // divide the output width come first (no tail), then the most accumulators, then the
+    // wider channel block.
+    int64_t limit = std::max<int64_t>(1, AccumulatorBudget(t) * 2 / 3);
+    auto cands = RegNCandidates(d.ow, t);
+    int64_t best_acc = 0;
+    for (bool tails : {false, true}) {
+      for (int64_t vecs = 1; vecs <= 2; ++vecs) {
+        int64_t ocbn = vecs * v;
+        if (d.o % ocbn != 0 || ocbn > kMaxTileVectors * v) continue;
+        for (int64_t reg : cands) {
+          if (reg * vecs > limit || (!tails && d.ow % reg != 0)) continue;
+          if (reg * vecs >= best_acc) {  // >=: the wider block wins a tie
+            best_acc = reg * vecs;
+            c["oc_bn"] = ocbn;
+            c["reg_n"] = reg;
+          }
+        }
+      }
+      // A divisor that small wastes the registers: allow a tail instead.
+      if (best_acc * 3 >= limit) break;
+    }
     return c;
   }
 
@@ -247,17 +274,21 @@ class DepthwiseConv2d : public OpTemplate {
     return 2.0 * d.n * d.c * d.oh * d.ow * d.kh * d.kw;
   }
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
+    // Powers of two from a quarter vector to the widest register tile.
+    std::vector<int64_t> tile;
+    for (int64_t x = std::max(1, t.vector_lanes() / 4); x <= kMaxTileVectors * t.vector_lanes(); x *= 2)
+      tile.push_back(x);
     return {
-        {"tile_ow", KnobKind::kSplit, {4, 8, 16, 32, 64}, {}, "output columns per vector tile"},
+        {"tile_ow", KnobKind::kSplit, tile, {}, "output columns per vector tile"},
         {"inline_pad", KnobKind::kEnum, {0, 1}, {"padded-copy", "inline"}, "pad in a copy or on the fly"},
         {"unroll_kw", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-width loop"},
         {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run channels on the thread pool"},
     };
   }
   Config DefaultConfig(const Workload& w, const Target& t) const override {
-    return {{"tile_ow", 8}, {"inline_pad", 0}, {"unroll_kw", 0}, {"parallel", 1}};
+    return {{"tile_ow", t.vector_lanes() / 2}, {"inline_pad", 0}, {"unroll_kw", 0}, {"parallel", 1}};
   }
-  Config TunedConfig(const Workload& w, const Target& t) const override {
+  Config HandPickedConfig(const Workload& w, const Target& t) const override {
     return {{"tile_ow", t.vector_lanes()}, {"inline_pad", 1}, {"unroll_kw", 1}, {"parallel", 1}};
   }
   StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,

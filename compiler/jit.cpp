@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 
 #include "compiler/internal/codegen_llvm.h"
@@ -54,25 +55,36 @@ void InitLLVM() {
   });
 }
 
-StatusOr<llvm::orc::JITTargetMachineBuilder> HostBuilder() {
+// A target machine builder for `t`: its CPU, and exactly its ISA features (features the
+// CPU name implies but `t` does not list are switched off, so a JSON target can narrow a
+// CPU).
+StatusOr<llvm::orc::JITTargetMachineBuilder> BuilderFor(const Target& t) {
   InitLLVM();
-  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!jtmb) return Internal("LLVM host detection failed: " + ErrorText(jtmb.takeError()));
-  jtmb->setCPU(llvm::sys::getHostCPUName().str());
-  jtmb->setCodeGenOptLevel(llvm::CodeGenOpt::Aggressive);
-  return std::move(*jtmb);
+  if (t.arch != "x86_64") return InvalidArgument("target arch '" + t.arch + "' is not supported");
+  llvm::orc::JITTargetMachineBuilder jtmb{llvm::Triple(llvm::sys::getProcessTriple())};
+  jtmb.setCPU(t.cpu);
+  std::vector<std::string> features;
+  for (const auto& f : t.features) features.push_back("+" + f);
+  auto implied = Target::Parse(t.cpu);
+  if (implied.ok())
+    for (const auto& f : implied->features)
+      if (!t.has(f)) features.push_back("-" + f);
+  jtmb.addFeatures(features);
+  jtmb.setCodeGenOptLevel(llvm::CodeGenOpt::Aggressive);
+  return jtmb;
 }
 
-StatusOr<std::unique_ptr<llvm::TargetMachine>> HostTargetMachine() {
-  PT_ASSIGN_OR_RETURN(auto jtmb, HostBuilder());
+StatusOr<std::unique_ptr<llvm::TargetMachine>> TargetMachineFor(const Target& t) {
+  PT_ASSIGN_OR_RETURN(auto jtmb, BuilderFor(t));
   auto tm = jtmb.createTargetMachine();
-  if (!tm) return Internal("cannot create a target machine: " + ErrorText(tm.takeError()));
+  if (!tm) return Internal("cannot create a target machine for " + t.cpu + ": " + ErrorText(tm.takeError()));
   return std::move(*tm);
 }
 
 }  // namespace
 
 struct Jit::Impl {
+  Target target;
   std::unique_ptr<llvm::orc::LLJIT> lljit;
   std::unique_ptr<llvm::TargetMachine> tm;  // for IR generation and the O3 cost model
   std::mutex mu;                            // TargetMachine is not thread-safe
@@ -82,10 +94,14 @@ struct Jit::Impl {
 Jit::Jit(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Jit::~Jit() = default;
 
-StatusOr<std::unique_ptr<Jit>> Jit::Create() {
+const Target& Jit::target() const { return impl_->target; }
+
+StatusOr<std::unique_ptr<Jit>> Jit::Create(const Target& target) {
+  PT_RETURN_IF_ERROR(target.CheckRunsOnHost());
   auto impl = std::make_unique<Impl>();
-  PT_ASSIGN_OR_RETURN(auto jtmb, HostBuilder());
-  PT_ASSIGN_OR_RETURN(impl->tm, HostTargetMachine());
+  impl->target = target;
+  PT_ASSIGN_OR_RETURN(auto jtmb, BuilderFor(target));
+  PT_ASSIGN_OR_RETURN(impl->tm, TargetMachineFor(target));
   auto lljit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create();
   if (!lljit) return Internal("cannot create the LLJIT: " + ErrorText(lljit.takeError()));
   impl->lljit = std::move(*lljit);
@@ -110,10 +126,27 @@ StatusOr<std::unique_ptr<Jit>> Jit::Create() {
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
 }
 
+StatusOr<Jit*> Jit::ForTarget(const Target& target) {
+  // What code generation depends on; cores and caches do not change the code.
+  Target code = target;
+  code.cores = 1;
+  code.l1d_bytes = code.l2_bytes = code.l3_bytes = 0;
+  std::string key = code.ToJson();
+  static std::mutex mu;
+  // Leaked on purpose: kernels may outlive static destruction order.
+  static auto* jits = new std::map<std::string, std::unique_ptr<Jit>>();
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = jits->find(key);
+  if (it != jits->end()) return it->second.get();
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<Jit> jit, Create(target));
+  Jit* raw = jit.get();
+  (*jits)[key] = std::move(jit);
+  return raw;
+}
+
 StatusOr<Jit*> Jit::Default() {
-  static StatusOr<std::unique_ptr<Jit>>* instance = new StatusOr<std::unique_ptr<Jit>>(Create());
-  if (!instance->ok()) return instance->status();
-  return instance->value().get();
+  static const Target host = Target::Host();
+  return ForTarget(host);
 }
 
 StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
@@ -125,7 +158,7 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
   std::unique_ptr<llvm::Module> mod;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    PT_ASSIGN_OR_RETURN(mod, internal::EmitModule(named, *ctx, *impl_->tm));
+    PT_ASSIGN_OR_RETURN(mod, internal::EmitModule(named, *ctx, *impl_->tm, impl_->target.vector_bits));
     internal::OptimizeModule(*mod, *impl_->tm);
   }
   auto& jd = impl_->lljit->getMainJITDylib();
@@ -151,10 +184,11 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
 }
 
 namespace {
-Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType type) {
-  PT_ASSIGN_OR_RETURN(auto tm, HostTargetMachine());
+Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType type,
+                 const Target& target) {
+  PT_ASSIGN_OR_RETURN(auto tm, TargetMachineFor(target));
   llvm::LLVMContext ctx;
-  PT_ASSIGN_OR_RETURN(auto mod, internal::EmitModule(f, ctx, *tm));
+  PT_ASSIGN_OR_RETURN(auto mod, internal::EmitModule(f, ctx, *tm, target.vector_bits));
   internal::OptimizeModule(*mod, *tm);
   if (type == CodeFileType::kLLVMIR) {
     mod->print(os, nullptr);
@@ -169,18 +203,19 @@ Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType
 }
 }  // namespace
 
-Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type) {
+Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type,
+                    const Target& target) {
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
   if (ec) return InvalidArgument("cannot open " + path + " for writing: " + ec.message());
-  return WriteCode(f, os, type);
+  return WriteCode(f, os, type, target);
 }
 
-StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type) {
+StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type, const Target& target) {
   if (type == CodeFileType::kObject) return InvalidArgument("object code is not text");
   llvm::SmallString<0> buf;
   llvm::raw_svector_ostream os(buf);
-  PT_RETURN_IF_ERROR(WriteCode(f, os, type));
+  PT_RETURN_IF_ERROR(WriteCode(f, os, type, target));
   return std::string(buf.str());
 }
 

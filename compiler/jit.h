@@ -8,6 +8,7 @@
 
 #include "compiler/lower.h"
 #include "compiler/status.h"
+#include "compiler/target.h"
 
 namespace priortune::compiler {
 
@@ -31,13 +32,19 @@ class Kernel {
   std::shared_ptr<const KernelState> state_;
 };
 
-// An LLJIT for the host CPU (all of its ISA features). Thread-safe.
+// An LLJIT that generates code for one Target (its CPU, ISA features and vector width)
+// and runs it in this process. Thread-safe.
 class Jit {
  public:
-  static StatusOr<std::unique_ptr<Jit>> Create();
-  // The process-wide instance, created on first use.
+  // FailedPrecondition if this host cannot run `target`'s code (see EmitCodeFile).
+  static StatusOr<std::unique_ptr<Jit>> Create(const Target& target);
+  // The process-wide instance for `target` (one per distinct CPU, features and vector
+  // width), created on first use. Thread-safe.
+  static StatusOr<Jit*> ForTarget(const Target& target);
+  // ForTarget(Target::Host()).
   static StatusOr<Jit*> Default();
   ~Jit();
+  const Target& target() const;
 
   // Compiles `f`. Fails with InvalidArgument if the IR cannot be generated, Internal if
   // LLVM rejects it.
@@ -50,10 +57,12 @@ class Jit {
 };
 
 enum class CodeFileType { kObject, kAssembly, kLLVMIR };
-// Writes `f`, optimised for the host CPU, as an object file, assembly or LLVM IR text.
-// Object files reference pt_parallel_for / pt_alloc / pt_free from runtime.h.
-Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type);
+// Writes `f`, optimised for `target`, as an object file, assembly or LLVM IR text. Works
+// for any x86-64 target, whether or not this host can run it. Object files reference
+// pt_parallel_for / pt_alloc / pt_free from runtime.h.
+Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type,
+                    const Target& target);
 // The same as text (assembly or LLVM IR), for tests and --dump.
-StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type);
+StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type, const Target& target);
 
 }  // namespace priortune::compiler

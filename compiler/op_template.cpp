@@ -43,12 +43,16 @@ StatusOr<const OpTemplate*> FindTemplate(const std::string& op) {
   return NotFound("unknown op '" + op + "'; known: " + known);
 }
 
-Status CheckConfig(const OpTemplate& tmpl, const Workload& w, const Target& t, const Config& c) {
-  auto knobs = tmpl.Knobs(w, t);
+int64_t KnobDef::IndexOf(int64_t value) const {
+  auto pos = std::find(values.begin(), values.end(), value);
+  return pos == values.end() ? -1 : pos - values.begin();
+}
+
+Status CheckKnobValues(const std::vector<KnobDef>& knobs, const Config& c, const std::string& op) {
   for (const auto& k : knobs) {
     auto it = c.find(k.name);
     if (it == c.end()) return InvalidArgument("config misses knob '" + k.name + "'");
-    if (std::find(k.values.begin(), k.values.end(), it->second) == k.values.end()) {
+    if (k.IndexOf(it->second) < 0) {
       std::string vals;
       for (int64_t v : k.values) vals += (vals.empty() ? "" : ",") + std::to_string(v);
       return InvalidArgument("config knob '" + k.name + "' = " + std::to_string(it->second) +
@@ -57,8 +61,19 @@ Status CheckConfig(const OpTemplate& tmpl, const Workload& w, const Target& t, c
   }
   for (const auto& [name, value] : c) {
     bool known = std::any_of(knobs.begin(), knobs.end(), [&](const KnobDef& k) { return k.name == name; });
-    if (!known) return InvalidArgument("config names unknown knob '" + name + "' for op " + tmpl.op());
+    if (!known) return InvalidArgument("config names unknown knob '" + name + "' for op " + op);
   }
+  return OkStatus();
+}
+
+Status CheckConfig(const OpTemplate& tmpl, const Workload& w, const Target& t, const Config& c) {
+  return CheckKnobValues(tmpl.Knobs(w, t), c, tmpl.op());
+}
+
+Status CheckConfigInSpace(const OpTemplate& tmpl, const Workload& w, const Target& t, const Config& c) {
+  PT_RETURN_IF_ERROR(CheckConfig(tmpl, w, t, c));
+  for (const auto& k : tmpl.Constraints(w, t))
+    if (!k.holds(c)) return InvalidArgument("config breaks the constraint: " + k.description);
   return OkStatus();
 }
 

@@ -33,9 +33,17 @@ struct KnobDef {
   // declares the value that reproduces the schedule from before it existed. Config
   // hashes leave a knob at its neutral value out, so stored records keep their hash.
   std::optional<int64_t> neutral;
+
+  // The position of `value` among the candidates, -1 if it is not one.
+  int64_t IndexOf(int64_t value) const;
 };
 
 using Config = std::map<std::string, int64_t>;
+
+// The knob-membership check: InvalidArgument if `c` misses one of `knobs`, names a knob
+// that is not among them, or holds a value outside a knob's candidates (the message
+// names the knob, the value and the candidates). `op` names the template in messages.
+Status CheckKnobValues(const std::vector<KnobDef>& knobs, const Config& c, const std::string& op);
 
 // A rule over whole configs that the knobs alone cannot say, e.g. "the register tile
 // fits in the vector registers". The tuner's search space leaves out configs that break
@@ -62,8 +70,10 @@ class OpTemplate {
     return {};
   }
   virtual Config DefaultConfig(const Workload& w, const Target& t) const = 0;
-  // A hand-picked good config: what an expert would write for this CPU.
-  virtual Config TunedConfig(const Workload& w, const Target& t) const = 0;
+  // A hand-picked good config: what an expert would write for `t`, from its machine model
+  // alone (not a tuned result). It lies in the search space of (w, t) and satisfies its
+  // constraints.
+  virtual Config HandPickedConfig(const Workload& w, const Target& t) const = 0;
   // Builds the schedule for `c` and lowers it. The config must be valid (CheckConfig).
   virtual StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
                                             const Config& c) const = 0;
@@ -79,6 +89,10 @@ std::vector<std::string> KnownOps();
 // InvalidArgument if `c` misses a knob, names an unknown one, or holds a value that is
 // not among the knob's candidates.
 Status CheckConfig(const OpTemplate& tmpl, const Workload& w, const Target& t, const Config& c);
+
+// CheckConfig, then the template's constraints for `t` (InvalidArgument naming the
+// constraint): the config lies in the search space of (w, t).
+Status CheckConfigInSpace(const OpTemplate& tmpl, const Workload& w, const Target& t, const Config& c);
 
 // Validate + CheckConfig + Instantiate.
 StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c);

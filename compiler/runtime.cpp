@@ -3,8 +3,6 @@
 // microseconds), then sleep on a condition variable.
 #include "compiler/runtime.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -16,6 +14,17 @@
 
 namespace priortune::compiler {
 namespace {
+
+// A spin-wait hint: lets the sibling hyperthread run and saves power while spinning.
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+  asm volatile("yield" ::: "memory");
+#else
+  std::this_thread::yield();
+#endif
+}
 
 thread_local bool tls_in_parallel = false;
 
@@ -55,7 +64,7 @@ class ThreadPool {
     tls_in_parallel = true;
     Chunk(0);
     tls_in_parallel = false;
-    while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+    while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
     return 0;
   }
 
@@ -73,7 +82,7 @@ class ThreadPool {
       for (int spin = 0; spin < 200000; ++spin) {
         g = generation_.load(std::memory_order_acquire);
         if (g != seen || stop_.load(std::memory_order_relaxed)) break;
-        _mm_pause();
+        CpuRelax();
       }
       if (g == seen) {
         std::unique_lock<std::mutex> lock(mu_);

@@ -32,8 +32,9 @@ enum class StatusCode {
 
 const char* StatusCodeName(StatusCode code);
 
-// A cheap value type: an ok status carries no message. Thread-compatible.
-class Status {
+// A cheap value type: an ok status carries no message. Thread-compatible. [[nodiscard]]:
+// a dropped status is a compile warning (an error with -Werror=unused-result).
+class [[nodiscard]] Status {
  public:
   Status() = default;
   Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
@@ -49,7 +50,7 @@ class Status {
   std::string message_;
 };
 
-inline Status OkStatus() { return Status(); }
+[[nodiscard]] inline Status OkStatus() { return Status(); }
 inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
@@ -61,7 +62,7 @@ inline Status FailedPrecondition(std::string m) {
 // Either a value or a non-ok Status. Accessing the value of an error aborts with the
 // message: that is a broken invariant of the caller, not an input error.
 template <typename T>
-class StatusOr {
+class [[nodiscard]] StatusOr {
  public:
   StatusOr(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     if (status_.ok()) {

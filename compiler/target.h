@@ -1,26 +1,59 @@
-// The host target fingerprint: what a kernel is built for and measured on. Its key is a
-// hash of its canonical JSON, so equal machines share tuning records.
+// The target: what a kernel is built for and measured on, and the machine model that
+// schedules read (vector lanes, registers, FMA units, caches). Templates, constraints and
+// codegen take machine facts only from here. Its key is a hash of its canonical JSON, so
+// equal machines share tuning records.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
+
+#include "compiler/status.h"
 
 namespace priortune::compiler {
 
 struct Target {
-  std::string arch;                   // "x86_64"
-  std::string cpu;                    // LLVM's host CPU name, e.g. "znver4"
-  std::vector<std::string> features;  // enabled ISA features, sorted ("avx512f", "fma", ...)
-  int cores = 1;                      // cores a kernel may use
-  int vector_bits = 128;              // widest float SIMD register
+  std::string arch = "x86_64";
+  // LLVM's CPU name: "znver4", "x86-64-v3", or "generic" for a host LLVM does not know
+  // (its features still say what it can run).
+  std::string cpu = "x86-64";
+  // The ISA features generated code may use, sorted, implied ones included ("avx2" brings
+  // "avx", "sse4.2", ...). System features (rdrnd, xsave, ...) are left out: kernels never
+  // use them, and hosts that hide some of them can still run a target's code.
+  std::vector<std::string> features;
+  int cores = 1;  // cores (= threads) a kernel may use
 
-  // Detected with LLVM's host detection; cores from the OS.
+  // The machine model.
+  int vector_bits = 128;      // width of the f32 vectors schedules and codegen use
+  int vector_registers = 16;  // architectural vector registers (32 with AVX-512)
+  int fma_units = 0;          // f32 FMA pipes per core; 0 without FMA (mul + add)
+  int64_t l1d_bytes = 32 << 10;  // per core
+  int64_t l2_bytes = 512 << 10;  // per core
+  int64_t l3_bytes = 8 << 20;    // shared
+
+  // This machine, detected with LLVM's host detection; caches from sysfs (or sysconf);
+  // cores from the OS.
   static Target Host();
+  // This machine with `cores` cores: what a tuning worker or a timed kernel is given.
+  static Target HostWithCores(int cores);
+  // "host", an LLVM x86-64 CPU name ("znver3", "skylake-avx512", "x86-64-v3", ...) or a
+  // target JSON object (as ToJson writes; missing machine-model fields get the defaults
+  // of its features). InvalidArgument naming the unknown CPU or the bad field. `cores`
+  // applies to named targets; JSON says its own.
+  static StatusOr<Target> Parse(const std::string& spec, int cores = 1);
+  static StatusOr<Target> FromJson(const std::string& json);
 
-  int vector_lanes() const { return vector_bits / 32; }  // fp32 lanes
+  int vector_lanes() const { return vector_bits / 32; }  // f32 lanes
   bool has(const std::string& feature) const;
   // "x86_64-avx512", "x86_64-avx2", ...: lookups fall back to the same family.
   std::string isa_family() const;
+  // The features of this target that `host` lacks: empty when host can run its code.
+  std::vector<std::string> MissingOn(const Target& host) const;
+  // OK if this target's code runs on the machine we are on; FailedPrecondition naming the
+  // missing features otherwise.
+  Status CheckRunsOnHost() const;
+  // "znver3 (x86_64-avx2, 8 lanes, 16 registers)" for messages and tables.
+  std::string Describe() const;
   // Canonical JSON: sorted keys, no whitespace.
   std::string ToJson() const;
   // 16 hex digits of a 64-bit FNV-1a hash of ToJson().

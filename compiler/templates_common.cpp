@@ -47,14 +47,19 @@ int64_t Closest(const std::vector<int64_t>& candidates, int64_t want) {
   return best;
 }
 
+int64_t AccumulatorBudget(const Target& t) { return t.vector_registers - kOperandRegisters; }
+
+int64_t VectorsFor(const Target& t, int64_t cols) {
+  int64_t lanes = t.vector_lanes();
+  return (cols + lanes - 1) / lanes;
+}
+
 ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows_knob,
                                         const std::string& cols_knob) {
-  int64_t regs = t.vector_bits >= 512 ? 32 : 16, lanes = t.vector_lanes();
-  return {rows_knob + " x " + cols_knob + " register tile fits in " + std::to_string(regs - 4) +
+  int64_t budget = AccumulatorBudget(t);
+  return {rows_knob + " x " + cols_knob + " register tile fits in " + std::to_string(budget) +
               " accumulators",
-          [=](const Config& c) {
-            return c.at(rows_knob) * ((c.at(cols_knob) + lanes - 1) / lanes) <= regs - 4;
-          }};
+          [=](const Config& c) { return c.at(rows_knob) * VectorsFor(t, c.at(cols_knob)) <= budget; }};
 }
 
 }  // namespace priortune::compiler::internal

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <istream>
 #include <mutex>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -143,7 +144,9 @@ constexpr const char* kRecordColumns =
     "r.error_kind, r.error_message, r.compile_seconds, r.worker, r.job_id, r.timestamp "
     "FROM records r JOIN workloads w ON w.id = r.workload_id JOIN targets t ON t.id = r.target_id ";
 
-Record ReadRecord(const Stmt& s) {
+// A row of kRecordColumns. DataLoss if the stored error kind is not one we know (a newer
+// priortune wrote it, or the file was edited): never guessed.
+StatusOr<Record> ReadRecord(const Stmt& s) {
   Record r;
   r.id = s.Int(0);
   r.workload_key = s.Text(1);
@@ -159,7 +162,10 @@ Record ReadRecord(const Stmt& s) {
     for (const auto& c : costs)
       if (c.is_number()) r.costs.push_back(c.get<double>());
   auto kind = ErrorKindFromName(s.Text(10));
-  r.error = kind.ok() ? *kind : ErrorKind::kRuntimeError;
+  if (!kind.ok())
+    return Status(StatusCode::kDataLoss, "record " + std::to_string(r.id) + ": field 'error_kind': " +
+                                             kind.status().message());
+  r.error = *kind;
   r.error_message = s.Text(11);
   r.compile_seconds = s.Real(12);
   r.worker = s.Text(13);
@@ -273,7 +279,8 @@ class SqliteStore : public Store {
 
   StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
                                           const std::string& target_key,
-                                          const std::string& isa_family) override {
+                                          const std::string& isa_family,
+                                          const BestFilter& filter) override {
     std::lock_guard<std::mutex> lock(mu_);
     const std::string base = std::string("SELECT ") + kRecordColumns +
                              "JOIN best b ON b.record_id = r.id WHERE w.key = ?1 ";
@@ -284,13 +291,22 @@ class SqliteStore : public Store {
     } steps[] = {{MatchLevel::kExact, "AND t.key = ?2 ", &target_key},
                  {MatchLevel::kIsaFamily, "AND t.isa_family = ?2 ", &isa_family},
                  {MatchLevel::kAny, "", nullptr}};
+    std::vector<std::string> skipped;
+    std::set<int64_t> seen;  // a level includes the ones before it
     for (const auto& step : steps) {
-      std::string sql = base + step.where + "ORDER BY b.cost, r.id LIMIT 1";
+      std::string sql = base + step.where + "ORDER BY b.cost, r.id";
       Stmt s(db_, sql.c_str());
       PT_RETURN_IF_ERROR(s.prepared());
       s.Bind(1, workload_key);
       if (step.arg) s.Bind(2, *step.arg);
-      if (s.Step()) return std::optional<BestMatch>(BestMatch{ReadRecord(s), step.level});
+      while (s.Step()) {
+        PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));
+        if (!seen.insert(r.id).second) continue;
+        std::string why = filter ? filter(r) : std::string();
+        if (why.empty()) return std::optional<BestMatch>(BestMatch{std::move(r), step.level, std::move(skipped)});
+        skipped.push_back(std::string(MatchLevelName(step.level)) + " " + r.target_key + " (" +
+                          r.isa_family + "): " + why);
+      }
       PT_RETURN_IF_ERROR(s.status());
     }
     return std::optional<BestMatch>();
@@ -426,7 +442,12 @@ class SqliteStore : public Store {
     PT_RETURN_IF_ERROR(Exec(db_, "BEGIN IMMEDIATE"));
     Status s = body();
     if (s.ok()) s = Exec(db_, "COMMIT");
-    if (!s.ok()) Exec(db_, "ROLLBACK");
+    if (!s.ok()) {
+      // The body's error is the one to report; a failed ROLLBACK leaves SQLite rolling
+      // back on its own (the transaction is aborted either way), so say so alongside.
+      Status rollback = Exec(db_, "ROLLBACK");
+      if (!rollback.ok()) s = Status(s.code(), s.message() + " (and ROLLBACK failed: " + rollback.message() + ")");
+    }
     return s;
   }
 
@@ -503,7 +524,10 @@ class SqliteStore : public Store {
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, q.workload_key).Bind(2, q.target_key).Bind(3, q.op);
     std::vector<Record> out;
-    while (s.Step()) out.push_back(ReadRecord(s));
+    while (s.Step()) {
+      PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));
+      out.push_back(std::move(r));
+    }
     PT_RETURN_IF_ERROR(s.status());
     return out;
   }

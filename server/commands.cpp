@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
+#include <nlohmann/json.hpp>
 #include <sys/stat.h>
 
 #include "compiler/build.h"
@@ -31,13 +31,6 @@ void OnInterrupt(int) { g_interrupted = true; }
 
 int Fail(const Status& s, int code = 2) { return ReportError(s, code); }
 
-// The target a tuning run measures on: this host, one core per worker.
-compiler::Target TuningTarget() {
-  compiler::Target t = compiler::Target::Host();
-  t.cores = 1;
-  return t;
-}
-
 bool FileExists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
@@ -56,11 +49,13 @@ void DrawProgress(const tuner::TuneProgress& p, double flops, bool tty) {
   std::fflush(stderr);
 }
 
-double TimeKernel(const compiler::Kernel& k, const compiler::OpTemplate& tmpl,
-                  const compiler::Workload& w, const compiler::TimingOptions& timing, bool* correct) {
+// Checks `k` and times it if correct: seconds per call, NaN for a wrong answer.
+double CheckAndTime(const compiler::Kernel& k, const compiler::OpTemplate& tmpl,
+                    const compiler::Workload& w, const compiler::TimingOptions& timing) {
   compiler::KernelArgs args(tmpl, w, 7);
-  *correct = compiler::CheckAgainstReference(k, w, args).ok();
-  return compiler::TimeFunction([&] { k.Run(args.pointers()); }, timing).median;
+  compiler::KernelMeasurement m =
+      compiler::CheckAndTime(k, args, compiler::ReferenceOutput(w, args), timing);
+  return m.check.ok() ? m.timing.median : NAN;
 }
 
 // The end of a run: best from the store through build_best, beside the default config
@@ -79,16 +74,19 @@ void Compare(const compiler::Workload& w, const compiler::Target& target, db::St
     return;
   }
   auto def = compiler::BuildKernel(w, target, tmpl->DefaultConfig(w, target));
-  auto hand = compiler::BuildKernel(w, target, tmpl->TunedConfig(w, target));
-  bool ok_best = false, ok_def = false, ok_hand = false;
-  double t_best = TimeKernel(best->kernel, *tmpl, w, timing, &ok_best);
-  double t_def = def.ok() ? TimeKernel(*def, *tmpl, w, timing, &ok_def) : NAN;
-  double t_hand = hand.ok() ? TimeKernel(*hand, *tmpl, w, timing, &ok_hand) : NAN;
+  auto hand = compiler::BuildKernel(w, target, tmpl->HandPickedConfig(w, target));
+  double t_best = CheckAndTime(best->kernel, *tmpl, w, timing);
+  double t_def = def.ok() ? CheckAndTime(*def, *tmpl, w, timing) : NAN;
+  double t_hand = hand.ok() ? CheckAndTime(*hand, *tmpl, w, timing) : NAN;
+  bool ok_best = !std::isnan(t_best);
   std::optional<double> t_blas = TimeOpenBlas(w, target.cores, timing);
   std::printf("re-timed now, %d thread(s), median of %d rounds, best built by build_best (%s):\n",
               target.cores, timing.repeat, best->choice.level.c_str());
-  std::printf("  tuned     %9.3f ms  %7.1f GFLOPS%s\n", t_best * 1e3, flops / t_best / 1e9,
-              ok_best ? "" : "  (WRONG ANSWER)");
+  if (!ok_best) {
+    std::printf("  tuned     WRONG ANSWER: the stored best no longer computes the reference\n");
+    return;
+  }
+  std::printf("  tuned     %9.3f ms  %7.1f GFLOPS\n", t_best * 1e3, flops / t_best / 1e9);
   if (def.ok())
     std::printf("  default   %9.3f ms  %7.1f GFLOPS   tuned is %.2fx faster\n", t_def * 1e3,
                 flops / t_def / 1e9, t_def / t_best);
@@ -110,7 +108,17 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& a) {
   w.bias = a.bias;
   w.relu = a.relu;
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
+  if (a.memory_cap_bytes < 0) return InvalidArgument("--memory-cap-mb must be positive");
+  int64_t cap = a.memory_cap_bytes > 0 ? a.memory_cap_bytes : compiler::DefaultMemoryCapBytes();
+  PT_RETURN_IF_ERROR(compiler::CheckMemory(*tmpl, w, cap));
   return w;
+}
+
+StatusOr<compiler::Target> TuningTarget(const std::string& spec) {
+  PT_ASSIGN_OR_RETURN(compiler::Target t, compiler::Target::Parse(spec, 1));
+  t.cores = 1;  // one worker per core; each kernel runs on one thread
+  PT_RETURN_IF_ERROR(t.CheckRunsOnHost());
+  return t;
 }
 
 int ReportError(const Status& s, int exit_code) {
@@ -124,7 +132,9 @@ int RunTune(const TuneCommandOptions& o) {
   if (Status s = o.tune.Validate(); !s.ok()) return Fail(s);
   if (o.workers < 1) return Fail(InvalidArgument("--workers must be at least 1"));
   if (!(o.timeout_seconds > 0)) return Fail(InvalidArgument("--timeout must be positive"));
-  compiler::Target target = TuningTarget();
+  auto parsed_target = TuningTarget(o.target);
+  if (!parsed_target.ok()) return Fail(parsed_target.status());
+  const compiler::Target target = *parsed_target;
   const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
 
   auto store = db::OpenSqliteStore(o.db);
@@ -135,7 +145,10 @@ int RunTune(const TuneCommandOptions& o) {
   auto server = WorkerServer::Start("127.0.0.1:0", queue, WorkerServiceOptions{});
   if (!server.ok()) return Fail(server.status(), 1);
   std::string address = "127.0.0.1:" + std::to_string((*server)->port());
-  std::vector<std::string> extra = {"--timeout", std::to_string(o.timeout_seconds)};
+  std::vector<std::string> extra = {"--timeout", std::to_string(o.timeout_seconds), "--target",
+                                    target.ToJson()};
+  if (o.workload.memory_cap_bytes > 0)
+    extra.insert(extra.end(), {"--memory-cap-mb", std::to_string(o.workload.memory_cap_bytes >> 20)});
   if (o.test_faults) extra.push_back("--test-faults");
   auto workers = LocalWorkers::Start(SelfExe(), o.workers, address, extra);
   if (!workers.ok()) return Fail(workers.status(), 1);
@@ -149,10 +162,13 @@ int RunTune(const TuneCommandOptions& o) {
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 
-  std::ostringstream request;
-  request << "{\"op\":\"" << w->op << "\",\"workload\":" << w->ToJson() << ",\"trials\":" << o.tune.trials
-          << ",\"strategy\":\"" << o.tune.strategy << "\",\"seed\":" << o.tune.seed << "}";
-  auto job = (*store)->CreateJob(request.str());
+  nlohmann::json request = {{"op", w->op},
+                            {"workload", nlohmann::json::parse(w->ToJson())},
+                            {"target", nlohmann::json::parse(target.ToJson())},
+                            {"trials", o.tune.trials},
+                            {"strategy", o.tune.strategy},
+                            {"seed", o.tune.seed}};
+  auto job = (*store)->CreateJob(request.dump());
   if (!job.ok()) return Fail(job.status(), 1);
   db::Record wt;
   wt.workload_key = w->Key();
@@ -164,8 +180,8 @@ int RunTune(const TuneCommandOptions& o) {
   auto task = (*store)->CreateTask(*job, wt, o.tune.trials);
   if (!task.ok()) return Fail(task.status(), 1);
 
-  std::printf("tuning %s on %s (%s), %d trials, strategy %s, %d workers, store %s\n",
-              w->ShortName().c_str(), target.cpu.c_str(), target.isa_family().c_str(), o.tune.trials,
+  std::printf("tuning %s for %s, %d trials, strategy %s, %d workers, store %s\n",
+              w->ShortName().c_str(), target.Describe().c_str(), o.tune.trials,
               o.tune.strategy.c_str(), o.workers, o.db.c_str());
   std::fflush(stdout);
   bool tty = isatty(2);
@@ -180,12 +196,14 @@ int RunTune(const TuneCommandOptions& o) {
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   if (!summary.ok()) {
-    (*store)->FinishJob(*job, "failed");
+    Status finish = (*store)->FinishJob(*job, "failed");
+    if (!finish.ok()) ReportError(finish, 1);
     return Fail(summary.status(), 1);
   }
-  std::string state = summary->cancelled ? "interrupted" : "done";
-  (*store)->FinishTask(*task, state, summary->measured);
-  (*store)->FinishJob(*job, state);
+  std::string state = summary->cancelled ? "interrupted" : summary->best_config ? "done" : "failed";
+  Status finish = (*store)->FinishTask(*task, state, summary->measured);
+  if (finish.ok()) finish = (*store)->FinishJob(*job, state);
+  if (!finish.ok()) return Fail(finish, 1);
 
   if (!o.trace.empty()) {
     std::ofstream trace(o.trace);
@@ -216,36 +234,48 @@ int RunTune(const TuneCommandOptions& o) {
     std::printf("best config %s: %.3f ms, %.1f GFLOPS (as measured by the workers)\n",
                 compiler::ConfigToJson(*summary->best_config).c_str(), summary->best_cost * 1e3,
                 flops / summary->best_cost / 1e9);
-  } else {
-    std::printf("no correct config found yet\n");
   }
   if (summary->cancelled) {
     std::printf("interrupted: %d trials of this run are saved in %s\n", summary->measured, o.db.c_str());
     return 130;
   }
+  if (!summary->best_config) {
+    // Every candidate failed: the records say why (compile error, wrong answer, ...).
+    std::fprintf(stderr, "priortune: no correct config: all %d trials failed (see `priortune export` "
+                         "for each error)\n", summary->measured);
+    return 1;
+  }
   if (o.compare && summary->best_config) Compare(*w, target, **store);
   return 0;
 }
 
-int RunLookup(const WorkloadArgs& a, const std::string& db) {
+int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::string& db) {
   auto w = ParseWorkloadArgs(a);
   if (!w.ok()) return Fail(w.status());
+  // Lookup does not run code: any target may ask, whether or not this host can run it.
+  auto parsed_target = compiler::Target::Parse(target_spec, 1);
+  if (!parsed_target.ok()) return Fail(parsed_target.status());
+  compiler::Target target = *parsed_target;
+  target.cores = 1;
   if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));
   auto store = db::OpenSqliteStore(db);
   if (!store.ok()) return Fail(store.status());
-  compiler::Target target = TuningTarget();
   auto source = tuner::MakeDbConfigSource(**store);
   auto found = source->BestConfig(*w, target);
   if (!found.ok()) return Fail(found.status(), 1);
   const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
-  if (!*found) {
-    std::printf("%s: no tuned config; build_best uses the default config %s (level: default)\n",
-                w->ShortName().c_str(), compiler::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str());
-    return 0;
+  if (found->level == "default") {
+    std::printf("%s for %s: no tuned config that lies in this target's space; build_best uses the "
+                "default config %s\n  level: default\n",
+                w->ShortName().c_str(), target.cpu.c_str(),
+                compiler::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str());
+  } else {
+    std::printf("%s for %s: %s\n  level: %s\n  cost: %.3f ms (%.1f GFLOPS) as measured on the "
+                "record's target\n",
+                w->ShortName().c_str(), target.cpu.c_str(), compiler::ConfigToJson(found->config).c_str(),
+                found->level.c_str(), found->cost_seconds * 1e3, tmpl->Flops(*w) / found->cost_seconds / 1e9);
   }
-  std::printf("%s: %s\n  level: %s\n  cost: %.3f ms (%.1f GFLOPS)\n", w->ShortName().c_str(),
-              compiler::ConfigToJson((*found)->config).c_str(), (*found)->level.c_str(),
-              (*found)->cost_seconds * 1e3, tmpl->Flops(*w) / (*found)->cost_seconds / 1e9);
+  for (const auto& why : found->skipped) std::printf("  skipped %s\n", why.c_str());
   return 0;
 }
 
@@ -284,8 +314,9 @@ int RunImport(const std::string& db, const std::string& in) {
       return InvalidArgument("field 'target_key': does not match the target");
     auto c = compiler::ConfigFromJson(r.config_json);
     if (!c.ok()) return InvalidArgument("field 'config': " + c.status().message());
-    // Neutral knob values do not depend on the target: the host's knob list will do.
-    auto hash = tuner::WorkloadConfigHash(*w, compiler::Target::Host(), *c);
+    auto t = compiler::Target::FromJson(r.target_json);
+    if (!t.ok()) return InvalidArgument("field 'target': " + t.status().message());
+    auto hash = tuner::WorkloadConfigHash(*w, *t, *c);
     if (!hash.ok()) return InvalidArgument("field 'op': " + hash.status().message());
     if (*hash != r.config_hash)
       return InvalidArgument("field 'config_hash': does not match the config");

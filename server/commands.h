@@ -13,10 +13,12 @@ struct WorkloadArgs {
   std::string op = "matmul";
   std::string shape = "512x512x512";
   bool bias = false, relu = false;
+  int64_t memory_cap_bytes = 0;  // 0: compiler::DefaultMemoryCapBytes()
 };
 
 struct TuneCommandOptions {
   WorkloadArgs workload;
+  std::string target = "host";    // Target::Parse spec: host, a CPU name or target JSON
   tuner::TuneOptions tune;
   std::string db = "priortune.db";
   int workers = 2;
@@ -27,13 +29,18 @@ struct TuneCommandOptions {
 };
 
 // The workload named on the command line, validated by its template: NotFound for an
-// unknown op, InvalidArgument naming the dim and value otherwise.
+// unknown op, InvalidArgument naming the dim and value, ResourceExhausted with the bytes
+// it needs when its buffers exceed the memory cap.
 StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& args);
+// The target a kernel is tuned for and measured on: `spec` (Target::Parse) with one core
+// per worker. InvalidArgument for an unknown spec, FailedPrecondition when this host
+// cannot run its code.
+StatusOr<compiler::Target> TuningTarget(const std::string& spec);
 // Prints "priortune: CODE: message" on stderr and returns `exit_code`.
 int ReportError(const Status& s, int exit_code = 2);
 
 int RunTune(const TuneCommandOptions& options);
-int RunLookup(const WorkloadArgs& workload, const std::string& db);
+int RunLookup(const WorkloadArgs& workload, const std::string& target, const std::string& db);
 int RunExport(const std::string& db, const std::string& out);
 int RunImport(const std::string& db, const std::string& in);
 

@@ -26,6 +26,11 @@ void ToProto(const compiler::Target& t, v1::Target* out) {
   for (const auto& f : t.features) out->add_features(f);
   out->set_cores(t.cores);
   out->set_vector_bits(t.vector_bits);
+  out->set_vector_registers(t.vector_registers);
+  out->set_fma_units(t.fma_units);
+  out->set_l1d_bytes(t.l1d_bytes);
+  out->set_l2_bytes(t.l2_bytes);
+  out->set_l3_bytes(t.l3_bytes);
 }
 
 compiler::Target FromProto(const v1::Target& t) {
@@ -35,6 +40,11 @@ compiler::Target FromProto(const v1::Target& t) {
   out.features.assign(t.features().begin(), t.features().end());
   out.cores = t.cores();
   out.vector_bits = t.vector_bits();
+  out.vector_registers = t.vector_registers();
+  out.fma_units = t.fma_units();
+  out.l1d_bytes = t.l1d_bytes();
+  out.l2_bytes = t.l2_bytes();
+  out.l3_bytes = t.l3_bytes();
   return out;
 }
 

@@ -33,15 +33,14 @@ struct Measured {
 priortune::StatusOr<Measured> BuildAndTime(const pc::Workload& w, const pc::Target& t,
                                            const pc::Config& c, const pc::OpTemplate& tmpl,
                                            const pc::TimingOptions& opts) {
-  PT_ASSIGN_OR_RETURN(pc::Kernel k, pc::BuildKernel(w, t, c));
-  pc::KernelArgs args(tmpl, w, 42);
-  pc::CheckResult check = pc::CheckAgainstReference(k, w, args);
+  PT_ASSIGN_OR_RETURN(pc::MeasuredKernel k, pc::BuildCheckAndTime(w, t, c, opts));
+  const pc::CheckResult& check = k.measurement.check;
   if (!check.ok())
     return priortune::Internal("config " + pc::ConfigToJson(c) + " computes a wrong answer at " +
                                std::to_string(check.first_bad) + " (max error " +
                                std::to_string(check.max_abs_error) + ")");
-  pc::TimingResult r = pc::TimeFunction([&] { k.Run(args.pointers()); }, opts);
-  return Measured{tmpl.Flops(w) / r.median / 1e9, r.median * 1e3, k.compile_ms()};
+  double median = k.measurement.timing.median;
+  return Measured{tmpl.Flops(w) / median / 1e9, median * 1e3, k.compile_seconds * 1e3};
 }
 
 }  // namespace
@@ -49,8 +48,9 @@ priortune::StatusOr<Measured> BuildAndTime(const pc::Workload& w, const pc::Targ
 int main(int argc, char** argv) {
   CLI::App app{"priortune: a tensor-operator auto-tuner"};
   app.require_subcommand(1);
-  std::string op = "matmul", shape = "512x512x512", config_json, out_path;
+  std::string op = "matmul", shape = "512x512x512", config_json, out_path, target_spec = "host";
   int threads = 0;
+  int64_t memory_cap_mb = 0;
   bool bias = false, relu = false;
   auto add_workload = [&](CLI::App* cmd) {
     cmd->add_option("--op", op, "operator: matmul, batch_matmul, conv2d, depthwise_conv2d");
@@ -59,14 +59,25 @@ int main(int argc, char** argv) {
                     "depthwise_conv2d CxHxKxSxP");
     cmd->add_flag("--bias", bias, "fuse a bias add");
     cmd->add_flag("--relu", relu, "fuse a relu");
+    cmd->add_option("--memory-cap-mb", memory_cap_mb,
+                    "refuse workloads whose buffers need more (default: a quarter of RAM)");
+  };
+  auto add_target = [&](CLI::App* cmd) {
+    cmd->add_option("--target", target_spec,
+                    "what to build for: host (default), an LLVM CPU name (znver3, x86-64-v3, "
+                    "x86-64-v4, ...) or a target JSON object");
   };
   CLI::App* bench = app.add_subcommand("bench", "build, check and time default vs hand-picked config");
   add_workload(bench);
+  add_target(bench);
   bench->add_option("--threads", threads, "threads for parallel loops (default: all cores)");
+  bench->add_option("--config", config_json, "time this config JSON too, beside default and hand-picked");
   CLI::App* knobs = app.add_subcommand("knobs", "print the template's knobs and configs");
   add_workload(knobs);
+  add_target(knobs);
   CLI::App* emit = app.add_subcommand("emit", "write the kernel as an object file, .s or .ll");
   add_workload(emit);
+  add_target(emit);
   emit->add_option("--config", config_json, "config JSON (default: the hand-picked one)");
   emit->add_option("--out", out_path, "output path; the suffix picks the format")->required();
 
@@ -74,6 +85,7 @@ int main(int argc, char** argv) {
   std::string db = "priortune.db", log_path;
   CLI::App* tune = app.add_subcommand("tune", "tune an operator: embedded server + local workers");
   add_workload(tune);
+  add_target(tune);
   tune->add_option("--trials", tune_opts.tune.trials, "trial budget of the task; records already in the store count (default 200)");
   tune->add_option("--strategy", tune_opts.tune.strategy, "ga | random | grid (default ga)");
   tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
@@ -89,6 +101,7 @@ int main(int argc, char** argv) {
       ->group("");
   CLI::App* lookup = app.add_subcommand("lookup", "print the best stored config and its fallback level");
   add_workload(lookup);
+  add_target(lookup);
   lookup->add_option("--db", db, "the SQLite store (default ./priortune.db)");
   CLI::App* exp = app.add_subcommand("export", "write the store as a JSON-lines tuning log");
   exp->add_option("--db", db, "the SQLite store (default ./priortune.db)");
@@ -102,6 +115,10 @@ int main(int argc, char** argv) {
   worker->add_option("--server", worker_opts.server, "host:port of the server");
   worker->add_option("--id", worker_opts.id, "worker name (default hostname-pid)");
   worker->add_option("--cpu", worker_opts.cpu, "pin to this core");
+  worker->add_option("--target", worker_opts.target,
+                     "the target this worker measures for (default host; must run on this CPU)");
+  worker->add_option("--memory-cap-mb", worker_opts.memory_cap_mb,
+                     "refuse candidates whose buffers need more (default: a quarter of RAM)");
   worker->add_option("--timeout", worker_opts.timeout_seconds, "seconds per candidate (default 20)");
   worker->add_option("--repeat", worker_opts.repeat, "timing rounds per candidate (default 3)");
   worker->add_option("--min-repeat-ms", worker_opts.min_repeat_ms, "minimum round length (default 20)");
@@ -121,25 +138,28 @@ int main(int argc, char** argv) {
       return Fail(priortune::InvalidArgument("worker: --repeat, --min-repeat-ms and --timeout must be positive"));
     return priortune::server::RunWorker(worker_opts);
   }
-  priortune::server::WorkloadArgs workload_args{op, shape, bias, relu};
+  if (memory_cap_mb < 0) return Fail(priortune::InvalidArgument("--memory-cap-mb must be positive"));
+  priortune::server::WorkloadArgs workload_args{op, shape, bias, relu, memory_cap_mb << 20};
   if (*tune) {
     tune_opts.workload = workload_args;
+    tune_opts.target = target_spec;
     tune_opts.db = db;
     return priortune::server::RunTune(tune_opts);
   }
-  if (*lookup) return priortune::server::RunLookup(workload_args, db);
+  if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db);
   if (*exp) return priortune::server::RunExport(db, log_path);
   if (*imp) return priortune::server::RunImport(db, log_path);
 
   auto w = priortune::server::ParseWorkloadArgs(workload_args);
   if (!w.ok()) return Fail(w.status());
   const pc::OpTemplate* tmpl = *pc::FindTemplate(op);
-  pc::Target target = pc::Target::Host();
+  auto parsed_target = pc::Target::Parse(target_spec, pc::Target::Host().cores);
+  if (!parsed_target.ok()) return Fail(parsed_target.status());
+  pc::Target target = *parsed_target;
 
   if (*knobs) {
-    std::printf("workload %s  key %s\ntarget %s (%s, %d cores)  key %s\n", w->ToJson().c_str(),
-                w->Key().c_str(), target.cpu.c_str(), target.isa_family().c_str(), target.cores,
-                target.Key().c_str());
+    std::printf("workload %s  key %s\ntarget %s, %d cores  key %s\n", w->ToJson().c_str(),
+                w->Key().c_str(), target.Describe().c_str(), target.cores, target.Key().c_str());
     for (const auto& k : tmpl->Knobs(*w, target)) {
       std::printf("  %-10s", k.name.c_str());
       for (size_t i = 0; i < k.values.size(); ++i)
@@ -148,12 +168,12 @@ int main(int argc, char** argv) {
       std::printf("   # %s\n", k.help.c_str());
     }
     std::printf("default %s\nhand-picked %s\n", pc::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str(),
-                pc::ConfigToJson(tmpl->TunedConfig(*w, target)).c_str());
+                pc::ConfigToJson(tmpl->HandPickedConfig(*w, target)).c_str());
     return 0;
   }
 
   if (*emit) {
-    pc::Config c = tmpl->TunedConfig(*w, target);
+    pc::Config c = tmpl->HandPickedConfig(*w, target);
     if (!config_json.empty()) {
       auto parsed = pc::ConfigFromJson(config_json);
       if (!parsed.ok()) return Fail(parsed.status());
@@ -164,10 +184,10 @@ int main(int argc, char** argv) {
     pc::CodeFileType type = pc::CodeFileType::kObject;
     if (out_path.size() > 2 && out_path.substr(out_path.size() - 2) == ".s") type = pc::CodeFileType::kAssembly;
     if (out_path.size() > 3 && out_path.substr(out_path.size() - 3) == ".ll") type = pc::CodeFileType::kLLVMIR;
-    priortune::Status s = pc::EmitCodeFile(*f, out_path, type);
+    priortune::Status s = pc::EmitCodeFile(*f, out_path, type, target);
     if (!s.ok()) return Fail(s);
-    std::printf("wrote %s (entry points %s and %s_packed)\n", out_path.c_str(), f->name.c_str(),
-                f->name.c_str());
+    std::printf("wrote %s for %s (entry points %s and %s_packed)\n", out_path.c_str(),
+                target.Describe().c_str(), f->name.c_str(), f->name.c_str());
     return 0;
   }
 
@@ -176,18 +196,28 @@ int main(int argc, char** argv) {
   pc::TimingOptions opts;
   opts.repeat = 5;
   opts.min_repeat_ms = 100;
-  std::printf("%s on %s, %d thread(s)\n", w->ShortName().c_str(), target.cpu.c_str(), pc::NumThreads());
+  if (priortune::Status runs = target.CheckRunsOnHost(); !runs.ok()) return Fail(runs);
+  std::printf("%s on %s, %d thread(s)\n", w->ShortName().c_str(), target.Describe().c_str(), pc::NumThreads());
   auto def = BuildAndTime(*w, target, tmpl->DefaultConfig(*w, target), *tmpl, opts);
   if (!def.ok()) return Fail(def.status());
-  auto tuned = BuildAndTime(*w, target, tmpl->TunedConfig(*w, target), *tmpl, opts);
+  auto tuned = BuildAndTime(*w, target, tmpl->HandPickedConfig(*w, target), *tmpl, opts);
   if (!tuned.ok()) return Fail(tuned.status());
   std::printf("  default     %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)\n",
               pc::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str(), def->median_ms, def->gflops,
               def->compile_ms);
   std::printf("  hand-picked %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)\n",
-              pc::ConfigToJson(tmpl->TunedConfig(*w, target)).c_str(), tuned->median_ms,
+              pc::ConfigToJson(tmpl->HandPickedConfig(*w, target)).c_str(), tuned->median_ms,
               tuned->gflops, tuned->compile_ms);
   std::printf("  hand-picked / default: %.2fx (median of %d rounds each, outputs checked against the reference)\n",
               def->median_ms / tuned->median_ms, opts.repeat);
+  if (!config_json.empty()) {
+    auto c = pc::ConfigFromJson(config_json);
+    if (!c.ok()) return Fail(c.status());
+    auto given = BuildAndTime(*w, target, *c, *tmpl, opts);
+    if (!given.ok()) return Fail(given.status());
+    std::printf("  --config    %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)   %.0f%% of hand-picked\n",
+                pc::ConfigToJson(*c).c_str(), given->median_ms, given->gflops, given->compile_ms,
+                100 * tuned->median_ms / given->median_ms);
+  }
   return 0;
 }

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -44,6 +45,11 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// The runner's first line once it can build kernels.
+constexpr const char* kReadyLine = "{\"ready\":true}";
+// Generous: a loaded machine may take seconds to exec and initialise LLVM.
+constexpr double kRunnerStartSeconds = 120;
+
 double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -58,72 +64,134 @@ class Runner {
   // killed and restarted lazily, and the result says why.
   tuner::MeasureResult Run(const json& request, double timeout_seconds) {
     tuner::MeasureResult r;
-    if (pid_ <= 0 && !Start()) {
-      r.error = db::ErrorKind::kRuntimeError;
-      r.error_message = "cannot start the runner process";
-      return r;
+    if (pid_ <= 0) {
+      if (Status started = Start(); !started.ok()) {
+        r.error = db::ErrorKind::kRuntimeError;
+        r.error_message = started.message();
+        return r;
+      }
     }
     std::string line = request.dump() + "\n";
     if (!WriteAll(line)) return Died("the runner closed its input");
     std::string answer;
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(timeout_seconds));
-    while (true) {
-      size_t nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        answer = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
+    switch (ReadLine(timeout_seconds, &answer)) {
+      case LineRead::kOk:
         break;
-      }
-      int left_ms = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-      if (left_ms <= 0) {
+      case LineRead::kTimeout:
         Stop();
         r.error = db::ErrorKind::kTimeout;
         r.error_message = "no result within " + std::to_string(timeout_seconds) +
                           " s; the runner was killed and replaced";
         return r;
-      }
-      pollfd p{from_, POLLIN, 0};
-      int n = poll(&p, 1, left_ms);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) continue;
-      char chunk[4096];
-      ssize_t got = read(from_, chunk, sizeof chunk);
-      if (got <= 0) return Died("the runner died");
-      buffer_.append(chunk, static_cast<size_t>(got));
+      case LineRead::kClosed:
+        return Died("the runner died");
     }
-    json j = json::parse(answer, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
-      r.error = db::ErrorKind::kRuntimeError;
-      r.error_message = "unreadable runner answer";
-      return r;
-    }
-    auto kind = db::ErrorKindFromName(j.value("error", "runtime error"));
-    r.error = kind.ok() ? *kind : db::ErrorKind::kRuntimeError;
-    r.error_message = j.value("message", "");
-    r.compile_seconds = j.value("compile_seconds", 0.0);
-    if (j.contains("costs") && j["costs"].is_array())
-      for (const auto& c : j["costs"]) r.costs.push_back(c.get<double>());
-    return r;
+    return ParseAnswer(answer);
   }
 
   void Stop() {
     if (pid_ > 0) Reap();
   }
 
+  // The runner's answer line as a result. The runner is our own code, but a broken one
+  // must not take the supervisor down: every field's type is checked.
+  static tuner::MeasureResult ParseAnswer(const std::string& answer) {
+    tuner::MeasureResult r;
+    r.error = db::ErrorKind::kRuntimeError;
+    json j = json::parse(answer, nullptr, false);
+    auto bad = [&](const std::string& why) {
+      r.error = db::ErrorKind::kRuntimeError;
+      r.error_message = "unreadable runner answer: " + why;
+      r.costs.clear();
+      return r;
+    };
+    if (j.is_discarded() || !j.is_object()) return bad("not a JSON object");
+    if (!j.contains("error") || !j["error"].is_string()) return bad("field 'error' is not a string");
+    auto kind = db::ErrorKindFromName(j["error"].get<std::string>());
+    if (!kind.ok()) return bad(kind.status().message());
+    r.error = *kind;
+    if (j.contains("message")) {
+      if (!j["message"].is_string()) return bad("field 'message' is not a string");
+      r.error_message = j["message"].get<std::string>();
+    }
+    if (j.contains("compile_seconds")) {
+      if (!j["compile_seconds"].is_number()) return bad("field 'compile_seconds' is not a number");
+      r.compile_seconds = j["compile_seconds"].get<double>();
+    }
+    if (j.contains("costs")) {
+      if (!j["costs"].is_array()) return bad("field 'costs' is not an array");
+      for (const auto& c : j["costs"]) {
+        if (!c.is_number()) return bad("field 'costs' holds a non-number");
+        r.costs.push_back(c.get<double>());
+      }
+    }
+    return r;
+  }
+
  private:
-  bool Start() {
+  enum class LineRead { kOk, kTimeout, kClosed };
+
+  // The next line from the runner within `timeout_seconds`.
+  LineRead ReadLine(double timeout_seconds, std::string* line) {
+    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(timeout_seconds));
+    while (true) {
+      size_t nl = buffer_.find('\n');
+      if (nl != std::string::npos) {
+        *line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return LineRead::kOk;
+      }
+      int left_ms = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+      if (left_ms <= 0) return LineRead::kTimeout;
+      pollfd p{from_, POLLIN, 0};
+      int n = poll(&p, 1, left_ms);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) continue;
+      char chunk[4096];
+      ssize_t got = read(from_, chunk, sizeof chunk);
+      if (got <= 0) return LineRead::kClosed;
+      buffer_.append(chunk, static_cast<size_t>(got));
+    }
+  }
+
+  // Starts a runner and waits for its "ready" line: process start-up and LLVM's
+  // initialisation are not charged to the first candidate's timeout.
+  Status Start() {
+    PT_RETURN_IF_ERROR(Spawn());
+    std::string line;
+    LineRead got = ReadLine(kRunnerStartSeconds, &line);
+    if (got == LineRead::kOk && line == kReadyLine) return OkStatus();
+    int status = Reap();
+    std::string why = got == LineRead::kTimeout ? "did not start within " + std::to_string(kRunnerStartSeconds) + " s"
+                      : got == LineRead::kClosed ? "exited during start-up"
+                                                 : "said '" + line + "' instead of ready";
+    if (WIFSIGNALED(status)) why += " (signal " + std::to_string(WTERMSIG(status)) + ")";
+    return Internal("the runner process " + why);
+  }
+
+  Status Spawn() {
     int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) return false;
+    if (pipe2(in, O_CLOEXEC) != 0) return Internal("pipe: " + std::string(strerror(errno)));
+    if (pipe2(out, O_CLOEXEC) != 0) {
+      close(in[0]);
+      close(in[1]);
+      return Internal("pipe: " + std::string(strerror(errno)));
+    }
     std::string repeat = std::to_string(options_.repeat);
     std::string min_ms = std::to_string(options_.min_repeat_ms);
+    std::string cap = std::to_string(options_.memory_cap_mb);
     std::vector<const char*> argv = {"priortune", "worker", "--runner", "--repeat", repeat.c_str(),
-                                     "--min-repeat-ms", min_ms.c_str()};
+                                     "--min-repeat-ms", min_ms.c_str(), "--target", options_.target.c_str(),
+                                     "--memory-cap-mb", cap.c_str()};
     if (options_.test_faults) argv.push_back("--test-faults");
     argv.push_back(nullptr);
     pid_t pid = fork();
-    if (pid < 0) return false;
+    if (pid < 0) {
+      for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
+      return Internal("fork: " + std::string(strerror(errno)));
+    }
     if (pid == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
       dup2(in[0], 0);
@@ -136,7 +204,7 @@ class Runner {
     to_ = in[1];
     from_ = out[0];
     pid_ = pid;
-    return true;
+    return OkStatus();
   }
 
   bool WriteAll(const std::string& s) {
@@ -188,6 +256,18 @@ std::string DefaultId() {
 
 int RunWorker(const WorkerOptions& options) {
   std::string id = options.id.empty() ? DefaultId() : options.id;
+  // The target this worker measures for: it must be able to run that target's code.
+  auto serving = compiler::Target::Parse(options.target, 1);
+  if (serving.ok()) {
+    serving->cores = 1;
+    if (Status runs = serving->CheckRunsOnHost(); !runs.ok()) serving = runs;
+  }
+  if (!serving.ok()) {
+    std::fprintf(stderr, "priortune worker: --target: %s\n", serving.status().message().c_str());
+    return 2;
+  }
+  WorkerOptions runner_options = options;
+  runner_options.target = serving->ToJson();
   if (options.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -204,14 +284,10 @@ int RunWorker(const WorkerOptions& options) {
   grpc::ClientContext ctx;
   auto stream = stub->Lease(&ctx);
   std::mutex write_mu;
-  auto start = Clock::now();
-  double busy = 0;
 
   v1::WorkerMessage hello;
   hello.mutable_hello()->set_worker_id(id);
-  compiler::Target target = compiler::Target::Host();
-  target.cores = 1;
-  ToProto(target, hello.mutable_hello()->mutable_target());
+  ToProto(*serving, hello.mutable_hello()->mutable_target());
   hello.mutable_hello()->set_capacity(1);
   v1::ServerMessage welcome;
   if (!stream->Write(hello) || !stream->Read(&welcome) || !welcome.has_welcome()) {
@@ -229,14 +305,13 @@ int RunWorker(const WorkerOptions& options) {
     std::unique_lock<std::mutex> lock(hb_mu);
     while (!hb_cv.wait_for(lock, std::chrono::duration<double>(heartbeat), [&] { return stopping; })) {
       v1::WorkerMessage m;
-      std::lock_guard<std::mutex> w(write_mu);  // also guards `busy`
-      m.mutable_heartbeat()->set_uptime_seconds(SecondsSince(start));
-      m.mutable_heartbeat()->set_busy_seconds(busy);
+      std::lock_guard<std::mutex> w(write_mu);
+      m.mutable_heartbeat();
       if (!stream->Write(m)) break;
     }
   });
 
-  Runner runner(options);
+  Runner runner(runner_options);
   v1::ServerMessage m;
   while (stream->Read(&m)) {
     if (!m.has_candidate()) continue;
@@ -245,8 +320,7 @@ int RunWorker(const WorkerOptions& options) {
     json request = {{"workload", json::parse(FromProto(c.workload()).ToJson())},
                     {"target", json::parse(FromProto(c.target()).ToJson())},
                     {"config", json::parse(compiler::ConfigToJson(FromProto(c.config())))}};
-    double timeout = c.timeout_seconds() > 0 ? c.timeout_seconds() : options.timeout_seconds;
-    tuner::MeasureResult r = runner.Run(request, timeout);
+    tuner::MeasureResult r = runner.Run(request, options.timeout_seconds);
     double spent = SecondsSince(t0);
     v1::WorkerMessage out;
     ToProto(r, out.mutable_result());
@@ -254,7 +328,6 @@ int RunWorker(const WorkerOptions& options) {
     out.mutable_result()->set_worker(id);
     out.mutable_result()->set_busy_seconds(spent);
     std::lock_guard<std::mutex> w(write_mu);
-    busy += spent;
     if (!stream->Write(out)) break;
   }
   {
@@ -269,77 +342,106 @@ int RunWorker(const WorkerOptions& options) {
   return 0;
 }
 
-int RunRunner(const WorkerOptions& options) {
-  // One workload at a time: its inputs and reference output are computed once and reused
-  // by every candidate of it.
-  std::string cached_key;
-  std::unique_ptr<compiler::KernelArgs> args;
-  std::vector<float> want;
-  compiler::TimingOptions timing;
-  timing.repeat = options.repeat;
-  timing.min_repeat_ms = options.min_repeat_ms;
+namespace {
 
-  std::string line;
-  while (std::getline(std::cin, line)) {
+// One candidate in the runner: validate, build, check, time. `out` is the answer.
+class CandidateRunner {
+ public:
+  CandidateRunner(const WorkerOptions& options, int64_t memory_cap)
+      : options_(options), memory_cap_(memory_cap) {
+    timing_.repeat = options.repeat;
+    timing_.min_repeat_ms = options.min_repeat_ms;
+  }
+
+  json Run(const std::string& line) {
     json out = {{"error", "none"}, {"message", ""}, {"compile_seconds", 0.0}, {"costs", json::array()}};
     auto fail = [&](db::ErrorKind kind, const std::string& message) {
       out["error"] = db::ErrorKindName(kind);
       out["message"] = message;
+      return out;
     };
     json req = json::parse(line, nullptr, false);
-    auto w = compiler::Workload::FromJson(req.is_object() ? req.value("workload", json()).dump() : "");
-    auto config = compiler::ConfigFromJson(req.is_object() ? req.value("config", json()).dump() : "");
-    compiler::Target target = compiler::Target::Host();
-    if (req.is_object() && req.contains("target")) target.cores = req["target"].value("cores", 1);
-    if (!w.ok()) {
-      fail(db::ErrorKind::kInvalidConfig, w.status().message());
-    } else if (!config.ok()) {
-      fail(db::ErrorKind::kInvalidConfig, config.status().message());
-    } else {
-      int64_t fault = 0;
-      if (options.test_faults && config->count("test_fault")) {
-        fault = config->at("test_fault");
-        config->erase("test_fault");
-        if (fault == 1) while (true) pause();  // hang: the supervisor's timeout ends it
-        if (fault == 2) abort();               // crash the runner
-        if (fault == 3) kill(getppid(), SIGKILL);  // take the whole worker down
-        if (fault == 3) while (true) pause();
-      }
-      compiler::SetNumThreads(std::max(1, target.cores));
-      auto tmpl = compiler::FindTemplate(w->op);
-      Status valid = tmpl.ok() ? (*tmpl)->Validate(*w) : tmpl.status();
-      if (valid.ok()) valid = compiler::CheckConfig(**tmpl, *w, target, *config);
-      if (!valid.ok()) {
-        fail(db::ErrorKind::kInvalidConfig, valid.message());
-      } else {
-        auto t0 = Clock::now();
-        auto kernel = compiler::BuildKernel(*w, target, *config);
-        out["compile_seconds"] = SecondsSince(t0);
-        if (!kernel.ok()) {
-          fail(db::ErrorKind::kCompileError, kernel.status().message());
-        } else {
-          if (w->Key() != cached_key) {
-            args = std::make_unique<compiler::KernelArgs>(**tmpl, *w, 42);
-            want = compiler::ReferenceOutput(*w, *args);
-            cached_key = w->Key();
-          }
-          std::vector<float> expected = want;
-          if (options.test_faults && fault == 4) expected[0] += 1.0f;  // a wrong kernel's view
-          compiler::CheckResult check = compiler::CheckAgainstOutput(*kernel, *args, expected);
-          if (!check.ok()) {
-            fail(db::ErrorKind::kWrongAnswer,
-                 "output " + std::to_string(check.first_bad) + " differs from the reference (max relative error " +
-                     std::to_string(check.max_rel_error) + ")");
-          } else {
-            compiler::TimingResult t =
-                compiler::TimeFunction([&] { kernel->Run(args->pointers()); }, timing);
-            out["costs"] = t.round_seconds;
-          }
-        }
-      }
+    if (req.is_discarded() || !req.is_object()) return fail(db::ErrorKind::kInvalidConfig, "request is not a JSON object");
+    for (const char* field : {"workload", "target", "config"})
+      if (!req.contains(field) || !req[field].is_object())
+        return fail(db::ErrorKind::kInvalidConfig, std::string("request field '") + field + "' is not an object");
+    auto w = compiler::Workload::FromJson(req["workload"].dump());
+    if (!w.ok()) return fail(db::ErrorKind::kInvalidConfig, w.status().message());
+    auto config = compiler::ConfigFromJson(req["config"].dump());
+    if (!config.ok()) return fail(db::ErrorKind::kInvalidConfig, config.status().message());
+    auto target = compiler::Target::FromJson(req["target"].dump());
+    if (!target.ok()) return fail(db::ErrorKind::kInvalidConfig, target.status().message());
+    // A candidate for a CPU this one cannot stand in for is refused, never run.
+    if (Status runs = target->CheckRunsOnHost(); !runs.ok())
+      return fail(db::ErrorKind::kInvalidConfig, "this worker refuses the candidate: " + runs.message());
+
+    int64_t fault = 0;
+    if (options_.test_faults && config->count("test_fault")) {
+      fault = config->at("test_fault");
+      config->erase("test_fault");
+      if (fault == 1) while (true) pause();  // hang: the supervisor's timeout ends it
+      if (fault == 2) abort();               // crash the runner
+      if (fault == 3) kill(getppid(), SIGKILL);  // take the whole worker down
+      if (fault == 3) while (true) pause();
     }
-    std::cout << out.dump() << "\n" << std::flush;
+    compiler::SetNumThreads(std::max(1, target->cores));
+    auto tmpl = compiler::FindTemplate(w->op);
+    Status valid = tmpl.ok() ? (*tmpl)->Validate(*w) : tmpl.status();
+    if (valid.ok()) valid = compiler::CheckConfig(**tmpl, *w, *target, *config);
+    if (valid.ok()) valid = compiler::CheckMemory(**tmpl, *w, memory_cap_);
+    if (!valid.ok()) return fail(db::ErrorKind::kInvalidConfig, valid.message());
+
+    auto t0 = Clock::now();
+    auto kernel = compiler::BuildKernel(*w, *target, *config);
+    out["compile_seconds"] = SecondsSince(t0);
+    if (!kernel.ok()) return fail(db::ErrorKind::kCompileError, kernel.status().message());
+    // One workload at a time: its inputs and reference output are computed once and
+    // reused by every candidate of it.
+    if (w->Key() != cached_key_) {
+      args_.reset();
+      args_ = std::make_unique<compiler::KernelArgs>(**tmpl, *w, 42);
+      want_ = compiler::ReferenceOutput(*w, *args_);
+      cached_key_ = w->Key();
+    }
+    std::vector<float> expected = want_;
+    if (options_.test_faults && fault == 4) expected[0] += 1.0f;  // a wrong kernel's view
+    compiler::KernelMeasurement m = compiler::CheckAndTime(*kernel, *args_, expected, timing_);
+    if (!m.check.ok())
+      return fail(db::ErrorKind::kWrongAnswer,
+                  "output " + std::to_string(m.check.first_bad) +
+                      " differs from the reference (max relative error " +
+                      std::to_string(m.check.max_rel_error) + ")");
+    out["costs"] = m.timing.round_seconds;
+    return out;
   }
+
+ private:
+  const WorkerOptions& options_;
+  int64_t memory_cap_;
+  compiler::TimingOptions timing_;
+  std::string cached_key_;
+  std::unique_ptr<compiler::KernelArgs> args_;
+  std::vector<float> want_;
+};
+
+}  // namespace
+
+int RunRunner(const WorkerOptions& options) {
+  int64_t cap = options.memory_cap_mb > 0 ? options.memory_cap_mb << 20 : compiler::DefaultMemoryCapBytes();
+  // Warm up: LLVM and the JIT for the worker's target are ready before we say so.
+  auto serving = compiler::Target::Parse(options.target, 1);
+  if (serving.ok()) {
+    auto jit = compiler::Jit::ForTarget(*serving);
+    if (!jit.ok()) serving = jit.status();
+  }
+  if (!serving.ok()) {
+    std::fprintf(stderr, "priortune runner: %s\n", serving.status().ToString().c_str());
+    return 2;
+  }
+  std::cout << kReadyLine << "\n" << std::flush;
+  CandidateRunner runner(options, cap);
+  std::string line;
+  while (std::getline(std::cin, line)) std::cout << runner.Run(line).dump() << "\n" << std::flush;
   return 0;
 }
 

@@ -11,6 +11,9 @@ struct WorkerOptions {
   std::string server;            // host:port of the WorkerService
   std::string id;                // default: hostname-pid
   int cpu = -1;                  // pin to this core (>= 0); -1: no pinning
+  std::string target = "host";   // what this worker measures for (Target::Parse spec);
+                                 // its code must run on this CPU
+  int64_t memory_cap_mb = 0;     // refuse bigger workloads; 0: DefaultMemoryCapBytes()
   double timeout_seconds = 20;   // per candidate: build + check + timing
   bool test_faults = false;      // honour the test-only knob "test_fault": 1 hang, 2 crash
                                  // the runner, 3 kill the worker, 4 fail the correctness check

@@ -49,17 +49,9 @@ StatusOr<Config> SearchSpace::ConfigAt(uint64_t index) const {
 }
 
 StatusOr<uint64_t> SearchSpace::IndexOf(const Config& c) const {
+  PT_RETURN_IF_ERROR(compiler::CheckKnobValues(knobs_, c, "this search space"));
   uint64_t index = 0;
-  for (const auto& k : knobs_) {
-    auto it = c.find(k.name);
-    if (it == c.end()) return InvalidArgument("config misses knob '" + k.name + "'");
-    auto pos = std::find(k.values.begin(), k.values.end(), it->second);
-    if (pos == k.values.end())
-      return InvalidArgument("config knob '" + k.name + "' = " + std::to_string(it->second) +
-                             " is not among its candidates");
-    index = index * k.values.size() + static_cast<uint64_t>(pos - k.values.begin());
-  }
-  if (c.size() != knobs_.size()) return InvalidArgument("config names a knob outside the space");
+  for (const auto& k : knobs_) index = index * k.values.size() + static_cast<uint64_t>(k.IndexOf(c.at(k.name)));
   return index;
 }
 
@@ -98,7 +90,7 @@ Config SearchSpace::Mutate(const Config& c, std::mt19937_64& rng, double rate) c
 std::vector<Config> SearchSpace::Neighbours(const Config& c) const {
   std::vector<Config> out;
   for (const auto& k : knobs_) {
-    auto pos = std::find(k.values.begin(), k.values.end(), c.at(k.name)) - k.values.begin();
+    int64_t pos = k.IndexOf(c.at(k.name));
     for (long d : {-1L, 1L}) {
       long p = pos + d;
       if (p < 0 || p >= static_cast<long>(k.values.size())) continue;

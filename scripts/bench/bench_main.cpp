@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
     auto tmpl = *pc::FindTemplate("matmul");
     std::vector<double> ms;
     for (int i = 0; i < 9; ++i) {
-      auto k = pc::BuildKernel(w, target, tmpl->TunedConfig(w, target));
+      auto k = pc::BuildKernel(w, target, tmpl->HandPickedConfig(w, target));
       if (!k.ok()) {
         std::fprintf(stderr, "%s\n", k.status().ToString().c_str());
         return 1;
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     pc::Workload w = cs.conv ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
                              : pc::MatmulWorkload(cs.g.m, cs.g.n, cs.g.k);
     const pc::OpTemplate* tmpl = *pc::FindTemplate(w.op);
-    pc::Config cfg = tmpl->TunedConfig(w, target);
+    pc::Config cfg = tmpl->HandPickedConfig(w, target);
     auto kernel = pc::BuildKernel(w, target, cfg);
     if (!kernel.ok()) {
       std::fprintf(stderr, "%s: %s\n", cs.name.c_str(), kernel.status().ToString().c_str());

@@ -86,11 +86,11 @@ TEST(Codegen, VectorizedLoopUsesTheHostVectorWidth) {
   s[C].vectorize(i);
   auto f = Lower(s, "vec", {A, B, C});
   ASSERT_TRUE(f.ok());
-  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR);
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, Target::Host());
   ASSERT_TRUE(ir.ok()) << ir.status().ToString();
   EXPECT_NE(ir->find("<" + std::to_string(lanes) + " x float>"), std::string::npos);
   if (t.has("avx512f")) {
-    auto asm_text = EmitCodeText(*f, CodeFileType::kAssembly);
+    auto asm_text = EmitCodeText(*f, CodeFileType::kAssembly, Target::Host());
     ASSERT_TRUE(asm_text.ok());
     EXPECT_NE(asm_text->find("zmm"), std::string::npos) << "expected 512-bit registers";
   }
@@ -108,7 +108,7 @@ TEST(Codegen, ParallelLoopRunsOnThePoolAndMatches) {
   s[m.C].parallel(s[m.C].axis(0));
   auto f = Lower(s, "par", {m.A, m.B, m.C});
   ASSERT_TRUE(f.ok());
-  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR);
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, Target::Host());
   ASSERT_TRUE(ir.ok());
   EXPECT_NE(ir->find("call i32 @pt_parallel_for"), std::string::npos);
   int before = NumThreads();
@@ -190,14 +190,14 @@ TEST(Codegen, ObjectFileIsAnElfWithTheEntryPoints) {
   auto f = Lower(s, "mm_obj", {m.A, m.B, m.C});
   ASSERT_TRUE(f.ok());
   std::string path = ::testing::TempDir() + "/mm_obj.o";
-  ASSERT_TRUE(EmitCodeFile(*f, path, CodeFileType::kObject).ok());
+  ASSERT_TRUE(EmitCodeFile(*f, path, CodeFileType::kObject, Target::Host()).ok());
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_GT(bytes.size(), 64u);
   EXPECT_EQ(bytes.substr(0, 4), "\x7f" "ELF");
   EXPECT_NE(bytes.find("mm_obj_packed"), std::string::npos);
   std::remove(path.c_str());
-  EXPECT_FALSE(EmitCodeFile(*f, "/nonexistent-dir/x.o", CodeFileType::kObject).ok());
+  EXPECT_FALSE(EmitCodeFile(*f, "/nonexistent-dir/x.o", CodeFileType::kObject, Target::Host()).ok());
 }
 
 TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {

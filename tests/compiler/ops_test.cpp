@@ -43,7 +43,7 @@ void ExpectAllConfigsMatch(const Workload& w, int random_configs) {
   ASSERT_TRUE(tmpl.ok());
   ASSERT_TRUE((*tmpl)->Validate(w).ok()) << (*tmpl)->Validate(w).ToString();
   ExpectMatchesReference(w, (*tmpl)->DefaultConfig(w, Host()));
-  ExpectMatchesReference(w, (*tmpl)->TunedConfig(w, Host()));
+  ExpectMatchesReference(w, (*tmpl)->HandPickedConfig(w, Host()));
   for (const auto& c : RandomConfigs(**tmpl, w, random_configs, 1234)) ExpectMatchesReference(w, c);
 }
 

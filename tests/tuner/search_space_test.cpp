@@ -99,7 +99,7 @@ TEST(SearchSpace, EveryTemplateConfigOfAWorkloadLiesInItsSpace) {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     auto tmpl = *compiler::FindTemplate(w.op);
     EXPECT_TRUE(s->Valid(tmpl->DefaultConfig(w, t)));
-    EXPECT_TRUE(s->Valid(tmpl->TunedConfig(w, t)));
+    EXPECT_TRUE(s->Valid(tmpl->HandPickedConfig(w, t)));
     // The template's register-tile constraint holds for every sampled config.
     std::mt19937_64 rng(5);
     for (const auto& c : tmpl->Constraints(w, t))
