@@ -68,11 +68,16 @@ class ThreadPool {
     return 0;
   }
 
+  int64_t worker_chunks() const { return worker_chunks_.load(std::memory_order_relaxed); }
+
  private:
-  void Chunk(int t) {
-    if (t >= active_) return;
+  // Runs thread t's share; true if it was not empty.
+  bool Chunk(int t) {
+    if (t >= active_) return false;
     int64_t begin = n_ * t / active_, end = n_ * (t + 1) / active_;
-    if (begin < end) fn_(begin, end, closure_);
+    if (begin >= end) return false;
+    fn_(begin, end, closure_);
+    return true;
   }
 
   void Loop(int t, uint64_t seen) {
@@ -93,7 +98,7 @@ class ThreadPool {
       }
       if (stop_.load()) return;
       seen = g;
-      Chunk(t);
+      if (Chunk(t)) worker_chunks_.fetch_add(1, std::memory_order_relaxed);
       pending_.fetch_sub(1, std::memory_order_release);
     }
   }
@@ -115,6 +120,7 @@ class ThreadPool {
   std::atomic<uint64_t> generation_{0};
   std::atomic<int> pending_{0};
   std::atomic<bool> stop_{false};
+  std::atomic<int64_t> worker_chunks_{0};
   int threads_ = 1;
   void (*fn_)(int64_t, int64_t, void*) = nullptr;
   void* closure_ = nullptr;
@@ -133,6 +139,7 @@ void SetNumThreads(int n) {
   if (Pool().threads() != n) Pool().Resize(n);
 }
 int NumThreads() { return Pool().threads(); }
+int64_t ParallelChunksOnWorkers() { return Pool().worker_chunks(); }
 
 }  // namespace priortune::compiler
 

@@ -20,4 +20,7 @@ namespace priortune::compiler {
 // Threads used by parallel loops (the caller counts as one). Default: hardware cores.
 void SetNumThreads(int n);
 int NumThreads();
+// Chunks of parallel loops that pool threads other than the caller have run since the
+// process started: shows that a parallel loop really ran on more than one thread.
+int64_t ParallelChunksOnWorkers();
 }  // namespace priortune::compiler

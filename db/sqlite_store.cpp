@@ -354,7 +354,34 @@ class SqliteStore : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_, "UPDATE tasks SET state = ?1, measured = ?2 WHERE id = ?3");
     PT_RETURN_IF_ERROR(s.prepared());
-    return s.Bind(1, state).Bind(2, measured).Bind(3, task_id).Run();
+    PT_RETURN_IF_ERROR(s.Bind(1, state).Bind(2, measured).Bind(3, task_id).Run());
+    if (sqlite3_changes(db_) == 0) return NotFound("no task " + std::to_string(task_id));
+    return OkStatus();
+  }
+
+  StatusOr<JobRow> GetJob(int64_t job_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "SELECT id, request, state, created, finished FROM jobs WHERE id = ?1");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, job_id);
+    if (!s.Step()) {
+      PT_RETURN_IF_ERROR(s.status());
+      return NotFound("no job " + std::to_string(job_id));
+    }
+    return JobRow{s.Int(0), s.Text(1), s.Text(2), s.Real(3), s.IsNull(4) ? 0.0 : s.Real(4)};
+  }
+
+  StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "SELECT k.id, k.job_id, w.key, t.key, k.trials, k.measured, k.state FROM tasks k "
+                "JOIN workloads w ON w.id = k.workload_id JOIN targets t ON t.id = k.target_id "
+                "WHERE k.job_id = ?1 ORDER BY k.id");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, job_id);
+    std::vector<TaskRow> out;
+    while (s.Step()) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5), s.Text(6)});
+    PT_RETURN_IF_ERROR(s.status());
+    return out;
   }
 
   Status Export(std::ostream& out, const HistoryQuery& query) override {

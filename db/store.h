@@ -43,6 +43,23 @@ struct HistoryQuery {
 // the field. Lets the caller (who knows the compiler) check keys and JSON.
 using RecordCheck = std::function<Status(const Record&)>;
 
+// A job as stored: the client's request and how it ended.
+struct JobRow {
+  int64_t id = 0;
+  std::string request_json;
+  std::string state;      // "running", "done", "interrupted", "failed"
+  double created = 0;     // seconds since the epoch
+  double finished = 0;    // 0 while running
+};
+
+// A task of a job: one (workload, target) with its budget and what was measured.
+struct TaskRow {
+  int64_t id = 0, job_id = 0;
+  std::string workload_key, target_key;
+  int64_t trials = 0, measured = 0;
+  std::string state;
+};
+
 struct ImportStats {
   int64_t imported = 0;
   int64_t duplicates = 0;  // already in the store (same workload, target, config, worker, time)
@@ -79,7 +96,12 @@ class Store {
   virtual Status FinishJob(int64_t job_id, const std::string& state) = 0;
   virtual StatusOr<int64_t> CreateTask(int64_t job_id, const Record& workload_and_target,
                                        int64_t trials) = 0;
+  // NotFound for an unknown task id.
   virtual Status FinishTask(int64_t task_id, const std::string& state, int64_t measured) = 0;
+  // NotFound for an unknown job id.
+  virtual StatusOr<JobRow> GetJob(int64_t job_id) = 0;
+  // The tasks of a job in creation order (empty for a job without tasks or no such job).
+  virtual StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) = 0;
 
   // The versioned JSON-lines log: a header line, then one record per line.
   virtual Status Export(std::ostream& out, const HistoryQuery& query) = 0;

@@ -13,6 +13,7 @@
 #include "compiler/schedule.h"
 #include "compiler/target.h"
 #include "compiler/timing.h"
+#include "tests/common/isa_targets.h"
 
 namespace priortune::compiler {
 namespace {
@@ -25,16 +26,37 @@ std::vector<float> Random(size_t n, uint32_t seed) {
   return v;
 }
 
-Kernel Compile(const Schedule& s, const std::vector<Tensor>& args) {
+using priortune::testing::HostRuns;
+using priortune::testing::IsaNamed;
+using priortune::testing::IsaTarget;
+
+Kernel Compile(const Schedule& s, const std::vector<Tensor>& args, const Target& t = Target::Host()) {
   auto f = Lower(s, "k", args);
   EXPECT_TRUE(f.ok()) << f.status().ToString();
   if (!f.ok()) return {};
-  auto jit = Jit::Default();
-  EXPECT_TRUE(jit.ok());
+  auto jit = Jit::ForTarget(t);
+  EXPECT_TRUE(jit.ok()) << jit.status().ToString();
+  if (!jit.ok()) return {};
   auto k = (*jit)->Compile(*f);
   EXPECT_TRUE(k.ok()) << k.status().ToString();
   return k.ok() ? *k : Kernel();
 }
+
+// Per ISA: the assembly of `s` for the ISA's target uses its vector registers, and where
+// this host can run it, the kernel is returned for the caller to check (else empty).
+Kernel CompileForIsa(const std::string& isa, const Schedule& s, const std::vector<Tensor>& args) {
+  Target t = IsaTarget(isa);
+  auto f = Lower(s, "k", args);
+  EXPECT_TRUE(f.ok()) << f.status().ToString();
+  if (!f.ok()) return {};
+  auto text = EmitCodeText(*f, CodeFileType::kAssembly, t);
+  EXPECT_TRUE(text.ok()) << text.status().ToString();
+  if (text.ok()) EXPECT_NE(text->find(IsaNamed(isa).vector_register), std::string::npos) << *text;
+  if (!HostRuns(t)) return {};
+  return Compile(s, args, t);
+}
+
+class CodegenOnIsa : public ::testing::TestWithParam<std::string> {};
 
 struct Mm {
   int64_t M, N, K;
@@ -76,8 +98,8 @@ TEST(Codegen, RegisterTiledMatmulWithTailsMatchesLoops) {
   m.Check(Compile(s, {m.A, m.B, m.C}));
 }
 
-TEST(Codegen, VectorizedLoopUsesTheHostVectorWidth) {
-  Target t = Target::Host();
+TEST_P(CodegenOnIsa, VectorizedLoopUsesTheTargetsVectorWidth) {
+  Target t = IsaTarget(GetParam());
   int64_t lanes = t.vector_lanes();
   Tensor A = Placeholder("A", {lanes * 4}), B = Placeholder("B", {lanes * 4});
   Tensor C = Compute("C", {lanes * 4}, [&](Expr i) { return A(i) * B(i) + A(i); });
@@ -86,21 +108,76 @@ TEST(Codegen, VectorizedLoopUsesTheHostVectorWidth) {
   s[C].vectorize(i);
   auto f = Lower(s, "vec", {A, B, C});
   ASSERT_TRUE(f.ok());
-  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, Target::Host());
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, t);
   ASSERT_TRUE(ir.ok()) << ir.status().ToString();
   EXPECT_NE(ir->find("<" + std::to_string(lanes) + " x float>"), std::string::npos);
-  if (t.has("avx512f")) {
-    auto asm_text = EmitCodeText(*f, CodeFileType::kAssembly, Target::Host());
-    ASSERT_TRUE(asm_text.ok());
-    EXPECT_NE(asm_text->find("zmm"), std::string::npos) << "expected 512-bit registers";
-  }
+  EXPECT_NE(ir->find("\"prefer-vector-width\"=\"" + std::to_string(t.vector_bits) + "\""), std::string::npos);
+  Kernel k = CompileForIsa(GetParam(), s, {A, B, C});
+  if (!HostRuns(t)) return;  // compiled and checked above
+  ASSERT_TRUE(k);
   auto a = Random(lanes * 4, 3), b = Random(lanes * 4, 4);
   std::vector<float> c(lanes * 4);
-  Kernel k = Compile(s, {A, B, C});
-  ASSERT_TRUE(k);
   k.Run({a.data(), b.data(), c.data()});
   for (int64_t x = 0; x < lanes * 4; ++x) EXPECT_NEAR(c[x], a[x] * b[x] + a[x], 1e-6);
 }
+
+TEST_P(CodegenOnIsa, ObjectFileIsAnElfWithTheEntryPointsOnAnyHost) {
+  // Object files work for every target, whether or not this host could run it.
+  Mm m(8, 8, 8);
+  Schedule s({m.C});
+  auto f = Lower(s, "mm_obj", {m.A, m.B, m.C});
+  ASSERT_TRUE(f.ok());
+  std::string path = ::testing::TempDir() + "/mm_obj_" + GetParam() + ".o";
+  ASSERT_TRUE(EmitCodeFile(*f, path, CodeFileType::kObject, IsaTarget(GetParam())).ok());
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 64u);
+  EXPECT_EQ(bytes.substr(0, 4), "\x7f" "ELF");
+  EXPECT_NE(bytes.find("mm_obj_packed"), std::string::npos);
+  std::remove(path.c_str());
+  EXPECT_FALSE(EmitCodeFile(*f, "/nonexistent-dir/x.o", CodeFileType::kObject, IsaTarget(GetParam())).ok());
+}
+
+TEST_P(CodegenOnIsa, VectorTailIsMaskedAndNeverWritesPastTheEnd) {
+  // One vector and 5 more elements: the second vector has 5 live lanes. The buffer is
+  // followed by sentinels that must survive.
+  int64_t lanes = IsaTarget(GetParam()).vector_lanes(), n = lanes + 5;
+  Tensor A = Placeholder("A", {n});
+  Tensor B = Compute("B", {n}, [&](Expr i) { return A(i) + 1; });
+  Schedule s({B});
+  auto [o, i] = s[B].split(s[B].axis(0), lanes);
+  s[B].vectorize(i);
+  Kernel k = CompileForIsa(GetParam(), s, {A, B});
+  if (!HostRuns(IsaTarget(GetParam()))) return;
+  ASSERT_TRUE(k);
+  auto a = Random(n, 6);
+  std::vector<float> b(2 * lanes + 8, -7.0f);
+  k.Run({a.data(), b.data()});
+  for (int64_t x = 0; x < n; ++x) EXPECT_FLOAT_EQ(b[x], a[x] + 1);
+  for (size_t x = n; x < b.size(); ++x) EXPECT_FLOAT_EQ(b[x], -7.0f);
+}
+
+TEST_P(CodegenOnIsa, StridedReadsBecomeGathersAndPaddingSelectsAreSafe) {
+  // B(i) = A(2i) if in range else 0, vectorized: the access has stride 2 and half the
+  // lanes of the last vector read past the end of A unless masked.
+  int64_t lanes = IsaTarget(GetParam()).vector_lanes(), n = lanes + lanes / 2 + 1;
+  Tensor A = Placeholder("A", {n + n / 2});
+  int64_t an = n + n / 2;
+  Tensor B = Compute("B", {n}, [&](Expr i) { return Select(i * 2 < an, A(i * 2), FloatImm(0.0)); });
+  Schedule s({B});
+  auto [o, i] = s[B].split(s[B].axis(0), lanes);
+  s[B].vectorize(i);
+  Kernel k = CompileForIsa(GetParam(), s, {A, B});
+  if (!HostRuns(IsaTarget(GetParam()))) return;
+  ASSERT_TRUE(k);
+  auto a = Random(an, 7);
+  std::vector<float> b(n);
+  k.Run({a.data(), b.data()});
+  for (int64_t x = 0; x < n; ++x) EXPECT_FLOAT_EQ(b[x], 2 * x < an ? a[2 * x] : 0.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, CodegenOnIsa, ::testing::ValuesIn(priortune::testing::IsaNames()),
+                         priortune::testing::IsaParamName);
 
 TEST(Codegen, ParallelLoopRunsOnThePoolAndMatches) {
   Mm m(64, 48, 32);
@@ -113,7 +190,11 @@ TEST(Codegen, ParallelLoopRunsOnThePoolAndMatches) {
   EXPECT_NE(ir->find("call i32 @pt_parallel_for"), std::string::npos);
   int before = NumThreads();
   SetNumThreads(2);
-  m.Check(Compile(s, {m.A, m.B, m.C}));
+  Kernel k = Compile(s, {m.A, m.B, m.C});
+  int64_t chunks = ParallelChunksOnWorkers();
+  m.Check(k);  // runs the kernel once
+  // The second thread's half of the rows ran on a pool thread, not on the caller.
+  EXPECT_EQ(ParallelChunksOnWorkers() - chunks, 1);
   SetNumThreads(before);
 }
 
@@ -134,39 +215,6 @@ TEST(Codegen, UnrolledLoopsMatchAndLeaveNoLoop) {
   EXPECT_EQ(ToString(f->body).find("for ("), std::string::npos) << ToString(f->body);
 }
 
-TEST(Codegen, VectorTailIsMaskedAndNeverWritesPastTheEnd) {
-  // 21 elements with 16 lanes: the second vector has 5 live lanes. The buffer is followed
-  // by sentinels that must survive.
-  Tensor A = Placeholder("A", {21});
-  Tensor B = Compute("B", {21}, [&](Expr i) { return A(i) + 1; });
-  Schedule s({B});
-  auto [o, i] = s[B].split(s[B].axis(0), 16);
-  s[B].vectorize(i);
-  Kernel k = Compile(s, {A, B});
-  ASSERT_TRUE(k);
-  auto a = Random(21, 6);
-  std::vector<float> b(32, -7.0f);
-  k.Run({a.data(), b.data()});
-  for (int x = 0; x < 21; ++x) EXPECT_FLOAT_EQ(b[x], a[x] + 1);
-  for (int x = 21; x < 32; ++x) EXPECT_FLOAT_EQ(b[x], -7.0f);
-}
-
-TEST(Codegen, StridedReadsBecomeGathersAndPaddingSelectsAreSafe) {
-  // B(i) = A(2i) if in range else 0, vectorized: the access has stride 2 and half the
-  // lanes of the last vector read past the end of A unless masked.
-  Tensor A = Placeholder("A", {30});
-  Tensor B = Compute("B", {20}, [&](Expr i) { return Select(i * 2 < 30, A(i * 2), FloatImm(0.0)); });
-  Schedule s({B});
-  auto [o, i] = s[B].split(s[B].axis(0), 16);
-  s[B].vectorize(i);
-  Kernel k = Compile(s, {A, B});
-  ASSERT_TRUE(k);
-  auto a = Random(30, 7);
-  std::vector<float> b(20);
-  k.Run({a.data(), b.data()});
-  for (int x = 0; x < 20; ++x) EXPECT_FLOAT_EQ(b[x], 2 * x < 30 ? a[2 * x] : 0.0f);
-}
-
 TEST(Codegen, InlinedAndFusedStagesMatch) {
   Tensor A = Placeholder("A", {6, 10});
   Tensor R = Compute("R", {6, 10}, [&](Expr i, Expr j) { return Max(A(i, j), FloatImm(0.0)); });
@@ -182,22 +230,6 @@ TEST(Codegen, InlinedAndFusedStagesMatch) {
   std::vector<float> out(60);
   k.Run({a.data(), out.data()});
   for (int x = 0; x < 60; ++x) EXPECT_FLOAT_EQ(out[x], std::max(a[x], 0.0f) * 3);
-}
-
-TEST(Codegen, ObjectFileIsAnElfWithTheEntryPoints) {
-  Mm m(8, 8, 8);
-  Schedule s({m.C});
-  auto f = Lower(s, "mm_obj", {m.A, m.B, m.C});
-  ASSERT_TRUE(f.ok());
-  std::string path = ::testing::TempDir() + "/mm_obj.o";
-  ASSERT_TRUE(EmitCodeFile(*f, path, CodeFileType::kObject, Target::Host()).ok());
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  ASSERT_GT(bytes.size(), 64u);
-  EXPECT_EQ(bytes.substr(0, 4), "\x7f" "ELF");
-  EXPECT_NE(bytes.find("mm_obj_packed"), std::string::npos);
-  std::remove(path.c_str());
-  EXPECT_FALSE(EmitCodeFile(*f, "/nonexistent-dir/x.o", CodeFileType::kObject, Target::Host()).ok());
 }
 
 TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {

@@ -63,8 +63,14 @@ TEST(Schedule, RejectsUsingAnAxisThatWasAlreadySplit) {
 TEST(Schedule, RejectsFusingNonAdjacentLoops) {
   Mm m;
   Schedule s({m.C});
-  s[m.C].fuse(s[m.C].axis(0), s[m.C].reduce_axis(0));
-  EXPECT_FALSE(LowerError(s, {m.A, m.B, m.C}).empty());
+  s[m.C].fuse(s[m.C].axis(0), s[m.C].reduce_axis(0));  // j lies between i and k
+  EXPECT_NE(LowerError(s, {m.A, m.B, m.C}).find("must be directly outside"), std::string::npos)
+      << LowerError(s, {m.A, m.B, m.C});
+  Mm m2;
+  Schedule s2({m2.C});
+  s2[m2.C].fuse(s2[m2.C].axis(1), s2[m2.C].reduce_axis(0));  // adjacent, but j is spatial
+  EXPECT_NE(LowerError(s2, {m2.A, m2.B, m2.C}).find("cannot fuse spatial and reduction"), std::string::npos)
+      << LowerError(s2, {m2.A, m2.B, m2.C});
 }
 
 TEST(Schedule, RejectsParallelReductionAndInlinedReduction) {

@@ -257,15 +257,61 @@ TEST_F(StoreTest, HistorySelectsByWorkloadTargetOrOp) {
   EXPECT_EQ(store->History({"", "", "", 1}).value().size(), 1u);
 }
 
+TEST_F(StoreTest, AnUnknownErrorKindIsRefusedNotGuessed) {
+  std::string path = Path("kinds.db");
+  {
+    auto store = Open("kinds.db");
+    std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {}, ErrorKind::kTimeout)};
+    ASSERT_TRUE(store->AddRecords(batch).ok());
+  }
+  // A newer priortune (or a hand edit) wrote a kind this one does not know.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE records SET error_kind = 'melted'", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto store = Open("kinds.db");
+  auto history = store->History({});
+  ASSERT_FALSE(history.ok());
+  EXPECT_EQ(history.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(history.status().message().find("melted"), std::string::npos) << history.status().message();
+}
+
 TEST_F(StoreTest, JobsAndTasksAreRecorded) {
   auto store = Open("jobs.db");
   auto job = store->CreateJob(R"({"op":"matmul"})");
   ASSERT_TRUE(job.ok());
+  auto running = store->GetJob(*job);
+  ASSERT_TRUE(running.ok()) << running.status().ToString();
+  EXPECT_EQ(running->request_json, R"({"op":"matmul"})");
+  EXPECT_EQ(running->state, "running");
+  EXPECT_GT(running->created, 0);
+  EXPECT_EQ(running->finished, 0);
   auto task = store->CreateTask(*job, MakeRecord("w", "t", "f", 0, {}), 200);
   ASSERT_TRUE(task.ok()) << task.status().ToString();
-  EXPECT_TRUE(store->FinishTask(*task, "done", 200).ok());
-  EXPECT_TRUE(store->FinishJob(*job, "done").ok());
+  auto second = store->CreateTask(*job, MakeRecord("w2", "t", "f", 0, {}), 50);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  ASSERT_TRUE(store->FinishTask(*task, "done", 180).ok());
+  ASSERT_TRUE(store->FinishJob(*job, "interrupted").ok());
   EXPECT_EQ(store->FinishJob(*job + 1, "done").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->FinishTask(*second + 1, "done", 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->GetJob(*job + 1).status().code(), StatusCode::kNotFound);
+
+  auto ended = store->GetJob(*job);
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->state, "interrupted");
+  EXPECT_GE(ended->finished, ended->created);
+  auto tasks = store->TasksOfJob(*job);
+  ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
+  ASSERT_EQ(tasks->size(), 2u);
+  EXPECT_EQ((*tasks)[0].id, *task);
+  EXPECT_EQ((*tasks)[0].workload_key, "w");
+  EXPECT_EQ((*tasks)[0].target_key, "t");
+  EXPECT_EQ((*tasks)[0].trials, 200);
+  EXPECT_EQ((*tasks)[0].measured, 180);
+  EXPECT_EQ((*tasks)[0].state, "done");
+  EXPECT_EQ((*tasks)[1].workload_key, "w2");
+  EXPECT_EQ((*tasks)[1].trials, 50);
+  EXPECT_EQ((*tasks)[1].state, "running");
   // A record of a job that does not exist breaks the foreign key: nothing is written.
   std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {1.0}), MakeRecord("w", "t", "f", 2, {1.0})};
   batch[1].job_id = 999;

@@ -1,5 +1,7 @@
 #include "tuner/search_space.h"
 
+#include "tests/common/isa_targets.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -92,28 +94,58 @@ TEST(SearchSpace, RejectsMalformedKnobs) {
   EXPECT_FALSE(SearchSpace::Create({{"a", KnobKind::kSplit, {1}, {}, ""}, {"a", KnobKind::kSplit, {2}, {}, ""}}).ok());
 }
 
-TEST(SearchSpace, EveryTemplateConfigOfAWorkloadLiesInItsSpace) {
-  compiler::Target t = compiler::Target::Host();
-  for (const auto& w : {compiler::MatmulWorkload(512, 512, 512), compiler::Conv2dWorkload(1, 64, 56, 56, 64, 3, 3, 1, 1)}) {
+class SpaceOnIsa : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SpaceOnIsa, DefaultAndHandPickedConfigsLieInTheSpaceAndConstraintsHold) {
+  compiler::Target t = priortune::testing::IsaTarget(GetParam());
+  for (const auto& w : {compiler::MatmulWorkload(512, 512, 512), compiler::MatmulWorkload(1, 1000, 512),
+                        compiler::BatchMatmulWorkload(4, 33, 65, 17),
+                        compiler::Conv2dWorkload(1, 64, 56, 56, 64, 3, 3, 1, 1),
+                        compiler::Conv2dWorkload(1, 512, 7, 7, 512, 3, 3, 1, 1),
+                        compiler::Conv2dWorkload(1, 3, 224, 224, 64, 7, 7, 2, 3),
+                        compiler::DepthwiseConv2dWorkload(1, 32, 112, 112, 3, 3, 1, 1)}) {
+    SCOPED_TRACE(w.ShortName() + " on " + t.cpu);
     auto s = SearchSpace::ForWorkload(w, t);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     auto tmpl = *compiler::FindTemplate(w.op);
-    EXPECT_TRUE(s->Valid(tmpl->DefaultConfig(w, t)));
-    EXPECT_TRUE(s->Valid(tmpl->HandPickedConfig(w, t)));
-    // The template's register-tile constraint holds for every sampled config.
+    EXPECT_TRUE(s->Valid(tmpl->DefaultConfig(w, t))) << compiler::ConfigToJson(tmpl->DefaultConfig(w, t));
+    EXPECT_TRUE(s->Valid(tmpl->HandPickedConfig(w, t))) << compiler::ConfigToJson(tmpl->HandPickedConfig(w, t));
+    EXPECT_TRUE(compiler::CheckConfigInSpace(*tmpl, w, t, tmpl->HandPickedConfig(w, t)).ok());
+    // The register-tile constraints hold for sampled, mutated and neighbouring configs.
     std::mt19937_64 rng(5);
-    for (const auto& c : tmpl->Constraints(w, t))
-      for (int i = 0; i < 200; ++i) EXPECT_TRUE(c.holds(*s->Sample(rng))) << c.description;
-    EXPECT_GT(s->size(), 100u);
-    if (w.op == "matmul") {  // 8 rows x 4 vectors = 32 accumulators: would spill
-      compiler::Config spills = tmpl->DefaultConfig(w, t);
-      spills["tile_m"] = 8;
-      spills["tile_n"] = 64;
-      EXPECT_TRUE(s->IndexOf(spills).ok());
-      EXPECT_FALSE(s->Valid(spills));
+    for (int i = 0; i < 100; ++i) {
+      compiler::Config c = *s->Sample(rng);
+      compiler::Config m = s->Mutate(c, rng, 0.3);
+      for (const auto& k : tmpl->Constraints(w, t)) {
+        EXPECT_TRUE(k.holds(c)) << k.description;
+        EXPECT_TRUE(k.holds(m)) << k.description;
+        for (const auto& n : s->Neighbours(c)) EXPECT_TRUE(k.holds(n)) << k.description;
+      }
     }
+    EXPECT_GT(s->size(), 30u);
   }
 }
+
+TEST_P(SpaceOnIsa, AMatmulTileThatWouldSpillTheRegistersIsOutsideTheSpace) {
+  compiler::Target t = priortune::testing::IsaTarget(GetParam());
+  compiler::Workload w = compiler::MatmulWorkload(512, 512, 512);
+  auto s = SearchSpace::ForWorkload(w, t);
+  ASSERT_TRUE(s.ok());
+  auto tmpl = *compiler::FindTemplate("matmul");
+  // The widest tile with as many rows as there are vector registers: a candidate of each
+  // knob, but rows x 4 vectors accumulators cannot fit.
+  compiler::Config spills = tmpl->DefaultConfig(w, t);
+  spills["tile_m"] = t.vector_registers - 4;
+  spills["tile_n"] = 4 * t.vector_lanes();
+  EXPECT_TRUE(s->IndexOf(spills).ok());
+  EXPECT_FALSE(s->Valid(spills));
+  // And the same tile one vector wide fits.
+  spills["tile_n"] = t.vector_lanes();
+  EXPECT_TRUE(s->Valid(spills));
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, SpaceOnIsa, ::testing::ValuesIn(priortune::testing::IsaNames()),
+                         priortune::testing::IsaParamName);
 
 }  // namespace
 }  // namespace priortune::tuner

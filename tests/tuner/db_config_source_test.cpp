@@ -1,0 +1,121 @@
+// Lookup across targets: a store holding bests from an AVX-512 and an AVX2 target answers
+// each asking target with a config that lies in its own search space, at the right level,
+// and says what it passed over. Real SQLite file, constructed targets (any host).
+#include "tuner/db_config_source.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "tuner/search_space.h"
+#include "tuner/tuning_loop.h"
+
+namespace priortune::tuner {
+namespace {
+
+compiler::Target Named(const std::string& cpu) {
+  auto t = compiler::Target::Parse(cpu, 1);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return *t;
+}
+
+class CrossTargetLookup : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/priortune-lookup-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    store_ = std::move(db::OpenSqliteStore((dir_ / "mixed.db").string())).value();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Stores one measured config of `w` on `t` (as a worker of that target would).
+  void Add(const compiler::Target& t, compiler::Config c, double seconds) {
+    compiler::Config base = tmpl_->DefaultConfig(w_, t);
+    for (const auto& [k, v] : c) base[k] = v;
+    ASSERT_TRUE(compiler::CheckConfigInSpace(*tmpl_, w_, t, base).ok())
+        << "the record must be valid on its own target " << t.cpu;
+    MeasureResult r;
+    r.costs = {seconds};
+    r.worker = t.cpu;
+    std::vector<db::Record> batch{ToRecord({w_, t, base}, r, 0)};
+    ASSERT_TRUE(store_->AddRecords(batch).ok());
+  }
+
+  compiler::ConfigChoice Lookup(const compiler::Target& t) {
+    auto source = MakeDbConfigSource(*store_);
+    auto choice = source->BestConfig(w_, t);
+    EXPECT_TRUE(choice.ok()) << choice.status().ToString();
+    if (choice->level != "default")
+      EXPECT_TRUE(compiler::CheckConfigInSpace(*tmpl_, w_, t, choice->config).ok())
+          << "handed out a config that does not run on " << t.cpu;
+    return *choice;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<db::Store> store_;
+  compiler::Workload w_ = compiler::MatmulWorkload(512, 512, 512);
+  const compiler::OpTemplate* tmpl_ = *compiler::FindTemplate("matmul");
+};
+
+TEST_F(CrossTargetLookup, EachTargetGetsAConfigThatRunsOnItAndTheRightLevel) {
+  compiler::Target avx512 = Named("x86-64-v4"), avx2 = Named("x86-64-v3");
+  // The AVX-512 best is the fastest record overall; its 64-wide tile is not a candidate
+  // on AVX2 (8 lanes: tiles of 8..32 columns).
+  Add(avx512, {{"tile_m", 6}, {"tile_n", 64}}, 1e-3);
+  Add(avx512, {{"tile_m", 4}, {"tile_n", 32}}, 1.5e-3);
+  Add(avx2, {{"tile_m", 6}, {"tile_n", 16}}, 2e-3);
+  Add(avx2, {{"tile_m", 2}, {"tile_n", 8}}, 4e-3);
+
+  // Each target that measured finds its own best.
+  auto on512 = Lookup(avx512);
+  EXPECT_EQ(on512.level, "exact target");
+  EXPECT_EQ(on512.config.at("tile_n"), 64);
+  auto on2 = Lookup(avx2);
+  EXPECT_EQ(on2.level, "exact target");
+  EXPECT_EQ(on2.config.at("tile_n"), 16);
+  EXPECT_TRUE(on2.skipped.empty());
+
+  // Another AVX2 CPU: the AVX2 best, from the same ISA family.
+  auto zen3 = Lookup(Named("znver3"));
+  EXPECT_EQ(zen3.level, "same ISA family");
+  EXPECT_EQ(zen3.config.at("tile_m"), 6);
+  EXPECT_EQ(zen3.config.at("tile_n"), 16);
+  auto zen4 = Lookup(Named("znver4"));
+  EXPECT_EQ(zen4.level, "same ISA family");
+  EXPECT_EQ(zen4.config.at("tile_n"), 64);
+
+  // SSE4.2 (4 lanes, 12 accumulators): the AVX-512 best's tile_n 64 is no candidate, the
+  // AVX2 best's 6 x 16 needs 24 accumulators. Both are skipped, with reasons, and the
+  // answer is the default config: a stored best that runs there does not exist.
+  auto sse = Lookup(Named("x86-64-v2"));
+  EXPECT_EQ(sse.level, "default");
+  ASSERT_EQ(sse.skipped.size(), 2u);
+  EXPECT_NE(sse.skipped[0].find("'tile_n' = 64 is not among its candidates"), std::string::npos) << sse.skipped[0];
+  EXPECT_NE(sse.skipped[1].find("accumulators"), std::string::npos) << sse.skipped[1];
+  // build_best agrees, and says so.
+  compiler::Target sse_target = Named("x86-64-v2");
+  auto source = MakeDbConfigSource(*store_);
+  auto built = compiler::BuildBest(w_, sse_target, *source);
+  if (sse_target.CheckRunsOnHost().ok()) {
+    ASSERT_TRUE(built.ok()) << built.status().ToString();
+    EXPECT_EQ(built->choice.level, "default");
+    EXPECT_EQ(built->choice.config, tmpl_->DefaultConfig(w_, sse_target));
+    EXPECT_EQ(built->choice.skipped.size(), 2u);
+  }
+}
+
+TEST_F(CrossTargetLookup, AnyTargetLevelHandsOutAnotherFamilysConfigOnlyIfItFits) {
+  compiler::Target avx512 = Named("x86-64-v4"), avx2 = Named("x86-64-v3");
+  // Only an AVX-512 record: its tile 3 x 16 is one vector wide there, two on AVX2 (6
+  // accumulators of 12), so it lies in AVX2's space and may answer at the last level.
+  Add(avx512, {{"tile_m", 3}, {"tile_n", 16}}, 1e-3);
+  auto on2 = Lookup(avx2);
+  EXPECT_EQ(on2.level, "any target");
+  EXPECT_EQ(on2.config.at("tile_m"), 3);
+  EXPECT_EQ(on2.config.at("tile_n"), 16);
+  EXPECT_TRUE(on2.skipped.empty());
+}
+
+}  // namespace
+}  // namespace priortune::tuner
