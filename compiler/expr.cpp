@@ -373,7 +373,7 @@ void Print(std::ostream& os, const Expr& e) {
       return;
     case ExprKind::kLoad: os << e->buffer->name << "["; Print(os, e->a); os << "]"; return;
     case ExprKind::kReduce:
-      os << (e->reduce == ReduceKind::kSum ? "sum" : e->reduce == ReduceKind::kMax ? "max" : "min")
+      os << "sum"
          << "(";
       Print(os, e->a);
       os << ", axes=[";

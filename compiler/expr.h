@@ -58,7 +58,9 @@ enum class ExprKind : uint8_t {
   kReduce,      // sum/max/min over reduction axes: only as the whole body of a compute
 };
 
-enum class ReduceKind : uint8_t { kSum, kMax, kMin };
+// Reduction combiners. Only the sum so far: max/min come with the first operator that
+// needs one (pooling), together with a test.
+enum class ReduceKind : uint8_t { kSum };
 
 struct ExprNode {
   ExprKind kind;

@@ -128,7 +128,7 @@ class Lowerer {
                                parent->stage->name() + " does not read it");
       if (info->consumers.size() != 1)
         return InvalidArgument("compute_at of stage " + s->name() +
-                               ": it has more than one consumer; compute it at root");
+                               ": it has more than one consumer; leave it at root (the default)");
     }
     return OkStatus();
   }

@@ -170,13 +170,6 @@ void Stage::compute_inline() {
   attach_iv_ = nullptr;
 }
 
-void Stage::compute_root() {
-  if (!Usable()) return;
-  attach_ = AttachKind::kRoot;
-  attach_stage_ = nullptr;
-  attach_iv_ = nullptr;
-}
-
 Schedule::Schedule(std::vector<Tensor> outputs) : outputs_(std::move(outputs)) {
   inert_ = std::make_unique<Stage>(this, nullptr);
   std::unordered_set<const OperationNode*> visited;

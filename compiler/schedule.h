@@ -51,7 +51,6 @@ class Stage {
   void compute_at(Stage& parent, const IterVar& iv);
   // Substitutes this stage's expression into its consumers (not for reductions).
   void compute_inline();
-  void compute_root();
 
   // --- read access for lowering and tests ---
   const std::string& name() const { return op_->name; }

@@ -53,25 +53,10 @@ Expr MakeReduce(ReduceKind kind, Expr source, std::vector<IterVar> axes) {
 Expr Sum(Expr source, std::vector<IterVar> axes) {
   return MakeReduce(ReduceKind::kSum, std::move(source), std::move(axes));
 }
-Expr MaxReduce(Expr source, std::vector<IterVar> axes) {
-  return MakeReduce(ReduceKind::kMax, std::move(source), std::move(axes));
-}
-Expr MinReduce(Expr source, std::vector<IterVar> axes) {
-  return MakeReduce(ReduceKind::kMin, std::move(source), std::move(axes));
-}
 
 Expr ReduceIdentity(ReduceKind kind, DType t) {
-  if (t == DType::kFloat32) {
-    switch (kind) {
-      case ReduceKind::kSum: return FloatImm(0.0);
-      case ReduceKind::kMax: return FloatImm(-3.4028234663852886e38);
-      case ReduceKind::kMin: return FloatImm(3.4028234663852886e38);
-    }
-  }
   switch (kind) {
-    case ReduceKind::kSum: return IntImm(0);
-    case ReduceKind::kMax: return IntImm(INT64_MIN);
-    case ReduceKind::kMin: return IntImm(INT64_MAX);
+    case ReduceKind::kSum: return t == DType::kFloat32 ? FloatImm(0.0) : IntImm(0);
   }
   return Expr();
 }
@@ -79,8 +64,6 @@ Expr ReduceIdentity(ReduceKind kind, DType t) {
 Expr ReduceCombine(ReduceKind kind, Expr acc, Expr value) {
   switch (kind) {
     case ReduceKind::kSum: return acc + value;
-    case ReduceKind::kMax: return Max(acc, value);
-    case ReduceKind::kMin: return Min(acc, value);
   }
   return Expr();
 }

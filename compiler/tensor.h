@@ -60,8 +60,6 @@ Tensor Placeholder(const std::string& name, std::vector<int64_t> shape,
 IterVar ReduceAxis(int64_t extent, const std::string& name);
 
 Expr Sum(Expr source, std::vector<IterVar> axes);
-Expr MaxReduce(Expr source, std::vector<IterVar> axes);
-Expr MinReduce(Expr source, std::vector<IterVar> axes);
 
 // The value a reduction starts from.
 Expr ReduceIdentity(ReduceKind kind, DType t);

@@ -24,13 +24,6 @@ void FlushCache() {
 
 }  // namespace
 
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 TimingResult TimeFunction(const std::function<void()>& fn, const TimingOptions& options) {
   TimingResult r;
   for (int i = 0; i < options.warmup; ++i) fn();

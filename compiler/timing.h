@@ -6,6 +6,8 @@
 #include <functional>
 #include <vector>
 
+#include "compiler/median.h"
+
 namespace priortune::compiler {
 
 struct TimingOptions {
@@ -25,6 +27,5 @@ struct TimingResult {
 // Times fn with the protocol. Not thread-safe with respect to fn.
 TimingResult TimeFunction(const std::function<void()>& fn, const TimingOptions& options);
 
-double Median(std::vector<double> v);
 
 }  // namespace priortune::compiler

@@ -1,5 +1,7 @@
 #include "db/record.h"
 
+#include "compiler/median.h"
+
 #include <algorithm>
 #include <limits>
 
@@ -34,12 +36,7 @@ StatusOr<ErrorKind> ErrorKindFromName(const std::string& name) {
 }
 
 double Record::cost() const {
-  if (!ok()) return std::numeric_limits<double>::infinity();
-  std::vector<double> v = costs;
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  double hi = v[v.size() / 2];
-  if (v.size() % 2) return hi;
-  return (hi + *std::max_element(v.begin(), v.begin() + v.size() / 2)) / 2;
+  return ok() ? Median(costs) : std::numeric_limits<double>::infinity();
 }
 
 }  // namespace priortune::db

@@ -302,7 +302,7 @@ class SqliteStore : public Store {
       while (s.Step()) {
         PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));
         if (!seen.insert(r.id).second) continue;
-        std::string why = filter ? filter(r) : std::string();
+        std::string why = filter ? filter(r, step.level) : std::string();
         if (why.empty()) return std::optional<BestMatch>(BestMatch{std::move(r), step.level, std::move(skipped)});
         skipped.push_back(std::string(MatchLevelName(step.level)) + " " + r.target_key + " (" +
                           r.isa_family + "): " + why);

@@ -27,10 +27,10 @@ struct BestMatch {
   std::vector<std::string> skipped;
 };
 
-// Whether a stored best (the fastest correct record of one target) may answer a lookup:
-// an empty string accepts it, anything else is the reason it may not (e.g. its config
-// falls outside the asking target's search space).
-using BestFilter = std::function<std::string(const Record&)>;
+// Whether a stored best (the fastest correct record of one target), considered at
+// `level`, may answer a lookup: an empty string accepts it, anything else is the reason
+// it may not (e.g. its config falls outside the asking target's search space).
+using BestFilter = std::function<std::string(const Record&, MatchLevel level)>;
 
 struct HistoryQuery {
   std::string workload_key;  // empty: any

@@ -17,7 +17,6 @@ packages=(
   ccache
   cmake
   g++
-  libbenchmark-dev
   libcli11-dev
   libdnnl-dev
   libgrpc++-dev

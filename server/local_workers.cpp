@@ -36,6 +36,9 @@ StatusOr<LocalWorkers> LocalWorkers::Start(const std::string& exe, int n,
     if (pid == 0) {
       setpgid(0, 0);                    // Ctrl-C in the terminal is for the front end
       prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive the front end
+      // "local<i>-<pid>": unique, and names the process behind a lease in logs.
+      std::string id = "local" + std::to_string(i) + "-" + std::to_string(getpid());
+      argv[7] = id.data();
       execv(exe.c_str(), argv.data());
       _exit(127);
     }

@@ -44,6 +44,7 @@ void MeasureQueue::AddWorker(const std::string& worker) {
   std::lock_guard<std::mutex> lock(mu_);
   connected_[worker] = true;
   ++stats_.seen;
+  Notify(QueueEventKind::kWorkerAdded, worker);
   done_.notify_all();
 }
 
@@ -62,6 +63,7 @@ std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::st
   pending_.erase(found);
   Item& item = items_[id];
   item.holder = worker;
+  Notify(QueueEventKind::kLeased, worker, id);
   return Lease{id, item.candidate};
 }
 
@@ -75,6 +77,7 @@ void MeasureQueue::Complete(const std::string& worker, uint64_t id, tuner::Measu
   it->second.result = std::move(result);
   it->second.holder.clear();
   ++stats_.completed;
+  Notify(QueueEventKind::kCompleted, worker, id);
   done_.notify_all();
 }
 
@@ -93,11 +96,14 @@ void MeasureQueue::RemoveWorker(const std::string& worker) {
                         " workers that were lost (" + item.lost_workers + "); not retried";
       r.worker = worker;
       item.result = std::move(r);
+      Notify(QueueEventKind::kGivenUp, worker, id);
     } else {
       pending_.push_front(id);  // first in line: its batch is waiting for it
       ++stats_.requeued;
+      Notify(QueueEventKind::kRequeued, worker, id);
     }
   }
+  Notify(QueueEventKind::kWorkerRemoved, worker);
   work_.notify_all();
   done_.notify_all();
 }
@@ -105,6 +111,15 @@ void MeasureQueue::RemoveWorker(const std::string& worker) {
 bool MeasureQueue::WaitForWorkers(int n, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return done_.wait_for(lock, timeout, [&] { return static_cast<int>(connected_.size()) >= n; });
+}
+
+void MeasureQueue::SetObserver(QueueObserver observer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  observer_ = std::move(observer);
+}
+
+void MeasureQueue::Notify(QueueEventKind kind, const std::string& worker, uint64_t lease) {
+  if (observer_) observer_(QueueEvent{kind, worker, lease});
 }
 
 void MeasureQueue::Shutdown() {

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -25,6 +26,23 @@ struct Lease {
   uint64_t id = 0;
   tuner::Candidate candidate;
 };
+
+// What happened in the queue, for an observer (tests use one as a latch: "worker X now
+// holds lease Y"; a metrics exporter could count them).
+enum class QueueEventKind : uint8_t {
+  kWorkerAdded,    // `worker` said hello
+  kLeased,         // `worker` took lease `lease`
+  kCompleted,      // `worker` returned a result for `lease`
+  kRequeued,       // `worker` was lost holding `lease`; it went back to the queue
+  kGivenUp,        // lease `lease` cost max_losses workers: recorded as `worker lost`
+  kWorkerRemoved,  // `worker` is gone
+};
+struct QueueEvent {
+  QueueEventKind kind;
+  std::string worker;
+  uint64_t lease = 0;
+};
+using QueueObserver = std::function<void(const QueueEvent&)>;
 
 struct WorkerStats {
   int connected = 0;           // workers holding a stream now
@@ -58,6 +76,10 @@ class MeasureQueue : public tuner::Measurer {
 
   // Blocks until `n` workers are connected; false on timeout.
   bool WaitForWorkers(int n, std::chrono::milliseconds timeout);
+  // Called for every event, in order, with the queue's lock held: it must be quick and
+  // must not call back into the queue. May be set or replaced at any time.
+  void SetObserver(QueueObserver observer);
+
   // Wakes every Take(); later Takes return nullopt at once.
   void Shutdown();
   bool shutting_down() const;
@@ -81,6 +103,9 @@ class MeasureQueue : public tuner::Measurer {
   std::deque<uint64_t> pending_;
   std::map<std::string, double> busy_;  // per worker
   std::map<std::string, bool> connected_;
+  void Notify(QueueEventKind kind, const std::string& worker, uint64_t lease = 0);
+
+  QueueObserver observer_;
   uint64_t next_id_ = 1;
   bool shutdown_ = false;
   WorkerStats stats_;

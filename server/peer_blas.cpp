@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "compiler/im2col.h"
+
 namespace priortune::server {
 namespace {
 
@@ -50,24 +52,15 @@ std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads,
                   c.data(), n);
     };
   } else if (w.op == "conv2d" && w.dim("N") == 1) {
-    int64_t ch = w.dim("C"), h = w.dim("H"), wd = w.dim("W"), o = w.dim("O"), kh = w.dim("KH"),
-            kw = w.dim("KW"), sh = w.dim("SH"), sw = w.dim("SW"), ph = w.dim("PH"), pw = w.dim("PW");
-    int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (wd + 2 * pw - kw) / sw + 1;
-    int64_t rows = ch * kh * kw, cols = oh * ow;
-    a.assign(static_cast<size_t>(ch * h * wd), 0.5f);    // input
-    b.assign(static_cast<size_t>(o * rows), 0.25f);      // weights [O, C*KH*KW]
+    compiler::ConvGeometry g{w.dim("C"), w.dim("H"), w.dim("W"), w.dim("KH"), w.dim("KW"),
+                             w.dim("SH"), w.dim("SW"), w.dim("PH"), w.dim("PW")};
+    int64_t o = w.dim("O"), rows = g.rows(), cols = g.cols();
+    a.assign(static_cast<size_t>(g.c * g.h * g.w), 0.5f);  // input
+    b.assign(static_cast<size_t>(o * rows), 0.25f);        // weights [O, C*KH*KW]
     c.assign(static_cast<size_t>(o * cols), 0.0f);
     col.assign(static_cast<size_t>(rows * cols), 0.0f);
-    run = [&, ch, h, wd, o, kh, kw, sh, sw, ph, pw, oh, ow, rows, cols] {
-      for (int64_t r = 0; r < rows; ++r) {  // im2col, timed as part of the peer
-        int64_t ci = r / (kh * kw), i = (r / kw) % kh, j = r % kw;
-        for (int64_t y = 0; y < oh; ++y)
-          for (int64_t x = 0; x < ow; ++x) {
-            int64_t yy = y * sh + i - ph, xx = x * sw + j - pw;
-            col[r * cols + y * ow + x] =
-                (yy >= 0 && yy < h && xx >= 0 && xx < wd) ? a[(ci * h + yy) * wd + xx] : 0.0f;
-          }
-      }
+    run = [&, g, o, rows, cols] {
+      compiler::Im2colRows(g, a.data(), col.data(), 0, rows);  // timed as part of the peer
       blas->sgemm(kRowMajor, kNoTrans, kNoTrans, static_cast<int>(o), static_cast<int>(cols),
                   static_cast<int>(rows), 1.0f, b.data(), static_cast<int>(rows), col.data(),
                   static_cast<int>(cols), 0.0f, c.data(), static_cast<int>(cols));

@@ -17,7 +17,7 @@ class DbConfigSource : public compiler::ConfigSource {
     // (its knob values among t's candidates, its register tile within t's registers).
     // The reasons are kept here too: on a miss the store returns no match to carry them.
     std::vector<std::string> skipped;
-    auto runs_here = [&](const db::Record& r) -> std::string {
+    auto runs_here = [&](const db::Record& r, db::MatchLevel level) -> std::string {
       auto config = compiler::ConfigFromJson(r.config_json);
       std::string why;
       if (!config.ok()) {
@@ -25,7 +25,9 @@ class DbConfigSource : public compiler::ConfigSource {
       } else if (Status in_space = compiler::CheckConfigInSpace(*tmpl, w, t, *config); !in_space.ok()) {
         why = "not valid on " + t.cpu + ": " + in_space.message();
       }
-      if (!why.empty()) skipped.push_back("target " + r.target_key + " (" + r.isa_family + "): " + why);
+      if (!why.empty())
+        skipped.push_back(std::string(db::MatchLevelName(level)) + " " + r.target_key + " (" + r.isa_family +
+                          "): " + why);
       return why;
     };
     PT_ASSIGN_OR_RETURN(std::optional<db::BestMatch> match,

@@ -25,7 +25,7 @@
 namespace priortune::tuner {
 
 double MeasureResult::cost() const {
-  return ok() ? compiler::Median(costs) : std::numeric_limits<double>::infinity();
+  return ok() ? Median(costs) : std::numeric_limits<double>::infinity();
 }
 
 db::Record ToRecord(const Candidate& c, const MeasureResult& r, int64_t job_id) {

@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
       ms.push_back(k->compile_ms());
     }
     std::printf("JIT compile time, matmul 512x512x512 hand-picked config: median %.1f ms (min %.1f, max %.1f, 9 builds)\n\n",
-                pc::Median(ms), *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()));
+                priortune::Median(ms), *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()));
   }
 
   std::printf("%-12s %3s %10s %10s %10s %10s %8s %9s %9s %9s\n", "shape", "thr", "priortune", "OpenBLAS",

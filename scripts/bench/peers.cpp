@@ -6,6 +6,8 @@
 #include <dnnl.hpp>
 #include <vector>
 
+#include "compiler/im2col.h"
+
 extern "C" void openblas_set_num_threads(int);
 
 namespace bench {
@@ -23,20 +25,13 @@ Run OpenBlasGemm(GemmShape s, const float* a, const float* b, float* c) {
 }
 
 Run OpenBlasConv(ConvShape s, const float* in, const float* w, float* out) {
-  int64_t oh = s.oh(), rows = s.c * s.k * s.k, cols = oh * oh;
+  priortune::compiler::ConvGeometry g{s.c, s.h, s.h, s.k, s.k, s.s, s.s, s.p, s.p};
+  int64_t rows = g.rows(), cols = g.cols();
   auto col = std::make_shared<std::vector<float>>(rows * cols);
   return [=] {
     float* cp = col->data();
 #pragma omp parallel for
-    for (int64_t r = 0; r < rows; ++r) {
-      int64_t c = r / (s.k * s.k), i = (r / s.k) % s.k, j = r % s.k;
-      for (int64_t y = 0; y < oh; ++y)
-        for (int64_t x = 0; x < oh; ++x) {
-          int64_t hh = y * s.s + i - s.p, ww = x * s.s + j - s.p;
-          cp[r * cols + y * oh + x] =
-              (hh >= 0 && hh < s.h && ww >= 0 && ww < s.h) ? in[(c * s.h + hh) * s.h + ww] : 0.0f;
-        }
-    }
+    for (int64_t r = 0; r < rows; ++r) priortune::compiler::Im2colRows(g, in, cp, r, r + 1);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.o, cols, rows, 1.0f, w, rows, cp,
                 cols, 0.0f, out, cols);
   };

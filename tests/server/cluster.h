@@ -7,8 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
+#include <string>
 
 #include "server/local_workers.h"
 #include "server/measure_queue.h"
@@ -43,6 +47,15 @@ class Cluster {
     kill(workers_.at(group).pids().at(index), signal);
     --expected_;
   }
+  // The worker process behind a queue worker id ("host-PID#n"); -1 if not ours.
+  pid_t PidOf(const std::string& worker_id) const {
+    for (const auto& g : workers_)
+      for (pid_t p : g.pids())
+        if (worker_id.find("-" + std::to_string(p) + "#") != std::string::npos) return p;
+    return -1;
+  }
+  // Accounts for a worker the test stopped or killed itself.
+  void Lost() { --expected_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   MeasureQueue& queue() { return queue_; }
@@ -53,6 +66,43 @@ class Cluster {
   std::unique_ptr<WorkerServer> server_;
   std::vector<LocalWorkers> workers_;
   int expected_ = 0;
+};
+
+// Measure() with a deadline: a run that has not finished after `seconds` is cancelled
+// and the test fails with the queue's state, instead of hanging until ctest's limit.
+inline std::vector<tuner::MeasureResult> MeasureWithin(MeasureQueue& queue,
+                                                       const std::vector<tuner::Candidate>& candidates,
+                                                       double seconds = 180) {
+  std::atomic<bool> cancel{false};
+  auto run = std::async(std::launch::async, [&] { return queue.Measure(candidates, cancel); });
+  if (run.wait_for(std::chrono::duration<double>(seconds)) != std::future_status::ready) {
+    cancel = true;
+    WorkerStats s = queue.stats();
+    ADD_FAILURE() << "Measure of " << candidates.size() << " candidates did not finish within " << seconds
+                  << " s: " << s.completed << " completed, " << s.requeued << " requeued, "
+                  << s.connected << " workers connected";
+  }
+  return run.get();
+}
+
+// A one-shot latch with a deadline: a test thread waits for an event another thread
+// (a queue observer) signals.
+class Latch {
+ public:
+  void Signal() {
+    std::lock_guard<std::mutex> lock(mu_);
+    done_ = true;
+    cv_.notify_all();
+  }
+  bool WaitFor(double seconds) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::duration<double>(seconds), [&] { return done_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
 };
 
 }  // namespace priortune::server

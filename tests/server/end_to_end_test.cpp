@@ -3,8 +3,12 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+
+#include <poll.h>
+#include <sys/syscall.h>
 
 #include "cluster.h"
 #include "compiler/build.h"
@@ -15,15 +19,12 @@
 namespace priortune::server {
 namespace {
 
-compiler::Target OneCore() {
-  compiler::Target t = compiler::Target::Host();
-  t.cores = 1;
-  return t;
-}
+compiler::Target OneCore() { return compiler::Target::HostWithCores(1); }
 
+// Runs a shell command with a deadline (coreutils timeout: exit 124 if it ran out).
 std::string RunCommand(const std::string& cmd, int* exit_code) {
   std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
+  FILE* p = popen(("timeout -k 10 600 " + cmd + " 2>&1").c_str(), "r");
   char buf[4096];
   while (p && fgets(buf, sizeof buf, p)) out += buf;
   int status = p ? pclose(p) : -1;
@@ -128,39 +129,223 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   EXPECT_EQ((*store)->History({}).value().size(), 12u);
 }
 
+// The first JSON object printed on the first line of `lookup`'s output.
+compiler::Config PrintedConfig(const std::string& out) {
+  size_t a = out.find('{'), b = out.find('}', a);
+  auto c = compiler::ConfigFromJson(a == std::string::npos ? "" : out.substr(a, b - a + 1));
+  EXPECT_TRUE(c.ok()) << out;
+  return c.ok() ? *c : compiler::Config();
+}
+
+TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThatRunsThere) {
+  Cluster scratch;  // only for its temporary directory
+  std::string db = scratch.Path("mixed.db"), exe = PRIORTUNE_EXE;
+  const std::string shape = "64x64x64";
+  compiler::Workload w = compiler::MatmulWorkload(64, 64, 64);
+  const compiler::OpTemplate* tmpl = *compiler::FindTemplate("matmul");
+  int code = -1;
+  // Measured here: the host, and AVX2 code built for x86-64-v3 (every x86-64 host of
+  // ours runs it).
+  std::string out = RunCommand(exe + " tune --op matmul --shape " + shape + " --trials 8 --batch 8 --no-compare --db " + db, &code);
+  ASSERT_EQ(code, 0) << out;
+  out = RunCommand(exe + " tune --op matmul --shape " + shape + " --target x86-64-v3 --trials 8 --batch 8 --no-compare --db " + db, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("x86_64-avx2"), std::string::npos) << out;
+  // AVX-512 records, which an AVX2 host cannot measure, arrive by import of a log.
+  {
+    std::string other = scratch.Path("avx512.db"), log = scratch.Path("avx512.log");
+    auto store = db::OpenSqliteStore(other);
+    ASSERT_TRUE(store.ok());
+    compiler::Target v4 = compiler::Target::Parse("x86-64-v4", 1).value();
+    compiler::Config c = tmpl->HandPickedConfig(w, v4);
+    c["tile_n"] = 4 * v4.vector_lanes();  // 64 columns: no candidate of any narrower ISA
+    c["tile_m"] = 2;
+    ASSERT_TRUE(compiler::CheckConfigInSpace(*tmpl, w, v4, c).ok());
+    tuner::MeasureResult r;
+    r.costs = {1e-6};  // faster than anything measured here
+    r.worker = "imported";
+    std::vector<db::Record> records{tuner::ToRecord({w, v4, c}, r, 0)};
+    ASSERT_TRUE((*store)->AddRecords(records).ok());
+    ASSERT_EQ((RunCommand(exe + " export --db " + other + " --out " + log, &code), code), 0);
+    out = RunCommand(exe + " import " + log + " --db " + db, &code);
+    ASSERT_EQ(code, 0) << out;
+  }
+  auto lookup = [&](const std::string& target, const std::string& level) {
+    std::string found = RunCommand(exe + " lookup --op matmul --shape " + shape + " --db " + db +
+                                       (target.empty() ? "" : " --target '" + target + "'"), &code);
+    EXPECT_EQ(code, 0) << found;
+    EXPECT_NE(found.find("level: " + level), std::string::npos) << "asked as " << target << ":\n" << found;
+    compiler::Target t = target.empty() ? compiler::Target::HostWithCores(1)
+                                        : compiler::Target::Parse(target, 1).value();
+    if (level != "default")
+      EXPECT_TRUE(compiler::CheckConfigInSpace(*tmpl, w, t, PrintedConfig(found)).ok())
+          << "handed " << t.cpu << " a config outside its space:\n" << found;
+    return found;
+  };
+  lookup("", "exact target");
+  lookup("x86-64-v3", "exact target");
+  lookup("x86-64-v4", "exact target");
+  // Other machines of each family: the family's best.
+  lookup(R"({"cpu":"x86-64-v3","l2_bytes":123456})", "same ISA family");
+  std::string v4like = lookup(R"({"cpu":"x86-64-v4","l2_bytes":123456})", "same ISA family");
+  if (!compiler::Target::HostWithCores(1).has("avx512f"))  // only the import is AVX-512
+    EXPECT_EQ(PrintedConfig(v4like).at("tile_n"), 64) << v4like;
+  // SSE4.2: nothing of its family; the imported AVX-512 best is the fastest record, but
+  // its 64-column tile is no SSE candidate: skipped, and said so.
+  std::string sse = RunCommand(exe + " lookup --op matmul --shape " + shape + " --target x86-64-v2 --db " + db, &code);
+  EXPECT_EQ(code, 0) << sse;
+  EXPECT_TRUE(sse.find("level: any target") != std::string::npos || sse.find("level: default") != std::string::npos) << sse;
+  EXPECT_NE(sse.find("skipped any target"), std::string::npos) << sse;
+  EXPECT_NE(sse.find("'tile_n' = 64 is not among its candidates"), std::string::npos) << sse;
+  if (sse.find("level: any target") != std::string::npos)
+    EXPECT_TRUE(compiler::CheckConfigInSpace(*tmpl, w, compiler::Target::Parse("x86-64-v2", 1).value(),
+                                             PrintedConfig(sse)).ok()) << sse;
+}
+
+TEST(EndToEnd, AWorkerRefusesATargetItsCpuCannotRunAndEmitBuildsForAnyTarget) {
+  Cluster scratch;
+  std::string exe = PRIORTUNE_EXE;
+  int code = -1;
+  // No x86 CPU of ours has AMX: a worker asked to measure for Sapphire Rapids refuses.
+  std::string out = RunCommand(exe + " worker --server 127.0.0.1:1 --target sapphirerapids", &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("cannot run on this host"), std::string::npos) << out;
+  EXPECT_NE(out.find("amx"), std::string::npos) << out;
+  // A candidate for it reaching a runner is refused as a result, never run.
+  compiler::Target spr = compiler::Target::Parse("sapphirerapids", 1).value();
+  nlohmann::json request = {{"workload", nlohmann::json::parse(compiler::MatmulWorkload(16, 16, 16).ToJson())},
+                            {"target", nlohmann::json::parse(spr.ToJson())},
+                            {"config", nlohmann::json::parse(compiler::ConfigToJson(
+                                           (*compiler::FindTemplate("matmul"))->DefaultConfig(
+                                               compiler::MatmulWorkload(16, 16, 16), spr)))}};
+  std::string req_path = scratch.Path("request.jsonl");
+  std::ofstream(req_path) << request.dump() << "\n";
+  out = RunCommand(exe + " worker --runner < " + req_path, &code);
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(R"("error":"invalid config")"), std::string::npos) << out;
+  EXPECT_NE(out.find("refuses the candidate"), std::string::npos) << out;
+  // Object code for AVX-512 can be written on any host.
+  std::string asm_path = scratch.Path("k.s");
+  out = RunCommand(exe + " emit --op matmul --shape 64x64x64 --target x86-64-v4 --out " + asm_path, &code);
+  ASSERT_EQ(code, 0) << out;
+  std::ifstream f(asm_path);
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_NE(text.find("zmm"), std::string::npos);
+  // And bench says why it cannot time a target the host cannot run.
+  out = RunCommand(exe + " bench --op matmul --shape 64x64x64 --target sapphirerapids", &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("cannot run on this host"), std::string::npos) << out;
+}
+
+TEST(EndToEnd, AWorkloadOverTheMemoryCapIsRefusedBeforeAnythingIsBuilt) {
+  Cluster scratch;
+  std::string exe = PRIORTUNE_EXE, db = scratch.Path("cap.db");
+  int code = -1;
+  std::string out = RunCommand(exe + " tune --op matmul --shape 100000x100000x100000 --db " + db, &code);
+  EXPECT_EQ(code, 2) << out;
+  // A, B and C of 10^10 floats each, and the reference's copy of C: 1.6e11 bytes.
+  EXPECT_NE(out.find("needs 152588 MiB"), std::string::npos) << out;
+  EXPECT_NE(out.find("memory cap"), std::string::npos) << out;
+  out = RunCommand(exe + " bench --op matmul --shape 512x512x512 --memory-cap-mb 1", &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("needs 4 MiB"), std::string::npos) << out;
+}
+
+TEST(EndToEnd, ATuneInWhichNoCandidateWasCorrectExitsNonZero) {
+  Cluster scratch;
+  std::string exe = PRIORTUNE_EXE, db = scratch.Path("wrong.db");
+  int code = -1;
+  // A millisecond per candidate: no build finishes, every candidate times out.
+  std::string out = RunCommand(exe + " tune --op matmul --shape 16x16x16 --trials 4 --batch 4 --no-compare "
+                                     "--timeout 0.001 --db " + db, &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("no correct config"), std::string::npos) << out;
+  auto store = db::OpenSqliteStore(db);
+  ASSERT_TRUE(store.ok());
+  auto records = (*store)->History({}).value();
+  EXPECT_EQ(records.size(), 4u);
+  for (const auto& r : records) EXPECT_EQ(r.error, db::ErrorKind::kTimeout) << r.error_message;
+}
+
+// Waits up to `seconds` for `pid` to exit (a pidfd, no polling); kills it on timeout.
+// Returns the wait status, or -1 after a kill.
+int WaitForExit(pid_t pid, double seconds) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  pollfd p{fd, POLLIN, 0};
+  bool exited = fd >= 0 && poll(&p, 1, static_cast<int>(seconds * 1000)) == 1;
+  if (fd >= 0) close(fd);
+  if (!exited) kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return exited ? status : -1;
+}
+
 TEST(EndToEnd, CtrlCStopsTheTuneCommandWithEverythingMeasuredSaved) {
   Cluster scratch;  // only for its temporary directory
   std::string db = scratch.Path("interrupt.db"), out = scratch.Path("interrupt.out");
+  int progress[2];
+  ASSERT_EQ(pipe(progress), 0);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    freopen(out.c_str(), "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    execl(PRIORTUNE_EXE, "priortune", "tune", "--op", "matmul", "--shape", "256x256x256", "--trials",
+    if (!freopen(out.c_str(), "w", stdout)) _exit(126);
+    dup2(progress[1], 2);  // the progress lines (stderr is not a tty: one line per batch)
+    close(progress[0]);
+    execl(PRIORTUNE_EXE, "priortune", "tune", "--op", "matmul", "--shape", "128x128x128", "--trials",
           "400", "--batch", "8", "--db", db.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Interrupt once the first batches are stored.
-  compiler::Workload w = compiler::MatmulWorkload(256, 256, 256);
-  for (int i = 0; i < 600; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    auto store = db::OpenSqliteStore(db);
-    if (store.ok() && (*store)->History({w.Key(), "", "", 0}).value().size() >= 8) break;
+  close(progress[1]);
+  // Interrupt once the progress line says 8 trials are stored: the SIGINT handler is
+  // installed before the first batch is measured. Every read has a deadline.
+  std::string text;
+  int measured = 0;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (measured < 8) {
+    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    deadline - std::chrono::steady_clock::now()).count());
+    pollfd p{progress[0], POLLIN, 0};
+    if (left <= 0 || poll(&p, 1, left) != 1) break;
+    char buf[4096];
+    ssize_t n = read(progress[0], buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    size_t at;
+    while ((at = text.find(" trials  best")) != std::string::npos) {  // "... 16/400 trials  best ..."
+      size_t start = text.rfind(']', at);
+      if (start != std::string::npos) measured = std::atoi(text.c_str() + start + 1);
+      text.erase(0, at + 1);
+    }
+  }
+  if (measured < 8) {
+    close(progress[0]);
+    kill(pid, SIGKILL);
+    WaitForExit(pid, 10);
+    FAIL() << "the tune command printed no progress within 300 s: " << text;
   }
   kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  // Keep reading until the command closes stderr (it exits): a closed pipe would kill it
+  // with SIGPIPE on its next progress line.
+  for (;;) {
+    pollfd p{progress[0], POLLIN, 0};
+    char buf[4096];
+    if (poll(&p, 1, 120000) != 1 || read(progress[0], buf, sizeof buf) <= 0) break;
+  }
+  close(progress[0]);
+  int status = WaitForExit(pid, 120);
+  ASSERT_NE(status, -1) << "the tune command did not exit within 120 s of SIGINT";
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
   std::ifstream f(out);
-  std::string text((std::istreambuf_iterator<char>(f)), {});
-  size_t at = text.find("interrupted: ");
-  ASSERT_NE(at, std::string::npos) << text;
-  int reported = std::stoi(text.substr(at + 13));
+  std::string printed((std::istreambuf_iterator<char>(f)), {});
+  size_t at = printed.find("interrupted: ");
+  ASSERT_NE(at, std::string::npos) << printed;
+  int reported = std::stoi(printed.substr(at + 13));
   auto store = db::OpenSqliteStore(db);
   ASSERT_TRUE(store.ok());
+  compiler::Workload w = compiler::MatmulWorkload(128, 128, 128);
   auto records = (*store)->History({w.Key(), "", "", 0}).value();
-  EXPECT_GE(reported, 8);
+  EXPECT_GE(reported, measured);
   EXPECT_LT(reported, 400);
   EXPECT_EQ(records.size(), static_cast<size_t>(reported));
 }
