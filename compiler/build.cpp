@@ -120,7 +120,8 @@ int64_t DefaultMemoryCapBytes() {
 Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes) {
   int64_t need = WorkloadBytes(tmpl, w);
   if (need <= cap_bytes) return OkStatus();
-  auto mib = [](int64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20) + " MiB"; };
+  // In double: `need` may be INT64_MAX for a hostile shape.
+  auto mib = [](int64_t b) { return std::to_string(static_cast<int64_t>(std::ceil(b / 1048576.0))) + " MiB"; };
   return Status(StatusCode::kResourceExhausted,
                 w.ShortName() + " needs " + mib(need) + " for its buffers, over the memory cap of " +
                     mib(cap_bytes) + " (raise it with --memory-cap-mb)");

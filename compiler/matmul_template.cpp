@@ -83,25 +83,25 @@ class MatmulLike : public OpTemplate {
   }
 
   Config HandPickedConfig(const Workload& w, const Target& t) const override {
-    int64_t v = t.vector_lanes(), m = w.dim("M"), n = w.dim("N");
+    int64_t v = t.vector_lanes(), m = w.dim("M");
     Config c = DefaultConfig(w, t);
     // A register tile whose accumulators, B vectors and the A broadcast all stay in
-    // registers. Columns that divide N come first: a column tail costs far more than a
-    // smaller tile (measured: 512^3 on AVX-512, 8x48 runs at an eighth of 6x64). Then the
-    // most accumulators (24 on AVX-512, 12 with AVX2), rows that divide M, and the fewest
-    // loads per FMA, (rows + cols) / (rows * cols).
+    // registers, 1, 2 or 4 vectors wide: today's code generation handles a tile of 3
+    // vectors (one <3 x lanes x float> value) badly (measured, 512^3 on AVX-512: 8 x 48 at
+    // a tenth of 6 x 64; bert-ffn2 with AVX2: 4 x 24 at 40% of 6 x 16). The most
+    // accumulators come first (24 on AVX-512, 12 with AVX2), then rows that divide M, then
+    // the fewest loads per FMA, (rows + cols) / (rows * cols). A column tail costs little
+    // (fc-1000 with AVX2: 1 x 32 with a tail runs 3x faster than 1 x 8 without).
     struct Pick { int64_t rows = 1, vecs = 1; };
     Pick best;
     auto better = [&](const Pick& a, const Pick& b) {
-      bool cols_a = n % (a.vecs * v) == 0, cols_b = n % (b.vecs * v) == 0;
-      if (cols_a != cols_b) return cols_a;
       int64_t acc_a = a.rows * a.vecs, acc_b = b.rows * b.vecs;
       if (acc_a != acc_b) return acc_a > acc_b;
       bool div_a = m % a.rows == 0, div_b = m % b.rows == 0;
       if (div_a != div_b) return div_a;
       return (a.rows + a.vecs) * acc_b < (b.rows + b.vecs) * acc_a;
     };
-    for (int64_t vecs = 1; vecs <= kMaxTileVectors; ++vecs)
+    for (int64_t vecs = 1; vecs <= kMaxTileVectors; vecs *= 2)
       for (int64_t rows = 1; rows <= std::min<int64_t>(m, kMaxHandPickedRows); ++rows)
         if (rows * vecs <= AccumulatorBudget(t) && rows * vecs + vecs + 1 <= t.vector_registers &&
             better({rows, vecs}, best))

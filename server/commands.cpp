@@ -91,8 +91,8 @@ void Compare(const compiler::Workload& w, const compiler::Target& target, db::St
     std::printf("  default   %9.3f ms  %7.1f GFLOPS   tuned is %.2fx faster\n", t_def * 1e3,
                 flops / t_def / 1e9, t_def / t_best);
   if (hand.ok())
-    std::printf("  hand-picked %7.3f ms  %7.1f GFLOPS   tuned reaches %.0f%% of hand-picked\n",
-                t_hand * 1e3, flops / t_hand / 1e9, 100 * t_hand / t_best);
+    std::printf("  hand-picked %7.3f ms  %7.1f GFLOPS   hand-picked reaches %.0f%% of tuned\n",
+                t_hand * 1e3, flops / t_hand / 1e9, 100 * t_best / t_hand);
   if (t_blas)
     std::printf("  OpenBLAS  %9.3f ms  %7.1f GFLOPS   tuned reaches %.0f%% of OpenBLAS\n",
                 *t_blas * 1e3, flops / *t_blas / 1e9, 100 * *t_blas / t_best);
@@ -108,10 +108,14 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& a) {
   w.bias = a.bias;
   w.relu = a.relu;
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
+  return w;
+}
+
+Status CheckWorkloadMemory(const WorkloadArgs& a, const compiler::Workload& w) {
+  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
   if (a.memory_cap_bytes < 0) return InvalidArgument("--memory-cap-mb must be positive");
   int64_t cap = a.memory_cap_bytes > 0 ? a.memory_cap_bytes : compiler::DefaultMemoryCapBytes();
-  PT_RETURN_IF_ERROR(compiler::CheckMemory(*tmpl, w, cap));
-  return w;
+  return compiler::CheckMemory(*tmpl, w, cap);
 }
 
 StatusOr<compiler::Target> TuningTarget(const std::string& spec) {
@@ -129,6 +133,7 @@ int ReportError(const Status& s, int exit_code) {
 int RunTune(const TuneCommandOptions& o) {
   auto w = ParseWorkloadArgs(o.workload);
   if (!w.ok()) return Fail(w.status());
+  if (Status fits = CheckWorkloadMemory(o.workload, *w); !fits.ok()) return Fail(fits);
   if (Status s = o.tune.Validate(); !s.ok()) return Fail(s);
   if (o.workers < 1) return Fail(InvalidArgument("--workers must be at least 1"));
   if (!(o.timeout_seconds > 0)) return Fail(InvalidArgument("--timeout must be positive"));

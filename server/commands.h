@@ -29,9 +29,13 @@ struct TuneCommandOptions {
 };
 
 // The workload named on the command line, validated by its template: NotFound for an
-// unknown op, InvalidArgument naming the dim and value, ResourceExhausted with the bytes
-// it needs when its buffers exceed the memory cap.
+// unknown op, InvalidArgument naming the dim and value.
 StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& args);
+// For commands that allocate the workload's buffers (tune, bench): ResourceExhausted with
+// the bytes it needs when they exceed args.memory_cap_bytes (0: the default cap).
+Status CheckWorkloadMemory(const WorkloadArgs& args, const compiler::Workload& w);
+// The largest --memory-cap-mb that fits in bytes.
+inline constexpr int64_t kMaxMemoryCapMb = INT64_MAX >> 20;
 // The target a kernel is tuned for and measured on: `spec` (Target::Parse) with one core
 // per worker. InvalidArgument for an unknown spec, FailedPrecondition when this host
 // cannot run its code.

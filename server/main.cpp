@@ -132,13 +132,18 @@ int main(int argc, char** argv) {
   }
 
   if (*worker) {
+    if (worker_opts.memory_cap_mb < 0 || worker_opts.memory_cap_mb > priortune::server::kMaxMemoryCapMb)
+      return Fail(priortune::InvalidArgument("worker: --memory-cap-mb must be between 1 and " +
+                                             std::to_string(priortune::server::kMaxMemoryCapMb)));
     if (runner) return priortune::server::RunRunner(worker_opts);
     if (worker_opts.server.empty()) return Fail(priortune::InvalidArgument("worker: --server HOST:PORT is required"));
     if (worker_opts.repeat < 1 || worker_opts.min_repeat_ms < 0 || !(worker_opts.timeout_seconds > 0))
       return Fail(priortune::InvalidArgument("worker: --repeat, --min-repeat-ms and --timeout must be positive"));
     return priortune::server::RunWorker(worker_opts);
   }
-  if (memory_cap_mb < 0) return Fail(priortune::InvalidArgument("--memory-cap-mb must be positive"));
+  if (memory_cap_mb < 0 || memory_cap_mb > priortune::server::kMaxMemoryCapMb)
+    return Fail(priortune::InvalidArgument("--memory-cap-mb must be between 1 and " +
+                                           std::to_string(priortune::server::kMaxMemoryCapMb)));
   priortune::server::WorkloadArgs workload_args{op, shape, bias, relu, memory_cap_mb << 20};
   if (*tune) {
     tune_opts.workload = workload_args;
@@ -191,6 +196,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
+  if (priortune::Status fits = priortune::server::CheckWorkloadMemory(workload_args, *w); !fits.ok())
+    return Fail(fits);
   if (threads < 0) return Fail(priortune::InvalidArgument("--threads must be positive"));
   if (threads > 0) pc::SetNumThreads(threads);
   pc::TimingOptions opts;

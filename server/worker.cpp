@@ -46,7 +46,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 // The runner's first line once it can build kernels.
-constexpr const char* kReadyLine = "{\"ready\":true}";
+std::string ReadyLine() { return json{{"ready", true}}.dump(); }
 // Generous: a loaded machine may take seconds to exec and initialise LLVM.
 constexpr double kRunnerStartSeconds = 120;
 
@@ -162,7 +162,7 @@ class Runner {
     PT_RETURN_IF_ERROR(Spawn());
     std::string line;
     LineRead got = ReadLine(kRunnerStartSeconds, &line);
-    if (got == LineRead::kOk && line == kReadyLine) return OkStatus();
+    if (got == LineRead::kOk && line == ReadyLine()) return OkStatus();
     int status = Reap();
     std::string why = got == LineRead::kTimeout ? "did not start within " + std::to_string(kRunnerStartSeconds) + " s"
                       : got == LineRead::kClosed ? "exited during start-up"
@@ -255,6 +255,9 @@ std::string DefaultId() {
 }  // namespace
 
 int RunWorker(const WorkerOptions& options) {
+  // A runner that died while idle closes its pipe: writing to it must fail with EPIPE
+  // (reported as a runtime error, the runner replaced), not kill the worker.
+  signal(SIGPIPE, SIG_IGN);
   std::string id = options.id.empty() ? DefaultId() : options.id;
   // The target this worker measures for: it must be able to run that target's code.
   auto serving = compiler::Target::Parse(options.target, 1);
@@ -438,7 +441,7 @@ int RunRunner(const WorkerOptions& options) {
     std::fprintf(stderr, "priortune runner: %s\n", serving.status().ToString().c_str());
     return 2;
   }
-  std::cout << kReadyLine << "\n" << std::flush;
+  std::cout << ReadyLine() << "\n" << std::flush;
   CandidateRunner runner(options, cap);
   std::string line;
   while (std::getline(std::cin, line)) std::cout << runner.Run(line).dump() << "\n" << std::flush;

@@ -1,0 +1,122 @@
+// Targets: named CPUs and ISA levels, target JSON (and its errors), the machine model the
+// templates read, which targets a host can run, and the vector width codegen uses.
+#include "compiler/target.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "compiler/jit.h"
+#include "compiler/schedule.h"
+
+namespace priortune::compiler {
+namespace {
+
+Target Named(const std::string& spec) {
+  auto t = Target::Parse(spec, 1);
+  EXPECT_TRUE(t.ok()) << t.status().ToString();
+  return t.ok() ? *t : Target();
+}
+
+std::string ParseError(const std::string& spec) {
+  auto t = Target::Parse(spec, 1);
+  return t.ok() ? "" : t.status().message();
+}
+
+TEST(Target, IsaLevelsCarryTheirMachineModel) {
+  Target v2 = Named("x86-64-v2"), v3 = Named("x86-64-v3"), v4 = Named("x86-64-v4");
+  EXPECT_EQ(v2.isa_family(), "x86_64-sse4.2");
+  EXPECT_EQ(v2.vector_lanes(), 4);
+  EXPECT_EQ(v2.vector_registers, 16);
+  EXPECT_EQ(v2.fma_units, 0);
+  EXPECT_EQ(v3.isa_family(), "x86_64-avx2");
+  EXPECT_EQ(v3.vector_lanes(), 8);
+  EXPECT_EQ(v3.vector_registers, 16);
+  EXPECT_EQ(v3.fma_units, 2);
+  EXPECT_EQ(v4.isa_family(), "x86_64-avx512");
+  EXPECT_EQ(v4.vector_lanes(), 16);
+  EXPECT_EQ(v4.vector_registers, 32);
+  // Implied features are listed: AVX2 brings AVX and SSE4.1; x86-64-v4 lists avx512f
+  // although LLVM's CPU table names only its extensions.
+  EXPECT_TRUE(v3.has("avx") && v3.has("sse4.1") && v3.has("fma"));
+  EXPECT_TRUE(v4.has("avx512f") && v4.has("avx2"));
+  EXPECT_TRUE(std::is_sorted(v4.features.begin(), v4.features.end()));
+}
+
+TEST(Target, NamedCpusGetTheirCachesAndDefaultsOtherwise) {
+  Target zen3 = Named("znver3"), zen4 = Named("znver4");
+  EXPECT_EQ(zen3.isa_family(), "x86_64-avx2");
+  EXPECT_EQ(zen3.l2_bytes, 512 << 10);
+  EXPECT_EQ(zen4.isa_family(), "x86_64-avx512");
+  EXPECT_EQ(zen4.l2_bytes, 1 << 20);
+  EXPECT_GT(Named("x86-64-v3").l1d_bytes, 0);
+  EXPECT_NE(zen3.Key(), Named("x86-64-v3").Key());
+}
+
+TEST(Target, JsonRoundTripsAndCanNarrowACpu) {
+  Target zen4 = Named("znver4");
+  auto back = Target::FromJson(zen4.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->Key(), zen4.Key());
+  // AVX-512 registers, 256-bit vectors (what -mprefer-vector-width=256 does).
+  auto narrow = Target::Parse(R"({"cpu":"x86-64-v4","vector_bits":256,"cores":2})");
+  ASSERT_TRUE(narrow.ok()) << narrow.status().ToString();
+  EXPECT_EQ(narrow->vector_lanes(), 8);
+  EXPECT_EQ(narrow->vector_registers, 32);
+  EXPECT_EQ(narrow->cores, 2);
+  EXPECT_EQ(narrow->isa_family(), "x86_64-avx512");
+}
+
+TEST(Target, BadSpecsAreRefusedNamingTheProblem) {
+  EXPECT_NE(ParseError("pentium-9000").find("not an x86-64 CPU LLVM knows"), std::string::npos);
+  EXPECT_NE(ParseError("pentium-9000").find("znver3"), std::string::npos);  // lists known ones
+  EXPECT_NE(ParseError("{not json").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":7})").find("field 'cpu'"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":"x86-64-v3","vector_bits":512})").find("field 'vector_bits'"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":"x86-64-v3","vector_bits":300})").find("not 128, 256 or 512"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":"x86-64-v3","vector_registers":32})").find("needs avx512f"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":"x86-64-v3","l2_bytes":-1})").find("field 'l2_bytes'"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":"x86-64-v3","features":"avx2"})").find("field 'features'"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"arch":"aarch64","cpu":"neoverse-v1"})").find("field 'arch'"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":"mystery"})").find("field 'features'"), std::string::npos);
+}
+
+TEST(Target, KnowsWhichTargetsAHostCanRun) {
+  Target v3 = Named("x86-64-v3"), v4 = Named("x86-64-v4");
+  EXPECT_TRUE(v3.MissingOn(v4).empty());  // AVX2 code runs on an AVX-512 machine
+  auto missing = v4.MissingOn(v3);
+  EXPECT_NE(std::find(missing.begin(), missing.end(), "avx512f"), missing.end());
+  // Every x86-64 CPU of ours runs AVX2 code; none has AMX.
+  EXPECT_TRUE(v3.CheckRunsOnHost().ok()) << v3.CheckRunsOnHost().ToString();
+  Status spr = Named("sapphirerapids").CheckRunsOnHost();
+  EXPECT_EQ(spr.code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(spr.message().find("amx"), std::string::npos) << spr.message();
+  EXPECT_EQ(Jit::ForTarget(Named("sapphirerapids")).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(Target, HostWithCoresIsTheHostOnThatManyCores) {
+  Target one = Target::HostWithCores(1), host = Target::Host();
+  EXPECT_EQ(one.cores, 1);
+  one.cores = host.cores;
+  EXPECT_EQ(one.Key(), host.Key());
+  EXPECT_TRUE(host.CheckRunsOnHost().ok());
+}
+
+TEST(Target, CodegenKeepsVectorsAtTheTargetsWidth) {
+  // An AVX-512 target narrowed to 256-bit vectors: 8-lane vectors stay in ymm registers.
+  Target narrow = Target::Parse(R"({"cpu":"x86-64-v4","vector_bits":256})").value();
+  Tensor A = Placeholder("A", {64});
+  Tensor B = Compute("B", {64}, [&](Expr i) { return A(i) * 2; });
+  Schedule s({B});
+  auto [o, i] = s[B].split(s[B].axis(0), narrow.vector_lanes());
+  s[B].vectorize(i);
+  auto f = Lower(s, "narrow", {A, B});
+  ASSERT_TRUE(f.ok());
+  auto text = EmitCodeText(*f, CodeFileType::kAssembly, narrow);
+  ASSERT_TRUE(text.ok()) << text.status().ToString();
+  EXPECT_NE(text->find("ymm"), std::string::npos);
+  EXPECT_EQ(text->find("zmm"), std::string::npos) << *text;
+}
+
+}  // namespace
+}  // namespace priortune::compiler
