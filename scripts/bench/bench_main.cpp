@@ -2,12 +2,13 @@
 // beside OpenBLAS, oneDNN (plain and blocked) and a naive loop nest, 1 and 2 threads, in
 // one run. Prints a table of median GFLOPS and writes CSV (one row per shape, threads,
 // implementation: median/min/max ms). Also reports the median JIT compile time of one
-// matmul kernel.
+// matmul kernel and the FMA peak probe of the host (each row's share of the physical limit).
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -118,8 +119,16 @@ int main(int argc, char** argv) {
                 priortune::Median(ms), *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()));
   }
 
-  std::printf("%-12s %3s %10s %10s %10s %10s %8s %9s %9s %9s\n", "shape", "thr", "priortune", "OpenBLAS",
-              "oneDNN", "oneDNN-blk", "naive", "pt/OBLAS", "pt/dnnl", "pt/blk");
+  // The physical limit each row is a share of: the FMA peak probe, per thread count.
+  std::map<int, double> peak;
+  for (int t : thread_counts) {
+    bench::PeakProbe p = bench::FmaPeak(t);
+    peak[t] = p.gflops;
+    std::printf("FMA peak probe (%s, 12 chains per thread), %d thread(s): %.1f GFLOPS\n", p.isa, t, p.gflops);
+    csv << "fma-peak," << t << "," << p.isa << "," << p.gflops << ",,,,\n";
+  }
+  std::printf("\n%-12s %3s %10s %10s %10s %10s %8s %9s %9s %9s %9s\n", "shape", "thr", "priortune", "OpenBLAS",
+              "oneDNN", "oneDNN-blk", "naive", "pt/OBLAS", "pt/dnnl", "pt/blk", "pt/peak");
   for (const Case& cs : Suite()) {
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), cs.name) == wanted.end()) continue;
     pc::Workload w = cs.conv ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
@@ -168,10 +177,10 @@ int main(int argc, char** argv) {
         if (diff > 1e-3) std::fprintf(stderr, "warning: %s %s differs from priortune by %g\n", cs.name.c_str(), impl.name, diff);
       }
       auto g = [&](const char* k) { return gf.count(k) ? gf[k] : NAN; };
-      std::printf("%-12s %3d %10.1f %10.1f %10.1f %10.1f %8.1f %8.0f%% %8.0f%% %8.0f%%\n", cs.name.c_str(), t,
+      std::printf("%-12s %3d %10.1f %10.1f %10.1f %10.1f %8.1f %8.0f%% %8.0f%% %8.0f%% %8.0f%%\n", cs.name.c_str(), t,
                   g("priortune"), g("openblas"), g("onednn"), g("onednn-blocked"), g("naive"),
                   100 * g("priortune") / g("openblas"), 100 * g("priortune") / g("onednn"),
-                  100 * g("priortune") / g("onednn-blocked"));
+                  100 * g("priortune") / g("onednn-blocked"), 100 * g("priortune") / peak[t]);
       std::fflush(stdout);
     }
   }

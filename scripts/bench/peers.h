@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 namespace bench {
 
@@ -22,5 +23,14 @@ Run DnnlConv(ConvShape s, const float* in, const float* w, float* out, bool bloc
 Run NaiveGemm(GemmShape s, const float* a, const float* b, float* c);
 Run NaiveConv(ConvShape s, const float* in, const float* w, float* out);
 void SetPeerThreads(int n);
+
+// The FMA peak probe: 12 independent FMA chains per thread on `threads` threads at once,
+// AVX-512 if the host has it, else AVX2 + FMA. GFLOPS summed over the threads.
+struct PeakProbe {
+  const char* isa = "";
+  double gflops = 0;
+  float checksum = 0;  // keeps the chains from being optimised away
+};
+PeakProbe FmaPeak(int threads);
 
 }  // namespace bench
