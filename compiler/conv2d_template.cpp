@@ -229,7 +229,7 @@ class Conv2d : public OpTemplate {
     auto [cwo, cwi] = sc.split(sc.axis(3), regn);
     sc.reorder({sc.axis(0), sc.axis(1), sc.axis(2), cwo, cwi, sc.axis(4)});
     sc.unroll(cwi);
-    sc.vectorize(sc.axis(4));
+    VectorizeInNativeChunks(sc, sc.axis(4), ocbn, t);
 
     Stage& sa = s[acc];
     sa.compute_at(sc, cwo);
@@ -237,14 +237,14 @@ class Conv2d : public OpTemplate {
                 sa.reduce_axis(2), sa.reduce_axis(3), sa.axis(3), sa.axis(4)});
     if (cfg.at("unroll_kw")) sa.unroll(sa.reduce_axis(2));
     sa.unroll(sa.axis(3));
-    sa.vectorize(sa.axis(4));
+    VectorizeInNativeChunks(sa, sa.axis(4), ocbn, t);
 
     Stage& sd = s[dv];
     IterVar drows = sd.fuse(sd.fuse(sd.axis(0), sd.axis(1)), sd.axis(2));
     if (cfg.at("parallel")) sd.parallel(drows);
     Stage& sk = s[kv];
     if (cfg.at("parallel")) sk.parallel(sk.axis(0));
-    sk.vectorize(sk.axis(5));
+    VectorizeInNativeChunks(sk, sk.axis(5), ocbn, t);
 
     std::vector<Tensor> args = {data, weight};
     if (w.bias) args.push_back(bias);

@@ -86,9 +86,8 @@ class MatmulLike : public OpTemplate {
     int64_t v = t.vector_lanes(), m = w.dim("M");
     Config c = DefaultConfig(w, t);
     // A register tile whose accumulators, B vectors and the A broadcast all stay in
-    // registers, 1, 2 or 4 vectors wide: today's code generation handles a tile of 3
-    // vectors (one <3 x lanes x float> value) badly (measured, 512^3 on AVX-512: 8 x 48 at
-    // a tenth of 6 x 64; bert-ffn2 with AVX2: 4 x 24 at 40% of 6 x 16). The most
+    // registers, 1, 2 or 4 vectors wide (3-vector tiles, e.g. 8 x 48, measure the same
+    // since VectorizeInNativeChunks; a power of two keeps the choice simple). The most
     // accumulators come first (24 on AVX-512, 12 with AVX2), then rows that divide M, then
     // the fewest loads per FMA, (rows + cols) / (rows * cols). A column tail costs little
     // (fc-1000 with AVX2: 1 x 32 with a tail runs 3x faster than 1 x 8 without).
@@ -174,7 +173,7 @@ class MatmulLike : public OpTemplate {
       attach = f;
     }
     sc.unroll(mi);
-    sc.vectorize(ni);
+    VectorizeInNativeChunks(sc, ni, tn, t);
 
     Stage& sa = s[acc];
     auto [ko, ki] = sa.split(sa.reduce_axis(0), tk);
@@ -183,7 +182,7 @@ class MatmulLike : public OpTemplate {
     sa.reorder(aorder);
     sa.unroll(ki);
     sa.unroll(sa.axis(o));
-    sa.vectorize(sa.axis(o + 1));
+    VectorizeInNativeChunks(sa, sa.axis(o + 1), tn, t);
     sa.compute_at(sc, attach);
 
     if (pack) {
@@ -191,7 +190,7 @@ class MatmulLike : public OpTemplate {
       IterVar outer = sp.axis(o);
       if (batched_) outer = sp.fuse(sp.axis(0), outer);
       if (par) sp.parallel(outer);
-      sp.vectorize(sp.axis(o + 2));
+      VectorizeInNativeChunks(sp, sp.axis(o + 2), tn, t);
     }
     std::vector<Tensor> args = {A, B};
     if (w.bias) args.push_back(bias);

@@ -54,6 +54,17 @@ int64_t VectorsFor(const Target& t, int64_t cols) {
   return (cols + lanes - 1) / lanes;
 }
 
+void VectorizeInNativeChunks(Stage& stage, IterVar axis, int64_t extent, const Target& t) {
+  int64_t v = t.vector_lanes(), vecs = extent / v;
+  if (extent > v && extent % v == 0 && (vecs & (vecs - 1)) != 0) {
+    auto [outer, inner] = stage.split(axis, v);
+    stage.unroll(outer);
+    stage.vectorize(inner);
+  } else {
+    stage.vectorize(axis);
+  }
+}
+
 ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows_knob,
                                         const std::string& cols_knob) {
   int64_t budget = AccumulatorBudget(t);

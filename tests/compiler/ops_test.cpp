@@ -103,6 +103,25 @@ TEST_P(Ops, DepthwiseConv2dStrideOneAndTwoMatchReference) {
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 5, 7, 7, 3, 3, 2, 1), 3);
 }
 
+TEST_P(Ops, TilesOfThreeVectorsMatchReference) {
+  // Widths of 3 native vectors are emitted as 3 vectors (VectorizeInNativeChunks).
+  Target t = target();
+  int64_t three = 3 * t.vector_lanes();
+  Workload mm = MatmulWorkload(13, 2 * three + 5, 17);
+  Config c = (*FindTemplate("matmul"))->DefaultConfig(mm, t);
+  c["tile_n"] = three;
+  c["tile_m"] = 3;
+  c["pack_b"] = 1;
+  ExpectCorrect(mm, c);
+  c["pack_b"] = 0;
+  ExpectCorrect(mm, c);
+  Workload conv = Conv2dWorkload(1, 8, 9, 9, 2 * three, 3, 3, 1, 1);
+  Config cc = (*FindTemplate("conv2d"))->DefaultConfig(conv, t);
+  cc["oc_bn"] = three;
+  cc["reg_n"] = 3;
+  ExpectCorrect(conv, cc);
+}
+
 INSTANTIATE_TEST_SUITE_P(Isa, Ops, ::testing::ValuesIn(priortune::testing::IsaNames()),
                          priortune::testing::IsaParamName);
 
