@@ -9,12 +9,15 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include "compiler/build.h"
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
+#include "db/store.h"
+#include "tuner/db_config_source.h"
 #include "peers.h"
 
 namespace pc = priortune::compiler;
@@ -78,19 +81,48 @@ int main(int argc, char** argv) {
   std::string only, threads_list = "1,2", csv_path = "bench-results/bench.csv";
   int repeat = 5;
   double min_repeat_ms = 100;
-  bool skip_naive = false;
+  bool skip_naive = false, list = false;
+  std::string db_path;
   app.add_option("--only", only, "comma-separated shape names (default: all)");
   app.add_option("--threads", threads_list, "comma-separated thread counts");
   app.add_option("--repeat", repeat, "timing rounds per measurement");
   app.add_option("--min-repeat-ms", min_repeat_ms, "minimum length of a round");
   app.add_option("--csv", csv_path, "CSV output path");
   app.add_flag("--skip-naive", skip_naive, "do not time the naive loop nest");
+  app.add_option("--db", db_path, "also time the best config stored here (built by build_best)");
+  app.add_flag("--list", list, "print the suite as 'name op shape' lines (priortune tune's --shape) and exit");
   CLI11_PARSE(app, argc, argv);
+  auto wanted = Split(only);
+  if (list) {
+    for (const Case& cs : Suite()) {
+      if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), cs.name) == wanted.end()) continue;
+      if (cs.conv)
+        std::printf("%s conv2d %lldx%lldx%lldx%lldx%lldx%lld\n", cs.name.c_str(), (long long)cs.c.c, (long long)cs.c.o,
+                    (long long)cs.c.h, (long long)cs.c.k, (long long)cs.c.s, (long long)cs.c.p);
+      else
+        std::printf("%s matmul %lldx%lldx%lld\n", cs.name.c_str(), (long long)cs.g.m, (long long)cs.g.n, (long long)cs.g.k);
+    }
+    return 0;
+  }
+  std::unique_ptr<priortune::db::Store> store;
+  std::unique_ptr<pc::ConfigSource> source;
+  if (!db_path.empty()) {
+    if (!std::ifstream(db_path)) {
+      std::fprintf(stderr, "no store at %s\n", db_path.c_str());
+      return 2;
+    }
+    auto opened = priortune::db::OpenSqliteStore(db_path);
+    if (!opened.ok()) {
+      std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
+      return 2;
+    }
+    store = std::move(opened).value();
+    source = priortune::tuner::MakeDbConfigSource(*store);
+  }
 
   pc::Target target = pc::Target::Host();
   std::vector<int> thread_counts;
   for (const auto& t : Split(threads_list)) thread_counts.push_back(std::stoi(t));
-  auto wanted = Split(only);
 
   std::ofstream csv(csv_path);
   if (!csv) {
@@ -127,8 +159,9 @@ int main(int argc, char** argv) {
     std::printf("FMA peak probe (%s, 12 chains per thread), %d thread(s): %.1f GFLOPS\n", p.isa, t, p.gflops);
     csv << "fma-peak," << t << "," << p.isa << "," << p.gflops << ",,,,\n";
   }
-  std::printf("\n%-12s %3s %10s %10s %10s %10s %8s %9s %9s %9s %9s\n", "shape", "thr", "priortune", "OpenBLAS",
-              "oneDNN", "oneDNN-blk", "naive", "pt/OBLAS", "pt/dnnl", "pt/blk", "pt/peak");
+  std::printf("\n%-12s %3s %10s %10s %10s %10s %8s %9s %9s %9s %9s%s\n", "shape", "thr", "priortune", "OpenBLAS",
+              "oneDNN", "oneDNN-blk", "naive", "pt/OBLAS", "pt/dnnl", "pt/blk", "pt/peak",
+              source ? "      tuned tuned/best tuned/peak  level" : "");
   for (const Case& cs : Suite()) {
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), cs.name) == wanted.end()) continue;
     pc::Workload w = cs.conv ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
@@ -151,6 +184,19 @@ int main(int argc, char** argv) {
       struct Impl { const char* name; bench::Run run; float* out; };
       std::vector<Impl> impls;
       impls.push_back({"priortune", [&] { kernel->Run(args.pointers()); }, args.output()});
+      // The tuned kernel: the best config stored for this thread count's target, else the
+      // nearest level build_best finds. It writes the same output, so the peers' outputs
+      // are compared with the tuned one.
+      std::optional<pc::BuiltKernel> tuned;
+      if (source) {
+        auto built = pc::BuildBest(w, pc::Target::HostWithCores(t), *source);
+        if (!built.ok()) {
+          std::fprintf(stderr, "%s: %s\n", cs.name.c_str(), built.status().ToString().c_str());
+          return 1;
+        }
+        tuned = std::move(built).value();
+        impls.push_back({"tuned", [&] { tuned->kernel.Run(args.pointers()); }, args.output()});
+      }
       if (cs.conv) {
         impls.push_back({"openblas", bench::OpenBlasConv(cs.c, in0, in1, peer_out.data()), peer_out.data()});
         impls.push_back({"onednn", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), false), peer_out.data()});
@@ -177,10 +223,16 @@ int main(int argc, char** argv) {
         if (diff > 1e-3) std::fprintf(stderr, "warning: %s %s differs from priortune by %g\n", cs.name.c_str(), impl.name, diff);
       }
       auto g = [&](const char* k) { return gf.count(k) ? gf[k] : NAN; };
-      std::printf("%-12s %3d %10.1f %10.1f %10.1f %10.1f %8.1f %8.0f%% %8.0f%% %8.0f%% %8.0f%%\n", cs.name.c_str(), t,
+      std::printf("%-12s %3d %10.1f %10.1f %10.1f %10.1f %8.1f %8.0f%% %8.0f%% %8.0f%% %8.0f%%", cs.name.c_str(), t,
                   g("priortune"), g("openblas"), g("onednn"), g("onednn-blocked"), g("naive"),
                   100 * g("priortune") / g("openblas"), 100 * g("priortune") / g("onednn"),
                   100 * g("priortune") / g("onednn-blocked"), 100 * g("priortune") / peak[t]);
+      if (tuned) {
+        double best_peer = std::max({g("openblas"), g("onednn"), g("onednn-blocked")});
+        std::printf(" %10.1f %9.0f%% %9.0f%%  %s", g("tuned"), 100 * g("tuned") / best_peer,
+                    100 * g("tuned") / peak[t], tuned->choice.level.c_str());
+      }
+      std::printf("\n");
       std::fflush(stdout);
     }
   }
