@@ -25,7 +25,7 @@ for entry in "${shapes[@]}"; do
       echo "== $name $strategy seed $seed" >&2
       timeout 3600 "$exe" tune --op "$op" --shape "$shape" --trials "$trials" --strategy "$strategy" \
         --seed "$seed" --db "$out/$name-$strategy-$seed.db" --trace "$out/$name-$strategy-$seed.csv" \
-        --no-compare 2>/dev/null | grep -E "trials/s|best config" >&2
+        --no-compare --no-hand-picked-seed 2>/dev/null | grep -E "trials/s|best config" >&2
     done
   done
 done

@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
   tune->add_option("--early-stopping", tune_opts.tune.early_stopping,
                    "stop after N trials without improvement (default 0: off)");
   tune->add_option("--timeout", tune_opts.timeout_seconds, "seconds per candidate (default 20)");
+  tune->add_flag("!--no-hand-picked-seed", tune_opts.tune.seed_hand_picked,
+                 "do not measure the hand-picked config first (for studies of search strategies)");
   tune->add_option("--trace", tune_opts.trace, "write trial,cost,best CSV here");
   tune->add_flag("!--no-compare", tune_opts.compare, "skip re-timing best vs default vs OpenBLAS");
   tune->add_flag("--test-faults", tune_opts.test_faults, "workers honour the test-only fault knob")

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "compiler/timing.h"
 #include "tuner/search_space.h"
@@ -86,10 +87,23 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
   summary.known_before = static_cast<int>(known.size());
   summary.budget = std::max(0, options.trials - summary.known_before);
 
+  std::optional<Config> hand_picked;
+  if (options.seed_hand_picked) {
+    PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(workload.op));
+    Config c = tmpl->HandPickedConfig(workload, target);
+    bool measured = std::any_of(known.begin(), known.end(), [&](const TrialResult& k) { return k.config == c; });
+    if (space.Valid(c) && !measured) hand_picked = std::move(c);
+  }
+
   int since_improvement = 0;
   while (summary.measured < summary.budget && !cancel.load()) {
-    std::vector<Config> configs =
-        strategy->NextBatch(std::min(options.batch_size, summary.budget - summary.measured));
+    int want = std::min(options.batch_size, summary.budget - summary.measured);
+    std::vector<Config> configs = strategy->NextBatch(hand_picked ? want - 1 : want);
+    if (hand_picked) {  // first in line; the strategy learns of it with the batch's results
+      if (std::find(configs.begin(), configs.end(), *hand_picked) == configs.end())
+        configs.insert(configs.begin(), *hand_picked);
+      hand_picked.reset();
+    }
     if (configs.empty()) {
       summary.exhausted = true;
       break;

@@ -24,6 +24,10 @@ struct TuneOptions {
   int batch_size = 16;         // candidates per measurement round
   int early_stopping = 0;      // stop after this many trials without improvement; 0 = off
   uint64_t seed = 1;
+  // Measure the template's hand-picked config in the first batch (unless measured before):
+  // a tuned result is then never worse than the compiler's own pick, up to timing noise.
+  // Studies of search strategies turn it off.
+  bool seed_hand_picked = true;
   // InvalidArgument naming the field for non-positive trials/batch, negative early stop,
   // unknown strategy.
   Status Validate() const;

@@ -137,5 +137,36 @@ TEST(TuneTask, BadOptionsAreRejectedBeforeAnythingIsMeasured) {
   EXPECT_EQ(m.calls, 0);
 }
 
+TEST(TuneTask, MeasuresTheHandPickedConfigInTheFirstBatchAndNeverTwice) {
+  auto store = MemoryStore();
+  auto w = compiler::MatmulWorkload(64, 64, 64);
+  auto t = Avx2();
+  Config hand = (*compiler::FindTemplate("matmul"))->HandPickedConfig(w, t);
+  FakeMeasurer m;
+  std::atomic<bool> cancel{false};
+  TuneOptions o;
+  o.trials = 8;
+  o.batch_size = 8;
+  o.strategy = "grid";  // index order: the hand-picked config is far from the first 8
+  auto first = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(m.calls, 8);
+  EXPECT_EQ(m.hashes.count(ConfigHash(hand)), 1u);
+  // Tuning further never measures it again.
+  o.trials = 24;
+  ASSERT_TRUE(TuneTask(w, t, o, m, *store, 0, nullptr, cancel).ok());
+  EXPECT_EQ(m.calls, 24);
+  EXPECT_EQ(m.hashes.count(ConfigHash(hand)), 1u);
+  EXPECT_EQ(std::set<std::string>(m.hashes.begin(), m.hashes.end()).size(), 24u);
+
+  // Off (as strategy studies want): grid's first 8 configs do not include it.
+  auto other = MemoryStore();
+  FakeMeasurer unseeded;
+  o.trials = 8;
+  o.seed_hand_picked = false;
+  ASSERT_TRUE(TuneTask(w, t, o, unseeded, *other, 0, nullptr, cancel).ok());
+  EXPECT_EQ(unseeded.hashes.count(ConfigHash(hand)), 0u);
+}
+
 }  // namespace
 }  // namespace priortune::tuner
