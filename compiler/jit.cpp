@@ -144,10 +144,7 @@ StatusOr<Jit*> Jit::ForTarget(const Target& target) {
   return raw;
 }
 
-StatusOr<Jit*> Jit::Default() {
-  static const Target host = Target::Host();
-  return ForTarget(host);
-}
+StatusOr<Jit*> Jit::Default() { return ForTarget(Target::Host()); }
 
 StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
   auto start = std::chrono::steady_clock::now();

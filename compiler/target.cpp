@@ -135,15 +135,19 @@ StatusOr<int64_t> PositiveField(const json& j, const char* name, int64_t fallbac
 }  // namespace
 
 Target Target::Host() {
-  Target t;
-  t.arch = llvm::Triple(llvm::sys::getProcessTriple()).getArchName().str();
-  t.cpu = llvm::sys::getHostCPUName().str();
-  llvm::StringMap<bool> features;
-  if (llvm::sys::getHostCPUFeatures(features)) t.features = CodeFeatures(features);
-  t.cores = std::max(1u, std::thread::hardware_concurrency());
-  FillModel(t);
-  DetectCaches(t);
-  return t;
+  // Detected once: LLVM's host detection and the sysfs reads do not change while we run.
+  static const Target detected = [] {
+    Target t;
+    t.arch = llvm::Triple(llvm::sys::getProcessTriple()).getArchName().str();
+    t.cpu = llvm::sys::getHostCPUName().str();
+    llvm::StringMap<bool> features;
+    if (llvm::sys::getHostCPUFeatures(features)) t.features = CodeFeatures(features);
+    t.cores = std::max(1u, std::thread::hardware_concurrency());
+    FillModel(t);
+    DetectCaches(t);
+    return t;
+  }();
+  return detected;
 }
 
 Target Target::HostWithCores(int cores) {
@@ -255,7 +259,7 @@ std::vector<std::string> Target::MissingOn(const Target& host) const {
 }
 
 Status Target::CheckRunsOnHost() const {
-  static const Target host = Host();
+  const Target host = Host();
   std::vector<std::string> missing = MissingOn(host);
   if (missing.empty()) return OkStatus();
   std::string list;

@@ -31,8 +31,8 @@ struct Target {
   int64_t l2_bytes = 512 << 10;  // per core
   int64_t l3_bytes = 8 << 20;    // shared
 
-  // This machine, detected with LLVM's host detection; caches from sysfs (or sysconf);
-  // cores from the OS.
+  // This machine, detected (once per process) with LLVM's host detection; caches from
+  // sysfs (or sysconf); cores from the OS.
   static Target Host();
   // This machine with `cores` cores: what a tuning worker or a timed kernel is given.
   static Target HostWithCores(int cores);

@@ -291,7 +291,6 @@ class SqliteStore : public Store {
     } steps[] = {{MatchLevel::kExact, "AND t.key = ?2 ", &target_key},
                  {MatchLevel::kIsaFamily, "AND t.isa_family = ?2 ", &isa_family},
                  {MatchLevel::kAny, "", nullptr}};
-    std::vector<std::string> skipped;
     std::set<int64_t> seen;  // a level includes the ones before it
     for (const auto& step : steps) {
       std::string sql = base + step.where + "ORDER BY b.cost, r.id";
@@ -302,10 +301,8 @@ class SqliteStore : public Store {
       while (s.Step()) {
         PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));
         if (!seen.insert(r.id).second) continue;
-        std::string why = filter ? filter(r, step.level) : std::string();
-        if (why.empty()) return std::optional<BestMatch>(BestMatch{std::move(r), step.level, std::move(skipped)});
-        skipped.push_back(std::string(MatchLevelName(step.level)) + " " + r.target_key + " (" +
-                          r.isa_family + "): " + why);
+        if (!filter || filter(r, step.level).empty())
+          return std::optional<BestMatch>(BestMatch{std::move(r), step.level});
       }
       PT_RETURN_IF_ERROR(s.status());
     }

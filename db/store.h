@@ -22,14 +22,12 @@ const char* MatchLevelName(MatchLevel level);  // "exact target", "same ISA fami
 struct BestMatch {
   Record record;
   MatchLevel level = MatchLevel::kExact;
-  // Stored bests the filter turned down on the way, in the order they were considered:
-  // "exact target 1a2b... (x86_64-avx512): <the filter's reason>".
-  std::vector<std::string> skipped;
 };
 
 // Whether a stored best (the fastest correct record of one target), considered at
 // `level`, may answer a lookup: an empty string accepts it, anything else is the reason
-// it may not (e.g. its config falls outside the asking target's search space).
+// it may not (e.g. its config falls outside the asking target's search space). The
+// caller keeps the reasons it gives (tuner/db_config_source.cpp reports them).
 using BestFilter = std::function<std::string(const Record&, MatchLevel level)>;
 
 struct HistoryQuery {
@@ -81,8 +79,8 @@ class Store {
 
   // The fastest correct record for the workload that `filter` accepts: on `target_key`,
   // else on a target of `isa_family`, else on any target. At each level the stored bests
-  // (one per target) are tried fastest first; the ones `filter` turns down are listed in
-  // BestMatch::skipped. nullopt when no correct record passes (no filter: all pass).
+  // (one per target) are tried fastest first, each once. nullopt when no correct record
+  // passes (no filter: all pass).
   virtual StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
                                                   const std::string& target_key,
                                                   const std::string& isa_family,

@@ -50,7 +50,7 @@ void DrawProgress(const tuner::TuneProgress& p, double flops, bool tty) {
 }
 
 // Checks `k` and times it if correct: seconds per call, NaN for a wrong answer.
-double CheckAndTime(const compiler::Kernel& k, const compiler::OpTemplate& tmpl,
+double SecondsIfCorrect(const compiler::Kernel& k, const compiler::OpTemplate& tmpl,
                     const compiler::Workload& w, const compiler::TimingOptions& timing) {
   compiler::KernelArgs args(tmpl, w, 7);
   compiler::KernelMeasurement m =
@@ -75,9 +75,9 @@ void Compare(const compiler::Workload& w, const compiler::Target& target, db::St
   }
   auto def = compiler::BuildKernel(w, target, tmpl->DefaultConfig(w, target));
   auto hand = compiler::BuildKernel(w, target, tmpl->HandPickedConfig(w, target));
-  double t_best = CheckAndTime(best->kernel, *tmpl, w, timing);
-  double t_def = def.ok() ? CheckAndTime(*def, *tmpl, w, timing) : NAN;
-  double t_hand = hand.ok() ? CheckAndTime(*hand, *tmpl, w, timing) : NAN;
+  double t_best = SecondsIfCorrect(best->kernel, *tmpl, w, timing);
+  double t_def = def.ok() ? SecondsIfCorrect(*def, *tmpl, w, timing) : NAN;
+  double t_hand = hand.ok() ? SecondsIfCorrect(*hand, *tmpl, w, timing) : NAN;
   bool ok_best = !std::isnan(t_best);
   std::optional<double> t_blas = TimeOpenBlas(w, target.cores, timing);
   std::printf("re-timed now, %d thread(s), median of %d rounds, best built by build_best (%s):\n",
@@ -118,9 +118,14 @@ Status CheckWorkloadMemory(const WorkloadArgs& a, const compiler::Workload& w) {
   return compiler::CheckMemory(*tmpl, w, cap);
 }
 
-StatusOr<compiler::Target> TuningTarget(const std::string& spec) {
+StatusOr<compiler::Target> OneCoreTarget(const std::string& spec) {
   PT_ASSIGN_OR_RETURN(compiler::Target t, compiler::Target::Parse(spec, 1));
-  t.cores = 1;  // one worker per core; each kernel runs on one thread
+  t.cores = 1;  // a JSON target names its own cores: one worker per core, one thread each
+  return t;
+}
+
+StatusOr<compiler::Target> TuningTarget(const std::string& spec) {
+  PT_ASSIGN_OR_RETURN(compiler::Target t, OneCoreTarget(spec));
   PT_RETURN_IF_ERROR(t.CheckRunsOnHost());
   return t;
 }
@@ -258,10 +263,9 @@ int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::
   auto w = ParseWorkloadArgs(a);
   if (!w.ok()) return Fail(w.status());
   // Lookup does not run code: any target may ask, whether or not this host can run it.
-  auto parsed_target = compiler::Target::Parse(target_spec, 1);
+  auto parsed_target = OneCoreTarget(target_spec);
   if (!parsed_target.ok()) return Fail(parsed_target.status());
-  compiler::Target target = *parsed_target;
-  target.cores = 1;
+  const compiler::Target target = *parsed_target;
   if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));
   auto store = db::OpenSqliteStore(db);
   if (!store.ok()) return Fail(store.status());

@@ -36,9 +36,11 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& args);
 Status CheckWorkloadMemory(const WorkloadArgs& args, const compiler::Workload& w);
 // The largest --memory-cap-mb that fits in bytes.
 inline constexpr int64_t kMaxMemoryCapMb = INT64_MAX >> 20;
-// The target a kernel is tuned for and measured on: `spec` (Target::Parse) with one core
-// per worker. InvalidArgument for an unknown spec, FailedPrecondition when this host
-// cannot run its code.
+// `spec` (Target::Parse: host, a CPU name or target JSON) on one core: what a tuning
+// worker measures with and lookup asks for. InvalidArgument for an unknown spec.
+StatusOr<compiler::Target> OneCoreTarget(const std::string& spec);
+// OneCoreTarget, and FailedPrecondition when this host cannot run its code: the target a
+// kernel is tuned for and measured on here.
 StatusOr<compiler::Target> TuningTarget(const std::string& spec);
 // Prints "priortune: CODE: message" on stderr and returns `exit_code`.
 int ReportError(const Status& s, int exit_code = 2);

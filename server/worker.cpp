@@ -37,6 +37,7 @@
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
 #include "proto/priortune.grpc.pb.h"
+#include "server/commands.h"
 #include "server/internal/convert.h"
 
 namespace priortune::server {
@@ -260,11 +261,7 @@ int RunWorker(const WorkerOptions& options) {
   signal(SIGPIPE, SIG_IGN);
   std::string id = options.id.empty() ? DefaultId() : options.id;
   // The target this worker measures for: it must be able to run that target's code.
-  auto serving = compiler::Target::Parse(options.target, 1);
-  if (serving.ok()) {
-    serving->cores = 1;
-    if (Status runs = serving->CheckRunsOnHost(); !runs.ok()) serving = runs;
-  }
+  auto serving = TuningTarget(options.target);
   if (!serving.ok()) {
     std::fprintf(stderr, "priortune worker: --target: %s\n", serving.status().message().c_str());
     return 2;

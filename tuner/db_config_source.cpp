@@ -15,8 +15,7 @@ class DbConfigSource : public compiler::ConfigSource {
     PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
     // A config from another target is rebuilt for `t`: it must lie in t's search space
     // (its knob values among t's candidates, its register tile within t's registers).
-    // The reasons are kept here too: on a miss the store returns no match to carry them.
-    std::vector<std::string> skipped;
+    std::vector<std::string> skipped;  // what the store passed over, and why
     auto runs_here = [&](const db::Record& r, db::MatchLevel level) -> std::string {
       auto config = compiler::ConfigFromJson(r.config_json);
       std::string why;

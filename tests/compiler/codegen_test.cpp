@@ -56,6 +56,15 @@ Kernel CompileForIsa(const std::string& isa, const Schedule& s, const std::vecto
   return Compile(s, args, t);
 }
 
+// `out`'s only axis split by the ISA's lanes, the inner part vectorized, compiled as
+// CompileForIsa does.
+Kernel VectorizedForIsa(const std::string& isa, const Tensor& out, const std::vector<Tensor>& args) {
+  Schedule s({out});
+  auto [o, i] = s[out].split(s[out].axis(0), IsaTarget(isa).vector_lanes());
+  s[out].vectorize(i);
+  return CompileForIsa(isa, s, args);
+}
+
 class CodegenOnIsa : public ::testing::TestWithParam<std::string> {};
 
 struct Mm {
@@ -144,10 +153,7 @@ TEST_P(CodegenOnIsa, VectorTailIsMaskedAndNeverWritesPastTheEnd) {
   int64_t lanes = IsaTarget(GetParam()).vector_lanes(), n = lanes + 5;
   Tensor A = Placeholder("A", {n});
   Tensor B = Compute("B", {n}, [&](Expr i) { return A(i) + 1; });
-  Schedule s({B});
-  auto [o, i] = s[B].split(s[B].axis(0), lanes);
-  s[B].vectorize(i);
-  Kernel k = CompileForIsa(GetParam(), s, {A, B});
+  Kernel k = VectorizedForIsa(GetParam(), B, {A, B});
   if (!HostRuns(IsaTarget(GetParam()))) return;
   ASSERT_TRUE(k);
   auto a = Random(n, 6);
@@ -164,10 +170,7 @@ TEST_P(CodegenOnIsa, StridedReadsBecomeGathersAndPaddingSelectsAreSafe) {
   Tensor A = Placeholder("A", {n + n / 2});
   int64_t an = n + n / 2;
   Tensor B = Compute("B", {n}, [&](Expr i) { return Select(i * 2 < an, A(i * 2), FloatImm(0.0)); });
-  Schedule s({B});
-  auto [o, i] = s[B].split(s[B].axis(0), lanes);
-  s[B].vectorize(i);
-  Kernel k = CompileForIsa(GetParam(), s, {A, B});
+  Kernel k = VectorizedForIsa(GetParam(), B, {A, B});
   if (!HostRuns(IsaTarget(GetParam()))) return;
   ASSERT_TRUE(k);
   auto a = Random(an, 7);
