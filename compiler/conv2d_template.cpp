@@ -136,7 +136,7 @@ class Conv2d : public OpTemplate {
     };
   }
   std::vector<ConfigConstraint> Constraints(const Workload&, const Target& t) const override {
-    return {RegisterTileConstraint(t, "reg_n", "oc_bn")};  // output columns x channel block
+    return {RegisterTileConstraint(t, "reg_n", "oc_bn", {"reg_n", "oc_bn"})};  // output columns x channel block
   }
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);

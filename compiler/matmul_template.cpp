@@ -1,14 +1,18 @@
-// matmul (C = A*B [+bias] [relu]) and batch_matmul. The schedule is the BLAS recipe:
+// matmul (C = A*B [+bias] [relu]) and batch_matmul: a BLIS-like nest whose every level
+// is a knob.
 //
-//   parallel for (mo, no) tiles            C: tile_m x tile_n output block
-//     C_acc[tile_m][tile_n] = 0            in registers (tile_m * tile_n/lanes vectors)
-//     for ko, ki (unrolled by tile_k):
-//       for ci (unrolled): for cj (one vector op of tile_n lanes):
-//         C_acc[ci][cj] += A[m][k] * B_packed[no][k][cj]
-//     C[...] = epilogue(C_acc)
+//   [parallel] for block loops (mb: M/mc, nb: N/nc), in `order`   one mc x nc block of C
+//     for tile loops (mt: mc/mr, nt: nc/nr), in `order`           one mr x nr register tile
+//       acc[mr][nr] = 0                                         mr * nr/lanes vectors
+//       for ko, ku (unrolled): for mi (unrolled): for ni (vector):
+//         acc[mi][ni] += A[m][k] * B_packed[n / nr][k][n % nr]
+//       C[...] = epilogue(acc)
 //
-// B_packed holds tile_n-wide column panels of B so the inner loop streams contiguous
-// memory (pack_b); without packing it reads B's rows directly.
+// With kc < K the reduction is blocked instead (the BLIS kc loop): the accumulator is a
+// local mc x nc block, computed at the block loop, and each kc slice runs the tile loops
+// with the tile in registers, so a kc x nr panel of B stays in L1 and an mc x kc block of
+// A in L2; kc = ku streams B row by row once (the gemv shape of the nest, M = 1).
+// B_packed holds nr-wide column panels of B (pack_b), made once up front.
 #include <algorithm>
 
 #include "compiler/internal/templates.h"
@@ -56,34 +60,57 @@ class MatmulLike : public OpTemplate {
     return 2.0 * b * w.dim("M") * w.dim("N") * w.dim("K");
   }
 
+  int version() const override { return 2; }
+
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
-    int64_t v = t.vector_lanes();
-    // Each row of the tile needs at least one accumulator vector.
-    std::vector<int64_t> tm;
-    for (int64_t x = 1; x <= AccumulatorBudget(t) && x <= w.dim("M"); ++x) tm.push_back(x);
-    std::vector<int64_t> tn;
-    for (int64_t x = 1; x <= kMaxTileVectors; ++x) tn.push_back(x * v);
+    int64_t v = t.vector_lanes(), m = w.dim("M"), n = w.dim("N"), kk = w.dim("K");
+    std::vector<std::vector<int64_t>> tm, tn, tk;
+    // Register rows: each needs at least one accumulator vector.
+    for (int64_t mr = 1; mr <= AccumulatorBudget(t) && mr <= m; ++mr)
+      for (int64_t mc : BlockMultiples(mr, m)) tm.push_back({mc, mr});
+    // Register columns: whole vectors (a column tail is masked), 1 to kMaxTileVectors.
+    for (int64_t x = 1; x <= kMaxTileVectors && (x == 1 || (x - 1) * v < n); ++x)
+      for (int64_t nc : BlockMultiples(x * v, n)) tn.push_back({nc, x * v});
+    for (int64_t ku : {1, 2, 4, 8}) {
+      if (ku > kk) break;
+      tk.push_back({kk, ku});  // kc = K: the tile accumulates in registers over all of K
+      for (int64_t kc : BlockMultiples(ku, kk))
+        if (kc < kk) tk.push_back({kc, ku});
+    }
     return {
-        {"tile_m", KnobKind::kSplit, tm, {}, "rows of the register tile"},
-        {"tile_n", KnobKind::kSplit, tn, {}, "columns of the register tile (vector lanes)"},
-        {"tile_k", KnobKind::kSplit, {1, 2, 4, 8}, {}, "unroll factor of the reduction"},
-        {"pack_b", KnobKind::kEnum, {0, 1}, {"plain", "packed"}, "pack B into column panels"},
-        {"order", KnobKind::kOrder, {0, 1}, {"m-outer", "n-outer"}, "order of the tile loops"},
-        {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run the tile loop on the thread pool"},
+        TileKnob("tile_m", {"mc", "mr"}, tm, "rows: block (mc) x register tile (mr)"),
+        TileKnob("tile_n", {"nc", "nr"}, tn, "columns: block (nc) x register tile (nr lanes)"),
+        TileKnob("tile_k", {"kc", "ku"}, tk,
+                 "reduction: block (kc; K = not blocked) x unrolled step (ku)"),
+        {"pack_b", KnobKind::kEnum, {0, 1}, {"plain", "packed"}, "pack B into nr-wide column panels"},
+        {"order", KnobKind::kOrder, {0, 1, 2, 3}, {"mb.nb/mt.nt", "mb.nb/nt.mt", "nb.mb/mt.nt", "nb.mb/nt.mt"},
+         "order of the block loops / of the tile loops"},
+        {"parallel", KnobKind::kEnum, {0, 1, 2}, {"serial", "outer", "both"},
+         "thread pool over: nothing, the outer block loop, both block loops fused"},
     };
   }
 
-  std::vector<ConfigConstraint> Constraints(const Workload&, const Target& t) const override {
-    return {RegisterTileConstraint(t, "tile_m", "tile_n")};
+  std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const override {
+    int64_t kk = w.dim("K"), l1 = t.l1d_bytes, l2 = t.l2_bytes;
+    return {
+        RegisterTileConstraint(t, "mr", "nr", {"tile_m", "tile_n"}),
+        {"a blocked reduction's mc x nc accumulator block fits in half of L2 (" +
+             std::to_string(l2 / 2048) + " KiB)",
+         [=](const Config& c) { return c.at("kc") == kk || c.at("mc") * c.at("nc") * 4 <= l2 / 2; },
+         {"tile_m", "tile_n", "tile_k"}},
+        {"a blocked reduction's kc x nr panel of B fits in L1 (" + std::to_string(l1 / 1024) + " KiB)",
+         [=](const Config& c) { return c.at("kc") == kk || c.at("kc") * c.at("nr") * 4 <= l1; },
+         {"tile_n", "tile_k"}},
+    };
   }
 
   Config DefaultConfig(const Workload& w, const Target& t) const override {
-    return {{"tile_m", 1}, {"tile_n", t.vector_lanes()}, {"tile_k", 1},
-            {"pack_b", 0}, {"order", 0},                 {"parallel", 1}};
+    return {{"mc", 1}, {"mr", 1}, {"nc", t.vector_lanes()}, {"nr", t.vector_lanes()},
+            {"kc", w.dim("K")}, {"ku", 1}, {"pack_b", 0}, {"order", 0}, {"parallel", 1}};
   }
 
   Config HandPickedConfig(const Workload& w, const Target& t) const override {
-    int64_t v = t.vector_lanes(), m = w.dim("M");
+    int64_t v = t.vector_lanes(), m = w.dim("M"), kk = w.dim("K");
     Config c = DefaultConfig(w, t);
     // A register tile whose accumulators, B vectors and the A broadcast all stay in
     // registers, 1, 2 or 4 vectors wide (3-vector tiles, e.g. 8 x 48, measure the same
@@ -103,13 +130,27 @@ class MatmulLike : public OpTemplate {
     for (int64_t vecs = 1; vecs <= kMaxTileVectors; vecs *= 2)
       for (int64_t rows = 1; rows <= std::min<int64_t>(m, kMaxHandPickedRows); ++rows)
         if (rows * vecs <= AccumulatorBudget(t) && rows * vecs + vecs + 1 <= t.vector_registers &&
-            better({rows, vecs}, best))
+            (vecs == 1 || (vecs - 1) * v < w.dim("N")) && better({rows, vecs}, best))
           best = {rows, vecs};
-    c["tile_m"] = best.rows;
-    c["tile_n"] = best.vecs * v;
-    c["tile_k"] = 4;
+    // One column panel at a time down all rows (the B panel stays in cache while A
+    // streams), the reduction in registers, the panels on the thread pool.
+    c["mr"] = best.rows;
+    c["mc"] = BlockMultiples(best.rows, m).back();
+    c["nr"] = c["nc"] = best.vecs * v;
+    c["kc"] = kk;
+    c["ku"] = std::min<int64_t>(4, kk) == 3 ? 2 : std::min<int64_t>(4, kk);
     c["pack_b"] = m >= kSkinnyRows ? 1 : 0;  // a skinny A reads B once: packing would double that
-    c["order"] = 1;
+    c["order"] = 2;
+    c["parallel"] = 2;
+    if (m == 1 && kk >= 8) {
+      // gemv: stream B once, row by row, into an accumulator row of one block of columns
+      // per core (1 x 3072 x 768 on AVX-512, 1 thread: 44 GFLOPS this way, 30 with the
+      // register tile over all of K).
+      c["kc"] = c["ku"] = 8;
+      c["nc"] = BlockMultiples(c["nr"], (w.dim("N") + t.cores - 1) / t.cores).back();
+      c["order"] = 2;
+      c["parallel"] = 1;
+    }
     return c;
   }
 
@@ -117,8 +158,9 @@ class MatmulLike : public OpTemplate {
                                     const Config& c) const override {
     int64_t m = w.dim("M"), n = w.dim("N"), kk = w.dim("K");
     int64_t bt = batched_ ? w.dim("B") : 0;
-    int64_t tm = c.at("tile_m"), tn = std::min(c.at("tile_n"), n), tk = c.at("tile_k");
-    bool pack = c.at("pack_b") != 0, n_outer = c.at("order") == 1, par = c.at("parallel") != 0;
+    int64_t mr = c.at("mr"), mc = c.at("mc"), nr = c.at("nr"), nc = c.at("nc");
+    int64_t kc = c.at("kc"), ku = c.at("ku"), order = c.at("order"), par = c.at("parallel");
+    bool pack = c.at("pack_b") != 0, blocked = kc < kk;
     auto shape = [&](std::vector<int64_t> s) {
       if (batched_) s.insert(s.begin(), bt);
       return s;
@@ -134,19 +176,19 @@ class MatmulLike : public OpTemplate {
     if (w.bias) bias = Placeholder("bias", {n});
     Tensor PB;
     if (pack) {
-      int64_t nb = (n + tn - 1) / tn;
-      PB = Compute("B_packed", shape({nb, kk, tn}), [&](const std::vector<Expr>& idx) {
+      int64_t nb = (n + nr - 1) / nr;
+      PB = Compute("B_packed", shape({nb, kk, nr}), [&](const std::vector<Expr>& idx) {
         size_t o = batched_ ? 1 : 0;
-        Expr col = idx[o] * tn + idx[o + 2];
+        Expr col = idx[o] * nr + idx[o + 2];
         Expr val = B(at(idx, {idx[o + 1], col}));
-        return n % tn == 0 ? val : Select(col < n, val, FloatImm(0.0));
+        return n % nr == 0 ? val : Select(col < n, val, FloatImm(0.0));
       });
     }
     IterVar k = ReduceAxis(kk, "k");
     Tensor acc = Compute("C_acc", shape({m, n}), [&](const std::vector<Expr>& idx) {
       size_t o = batched_ ? 1 : 0;
       Expr i = idx[o], j = idx[o + 1];
-      Expr b = pack ? PB(at(idx, {j / tn, k->var, j % tn})) : B(at(idx, {k->var, j}));
+      Expr b = pack ? PB(at(idx, {j / nr, k->var, j % nr})) : B(at(idx, {k->var, j}));
       return Sum(A(at(idx, {i, k->var})) * b, {k});
     });
     Tensor C = Compute("C", shape({m, n}), [&](const std::vector<Expr>& idx) {
@@ -158,39 +200,58 @@ class MatmulLike : public OpTemplate {
 
     Schedule s({C});
     size_t o = batched_ ? 1 : 0;
+    bool n_blocks_outer = order >= 2, n_tiles_outer = order % 2 == 1;
     Stage& sc = s[C];
-    auto [mo, mi] = sc.split(sc.axis(o), tm);
-    auto [no, ni] = sc.split(sc.axis(o + 1), tn);
-    IterVar first = n_outer ? no : mo, second = n_outer ? mo : no;
-    std::vector<IterVar> order = {first, second, mi, ni};
-    if (batched_) order.insert(order.begin(), sc.axis(0));
-    sc.reorder(order);
-    IterVar attach = second;
-    if (par) {
-      IterVar f = sc.fuse(first, second);
-      if (batched_) f = sc.fuse(sc.axis(0), f);
-      sc.parallel(f);
-      attach = f;
+    auto [mb, m_in] = sc.split(sc.axis(o), mc);
+    auto [mt, mi] = sc.split(m_in, mr);
+    auto [nb, n_in] = sc.split(sc.axis(o + 1), nc);
+    auto [nt, ni] = sc.split(n_in, nr);
+    IterVar b1 = n_blocks_outer ? nb : mb, b2 = n_blocks_outer ? mb : nb;
+    IterVar t1 = n_tiles_outer ? nt : mt, t2 = n_tiles_outer ? mt : nt;
+    std::vector<IterVar> corder = {b1, b2, t1, t2, mi, ni};
+    if (batched_) corder.insert(corder.begin(), sc.axis(0));
+    sc.reorder(corder);
+    IterVar block_attach = b2;
+    if (par == 2) {
+      b1 = block_attach = sc.fuse(b1, b2);
     }
+    if (batched_ && par != 0) b1 = sc.fuse(sc.axis(0), b1);
+    if (par == 2 && batched_) block_attach = b1;
+    if (par != 0) sc.parallel(b1);
     sc.unroll(mi);
-    VectorizeInNativeChunks(sc, ni, tn, t);
+    VectorizeInNativeChunks(sc, ni, std::min(nr, n), t);
 
     Stage& sa = s[acc];
-    auto [ko, ki] = sa.split(sa.reduce_axis(0), tk);
-    std::vector<IterVar> aorder = {ko, ki, sa.axis(o), sa.axis(o + 1)};
-    if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
-    sa.reorder(aorder);
-    sa.unroll(ki);
-    sa.unroll(sa.axis(o));
-    VectorizeInNativeChunks(sa, sa.axis(o + 1), tn, t);
-    sa.compute_at(sc, attach);
+    if (!blocked) {
+      auto [ko, ki] = sa.split(sa.reduce_axis(0), ku);
+      std::vector<IterVar> aorder = {ko, ki, sa.axis(o), sa.axis(o + 1)};
+      if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
+      sa.reorder(aorder);
+      sa.unroll(ki);
+      sa.unroll(sa.axis(o));
+      VectorizeInNativeChunks(sa, sa.axis(o + 1), std::min(nr, n), t);
+      sa.compute_at(sc, t2);
+    } else {
+      auto [amt, ami] = sa.split(sa.axis(o), mr);
+      auto [ant, ani] = sa.split(sa.axis(o + 1), nr);
+      auto [kb, k_in] = sa.split(sa.reduce_axis(0), kc);
+      auto [kq, ki] = sa.split(k_in, ku);
+      IterVar at1 = n_tiles_outer ? ant : amt, at2 = n_tiles_outer ? amt : ant;
+      std::vector<IterVar> aorder = {kb, at1, at2, kq, ki, ami, ani};
+      if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
+      sa.reorder(aorder);
+      sa.unroll(ki);
+      sa.unroll(ami);
+      VectorizeInNativeChunks(sa, ani, std::min(nr, n), t);
+      sa.compute_at(sc, block_attach);
+    }
 
     if (pack) {
       Stage& sp = s[PB];
       IterVar outer = sp.axis(o);
       if (batched_) outer = sp.fuse(sp.axis(0), outer);
-      if (par) sp.parallel(outer);
-      VectorizeInNativeChunks(sp, sp.axis(o + 2), tn, t);
+      if (par != 0) sp.parallel(outer);
+      VectorizeInNativeChunks(sp, sp.axis(o + 2), nr, t);
     }
     std::vector<Tensor> args = {A, B};
     if (w.bias) args.push_back(bias);

@@ -48,19 +48,76 @@ int64_t KnobDef::IndexOf(int64_t value) const {
   return pos == values.end() ? -1 : pos - values.begin();
 }
 
+int64_t KnobDef::PositionIn(const Config& c) const {
+  if (kind != KnobKind::kTile) {
+    auto it = c.find(name);
+    return it == c.end() ? -1 : IndexOf(it->second);
+  }
+  std::vector<int64_t> t;
+  for (const auto& l : levels) {
+    auto it = c.find(l);
+    if (it == c.end()) return -1;
+    t.push_back(it->second);
+  }
+  if (!tuple_index) return -1;
+  auto it = tuple_index->find(t);
+  return it == tuple_index->end() ? -1 : it->second;
+}
+
+void KnobDef::Assign(size_t pos, Config& c) const {
+  if (kind != KnobKind::kTile) {
+    c[name] = values.at(pos);
+    return;
+  }
+  const auto& t = tuples.at(pos);
+  for (size_t l = 0; l < levels.size(); ++l) c[levels[l]] = t[l];
+}
+
+std::vector<std::string> KnobDef::Entries() const {
+  return kind == KnobKind::kTile ? levels : std::vector<std::string>{name};
+}
+
+KnobDef TileKnob(std::string name, std::vector<std::string> levels,
+                 std::vector<std::vector<int64_t>> tuples, std::string help) {
+  KnobDef k{std::move(name), KnobKind::kTile, {}, {}, std::move(help)};
+  k.levels = std::move(levels);
+  auto index = std::make_shared<std::map<std::vector<int64_t>, int64_t>>();
+  for (auto& t : tuples) {
+    PT_CHECK(t.size() == k.levels.size(), "tile knob tuple of the wrong length");
+    if (!index->emplace(t, static_cast<int64_t>(k.tuples.size())).second) continue;
+    std::string label;
+    for (int64_t f : t) label += (label.empty() ? "" : "x") + std::to_string(f);
+    k.values.push_back(static_cast<int64_t>(k.tuples.size()));
+    k.labels.push_back(label);
+    k.tuples.push_back(std::move(t));
+  }
+  k.tuple_index = std::move(index);
+  return k;
+}
+
 Status CheckKnobValues(const std::vector<KnobDef>& knobs, const Config& c, const std::string& op) {
   for (const auto& k : knobs) {
-    auto it = c.find(k.name);
-    if (it == c.end()) return InvalidArgument("config misses knob '" + k.name + "'");
-    if (k.IndexOf(it->second) < 0) {
-      std::string vals;
-      for (int64_t v : k.values) vals += (vals.empty() ? "" : ",") + std::to_string(v);
-      return InvalidArgument("config knob '" + k.name + "' = " + std::to_string(it->second) +
-                             " is not among its candidates [" + vals + "]");
+    for (const auto& e : k.Entries())
+      if (!c.count(e)) return InvalidArgument("config misses knob '" + e + "'");
+    if (k.PositionIn(c) >= 0) continue;
+    if (k.kind == KnobKind::kTile) {
+      std::string got;
+      for (const auto& l : k.levels) got += (got.empty() ? "" : ", ") + l + "=" + std::to_string(c.at(l));
+      std::string names;
+      for (const auto& l : k.levels) names += (names.empty() ? "" : " x ") + l;
+      return InvalidArgument("config split '" + k.name + "' (" + got + ") is not one of its " +
+                             std::to_string(k.tuples.size()) + " candidate " + names + " tuples");
     }
+    std::string vals;
+    for (int64_t v : k.values) vals += (vals.empty() ? "" : ",") + std::to_string(v);
+    return InvalidArgument("config knob '" + k.name + "' = " + std::to_string(c.at(k.name)) +
+                           " is not among its candidates [" + vals + "]");
   }
   for (const auto& [name, value] : c) {
-    bool known = std::any_of(knobs.begin(), knobs.end(), [&](const KnobDef& k) { return k.name == name; });
+    bool known = std::any_of(knobs.begin(), knobs.end(), [&](const KnobDef& k) {
+      auto e = k.Entries();
+      return std::find(e.begin(), e.end(), name) != e.end();
+    });
     if (!known) return InvalidArgument("config names unknown knob '" + name + "' for op " + op);
   }
   return OkStatus();

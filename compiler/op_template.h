@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,22 +22,41 @@ enum class KnobKind : uint8_t {
   kOrder,       // a loop order; values index `labels`
   kAnnotation,  // on/off: unroll, vectorize, parallel
   kEnum,        // a choice among labelled options (packing on/off, ...)
+  kTile,        // a loop split into several levels at once: a whole factor tuple
 };
 
 struct KnobDef {
   std::string name;
   KnobKind kind;
-  std::vector<int64_t> values;      // candidates, in a fixed order
+  std::vector<int64_t> values;      // candidates, in a fixed order (kTile: 0..tuples-1)
   std::vector<std::string> labels;  // for kOrder/kEnum: a label per value
   std::string help;
   // The value under which the knob changes nothing: a knob added to a template later
   // declares the value that reproduces the schedule from before it existed. Config
   // hashes leave a knob at its neutral value out, so stored records keep their hash.
   std::optional<int64_t> neutral;
+  // kTile only. Candidate i is tuples[i], the inner extents of the split from the outer
+  // level in, one per name in `levels`; a Config holds the tuple as one entry per level
+  // (e.g. {"mc": 96, "mr": 6}), so stored configs stay readable. Build with TileKnob().
+  std::vector<std::string> levels;
+  std::vector<std::vector<int64_t>> tuples;
+  std::shared_ptr<const std::map<std::vector<int64_t>, int64_t>> tuple_index;
 
-  // The position of `value` among the candidates, -1 if it is not one.
+  // The position of `value` among the candidates of a scalar knob, -1 if it is not one.
   int64_t IndexOf(int64_t value) const;
+  // The position of c's value for this knob (the tuple of its levels for kTile), -1 if
+  // an entry is missing or the value is not a candidate.
+  int64_t PositionIn(const std::map<std::string, int64_t>& c) const;
+  // Writes candidate `pos` into c (one entry, or one per level).
+  void Assign(size_t pos, std::map<std::string, int64_t>& c) const;
+  // The config entries the knob owns: its name, or its levels.
+  std::vector<std::string> Entries() const;
+  size_t size() const { return values.size(); }
 };
+
+// A kTile knob over `tuples` (each as long as `levels`; duplicates are dropped, order kept).
+KnobDef TileKnob(std::string name, std::vector<std::string> levels,
+                 std::vector<std::vector<int64_t>> tuples, std::string help);
 
 using Config = std::map<std::string, int64_t>;
 
@@ -51,6 +71,10 @@ Status CheckKnobValues(const std::vector<KnobDef>& knobs, const Config& c, const
 struct ConfigConstraint {
   std::string description;
   std::function<bool(const Config&)> holds;
+  // The knobs `holds` reads. The search space checks the rule as soon as these knobs
+  // are drawn, so sampling and mutation only pick values that keep it (no rejection);
+  // empty means "any knob", checked once the whole config is drawn.
+  std::vector<std::string> knobs;
 };
 std::string ConfigToJson(const Config& c);
 StatusOr<Config> ConfigFromJson(const std::string& json);
@@ -59,6 +83,9 @@ class OpTemplate {
  public:
   virtual ~OpTemplate() = default;
   virtual std::string op() const = 0;
+  // Bumped whenever the knobs change meaning or are added or removed: a record stores
+  // the version its config was tuned with, and lookup tells an old one apart.
+  virtual int version() const { return 1; }
   // InvalidArgument naming the dim and value for zero/negative sizes, missing dims,
   // outputs that would be empty, unsupported dtypes.
   virtual Status Validate(const Workload& w) const = 0;

@@ -65,12 +65,23 @@ void VectorizeInNativeChunks(Stage& stage, IterVar axis, int64_t extent, const T
   }
 }
 
-ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows_knob,
-                                        const std::string& cols_knob) {
+ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows,
+                                        const std::string& cols, std::vector<std::string> knobs) {
   int64_t budget = AccumulatorBudget(t);
-  return {rows_knob + " x " + cols_knob + " register tile fits in " + std::to_string(budget) +
-              " accumulators",
-          [=](const Config& c) { return c.at(rows_knob) * VectorsFor(t, c.at(cols_knob)) <= budget; }};
+  return {rows + " x " + cols + " register tile fits in " + std::to_string(budget) + " accumulators",
+          [=](const Config& c) { return c.at(rows) * VectorsFor(t, c.at(cols)) <= budget; },
+          std::move(knobs)};
+}
+
+std::vector<int64_t> BlockMultiples(int64_t tile, int64_t extent) {
+  std::vector<int64_t> out;
+  for (int64_t p = 1;; p *= 2) {
+    for (int64_t j : {p, p + p / 2}) {  // 1, 2, 3, 4, 6, 8, 12, ...
+      if (!out.empty() && tile * j == out.back()) continue;
+      out.push_back(tile * j);
+      if (tile * j >= extent) return out;
+    }
+  }
 }
 
 }  // namespace priortune::compiler::internal

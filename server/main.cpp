@@ -19,6 +19,7 @@
 #include "compiler/timing.h"
 #include "server/commands.h"
 #include "server/worker.h"
+#include "tuner/search_space.h"
 
 namespace pc = priortune::compiler;
 
@@ -167,13 +168,26 @@ int main(int argc, char** argv) {
   if (*knobs) {
     std::printf("workload %s  key %s\ntarget %s, %d cores  key %s\n", w->ToJson().c_str(),
                 w->Key().c_str(), target.Describe().c_str(), target.cores, target.Key().c_str());
+    auto space = priortune::tuner::SearchSpace::ForWorkload(*w, target);
+    if (!space.ok()) return Fail(space.status());
     for (const auto& k : tmpl->Knobs(*w, target)) {
-      std::printf("  %-10s", k.name.c_str());
-      for (size_t i = 0; i < k.values.size(); ++i)
-        std::printf(" %lld%s%s", static_cast<long long>(k.values[i]), k.labels.empty() ? "" : "=",
-                    k.labels.empty() ? "" : k.labels[i].c_str());
+      if (k.kind == pc::KnobKind::kTile) {
+        std::string levels;
+        for (const auto& l : k.levels) levels += (levels.empty() ? "" : " x ") + l;
+        std::printf("  %-10s %zu tuples (%s):", k.name.c_str(), k.tuples.size(), levels.c_str());
+        for (const auto& label : k.labels) std::printf(" %s", label.c_str());
+      } else {
+        std::printf("  %-10s", k.name.c_str());
+        for (size_t i = 0; i < k.values.size(); ++i)
+          std::printf(" %lld%s%s", static_cast<long long>(k.values[i]), k.labels.empty() ? "" : "=",
+                      k.labels.empty() ? "" : k.labels[i].c_str());
+      }
       std::printf("   # %s\n", k.help.c_str());
     }
+    for (const auto& c : tmpl->Constraints(*w, target)) std::printf("  constraint: %s\n", c.description.c_str());
+    std::printf("template %s v%d: %llu points, %llu valid configs\n", tmpl->op().c_str(), tmpl->version(),
+                static_cast<unsigned long long>(space->size()),
+                static_cast<unsigned long long>(space->CountValid()));
     std::printf("default %s\nhand-picked %s\n", pc::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str(),
                 pc::ConfigToJson(tmpl->HandPickedConfig(*w, target)).c_str());
     return 0;

@@ -42,13 +42,12 @@ class VisitedSet {
 // back to a scan from a random start so that nearly exhausted spaces still finish.
 std::optional<Config> DrawUnvisited(const SearchSpace& space, const VisitedSet& visited,
                                     std::mt19937_64& rng) {
-  std::uniform_int_distribution<uint64_t> pick(0, space.size() - 1);
   for (int attempt = 0; attempt < 256; ++attempt) {
-    uint64_t i = pick(rng);
-    if (visited.Contains(i)) continue;
-    Config c = *space.ConfigAt(i);
-    if (space.Valid(c)) return c;
+    auto c = space.Sample(rng);
+    if (!c.ok()) break;
+    if (!visited.Contains(*space.IndexOf(*c))) return *c;
   }
+  std::uniform_int_distribution<uint64_t> pick(0, space.size() - 1);
   if (space.size() > (uint64_t{1} << 24)) return std::nullopt;  // too big to scan
   uint64_t start = pick(rng);
   for (uint64_t k = 0; k < space.size(); ++k) {
@@ -172,9 +171,15 @@ class GeneticSearch : public SearchStrategy {
     std::uniform_real_distribution<double> coin(0, 1);
     Config child;
     for (const auto& k : space_.knobs()) {
-      child[k.name] = coin(rng_) < 0.5 ? a.at(k.name) : b.at(k.name);
-      if (coin(rng_) < options_.mutation_rate) child[k.name] = k.values[rng_() % k.values.size()];
+      const Config& from = coin(rng_) < 0.5 ? a : b;
+      for (const auto& e : k.Entries()) child[e] = from.at(e);
     }
+    // Mutation redraws each knob with probability mutation_rate, from the candidates
+    // that keep the constraints.
+    std::vector<bool> redraw(space_.knobs().size());
+    bool any = false;
+    for (size_t i = 0; i < redraw.size(); ++i) any |= redraw[i] = coin(rng_) < options_.mutation_rate;
+    if (any) space_.Redraw(child, redraw, rng_);  // a dead end leaves a child Valid() rejects
     return child;
   }
 

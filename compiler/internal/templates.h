@@ -45,8 +45,13 @@ int64_t VectorsFor(const Target& t, int64_t cols);
 void VectorizeInNativeChunks(Stage& stage, IterVar axis, int64_t extent, const Target& t);
 
 // "rows x ceil(cols / lanes) accumulator vectors fit in AccumulatorBudget(t)": the
-// register-tile constraint of matmul and conv2d.
-ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows_knob,
-                                        const std::string& cols_knob);
+// register-tile constraint of matmul and conv2d. `rows` and `cols` are config entries;
+// `knobs` the knobs that own them.
+ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows,
+                                        const std::string& cols, std::vector<std::string> knobs);
+
+// Block sizes of a split level above a tile of `tile`: tile x {1, 2, 3, 4, 6, 8, 12, ...}
+// (1-2-3 steps per octave) up to the first that covers `extent` (a tail is allowed).
+std::vector<int64_t> BlockMultiples(int64_t tile, int64_t extent);
 
 }  // namespace priortune::compiler::internal

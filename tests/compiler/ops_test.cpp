@@ -24,7 +24,7 @@ std::vector<Config> RandomConfigs(const OpTemplate& tmpl, const Workload& w, con
   auto knobs = tmpl.Knobs(w, t);
   for (int i = 0; i < n; ++i) {
     Config c;
-    for (const auto& k : knobs) c[k.name] = k.values[g() % k.values.size()];
+    for (const auto& k : knobs) k.Assign(g() % k.size(), c);
     out.push_back(c);
   }
   return out;
@@ -109,8 +109,8 @@ TEST_P(Ops, TilesOfThreeVectorsMatchReference) {
   int64_t three = 3 * t.vector_lanes();
   Workload mm = MatmulWorkload(13, 2 * three + 5, 17);
   Config c = (*FindTemplate("matmul"))->DefaultConfig(mm, t);
-  c["tile_n"] = three;
-  c["tile_m"] = 3;
+  c["nr"] = c["nc"] = three;
+  c["mr"] = c["mc"] = 3;
   c["pack_b"] = 1;
   ExpectCorrect(mm, c);
   c["pack_b"] = 0;

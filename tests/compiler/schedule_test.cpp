@@ -155,16 +155,21 @@ TEST(Workload, RejectsConfigsOutsideTheKnobs) {
   Target t = Target::Host();
   Workload w = MatmulWorkload(16, 16, 16);
   Config c = (*FindTemplate("matmul"))->DefaultConfig(w, t);
-  c["tile_m"] = 0;
+  c["mr"] = 0;
   auto k = BuildKernel(w, t, c);
   ASSERT_FALSE(k.ok());
-  EXPECT_NE(k.status().message().find("'tile_m' = 0 is not among its candidates"), std::string::npos);
+  EXPECT_NE(k.status().message().find("split 'tile_m' (mc=1, mr=0) is not one of its"), std::string::npos)
+      << k.status().ToString();
+  c = (*FindTemplate("matmul"))->DefaultConfig(w, t);
+  c["pack_b"] = 5;
+  EXPECT_NE(BuildKernel(w, t, c).status().message().find("'pack_b' = 5 is not among its candidates"),
+            std::string::npos);
   c = (*FindTemplate("matmul"))->DefaultConfig(w, t);
   c["bogus"] = 1;
   EXPECT_NE(BuildKernel(w, t, c).status().message().find("unknown knob 'bogus'"), std::string::npos);
   c.erase("bogus");
-  c.erase("tile_n");
-  EXPECT_NE(BuildKernel(w, t, c).status().message().find("misses knob 'tile_n'"), std::string::npos);
+  c.erase("nr");
+  EXPECT_NE(BuildKernel(w, t, c).status().message().find("misses knob 'nr'"), std::string::npos);
 }
 
 TEST(Workload, KeyIsStableAndJsonRoundTrips) {

@@ -19,8 +19,8 @@ std::vector<tuner::Candidate> Candidates(int n, const compiler::Workload& w) {
   for (int i = 0; i < n; ++i) {
     compiler::Config c = tmpl->DefaultConfig(w, t);
     // Distinct configs: walk the tile_m candidates, then tile_n.
-    c["tile_m"] = knobs[0].values[i % knobs[0].values.size()];
-    c["tile_n"] = knobs[1].values[(i / knobs[0].values.size()) % knobs[1].values.size()];
+    knobs[0].Assign(i % knobs[0].size(), c);
+    knobs[1].Assign((i / knobs[0].size()) % knobs[1].size(), c);
     out.push_back({w, t, c});
   }
   return out;

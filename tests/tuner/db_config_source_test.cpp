@@ -62,28 +62,28 @@ TEST_F(CrossTargetLookup, EachTargetGetsAConfigThatRunsOnItAndTheRightLevel) {
   compiler::Target avx512 = Named("x86-64-v4"), avx2 = Named("x86-64-v3");
   // The AVX-512 best is the fastest record overall; its 64-wide tile is not a candidate
   // on AVX2 (8 lanes: tiles of 8..32 columns).
-  Add(avx512, {{"tile_m", 6}, {"tile_n", 64}}, 1e-3);
-  Add(avx512, {{"tile_m", 4}, {"tile_n", 32}}, 1.5e-3);
-  Add(avx2, {{"tile_m", 6}, {"tile_n", 16}}, 2e-3);
-  Add(avx2, {{"tile_m", 2}, {"tile_n", 8}}, 4e-3);
+  Add(avx512, {{"mr", 6}, {"mc", 6}, {"nr", 64}, {"nc", 64}}, 1e-3);
+  Add(avx512, {{"mr", 4}, {"mc", 4}, {"nr", 32}, {"nc", 32}}, 1.5e-3);
+  Add(avx2, {{"mr", 6}, {"mc", 6}, {"nr", 16}, {"nc", 16}}, 2e-3);
+  Add(avx2, {{"mr", 2}, {"mc", 2}, {"nr", 8}, {"nc", 8}}, 4e-3);
 
   // Each target that measured finds its own best.
   auto on512 = Lookup(avx512);
   EXPECT_EQ(on512.level, "exact target");
-  EXPECT_EQ(on512.config.at("tile_n"), 64);
+  EXPECT_EQ(on512.config.at("nr"), 64);
   auto on2 = Lookup(avx2);
   EXPECT_EQ(on2.level, "exact target");
-  EXPECT_EQ(on2.config.at("tile_n"), 16);
+  EXPECT_EQ(on2.config.at("nr"), 16);
   EXPECT_TRUE(on2.skipped.empty());
 
   // Another AVX2 CPU: the AVX2 best, from the same ISA family.
   auto zen3 = Lookup(Named("znver3"));
   EXPECT_EQ(zen3.level, "same ISA family");
-  EXPECT_EQ(zen3.config.at("tile_m"), 6);
-  EXPECT_EQ(zen3.config.at("tile_n"), 16);
+  EXPECT_EQ(zen3.config.at("mr"), 6);
+  EXPECT_EQ(zen3.config.at("nr"), 16);
   auto zen4 = Lookup(Named("znver4"));
   EXPECT_EQ(zen4.level, "same ISA family");
-  EXPECT_EQ(zen4.config.at("tile_n"), 64);
+  EXPECT_EQ(zen4.config.at("nr"), 64);
 
   // SSE4.2 (4 lanes, 12 accumulators): the AVX-512 best's tile_n 64 is no candidate, the
   // AVX2 best's 6 x 16 needs 24 accumulators. Both are skipped, with reasons, and the
@@ -91,7 +91,7 @@ TEST_F(CrossTargetLookup, EachTargetGetsAConfigThatRunsOnItAndTheRightLevel) {
   auto sse = Lookup(Named("x86-64-v2"));
   EXPECT_EQ(sse.level, "default");
   ASSERT_EQ(sse.skipped.size(), 2u);
-  EXPECT_NE(sse.skipped[0].find("'tile_n' = 64 is not among its candidates"), std::string::npos) << sse.skipped[0];
+  EXPECT_NE(sse.skipped[0].find("split 'tile_n' (nc=64, nr=64) is not one of its"), std::string::npos) << sse.skipped[0];
   EXPECT_NE(sse.skipped[1].find("accumulators"), std::string::npos) << sse.skipped[1];
   // build_best agrees, and says so.
   compiler::Target sse_target = Named("x86-64-v2");
@@ -109,11 +109,11 @@ TEST_F(CrossTargetLookup, AnyTargetLevelHandsOutAnotherFamilysConfigOnlyIfItFits
   compiler::Target avx512 = Named("x86-64-v4"), avx2 = Named("x86-64-v3");
   // Only an AVX-512 record: its tile 3 x 16 is one vector wide there, two on AVX2 (6
   // accumulators of 12), so it lies in AVX2's space and may answer at the last level.
-  Add(avx512, {{"tile_m", 3}, {"tile_n", 16}}, 1e-3);
+  Add(avx512, {{"mr", 3}, {"mc", 3}, {"nr", 16}, {"nc", 16}}, 1e-3);
   auto on2 = Lookup(avx2);
   EXPECT_EQ(on2.level, "any target");
-  EXPECT_EQ(on2.config.at("tile_m"), 3);
-  EXPECT_EQ(on2.config.at("tile_n"), 16);
+  EXPECT_EQ(on2.config.at("mr"), 3);
+  EXPECT_EQ(on2.config.at("nr"), 16);
   EXPECT_TRUE(on2.skipped.empty());
 }
 

@@ -135,12 +135,12 @@ TEST_P(SpaceOnIsa, AMatmulTileThatWouldSpillTheRegistersIsOutsideTheSpace) {
   // The widest tile with as many rows as there are vector registers: a candidate of each
   // knob, but rows x 4 vectors accumulators cannot fit.
   compiler::Config spills = tmpl->DefaultConfig(w, t);
-  spills["tile_m"] = t.vector_registers - 4;
-  spills["tile_n"] = 4 * t.vector_lanes();
+  spills["mr"] = spills["mc"] = t.vector_registers - 4;
+  spills["nr"] = spills["nc"] = 4 * t.vector_lanes();
   EXPECT_TRUE(s->IndexOf(spills).ok());
   EXPECT_FALSE(s->Valid(spills));
   // And the same tile one vector wide fits.
-  spills["tile_n"] = t.vector_lanes();
+  spills["nr"] = spills["nc"] = t.vector_lanes();
   EXPECT_TRUE(s->Valid(spills));
 }
 

@@ -21,11 +21,11 @@ class FakeMeasurer : public Measurer {
       if (cancel_after >= 0 && calls >= cancel_after) {
         r.measured = false;
         *cancel_flag = true;  // as Ctrl-C would, mid-batch
-      } else if (c.config.at("tile_m") == 7) {
+      } else if (c.config.at("mr") == 7) {
         r.error = db::ErrorKind::kCompileError;
         r.error_message = "fake";
       } else {
-        r.costs = {1.0 / (c.config.at("tile_m") * c.config.at("tile_n"))};
+        r.costs = {1.0 / (c.config.at("mr") * c.config.at("nr"))};
       }
       r.worker = "fake";
       ++calls;
@@ -77,7 +77,7 @@ TEST(TuneTask, StoresEveryTrialAndNeverMeasuresAConfigTwiceAcrossRuns) {
   auto best = store->Best(w.Key(), t.Key(), t.isa_family()).value();
   ASSERT_TRUE(best.has_value());
   EXPECT_DOUBLE_EQ(best->record.cost(), second->best_cost);
-  EXPECT_NE((*second->best_config).at("tile_m"), 7);
+  EXPECT_NE((*second->best_config).at("mr"), 7);
 }
 
 TEST(TuneTask, CancelKeepsWhatWasMeasuredAndStoresNothingElse) {
@@ -105,7 +105,7 @@ TEST(TuneTask, EarlyStoppingEndsARunThatStopsImproving) {
   o.trials = 1000;
   o.batch_size = 4;
   o.early_stopping = 12;
-  o.strategy = "grid";  // index order: tile_m is the slowest-varying knob, improves slowly
+  o.strategy = "grid";  // index order: tile_m (mc x mr) is the slowest-varying knob, improves slowly
   auto s = TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, m, *store, 0,
                     nullptr, cancel);
   ASSERT_TRUE(s.ok());
