@@ -94,6 +94,95 @@ TEST(SearchSpace, RejectsMalformedKnobs) {
   EXPECT_FALSE(SearchSpace::Create({{"a", KnobKind::kSplit, {1}, {}, ""}, {"a", KnobKind::kSplit, {2}, {}, ""}}).ok());
 }
 
+// A tile knob "mn" splitting one loop into (outer block, inner tile) and a scalar knob.
+SearchSpace Tiled(std::vector<Constraint> constraints = {}) {
+  auto s = SearchSpace::Create(
+      {compiler::TileKnob("mn", {"block", "tile"}, {{4, 1}, {4, 2}, {4, 4}, {8, 2}, {8, 4}, {8, 8}, {16, 8}}, ""),
+       {"u", KnobKind::kSplit, {1, 2, 4}, {}, ""}},
+      std::move(constraints));
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return *s;
+}
+
+TEST(SearchSpace, ATileKnobIsOneDimensionWhoseCandidatesAreWholeTuples) {
+  SearchSpace s = Tiled();
+  ASSERT_EQ(s.size(), 21u);
+  std::set<Config> seen;
+  for (uint64_t i = 0; i < s.size(); ++i) {
+    Config c = *s.ConfigAt(i);
+    ASSERT_EQ(c.size(), 3u);  // block, tile, u: the tuple is stored level by level
+    EXPECT_EQ(c.at("block") % c.at("tile"), 0);
+    EXPECT_EQ(*s.IndexOf(c), i);
+    seen.insert(c);
+  }
+  EXPECT_EQ(seen.size(), 21u);
+  // Each level's value is a candidate of its own, but the pair is not a tuple.
+  auto bad = s.IndexOf({{"block", 4}, {"tile", 8}, {"u", 1}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("split 'mn' (block=4, tile=8) is not one of its 7"), std::string::npos)
+      << bad.status().ToString();
+  EXPECT_FALSE(s.IndexOf({{"block", 4}, {"u", 1}}).ok());  // a level missing
+  EXPECT_FALSE(SearchSpace::Create({compiler::TileKnob("a", {"x"}, {{1}}, ""),
+                                    {"x", KnobKind::kSplit, {1}, {}, ""}}).ok());  // entry twice
+}
+
+TEST(SearchSpace, TileNeighboursMoveOneLevelToItsNextValue) {
+  SearchSpace s = Tiled();
+  Config c = {{"block", 8}, {"tile", 4}, {"u", 2}};
+  std::set<std::pair<int64_t, int64_t>> tiles;
+  for (const auto& n : s.Neighbours(c)) {
+    if (n.at("u") != 2) continue;
+    tiles.insert({n.at("block"), n.at("tile")});
+  }
+  // block 8: tiles 2 and 8 beside 4; tile 4: blocks 4 beside 8 (no 16 x 4 tuple).
+  std::set<std::pair<int64_t, int64_t>> want = {{8, 2}, {8, 8}, {4, 4}};
+  EXPECT_EQ(tiles, want);
+}
+
+TEST(SearchSpace, CountValidMatchesEnumerationOfTheWholeSpace) {
+  std::vector<Constraint> rules = {
+      {"tile * u <= 8", [](const Config& c) { return c.at("tile") * c.at("u") <= 8; }, {"mn", "u"}},
+      {"block != 16", [](const Config& c) { return c.at("block") != 16; }, {"mn"}},
+      {"not (u = 4 and tile = 1)", [](const Config& c) { return !(c.at("u") == 4 && c.at("tile") == 1); }}};
+  SearchSpace s = Tiled(rules);
+  uint64_t brute = 0;
+  for (uint64_t i = 0; i < s.size(); ++i) brute += s.Valid(*s.ConfigAt(i));
+  EXPECT_EQ(s.CountValid(), brute);
+  EXPECT_GT(brute, 0u);
+  EXPECT_LT(brute, s.size());
+}
+
+TEST(SearchSpace, ConstraintsApplyWhileDrawingSoRareValidConfigsAreFoundAtOnce) {
+  // Six knobs of 64 candidates where a valid config needs a == b == c == d == e == f:
+  // 64 of 6.9e10 points. Rejection sampling would need ~1e9 draws per config.
+  std::vector<KnobDef> knobs;
+  std::vector<int64_t> vals;
+  for (int64_t v = 0; v < 64; ++v) vals.push_back(v);
+  std::vector<std::string> names = {"a", "b", "c", "d", "e", "f"};
+  for (const auto& n : names) knobs.push_back({n, KnobKind::kSplit, vals, {}, ""});
+  std::vector<Constraint> rules;
+  for (size_t i = 1; i < names.size(); ++i) {
+    std::string x = names[i - 1], y = names[i];
+    rules.push_back({x + " == " + y, [x, y](const Config& c) { return c.at(x) == c.at(y); }, {x, y}});
+  }
+  auto s = SearchSpace::Create(knobs, rules);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->CountValid(), 64u);
+  std::mt19937_64 rng(3);
+  std::set<int64_t> drawn;
+  for (int i = 0; i < 200; ++i) {
+    auto c = s->Sample(rng);
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE(s->Valid(*c));
+    drawn.insert(c->at("a"));
+    Config m = s->Mutate(*c, rng, 0.2);
+    EXPECT_TRUE(s->Valid(m));
+  }
+  EXPECT_GT(drawn.size(), 40u);  // spread over the valid configs, not stuck on one
+  // A constraint naming a knob the space lacks is a malformed space.
+  EXPECT_FALSE(SearchSpace::Create(knobs, {{"bad", [](const Config&) { return true; }, {"zz"}}}).ok());
+}
+
 class SpaceOnIsa : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SpaceOnIsa, DefaultAndHandPickedConfigsLieInTheSpaceAndConstraintsHold) {
@@ -123,6 +212,16 @@ TEST_P(SpaceOnIsa, DefaultAndHandPickedConfigsLieInTheSpaceAndConstraintsHold) {
       }
     }
     EXPECT_GT(s->size(), 30u);
+  }
+}
+
+TEST_P(SpaceOnIsa, TheSuiteShapesOfMatmulHaveAtLeastAHundredThousandValidConfigs) {
+  compiler::Target t = priortune::testing::IsaTarget(GetParam());
+  for (const auto& w : {compiler::MatmulWorkload(512, 512, 512), compiler::MatmulWorkload(128, 3072, 768),
+                        compiler::MatmulWorkload(128, 768, 3072)}) {
+    auto s = SearchSpace::ForWorkload(w, t);
+    ASSERT_TRUE(s.ok());
+    EXPECT_GE(s->CountValid(), 100000u) << w.ShortName() << " on " << t.cpu;
   }
 }
 
