@@ -31,6 +31,7 @@ struct Record {
   std::string workload_key, workload_json, op;
   std::string target_key, target_json, isa_family;
   std::string config_json, config_hash;
+  int template_version = 1;  // the op template's version() the config was made for
   std::vector<double> costs;  // seconds per call, one per timing round; empty on error
   ErrorKind error = ErrorKind::kNone;
   std::string error_message;

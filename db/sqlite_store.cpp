@@ -72,6 +72,11 @@ CREATE TABLE best(
   cost REAL NOT NULL,
   PRIMARY KEY(workload_id, target_id));
 )sql",
+    // The version of the op's template the config was tuned with (records from before
+    // versions existed are version 1).
+    R"sql(
+ALTER TABLE records ADD COLUMN template_version INTEGER NOT NULL DEFAULT 1;
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -141,7 +146,8 @@ Status Exec(sqlite3* db, const char* sql) {
 
 constexpr const char* kRecordColumns =
     "r.id, w.key, w.json, w.op, t.key, t.json, t.isa_family, r.config, r.config_hash, r.costs, "
-    "r.error_kind, r.error_message, r.compile_seconds, r.worker, r.job_id, r.timestamp "
+    "r.error_kind, r.error_message, r.compile_seconds, r.worker, r.job_id, r.timestamp, "
+    "r.template_version "
     "FROM records r JOIN workloads w ON w.id = r.workload_id JOIN targets t ON t.id = r.target_id ";
 
 // A row of kRecordColumns. DataLoss if the stored error kind is not one we know (a newer
@@ -171,6 +177,7 @@ StatusOr<Record> ReadRecord(const Stmt& s) {
   r.worker = s.Text(13);
   r.job_id = s.IsNull(14) ? 0 : s.Int(14);
   r.timestamp = s.Real(15);
+  r.template_version = s.Int(16);
   return r;
 }
 
@@ -184,6 +191,7 @@ json RecordToJson(const Record& r) {
   j["isa_family"] = r.isa_family;
   j["config"] = json::parse(r.config_json, nullptr, false);
   j["config_hash"] = r.config_hash;
+  j["template_version"] = r.template_version;
   j["costs"] = r.costs;
   j["error"] = {{"kind", ErrorKindName(r.error)}, {"message", r.error_message}};
   j["compile_seconds"] = r.compile_seconds;
@@ -229,6 +237,11 @@ Status RecordFromJson(const json& j, Record& r) {
   PT_RETURN_IF_ERROR(text("isa_family", r.isa_family));
   PT_RETURN_IF_ERROR(object("config", r.config_json));
   PT_RETURN_IF_ERROR(text("config_hash", r.config_hash));
+  if (auto v = j.find("template_version"); v != j.end()) {  // absent in logs from before versions: 1
+    if (!v->is_number_integer() || v->get<int64_t>() < 1)
+      return InvalidArgument("field 'template_version': expected an integer >= 1");
+    r.template_version = v->get<int>();
+  }
   PT_ASSIGN_OR_RETURN(const json* costs, field("costs", json::value_t::array, "an array of numbers"));
   for (const auto& c : *costs) {
     if (!c.is_number() || !std::isfinite(c.get<double>()) || c.get<double>() <= 0)
@@ -282,8 +295,11 @@ class SqliteStore : public Store {
                                           const std::string& isa_family,
                                           const BestFilter& filter) override {
     std::lock_guard<std::mutex> lock(mu_);
+    // Every correct record, fastest first, not only the best table's one per target: a
+    // target's best may be refused (its config is no longer in the template's space,
+    // say) while its next-fastest record is fine.
     const std::string base = std::string("SELECT ") + kRecordColumns +
-                             "JOIN best b ON b.record_id = r.id WHERE w.key = ?1 ";
+                             "WHERE w.key = ?1 AND r.cost IS NOT NULL ";
     struct Step {
       MatchLevel level;
       std::string where;
@@ -293,7 +309,7 @@ class SqliteStore : public Store {
                  {MatchLevel::kAny, "", nullptr}};
     std::set<int64_t> seen;  // a level includes the ones before it
     for (const auto& step : steps) {
-      std::string sql = base + step.where + "ORDER BY b.cost, r.id";
+      std::string sql = base + step.where + "ORDER BY r.cost, r.id";
       Stmt s(db_, sql.c_str());
       PT_RETURN_IF_ERROR(s.prepared());
       s.Bind(1, workload_key);
@@ -519,8 +535,8 @@ class SqliteStore : public Store {
     PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(r));
     if (r.timestamp == 0) r.timestamp = Now();
     Stmt s(db_, "INSERT INTO records(workload_id, target_id, config, config_hash, costs, cost, "
-                "error_kind, error_message, compile_seconds, worker, job_id, timestamp) "
-                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+                "error_kind, error_message, compile_seconds, worker, job_id, timestamp, template_version) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, workload_id).Bind(2, target_id).Bind(3, r.config_json).Bind(4, r.config_hash);
     s.Bind(5, json(r.costs).dump());
@@ -528,7 +544,7 @@ class SqliteStore : public Store {
     s.Bind(7, std::string(ErrorKindName(r.error))).Bind(8, r.error_message);
     s.Bind(9, r.compile_seconds).Bind(10, r.worker);
     if (r.job_id > 0) s.Bind(11, r.job_id); else s.BindNull(11);
-    s.Bind(12, r.timestamp);
+    s.Bind(12, r.timestamp).Bind(13, static_cast<int64_t>(r.template_version));
     PT_RETURN_IF_ERROR(s.Run());
     r.id = sqlite3_last_insert_rowid(db_);
     if (!r.ok()) return OkStatus();

@@ -78,9 +78,9 @@ class Store {
   virtual Status AddRecords(std::vector<Record>& records) = 0;
 
   // The fastest correct record for the workload that `filter` accepts: on `target_key`,
-  // else on a target of `isa_family`, else on any target. At each level the stored bests
-  // (one per target) are tried fastest first, each once. nullopt when no correct record
-  // passes (no filter: all pass).
+  // else on a target of `isa_family`, else on any target. At each level the correct
+  // records are tried fastest first, each once. nullopt when no correct record passes
+  // (no filter: all pass).
   virtual StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
                                                   const std::string& target_key,
                                                   const std::string& isa_family,

@@ -284,7 +284,12 @@ int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::
                 w->ShortName().c_str(), target.cpu.c_str(), compiler::ConfigToJson(found->config).c_str(),
                 found->level.c_str(), found->cost_seconds * 1e3, tmpl->Flops(*w) / found->cost_seconds / 1e9);
   }
-  for (const auto& why : found->skipped) std::printf("  skipped %s\n", why.c_str());
+  // The fastest few are what matters; a store of thousands of records would flood.
+  constexpr size_t kShownSkips = 5;
+  for (size_t i = 0; i < found->skipped.size() && i < kShownSkips; ++i)
+    std::printf("  skipped %s\n", found->skipped[i].c_str());
+  if (found->skipped.size() > kShownSkips)
+    std::printf("  ... and %zu more records skipped\n", found->skipped.size() - kShownSkips);
   return 0;
 }
 

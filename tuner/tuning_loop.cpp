@@ -40,6 +40,7 @@ db::Record ToRecord(const Candidate& c, const MeasureResult& r, int64_t job_id) 
   rec.config_json = compiler::ConfigToJson(c.config);
   auto hash = WorkloadConfigHash(c.workload, c.target, c.config);
   rec.config_hash = hash.ok() ? *hash : ConfigHash(c.config);
+  if (auto tmpl = compiler::FindTemplate(c.workload.op); tmpl.ok()) rec.template_version = (*tmpl)->version();
   rec.costs = r.error == db::ErrorKind::kNone ? r.costs : std::vector<double>{};
   rec.error = r.error;
   rec.error_message = r.error_message;
@@ -73,10 +74,13 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
   // Earlier runs: knowledge for the strategy, and configs never to measure again.
   PT_ASSIGN_OR_RETURN(std::vector<db::Record> earlier,
                       store.History({workload.Key(), target.Key(), "", 0}));
+  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(workload.op));
   std::vector<TrialResult> known;
   for (const auto& r : earlier) {
+    // An older template's record stays stored, but its cost describes another kernel.
+    if (r.template_version != tmpl->version()) continue;
     auto config = compiler::ConfigFromJson(r.config_json);
-    if (!config.ok() || !space.Valid(*config)) continue;  // an older template's knobs
+    if (!config.ok() || !space.Valid(*config)) continue;
     known.push_back({*config, r.cost()});
     if (r.cost() < summary.best_cost) {
       summary.best_cost = r.cost();
@@ -89,7 +93,6 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
 
   std::optional<Config> hand_picked;
   if (options.seed_hand_picked) {
-    PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(workload.op));
     Config c = tmpl->HandPickedConfig(workload, target);
     bool measured = std::any_of(known.begin(), known.end(), [&](const TrialResult& k) { return k.config == c; });
     if (space.Valid(c) && !measured) hand_picked = std::move(c);

@@ -65,7 +65,7 @@ TEST_F(CrossTargetLookup, EachTargetGetsAConfigThatRunsOnItAndTheRightLevel) {
   Add(avx512, {{"mr", 6}, {"mc", 6}, {"nr", 64}, {"nc", 64}}, 1e-3);
   Add(avx512, {{"mr", 4}, {"mc", 4}, {"nr", 32}, {"nc", 32}}, 1.5e-3);
   Add(avx2, {{"mr", 6}, {"mc", 6}, {"nr", 16}, {"nc", 16}}, 2e-3);
-  Add(avx2, {{"mr", 2}, {"mc", 2}, {"nr", 8}, {"nc", 8}}, 4e-3);
+  Add(avx2, {{"mr", 4}, {"mc", 4}, {"nr", 16}, {"nc", 16}}, 4e-3);
 
   // Each target that measured finds its own best.
   auto on512 = Lookup(avx512);
@@ -85,14 +85,17 @@ TEST_F(CrossTargetLookup, EachTargetGetsAConfigThatRunsOnItAndTheRightLevel) {
   EXPECT_EQ(zen4.level, "same ISA family");
   EXPECT_EQ(zen4.config.at("nr"), 64);
 
-  // SSE4.2 (4 lanes, 12 accumulators): the AVX-512 best's tile_n 64 is no candidate, the
-  // AVX2 best's 6 x 16 needs 24 accumulators. Both are skipped, with reasons, and the
-  // answer is the default config: a stored best that runs there does not exist.
+  // SSE4.2 (4 lanes, 12 accumulators, tiles up to 16 columns): the AVX-512 tiles 6 x 64
+  // and 4 x 32 are no candidates; the AVX2 tiles 6 x 16 and 4 x 16 need 24 and 16
+  // accumulators there. All
+  // are skipped, fastest first, with reasons, and the answer is the default config: a
+  // stored record that runs there does not exist.
   auto sse = Lookup(Named("x86-64-v2"));
   EXPECT_EQ(sse.level, "default");
-  ASSERT_EQ(sse.skipped.size(), 2u);
+  ASSERT_EQ(sse.skipped.size(), 4u);
   EXPECT_NE(sse.skipped[0].find("split 'tile_n' (nc=64, nr=64) is not one of its"), std::string::npos) << sse.skipped[0];
-  EXPECT_NE(sse.skipped[1].find("accumulators"), std::string::npos) << sse.skipped[1];
+  EXPECT_NE(sse.skipped[1].find("split 'tile_n' (nc=32, nr=32) is not one of its"), std::string::npos) << sse.skipped[1];
+  for (size_t i = 2; i < 4; ++i) EXPECT_NE(sse.skipped[i].find("accumulators"), std::string::npos) << sse.skipped[i];
   // build_best agrees, and says so.
   compiler::Target sse_target = Named("x86-64-v2");
   auto source = MakeDbConfigSource(*store_);
@@ -101,7 +104,7 @@ TEST_F(CrossTargetLookup, EachTargetGetsAConfigThatRunsOnItAndTheRightLevel) {
     ASSERT_TRUE(built.ok()) << built.status().ToString();
     EXPECT_EQ(built->choice.level, "default");
     EXPECT_EQ(built->choice.config, tmpl_->DefaultConfig(w_, sse_target));
-    EXPECT_EQ(built->choice.skipped.size(), 2u);
+    EXPECT_EQ(built->choice.skipped.size(), 4u);
   }
 }
 
@@ -115,6 +118,39 @@ TEST_F(CrossTargetLookup, AnyTargetLevelHandsOutAnotherFamilysConfigOnlyIfItFits
   EXPECT_EQ(on2.config.at("mr"), 3);
   EXPECT_EQ(on2.config.at("nr"), 16);
   EXPECT_TRUE(on2.skipped.empty());
+}
+
+TEST_F(CrossTargetLookup, ARecordOfAnOlderTemplateVersionIsKeptButNotHandedOutAndLookupSaysWhy) {
+  compiler::Target avx512 = Named("x86-64-v4");
+  Add(avx512, {{"mr", 4}, {"mc", 4}, {"nr", 32}, {"nc", 32}}, 2e-3);
+  // The fastest record was tuned with matmul template v1, whose knobs were tile_m/tile_n/
+  // tile_k scalars: it is not a config of the current space.
+  MeasureResult r;
+  r.costs = {1e-4};
+  r.worker = "old";
+  compiler::Config v1 = {{"tile_m", 6}, {"tile_n", 64}, {"tile_k", 4}, {"pack_b", 1}, {"order", 1}, {"parallel", 1}};
+  db::Record old = ToRecord({w_, avx512, v1}, r, 0);
+  old.template_version = tmpl_->version() - 1;
+  std::vector<db::Record> batch{old};
+  ASSERT_TRUE(store_->AddRecords(batch).ok());
+
+  auto choice = Lookup(avx512);
+  EXPECT_EQ(choice.level, "exact target");
+  EXPECT_EQ(choice.config.at("mr"), 4);
+  ASSERT_EQ(choice.skipped.size(), 1u);
+  EXPECT_NE(choice.skipped[0].find("tuned with matmul template v" + std::to_string(tmpl_->version() - 1) +
+                                   " (now v" + std::to_string(tmpl_->version()) + ")"),
+            std::string::npos)
+      << choice.skipped[0];
+  EXPECT_NE(choice.skipped[0].find("misses knob"), std::string::npos) << choice.skipped[0];
+  // Kept: both records are still in the store, the old one unchanged.
+  auto all = store_->History({w_.Key(), avx512.Key(), "", 0});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  int old_kept = 0;
+  for (const auto& rec : *all)
+    old_kept += rec.template_version == old.template_version && rec.config_json == old.config_json;
+  EXPECT_EQ(old_kept, 1);
 }
 
 }  // namespace
