@@ -1,15 +1,21 @@
 // conv2d (NCHW / OIHW, stride, padding, optional bias and relu) and depthwise conv2d.
 //
 // conv2d computes in blocked layouts, TVM's conv2d_NCHWc recipe, with the output copied
-// back to NCHW one row tile at a time so the caller sees plain NCHW:
+// back to NCHW one block of rows at a time so the caller sees plain NCHW:
 //
-//   data_vec[n][C/ic_bn][H+2p][W+2p][ic_bn]      padded, channel-blocked input (root)
+//   data_vec[n][C/ic_bn][H+2p][W+2p][ic_bn]      padded, channel-blocked input (root), or
+//                                                read from NCHW in place (data_layout)
 //   kernel_vec[O/oc_bn][C/ic_bn][KH][KW][ic_bn][oc_bn]   packed weights (root)
-//   parallel for (n, ob, oh):                    out rows
-//     conv_out[OW][oc_bn]                        one output row block, in L1
-//       for owo: conv_out.local[reg_n][oc_bn]    register tile: reg_n zmm accumulators
-//         for icb, kh, kw, ici: for ow (unrolled): acc[ow][:] += data * kernel_vec[...][:]
-//     out[n][ob*oc_bn + oi][oh][:] = conv_out[:][oi]  (+bias, relu)
+//   parallel for (n, ob, oh / reg_h, ow / ow_bn): blocks of reg_h rows x ow_bn columns
+//     conv_out[reg_h][ow_bn][oc_bn]              in L1
+//       for owo: acc[reg_h][reg_n][oc_bn]        register tile: reg_h x reg_n x oc_bn/lanes
+//         for the reduction (icb, kh, kw, ici in `reduce_order`; kh/kw unrolled or not):
+//           for y, x (unrolled): acc[y][x][:] += data * kernel_vec[...][:]
+//     out[n][ob*oc_bn + oi][oh][:] = conv_out[:][:][oi]  (+bias, relu)
+//
+// reg_h > 1 gives 2-D register tiles, which small maps (7x7) need to fill the registers.
+// A 1x1 convolution is the GEMM out[o][p] = W[o][c] * X[c][p]; read in place it has no
+// copy of the input at all (stride 2 reads a quarter of it).
 #include <algorithm>
 
 #include "compiler/internal/templates.h"
@@ -102,9 +108,27 @@ std::vector<int64_t> RegNCandidates(int64_t ow, const Target& t) {
   return c;
 }
 
-// Channel blocks: divisors of the channel count up to the widest register tile.
+// Output-channel blocks: divisors of the channel count up to the widest register tile.
 std::vector<int64_t> ChannelBlocks(int64_t channels, const Target& t) {
   return Divisors(channels, kMaxTileVectors * t.vector_lanes());
+}
+
+// (ow_bn, reg_n) pairs: register tiles of reg_n columns in blocks of ow_bn columns.
+std::vector<std::vector<int64_t>> OwTiles(int64_t ow, const Target& t) {
+  std::vector<std::vector<int64_t>> out;
+  for (int64_t reg : RegNCandidates(ow, t))
+    for (int64_t block : BlockMultiples(reg, ow)) out.push_back({block, reg});
+  return out;
+}
+
+// Output rows per register tile: 1-4 and the divisors of the output height, up to the
+// accumulators the target has.
+std::vector<int64_t> RegHCandidates(int64_t oh, const Target& t) {
+  std::vector<int64_t> c = Divisors(oh, AccumulatorBudget(t));
+  for (int64_t x = 2; x <= 4; ++x) c.push_back(std::min(x, oh));
+  std::sort(c.begin(), c.end());
+  c.erase(std::unique(c.begin(), c.end()), c.end());
+  return c;
 }
 
 class Conv2d : public OpTemplate {
@@ -125,32 +149,51 @@ class Conv2d : public OpTemplate {
     ConvDims d = Dims(w, false);
     return 2.0 * d.n * d.o * d.oh * d.ow * d.c * d.kh * d.kw;
   }
+  int version() const override { return 2; }
+
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
     return {
-        {"ic_bn", KnobKind::kSplit, ChannelBlocks(d.c, t), {}, "input-channel block (NCHWc)"},
+        {"ic_bn", KnobKind::kSplit, Divisors(d.c, d.c), {}, "input-channel block (NCHWc): any divisor"},
         {"oc_bn", KnobKind::kSplit, ChannelBlocks(d.o, t), {}, "output-channel block: vector lanes"},
-        {"reg_n", KnobKind::kSplit, RegNCandidates(d.ow, t), {}, "output columns per register tile"},
+        TileKnob("tile_ow", {"ow_bn", "reg_n"}, OwTiles(d.ow, t),
+                 "output columns: block in L1 (ow_bn) x register tile (reg_n)"),
+        {"reg_h", KnobKind::kSplit, RegHCandidates(d.oh, t), {}, "output rows per register tile"},
+        {"reduce_order", KnobKind::kOrder, {0, 1, 2}, {"icb.kh.kw.ici", "kh.kw.icb.ici", "icb.ici.kh.kw"},
+         "order of the reduction loops"},
+        {"unroll_kh", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-height loop"},
         {"unroll_kw", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-width loop"},
-        {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run output rows on the thread pool"},
+        {"data_layout", KnobKind::kEnum, {0, 1}, {"packed", "in-place"},
+         "copy the input to padded NCHWc first, or read NCHW in place (padding by a select)"},
+        {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run blocks of output rows on the thread pool"},
     };
   }
   std::vector<ConfigConstraint> Constraints(const Workload&, const Target& t) const override {
-    return {RegisterTileConstraint(t, "reg_n", "oc_bn", {"reg_n", "oc_bn"})};  // output columns x channel block
+    int64_t budget = AccumulatorBudget(t);
+    return {{"reg_h x reg_n x oc_bn register tile fits in " + std::to_string(budget) + " accumulators",
+             [=](const Config& c) {
+               return c.at("reg_h") * c.at("reg_n") * VectorsFor(t, c.at("oc_bn")) <= budget;
+             },
+             {"oc_bn", "tile_ow", "reg_h"}}};
   }
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
-    return {{"ic_bn", Closest(ChannelBlocks(d.c, t), t.vector_lanes() / 2)},
+    return {{"ic_bn", Closest(Divisors(d.c, d.c), t.vector_lanes() / 2)},
             {"oc_bn", Closest(ChannelBlocks(d.o, t), t.vector_lanes())},
             {"reg_n", RegNCandidates(d.ow, t).front()},
+            {"ow_bn", BlockMultiples(RegNCandidates(d.ow, t).front(), d.ow).back()},
+            {"reg_h", 1},
+            {"reduce_order", 0},
+            {"unroll_kh", 0},
             {"unroll_kw", 0},
+            {"data_layout", 0},
             {"parallel", 1}};
   }
   Config HandPickedConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
     int64_t v = t.vector_lanes();
     Config c = DefaultConfig(w, t);
-    c["ic_bn"] = Closest(ChannelBlocks(d.c, t), v);
+    c["ic_bn"] = Closest(Divisors(d.c, d.c), v);
     c["unroll_kw"] = 1;
     // A register tile of reg_n output columns x oc_bn channels (1 or 2 vectors) with up to
     // two thirds of the accumulators (the rest keeps kernel vectors and loads in flight):
@@ -176,6 +219,7 @@ class Conv2d : public OpTemplate {
       // A divisor that small wastes the registers: allow a tail instead.
       if (best_acc * 3 >= limit) break;
     }
+    c["ow_bn"] = BlockMultiples(c["reg_n"], d.ow).back();  // whole rows
     return c;
   }
 
@@ -183,6 +227,9 @@ class Conv2d : public OpTemplate {
                                     const Config& cfg) const override {
     ConvDims d = Dims(w, false);
     int64_t icbn = cfg.at("ic_bn"), ocbn = cfg.at("oc_bn"), regn = std::min(cfg.at("reg_n"), d.ow);
+    int64_t owbn = std::min(cfg.at("ow_bn"), d.ow);
+    int64_t regh = std::min(cfg.at("reg_h"), d.oh), order = cfg.at("reduce_order");
+    bool par = cfg.at("parallel") != 0, in_place = cfg.at("data_layout") == 1;
     int64_t icb = d.c / icbn, ocb = d.o / ocbn;
     Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
     Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
@@ -218,32 +265,47 @@ class Conv2d : public OpTemplate {
 
     Stage& so = s[out];
     auto [ob, oi] = so.split(so.axis(1), ocbn);
-    auto [owo, owi] = so.split(so.axis(3), std::min(v, d.ow));
-    so.reorder({so.axis(0), ob, so.axis(2), oi, owo, owi});
-    IterVar rows = so.fuse(so.fuse(so.axis(0), ob), so.axis(2));
-    if (cfg.at("parallel")) so.parallel(rows);
+    auto [yo, yi] = so.split(so.axis(2), regh);
+    auto [xo, x_in] = so.split(so.axis(3), owbn);
+    auto [owo, owi] = so.split(x_in, std::min(v, owbn));
+    so.reorder({so.axis(0), ob, yo, xo, yi, oi, owo, owi});
+    IterVar rows = so.fuse(so.fuse(so.fuse(so.axis(0), ob), yo), xo);
+    if (par) so.parallel(rows);
     so.vectorize(owi);
 
     Stage& sc = s[co];
     sc.compute_at(so, rows);
     auto [cwo, cwi] = sc.split(sc.axis(3), regn);
-    sc.reorder({sc.axis(0), sc.axis(1), sc.axis(2), cwo, cwi, sc.axis(4)});
+    sc.reorder({sc.axis(0), sc.axis(1), cwo, sc.axis(2), cwi, sc.axis(4)});
     sc.unroll(cwi);
     VectorizeInNativeChunks(sc, sc.axis(4), ocbn, t);
 
     Stage& sa = s[acc];
     sa.compute_at(sc, cwo);
-    sa.reorder({sa.axis(0), sa.axis(1), sa.axis(2), sa.reduce_axis(0), sa.reduce_axis(1),
-                sa.reduce_axis(2), sa.reduce_axis(3), sa.axis(3), sa.axis(4)});
-    if (cfg.at("unroll_kw")) sa.unroll(sa.reduce_axis(2));
+    IterVar r_icb = sa.reduce_axis(0), r_kh = sa.reduce_axis(1), r_kw = sa.reduce_axis(2),
+            r_ici = sa.reduce_axis(3);
+    std::vector<IterVar> reduce = order == 0   ? std::vector<IterVar>{r_icb, r_kh, r_kw, r_ici}
+                                  : order == 1 ? std::vector<IterVar>{r_kh, r_kw, r_icb, r_ici}
+                                               : std::vector<IterVar>{r_icb, r_ici, r_kh, r_kw};
+    std::vector<IterVar> aorder = {sa.axis(0), sa.axis(1)};
+    aorder.insert(aorder.end(), reduce.begin(), reduce.end());
+    aorder.insert(aorder.end(), {sa.axis(2), sa.axis(3), sa.axis(4)});
+    sa.reorder(aorder);
+    if (cfg.at("unroll_kh")) sa.unroll(r_kh);
+    if (cfg.at("unroll_kw")) sa.unroll(r_kw);
+    sa.unroll(sa.axis(2));
     sa.unroll(sa.axis(3));
     VectorizeInNativeChunks(sa, sa.axis(4), ocbn, t);
 
     Stage& sd = s[dv];
-    IterVar drows = sd.fuse(sd.fuse(sd.axis(0), sd.axis(1)), sd.axis(2));
-    if (cfg.at("parallel")) sd.parallel(drows);
+    if (in_place) {
+      sd.compute_inline();
+    } else {
+      IterVar drows = sd.fuse(sd.fuse(sd.axis(0), sd.axis(1)), sd.axis(2));
+      if (par) sd.parallel(drows);
+    }
     Stage& sk = s[kv];
-    if (cfg.at("parallel")) sk.parallel(sk.axis(0));
+    if (par) sk.parallel(sk.axis(0));
     VectorizeInNativeChunks(sk, sk.axis(5), ocbn, t);
 
     std::vector<Tensor> args = {data, weight};

@@ -119,6 +119,7 @@ TEST_P(Ops, TilesOfThreeVectorsMatchReference) {
   Config cc = (*FindTemplate("conv2d"))->DefaultConfig(conv, t);
   cc["oc_bn"] = three;
   cc["reg_n"] = 3;
+  cc["ow_bn"] = 9;  // 3 register tiles per row
   ExpectCorrect(conv, cc);
 }
 
