@@ -118,15 +118,20 @@ Status CheckWorkloadMemory(const WorkloadArgs& a, const compiler::Workload& w) {
   return compiler::CheckMemory(*tmpl, w, cap);
 }
 
-StatusOr<compiler::Target> OneCoreTarget(const std::string& spec) {
-  PT_ASSIGN_OR_RETURN(compiler::Target t, compiler::Target::Parse(spec, 1));
-  t.cores = 1;  // a JSON target names its own cores: one worker per core, one thread each
+StatusOr<compiler::Target> DeployTarget(const std::string& spec, int threads) {
+  if (threads < 1) return InvalidArgument("--threads must be at least 1, got " + std::to_string(threads));
+  PT_ASSIGN_OR_RETURN(compiler::Target t, compiler::Target::Parse(spec, threads));
+  t.cores = threads;  // a JSON target's own cores count too: measured as deployed
   return t;
 }
 
-StatusOr<compiler::Target> TuningTarget(const std::string& spec) {
-  PT_ASSIGN_OR_RETURN(compiler::Target t, OneCoreTarget(spec));
+StatusOr<compiler::Target> TuningTarget(const std::string& spec, int threads) {
+  PT_ASSIGN_OR_RETURN(compiler::Target t, DeployTarget(spec, threads));
   PT_RETURN_IF_ERROR(t.CheckRunsOnHost());
+  int host_cores = compiler::Target::Host().cores;
+  if (threads > host_cores)
+    return FailedPrecondition("--threads " + std::to_string(threads) + ": this host has " +
+                              std::to_string(host_cores) + " cores, a measurement needs one per thread");
   return t;
 }
 
@@ -140,11 +145,13 @@ int RunTune(const TuneCommandOptions& o) {
   if (!w.ok()) return Fail(w.status());
   if (Status fits = CheckWorkloadMemory(o.workload, *w); !fits.ok()) return Fail(fits);
   if (Status s = o.tune.Validate(); !s.ok()) return Fail(s);
-  if (o.workers < 1) return Fail(InvalidArgument("--workers must be at least 1"));
+  if (o.workers < 0) return Fail(InvalidArgument("--workers must be at least 1"));
   if (!(o.timeout_seconds > 0)) return Fail(InvalidArgument("--timeout must be positive"));
-  auto parsed_target = TuningTarget(o.target);
+  auto parsed_target = TuningTarget(o.target, o.threads);
   if (!parsed_target.ok()) return Fail(parsed_target.status());
   const compiler::Target target = *parsed_target;
+  // One worker per `threads` cores, so that measurements never share a core.
+  const int n_workers = o.workers > 0 ? o.workers : std::max(1, compiler::Target::Host().cores / o.threads);
   const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
 
   auto store = db::OpenSqliteStore(o.db);
@@ -160,9 +167,9 @@ int RunTune(const TuneCommandOptions& o) {
   if (o.workload.memory_cap_bytes > 0)
     extra.insert(extra.end(), {"--memory-cap-mb", std::to_string(o.workload.memory_cap_bytes >> 20)});
   if (o.test_faults) extra.push_back("--test-faults");
-  auto workers = LocalWorkers::Start(SelfExe(), o.workers, address, extra);
+  auto workers = LocalWorkers::Start(SelfExe(), n_workers, address, extra, o.threads);
   if (!workers.ok()) return Fail(workers.status(), 1);
-  if (!queue.WaitForWorkers(o.workers, std::chrono::seconds(60))) {
+  if (!queue.WaitForWorkers(n_workers, std::chrono::seconds(60))) {
     (*server)->Shutdown();
     return Fail(Status(StatusCode::kUnavailable, "workers did not connect within 60 s"), 1);
   }
@@ -190,9 +197,9 @@ int RunTune(const TuneCommandOptions& o) {
   auto task = (*store)->CreateTask(*job, wt, o.tune.trials);
   if (!task.ok()) return Fail(task.status(), 1);
 
-  std::printf("tuning %s for %s, %d trials, strategy %s, %d workers, store %s\n",
+  std::printf("tuning %s for %s, %d trials, strategy %s, %d workers x %d thread(s), store %s\n",
               w->ShortName().c_str(), target.Describe().c_str(), o.tune.trials,
-              o.tune.strategy.c_str(), o.workers, o.db.c_str());
+              o.tune.strategy.c_str(), n_workers, o.threads, o.db.c_str());
   std::fflush(stdout);
   bool tty = isatty(2);
   double flops = tmpl->Flops(*w);
@@ -225,7 +232,7 @@ int RunTune(const TuneCommandOptions& o) {
     }
   }
 
-  double util = summary->seconds > 0 ? stats.busy_seconds / (o.workers * summary->seconds) : 0;
+  double util = summary->seconds > 0 ? stats.busy_seconds / (n_workers * summary->seconds) : 0;
   if (summary->measured > 0 || summary->budget > 0)
     std::printf("%d trials (%d failed) in %.1f s: %.1f trials/s; workers busy %.1f%% of their time%s%s\n",
               summary->measured, summary->errors, summary->seconds,
@@ -259,11 +266,11 @@ int RunTune(const TuneCommandOptions& o) {
   return 0;
 }
 
-int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::string& db) {
+int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::string& db, int threads) {
   auto w = ParseWorkloadArgs(a);
   if (!w.ok()) return Fail(w.status());
   // Lookup does not run code: any target may ask, whether or not this host can run it.
-  auto parsed_target = OneCoreTarget(target_spec);
+  auto parsed_target = DeployTarget(target_spec, threads);
   if (!parsed_target.ok()) return Fail(parsed_target.status());
   const compiler::Target target = *parsed_target;
   if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));

@@ -21,7 +21,8 @@ struct TuneCommandOptions {
   std::string target = "host";    // Target::Parse spec: host, a CPU name or target JSON
   tuner::TuneOptions tune;
   std::string db = "priortune.db";
-  int workers = 2;
+  int workers = 0;                // 0: one per `threads` cores of this host
+  int threads = 1;                // threads per measurement (the deployed thread count)
   double timeout_seconds = 20;    // per candidate
   std::string trace;              // CSV of trial, cost, best (for tuning-efficiency studies)
   bool compare = true;            // time best vs default vs OpenBLAS at the end
@@ -36,17 +37,19 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& args);
 Status CheckWorkloadMemory(const WorkloadArgs& args, const compiler::Workload& w);
 // The largest --memory-cap-mb that fits in bytes.
 inline constexpr int64_t kMaxMemoryCapMb = INT64_MAX >> 20;
-// `spec` (Target::Parse: host, a CPU name or target JSON) on one core: what a tuning
-// worker measures with and lookup asks for. InvalidArgument for an unknown spec.
-StatusOr<compiler::Target> OneCoreTarget(const std::string& spec);
-// OneCoreTarget, and FailedPrecondition when this host cannot run its code: the target a
-// kernel is tuned for and measured on here.
-StatusOr<compiler::Target> TuningTarget(const std::string& spec);
+// `spec` (Target::Parse: host, a CPU name or target JSON) running `threads` threads on as
+// many cores: what a tuning worker measures with and lookup asks for (the thread count
+// is part of the target's key). InvalidArgument for an unknown spec or threads < 1.
+StatusOr<compiler::Target> DeployTarget(const std::string& spec, int threads = 1);
+// DeployTarget, and FailedPrecondition when this host cannot run its code or has fewer
+// than `threads` cores: the target a kernel is tuned for and measured on here.
+StatusOr<compiler::Target> TuningTarget(const std::string& spec, int threads = 1);
 // Prints "priortune: CODE: message" on stderr and returns `exit_code`.
 int ReportError(const Status& s, int exit_code = 2);
 
 int RunTune(const TuneCommandOptions& options);
-int RunLookup(const WorkloadArgs& workload, const std::string& target, const std::string& db);
+int RunLookup(const WorkloadArgs& workload, const std::string& target, const std::string& db,
+              int threads = 1);
 int RunExport(const std::string& db, const std::string& out);
 int RunImport(const std::string& db, const std::string& in);
 

@@ -18,15 +18,15 @@ std::string SelfExe() {
 
 StatusOr<LocalWorkers> LocalWorkers::Start(const std::string& exe, int n,
                                            const std::string& server_address,
-                                           const std::vector<std::string>& extra_args) {
+                                           const std::vector<std::string>& extra_args, int threads) {
   if (n < 1) return InvalidArgument("--workers must be at least 1, got " + std::to_string(n));
   if (access(exe.c_str(), X_OK) != 0) return NotFound("worker executable not found: " + exe);
   LocalWorkers workers;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   for (int i = 0; i < n; ++i) {
     std::vector<std::string> args = {exe, "worker", "--server", server_address, "--cpu",
-                                     std::to_string(i % std::max(1L, cores)), "--id",
-                                     "local" + std::to_string(i)};
+                                     std::to_string((i * threads) % std::max(1L, cores)), "--id",
+                                     "local" + std::to_string(i), "--threads", std::to_string(threads)};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());

@@ -14,11 +14,12 @@ namespace priortune::server {
 
 class LocalWorkers {
  public:
-  // Starts `n` workers of `exe` (the priortune executable) against `server_address`;
-  // worker i is pinned to core i % cores. `extra_args` are appended (e.g. --timeout).
+  // Starts `n` workers of `exe` (the priortune executable) against `server_address`,
+  // each measuring with `threads` threads pinned to its own `threads` cores (worker i
+  // from core i * threads, wrapping). `extra_args` are appended (e.g. --timeout).
   static StatusOr<LocalWorkers> Start(const std::string& exe, int n,
                                       const std::string& server_address,
-                                      const std::vector<std::string>& extra_args);
+                                      const std::vector<std::string>& extra_args, int threads = 1);
   LocalWorkers(LocalWorkers&&) = default;
   LocalWorkers& operator=(LocalWorkers&&) = default;
   ~LocalWorkers();

@@ -90,7 +90,10 @@ int main(int argc, char** argv) {
   tune->add_option("--trials", tune_opts.tune.trials, "trial budget of the task; records already in the store count (default 200)");
   tune->add_option("--strategy", tune_opts.tune.strategy, "ga | random | grid (default ga)");
   tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
-  tune->add_option("--workers", tune_opts.workers, "local worker processes (default 2)");
+  tune->add_option("--workers", tune_opts.workers, "local worker processes (default: one per --threads cores)");
+  tune->add_option("--threads", tune_opts.threads,
+                   "threads the kernel is deployed with: measured with as many threads on as many "
+                   "cores; the stored target records it (default 1)");
   tune->add_option("--batch", tune_opts.tune.batch_size, "candidates per round (default 16)");
   tune->add_option("--seed", tune_opts.tune.seed, "random seed of the search (default 1)");
   tune->add_option("--early-stopping", tune_opts.tune.early_stopping,
@@ -106,6 +109,8 @@ int main(int argc, char** argv) {
   add_workload(lookup);
   add_target(lookup);
   lookup->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  int lookup_threads = 1;
+  lookup->add_option("--threads", lookup_threads, "the thread count the kernel runs with (default 1)");
   CLI::App* exp = app.add_subcommand("export", "write the store as a JSON-lines tuning log");
   exp->add_option("--db", db, "the SQLite store (default ./priortune.db)");
   exp->add_option("--out", log_path, "output file (default: standard output)");
@@ -117,7 +122,8 @@ int main(int argc, char** argv) {
   CLI::App* worker = app.add_subcommand("worker", "a measurement worker for a priortune server");
   worker->add_option("--server", worker_opts.server, "host:port of the server");
   worker->add_option("--id", worker_opts.id, "worker name (default hostname-pid)");
-  worker->add_option("--cpu", worker_opts.cpu, "pin to this core");
+  worker->add_option("--cpu", worker_opts.cpu, "pin to this core (and the next --threads - 1)");
+  worker->add_option("--threads", worker_opts.threads, "threads per measurement (default 1)");
   worker->add_option("--target", worker_opts.target,
                      "the target this worker measures for (default host; must run on this CPU)");
   worker->add_option("--memory-cap-mb", worker_opts.memory_cap_mb,
@@ -154,7 +160,7 @@ int main(int argc, char** argv) {
     tune_opts.db = db;
     return priortune::server::RunTune(tune_opts);
   }
-  if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db);
+  if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db, lookup_threads);
   if (*exp) return priortune::server::RunExport(db, log_path);
   if (*imp) return priortune::server::RunImport(db, log_path);
 

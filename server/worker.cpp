@@ -261,7 +261,7 @@ int RunWorker(const WorkerOptions& options) {
   signal(SIGPIPE, SIG_IGN);
   std::string id = options.id.empty() ? DefaultId() : options.id;
   // The target this worker measures for: it must be able to run that target's code.
-  auto serving = TuningTarget(options.target);
+  auto serving = TuningTarget(options.target, options.threads);
   if (!serving.ok()) {
     std::fprintf(stderr, "priortune worker: --target: %s\n", serving.status().message().c_str());
     return 2;
@@ -271,7 +271,8 @@ int RunWorker(const WorkerOptions& options) {
   if (options.cpu >= 0) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    CPU_SET(options.cpu, &set);
+    long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+    for (int k = 0; k < options.threads; ++k) CPU_SET((options.cpu + k) % cores, &set);
     if (sched_setaffinity(0, sizeof set, &set) != 0)
       std::fprintf(stderr, "worker %s: cannot pin to cpu %d, running unpinned\n", id.c_str(), options.cpu);
   }

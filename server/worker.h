@@ -10,7 +10,8 @@ namespace priortune::server {
 struct WorkerOptions {
   std::string server;            // host:port of the WorkerService
   std::string id;                // default: hostname-pid
-  int cpu = -1;                  // pin to this core (>= 0); -1: no pinning
+  int cpu = -1;                  // pin to this core (>= 0) and the next threads - 1; -1: no pinning
+  int threads = 1;               // threads per measurement, on as many cores
   std::string target = "host";   // what this worker measures for (Target::Parse spec);
                                  // its code must run on this CPU
   int64_t memory_cap_mb = 0;     // refuse bigger workloads; 0: DefaultMemoryCapBytes()

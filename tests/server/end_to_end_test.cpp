@@ -202,6 +202,44 @@ TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThat
                                              PrintedConfig(sse)).ok()) << sse;
 }
 
+TEST(EndToEnd, TuningWithAllCoresAsThreadsStoresATargetOfThatThreadCountWhichLookupMatches) {
+  Cluster scratch;  // only for its temporary directory
+  std::string db = scratch.Path("threads.db"), exe = PRIORTUNE_EXE;
+  int cores = compiler::Target::Host().cores;
+  std::string n = std::to_string(cores);
+  int code = -1;
+  std::string out = RunCommand(exe + " tune --op matmul --shape 48x64x32 --trials 6 --batch 6 --no-compare --threads " +
+                                   n + " --db " + db, &code);
+  ASSERT_EQ(code, 0) << out;
+  // One worker per `threads` cores: all cores to one measurement.
+  EXPECT_NE(out.find("1 workers x " + n + " thread(s)"), std::string::npos) << out;
+  auto store = db::OpenSqliteStore(db);
+  ASSERT_TRUE(store.ok());
+  auto history = (*store)->History({});
+  ASSERT_TRUE(history.ok());
+  ASSERT_FALSE(history->empty());
+  for (const auto& r : *history) {
+    auto t = compiler::Target::FromJson(r.target_json);
+    ASSERT_TRUE(t.ok()) << r.target_json;
+    EXPECT_EQ(t->cores, cores) << r.target_json;
+  }
+  // Lookup with the same thread count matches exactly; with one thread it is another
+  // target of the same ISA family.
+  std::string same = RunCommand(exe + " lookup --op matmul --shape 48x64x32 --threads " + n + " --db " + db, &code);
+  EXPECT_EQ(code, 0) << same;
+  EXPECT_NE(same.find("level: exact target"), std::string::npos) << same;
+  if (cores > 1) {
+    std::string one = RunCommand(exe + " lookup --op matmul --shape 48x64x32 --db " + db, &code);
+    EXPECT_EQ(code, 0) << one;
+    EXPECT_NE(one.find("level: same ISA family"), std::string::npos) << one;
+  }
+  // More threads than cores cannot be measured: exit 2, named.
+  std::string too_many = RunCommand(exe + " tune --op matmul --shape 48x64x32 --trials 2 --threads " +
+                                        std::to_string(cores + 1) + " --db " + db, &code);
+  EXPECT_EQ(code, 2) << too_many;
+  EXPECT_NE(too_many.find("this host has " + n + " cores"), std::string::npos) << too_many;
+}
+
 TEST(EndToEnd, AWorkerRefusesATargetItsCpuCannotRunAndEmitBuildsForAnyTarget) {
   Cluster scratch;
   std::string exe = PRIORTUNE_EXE;

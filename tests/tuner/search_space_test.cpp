@@ -215,7 +215,7 @@ TEST_P(SpaceOnIsa, DefaultAndHandPickedConfigsLieInTheSpaceAndConstraintsHold) {
   }
 }
 
-TEST_P(SpaceOnIsa, TheSuiteShapesOfMatmulHaveAtLeastAHundredThousandValidConfigs) {
+TEST_P(SpaceOnIsa, Square512BertFfnAndR18C4HaveAtLeastAHundredThousandValidConfigs) {
   compiler::Target t = priortune::testing::IsaTarget(GetParam());
   for (const auto& w : {compiler::MatmulWorkload(512, 512, 512), compiler::MatmulWorkload(128, 3072, 768),
                         compiler::MatmulWorkload(128, 768, 3072)}) {
@@ -223,6 +223,9 @@ TEST_P(SpaceOnIsa, TheSuiteShapesOfMatmulHaveAtLeastAHundredThousandValidConfigs
     ASSERT_TRUE(s.ok());
     EXPECT_GE(s->CountValid(), 100000u) << w.ShortName() << " on " << t.cpu;
   }
+  auto r18c4 = SearchSpace::ForWorkload(compiler::Conv2dWorkload(1, 128, 28, 28, 128, 3, 3, 1, 1), t);
+  ASSERT_TRUE(r18c4.ok());
+  EXPECT_GE(r18c4->CountValid(), 100000u) << "r18-c4 on " << t.cpu;
 }
 
 TEST_P(SpaceOnIsa, AMatmulTileThatWouldSpillTheRegistersIsOutsideTheSpace) {
