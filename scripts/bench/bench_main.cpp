@@ -29,6 +29,7 @@ struct Case {
   bool conv;
   bench::GemmShape g;
   bench::ConvShape c;
+  bool depthwise() const { return conv && c.groups > 1; }
 };
 
 std::vector<Case> Suite() {
@@ -52,6 +53,12 @@ std::vector<Case> Suite() {
   conv("r18-c5", 256, 256, 14, 3, 1, 1);
   conv("r18-c6", 512, 512, 7, 3, 1, 1);
   conv("r18-ds", 64, 128, 56, 1, 2, 0);
+  auto dw = [&](const char* n, int64_t c, int64_t h, int64_t k, int64_t s, int64_t p) {
+    v.push_back({n, true, {}, {c, c, h, k, s, p, c}});
+  };
+  dw("mbv2-dw-a", 32, 112, 3, 1, 1);
+  dw("mbv2-dw-b", 96, 112, 3, 2, 1);
+  dw("mbv2-dw-c", 576, 14, 3, 1, 1);
   return v;
 }
 
@@ -96,7 +103,10 @@ int main(int argc, char** argv) {
   if (list) {
     for (const Case& cs : Suite()) {
       if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), cs.name) == wanted.end()) continue;
-      if (cs.conv)
+      if (cs.depthwise())
+        std::printf("%s depthwise_conv2d %lldx%lldx%lldx%lldx%lld\n", cs.name.c_str(), (long long)cs.c.c,
+                    (long long)cs.c.h, (long long)cs.c.k, (long long)cs.c.s, (long long)cs.c.p);
+      else if (cs.conv)
         std::printf("%s conv2d %lldx%lldx%lldx%lldx%lldx%lld\n", cs.name.c_str(), (long long)cs.c.c, (long long)cs.c.o,
                     (long long)cs.c.h, (long long)cs.c.k, (long long)cs.c.s, (long long)cs.c.p);
       else
@@ -164,8 +174,9 @@ int main(int argc, char** argv) {
               source ? "      tuned tuned/best tuned/peak  level" : "");
   for (const Case& cs : Suite()) {
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), cs.name) == wanted.end()) continue;
-    pc::Workload w = cs.conv ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
-                             : pc::MatmulWorkload(cs.g.m, cs.g.n, cs.g.k);
+    pc::Workload w = cs.depthwise() ? pc::DepthwiseConv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
+                     : cs.conv      ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
+                                    : pc::MatmulWorkload(cs.g.m, cs.g.n, cs.g.k);
     const pc::OpTemplate* tmpl = *pc::FindTemplate(w.op);
     pc::Config cfg = tmpl->HandPickedConfig(w, target);
     auto kernel = pc::BuildKernel(w, target, cfg);
@@ -197,7 +208,10 @@ int main(int argc, char** argv) {
         tuned = std::move(built).value();
         impls.push_back({"tuned", [&] { tuned->kernel.Run(args.pointers()); }, args.output()});
       }
-      if (cs.conv) {
+      if (cs.depthwise()) {  // the peer is oneDNN's grouped convolution (groups = C)
+        impls.push_back({"onednn", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), false), peer_out.data()});
+        impls.push_back({"onednn-blocked", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), true), nullptr});
+      } else if (cs.conv) {
         impls.push_back({"openblas", bench::OpenBlasConv(cs.c, in0, in1, peer_out.data()), peer_out.data()});
         impls.push_back({"onednn", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), false), peer_out.data()});
         impls.push_back({"onednn-blocked", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), true), nullptr});
@@ -228,9 +242,16 @@ int main(int argc, char** argv) {
                   100 * g("priortune") / g("openblas"), 100 * g("priortune") / g("onednn"),
                   100 * g("priortune") / g("onednn-blocked"), 100 * g("priortune") / peak[t]);
       if (tuned) {
-        double best_peer = std::max({g("openblas"), g("onednn"), g("onednn-blocked")});
+        double best_peer = std::max({cs.depthwise() ? 0.0 : g("openblas"), g("onednn"), g("onednn-blocked")});
         std::printf(" %10.1f %9.0f%% %9.0f%%  %s", g("tuned"), 100 * g("tuned") / best_peer,
                     100 * g("tuned") / peak[t], tuned->choice.level.c_str());
+      }
+      if (cs.depthwise()) {  // memory-bound: input + output + weights once, in GB/s
+        double bytes = 4.0 * (cs.c.c * cs.c.h * cs.c.h + cs.c.c * cs.c.oh() * cs.c.oh() + cs.c.c * cs.c.k * cs.c.k);
+        auto gbs = [&](const char* k) { return g(k) * 1e9 / flops * bytes / 1e9; };
+        std::printf("   GB/s: priortune %.1f, oneDNN %.1f, blocked %.1f", gbs("priortune"), gbs("onednn"),
+                    gbs("onednn-blocked"));
+        if (tuned) std::printf(", tuned %.1f", gbs("tuned"));
       }
       std::printf("\n");
       std::fflush(stdout);

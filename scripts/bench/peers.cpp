@@ -79,14 +79,18 @@ Run DnnlGemm(GemmShape s, const float* a, const float* b, float* c, bool blocked
 Run DnnlConv(ConvShape s, const float* in, const float* w, float* out, bool blocked) {
   auto st = std::make_shared<DnnlState>();
   int64_t oh = s.oh();
+  // Grouped weights are goihw: groups x (o/g) x (c/g) x k x k, which for depthwise is
+  // the same memory as our C x 1 x k x k.
+  dnnl::memory::dims w_dims = s.groups > 1 ? dnnl::memory::dims{s.groups, s.o / s.groups, s.c / s.groups, s.k, s.k}
+                                           : dnnl::memory::dims{s.o, s.c, s.k, s.k};
   dnnl::memory::desc src_md({1, s.c, s.h, s.h}, dt::f32, tag::nchw),
-      w_md({s.o, s.c, s.k, s.k}, dt::f32, tag::oihw), dst_md({1, s.o, oh, oh}, dt::f32, tag::nchw);
+      w_md(w_dims, dt::f32, s.groups > 1 ? tag::goihw : tag::oihw), dst_md({1, s.o, oh, oh}, dt::f32, tag::nchw);
   auto any = [&](const dnnl::memory::desc& md, dnnl::memory::dims d) {
     return blocked ? dnnl::memory::desc(d, dt::f32, tag::any) : md;
   };
   dnnl::convolution_forward::desc d(
       dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-      any(src_md, {1, s.c, s.h, s.h}), any(w_md, {s.o, s.c, s.k, s.k}), any(dst_md, {1, s.o, oh, oh}),
+      any(src_md, {1, s.c, s.h, s.h}), any(w_md, w_dims), any(dst_md, {1, s.o, oh, oh}),
       {s.s, s.s}, {s.p, s.p}, {s.p, s.p});
   dnnl::convolution_forward::primitive_desc pd(d, st->eng);
   st->prim = dnnl::convolution_forward(pd);

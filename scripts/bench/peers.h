@@ -10,7 +10,11 @@
 namespace bench {
 
 struct GemmShape { int64_t m, n, k; };
-struct ConvShape { int64_t c, o, h, k, s, p; int64_t oh() const { return (h + 2 * p - k) / s + 1; } };
+// groups = c (and o = c) is a depthwise convolution: one k x k filter per channel.
+struct ConvShape {
+  int64_t c, o, h, k, s, p, groups = 1;
+  int64_t oh() const { return (h + 2 * p - k) / s + 1; }
+};
 
 using Run = std::function<void()>;
 // Buffers are caller-owned, row-major / NCHW / OIHW.
