@@ -163,7 +163,33 @@ TEST_P(CodegenOnIsa, VectorTailIsMaskedAndNeverWritesPastTheEnd) {
   for (size_t x = n; x < b.size(); ++x) EXPECT_FLOAT_EQ(b[x], -7.0f);
 }
 
-TEST_P(CodegenOnIsa, StridedReadsBecomeGathersAndPaddingSelectsAreSafe) {
+TEST_P(CodegenOnIsa, SmallStridesAreMaskedWideLoadsLargerOnesGathers) {
+  // B(i) = A(2i) + A(5i): stride 2 becomes one masked load of 2 x lanes elements and a
+  // shuffle; stride 5 stays a gather.
+  Target t = IsaTarget(GetParam());
+  int64_t lanes = t.vector_lanes();
+  Tensor A = Placeholder("A", {lanes * 10});
+  Tensor B = Compute("B", {lanes * 2}, [&](Expr i) { return A(i * 2) + A(i * 5); });
+  Schedule s({B});
+  auto [o, i] = s[B].split(s[B].axis(0), lanes);
+  s[B].vectorize(i);
+  auto f = Lower(s, "strided", {A, B});
+  ASSERT_TRUE(f.ok());
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, t);
+  ASSERT_TRUE(ir.ok()) << ir.status().ToString();
+  std::string n = std::to_string(lanes);
+  EXPECT_NE(ir->find("llvm.masked.load.v" + std::to_string(2 * lanes) + "f32"), std::string::npos) << *ir;
+  EXPECT_NE(ir->find("llvm.masked.gather.v" + n + "f32"), std::string::npos) << *ir;
+  Kernel k = CompileForIsa(GetParam(), s, {A, B});
+  if (!HostRuns(t)) return;
+  ASSERT_TRUE(k);
+  auto a = Random(lanes * 10, 8);
+  std::vector<float> b(lanes * 2);
+  k.Run({a.data(), b.data()});
+  for (int64_t x = 0; x < lanes * 2; ++x) EXPECT_FLOAT_EQ(b[x], a[2 * x] + a[5 * x]);
+}
+
+TEST_P(CodegenOnIsa, StridedReadsAndPaddingSelectsNeverTouchMemoryPastTheEnd) {
   // B(i) = A(2i) if in range else 0, vectorized: the access has stride 2 and half the
   // lanes of the last vector read past the end of A unless masked.
   int64_t lanes = IsaTarget(GetParam()).vector_lanes(), n = lanes + lanes / 2 + 1;
