@@ -113,6 +113,15 @@ std::vector<int64_t> ChannelBlocks(int64_t channels, const Target& t) {
   return Divisors(channels, kMaxTileVectors * t.vector_lanes());
 }
 
+// Depthwise NCHW width tiles: powers of two from a quarter vector to the widest register
+// tile.
+std::vector<int64_t> WidthTiles(const Target& t) {
+  std::vector<int64_t> tile;
+  for (int64_t x = std::max(1, t.vector_lanes() / 4); x <= kMaxTileVectors * t.vector_lanes(); x *= 2)
+    tile.push_back(x);
+  return tile;
+}
+
 // (ow_bn, reg_n) pairs: register tiles of reg_n columns in blocks of ow_bn columns.
 std::vector<std::vector<int64_t>> OwTiles(int64_t ow, const Target& t) {
   std::vector<std::vector<int64_t>> out;
@@ -339,14 +348,10 @@ class DepthwiseConv2d : public OpTemplate {
 
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, true);
-    // Powers of two from a quarter vector to the widest register tile.
-    std::vector<int64_t> tile;
-    for (int64_t x = std::max(1, t.vector_lanes() / 4); x <= kMaxTileVectors * t.vector_lanes(); x *= 2)
-      tile.push_back(x);
     return {
         {"layout", KnobKind::kEnum, {0, 1}, {"nchw", "nchwc"},
          "vectorise along the output width in NCHW, or along channels in NCHWc blocks"},
-        {"tile_ow", KnobKind::kSplit, tile, {}, "nchw: output columns per vector tile"},
+        {"tile_ow", KnobKind::kSplit, WidthTiles(t), {}, "nchw: output columns per vector tile"},
         {"inline_pad", KnobKind::kEnum, {0, 1}, {"padded-copy", "inline"}, "pad in a copy or on the fly"},
         {"c_bn", KnobKind::kSplit, ChannelBlocks(d.c, t), {}, "nchwc: channel block (vector lanes)"},
         {"reg_n", KnobKind::kSplit, RegNCandidates(d.ow, t), {}, "nchwc: output columns per register tile"},
@@ -358,7 +363,7 @@ class DepthwiseConv2d : public OpTemplate {
   std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, true);
     int64_t budget = AccumulatorBudget(t), first_cbn = ChannelBlocks(d.c, t).front(),
-            first_reg = RegNCandidates(d.ow, t).front(), first_tile = Knobs(w, t)[1].values.front();
+            first_reg = RegNCandidates(d.ow, t).front(), first_tile = WidthTiles(t).front();
     return {{"nchwc: reg_n x c_bn register tile fits in " + std::to_string(budget) +
                  " accumulators; each layout leaves the other's knobs at their first value",
              [=](const Config& c) {
@@ -386,7 +391,7 @@ class DepthwiseConv2d : public OpTemplate {
       // the copies to and from NCHWc cost more than they save (mbv2-dw-c 52 -> 25).
       c["layout"] = 1;
       c["c_bn"] = v;
-      c["tile_ow"] = Knobs(w, t)[1].values.front();
+      c["tile_ow"] = WidthTiles(t).front();
       int64_t reg = 1;
       for (int64_t r : RegNCandidates(d.ow, t))
         if (r <= AccumulatorBudget(t) / 2) reg = r;
@@ -401,6 +406,11 @@ class DepthwiseConv2d : public OpTemplate {
   StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
                                     const Config& cfg) const override {
     return cfg.at("layout") == 1 ? Blocked(w, t, cfg) : Plain(w, t, cfg);
+  }
+
+  void Reference(const Workload& w, const std::vector<const float*>& in,
+                 float* out) const override {
+    ReferenceConv(Dims(w, true), true, in[0], in[1], nullptr, false, out);
   }
 
  private:
@@ -493,12 +503,6 @@ class DepthwiseConv2d : public OpTemplate {
     }
     VectorizeInNativeChunks(s[kv], s[kv].axis(3), cbn, t);
     return Lower(s, "depthwise_conv2d", {data, weight, out});
-  }
-
- public:
-  void Reference(const Workload& w, const std::vector<const float*>& in,
-                 float* out) const override {
-    ReferenceConv(Dims(w, true), true, in[0], in[1], nullptr, false, out);
   }
 };
 

@@ -138,7 +138,7 @@ class MatmulLike : public OpTemplate {
     c["mc"] = BlockMultiples(best.rows, m).back();
     c["nr"] = c["nc"] = best.vecs * v;
     c["kc"] = kk;
-    c["ku"] = std::min<int64_t>(4, kk) == 3 ? 2 : std::min<int64_t>(4, kk);
+    c["ku"] = kk >= 4 ? 4 : kk >= 2 ? 2 : 1;  // the largest of the ku candidates up to 4
     c["pack_b"] = m >= kSkinnyRows ? 1 : 0;  // a skinny A reads B once: packing would double that
     c["order"] = 2;
     c["parallel"] = 2;
@@ -148,7 +148,6 @@ class MatmulLike : public OpTemplate {
       // register tile over all of K).
       c["kc"] = c["ku"] = 8;
       c["nc"] = BlockMultiples(c["nr"], (w.dim("N") + t.cores - 1) / t.cores).back();
-      c["order"] = 2;
       c["parallel"] = 1;
     }
     return c;
@@ -211,12 +210,14 @@ class MatmulLike : public OpTemplate {
     std::vector<IterVar> corder = {b1, b2, t1, t2, mi, ni};
     if (batched_) corder.insert(corder.begin(), sc.axis(0));
     sc.reorder(corder);
+    // The loop a blocked accumulator is computed at: the inner block loop, or the fused
+    // block loops (with the batch fused in when that runs in parallel).
     IterVar block_attach = b2;
-    if (par == 2) {
-      b1 = block_attach = sc.fuse(b1, b2);
+    if (par == 2) b1 = block_attach = sc.fuse(b1, b2);
+    if (batched_ && par != 0) {
+      b1 = sc.fuse(sc.axis(0), b1);
+      if (par == 2) block_attach = b1;
     }
-    if (batched_ && par != 0) b1 = sc.fuse(sc.axis(0), b1);
-    if (par == 2 && batched_) block_attach = b1;
     if (par != 0) sc.parallel(b1);
     sc.unroll(mi);
     VectorizeInNativeChunks(sc, ni, std::min(nr, n), t);

@@ -44,6 +44,9 @@ StatusOr<SearchSpace> SearchSpace::Create(std::vector<KnobDef> knobs,
     if (reads.empty()) s.final_constraints_.push_back(s.constraint_knobs_.size());
     s.constraint_knobs_.push_back(std::move(reads));
   }
+  s.knob_constraints_.resize(knobs.size());
+  for (size_t r = 0; r < s.constraint_knobs_.size(); ++r)
+    for (size_t i : s.constraint_knobs_[r]) s.knob_constraints_[i].push_back(r);
   s.knobs_ = std::move(knobs);
   s.constraints_ = std::move(constraints);
   return s;
@@ -91,9 +94,8 @@ bool SearchSpace::Redraw(Config& c, const std::vector<bool>& redraw, std::mt1993
     if (!redraw[i]) continue;
     settled[i] = true;
     std::vector<size_t> checks;  // constraints on i whose knobs are all settled now
-    for (size_t r = 0; r < constraint_knobs_.size(); ++r) {
+    for (size_t r : knob_constraints_[i]) {
       const auto& reads = constraint_knobs_[r];
-      if (std::find(reads.begin(), reads.end(), i) == reads.end()) continue;
       if (std::all_of(reads.begin(), reads.end(), [&](size_t j) { return settled[j]; }))
         checks.push_back(r);
     }

@@ -73,6 +73,7 @@ class SearchSpace {
   std::vector<KnobDef> knobs_;
   std::vector<Constraint> constraints_;
   std::vector<std::vector<size_t>> constraint_knobs_;  // knob positions each constraint reads
+  std::vector<std::vector<size_t>> knob_constraints_;  // per knob: the constraints reading it
   std::vector<size_t> final_constraints_;               // those that declare no knobs
   uint64_t size_ = 1;
 };
