@@ -56,7 +56,9 @@ CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
                                const std::vector<float>& want, double tolerance = 1e-3);
 
 // The correctness gate, then the timing protocol: resets the output, runs `k` once and
-// compares with `want` (as CheckAgainstOutput); times `k` only if the output was right.
+// compares with `want` (as CheckAgainstOutput); times `k` only if the output was right,
+// with its constant inputs packed once beforehand (Kernel::Prepare), as in a deployed
+// model, so the timed calls do not pay for a weight layout change.
 struct KernelMeasurement {
   CheckResult check;
   TimingResult timing;  // empty unless check.ok()

@@ -7,7 +7,8 @@
 //     │    ├─ For parallel   -> body outlined into <name>_par<k>(begin, end, closure),
 //     │    │                    called through pt_parallel_for
 //     │    └─ For vectorized -> body emitted once, lane-wide (see below)
-//     └─ <name>_packed(ptr args)         unpacks args and calls <name>
+//     ├─ <name>_packed(ptr args)         unpacks args and calls <name>
+//     └─ <name>_prepack<i>, <name>_prepack<i>_packed   each constant-input prepack, alike
 //
 // Vectorization is explicit, not left to LLVM's loop vectorizer: inside a vectorized loop
 // every expression is either uniform (one scalar for all lanes) or varying (an LLVM
@@ -642,13 +643,25 @@ class CodeGen {
 
 }  // namespace
 
+std::string PrepackName(const std::string& name, size_t i) {
+  return name + "_prepack" + std::to_string(i);
+}
+
 StatusOr<std::unique_ptr<llvm::Module>> EmitModule(const LoweredFunc& f, llvm::LLVMContext& ctx,
                                                    llvm::TargetMachine& tm, int vector_bits) {
   auto m = std::make_unique<llvm::Module>(f.name, ctx);
   m->setDataLayout(tm.createDataLayout());
   m->setTargetTriple(tm.getTargetTriple().str());
-  CodeGen cg(ctx, *m, tm, vector_bits);
-  PT_RETURN_IF_ERROR(cg.Emit(f));
+  {
+    CodeGen cg(ctx, *m, tm, vector_bits);
+    PT_RETURN_IF_ERROR(cg.Emit(f));
+  }
+  for (size_t i = 0; i < f.prepacks.size(); ++i) {
+    LoweredFunc p = f.prepacks[i].func;
+    p.name = PrepackName(f.name, i);
+    CodeGen cg(ctx, *m, tm, vector_bits);
+    PT_RETURN_IF_ERROR(cg.Emit(p));
+  }
   return m;
 }
 

@@ -5,7 +5,9 @@
 //
 //   data_vec[n][C/ic_bn][H+2p][W+2p][ic_bn]      padded, channel-blocked input (root), or
 //                                                read from NCHW in place (data_layout)
-//   kernel_vec[O/oc_bn][C/ic_bn][KH][KW][ic_bn][oc_bn]   packed weights (root)
+//   kernel_vec[O/oc_bn][C/ic_bn][KH][KW][ic_bn][oc_bn]   packed weights: a prepack, run
+//                                                once when the kernel is bound to its
+//                                                weights (Kernel::Prepare), not per call
 //   parallel for (n, ob, oh / reg_h, ow / ow_bn): blocks of reg_h rows x ow_bn columns
 //     conv_out[reg_h][ow_bn][oc_bn]              in L1
 //       for owo: acc[reg_h][reg_n][oc_bn]        register tile: reg_h x reg_n x oc_bn/lanes
@@ -158,7 +160,9 @@ class Conv2d : public OpTemplate {
     ConvDims d = Dims(w, false);
     return 2.0 * d.n * d.o * d.oh * d.ow * d.c * d.kh * d.kw;
   }
-  int version() const override { return 2; }
+  // v3: the weights are packed once per set of weights (a prepack), not in every call, so
+  // v2's costs (which include the packing) are not comparable.
+  int version() const override { return 3; }
 
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
@@ -248,10 +252,10 @@ class Conv2d : public OpTemplate {
                         [&](Expr n, Expr cb, Expr h, Expr x, Expr ci) {
                           return PaddedRead(data, d, n, cb * icbn + ci, h, x);
                         });
-    Tensor kv = Compute("kernel_vec", {ocb, icb, d.kh, d.kw, icbn, ocbn},
-                        [&](const std::vector<Expr>& i) {
-                          return weight(i[0] * ocbn + i[5], i[1] * icbn + i[4], i[2], i[3]);
-                        });
+    // The packed weights are an argument of the main function: the prepack below fills
+    // them once per set of weights, not in every call.
+    std::vector<int64_t> kv_shape = {ocb, icb, d.kh, d.kw, icbn, ocbn};
+    Tensor kv = Placeholder("kernel_vec", kv_shape);
     IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"),
             rkw = ReduceAxis(d.kw, "kw"), rci = ReduceAxis(icbn, "ici");
     Tensor co = Compute("conv_out", {d.n, ocb, d.oh, d.ow, ocbn},
@@ -313,19 +317,32 @@ class Conv2d : public OpTemplate {
       IterVar drows = sd.fuse(sd.fuse(sd.axis(0), sd.axis(1)), sd.axis(2));
       if (par) sd.parallel(drows);
     }
-    Stage& sk = s[kv];
-    if (par) sk.parallel(sk.axis(0));
-    VectorizeInNativeChunks(sk, sk.axis(5), ocbn, t);
-
-    std::vector<Tensor> args = {data, weight};
+    std::vector<Tensor> args = {data, kv};
     if (w.bias) args.push_back(bias);
     args.push_back(out);
-    return Lower(s, "conv2d", args);
+    PT_ASSIGN_OR_RETURN(LoweredFunc f, Lower(s, "conv2d", args));
+    PT_ASSIGN_OR_RETURN(LoweredFunc pack, PackWeights(weight, kv_shape, ocbn, icbn, par, t));
+    f.prepacks.push_back({1, std::move(pack)});
+    return f;
   }
 
   void Reference(const Workload& w, const std::vector<const float*>& in,
                  float* out) const override {
     ReferenceConv(Dims(w, false), false, in[0], in[1], w.bias ? in[2] : nullptr, w.relu, out);
+  }
+
+ private:
+  // The prepack: OIHW weights -> kernel_vec[O/oc_bn][C/ic_bn][KH][KW][ic_bn][oc_bn].
+  static StatusOr<LoweredFunc> PackWeights(const Tensor& weight, const std::vector<int64_t>& shape,
+                                           int64_t ocbn, int64_t icbn, bool par, const Target& t) {
+    Tensor kv = Compute("kernel_vec", shape, [&](const std::vector<Expr>& i) {
+      return weight(i[0] * ocbn + i[5], i[1] * icbn + i[4], i[2], i[3]);
+    });
+    Schedule s({kv});
+    Stage& sk = s[kv];
+    if (par) sk.parallel(sk.axis(0));
+    VectorizeInNativeChunks(sk, sk.axis(5), ocbn, t);
+    return Lower(s, "conv2d_pack_weight", {weight, kv});
   }
 };
 

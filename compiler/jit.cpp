@@ -22,20 +22,68 @@
 
 namespace priortune::compiler {
 
+using Entry = void (*)(void* const*);
+
 struct KernelState {
+  struct Prepack {
+    size_t arg;
+    int64_t bytes;  // of the packed buffer
+    Entry entry;
+  };
   std::string name;
   std::vector<LoweredArg> args;
   double compile_ms = 0;
-  void (*entry)(void* const*) = nullptr;
+  Entry entry = nullptr;
+  std::vector<Prepack> prepacks;
   llvm::orc::ResourceTrackerSP tracker;
   ~KernelState() {
     if (tracker) llvm::consumeError(tracker->remove());
   }
 };
 
-void Kernel::Run(void* const* args) const { state_->entry(args); }
+PreparedArgs::PreparedArgs(PreparedArgs&& o) noexcept
+    : ptrs_(std::move(o.ptrs_)), owned_(std::move(o.owned_)) {
+  o.owned_.clear();
+}
+PreparedArgs& PreparedArgs::operator=(PreparedArgs&& o) noexcept {
+  if (this != &o) {
+    for (void* p : owned_) pt_free(p);
+    ptrs_ = std::move(o.ptrs_);
+    owned_ = std::move(o.owned_);
+    o.owned_.clear();
+  }
+  return *this;
+}
+PreparedArgs::~PreparedArgs() {
+  for (void* p : owned_) pt_free(p);
+}
+
+PreparedArgs Kernel::Prepare(void* const* args) const {
+  PreparedArgs out;
+  out.ptrs_.assign(args, args + state_->args.size());
+  for (const auto& p : state_->prepacks) {
+    void* packed = pt_alloc(p.bytes);
+    out.owned_.push_back(packed);
+    void* pack_args[2] = {args[p.arg], packed};
+    p.entry(pack_args);
+    out.ptrs_[p.arg] = packed;
+  }
+  return out;
+}
+
+void Kernel::Run(const PreparedArgs& prepared) const { state_->entry(prepared.ptrs_.data()); }
+
+void Kernel::Run(void* const* args) const {
+  if (state_->prepacks.empty()) {
+    state_->entry(args);
+    return;
+  }
+  Run(Prepare(args));
+}
+
 const std::string& Kernel::name() const { return state_->name; }
 const std::vector<LoweredArg>& Kernel::args() const { return state_->args; }
+int Kernel::prepack_count() const { return static_cast<int>(state_->prepacks.size()); }
 double Kernel::compile_ms() const { return state_->compile_ms; }
 
 namespace {
@@ -45,6 +93,8 @@ std::string ErrorText(llvm::Error e) {
   llvm::handleAllErrors(std::move(e), [&](const llvm::ErrorInfoBase& info) { s += info.message(); });
   return s;
 }
+
+int64_t ElementBytes(DType t) { return t == DType::kInt64 ? 8 : t == DType::kBool ? 1 : 4; }
 
 void InitLLVM() {
   static std::once_flag once;
@@ -163,16 +213,24 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
   if (auto err = impl_->lljit->addIRModule(
           tracker, llvm::orc::ThreadSafeModule(std::move(mod), std::move(ctx))))
     return Internal("JIT rejected module " + named.name + ": " + ErrorText(std::move(err)));
-  auto sym = impl_->lljit->lookup(named.name + "_packed");
-  if (!sym) {
-    llvm::consumeError(tracker->remove());
-    return Internal("JIT lookup of " + named.name + " failed: " + ErrorText(sym.takeError()));
-  }
   auto state = std::make_shared<KernelState>();
+  state->tracker = std::move(tracker);  // released with the state, also on failure
+  auto lookup = [&](const std::string& fn) -> StatusOr<Entry> {
+    auto sym = impl_->lljit->lookup(fn + "_packed");
+    if (!sym) return Internal("JIT lookup of " + fn + " failed: " + ErrorText(sym.takeError()));
+    return sym->toPtr<Entry>();
+  };
   state->name = f.name;
   state->args = f.args;
-  state->entry = sym->toPtr<void (*)(void* const*)>();
-  state->tracker = std::move(tracker);
+  PT_ASSIGN_OR_RETURN(state->entry, lookup(named.name));
+  for (size_t i = 0; i < f.prepacks.size(); ++i) {
+    const LoweredFunc& p = f.prepacks[i].func;
+    PT_CHECK(p.args.size() == 2 && f.prepacks[i].arg < f.args.size(), "prepack arguments");
+    int64_t elems = 1;
+    for (int64_t d : p.args[1].shape) elems *= d;
+    PT_ASSIGN_OR_RETURN(Entry e, lookup(internal::PrepackName(named.name, i)));
+    state->prepacks.push_back({f.prepacks[i].arg, elems * ElementBytes(p.args[1].dtype), e});
+  }
   state->compile_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   Kernel k;

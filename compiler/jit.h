@@ -13,17 +13,46 @@
 namespace priortune::compiler {
 
 struct KernelState;  // owns the JIT resources of one kernel
+class Kernel;
+
+// A kernel's arguments with its constant inputs already packed (LoweredFunc::prepacks):
+// what a deployed model holds after loading its weights. It borrows the caller's buffers
+// (which must outlive it) and owns the packed copies; a change to a packed input after
+// Kernel::Prepare is not seen. Move-only.
+class PreparedArgs {
+ public:
+  PreparedArgs() = default;
+  PreparedArgs(PreparedArgs&&) noexcept;
+  PreparedArgs& operator=(PreparedArgs&&) noexcept;
+  PreparedArgs(const PreparedArgs&) = delete;
+  PreparedArgs& operator=(const PreparedArgs&) = delete;
+  ~PreparedArgs();
+  const std::vector<void*>& pointers() const { return ptrs_; }
+
+ private:
+  friend class Kernel;
+  std::vector<void*> ptrs_;   // the main function's arguments
+  std::vector<void*> owned_;  // packed buffers, freed with pt_free
+};
 
 // A compiled kernel. Copies share the code, which is released when the last copy goes.
 // Calling is thread-safe; the kernel writes only its output arguments.
 class Kernel {
  public:
   Kernel() = default;
-  // One pointer per argument, in the order of LoweredFunc::args.
+  // One pointer per argument, in the order of the template's ArgShapes (the caller's
+  // layouts). Constant inputs with a prepack are packed in this call, every call.
   void Run(void* const* args) const;
   void Run(const std::vector<void*>& args) const { Run(args.data()); }
+  // Packs the constant inputs of `args` once (a no-op copy of the pointers when the
+  // kernel has no prepack); Run(prepared) then runs only the main function.
+  PreparedArgs Prepare(void* const* args) const;
+  PreparedArgs Prepare(const std::vector<void*>& args) const { return Prepare(args.data()); }
+  void Run(const PreparedArgs& prepared) const;
   const std::string& name() const;
+  // The main function's arguments (packed buffers where a prepack replaces an input).
   const std::vector<LoweredArg>& args() const;
+  int prepack_count() const;
   double compile_ms() const;  // codegen + O3 + machine code
   explicit operator bool() const { return state_ != nullptr; }
 

@@ -21,11 +21,23 @@ struct LoweredArg {
   bool is_output;
 };
 
+struct LoweredPrepack;
+
 // A function `void name(void** args)` in IR form; args in the order given to Lower().
 struct LoweredFunc {
   std::string name;
   std::vector<LoweredArg> args;
   Stmt body;
+  // Layout changes of constant inputs (packed weights), run once when the kernel is bound
+  // to its inputs instead of in every call: what TVM's alter_op_layout does with a model's
+  // weights at build time. `args` then holds the packed buffer where the caller's input
+  // was; the caller still passes the input as the template's ArgShapes say.
+  std::vector<LoweredPrepack> prepacks;
+};
+
+struct LoweredPrepack {
+  size_t arg;        // the caller's argument it reads and the main function's it replaces
+  LoweredFunc func;  // args: {the caller's input, the packed buffer (output)}; no prepacks
 };
 
 // `args` lists the function's parameters: every placeholder the computation reads and

@@ -16,11 +16,15 @@ class TargetMachine;
 namespace priortune::compiler::internal {
 
 // Emits `void <name>(ptr noalias arg0, ...)` and `void <name>_packed(ptr args)` into a new
-// module for `tm`'s triple, CPU and features; `vector_bits` (the target's vector width)
+// module, and the same pair for each of f.prepacks under PrepackName(name, i), for `tm`'s
+// triple, CPU and features; `vector_bits` (the target's vector width)
 // is the width the backend keeps vectors in. Fails with InvalidArgument on IR the
 // backend cannot express (e.g. an unbound variable), never aborts.
 StatusOr<std::unique_ptr<llvm::Module>> EmitModule(const LoweredFunc& f, llvm::LLVMContext& ctx,
                                                    llvm::TargetMachine& tm, int vector_bits);
+
+// The symbol of f's i-th prepack function.
+std::string PrepackName(const std::string& name, size_t i);
 
 // Runs LLVM's O3 pipeline with `tm`'s cost model.
 void OptimizeModule(llvm::Module& m, llvm::TargetMachine& tm);

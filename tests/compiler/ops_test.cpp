@@ -4,6 +4,7 @@
 // the kernel is compiled and its assembly checked for the ISA's vector registers.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "compiler/build.h"
@@ -121,6 +122,53 @@ TEST_P(Ops, TilesOfThreeVectorsMatchReference) {
   cc["reg_n"] = 3;
   cc["ow_bn"] = 9;  // 3 register tiles per row
   ExpectCorrect(conv, cc);
+}
+
+TEST_P(Ops, Conv2dWeightsArePackedOnceByPrepareAndInEveryPlainRun) {
+  // The weight layout change is a prepack: Prepare packs the weights once and the main
+  // function reads only the packed copy; Run(args) packs in every call.
+  Target t = target();
+  Workload w = Conv2dWorkload(1, 16, 9, 9, 2 * t.vector_lanes(), 3, 3, 1, 1, /*bias=*/true, false);
+  auto f = LowerWorkload(w, t, (*FindTemplate("conv2d"))->HandPickedConfig(w, t));
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_EQ(f->prepacks.size(), 1u);
+  EXPECT_EQ(f->prepacks[0].arg, 1u);
+  EXPECT_EQ(f->args[1].name, "kernel_vec");
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, t);  // object files carry the prepack
+  ASSERT_TRUE(ir.ok()) << ir.status().ToString();
+  EXPECT_NE(ir->find("@conv2d_prepack0_packed("), std::string::npos);
+  if (!HostRuns(t)) return;
+  const OpTemplate& tmpl = **FindTemplate("conv2d");
+  auto k = BuildKernel(w, t, tmpl.HandPickedConfig(w, t));
+  ASSERT_TRUE(k.ok()) << k.status().ToString();
+  EXPECT_EQ(k->prepack_count(), 1);
+  KernelArgs args(tmpl, w, 3);
+  std::vector<float> want = ReferenceOutput(w, args);
+  PreparedArgs prepared = k->Prepare(args.pointers());
+  ASSERT_EQ(prepared.pointers().size(), args.pointers().size());
+  EXPECT_NE(prepared.pointers()[1], args.pointers()[1]);  // the packed copy
+  EXPECT_EQ(prepared.pointers()[0], args.pointers()[0]);  // data and output borrowed
+  EXPECT_EQ(prepared.pointers()[3], args.pointers()[3]);
+
+  // Scale the caller's weights by 2: the prepared kernel still computes with the packed
+  // originals, a plain Run sees the new weights (and doubles the output less the bias).
+  auto* weight = static_cast<float*>(args.pointers()[1]);
+  const float* bias = args.inputs()[2];
+  int64_t weights = 16 * 9 * w.dim("O");
+  for (int64_t i = 0; i < weights; ++i) weight[i] *= 2;
+  args.ResetOutput();
+  k->Run(prepared);
+  int64_t plane = w.dim("H") * w.dim("W"), bad = -1;
+  for (int64_t i = 0; i < args.output_size() && bad < 0; ++i)
+    if (std::fabs(args.output()[i] - want[i]) > 1e-3 * std::max(1.0f, std::fabs(want[i]))) bad = i;
+  EXPECT_EQ(bad, -1) << "prepared run differs from the reference at " << bad;
+  args.ResetOutput();
+  k->Run(args.pointers());
+  for (int64_t i = 0; i < args.output_size() && bad < 0; ++i) {
+    float doubled = 2 * (want[i] - bias[i / plane]) + bias[i / plane];
+    if (std::fabs(args.output()[i] - doubled) > 2e-3 * std::max(1.0f, std::fabs(doubled))) bad = i;
+  }
+  EXPECT_EQ(bad, -1) << "a plain run did not pack the new weights, first bad output " << bad;
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, Ops, ::testing::ValuesIn(priortune::testing::IsaNames()),
