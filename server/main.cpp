@@ -215,6 +215,10 @@ int main(int argc, char** argv) {
     if (!s.ok()) return Fail(s);
     std::printf("wrote %s for %s (entry points %s and %s_packed)\n", out_path.c_str(),
                 target.Describe().c_str(), f->name.c_str(), f->name.c_str());
+    for (size_t i = 0; i < f->prepacks.size(); ++i)
+      std::printf("  prepack of argument %zu (%s -> %s): %s_prepack%zu and %s_prepack%zu_packed, run once per set of weights\n",
+                  f->prepacks[i].arg, f->prepacks[i].func.args[0].name.c_str(),
+                  f->prepacks[i].func.args[1].name.c_str(), f->name.c_str(), i, f->name.c_str(), i);
     return 0;
   }
 
