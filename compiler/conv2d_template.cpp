@@ -588,6 +588,7 @@ class DepthwiseConv2d : public OpTemplate {
       // AVX-512, 1 thread: 25.5 GFLOPS with 1 row, 54.3 with 8; mbv2-dw-c 26.8 -> 53.5 with 7).
       for (int64_t r : DwRowCandidates(d.oh, t))
         if (r <= 8 && r * VectorsFor(t, v) <= AccumulatorBudget(t)) c["dw_reg_h"] = r;
+      c["unroll_kh"] = 1;  // rows share loads across kh only when kh is unrolled
     }
     return c;
   }
