@@ -568,28 +568,24 @@ class DepthwiseConv2d : public OpTemplate {
     Config c = DefaultConfig(w, t);
     int64_t v = t.vector_lanes();
     c["unroll_kw"] = 1;
-    if (d.c % v == 0 && (d.sh > 1 || d.sw > 1)) {
-      // Strided, with channels a whole number of vectors: NCHWc, one vector of channels
-      // and part of a row in registers, where width vectors would be strided gathers
-      // (mbv2-dw-b, 1 thread AVX-512: 5.5 -> 15.5 GFLOPS). Unstrided maps stay NCHW:
-      // the copies to and from NCHWc cost more than they save (mbv2-dw-c 52 -> 25).
-      c["layout"] = 1;
-      c["c_bn"] = v;
-      c["tile_ow"] = WidthTiles(t).front();
-      int64_t reg = 1;
-      for (int64_t r : RegNCandidates(d.ow, t))
-        if (r <= AccumulatorBudget(t) / 2) reg = r;
-      c["reg_n"] = reg;
-      c["unroll_kh"] = 1;
-    } else {
-      c["tile_ow"] = v;
-      c["inline_pad"] = 1;
-      // Up to 8 rows per tile: 3x3 taps of neighbouring rows share input rows (mbv2-dw-a,
-      // AVX-512, 1 thread: 25.5 GFLOPS with 1 row, 54.3 with 8; mbv2-dw-c 26.8 -> 53.5 with 7).
-      for (int64_t r : DwRowCandidates(d.oh, t))
-        if (r <= 8 && r * VectorsFor(t, v) <= AccumulatorBudget(t)) c["dw_reg_h"] = r;
-      c["unroll_kh"] = 1;  // rows share loads across kh only when kh is unrolled
-    }
+    // NCHW width vectors (stride 2: masked wide loads and a shuffle) with a tile of rows,
+    // unrolled with kh so that neighbouring rows share input loads and the tile holds
+    // enough independent accumulators to hide the FMA latency of the 9-tap chains.
+    // Measured on AVX-512, 1 thread: mbv2-dw-a 25.5 GFLOPS with 1 row, 54.3 with 8;
+    // mbv2-dw-c 26.8 -> 53.5 with 7; mbv2-dw-b (stride 2) 9.5 in NCHWc (reg_n 14 x 16
+    // channels, the hand-pick before), 23.3 with 4 rows x 32 columns.
+    // A row of up to 2 vectors is one tile, and the rows per tile divide the output
+    // height: a tile that is mostly tail costs more (mbv2-dw-c with AVX2: 8-wide tiles
+    // 4.2 GFLOPS, one 16-wide tile of 2 rows 40.5, of 4 rows (a row tail) 3.5).
+    bool strided = d.sh > 1 || d.sw > 1;
+    c["tile_ow"] = strided ? 2 * v : v;
+    if (!strided && d.ow > v && d.ow <= 2 * v) c["tile_ow"] = 2 * v;
+    c["inline_pad"] = 1;
+    c["unroll_kh"] = 1;
+    for (int64_t r : DwRowCandidates(d.oh, t))
+      if (d.oh % r == 0 && r <= (strided ? 4 : 8) &&
+          r * VectorsFor(t, c["tile_ow"]) <= AccumulatorBudget(t))
+        c["dw_reg_h"] = r;
     return c;
   }
   StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
