@@ -124,51 +124,87 @@ TEST_P(Ops, TilesOfThreeVectorsMatchReference) {
   ExpectCorrect(conv, cc);
 }
 
-TEST_P(Ops, Conv2dWeightsArePackedOnceByPrepareAndInEveryPlainRun) {
-  // The weight layout change is a prepack: Prepare packs the weights once and the main
-  // function reads only the packed copy; Run(args) packs in every call.
-  Target t = target();
-  Workload w = Conv2dWorkload(1, 16, 9, 9, 2 * t.vector_lanes(), 3, 3, 1, 1, /*bias=*/true, false);
-  auto f = LowerWorkload(w, t, (*FindTemplate("conv2d"))->HandPickedConfig(w, t));
+// The first output index where `got` differs from `want` by more than 1e-3 relative, -1 if
+// none.
+int64_t FirstMismatch(const float* got, const std::vector<float>& want) {
+  for (size_t i = 0; i < want.size(); ++i)
+    if (!(std::fabs(got[i] - want[i]) <= 1e-3 * std::max(1.0f, std::fabs(want[i])))) return i;
+  return -1;
+}
+
+// A weight layout change is a prepack: Prepare packs input `arg` once and the main
+// function reads only the packed copy; Run(args) packs in every call.
+void ExpectPrepackReadsOnlyItsCopy(const Workload& w, const Target& t, const Config& c, size_t arg,
+                                   const std::string& packed_name) {
+  SCOPED_TRACE(w.ShortName() + " " + ConfigToJson(c));
+  auto f = LowerWorkload(w, t, c);
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   ASSERT_EQ(f->prepacks.size(), 1u);
-  EXPECT_EQ(f->prepacks[0].arg, 1u);
-  EXPECT_EQ(f->args[1].name, "kernel_vec");
+  EXPECT_EQ(f->prepacks[0].arg, arg);
+  EXPECT_EQ(f->args[arg].name, packed_name);
   auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, t);  // object files carry the prepack
   ASSERT_TRUE(ir.ok()) << ir.status().ToString();
-  EXPECT_NE(ir->find("@conv2d_prepack0_packed("), std::string::npos);
+  EXPECT_NE(ir->find("@" + f->name + "_prepack0_packed("), std::string::npos);
   if (!HostRuns(t)) return;
-  const OpTemplate& tmpl = **FindTemplate("conv2d");
-  auto k = BuildKernel(w, t, tmpl.HandPickedConfig(w, t));
+  const OpTemplate& tmpl = **FindTemplate(w.op);
+  auto k = BuildKernel(w, t, c);
   ASSERT_TRUE(k.ok()) << k.status().ToString();
   EXPECT_EQ(k->prepack_count(), 1);
   KernelArgs args(tmpl, w, 3);
   std::vector<float> want = ReferenceOutput(w, args);
   PreparedArgs prepared = k->Prepare(args.pointers());
   ASSERT_EQ(prepared.pointers().size(), args.pointers().size());
-  EXPECT_NE(prepared.pointers()[1], args.pointers()[1]);  // the packed copy
-  EXPECT_EQ(prepared.pointers()[0], args.pointers()[0]);  // data and output borrowed
-  EXPECT_EQ(prepared.pointers()[3], args.pointers()[3]);
-
-  // Scale the caller's weights by 2: the prepared kernel still computes with the packed
-  // originals, a plain Run sees the new weights (and doubles the output less the bias).
-  auto* weight = static_cast<float*>(args.pointers()[1]);
-  const float* bias = args.inputs()[2];
-  int64_t weights = 16 * 9 * w.dim("O");
-  for (int64_t i = 0; i < weights; ++i) weight[i] *= 2;
+  for (size_t i = 0; i < args.pointers().size(); ++i) {
+    if (i == arg)
+      EXPECT_NE(prepared.pointers()[i], args.pointers()[i]);  // the packed copy
+    else
+      EXPECT_EQ(prepared.pointers()[i], args.pointers()[i]);  // borrowed
+  }
+  // Double the caller's input: the prepared kernel still computes with the packed
+  // originals, a plain Run packs and uses the new values.
+  auto* in = static_cast<float*>(args.pointers()[arg]);
+  int64_t elems = 1;
+  const std::vector<std::vector<int64_t>> shapes = tmpl.ArgShapes(w);
+  for (int64_t d : shapes[arg]) elems *= d;
+  for (int64_t i = 0; i < elems; ++i) in[i] *= 2;
+  std::vector<float> want_doubled = ReferenceOutput(w, args);
+  ASSERT_NE(FirstMismatch(want_doubled.data(), want), -1);  // doubling changes the answer
   args.ResetOutput();
   k->Run(prepared);
-  int64_t plane = w.dim("H") * w.dim("W"), bad = -1;
-  for (int64_t i = 0; i < args.output_size() && bad < 0; ++i)
-    if (std::fabs(args.output()[i] - want[i]) > 1e-3 * std::max(1.0f, std::fabs(want[i]))) bad = i;
-  EXPECT_EQ(bad, -1) << "prepared run differs from the reference at " << bad;
+  EXPECT_EQ(FirstMismatch(args.output(), want), -1) << "a prepared run read the caller's input";
   args.ResetOutput();
   k->Run(args.pointers());
-  for (int64_t i = 0; i < args.output_size() && bad < 0; ++i) {
-    float doubled = 2 * (want[i] - bias[i / plane]) + bias[i / plane];
-    if (std::fabs(args.output()[i] - doubled) > 2e-3 * std::max(1.0f, std::fabs(doubled))) bad = i;
-  }
-  EXPECT_EQ(bad, -1) << "a plain run did not pack the new weights, first bad output " << bad;
+  EXPECT_EQ(FirstMismatch(args.output(), want_doubled), -1) << "a plain run did not pack the input";
+}
+
+TEST_P(Ops, Conv2dWeightsArePackedOnceByPrepareAndInEveryPlainRun) {
+  Target t = target();
+  const OpTemplate& tmpl = **FindTemplate("conv2d");
+  Workload w = Conv2dWorkload(1, 16, 9, 9, 2 * t.vector_lanes(), 3, 3, 1, 1, /*bias=*/true, false);
+  Config c = tmpl.HandPickedConfig(w, t);
+  ASSERT_EQ(c.at("layout"), 0);
+  ExpectPrepackReadsOnlyItsCopy(w, t, c, 1, "kernel_vec");
+  c = tmpl.DefaultConfig(w, t);
+  c["layout"] = 1;
+  ExpectPrepackReadsOnlyItsCopy(w, t, c, 1, "kernel_w");
+}
+
+TEST_P(Ops, MatmulWeightsArePrepackedOnlyWhenTheConfigSaysSoAndBatchMatmulNever) {
+  Target t = target();
+  const OpTemplate& tmpl = **FindTemplate("matmul");
+  Workload w = MatmulWorkload(33, 2 * t.vector_lanes() + 3, 45, /*bias=*/true, false);
+  Config c = tmpl.HandPickedConfig(w, t);
+  ASSERT_EQ(c.at("pack_b"), 2);
+  ExpectPrepackReadsOnlyItsCopy(w, t, c, 1, "B_packed");
+  c["pack_b"] = 1;  // packed in the call: no prepack
+  auto f = LowerWorkload(w, t, c);
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_TRUE(f->prepacks.empty());
+  const OpTemplate& bmm = **FindTemplate("batch_matmul");
+  Workload bw = BatchMatmulWorkload(2, 33, 40, 45);
+  for (const auto& k : bmm.Knobs(bw, t))
+    if (k.name == "pack_b") EXPECT_EQ(k.values, (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(bmm.HandPickedConfig(bw, t).at("pack_b"), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, Ops, ::testing::ValuesIn(priortune::testing::IsaNames()),
