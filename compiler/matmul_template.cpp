@@ -61,7 +61,7 @@ class MatmulLike : public OpTemplate {
     return 2.0 * b * w.dim("M") * w.dim("N") * w.dim("K");
   }
 
-  // v3: pack_b = prepacked (matmul).
+  // v3: pack_b = prepacked (matmul) and per-block, pack_a.
   int version() const override { return 3; }
 
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
@@ -85,6 +85,8 @@ class MatmulLike : public OpTemplate {
         TileKnob("tile_k", {"kc", "ku"}, tk,
                  "reduction: block (kc; K = not blocked) x unrolled step (ku)"),
         PackBKnob(),
+        {"pack_a", KnobKind::kEnum, {0, 1}, {"plain", "per-block"},
+         "pack each mc x kc block of A into mr-row panels (contiguous broadcasts)", 0},
         {"order", KnobKind::kOrder, {0, 1, 2, 3}, {"mb.nb/mt.nt", "mb.nb/nt.mt", "nb.mb/mt.nt", "nb.mb/nt.mt"},
          "order of the block loops / of the tile loops"},
         {"parallel", KnobKind::kEnum, {0, 1, 2}, {"serial", "outer", "both"},
@@ -95,12 +97,15 @@ class MatmulLike : public OpTemplate {
   // B packed into nr-wide column panels: in every call, or (matmul only, whose B is a
   // dense layer's weights) once per set of weights, as a prepack. batch_matmul's B is an
   // activation (attention), so it has no prepack.
+  // "per-block" packs the kc x nc panel of B that a blocked reduction's slice reads, at the
+  // kc loop (BLIS's B~ in L2... here nc x kc), so the whole B is never copied at once.
   KnobDef PackBKnob() const {
     if (batched_)
-      return {"pack_b", KnobKind::kEnum, {0, 1}, {"plain", "packed"}, "pack B into nr-wide column panels"};
-    return {"pack_b", KnobKind::kEnum, {0, 1, 2}, {"plain", "packed", "prepacked"},
-            "pack B into nr-wide column panels: not, in every call, or once per set of weights "
-            "(B is constant: a prepack)"};
+      return {"pack_b", KnobKind::kEnum, {0, 1, 3}, {"plain", "packed", "per-block"},
+              "pack B into nr-wide column panels: not, in every call, or per kc x nc block"};
+    return {"pack_b", KnobKind::kEnum, {0, 1, 2, 3}, {"plain", "packed", "prepacked", "per-block"},
+            "pack B into nr-wide column panels: not, in every call, once per set of weights "
+            "(B is constant: a prepack), or per kc x nc block"};
   }
 
   std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const override {
@@ -114,12 +119,15 @@ class MatmulLike : public OpTemplate {
         {"a blocked reduction's kc x nr panel of B fits in L1 (" + std::to_string(l1 / 1024) + " KiB)",
          [=](const Config& c) { return c.at("kc") == kk || c.at("kc") * c.at("nr") * 4 <= l1; },
          {"tile_n", "tile_k"}},
+        {"per-block packing of A or B needs a blocked reduction (kc < K)",
+         [=](const Config& c) { return c.at("kc") < kk || (c.at("pack_b") != 3 && c.at("pack_a") == 0); },
+         {"tile_k", "pack_b", "pack_a"}},
     };
   }
 
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     return {{"mc", 1}, {"mr", 1}, {"nc", t.vector_lanes()}, {"nr", t.vector_lanes()},
-            {"kc", w.dim("K")}, {"ku", 1}, {"pack_b", 0}, {"order", 0}, {"parallel", 1}};
+            {"kc", w.dim("K")}, {"ku", 1}, {"pack_b", 0}, {"pack_a", 0}, {"order", 0}, {"parallel", 1}};
   }
 
   Config HandPickedConfig(const Workload& w, const Target& t) const override {
@@ -176,6 +184,7 @@ class MatmulLike : public OpTemplate {
     int64_t mr = c.at("mr"), mc = c.at("mc"), nr = c.at("nr"), nc = c.at("nc");
     int64_t kc = c.at("kc"), ku = c.at("ku"), order = c.at("order"), par = c.at("parallel");
     bool pack = c.at("pack_b") != 0, prepack = c.at("pack_b") == 2, blocked = kc < kk;
+    bool pack_b_block = c.at("pack_b") == 3, pack_a = c.at("pack_a") == 1;
     auto shape = [&](std::vector<int64_t> s) {
       if (batched_) s.insert(s.begin(), bt);
       return s;
@@ -204,12 +213,21 @@ class MatmulLike : public OpTemplate {
     } else if (pack) {
       PB = pack_b();
     }
+    Tensor PA;  // A_packed[m / mr][K][mr]: the mr rows of a register tile side by side
+    if (pack_a)
+      PA = Compute("A_packed", shape({(m + mr - 1) / mr, kk, mr}), [&](const std::vector<Expr>& idx) {
+        size_t o = batched_ ? 1 : 0;
+        Expr row = idx[o] * mr + idx[o + 2];
+        Expr val = A(at(idx, {row, idx[o + 1]}));
+        return m % mr == 0 ? val : Select(row < m, val, FloatImm(0.0));
+      });
     IterVar k = ReduceAxis(kk, "k");
     Tensor acc = Compute("C_acc", shape({m, n}), [&](const std::vector<Expr>& idx) {
       size_t o = batched_ ? 1 : 0;
       Expr i = idx[o], j = idx[o + 1];
       Expr b = pack ? PB(at(idx, {j / nr, k->var, j % nr})) : B(at(idx, {k->var, j}));
-      return Sum(A(at(idx, {i, k->var})) * b, {k});
+      Expr a = pack_a ? PA(at(idx, {i / mr, k->var, i % mr})) : A(at(idx, {i, k->var}));
+      return Sum(a * b, {k});
     });
     Tensor C = Compute("C", shape({m, n}), [&](const std::vector<Expr>& idx) {
       Expr v = acc(idx);
@@ -266,6 +284,17 @@ class MatmulLike : public OpTemplate {
       sa.unroll(ami);
       VectorizeInNativeChunks(sa, ani, std::min(nr, n), t);
       sa.compute_at(sc, block_attach);
+      // Per-block packing: the panels the kb slice of this block reads, made at kb.
+      if (pack_b_block) {
+        Stage& sp = s[PB];
+        sp.compute_at(sa, kb);
+        VectorizeInNativeChunks(sp, sp.axis(o + 2), nr, t);
+      }
+      if (pack_a) {
+        Stage& sp = s[PA];
+        sp.compute_at(sa, kb);
+        sp.unroll(sp.axis(o + 2));
+      }
     }
 
     auto schedule_pack = [&](Schedule& sched, const Tensor& packed) {
@@ -275,7 +304,7 @@ class MatmulLike : public OpTemplate {
       if (par != 0) sp.parallel(outer);
       VectorizeInNativeChunks(sp, sp.axis(o + 2), nr, t);
     };
-    if (pack && !prepack) schedule_pack(s, PB);
+    if (pack && !prepack && !pack_b_block) schedule_pack(s, PB);
     std::vector<Tensor> args = {A, prepack ? PB : B};
     if (w.bias) args.push_back(bias);
     args.push_back(C);

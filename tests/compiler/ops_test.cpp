@@ -189,6 +189,34 @@ TEST_P(Ops, Conv2dWeightsArePackedOnceByPrepareAndInEveryPlainRun) {
   ExpectPrepackReadsOnlyItsCopy(w, t, c, 1, "kernel_w");
 }
 
+TEST_P(Ops, MatmulPackingPerBlockOfAAndBMatchesReference) {
+  // A blocked reduction (kc < K) with the kc-slices of A and B packed at the kc loop, with
+  // row and column tails and a K that is not a multiple of kc.
+  Target t = target();
+  Workload w = MatmulWorkload(29, 2 * t.vector_lanes() + 5, 53, /*bias=*/false, /*relu=*/true);
+  Config c = (*FindTemplate("matmul"))->DefaultConfig(w, t);
+  c["mr"] = 4;
+  c["mc"] = 12;
+  c["nr"] = c["nc"] = t.vector_lanes();
+  c["kc"] = 16;
+  c["ku"] = 4;
+  for (int64_t pb : {0, 1, 3})
+    for (int64_t pa : {0, 1}) {
+      c["pack_b"] = pb;
+      c["pack_a"] = pa;
+      ExpectCorrect(w, c);
+    }
+  Workload bw = BatchMatmulWorkload(2, 9, t.vector_lanes() + 3, 21);
+  Config bc = (*FindTemplate("batch_matmul"))->DefaultConfig(bw, t);
+  bc["mr"] = 3;
+  bc["mc"] = 6;
+  bc["kc"] = 8;
+  bc["ku"] = 2;
+  bc["pack_b"] = 3;
+  bc["pack_a"] = 1;
+  ExpectCorrect(bw, bc);
+}
+
 TEST_P(Ops, MatmulWeightsArePrepackedOnlyWhenTheConfigSaysSoAndBatchMatmulNever) {
   Target t = target();
   const OpTemplate& tmpl = **FindTemplate("matmul");
@@ -203,7 +231,7 @@ TEST_P(Ops, MatmulWeightsArePrepackedOnlyWhenTheConfigSaysSoAndBatchMatmulNever)
   const OpTemplate& bmm = **FindTemplate("batch_matmul");
   Workload bw = BatchMatmulWorkload(2, 33, 40, 45);
   for (const auto& k : bmm.Knobs(bw, t))
-    if (k.name == "pack_b") EXPECT_EQ(k.values, (std::vector<int64_t>{0, 1}));
+    if (k.name == "pack_b") EXPECT_EQ(k.values, (std::vector<int64_t>{0, 1, 3}));  // no prepack (2)
   EXPECT_EQ(bmm.HandPickedConfig(bw, t).at("pack_b"), 1);
 }
 
