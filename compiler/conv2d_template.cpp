@@ -24,6 +24,7 @@
 // A 1x1 convolution is the GEMM out[o][p] = W[o][c] * X[c][p]; read in place it has no
 // copy of the input at all (stride 2 reads a quarter of it).
 #include <algorithm>
+#include <functional>
 
 #include "compiler/internal/templates.h"
 #include "compiler/schedule.h"
@@ -72,11 +73,13 @@ Status ValidateConv(const Workload& w, bool depthwise) {
   return OkStatus();
 }
 
-// The padded input element, zero outside the image.
-Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, Expr w) {
+// The padded input element, zero outside the image. `past_row`: the caller also reads
+// columns beyond the padded row, so the bounds are checked even without padding.
+Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, Expr w,
+                bool past_row = false) {
   Expr hh = h - d.ph, ww = w - d.pw;
   Expr v = data(n, c, hh, ww);
-  if (d.ph == 0 && d.pw == 0) return v;
+  if (d.ph == 0 && d.pw == 0 && !past_row) return v;
   return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, v, FloatImm(0.0));
 }
 
@@ -276,35 +279,33 @@ class Conv2d : public OpTemplate {
       if (best_acc * 3 >= limit) break;
     }
     c["ow_bn"] = BlockMultiples(c["reg_n"], d.ow).back();  // whole rows
-    if (d.kh == 1 && d.kw == 1 && d.ph == 0 && d.pw == 0) {
-      // A 1x1 convolution as the GEMM it is: out[o][p] = W[o][c] * X[c][p], the input read
-      // in place, the channel blocks inside the column tiles so the input slab a tile reads
-      // stays in L1 (r18-ds, AVX-512, 1 thread: 47 GFLOPS in NCHWc, 88.3 this way).
+    // The nchw-width tile: one vector of w_x columns, the most output channels that fit
+    // the accumulator limit, all input channels in one block, the nchwc knobs at their
+    // first value.
+    auto width_tile = [&](int64_t w_x) {
       c["layout"] = 1;
       c["reg_n"] = OwTiles(d.ow, t).front()[1];
       c["ow_bn"] = OwTiles(d.ow, t).front()[0];
       c["reg_h"] = 1;
-      c["w_x"] = WidthVectors(d.ow, t).front();
-      c["w_order"] = 1;
+      c["w_x"] = w_x;
       c["oc_bn"] = 1;
       for (int64_t ocbn : ChannelBlocks(d.o, t))
         if (ocbn <= limit) c["oc_bn"] = ocbn;
       c["ic_bn"] = d.c;
+    };
+    if (d.kh == 1 && d.kw == 1 && d.ph == 0 && d.pw == 0) {
+      // A 1x1 convolution as the GEMM it is: out[o][p] = W[o][c] * X[c][p], the input read
+      // in place, the channel blocks inside the column tiles so the input slab a tile reads
+      // stays in L1 (r18-ds, AVX-512, 1 thread: 47 GFLOPS in NCHWc, 88.3 this way).
+      width_tile(WidthVectors(d.ow, t).front());
+      c["w_order"] = 1;
       c["data_layout"] = 1;
       c["unroll_kw"] = 0;
     } else if (d.c < v && d.ow >= v) {
       // A few input channels (the stem) make NCHWc input blocks tiny: vectors along the
       // output width instead, one vector per output channel of the tile, the padded input
       // copied once (r18-c1, AVX-512: 84.6 -> 102.0 GFLOPS, 1 thread).
-      c["layout"] = 1;
-      c["reg_n"] = OwTiles(d.ow, t).front()[1];
-      c["ow_bn"] = OwTiles(d.ow, t).front()[0];
-      c["reg_h"] = 1;
-      c["w_x"] = v;
-      c["oc_bn"] = 1;
-      for (int64_t ocbn : ChannelBlocks(d.o, t))
-        if (ocbn <= limit) c["oc_bn"] = ocbn;
-      c["ic_bn"] = d.c;
+      width_tile(v);
       c["data_layout"] = 0;
     }
     return c;
@@ -379,20 +380,7 @@ class Conv2d : public OpTemplate {
 
     Stage& sa = s[acc];
     sa.compute_at(sc, cwo);
-    IterVar r_icb = sa.reduce_axis(0), r_kh = sa.reduce_axis(1), r_kw = sa.reduce_axis(2),
-            r_ici = sa.reduce_axis(3);
-    std::vector<IterVar> reduce = order == 0   ? std::vector<IterVar>{r_icb, r_kh, r_kw, r_ici}
-                                  : order == 1 ? std::vector<IterVar>{r_kh, r_kw, r_icb, r_ici}
-                                               : std::vector<IterVar>{r_icb, r_ici, r_kh, r_kw};
-    std::vector<IterVar> aorder = {sa.axis(0), sa.axis(1)};
-    aorder.insert(aorder.end(), reduce.begin(), reduce.end());
-    aorder.insert(aorder.end(), {sa.axis(2), sa.axis(3), sa.axis(4)});
-    sa.reorder(aorder);
-    if (cfg.at("unroll_kh")) sa.unroll(r_kh);
-    if (cfg.at("unroll_kw")) sa.unroll(r_kw);
-    sa.unroll(sa.axis(2));
-    sa.unroll(sa.axis(3));
-    VectorizeInNativeChunks(sa, sa.axis(4), ocbn, t);
+    ScheduleRegisterTile(sa, 2, order, cfg, ocbn, t);
 
     Stage& sd = s[dv];
     if (in_place) {
@@ -405,8 +393,10 @@ class Conv2d : public OpTemplate {
     if (w.bias) args.push_back(bias);
     args.push_back(out);
     PT_ASSIGN_OR_RETURN(LoweredFunc f, Lower(s, "conv2d", args));
-    PT_ASSIGN_OR_RETURN(LoweredFunc pack, PackWeights(weight, kv_shape, ocbn, icbn, par, t));
-    f.prepacks.push_back({1, std::move(pack)});
+    // kernel_vec[ob][icb][kh][kw][ici][oi] = weight[ob * oc_bn + oi][icb * ic_bn + ici][kh][kw]
+    PT_RETURN_IF_ERROR(AddWeightPrepack(f, weight, "kernel_vec", kv_shape, par, t, [&](const std::vector<Expr>& i) {
+      return weight(i[0] * ocbn + i[5], i[1] * icbn + i[4], i[2], i[3]);
+    }));
     return f;
   }
 
@@ -436,9 +426,7 @@ class Conv2d : public OpTemplate {
     int64_t owp = (d.ow + wx - 1) / wx * wx;
     int64_t pw_cols = std::max(d.w + 2 * d.pw, (owp - 1) * d.sw + d.kw);
     Tensor pad = Compute("data_pad", {d.n, d.c, d.h + 2 * d.ph, pw_cols}, [&](Expr n, Expr c, Expr h, Expr x) {
-      if (owp == d.ow) return PaddedRead(data, d, n, c, h, x);
-      Expr hh = h - d.ph, ww = x - d.pw;
-      return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, data(n, c, hh, ww), FloatImm(0.0));
+      return PaddedRead(data, d, n, c, h, x, /*past_row=*/owp != d.ow);
     });
     std::vector<int64_t> kw_shape = {ocb, d.c, d.kh, d.kw, ocbn};
     Tensor kw = Placeholder("kernel_w", kw_shape);
@@ -480,20 +468,7 @@ class Conv2d : public OpTemplate {
 
     Stage& sa = s[acc];
     sa.compute_at(so, tile);
-    IterVar r_icb = sa.reduce_axis(0), r_kh = sa.reduce_axis(1), r_kw = sa.reduce_axis(2),
-            r_ici = sa.reduce_axis(3);
-    std::vector<IterVar> reduce = order == 0   ? std::vector<IterVar>{r_icb, r_kh, r_kw, r_ici}
-                                  : order == 1 ? std::vector<IterVar>{r_kh, r_kw, r_icb, r_ici}
-                                               : std::vector<IterVar>{r_icb, r_ici, r_kh, r_kw};
-    std::vector<IterVar> aorder = {sa.axis(0)};
-    aorder.insert(aorder.end(), reduce.begin(), reduce.end());
-    aorder.insert(aorder.end(), {sa.axis(1), sa.axis(2), sa.axis(3)});
-    sa.reorder(aorder);
-    if (cfg.at("unroll_kh")) sa.unroll(r_kh);
-    if (cfg.at("unroll_kw")) sa.unroll(r_kw);
-    sa.unroll(sa.axis(1));
-    sa.unroll(sa.axis(2));
-    VectorizeInNativeChunks(sa, sa.axis(3), wx, t);
+    ScheduleRegisterTile(sa, 1, order, cfg, wx, t);
 
     Stage& sp = s[pad];
     if (in_place) {
@@ -508,27 +483,48 @@ class Conv2d : public OpTemplate {
     args.push_back(out);
     PT_ASSIGN_OR_RETURN(LoweredFunc f, Lower(s, "conv2d", args));
     // kernel_w[ob][c][kh][kw][oi] = weight[ob * oc_bn + oi][c][kh][kw]
-    Tensor packed = Compute("kernel_w", kw_shape, [&](const std::vector<Expr>& i) {
+    PT_RETURN_IF_ERROR(AddWeightPrepack(f, weight, "kernel_w", kw_shape, par, t, [&](const std::vector<Expr>& i) {
       return weight(i[0] * ocbn + i[4], i[1], i[2], i[3]);
-    });
-    Schedule ps({packed});
-    if (par) ps[packed].parallel(ps[packed].axis(0));
-    PT_ASSIGN_OR_RETURN(LoweredFunc pack, Lower(ps, "conv2d_pack_weight", {weight, packed}));
-    f.prepacks.push_back({1, std::move(pack)});
+    }));
     return f;
   }
 
-  // The prepack: OIHW weights -> kernel_vec[O/oc_bn][C/ic_bn][KH][KW][ic_bn][oc_bn].
-  static StatusOr<LoweredFunc> PackWeights(const Tensor& weight, const std::vector<int64_t>& shape,
-                                           int64_t ocbn, int64_t icbn, bool par, const Target& t) {
-    Tensor kv = Compute("kernel_vec", shape, [&](const std::vector<Expr>& i) {
-      return weight(i[0] * ocbn + i[5], i[1] * icbn + i[4], i[2], i[3]);
-    });
-    Schedule s({kv});
-    Stage& sk = s[kv];
-    if (par) sk.parallel(sk.axis(0));
-    VectorizeInNativeChunks(sk, sk.axis(5), ocbn, t);
-    return Lower(s, "conv2d_pack_weight", {weight, kv});
+  // Adds the prepack that fills argument 1 of `f` (the packed weights, `name` of `shape`,
+  // element `at`) from the OIHW weights: parallel over the outer block, vectors along the
+  // innermost (output-channel) axis.
+  static Status AddWeightPrepack(LoweredFunc& f, const Tensor& weight, const std::string& name,
+                                 const std::vector<int64_t>& shape, bool par, const Target& t,
+                                 const std::function<Expr(const std::vector<Expr>&)>& at) {
+    Tensor packed = Compute(name, shape, at);
+    Schedule s({packed});
+    Stage& sp = s[packed];
+    if (par) sp.parallel(sp.axis(0));
+    VectorizeInNativeChunks(sp, sp.axis(shape.size() - 1), shape.back(), t);
+    PT_ASSIGN_OR_RETURN(LoweredFunc pack, Lower(s, "conv2d_pack_weight", {weight, packed}));
+    f.prepacks.push_back({1, std::move(pack)});
+    return OkStatus();
+  }
+
+  // The accumulator of a register tile: its first `outer` spatial axes, then the reduction
+  // loops (icb, kh, kw, ici) in `order`, then the tile (two unrolled axes and a vector axis
+  // of `lanes` elements); kh / kw unrolled as the config says.
+  static void ScheduleRegisterTile(Stage& sa, size_t outer, int64_t order, const Config& cfg,
+                                   int64_t lanes, const Target& t) {
+    IterVar r_icb = sa.reduce_axis(0), r_kh = sa.reduce_axis(1), r_kw = sa.reduce_axis(2),
+            r_ici = sa.reduce_axis(3);
+    std::vector<IterVar> aorder;
+    for (size_t i = 0; i < outer; ++i) aorder.push_back(sa.axis(i));
+    std::vector<IterVar> reduce = order == 0   ? std::vector<IterVar>{r_icb, r_kh, r_kw, r_ici}
+                                  : order == 1 ? std::vector<IterVar>{r_kh, r_kw, r_icb, r_ici}
+                                               : std::vector<IterVar>{r_icb, r_ici, r_kh, r_kw};
+    aorder.insert(aorder.end(), reduce.begin(), reduce.end());
+    aorder.insert(aorder.end(), {sa.axis(outer), sa.axis(outer + 1), sa.axis(outer + 2)});
+    sa.reorder(aorder);
+    if (cfg.at("unroll_kh")) sa.unroll(r_kh);
+    if (cfg.at("unroll_kw")) sa.unroll(r_kw);
+    sa.unroll(sa.axis(outer));
+    sa.unroll(sa.axis(outer + 1));
+    VectorizeInNativeChunks(sa, sa.axis(outer + 2), lanes, t);
   }
 };
 
