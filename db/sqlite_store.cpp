@@ -77,6 +77,22 @@ CREATE TABLE best(
     R"sql(
 ALTER TABLE records ADD COLUMN template_version INTEGER NOT NULL DEFAULT 1;
 )sql",
+    // Cost models (blobs the db does not interpret) and a task's notes (e.g. which cost
+    // model it kept).
+    R"sql(
+CREATE TABLE models(
+  id INTEGER PRIMARY KEY,
+  kind TEXT NOT NULL,
+  feature_version INTEGER NOT NULL,
+  target_key TEXT NOT NULL,
+  training_set TEXT NOT NULL,
+  metrics TEXT NOT NULL,
+  samples INTEGER NOT NULL,
+  created REAL NOT NULL,
+  blob BLOB NOT NULL);
+CREATE INDEX models_by_target ON models(kind, target_key, training_set);
+ALTER TABLE tasks ADD COLUMN notes TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -102,6 +118,10 @@ class Stmt {
   Stmt& Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); return *this; }
   Stmt& Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
   Stmt& BindNull(int i) { sqlite3_bind_null(stmt_, i); return *this; }
+  Stmt& BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
   // True while a row is available; errors end the loop and are kept in status().
   bool Step() {
     rc_ = sqlite3_step(stmt_);
@@ -118,6 +138,10 @@ class Stmt {
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
   double Real(int col) const { return sqlite3_column_double(stmt_, col); }
   bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string Blob(int col) const {
+    auto p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
   std::string Text(int col) const {
     auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
     return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
@@ -372,6 +396,45 @@ class SqliteStore : public Store {
     return OkStatus();
   }
 
+  Status AnnotateTask(int64_t task_id, const std::string& notes) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "UPDATE tasks SET notes = ?1 WHERE id = ?2");
+    PT_RETURN_IF_ERROR(s.prepared());
+    PT_RETURN_IF_ERROR(s.Bind(1, notes).Bind(2, task_id).Run());
+    if (sqlite3_changes(db_) == 0) return NotFound("no task " + std::to_string(task_id));
+    return OkStatus();
+  }
+
+  StatusOr<int64_t> AddModel(const ModelRow& m) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "INSERT INTO models(kind, feature_version, target_key, training_set, metrics, samples, "
+                "created, blob) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    PT_RETURN_IF_ERROR(s.prepared());
+    PT_RETURN_IF_ERROR(s.Bind(1, m.kind).Bind(2, static_cast<int64_t>(m.feature_version)).Bind(3, m.target_key)
+                           .Bind(4, m.training_set).Bind(5, m.metrics_json).Bind(6, m.samples)
+                           .Bind(7, m.created > 0 ? m.created : Now()).BindBlob(8, m.blob).Run());
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  }
+
+  StatusOr<std::vector<ModelRow>> Models(const ModelQuery& q) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string sql = std::string("SELECT id, kind, feature_version, target_key, training_set, metrics, samples, created, ") +
+                      (q.with_blob ? "blob" : "''") +
+                      " FROM models WHERE (?1 = '' OR kind = ?1) AND (?2 = '' OR target_key = ?2) "
+                      "AND (?3 = '' OR training_set = ?3) AND (?4 = 0 OR id = ?4) ORDER BY id DESC";
+    if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
+    Stmt s(db_, sql.c_str());
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, q.kind).Bind(2, q.target_key).Bind(3, q.training_set).Bind(4, q.id);
+    std::vector<ModelRow> out;
+    while (s.Step()) {
+      out.push_back({s.Int(0), s.Text(1), static_cast<int>(s.Int(2)), s.Text(3), s.Text(4), s.Text(5), s.Int(6),
+                     s.Real(7), s.Blob(8)});
+    }
+    PT_RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
   StatusOr<JobRow> GetJob(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_, "SELECT id, request, state, created, finished FROM jobs WHERE id = ?1");
@@ -386,13 +449,13 @@ class SqliteStore : public Store {
 
   StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT k.id, k.job_id, w.key, t.key, k.trials, k.measured, k.state FROM tasks k "
+    Stmt s(db_, "SELECT k.id, k.job_id, w.key, t.key, k.trials, k.measured, k.state, k.notes FROM tasks k "
                 "JOIN workloads w ON w.id = k.workload_id JOIN targets t ON t.id = k.target_id "
                 "WHERE k.job_id = ?1 ORDER BY k.id");
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, job_id);
     std::vector<TaskRow> out;
-    while (s.Step()) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5), s.Text(6)});
+    while (s.Step()) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5), s.Text(6), s.Text(7)});
     PT_RETURN_IF_ERROR(s.status());
     return out;
   }

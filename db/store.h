@@ -1,5 +1,5 @@
-// The Store: every measurement record, the best config per (workload, target), and the
-// jobs and tasks that produced them. One SQLite file by default (OpenSqliteStore); the
+// The Store: every measurement record, the best config per (workload, target), the
+// jobs and tasks that produced them, and the cost models learned from them. One SQLite file by default (OpenSqliteStore); the
 // tuning-log corpus that later cost models learn from.
 #pragma once
 
@@ -56,6 +56,28 @@ struct TaskRow {
   std::string workload_key, target_key;
   int64_t trials = 0, measured = 0;
   std::string state;
+  std::string notes;  // what the tuner chose along the way, e.g. the cost model it kept
+};
+
+// A stored cost model: an opaque blob (costmodel/ reads and checks it) and what it was
+// trained on, so that a model is found again without deserialising it.
+struct ModelRow {
+  int64_t id = 0;
+  std::string kind;          // "xgboost", ...
+  int feature_version = 0;
+  std::string target_key;
+  std::string training_set;  // a description of the records it learned from
+  std::string metrics_json;  // offline metrics
+  int64_t samples = 0;
+  double created = 0;        // seconds since the epoch; 0 when added means "now"
+  std::string blob;
+};
+
+struct ModelQuery {
+  std::string kind, target_key, training_set;  // empty: any
+  int64_t id = 0;                              // 0: any
+  int64_t limit = 0;                           // 0: no limit
+  bool with_blob = true;
 };
 
 struct ImportStats {
@@ -96,8 +118,14 @@ class Store {
                                        int64_t trials) = 0;
   // NotFound for an unknown task id.
   virtual Status FinishTask(int64_t task_id, const std::string& state, int64_t measured) = 0;
+  // Replaces the task's notes. NotFound for an unknown task id.
+  virtual Status AnnotateTask(int64_t task_id, const std::string& notes) = 0;
   // NotFound for an unknown job id.
   virtual StatusOr<JobRow> GetJob(int64_t job_id) = 0;
+
+  // Cost models. AddModel assigns the id; Models lists the matches newest first.
+  virtual StatusOr<int64_t> AddModel(const ModelRow& model) = 0;
+  virtual StatusOr<std::vector<ModelRow>> Models(const ModelQuery& query) = 0;
   // The tasks of a job in creation order (empty for a job without tasks or no such job).
   virtual StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) = 0;
 

@@ -24,6 +24,7 @@ packages=(
   libopenblas-dev
   libprotobuf-dev
   libsqlite3-dev
+  libxgboost-dev
   libzstd-dev
   llvm-16-dev
   ninja-build

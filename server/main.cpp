@@ -2,7 +2,7 @@
 //   priortune bench --op matmul --shape 512x512x512   build, check and time the default
 //                                                       and hand-picked configs
 //   priortune knobs --op conv2d --shape 64x64x56x3x1x1  print the template's knobs
-//   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll)
+//   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll/.ir)
 //   priortune tune  --op matmul --shape 512x512x512     tune with an embedded server and
 //                   [--trials N --strategy ga|random|grid --db PATH --workers N]
 //   priortune lookup --op ... --shape ... [--db PATH]   the best stored config
@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   CLI::App* knobs = app.add_subcommand("knobs", "print the template's knobs and configs");
   add_workload(knobs);
   add_target(knobs);
-  CLI::App* emit = app.add_subcommand("emit", "write the kernel as an object file, .s or .ll");
+  CLI::App* emit = app.add_subcommand("emit", "write the kernel as an object file, .s, .ll or its loop nest (.ir)");
   add_workload(emit);
   add_target(emit);
   emit->add_option("--config", config_json, "config JSON (default: the hand-picked one)");
@@ -208,6 +208,17 @@ int main(int argc, char** argv) {
     }
     auto f = pc::LowerWorkload(*w, target, c);
     if (!f.ok()) return Fail(f.status());
+    if (out_path.size() > 3 && out_path.substr(out_path.size() - 3) == ".ir") {
+      // The lowered loop nest as text: what the cost model's features are read from.
+      std::FILE* out = std::fopen(out_path.c_str(), "w");
+      if (!out) return Fail(priortune::InvalidArgument("cannot write --out " + out_path));
+      for (const auto& p : f->prepacks)
+        std::fprintf(out, "// prepack %s\n%s\n", p.func.name.c_str(), pc::ToString(p.func.body).c_str());
+      std::fprintf(out, "// %s\n%s\n", f->name.c_str(), pc::ToString(f->body).c_str());
+      std::fclose(out);
+      std::printf("wrote the loop nest of %s to %s\n", f->name.c_str(), out_path.c_str());
+      return 0;
+    }
     pc::CodeFileType type = pc::CodeFileType::kObject;
     if (out_path.size() > 2 && out_path.substr(out_path.size() - 2) == ".s") type = pc::CodeFileType::kAssembly;
     if (out_path.size() > 3 && out_path.substr(out_path.size() - 3) == ".ll") type = pc::CodeFileType::kLLVMIR;

@@ -319,5 +319,57 @@ TEST_F(StoreTest, JobsAndTasksAreRecorded) {
   EXPECT_TRUE(store->History({}).value().empty());
 }
 
+TEST_F(StoreTest, ATaskKeepsItsNotes) {
+  auto store = Open("notes.db");
+  auto job = store->CreateJob("{}");
+  ASSERT_TRUE(job.ok());
+  auto task = store->CreateTask(*job, MakeRecord("w", "t", "f", 0, {}), 10);
+  ASSERT_TRUE(task.ok());
+  ASSERT_TRUE(store->AnnotateTask(*task, "cost model: transferred").ok());
+  EXPECT_EQ(store->AnnotateTask(*task + 1, "x").code(), StatusCode::kNotFound);
+  auto tasks = store->TasksOfJob(*job);
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_EQ((*tasks)[0].notes, "cost model: transferred");
+}
+
+TEST_F(StoreTest, ModelsRoundTripTheirBlobByteForByteAndListNewestFirst) {
+  std::string blob("head\n", 5);
+  for (int i = 0; i < 3000; ++i) blob.push_back(static_cast<char>(i * 37));  // NULs included
+  {
+    auto store = Open("models.db");
+    ModelRow m{0, "xgboost", 1, "t1", "matmul on t1: 3 workloads", R"({"pairwise_accuracy":0.9})", 600, 0, blob};
+    auto first = store->AddModel(m);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    m.target_key = "t2";
+    ASSERT_TRUE(store->AddModel(m).ok());
+    m.target_key = "t1";
+    m.training_set = "all ops on t1";
+    m.blob = "other";
+    auto third = store->AddModel(m);
+    ASSERT_TRUE(third.ok());
+    EXPECT_GT(*third, *first);
+  }
+  auto store = Open("models.db");  // reopened: the models are in the file
+  auto t1 = store->Models({"xgboost", "t1", "", 0, 0, true});
+  ASSERT_TRUE(t1.ok()) << t1.status().ToString();
+  ASSERT_EQ(t1->size(), 2u);
+  EXPECT_EQ((*t1)[0].blob, "other");  // newest first
+  EXPECT_EQ((*t1)[1].blob, blob);
+  EXPECT_EQ((*t1)[1].training_set, "matmul on t1: 3 workloads");
+  EXPECT_EQ((*t1)[1].feature_version, 1);
+  EXPECT_EQ((*t1)[1].samples, 600);
+  EXPECT_GT((*t1)[1].created, 0);
+  auto by_set = store->Models({"", "", "all ops on t1", 0, 0, false});
+  ASSERT_TRUE(by_set.ok());
+  ASSERT_EQ(by_set->size(), 1u);
+  EXPECT_TRUE((*by_set)[0].blob.empty());  // listed without its blob
+  auto by_id = store->Models({"", "", "", (*t1)[1].id, 0, true});
+  ASSERT_TRUE(by_id.ok());
+  ASSERT_EQ(by_id->size(), 1u);
+  EXPECT_EQ((*by_id)[0].blob, blob);
+  EXPECT_TRUE(store->Models({"torch", "", "", 0, 0, true}).value().empty());
+}
+
 }  // namespace
 }  // namespace priortune::db

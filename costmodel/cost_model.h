@@ -1,0 +1,63 @@
+// The CostModel interface: predicts a score for candidates from their features (higher
+// is faster), batched; fit on measured samples grouped by task; saved and loaded as a
+// versioned blob whose metadata says what it was trained on. Implementations live behind
+// factory functions (costmodel/xgboost_model.h).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/status.h"
+
+namespace priortune::costmodel {
+
+// Measured samples: one feature row per candidate, its cost, and its task (a group:
+// rankings and normalised throughputs are computed within a task, never across).
+struct Dataset {
+  size_t cols = 0;
+  std::vector<float> features;  // rows x cols, row-major
+  std::vector<double> costs;    // seconds per call; +infinity for a failed candidate
+  std::vector<int> groups;      // task per row (any ids; rows need not be contiguous)
+
+  size_t rows() const { return costs.size(); }
+  // Aborts if `f` is not `cols` long (the first row sets cols).
+  void Add(const std::vector<float>& f, double cost, int group);
+  void Append(const Dataset& other);
+  const float* row(size_t i) const { return features.data() + i * cols; }
+};
+
+// Per row: the best cost of its task divided by its cost (1 for the task's best, 0 for a
+// failure); what the regression objective fits and what the metrics rank by.
+std::vector<double> NormalisedThroughput(const Dataset& data);
+
+struct ModelMetadata {
+  std::string kind;            // "xgboost"
+  int feature_version = 0;     // costmodel::kFeatureVersion it was trained with
+  size_t feature_count = 0;
+  std::string target_key;      // the Target it was trained for
+  std::string objective;       // "rank:pairwise", "reg:throughput"
+  std::string training_set;    // what it learned from, in words (ops, workloads, records)
+  std::string metrics_json;    // offline metrics, e.g. {"pairwise_accuracy":0.87}
+  int64_t samples = 0;
+};
+
+// Not thread-safe. Fit replaces what the model knew; Predict before a fit gives zeros.
+class CostModel {
+ public:
+  virtual ~CostModel() = default;
+  // Trains on `data` (from scratch). InvalidArgument for rows of the wrong width;
+  // Internal with XGBoost's message if the library fails.
+  virtual Status Fit(const Dataset& data) = 0;
+  // Scores of `rows` feature rows (row-major, metadata().feature_count wide).
+  virtual StatusOr<std::vector<float>> Predict(const float* features, size_t rows) const = 0;
+  // The versioned blob (metadata and model bytes) that LoadCostModel reads.
+  virtual StatusOr<std::string> Save() const = 0;
+  virtual bool trained() const = 0;
+  virtual const ModelMetadata& metadata() const = 0;
+  virtual ModelMetadata& mutable_metadata() = 0;
+};
+
+}  // namespace priortune::costmodel

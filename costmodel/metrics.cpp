@@ -1,0 +1,74 @@
+#include "costmodel/metrics.h"
+
+#include <algorithm>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+namespace priortune::costmodel {
+
+RankingMetrics EvaluateRanking(const std::vector<float>& scores, const Dataset& data, int k) {
+  PT_CHECK(scores.size() == data.rows(), "a score per row");
+  std::vector<double> y = NormalisedThroughput(data);
+  std::map<int, std::vector<size_t>> groups;
+  for (size_t i = 0; i < data.rows(); ++i) groups[data.groups[i]].push_back(i);
+  RankingMetrics m;
+  m.k = k;
+  long long concordant = 0, discordant = 0;
+  double recall = 0, peak1 = 0, peak5 = 0;
+  for (const auto& [g, rows] : groups) {
+    if (rows.empty()) continue;
+    ++m.groups;
+    for (size_t a = 0; a < rows.size(); ++a) {
+      for (size_t b = a + 1; b < rows.size(); ++b) {
+        double dy = y[rows[a]] - y[rows[b]];
+        if (dy == 0) continue;
+        double ds = static_cast<double>(scores[rows[a]]) - scores[rows[b]];
+        ++m.pairs;
+        if (ds * dy > 0) ++concordant;
+        else if (ds * dy < 0) ++discordant;
+        // equal scores: neither (counts against accuracy, not against tau)
+      }
+    }
+    std::vector<size_t> by_score = rows, by_truth = rows;
+    std::stable_sort(by_score.begin(), by_score.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
+    std::stable_sort(by_truth.begin(), by_truth.end(), [&](size_t a, size_t b) { return y[a] > y[b]; });
+    size_t kk = std::min<size_t>(static_cast<size_t>(k), rows.size());
+    std::vector<size_t> top_true(by_truth.begin(), by_truth.begin() + kk);
+    int hit = 0;
+    for (size_t i = 0; i < kk; ++i) hit += std::count(top_true.begin(), top_true.end(), by_score[i]) > 0;
+    recall += kk > 0 ? static_cast<double>(hit) / kk : 0;
+    double best1 = 0, best5 = 0;
+    for (size_t i = 0; i < rows.size() && i < 5; ++i) {
+      if (i < 1) best1 = std::max(best1, y[by_score[i]]);
+      best5 = std::max(best5, y[by_score[i]]);
+    }
+    peak1 += best1;
+    peak5 += best5;
+  }
+  if (m.pairs > 0) {
+    m.pairwise_accuracy = static_cast<double>(concordant) / m.pairs;
+    m.kendall_tau = static_cast<double>(concordant - discordant) / m.pairs;
+  }
+  if (m.groups > 0) {
+    m.top_k_recall = recall / m.groups;
+    m.peak_at_1 = peak1 / m.groups;
+    m.peak_at_5 = peak5 / m.groups;
+  }
+  return m;
+}
+
+std::string MetricsJson(const RankingMetrics& m) {
+  nlohmann::json j;
+  j["pairwise_accuracy"] = m.pairwise_accuracy;
+  j["kendall_tau"] = m.kendall_tau;
+  j["top_k_recall"] = m.top_k_recall;
+  j["k"] = m.k;
+  j["peak_at_1"] = m.peak_at_1;
+  j["peak_at_5"] = m.peak_at_5;
+  j["pairs"] = m.pairs;
+  j["groups"] = m.groups;
+  return j.dump();
+}
+
+}  // namespace priortune::costmodel

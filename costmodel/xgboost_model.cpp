@@ -1,0 +1,320 @@
+// XGBoost through its C API: the only file that includes xgboost/c_api.h. Every call's
+// -1 return becomes an Internal status with XGBGetLastError()'s text.
+//
+// Blob layout (Save / LoadCostModel):
+//   "priortune-costmodel 1\n"
+//   one JSON line: metadata, options, byte counts and a hash of the model bytes
+//   the booster in XGBoost's UBJSON format
+//   the base model's blob, if there is one (same layout, recursively)
+#include "costmodel/xgboost_model.h"
+
+#include <xgboost/c_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "compiler/target.h"
+#include "costmodel/features.h"
+
+namespace priortune::costmodel {
+
+void Dataset::Add(const std::vector<float>& f, double cost, int group) {
+  if (cols == 0 && costs.empty()) cols = f.size();
+  PT_CHECK(f.size() == cols, "feature row of " + std::to_string(f.size()) + " values, dataset has " +
+                                 std::to_string(cols));
+  features.insert(features.end(), f.begin(), f.end());
+  costs.push_back(cost);
+  groups.push_back(group);
+}
+
+void Dataset::Append(const Dataset& other) {
+  if (other.rows() == 0) return;
+  if (cols == 0 && costs.empty()) cols = other.cols;
+  PT_CHECK(other.cols == cols, "datasets of different widths");
+  features.insert(features.end(), other.features.begin(), other.features.end());
+  costs.insert(costs.end(), other.costs.begin(), other.costs.end());
+  groups.insert(groups.end(), other.groups.begin(), other.groups.end());
+}
+
+std::vector<double> NormalisedThroughput(const Dataset& data) {
+  std::map<int, double> best;
+  for (size_t i = 0; i < data.rows(); ++i) {
+    double c = data.costs[i];
+    if (!std::isfinite(c) || c <= 0) continue;
+    auto it = best.find(data.groups[i]);
+    if (it == best.end() || c < it->second) best[data.groups[i]] = c;
+  }
+  std::vector<double> y(data.rows(), 0);
+  for (size_t i = 0; i < data.rows(); ++i) {
+    double c = data.costs[i];
+    auto it = best.find(data.groups[i]);
+    if (std::isfinite(c) && c > 0 && it != best.end()) y[i] = it->second / c;
+  }
+  return y;
+}
+
+Status XGBoostOptions::Validate() const {
+  if (objective != "rank:pairwise" && objective != "reg:throughput")
+    return InvalidArgument("unknown cost-model objective '" + objective + "' (known: rank:pairwise, reg:throughput)");
+  if (rounds <= 0) return InvalidArgument("xgboost rounds must be positive, got " + std::to_string(rounds));
+  if (max_depth <= 0) return InvalidArgument("xgboost max_depth must be positive, got " + std::to_string(max_depth));
+  if (!(eta > 0 && eta <= 1)) return InvalidArgument("xgboost eta must be in (0, 1], got " + std::to_string(eta));
+  if (!(subsample > 0 && subsample <= 1))
+    return InvalidArgument("xgboost subsample must be in (0, 1], got " + std::to_string(subsample));
+  if (nthread <= 0) return InvalidArgument("xgboost nthread must be positive, got " + std::to_string(nthread));
+  return OkStatus();
+}
+
+namespace {
+
+constexpr char kMagic[] = "priortune-costmodel 1\n";
+
+#define PT_XGB(call)                                                           \
+  do {                                                                         \
+    if ((call) != 0) return Internal(std::string("xgboost: ") + XGBGetLastError()); \
+  } while (0)
+
+// Owns a DMatrix handle.
+struct Matrix {
+  DMatrixHandle h = nullptr;
+  ~Matrix() {
+    if (h) XGDMatrixFree(h);
+  }
+};
+
+class XGBoostModel : public CostModel {
+ public:
+  XGBoostModel(XGBoostOptions options, std::shared_ptr<const CostModel> base)
+      : options_(std::move(options)), base_(std::move(base)) {}
+  ~XGBoostModel() override {
+    if (booster_) XGBoosterFree(booster_);
+  }
+
+  Status Fit(const Dataset& data) override {
+    if (data.rows() == 0) return InvalidArgument("cost model: no samples to fit");
+    if (meta_.feature_count != 0 && data.cols != meta_.feature_count)
+      return InvalidArgument("cost model: rows of " + std::to_string(data.cols) + " features, the model takes " +
+                             std::to_string(meta_.feature_count));
+    meta_.feature_count = data.cols;
+    // Rows sorted by task: XGBoost's groups are runs of consecutive rows.
+    std::vector<size_t> order(data.rows());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return data.groups[a] < data.groups[b]; });
+    std::vector<double> y = NormalisedThroughput(data);
+    std::vector<float> x(data.rows() * data.cols), label(data.rows()), weight(data.rows());
+    std::vector<unsigned> group_sizes;
+    for (size_t r = 0; r < order.size(); ++r) {
+      size_t i = order[r];
+      std::copy(data.row(i), data.row(i) + data.cols, x.begin() + r * data.cols);
+      label[r] = static_cast<float>(y[i]);
+      weight[r] = static_cast<float>(std::max(y[i], 0.05));
+      if (r == 0 || data.groups[i] != data.groups[order[r - 1]]) group_sizes.push_back(0);
+      ++group_sizes.back();
+    }
+    Matrix m;
+    PT_RETURN_IF_ERROR(MakeMatrix(x.data(), data.rows(), data.cols, m));
+    PT_XGB(XGDMatrixSetFloatInfo(m.h, "label", label.data(), label.size()));
+    if (ranking()) {
+      PT_XGB(XGDMatrixSetUIntInfo(m.h, "group", group_sizes.data(), group_sizes.size()));
+    } else {
+      PT_XGB(XGDMatrixSetFloatInfo(m.h, "weight", weight.data(), weight.size()));
+    }
+    if (booster_) {
+      XGBoosterFree(booster_);
+      booster_ = nullptr;
+    }
+    PT_XGB(XGBoosterCreate(&m.h, 1, &booster_));
+    PT_RETURN_IF_ERROR(SetParams());
+    for (int i = 0; i < options_.rounds; ++i) PT_XGB(XGBoosterUpdateOneIter(booster_, i, m.h));
+    trained_ = true;
+    meta_.samples = static_cast<int64_t>(data.rows());
+    return OkStatus();
+  }
+
+  StatusOr<std::vector<float>> Predict(const float* features, size_t rows) const override {
+    if (rows == 0) return std::vector<float>{};
+    if (!trained_) {
+      if (base_) return base_->Predict(features, rows);
+      return std::vector<float>(rows, 0.f);
+    }
+    Matrix m;
+    PT_RETURN_IF_ERROR(MakeMatrix(features, rows, meta_.feature_count, m));
+    bst_ulong len = 0;
+    const float* out = nullptr;
+    PT_XGB(XGBoosterPredict(booster_, m.h, 0, 0, 0, &len, &out));
+    if (len != rows) return Internal("xgboost: " + std::to_string(len) + " predictions for " + std::to_string(rows) + " rows");
+    return std::vector<float>(out, out + len);
+  }
+
+  StatusOr<std::string> Save() const override {
+    std::string model;
+    if (trained_) {
+      bst_ulong len = 0;
+      const char* bytes = nullptr;
+      PT_XGB(XGBoosterSaveModelToBuffer(booster_, R"({"format": "ubj"})", &len, &bytes));
+      model.assign(bytes, len);
+    }
+    std::string base;
+    if (base_) {
+      PT_ASSIGN_OR_RETURN(base, base_->Save());
+    }
+    nlohmann::json h;
+    h["kind"] = meta_.kind;
+    h["feature_version"] = meta_.feature_version;
+    h["feature_count"] = meta_.feature_count;
+    h["target_key"] = meta_.target_key;
+    h["objective"] = meta_.objective;
+    h["training_set"] = meta_.training_set;
+    h["metrics"] = meta_.metrics_json;
+    h["samples"] = meta_.samples;
+    h["rounds"] = options_.rounds;
+    h["max_depth"] = options_.max_depth;
+    h["eta"] = options_.eta;
+    h["min_child_weight"] = options_.min_child_weight;
+    h["subsample"] = options_.subsample;
+    h["seed"] = options_.seed;
+    h["model_bytes"] = model.size();
+    h["model_hash"] = compiler::HashKey(model);
+    h["base_bytes"] = base.size();
+    return std::string(kMagic) + h.dump() + "\n" + model + base;
+  }
+
+  bool trained() const override { return trained_ || (base_ && base_->trained()); }
+  const ModelMetadata& metadata() const override { return meta_; }
+  ModelMetadata& mutable_metadata() override { return meta_; }
+
+  // Loading: the booster from bytes.
+  Status LoadBooster(const std::string& bytes) {
+    DMatrixHandle none = nullptr;
+    PT_XGB(XGBoosterCreate(&none, 0, &booster_));
+    PT_XGB(XGBoosterLoadModelFromBuffer(booster_, bytes.data(), bytes.size()));
+    PT_RETURN_IF_ERROR(SetParams());
+    trained_ = true;
+    return OkStatus();
+  }
+
+  ModelMetadata meta_;
+
+ private:
+  bool ranking() const { return options_.objective == "rank:pairwise"; }
+
+  Status MakeMatrix(const float* x, size_t rows, size_t cols, Matrix& m) const {
+    PT_XGB(XGDMatrixCreateFromMat_omp(x, rows, cols, std::numeric_limits<float>::quiet_NaN(), &m.h,
+                                      options_.nthread));
+    if (base_ && base_->trained()) {
+      PT_ASSIGN_OR_RETURN(std::vector<float> margin, base_->Predict(x, rows));
+      PT_XGB(XGDMatrixSetFloatInfo(m.h, "base_margin", margin.data(), margin.size()));
+    }
+    return OkStatus();
+  }
+
+  Status SetParams() {
+    auto set = [&](const char* k, const std::string& v) { return XGBoosterSetParam(booster_, k, v.c_str()); };
+    PT_XGB(set("objective", ranking() ? "rank:pairwise" : "reg:squarederror"));
+    PT_XGB(set("max_depth", std::to_string(options_.max_depth)));
+    PT_XGB(set("eta", std::to_string(options_.eta)));
+    PT_XGB(set("min_child_weight", std::to_string(options_.min_child_weight)));
+    PT_XGB(set("subsample", std::to_string(options_.subsample)));
+    PT_XGB(set("nthread", std::to_string(options_.nthread)));
+    PT_XGB(set("seed", std::to_string(options_.seed)));
+    PT_XGB(set("tree_method", "hist"));
+    PT_XGB(set("verbosity", "0"));
+    if (!ranking()) PT_XGB(set("base_score", "0"));
+    return OkStatus();
+  }
+
+  XGBoostOptions options_;
+  std::shared_ptr<const CostModel> base_;
+  BoosterHandle booster_ = nullptr;
+  bool trained_ = false;
+};
+
+Status Mismatch(const std::string& what, const std::string& stored, const std::string& wanted) {
+  return FailedPrecondition("stored cost model was made for " + what + " " + stored + ", this run needs " + wanted);
+}
+
+StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used, const std::string& expected_target) {
+  const size_t magic = sizeof(kMagic) - 1;
+  if (blob.compare(0, magic, kMagic) != 0)
+    return Status(StatusCode::kDataLoss, "cost model blob: not a priortune cost model (bad header)");
+  size_t eol = blob.find('\n', magic);
+  if (eol == std::string::npos) return Status(StatusCode::kDataLoss, "cost model blob: truncated header");
+  nlohmann::json h = nlohmann::json::parse(blob.begin() + magic, blob.begin() + eol, nullptr, false);
+  if (h.is_discarded() || !h.is_object())
+    return Status(StatusCode::kDataLoss, "cost model blob: header is not JSON");
+  try {
+    XGBoostOptions options;
+    options.objective = h.at("objective").get<std::string>();
+    options.rounds = h.at("rounds").get<int>();
+    options.max_depth = h.at("max_depth").get<int>();
+    options.eta = h.at("eta").get<double>();
+    options.min_child_weight = h.at("min_child_weight").get<double>();
+    options.subsample = h.at("subsample").get<double>();
+    options.seed = h.at("seed").get<uint64_t>();
+    ModelMetadata meta;
+    meta.kind = h.at("kind").get<std::string>();
+    meta.feature_version = h.at("feature_version").get<int>();
+    meta.feature_count = h.at("feature_count").get<size_t>();
+    meta.target_key = h.at("target_key").get<std::string>();
+    meta.objective = options.objective;
+    meta.training_set = h.at("training_set").get<std::string>();
+    meta.metrics_json = h.at("metrics").get<std::string>();
+    meta.samples = h.at("samples").get<int64_t>();
+    if (meta.kind != "xgboost") return FailedPrecondition("stored cost model is of kind '" + meta.kind + "', not xgboost");
+    if (meta.feature_version != kFeatureVersion)
+      return Mismatch("feature version", std::to_string(meta.feature_version), std::to_string(kFeatureVersion));
+    if (!expected_target.empty() && meta.target_key != expected_target)
+      return Mismatch("target", meta.target_key, expected_target);
+    PT_RETURN_IF_ERROR(options.Validate());
+    size_t model_bytes = h.at("model_bytes").get<size_t>(), base_bytes = h.at("base_bytes").get<size_t>();
+    if (blob.size() - (eol + 1) < model_bytes + base_bytes)
+      return Status(StatusCode::kDataLoss, "cost model blob: truncated (" + std::to_string(blob.size()) + " bytes)");
+    std::string model = blob.substr(eol + 1, model_bytes);
+    if (compiler::HashKey(model) != h.at("model_hash").get<std::string>())
+      return Status(StatusCode::kDataLoss, "cost model blob: model bytes do not match their hash (corrupt)");
+    std::shared_ptr<const CostModel> base;
+    if (base_bytes > 0) {
+      size_t base_used = 0;
+      PT_ASSIGN_OR_RETURN(std::unique_ptr<CostModel> b,
+                          Load(blob.substr(eol + 1 + model_bytes, base_bytes), base_used, expected_target));
+      base = std::move(b);
+    }
+    auto m = std::make_unique<XGBoostModel>(options, std::move(base));
+    m->meta_ = meta;
+    if (model_bytes > 0) PT_RETURN_IF_ERROR(m->LoadBooster(model));
+    used = eol + 1 + model_bytes + base_bytes;
+    return std::unique_ptr<CostModel>(std::move(m));
+  } catch (const nlohmann::json::exception& e) {
+    return Status(StatusCode::kDataLoss, std::string("cost model blob: bad header field: ") + e.what());
+  }
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& options,
+                                                      const std::string& target_key,
+                                                      std::shared_ptr<const CostModel> base) {
+  PT_RETURN_IF_ERROR(options.Validate());
+  auto m = std::make_unique<XGBoostModel>(options, base);
+  m->meta_.kind = "xgboost";
+  m->meta_.feature_version = kFeatureVersion;
+  m->meta_.target_key = target_key;
+  m->meta_.objective = options.objective;
+  if (base) {
+    if (base->metadata().feature_version != kFeatureVersion)
+      return Mismatch("feature version", std::to_string(base->metadata().feature_version), std::to_string(kFeatureVersion));
+    m->meta_.feature_count = base->metadata().feature_count;
+  }
+  return std::unique_ptr<CostModel>(std::move(m));
+}
+
+StatusOr<std::unique_ptr<CostModel>> LoadCostModel(const std::string& blob, const std::string& expected_target) {
+  size_t used = 0;
+  return Load(blob, used, expected_target);
+}
+
+}  // namespace priortune::costmodel

@@ -1,0 +1,43 @@
+// The XGBoost cost model (through XGBoost's C API, kept inside xgboost_model.cpp) and the
+// loader of stored model blobs.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "compiler/status.h"
+#include "costmodel/cost_model.h"
+
+namespace priortune::costmodel {
+
+struct XGBoostOptions {
+  // "rank:pairwise": pairs within a task, one group per task.
+  // "reg:throughput": squared error on the normalised throughput (best / cost, failures
+  // 0), each sample weighted by its label, so that fast candidates weigh most.
+  std::string objective = "rank:pairwise";
+  int rounds = 80;
+  int max_depth = 6;
+  double eta = 0.2;
+  double min_child_weight = 1;
+  double subsample = 1.0;
+  int nthread = 1;  // one thread while tuning: training never takes a measurement core
+  uint64_t seed = 1;
+  // InvalidArgument naming the field.
+  Status Validate() const;
+};
+
+// An untrained model for `target_key`. `base`, if given, is a trained model whose scores
+// are the starting margin of this one (AutoTVM's transfer: the new model learns what the
+// base gets wrong, and as samples accrue its own trees dominate); it must have the same
+// feature layout and is kept alive by the new model.
+StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& options,
+                                                      const std::string& target_key,
+                                                      std::shared_ptr<const CostModel> base = nullptr);
+
+// Reads a blob that CostModel::Save wrote. Refuses, with FailedPrecondition naming both
+// sides, a model of another feature version, feature count or target (empty
+// `expected_target`: any); DataLoss for a truncated or corrupt blob.
+StatusOr<std::unique_ptr<CostModel>> LoadCostModel(const std::string& blob,
+                                                   const std::string& expected_target);
+
+}  // namespace priortune::costmodel
