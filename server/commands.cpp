@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -203,10 +204,24 @@ int RunTune(const TuneCommandOptions& o) {
   std::fflush(stdout);
   bool tty = isatty(2);
   double flops = tmpl->Flops(*w);
+  size_t notes_shown = 0;  // lines of the search's notes printed so far
+  auto show_notes = [&](const std::string& notes, bool mid_bar) {
+    size_t lines = notes.empty() ? 0 : 1 + std::count(notes.begin(), notes.end(), '\n');
+    if (lines <= notes_shown) return;
+    size_t at = 0;
+    for (size_t i = 0; i < notes_shown; ++i) at = notes.find('\n', at) + 1;
+    std::fprintf(stderr, "%s%s\n", mid_bar ? "\n" : "", notes.substr(at).c_str());
+    notes_shown = lines;
+  };
   auto summary = tuner::TuneTask(
       *w, target, o.tune, queue, **store, *job,
-      [&](const tuner::TuneProgress& p) { DrawProgress(p, flops, tty); }, g_interrupted);
+      [&](const tuner::TuneProgress& p) {
+        show_notes(p.notes, tty);
+        DrawProgress(p, flops, tty);
+      },
+      g_interrupted);
   if (tty) std::fprintf(stderr, "\n");
+  if (summary.ok()) show_notes(summary->notes, false);
   WorkerStats stats = queue.stats();
   (*server)->Shutdown();
   workers->Stop(10);
@@ -219,6 +234,7 @@ int RunTune(const TuneCommandOptions& o) {
   }
   std::string state = summary->cancelled ? "interrupted" : summary->best_config ? "done" : "failed";
   Status finish = (*store)->FinishTask(*task, state, summary->measured);
+  if (finish.ok() && !summary->notes.empty()) finish = (*store)->AnnotateTask(*task, summary->notes);
   if (finish.ok()) finish = (*store)->FinishJob(*job, state);
   if (!finish.ok()) return Fail(finish, 1);
 
@@ -239,6 +255,11 @@ int RunTune(const TuneCommandOptions& o) {
               summary->measured / std::max(1e-9, summary->seconds), 100 * util,
               summary->early_stopped ? "; stopped early (no improvement)" : "",
               summary->exhausted ? "; search space exhausted" : "");
+  if (o.tune.strategy == "xgb-ga" && summary->seconds > 0)
+    std::printf("cost model: %.1f s of %.1f s wall time (%.1f%%: transfer training, features, fits, search over "
+                "predictions); waiting for measurements %.1f s (%.1f%%)\n",
+                summary->model_seconds, summary->seconds, 100 * summary->model_seconds / summary->seconds,
+                summary->measure_seconds, 100 * summary->measure_seconds / summary->seconds);
   if (summary->known_before > 0 && summary->budget == 0)
     std::printf("already tuned: the store holds %d records of this workload and target (budget %d); "
                 "nothing measured (raise --trials to tune further)\n",

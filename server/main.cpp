@@ -4,7 +4,7 @@
 //   priortune knobs --op conv2d --shape 64x64x56x3x1x1  print the template's knobs
 //   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll/.ir)
 //   priortune tune  --op matmul --shape 512x512x512     tune with an embedded server and
-//                   [--trials N --strategy ga|random|grid --db PATH --workers N]
+//                   [--trials N --strategy ga|random|grid|xgb-ga --transfer auto|off --db PATH --workers N]
 //   priortune lookup --op ... --shape ... [--db PATH]   the best stored config
 //   priortune export [--db PATH] [--out FILE]           the JSON-lines tuning log
 //   priortune import FILE [--db PATH]                   all or nothing
@@ -88,13 +88,19 @@ int main(int argc, char** argv) {
   add_workload(tune);
   add_target(tune);
   tune->add_option("--trials", tune_opts.tune.trials, "trial budget of the task; records already in the store count (default 200)");
-  tune->add_option("--strategy", tune_opts.tune.strategy, "ga | random | grid (default ga)");
+  tune->add_option("--strategy", tune_opts.tune.strategy,
+                   "ga | random | grid | xgb-ga (GA over an XGBoost cost model's predictions; default ga)");
+  tune->add_option("--transfer", tune_opts.tune.transfer,
+                   "xgb-ga: auto (start from a model of the store's other workloads on this target, kept only "
+                   "if it ranks this task's batches better than a task-only model) | off (default auto)");
+  tune->add_option("--model-objective", tune_opts.tune.model_objective,
+                   "xgb-ga: rank:pairwise | reg:throughput (default rank:pairwise)");
   tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
   tune->add_option("--workers", tune_opts.workers, "local worker processes (default: one per --threads cores)");
   tune->add_option("--threads", tune_opts.threads,
                    "threads the kernel is deployed with: measured with as many threads on as many "
                    "cores; the stored target records it (default 1)");
-  tune->add_option("--batch", tune_opts.tune.batch_size, "candidates per round (default 16)");
+  tune->add_option("--batch", tune_opts.tune.batch_size, "candidates per round (default 16; xgb-ga 32)");
   tune->add_option("--seed", tune_opts.tune.seed, "random seed of the search (default 1)");
   tune->add_option("--early-stopping", tune_opts.tune.early_stopping,
                    "stop after N trials without improvement (default 0: off)");
@@ -158,6 +164,9 @@ int main(int argc, char** argv) {
     tune_opts.workload = workload_args;
     tune_opts.target = target_spec;
     tune_opts.db = db;
+    // The model is refit after every batch; a larger plan than the GA's keeps the share
+    // of time spent refitting small (Ansor measures 64 per round).
+    if (tune->count("--batch") == 0 && tune_opts.tune.strategy == "xgb-ga") tune_opts.tune.batch_size = 32;
     return priortune::server::RunTune(tune_opts);
   }
   if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db, lookup_threads);

@@ -207,8 +207,8 @@ std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
 }
 
 Status CheckStrategyName(const std::string& name) {
-  if (name == "ga" || name == "random" || name == "grid") return OkStatus();
-  return InvalidArgument("unknown search strategy '" + name + "' (known: ga, random, grid)");
+  if (name == "ga" || name == "random" || name == "grid" || name == "xgb-ga") return OkStatus();
+  return InvalidArgument("unknown search strategy '" + name + "' (known: ga, random, grid, xgb-ga)");
 }
 
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
@@ -217,6 +217,8 @@ StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& 
   if (name == "ga") return MakeGeneticSearch(space, GeneticOptions{}, seed);
   if (name == "random") return MakeRandomSearch(space, seed);
   if (name == "grid") return MakeGridSearch(space);
+  if (name == "xgb-ga")  // it reads features of candidates, which only a caller with the workload has
+    return InvalidArgument("strategy xgb-ga needs the workload's features: use MakeModelGuidedSearch");
   return CheckStrategyName(name);
 }
 

@@ -32,6 +32,11 @@ class SearchStrategy {
   // Costs of measured configs. Configs the strategy did not propose (earlier runs read
   // back from the store) are welcome: they count as visited and as knowledge.
   virtual void Update(const std::vector<TrialResult>& results) = 0;
+  // What the strategy decided that a user should see (which cost model it kept, a model
+  // it could not use), newest last; empty for the strategies without a model.
+  virtual std::string notes() const { return {}; }
+  // Seconds spent on the cost model so far: features, fitting, search over predictions.
+  virtual double model_seconds() const { return 0; }
 };
 
 // Uniform sampling without replacement.
@@ -51,11 +56,12 @@ struct GeneticOptions {
 std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
                                                   const GeneticOptions& options, uint64_t seed);
 
-// InvalidArgument naming `name` and the known strategies unless it is "ga", "random"
-// or "grid".
+// InvalidArgument naming `name` and the known strategies unless it is "ga", "random",
+// "grid" or "xgb-ga" (tuner/model_guided_search.h).
 Status CheckStrategyName(const std::string& name);
 
-// "ga", "random" or "grid"; InvalidArgument naming the strategy otherwise.
+// "ga", "random" or "grid"; InvalidArgument naming the strategy otherwise (xgb-ga too:
+// it is made by MakeModelGuidedSearch, which takes the candidates' features).
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
                                                              const SearchSpace& space,
                                                              uint64_t seed);

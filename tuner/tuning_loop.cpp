@@ -1,5 +1,6 @@
 // Map of one task's tuning loop:
 //
+//   xgb-ga with transfer: a model of the store's other workloads (tuner/transfer.h)
 //   store.History(workload, target) ──> strategy.Update(earlier)      (never re-measure)
 //        │
 //        v
@@ -20,8 +21,10 @@
 #include <optional>
 
 #include "compiler/timing.h"
+#include "tuner/model_guided_search.h"
 #include "tuner/search_space.h"
 #include "tuner/search_strategy.h"
+#include "tuner/transfer.h"
 
 namespace priortune::tuner {
 
@@ -56,8 +59,46 @@ Status TuneOptions::Validate() const {
     return InvalidArgument("batch size must be positive, got " + std::to_string(batch_size));
   if (early_stopping < 0)
     return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
+  if (transfer != "auto" && transfer != "off")
+    return InvalidArgument("transfer must be auto or off, got '" + transfer + "'");
+  costmodel::XGBoostOptions model;
+  model.objective = model_objective;
+  PT_RETURN_IF_ERROR(model.Validate());
   return CheckStrategyName(strategy);
 }
+
+namespace {
+
+struct StrategyAndNotes {
+  std::unique_ptr<SearchStrategy> strategy;
+  std::vector<std::string> notes;  // from making it (transfer)
+  double seconds = 0;              // of that
+};
+
+StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, const compiler::Target& target,
+                                        const TuneOptions& options, const SearchSpace& space, db::Store& store) {
+  StrategyAndNotes out;
+  if (options.strategy != "xgb-ga") {
+    PT_ASSIGN_OR_RETURN(out.strategy, MakeSearchStrategy(options.strategy, space, options.seed));
+    return out;
+  }
+  ModelGuidedOptions mo;
+  mo.target_key = target.Key();
+  mo.model.objective = options.model_objective;
+  mo.model.seed = options.seed;
+  if (options.transfer == "auto") {
+    TransferOptions to;
+    to.model = mo.model;
+    PT_ASSIGN_OR_RETURN(TransferModel tm, TransferModelFor(store, workload, target, to));
+    out.notes = tm.notes;
+    out.seconds = tm.seconds;
+    mo.prior = tm.model;
+  }
+  PT_ASSIGN_OR_RETURN(out.strategy, MakeModelGuidedSearch(space, LoopNestFeatures(workload, target), mo, options.seed));
+  return out;
+}
+
+}  // namespace
 
 StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
                                const TuneOptions& options, Measurer& measurer, db::Store& store,
@@ -66,10 +107,17 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
                                const std::atomic<bool>& cancel) {
   PT_RETURN_IF_ERROR(options.Validate());
   PT_ASSIGN_OR_RETURN(SearchSpace space, SearchSpace::ForWorkload(workload, target));
-  PT_ASSIGN_OR_RETURN(std::unique_ptr<SearchStrategy> strategy,
-                      MakeSearchStrategy(options.strategy, space, options.seed));
   auto start = std::chrono::steady_clock::now();
+  PT_ASSIGN_OR_RETURN(StrategyAndNotes made, MakeStrategy(workload, target, options, space, store));
+  std::unique_ptr<SearchStrategy>& strategy = made.strategy;
   TuneSummary summary;
+  auto notes = [&]() {
+    std::string text;
+    for (const auto& n : made.notes) text += (text.empty() ? "" : "\n") + n;
+    std::string more = strategy->notes();
+    if (!more.empty()) text += (text.empty() ? "" : "\n") + more;
+    return text;
+  };
 
   // Earlier runs: knowledge for the strategy, and configs never to measure again.
   PT_ASSIGN_OR_RETURN(std::vector<db::Record> earlier,
@@ -113,7 +161,10 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
     }
     std::vector<Candidate> candidates;
     for (auto& c : configs) candidates.push_back({workload, target, c});
+    auto measure_start = std::chrono::steady_clock::now();
     std::vector<MeasureResult> results = measurer.Measure(candidates, cancel);
+    summary.measure_seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
     PT_CHECK(results.size() == candidates.size(), "measurer returned a result per candidate");
 
     std::vector<db::Record> records;
@@ -139,7 +190,7 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (progress) {
       progress({summary.measured, summary.budget, summary.errors, summary.best_cost,
-                summary.seconds});
+                summary.seconds, notes()});
     }
     if (options.early_stopping > 0 && since_improvement >= options.early_stopping) {
       summary.early_stopped = true;
@@ -148,6 +199,8 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
   }
   summary.cancelled = cancel.load();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.model_seconds = made.seconds + strategy->model_seconds();
+  summary.notes = notes();
   return summary;
 }
 

@@ -20,7 +20,12 @@ namespace priortune::tuner {
 struct TuneOptions {
   int trials = 200;            // the task's budget: records of this (workload, target),
                                // earlier runs' included (tune once, deploy many)
-  std::string strategy = "ga"; // ga | random | grid
+  std::string strategy = "ga"; // ga | random | grid | xgb-ga
+  // xgb-ga only. auto: start from a model trained on the store's records of other
+  // workloads on this target (tuner/transfer.h), guarded against a task-only model; off:
+  // the model learns from this task's measurements alone.
+  std::string transfer = "auto";
+  std::string model_objective = "rank:pairwise";  // xgb-ga: rank:pairwise | reg:throughput
   int batch_size = 16;         // candidates per measurement round
   int early_stopping = 0;      // stop after this many trials without improvement; 0 = off
   uint64_t seed = 1;
@@ -29,7 +34,7 @@ struct TuneOptions {
   // Studies of search strategies turn it off.
   bool seed_hand_picked = true;
   // InvalidArgument naming the field for non-positive trials/batch, negative early stop,
-  // unknown strategy.
+  // unknown strategy, transfer mode or model objective.
   Status Validate() const;
 };
 
@@ -39,6 +44,7 @@ struct TuneProgress {
   int errors = 0;
   double best_cost = std::numeric_limits<double>::infinity();  // seconds; this run and earlier
   double elapsed_seconds = 0;
+  std::string notes;  // what the search decided so far (cost model kept, transfer), one per line
 };
 
 struct TuneSummary {
@@ -52,6 +58,9 @@ struct TuneSummary {
   std::vector<double> trial_costs;    // this run's costs in measurement order (inf: failed)
   bool cancelled = false, early_stopped = false, exhausted = false;
   double seconds = 0;
+  double measure_seconds = 0;  // waiting for the workers' results
+  double model_seconds = 0;    // cost model: transfer training, features, fits, search over predictions
+  std::string notes;           // as in TuneProgress, at the end
 };
 
 // Tunes one task. Earlier records of the same (workload, target) in `store` count as

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "compiler/target.h"
@@ -166,6 +170,150 @@ TEST(TuneTask, MeasuresTheHandPickedConfigInTheFirstBatchAndNeverTwice) {
   o.seed_hand_picked = false;
   ASSERT_TRUE(TuneTask(w, t, o, unseeded, *other, 0, nullptr, cancel).ok());
   EXPECT_EQ(unseeded.hashes.count(ConfigHash(hand)), 0u);
+}
+
+// A fake with a synthetic cost that means the same on every matmul shape: throughput
+// grows with the register tile's accumulators (up to 24 vectors), an unrolled reduction
+// and prepacked weights. The cost model has to find these in the loop-nest features.
+class TileModelMeasurer : public Measurer {
+ public:
+  std::vector<MeasureResult> Measure(const std::vector<Candidate>& candidates,
+                                     const std::atomic<bool>& /*cancel*/) override {
+    std::vector<MeasureResult> out;
+    for (const auto& c : candidates) {
+      const Config& k = c.config;
+      double acc = static_cast<double>(k.at("mr") * k.at("nr")) / c.target.vector_lanes();
+      double eff = std::min(1.0, acc / 24) * (k.at("ku") >= 4 ? 1.0 : 0.6 + 0.1 * k.at("ku")) *
+                   (k.at("pack_b") == 2 ? 1.0 : 0.8);
+      double flops = (*compiler::FindTemplate("matmul"))->Flops(c.workload);
+      MeasureResult r;
+      r.costs = {flops / (1e10 * eff)};
+      r.worker = "fake";
+      out.push_back(r);
+    }
+    batches.push_back(out);
+    return out;
+  }
+  std::vector<std::vector<MeasureResult>> batches;
+};
+
+double MedianCost(const std::vector<MeasureResult>& batch) {
+  std::vector<double> c;
+  for (const auto& r : batch) c.push_back(r.cost());
+  std::sort(c.begin(), c.end());
+  return c[c.size() / 2];
+}
+
+// Three similar matmuls tuned at random: the history a new task transfers from.
+void FillHistory(db::Store& store, const compiler::Target& t) {
+  TileModelMeasurer m;
+  std::atomic<bool> cancel{false};
+  TuneOptions o;
+  o.trials = 64;
+  o.strategy = "random";
+  o.seed_hand_picked = false;
+  for (auto w : {compiler::MatmulWorkload(64, 64, 64), compiler::MatmulWorkload(96, 64, 128),
+                 compiler::MatmulWorkload(128, 96, 64)})
+    ASSERT_TRUE(TuneTask(w, t, o, m, store, 0, nullptr, cancel).ok());
+}
+
+TEST(TuneTask, TheFirstBatchOfXgbGaWithTransferBeatsTheGeneticSearchsFirstBatch) {
+  auto t = Avx2();
+  auto w = compiler::MatmulWorkload(80, 112, 96);
+  std::atomic<bool> cancel{false};
+  int wins = 0;
+  double transfer_sum = 0, ga_sum = 0;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    double median[2];
+    for (int k = 0; k < 2; ++k) {
+      auto store = MemoryStore();
+      FillHistory(*store, t);
+      TileModelMeasurer m;
+      TuneOptions o;
+      o.trials = 16;
+      o.batch_size = 16;
+      o.seed = seed;
+      o.seed_hand_picked = false;
+      o.strategy = k == 0 ? "xgb-ga" : "ga";
+      auto s = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
+      ASSERT_TRUE(s.ok()) << s.status().ToString();
+      ASSERT_EQ(m.batches.size(), 1u);
+      median[k] = MedianCost(m.batches[0]);
+      if (k == 0) EXPECT_NE(s->notes.find("transfer: trained model"), std::string::npos) << s->notes;
+    }
+    wins += median[0] < median[1];
+    transfer_sum += median[0];
+    ga_sum += median[1];
+  }
+  EXPECT_GE(wins, 2) << "seeds where transfer's first batch had the lower median cost";
+  EXPECT_LT(transfer_sum, ga_sum);
+}
+
+TEST(TuneTask, ACorruptStoredModelIsRefusedAndAFreshOneTrainedSayingSo) {
+  namespace fs = std::filesystem;
+  char tmpl[] = "/tmp/priortune-transfer-XXXXXX";
+  fs::path dir = mkdtemp(tmpl);
+  std::string path = (dir / "s.db").string();
+  auto t = Avx2();
+  auto w = compiler::MatmulWorkload(80, 112, 96);
+  std::atomic<bool> cancel{false};
+  TuneOptions o;
+  o.strategy = "xgb-ga";
+  o.batch_size = 8;
+  o.trials = 8;
+  {
+    auto store = std::move(db::OpenSqliteStore(path)).value();
+    FillHistory(*store, t);
+    TileModelMeasurer m;
+    auto first = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    EXPECT_NE(first->notes.find("trained model #1"), std::string::npos) << first->notes;
+    // The same history again: the stored model is reused, not retrained.
+    o.trials = 16;
+    auto reuse = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
+    ASSERT_TRUE(reuse.ok());
+    EXPECT_NE(reuse->notes.find("reused stored model #1"), std::string::npos) << reuse->notes;
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE models SET blob = substr(blob, 1, length(blob) - 100)", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto store = std::move(db::OpenSqliteStore(path)).value();
+  size_t records = store->History({}).value().size();
+  TileModelMeasurer m;
+  o.trials = 24;
+  auto s = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_NE(s->notes.find("stored model #1 refused (DATA_LOSS"), std::string::npos) << s->notes;
+  EXPECT_NE(s->notes.find("trained model #2"), std::string::npos) << s->notes;
+  EXPECT_EQ(s->measured, 8);
+  EXPECT_EQ(store->History({}).value().size(), records + 8);  // nothing lost
+  fs::remove_all(dir);
+}
+
+TEST(TuneTask, TransferOffOrAnEmptyStoreStartsFromTheTasksOwnMeasurements) {
+  auto store = MemoryStore();
+  TileModelMeasurer m;
+  std::atomic<bool> cancel{false};
+  TuneOptions o;
+  o.strategy = "xgb-ga";
+  o.trials = 16;
+  o.batch_size = 8;
+  auto empty = TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel);
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_NE(empty->notes.find("no records of other workloads"), std::string::npos) << empty->notes;
+  EXPECT_GT(empty->model_seconds, 0);
+  o.transfer = "off";
+  auto off = TuneTask(compiler::MatmulWorkload(96, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(off->notes.find("transfer"), std::string::npos) << off->notes;
+  o.transfer = "sometimes";
+  EXPECT_NE(TuneTask(compiler::MatmulWorkload(96, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel)
+                .status()
+                .message()
+                .find("sometimes"),
+            std::string::npos);
 }
 
 }  // namespace

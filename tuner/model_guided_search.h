@@ -1,0 +1,56 @@
+// Model-guided genetic search (`--strategy xgb-ga`): a population evolves over cost-model
+// predictions (cheap) and only the top unmeasured candidates are measured; the model is
+// refit after every measured batch. Optionally starts from a model transferred from the
+// store's history, guarded against one trained on this task alone.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/target.h"
+#include "compiler/workload.h"
+#include "costmodel/cost_model.h"
+#include "costmodel/features.h"
+#include "costmodel/xgboost_model.h"
+#include "tuner/search_strategy.h"
+
+namespace priortune::tuner {
+
+// The features of a config; nullopt if it cannot be lowered (the search then skips it).
+// Called from one thread.
+using FeatureFunction = std::function<std::optional<std::vector<float>>(const Config&)>;
+
+// Lowers each config of (w, t) and reads the loop-nest features.
+FeatureFunction LoopNestFeatures(const compiler::Workload& w, const compiler::Target& t,
+                                 const costmodel::FeatureOptions& options = {});
+
+struct ModelGuidedOptions {
+  int population = 256;       // configs the GA keeps between generations (and batches)
+  int generations = 3;        // generations evolved over predictions per batch
+  int elites = 32;            // best measured configs seeded into the population
+  int tournament = 3;
+  double mutation_rate = 0.15;
+  double epsilon = 0.05;      // share of each batch drawn at random (at least one if > 0)
+  costmodel::XGBoostOptions model;
+  std::string target_key;     // the target the models are made for (their metadata)
+  // A model trained on other workloads' records (tuner/transfer.h). Used from the first
+  // batch; guarded: see guard_batches.
+  std::shared_ptr<const costmodel::CostModel> prior;
+  // With a prior: over this many measured batches after the first, both the transferred
+  // model (the prior plus trees fit on this task's samples) and a model of this task
+  // alone rank each new batch before they see it; then the one that ranked better is
+  // kept and the other dropped. The decision shows in notes().
+  int guard_batches = 3;
+  // InvalidArgument naming the field.
+  Status Validate() const;
+};
+
+// The strategy. `features` must stay valid while the strategy lives.
+StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearch(const SearchSpace& space, FeatureFunction features,
+                                                                const ModelGuidedOptions& options, uint64_t seed);
+
+}  // namespace priortune::tuner

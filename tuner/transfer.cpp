@@ -1,0 +1,136 @@
+#include "tuner/transfer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "costmodel/metrics.h"
+#include "tuner/search_space.h"
+
+namespace priortune::tuner {
+namespace {
+
+double Since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const costmodel::FeatureOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  RecordFeatures out;
+  std::map<std::string, int> group_of;
+  std::map<std::string, std::optional<compiler::Workload>> workloads;
+  std::map<std::string, std::optional<compiler::Target>> targets;
+  for (const auto& r : records) {
+    auto& w = workloads[r.workload_key];
+    if (!w) {
+      auto parsed = compiler::Workload::FromJson(r.workload_json);
+      if (parsed.ok()) w = *parsed;
+    }
+    auto& t = targets[r.target_key];
+    if (!t) {
+      auto parsed = compiler::Target::FromJson(r.target_json);
+      if (parsed.ok()) t = *parsed;
+    }
+    auto tmpl = compiler::FindTemplate(r.op);
+    auto config = compiler::ConfigFromJson(r.config_json);
+    if (!w || !t || !tmpl.ok() || (*tmpl)->version() != r.template_version || !config.ok()) {
+      ++out.skipped;
+      continue;
+    }
+    auto f = costmodel::CandidateFeatures(*w, *t, *config, options);
+    if (!f.ok()) {
+      ++out.skipped;
+      continue;
+    }
+    auto [it, inserted] = group_of.emplace(r.workload_key, static_cast<int>(out.workload_keys.size()));
+    if (inserted) {
+      out.workload_keys.push_back(r.workload_key);
+      out.workload_names.push_back(w->ShortName());
+    }
+    out.data.Add(*f, r.cost(), it->second);
+  }
+  out.seconds = Since(start);
+  return out;
+}
+
+StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
+                                         const compiler::Target& t, const TransferOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  TransferModel out;
+  auto others = [&](std::vector<db::Record> v) {
+    v.erase(std::remove_if(v.begin(), v.end(), [&](const db::Record& r) { return r.workload_key == w.Key(); }),
+            v.end());
+    return v;
+  };
+  PT_ASSIGN_OR_RETURN(std::vector<db::Record> same_op, store.History({"", t.Key(), w.op, 0}));
+  std::vector<db::Record> records = others(std::move(same_op));
+  std::string scope = w.op;
+  if (static_cast<int>(records.size()) < options.min_records) {
+    PT_ASSIGN_OR_RETURN(std::vector<db::Record> all, store.History({"", t.Key(), "", 0}));
+    records = others(std::move(all));
+    scope = "all ops";
+  }
+  if (records.empty()) {
+    out.notes.push_back("transfer: the store holds no records of other workloads on this target; the model "
+                        "starts from this task's measurements");
+    return out;
+  }
+  std::set<std::string> workloads;
+  int64_t max_id = 0;
+  for (const auto& r : records) {
+    workloads.insert(r.workload_key);
+    max_id = std::max(max_id, r.id);
+  }
+  out.training_set = options.model.objective + (options.features.workload_context ? " with context" : "") +
+                     " on " + scope + " of target " + t.Key() + ": " + std::to_string(records.size()) +
+                     " records of " + std::to_string(workloads.size()) + " workloads (ids up to " +
+                     std::to_string(max_id) + "), without workload " + w.Key();
+
+  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> stored, store.Models({"xgboost", t.Key(), out.training_set, 0, 1, true}));
+  if (!stored.empty()) {
+    auto loaded = costmodel::LoadCostModel(stored[0].blob, t.Key());
+    if (loaded.ok()) {
+      out.model = std::shared_ptr<const costmodel::CostModel>(std::move(loaded).value());
+      out.model_id = stored[0].id;
+      out.reused = true;
+      out.seconds = Since(start);
+      out.notes.push_back("transfer: reused stored model #" + std::to_string(stored[0].id) + " (" + out.training_set + ")");
+      return out;
+    }
+    out.notes.push_back("transfer: stored model #" + std::to_string(stored[0].id) + " refused (" +
+                        loaded.status().ToString() + "); training a fresh one");
+  }
+
+  RecordFeatures rf = FeaturesOfRecords(records, options.features);
+  if (rf.data.rows() < 2) {
+    out.notes.push_back("transfer: none of the " + std::to_string(records.size()) +
+                        " records of other workloads lowers with today's templates; no transfer");
+    out.training_set.clear();
+    return out;
+  }
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<costmodel::CostModel> model, costmodel::MakeXGBoostModel(options.model, t.Key()));
+  PT_RETURN_IF_ERROR(model->Fit(rf.data));
+  auto scores = model->Predict(rf.data.features.data(), rf.data.rows());
+  PT_RETURN_IF_ERROR(scores.status());
+  costmodel::RankingMetrics in_sample = costmodel::EvaluateRanking(*scores, rf.data);
+  model->mutable_metadata().training_set = out.training_set;
+  model->mutable_metadata().metrics_json = R"({"in_sample":)" + costmodel::MetricsJson(in_sample) + "}";
+  PT_ASSIGN_OR_RETURN(std::string blob, model->Save());
+  const auto& meta = model->metadata();
+  PT_ASSIGN_OR_RETURN(out.model_id, store.AddModel({0, meta.kind, meta.feature_version, meta.target_key,
+                                                    meta.training_set, meta.metrics_json, meta.samples, 0, blob}));
+  out.model = std::shared_ptr<const costmodel::CostModel>(std::move(model));
+  out.seconds = Since(start);
+  char line[256];
+  std::snprintf(line, sizeof(line), "transfer: trained model #%lld on %zu records of %zu workloads (%s%s) in %.1f s",
+                static_cast<long long>(out.model_id), rf.data.rows(), rf.workload_keys.size(), scope.c_str(),
+                rf.skipped > 0 ? (", " + std::to_string(rf.skipped) + " records skipped").c_str() : "",
+                out.seconds);
+  out.notes.push_back(line);
+  return out;
+}
+
+}  // namespace priortune::tuner

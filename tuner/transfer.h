@@ -1,0 +1,58 @@
+// Transfer from history: a cost model trained on the store's records of other workloads
+// on the same target, so that a new task's search is guided from its first batch. Trained
+// models are kept in the store's models table and reused while the history they learned
+// from is unchanged.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/target.h"
+#include "compiler/workload.h"
+#include "costmodel/cost_model.h"
+#include "costmodel/features.h"
+#include "costmodel/xgboost_model.h"
+#include "db/store.h"
+
+namespace priortune::tuner {
+
+// Feature rows of stored records: one group per workload, in order of first appearance.
+// A record whose workload, target or config no longer lowers (an older template version,
+// a config outside today's space) is skipped and counted.
+struct RecordFeatures {
+  costmodel::Dataset data;
+  std::vector<std::string> workload_keys;  // per group id
+  std::vector<std::string> workload_names; // "matmul 512x512x512" per group id
+  int skipped = 0;
+  double seconds = 0;  // lowering + extraction
+};
+RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records,
+                                 const costmodel::FeatureOptions& options = {});
+
+struct TransferOptions {
+  costmodel::XGBoostOptions model;
+  costmodel::FeatureOptions features;
+  // The op's own history is used when it holds this many records of other workloads;
+  // below that, every op's records on the target are.
+  int min_records = 64;
+};
+
+struct TransferModel {
+  std::shared_ptr<const costmodel::CostModel> model;  // null: no usable history
+  std::string training_set;  // what it learned from (also its key in the models table)
+  std::vector<std::string> notes;  // what happened, for the progress output and the task
+  int64_t model_id = 0;            // its row in the models table
+  bool reused = false;             // loaded from the store instead of trained
+  double seconds = 0;              // features + training (or loading)
+};
+
+// The model for a task of `w` on `t`: trained on the records of other workloads on
+// t (same op first, see min_records), or loaded from the store if one was trained on
+// exactly that history. A stored model that fails to load (corrupt, another feature
+// version or target) is refused, noted, and a fresh one trained in its place. No history
+// is not an error: `model` is then null and a note says why. Store errors are returned.
+StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
+                                         const compiler::Target& t, const TransferOptions& options);
+
+}  // namespace priortune::tuner
