@@ -3,18 +3,21 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sys/stat.h>
 
 #include "compiler/build.h"
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
+#include "costmodel/metrics.h"
+#include "costmodel/xgboost_model.h"
 #include "db/store.h"
 #include "server/local_workers.h"
 #include "server/measure_queue.h"
@@ -22,6 +25,7 @@
 #include "server/worker_service.h"
 #include "tuner/db_config_source.h"
 #include "tuner/search_space.h"
+#include "tuner/transfer.h"
 
 namespace priortune::server {
 namespace {
@@ -284,6 +288,87 @@ int RunTune(const TuneCommandOptions& o) {
     return 1;
   }
   if (o.compare && summary->best_config) Compare(*w, target, **store);
+  return 0;
+}
+
+int RunEvalModel(const EvalModelOptions& o) {
+  tuner::TransferOptions to;
+  to.model.objective = o.objective;
+  to.features.workload_context = o.workload_context;
+  if (Status s = to.model.Validate(); !s.ok()) return Fail(s);
+  if (o.k < 1) return Fail(InvalidArgument("--k must be at least 1, got " + std::to_string(o.k)));
+  if (!o.op.empty()) {
+    if (auto t = compiler::FindTemplate(o.op); !t.ok()) return Fail(t.status());
+  }
+  auto target = DeployTarget(o.target, o.threads);
+  if (!target.ok()) return Fail(target.status());
+  if (!FileExists(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
+  auto store = db::OpenSqliteStore(o.db);
+  if (!store.ok()) return Fail(store.status());
+  auto records = (*store)->History({"", target->Key(), o.op, 0});
+  if (!records.ok()) return Fail(records.status(), 1);
+  if (records->empty()) {
+    auto all = (*store)->History({});
+    std::set<std::string> targets;
+    if (all.ok())
+      for (const auto& r : *all) {
+        auto t = compiler::Target::FromJson(r.target_json);
+        targets.insert(r.target_key + " (" + (t.ok() ? t->Describe() + ", " + std::to_string(t->cores) + " cores" : "?") + ")");
+      }
+    std::string list;
+    for (const auto& t : targets) list += (list.empty() ? "" : "; ") + t;
+    return Fail(NotFound("no records" + (o.op.empty() ? "" : " of " + o.op) + " for target " + target->Key() + " (" +
+                         target->Describe() + ", " + std::to_string(target->cores) + " cores) in " + o.db +
+                         (list.empty() ? "" : "; the store has targets " + list)));
+  }
+  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(*records, to.features);
+  std::printf("%zu records of %zu workloads on %s; features of each candidate: %.2f ms (lowering included; %d records "
+              "skipped: older template or invalid config)\n",
+              rf.data.rows(), rf.workload_keys.size(), target->Describe().c_str(),
+              rf.data.rows() > 0 ? 1e3 * rf.seconds / rf.data.rows() : 0.0, rf.skipped);
+  auto report = tuner::EvaluateHeldOut(rf, to, o.k);
+  if (!report.ok()) return Fail(report.status());
+  std::printf("objective %s%s, one workload held out at a time, trained on the others (the same op's when they "
+              "hold %d records, else all ops'):\n",
+              o.objective.c_str(), o.workload_context ? " with workload context" : "", to.min_records);
+  std::string recall = "top" + std::to_string(o.k);
+  std::printf("  %-34s %-8s %6s %5s  %8s %7s %8s %7s %7s\n", "held-out workload", "trained", "train", "test",
+              "pairwise", "tau", recall.c_str(), "peak@1", "peak@5");
+  std::ofstream csv;
+  if (!o.csv.empty()) {
+    csv.open(o.csv);
+    csv << "workload,scope,train,test,pairwise_accuracy,kendall_tau,top_k_recall,peak_at_1,peak_at_5\n";
+  }
+  for (const auto& w : report->workloads) {
+    const auto& m = w.metrics;
+    std::printf("  %-34s %-8s %6zu %5zu  %8.3f %7.3f %8.3f %7.3f %7.3f\n", w.workload.c_str(), w.scope.c_str(),
+                w.train_rows, w.test_rows, m.pairwise_accuracy, m.kendall_tau, m.top_k_recall, m.peak_at_1,
+                m.peak_at_5);
+    if (csv.is_open())
+      csv << w.workload << "," << w.scope << "," << w.train_rows << "," << w.test_rows << "," << m.pairwise_accuracy
+          << "," << m.kendall_tau << "," << m.top_k_recall << "," << m.peak_at_1 << "," << m.peak_at_5 << "\n";
+  }
+  const auto& m = report->mean;
+  std::printf("  %-34s %-8s %6s %5s  %8.3f %7.3f %8.3f %7.3f %7.3f\n", "mean over held-out workloads", "", "", "",
+              m.pairwise_accuracy, m.kendall_tau, m.top_k_recall, m.peak_at_1, m.peak_at_5);
+  std::printf("(training of %zu folds: %.1f s, 1 thread)\n", report->workloads.size(), report->fit_seconds);
+  if (o.save) {
+    auto model = costmodel::MakeXGBoostModel(to.model, target->Key());
+    if (!model.ok()) return Fail(model.status(), 1);
+    if (Status s = (*model)->Fit(rf.data); !s.ok()) return Fail(s, 1);
+    (*model)->mutable_metadata().training_set = "eval-model: " + std::to_string(rf.data.rows()) + " records of " +
+                                                std::to_string(rf.workload_keys.size()) + " workloads" +
+                                                (o.op.empty() ? "" : " of " + o.op) + " on target " + target->Key();
+    (*model)->mutable_metadata().metrics_json = R"({"held_out_mean":)" + costmodel::MetricsJson(m) + "}";
+    auto blob = (*model)->Save();
+    if (!blob.ok()) return Fail(blob.status(), 1);
+    const auto& meta = (*model)->metadata();
+    auto id = (*store)->AddModel({0, meta.kind, meta.feature_version, meta.target_key, meta.training_set,
+                                  meta.metrics_json, meta.samples, 0, *blob});
+    if (!id.ok()) return Fail(id.status(), 1);
+    std::printf("saved model #%lld (%s) with these held-out metrics\n", static_cast<long long>(*id),
+                meta.training_set.c_str());
+  }
   return 0;
 }
 

@@ -47,7 +47,23 @@ StatusOr<compiler::Target> TuningTarget(const std::string& spec, int threads = 1
 // Prints "priortune: CODE: message" on stderr and returns `exit_code`.
 int ReportError(const Status& s, int exit_code = 2);
 
+struct EvalModelOptions {
+  std::string db = "priortune.db";
+  std::string target = "host";  // whose records: a Target::Parse spec
+  int threads = 1;
+  std::string op;               // only this op's records; empty: all
+  std::string objective = "rank:pairwise";
+  bool workload_context = false;
+  int k = 10;                   // of top-k recall
+  bool save = false;            // train on every record and store the model with these metrics
+  std::string csv;              // per held-out workload rows
+};
+
 int RunTune(const TuneCommandOptions& options);
+// Offline evaluation of the cost model on the store's records, one workload held out at a
+// time (tuner::EvaluateHeldOut). Exit 2 for a missing store, a target without records or
+// bad options.
+int RunEvalModel(const EvalModelOptions& options);
 int RunLookup(const WorkloadArgs& workload, const std::string& target, const std::string& db,
               int threads = 1);
 int RunExport(const std::string& db, const std::string& out);

@@ -6,6 +6,7 @@
 //   priortune tune  --op matmul --shape 512x512x512     tune with an embedded server and
 //                   [--trials N --strategy ga|random|grid|xgb-ga --transfer auto|off --db PATH --workers N]
 //   priortune lookup --op ... --shape ... [--db PATH]   the best stored config
+//   priortune eval-model [--db PATH] [--op OP]          cost-model metrics on held-out workloads
 //   priortune export [--db PATH] [--out FILE]           the JSON-lines tuning log
 //   priortune import FILE [--db PATH]                   all or nothing
 //   priortune worker --server HOST:PORT                 a measurement worker
@@ -111,6 +112,18 @@ int main(int argc, char** argv) {
   tune->add_flag("!--no-compare", tune_opts.compare, "skip re-timing best vs default vs OpenBLAS");
   tune->add_flag("--test-faults", tune_opts.test_faults, "workers honour the test-only fault knob")
       ->group("");
+  priortune::server::EvalModelOptions eval_opts;
+  CLI::App* eval = app.add_subcommand(
+      "eval-model", "offline cost-model metrics on the store's records, holding out one workload at a time");
+  eval->add_option("--db", eval_opts.db, "the SQLite store (default ./priortune.db)");
+  eval->add_option("--target", eval_opts.target, "whose records: host (default), a CPU name or target JSON");
+  eval->add_option("--threads", eval_opts.threads, "the thread count of the records' target (default 1)");
+  eval->add_option("--op", eval_opts.op, "only this op's records (default: all)");
+  eval->add_option("--model-objective", eval_opts.objective, "rank:pairwise (default) | reg:throughput");
+  eval->add_flag("--workload-context", eval_opts.workload_context, "append op, FLOPs and dims to the features");
+  eval->add_option("--k", eval_opts.k, "k of top-k recall (default 10)");
+  eval->add_flag("--save", eval_opts.save, "train on every record and store the model with the held-out metrics");
+  eval->add_option("--csv", eval_opts.csv, "write the per-workload rows here");
   CLI::App* lookup = app.add_subcommand("lookup", "print the best stored config and its fallback level");
   add_workload(lookup);
   add_target(lookup);
@@ -170,6 +183,7 @@ int main(int argc, char** argv) {
     return priortune::server::RunTune(tune_opts);
   }
   if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db, lookup_threads);
+  if (*eval) return priortune::server::RunEvalModel(eval_opts);
   if (*exp) return priortune::server::RunExport(db, log_path);
   if (*imp) return priortune::server::RunImport(db, log_path);
 

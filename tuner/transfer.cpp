@@ -49,6 +49,7 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
     if (inserted) {
       out.workload_keys.push_back(r.workload_key);
       out.workload_names.push_back(w->ShortName());
+      out.workload_ops.push_back(w->op);
     }
     out.data.Add(*f, r.cost(), it->second);
   }
@@ -131,6 +132,58 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
                 out.seconds);
   out.notes.push_back(line);
   return out;
+}
+
+StatusOr<HeldOutReport> EvaluateHeldOut(const RecordFeatures& records, const TransferOptions& options, int k) {
+  const costmodel::Dataset& d = records.data;
+  const int groups = static_cast<int>(records.workload_keys.size());
+  if (groups < 2)
+    return InvalidArgument("eval-model needs records of at least two workloads to hold one out, the store has " +
+                           std::to_string(groups));
+  HeldOutReport report;
+  auto start = std::chrono::steady_clock::now();
+  for (int g = 0; g < groups; ++g) {
+    const std::string& op = records.workload_ops[g];
+    auto pick = [&](bool same_op) {
+      costmodel::Dataset train;
+      for (size_t i = 0; i < d.rows(); ++i) {
+        int gi = d.groups[i];
+        if (gi == g || (same_op && records.workload_ops[gi] != op)) continue;
+        train.Add(std::vector<float>(d.row(i), d.row(i) + d.cols), d.costs[i], gi);
+      }
+      return train;
+    };
+    costmodel::Dataset train = pick(true);
+    std::string scope = op;
+    if (static_cast<int>(train.rows()) < options.min_records) {
+      train = pick(false);
+      scope = "all ops";
+    }
+    costmodel::Dataset test;
+    for (size_t i = 0; i < d.rows(); ++i)
+      if (d.groups[i] == g) test.Add(std::vector<float>(d.row(i), d.row(i) + d.cols), d.costs[i], g);
+    if (train.rows() < 2 || test.rows() < 2) continue;
+    PT_ASSIGN_OR_RETURN(std::unique_ptr<costmodel::CostModel> model, costmodel::MakeXGBoostModel(options.model, ""));
+    PT_RETURN_IF_ERROR(model->Fit(train));
+    PT_ASSIGN_OR_RETURN(std::vector<float> scores, model->Predict(test.features.data(), test.rows()));
+    report.workloads.push_back({records.workload_names[g], costmodel::EvaluateRanking(scores, test, k), train.rows(),
+                                test.rows(), scope});
+  }
+  if (report.workloads.empty()) return InvalidArgument("eval-model: no workload has records to train and test on");
+  costmodel::RankingMetrics& m = report.mean;
+  m.k = k;
+  for (const auto& w : report.workloads) {
+    double n = static_cast<double>(report.workloads.size());
+    m.pairwise_accuracy += w.metrics.pairwise_accuracy / n;
+    m.kendall_tau += w.metrics.kendall_tau / n;
+    m.top_k_recall += w.metrics.top_k_recall / n;
+    m.peak_at_1 += w.metrics.peak_at_1 / n;
+    m.peak_at_5 += w.metrics.peak_at_5 / n;
+    m.pairs += w.metrics.pairs;
+    m.groups += 1;
+  }
+  report.fit_seconds = Since(start);
+  return report;
 }
 
 }  // namespace priortune::tuner

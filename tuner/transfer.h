@@ -12,6 +12,7 @@
 #include "compiler/workload.h"
 #include "costmodel/cost_model.h"
 #include "costmodel/features.h"
+#include "costmodel/metrics.h"
 #include "costmodel/xgboost_model.h"
 #include "db/store.h"
 
@@ -24,6 +25,7 @@ struct RecordFeatures {
   costmodel::Dataset data;
   std::vector<std::string> workload_keys;  // per group id
   std::vector<std::string> workload_names; // "matmul 512x512x512" per group id
+  std::vector<std::string> workload_ops;   // per group id
   int skipped = 0;
   double seconds = 0;  // lowering + extraction
 };
@@ -54,5 +56,24 @@ struct TransferModel {
 // is not an error: `model` is then null and a note says why. Store errors are returned.
 StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
                                          const compiler::Target& t, const TransferOptions& options);
+
+// Offline evaluation on a split that holds out whole workloads: each workload in turn is
+// held out, a model is trained on the others as transfer would train it (the same op's
+// workloads if they hold options.min_records records, else every op's), and its ranking
+// of the held-out workload's records is scored.
+struct HeldOutWorkload {
+  std::string workload;  // short name
+  costmodel::RankingMetrics metrics;
+  size_t train_rows = 0, test_rows = 0;
+  std::string scope;     // the op, or "all ops"
+};
+struct HeldOutReport {
+  std::vector<HeldOutWorkload> workloads;
+  costmodel::RankingMetrics mean;  // every metric averaged over held-out workloads
+  double fit_seconds = 0;          // all the folds' training
+};
+// InvalidArgument if `data` holds fewer than two workloads.
+StatusOr<HeldOutReport> EvaluateHeldOut(const RecordFeatures& records, const TransferOptions& options,
+                                        int k = 10);
 
 }  // namespace priortune::tuner

@@ -129,6 +129,58 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   EXPECT_EQ((*store)->History({}).value().size(), 12u);
 }
 
+TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloads) {
+  Cluster scratch;
+  std::string db = scratch.Path("xgb.db");
+  std::string exe = PRIORTUNE_EXE;
+  int code = -1;
+  // History: two small matmuls tuned by the GA (real workers, JIT and timing).
+  for (const char* shape : {"32x48x16", "48x32x24"}) {
+    std::string out = RunCommand(exe + " tune --op matmul --shape " + shape +
+                                     " --trials 40 --batch 20 --workers 2 --no-compare --db " + db, &code);
+    ASSERT_EQ(code, 0) << out;
+  }
+  // A third shape with the model-guided GA: it transfers from the two, says so, and keeps
+  // the decision with the task.
+  std::string out = RunCommand(exe + " tune --op matmul --shape 40x40x32 --strategy xgb-ga --trials 48 --batch 12 "
+                                     "--workers 2 --no-compare --db " + db, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("transfer: trained model #1 on 80 records of 2 workloads (matmul)"), std::string::npos) << out;
+  EXPECT_NE(out.find("cost model: kept the"), std::string::npos) << out;
+  EXPECT_NE(out.find("48 trials"), std::string::npos) << out;
+  EXPECT_NE(out.find("cost model: "), std::string::npos) << out;
+  auto store = db::OpenSqliteStore(db);
+  ASSERT_TRUE(store.ok());
+  auto tasks = (*store)->TasksOfJob(3);
+  ASSERT_TRUE(tasks.ok());
+  ASSERT_EQ(tasks->size(), 1u);
+  EXPECT_NE((*tasks)[0].notes.find("cost model: kept the"), std::string::npos) << (*tasks)[0].notes;
+  auto models = (*store)->Models({"xgboost", "", "", 0, 0, false});
+  ASSERT_TRUE(models.ok());
+  ASSERT_EQ(models->size(), 1u);
+  EXPECT_NE((*models)[0].metrics_json.find("in_sample"), std::string::npos);
+  EXPECT_EQ((*store)->History({}).value().size(), 128u);
+
+  // Offline evaluation: each of the three workloads held out in turn, and a saved model.
+  std::string eval = RunCommand(exe + " eval-model --save --db " + db, &code);
+  ASSERT_EQ(code, 0) << eval;
+  EXPECT_NE(eval.find("128 records of 3 workloads"), std::string::npos) << eval;
+  EXPECT_NE(eval.find("mean over held-out workloads"), std::string::npos) << eval;
+  EXPECT_NE(eval.find("saved model #2"), std::string::npos) << eval;
+  // Bad input: exit 2 and the reason; nothing written.
+  std::string bad = RunCommand(exe + " eval-model --model-objective rank:magic --db " + db, &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("rank:magic"), std::string::npos) << bad;
+  bad = RunCommand(exe + " eval-model --target znver3 --db " + db, &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("no records for target"), std::string::npos) << bad;
+  bad = RunCommand(exe + " tune --op matmul --shape 40x40x32 --strategy xgb-ga --transfer maybe --db " + db, &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("maybe"), std::string::npos) << bad;
+  EXPECT_EQ((*store)->History({}).value().size(), 128u);
+  EXPECT_EQ((*store)->Models({}).value().size(), 2u);
+}
+
 // The first JSON object printed on the first line of `lookup`'s output.
 compiler::Config PrintedConfig(const std::string& out) {
   size_t a = out.find('{'), b = out.find('}', a);
