@@ -51,6 +51,9 @@ class CostModel {
   // Trains on `data` (from scratch). InvalidArgument for rows of the wrong width;
   // Internal with XGBoost's message if the library fails.
   virtual Status Fit(const Dataset& data) = 0;
+  // Adds `more` to the samples of the last Fit or Update and refits on all of them (a
+  // tree model is refit, not grown: AutoTVM and Ansor do the same per batch).
+  virtual Status Update(const Dataset& more) = 0;
   // Scores of `rows` feature rows (row-major, metadata().feature_count wide).
   virtual StatusOr<std::vector<float>> Predict(const float* features, size_t rows) const = 0;
   // The versioned blob (metadata and model bytes) that LoadCostModel reads.

@@ -84,8 +84,9 @@ const char* const kBufferNames[] = {
 };
 constexpr int kBufferScalar = sizeof(kBufferNames) / sizeof(kBufferNames[0]);
 constexpr int kSlotSize = kSlotScalar + kBuffersPerSlot * kBufferScalar + kWorkingSetLevels;
-// Working set: "ws<i>", log bytes of all the group's buffers touched by the innermost
-// i + 1 loop levels (beyond the nest's depth: the whole nest).
+// Working set: "ws<i>", log bytes of the buffers touched by the innermost i + 1 loop
+// levels of the group's largest store (beyond the nest's depth: the whole nest); the
+// cache fits (ws_fit_*) are read from the same store.
 
 const char* const kGlobalNames[] = {
     "float_ops",       // log: all float ops x iterations
@@ -93,7 +94,8 @@ const char* const kGlobalNames[] = {
     "alloc_local",     // log: bytes of local allocations
     "alloc_global",    // log: bytes of global (heap) allocations, e.g. packed inputs
     "alloc_count",     // log: allocations
-    "par_extent",      // log: iterations of the outermost parallel loop (0: none)
+    "par_extent",      // log: iterations of the first parallel loop in program order (0: none);
+                       // in conv2d that may be an input-packing stage before the main nest
     "par_balance",     // busy share of the target's cores: e / (ceil(e / cores) * cores)
     "cores",           // log: cores of the target
     "lanes",           // log: f32 lanes of the target's vectors
@@ -216,7 +218,7 @@ struct Collector {
         --guards;
         break;
       case StmtKind::kAllocate: {
-        double bytes = static_cast<double>(s->buffer->size) * 4;
+        double bytes = static_cast<double>(s->buffer->size) * 4;  // every allocation is f32 today
         (s->buffer->scope == BufferScope::kLocal ? alloc_local : alloc_global) += bytes;
         alloc_count += 1;
         Visit(s->body);

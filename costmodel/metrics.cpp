@@ -16,6 +16,7 @@ RankingMetrics EvaluateRanking(const std::vector<float>& scores, const Dataset& 
   m.k = k;
   long long concordant = 0, discordant = 0;
   double recall = 0, peak1 = 0, peak5 = 0;
+  int recall_groups = 0;
   for (const auto& [g, rows] : groups) {
     if (rows.empty()) continue;
     ++m.groups;
@@ -33,11 +34,17 @@ RankingMetrics EvaluateRanking(const std::vector<float>& scores, const Dataset& 
     std::vector<size_t> by_score = rows, by_truth = rows;
     std::stable_sort(by_score.begin(), by_score.end(), [&](size_t a, size_t b) { return scores[a] > scores[b]; });
     std::stable_sort(by_truth.begin(), by_truth.end(), [&](size_t a, size_t b) { return y[a] > y[b]; });
-    size_t kk = std::min<size_t>(static_cast<size_t>(k), rows.size());
-    std::vector<size_t> top_true(by_truth.begin(), by_truth.begin() + kk);
-    int hit = 0;
-    for (size_t i = 0; i < kk; ++i) hit += std::count(top_true.begin(), top_true.end(), by_score[i]) > 0;
-    recall += kk > 0 ? static_cast<double>(hit) / kk : 0;
+    // The true top k: successes at least as fast as the k-th fastest (ties all count, so
+    // row order never decides); failures never belong to it.
+    size_t successes = std::count_if(rows.begin(), rows.end(), [&](size_t r) { return y[r] > 0; });
+    size_t kk = std::min<size_t>(static_cast<size_t>(k), successes);
+    if (kk > 0) {
+      double threshold = y[by_truth[kk - 1]];
+      int hit = 0;
+      for (size_t i = 0; i < kk; ++i) hit += y[by_score[i]] >= threshold && y[by_score[i]] > 0;
+      recall += static_cast<double>(hit) / kk;
+      ++recall_groups;
+    }
     double best1 = 0, best5 = 0;
     for (size_t i = 0; i < rows.size() && i < 5; ++i) {
       if (i < 1) best1 = std::max(best1, y[by_score[i]]);
@@ -51,7 +58,7 @@ RankingMetrics EvaluateRanking(const std::vector<float>& scores, const Dataset& 
     m.kendall_tau = static_cast<double>(concordant - discordant) / m.pairs;
   }
   if (m.groups > 0) {
-    m.top_k_recall = recall / m.groups;
+    m.top_k_recall = recall_groups > 0 ? recall / recall_groups : 0;
     m.peak_at_1 = peak1 / m.groups;
     m.peak_at_5 = peak5 / m.groups;
   }

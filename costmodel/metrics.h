@@ -11,7 +11,8 @@ namespace priortune::costmodel {
 struct RankingMetrics {
   double pairwise_accuracy = 0;  // pairs of a task with different throughput ordered right
   double kendall_tau = 0;        // (concordant - discordant) / pairs, over the same pairs
-  double top_k_recall = 0;       // share of a task's true top k among the model's top k
+  double top_k_recall = 0;       // share of a task's true top k among the model's top k (k or
+                                 // its successes if fewer; tasks without one are skipped)
   double peak_at_1 = 0;          // best throughput among the model's top 1 / the task's best
   double peak_at_5 = 0;          // ... top 5
   int k = 0;                     // of top_k_recall

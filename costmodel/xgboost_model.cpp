@@ -66,6 +66,8 @@ Status XGBoostOptions::Validate() const {
   if (!(subsample > 0 && subsample <= 1))
     return InvalidArgument("xgboost subsample must be in (0, 1], got " + std::to_string(subsample));
   if (nthread <= 0) return InvalidArgument("xgboost nthread must be positive, got " + std::to_string(nthread));
+  if (base_half_life < 0)
+    return InvalidArgument("base half-life must be >= 0, got " + std::to_string(base_half_life));
   return OkStatus();
 }
 
@@ -78,11 +80,17 @@ constexpr char kMagic[] = "priortune-costmodel 1\n";
     if ((call) != 0) return Internal(std::string("xgboost: ") + XGBGetLastError()); \
   } while (0)
 
-// Owns a DMatrix handle.
+// Own a DMatrix / Booster handle.
 struct Matrix {
   DMatrixHandle h = nullptr;
   ~Matrix() {
     if (h) XGDMatrixFree(h);
+  }
+};
+struct Booster {
+  BoosterHandle h = nullptr;
+  ~Booster() {
+    if (h) XGBoosterFree(h);
   }
 };
 
@@ -99,7 +107,11 @@ class XGBoostModel : public CostModel {
     if (meta_.feature_count != 0 && data.cols != meta_.feature_count)
       return InvalidArgument("cost model: rows of " + std::to_string(data.cols) + " features, the model takes " +
                              std::to_string(meta_.feature_count));
-    meta_.feature_count = data.cols;
+    double base_weight = 1;
+    if (base_ && options_.base_half_life > 0) {
+      base_weight = std::pow(2.0, -static_cast<double>(data.rows()) / options_.base_half_life);
+      if (base_weight < 0.05) base_weight = 0;  // the base is dropped
+    }
     // Rows sorted by task: XGBoost's groups are runs of consecutive rows.
     std::vector<size_t> order(data.rows());
     std::iota(order.begin(), order.end(), 0);
@@ -116,33 +128,43 @@ class XGBoostModel : public CostModel {
       ++group_sizes.back();
     }
     Matrix m;
-    PT_RETURN_IF_ERROR(MakeMatrix(x.data(), data.rows(), data.cols, m));
+    PT_RETURN_IF_ERROR(MakeMatrix(x.data(), data.rows(), data.cols, base_weight, m));
     PT_XGB(XGDMatrixSetFloatInfo(m.h, "label", label.data(), label.size()));
     if (ranking()) {
       PT_XGB(XGDMatrixSetUIntInfo(m.h, "group", group_sizes.data(), group_sizes.size()));
     } else {
       PT_XGB(XGDMatrixSetFloatInfo(m.h, "weight", weight.data(), weight.size()));
     }
-    if (booster_) {
-      XGBoosterFree(booster_);
-      booster_ = nullptr;
-    }
-    PT_XGB(XGBoosterCreate(&m.h, 1, &booster_));
-    PT_RETURN_IF_ERROR(SetParams());
-    for (int i = 0; i < options_.rounds; ++i) PT_XGB(XGBoosterUpdateOneIter(booster_, i, m.h));
+    // Trained aside and swapped in at the end: a failed fit leaves the last model intact.
+    Booster fresh;
+    PT_XGB(XGBoosterCreate(&m.h, 1, &fresh.h));
+    PT_RETURN_IF_ERROR(SetParams(fresh.h));
+    for (int i = 0; i < options_.rounds; ++i) PT_XGB(XGBoosterUpdateOneIter(fresh.h, i, m.h));
+    std::swap(booster_, fresh.h);
+    base_weight_ = base_weight;
     trained_ = true;
+    meta_.feature_count = data.cols;
     meta_.samples = static_cast<int64_t>(data.rows());
+    if (&data != &samples_) samples_ = data;
     return OkStatus();
+  }
+
+  Status Update(const Dataset& more) override {
+    if (trained_ && samples_.rows() == 0)
+      return FailedPrecondition("cost model: a loaded model keeps no samples to update with; Fit it on all of them");
+    Dataset all = samples_;
+    all.Append(more);
+    return Fit(all);
   }
 
   StatusOr<std::vector<float>> Predict(const float* features, size_t rows) const override {
     if (rows == 0) return std::vector<float>{};
     if (!trained_) {
-      if (base_) return base_->Predict(features, rows);
+      if (base_) return base_->Predict(features, rows);  // full weight before any sample
       return std::vector<float>(rows, 0.f);
     }
     Matrix m;
-    PT_RETURN_IF_ERROR(MakeMatrix(features, rows, meta_.feature_count, m));
+    PT_RETURN_IF_ERROR(MakeMatrix(features, rows, meta_.feature_count, base_weight_, m));
     bst_ulong len = 0;
     const float* out = nullptr;
     PT_XGB(XGBoosterPredict(booster_, m.h, 0, 0, 0, &len, &out));
@@ -177,6 +199,8 @@ class XGBoostModel : public CostModel {
     h["min_child_weight"] = options_.min_child_weight;
     h["subsample"] = options_.subsample;
     h["seed"] = options_.seed;
+    h["base_half_life"] = options_.base_half_life;
+    h["base_weight"] = base_weight_;
     h["model_bytes"] = model.size();
     h["model_hash"] = compiler::HashKey(model);
     h["base_bytes"] = base.size();
@@ -192,28 +216,35 @@ class XGBoostModel : public CostModel {
     DMatrixHandle none = nullptr;
     PT_XGB(XGBoosterCreate(&none, 0, &booster_));
     PT_XGB(XGBoosterLoadModelFromBuffer(booster_, bytes.data(), bytes.size()));
-    PT_RETURN_IF_ERROR(SetParams());
+    PT_RETURN_IF_ERROR(SetParams(booster_));
+    bst_ulong features = 0;
+    PT_XGB(XGBoosterGetNumFeature(booster_, &features));
+    if (features != meta_.feature_count)
+      return Status(StatusCode::kDataLoss, "cost model blob: the booster takes " + std::to_string(features) +
+                                               " features, its header says " + std::to_string(meta_.feature_count));
     trained_ = true;
     return OkStatus();
   }
 
   ModelMetadata meta_;
+  double base_weight_ = 1;  // of the base's scores in the margin (see base_half_life)
 
  private:
   bool ranking() const { return options_.objective == "rank:pairwise"; }
 
-  Status MakeMatrix(const float* x, size_t rows, size_t cols, Matrix& m) const {
+  Status MakeMatrix(const float* x, size_t rows, size_t cols, double base_weight, Matrix& m) const {
     PT_XGB(XGDMatrixCreateFromMat_omp(x, rows, cols, std::numeric_limits<float>::quiet_NaN(), &m.h,
                                       options_.nthread));
-    if (base_ && base_->trained()) {
+    if (base_ && base_->trained() && base_weight > 0) {
       PT_ASSIGN_OR_RETURN(std::vector<float> margin, base_->Predict(x, rows));
+      for (float& v : margin) v = static_cast<float>(v * base_weight);
       PT_XGB(XGDMatrixSetFloatInfo(m.h, "base_margin", margin.data(), margin.size()));
     }
     return OkStatus();
   }
 
-  Status SetParams() {
-    auto set = [&](const char* k, const std::string& v) { return XGBoosterSetParam(booster_, k, v.c_str()); };
+  Status SetParams(BoosterHandle booster) {
+    auto set = [&](const char* k, const std::string& v) { return XGBoosterSetParam(booster, k, v.c_str()); };
     PT_XGB(set("objective", ranking() ? "rank:pairwise" : "reg:squarederror"));
     PT_XGB(set("max_depth", std::to_string(options_.max_depth)));
     PT_XGB(set("eta", std::to_string(options_.eta)));
@@ -231,6 +262,7 @@ class XGBoostModel : public CostModel {
   std::shared_ptr<const CostModel> base_;
   BoosterHandle booster_ = nullptr;
   bool trained_ = false;
+  Dataset samples_;  // of the last fit, for Update (a loaded model starts without them)
 };
 
 Status Mismatch(const std::string& what, const std::string& stored, const std::string& wanted) {
@@ -255,6 +287,8 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
     options.min_child_weight = h.at("min_child_weight").get<double>();
     options.subsample = h.at("subsample").get<double>();
     options.seed = h.at("seed").get<uint64_t>();
+    options.base_half_life = h.value("base_half_life", 0.0);
+    double base_weight = h.value("base_weight", 1.0);
     ModelMetadata meta;
     meta.kind = h.at("kind").get<std::string>();
     meta.feature_version = h.at("feature_version").get<int>();
@@ -271,7 +305,8 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
       return Mismatch("target", meta.target_key, expected_target);
     PT_RETURN_IF_ERROR(options.Validate());
     size_t model_bytes = h.at("model_bytes").get<size_t>(), base_bytes = h.at("base_bytes").get<size_t>();
-    if (blob.size() - (eol + 1) < model_bytes + base_bytes)
+    size_t available = blob.size() - (eol + 1);
+    if (model_bytes > available || base_bytes > available - model_bytes)
       return Status(StatusCode::kDataLoss, "cost model blob: truncated (" + std::to_string(blob.size()) + " bytes)");
     std::string model = blob.substr(eol + 1, model_bytes);
     if (compiler::HashKey(model) != h.at("model_hash").get<std::string>())
@@ -281,10 +316,15 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
       size_t base_used = 0;
       PT_ASSIGN_OR_RETURN(std::unique_ptr<CostModel> b,
                           Load(blob.substr(eol + 1 + model_bytes, base_bytes), base_used, expected_target));
+      if (b->metadata().feature_count != meta.feature_count)
+        return Status(StatusCode::kDataLoss, "cost model blob: its base takes " +
+                                                 std::to_string(b->metadata().feature_count) + " features, it " +
+                                                 std::to_string(meta.feature_count));
       base = std::move(b);
     }
     auto m = std::make_unique<XGBoostModel>(options, std::move(base));
     m->meta_ = meta;
+    m->base_weight_ = base_weight;
     if (model_bytes > 0) PT_RETURN_IF_ERROR(m->LoadBooster(model));
     used = eol + 1 + model_bytes + base_bytes;
     return std::unique_ptr<CostModel>(std::move(m));

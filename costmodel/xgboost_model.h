@@ -22,6 +22,10 @@ struct XGBoostOptions {
   double subsample = 1.0;
   int nthread = 1;  // one thread while tuning: training never takes a measurement core
   uint64_t seed = 1;
+  // With a base model: 0 keeps the base's scores at full weight; > 0 scales them by
+  // 2^(-samples / base_half_life) at each fit and drops the base below 5% (AutoTVM's
+  // history model, whose weight halves every 64 samples).
+  double base_half_life = 0;
   // InvalidArgument naming the field.
   Status Validate() const;
 };

@@ -239,16 +239,17 @@ int RunTune(const TuneCommandOptions& o) {
   std::string state = summary->cancelled ? "interrupted" : summary->best_config ? "done" : "failed";
   Status finish = (*store)->FinishTask(*task, state, summary->measured);
   if (finish.ok() && !summary->notes.empty()) finish = (*store)->AnnotateTask(*task, summary->notes);
-  if (finish.ok()) finish = (*store)->FinishJob(*job, state);
+  Status job_finish = (*store)->FinishJob(*job, state);  // even if the task's update failed
   if (!finish.ok()) return Fail(finish, 1);
+  if (!job_finish.ok()) return Fail(job_finish, 1);
 
   if (!o.trace.empty()) {
     std::ofstream trace(o.trace);
-    trace << "trial,cost_seconds,best_seconds\n";
+    trace << "trial,cost_seconds,best_seconds,elapsed_seconds\n";
     double best = INFINITY;
     for (size_t i = 0; i < summary->trial_costs.size(); ++i) {
       best = std::min(best, summary->trial_costs[i]);
-      trace << i + 1 << "," << summary->trial_costs[i] << "," << best << "\n";
+      trace << i + 1 << "," << summary->trial_costs[i] << "," << best << "," << summary->trial_elapsed[i] << "\n";
     }
   }
 
@@ -322,10 +323,11 @@ int RunEvalModel(const EvalModelOptions& o) {
                          (list.empty() ? "" : "; the store has targets " + list)));
   }
   tuner::RecordFeatures rf = tuner::FeaturesOfRecords(*records, to.features);
-  std::printf("%zu records of %zu workloads on %s; features of each candidate: %.2f ms (lowering included; %d records "
-              "skipped: older template or invalid config)\n",
-              rf.data.rows(), rf.workload_keys.size(), target->Describe().c_str(),
-              rf.data.rows() > 0 ? 1e3 * rf.seconds / rf.data.rows() : 0.0, rf.skipped);
+  double per = rf.data.rows() > 0 ? 1e3 / static_cast<double>(rf.data.rows()) : 0.0;
+  std::printf("%zu records of %zu workloads on %s (%d records skipped: older template or invalid config)\n"
+              "features per candidate: %.3f ms to extract from the loop nest, %.3f ms with lowering\n",
+              rf.data.rows(), rf.workload_keys.size(), target->Describe().c_str(), rf.skipped,
+              per * rf.extract_seconds, per * rf.seconds);
   auto report = tuner::EvaluateHeldOut(rf, to, o.k);
   if (!report.ok()) return Fail(report.status());
   std::printf("objective %s%s, one workload held out at a time, trained on the others (the same op's when they "

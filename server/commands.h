@@ -24,7 +24,7 @@ struct TuneCommandOptions {
   int workers = 0;                // 0: one per `threads` cores of this host
   int threads = 1;                // threads per measurement (the deployed thread count)
   double timeout_seconds = 20;    // per candidate
-  std::string trace;              // CSV of trial, cost, best (for tuning-efficiency studies)
+  std::string trace;              // CSV of trial, cost, best, elapsed seconds (tuning-efficiency studies)
   bool compare = true;            // time best vs default vs OpenBLAS at the end
   bool test_faults = false;       // workers honour the test-only knob (tests only)
 };

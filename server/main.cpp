@@ -4,7 +4,7 @@
 //   priortune knobs --op conv2d --shape 64x64x56x3x1x1  print the template's knobs
 //   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll/.ir)
 //   priortune tune  --op matmul --shape 512x512x512     tune with an embedded server and
-//                   [--trials N --strategy ga|random|grid|xgb-ga --transfer auto|off --db PATH --workers N]
+//                   [--trials N --strategy ga|random|grid|xgb-ga --transfer auto|fade|off --db PATH --workers N]
 //   priortune lookup --op ... --shape ... [--db PATH]   the best stored config
 //   priortune eval-model [--db PATH] [--op OP]          cost-model metrics on held-out workloads
 //   priortune export [--db PATH] [--out FILE]           the JSON-lines tuning log
@@ -93,7 +93,8 @@ int main(int argc, char** argv) {
                    "ga | random | grid | xgb-ga (GA over an XGBoost cost model's predictions; default ga)");
   tune->add_option("--transfer", tune_opts.tune.transfer,
                    "xgb-ga: auto (start from a model of the store's other workloads on this target, kept only "
-                   "if it ranks this task's batches better than a task-only model) | off (default auto)");
+                   "if it ranks this task's batches better than a task-only model) | fade (the same model, "
+                   "unguarded, its weight halving every 64 samples, as AutoTVM's) | off (default auto)");
   tune->add_option("--model-objective", tune_opts.tune.model_objective,
                    "xgb-ga: rank:pairwise | reg:throughput (default rank:pairwise)");
   tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
@@ -108,7 +109,7 @@ int main(int argc, char** argv) {
   tune->add_option("--timeout", tune_opts.timeout_seconds, "seconds per candidate (default 20)");
   tune->add_flag("!--no-hand-picked-seed", tune_opts.tune.seed_hand_picked,
                  "do not measure the hand-picked config first (for studies of search strategies)");
-  tune->add_option("--trace", tune_opts.trace, "write trial,cost,best CSV here");
+  tune->add_option("--trace", tune_opts.trace, "write trial,cost,best,elapsed CSV here");
   tune->add_flag("!--no-compare", tune_opts.compare, "skip re-timing best vs default vs OpenBLAS");
   tune->add_flag("--test-faults", tune_opts.test_faults, "workers honour the test-only fault knob")
       ->group("");

@@ -73,10 +73,18 @@ class ModelGuidedSearch : public SearchStrategy {
         local_(std::move(local)),
         transfer_(std::move(transfer)) {
     decided_ = !transfer_ || options_.guard_batches == 0;
+    if (transfer_ && options_.guard_batches == 0) local_.reset();  // nothing to compare it with
     if (transfer_) {
-      Note("cost model: transferred from history (" + options_.prior->metadata().training_set +
-           "), guarded against a model of this task alone over " + std::to_string(options_.guard_batches) +
-           " batches");
+      std::string how = options_.guard_batches > 0
+                            ? "guarded against a model of this task alone over " +
+                                  std::to_string(options_.guard_batches) + " batches"
+                            : "no guard";
+      if (options_.model.base_half_life > 0) {
+        char fade[96];
+        std::snprintf(fade, sizeof(fade), "; its weight halves every %g samples", options_.model.base_half_life);
+        how += fade;
+      }
+      Note("cost model: transferred from history (" + options_.prior->metadata().training_set + "), " + how);
     }
   }
 

@@ -40,18 +40,25 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
       ++out.skipped;
       continue;
     }
-    auto f = costmodel::CandidateFeatures(*w, *t, *config, options);
-    if (!f.ok()) {
+    auto lowered = compiler::LowerWorkload(*w, *t, *config);
+    if (!lowered.ok()) {
       ++out.skipped;
       continue;
     }
+    auto extract_start = std::chrono::steady_clock::now();
+    std::vector<float> f = costmodel::ExtractLoopNestFeatures(*lowered, *t);
+    if (options.workload_context) {
+      std::vector<float> ctx = costmodel::WorkloadContextFeatures(*w);
+      f.insert(f.end(), ctx.begin(), ctx.end());
+    }
+    out.extract_seconds += Since(extract_start);
     auto [it, inserted] = group_of.emplace(r.workload_key, static_cast<int>(out.workload_keys.size()));
     if (inserted) {
       out.workload_keys.push_back(r.workload_key);
       out.workload_names.push_back(w->ShortName());
       out.workload_ops.push_back(w->op);
     }
-    out.data.Add(*f, r.cost(), it->second);
+    out.data.Add(f, r.cost(), it->second);
   }
   out.seconds = Since(start);
   return out;
@@ -85,10 +92,19 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
     workloads.insert(r.workload_key);
     max_id = std::max(max_id, r.id);
   }
+  // The models table's key: the same history, templates and settings give the same model.
+  std::set<std::string> versions;
+  for (const auto& r : records) versions.insert(r.op + " v" + std::to_string(r.template_version));
+  std::string templates;
+  for (const auto& v : versions) templates += (templates.empty() ? "" : ", ") + v;
+  char settings[128];
+  std::snprintf(settings, sizeof(settings), "%d rounds, depth %d, eta %g", options.model.rounds,
+                options.model.max_depth, options.model.eta);
   out.training_set = options.model.objective + (options.features.workload_context ? " with context" : "") +
-                     " on " + scope + " of target " + t.Key() + ": " + std::to_string(records.size()) +
-                     " records of " + std::to_string(workloads.size()) + " workloads (ids up to " +
-                     std::to_string(max_id) + "), without workload " + w.Key();
+                     " (" + settings + ") on " + scope + " of target " + t.Key() + ": " +
+                     std::to_string(records.size()) + " records (" + templates + ") of " +
+                     std::to_string(workloads.size()) + " workloads (ids up to " + std::to_string(max_id) +
+                     "), without workload " + w.Key();
 
   PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> stored, store.Models({"xgboost", t.Key(), out.training_set, 0, 1, true}));
   if (!stored.empty()) {
@@ -110,6 +126,7 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
     out.notes.push_back("transfer: none of the " + std::to_string(records.size()) +
                         " records of other workloads lowers with today's templates; no transfer");
     out.training_set.clear();
+    out.seconds = Since(start);
     return out;
   }
   PT_ASSIGN_OR_RETURN(std::unique_ptr<costmodel::CostModel> model, costmodel::MakeXGBoostModel(options.model, t.Key()));

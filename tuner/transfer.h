@@ -27,7 +27,8 @@ struct RecordFeatures {
   std::vector<std::string> workload_names; // "matmul 512x512x512" per group id
   std::vector<std::string> workload_ops;   // per group id
   int skipped = 0;
-  double seconds = 0;  // lowering + extraction
+  double seconds = 0;          // lowering + extraction, all records
+  double extract_seconds = 0;  // extraction alone (the loop-nest walk)
 };
 RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records,
                                  const costmodel::FeatureOptions& options = {});

@@ -59,8 +59,8 @@ Status TuneOptions::Validate() const {
     return InvalidArgument("batch size must be positive, got " + std::to_string(batch_size));
   if (early_stopping < 0)
     return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
-  if (transfer != "auto" && transfer != "off")
-    return InvalidArgument("transfer must be auto or off, got '" + transfer + "'");
+  if (transfer != "auto" && transfer != "fade" && transfer != "off")
+    return InvalidArgument("transfer must be auto, fade or off, got '" + transfer + "'");
   costmodel::XGBoostOptions model;
   model.objective = model_objective;
   PT_RETURN_IF_ERROR(model.Validate());
@@ -86,9 +86,14 @@ StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, cons
   mo.target_key = target.Key();
   mo.model.objective = options.model_objective;
   mo.model.seed = options.seed;
-  if (options.transfer == "auto") {
+  if (options.transfer == "fade") {  // AutoTVM's history model: fades, never dropped by a guard
+    mo.model.base_half_life = 64;
+    mo.guard_batches = 0;
+  }
+  if (options.transfer != "off") {
     TransferOptions to;
     to.model = mo.model;
+    to.model.base_half_life = 0;  // the history model itself has no base
     PT_ASSIGN_OR_RETURN(TransferModel tm, TransferModelFor(store, workload, target, to));
     out.notes = tm.notes;
     out.seconds = tm.seconds;
@@ -186,6 +191,8 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
       }
     }
     PT_RETURN_IF_ERROR(store.AddRecords(records));
+    double batch_end = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    summary.trial_elapsed.resize(summary.trial_costs.size(), batch_end);
     strategy->Update(trials);
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (progress) {

@@ -22,8 +22,9 @@ struct TuneOptions {
                                // earlier runs' included (tune once, deploy many)
   std::string strategy = "ga"; // ga | random | grid | xgb-ga
   // xgb-ga only. auto: start from a model trained on the store's records of other
-  // workloads on this target (tuner/transfer.h), guarded against a task-only model; off:
-  // the model learns from this task's measurements alone.
+  // workloads on this target (tuner/transfer.h), guarded against a task-only model;
+  // fade: the same model, unguarded, its weight halving every 64 samples (AutoTVM's
+  // history model, the baseline); off: the model learns from this task's measurements.
   std::string transfer = "auto";
   std::string model_objective = "rank:pairwise";  // xgb-ga: rank:pairwise | reg:throughput
   int batch_size = 16;         // candidates per measurement round
@@ -56,6 +57,7 @@ struct TuneSummary {
   std::optional<Config> best_config;  // best of this run and earlier runs
   double best_cost = std::numeric_limits<double>::infinity();
   std::vector<double> trial_costs;    // this run's costs in measurement order (inf: failed)
+  std::vector<double> trial_elapsed;  // seconds from the start of the run to each trial's batch end
   bool cancelled = false, early_stopped = false, exhausted = false;
   double seconds = 0;
   double measure_seconds = 0;  // waiting for the workers' results

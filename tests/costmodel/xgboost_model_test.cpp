@@ -149,6 +149,42 @@ TEST(XGBoostModel, AModelOnABaseStartsFromTheBasesScores) {
   EXPECT_EQ(*a, *b);
 }
 
+TEST(XGBoostModel, UpdateRefitsOnEverySampleSoFar) {
+  Dataset a = Synthetic(0, 2, 50, 10), b = Synthetic(2, 1, 50, 11), probe = Synthetic(9, 1, 20, 12);
+  auto updated = Trained(a);
+  ASSERT_TRUE(updated->Update(b).ok());
+  Dataset both = a;
+  both.Append(b);
+  auto at_once = Trained(both);
+  EXPECT_EQ(updated->metadata().samples, 150);
+  EXPECT_EQ(updated->Predict(probe.features.data(), probe.rows()).value(),
+            at_once->Predict(probe.features.data(), probe.rows()).value());
+}
+
+TEST(XGBoostModel, AFadingBaseIsDroppedOnceItsWeightFallsBelowFivePercent) {
+  auto base = std::shared_ptr<const CostModel>(Trained(Synthetic(0, 3, 100, 13)));
+  Dataset probe = Synthetic(50, 1, 30, 14), many = Synthetic(60, 2, 320, 15);
+  XGBoostOptions fading;
+  fading.base_half_life = 64;
+  // 640 samples: weight 2^-10, dropped: the same trees as a model without a base.
+  auto top = MakeXGBoostModel(fading, "target-a", base);
+  ASSERT_TRUE(top.ok());
+  ASSERT_TRUE((*top)->Fit(many).ok());
+  auto plain = Trained(many);
+  EXPECT_EQ((*top)->Predict(probe.features.data(), probe.rows()).value(),
+            plain->Predict(probe.features.data(), probe.rows()).value());
+  // 32 samples: weight 2^-0.5, the base still counts.
+  Dataset few = Synthetic(70, 1, 32, 16);
+  auto young = MakeXGBoostModel(fading, "target-a", base);
+  ASSERT_TRUE(young.ok());
+  ASSERT_TRUE((*young)->Fit(few).ok());
+  EXPECT_NE((*young)->Predict(probe.features.data(), probe.rows()).value(),
+            Trained(few)->Predict(probe.features.data(), probe.rows()).value());
+  XGBoostOptions bad;
+  bad.base_half_life = -1;
+  EXPECT_EQ(MakeXGBoostModel(bad, "t").status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(Metrics, PerfectAndReversedScoresGiveTheExtremes) {
   Dataset d;
   for (int i = 0; i < 6; ++i) d.Add({static_cast<float>(i)}, 1.0 + i, 0);  // cost grows with i

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Tuning efficiency of the search strategies on bench-suite shapes (issue 9): random, ga,
+# xgb-ga (model learned from this task only), xgb-ga with transfer from a store that
+# holds the other shapes' records (guarded: --transfer auto), and the baseline AutoTVM
+# uses (--transfer fade: the history model's weight halves every 64 samples). Several
+# seeds each, plus one long run per shape; the best known config of a shape is the best
+# of every run of it.
+# Writes traces, stores, summary.csv, curves.csv and plots (PNG) to
+# bench-results/tuning-efficiency/ and prints the tables the README shows.
+# Usage: scripts/tuning_efficiency.sh [trials] [seeds] [long-trials]
+#        (default 200 trials, seeds "1 2 3", a 500-trial long run per shape)
+# REPORT_ONLY=1 redoes the tables and plots from the last run's traces; SKIP_PHASE1=1
+# keeps the runs without history and redoes only the transfer runs of TRANSFER_MODES
+# (default "auto fade").
+# Needs a built tree (scripts/setup.sh); installs python3-matplotlib (apt) for the plots.
+# Benchmark alone on the machine: nothing else may run while it measures.
+set -euo pipefail
+[[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [trials] [seeds] [long-trials]" >&2; exit 2; }
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+exe="${BUILD_DIR:-$root/build}/server/priortune"
+trials="${1:-200}"
+seeds="${2:-1 2 3}"
+long_trials="${3:-500}"
+out="$root/bench-results/tuning-efficiency"
+mkdir -p "$out"
+
+# name op shape: 3 GEMM and 3 conv2d shapes of the bench suite.
+shapes=(
+  "square-512 matmul 512x512x512"
+  "bert-ffn1 matmul 128x3072x768"
+  "bert-proj matmul 128x768x768"
+  "r18-c2 conv2d 64x64x56x3x1x1"
+  "r18-c4 conv2d 128x128x28x3x1x1"
+  "r18-c5 conv2d 256x256x14x3x1x1"
+)
+
+tune() {  # db trace op shape trials strategy seed [extra args...]; the run's output goes to <trace>.log
+  local db="$1" trace="$2" op="$3" shape="$4" n="$5" strategy="$6" seed="$7"
+  shift 7
+  timeout 7200 "$exe" tune --op "$op" --shape "$shape" --trials "$n" --strategy "$strategy" --seed "$seed" \
+    --db "$db" --trace "$trace" --no-compare --no-hand-picked-seed "$@" >"${trace%.csv}.log" 2>&1 || true
+  grep -E "trials/s|cost model:|transfer:" "${trace%.csv}.log" | sed 's/^/    /' >&2 || true
+}
+
+transfer_modes="${TRANSFER_MODES:-auto fade}"
+if [[ "${REPORT_ONLY:-0}" != 1 && "${SKIP_PHASE1:-0}" != 1 ]]; then
+  rm -rf "$out"/runs "$out"/history
+  mkdir -p "$out/runs" "$out/history"
+  lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*avx512f.*/ISA: AVX-512/; s/Flags:.*/ISA: AVX2 (no AVX-512)/' |
+    tr -s ' \t' ' ' >"$out/machine.txt"
+  grep -m2 -E "^cpu family|^model\s" /proc/cpuinfo | tr -s ' \t' ' ' >>"$out/machine.txt" || true
+  # 1. Each strategy without history, every seed.
+  for entry in "${shapes[@]}"; do
+    read -r name op shape <<<"$entry"
+    for strategy in random ga xgb-ga; do
+      for seed in $seeds; do
+        echo "== $name $strategy seed $seed" >&2
+        tune "$out/runs/$name-$strategy-$seed.db" "$out/runs/$name-$strategy-$seed.csv" "$op" "$shape" \
+          "$trials" "$strategy" "$seed" --transfer off
+      done
+    done
+    # The long run: part of "best known", not of the medians.
+    echo "== $name long xgb-ga ($long_trials trials)" >&2
+    tune "$out/runs/$name-long-0.db" "$out/runs/$name-long-0.csv" "$op" "$shape" "$long_trials" xgb-ga 100 \
+      --transfer off
+  done
+fi
+if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
+  # 2. Transfer: a store holding every record of the other shapes (all their runs).
+  rm -rf "$out/history"
+  mkdir -p "$out/history"
+  for entry in "${shapes[@]}"; do
+    read -r name op shape <<<"$entry"
+    hist="$out/history/without-$name.db"
+    for other in "${shapes[@]}"; do
+      read -r oname _ _ <<<"$other"
+      [[ "$oname" == "$name" ]] && continue
+      for db in "$out/runs/$oname"-{random,ga,xgb-ga,long}-*.db; do  # not its transfer runs
+        "$exe" export --db "$db" --out "$out/history/log.jsonl" 2>/dev/null
+        "$exe" import "$out/history/log.jsonl" --db "$hist" >/dev/null
+      done
+    done
+    rm -f "$out/history/log.jsonl"
+    for mode in $transfer_modes; do
+      run="transfer"
+      [[ "$mode" == fade ]] && run="fade"
+      for seed in $seeds; do
+        echo "== $name xgb-ga with transfer $mode, seed $seed" >&2
+        rm -f "$out/runs/$name-$run-$seed".db*
+        cp "$hist" "$out/runs/$name-$run-$seed.db"
+        tune "$out/runs/$name-$run-$seed.db" "$out/runs/$name-$run-$seed.csv" "$op" "$shape" \
+          "$trials" xgb-ga "$seed" --transfer "$mode"
+      done
+    done
+  done
+fi
+
+# 3. Tables and plots.
+if ! /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  timeout 900 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends python3-matplotlib >/dev/null ||
+    { timeout 900 "${sudo_cmd[@]}" apt-get update -q >/dev/null &&
+      timeout 900 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends python3-matplotlib >/dev/null; }
+fi
+names=()
+for entry in "${shapes[@]}"; do read -r name _ _ <<<"$entry"; names+=("$name"); done
+/usr/bin/python3 "$root/scripts/tuning_efficiency_report.py" "$out" "$trials" "${names[@]}"
