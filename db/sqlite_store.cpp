@@ -418,10 +418,14 @@ class SqliteStore : public Store {
 
   StatusOr<std::vector<ModelRow>> Models(const ModelQuery& q) override {
     std::lock_guard<std::mutex> lock(mu_);
+    // Only the clauses asked for, so that models_by_target serves the usual lookup.
     std::string sql = std::string("SELECT id, kind, feature_version, target_key, training_set, metrics, samples, created, ") +
-                      (q.with_blob ? "blob" : "''") +
-                      " FROM models WHERE (?1 = '' OR kind = ?1) AND (?2 = '' OR target_key = ?2) "
-                      "AND (?3 = '' OR training_set = ?3) AND (?4 = 0 OR id = ?4) ORDER BY id DESC";
+                      (q.with_blob ? "blob" : "''") + " FROM models WHERE 1";
+    if (!q.kind.empty()) sql += " AND kind = ?1";
+    if (!q.target_key.empty()) sql += " AND target_key = ?2";
+    if (!q.training_set.empty()) sql += " AND training_set = ?3";
+    if (q.id != 0) sql += " AND id = ?4";
+    sql += " ORDER BY id DESC";
     if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
     Stmt s(db_, sql.c_str());
     PT_RETURN_IF_ERROR(s.prepared());

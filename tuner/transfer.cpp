@@ -68,8 +68,15 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
                                          const compiler::Target& t, const TransferOptions& options) {
   auto start = std::chrono::steady_clock::now();
   TransferModel out;
+  // Other workloads' records made with today's templates: the ones that can be lowered
+  // again, so that min_records counts what training (and eval-model) will use.
   auto others = [&](std::vector<db::Record> v) {
-    v.erase(std::remove_if(v.begin(), v.end(), [&](const db::Record& r) { return r.workload_key == w.Key(); }),
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const db::Record& r) {
+                             auto tmpl = compiler::FindTemplate(r.op);
+                             return r.workload_key == w.Key() || !tmpl.ok() ||
+                                    (*tmpl)->version() != r.template_version;
+                           }),
             v.end());
     return v;
   };
