@@ -426,17 +426,23 @@ void AddSlot(const Group& g, double total_float_ops, const compiler::Target& t, 
     std::vector<std::vector<int64_t>> strides;
     for (const Access& a : s->accesses) strides.push_back(Strides(a, s->loops));
     const size_t n = s->loops.size();
+    // The store's working set of loops [from, n), each computed once (curve, fits, reuse).
+    std::vector<double> ws_from(n + 1, -1);
+    auto working_set = [&](size_t from) {
+      if (ws_from[from] < 0) ws_from[from] = WorkingSet(*s, from, strides);
+      return ws_from[from];
+    };
 
     // Working-set curve and cache fits, from the largest store of the group.
     if (s == largest) {
       for (int level = 0; level < kWorkingSetLevels; ++level) {
         size_t from = n > static_cast<size_t>(level) + 1 ? n - level - 1 : 0;
-        ws[level] = WorkingSet(*s, from, strides);
+        ws[level] = working_set(from);
       }
       for (int c = 0; c < 3; ++c) {
         int levels = 0;
         for (size_t k = 1; k <= n; ++k) {
-          if (WorkingSet(*s, n - k, strides) > caches[c]) break;
+          if (working_set(n - k) > caches[c]) break;
           levels = static_cast<int>(k);
         }
         fit[c] = levels;
@@ -490,7 +496,7 @@ void AddSlot(const Group& g, double total_float_ops, const compiler::Target& t, 
             double inside = 1;
             for (size_t j = i + 1; j < n; ++j) inside *= static_cast<double>(s->loops[j].extent);
             b.reuse_iters = inside;
-            b.reuse_bytes = WorkingSet(*s, i + 1, strides);
+            b.reuse_bytes = working_set(i + 1);
             break;
           }
         }
@@ -658,6 +664,11 @@ StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, cons
                                                const compiler::Config& c,
                                                const FeatureOptions& options) {
   PT_ASSIGN_OR_RETURN(compiler::LoweredFunc f, compiler::LowerWorkload(w, t, c));
+  return LoweredFeatures(f, w, t, options);
+}
+
+std::vector<float> LoweredFeatures(const compiler::LoweredFunc& f, const compiler::Workload& w,
+                                   const compiler::Target& t, const FeatureOptions& options) {
   std::vector<float> v = ExtractLoopNestFeatures(f, t);
   if (options.workload_context) {
     std::vector<float> ctx = WorkloadContextFeatures(w);

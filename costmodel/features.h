@@ -44,7 +44,12 @@ std::vector<float> ExtractLoopNestFeatures(const compiler::LoweredFunc& f, const
 // The workload context: op one-hot, log2 FLOPs, log2 of up to 8 dims in name order.
 std::vector<float> WorkloadContextFeatures(const compiler::Workload& w);
 
-// Lowers (w, t, c) and extracts its features (plus the context if asked for).
+// The features of a lowered candidate of `w`: the loop-nest features, plus the context
+// if asked for.
+std::vector<float> LoweredFeatures(const compiler::LoweredFunc& f, const compiler::Workload& w,
+                                   const compiler::Target& t, const FeatureOptions& options = {});
+
+// Lowers (w, t, c) and extracts its features (LoweredFeatures).
 // InvalidArgument for a config outside the template, as LowerWorkload says.
 StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, const compiler::Target& t,
                                                const compiler::Config& c,

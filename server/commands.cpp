@@ -362,14 +362,10 @@ int RunEvalModel(const EvalModelOptions& o) {
                                                 std::to_string(rf.workload_keys.size()) + " workloads" +
                                                 (o.op.empty() ? "" : " of " + o.op) + " on target " + target->Key();
     (*model)->mutable_metadata().metrics_json = R"({"held_out_mean":)" + costmodel::MetricsJson(m) + "}";
-    auto blob = (*model)->Save();
-    if (!blob.ok()) return Fail(blob.status(), 1);
-    const auto& meta = (*model)->metadata();
-    auto id = (*store)->AddModel({0, meta.kind, meta.feature_version, meta.target_key, meta.training_set,
-                                  meta.metrics_json, meta.samples, 0, *blob});
+    auto id = tuner::StoreModel(**store, **model);
     if (!id.ok()) return Fail(id.status(), 1);
     std::printf("saved model #%lld (%s) with these held-out metrics\n", static_cast<long long>(*id),
-                meta.training_set.c_str());
+                (*model)->metadata().training_set.c_str());
   }
   return 0;
 }

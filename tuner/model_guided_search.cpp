@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "costmodel/metrics.h"
+#include "tuner/internal/search_common.h"
 
 namespace priortune::tuner {
 
@@ -67,6 +68,7 @@ class ModelGuidedSearch : public SearchStrategy {
   ModelGuidedSearch(const SearchSpace& space, FeatureFunction features, ModelGuidedOptions options, uint64_t seed,
                     std::unique_ptr<costmodel::CostModel> local, std::unique_ptr<costmodel::CostModel> transfer)
       : space_(space),
+        visited_(space),
         features_(std::move(features)),
         options_(std::move(options)),
         rng_(seed),
@@ -102,11 +104,11 @@ class ModelGuidedSearch : public SearchStrategy {
       std::vector<uint64_t> ranked = Evolve(*model);
       PickDiverse(ranked, n - n_random, out);
     }
-    for (const auto& c : out) visited_.insert(*space_.IndexOf(c));
+    for (const auto& c : out) visited_.Insert(c);
     while (static_cast<int>(out.size()) < n) {
-      auto c = RandomUnvisited();
+      auto c = internal::DrawUnvisited(space_, visited_, rng_);
       if (!c) break;
-      visited_.insert(*space_.IndexOf(*c));
+      visited_.Insert(*c);
       out.push_back(std::move(*c));
     }
     return out;
@@ -118,7 +120,7 @@ class ModelGuidedSearch : public SearchStrategy {
     for (const auto& r : results) {
       auto index = space_.IndexOf(r.config);
       if (!index.ok()) continue;
-      visited_.insert(*index);
+      visited_.Insert(r.config);
       const auto* f = Features(*index, r.config);
       if (!f) continue;
       batch.Add(*f, r.cost, 0);
@@ -202,15 +204,6 @@ class ModelGuidedSearch : public SearchStrategy {
     else transfer_.reset();
   }
 
-  std::optional<Config> RandomUnvisited() {
-    for (int attempt = 0; attempt < 256; ++attempt) {
-      auto c = space_.Sample(rng_);
-      if (!c.ok()) return std::nullopt;
-      if (!visited_.count(*space_.IndexOf(*c))) return *c;
-    }
-    return std::nullopt;
-  }
-
   std::vector<float> Score(const std::vector<uint64_t>& indices, const costmodel::CostModel& model) {
     std::vector<float> rows;
     size_t cols = 0;
@@ -243,17 +236,7 @@ class ModelGuidedSearch : public SearchStrategy {
       return best;  // parents are sorted best first
     };
     Config a = *space_.ConfigAt(parents[tournament()]), b = *space_.ConfigAt(parents[tournament()]);
-    std::uniform_real_distribution<double> coin(0, 1);
-    Config child;
-    for (const auto& k : space_.knobs()) {
-      const Config& from = coin(rng_) < 0.5 ? a : b;
-      for (const auto& e : k.Entries()) child[e] = from.at(e);
-    }
-    std::vector<bool> redraw(space_.knobs().size());
-    bool any = false;
-    for (size_t i = 0; i < redraw.size(); ++i) any |= redraw[i] = coin(rng_) < options_.mutation_rate;
-    if (any) space_.Redraw(child, redraw, rng_);
-    return child;
+    return internal::Breed(space_, a, b, options_.mutation_rate, rng_);
   }
 
   // Evolves the population over `model`'s predictions; returns every config scored in
@@ -298,7 +281,7 @@ class ModelGuidedSearch : public SearchStrategy {
     population_ = pool;
     std::vector<uint64_t> ranked;
     for (const auto& [i, s] : score)
-      if (!visited_.count(i)) ranked.push_back(i);
+      if (!visited_.Contains(i)) ranked.push_back(i);
     std::sort(ranked.begin(), ranked.end(), [&](uint64_t a, uint64_t b) {
       if (score[a] != score[b]) return score[a] > score[b];
       return a < b;
@@ -329,12 +312,12 @@ class ModelGuidedSearch : public SearchStrategy {
   }
 
   const SearchSpace& space_;
+  internal::VisitedSet visited_;
   FeatureFunction features_;
   ModelGuidedOptions options_;
   std::mt19937_64 rng_;
   std::unique_ptr<costmodel::CostModel> local_, transfer_;
   std::unordered_map<uint64_t, std::optional<std::vector<float>>> cache_;
-  std::set<uint64_t> visited_;
   std::vector<std::pair<uint64_t, double>> measured_;  // successful: index, cost
   std::vector<uint64_t> population_;
   costmodel::Dataset samples_;  // this task's measurements (and earlier runs')

@@ -17,31 +17,12 @@
 #include <random>
 #include <set>
 
+#include "tuner/internal/search_common.h"
+
 namespace priortune::tuner {
-namespace {
+namespace internal {
 
-// Shared bookkeeping: which indices were proposed or reported.
-class VisitedSet {
- public:
-  explicit VisitedSet(const SearchSpace& space) : space_(space) {}
-  bool Contains(uint64_t index) const { return indices_.count(index) > 0; }
-  // Returns false if the config is outside the space or already visited.
-  bool Insert(const Config& c) {
-    auto index = space_.IndexOf(c);
-    return index.ok() && indices_.insert(*index).second;
-  }
-  bool Exhausted() const { return indices_.size() >= space_.size(); }
-  size_t size() const { return indices_.size(); }
-
- private:
-  const SearchSpace& space_;
-  std::set<uint64_t> indices_;
-};
-
-// A valid config not visited yet, drawn uniformly; nullopt when none is found. Falls
-// back to a scan from a random start so that nearly exhausted spaces still finish.
-std::optional<Config> DrawUnvisited(const SearchSpace& space, const VisitedSet& visited,
-                                    std::mt19937_64& rng) {
+std::optional<Config> DrawUnvisited(const SearchSpace& space, const VisitedSet& visited, std::mt19937_64& rng) {
   for (int attempt = 0; attempt < 256; ++attempt) {
     auto c = space.Sample(rng);
     if (!c.ok()) break;
@@ -58,6 +39,28 @@ std::optional<Config> DrawUnvisited(const SearchSpace& space, const VisitedSet& 
   }
   return std::nullopt;
 }
+
+Config Breed(const SearchSpace& space, const Config& a, const Config& b, double mutation_rate,
+             std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> coin(0, 1);
+  Config child;
+  for (const auto& k : space.knobs()) {
+    const Config& from = coin(rng) < 0.5 ? a : b;
+    for (const auto& e : k.Entries()) child[e] = from.at(e);
+  }
+  std::vector<bool> redraw(space.knobs().size());
+  bool any = false;
+  for (size_t i = 0; i < redraw.size(); ++i) any |= redraw[i] = coin(rng) < mutation_rate;
+  if (any) space.Redraw(child, redraw, rng);  // a dead end leaves a child Valid() rejects
+  return child;
+}
+
+}  // namespace internal
+
+namespace {
+
+using internal::DrawUnvisited;
+using internal::VisitedSet;
 
 // The strategies that learn nothing from costs: results only grow the visited set.
 class UninformedSearch : public SearchStrategy {
@@ -168,19 +171,7 @@ class GeneticSearch : public SearchStrategy {
   Config Breed(const std::vector<const TrialResult*>& parents) {
     const Config& a = Tournament(parents).config;
     const Config& b = Tournament(parents).config;
-    std::uniform_real_distribution<double> coin(0, 1);
-    Config child;
-    for (const auto& k : space_.knobs()) {
-      const Config& from = coin(rng_) < 0.5 ? a : b;
-      for (const auto& e : k.Entries()) child[e] = from.at(e);
-    }
-    // Mutation redraws each knob with probability mutation_rate, from the candidates
-    // that keep the constraints.
-    std::vector<bool> redraw(space_.knobs().size());
-    bool any = false;
-    for (size_t i = 0; i < redraw.size(); ++i) any |= redraw[i] = coin(rng_) < options_.mutation_rate;
-    if (any) space_.Redraw(child, redraw, rng_);  // a dead end leaves a child Valid() rejects
-    return child;
+    return internal::Breed(space_, a, b, options_.mutation_rate, rng_);
   }
 
   const SearchSpace& space_;

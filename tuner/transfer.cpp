@@ -46,11 +46,7 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
       continue;
     }
     auto extract_start = std::chrono::steady_clock::now();
-    std::vector<float> f = costmodel::ExtractLoopNestFeatures(*lowered, *t);
-    if (options.workload_context) {
-      std::vector<float> ctx = costmodel::WorkloadContextFeatures(*w);
-      f.insert(f.end(), ctx.begin(), ctx.end());
-    }
+    std::vector<float> f = costmodel::LoweredFeatures(*lowered, *w, *t, options);
     out.extract_seconds += Since(extract_start);
     auto [it, inserted] = group_of.emplace(r.workload_key, static_cast<int>(out.workload_keys.size()));
     if (inserted) {
@@ -62,6 +58,13 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
   }
   out.seconds = Since(start);
   return out;
+}
+
+StatusOr<int64_t> StoreModel(db::Store& store, const costmodel::CostModel& model) {
+  PT_ASSIGN_OR_RETURN(std::string blob, model.Save());
+  const auto& meta = model.metadata();
+  return store.AddModel({0, meta.kind, meta.feature_version, meta.target_key, meta.training_set, meta.metrics_json,
+                         meta.samples, 0, blob});
 }
 
 StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
@@ -143,10 +146,7 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
   costmodel::RankingMetrics in_sample = costmodel::EvaluateRanking(*scores, rf.data);
   model->mutable_metadata().training_set = out.training_set;
   model->mutable_metadata().metrics_json = R"({"in_sample":)" + costmodel::MetricsJson(in_sample) + "}";
-  PT_ASSIGN_OR_RETURN(std::string blob, model->Save());
-  const auto& meta = model->metadata();
-  PT_ASSIGN_OR_RETURN(out.model_id, store.AddModel({0, meta.kind, meta.feature_version, meta.target_key,
-                                                    meta.training_set, meta.metrics_json, meta.samples, 0, blob}));
+  PT_ASSIGN_OR_RETURN(out.model_id, StoreModel(store, *model));
   out.model = std::shared_ptr<const costmodel::CostModel>(std::move(model));
   out.seconds = Since(start);
   char line[256];

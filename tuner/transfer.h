@@ -50,6 +50,9 @@ struct TransferModel {
   double seconds = 0;              // features + training (or loading)
 };
 
+// Saves `model` (its blob and metadata) in the store's models table; returns its id.
+StatusOr<int64_t> StoreModel(db::Store& store, const costmodel::CostModel& model);
+
 // The model for a task of `w` on `t`: trained on the records of other workloads on
 // t (same op first, see min_records), or loaded from the store if one was trained on
 // exactly that history. A stored model that fails to load (corrupt, another feature

@@ -8,29 +8,15 @@
 #include <cmath>
 #include <set>
 
+#include "synthetic_space.h"
+
 namespace priortune::tuner {
 namespace {
 
 using compiler::KnobKind;
 
-// 8 knobs x 8 candidates = 16.7M points; one optimum (cost 1) in a smooth bowl.
-SearchSpace Synthetic() {
-  std::vector<KnobDef> knobs;
-  for (int i = 0; i < 8; ++i)
-    knobs.push_back({"k" + std::to_string(i), KnobKind::kSplit, {1, 2, 3, 4, 5, 6, 7, 8}, {}, ""});
-  auto s = SearchSpace::Create(knobs);
-  EXPECT_TRUE(s.ok());
-  return *s;
-}
-
-double Objective(const Config& c) {
-  double cost = 1.0;
-  for (int i = 0; i < 8; ++i) {
-    double d = static_cast<double>(c.at("k" + std::to_string(i)) - (i % 8 + 1));
-    cost += 0.3 * d * d;
-  }
-  return cost;
-}
+using testing::SyntheticObjective;
+using testing::SyntheticSpace;
 
 std::optional<std::vector<float>> KnobFeatures(const Config& c) {
   std::vector<float> f;
@@ -47,7 +33,7 @@ int TrialsToOptimum(SearchStrategy& s, int cap, int batch) {
     std::vector<TrialResult> results;
     for (auto& c : configs) {
       ++done;
-      results.push_back({c, Objective(c)});
+      results.push_back({c, SyntheticObjective(c)});
       if (results.back().cost == 1.0) return done;
     }
     s.Update(results);
@@ -62,7 +48,7 @@ ModelGuidedOptions Options() {
 }
 
 TEST(ModelGuidedSearch, ReachesTheOptimumInFewerEvaluationsThanTheGeneticSearch) {
-  SearchSpace space = Synthetic();
+  SearchSpace space = SyntheticSpace();
   std::vector<int> model, ga;
   for (uint64_t seed = 1; seed <= 3; ++seed) {
     auto m = MakeModelGuidedSearch(space, KnobFeatures, Options(), seed);
@@ -107,13 +93,13 @@ TEST(ModelGuidedSearch, NeverProposesAVisitedConfigAndMixesInRandomOnes) {
 }
 
 TEST(ModelGuidedSearch, AGuardDropsAPriorThatRanksBackwards) {
-  SearchSpace space = Synthetic();
+  SearchSpace space = SyntheticSpace();
   // A prior trained on the objective's opposite: it ranks this task backwards.
   costmodel::Dataset wrong;
   std::mt19937_64 rng(5);
   for (int i = 0; i < 400; ++i) {
     Config c = *space.Sample(rng);
-    wrong.Add(*KnobFeatures(c), 1.0 / Objective(c), 0);
+    wrong.Add(*KnobFeatures(c), 1.0 / SyntheticObjective(c), 0);
   }
   auto prior = costmodel::MakeXGBoostModel({}, "synthetic");
   ASSERT_TRUE(prior.ok());

@@ -5,30 +5,15 @@
 #include <cmath>
 #include <set>
 
+#include "synthetic_space.h"
+
 namespace priortune::tuner {
 namespace {
 
 using compiler::KnobKind;
 
-// 8 knobs x 8 candidates = 16.7M points; one sharp optimum, a smooth bowl around it.
-SearchSpace Synthetic() {
-  std::vector<KnobDef> knobs;
-  for (int i = 0; i < 8; ++i)
-    knobs.push_back({"k" + std::to_string(i), KnobKind::kSplit, {1, 2, 3, 4, 5, 6, 7, 8}, {}, ""});
-  auto s = SearchSpace::Create(knobs);
-  EXPECT_TRUE(s.ok());
-  return *s;
-}
-
-// Lower is better; the minimum 1.0 sits at k_i = (i % 8) + 1. Separable, like tile sizes.
-double Objective(const Config& c) {
-  double cost = 1.0;
-  for (int i = 0; i < 8; ++i) {
-    double d = static_cast<double>(c.at("k" + std::to_string(i)) - (i % 8 + 1));
-    cost += 0.3 * d * d;
-  }
-  return cost;
-}
+using testing::SyntheticObjective;
+using testing::SyntheticSpace;
 
 double BestAfter(SearchStrategy& s, int trials, int batch) {
   double best = INFINITY;
@@ -37,7 +22,7 @@ double BestAfter(SearchStrategy& s, int trials, int batch) {
     if (configs.empty()) break;
     std::vector<TrialResult> results;
     for (auto& c : configs) {
-      results.push_back({c, Objective(c)});
+      results.push_back({c, SyntheticObjective(c)});
       best = std::min(best, results.back().cost);
     }
     s.Update(results);
@@ -47,7 +32,7 @@ double BestAfter(SearchStrategy& s, int trials, int batch) {
 }
 
 TEST(GeneticSearch, BeatsRandomOnASyntheticObjectiveWithFixedSeeds) {
-  SearchSpace space = Synthetic();
+  SearchSpace space = SyntheticSpace();
   double ga_sum = 0, random_sum = 0;
   for (uint64_t seed = 1; seed <= 5; ++seed) {
     auto ga = MakeGeneticSearch(space, GeneticOptions{}, seed);
@@ -86,14 +71,14 @@ TEST(GeneticSearch, NeverProposesAMeasuredConfigTwice) {
 }
 
 TEST(GeneticSearch, IsReproducibleFromItsSeed) {
-  SearchSpace space = Synthetic();
+  SearchSpace space = SyntheticSpace();
   auto run = [&](uint64_t seed) {
     auto ga = MakeGeneticSearch(space, GeneticOptions{}, seed);
     std::vector<Config> all;
     for (int round = 0; round < 6; ++round) {
       auto batch = ga->NextBatch(8);
       std::vector<TrialResult> results;
-      for (auto& c : batch) results.push_back({c, Objective(c)});
+      for (auto& c : batch) results.push_back({c, SyntheticObjective(c)});
       ga->Update(results);
       all.insert(all.end(), batch.begin(), batch.end());
     }
@@ -104,7 +89,7 @@ TEST(GeneticSearch, IsReproducibleFromItsSeed) {
 }
 
 TEST(GeneticSearch, FailedCandidatesNeverBecomeParents) {
-  SearchSpace space = Synthetic();
+  SearchSpace space = SyntheticSpace();
   const int population = 4;
   auto ga = MakeGeneticSearch(space, GeneticOptions{population, 2, 0.0}, 1);
   // Every trial of the first generation fails. Failed trials must not count as parents:
@@ -156,7 +141,7 @@ TEST(RandomSearch, SamplesWithoutReplacementUntilExhausted) {
 }
 
 TEST(SearchStrategy, UnknownStrategyNameIsRejectedWithTheName) {
-  SearchSpace space = Synthetic();
+  SearchSpace space = SyntheticSpace();
   auto s = MakeSearchStrategy("annealing", space, 1);
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("annealing"), std::string::npos);
