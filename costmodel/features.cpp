@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 
@@ -667,14 +668,34 @@ StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, cons
   return LoweredFeatures(f, w, t, options);
 }
 
-std::vector<float> LoweredFeatures(const compiler::LoweredFunc& f, const compiler::Workload& w,
-                                   const compiler::Target& t, const FeatureOptions& options) {
-  std::vector<float> v = ExtractLoopNestFeatures(f, t);
+int LoopNestFeatureCount() { return kStoreSlots * kSlotSize + kGlobalSize; }
+
+std::string FeatureBlob(const std::vector<float>& loop_nest) {
+  return std::string(reinterpret_cast<const char*>(loop_nest.data()), loop_nest.size() * sizeof(float));
+}
+
+std::optional<std::vector<float>> FeaturesFromBlob(const std::string& blob) {
+  const size_t n = static_cast<size_t>(LoopNestFeatureCount());
+  if (blob.size() != n * sizeof(float)) return std::nullopt;
+  std::vector<float> v(n);
+  std::memcpy(v.data(), blob.data(), blob.size());
+  for (float x : v)
+    if (!std::isfinite(x)) return std::nullopt;
+  return v;
+}
+
+std::vector<float> WithContext(std::vector<float> loop_nest, const compiler::Workload& w,
+                               const FeatureOptions& options) {
   if (options.workload_context) {
     std::vector<float> ctx = WorkloadContextFeatures(w);
-    v.insert(v.end(), ctx.begin(), ctx.end());
+    loop_nest.insert(loop_nest.end(), ctx.begin(), ctx.end());
   }
-  return v;
+  return loop_nest;
+}
+
+std::vector<float> LoweredFeatures(const compiler::LoweredFunc& f, const compiler::Workload& w,
+                                   const compiler::Target& t, const FeatureOptions& options) {
+  return WithContext(ExtractLoopNestFeatures(f, t), w, options);
 }
 
 }  // namespace priortune::costmodel

@@ -4,6 +4,7 @@
 // (costmodel/features.cpp); FeatureNames() lists them in order.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,18 @@ std::vector<float> WorkloadContextFeatures(const compiler::Workload& w);
 // if asked for.
 std::vector<float> LoweredFeatures(const compiler::LoweredFunc& f, const compiler::Workload& w,
                                    const compiler::Target& t, const FeatureOptions& options = {});
+
+// The loop-nest features followed by the workload context if `options` asks for it.
+std::vector<float> WithContext(std::vector<float> loop_nest, const compiler::Workload& w,
+                               const FeatureOptions& options);
+
+// The feature cache (the store's record_features table, per kFeatureVersion): a
+// loop-nest feature vector (no context) as float32 bytes in host order, and back.
+// FeaturesFromBlob refuses (nullopt) a blob of another length or with a non-finite value,
+// so that a damaged cache entry is recomputed, never used.
+int LoopNestFeatureCount();
+std::string FeatureBlob(const std::vector<float>& loop_nest);
+std::optional<std::vector<float>> FeaturesFromBlob(const std::string& blob);
 
 // Lowers (w, t, c) and extracts its features (LoweredFeatures).
 // InvalidArgument for a config outside the template, as LowerWorkload says.

@@ -65,6 +65,12 @@ Status XGBoostOptions::Validate() const {
   if (!(eta > 0 && eta <= 1)) return InvalidArgument("xgboost eta must be in (0, 1], got " + std::to_string(eta));
   if (!(subsample > 0 && subsample <= 1))
     return InvalidArgument("xgboost subsample must be in (0, 1], got " + std::to_string(subsample));
+  if (!(colsample > 0 && colsample <= 1))
+    return InvalidArgument("xgboost colsample must be in (0, 1], got " + std::to_string(colsample));
+  if (!(min_child_weight >= 0))
+    return InvalidArgument("xgboost min_child_weight must be >= 0, got " + std::to_string(min_child_weight));
+  if (pair_samples <= 0)
+    return InvalidArgument("xgboost pair_samples must be positive, got " + std::to_string(pair_samples));
   if (nthread <= 0) return InvalidArgument("xgboost nthread must be positive, got " + std::to_string(nthread));
   if (base_half_life < 0)
     return InvalidArgument("base half-life must be >= 0, got " + std::to_string(base_half_life));
@@ -196,6 +202,7 @@ class XGBoostModel : public CostModel {
     h["rounds"] = options_.rounds;
     h["max_depth"] = options_.max_depth;
     h["eta"] = options_.eta;
+    h["pair_samples"] = options_.pair_samples;
     h["min_child_weight"] = options_.min_child_weight;
     h["subsample"] = options_.subsample;
     h["seed"] = options_.seed;
@@ -250,6 +257,8 @@ class XGBoostModel : public CostModel {
     PT_XGB(set("eta", std::to_string(options_.eta)));
     PT_XGB(set("min_child_weight", std::to_string(options_.min_child_weight)));
     PT_XGB(set("subsample", std::to_string(options_.subsample)));
+    PT_XGB(set("colsample_bytree", std::to_string(options_.colsample)));
+    if (ranking()) PT_XGB(set("num_pairsample", std::to_string(options_.pair_samples)));
     PT_XGB(set("nthread", std::to_string(options_.nthread)));
     PT_XGB(set("seed", std::to_string(options_.seed)));
     PT_XGB(set("tree_method", "hist"));
@@ -284,6 +293,7 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
     options.rounds = h.at("rounds").get<int>();
     options.max_depth = h.at("max_depth").get<int>();
     options.eta = h.at("eta").get<double>();
+    options.pair_samples = h.value("pair_samples", 1);  // absent in blobs from before it was set
     options.min_child_weight = h.at("min_child_weight").get<double>();
     options.subsample = h.at("subsample").get<double>();
     options.seed = h.at("seed").get<uint64_t>();

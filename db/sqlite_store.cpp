@@ -11,6 +11,7 @@
 #include <istream>
 #include <mutex>
 #include <set>
+#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <ostream>
 
@@ -93,6 +94,15 @@ CREATE TABLE models(
 CREATE INDEX models_by_target ON models(kind, target_key, training_set);
 ALTER TABLE tasks ADD COLUMN notes TEXT NOT NULL DEFAULT '';
 )sql",
+    // A cache of the cost-model features of records (blobs the db does not interpret),
+    // per feature-layout version, so that the history is lowered once, not per task.
+    R"sql(
+CREATE TABLE record_features(
+  record_id INTEGER NOT NULL REFERENCES records(id),
+  feature_version INTEGER NOT NULL,
+  blob BLOB NOT NULL,
+  PRIMARY KEY(record_id, feature_version));
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 
@@ -129,6 +139,11 @@ class Stmt {
   }
   Status status() const {
     return rc_ == SQLITE_DONE || rc_ == SQLITE_ROW || rc_ == SQLITE_OK ? OkStatus() : Error("step");
+  }
+  // Ready to run again with new bindings.
+  void Reset() {
+    sqlite3_reset(stmt_);
+    rc_ = SQLITE_OK;
   }
   Status Run() {
     while (Step()) {
@@ -437,6 +452,32 @@ class SqliteStore : public Store {
     }
     PT_RETURN_IF_ERROR(s.status());
     return out;
+  }
+
+  StatusOr<std::unordered_map<int64_t, std::string>> FeatureBlobs(int feature_version,
+                                                                  const std::string& target_key) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "SELECT f.record_id, f.blob FROM record_features f JOIN records r ON r.id = f.record_id "
+                "JOIN targets t ON t.id = r.target_id WHERE f.feature_version = ?1 AND (?2 = '' OR t.key = ?2)");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, static_cast<int64_t>(feature_version)).Bind(2, target_key);
+    std::unordered_map<int64_t, std::string> out;
+    while (s.Step()) out.emplace(s.Int(0), s.Blob(1));
+    PT_RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  Status AddFeatureBlobs(int feature_version, const std::vector<std::pair<int64_t, std::string>>& blobs) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      Stmt s(db_, "INSERT OR REPLACE INTO record_features(record_id, feature_version, blob) VALUES(?1, ?2, ?3)");
+      PT_RETURN_IF_ERROR(s.prepared());
+      for (const auto& [id, blob] : blobs) {
+        PT_RETURN_IF_ERROR(s.Bind(1, id).Bind(2, static_cast<int64_t>(feature_version)).BindBlob(3, blob).Run());
+        s.Reset();
+      }
+      return OkStatus();
+    });
   }
 
   StatusOr<JobRow> GetJob(int64_t job_id) override {

@@ -7,6 +7,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "compiler/status.h"
@@ -126,6 +128,13 @@ class Store {
   // Cost models. AddModel assigns the id; Models lists the matches newest first.
   virtual StatusOr<int64_t> AddModel(const ModelRow& model) = 0;
   virtual StatusOr<std::vector<ModelRow>> Models(const ModelQuery& query) = 0;
+  // The feature cache: record id -> an opaque blob (costmodel/ writes and checks it), of
+  // one feature-layout version, for records on `target_key` (empty: any target).
+  virtual StatusOr<std::unordered_map<int64_t, std::string>> FeatureBlobs(int feature_version,
+                                                                          const std::string& target_key) = 0;
+  // Adds or replaces blobs of existing records, all or nothing (an unknown record id
+  // fails the foreign key: Internal with sqlite's message).
+  virtual Status AddFeatureBlobs(int feature_version, const std::vector<std::pair<int64_t, std::string>>& blobs) = 0;
   // The tasks of a job in creation order (empty for a job without tasks or no such job).
   virtual StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) = 0;
 

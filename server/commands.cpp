@@ -296,6 +296,13 @@ int RunEvalModel(const EvalModelOptions& o) {
   tuner::TransferOptions to;
   to.model.objective = o.objective;
   to.features.workload_context = o.workload_context;
+  if (o.rounds != 0) to.model.rounds = o.rounds;
+  if (o.max_depth != 0) to.model.max_depth = o.max_depth;
+  if (o.eta != 0) to.model.eta = o.eta;
+  if (o.pair_samples != 0) to.model.pair_samples = o.pair_samples;
+  if (o.min_child_weight != 0) to.model.min_child_weight = o.min_child_weight;
+  if (o.subsample != 0) to.model.subsample = o.subsample;
+  if (o.colsample != 0) to.model.colsample = o.colsample;
   if (Status s = to.model.Validate(); !s.ok()) return Fail(s);
   if (o.k < 1) return Fail(InvalidArgument("--k must be at least 1, got " + std::to_string(o.k)));
   if (!o.op.empty()) {
@@ -322,12 +329,18 @@ int RunEvalModel(const EvalModelOptions& o) {
                          target->Describe() + ", " + std::to_string(target->cores) + " cores) in " + o.db +
                          (list.empty() ? "" : "; the store has targets " + list)));
   }
-  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(*records, to.features);
-  double per = rf.data.rows() > 0 ? 1e3 / static_cast<double>(rf.data.rows()) : 0.0;
-  std::printf("%zu records of %zu workloads on %s (%d records skipped: older template or invalid config)\n"
-              "features per candidate: %.3f ms to extract from the loop nest, %.3f ms with lowering\n",
-              rf.data.rows(), rf.workload_keys.size(), target->Describe().c_str(), rf.skipped,
-              per * rf.extract_seconds, per * rf.seconds);
+  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(*records, to.features, o.feature_cache ? store->get() : nullptr);
+  std::printf("%zu records of %zu workloads on %s (%d records skipped: older template or invalid config)\n",
+              rf.data.rows(), rf.workload_keys.size(), target->Describe().c_str(), rf.skipped);
+  if (rf.computed > 0) {
+    double per = 1e3 / static_cast<double>(rf.computed);
+    std::printf("features per candidate: %.3f ms to extract from the loop nest, %.3f ms with lowering (%d "
+                "candidates)\n", per * rf.extract_seconds, per * rf.lower_seconds, rf.computed);
+  }
+  if (rf.cached > 0)
+    std::printf("features of %d records read from the store's feature cache (%.2f s for all records)\n", rf.cached,
+                rf.seconds);
+  if (!rf.cache_error.empty()) std::fprintf(stderr, "priortune: %s\n", rf.cache_error.c_str());
   auto report = tuner::EvaluateHeldOut(rf, to, o.k);
   if (!report.ok()) return Fail(report.status());
   std::printf("objective %s%s, one workload held out at a time, trained on the others (the same op's when they "

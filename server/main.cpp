@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
   tune->add_option("--threads", tune_opts.threads,
                    "threads the kernel is deployed with: measured with as many threads on as many "
                    "cores; the stored target records it (default 1)");
-  tune->add_option("--batch", tune_opts.tune.batch_size, "candidates per round (default 16; xgb-ga 32)");
+  tune->add_option("--batch", tune_opts.tune.batch_size, "candidates per round (default 16)");
   tune->add_option("--seed", tune_opts.tune.seed, "random seed of the search (default 1)");
   tune->add_option("--early-stopping", tune_opts.tune.early_stopping,
                    "stop after N trials without improvement (default 0: off)");
@@ -122,7 +122,19 @@ int main(int argc, char** argv) {
   eval->add_option("--op", eval_opts.op, "only this op's records (default: all)");
   eval->add_option("--model-objective", eval_opts.objective, "rank:pairwise (default) | reg:throughput");
   eval->add_flag("--workload-context", eval_opts.workload_context, "append op, FLOPs and dims to the features");
+  eval->add_option("--rounds", eval_opts.rounds, "XGBoost boosting rounds (default 80)")->group("Model settings");
+  eval->add_option("--max-depth", eval_opts.max_depth, "XGBoost tree depth (default 6)")->group("Model settings");
+  eval->add_option("--eta", eval_opts.eta, "XGBoost learning rate (default 0.2)")->group("Model settings");
+  eval->add_option("--pair-samples", eval_opts.pair_samples,
+                   "rank:pairwise: pairs sampled per record and round (default 4)")->group("Model settings");
+  eval->add_option("--min-child-weight", eval_opts.min_child_weight, "XGBoost min_child_weight (default 1)")
+      ->group("Model settings");
+  eval->add_option("--subsample", eval_opts.subsample, "XGBoost row subsample (default 1)")->group("Model settings");
+  eval->add_option("--colsample", eval_opts.colsample, "XGBoost colsample_bytree (default 1)")
+      ->group("Model settings");
   eval->add_option("--k", eval_opts.k, "k of top-k recall (default 10)");
+  eval->add_flag("!--no-feature-cache", eval_opts.feature_cache,
+                 "lower every record again instead of reading (and filling) the store's feature cache");
   eval->add_flag("--save", eval_opts.save, "train on every record and store the model with the held-out metrics");
   eval->add_option("--csv", eval_opts.csv, "write the per-workload rows here");
   CLI::App* lookup = app.add_subcommand("lookup", "print the best stored config and its fallback level");
@@ -178,9 +190,6 @@ int main(int argc, char** argv) {
     tune_opts.workload = workload_args;
     tune_opts.target = target_spec;
     tune_opts.db = db;
-    // The model is refit after every batch; a larger plan than the GA's keeps the share
-    // of time spent refitting small (Ansor measures 64 per round).
-    if (tune->count("--batch") == 0 && tune_opts.tune.strategy == "xgb-ga") tune_opts.tune.batch_size = 32;
     return priortune::server::RunTune(tune_opts);
   }
   if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db, lookup_threads);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "costmodel/metrics.h"
 #include "tuner/search_space.h"
@@ -17,12 +18,28 @@ double Since(std::chrono::steady_clock::time_point start) {
 
 }  // namespace
 
-RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const costmodel::FeatureOptions& options) {
+RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const costmodel::FeatureOptions& options,
+                                 db::Store* cache) {
   auto start = std::chrono::steady_clock::now();
   RecordFeatures out;
   std::map<std::string, int> group_of;
   std::map<std::string, std::optional<compiler::Workload>> workloads;
   std::map<std::string, std::optional<compiler::Target>> targets;
+  // The cache's entries for every target the records are on.
+  std::unordered_map<int64_t, std::string> cached;
+  if (cache) {
+    std::set<std::string> keys;
+    for (const auto& r : records) keys.insert(r.target_key);
+    for (const auto& key : keys) {
+      auto blobs = cache->FeatureBlobs(costmodel::kFeatureVersion, key);
+      if (!blobs.ok()) {
+        out.cache_error = "feature cache not read: " + blobs.status().ToString();
+        break;
+      }
+      cached.merge(*blobs);
+    }
+  }
+  std::vector<std::pair<int64_t, std::string>> computed;
   for (const auto& r : records) {
     auto& w = workloads[r.workload_key];
     if (!w) {
@@ -35,26 +52,44 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
       if (parsed.ok()) t = *parsed;
     }
     auto tmpl = compiler::FindTemplate(r.op);
-    auto config = compiler::ConfigFromJson(r.config_json);
-    if (!w || !t || !tmpl.ok() || (*tmpl)->version() != r.template_version || !config.ok()) {
+    if (!w || !t || !tmpl.ok() || (*tmpl)->version() != r.template_version) {
       ++out.skipped;
       continue;
     }
-    auto lowered = compiler::LowerWorkload(*w, *t, *config);
-    if (!lowered.ok()) {
-      ++out.skipped;
-      continue;
+    std::optional<std::vector<float>> loop_nest;
+    if (auto hit = cached.find(r.id); hit != cached.end()) loop_nest = costmodel::FeaturesFromBlob(hit->second);
+    if (loop_nest) {
+      ++out.cached;
+    } else {
+      auto lower_start = std::chrono::steady_clock::now();
+      auto config = compiler::ConfigFromJson(r.config_json);
+      if (!config.ok()) {
+        ++out.skipped;
+        continue;
+      }
+      auto lowered = compiler::LowerWorkload(*w, *t, *config);
+      if (!lowered.ok()) {
+        ++out.skipped;
+        continue;
+      }
+      auto extract_start = std::chrono::steady_clock::now();
+      loop_nest = costmodel::ExtractLoopNestFeatures(*lowered, *t);
+      out.extract_seconds += Since(extract_start);
+      out.lower_seconds += Since(lower_start);
+      ++out.computed;
+      if (cache && r.id > 0) computed.emplace_back(r.id, costmodel::FeatureBlob(*loop_nest));
     }
-    auto extract_start = std::chrono::steady_clock::now();
-    std::vector<float> f = costmodel::LoweredFeatures(*lowered, *w, *t, options);
-    out.extract_seconds += Since(extract_start);
     auto [it, inserted] = group_of.emplace(r.workload_key, static_cast<int>(out.workload_keys.size()));
     if (inserted) {
       out.workload_keys.push_back(r.workload_key);
       out.workload_names.push_back(w->ShortName());
       out.workload_ops.push_back(w->op);
     }
-    out.data.Add(f, r.cost(), it->second);
+    out.data.Add(costmodel::WithContext(std::move(*loop_nest), *w, options), r.cost(), it->second);
+  }
+  if (!computed.empty()) {
+    if (Status s = cache->AddFeatureBlobs(costmodel::kFeatureVersion, computed); !s.ok())
+      out.cache_error = "feature cache not written: " + s.ToString();
   }
   out.seconds = Since(start);
   return out;
@@ -108,8 +143,8 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
   std::string templates;
   for (const auto& v : versions) templates += (templates.empty() ? "" : ", ") + v;
   char settings[128];
-  std::snprintf(settings, sizeof(settings), "%d rounds, depth %d, eta %g", options.model.rounds,
-                options.model.max_depth, options.model.eta);
+  std::snprintf(settings, sizeof(settings), "%d rounds, depth %d, eta %g, %d pair samples", options.model.rounds,
+                options.model.max_depth, options.model.eta, options.model.pair_samples);
   out.training_set = options.model.objective + (options.features.workload_context ? " with context" : "") +
                      " (" + settings + ") on " + scope + " of target " + t.Key() + ": " +
                      std::to_string(records.size()) + " records (" + templates + ") of " +
@@ -131,7 +166,8 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
                         loaded.status().ToString() + "); training a fresh one");
   }
 
-  RecordFeatures rf = FeaturesOfRecords(records, options.features);
+  RecordFeatures rf = FeaturesOfRecords(records, options.features, &store);
+  if (!rf.cache_error.empty()) out.notes.push_back("transfer: " + rf.cache_error);
   if (rf.data.rows() < 2) {
     out.notes.push_back("transfer: none of the " + std::to_string(records.size()) +
                         " records of other workloads lowers with today's templates; no transfer");
@@ -149,11 +185,13 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
   PT_ASSIGN_OR_RETURN(out.model_id, StoreModel(store, *model));
   out.model = std::shared_ptr<const costmodel::CostModel>(std::move(model));
   out.seconds = Since(start);
-  char line[256];
-  std::snprintf(line, sizeof(line), "transfer: trained model #%lld on %zu records of %zu workloads (%s%s) in %.1f s",
+  char line[320];
+  std::snprintf(line, sizeof(line),
+                "transfer: trained model #%lld on %zu records of %zu workloads (%s%s) in %.1f s (features: %d from "
+                "the store's cache, %d lowered in %.1f s)",
                 static_cast<long long>(out.model_id), rf.data.rows(), rf.workload_keys.size(), scope.c_str(),
                 rf.skipped > 0 ? (", " + std::to_string(rf.skipped) + " records skipped").c_str() : "",
-                out.seconds);
+                out.seconds, rf.cached, rf.computed, rf.lower_seconds);
   out.notes.push_back(line);
   return out;
 }

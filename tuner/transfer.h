@@ -27,11 +27,19 @@ struct RecordFeatures {
   std::vector<std::string> workload_names; // "matmul 512x512x512" per group id
   std::vector<std::string> workload_ops;   // per group id
   int skipped = 0;
-  double seconds = 0;          // lowering + extraction, all records
-  double extract_seconds = 0;  // extraction alone (the loop-nest walk)
+  int computed = 0;            // lowered and extracted here (the rest: from the cache)
+  int cached = 0;              // read from the store's feature cache
+  double seconds = 0;          // cache reads + lowering + extraction, all records
+  double extract_seconds = 0;  // extraction alone (the loop-nest walk) of the computed ones
+  double lower_seconds = 0;    // lowering + extraction of the computed ones
+  std::string cache_error;     // a failed cache read or write (the features are still right)
 };
+// With `cache`, the loop-nest features of records already in its record_features table
+// (for today's kFeatureVersion) are read from it, and the ones computed here are added to
+// it, so that a store's history is lowered once, not once per task. A damaged entry is
+// recomputed and replaced.
 RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records,
-                                 const costmodel::FeatureOptions& options = {});
+                                 const costmodel::FeatureOptions& options = {}, db::Store* cache = nullptr);
 
 struct TransferOptions {
   costmodel::XGBoostOptions model;

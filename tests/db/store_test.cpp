@@ -333,6 +333,36 @@ TEST_F(StoreTest, ATaskKeepsItsNotes) {
   EXPECT_EQ((*tasks)[0].notes, "cost model: transferred");
 }
 
+TEST_F(StoreTest, FeatureBlobsAreKeptPerRecordVersionAndTargetAndAnUnknownRecordWritesNothing) {
+  {
+    auto store = Open("features.db");
+    std::vector<Record> rs = {MakeRecord("w1", "t1", "avx2", 1, {1.0}), MakeRecord("w1", "t2", "avx2", 2, {2.0})};
+    ASSERT_TRUE(store->AddRecords(rs).ok());
+    std::string blob("\0\1\2\3", 4);
+    ASSERT_TRUE(store->AddFeatureBlobs(1, {{rs[0].id, blob}, {rs[1].id, "t2's"}}).ok());
+    ASSERT_TRUE(store->AddFeatureBlobs(2, {{rs[0].id, "version 2"}}).ok());
+    ASSERT_TRUE(store->AddFeatureBlobs(1, {{rs[0].id, blob + "x"}}).ok());  // replaces
+    // One unknown record id: the whole call fails and writes nothing.
+    auto bad = store->AddFeatureBlobs(1, {{rs[1].id, "replaced?"}, {rs[1].id + 100, "nobody's"}});
+    EXPECT_FALSE(bad.ok());
+  }
+  auto store = Open("features.db");  // reopened: the cache is in the file
+  auto v1 = store->FeatureBlobs(1, "t1");
+  ASSERT_TRUE(v1.ok()) << v1.status().ToString();
+  ASSERT_EQ(v1->size(), 1u);
+  EXPECT_EQ(v1->begin()->second, std::string("\0\1\2\3x", 5));
+  auto any = store->FeatureBlobs(1, "");
+  ASSERT_TRUE(any.ok());
+  ASSERT_EQ(any->size(), 2u);
+  int64_t t2_id = store->History({"", "t2", "", 0}).value().at(0).id;
+  EXPECT_EQ(any->at(t2_id), "t2's");  // the failed call replaced nothing
+  auto v2 = store->FeatureBlobs(2, "t1");
+  ASSERT_TRUE(v2.ok());
+  ASSERT_EQ(v2->size(), 1u);
+  EXPECT_EQ(v2->begin()->second, "version 2");
+  EXPECT_TRUE(store->FeatureBlobs(3, "").value().empty());
+}
+
 TEST_F(StoreTest, ModelsRoundTripTheirBlobByteForByteAndListNewestFirst) {
   std::string blob("head\n", 5);
   for (int i = 0; i < 3000; ++i) blob.push_back(static_cast<char>(i * 37));  // NULs included

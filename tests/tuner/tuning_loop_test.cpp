@@ -5,11 +5,14 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 
 #include "compiler/target.h"
+#include "costmodel/features.h"
 #include "tuner/search_space.h"
+#include "tuner/transfer.h"
 
 namespace priortune::tuner {
 namespace {
@@ -290,6 +293,39 @@ TEST(TuneTask, ACorruptStoredModelIsRefusedAndAFreshOneTrainedSayingSo) {
   EXPECT_EQ(s->measured, 8);
   EXPECT_EQ(store->History({}).value().size(), records + 8);  // nothing lost
   fs::remove_all(dir);
+}
+
+TEST(FeaturesOfRecords, TheStoresCacheGivesTheSameFeaturesAndADamagedEntryIsRecomputed) {
+  auto store = MemoryStore();
+  auto t = Avx2();
+  FillHistory(*store, t);
+  auto records = store->History({}).value();
+  ASSERT_EQ(records.size(), 192u);
+  costmodel::FeatureOptions with_context;
+  with_context.workload_context = true;
+  RecordFeatures plain = FeaturesOfRecords(records, with_context);  // no cache
+  RecordFeatures first = FeaturesOfRecords(records, with_context, store.get());
+  EXPECT_EQ(first.computed, 192);
+  EXPECT_EQ(first.cached, 0);
+  EXPECT_EQ(first.cache_error, "");
+  RecordFeatures second = FeaturesOfRecords(records, with_context, store.get());
+  EXPECT_EQ(second.computed, 0);
+  EXPECT_EQ(second.cached, 192);
+  EXPECT_EQ(second.data.features, plain.data.features);  // the context is appended to the cached part
+  EXPECT_EQ(second.data.costs, plain.data.costs);
+  EXPECT_EQ(second.data.groups, plain.data.groups);
+  EXPECT_EQ(second.data.cols, plain.data.cols);
+  // A truncated entry and one holding a NaN are recomputed and replaced.
+  std::vector<float> nan(costmodel::LoopNestFeatureCount(), 0.0f);
+  nan[3] = std::nanf("");
+  ASSERT_TRUE(store
+                  ->AddFeatureBlobs(costmodel::kFeatureVersion,
+                                    {{records[5].id, "short"}, {records[9].id, costmodel::FeatureBlob(nan)}})
+                  .ok());
+  RecordFeatures damaged = FeaturesOfRecords(records, with_context, store.get());
+  EXPECT_EQ(damaged.computed, 2);
+  EXPECT_EQ(damaged.data.features, plain.data.features);
+  EXPECT_EQ(FeaturesOfRecords(records, with_context, store.get()).computed, 0);
 }
 
 TEST(TuneTask, TransferOffOrAnEmptyStoreStartsFromTheTasksOwnMeasurements) {
