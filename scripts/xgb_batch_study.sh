@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # xgb-ga (no history) with another plan size on the six shapes of tuning_efficiency.sh,
 # seeds 1-3, compared with that study's ga and xgb-ga runs on trials to 95% of the best
-# known config (its runs and these). Run tuning_efficiency.sh first.
+# known config (its runs and these; the study's xgb-ga runs use the default batch, 16).
+# Run tuning_efficiency.sh first.
 # Usage: scripts/xgb_batch_study.sh [batch] [trials]   (default 16, 200)
 # Writes bench-results/xgb-b<batch>/ and prints the table README's note quotes.
+# PAIR_SAMPLES=N runs with --model-pair-samples N (into bench-results/xgb-b<batch>-p<N>/).
 set -euo pipefail
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [batch] [trials]" >&2; exit 2; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +14,8 @@ batch="${1:-16}"
 trials="${2:-200}"
 study="$root/bench-results/tuning-efficiency"
 out="$root/bench-results/xgb-b$batch"
+extra=()
+if [[ -n "${PAIR_SAMPLES:-}" ]]; then out="$out-p$PAIR_SAMPLES"; extra=(--model-pair-samples "$PAIR_SAMPLES"); fi
 [[ -f "$study/summary.csv" ]] || { echo "$0: run scripts/tuning_efficiency.sh first" >&2; exit 2; }
 mkdir -p "$out"
 shapes=("square-512 matmul 512x512x512" "bert-ffn1 matmul 128x3072x768" "bert-proj matmul 128x768x768"
@@ -22,7 +26,7 @@ for entry in "${shapes[@]}"; do
     rm -f "$out/$name-$seed".db*
     timeout 3600 "$exe" tune --op "$op" --shape "$shape" --trials "$trials" --strategy xgb-ga --batch "$batch" \
       --transfer off --seed "$seed" --db "$out/$name-$seed.db" --trace "$out/$name-$seed.csv" --no-compare \
-      --no-hand-picked-seed >"$out/$name-$seed.log" 2>&1 || true
+      --no-hand-picked-seed "${extra[@]}" >"$out/$name-$seed.log" 2>&1 || true
   done
 done
 /usr/bin/python3 - "$study" "$out" <<'PY'
@@ -51,11 +55,11 @@ for name in ["square-512", "bert-ffn1", "bert-proj", "r18-c2", "r18-c4", "r18-c5
     share = [100 * float(m.group(1)) / float(m.group(2)) for l in logs
              for m in [re.search(r"cost model: ([\d.]+) s of ([\d.]+) s", l)] if m]
     busy = [float(m.group(1)) for l in logs for m in [re.search(r"workers busy ([\d.]+)%", l)] if m]
-    print("%s best known %.4f ms: ga %s (median %g), xgb-ga batch 32 %s (%g), this batch %s (%g); "
+    print("%s best known %.4f ms: ga %s (median %g), the study's xgb-ga %s (%g), this batch %s (%g); "
           "cost model %s%% of wall time, workers busy %s%%" % (name, b * 1e3, g, med(g), x, med(x), n, med(n),
           ["%.1f" % v for v in share], busy))
     if not (med(g) == 201 and med(n) == 201): r_new.append(med(n) / med(g))
     if not (med(g) == 201 and med(x) == 201): r_old.append(med(x) / med(g))
-print("median over shapes, trials to 95%% / ga's: this batch %.2f %s; batch 32 %.2f %s" % (
+print("median over shapes, trials to 95%% / ga's: this batch %.2f %s; the study's xgb-ga %.2f %s" % (
     statistics.median(r_new), ["%.2f" % v for v in r_new], statistics.median(r_old), ["%.2f" % v for v in r_old]))
 PY

@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
                    "unguarded, its weight halving every 64 samples, as AutoTVM's) | off (default auto)");
   tune->add_option("--model-objective", tune_opts.tune.model_objective,
                    "xgb-ga: rank:pairwise | reg:throughput (default rank:pairwise)");
+  tune->add_option("--model-pair-samples", tune_opts.tune.model_pair_samples,
+                   "xgb-ga, rank:pairwise: pairs sampled per record and round (default 4)");
   tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
   tune->add_option("--workers", tune_opts.workers, "local worker processes (default: one per --threads cores)");
   tune->add_option("--threads", tune_opts.threads,

@@ -63,6 +63,7 @@ Status TuneOptions::Validate() const {
     return InvalidArgument("transfer must be auto, fade or off, got '" + transfer + "'");
   costmodel::XGBoostOptions model;
   model.objective = model_objective;
+  if (model_pair_samples != 0) model.pair_samples = model_pair_samples;
   PT_RETURN_IF_ERROR(model.Validate());
   return CheckStrategyName(strategy);
 }
@@ -85,6 +86,7 @@ StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, cons
   ModelGuidedOptions mo;
   mo.target_key = target.Key();
   mo.model.objective = options.model_objective;
+  if (options.model_pair_samples != 0) mo.model.pair_samples = options.model_pair_samples;
   mo.model.seed = options.seed;
   if (options.transfer == "fade") {  // AutoTVM's history model: fades, never dropped by a guard
     mo.model.base_half_life = 64;

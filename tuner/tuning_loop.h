@@ -27,6 +27,7 @@ struct TuneOptions {
   // history model, the baseline); off: the model learns from this task's measurements.
   std::string transfer = "auto";
   std::string model_objective = "rank:pairwise";  // xgb-ga: rank:pairwise | reg:throughput
+  int model_pair_samples = 0;  // xgb-ga, rank:pairwise: pairs per record and round; 0: the model's default
   int batch_size = 16;         // candidates per measurement round
   int early_stopping = 0;      // stop after this many trials without improvement; 0 = off
   uint64_t seed = 1;
