@@ -37,7 +37,9 @@ struct RecordFeatures {
 // With `cache`, the loop-nest features of records already in its record_features table
 // (for today's kFeatureVersion) are read from it, and the ones computed here are added to
 // it, so that a store's history is lowered once, not once per task. A damaged entry is
-// recomputed and replaced.
+// recomputed and replaced. An entry is keyed by record and kFeatureVersion only: a change
+// to lowering that changes the features of a record of the same template version must
+// bump kFeatureVersion (or the template's version), or stale entries are used.
 RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records,
                                  const costmodel::FeatureOptions& options = {}, db::Store* cache = nullptr);
 
