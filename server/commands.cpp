@@ -294,15 +294,8 @@ int RunTune(const TuneCommandOptions& o) {
 
 int RunEvalModel(const EvalModelOptions& o) {
   tuner::TransferOptions to;
-  to.model.objective = o.objective;
+  to.model = o.model;
   to.features.workload_context = o.workload_context;
-  if (o.rounds != 0) to.model.rounds = o.rounds;
-  if (o.max_depth != 0) to.model.max_depth = o.max_depth;
-  if (o.eta != 0) to.model.eta = o.eta;
-  if (o.pair_samples != 0) to.model.pair_samples = o.pair_samples;
-  if (o.min_child_weight != 0) to.model.min_child_weight = o.min_child_weight;
-  if (o.subsample != 0) to.model.subsample = o.subsample;
-  if (o.colsample != 0) to.model.colsample = o.colsample;
   if (Status s = to.model.Validate(); !s.ok()) return Fail(s);
   if (o.k < 1) return Fail(InvalidArgument("--k must be at least 1, got " + std::to_string(o.k)));
   if (!o.op.empty()) {
@@ -345,7 +338,7 @@ int RunEvalModel(const EvalModelOptions& o) {
   if (!report.ok()) return Fail(report.status());
   std::printf("objective %s%s, one workload held out at a time, trained on the others (the same op's when they "
               "hold %d records, else all ops'):\n",
-              o.objective.c_str(), o.workload_context ? " with workload context" : "", to.min_records);
+              o.model.objective.c_str(), o.workload_context ? " with workload context" : "", to.min_records);
   std::string recall = "top" + std::to_string(o.k);
   std::printf("  %-34s %-8s %6s %5s  %8s %7s %8s %7s %7s\n", "held-out workload", "trained", "train", "test",
               "pairwise", "tau", recall.c_str(), "peak@1", "peak@5");

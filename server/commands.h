@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "costmodel/xgboost_model.h"
 #include "tuner/tuning_loop.h"
 
 namespace priortune::server {
@@ -52,11 +53,8 @@ struct EvalModelOptions {
   std::string target = "host";  // whose records: a Target::Parse spec
   int threads = 1;
   std::string op;               // only this op's records; empty: all
-  std::string objective = "rank:pairwise";
+  costmodel::XGBoostOptions model;  // objective and settings (nthread stays 1)
   bool workload_context = false;
-  // XGBoost settings; 0 keeps costmodel::XGBoostOptions' default.
-  int rounds = 0, max_depth = 0, pair_samples = 0;
-  double eta = 0, min_child_weight = 0, subsample = 0, colsample = 0;
   int k = 10;                   // of top-k recall
   bool feature_cache = true;   // read and fill the store's record_features table
   bool save = false;            // train on every record and store the model with these metrics

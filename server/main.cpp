@@ -122,17 +122,17 @@ int main(int argc, char** argv) {
   eval->add_option("--target", eval_opts.target, "whose records: host (default), a CPU name or target JSON");
   eval->add_option("--threads", eval_opts.threads, "the thread count of the records' target (default 1)");
   eval->add_option("--op", eval_opts.op, "only this op's records (default: all)");
-  eval->add_option("--model-objective", eval_opts.objective, "rank:pairwise (default) | reg:throughput");
+  eval->add_option("--model-objective", eval_opts.model.objective, "rank:pairwise (default) | reg:throughput");
   eval->add_flag("--workload-context", eval_opts.workload_context, "append op, FLOPs and dims to the features");
-  eval->add_option("--rounds", eval_opts.rounds, "XGBoost boosting rounds (default 80)")->group("Model settings");
-  eval->add_option("--max-depth", eval_opts.max_depth, "XGBoost tree depth (default 6)")->group("Model settings");
-  eval->add_option("--eta", eval_opts.eta, "XGBoost learning rate (default 0.2)")->group("Model settings");
-  eval->add_option("--pair-samples", eval_opts.pair_samples,
+  eval->add_option("--rounds", eval_opts.model.rounds, "XGBoost boosting rounds (default 80)")->group("Model settings");
+  eval->add_option("--max-depth", eval_opts.model.max_depth, "XGBoost tree depth (default 6)")->group("Model settings");
+  eval->add_option("--eta", eval_opts.model.eta, "XGBoost learning rate (default 0.2)")->group("Model settings");
+  eval->add_option("--pair-samples", eval_opts.model.pair_samples,
                    "rank:pairwise: pairs sampled per record and round (default 4)")->group("Model settings");
-  eval->add_option("--min-child-weight", eval_opts.min_child_weight, "XGBoost min_child_weight (default 1)")
+  eval->add_option("--min-child-weight", eval_opts.model.min_child_weight, "XGBoost min_child_weight (default 1)")
       ->group("Model settings");
-  eval->add_option("--subsample", eval_opts.subsample, "XGBoost row subsample (default 1)")->group("Model settings");
-  eval->add_option("--colsample", eval_opts.colsample, "XGBoost colsample_bytree (default 1)")
+  eval->add_option("--subsample", eval_opts.model.subsample, "XGBoost row subsample (default 1)")->group("Model settings");
+  eval->add_option("--colsample", eval_opts.model.colsample, "XGBoost colsample_bytree (default 1)")
       ->group("Model settings");
   eval->add_option("--k", eval_opts.k, "k of top-k recall (default 10)");
   eval->add_flag("!--no-feature-cache", eval_opts.feature_cache,
