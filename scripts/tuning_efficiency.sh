@@ -27,15 +27,7 @@ long_trials="${3:-500}"
 out="$root/bench-results/tuning-efficiency"
 mkdir -p "$out"
 
-# name op shape: 3 GEMM and 3 conv2d shapes of the bench suite.
-shapes=(
-  "square-512 matmul 512x512x512"
-  "bert-ffn1 matmul 128x3072x768"
-  "bert-proj matmul 128x768x768"
-  "r18-c2 conv2d 64x64x56x3x1x1"
-  "r18-c4 conv2d 128x128x28x3x1x1"
-  "r18-c5 conv2d 256x256x14x3x1x1"
-)
+source "$root/scripts/efficiency_shapes.sh"  # shapes=("name op shape" ...) and names
 
 tune() {  # db trace op shape trials strategy seed [extra args...]; the run's output goes to <trace>.log
   local db="$1" trace="$2" op="$3" shape="$4" n="$5" strategy="$6" seed="$7"
@@ -120,6 +112,4 @@ if ! /usr/bin/python3 -c "import matplotlib" 2>/dev/null; then
     { timeout 900 "${sudo_cmd[@]}" apt-get update -q >/dev/null &&
       timeout 900 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends python3-matplotlib >/dev/null; }
 fi
-names=()
-for entry in "${shapes[@]}"; do read -r name _ _ <<<"$entry"; names+=("$name"); done
 /usr/bin/python3 "$root/scripts/tuning_efficiency_report.py" "$out" "$trials" "${names[@]}"

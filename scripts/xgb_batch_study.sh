@@ -18,8 +18,7 @@ extra=()
 if [[ -n "${PAIR_SAMPLES:-}" ]]; then out="$out-p$PAIR_SAMPLES"; extra=(--model-pair-samples "$PAIR_SAMPLES"); fi
 [[ -f "$study/summary.csv" ]] || { echo "$0: run scripts/tuning_efficiency.sh first" >&2; exit 2; }
 mkdir -p "$out"
-shapes=("square-512 matmul 512x512x512" "bert-ffn1 matmul 128x3072x768" "bert-proj matmul 128x768x768"
-        "r18-c2 conv2d 64x64x56x3x1x1" "r18-c4 conv2d 128x128x28x3x1x1" "r18-c5 conv2d 256x256x14x3x1x1")
+source "$root/scripts/efficiency_shapes.sh"  # shapes=("name op shape" ...) and names, as the study's
 for entry in "${shapes[@]}"; do
   read -r name op shape <<<"$entry"
   for seed in 1 2 3; do
@@ -29,9 +28,9 @@ for entry in "${shapes[@]}"; do
       --no-hand-picked-seed "${extra[@]}" >"$out/$name-$seed.log" 2>&1 || true
   done
 done
-/usr/bin/python3 - "$study" "$out" <<'PY'
+/usr/bin/python3 - "$study" "$out" "${names[@]}" <<'PY'
 import csv, glob, os, re, statistics, sys
-study, out = sys.argv[1], sys.argv[2]
+study, out, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 best = {}
 for r in csv.DictReader(open(os.path.join(study, "summary.csv"))):
     best[r["shape"]] = min(best.get(r["shape"], 1e9), float(r["run_best_ms"]) / 1e3)
@@ -46,7 +45,7 @@ def t95(c, b):
     return next((i + 1 for i, x in enumerate(c) if x <= b / 0.95), None)
 med = lambda v: statistics.median([201 if x is None else x for x in v])
 r_new, r_old = [], []
-for name in ["square-512", "bert-ffn1", "bert-proj", "r18-c2", "r18-c4", "r18-c5"]:
+for name in names:
     b = best[name]
     g = [t95(costs(os.path.join(study, "runs", "%s-ga-%d.csv" % (name, s))), b) for s in (1, 2, 3)]
     x = [t95(costs(os.path.join(study, "runs", "%s-xgb-ga-%d.csv" % (name, s))), b) for s in (1, 2, 3)]

@@ -53,6 +53,19 @@ db::Record ToRecord(const Candidate& c, const MeasureResult& r, int64_t job_id) 
   return rec;
 }
 
+namespace {
+
+// xgb-ga's model settings from the task's options.
+costmodel::XGBoostOptions XgbOptionsOf(const TuneOptions& o) {
+  costmodel::XGBoostOptions model;
+  model.objective = o.model_objective;
+  if (o.model_pair_samples != 0) model.pair_samples = o.model_pair_samples;
+  model.seed = o.seed;
+  return model;
+}
+
+}  // namespace
+
 Status TuneOptions::Validate() const {
   if (trials <= 0) return InvalidArgument("trials must be positive, got " + std::to_string(trials));
   if (batch_size <= 0)
@@ -61,10 +74,7 @@ Status TuneOptions::Validate() const {
     return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
   if (transfer != "auto" && transfer != "fade" && transfer != "off")
     return InvalidArgument("transfer must be auto, fade or off, got '" + transfer + "'");
-  costmodel::XGBoostOptions model;
-  model.objective = model_objective;
-  if (model_pair_samples != 0) model.pair_samples = model_pair_samples;
-  PT_RETURN_IF_ERROR(model.Validate());
+  PT_RETURN_IF_ERROR(XgbOptionsOf(*this).Validate());
   return CheckStrategyName(strategy);
 }
 
@@ -85,9 +95,7 @@ StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, cons
   }
   ModelGuidedOptions mo;
   mo.target_key = target.Key();
-  mo.model.objective = options.model_objective;
-  if (options.model_pair_samples != 0) mo.model.pair_samples = options.model_pair_samples;
-  mo.model.seed = options.seed;
+  mo.model = XgbOptionsOf(options);
   if (options.transfer == "fade") {  // AutoTVM's history model: fades, never dropped by a guard
     mo.model.base_half_life = 64;
     mo.guard_batches = 0;
