@@ -205,6 +205,7 @@ class XGBoostModel : public CostModel {
     h["pair_samples"] = options_.pair_samples;
     h["min_child_weight"] = options_.min_child_weight;
     h["subsample"] = options_.subsample;
+    h["colsample"] = options_.colsample;
     h["seed"] = options_.seed;
     h["base_half_life"] = options_.base_half_life;
     h["base_weight"] = base_weight_;
@@ -296,6 +297,7 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
     options.pair_samples = h.value("pair_samples", 1);  // absent in blobs from before it was set
     options.min_child_weight = h.at("min_child_weight").get<double>();
     options.subsample = h.at("subsample").get<double>();
+    options.colsample = h.value("colsample", 1.0);  // absent in blobs from before it was set
     options.seed = h.at("seed").get<uint64_t>();
     options.base_half_life = h.value("base_half_life", 0.0);
     double base_weight = h.value("base_weight", 1.0);
