@@ -669,6 +669,7 @@ StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, cons
 }
 
 int LoopNestFeatureCount() { return kStoreSlots * kSlotSize + kGlobalSize; }
+int SlotFeatureCount() { return kSlotSize; }
 
 std::string FeatureBlob(const std::vector<float>& loop_nest) {
   return std::string(reinterpret_cast<const char*>(loop_nest.data()), loop_nest.size() * sizeof(float));

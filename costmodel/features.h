@@ -59,6 +59,9 @@ std::vector<float> WithContext(std::vector<float> loop_nest, const compiler::Wor
 // FeaturesFromBlob refuses (nullopt) a blob of another length or with a non-finite value,
 // so that a damaged cache entry is recomputed, never used.
 int LoopNestFeatureCount();
+// Features per slot: the vector starts with kStoreSlots runs of this many (s0.*, s1.*, ...);
+// what follows (g.*, w.*) describes the whole function.
+int SlotFeatureCount();
 std::string FeatureBlob(const std::vector<float>& loop_nest);
 std::optional<std::vector<float>> FeaturesFromBlob(const std::string& blob);
 

@@ -4,6 +4,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <random>
 
 namespace priortune::costmodel {
 
@@ -63,6 +64,59 @@ RankingMetrics EvaluateRanking(const std::vector<float>& scores, const Dataset& 
     m.peak_at_5 = peak5 / m.groups;
   }
   return m;
+}
+
+RankingMetrics MeanOverTasks(const std::vector<RankingMetrics>& per_task) {
+  RankingMetrics m;
+  if (per_task.empty()) return m;
+  m.k = per_task.front().k;
+  double n = static_cast<double>(per_task.size());
+  for (const auto& t : per_task) {
+    m.pairwise_accuracy += t.pairwise_accuracy / n;
+    m.kendall_tau += t.kendall_tau / n;
+    m.top_k_recall += t.top_k_recall / n;
+    m.peak_at_1 += t.peak_at_1 / n;
+    m.peak_at_5 += t.peak_at_5 / n;
+    m.pairs += t.pairs;
+    m.groups += t.groups;
+  }
+  return m;
+}
+
+StatusOr<std::vector<FewShotResult>> EvaluateFewShot(const Dataset& data, const ModelMaker& make,
+                                                     const std::vector<int>& ks, int repeats, uint64_t seed,
+                                                     int top_k) {
+  std::map<int, std::vector<size_t>> tasks;
+  for (size_t i = 0; i < data.rows(); ++i) tasks[data.groups[i]].push_back(i);
+  std::vector<FewShotResult> out;
+  for (int k : ks) {
+    std::mt19937_64 rng(seed + static_cast<uint64_t>(k));
+    std::vector<RankingMetrics> per_task;
+    for (const auto& [g, rows] : tasks) {
+      if (rows.size() <= static_cast<size_t>(k) + 1) continue;
+      std::vector<RankingMetrics> per_repeat;
+      for (int r = 0; r < std::max(1, repeats); ++r) {
+        std::vector<size_t> order = rows;
+        std::shuffle(order.begin(), order.end(), rng);
+        Dataset support, query;
+        for (size_t i = 0; i < order.size(); ++i) {
+          std::vector<float> f(data.row(order[i]), data.row(order[i]) + data.cols);
+          (i < static_cast<size_t>(k) ? support : query).Add(f, data.costs[order[i]], g);
+        }
+        PT_ASSIGN_OR_RETURN(std::unique_ptr<CostModel> model, make());
+        if (k > 0) PT_RETURN_IF_ERROR(model->Fit(support));
+        PT_ASSIGN_OR_RETURN(std::vector<float> scores, model->Predict(query.features.data(), query.rows()));
+        per_repeat.push_back(EvaluateRanking(scores, query, top_k));
+      }
+      per_task.push_back(MeanOverTasks(per_repeat));
+    }
+    FewShotResult res;
+    res.k = k;
+    res.tasks = static_cast<int>(per_task.size());
+    res.mean = MeanOverTasks(per_task);
+    out.push_back(res);
+  }
+  return out;
 }
 
 std::string MetricsJson(const RankingMetrics& m) {

@@ -19,6 +19,8 @@
 
 #include "compiler/target.h"
 #include "costmodel/features.h"
+#include "costmodel/internal/blob.h"
+#include "costmodel/neural_model.h"
 
 namespace priortune::costmodel {
 
@@ -79,7 +81,8 @@ Status XGBoostOptions::Validate() const {
 
 namespace {
 
-constexpr char kMagic[] = "priortune-costmodel 1\n";
+using internal::kBlobMagic;
+using internal::ModelMismatch;
 
 #define PT_XGB(call)                                                           \
   do {                                                                         \
@@ -212,7 +215,7 @@ class XGBoostModel : public CostModel {
     h["model_bytes"] = model.size();
     h["model_hash"] = compiler::HashKey(model);
     h["base_bytes"] = base.size();
-    return std::string(kMagic) + h.dump() + "\n" + model + base;
+    return std::string(kBlobMagic) + h.dump() + "\n" + model + base;
   }
 
   bool trained() const override { return trained_ || (base_ && base_->trained()); }
@@ -275,19 +278,10 @@ class XGBoostModel : public CostModel {
   Dataset samples_;  // of the last fit, for Update (a loaded model starts without them)
 };
 
-Status Mismatch(const std::string& what, const std::string& stored, const std::string& wanted) {
-  return FailedPrecondition("stored cost model was made for " + what + " " + stored + ", this run needs " + wanted);
-}
-
 StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used, const std::string& expected_target) {
-  const size_t magic = sizeof(kMagic) - 1;
-  if (blob.compare(0, magic, kMagic) != 0)
-    return Status(StatusCode::kDataLoss, "cost model blob: not a priortune cost model (bad header)");
-  size_t eol = blob.find('\n', magic);
-  if (eol == std::string::npos) return Status(StatusCode::kDataLoss, "cost model blob: truncated header");
-  nlohmann::json h = nlohmann::json::parse(blob.begin() + magic, blob.begin() + eol, nullptr, false);
-  if (h.is_discarded() || !h.is_object())
-    return Status(StatusCode::kDataLoss, "cost model blob: header is not JSON");
+  PT_ASSIGN_OR_RETURN(internal::BlobHeader header, internal::ReadBlobHeader(blob));
+  const nlohmann::json& h = header.json;
+  const size_t eol = header.payload - 1;
   try {
     XGBoostOptions options;
     options.objective = h.at("objective").get<std::string>();
@@ -312,9 +306,9 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
     meta.samples = h.at("samples").get<int64_t>();
     if (meta.kind != "xgboost") return FailedPrecondition("stored cost model is of kind '" + meta.kind + "', not xgboost");
     if (meta.feature_version != kFeatureVersion)
-      return Mismatch("feature version", std::to_string(meta.feature_version), std::to_string(kFeatureVersion));
+      return ModelMismatch("feature version", std::to_string(meta.feature_version), std::to_string(kFeatureVersion));
     if (!expected_target.empty() && meta.target_key != expected_target)
-      return Mismatch("target", meta.target_key, expected_target);
+      return ModelMismatch("target", meta.target_key, expected_target);
     PT_RETURN_IF_ERROR(options.Validate());
     size_t model_bytes = h.at("model_bytes").get<size_t>(), base_bytes = h.at("base_bytes").get<size_t>();
     size_t available = blob.size() - (eol + 1);
@@ -358,13 +352,15 @@ StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& opti
   m->meta_.objective = options.objective;
   if (base) {
     if (base->metadata().feature_version != kFeatureVersion)
-      return Mismatch("feature version", std::to_string(base->metadata().feature_version), std::to_string(kFeatureVersion));
+      return ModelMismatch("feature version", std::to_string(base->metadata().feature_version), std::to_string(kFeatureVersion));
     m->meta_.feature_count = base->metadata().feature_count;
   }
   return std::unique_ptr<CostModel>(std::move(m));
 }
 
 StatusOr<std::unique_ptr<CostModel>> LoadCostModel(const std::string& blob, const std::string& expected_target) {
+  PT_ASSIGN_OR_RETURN(internal::BlobHeader header, internal::ReadBlobHeader(blob));
+  if (header.json.value("kind", std::string()) == "neural") return LoadNeuralModel(blob, expected_target);
   size_t used = 0;
   return Load(blob, used, expected_target);
 }

@@ -24,6 +24,7 @@ packages=(
   libopenblas-dev
   libprotobuf-dev
   libsqlite3-dev
+  libtorch-dev
   libxgboost-dev
   libzstd-dev
   llvm-16-dev
@@ -32,6 +33,7 @@ packages=(
   pkg-config
   protobuf-compiler
   protobuf-compiler-grpc
+  zlib1g-dev
 )
 
 missing=()

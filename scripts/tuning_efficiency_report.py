@@ -214,7 +214,13 @@ def main():
                                           "%.1f%%, %.1f%%" % (statistics.median(shares), max(shares)) if shares else "—",
                                           "%.1f%%, %.1f%%" % (statistics.median(busy), min(busy)) if busy else "—"))
 
-    # Plots.
+    colors = {"random": "tab:gray", "ga": "tab:blue", "xgb-ga": "tab:orange", "transfer": "tab:green",
+              "fade": "tab:red"}
+    plot_curves(out, runs, best, names, STRATEGIES, LABELS, colors, "efficiency")
+
+def plot_curves(out, runs, best, names, strategies, labels, colors, prefix):
+    """<prefix>-trials.png and <prefix>-seconds.png: per shape, best known / best so far
+    against trials and wall-clock seconds, median over seeds with a min-max band."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -223,15 +229,13 @@ def main():
         print("\n(no matplotlib: plots skipped)")
         return
     shapes = [n for n in names if n in best]
-    colors = {"random": "tab:gray", "ga": "tab:blue", "xgb-ga": "tab:orange", "transfer": "tab:green",
-              "fade": "tab:red"}
-    for axis, fname in (("trials", "efficiency-trials.png"), ("seconds", "efficiency-seconds.png")):
+    for axis, fname in (("trials", prefix + "-trials.png"), ("seconds", prefix + "-seconds.png")):
         cols = 3
         nrows = (len(shapes) + cols - 1) // cols
         fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.6 * nrows), squeeze=False)
         for i, n in enumerate(shapes):
             ax = axes[i // cols][i % cols]
-            for s in STRATEGIES:
+            for s in strategies:
                 rs = [r for r in runs if r["shape"] == n and r["strategy"] == s]
                 if not rs:
                     continue
@@ -250,7 +254,7 @@ def main():
                     x = list(range(1, length + 1))
                 else:  # median over seeds of the elapsed time at each trial
                     x = [statistics.median(v) for v in zip(*[r["elapsed"][:length] for r in rs])]
-                ax.plot(x, mid, color=colors[s], label=LABELS[s])
+                ax.plot(x, mid, color=colors[s], label=labels[s])
                 ax.fill_between(x, lo, hi, color=colors[s], alpha=0.15, linewidth=0)
             ax.axhline(0.95, color="black", linewidth=0.6, linestyle=":")
             ax.set_title("%s (best known %.3f ms)" % (n, best[n] * 1e3), fontsize=10)
@@ -265,7 +269,7 @@ def main():
         machine = ""
         if os.path.exists(os.path.join(out, "machine.txt")):
             with open(os.path.join(out, "machine.txt")) as fh:
-                machine = " · ".join(l.strip() for l in fh if l.strip())
+                machine = " · ".join(l.strip() for l in fh if l.strip() and not l.startswith("model:"))
         fig.suptitle("Tuning efficiency, median over seeds (band: min-max), 1 thread · " + machine, fontsize=9)
         fig.tight_layout()
         fig.savefig(os.path.join(out, fname), dpi=90)

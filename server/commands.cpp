@@ -9,9 +9,12 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "compiler/build.h"
 #include "compiler/runtime.h"
@@ -21,6 +24,7 @@
 #include "db/store.h"
 #include "server/local_workers.h"
 #include "server/measure_queue.h"
+#include "server/internal/model_cli.h"
 #include "server/peer_blas.h"
 #include "server/worker_service.h"
 #include "tuner/db_config_source.h"
@@ -35,11 +39,6 @@ std::atomic<bool> g_interrupted{false};
 void OnInterrupt(int) { g_interrupted = true; }
 
 int Fail(const Status& s, int code = 2) { return ReportError(s, code); }
-
-bool FileExists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
 
 void DrawProgress(const tuner::TuneProgress& p, double flops, bool tty) {
   const int width = 24;
@@ -152,6 +151,8 @@ int RunTune(const TuneCommandOptions& o) {
   if (Status s = o.tune.Validate(); !s.ok()) return Fail(s);
   if (o.workers < 0) return Fail(InvalidArgument("--workers must be at least 1"));
   if (!(o.timeout_seconds > 0)) return Fail(InvalidArgument("--timeout must be positive"));
+  if (!o.tune.model_path.empty() && !FileExists(o.tune.model_path))
+    return Fail(NotFound("no model file '" + o.tune.model_path + "'"));
   auto parsed_target = TuningTarget(o.target, o.threads);
   if (!parsed_target.ok()) return Fail(parsed_target.status());
   const compiler::Target target = *parsed_target;
@@ -234,7 +235,11 @@ int RunTune(const TuneCommandOptions& o) {
   if (!summary.ok()) {
     Status finish = (*store)->FinishJob(*job, "failed");
     if (!finish.ok()) ReportError(finish, 1);
-    return Fail(summary.status(), 1);
+    // A model file that does not load is bad input, like a bad shape.
+    const StatusCode c = summary.status().code();
+    bool input = c == StatusCode::kInvalidArgument || c == StatusCode::kNotFound || c == StatusCode::kDataLoss ||
+                 c == StatusCode::kFailedPrecondition;
+    return Fail(summary.status(), input ? 2 : 1);
   }
   std::string state = summary->cancelled ? "interrupted" : summary->best_config ? "done" : "failed";
   Status finish = (*store)->FinishTask(*task, state, summary->measured);
@@ -260,8 +265,9 @@ int RunTune(const TuneCommandOptions& o) {
               summary->measured / std::max(1e-9, summary->seconds), 100 * util,
               summary->early_stopped ? "; stopped early (no improvement)" : "",
               summary->exhausted ? "; search space exhausted" : "");
-  if (o.tune.strategy == "xgb-ga" && summary->seconds > 0)
-    std::printf("cost model: %.1f s of %.1f s wall time (%.1f%%: transfer training, features, fits, search over "
+  bool guided = o.tune.strategy == "xgb-ga" || o.tune.strategy == "meta-ga" || o.tune.strategy == "one-shot";
+  if (guided && summary->seconds > 0)
+    std::printf("cost model: %.1f s of %.1f s wall time (%.1f%%: model loading or transfer training, features, fits, search over "
                 "predictions); waiting for measurements %.1f s (%.1f%%)\n",
                 summary->model_seconds, summary->seconds, 100 * summary->model_seconds / summary->seconds,
                 summary->measure_seconds, 100 * summary->measure_seconds / summary->seconds);
@@ -292,39 +298,14 @@ int RunTune(const TuneCommandOptions& o) {
   return 0;
 }
 
-int RunEvalModel(const EvalModelOptions& o) {
-  tuner::TransferOptions to;
-  to.model = o.model;
-  to.features.workload_context = o.workload_context;
-  if (Status s = to.model.Validate(); !s.ok()) return Fail(s);
-  if (o.k < 1) return Fail(InvalidArgument("--k must be at least 1, got " + std::to_string(o.k)));
-  if (!o.op.empty()) {
-    if (auto t = compiler::FindTemplate(o.op); !t.ok()) return Fail(t.status());
-  }
-  auto target = DeployTarget(o.target, o.threads);
-  if (!target.ok()) return Fail(target.status());
-  if (!FileExists(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
-  auto store = db::OpenSqliteStore(o.db);
-  if (!store.ok()) return Fail(store.status());
-  auto records = (*store)->History({"", target->Key(), o.op, 0});
-  if (!records.ok()) return Fail(records.status(), 1);
-  if (records->empty()) {
-    auto all = (*store)->History({});
-    std::set<std::string> targets;
-    if (all.ok())
-      for (const auto& r : *all) {
-        auto t = compiler::Target::FromJson(r.target_json);
-        targets.insert(r.target_key + " (" + (t.ok() ? t->Describe() + ", " + std::to_string(t->cores) + " cores" : "?") + ")");
-      }
-    std::string list;
-    for (const auto& t : targets) list += (list.empty() ? "" : "; ") + t;
-    return Fail(NotFound("no records" + (o.op.empty() ? "" : " of " + o.op) + " for target " + target->Key() + " (" +
-                         target->Describe() + ", " + std::to_string(target->cores) + " cores) in " + o.db +
-                         (list.empty() ? "" : "; the store has targets " + list)));
-  }
-  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(*records, to.features, o.feature_cache ? store->get() : nullptr);
+bool FileExists(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+void PrintFeatureStats(const tuner::RecordFeatures& rf, const compiler::Target& target) {
   std::printf("%zu records of %zu workloads on %s (%d records skipped: older template or invalid config)\n",
-              rf.data.rows(), rf.workload_keys.size(), target->Describe().c_str(), rf.skipped);
+              rf.data.rows(), rf.workload_keys.size(), target.Describe().c_str(), rf.skipped);
   if (rf.computed > 0) {
     double per = 1e3 / static_cast<double>(rf.computed);
     std::printf("features per candidate: %.3f ms to extract from the loop nest, %.3f ms with lowering (%d "
@@ -334,6 +315,78 @@ int RunEvalModel(const EvalModelOptions& o) {
     std::printf("features of %d records read from the store's feature cache (%.2f s for all records)\n", rf.cached,
                 rf.seconds);
   if (!rf.cache_error.empty()) std::fprintf(stderr, "priortune: %s\n", rf.cache_error.c_str());
+}
+
+StatusOr<TargetRecords> RecordsOfTarget(db::Store& store, const std::string& db_path, const std::string& spec,
+                                        int threads, const std::string& op) {
+  TargetRecords out;
+  auto fail_internal = [](const Status& s) { return Status(StatusCode::kInternal, s.message()); };
+  if (spec.empty()) {
+    // The host's records if the store has them, else the target with the most.
+    auto host = DeployTarget("host", threads);
+    auto all = store.History({"", "", op, 0});
+    if (!all.ok()) return fail_internal(all.status());
+    std::map<std::string, std::pair<int, std::string>> count;  // key -> (records, target json)
+    for (const auto& r : *all) {
+      auto& c = count[r.target_key];
+      ++c.first;
+      c.second = r.target_json;
+    }
+    if (host.ok() && count.count(host->Key())) {
+      out.target = *host;
+    } else if (!count.empty()) {
+      auto best = std::max_element(count.begin(), count.end(),
+                                   [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
+      auto t = compiler::Target::FromJson(best->second.second);
+      if (!t.ok()) return InvalidArgument("records of target " + best->first + ": " + t.status().message());
+      out.target = *t;
+      out.note = "the store has no records for this host's target; using target " + t->Key() + " (" +
+                 t->Describe() + ", " + std::to_string(t->cores) + " cores), which has the most";
+    } else {
+      return NotFound("no records" + (op.empty() ? "" : " of " + op) + " in " + db_path);
+    }
+  } else {
+    PT_ASSIGN_OR_RETURN(out.target, DeployTarget(spec, threads));
+  }
+  auto records = store.History({"", out.target.Key(), op, 0});
+  if (!records.ok()) return fail_internal(records.status());
+  if (records->empty()) {
+    auto all = store.History({});
+    std::set<std::string> targets;
+    if (all.ok())
+      for (const auto& r : *all) {
+        auto t = compiler::Target::FromJson(r.target_json);
+        targets.insert(r.target_key + " (" + (t.ok() ? t->Describe() + ", " + std::to_string(t->cores) + " cores" : "?") + ")");
+      }
+    std::string list;
+    for (const auto& t : targets) list += (list.empty() ? "" : "; ") + t;
+    return NotFound("no records" + (op.empty() ? "" : " of " + op) + " for target " + out.target.Key() + " (" +
+                    out.target.Describe() + ", " + std::to_string(out.target.cores) + " cores) in " + db_path +
+                    (list.empty() ? "" : "; the store has targets " + list));
+  }
+  out.records = std::move(records).value();
+  return out;
+}
+
+int RunEvalModel(const EvalModelOptions& o) {
+  tuner::TransferOptions to;
+  to.model = o.model;
+  to.features.workload_context = o.workload_context;
+  if (Status s = to.model.Validate(); !s.ok()) return Fail(s);
+  if (o.k < 1) return Fail(InvalidArgument("--k must be at least 1, got " + std::to_string(o.k)));
+  if (!o.op.empty()) {
+    if (auto t = compiler::FindTemplate(o.op); !t.ok()) return Fail(t.status());
+  }
+  if (!FileExists(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
+  auto store = db::OpenSqliteStore(o.db);
+  if (!store.ok()) return Fail(store.status());
+  auto tr = RecordsOfTarget(**store, o.db, o.target, o.threads, o.op);
+  if (!tr.ok()) return Fail(tr.status(), tr.status().code() == StatusCode::kInternal ? 1 : 2);
+  if (!o.neural.empty()) return RunEvalNeural(o, **store, *tr);
+  const std::vector<db::Record>* records = &tr->records;
+  const compiler::Target* target = &tr->target;
+  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(*records, to.features, o.feature_cache ? store->get() : nullptr);
+  PrintFeatureStats(rf, *target);
   auto report = tuner::EvaluateHeldOut(rf, to, o.k);
   if (!report.ok()) return Fail(report.status());
   std::printf("objective %s%s, one workload held out at a time, trained on the others (the same op's when they "
@@ -430,11 +483,23 @@ int RunExport(const std::string& db, const std::string& out) {
   return 0;
 }
 
-int RunImport(const std::string& db, const std::string& in) {
-  std::ifstream f(in);
-  if (!f) return Fail(NotFound("cannot read '" + in + "'"));
-  auto store = db::OpenSqliteStore(db);
-  if (!store.ok()) return Fail(store.status());
+StatusOr<std::string> ReadLogFile(const std::string& path) {
+  gzFile f = gzopen(path.c_str(), "rb");  // reads uncompressed files as they are
+  if (!f) return NotFound("cannot read '" + path + "'");
+  std::string text;
+  char buf[1 << 16];
+  int n = 0;
+  while ((n = gzread(f, buf, sizeof(buf))) > 0) text.append(buf, static_cast<size_t>(n));
+  int err = 0;
+  std::string message = n < 0 ? gzerror(f, &err) : "";
+  gzclose(f);
+  if (n < 0) return InvalidArgument(path + ": not a readable log (" + message + ")");
+  return text;
+}
+
+StatusOr<db::ImportStats> ImportLogFile(db::Store& store, const std::string& path) {
+  PT_ASSIGN_OR_RETURN(std::string text, ReadLogFile(path));
+  std::istringstream f(text);
   // The store takes keys on trust; the importer, who knows the compiler, checks them.
   auto check = [](const db::Record& r) -> Status {
     auto w = compiler::Workload::FromJson(r.workload_json);
@@ -453,8 +518,17 @@ int RunImport(const std::string& db, const std::string& in) {
       return InvalidArgument("field 'config_hash': does not match the config");
     return OkStatus();
   };
-  auto stats = (*store)->Import(f, check);
-  if (!stats.ok()) return Fail(Status(stats.status().code(), in + ": " + stats.status().message()));
+  auto stats = store.Import(f, check);
+  if (!stats.ok()) return Status(stats.status().code(), path + ": " + stats.status().message());
+  return stats;
+}
+
+int RunImport(const std::string& db, const std::string& in) {
+  if (!FileExists(in)) return Fail(NotFound("cannot read '" + in + "'"));
+  auto store = db::OpenSqliteStore(db);
+  if (!store.ok()) return Fail(store.status());
+  auto stats = ImportLogFile(**store, in);
+  if (!stats.ok()) return Fail(stats.status());
   std::printf("imported %lld records into %s (%lld already there)\n",
               static_cast<long long>(stats->imported), db.c_str(),
               static_cast<long long>(stats->duplicates));

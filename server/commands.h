@@ -4,7 +4,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "costmodel/neural_model.h"
 #include "costmodel/xgboost_model.h"
 #include "tuner/tuning_loop.h"
 
@@ -59,6 +61,29 @@ struct EvalModelOptions {
   bool feature_cache = true;   // read and fill the store's record_features table
   bool save = false;            // train on every record and store the model with these metrics
   std::string csv;              // per held-out workload rows
+  // Neural model files (train-model --out): few-shot metrics of each on the store's
+  // records instead (each workload: adapt on k of its records, score the rest), beside a
+  // neural model and an XGBoost model trained from scratch on the same k.
+  std::vector<std::string> neural;
+  std::vector<int> ks = {0, 8, 16, 32, 64};
+  int repeats = 3;
+  uint64_t seed = 1;
+};
+
+struct TrainModelOptions {
+  std::string db = "priortune.db";  // records from here; the model is saved here
+  std::vector<std::string> logs;    // tuning logs (.jsonl, .jsonl.gz) imported into db first
+  std::string target;               // whose records (Target::Parse spec); empty: the host's if
+                                    // the store has them, else the target with the most
+  int threads = 1;                  // the thread count of that target
+  std::string op;                   // only this op's records; empty: all
+  double hold_out = 0.2;            // share of workloads held out of training, for the metrics
+  std::vector<int> ks = {0, 8, 16, 32, 64};  // few-shot metrics on the held-out workloads
+  int repeats = 3;
+  costmodel::NeuralOptions model;
+  costmodel::NeuralTrainOptions train;
+  bool feature_cache = true;
+  std::string out;                  // also write the model blob to this file
 };
 
 int RunTune(const TuneCommandOptions& options);
@@ -66,6 +91,11 @@ int RunTune(const TuneCommandOptions& options);
 // time (tuner::EvaluateHeldOut). Exit 2 for a missing store, a target without records or
 // bad options.
 int RunEvalModel(const EvalModelOptions& options);
+// Trains a neural cost model (meta-trained by default) on the store's records (after
+// importing `logs`), reports few-shot metrics on held-out workloads, time and peak memory,
+// and saves it in the store's models table (and `out`). Exit 2 for bad options, an
+// unreadable log or a target without records.
+int RunTrainModel(const TrainModelOptions& options);
 int RunLookup(const WorkloadArgs& workload, const std::string& target, const std::string& db,
               int threads = 1);
 int RunExport(const std::string& db, const std::string& out);

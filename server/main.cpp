@@ -4,9 +4,12 @@
 //   priortune knobs --op conv2d --shape 64x64x56x3x1x1  print the template's knobs
 //   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll/.ir)
 //   priortune tune  --op matmul --shape 512x512x512     tune with an embedded server and
-//                   [--trials N --strategy ga|random|grid|xgb-ga --transfer auto|fade|off --db PATH --workers N]
+//                   [--trials N --strategy ga|random|grid|xgb-ga|meta-ga|one-shot --transfer auto|fade|off
+//                    --db PATH --workers N]
 //   priortune lookup --op ... --shape ... [--db PATH]   the best stored config
 //   priortune eval-model [--db PATH] [--op OP]          cost-model metrics on held-out workloads
+//                   [--neural FILE ...]                 few-shot metrics of neural models
+//   priortune train-model [--db PATH] [--log FILE]      meta-train the neural cost model
 //   priortune export [--db PATH] [--out FILE]           the JSON-lines tuning log
 //   priortune import FILE [--db PATH]                   all or nothing
 //   priortune worker --server HOST:PORT                 a measurement worker
@@ -90,7 +93,15 @@ int main(int argc, char** argv) {
   add_target(tune);
   tune->add_option("--trials", tune_opts.tune.trials, "trial budget of the task; records already in the store count (default 200)");
   tune->add_option("--strategy", tune_opts.tune.strategy,
-                   "ga | random | grid | xgb-ga (GA over an XGBoost cost model's predictions; default ga)");
+                   "ga | random | grid | xgb-ga (GA over an XGBoost cost model's predictions) | meta-ga (GA over "
+                   "a meta-trained neural model adapted to the task after every batch) | one-shot (GA over the "
+                   "meta-trained model's predictions, no online training, at most --one-shot-trials measured); "
+                   "default ga");
+  tune->add_option("--model", tune_opts.tune.model_path,
+                   "meta-ga, one-shot: the meta-trained model file (default: the store's newest neural model "
+                   "for the target, else the shipped one in data/models)");
+  tune->add_option("--one-shot-trials", tune_opts.tune.one_shot_trials,
+                   "one-shot: candidates measured at most (default 64)");
   tune->add_option("--transfer", tune_opts.tune.transfer,
                    "xgb-ga: auto (start from a model of the store's other workloads on this target, kept only "
                    "if it ranks this task's batches better than a task-only model) | fade (the same model, "
@@ -138,7 +149,58 @@ int main(int argc, char** argv) {
   eval->add_flag("!--no-feature-cache", eval_opts.feature_cache,
                  "lower every record again instead of reading (and filling) the store's feature cache");
   eval->add_flag("--save", eval_opts.save, "train on every record and store the model with the held-out metrics");
-  eval->add_option("--csv", eval_opts.csv, "write the per-workload rows here");
+  eval->add_option("--csv", eval_opts.csv, "write the per-workload rows here (with --neural: the per-k rows)");
+  eval->add_option("--neural", eval_opts.neural,
+                   "neural model files (train-model --out): few-shot metrics of each (adapt on k records of a "
+                   "workload, score the rest) beside XGBoost and a neural model from scratch")
+      ->group("Neural models");
+  eval->add_option("--ks", eval_opts.ks, "with --neural: the k values (default 0,8,16,32,64)")
+      ->delimiter(',')
+      ->group("Neural models");
+  eval->add_option("--repeats", eval_opts.repeats, "with --neural: random draws of k records per workload (default 3)")
+      ->group("Neural models");
+  eval->add_option("--seed", eval_opts.seed, "with --neural: seed of the draws (default 1)")->group("Neural models");
+  priortune::server::TrainModelOptions train_opts;
+  CLI::App* train = app.add_subcommand(
+      "train-model", "train the neural cost model on the store's records (meta-training by default), report "
+                     "few-shot metrics on held-out workloads and save it in the store");
+  train->add_option("--db", train_opts.db, "the SQLite store: records from it, the model into it (default ./priortune.db)");
+  train->add_option("--log", train_opts.logs, "tuning logs (.jsonl or .jsonl.gz) to import into the store first");
+  train->add_option("--target", train_opts.target,
+                    "whose records (host, a CPU name or target JSON; default: the host's if the store has them, "
+                    "else the target with the most records)");
+  train->add_option("--threads", train_opts.threads, "the thread count of the records' target (default 1)");
+  train->add_option("--op", train_opts.op, "only this op's records (default: all)");
+  train->add_option("--hold-out", train_opts.hold_out,
+                    "share of workloads held out of training for the few-shot metrics (default 0.2; 0: none)");
+  train->add_option("--ks", train_opts.ks, "k values of the few-shot metrics (default 0,8,16,32,64)")->delimiter(',');
+  train->add_option("--repeats", train_opts.repeats, "random draws of k records per held-out workload (default 3)");
+  train->add_option("--method", train_opts.train.method, "meta (joint pretraining, then Reptile; default) | joint");
+  train->add_option("--steps", train_opts.train.steps, "joint (pre)training steps (default 3000)")->group("Training");
+  train->add_option("--lr", train_opts.train.lr, "joint training learning rate (default 7e-4)")->group("Training");
+  train->add_option("--meta-iterations", train_opts.train.meta_iterations, "Reptile iterations (default 600)")
+      ->group("Training");
+  train->add_option("--meta-batch", train_opts.train.meta_batch, "tasks per Reptile iteration (default 4)")
+      ->group("Training");
+  train->add_option("--meta-lr", train_opts.train.meta_lr, "Reptile step size, annealed to 0 (default 0.1)")
+      ->group("Training");
+  train->add_option("--support", train_opts.train.support_size, "Reptile support set: 8 to this many records (default 32)")
+      ->group("Training");
+  train->add_option("--hidden", train_opts.model.hidden, "network width (default 128)")->group("Training");
+  train->add_option("--loss", train_opts.model.loss, "lambdarank (default) | pairwise")->group("Training");
+  train->add_option("--adapt-steps", train_opts.model.adapt_steps,
+                    "Adam steps of an adaptation to a task's samples (default 20)")->group("Training");
+  train->add_option("--adapt-lr", train_opts.model.adapt_lr, "adaptation learning rate (default 3e-4)")
+      ->group("Training");
+  train->add_option("--adapt-scope", train_opts.model.adapt_scope,
+                    "what adaptation changes: all (default) | head (the decoder; the slot encoder stays)")
+      ->group("Training");
+  train->add_option("--train-threads", train_opts.model.threads, "LibTorch threads while training (default 1)")
+      ->group("Training");
+  train->add_option("--seed", train_opts.model.seed, "seed of the split, the weights and the sampling (default 1)");
+  train->add_flag("!--no-feature-cache", train_opts.feature_cache,
+                  "lower every record again instead of reading (and filling) the store's feature cache");
+  train->add_option("--out", train_opts.out, "also write the model to this file (data/models/*.ptm is shipped)");
   CLI::App* lookup = app.add_subcommand("lookup", "print the best stored config and its fallback level");
   add_workload(lookup);
   add_target(lookup);
@@ -196,6 +258,7 @@ int main(int argc, char** argv) {
   }
   if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db, lookup_threads);
   if (*eval) return priortune::server::RunEvalModel(eval_opts);
+  if (*train) return priortune::server::RunTrainModel(train_opts);
   if (*exp) return priortune::server::RunExport(db, log_path);
   if (*imp) return priortune::server::RunImport(db, log_path);
 

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -66,28 +67,19 @@ class Stopwatch {
 class ModelGuidedSearch : public SearchStrategy {
  public:
   ModelGuidedSearch(const SearchSpace& space, FeatureFunction features, ModelGuidedOptions options, uint64_t seed,
-                    std::unique_ptr<costmodel::CostModel> local, std::unique_ptr<costmodel::CostModel> transfer)
+                    GuidedModels models)
       : space_(space),
         visited_(space),
         features_(std::move(features)),
         options_(std::move(options)),
         rng_(seed),
-        local_(std::move(local)),
-        transfer_(std::move(transfer)) {
-    decided_ = !transfer_ || options_.guard_batches == 0;
-    if (transfer_ && options_.guard_batches == 0) local_.reset();  // nothing to compare it with
-    if (transfer_) {
-      std::string how = options_.guard_batches > 0
-                            ? "guarded against a model of this task alone over " +
-                                  std::to_string(options_.guard_batches) + " batches"
-                            : "no guard";
-      if (options_.model.base_half_life > 0) {
-        char fade[96];
-        std::snprintf(fade, sizeof(fade), "; its weight halves every %g samples", options_.model.base_half_life);
-        how += fade;
-      }
-      Note("cost model: transferred from history (" + options_.prior->metadata().training_set + "), " + how);
-    }
+        local_(std::move(models.alternative)),
+        transfer_(std::move(models.primary)),
+        primary_name_(std::move(models.primary_name)),
+        alternative_name_(std::move(models.alternative_name)) {
+    decided_ = !transfer_ || !local_ || (options_.guard_batches == 0 && !options_.continuous_guard);
+    if (transfer_ && options_.guard_batches == 0 && !options_.continuous_guard) local_.reset();  // nothing to compare it with
+    if (!models.intro.empty()) Note(models.intro);
   }
 
   std::vector<Config> NextBatch(int n) override {
@@ -169,6 +161,11 @@ class ModelGuidedSearch : public SearchStrategy {
   // The model that guides the search: the transferred one until the guard says
   // otherwise, then the one it kept; nullptr while nothing is trained.
   const costmodel::CostModel* Active() const {
+    if (options_.continuous_guard && transfer_ && local_) {
+      if (window_local_ > window_transfer_ && local_->trained()) return local_.get();
+      return transfer_->trained() ? transfer_.get() : (local_->trained() ? local_.get() : nullptr);
+    }
+    if (!transfer_ && !local_) return nullptr;
     if (transfer_ && (!decided_ || keep_transfer_)) {
       if (!decided_ && guarded_ > 0 && local_ && local_->trained() && local_pairs_ok_ > transfer_pairs_ok_)
         return local_.get();  // leading so far
@@ -186,6 +183,10 @@ class ModelGuidedSearch : public SearchStrategy {
     auto l = local_->Predict(batch.features.data(), batch.rows());
     if (!t.ok() || !l.ok()) return;
     costmodel::RankingMetrics mt = costmodel::EvaluateRanking(*t, batch), ml = costmodel::EvaluateRanking(*l, batch);
+    if (options_.continuous_guard) {
+      ContinuousGuard(mt, ml);
+      return;
+    }
     transfer_pairs_ok_ += mt.pairwise_accuracy * static_cast<double>(mt.pairs);
     local_pairs_ok_ += ml.pairwise_accuracy * static_cast<double>(ml.pairs);
     guard_pairs_ += mt.pairs;
@@ -197,11 +198,39 @@ class ModelGuidedSearch : public SearchStrategy {
     double al = guard_pairs_ > 0 ? local_pairs_ok_ / static_cast<double>(guard_pairs_) : 0;
     std::snprintf(line, sizeof(line),
                   "cost model: kept the %s model (pairwise accuracy on the next %d measured batches, before "
-                  "seeing them: transferred %.3f, this task alone %.3f)",
-                  keep_transfer_ ? "transferred" : "task-only", guarded_, at, al);
+                  "seeing them: %s %.3f, %s %.3f)",
+                  (keep_transfer_ ? primary_name_ : alternative_name_).c_str(), guarded_, primary_name_.c_str(), at,
+                  alternative_name_.c_str(), al);
     Note(line);
     if (keep_transfer_) local_.reset();
     else transfer_.reset();
+  }
+
+  // The window of the last guard_batches batches decides which model guides the next.
+  void ContinuousGuard(const costmodel::RankingMetrics& mt, const costmodel::RankingMetrics& ml) {
+    ++guarded_;
+    window_.push_back({mt.pairwise_accuracy * static_cast<double>(mt.pairs),
+                       ml.pairwise_accuracy * static_cast<double>(ml.pairs), mt.pairs});
+    while (static_cast<int>(window_.size()) > std::max(1, options_.guard_batches)) window_.pop_front();
+    window_transfer_ = window_local_ = 0;
+    long long pairs = 0;
+    for (const auto& w : window_) {
+      window_transfer_ += w.transfer_ok;
+      window_local_ += w.local_ok;
+      pairs += w.pairs;
+    }
+    bool local_leads = window_local_ > window_transfer_;
+    if (local_leads == local_leads_) return;
+    local_leads_ = local_leads;
+    char line[320];
+    double at = pairs > 0 ? window_transfer_ / static_cast<double>(pairs) : 0;
+    double al = pairs > 0 ? window_local_ / static_cast<double>(pairs) : 0;
+    std::snprintf(line, sizeof(line),
+                  "cost model: after %d batches ranked by both models, guiding with the %s one (pairwise accuracy on the last "
+                  "%zu batches, before seeing them: %s %.3f, %s %.3f)",
+                  guarded_, (local_leads ? alternative_name_ : primary_name_).c_str(),
+                  window_.size(), primary_name_.c_str(), at, alternative_name_.c_str(), al);
+    Note(line);
   }
 
   std::vector<float> Score(const std::vector<uint64_t>& indices, const costmodel::CostModel& model) {
@@ -326,6 +355,14 @@ class ModelGuidedSearch : public SearchStrategy {
   int guarded_ = 0;
   long long guard_pairs_ = 0;
   double transfer_pairs_ok_ = 0, local_pairs_ok_ = 0;
+  struct GuardBatch {
+    double transfer_ok, local_ok;
+    long long pairs;
+  };
+  std::deque<GuardBatch> window_;  // continuous guard
+  double window_transfer_ = 0, window_local_ = 0;
+  bool local_leads_ = false;
+  std::string primary_name_, alternative_name_;
   double model_seconds_ = 0;
   std::string notes_;
 };
@@ -335,14 +372,30 @@ class ModelGuidedSearch : public SearchStrategy {
 StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearch(const SearchSpace& space, FeatureFunction features,
                                                                 const ModelGuidedOptions& options, uint64_t seed) {
   PT_RETURN_IF_ERROR(options.Validate());
-  PT_ASSIGN_OR_RETURN(std::unique_ptr<costmodel::CostModel> local,
-                      costmodel::MakeXGBoostModel(options.model, options.target_key));
-  std::unique_ptr<costmodel::CostModel> transfer;
+  GuidedModels models;
+  PT_ASSIGN_OR_RETURN(models.alternative, costmodel::MakeXGBoostModel(options.model, options.target_key));
   if (options.prior) {
-    PT_ASSIGN_OR_RETURN(transfer, costmodel::MakeXGBoostModel(options.model, options.target_key, options.prior));
+    PT_ASSIGN_OR_RETURN(models.primary, costmodel::MakeXGBoostModel(options.model, options.target_key, options.prior));
+    std::string how = options.guard_batches > 0 ? "guarded against a model of this task alone over " +
+                                                      std::to_string(options.guard_batches) + " batches"
+                                                : "no guard";
+    if (options.model.base_half_life > 0) {
+      char fade[96];
+      std::snprintf(fade, sizeof(fade), "; its weight halves every %g samples", options.model.base_half_life);
+      how += fade;
+    }
+    models.intro = "cost model: transferred from history (" + options.prior->metadata().training_set + "), " + how;
   }
-  return std::unique_ptr<SearchStrategy>(std::make_unique<ModelGuidedSearch>(
-      space, std::move(features), options, seed, std::move(local), std::move(transfer)));
+  return MakeModelGuidedSearchWith(space, std::move(features), options, seed, std::move(models));
+}
+
+StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearchWith(const SearchSpace& space, FeatureFunction features,
+                                                                    const ModelGuidedOptions& options, uint64_t seed,
+                                                                    GuidedModels models) {
+  PT_RETURN_IF_ERROR(options.Validate());
+  if (!models.primary && !models.alternative) return InvalidArgument("model-guided search needs a model");
+  return std::unique_ptr<SearchStrategy>(
+      std::make_unique<ModelGuidedSearch>(space, std::move(features), options, seed, std::move(models)));
 }
 
 }  // namespace priortune::tuner

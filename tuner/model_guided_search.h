@@ -45,6 +45,10 @@ struct ModelGuidedOptions {
   // alone rank each new batch before they see it; then the one that ranked better is
   // kept and the other dropped. The decision shows in notes().
   int guard_batches = 3;
+  // The guard never decides (meta-ga): each batch is guided by whichever model ranked the
+  // last guard_batches measured batches better before seeing them, and a change of
+  // leader is noted.
+  bool continuous_guard = false;
   // InvalidArgument naming the field.
   Status Validate() const;
 };
@@ -52,5 +56,19 @@ struct ModelGuidedOptions {
 // The strategy. `features` must stay valid while the strategy lives.
 StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearch(const SearchSpace& space, FeatureFunction features,
                                                                 const ModelGuidedOptions& options, uint64_t seed);
+
+// Names of the guarded models in notes, and what the search says when it starts.
+struct GuidedModels {
+  std::unique_ptr<costmodel::CostModel> primary;      // guides from the first batch if trained
+  std::unique_ptr<costmodel::CostModel> alternative;  // optional: the guard's other side
+  std::string primary_name = "transferred", alternative_name = "task-only";
+  std::string intro;  // first note, if any
+};
+// The same search over given models (meta-ga, one-shot): both are Fit on all of the
+// task's samples after each batch (a frozen model ignores it), the guard as the options
+// say (options.model and options.prior are not used).
+StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearchWith(const SearchSpace& space, FeatureFunction features,
+                                                                    const ModelGuidedOptions& options, uint64_t seed,
+                                                                    GuidedModels models);
 
 }  // namespace priortune::tuner

@@ -198,8 +198,10 @@ std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
 }
 
 Status CheckStrategyName(const std::string& name) {
-  if (name == "ga" || name == "random" || name == "grid" || name == "xgb-ga") return OkStatus();
-  return InvalidArgument("unknown search strategy '" + name + "' (known: ga, random, grid, xgb-ga)");
+  if (name == "ga" || name == "random" || name == "grid" || name == "xgb-ga" || name == "meta-ga" ||
+      name == "one-shot")
+    return OkStatus();
+  return InvalidArgument("unknown search strategy '" + name + "' (known: ga, random, grid, xgb-ga, meta-ga, one-shot)");
 }
 
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
@@ -208,8 +210,9 @@ StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& 
   if (name == "ga") return MakeGeneticSearch(space, GeneticOptions{}, seed);
   if (name == "random") return MakeRandomSearch(space, seed);
   if (name == "grid") return MakeGridSearch(space);
-  if (name == "xgb-ga")  // it reads features of candidates, which only a caller with the workload has
-    return InvalidArgument("strategy xgb-ga needs the workload's features: use MakeModelGuidedSearch");
+  if (name == "xgb-ga" || name == "meta-ga" || name == "one-shot")  // they read features of candidates,
+    // which only a caller with the workload has
+    return InvalidArgument("strategy " + name + " needs the workload's features: use MakeModelGuidedSearch");
   return CheckStrategyName(name);
 }
 

@@ -57,11 +57,11 @@ std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
                                                   const GeneticOptions& options, uint64_t seed);
 
 // InvalidArgument naming `name` and the known strategies unless it is "ga", "random",
-// "grid" or "xgb-ga" (tuner/model_guided_search.h).
+// "grid", "xgb-ga", "meta-ga" or "one-shot" (tuner/model_guided_search.h, tuning_loop.h).
 Status CheckStrategyName(const std::string& name);
 
-// "ga", "random" or "grid"; InvalidArgument naming the strategy otherwise (xgb-ga too:
-// it is made by MakeModelGuidedSearch, which takes the candidates' features).
+// "ga", "random" or "grid"; InvalidArgument naming the strategy otherwise (the model-guided
+// ones too: MakeModelGuidedSearch makes them, with the candidates' features).
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
                                                              const SearchSpace& space,
                                                              uint64_t seed);

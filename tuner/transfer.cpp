@@ -232,18 +232,10 @@ StatusOr<HeldOutReport> EvaluateHeldOut(const RecordFeatures& records, const Tra
                                 test.rows(), scope});
   }
   if (report.workloads.empty()) return InvalidArgument("eval-model: no workload has records to train and test on");
-  costmodel::RankingMetrics& m = report.mean;
-  m.k = k;
-  for (const auto& w : report.workloads) {
-    double n = static_cast<double>(report.workloads.size());
-    m.pairwise_accuracy += w.metrics.pairwise_accuracy / n;
-    m.kendall_tau += w.metrics.kendall_tau / n;
-    m.top_k_recall += w.metrics.top_k_recall / n;
-    m.peak_at_1 += w.metrics.peak_at_1 / n;
-    m.peak_at_5 += w.metrics.peak_at_5 / n;
-    m.pairs += w.metrics.pairs;
-    m.groups += 1;
-  }
+  std::vector<costmodel::RankingMetrics> per;
+  for (const auto& w : report.workloads) per.push_back(w.metrics);
+  report.mean = costmodel::MeanOverTasks(per);
+  report.mean.k = k;
   report.fit_seconds = Since(start);
   return report;
 }

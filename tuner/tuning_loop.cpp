@@ -21,6 +21,8 @@
 #include <optional>
 
 #include "compiler/timing.h"
+#include "costmodel/neural_model.h"
+#include "tuner/meta_model.h"
 #include "tuner/model_guided_search.h"
 #include "tuner/search_space.h"
 #include "tuner/search_strategy.h"
@@ -70,6 +72,8 @@ Status TuneOptions::Validate() const {
   if (trials <= 0) return InvalidArgument("trials must be positive, got " + std::to_string(trials));
   if (batch_size <= 0)
     return InvalidArgument("batch size must be positive, got " + std::to_string(batch_size));
+  if (one_shot_trials <= 0)
+    return InvalidArgument("one-shot trials must be positive, got " + std::to_string(one_shot_trials));
   if (early_stopping < 0)
     return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
   if (transfer != "auto" && transfer != "fade" && transfer != "off")
@@ -86,9 +90,55 @@ struct StrategyAndNotes {
   double seconds = 0;              // of that
 };
 
+// meta-ga and one-shot: the meta-trained model, adapted (meta-ga) or frozen (one-shot).
+// Without a usable model both search with a model of this task alone, as xgb-ga does.
+StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, const compiler::Target& target,
+                                            const TuneOptions& options, const SearchSpace& space, db::Store& store) {
+  auto start = std::chrono::steady_clock::now();
+  StrategyAndNotes out;
+  costmodel::NeuralOptions no;
+  no.seed = options.seed;
+  PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, options.model_path, no));
+  out.notes = prior.notes;
+  ModelGuidedOptions mo;
+  mo.target_key = target.Key();
+  mo.model = XgbOptionsOf(options);
+  const bool one_shot = options.strategy == "one-shot";
+  FeatureFunction features = LoopNestFeatures(workload, target);
+  if (!prior.model) {
+    out.notes.push_back(options.strategy + ": no meta-trained model; searching with a model of this task alone "
+                        "(xgb-ga)" + (one_shot ? ", within the one-shot budget" : ""));
+    PT_ASSIGN_OR_RETURN(out.strategy, MakeModelGuidedSearch(space, std::move(features), mo, options.seed));
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return out;
+  }
+  GuidedModels models;
+  if (one_shot) {
+    models.primary = costmodel::FrozenModel(prior.model);
+    models.primary_name = "meta-trained";
+    if (!prior.same_target)
+      out.notes.push_back("one-shot: the model was trained for another target, so its picks are a guess for this "
+                          "CPU; meta-ga adapts it to measurements");
+  } else {
+    PT_ASSIGN_OR_RETURN(models.primary, costmodel::LoadNeuralModel(prior.blob, "", no));
+    models.alternative = costmodel::FrozenModel(prior.model);
+    models.primary_name = "adapted";
+    models.alternative_name = "un-adapted meta-trained";
+    mo.continuous_guard = true;
+    models.intro = "cost model: the meta-trained model, adapted to this task's samples after every batch; while "
+                   "the un-adapted one ranks the last 3 batches better, it guides instead";
+  }
+  PT_ASSIGN_OR_RETURN(out.strategy,
+                      MakeModelGuidedSearchWith(space, std::move(features), mo, options.seed, std::move(models)));
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
 StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, const compiler::Target& target,
                                         const TuneOptions& options, const SearchSpace& space, db::Store& store) {
   StrategyAndNotes out;
+  if (options.strategy == "meta-ga" || options.strategy == "one-shot")
+    return MakeMetaStrategy(workload, target, options, space, store);
   if (options.strategy != "xgb-ga") {
     PT_ASSIGN_OR_RETURN(out.strategy, MakeSearchStrategy(options.strategy, space, options.seed));
     return out;
@@ -153,6 +203,7 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
   strategy->Update(known);
   summary.known_before = static_cast<int>(known.size());
   summary.budget = std::max(0, options.trials - summary.known_before);
+  if (options.strategy == "one-shot") summary.budget = std::min(summary.budget, options.one_shot_trials);
 
   std::optional<Config> hand_picked;
   if (options.seed_hand_picked) {

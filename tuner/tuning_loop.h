@@ -20,7 +20,7 @@ namespace priortune::tuner {
 struct TuneOptions {
   int trials = 200;            // the task's budget: records of this (workload, target),
                                // earlier runs' included (tune once, deploy many)
-  std::string strategy = "ga"; // ga | random | grid | xgb-ga
+  std::string strategy = "ga"; // ga | random | grid | xgb-ga | meta-ga | one-shot
   // xgb-ga only. auto: start from a model trained on the store's records of other
   // workloads on this target (tuner/transfer.h), guarded against a task-only model;
   // fade: the same model, unguarded, its weight halving every 64 samples (AutoTVM's
@@ -28,6 +28,12 @@ struct TuneOptions {
   std::string transfer = "auto";
   std::string model_objective = "rank:pairwise";  // xgb-ga: rank:pairwise | reg:throughput
   int model_pair_samples = 0;  // xgb-ga, rank:pairwise: pairs per record and round; 0: the model's default
+  // meta-ga and one-shot: the meta-trained model's file; empty: the store's newest neural
+  // model for the target, else a shipped one (tuner/meta_model.h). meta-ga adapts it to the
+  // task's samples after every batch (falling back to it un-adapted while adapting ranks
+  // new batches worse); one-shot only searches its predictions.
+  std::string model_path;
+  int one_shot_trials = 64;    // one-shot: candidates measured at most (a smaller budget wins)
   int batch_size = 16;         // candidates per measurement round
   int early_stopping = 0;      // stop after this many trials without improvement; 0 = off
   uint64_t seed = 1;
@@ -35,8 +41,8 @@ struct TuneOptions {
   // a tuned result is then never worse than the compiler's own pick, up to timing noise.
   // Studies of search strategies turn it off.
   bool seed_hand_picked = true;
-  // InvalidArgument naming the field for non-positive trials/batch, negative early stop,
-  // unknown strategy, transfer mode or model objective.
+  // InvalidArgument naming the field for non-positive trials/batch/one-shot trials,
+  // negative early stop, unknown strategy, transfer mode or model objective.
   Status Validate() const;
 };
 

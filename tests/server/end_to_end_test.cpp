@@ -2,9 +2,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <algorithm>
 #include <thread>
 
 #include <poll.h>
@@ -438,6 +440,91 @@ TEST(EndToEnd, CtrlCStopsTheTuneCommandWithEverythingMeasuredSaved) {
   EXPECT_GE(reported, measured);
   EXPECT_LT(reported, 400);
   EXPECT_EQ(records.size(), static_cast<size_t>(reported));
+}
+
+// The committed corpus (data/corpus/*.jsonl.gz): the first one.
+std::string CorpusFile() {
+  std::vector<std::string> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(std::string(PRIORTUNE_SOURCE_DIR) + "/data/corpus", ec))
+    if (e.path().string().size() > 9 && e.path().string().rfind(".jsonl.gz") == e.path().string().size() - 9)
+      files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files.empty() ? "" : files.front();
+}
+
+TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
+  Cluster scratch;
+  std::string corpus = CorpusFile();
+  ASSERT_FALSE(corpus.empty()) << "no corpus in data/corpus";
+  std::string db = scratch.Path("corpus.db"), model = scratch.Path("meta.ptm"), exe = PRIORTUNE_EXE;
+  int code = -1;
+  // A small meta-training on the corpus's depthwise workloads (a real LibTorch model).
+  std::string out = RunCommand(exe + " train-model --db " + db + " --log " + corpus +
+                                   " --op depthwise_conv2d --steps 30 --meta-iterations 6 --adapt-steps 5 "
+                                   "--hold-out 0.25 --ks 0,8 --repeats 1 --out " + model, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("imported "), std::string::npos) << out;
+  EXPECT_NE(out.find("few-shot on the 2 held-out workloads"), std::string::npos) << out;
+  EXPECT_NE(out.find("inference: "), std::string::npos) << out;
+  EXPECT_NE(out.find("peak memory"), std::string::npos) << out;
+  EXPECT_NE(out.find("saved model #1"), std::string::npos) << out;
+  auto store = db::OpenSqliteStore(db);
+  ASSERT_TRUE(store.ok());
+  auto models = (*store)->Models({"neural", "", "", 0, 0, false});
+  ASSERT_TRUE(models.ok());
+  ASSERT_EQ(models->size(), 1u);
+  EXPECT_NE((*models)[0].metrics_json.find("held_out_k8"), std::string::npos) << (*models)[0].metrics_json;
+  EXPECT_NE((*models)[0].training_set.find("depthwise_conv2d"), std::string::npos);
+  const size_t corpus_records = (*store)->History({}).value().size();
+
+  // Few-shot metrics of the file beside the scratch baselines.
+  std::string eval = RunCommand(exe + " eval-model --db " + db + " --target '' --op depthwise_conv2d --neural " +
+                                    model + " --ks 0,8 --repeats 1", &code);
+  ASSERT_EQ(code, 0) << eval;
+  EXPECT_NE(eval.find("xgboost (scratch)"), std::string::npos) << eval;
+  EXPECT_NE(eval.find("neural (scratch)"), std::string::npos) << eval;
+  EXPECT_NE(eval.find("meta.ptm"), std::string::npos) << eval;
+
+  // meta-ga and one-shot with the model, on a shape the corpus does not hold.
+  std::string tune_db = scratch.Path("tune.db");
+  out = RunCommand(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " + model +
+                       " --trials 32 --batch 16 --workers 2 --no-compare --db " + tune_db, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("meta model: file " + model), std::string::npos) << out;
+  EXPECT_NE(out.find("32 trials"), std::string::npos) << out;
+  out = RunCommand(exe + " tune --op depthwise_conv2d --shape 40x28x3x1x1 --strategy one-shot --one-shot-trials 12 "
+                         "--model " + model + " --trials 100 --batch 8 --workers 2 --no-compare --db " + tune_db, &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("12 trials"), std::string::npos) << out;
+
+  // Bad input: exit 2 and the reason; nothing stored changes.
+  std::string bad = RunCommand(exe + " train-model --db " + db + " --log " + scratch.Path("none.jsonl"), &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("none.jsonl"), std::string::npos) << bad;
+  bad = RunCommand(exe + " train-model --db " + db + " --hold-out 1.5", &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("--hold-out"), std::string::npos) << bad;
+  {
+    std::ofstream f(scratch.Path("bad.ptm"), std::ios::binary);
+    f << "priortune-costmodel 1\n{\"kind\":\"neural\"}\nnot weights";
+  }
+  bad = RunCommand(exe + " eval-model --db " + db + " --target '' --neural " + scratch.Path("bad.ptm"), &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("DATA_LOSS"), std::string::npos) << bad;
+  bad = RunCommand(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
+                       scratch.Path("bad.ptm") + " --trials 8 --no-compare --db " + tune_db, &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("DATA_LOSS"), std::string::npos) << bad;
+  bad = RunCommand(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
+                       scratch.Path("missing.ptm") + " --trials 8 --no-compare --db " + tune_db, &code);
+  EXPECT_EQ(code, 2);
+  EXPECT_NE(bad.find("missing.ptm"), std::string::npos) << bad;
+  EXPECT_EQ((*store)->History({}).value().size(), corpus_records);
+  EXPECT_EQ((*store)->Models({}).value().size(), 1u);
+  auto tuned = db::OpenSqliteStore(tune_db);
+  ASSERT_TRUE(tuned.ok());
+  EXPECT_EQ((*tuned)->History({}).value().size(), 44u);
 }
 
 }  // namespace

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Tuning efficiency with prior knowledge (issue 10) on the held-out shapes of
+# scripts/efficiency_shapes.sh (none of them is in the corpus): random, ga, cold xgb-ga
+# (this task's measurements only), xgb-ga with transfer from the corpus (a store holding
+# it: --transfer auto), meta-ga (the meta-trained model adapted after every batch) and
+# one-shot (the model's predictions only, 64 measured), several seeds each. The best known
+# config of a shape is the best of every run of it in this study.
+# Writes traces, logs and stores to bench-results/meta-efficiency/runs and prints the
+# tables of scripts/meta_efficiency_report.py (which docs/meta-learning.md shows).
+# Usage: scripts/meta_efficiency.sh [trials (200)] [seeds ("1 2 3")]
+#   MODEL=file     the meta-trained model (default: the shipped data/models/*.ptm)
+#   CORPUS=file    the corpus transfer learns from (default: data/corpus/*.jsonl.gz)
+#   STRATEGIES="xgb-ga meta-ga one-shot ga random transfer"   what to (re-)run; the other
+#                  strategies' last runs are kept
+#   REPORT_ONLY=1  redo the tables from the last traces
+# Needs a built tree (scripts/setup.sh). Benchmark alone on the machine.
+set -euo pipefail
+[[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [trials] [seeds]" >&2; exit 2; }
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+exe="${BUILD_DIR:-$root/build}/server/priortune"
+trials="${1:-200}"
+seeds="${2:-1 2 3}"
+out="$root/bench-results/meta-efficiency"
+model="${MODEL:-$(ls "$root"/data/models/*.ptm 2>/dev/null | head -1)}"
+corpus="${CORPUS:-$(ls "$root"/data/corpus/*.jsonl.gz 2>/dev/null | head -1)}"
+strategies="${STRATEGIES:-xgb-ga meta-ga one-shot ga random transfer}"
+source "$root/scripts/efficiency_shapes.sh"  # shapes=("name op shape" ...) and names
+mkdir -p "$out/runs"
+
+tune() {  # db trace op shape strategy seed [extra args...]; the output goes to <trace>.log
+  local db="$1" trace="$2" op="$3" shape="$4" strategy="$5" seed="$6"
+  shift 6
+  timeout 7200 "$exe" tune --op "$op" --shape "$shape" --trials "$trials" --strategy "$strategy" --seed "$seed" \
+    --db "$db" --trace "$trace" --no-compare --no-hand-picked-seed "$@" >"${trace%.csv}.log" 2>&1 || true
+  grep -E "trials/s|cost model:|meta model:|transfer:" "${trace%.csv}.log" | sed 's/^/    /' >&2 || true
+}
+
+if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
+  [[ -n "$model" && -f "$model" ]] || { echo "meta_efficiency: no model (MODEL=file or data/models/*.ptm)" >&2; exit 2; }
+  lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*avx512f.*/ISA: AVX-512/; s/Flags:.*/ISA: AVX2 (no AVX-512)/' |
+    tr -s ' \t' ' ' >"$out/machine.txt"
+  grep -m2 -E "^cpu family|^model\s" /proc/cpuinfo | tr -s ' \t' ' ' >>"$out/machine.txt" || true
+  echo "model: $model; corpus: $corpus" >>"$out/machine.txt"
+  if [[ " $strategies " == *" transfer "* ]]; then
+    # The history transfer learns from: the corpus, its feature cache filled once (eval-model
+    # lowers every record and stores the features) so that the runs pay for it only once.
+    rm -f "$out/history.db"*
+    "$exe" import "$corpus" --db "$out/history.db" >&2
+    "$exe" eval-model --db "$out/history.db" --target "" --neural "$model" --ks 0 --repeats 1 \
+      >"$out/history.eval.txt" 2>&1 || true
+  fi
+  for strategy in $strategies; do
+    for entry in "${shapes[@]}"; do
+      read -r name op shape <<<"$entry"
+      for seed in $seeds; do
+        echo "== $name $strategy seed $seed" >&2
+        run="$out/runs/$name-$strategy-$seed"
+        rm -f "$run".*
+        case "$strategy" in
+          transfer) cp "$out/history.db" "$run.db"
+                    tune "$run.db" "$run.csv" "$op" "$shape" xgb-ga "$seed" --transfer auto ;;
+          xgb-ga)   tune "$run.db" "$run.csv" "$op" "$shape" xgb-ga "$seed" --transfer off ;;
+          meta-ga|one-shot) tune "$run.db" "$run.csv" "$op" "$shape" "$strategy" "$seed" --model "$model" ;;
+          *)        tune "$run.db" "$run.csv" "$op" "$shape" "$strategy" "$seed" ;;
+        esac
+      done
+    done
+  done
+fi
+/usr/bin/python3 "$root/scripts/meta_efficiency_report.py" "$out" "$trials" "${names[@]}"

@@ -1,0 +1,199 @@
+// meta-ga and one-shot through the tuning loop: a real neural model (LibTorch) found in a
+// real SQLite store or a file, features from real lowering, a fake measurer.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <cmath>
+#include <iterator>
+#include <random>
+#include <set>
+
+#include "compiler/target.h"
+#include "costmodel/features.h"
+#include "costmodel/neural_model.h"
+#include "tests/tuner/fake_measurer.h"
+#include "tuner/meta_model.h"
+#include "tuner/search_space.h"
+#include "tuner/transfer.h"
+#include "tuner/tuning_loop.h"
+
+namespace priortune::tuner {
+namespace {
+
+compiler::Target Avx2() { return compiler::Target::Parse("x86-64-v3", 1).value(); }
+
+// A small model trained on random rows: its predictions are arbitrary but real.
+std::unique_ptr<costmodel::CostModel> TinyModel(const std::string& target_key) {
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<float> u(0, 4);
+  costmodel::Dataset d;
+  const size_t cols = static_cast<size_t>(costmodel::LoopNestFeatureCount());
+  for (int g = 0; g < 3; ++g)
+    for (int r = 0; r < 16; ++r) {
+      std::vector<float> f(cols);
+      for (auto& v : f) v = u(rng);
+      d.Add(f, 1e-3 * (1 + f[0] + g), g);
+    }
+  costmodel::NeuralOptions o;
+  o.hidden = 16;
+  o.adapt_steps = 5;
+  costmodel::NeuralTrainOptions t;
+  t.method = "joint";
+  t.steps = 5;
+  auto m = costmodel::TrainNeuralModel(d, o, t, target_key, "tiny test model");
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  return std::move(m).value();
+}
+
+class MetaStrategy : public testing::Test {
+ protected:
+  void SetUp() override {
+    // No shipped model: what a test finds is what it put there.
+    dir_ = std::filesystem::path(testing::TempDir()) / ("no-models-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    setenv("PRIORTUNE_MODEL_DIR", dir_.c_str(), 1);
+    store_ = std::move(db::OpenSqliteStore(":memory:")).value();
+  }
+  void TearDown() override { unsetenv("PRIORTUNE_MODEL_DIR"); }
+
+  StatusOr<TuneSummary> Tune(const std::string& strategy, int trials, const std::string& model_path = "") {
+    TuneOptions o;
+    o.strategy = strategy;
+    o.trials = trials;
+    o.model_path = model_path;
+    o.one_shot_trials = 24;
+    std::atomic<bool> cancel{false};
+    return TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, measurer_, *store_, 0, nullptr, cancel);
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<db::Store> store_;
+  FakeMeasurer measurer_;
+};
+
+TEST_F(MetaStrategy, OneShotNeverMeasuresMoreThanNCandidates) {
+  std::string path = (dir_ / "model.bin").string();  // not .ptm: not a shipped model
+  {
+    auto blob = TinyModel(Avx2().Key())->Save();
+    ASSERT_TRUE(blob.ok());
+    std::ofstream(path, std::ios::binary) << *blob;
+  }
+  auto s = Tune("one-shot", 200, path);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->budget, 24);
+  EXPECT_EQ(s->measured, 24);
+  EXPECT_EQ(measurer_.calls, 24);
+  EXPECT_NE(s->notes.find("meta model: file " + path), std::string::npos) << s->notes;
+  EXPECT_EQ(s->notes.find("guess"), std::string::npos) << s->notes;  // its own target
+  // Run again: the budget counts the store's records, so nothing more is measured.
+  auto again = Tune("one-shot", 24, path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->measured, 0);
+  EXPECT_EQ(measurer_.calls, 24);
+}
+
+TEST_F(MetaStrategy, MetaGaAdaptsTheStoresModelAndSpendsItsBudgetWithoutRepeats) {
+  auto id = StoreModel(*store_, *TinyModel(Avx2().Key()));
+  ASSERT_TRUE(id.ok());
+  auto s = Tune("meta-ga", 64);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->measured, 64);
+  std::set<std::string> unique(measurer_.hashes.begin(), measurer_.hashes.end());
+  EXPECT_EQ(unique.size(), measurer_.hashes.size());
+  EXPECT_NE(s->notes.find("meta model: model #" + std::to_string(*id) + " of the store"), std::string::npos) << s->notes;
+  EXPECT_NE(s->notes.find("adapted to this task's samples"), std::string::npos) << s->notes;
+  EXPECT_GT(s->model_seconds, 0);
+}
+
+TEST_F(MetaStrategy, AnotherTargetsModelIsOnlyAPriorAndOneShotSaysSo) {
+  ASSERT_TRUE(StoreModel(*store_, *TinyModel("another-target-key")).ok());
+  auto meta = Tune("meta-ga", 32);
+  ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+  EXPECT_NE(meta->notes.find("trained for another target (another-target-key"), std::string::npos) << meta->notes;
+  EXPECT_NE(meta->notes.find("a prior to adapt from"), std::string::npos) << meta->notes;
+  store_ = std::move(db::OpenSqliteStore(":memory:")).value();
+  ASSERT_TRUE(StoreModel(*store_, *TinyModel("another-target-key")).ok());
+  auto one = Tune("one-shot", 200);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_NE(one->notes.find("one-shot: the model was trained for another target"), std::string::npos) << one->notes;
+  EXPECT_LE(one->measured, 24);
+}
+
+TEST_F(MetaStrategy, ACorruptStoredModelIsRefusedAndTuningGoesOnWithoutIt) {
+  db::ModelRow bad;
+  bad.kind = "neural";
+  bad.feature_version = costmodel::kFeatureVersion;
+  bad.target_key = Avx2().Key();
+  bad.training_set = "corrupt";
+  bad.blob = "priortune-costmodel 1\n{\"kind\":\"neural\"}\nnot weights";
+  ASSERT_TRUE(store_->AddModel(bad).ok());
+  auto s = Tune("meta-ga", 32);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(s->measured, 32);
+  EXPECT_NE(s->notes.find("refused (DATA_LOSS"), std::string::npos) << s->notes;
+  EXPECT_NE(s->notes.find("no meta-trained model; searching with a model of this task alone"), std::string::npos)
+      << s->notes;
+  // A model file asked for by name that does not load is an error of the request.
+  std::string path = (dir_ / "corrupt.bin").string();
+  std::ofstream(path, std::ios::binary) << bad.blob;
+  auto named = Tune("meta-ga", 64, path);
+  EXPECT_EQ(named.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(named.status().message().find(path), std::string::npos) << named.status().message();
+  auto missing = Tune("meta-ga", 64, (dir_ / "none.ptm").string());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(measurer_.calls, 32);
+}
+
+// The repo's shipped model loads with today's feature layout and scores real candidates:
+// a change of the features (kFeatureVersion) must come with a model trained again
+// (scripts/train_shipped_model.sh).
+TEST(ShippedModel, LoadsWithTodaysFeatureLayoutAndScoresRealCandidates) {
+  unsetenv("PRIORTUNE_MODEL_DIR");
+  std::vector<std::filesystem::path> files;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(ShippedModelDir(), ec))
+    if (e.path().extension() == ".ptm") files.push_back(e.path());
+  ASSERT_FALSE(files.empty()) << "no shipped model in " << ShippedModelDir();
+  auto w = compiler::MatmulWorkload(64, 64, 64);
+  auto t = Avx2();
+  auto space = SearchSpace::ForWorkload(w, t);
+  ASSERT_TRUE(space.ok());
+  std::mt19937_64 rng(1);
+  std::vector<float> rows;
+  for (int i = 0; i < 8; ++i) {
+    auto c = space->Sample(rng);
+    ASSERT_TRUE(c.ok());
+    auto f = costmodel::CandidateFeatures(w, t, *c);
+    ASSERT_TRUE(f.ok());
+    rows.insert(rows.end(), f->begin(), f->end());
+  }
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::string blob((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto m = costmodel::LoadNeuralModel(blob, "");
+    ASSERT_TRUE(m.ok()) << file << ": " << m.status().ToString();
+    EXPECT_TRUE((*m)->trained());
+    EXPECT_NE((*m)->metadata().training_set.find("train-model meta"), std::string::npos);
+    auto s = (*m)->Predict(rows.data(), 8);
+    ASSERT_TRUE(s.ok());
+    for (float v : *s) EXPECT_TRUE(std::isfinite(v));
+  }
+}
+
+TEST(MetaStrategyOptions, OneShotTrialsMustBePositive) {
+  TuneOptions o;
+  o.strategy = "one-shot";
+  o.one_shot_trials = 0;
+  EXPECT_NE(o.Validate().message().find("one-shot trials"), std::string::npos);
+  o.one_shot_trials = 64;
+  EXPECT_TRUE(o.Validate().ok());
+  o.strategy = "meta-gaa";
+  EXPECT_NE(o.Validate().message().find("meta-ga, one-shot"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace priortune::tuner

@@ -1,0 +1,37 @@
+// The meta-trained model a task starts from (`--strategy meta-ga` and `one-shot`): an
+// explicitly named file, else the store's newest neural model for the target, else a
+// shipped one (data/models/*.ptm, the repo's model meta-trained on its committed corpus),
+// else another target's. A model trained for another target is only a prior to adapt
+// from: it is flagged so that one-shot says it is guessing.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "compiler/target.h"
+#include "costmodel/cost_model.h"
+#include "costmodel/neural_model.h"
+#include "db/store.h"
+
+namespace priortune::tuner {
+
+struct MetaPrior {
+  std::string blob;  // empty: no usable model (notes say why)
+  std::shared_ptr<const costmodel::CostModel> model;  // loaded from blob
+  std::string source;        // "model #3 of the store", "shipped model data/models/x.ptm", a path
+  bool same_target = false;  // trained for the target being tuned
+  std::vector<std::string> notes;
+};
+
+// The directory of shipped models: $PRIORTUNE_MODEL_DIR if set, else the repo's data/models.
+std::string ShippedModelDir();
+
+// `model_path` non-empty: that file, which must load (NotFound, or the loader's DataLoss /
+// FailedPrecondition with the path); otherwise the search above, where a model that does
+// not load (corrupt, another feature version) is skipped with a note and the search goes
+// on. No model at all is not an error: `blob` is then empty. Store errors are returned.
+StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& target, const std::string& model_path,
+                                 const costmodel::NeuralOptions& options = {});
+
+}  // namespace priortune::tuner
