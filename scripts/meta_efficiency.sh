@@ -13,6 +13,10 @@
 #   STRATEGIES="xgb-ga meta-ga one-shot ga random transfer"   what to (re-)run; the other
 #                  strategies' last runs are kept
 #   REPORT_ONLY=1  redo the tables from the last traces
+#   OFFLINE_ONLY=1 only the offline metrics: the runs' records (transfer runs aside) in one
+#                  store, and eval-model --neural on it for a jointly trained (pretrained)
+#                  model and MODEL (meta-trained), k = 0, 8, 16, 32, 64, beside XGBoost and
+#                  a neural model from scratch; written to offline.txt / offline.csv
 # Needs a built tree (scripts/setup.sh). Benchmark alone on the machine.
 set -euo pipefail
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [trials] [seeds]" >&2; exit 2; }
@@ -35,6 +39,27 @@ tune() {  # db trace op shape strategy seed [extra args...]; the output goes to 
   grep -E "trials/s|cost model:|meta model:|transfer:" "${trace%.csv}.log" | sed 's/^/    /' >&2 || true
 }
 
+offline() {
+  rm -f "$out/held-out.db"*
+  for db in "$out"/runs/*.db; do
+    [[ "$db" == *-transfer-* ]] && continue
+    "$exe" export --db "$db" --out "$out/log.jsonl" 2>/dev/null
+    "$exe" import "$out/log.jsonl" --db "$out/held-out.db" >/dev/null
+  done
+  rm -f "$out/log.jsonl"
+  if [[ ! -f "$out/joint.ptm" ]]; then
+    rm -f "$out/joint.db"*
+    "$exe" train-model --db "$out/joint.db" --log "$corpus" --method joint --hold-out 0 --out "$out/joint.ptm" \
+      >"$out/joint.txt"
+  fi
+  "$exe" eval-model --db "$out/held-out.db" --target "" --neural "$out/joint.ptm" "$model" --ks 0,8,16,32,64 \
+    --repeats 3 --csv "$out/offline.csv" | tee "$out/offline.txt"
+}
+
+if [[ "${OFFLINE_ONLY:-0}" == 1 ]]; then
+  offline
+  exit 0
+fi
 if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
   [[ -n "$model" && -f "$model" ]] || { echo "meta_efficiency: no model (MODEL=file or data/models/*.ptm)" >&2; exit 2; }
   lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*avx512f.*/ISA: AVX-512/; s/Flags:.*/ISA: AVX2 (no AVX-512)/' |
@@ -66,5 +91,6 @@ if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
       done
     done
   done
+  offline
 fi
 /usr/bin/python3 "$root/scripts/meta_efficiency_report.py" "$out" "$trials" "${names[@]}"

@@ -77,6 +77,8 @@ def main():
         print("|---|---|---|---|")
         per_shape, pairs = [], []
         for n in shapes:
+            if not of(n, "meta-ga") or not of(n, "xgb-ga"):
+                continue
             a = median_censored([r["t95"] for r in of(n, "meta-ga")])
             b = median_censored([r["t95"] for r in of(n, "xgb-ga")])
             r_, text = ratio(a, b, cap)

@@ -203,9 +203,12 @@ int RunTune(const TuneCommandOptions& o) {
   auto task = (*store)->CreateTask(*job, wt, o.tune.trials);
   if (!task.ok()) return Fail(task.status(), 1);
 
+  std::string strategy = o.tune.strategy;
+  if (strategy == "one-shot")
+    strategy += " (at most " + std::to_string(std::min(o.tune.trials, o.tune.one_shot_trials)) + " measured)";
   std::printf("tuning %s for %s, %d trials, strategy %s, %d workers x %d thread(s), store %s\n",
               w->ShortName().c_str(), target.Describe().c_str(), o.tune.trials,
-              o.tune.strategy.c_str(), n_workers, o.threads, o.db.c_str());
+              strategy.c_str(), n_workers, o.threads, o.db.c_str());
   std::fflush(stdout);
   bool tty = isatty(2);
   double flops = tmpl->Flops(*w);
