@@ -245,15 +245,8 @@ class NeuralModel : public CostModel {
       return OkStatus();
     }));
     nlohmann::json h;
-    h["kind"] = "neural";
+    internal::WriteMetadata(meta_, h);  // kind "neural", objective = the loss
     h["method"] = method_;
-    h["feature_version"] = meta_.feature_version;
-    h["feature_count"] = features_;
-    h["target_key"] = meta_.target_key;
-    h["objective"] = options_.loss;
-    h["training_set"] = meta_.training_set;
-    h["metrics"] = meta_.metrics_json;
-    h["samples"] = meta_.samples;
     h["hidden"] = hidden_;
     h["slots"] = static_cast<int64_t>(kStoreSlots);
     h["slot_size"] = slot_size_;
@@ -545,15 +538,9 @@ StatusOr<std::unique_ptr<CostModel>> LoadNeuralModel(const std::string& blob, co
   PT_ASSIGN_OR_RETURN(internal::BlobHeader header, internal::ReadBlobHeader(blob));
   const nlohmann::json& h = header.json;
   try {
-    if (h.at("kind").get<std::string>() != "neural")
-      return FailedPrecondition("stored cost model is of kind '" + h.at("kind").get<std::string>() + "', not neural");
-    int version = h.at("feature_version").get<int>();
-    if (version != kFeatureVersion)
-      return internal::ModelMismatch("feature version", std::to_string(version), std::to_string(kFeatureVersion));
-    std::string target = h.at("target_key").get<std::string>();
-    if (!expected_target.empty() && target != expected_target)
-      return internal::ModelMismatch("target", target, expected_target);
-    size_t features = h.at("feature_count").get<size_t>();
+    ModelMetadata meta = internal::ReadMetadata(h);
+    PT_RETURN_IF_ERROR(internal::CheckMetadata(meta, "neural", expected_target));
+    const size_t features = meta.feature_count;
     if (h.at("slots").get<int>() != kStoreSlots || h.at("slot_size").get<int>() != SlotFeatureCount())
       return internal::ModelMismatch("feature layout", std::to_string(h.at("slots").get<int>()) + " slots of " +
                                                            std::to_string(h.at("slot_size").get<int>()),
@@ -561,7 +548,7 @@ StatusOr<std::unique_ptr<CostModel>> LoadNeuralModel(const std::string& blob, co
     PT_RETURN_IF_ERROR(CheckLayout(features));
     NeuralOptions options = defaults;
     options.hidden = h.at("hidden").get<int>();
-    options.loss = h.at("objective").get<std::string>();
+    options.loss = meta.objective;
     options.adapt_steps = h.at("adapt_steps").get<int>();
     options.adapt_lr = h.at("adapt_lr").get<double>();
     options.adapt_batch = h.at("adapt_batch").get<int>();
@@ -574,15 +561,12 @@ StatusOr<std::unique_ptr<CostModel>> LoadNeuralModel(const std::string& blob, co
     if (scale.size() != features)
       return Status(StatusCode::kDataLoss, "cost model blob: " + std::to_string(scale.size()) + " feature scales for " +
                                                std::to_string(features) + " features");
-    size_t bytes = h.at("model_bytes").get<size_t>();
-    if (bytes > blob.size() - header.payload)
-      return Status(StatusCode::kDataLoss, "cost model blob: truncated (" + std::to_string(blob.size()) + " bytes)");
-    std::string weights = blob.substr(header.payload, bytes);
-    if (compiler::HashKey(weights) != h.at("model_hash").get<std::string>())
-      return Status(StatusCode::kDataLoss, "cost model blob: model bytes do not match their hash (corrupt)");
+    PT_ASSIGN_OR_RETURN(std::string weights,
+                        internal::CheckedBytes(blob, header.payload, h.at("model_bytes").get<size_t>(),
+                                               h.at("model_hash").get<std::string>()));
     std::unique_ptr<NeuralModel> m;
     Status s = Guard("load", [&]() -> Status {
-      m = NewModel(options, features, target);
+      m = NewModel(options, features, meta.target_key);
       std::vector<std::vector<int64_t>> shapes;
       for (const auto& p : m->net_->parameters()) shapes.push_back(p.sizes().vec());
       std::istringstream is(weights);
@@ -599,9 +583,7 @@ StatusOr<std::unique_ptr<CostModel>> LoadNeuralModel(const std::string& blob, co
     if (!s.ok()) return Status(StatusCode::kDataLoss, "cost model blob: weights do not load: " + s.message());
     m->has_prior_ = h.at("trained").get<bool>();
     m->method_ = h.at("method").get<std::string>();
-    m->meta_.training_set = h.at("training_set").get<std::string>();
-    m->meta_.metrics_json = h.at("metrics").get<std::string>();
-    m->meta_.samples = h.at("samples").get<int64_t>();
+    m->meta_ = meta;
     return std::unique_ptr<CostModel>(std::move(m));
   } catch (const nlohmann::json::exception& e) {
     return Status(StatusCode::kDataLoss, std::string("cost model blob: bad header field: ") + e.what());

@@ -44,18 +44,18 @@ struct NeuralOptions {
 // Offline training on many tasks (Dataset groups), TrainNeuralModel.
 struct NeuralTrainOptions {
   // joint: minibatches of several tasks, the ranking loss within each (pretraining);
-  // meta: joint pretraining for pretrain_steps, then Reptile over tasks.
+  // meta: joint pretraining for `steps`, then Reptile over tasks.
   std::string method = "meta";
   int steps = 3000;            // joint steps (method joint), or pretraining steps (meta)
   double lr = 7e-4;
   int tasks_per_batch = 8;
   int rows_per_task = 64;
-  // Reptile: each iteration adapts copies of the weights to meta_batch tasks, inner_steps
-  // Adam steps on support_size samples each (as Fit adapts at a new task), and moves the
-  // weights a step meta_lr (annealed linearly to 0) towards their mean.
+  // Reptile: each iteration adapts copies of the weights to meta_batch tasks exactly as
+  // Fit adapts at a new task (NeuralOptions' adapt_* settings), on 8 to support_size of
+  // each task's samples, and moves the weights a step meta_lr (annealed linearly to 0)
+  // towards their mean.
   int meta_iterations = 600;
   int meta_batch = 4;
-  int inner_steps = 20;
   int support_size = 32;
   // 0.1: at 0.5 Reptile undid the pretraining (un-adapted ranking loss 0.07 -> 0.60).
   double meta_lr = 0.1;

@@ -194,14 +194,7 @@ class XGBoostModel : public CostModel {
       PT_ASSIGN_OR_RETURN(base, base_->Save());
     }
     nlohmann::json h;
-    h["kind"] = meta_.kind;
-    h["feature_version"] = meta_.feature_version;
-    h["feature_count"] = meta_.feature_count;
-    h["target_key"] = meta_.target_key;
-    h["objective"] = meta_.objective;
-    h["training_set"] = meta_.training_set;
-    h["metrics"] = meta_.metrics_json;
-    h["samples"] = meta_.samples;
+    internal::WriteMetadata(meta_, h);
     h["rounds"] = options_.rounds;
     h["max_depth"] = options_.max_depth;
     h["eta"] = options_.eta;
@@ -295,28 +288,15 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
     options.seed = h.at("seed").get<uint64_t>();
     options.base_half_life = h.value("base_half_life", 0.0);
     double base_weight = h.value("base_weight", 1.0);
-    ModelMetadata meta;
-    meta.kind = h.at("kind").get<std::string>();
-    meta.feature_version = h.at("feature_version").get<int>();
-    meta.feature_count = h.at("feature_count").get<size_t>();
-    meta.target_key = h.at("target_key").get<std::string>();
-    meta.objective = options.objective;
-    meta.training_set = h.at("training_set").get<std::string>();
-    meta.metrics_json = h.at("metrics").get<std::string>();
-    meta.samples = h.at("samples").get<int64_t>();
-    if (meta.kind != "xgboost") return FailedPrecondition("stored cost model is of kind '" + meta.kind + "', not xgboost");
-    if (meta.feature_version != kFeatureVersion)
-      return ModelMismatch("feature version", std::to_string(meta.feature_version), std::to_string(kFeatureVersion));
-    if (!expected_target.empty() && meta.target_key != expected_target)
-      return ModelMismatch("target", meta.target_key, expected_target);
+    ModelMetadata meta = internal::ReadMetadata(h);
+    PT_RETURN_IF_ERROR(internal::CheckMetadata(meta, "xgboost", expected_target));
     PT_RETURN_IF_ERROR(options.Validate());
     size_t model_bytes = h.at("model_bytes").get<size_t>(), base_bytes = h.at("base_bytes").get<size_t>();
     size_t available = blob.size() - (eol + 1);
     if (model_bytes > available || base_bytes > available - model_bytes)
       return Status(StatusCode::kDataLoss, "cost model blob: truncated (" + std::to_string(blob.size()) + " bytes)");
-    std::string model = blob.substr(eol + 1, model_bytes);
-    if (compiler::HashKey(model) != h.at("model_hash").get<std::string>())
-      return Status(StatusCode::kDataLoss, "cost model blob: model bytes do not match their hash (corrupt)");
+    PT_ASSIGN_OR_RETURN(std::string model,
+                        internal::CheckedBytes(blob, eol + 1, model_bytes, h.at("model_hash").get<std::string>()));
     std::shared_ptr<const CostModel> base;
     if (base_bytes > 0) {
       size_t base_used = 0;

@@ -35,6 +35,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$trials" =~ ^[0-9]+$ && "$random" =~ ^[0-9]+$ && "$seed" =~ ^[0-9]+$ ]] || usage
 [[ -x "$exe" ]] || { echo "make_corpus: $exe not built (scripts/setup.sh)" >&2; exit 2; }
+source "$root/scripts/study_common.sh"  # describe_machine
 mkdir -p "$(dirname "$db")"
 start=$(date +%s)
 index=0
@@ -68,8 +69,7 @@ mkdir -p "$(dirname "$out")"
 "$exe" export --db "$db" --out "$out" >&2
 gzip -9 -n -f "$out"
 {
-  lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*avx512f.*/ISA: AVX-512/; s/Flags:.*/ISA: AVX2 (no AVX-512)/' | tr -s ' \t' ' '
-  grep -m2 -E "^cpu family|^model\s" /proc/cpuinfo | tr -s ' \t' ' ' || true
+  describe_machine
   echo "made by: scripts/make_corpus.sh --trials $trials --random $random --seed $seed, $(date -u +%F)"
 } >"$root/data/corpus/$cpu.machine.txt"
 echo "corpus: $out.gz ($(stat -c %s "$out.gz") bytes)" >&2

@@ -29,15 +29,8 @@ model="${MODEL:-$(ls "$root"/data/models/*.ptm 2>/dev/null | head -1)}"
 corpus="${CORPUS:-$(ls "$root"/data/corpus/*.jsonl.gz 2>/dev/null | head -1)}"
 strategies="${STRATEGIES:-xgb-ga meta-ga one-shot ga random transfer}"
 source "$root/scripts/efficiency_shapes.sh"  # shapes=("name op shape" ...) and names
+source "$root/scripts/study_common.sh"       # describe_machine, tune_traced
 mkdir -p "$out/runs"
-
-tune() {  # db trace op shape strategy seed [extra args...]; the output goes to <trace>.log
-  local db="$1" trace="$2" op="$3" shape="$4" strategy="$5" seed="$6"
-  shift 6
-  timeout 7200 "$exe" tune --op "$op" --shape "$shape" --trials "$trials" --strategy "$strategy" --seed "$seed" \
-    --db "$db" --trace "$trace" --no-compare --no-hand-picked-seed "$@" >"${trace%.csv}.log" 2>&1 || true
-  grep -E "trials/s|cost model:|meta model:|transfer:" "${trace%.csv}.log" | sed 's/^/    /' >&2 || true
-}
 
 offline() {
   rm -f "$out/held-out.db"*
@@ -62,9 +55,7 @@ if [[ "${OFFLINE_ONLY:-0}" == 1 ]]; then
 fi
 if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
   [[ -n "$model" && -f "$model" ]] || { echo "meta_efficiency: no model (MODEL=file or data/models/*.ptm)" >&2; exit 2; }
-  lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*avx512f.*/ISA: AVX-512/; s/Flags:.*/ISA: AVX2 (no AVX-512)/' |
-    tr -s ' \t' ' ' >"$out/machine.txt"
-  grep -m2 -E "^cpu family|^model\s" /proc/cpuinfo | tr -s ' \t' ' ' >>"$out/machine.txt" || true
+  describe_machine >"$out/machine.txt"
   echo "model: $model; corpus: $corpus" >>"$out/machine.txt"
   if [[ " $strategies " == *" transfer "* ]]; then
     # The history transfer learns from: the corpus, its feature cache filled once (eval-model
@@ -83,10 +74,10 @@ if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
         rm -f "$run".*
         case "$strategy" in
           transfer) cp "$out/history.db" "$run.db"
-                    tune "$run.db" "$run.csv" "$op" "$shape" xgb-ga "$seed" --transfer auto ;;
-          xgb-ga)   tune "$run.db" "$run.csv" "$op" "$shape" xgb-ga "$seed" --transfer off ;;
-          meta-ga|one-shot) tune "$run.db" "$run.csv" "$op" "$shape" "$strategy" "$seed" --model "$model" ;;
-          *)        tune "$run.db" "$run.csv" "$op" "$shape" "$strategy" "$seed" ;;
+                    tune_traced "$run.db" "$run.csv" "$op" "$shape" "$trials" xgb-ga "$seed" --transfer auto ;;
+          xgb-ga)   tune_traced "$run.db" "$run.csv" "$op" "$shape" "$trials" xgb-ga "$seed" --transfer off ;;
+          meta-ga|one-shot) tune_traced "$run.db" "$run.csv" "$op" "$shape" "$trials" "$strategy" "$seed" --model "$model" ;;
+          *)        tune_traced "$run.db" "$run.csv" "$op" "$shape" "$trials" "$strategy" "$seed" ;;
         esac
       done
     done

@@ -17,7 +17,8 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tuning_efficiency_report import median_censored, plot_curves, ratio, read_runs, trials_to  # noqa: E402
+from tuning_efficiency_report import (best_known, median_censored, plot_curves, print_checkpoints, ratio,  # noqa: E402
+                                      read_runs, trials_to)
 
 STRATEGIES = ["random", "ga", "xgb-ga", "transfer", "meta-ga", "one-shot"]
 LABELS = {"random": "random", "ga": "ga", "xgb-ga": "cold xgb-ga", "transfer": "xgb-ga + transfer (corpus)",
@@ -29,11 +30,7 @@ COLORS = {"random": "tab:gray", "ga": "tab:blue", "xgb-ga": "tab:orange", "trans
 def main():
     out, cap, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     runs = [r for r in read_runs(out, names) if r["strategy"] in STRATEGIES]
-    best = {}
-    for r in runs:
-        finite = [c for c in r["costs"] if math.isfinite(c)]
-        if finite:
-            best[r["shape"]] = min(best.get(r["shape"], math.inf), min(finite))
+    best = best_known(runs)
     present = [s for s in STRATEGIES if any(r["strategy"] == s for r in runs)]
     for r in runs:
         b = best.get(r["shape"], math.inf)
@@ -133,15 +130,7 @@ def main():
 
     checkpoints = [c for c in (8, 16, 32, 64, 100, 200) if c <= cap]
     print("\n### Best so far / best known at fixed trial counts (median over shapes and seeds; min)\n")
-    print("| strategy | runs | " + " | ".join("trial %d" % c for c in checkpoints) + " |")
-    print("|---|---|" + "---|" * len(checkpoints))
-    for s in present:
-        rs = of_all = [r for r in runs if r["strategy"] == s]
-        cells = []
-        for c in checkpoints:
-            v = [best[r["shape"]] / min(r["costs"][:c]) for r in rs if len(r["costs"]) >= c]
-            cells.append("%.3f (%.3f)" % (statistics.median(v), min(v)) if v else "—")
-        print("| %s | %d | %s |" % (LABELS[s], len(of_all), " | ".join(cells)))
+    print_checkpoints(runs, best, present, LABELS, checkpoints)
 
     print("\n### Cost-model time: share of wall time (median, max)\n")
     print("| strategy | runs | model share | wall s (median) |")

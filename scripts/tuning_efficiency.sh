@@ -28,14 +28,7 @@ out="$root/bench-results/tuning-efficiency"
 mkdir -p "$out"
 
 source "$root/scripts/efficiency_shapes.sh"  # shapes=("name op shape" ...) and names
-
-tune() {  # db trace op shape trials strategy seed [extra args...]; the run's output goes to <trace>.log
-  local db="$1" trace="$2" op="$3" shape="$4" n="$5" strategy="$6" seed="$7"
-  shift 7
-  timeout 7200 "$exe" tune --op "$op" --shape "$shape" --trials "$n" --strategy "$strategy" --seed "$seed" \
-    --db "$db" --trace "$trace" --no-compare --no-hand-picked-seed "$@" >"${trace%.csv}.log" 2>&1 || true
-  grep -E "trials/s|cost model:|transfer:" "${trace%.csv}.log" | sed 's/^/    /' >&2 || true
-}
+source "$root/scripts/study_common.sh"       # describe_machine, tune_traced
 
 transfer_modes="${TRANSFER_MODES:-auto fade}"
 strategies="${STRATEGIES:-random ga xgb-ga}"
@@ -47,23 +40,21 @@ if [[ "${REPORT_ONLY:-0}" != 1 && "${SKIP_PHASE1:-0}" != 1 ]]; then
     for strategy in $strategies; do rm -f "$out/runs/$name-$strategy-"*; done
     if [[ " $strategies " == *" xgb-ga "* ]]; then rm -f "$out/runs/$name-long-"*; fi
   done
-  lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*avx512f.*/ISA: AVX-512/; s/Flags:.*/ISA: AVX2 (no AVX-512)/' |
-    tr -s ' \t' ' ' >"$out/machine.txt"
-  grep -m2 -E "^cpu family|^model\s" /proc/cpuinfo | tr -s ' \t' ' ' >>"$out/machine.txt" || true
+  describe_machine >"$out/machine.txt"
   # 1. Each strategy without history, every seed.
   for entry in "${shapes[@]}"; do
     read -r name op shape <<<"$entry"
     for strategy in $strategies; do
       for seed in $seeds; do
         echo "== $name $strategy seed $seed" >&2
-        tune "$out/runs/$name-$strategy-$seed.db" "$out/runs/$name-$strategy-$seed.csv" "$op" "$shape" \
+        tune_traced "$out/runs/$name-$strategy-$seed.db" "$out/runs/$name-$strategy-$seed.csv" "$op" "$shape" \
           "$trials" "$strategy" "$seed" --transfer off
       done
     done
     # The long run: part of "best known", not of the medians.
     [[ " $strategies " == *" xgb-ga "* ]] || continue
     echo "== $name long xgb-ga ($long_trials trials)" >&2
-    tune "$out/runs/$name-long-0.db" "$out/runs/$name-long-0.csv" "$op" "$shape" "$long_trials" xgb-ga 100 \
+    tune_traced "$out/runs/$name-long-0.db" "$out/runs/$name-long-0.csv" "$op" "$shape" "$long_trials" xgb-ga 100 \
       --transfer off
   done
 fi
@@ -96,7 +87,7 @@ if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
         echo "== $name xgb-ga with transfer $mode, seed $seed" >&2
         rm -f "$out/runs/$name-$run-$seed".db*
         cp "$hist" "$out/runs/$name-$run-$seed.db"
-        tune "$out/runs/$name-$run-$seed.db" "$out/runs/$name-$run-$seed.csv" "$op" "$shape" \
+        tune_traced "$out/runs/$name-$run-$seed.db" "$out/runs/$name-$run-$seed.csv" "$op" "$shape" \
           "$trials" xgb-ga "$seed" --transfer "$mode"
       done
     done

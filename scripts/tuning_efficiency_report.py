@@ -74,14 +74,35 @@ def ratio(a, b, cap):
     return r, "%.2f" % r
 
 
-def main():
-    out, cap, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    runs = read_runs(out, names)
+def best_known(runs):
+    """Per shape, the best cost of every run of it."""
     best = {}
     for r in runs:
         finite = [c for c in r["costs"] if math.isfinite(c)]
         if finite:
             best[r["shape"]] = min(best.get(r["shape"], math.inf), min(finite))
+    return best
+
+
+def print_checkpoints(runs, best, strategies, labels, checkpoints):
+    """The markdown rows of best so far / best known at fixed trial counts per strategy."""
+    print("| strategy | runs | " + " | ".join("trial %d" % c for c in checkpoints) + " |")
+    print("|---|---|" + "---|" * len(checkpoints))
+    for s in strategies:
+        rs = [r for r in runs if r["strategy"] == s]
+        if not rs:
+            continue
+        cells = []
+        for c in checkpoints:
+            v = [best[r["shape"]] / min(r["costs"][:c]) for r in rs if len(r["costs"]) >= c]
+            cells.append("%.3f (%.3f)" % (statistics.median(v), min(v)) if v else "—")
+        print("| %s | %d | %s |" % (labels[s], len(rs), " | ".join(cells)))
+
+
+def main():
+    out, cap, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+    runs = read_runs(out, names)
+    best = best_known(runs)
 
     rows = []
     for r in runs:
@@ -190,17 +211,7 @@ def main():
     # best-so-far at fixed trial counts shows the same runs without a threshold.
     checkpoints = [c for c in (16, 32, 64, 100, 200) if c <= cap]
     print("\n### Best so far / best known at fixed trial counts: median (min) over shapes and seeds\n")
-    print("| strategy | runs | " + " | ".join("trial %d" % c for c in checkpoints) + " |")
-    print("|---|---|" + "---|" * len(checkpoints))
-    for s in STRATEGIES:
-        rs = [r for r in runs if r["strategy"] == s]
-        if not rs:
-            continue
-        cells = []
-        for c in checkpoints:
-            v = [best[r["shape"]] / min(r["costs"][:c]) for r in rs if len(r["costs"]) >= c]
-            cells.append("%.3f (%.3f)" % (statistics.median(v), min(v)) if v else "—")
-        print("| %s | %d | %s |" % (LABELS[s], len(rs), " | ".join(cells)))
+    print_checkpoints(runs, best, STRATEGIES, LABELS, checkpoints)
 
     print("\n### Cost-model time (xgb-ga runs): share of wall time, workers busy\n")
     print("| strategy | runs | model share of wall time (median, max) | workers busy (median, min) |")

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -324,11 +325,13 @@ StatusOr<TargetRecords> RecordsOfTarget(db::Store& store, const std::string& db_
                                         int threads, const std::string& op) {
   TargetRecords out;
   auto fail_internal = [](const Status& s) { return Status(StatusCode::kInternal, s.message()); };
+  std::optional<std::vector<db::Record>> all;  // of every target, when the target is chosen from them
   if (spec.empty()) {
     // The host's records if the store has them, else the target with the most.
     auto host = DeployTarget("host", threads);
-    auto all = store.History({"", "", op, 0});
-    if (!all.ok()) return fail_internal(all.status());
+    auto history = store.History({"", "", op, 0});
+    if (!history.ok()) return fail_internal(history.status());
+    all = std::move(history).value();
     std::map<std::string, std::pair<int, std::string>> count;  // key -> (records, target json)
     for (const auto& r : *all) {
       auto& c = count[r.target_key];
@@ -350,6 +353,11 @@ StatusOr<TargetRecords> RecordsOfTarget(db::Store& store, const std::string& db_
     }
   } else {
     PT_ASSIGN_OR_RETURN(out.target, DeployTarget(spec, threads));
+  }
+  if (all) {
+    for (auto& r : *all)
+      if (r.target_key == out.target.Key()) out.records.push_back(std::move(r));
+    return out;  // the chosen target has records
   }
   auto records = store.History({"", out.target.Key(), op, 0});
   if (!records.ok()) return fail_internal(records.status());
@@ -386,10 +394,9 @@ int RunEvalModel(const EvalModelOptions& o) {
   auto tr = RecordsOfTarget(**store, o.db, o.target, o.threads, o.op);
   if (!tr.ok()) return Fail(tr.status(), tr.status().code() == StatusCode::kInternal ? 1 : 2);
   if (!o.neural.empty()) return RunEvalNeural(o, **store, *tr);
-  const std::vector<db::Record>* records = &tr->records;
-  const compiler::Target* target = &tr->target;
-  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(*records, to.features, o.feature_cache ? store->get() : nullptr);
-  PrintFeatureStats(rf, *target);
+  const compiler::Target& target = tr->target;
+  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(tr->records, to.features, o.feature_cache ? store->get() : nullptr);
+  PrintFeatureStats(rf, target);
   auto report = tuner::EvaluateHeldOut(rf, to, o.k);
   if (!report.ok()) return Fail(report.status());
   std::printf("objective %s%s, one workload held out at a time, trained on the others (the same op's when they "
@@ -417,12 +424,12 @@ int RunEvalModel(const EvalModelOptions& o) {
               m.pairwise_accuracy, m.kendall_tau, m.top_k_recall, m.peak_at_1, m.peak_at_5);
   std::printf("(training of %zu folds: %.1f s, 1 thread)\n", report->workloads.size(), report->fit_seconds);
   if (o.save) {
-    auto model = costmodel::MakeXGBoostModel(to.model, target->Key());
+    auto model = costmodel::MakeXGBoostModel(to.model, target.Key());
     if (!model.ok()) return Fail(model.status(), 1);
     if (Status s = (*model)->Fit(rf.data); !s.ok()) return Fail(s, 1);
     (*model)->mutable_metadata().training_set = "eval-model: " + std::to_string(rf.data.rows()) + " records of " +
                                                 std::to_string(rf.workload_keys.size()) + " workloads" +
-                                                (o.op.empty() ? "" : " of " + o.op) + " on target " + target->Key();
+                                                (o.op.empty() ? "" : " of " + o.op) + " on target " + target.Key();
     (*model)->mutable_metadata().metrics_json = R"({"held_out_mean":)" + costmodel::MetricsJson(m) + "}";
     auto id = tuner::StoreModel(**store, **model);
     if (!id.ok()) return Fail(id.status(), 1);
@@ -486,6 +493,9 @@ int RunExport(const std::string& db, const std::string& out) {
   return 0;
 }
 
+namespace {
+
+// A tuning log's text: JSON lines, gzip-compressed or not. NotFound if it cannot be opened.
 StatusOr<std::string> ReadLogFile(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");  // reads uncompressed files as they are
   if (!f) return NotFound("cannot read '" + path + "'");
@@ -499,6 +509,8 @@ StatusOr<std::string> ReadLogFile(const std::string& path) {
   if (n < 0) return InvalidArgument(path + ": not a readable log (" + message + ")");
   return text;
 }
+
+}  // namespace
 
 StatusOr<db::ImportStats> ImportLogFile(db::Store& store, const std::string& path) {
   PT_ASSIGN_OR_RETURN(std::string text, ReadLogFile(path));

@@ -17,6 +17,7 @@
 #include "costmodel/xgboost_model.h"
 #include "server/commands.h"
 #include "server/internal/model_cli.h"
+#include "tuner/meta_model.h"
 #include "tuner/transfer.h"
 
 namespace priortune::server {
@@ -201,7 +202,7 @@ int RunEvalNeural(const EvalModelOptions& o, db::Store& store, const TargetRecor
   no.seed = o.seed;
   std::vector<std::pair<std::string, std::string>> models;  // name, blob
   for (const auto& path : o.neural) {
-    auto text = ReadLogFile(path);  // a blob is bytes; gzopen reads it as it is
+    auto text = tuner::ReadModelFile(path);
     if (!text.ok()) return Fail(text.status());
     auto m = costmodel::LoadNeuralModel(*text, "", no);
     if (!m.ok()) return Fail(Status(m.status().code(), path + ": " + m.status().message()));

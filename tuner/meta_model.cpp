@@ -4,9 +4,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
-
-#include "costmodel/xgboost_model.h"
 
 #ifndef PRIORTUNE_SHIPPED_MODEL_DIR
 #define PRIORTUNE_SHIPPED_MODEL_DIR "data/models"
@@ -19,9 +18,7 @@ std::string ShippedModelDir() {
   return env && *env ? env : PRIORTUNE_SHIPPED_MODEL_DIR;
 }
 
-namespace {
-
-StatusOr<std::string> ReadFile(const std::string& path) {
+StatusOr<std::string> ReadModelFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) return NotFound("cannot read model file '" + path + "'");
   std::ostringstream s;
@@ -29,81 +26,85 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   return s.str();
 }
 
-// Loads `blob` as a neural model of any target; fills `out` if it loads.
-Status Take(const std::string& blob, const std::string& source, const compiler::Target& target,
-            const costmodel::NeuralOptions& options, MetaPrior& out) {
-  auto m = costmodel::LoadNeuralModel(blob, "", options);
-  if (!m.ok()) return m.status();
-  out.blob = blob;
-  out.same_target = (*m)->metadata().target_key == target.Key();
-  out.model = std::shared_ptr<const costmodel::CostModel>(std::move(m).value());
-  out.source = source;
-  std::string line = "meta model: " + source + " (" + out.model->metadata().training_set + ")";
+namespace {
+
+// A model that loaded, with where it came from.
+struct Loaded {
+  std::string blob, source;
+  std::shared_ptr<const costmodel::CostModel> model;
+};
+
+StatusOr<Loaded> Load(std::string blob, std::string source, const costmodel::NeuralOptions& options) {
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<costmodel::CostModel> m, costmodel::LoadNeuralModel(blob, "", options));
+  return Loaded{std::move(blob), std::move(source), std::move(m)};
+}
+
+MetaPrior Take(Loaded l, const compiler::Target& target, std::vector<std::string> notes) {
+  MetaPrior out;
+  out.same_target = l.model->metadata().target_key == target.Key();
+  std::string line = "meta model: " + l.source + " (" + l.model->metadata().training_set + ")";
   if (!out.same_target)
-    line += "; trained for another target (" + out.model->metadata().target_key + ", this one is " + target.Key() +
+    line += "; trained for another target (" + l.model->metadata().target_key + ", this one is " + target.Key() +
             "): a prior to adapt from";
+  out.notes = std::move(notes);
   out.notes.push_back(line);
-  return OkStatus();
+  out.blob = std::move(l.blob);
+  out.model = std::move(l.model);
+  return out;
 }
 
 }  // namespace
 
 StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& target, const std::string& model_path,
                                  const costmodel::NeuralOptions& options) {
-  MetaPrior out;
   if (!model_path.empty()) {
-    PT_ASSIGN_OR_RETURN(std::string blob, ReadFile(model_path));
-    Status s = Take(blob, "file " + model_path, target, options, out);
-    if (!s.ok()) return Status(s.code(), model_path + ": " + s.message());
-    return out;
+    PT_ASSIGN_OR_RETURN(std::string blob, ReadModelFile(model_path));
+    auto l = Load(std::move(blob), "file " + model_path, options);
+    if (!l.ok()) return Status(l.status().code(), model_path + ": " + l.status().message());
+    return Take(std::move(l).value(), target, {});
   }
-  // Candidates in order of preference: (blob, source, same target).
+  // In order: the store's models for this target (newest first), the shipped ones for it,
+  // the store's for other targets, the shipped ones for other targets. Each is loaded at
+  // most once and only until one is taken.
+  std::vector<std::string> notes;
+  auto refused = [&](const std::string& source, const Status& s) {
+    notes.push_back("meta model: " + source + " refused (" + s.ToString() + ")");
+  };
   PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> rows, store.Models({"neural", "", "", 0, 0, true}));
-  std::stable_sort(rows.begin(), rows.end(), [&](const db::ModelRow& a, const db::ModelRow& b) {
-    return (a.target_key == target.Key()) > (b.target_key == target.Key());
-  });
-  std::vector<std::pair<std::string, std::string>> shipped;
+  auto from_store = [&](bool same) -> std::optional<Loaded> {
+    for (auto& r : rows) {
+      if ((r.target_key == target.Key()) != same) continue;
+      std::string source = "model #" + std::to_string(r.id) + " of the store";
+      auto l = Load(std::move(r.blob), source, options);
+      if (l.ok()) return std::move(l).value();
+      refused(source, l.status());
+    }
+    return std::nullopt;
+  };
+  if (auto l = from_store(true)) return Take(std::move(*l), target, notes);
   std::error_code ec;
   std::vector<std::filesystem::path> files;
   for (const auto& e : std::filesystem::directory_iterator(ShippedModelDir(), ec))
     if (e.path().extension() == ".ptm") files.push_back(e.path());
   std::sort(files.begin(), files.end());
+  std::vector<Loaded> shipped_elsewhere;  // shipped models of other targets, for the last resort
   for (const auto& f : files) {
-    auto blob = ReadFile(f.string());
-    if (!blob.ok()) {
-      out.notes.push_back("meta model: shipped " + f.string() + " not read");
-      continue;
+    std::string source = "shipped model " + f.string();
+    auto blob = ReadModelFile(f.string());
+    auto l = blob.ok() ? Load(std::move(blob).value(), source, options) : StatusOr<Loaded>(blob.status());
+    if (!l.ok()) {
+      refused(source, l.status());
+    } else if (l->model->metadata().target_key == target.Key()) {
+      return Take(std::move(l).value(), target, notes);
+    } else {
+      shipped_elsewhere.push_back(std::move(l).value());
     }
-    shipped.emplace_back(std::move(*blob), "shipped model " + f.string());
   }
-  auto try_rows = [&](bool same) {
-    for (const auto& r : rows) {
-      if ((r.target_key == target.Key()) != same) continue;
-      std::string source = "model #" + std::to_string(r.id) + " of the store";
-      Status s = Take(r.blob, source, target, options, out);
-      if (s.ok()) return true;
-      out.notes.push_back("meta model: " + source + " refused (" + s.ToString() + ")");
-    }
-    return false;
-  };
-  auto try_shipped = [&](bool same) {
-    for (const auto& [blob, source] : shipped) {
-      auto header = costmodel::LoadNeuralModel(blob, same ? target.Key() : "", options);
-      if (!header.ok()) {
-        // Another target's model is tried in the second pass; anything else is broken.
-        if (same && header.status().code() == StatusCode::kFailedPrecondition &&
-            header.status().message().find("made for target") != std::string::npos)
-          continue;
-        if (same) out.notes.push_back("meta model: " + source + " refused (" + header.status().ToString() + ")");
-        continue;
-      }
-      if (Take(blob, source, target, options, out).ok()) return true;
-    }
-    return false;
-  };
-  if (try_rows(true) || try_shipped(true) || try_rows(false) || try_shipped(false)) return out;
-  out.notes.push_back("meta model: none found (no neural model in the store, none loads from " + ShippedModelDir() +
-                      ")");
+  if (auto l = from_store(false)) return Take(std::move(*l), target, notes);
+  if (!shipped_elsewhere.empty()) return Take(std::move(shipped_elsewhere.front()), target, notes);
+  notes.push_back("meta model: none found (no neural model in the store, none loads from " + ShippedModelDir() + ")");
+  MetaPrior out;
+  out.notes = std::move(notes);
   return out;
 }
 

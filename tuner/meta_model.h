@@ -19,13 +19,15 @@ namespace priortune::tuner {
 struct MetaPrior {
   std::string blob;  // empty: no usable model (notes say why)
   std::shared_ptr<const costmodel::CostModel> model;  // loaded from blob
-  std::string source;        // "model #3 of the store", "shipped model data/models/x.ptm", a path
   bool same_target = false;  // trained for the target being tuned
-  std::vector<std::string> notes;
+  std::vector<std::string> notes;  // which model (from where), and the ones refused
 };
 
 // The directory of shipped models: $PRIORTUNE_MODEL_DIR if set, else the repo's data/models.
 std::string ShippedModelDir();
+
+// A model file's bytes; NotFound naming the path if it cannot be read.
+StatusOr<std::string> ReadModelFile(const std::string& path);
 
 // `model_path` non-empty: that file, which must load (NotFound, or the loader's DataLoss /
 // FailedPrecondition with the path); otherwise the search above, where a model that does

@@ -162,10 +162,9 @@ class ModelGuidedSearch : public SearchStrategy {
   // otherwise, then the one it kept; nullptr while nothing is trained.
   const costmodel::CostModel* Active() const {
     if (options_.continuous_guard && transfer_ && local_) {
-      if (window_local_ > window_transfer_ && local_->trained()) return local_.get();
+      if (local_leads_ && local_->trained()) return local_.get();
       return transfer_->trained() ? transfer_.get() : (local_->trained() ? local_.get() : nullptr);
     }
-    if (!transfer_ && !local_) return nullptr;
     if (transfer_ && (!decided_ || keep_transfer_)) {
       if (!decided_ && guarded_ > 0 && local_ && local_->trained() && local_pairs_ok_ > transfer_pairs_ok_)
         return local_.get();  // leading so far
@@ -194,16 +193,23 @@ class ModelGuidedSearch : public SearchStrategy {
     decided_ = true;
     keep_transfer_ = transfer_pairs_ok_ >= local_pairs_ok_;
     char line[256];
-    double at = guard_pairs_ > 0 ? transfer_pairs_ok_ / static_cast<double>(guard_pairs_) : 0;
-    double al = guard_pairs_ > 0 ? local_pairs_ok_ / static_cast<double>(guard_pairs_) : 0;
     std::snprintf(line, sizeof(line),
                   "cost model: kept the %s model (pairwise accuracy on the next %d measured batches, before "
-                  "seeing them: %s %.3f, %s %.3f)",
-                  (keep_transfer_ ? primary_name_ : alternative_name_).c_str(), guarded_, primary_name_.c_str(), at,
-                  alternative_name_.c_str(), al);
+                  "seeing them: %s)",
+                  (keep_transfer_ ? primary_name_ : alternative_name_).c_str(), guarded_,
+                  Accuracies(transfer_pairs_ok_, local_pairs_ok_, guard_pairs_).c_str());
     Note(line);
     if (keep_transfer_) local_.reset();
     else transfer_.reset();
+  }
+
+  // "transferred 0.712, task-only 0.655": each model's share of `pairs` ordered right.
+  std::string Accuracies(double primary_ok, double alternative_ok, long long pairs) const {
+    double n = pairs > 0 ? static_cast<double>(pairs) : 1;  // no pairs: both 0
+    char text[160];
+    std::snprintf(text, sizeof(text), "%s %.3f, %s %.3f", primary_name_.c_str(), primary_ok / n,
+                  alternative_name_.c_str(), alternative_ok / n);
+    return text;
   }
 
   // The window of the last guard_batches batches decides which model guides the next.
@@ -212,24 +218,22 @@ class ModelGuidedSearch : public SearchStrategy {
     window_.push_back({mt.pairwise_accuracy * static_cast<double>(mt.pairs),
                        ml.pairwise_accuracy * static_cast<double>(ml.pairs), mt.pairs});
     while (static_cast<int>(window_.size()) > std::max(1, options_.guard_batches)) window_.pop_front();
-    window_transfer_ = window_local_ = 0;
+    double transfer_ok = 0, local_ok = 0;
     long long pairs = 0;
     for (const auto& w : window_) {
-      window_transfer_ += w.transfer_ok;
-      window_local_ += w.local_ok;
+      transfer_ok += w.transfer_ok;
+      local_ok += w.local_ok;
       pairs += w.pairs;
     }
-    bool local_leads = window_local_ > window_transfer_;
+    bool local_leads = local_ok > transfer_ok;
     if (local_leads == local_leads_) return;
     local_leads_ = local_leads;
     char line[320];
-    double at = pairs > 0 ? window_transfer_ / static_cast<double>(pairs) : 0;
-    double al = pairs > 0 ? window_local_ / static_cast<double>(pairs) : 0;
     std::snprintf(line, sizeof(line),
                   "cost model: after %d batches ranked by both models, guiding with the %s one (pairwise accuracy on the last "
-                  "%zu batches, before seeing them: %s %.3f, %s %.3f)",
-                  guarded_, (local_leads ? alternative_name_ : primary_name_).c_str(),
-                  window_.size(), primary_name_.c_str(), at, alternative_name_.c_str(), al);
+                  "%zu batches, before seeing them: %s)",
+                  guarded_, (local_leads ? alternative_name_ : primary_name_).c_str(), window_.size(),
+                  Accuracies(transfer_ok, local_ok, pairs).c_str());
     Note(line);
   }
 
@@ -360,8 +364,7 @@ class ModelGuidedSearch : public SearchStrategy {
     long long pairs;
   };
   std::deque<GuardBatch> window_;  // continuous guard
-  double window_transfer_ = 0, window_local_ = 0;
-  bool local_leads_ = false;
+  bool local_leads_ = false;       // the alternative ranked the window better (continuous guard)
   std::string primary_name_, alternative_name_;
   double model_seconds_ = 0;
   std::string notes_;

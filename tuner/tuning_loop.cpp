@@ -126,7 +126,8 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
     models.alternative_name = "un-adapted meta-trained";
     mo.continuous_guard = true;
     models.intro = "cost model: the meta-trained model, adapted to this task's samples after every batch; while "
-                   "the un-adapted one ranks the last 3 batches better, it guides instead";
+                   "the un-adapted one ranks the last " + std::to_string(mo.guard_batches) +
+                   " batches better, it guides instead";
   }
   PT_ASSIGN_OR_RETURN(out.strategy,
                       MakeModelGuidedSearchWith(space, std::move(features), mo, options.seed, std::move(models)));

@@ -6,6 +6,9 @@
 #include <string>
 
 #include "compiler/status.h"
+#include "costmodel/cost_model.h"
+#include "compiler/target.h"
+#include "costmodel/features.h"
 
 namespace priortune::costmodel::internal {
 
@@ -34,6 +37,56 @@ inline StatusOr<BlobHeader> ReadBlobHeader(const std::string& blob) {
 // FailedPrecondition naming both sides.
 inline Status ModelMismatch(const std::string& what, const std::string& stored, const std::string& wanted) {
   return FailedPrecondition("stored cost model was made for " + what + " " + stored + ", this run needs " + wanted);
+}
+
+// The ModelMetadata fields every header holds.
+inline void WriteMetadata(const ModelMetadata& m, nlohmann::json& h) {
+  h["kind"] = m.kind;
+  h["feature_version"] = m.feature_version;
+  h["feature_count"] = m.feature_count;
+  h["target_key"] = m.target_key;
+  h["objective"] = m.objective;
+  h["training_set"] = m.training_set;
+  h["metrics"] = m.metrics_json;
+  h["samples"] = m.samples;
+}
+
+// Throws nlohmann::json::exception for a missing or mistyped field (the loaders turn it
+// into DataLoss).
+inline ModelMetadata ReadMetadata(const nlohmann::json& h) {
+  ModelMetadata m;
+  m.kind = h.at("kind").get<std::string>();
+  m.feature_version = h.at("feature_version").get<int>();
+  m.feature_count = h.at("feature_count").get<size_t>();
+  m.target_key = h.at("target_key").get<std::string>();
+  m.objective = h.at("objective").get<std::string>();
+  m.training_set = h.at("training_set").get<std::string>();
+  m.metrics_json = h.at("metrics").get<std::string>();
+  m.samples = h.at("samples").get<int64_t>();
+  return m;
+}
+
+// FailedPrecondition for a model of another kind, feature version or (`expected_target`
+// not empty) target.
+inline Status CheckMetadata(const ModelMetadata& m, const std::string& kind, const std::string& expected_target) {
+  if (m.kind != kind) return FailedPrecondition("stored cost model is of kind '" + m.kind + "', not " + kind);
+  if (m.feature_version != kFeatureVersion)
+    return ModelMismatch("feature version", std::to_string(m.feature_version), std::to_string(kFeatureVersion));
+  if (!expected_target.empty() && m.target_key != expected_target)
+    return ModelMismatch("target", m.target_key, expected_target);
+  return OkStatus();
+}
+
+// The `bytes` bytes at `offset` of `blob`, checked against their hash: DataLoss if the
+// blob is too short or they do not match.
+inline StatusOr<std::string> CheckedBytes(const std::string& blob, size_t offset, size_t bytes,
+                                          const std::string& hash) {
+  if (offset > blob.size() || bytes > blob.size() - offset)
+    return Status(StatusCode::kDataLoss, "cost model blob: truncated (" + std::to_string(blob.size()) + " bytes)");
+  std::string out = blob.substr(offset, bytes);
+  if (compiler::HashKey(out) != hash)
+    return Status(StatusCode::kDataLoss, "cost model blob: model bytes do not match their hash (corrupt)");
+  return out;
 }
 
 }  // namespace priortune::costmodel::internal

@@ -14,10 +14,9 @@ namespace priortune::server {
 
 bool FileExists(const std::string& path);
 
-// A tuning log's text: JSON lines, gzip-compressed or not. NotFound if it cannot be opened.
-StatusOr<std::string> ReadLogFile(const std::string& path);
-// Adds a log's records to the store, each checked against the compiler (keys, config
-// hash): all or nothing; errors name the file (and the line, as the store says).
+// Adds a log's records (JSON lines, gzip-compressed or not) to the store, each checked
+// against the compiler (keys, config hash): all or nothing; errors name the file (and the
+// line, as the store says). NotFound if it cannot be opened.
 StatusOr<db::ImportStats> ImportLogFile(db::Store& store, const std::string& path);
 
 struct TargetRecords {

@@ -1,0 +1,22 @@
+# What the tuning studies share (sourced by tuning_efficiency.sh, meta_efficiency.sh and
+# make_corpus.sh; the caller sets $exe, the priortune executable).
+
+# The CPU a study measured on, for the figures to name it: model name, cores, ISA kind
+# (AVX-512 or AVX2), CPU family and model.
+describe_machine() {
+  lscpu | grep -E "Model name|^CPU\(s\)|Flags" | sed 's/Flags:.*avx512f.*/ISA: AVX-512/; s/Flags:.*/ISA: AVX2 (no AVX-512)/' |
+    tr -s ' \t' ' '
+  grep -m2 -E "^cpu family|^model\s" /proc/cpuinfo | tr -s ' \t' ' ' || true
+}
+
+# tune_traced db trace op shape trials strategy seed [extra tune args...]: one run of a
+# study (no comparison at the end, no hand-picked config), its per-trial trace in <trace>,
+# its output in <trace without .csv>.log; the summary lines go to stderr. A failed run
+# leaves its log and does not stop the study.
+tune_traced() {
+  local db="$1" trace="$2" op="$3" shape="$4" n="$5" strategy="$6" seed="$7"
+  shift 7
+  timeout 7200 "$exe" tune --op "$op" --shape "$shape" --trials "$n" --strategy "$strategy" --seed "$seed" \
+    --db "$db" --trace "$trace" --no-compare --no-hand-picked-seed "$@" >"${trace%.csv}.log" 2>&1 || true
+  grep -E "trials/s|cost model:|meta model:|transfer:" "${trace%.csv}.log" | sed 's/^/    /' >&2 || true
+}
