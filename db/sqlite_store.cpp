@@ -492,6 +492,34 @@ class SqliteStore : public Store {
     return JobRow{s.Int(0), s.Text(1), s.Text(2), s.Real(3), s.IsNull(4) ? 0.0 : s.Real(4)};
   }
 
+  StatusOr<std::vector<JobRow>> Jobs(const std::string& state) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "SELECT id, request, state, created, finished FROM jobs WHERE ?1 = '' OR state = ?1 ORDER BY id");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, state);
+    std::vector<JobRow> out;
+    while (s.Step()) out.push_back({s.Int(0), s.Text(1), s.Text(2), s.Real(3), s.IsNull(4) ? 0.0 : s.Real(4)});
+    PT_RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
+  StatusOr<std::vector<WorkloadRow>> Workloads(int64_t after_id, int64_t limit) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string sql =
+        "SELECT w.id, w.key, w.op, w.json, "
+        "(SELECT COUNT(*) FROM records r WHERE r.workload_id = w.id), "
+        "(SELECT COUNT(DISTINCT r.target_id) FROM records r WHERE r.workload_id = w.id) "
+        "FROM workloads w WHERE w.id > ?1 ORDER BY w.id";
+    if (limit > 0) sql += " LIMIT " + std::to_string(limit);
+    Stmt s(db_, sql.c_str());
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, after_id);
+    std::vector<WorkloadRow> out;
+    while (s.Step()) out.push_back({s.Int(0), s.Text(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5)});
+    PT_RETURN_IF_ERROR(s.status());
+    return out;
+  }
+
   StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_, "SELECT k.id, k.job_id, w.key, t.key, k.trials, k.measured, k.state, k.notes FROM tasks k "
@@ -666,11 +694,11 @@ class SqliteStore : public Store {
   StatusOr<std::vector<Record>> HistoryLocked(const HistoryQuery& q) {
     std::string sql = std::string("SELECT ") + kRecordColumns +
                       "WHERE (?1 = '' OR w.key = ?1) AND (?2 = '' OR t.key = ?2) AND "
-                      "(?3 = '' OR w.op = ?3) ORDER BY r.id";
+                      "(?3 = '' OR w.op = ?3) AND r.id > ?4 ORDER BY r.id";
     if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
     Stmt s(db_, sql.c_str());
     PT_RETURN_IF_ERROR(s.prepared());
-    s.Bind(1, q.workload_key).Bind(2, q.target_key).Bind(3, q.op);
+    s.Bind(1, q.workload_key).Bind(2, q.target_key).Bind(3, q.op).Bind(4, q.after_id);
     std::vector<Record> out;
     while (s.Step()) {
       PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));

@@ -37,6 +37,15 @@ struct HistoryQuery {
   std::string target_key;    // empty: any
   std::string op;            // empty: any (the template's history across workloads)
   int64_t limit = 0;         // 0: no limit
+  int64_t after_id = 0;      // only records with a larger id (paging); 0: from the first
+};
+
+// A stored workload and how much of it the store holds (ListWorkloads).
+struct WorkloadRow {
+  int64_t id = 0;  // the store's row id: the paging cursor
+  std::string key, op, json;
+  int64_t records = 0;  // on every target
+  int64_t targets = 0;  // distinct targets with records
 };
 
 // Called for each record of an imported log before anything is written; an error names
@@ -124,6 +133,11 @@ class Store {
   virtual Status AnnotateTask(int64_t task_id, const std::string& notes) = 0;
   // NotFound for an unknown job id.
   virtual StatusOr<JobRow> GetJob(int64_t job_id) = 0;
+  // Jobs in creation order, only those in `state` unless it is empty (a restarted server
+  // resumes the "running" ones).
+  virtual StatusOr<std::vector<JobRow>> Jobs(const std::string& state) = 0;
+  // Workloads with a row id above `after_id`, in id order, at most `limit` (0: all).
+  virtual StatusOr<std::vector<WorkloadRow>> Workloads(int64_t after_id, int64_t limit) = 0;
 
   // Cost models. AddModel assigns the id; Models lists the matches newest first.
   virtual StatusOr<int64_t> AddModel(const ModelRow& model) = 0;

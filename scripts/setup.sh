@@ -17,12 +17,15 @@ packages=(
   ccache
   cmake
   g++
+  grpc-proto
+  iproute2
   libcli11-dev
   libdnnl-dev
   libgrpc++-dev
   libgtest-dev
   libopenblas-dev
   libprotobuf-dev
+  libspdlog-dev
   libsqlite3-dev
   libtorch-dev
   libxgboost-dev
@@ -30,9 +33,12 @@ packages=(
   llvm-16-dev
   ninja-build
   nlohmann-json3-dev
+  openssl
   pkg-config
   protobuf-compiler
   protobuf-compiler-grpc
+  python3-grpc-tools
+  python3-grpcio
   zlib1g-dev
 )
 

@@ -170,7 +170,7 @@ int RunTune(const TuneCommandOptions& o) {
   if (!server.ok()) return Fail(server.status(), 1);
   std::string address = "127.0.0.1:" + std::to_string((*server)->port());
   std::vector<std::string> extra = {"--timeout", std::to_string(o.timeout_seconds), "--target",
-                                    target.ToJson()};
+                                    target.ToJson(), "--retry-seconds", "0"};
   if (o.workload.memory_cap_bytes > 0)
     extra.insert(extra.end(), {"--memory-cap-mb", std::to_string(o.workload.memory_cap_bytes >> 20)});
   if (o.test_faults) extra.push_back("--test-faults");
@@ -514,6 +514,10 @@ StatusOr<std::string> ReadLogFile(const std::string& path) {
 
 StatusOr<db::ImportStats> ImportLogFile(db::Store& store, const std::string& path) {
   PT_ASSIGN_OR_RETURN(std::string text, ReadLogFile(path));
+  return ImportLogText(store, text, path);
+}
+
+StatusOr<db::ImportStats> ImportLogText(db::Store& store, const std::string& text, const std::string& path) {
   std::istringstream f(text);
   // The store takes keys on trust; the importer, who knows the compiler, checks them.
   auto check = [](const db::Record& r) -> Status {

@@ -13,6 +13,8 @@
 //   priortune export [--db PATH] [--out FILE]           the JSON-lines tuning log
 //   priortune import FILE [--db PATH]                   all or nothing
 //   priortune worker --server HOST:PORT                 a measurement worker
+//   priortune serve --db PATH --listen ADDR             the tuning service (jobs, lookup, logs)
+//   priortune submit|watch|jobs|cancel --server ADDR    its clients; lookup --server too
 // Exit code 2 with a message on bad input.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -22,6 +24,7 @@
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
 #include "server/commands.h"
+#include "server/service_commands.h"
 #include "server/worker.h"
 #include "tuner/search_space.h"
 
@@ -205,6 +208,18 @@ int main(int argc, char** argv) {
   add_workload(lookup);
   add_target(lookup);
   lookup->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  priortune::server::ConnectionOptions connection;
+  // Client flags of every call to a server; the token never on the command line.
+  auto add_connection = [&](CLI::App* cmd, bool required) {
+    auto* server = cmd->add_option("--server", connection.server, "host:port of a priortune server");
+    if (required) server->required();
+    cmd->add_option("--token-file", connection.token_file,
+                    "a file whose first line is the token (default: $PRIORTUNE_TOKEN, if set)");
+    cmd->add_option("--tls-ca", connection.tls_ca, "PEM of the CA of the server's certificate: connect with TLS");
+    cmd->add_option("--tls-cert", connection.tls_cert, "PEM of this side's certificate (mutual TLS)");
+    cmd->add_option("--tls-key", connection.tls_key, "PEM of this side's private key (mutual TLS)");
+  };
+  add_connection(lookup, false);
   int lookup_threads = 1;
   lookup->add_option("--threads", lookup_threads, "the thread count the kernel runs with (default 1)");
   CLI::App* exp = app.add_subcommand("export", "write the store as a JSON-lines tuning log");
@@ -216,7 +231,9 @@ int main(int argc, char** argv) {
   priortune::server::WorkerOptions worker_opts;
   bool runner = false;
   CLI::App* worker = app.add_subcommand("worker", "a measurement worker for a priortune server");
-  worker->add_option("--server", worker_opts.server, "host:port of the server");
+  add_connection(worker, false);
+  worker->add_option("--retry-seconds", worker_opts.retry_seconds,
+                     "reconnect with backoff for this long after losing the server (default 300; 0: exit)");
   worker->add_option("--id", worker_opts.id, "worker name (default hostname-pid)");
   worker->add_option("--cpu", worker_opts.cpu, "pin to this core (and the next --threads - 1)");
   worker->add_option("--threads", worker_opts.threads, "threads per measurement (default 1)");
@@ -229,6 +246,60 @@ int main(int argc, char** argv) {
   worker->add_option("--min-repeat-ms", worker_opts.min_repeat_ms, "minimum round length (default 20)");
   worker->add_flag("--test-faults", worker_opts.test_faults, "honour the test-only fault knob")->group("");
   worker->add_flag("--runner", runner, "internal: the build-and-time child")->group("");
+  priortune::server::ServeOptions serve_opts;
+  CLI::App* serve = app.add_subcommand("serve", "the tuning service: jobs, lookup and logs over gRPC, workers lease work");
+  serve->add_option("--db", serve_opts.db, "the SQLite store every job shares (default ./priortune.db)");
+  serve->add_option("--listen", serve_opts.server.listen, "address to listen on (default 127.0.0.1:7531; :0 picks a port)");
+  serve->add_option("--tokens", serve_opts.server.tokens_file,
+                    "file of `ROLE NAME TOKEN` lines (ROLE client or worker; default: no authentication)");
+  serve->add_option("--tls-cert", serve_opts.server.tls_cert, "PEM certificate: serve TLS (with --tls-key)");
+  serve->add_option("--tls-key", serve_opts.server.tls_key, "PEM private key of --tls-cert");
+  serve->add_option("--tls-worker-ca", serve_opts.server.tls_worker_ca,
+                    "PEM CA: workers must present a client certificate it signed (mutual TLS)");
+  serve->add_option("--max-runs", serve_opts.server.jobs.max_concurrent_runs, "tuning runs searching at once (default 4)");
+  serve->add_option("--no-worker-deadline", serve_opts.server.jobs.no_worker_deadline_seconds,
+                    "seconds a task waits for a worker of its target before it fails (default 600)");
+  serve->add_option("--max-jobs-per-client", serve_opts.server.jobs.max_jobs_per_client,
+                    "unfinished jobs one client may have (default 8)");
+  serve->add_option("--max-tasks-per-job", serve_opts.server.jobs.max_tasks_per_job, "workloads per job (default 256)");
+  serve->add_option("--max-trials", serve_opts.server.jobs.max_trials, "trial budget per task at most (default 100000)");
+  int64_t serve_memory_cap_mb = 0;
+  serve->add_option("--memory-cap-mb", serve_memory_cap_mb,
+                    "refuse workloads whose buffers need more (default: a quarter of RAM)");
+  serve->add_option("--max-request-bytes", serve_opts.server.max_request_bytes,
+                    "larger requests are refused with RESOURCE_EXHAUSTED (default 4 MiB)");
+  serve->add_option("--heartbeat-timeout", serve_opts.server.workers.heartbeat_timeout_seconds,
+                    "seconds of worker silence that end its lease (default 10)");
+  serve->add_option("--log-level", serve_opts.log_level, "trace | debug | info (default) | warn | error");
+
+  priortune::server::SubmitOptions submit_opts;
+  std::vector<std::string> submit_workloads;
+  CLI::App* submit = app.add_subcommand("submit", "submit a tuning job to a server");
+  add_connection(submit, true);
+  submit->add_option("--workload", submit_workloads,
+                     "OP:SHAPE[:bias][:relu], repeatable (e.g. matmul:512x512x512 conv2d:64x64x56x3x1x1:relu)")
+      ->required();
+  add_target(submit);
+  submit->add_option("--threads", submit_opts.threads, "threads the kernels are deployed with (default 1)");
+  submit->add_option("--trials", submit_opts.trials, "trial budget per task; stored records count (default 200)");
+  submit->add_option("--strategy", submit_opts.strategy, "ga | random | grid | xgb-ga | meta-ga | one-shot (default ga)");
+  submit->add_option("--cost-model", submit_opts.cost_model, "none | xgboost | neural (default: the strategy's own)");
+  submit->add_option("--priority", submit_opts.priority, "higher is served first when jobs compete (default 0)");
+  submit->add_option("--batch", submit_opts.batch_size, "candidates per round (default 16)");
+  submit->add_option("--seed", submit_opts.seed, "random seed of the search (default 1)");
+  submit->add_option("--name", submit_opts.name, "a label for `priortune jobs`");
+  submit->add_flag("--watch", submit_opts.watch, "follow the job until it ends (exit 0 when done)");
+  int64_t job_id = 0;
+  CLI::App* watch = app.add_subcommand("watch", "follow a job's progress until it ends");
+  add_connection(watch, true);
+  watch->add_option("job", job_id, "the job id")->required();
+  std::string jobs_state;
+  CLI::App* jobs = app.add_subcommand("jobs", "list a server's jobs");
+  add_connection(jobs, true);
+  jobs->add_option("--state", jobs_state, "only jobs in this state (queued, running, done, failed, cancelled)");
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel a job (runs another job still needs go on)");
+  add_connection(cancel, true);
+  cancel->add_option("job", job_id, "the job id")->required();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -241,11 +312,49 @@ int main(int argc, char** argv) {
       return Fail(priortune::InvalidArgument("worker: --memory-cap-mb must be between 1 and " +
                                              std::to_string(priortune::server::kMaxMemoryCapMb)));
     if (runner) return priortune::server::RunRunner(worker_opts);
-    if (worker_opts.server.empty()) return Fail(priortune::InvalidArgument("worker: --server HOST:PORT is required"));
+    worker_opts.connection = connection;
+    if (worker_opts.connection.server.empty())
+      return Fail(priortune::InvalidArgument("worker: --server HOST:PORT is required"));
+    if (worker_opts.retry_seconds < 0) return Fail(priortune::InvalidArgument("worker: --retry-seconds must be >= 0"));
     if (worker_opts.repeat < 1 || worker_opts.min_repeat_ms < 0 || !(worker_opts.timeout_seconds > 0))
       return Fail(priortune::InvalidArgument("worker: --repeat, --min-repeat-ms and --timeout must be positive"));
     return priortune::server::RunWorker(worker_opts);
   }
+  if (*serve) {
+    if (serve_memory_cap_mb < 0 || serve_memory_cap_mb > priortune::server::kMaxMemoryCapMb)
+      return Fail(priortune::InvalidArgument("serve: --memory-cap-mb must be between 1 and " +
+                                             std::to_string(priortune::server::kMaxMemoryCapMb)));
+    serve_opts.server.jobs.memory_cap_bytes = serve_memory_cap_mb << 20;
+    serve_opts.server.store_name = serve_opts.db;
+    return priortune::server::RunServe(serve_opts);
+  }
+  if (*submit) {
+    for (const std::string& spec : submit_workloads) {
+      priortune::server::WorkloadArgs a;
+      size_t colon = spec.find(':');
+      if (colon == std::string::npos)
+        return Fail(priortune::InvalidArgument("--workload '" + spec + "': expected OP:SHAPE[:bias][:relu]"));
+      a.op = spec.substr(0, colon);
+      std::string rest = spec.substr(colon + 1);
+      size_t next = rest.find(':');
+      a.shape = rest.substr(0, next);
+      while (next != std::string::npos) {
+        rest = rest.substr(next + 1);
+        next = rest.find(':');
+        std::string flag = rest.substr(0, next);
+        if (flag == "bias") a.bias = true;
+        else if (flag == "relu") a.relu = true;
+        else return Fail(priortune::InvalidArgument("--workload '" + spec + "': '" + flag + "' is neither bias nor relu"));
+      }
+      submit_opts.workloads.push_back(a);
+    }
+    submit_opts.connection = connection;
+    submit_opts.target = target_spec;
+    return priortune::server::RunSubmit(submit_opts);
+  }
+  if (*watch) return priortune::server::RunWatch(connection, job_id);
+  if (*jobs) return priortune::server::RunJobs(connection, jobs_state);
+  if (*cancel) return priortune::server::RunCancel(connection, job_id);
   if (memory_cap_mb < 0 || memory_cap_mb > priortune::server::kMaxMemoryCapMb)
     return Fail(priortune::InvalidArgument("--memory-cap-mb must be between 1 and " +
                                            std::to_string(priortune::server::kMaxMemoryCapMb)));
@@ -256,6 +365,8 @@ int main(int argc, char** argv) {
     tune_opts.db = db;
     return priortune::server::RunTune(tune_opts);
   }
+  if (*lookup && !connection.server.empty())
+    return priortune::server::RunRemoteLookup(connection, workload_args, target_spec, lookup_threads);
   if (*lookup) return priortune::server::RunLookup(workload_args, target_spec, db, lookup_threads);
   if (*eval) return priortune::server::RunEvalModel(eval_opts);
   if (*train) return priortune::server::RunTrainModel(train_opts);

@@ -6,43 +6,70 @@ namespace priortune::server {
 
 std::vector<tuner::MeasureResult> MeasureQueue::Measure(
     const std::vector<tuner::Candidate>& candidates, const std::atomic<bool>& cancel) {
+  return MeasureTagged(MeasureTag{}, candidates, cancel).results;
+}
+
+MeasureOutcome MeasureQueue::MeasureTagged(const MeasureTag& tag, const std::vector<tuner::Candidate>& candidates,
+                                           const std::atomic<bool>& cancel) {
+  using Clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mu_);
   std::vector<uint64_t> ids;
+  std::vector<std::string> keys;
   for (const auto& c : candidates) {
     uint64_t id = next_id_++;
-    items_[id].candidate = c;
-    items_[id].target_key = c.target.Key();
+    Item& item = items_[id];
+    item.candidate = c;
+    item.target_key = c.target.Key();
+    item.group = tag.group;
+    item.priority = tag.priority;
     pending_.push_back(id);
     ids.push_back(id);
+    if (std::find(keys.begin(), keys.end(), item.target_key) == keys.end()) keys.push_back(item.target_key);
   }
   work_.notify_all();
   auto all_done = [&] {
     return std::all_of(ids.begin(), ids.end(), [&](uint64_t id) { return items_[id].result.has_value(); });
   };
-  while (!all_done() && !cancel.load() && !shutdown_)
+  auto served = [&] {
+    for (const auto& [w, key] : connected_)
+      if (std::find(keys.begin(), keys.end(), key) != keys.end()) return true;
+    return false;
+  };
+  MeasureOutcome outcome;
+  Clock::time_point last_served = Clock::now();
+  const auto deadline = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(tag.no_worker_deadline_seconds));
+  while (!all_done() && !cancel.load() && !shutdown_) {
     done_.wait_for(lock, std::chrono::milliseconds(50));
+    if (tag.no_worker_deadline_seconds <= 0) continue;
+    if (served()) {
+      last_served = Clock::now();
+    } else if (Clock::now() - last_served > deadline) {
+      outcome.no_worker = true;
+      break;
+    }
+  }
 
-  std::vector<tuner::MeasureResult> out;
   for (uint64_t id : ids) {
     Item& item = items_[id];
     if (item.result) {
-      out.push_back(std::move(*item.result));
+      outcome.results.push_back(std::move(*item.result));
     } else {
       tuner::MeasureResult r;
       r.measured = false;
-      out.push_back(r);
+      outcome.results.push_back(r);
     }
     items_.erase(id);  // a late result for it is dropped by Complete
   }
   pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
                                 [&](uint64_t id) { return !items_.count(id); }),
                  pending_.end());
-  return out;
+  return outcome;
 }
 
-void MeasureQueue::AddWorker(const std::string& worker) {
+void MeasureQueue::AddWorker(const std::string& worker, const std::string& target_key) {
   std::lock_guard<std::mutex> lock(mu_);
-  connected_[worker] = true;
+  connected_[worker] = target_key;
   ++stats_.seen;
   Notify(QueueEventKind::kWorkerAdded, worker);
   done_.notify_all();
@@ -52,16 +79,37 @@ std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::st
                                         std::chrono::milliseconds wait) {
   std::unique_lock<std::mutex> lock(mu_);
   std::deque<uint64_t>::iterator found;
+  // The highest priority first; within it the next group after the one served last
+  // (round robin), and that group's oldest candidate.
   auto ready = [&] {
     if (shutdown_) return true;
-    found = std::find_if(pending_.begin(), pending_.end(),
-                         [&](uint64_t id) { return items_[id].target_key == target_key; });
+    found = pending_.end();
+    auto wrapped = pending_.end();  // best candidate among groups <= last_group_
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      const Item& item = items_[*it];
+      if (item.target_key != target_key) continue;
+      auto better = [&](std::deque<uint64_t>::iterator cur) {
+        if (cur == pending_.end()) return true;
+        const Item& c = items_[*cur];
+        if (item.priority != c.priority) return item.priority > c.priority;
+        return item.group < c.group;  // the same group: keep the older one
+      };
+      if (item.group > last_group_) {
+        if (better(found)) found = it;
+      } else if (better(wrapped)) {
+        wrapped = it;
+      }
+    }
+    if (found == pending_.end() ||
+        (wrapped != pending_.end() && items_[*wrapped].priority > items_[*found].priority))
+      found = wrapped;
     return found != pending_.end();
   };
   if (!work_.wait_for(lock, wait, ready) || shutdown_) return std::nullopt;
   uint64_t id = *found;
   pending_.erase(found);
   Item& item = items_[id];
+  last_group_ = item.group;
   item.holder = worker;
   Notify(QueueEventKind::kLeased, worker, id);
   return Lease{id, item.candidate};
@@ -106,6 +154,12 @@ void MeasureQueue::RemoveWorker(const std::string& worker) {
   Notify(QueueEventKind::kWorkerRemoved, worker);
   work_.notify_all();
   done_.notify_all();
+}
+
+int MeasureQueue::WorkersFor(const std::string& target_key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(std::count_if(connected_.begin(), connected_.end(),
+                                        [&](const auto& w) { return w.second == target_key; }));
 }
 
 bool MeasureQueue::WaitForWorkers(int n, std::chrono::milliseconds timeout) {

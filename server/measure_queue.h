@@ -27,6 +27,22 @@ struct Lease {
   tuner::Candidate candidate;
 };
 
+// Who asks for a batch, for sharing the workers between the tuning runs of several jobs:
+// a higher priority is served first; runs of one priority take turns (round robin by
+// group), one candidate each.
+struct MeasureTag {
+  uint64_t group = 0;
+  int priority = 0;
+  // Give the batch up when no connected worker has served its target for this long
+  // (0: wait as long as it takes).
+  double no_worker_deadline_seconds = 0;
+};
+
+struct MeasureOutcome {
+  std::vector<tuner::MeasureResult> results;  // as Measure's
+  bool no_worker = false;  // given up: no worker for the target within the deadline
+};
+
 // What happened in the queue, for an observer (tests use one as a latch: "worker X now
 // holds lease Y"; a metrics exporter could count them).
 enum class QueueEventKind : uint8_t {
@@ -61,8 +77,16 @@ class MeasureQueue : public tuner::Measurer {
   std::vector<tuner::MeasureResult> Measure(const std::vector<tuner::Candidate>& candidates,
                                             const std::atomic<bool>& cancel) override;
 
-  // Worker side. A worker id must be unique among connected workers.
-  void AddWorker(const std::string& worker);
+  // Measure, tagged: see MeasureTag. Unmeasured results (measured = false) after a cancel
+  // or when no worker served the target within the deadline.
+  MeasureOutcome MeasureTagged(const MeasureTag& tag, const std::vector<tuner::Candidate>& candidates,
+                               const std::atomic<bool>& cancel);
+
+  // Worker side. A worker id must be unique among connected workers; `target_key` is the
+  // target it measures for (what it will Take), which the no-worker deadline looks at.
+  void AddWorker(const std::string& worker, const std::string& target_key = "");
+  // Connected workers that measure for `target_key`.
+  int WorkersFor(const std::string& target_key) const;
   // The next candidate whose target key is `target_key` (a worker measures only what was
   // asked of its own machine), waiting up to `wait`; nullopt on timeout or shutdown.
   std::optional<Lease> Take(const std::string& worker, const std::string& target_key,
@@ -91,6 +115,8 @@ class MeasureQueue : public tuner::Measurer {
     std::string target_key;
     std::optional<tuner::MeasureResult> result;
     std::string holder;  // worker holding the lease, empty while queued
+    uint64_t group = 0;
+    int priority = 0;
     int losses = 0;
     std::string lost_workers;
   };
@@ -102,7 +128,8 @@ class MeasureQueue : public tuner::Measurer {
   std::map<uint64_t, Item> items_;
   std::deque<uint64_t> pending_;
   std::map<std::string, double> busy_;  // per worker
-  std::map<std::string, bool> connected_;
+  std::map<std::string, std::string> connected_;  // worker -> its target key
+  uint64_t last_group_ = 0;                        // the group Take served last
   void Notify(QueueEventKind kind, const std::string& worker, uint64_t lease = 0);
 
   QueueObserver observer_;

@@ -31,6 +31,8 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
 #include <thread>
 
 #include "compiler/build.h"
@@ -38,6 +40,7 @@
 #include "compiler/timing.h"
 #include "proto/priortune.grpc.pb.h"
 #include "server/commands.h"
+#include "server/internal/channel.h"
 #include "server/internal/convert.h"
 
 namespace priortune::server {
@@ -253,6 +256,106 @@ std::string DefaultId() {
   return std::string(host) + "-" + std::to_string(getpid());
 }
 
+// How one Lease stream ended.
+struct SessionEnd {
+  enum Kind { kDone, kLost, kRefused } kind = kLost;
+  bool welcomed = false;
+  std::string message;
+};
+
+// One Lease stream: hello, welcome, then candidates until the stream ends. kDone: the
+// server ended it in order (exit); kLost: unreachable or gone (retry); kRefused: the
+// server said no (a token or hello problem: retrying would not help).
+SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& token, const std::string& id,
+                   const compiler::Target& serving, const WorkerOptions& options, Runner& runner) {
+  SessionEnd end;
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::milliseconds(static_cast<int64_t>(1000 * std::max(0.1, options.connection.connect_seconds)));
+  if (!channel->WaitForConnected(deadline)) {
+    end.message = "cannot connect";
+    return end;
+  }
+  auto stub = v1::WorkerService::NewStub(channel);
+  grpc::ClientContext ctx;
+  Authorize(ctx, token);
+  auto stream = stub->Lease(&ctx);
+  std::mutex write_mu;
+
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_worker_id(id);
+  ToProto(serving, hello.mutable_hello()->mutable_target());
+  hello.mutable_hello()->set_capacity(1);
+  v1::ServerMessage welcome;
+  if (!stream->Write(hello) || !stream->Read(&welcome) || !welcome.has_welcome()) {
+    grpc::Status s = stream->Finish();
+    end.message = Describe(s);
+    switch (s.error_code()) {
+      case grpc::StatusCode::UNAUTHENTICATED:
+      case grpc::StatusCode::PERMISSION_DENIED:
+      case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::UNIMPLEMENTED:
+        end.kind = SessionEnd::kRefused;
+        break;
+      default:
+        end.kind = SessionEnd::kLost;
+    }
+    return end;
+  }
+  end.welcomed = true;
+  double heartbeat = std::max(0.05, welcome.welcome().heartbeat_seconds());
+
+  std::mutex hb_mu;
+  std::condition_variable hb_cv;
+  bool stopping = false;
+  std::thread beats([&] {
+    std::unique_lock<std::mutex> lock(hb_mu);
+    while (!hb_cv.wait_for(lock, std::chrono::duration<double>(heartbeat), [&] { return stopping; })) {
+      v1::WorkerMessage m;
+      std::lock_guard<std::mutex> w(write_mu);
+      m.mutable_heartbeat();
+      if (!stream->Write(m)) break;
+    }
+  });
+
+  v1::ServerMessage m;
+  std::optional<v1::Goodbye> goodbye;
+  while (stream->Read(&m)) {
+    if (m.has_goodbye()) {
+      goodbye = m.goodbye();
+      break;
+    }
+    if (!m.has_candidate()) continue;
+    const v1::Candidate& c = m.candidate();
+    auto t0 = Clock::now();
+    json request = {{"workload", json::parse(FromProto(c.workload()).ToJson())},
+                    {"target", json::parse(FromProto(c.target()).ToJson())},
+                    {"config", json::parse(compiler::ConfigToJson(FromProto(c.config())))}};
+    tuner::MeasureResult r = runner.Run(request, options.timeout_seconds);
+    double spent = SecondsSince(t0);
+    v1::WorkerMessage out;
+    ToProto(r, out.mutable_result());
+    out.mutable_result()->set_candidate_id(c.id());
+    out.mutable_result()->set_worker(id);
+    out.mutable_result()->set_busy_seconds(spent);
+    std::lock_guard<std::mutex> w(write_mu);
+    if (!stream->Write(out)) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(hb_mu);
+    stopping = true;
+  }
+  hb_cv.notify_all();
+  beats.join();
+  stream->WritesDone();
+  ctx.TryCancel();  // the server may not end its side after a goodbye
+  grpc::Status s = stream->Finish();
+  // A goodbye without reconnect: the server is done with us (a `tune` run is over).
+  // Anything else (the server died, or restarts): lost, reconnect.
+  end.kind = goodbye && !goodbye->reconnect() ? SessionEnd::kDone : SessionEnd::kLost;
+  end.message = goodbye ? goodbye->reason() : "lost the server";
+  return end;
+}
+
 }  // namespace
 
 int RunWorker(const WorkerOptions& options) {
@@ -276,71 +379,43 @@ int RunWorker(const WorkerOptions& options) {
     if (sched_setaffinity(0, sizeof set, &set) != 0)
       std::fprintf(stderr, "worker %s: cannot pin to cpu %d, running unpinned\n", id.c_str(), options.cpu);
   }
-  auto channel = grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(10))) {
-    std::fprintf(stderr, "priortune worker: cannot reach the server at %s\n", options.server.c_str());
+  auto channel = MakeChannel(options.connection);
+  if (!channel.ok()) {
+    std::fprintf(stderr, "priortune worker: %s\n", channel.status().message().c_str());
     return 2;
   }
-  auto stub = v1::WorkerService::NewStub(channel);
-  grpc::ClientContext ctx;
-  auto stream = stub->Lease(&ctx);
-  std::mutex write_mu;
-
-  v1::WorkerMessage hello;
-  hello.mutable_hello()->set_worker_id(id);
-  ToProto(*serving, hello.mutable_hello()->mutable_target());
-  hello.mutable_hello()->set_capacity(1);
-  v1::ServerMessage welcome;
-  if (!stream->Write(hello) || !stream->Read(&welcome) || !welcome.has_welcome()) {
-    grpc::Status s = stream->Finish();
-    std::fprintf(stderr, "priortune worker: the server refused the lease: %s\n",
-                 s.error_message().c_str());
+  auto token = ReadToken(options.connection);
+  if (!token.ok()) {
+    std::fprintf(stderr, "priortune worker: %s\n", token.status().message().c_str());
     return 2;
   }
-  double heartbeat = std::max(0.05, welcome.welcome().heartbeat_seconds());
-
-  std::mutex hb_mu;
-  std::condition_variable hb_cv;
-  bool stopping = false;
-  std::thread beats([&] {
-    std::unique_lock<std::mutex> lock(hb_mu);
-    while (!hb_cv.wait_for(lock, std::chrono::duration<double>(heartbeat), [&] { return stopping; })) {
-      v1::WorkerMessage m;
-      std::lock_guard<std::mutex> w(write_mu);
-      m.mutable_heartbeat();
-      if (!stream->Write(m)) break;
-    }
-  });
-
   Runner runner(runner_options);
-  v1::ServerMessage m;
-  while (stream->Read(&m)) {
-    if (!m.has_candidate()) continue;
-    const v1::Candidate& c = m.candidate();
-    auto t0 = Clock::now();
-    json request = {{"workload", json::parse(FromProto(c.workload()).ToJson())},
-                    {"target", json::parse(FromProto(c.target()).ToJson())},
-                    {"config", json::parse(compiler::ConfigToJson(FromProto(c.config())))}};
-    tuner::MeasureResult r = runner.Run(request, options.timeout_seconds);
-    double spent = SecondsSince(t0);
-    v1::WorkerMessage out;
-    ToProto(r, out.mutable_result());
-    out.mutable_result()->set_candidate_id(c.id());
-    out.mutable_result()->set_worker(id);
-    out.mutable_result()->set_busy_seconds(spent);
-    std::lock_guard<std::mutex> w(write_mu);
-    if (!stream->Write(out)) break;
+  // Backoff between attempts: 0.25 s doubling to 10 s, with jitter so that a fleet does
+  // not reconnect in lockstep; reset by a session that got its welcome.
+  std::mt19937 rng(static_cast<unsigned>(getpid()));
+  double backoff = 0.25;
+  auto lost_since = Clock::now();
+  while (true) {
+    SessionEnd end = Session(*channel, *token, id, *serving, options, runner);
+    if (end.kind == SessionEnd::kDone) return 0;
+    if (end.kind == SessionEnd::kRefused) {
+      std::fprintf(stderr, "priortune worker: the server refused the lease: %s\n", end.message.c_str());
+      return 2;
+    }
+    if (end.welcomed) {
+      lost_since = Clock::now();
+      backoff = 0.25;
+    }
+    if (SecondsSince(lost_since) >= options.retry_seconds) {
+      std::fprintf(stderr, "priortune worker: cannot reach the server at %s: %s\n",
+                   options.connection.server.c_str(), end.message.c_str());
+      return 2;
+    }
+    double wait = backoff * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+    std::fprintf(stderr, "worker %s: %s; reconnecting in %.2f s\n", id.c_str(), end.message.c_str(), wait);
+    std::this_thread::sleep_for(std::chrono::duration<double>(wait));  // backoff, not synchronisation
+    backoff = std::min(10.0, backoff * 2);
   }
-  {
-    std::lock_guard<std::mutex> lock(hb_mu);
-    stopping = true;
-  }
-  hb_cv.notify_all();
-  beats.join();
-  runner.Stop();
-  stream->WritesDone();
-  stream->Finish();  // the server ends the stream when it shuts down: a normal end
-  return 0;
 }
 
 namespace {

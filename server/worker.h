@@ -5,10 +5,16 @@
 
 #include <string>
 
+#include "server/connection.h"
+
 namespace priortune::server {
 
 struct WorkerOptions {
-  std::string server;            // host:port of the WorkerService
+  ConnectionOptions connection;  // the server (host:port of the WorkerService), TLS, token
+  // After a lost connection (the server died or restarted), reconnect with backoff for up
+  // to this long before giving up; 0: exit at once. A server that ends the stream in
+  // order (a `tune` run ending) makes the worker exit either way.
+  double retry_seconds = 300;
   std::string id;                // default: hostname-pid
   int cpu = -1;                  // pin to this core (>= 0) and the next threads - 1; -1: no pinning
   int threads = 1;               // threads per measurement, on as many cores
@@ -23,7 +29,8 @@ struct WorkerOptions {
 };
 
 // Runs until the server ends the stream. Returns the process exit code: 0 after a
-// normal end, 2 with a message on stderr if the server cannot be reached or refuses.
+// normal end, 2 with a message on stderr if the server refuses the worker (a bad or
+// missing token, a bad hello) or stays unreachable for retry_seconds.
 int RunWorker(const WorkerOptions& options);
 
 // The runner child: reads candidates as JSON lines on stdin, writes results as JSON lines

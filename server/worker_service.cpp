@@ -15,6 +15,7 @@
 
 #include "proto/priortune.grpc.pb.h"
 #include "server/internal/convert.h"
+#include "server/internal/worker_service_impl.h"
 
 namespace priortune::server {
 namespace {
@@ -23,11 +24,15 @@ using Clock = std::chrono::steady_clock;
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  WorkerServiceImpl(MeasureQueue& queue, const WorkerServiceOptions& options)
-      : queue_(queue), options_(options) {}
+  WorkerServiceImpl(MeasureQueue& queue, const WorkerServiceOptions& options, AuthorizeCall authorize)
+      : queue_(queue), options_(options), authorize_(std::move(authorize)) {}
 
   grpc::Status Lease(grpc::ServerContext* ctx,
                      grpc::ServerReaderWriter<v1::ServerMessage, v1::WorkerMessage>* stream) override {
+    if (authorize_) {
+      grpc::Status allowed = authorize_(ctx);
+      if (!allowed.ok()) return allowed;
+    }
     v1::WorkerMessage first;
     if (!stream->Read(&first)) return grpc::Status(grpc::StatusCode::CANCELLED, "stream closed before hello");
     if (!first.has_hello())
@@ -42,7 +47,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     v1::ServerMessage welcome;
     welcome.mutable_welcome()->set_heartbeat_seconds(options_.heartbeat_seconds);
     if (!stream->Write(welcome)) return grpc::Status(grpc::StatusCode::CANCELLED, "worker left");
-    queue_.AddWorker(id);
+    queue_.AddWorker(id, target_key);
 
     std::atomic<bool> ended{false};
     std::atomic<int64_t> last_seen{Clock::now().time_since_epoch().count()};
@@ -83,6 +88,13 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
       ++outstanding;
       if (!stream->Write(m)) break;  // the lease returns with RemoveWorker
     }
+    if (status.ok() && !ended && queue_.shutting_down()) {
+      v1::ServerMessage bye;
+      bye.mutable_goodbye()->set_reconnect(options_.reconnect_after_shutdown);
+      bye.mutable_goodbye()->set_reason(options_.reconnect_after_shutdown ? "the server is restarting"
+                                                                          : "the run is over");
+      stream->Write(bye);
+    }
     if (!ended) ctx->TryCancel();  // unblocks the reader
     reader.join();
     queue_.RemoveWorker(id);
@@ -92,13 +104,19 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
  private:
   MeasureQueue& queue_;
   WorkerServiceOptions options_;
+  AuthorizeCall authorize_;
   std::atomic<int> connections_{0};
 };
 
 }  // namespace
 
+std::unique_ptr<grpc::Service> NewWorkerService(MeasureQueue& queue, const WorkerServiceOptions& options,
+                                                AuthorizeCall authorize) {
+  return std::make_unique<WorkerServiceImpl>(queue, options, std::move(authorize));
+}
+
 struct WorkerServer::Impl {
-  std::unique_ptr<WorkerServiceImpl> service;
+  std::unique_ptr<grpc::Service> service;
   std::unique_ptr<grpc::Server> server;
   MeasureQueue* queue = nullptr;
   int port = 0;
@@ -113,7 +131,7 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const std::string& a
                                                             MeasureQueue& queue,
                                                             const WorkerServiceOptions& options) {
   auto impl = std::make_unique<Impl>();
-  impl->service = std::make_unique<WorkerServiceImpl>(queue, options);
+  impl->service = NewWorkerService(queue, options, nullptr);
   impl->queue = &queue;
   grpc::ServerBuilder builder;
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->port);

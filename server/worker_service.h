@@ -13,6 +13,9 @@ namespace priortune::server {
 struct WorkerServiceOptions {
   double heartbeat_seconds = 1.0;          // asked of workers in the welcome
   double heartbeat_timeout_seconds = 10.0; // silence after which a worker's lease ends
+  // At shutdown, end worker streams with UNAVAILABLE (workers reconnect: the server
+  // restarts) instead of OK (workers exit: `priortune tune` is done).
+  bool reconnect_after_shutdown = false;
 };
 
 class WorkerServer {

@@ -18,6 +18,8 @@ bool FileExists(const std::string& path);
 // against the compiler (keys, config hash): all or nothing; errors name the file (and the
 // line, as the store says). NotFound if it cannot be opened.
 StatusOr<db::ImportStats> ImportLogFile(db::Store& store, const std::string& path);
+// The same for a log's text (not compressed); errors are prefixed with `name`.
+StatusOr<db::ImportStats> ImportLogText(db::Store& store, const std::string& text, const std::string& name);
 
 struct TargetRecords {
   compiler::Target target;

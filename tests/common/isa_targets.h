@@ -54,6 +54,17 @@ inline bool HostRuns(const compiler::Target& t) {
   return t.CheckRunsOnHost().ok();
 }
 
+// An x86-64 CPU with AMX that this machine cannot run: Sapphire Rapids where the host
+// has no AMX (our Zen 3 and Zen 4), Granite Rapids (AMX-FP16) on a Sapphire Rapids host.
+inline std::string CpuWithAmxTheHostLacks() {
+  for (const char* cpu : {"sapphirerapids", "graniterapids"}) {
+    auto t = compiler::Target::Parse(cpu, 1);
+    if (t.ok() && !t->CheckRunsOnHost().ok()) return cpu;
+  }
+  ADD_FAILURE() << "this host runs every AMX CPU LLVM 16 knows; the test needs one it cannot run";
+  return "graniterapids";
+}
+
 inline std::string IsaParamName(const ::testing::TestParamInfo<std::string>& info) { return info.param; }
 
 }  // namespace priortune::testing

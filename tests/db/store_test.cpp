@@ -257,6 +257,53 @@ TEST_F(StoreTest, HistorySelectsByWorkloadTargetOrOp) {
   EXPECT_EQ(store->History({"", "", "", 1}).value().size(), 1u);
 }
 
+TEST_F(StoreTest, HistoryAndWorkloadsPageByRowId) {
+  auto store = Open("s.db");
+  std::vector<Record> rs;
+  for (int i = 0; i < 5; ++i) rs.push_back(MakeRecord("w" + std::to_string(i % 3), "t1", "avx2", i, {1.0 + i}));
+  rs.push_back(MakeRecord("w0", "t2", "avx2", 9, {2.0}));
+  ASSERT_TRUE(store->AddRecords(rs).ok());
+  HistoryQuery q;
+  q.limit = 4;
+  auto first = store->History(q);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 4u);
+  q.after_id = first->back().id;
+  auto rest = store->History(q);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_GT(rest->front().id, first->back().id);
+
+  auto page = store->Workloads(0, 2);
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].key, "w0");
+  EXPECT_EQ((*page)[0].records, 3);  // two on t1, one on t2
+  EXPECT_EQ((*page)[0].targets, 2);
+  auto next = store->Workloads(page->back().id, 2);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->size(), 1u);
+  EXPECT_EQ((*next)[0].key, "w2");
+  EXPECT_EQ((*next)[0].records, 1);
+}
+
+TEST_F(StoreTest, JobsListInCreationOrderAndFilterByState) {
+  auto store = Open("s.db");
+  auto a = store->CreateJob(R"({"a":1})");
+  auto b = store->CreateJob(R"({"b":2})");
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_TRUE(store->FinishJob(*a, "done").ok());
+  auto all = store->Jobs("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].id, *a);
+  auto running = store->Jobs("running");
+  ASSERT_TRUE(running.ok());
+  ASSERT_EQ(running->size(), 1u);
+  EXPECT_EQ((*running)[0].id, *b);
+  EXPECT_EQ((*running)[0].request_json, R"({"b":2})");
+}
+
 TEST_F(StoreTest, AnUnknownErrorKindIsRefusedNotGuessed) {
   std::string path = Path("kinds.db");
   {

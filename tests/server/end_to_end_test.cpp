@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "cluster.h"
+#include "tests/common/isa_targets.h"
 #include "compiler/build.h"
 #include "db/store.h"
 #include "tuner/db_config_source.h"
@@ -298,13 +299,15 @@ TEST(EndToEnd, AWorkerRefusesATargetItsCpuCannotRunAndEmitBuildsForAnyTarget) {
   Cluster scratch;
   std::string exe = PRIORTUNE_EXE;
   int code = -1;
-  // No x86 CPU of ours has AMX: a worker asked to measure for Sapphire Rapids refuses.
-  std::string out = RunCommand(exe + " worker --server 127.0.0.1:1 --target sapphirerapids", &code);
+  // Each x86 CPU of ours lacks some AMX extension: a worker asked to measure for a CPU
+  // with it refuses.
+  const std::string amx = priortune::testing::CpuWithAmxTheHostLacks();
+  std::string out = RunCommand(exe + " worker --server 127.0.0.1:1 --target " + amx, &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("cannot run on this host"), std::string::npos) << out;
   EXPECT_NE(out.find("amx"), std::string::npos) << out;
   // A candidate for it reaching a runner is refused as a result, never run.
-  compiler::Target spr = compiler::Target::Parse("sapphirerapids", 1).value();
+  compiler::Target spr = compiler::Target::Parse(amx, 1).value();
   nlohmann::json request = {{"workload", nlohmann::json::parse(compiler::MatmulWorkload(16, 16, 16).ToJson())},
                             {"target", nlohmann::json::parse(spr.ToJson())},
                             {"config", nlohmann::json::parse(compiler::ConfigToJson(
@@ -324,7 +327,7 @@ TEST(EndToEnd, AWorkerRefusesATargetItsCpuCannotRunAndEmitBuildsForAnyTarget) {
   std::string text((std::istreambuf_iterator<char>(f)), {});
   EXPECT_NE(text.find("zmm"), std::string::npos);
   // And bench says why it cannot time a target the host cannot run.
-  out = RunCommand(exe + " bench --op matmul --shape 64x64x64 --target sapphirerapids", &code);
+  out = RunCommand(exe + " bench --op matmul --shape 64x64x64 --target " + amx, &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("cannot run on this host"), std::string::npos) << out;
 }

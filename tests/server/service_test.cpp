@@ -1,0 +1,376 @@
+// The tuning service end to end: `priortune serve` and `priortune worker` processes on
+// loopback, gRPC clients, the SQLite file behind it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+#include <thread>
+
+#include "compiler/target.h"
+#include "compiler/workload.h"
+#include "server/internal/convert.h"
+#include "service_cluster.h"
+#include "tests/common/isa_targets.h"
+
+namespace priortune::server {
+namespace {
+
+v1::SubmitJobRequest Job(std::vector<v1::Workload> workloads, int trials, const std::string& spec = "host") {
+  v1::SubmitJobRequest r;
+  for (auto& w : workloads) *r.add_workloads() = w;
+  r.mutable_target()->set_spec(spec);
+  r.set_trials(trials);
+  r.set_batch_size(8);
+  return r;
+}
+
+int64_t Submit(v1::TuningService::Stub& stub, const v1::SubmitJobRequest& r, const std::string& token = "") {
+  v1::SubmitJobResponse resp;
+  auto ctx = Ctx(token);
+  grpc::Status s = stub.SubmitJob(ctx.get(), r, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp.job_id();
+}
+
+std::string Key(const v1::Workload& w) { return FromProto(w).Key(); }
+
+// Records of a workload (any target) and how many distinct configs they hold.
+std::pair<int64_t, int64_t> RecordsOf(const ServiceCluster& c, const v1::Workload& w) {
+  std::string where = " FROM records r JOIN workloads w ON w.id = r.workload_id WHERE w.key = '" + Key(w) + "'";
+  return {c.Count("SELECT COUNT(*)" + where), c.Count("SELECT COUNT(DISTINCT r.config_hash)" + where)};
+}
+
+const v1::TaskStatus* TaskOf(const v1::JobStatus& j, const v1::Workload& w) {
+  for (const auto& t : j.tasks())
+    if (t.workload_key() == Key(w)) return &t;
+  return nullptr;
+}
+
+TEST(TuningService, OverlappingJobsOfTwoClientsTuneTheSharedWorkloadOnce) {
+  ServiceCluster c;
+  c.StartServer();
+  c.AddWorkers(2);
+  v1::Workload a = Matmul(32, 48, 16), shared = Matmul(48, 32, 24), b = Matmul(16, 40, 32);
+  auto stub1 = c.Client(), stub2 = c.Client();
+  // Two clients at once.
+  auto f1 = std::async(std::launch::async, [&] { return Submit(*stub1, Job({a, shared}, 24)); });
+  auto f2 = std::async(std::launch::async, [&] { return Submit(*stub2, Job({shared, b}, 24)); });
+  int64_t j1 = f1.get(), j2 = f2.get();
+  ASSERT_GT(j1, 0);
+  ASSERT_GT(j2, 0);
+  v1::JobStatus s1 = WatchToEnd(*stub1, j1), s2 = WatchToEnd(*stub2, j2);
+  ASSERT_EQ(s1.state(), "done") << s1.DebugString() << c.ServerLog();
+  ASSERT_EQ(s2.state(), "done") << s2.DebugString();
+  // The shared workload: measured once, to the budget, no config twice.
+  auto [records, distinct] = RecordsOf(c, shared);
+  EXPECT_EQ(records, 24);
+  EXPECT_EQ(distinct, records);
+  for (const v1::Workload& w : {a, b}) EXPECT_EQ(RecordsOf(c, w).first, 24);
+  const v1::TaskStatus *t1 = TaskOf(s1, shared), *t2 = TaskOf(s2, shared);
+  ASSERT_TRUE(t1 && t2);
+  // One job ran it, the other shared that run (or, if the first had finished already,
+  // was answered from the store): both report the same best.
+  EXPECT_TRUE(t1->shared_with_job() != 0 || t2->shared_with_job() != 0 || t1->from_store() || t2->from_store())
+      << s1.DebugString() << s2.DebugString();
+  EXPECT_GT(t1->best_seconds(), 0);
+  EXPECT_EQ(t1->best_seconds(), t2->best_seconds());
+  EXPECT_EQ(t1->best_config().DebugString(), t2->best_config().DebugString());
+
+  // Tune once, deploy many: the same request again measures nothing.
+  int64_t j3 = Submit(*stub1, Job({shared}, 24));
+  v1::JobStatus s3 = WatchToEnd(*stub1, j3);
+  ASSERT_EQ(s3.state(), "done");
+  EXPECT_TRUE(s3.tasks(0).from_store()) << s3.DebugString();
+  EXPECT_EQ(RecordsOf(c, shared).first, 24);
+  // And Lookup hands out that best.
+  v1::LookupRequest lr;
+  *lr.mutable_workload() = shared;
+  lr.mutable_target()->set_spec("host");
+  v1::LookupResponse found;
+  auto ctx = Ctx();
+  ASSERT_TRUE(stub1->Lookup(ctx.get(), lr, &found).ok());
+  EXPECT_EQ(found.level(), "exact target");
+  EXPECT_EQ(found.cost_seconds(), t1->best_seconds());
+}
+
+TEST(TuningService, AServerKilledMidJobResumesItWithNothingLostOrMeasuredTwice) {
+  ServiceCluster c;
+  c.StartServer();
+  c.AddWorkers(1);
+  v1::Workload w = Matmul(64, 48, 40);
+  auto stub = c.Client();
+  const int trials = 48;
+  int64_t job = Submit(*stub, Job({w}, trials));
+  // Wait (WatchJob, bounded) until some batches are stored, then kill the server.
+  {
+    auto ctx = Ctx("", 120);
+    v1::JobRef ref;
+    ref.set_job_id(job);
+    auto reader = stub->WatchJob(ctx.get(), ref);
+    v1::JobEvent e;
+    while (reader->Read(&e))
+      if (e.job().tasks_size() == 1 && e.job().tasks(0).stored() >= 16) break;
+    ctx->TryCancel();
+    reader->Finish();
+  }
+  c.StopServer(SIGKILL);
+  auto [before, before_distinct] = RecordsOf(c, w);
+  ASSERT_GE(before, 16);
+  ASSERT_LT(before, trials) << "the job ended before the kill; nothing to resume";
+  int64_t max_id_before = c.Count("SELECT MAX(id) FROM records");
+
+  c.StartServer();  // the same port: the worker reconnects by itself
+  auto stub2 = c.Client();
+  v1::JobStatus end = WatchToEnd(*stub2, job);
+  ASSERT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
+  auto [after, distinct] = RecordsOf(c, w);
+  EXPECT_EQ(after, trials);     // resumed to the budget
+  EXPECT_EQ(distinct, after);   // no config measured twice
+  // No record lost: every record from before the kill is still there.
+  EXPECT_EQ(c.Count("SELECT COUNT(*) FROM records WHERE id <= " + std::to_string(max_id_before)), before);
+  // The one worker process served the resumed job: it reconnected.
+  EXPECT_EQ(kill(c.workers()[0].pids()[0], 0), 0);
+  EXPECT_EQ(c.Count("SELECT COUNT(*) FROM records WHERE id > " + std::to_string(max_id_before)), trials - before);
+  EXPECT_NE(c.ServerLog().find("resumed 1 job"), std::string::npos) << c.ServerLog();
+}
+
+class AuthenticatedService : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::ofstream(c_.Path("tokens")) << "# role name token\n"
+                                        "client alice alice-0123456789abcdef\n"
+                                        "client bob bob-0123456789abcdef0\n"
+                                        "worker w1 worker-0123456789abcdef\n";
+    std::ofstream(c_.Path("client.token")) << kAlice << "\n";
+    std::ofstream(c_.Path("worker.token")) << kWorker << "\n";
+    c_.StartServer({"--tokens", c_.Path("tokens"), "--max-jobs-per-client", "1", "--memory-cap-mb", "64",
+                    "--max-trials", "1000", "--max-request-bytes", "65536", "--no-worker-deadline", "600"});
+    stub_ = c_.Client();
+  }
+  static constexpr const char* kAlice = "alice-0123456789abcdef";
+  static constexpr const char* kWorker = "worker-0123456789abcdef";
+  grpc::Status Call(const v1::SubmitJobRequest& r, const std::string& token, int64_t* id = nullptr) {
+    v1::SubmitJobResponse resp;
+    auto ctx = Ctx(token);
+    grpc::Status s = stub_->SubmitJob(ctx.get(), r, &resp);
+    if (id) *id = resp.job_id();
+    return s;
+  }
+  ServiceCluster c_;
+  std::unique_ptr<v1::TuningService::Stub> stub_;
+};
+
+TEST_F(AuthenticatedService, RefusesMissingUnknownAndWrongRoleTokens) {
+  v1::SubmitJobRequest r = Job({Matmul(16, 16, 16)}, 8);
+  EXPECT_EQ(Call(r, "").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Call(r, "not-a-token-of-this-server").error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  grpc::Status wrong = Call(r, kWorker);
+  EXPECT_EQ(wrong.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(wrong.error_message().find("worker token"), std::string::npos) << wrong.error_message();
+  // A worker token cannot read the store either.
+  v1::LookupRequest lr;
+  *lr.mutable_workload() = Matmul(16, 16, 16);
+  v1::LookupResponse found;
+  auto ctx = Ctx(kWorker);
+  EXPECT_EQ(stub_->Lookup(ctx.get(), lr, &found).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  // A client token cannot lease work: the worker is refused and exits 2.
+  int code = 0;
+  std::string out = Shell(std::string(PRIORTUNE_EXE) + " worker --server " + c_.address() + " --token-file " +
+                              c_.Path("client.token"),
+                          &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("PERMISSION_DENIED"), std::string::npos) << out;
+  // No token at all: refused too.
+  out = Shell("env -u PRIORTUNE_TOKEN " + std::string(PRIORTUNE_EXE) + " worker --server " + c_.address(), &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("UNAUTHENTICATED"), std::string::npos) << out;
+  // The CLI client with the right token gets through.
+  out = Shell("env PRIORTUNE_TOKEN=" + std::string(kAlice) + " " + PRIORTUNE_EXE + " jobs --server " + c_.address(),
+              &code);
+  EXPECT_EQ(code, 0) << out;
+}
+
+TEST_F(AuthenticatedService, RejectsBadRequestsNamingTheFieldAndKeepsServing) {
+  auto expect = [&](const v1::SubmitJobRequest& r, grpc::StatusCode code, const std::string& field) {
+    grpc::Status s = Call(r, kAlice);
+    EXPECT_EQ(s.error_code(), code) << field << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(field), std::string::npos) << s.error_message();
+  };
+  v1::Workload bad_dims = Matmul(16, 16, 16);
+  (*bad_dims.mutable_dims())["M"] = -3;
+  expect(Job({bad_dims}, 8), grpc::StatusCode::INVALID_ARGUMENT, "workloads[0]");
+  v1::Workload unknown = Matmul(16, 16, 16);
+  unknown.set_op("fft");
+  expect(Job({Matmul(8, 8, 8), unknown}, 8), grpc::StatusCode::NOT_FOUND, "workloads[1].op");
+  expect(Job({Matmul(16, 16, 16)}, -5), grpc::StatusCode::INVALID_ARGUMENT, "trials");
+  expect(Job({Matmul(16, 16, 16)}, 5000), grpc::StatusCode::INVALID_ARGUMENT, "trials");
+  v1::SubmitJobRequest strategy = Job({Matmul(16, 16, 16)}, 8);
+  strategy.set_strategy("annealing");
+  expect(strategy, grpc::StatusCode::INVALID_ARGUMENT, "strategy");
+  strategy.set_strategy("xgb-ga");
+  strategy.set_cost_model("neural");
+  expect(strategy, grpc::StatusCode::INVALID_ARGUMENT, "cost_model");
+  expect(Job({Matmul(16, 16, 16)}, 8, "pentium-mmx-9000"), grpc::StatusCode::INVALID_ARGUMENT, "target");
+  // Over the memory cap (64 MiB): 4096^2 floats x 3 = 192 MiB.
+  expect(Job({Matmul(4096, 4096, 4096)}, 8), grpc::StatusCode::RESOURCE_EXHAUSTED, "workloads[0]");
+  // A request over --max-request-bytes: refused by gRPC before it is parsed.
+  v1::SubmitJobRequest huge = Job({Matmul(16, 16, 16)}, 8);
+  huge.set_name(std::string(100000, 'x'));
+  EXPECT_EQ(Call(huge, kAlice).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Paging tokens are checked.
+  v1::ListRecordsRequest lr;
+  lr.set_page_token("abc");
+  v1::ListRecordsResponse records;
+  auto ctx = Ctx(kAlice);
+  grpc::Status s = stub_->ListRecords(ctx.get(), lr, &records);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("page_token"), std::string::npos);
+  // One unfinished job per client: the second is refused, naming the client. (No worker
+  // is connected, so the first stays running.)
+  int64_t first = 0;
+  ASSERT_TRUE(Call(Job({Matmul(16, 16, 16)}, 8), kAlice, &first).ok());
+  grpc::Status second = Call(Job({Matmul(16, 24, 16)}, 8), kAlice);
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(second.error_message().find("alice"), std::string::npos) << second.error_message();
+  // Bob may not cancel Alice's job; Alice may.
+  v1::JobRef ref;
+  ref.set_job_id(first);
+  v1::JobStatus st;
+  auto bob = Ctx("bob-0123456789abcdef0");
+  EXPECT_EQ(stub_->CancelJob(bob.get(), ref, &st).error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  auto alice = Ctx(kAlice);
+  ASSERT_TRUE(stub_->CancelJob(alice.get(), ref, &st).ok());
+  EXPECT_EQ(st.state(), "cancelled");
+  // The server is still serving: a new job is taken.
+  EXPECT_TRUE(Call(Job({Matmul(16, 24, 16)}, 8), kAlice).ok());
+  EXPECT_EQ(kill(c_.server_pid(), 0), 0);
+}
+
+TEST(TuningService, CandidatesGoOnlyToWorkersOfTheTaskTargetAndATargetWithoutWorkersFailsAtItsDeadline) {
+  ServiceCluster c;
+  c.StartServer({"--no-worker-deadline", "120"});
+  // One worker measures for the host, one for plain AVX2 (x86-64-v3), which every CPU of
+  // ours runs.
+  c.AddWorkers(1);
+  c.AddWorkers(1, {"--target", "x86-64-v3"});
+  const std::string avx2_worker = "-" + std::to_string(c.workers()[1].pids()[0]) + "#";
+  auto stub = c.Client();
+  v1::Workload w = Matmul(24, 40, 16);
+  int64_t job = Submit(*stub, Job({w}, 16, "x86-64-v3"));
+  v1::JobStatus end = WatchToEnd(*stub, job);
+  ASSERT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
+  EXPECT_EQ(RecordsOf(c, w).first, 16);
+  std::string where = " FROM records r JOIN workloads w ON w.id = r.workload_id WHERE w.key = '" + Key(w) + "'";
+  EXPECT_EQ(c.Count("SELECT COUNT(*)" + where + " AND r.worker LIKE '%" + avx2_worker + "%'"), 16);
+
+  // A CPU no worker here can run: no candidate goes out, the task fails at its deadline
+  // with a status naming the target; the server goes on.
+  const std::string amx = priortune::testing::CpuWithAmxTheHostLacks();
+  v1::Workload w2 = Matmul(16, 16, 24);
+  v1::SubmitJobRequest r2 = Job({w2}, 8, amx);
+  r2.set_worker_deadline_seconds(3);  // shorter than the server's 120 s
+  int64_t job2 = Submit(*stub, r2);
+  v1::JobStatus failed = WatchToEnd(*stub, job2);
+  EXPECT_EQ(failed.state(), "failed") << failed.DebugString();
+  ASSERT_EQ(failed.tasks_size(), 1);
+  EXPECT_NE(failed.tasks(0).message().find("no connected worker"), std::string::npos) << failed.DebugString();
+  EXPECT_NE(failed.tasks(0).message().find(amx), std::string::npos) << failed.DebugString();
+  EXPECT_NE(failed.tasks(0).message().find("for 3 s"), std::string::npos) << failed.DebugString();
+  EXPECT_EQ(RecordsOf(c, w2).first, 0);
+  EXPECT_EQ(kill(c.server_pid(), 0), 0);
+}
+
+TEST(TuningService, ALateWatcherGetsTheStateFirstAndTheStoreIsListedPageByPage) {
+  ServiceCluster c;
+  c.StartServer();
+  c.AddWorkers(1);
+  auto stub = c.Client();
+  std::vector<v1::Workload> ws = {Matmul(16, 16, 16), Matmul(16, 24, 16), Matmul(24, 16, 16)};
+  int64_t job = Submit(*stub, Job(ws, 8));
+  ASSERT_EQ(WatchToEnd(*stub, job).state(), "done");
+  // Watching an ended job: the snapshot, with every task, then the stream ends.
+  {
+    auto ctx = Ctx();
+    v1::JobRef ref;
+    ref.set_job_id(job);
+    auto reader = stub->WatchJob(ctx.get(), ref);
+    v1::JobEvent e;
+    ASSERT_TRUE(reader->Read(&e));
+    EXPECT_EQ(e.kind(), v1::JobEvent::SNAPSHOT);
+    EXPECT_EQ(e.job().state(), "done");
+    EXPECT_EQ(e.job().tasks_size(), 3);
+    EXPECT_FALSE(reader->Read(&e));
+    EXPECT_TRUE(reader->Finish().ok());
+  }
+  // ListRecords pages through all 24 records, each once.
+  std::set<int64_t> ids;
+  std::string token;
+  int pages = 0;
+  do {
+    v1::ListRecordsRequest req;
+    req.set_page_size(10);
+    req.set_page_token(token);
+    v1::ListRecordsResponse resp;
+    auto ctx = Ctx();
+    ASSERT_TRUE(stub->ListRecords(ctx.get(), req, &resp).ok());
+    for (const auto& r : resp.records()) EXPECT_TRUE(ids.insert(r.id()).second);
+    token = resp.next_page_token();
+    ++pages;
+  } while (!token.empty() && pages < 10);
+  EXPECT_EQ(ids.size(), 24u);
+  EXPECT_EQ(pages, 3);
+  v1::ListWorkloadsRequest wr;
+  wr.set_page_size(2);
+  v1::ListWorkloadsResponse wl;
+  auto ctx = Ctx();
+  ASSERT_TRUE(stub->ListWorkloads(ctx.get(), wr, &wl).ok());
+  EXPECT_EQ(wl.workloads_size(), 2);
+  EXPECT_FALSE(wl.next_page_token().empty());
+  EXPECT_EQ(wl.workloads(0).records(), 8);
+  // Batched lookup: one answer per workload, in order; an untuned one falls to default.
+  v1::LookupBatchRequest lb;
+  for (const auto& w : ws) *lb.add_workloads() = w;
+  *lb.add_workloads() = Matmul(40, 40, 40);
+  lb.mutable_target()->set_spec("host");
+  v1::LookupBatchResponse found;
+  auto lctx = Ctx();
+  ASSERT_TRUE(stub->LookupBatch(lctx.get(), lb, &found).ok());
+  ASSERT_EQ(found.results_size(), 4);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(found.results(i).level(), "exact target");
+  EXPECT_EQ(found.results(3).level(), "default");
+  // Export, then import into the same store: every record a duplicate.
+  std::string log;
+  {
+    auto ectx = Ctx();
+    v1::ExportLogsRequest er;
+    auto reader = stub->ExportLogs(ectx.get(), er);
+    v1::LogChunk chunk;
+    while (reader->Read(&chunk)) log += chunk.data();
+    ASSERT_TRUE(reader->Finish().ok());
+  }
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 25);  // header + 24
+  v1::ImportLogsResponse imported;
+  auto ictx = Ctx();
+  auto writer = stub->ImportLogs(ictx.get(), &imported);
+  v1::LogChunk chunk;
+  chunk.set_data(log);
+  ASSERT_TRUE(writer->Write(chunk));
+  writer->WritesDone();
+  ASSERT_TRUE(writer->Finish().ok());
+  EXPECT_EQ(imported.imported(), 0);
+  EXPECT_EQ(imported.duplicates(), 24);
+  // A malformed log is refused whole, naming the line.
+  v1::ImportLogsResponse refused;
+  auto bctx = Ctx();
+  auto bad = stub->ImportLogs(bctx.get(), &refused);
+  chunk.set_data(log.substr(0, log.find('\n') + 1) + "{\"not\": \"a record\"}\n");
+  ASSERT_TRUE(bad->Write(chunk));
+  bad->WritesDone();
+  grpc::Status s = bad->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("line 2"), std::string::npos) << s.error_message();
+  EXPECT_EQ(c.Count("SELECT COUNT(*) FROM records"), 24);
+}
+
+}  // namespace
+}  // namespace priortune::server
