@@ -162,6 +162,14 @@ int MeasureQueue::WorkersFor(const std::string& target_key) const {
                                         [&](const auto& w) { return w.second == target_key; }));
 }
 
+int MeasureQueue::PendingFor(const std::string& target_key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(std::count_if(pending_.begin(), pending_.end(), [&](uint64_t id) {
+    auto it = items_.find(id);
+    return it != items_.end() && it->second.target_key == target_key;
+  }));
+}
+
 bool MeasureQueue::WaitForWorkers(int n, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   return done_.wait_for(lock, timeout, [&] { return static_cast<int>(connected_.size()) >= n; });

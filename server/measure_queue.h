@@ -87,6 +87,8 @@ class MeasureQueue : public tuner::Measurer {
   void AddWorker(const std::string& worker, const std::string& target_key = "");
   // Connected workers that measure for `target_key`.
   int WorkersFor(const std::string& target_key) const;
+  // Candidates waiting for a worker of `target_key`.
+  int PendingFor(const std::string& target_key) const;
   // The next candidate whose target key is `target_key` (a worker measures only what was
   // asked of its own machine), waiting up to `wait`; nullopt on timeout or shutdown.
   std::optional<Lease> Take(const std::string& worker, const std::string& target_key,

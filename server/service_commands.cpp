@@ -1,7 +1,10 @@
 #include "server/service_commands.h"
 
 #include <grpcpp/grpcpp.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -138,6 +141,14 @@ int RunServe(const ServeOptions& o) {
   spdlog::set_level(level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::flush_on(spdlog::level::info);
+  // One server per SQLite store: two would tune the same tasks and overwrite each
+  // other's job states. The lock is the kernel's, so a killed server releases it.
+  const std::string lock_path = o.db + ".serve-lock";
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return ReportError(Status(StatusCode::kUnavailable, "cannot create " + lock_path));
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return ReportError(FailedPrecondition("another priortune serve holds the store " + o.db + " (" + lock_path +
+                                          "); one server per SQLite store"));
   auto store = db::OpenSqliteStore(o.db);
   if (!store.ok()) return ReportError(store.status());
   // A client or log reader that goes away must not kill the daemon.

@@ -469,6 +469,9 @@ StatusOr<std::unique_ptr<TuningServer>> TuningServer::Start(db::Store& store, co
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  // One server per port: gRPC's default SO_REUSEPORT would let a second server (or a
+  // stale one) share the port and answer half of the calls.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(o.listen, creds, &impl->port);
   builder.SetMaxReceiveMessageSize(o.max_request_bytes);
   builder.RegisterService(impl->tuning.get());

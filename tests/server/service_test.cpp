@@ -9,6 +9,7 @@
 #include "compiler/target.h"
 #include "compiler/workload.h"
 #include "server/internal/convert.h"
+#include "server/measure_queue.h"
 #include "service_cluster.h"
 #include "tests/common/isa_targets.h"
 
@@ -132,6 +133,14 @@ TEST(TuningService, AServerKilledMidJobResumesItWithNothingLostOrMeasuredTwice) 
   EXPECT_EQ(kill(c.workers()[0].pids()[0], 0), 0);
   EXPECT_EQ(c.Count("SELECT COUNT(*) FROM records WHERE id > " + std::to_string(max_id_before)), trials - before);
   EXPECT_NE(c.ServerLog().find("resumed 1 job"), std::string::npos) << c.ServerLog();
+  // One server per store and per port: a second one is refused, not run beside it.
+  int code = 0;
+  std::string out = Shell(std::string(PRIORTUNE_EXE) + " serve --listen 127.0.0.1:0 --db " + c.db(), &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("another priortune serve holds the store"), std::string::npos) << out;
+  out = Shell(std::string(PRIORTUNE_EXE) + " serve --listen " + c.address() + " --db " + c.Path("other.db"), &code);
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
 }
 
 class AuthenticatedService : public ::testing::Test {
@@ -463,6 +472,63 @@ TEST(TuningService, AStandardGrpcClientChecksHealthListsServicesByReflectionAndR
                            "ok   lookup returns the job's best", "ok   a bad trial budget is refused"})
     EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
   EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace priortune::server
+
+namespace priortune::server {
+namespace {
+
+// Jobs share workers: a higher priority first, then one candidate per job in turn.
+TEST(MeasureQueue, ServesAHigherPriorityFirstThenTakesTurnsBetweenJobs) {
+  MeasureQueue queue;
+  compiler::Target t = compiler::Target::Parse("x86-64-v3", 1).value();
+  auto batch = [&](int n, int m) {
+    std::vector<tuner::Candidate> cs;
+    for (int i = 0; i < n; ++i) cs.push_back({compiler::MatmulWorkload(16 + i, m, 16), t, {}});
+    return cs;
+  };
+  std::atomic<bool> cancel{false};
+  // Three jobs' runs put batches in at once: job 1 and 2 at priority 0, job 3 at 5.
+  auto put = [&](uint64_t group, int priority, int m) {
+    return std::async(std::launch::async, [&, group, priority, m] {
+      MeasureTag tag;
+      tag.group = group;
+      tag.priority = priority;
+      return queue.MeasureTagged(tag, batch(3, m), cancel);
+    });
+  };
+  // The worker connects first, so that every batch is queued before the first Take.
+  queue.AddWorker("w", t.Key());
+  auto a = put(1, 0, 32), b = put(2, 0, 48), c = put(3, 5, 64);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::vector<int64_t> order;  // the M of each leased candidate: 32 job 1, 48 job 2, 64 job 3
+  // Take nine, answering each.
+  while (order.size() < 9 && std::chrono::steady_clock::now() < deadline) {
+    // All three batches must be queued before the first Take, or it would see only
+    // part of them (a bounded spin on the queue's own count, not a sleep).
+    if (order.empty()) {
+      bool ready = false;
+      while (!ready && std::chrono::steady_clock::now() < deadline) {
+        ready = queue.stats().connected == 1 && queue.PendingFor(t.Key()) == 9;
+        if (!ready) std::this_thread::yield();
+      }
+      ASSERT_TRUE(ready) << "the three batches were not queued";
+    }
+    auto lease = queue.Take("w", t.Key(), std::chrono::milliseconds(5000));
+    ASSERT_TRUE(lease.has_value());
+    order.push_back(lease->candidate.workload.dims.at("N"));
+    tuner::MeasureResult r;
+    r.costs = {1e-3};
+    queue.Complete("w", lease->id, r, 0.001);
+  }
+  a.get();
+  b.get();
+  c.get();
+  // Job 3 (priority 5) first, all three; then jobs 1 and 2 alternate.
+  std::vector<int64_t> want = {64, 64, 64, 32, 48, 32, 48, 32, 48};
+  EXPECT_EQ(order, want);
 }
 
 }  // namespace
