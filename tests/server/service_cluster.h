@@ -49,7 +49,9 @@ class ServiceCluster {
   }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
   std::string db() const { return Path("service.db"); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  std::string address() const { return host_ + ":" + std::to_string(port_); }
+  // The address the server listens on (default loopback); set before StartServer.
+  void SetHost(const std::string& host) { host_ = host; }
   int port() const { return port_; }
   pid_t server_pid() const { return server_; }
 
@@ -60,7 +62,7 @@ class ServiceCluster {
     ASSERT_EQ(pipe(out), 0);
     std::string log = Path("serve-" + std::to_string(++starts_) + ".log");
     std::vector<std::string> args = {PRIORTUNE_EXE, "serve", "--db", db(), "--listen",
-                                     "127.0.0.1:" + std::to_string(port_)};
+                                     host_ + ":" + std::to_string(port_)};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -104,6 +106,8 @@ class ServiceCluster {
     waitpid(server_, &status, 0);
     server_ = -1;
   }
+  // The test reaped the server itself.
+  void ForgetServer() { server_ = -1; }
 
   std::string ServerLog() const {
     std::ifstream f(Path("serve-" + std::to_string(starts_) + ".log"));
@@ -143,6 +147,7 @@ class ServiceCluster {
  private:
   std::filesystem::path dir_;
   pid_t server_ = -1;
+  std::string host_ = "127.0.0.1";
   int port_ = 0;
   int starts_ = 0;
   std::vector<LocalWorkers> workers_;

@@ -533,3 +533,50 @@ TEST(MeasureQueue, ServesAHigherPriorityFirstThenTakesTurnsBetweenJobs) {
 
 }  // namespace
 }  // namespace priortune::server
+
+namespace priortune::server {
+namespace {
+
+TEST(TuningService, SigtermStopsTheServerCleanlyAndTheNextOneFinishesTheJob) {
+  ServiceCluster c;
+  c.StartServer();
+  c.AddWorkers(1);
+  v1::Workload w = Matmul(48, 64, 40);
+  auto stub = c.Client();
+  const int trials = 40;
+  int64_t job = Submit(*stub, Job({w}, trials));
+  {
+    auto ctx = Ctx("", 120);
+    v1::JobRef ref;
+    ref.set_job_id(job);
+    auto reader = stub->WatchJob(ctx.get(), ref);
+    v1::JobEvent e;
+    while (reader->Read(&e))
+      if (e.job().tasks_size() == 1 && e.job().tasks(0).stored() >= 8) break;
+    ctx->TryCancel();
+    reader->Finish();
+  }
+  pid_t pid = c.server_pid();
+  kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << c.ServerLog();
+  EXPECT_NE(c.ServerLog().find("shutting down"), std::string::npos) << c.ServerLog();
+  c.ForgetServer();
+  // The job is left running in the store, for the next server.
+  EXPECT_EQ(c.Count("SELECT COUNT(*) FROM jobs WHERE id = " + std::to_string(job) + " AND state = 'running'"), 1);
+  auto [stored, distinct] = RecordsOf(c, w);
+  EXPECT_EQ(stored, distinct);
+  // The worker was told to reconnect, not to exit.
+  EXPECT_EQ(kill(c.workers()[0].pids()[0], 0), 0);
+  c.StartServer();
+  auto stub2 = c.Client();
+  v1::JobStatus end = WatchToEnd(*stub2, job);
+  ASSERT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
+  auto [after, after_distinct] = RecordsOf(c, w);
+  EXPECT_EQ(after, trials);
+  EXPECT_EQ(after_distinct, trials);
+}
+
+}  // namespace
+}  // namespace priortune::server
