@@ -8,7 +8,8 @@
 //   run thread: tuner::TuneTask ──> RunMeasurer ──> MeasureQueue (tagged: priority, job)
 //               progress ──> every subscribed task ──> job events ──> watchers
 //   run ends:   each subscriber done / failed / cancelled; one that asked for a larger
-//               budget gets a follow-up run; a job whose tasks all ended is finished
+//               budget gets a follow-up run, and so does one whose run its owner
+//               cancelled; a job whose tasks all ended is finished (stored under mu)
 //   Shutdown:   runs cancelled, jobs left "running" in the store ──> resumed by Create
 #include "server/job_manager.h"
 
@@ -28,6 +29,7 @@
 #include "compiler/build.h"
 #include "compiler/op_template.h"
 #include "server/commands.h"
+#include "tuner/search_space.h"
 
 namespace priortune::server {
 namespace {
@@ -106,6 +108,9 @@ struct JobManager::Impl {
   std::deque<std::shared_ptr<Run>> queued;
   std::vector<std::shared_ptr<Run>> finished_runs;      // threads to join
   std::mutex join_mu;  // one thread joins run threads at a time
+  // Ends of tasks and jobs are written to the store with `mu` held, so that a watcher
+  // that saw a job end finds that end stored, and so that the ends of two runs of one
+  // job are stored in the order they happened.
   int running = 0;
   uint64_t next_run = 1;
   bool shutdown = false;
@@ -175,6 +180,7 @@ struct JobManager::Impl {
     run->priority = std::max(run->priority, job.view.priority);
     t.view.shared_with_job = run->owner_job == job_id ? 0 : run->owner_job;
     t.view.state = run->started ? "running" : "queued";
+    if (run->started && job.view.state == "queued") job.view.state = "running";
     if (t.view.shared_with_job)
       LogLocked(job, JobEventKind::kTaskProgress, task,
                 "shares the run of job " + std::to_string(run->owner_job) + " for this workload and target");
@@ -272,14 +278,13 @@ struct JobManager::Impl {
   }
 
   void Finish(const std::shared_ptr<Run>& run, const StatusOr<tuner::TuneSummary>& summary) {
-    // Store updates happen outside the lock; gather them first.
     struct Update {
       int64_t task_id, job_id;
       std::string state, notes;
       int64_t measured;
     };
     std::vector<Update> updates;
-    std::vector<int64_t> ended_jobs;
+    std::vector<std::pair<int64_t, std::string>> ended_jobs;
     {
       std::lock_guard<std::mutex> lock(mu);
       run->finished = true;
@@ -328,8 +333,12 @@ struct JobManager::Impl {
             t.view.best_seconds = summary->best_cost;
           }
         }
-        // A sharer that asked for a larger budget tunes on (from the records so far).
-        if (state == "done" && t.view.trials > run->tune.trials) {
+        // A sharer that asked for a larger budget tunes on (from the records so far). A
+        // task still subscribed to a cancelled run never asked for the cancel (its job
+        // would have unsubscribed it): the run was given up by the job that owned it, or
+        // joined while it was stopping; it starts again for this task, with its own
+        // budget and priority.
+        if ((state == "done" && t.view.trials > run->tune.trials) || state == "cancelled") {
           t.run.reset();
           StartOrJoin(job_id, task_index);
           continue;
@@ -343,16 +352,16 @@ struct JobManager::Impl {
         LogLocked(job, state == "failed" ? JobEventKind::kError : JobEventKind::kTaskDone, task_index,
                   state + ": " + message);
         if (state == "failed") LogLocked(job, JobEventKind::kTaskDone, task_index, state);
-        if (MaybeEndJobLocked(job)) ended_jobs.push_back(job_id);
+        if (MaybeEndJobLocked(job)) ended_jobs.emplace_back(job_id, job.view.state);
       }
       Schedule();
+      for (const Update& u : updates) {
+        Status s = store.FinishTask(u.task_id, u.state, u.measured);
+        if (s.ok() && !u.notes.empty()) s = store.AnnotateTask(u.task_id, u.notes);
+        if (!s.ok()) spdlog::error("task {}: storing its end failed: {}", u.task_id, s.ToString());
+      }
+      FinishJobsInStore(ended_jobs);
     }
-    for (const Update& u : updates) {
-      Status s = store.FinishTask(u.task_id, u.state, u.measured);
-      if (s.ok() && !u.notes.empty()) s = store.AnnotateTask(u.task_id, u.notes);
-      if (!s.ok()) spdlog::error("task {}: storing its end failed: {}", u.task_id, s.ToString());
-    }
-    FinishJobsInStore(ended_jobs);
   }
 
   // True when every task ended: the job's state is set and JOB_DONE logged.
@@ -374,28 +383,33 @@ struct JobManager::Impl {
     return true;
   }
 
-  void FinishJobsInStore(const std::vector<int64_t>& ids) {
-    for (int64_t id : ids) {
-      std::string state;
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        state = jobs.at(id).view.state;
-      }
+  // (job, state) pairs; the caller holds mu.
+  void FinishJobsInStore(const std::vector<std::pair<int64_t, std::string>>& ended) {
+    for (const auto& [id, state] : ended)
       if (Status s = store.FinishJob(id, state); !s.ok())
         spdlog::error("job {}: storing its end failed: {}", id, s.ToString());
-    }
   }
 
-  // Best of a (workload, target) already tuned to `trials`, or nullopt.
+  // The fastest correct record of a (workload, target) the store holds to `trials`, or
+  // nullopt. Counts what TuneTask counts: records of the template's current version
+  // whose configs lie in today's search space (older ones are tuned again).
   std::optional<db::Record> AlreadyTuned(const compiler::Workload& w, const compiler::Target& t, int trials,
                                          int* stored) {
     auto history = store.History({w.Key(), t.Key(), "", 0});
-    if (!history.ok()) return std::nullopt;
-    *stored = static_cast<int>(history->size());
-    if (*stored < trials) return std::nullopt;
-    auto best = store.Best(w.Key(), t.Key(), t.isa_family());
-    if (!best.ok() || !*best || (*best)->level != db::MatchLevel::kExact) return std::nullopt;
-    return (*best)->record;
+    auto tmpl = compiler::FindTemplate(w.op);
+    auto space = tuner::SearchSpace::ForWorkload(w, t);
+    if (!history.ok() || !tmpl.ok() || !space.ok()) return std::nullopt;
+    std::optional<db::Record> best;
+    *stored = 0;
+    for (const db::Record& r : *history) {
+      if (r.template_version != (*tmpl)->version()) continue;
+      auto c = compiler::ConfigFromJson(r.config_json);
+      if (!c.ok() || !space->Valid(*c)) continue;
+      ++*stored;
+      if (r.ok() && (!best || r.cost() < best->cost())) best = r;
+    }
+    if (*stored < trials || !best) return std::nullopt;
+    return best;
   }
 
   // Builds the in-memory job of a request; `rows` are the stored tasks (a resumed job) or
@@ -437,7 +451,7 @@ struct JobManager::Impl {
           t.view.state = row->state;
           t.view.measured = static_cast<int>(row->measured);
         }
-      } else if (!resumed) {
+      } else {  // new, or a resumed job whose server died before it stored this task
         db::Record wt;
         wt.workload_key = w.Key();
         wt.workload_json = w.ToJson();
@@ -446,8 +460,6 @@ struct JobManager::Impl {
         wt.target_json = target.ToJson();
         wt.isa_family = target.isa_family();
         PT_ASSIGN_OR_RETURN(t.view.task_id, store.CreateTask(job_id, wt, request.tune.trials));
-      } else {
-        continue;  // the job's task rows are what it was
       }
       if (Terminal(t.view.state) || t.view.state == "queued") {
         int stored = 0;
@@ -465,7 +477,7 @@ struct JobManager::Impl {
       }
       job.tasks.push_back(std::move(t));
     }
-    std::vector<int64_t> ended;
+    std::vector<std::pair<int64_t, std::string>> ended;
     {
       std::lock_guard<std::mutex> lock(mu);
       Job& stored_job = jobs[job_id] = std::move(job);
@@ -478,9 +490,9 @@ struct JobManager::Impl {
         if (t.view.from_store) LogLocked(stored_job, JobEventKind::kTaskDone, static_cast<int>(i), "done: " + t.view.message);
         if (!Terminal(t.view.state)) StartOrJoin(job_id, static_cast<int>(i));
       }
-      if (MaybeEndJobLocked(jobs.at(job_id))) ended.push_back(job_id);
+      if (MaybeEndJobLocked(jobs.at(job_id))) ended.emplace_back(job_id, jobs.at(job_id).view.state);
+      FinishJobsInStore(ended);
     }
-    FinishJobsInStore(ended);
     return job_id;
   }
 
@@ -610,8 +622,15 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& request) {
                     "client " + request.client + " has " + std::to_string(open) + " unfinished jobs, the limit is " +
                         std::to_string(o.max_jobs_per_client));
   }
+  m.JoinFinished();  // threads of runs that ended since
   PT_ASSIGN_OR_RETURN(int64_t id, m.store.CreateJob(Impl::RequestJson(request, *target).dump()));
-  return m.AddJob(request, *target, id, Now(), {});
+  StatusOr<int64_t> added = m.AddJob(request, *target, id, Now(), {});
+  if (!added.ok()) {
+    // The client is told it failed: the store must not resume it later.
+    if (Status s = m.store.FinishJob(id, "failed"); !s.ok())
+      spdlog::error("job {}: storing its failure failed: {}", id, s.ToString());
+  }
+  return added;
 }
 
 StatusOr<JobView> JobManager::Get(int64_t job_id) const {
@@ -649,27 +668,33 @@ StatusOr<JobView> JobManager::Cancel(int64_t job_id) {
       if (std::shared_ptr<Run> run = t.run) {
         auto& subs = run->subscribers;
         subs.erase(std::remove(subs.begin(), subs.end(), std::make_pair(job_id, static_cast<int>(i))), subs.end());
-        if (subs.empty()) {
+        // The run carries its owner's budget and priority: when the owner leaves, the
+        // jobs still sharing it get a run of their own (Finish starts it once a running
+        // run has stopped; a queued one is replaced here).
+        if (subs.empty() || run->owner_job == job_id) {
           run->cancel = true;
           auto q = std::find(m.queued.begin(), m.queued.end(), run);
           if (q != m.queued.end()) {
             m.queued.erase(q);
             m.active.erase(run->key);
+            auto rest = std::move(subs);
+            subs.clear();
+            for (auto [other, index] : rest) {
+              m.jobs.at(other).tasks[index].run.reset();
+              m.StartOrJoin(other, index);
+            }
           }
-        } else if (run->owner_job == job_id) {
-          // Another job goes on with it: its candidates are now that job's turn.
-          run->owner_job = subs.front().first;
         }
       }
       m.LogLocked(job, JobEventKind::kTaskDone, static_cast<int>(i), "cancelled");
     }
     m.MaybeEndJobLocked(job);
     view = m.ViewLocked(job);
+    for (int64_t t : tasks)
+      if (Status s = m.store.FinishTask(t, "cancelled", 0); !s.ok())
+        spdlog::error("task {}: storing its cancel failed: {}", t, s.ToString());
+    m.FinishJobsInStore({{job_id, view.state}});
   }
-  for (int64_t t : tasks)
-    if (Status s = m.store.FinishTask(t, "cancelled", 0); !s.ok())
-      spdlog::error("task {}: storing its cancel failed: {}", t, s.ToString());
-  m.FinishJobsInStore({job_id});
   m.JoinFinished();
   return view;
 }

@@ -85,6 +85,7 @@ int Watch(const Client& c, int64_t job_id) {
   auto lost_since = std::chrono::steady_clock::now();
   std::string final_state;
   int64_t last_seen = 0;
+  bool printed_snapshot = false;
   while (true) {
     grpc::ClientContext ctx;
     ctx.set_wait_for_ready(true);
@@ -93,26 +94,33 @@ int Watch(const Client& c, int64_t job_id) {
     ref.set_job_id(job_id);
     auto reader = c.stub->WatchJob(&ctx, ref);
     v1::JobEvent e;
+    bool got_any = false;
     while (reader->Read(&e)) {
-      lost_since = std::chrono::steady_clock::now();
-      if (e.kind() == v1::JobEvent::SNAPSHOT) {
-        if (last_seen == 0) PrintJob(e.job());
-      } else if (e.sequence() <= last_seen) {
-        continue;  // seen before the server restarted
-      } else if (e.task_index() >= 0 && e.task_index() < e.job().tasks_size()) {
-        const v1::TaskStatus& t = e.job().tasks(e.task_index());
-        std::printf("[%lld] task %lld %s: %s\n", static_cast<long long>(e.sequence()),
-                    static_cast<long long>(t.task_id()), FromProto(t.workload()).ShortName().c_str(),
-                    e.message().c_str());
-      } else {
-        std::printf("[%lld] job %lld: %s\n", static_cast<long long>(e.sequence()), static_cast<long long>(job_id),
-                    e.message().c_str());
-      }
-      if (e.kind() != v1::JobEvent::SNAPSHOT) last_seen = std::max(last_seen, e.sequence());
-      std::fflush(stdout);
+      got_any = true;
       final_state = e.job().state();
+      if (e.kind() == v1::JobEvent::SNAPSHOT) {
+        // Event numbers are the server's: a restarted server numbers the resumed job's
+        // events from its own snapshot on.
+        if (!printed_snapshot) PrintJob(e.job());
+        else std::printf("watching again: job %lld is %s\n", static_cast<long long>(job_id), e.job().state().c_str());
+        printed_snapshot = true;
+        last_seen = e.sequence();
+      } else if (e.sequence() > last_seen) {
+        if (e.task_index() >= 0 && e.task_index() < e.job().tasks_size()) {
+          const v1::TaskStatus& t = e.job().tasks(e.task_index());
+          std::printf("[%lld] task %lld %s: %s\n", static_cast<long long>(e.sequence()),
+                      static_cast<long long>(t.task_id()), FromProto(t.workload()).ShortName().c_str(),
+                      e.message().c_str());
+        } else {
+          std::printf("[%lld] job %lld: %s\n", static_cast<long long>(e.sequence()),
+                      static_cast<long long>(job_id), e.message().c_str());
+        }
+        last_seen = e.sequence();
+      }
+      std::fflush(stdout);
     }
     grpc::Status s = reader->Finish();
+    if (got_any) lost_since = std::chrono::steady_clock::now();  // the window counts from this break
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - lost_since).count() < kRetrySeconds) {
       std::fprintf(stderr, "priortune: lost the server (%s); watching again\n", s.error_message().c_str());

@@ -93,7 +93,10 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
       bye.mutable_goodbye()->set_reconnect(options_.reconnect_after_shutdown);
       bye.mutable_goodbye()->set_reason(options_.reconnect_after_shutdown ? "the server is restarting"
                                                                           : "the run is over");
-      stream->Write(bye);
+      // Let it arrive before the stream is cancelled: the worker answers a goodbye by
+      // closing its side (bounded: a worker that does not is cut off after 2 s).
+      if (stream->Write(bye))
+        for (int i = 0; i < 200 && !ended; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!ended) ctx->TryCancel();  // unblocks the reader
     reader.join();

@@ -580,3 +580,44 @@ TEST(TuningService, SigtermStopsTheServerCleanlyAndTheNextOneFinishesTheJob) {
 
 }  // namespace
 }  // namespace priortune::server
+
+namespace priortune::server {
+namespace {
+
+// The run of a shared workload carries its owner's budget: when the owner cancels, the
+// job still sharing it goes on with a run of its own and ends done, nothing measured twice.
+TEST(TuningService, CancellingTheJobThatOwnsASharedRunLeavesTheOtherJobToFinish) {
+  ServiceCluster c;
+  c.StartServer();
+  c.AddWorkers(1);
+  auto stub = c.Client();
+  v1::Workload shared = Matmul(40, 56, 32);
+  int64_t owner = Submit(*stub, Job({shared}, 400));
+  int64_t sharer = Submit(*stub, Job({shared}, 16));
+  v1::JobStatus s;
+  {
+    v1::JobRef ref;
+    ref.set_job_id(sharer);
+    auto ctx = Ctx();
+    ASSERT_TRUE(stub->GetJob(ctx.get(), ref, &s).ok());
+  }
+  ASSERT_EQ(s.tasks_size(), 1);
+  EXPECT_EQ(s.tasks(0).shared_with_job(), owner) << s.DebugString();
+  v1::JobRef ref;
+  ref.set_job_id(owner);
+  v1::JobStatus cancelled;
+  auto ctx = Ctx();
+  ASSERT_TRUE(stub->CancelJob(ctx.get(), ref, &cancelled).ok());
+  EXPECT_EQ(cancelled.state(), "cancelled");
+  v1::JobStatus end = WatchToEnd(*stub, sharer);
+  EXPECT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
+  auto [records, distinct] = RecordsOf(c, shared);
+  EXPECT_GE(records, 16);
+  EXPECT_LT(records, 400);
+  EXPECT_EQ(distinct, records);
+  EXPECT_EQ(c.Count("SELECT COUNT(*) FROM jobs WHERE id = " + std::to_string(owner) + " AND state = 'cancelled'"), 1);
+  EXPECT_EQ(c.Count("SELECT COUNT(*) FROM jobs WHERE id = " + std::to_string(sharer) + " AND state = 'done'"), 1);
+}
+
+}  // namespace
+}  // namespace priortune::server
