@@ -1,0 +1,90 @@
+#!/usr/bin/python3
+"""Exports the models priortune's whole-model work is measured on to ONNX, from Debian's
+python3-torchvision with random weights (weights=None: nothing is downloaded), and
+writes a reference input and PyTorch's output beside each, for the import tests.
+
+BatchNormalization nodes are kept in the graph (priortune folds them into the convs at
+import), and their statistics and affine parameters are randomised with the seed, so
+that folding them is not a no-op.
+
+Usage: /usr/bin/python3 scripts/export_models.py [--out DIR] [--models resnet18,mobilenet_v2,mnasnet0_5]
+       [--seed 1] [--batch 1]
+Writes DIR/<model>.onnx, DIR/<model>.input.bin and DIR/<model>.output.bin (float32,
+little-endian, NCHW input of 3x224x224 per image) and DIR/<model>.json (shapes, the
+ops in the graph, the exporter's versions). Exit 2 for bad usage, 1 if an export fails.
+"""
+import argparse
+import json
+import os
+import sys
+
+MODELS = ["resnet18", "mobilenet_v2", "mnasnet0_5"]
+
+
+def randomise_batchnorm(model, gen):
+    import torch
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            n = m.num_features
+            with torch.no_grad():
+                m.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+                m.running_var.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
+                m.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
+                m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+def export(name, out, seed, batch):
+    import onnx
+    import torch
+    import torchvision
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = getattr(torchvision.models, name)(weights=None)
+    randomise_batchnorm(model, gen)
+    model.eval()
+    x = torch.randn(batch, 3, 224, 224, generator=gen)
+    with torch.inference_mode():
+        y = model(x)
+    path = os.path.join(out, name + ".onnx")
+    # TrainingMode.PRESERVE keeps BatchNormalization as nodes (EVAL would fold them into
+    # the convs in the exporter); the model is in eval mode, so they use running stats.
+    torch.onnx.export(model, x, path, opset_version=13, input_names=["input"], output_names=["output"],
+                      training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
+    x.numpy().astype("<f4").tofile(os.path.join(out, name + ".input.bin"))
+    y.numpy().astype("<f4").tofile(os.path.join(out, name + ".output.bin"))
+    graph = onnx.load(path).graph
+    ops = sorted({n.op_type for n in graph.node})
+    meta = {"model": name, "input": list(x.shape), "output": list(y.shape), "ops": ops,
+            "nodes": len(graph.node), "seed": seed, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "onnx": onnx.__version__, "opset": 13}
+    with open(os.path.join(out, name + ".json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print("%s: %d nodes, ops %s, %.1f MB" % (name, len(graph.node), " ".join(ops), os.path.getsize(path) / 1e6))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="models")
+    ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=1)
+    args = ap.parse_args()
+    names = [m for m in args.models.split(",") if m]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or args.batch < 1:
+        print("export_models: unknown model %s (known: %s) or batch < 1" % (unknown, ", ".join(MODELS)),
+              file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    failed = 0
+    for name in names:
+        try:
+            export(name, args.out, args.seed, args.batch)
+        except Exception as e:  # report every model, then fail
+            print("%s: export failed: %s" % (name, e), file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
