@@ -23,6 +23,7 @@ packages=(
   libdnnl-dev
   libgrpc++-dev
   libgtest-dev
+  libonnx-dev
   libopenblas-dev
   libprotobuf-dev
   libspdlog-dev

@@ -21,6 +21,7 @@
 #include <iostream>
 
 #include "compiler/build.h"
+#include "compiler/graph.h"
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
 #include "server/commands.h"
@@ -80,6 +81,9 @@ int main(int argc, char** argv) {
   add_target(bench);
   bench->add_option("--threads", threads, "threads for parallel loops (default: all cores)");
   bench->add_option("--config", config_json, "time this config JSON too, beside default and hand-picked");
+  std::string model_path;
+  CLI::App* tasks = app.add_subcommand("tasks", "import an ONNX model and list its distinct tunable workloads");
+  tasks->add_option("model", model_path, "the .onnx file")->required();
   CLI::App* knobs = app.add_subcommand("knobs", "print the template's knobs and configs");
   add_workload(knobs);
   add_target(knobs);
@@ -319,6 +323,25 @@ int main(int argc, char** argv) {
     if (worker_opts.repeat < 1 || worker_opts.min_repeat_ms < 0 || !(worker_opts.timeout_seconds > 0))
       return Fail(priortune::InvalidArgument("worker: --repeat, --min-repeat-ms and --timeout must be positive"));
     return priortune::server::RunWorker(worker_opts);
+  }
+  if (*tasks) {
+    auto graph = pc::ImportOnnx(model_path);
+    if (!graph.ok()) return Fail(graph.status());
+    std::vector<pc::GraphTask> list = pc::ExtractTasks(*graph);
+    int tunable = 0;
+    double flops = 0;
+    for (const auto& t : list) {
+      tunable += t.count;
+      flops += t.flops;
+    }
+    std::printf("%s: %zu nodes (%d tunable), %d BatchNormalization folded into convolutions, %.2f GFLOPs in "
+                "tunable nodes, %zu distinct tasks\n",
+                model_path.c_str(), graph->nodes.size(), tunable, graph->batchnorms_folded, flops / 1e9, list.size());
+    std::printf("  %-44s %5s %9s %7s\n", "workload", "count", "MFLOPs", "share");
+    for (const auto& t : list)
+      std::printf("  %-44s %5d %9.1f %6.1f%%\n", t.workload.ShortName().c_str(), t.count, t.flops / 1e6,
+                  100 * t.flop_share);
+    return 0;
   }
   if (*serve) {
     if (serve_memory_cap_mb < 0 || serve_memory_cap_mb > priortune::server::kMaxMemoryCapMb)
