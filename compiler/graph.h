@@ -66,6 +66,11 @@ struct Graph {
 StatusOr<Graph> ImportOnnx(const std::string& path);
 StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name = "model");
 
+// Runs the graph with plain loops (no schedule, no JIT), one input tensor in graph.inputs[0]'s
+// shape, returning graph.outputs[0]: the reference the compiled model is checked against.
+// InvalidArgument if `input` has the wrong size.
+StatusOr<std::vector<float>> RunGraphReference(const Graph& graph, const std::vector<float>& input);
+
 // The distinct tunable workloads of a graph, most FLOPs first.
 struct GraphTask {
   Workload workload;

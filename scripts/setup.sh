@@ -40,6 +40,8 @@ packages=(
   protobuf-compiler-grpc
   python3-grpc-tools
   python3-grpcio
+  python3-onnx
+  python3-torchvision
   zlib1g-dev
 )
 
