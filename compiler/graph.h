@@ -29,7 +29,6 @@ enum class GraphOp : uint8_t {
   kFlatten,            // also Reshape to [N, -1]
   kSoftmax,
 };
-const char* GraphOpName(GraphOp op);
 
 struct GraphTensor {
   std::vector<int64_t> shape;

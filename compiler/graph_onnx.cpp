@@ -40,31 +40,32 @@ std::vector<int64_t> AttrInts(const onnx::NodeProto& n, const std::string& name)
   return a ? std::vector<int64_t>(a->ints().begin(), a->ints().end()) : std::vector<int64_t>{};
 }
 
+// A tensor's values, from the typed field or from raw little-endian bytes.
+template <typename T, typename Field>
+Status ReadValues(const onnx::TensorProto& t, const Field& typed, int64_t n, const std::string& where,
+                  const char* what, std::vector<T>& out) {
+  if (typed.size() > 0) {
+    out.assign(typed.begin(), typed.end());
+    return OkStatus();
+  }
+  if (static_cast<int64_t>(t.raw_data().size()) != n * static_cast<int64_t>(sizeof(T)))
+    return Status(StatusCode::kDataLoss, where + ": tensor '" + t.name() + "' holds " +
+                                             std::to_string(t.raw_data().size()) + " bytes for " + std::to_string(n) +
+                                             " " + what);
+  out.resize(static_cast<size_t>(n));
+  std::memcpy(out.data(), t.raw_data().data(), t.raw_data().size());
+  return OkStatus();
+}
+
 StatusOr<GraphTensor> FromTensorProto(const onnx::TensorProto& t, const std::string& where) {
   GraphTensor g;
   g.constant = true;
   g.shape.assign(t.dims().begin(), t.dims().end());
   int64_t n = g.elements();
   if (t.data_type() == onnx::TensorProto::FLOAT) {
-    if (t.float_data_size() > 0) {
-      g.data.assign(t.float_data().begin(), t.float_data().end());
-    } else {
-      if (static_cast<int64_t>(t.raw_data().size()) != n * 4)
-        return Status(StatusCode::kDataLoss, where + ": tensor '" + t.name() + "' holds " + std::to_string(t.raw_data().size()) +
-                        " bytes for " + std::to_string(n) + " floats");
-      g.data.resize(static_cast<size_t>(n));
-      std::memcpy(g.data.data(), t.raw_data().data(), t.raw_data().size());
-    }
+    PT_RETURN_IF_ERROR(ReadValues(t, t.float_data(), n, where, "floats", g.data));
   } else if (t.data_type() == onnx::TensorProto::INT64) {
-    if (t.int64_data_size() > 0) {
-      g.ints.assign(t.int64_data().begin(), t.int64_data().end());
-    } else {
-      if (static_cast<int64_t>(t.raw_data().size()) != n * 8)
-        return Status(StatusCode::kDataLoss, where + ": tensor '" + t.name() + "' holds " + std::to_string(t.raw_data().size()) +
-                        " bytes for " + std::to_string(n) + " int64s");
-      g.ints.resize(static_cast<size_t>(n));
-      std::memcpy(g.ints.data(), t.raw_data().data(), t.raw_data().size());
-    }
+    PT_RETURN_IF_ERROR(ReadValues(t, t.int64_data(), n, where, "int64s", g.ints));
   } else {
     return InvalidArgument(where + ": tensor '" + t.name() + "' has data type " + std::to_string(t.data_type()) +
                            " (only float32 weights and int64 shapes are supported)");
@@ -391,23 +392,6 @@ int64_t GraphTensor::elements() const {
   int64_t n = 1;
   for (int64_t d : shape) n *= d;
   return n;
-}
-
-const char* GraphOpName(GraphOp op) {
-  switch (op) {
-    case GraphOp::kConv2d: return "conv2d";
-    case GraphOp::kDepthwiseConv2d: return "depthwise_conv2d";
-    case GraphOp::kDense: return "dense";
-    case GraphOp::kRelu: return "relu";
-    case GraphOp::kClip: return "clip";
-    case GraphOp::kAdd: return "add";
-    case GraphOp::kMaxPool: return "max_pool";
-    case GraphOp::kAveragePool: return "average_pool";
-    case GraphOp::kGlobalAveragePool: return "global_average_pool";
-    case GraphOp::kFlatten: return "flatten";
-    case GraphOp::kSoftmax: return "softmax";
-  }
-  return "?";
 }
 
 StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name) {

@@ -31,19 +31,15 @@ if [[ ! -f "$db" ]]; then
   timeout 1800 "$load" populate --db "$db" --records "$records" | tee "$out/populate.txt"
 fi
 
-port_file="$out/serve.port"
-timeout 7200 "$exe" serve --db "$db" --listen 127.0.0.1:0 --log-level warn >"$port_file" 2>"$out/serve.log" &
-server=$!
+server=""
 worker=""
 cleanup() {
   [[ -n "$worker" ]] && kill "$worker" 2>/dev/null || true
-  kill "$server" 2>/dev/null || true
+  [[ -n "$server" ]] && kill "$server" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 600); do grep -q "listening on port" "$port_file" 2>/dev/null && break; sleep 0.1; done
-port="$(sed -n 's/listening on port \([0-9]*\)/\1/p' "$port_file")"
-[[ -n "$port" ]] || { echo "serve did not start" >&2; cat "$out/serve.log" >&2; exit 1; }
+start_serve "$db" 0 "$out/serve" --log-level warn
 addr="127.0.0.1:$port"
 
 csv="$out/lookup.csv"

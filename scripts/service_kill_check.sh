@@ -16,6 +16,7 @@ out="${1:-$root/bench-results/service-kill}"
 kills="${KILLS:-3}"
 trials="${TRIALS:-96}"
 exe="$build/server/priortune"
+source "$root/scripts/study_common.sh"
 "$root/scripts/setup.sh" "$build" >/dev/null
 rm -rf "$out" && mkdir -p "$out"
 db="$out/service.db"
@@ -31,17 +32,7 @@ cleanup() {
 trap cleanup EXIT
 
 port=0
-start_server() {
-  local n="$1"
-  # Not under `timeout`: the kill below must reach the server itself.
-  "$exe" serve --db "$db" --listen "127.0.0.1:$port" >"$out/serve-$n.port" 2>"$out/serve-$n.log" &
-  server=$!
-  for _ in $(seq 600); do grep -q "listening on port" "$out/serve-$n.port" 2>/dev/null && break; sleep 0.1; done
-  port="$(sed -n 's/listening on port \([0-9]*\)/\1/p' "$out/serve-$n.port")"
-  [[ -n "$port" ]] || { echo "serve did not start" >&2; cat "$out/serve-$n.log" >&2; exit 1; }
-}
-
-start_server 0
+start_serve "$db" 0 "$out/serve-0"
 for cpu in 0 1; do
   timeout 3600 "$exe" worker --server "127.0.0.1:$port" --cpu "$cpu" --repeat 2 --min-repeat-ms 5 \
     >"$out/worker-$cpu.log" 2>&1 &
@@ -67,7 +58,7 @@ for k in $(seq "$kills"); do
   max_at_kill[$k]="$(sql "SELECT COALESCE(MAX(id), 0) FROM records")"
   last="${at_kill[$k]}"
   echo "$k,${at_kill[$k]},${max_at_kill[$k]}"
-  start_server "$k"
+  start_serve "$db" "$port" "$out/serve-$k"
 done
 restart_max="${max_at_kill[$kills]}"
 timeout 1800 "$exe" watch --server "127.0.0.1:$port" "$job" >"$out/watch.txt" 2>&1 || true

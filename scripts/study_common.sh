@@ -20,3 +20,17 @@ tune_traced() {
     --db "$db" --trace "$trace" --no-compare --no-hand-picked-seed "$@" >"${trace%.csv}.log" 2>&1 || true
   grep -E "trials/s|cost model:|meta model:|transfer:" "${trace%.csv}.log" | sed 's/^/    /' >&2 || true
 }
+
+# start_serve db port prefix [serve args...]: `priortune serve` on 127.0.0.1:port (0: a
+# free one) in the background, not under `timeout` (a kill must reach the server itself),
+# its stdout in prefix.port and its log in prefix.log; waits until it listens and sets
+# $server (its pid) and $port.
+start_serve() {
+  local db="$1" want="$2" prefix="$3"
+  shift 3
+  "$exe" serve --db "$db" --listen "127.0.0.1:$want" "$@" >"$prefix.port" 2>"$prefix.log" &
+  server=$!
+  for _ in $(seq 600); do grep -q "listening on port" "$prefix.port" 2>/dev/null && break; sleep 0.1; done
+  port="$(sed -n 's/listening on port \([0-9]*\)/\1/p' "$prefix.port")"
+  [[ -n "$port" ]] || { echo "serve did not start" >&2; cat "$prefix.log" >&2; exit 1; }
+}

@@ -61,7 +61,6 @@ struct Run;
 struct Task {
   TaskView view;
   std::shared_ptr<Run> run;
-  double started = 0;  // steady seconds when its run started measuring for it
 };
 
 struct EventEntry {
@@ -90,7 +89,7 @@ struct Run {
   int64_t owner_job = 0;
   std::vector<std::pair<int64_t, int>> subscribers;  // (job, task index)
   std::atomic<bool> cancel{false};
-  bool started = false, finished = false, no_worker = false;
+  bool started = false, no_worker = false;
   // progress
   int measured = 0, errors = 0, budget = 0, known_before = 0;
   double best_cost = INFINITY, elapsed = 0;
@@ -108,9 +107,6 @@ struct JobManager::Impl {
   std::deque<std::shared_ptr<Run>> queued;
   std::vector<std::shared_ptr<Run>> finished_runs;      // threads to join
   std::mutex join_mu;  // one thread joins run threads at a time
-  // Ends of tasks and jobs are written to the store with `mu` held, so that a watcher
-  // that saw a job end finds that end stored, and so that the ends of two runs of one
-  // job are stored in the order they happened.
   int running = 0;
   uint64_t next_run = 1;
   bool shutdown = false;
@@ -169,6 +165,52 @@ struct JobManager::Impl {
             {"batch_size", r.tune.batch_size},
             {"seed", r.tune.seed},
             {"worker_deadline_seconds", r.worker_deadline_seconds}};
+  }
+  // The request and target RequestJson stored; nullopt (logged) for a job that is not a
+  // service job (a `tune` run's) or that does not parse.
+  static std::optional<std::pair<JobRequest, compiler::Target>> RequestFromJson(const db::JobRow& row) {
+    json request = json::parse(row.request_json, nullptr, false);
+    if (request.is_discarded() || !request.is_object() || request.value("service", 0) != 1) return std::nullopt;
+    auto target = compiler::Target::FromJson(request["target"].dump());
+    if (!target.ok()) {
+      spdlog::error("job {}: its stored target does not parse ({}); left as it is", row.id, target.status().ToString());
+      return std::nullopt;
+    }
+    JobRequest r;
+    r.name = request.value("name", "");
+    r.client = request.value("client", "anonymous");
+    r.priority = request.value("priority", 0);
+    r.target_spec = request.value("target_spec", "");
+    r.threads = request.value("threads", 1);
+    r.tune.trials = request.value("trials", 200);
+    r.tune.strategy = request.value("strategy", "ga");
+    r.tune.batch_size = request.value("batch_size", 16);
+    r.tune.seed = request.value("seed", uint64_t{1});
+    r.worker_deadline_seconds = request.value("worker_deadline_seconds", 0.0);
+    for (const auto& w : request["workloads"]) {
+      auto parsed = compiler::Workload::FromJson(w.dump());
+      if (!parsed.ok()) {
+        spdlog::error("job {}: a stored workload does not parse; left as it is", row.id);
+        return std::nullopt;
+      }
+      r.workloads.push_back(*parsed);
+    }
+    return std::make_pair(std::move(r), std::move(*target));
+  }
+  // A job's view without its tasks.
+  static JobView HeaderView(const JobRequest& r, const compiler::Target& target, int64_t id, double created) {
+    JobView v;
+    v.id = id;
+    v.name = r.name;
+    v.state = "queued";
+    v.client = r.client;
+    v.strategy = r.tune.strategy;
+    v.target_spec = r.target_spec;
+    v.target_key = target.Key();
+    v.threads = r.threads;
+    v.priority = r.priority;
+    v.created = created;
+    return v;
   }
 
   // --- runs (mu held) ---
@@ -277,6 +319,9 @@ struct JobManager::Impl {
     Finish(run, summary);
   }
 
+  // Ends of tasks and jobs are written to the store with `mu` held, so that a watcher
+  // that saw a job end finds that end stored, and so that the ends of two runs of one
+  // job are stored in the order they happened.
   void Finish(const std::shared_ptr<Run>& run, const StatusOr<tuner::TuneSummary>& summary) {
     struct Update {
       int64_t task_id, job_id;
@@ -287,7 +332,6 @@ struct JobManager::Impl {
     std::vector<std::pair<int64_t, std::string>> ended_jobs;
     {
       std::lock_guard<std::mutex> lock(mu);
-      run->finished = true;
       --running;
       active.erase(run->key);
       finished_runs.push_back(run);
@@ -417,16 +461,7 @@ struct JobManager::Impl {
   StatusOr<int64_t> AddJob(const JobRequest& request, const compiler::Target& target, int64_t job_id,
                            double created, std::vector<db::TaskRow> rows) {
     Job job;
-    job.view.id = job_id;
-    job.view.name = request.name;
-    job.view.state = "queued";
-    job.view.client = request.client;
-    job.view.strategy = request.tune.strategy;
-    job.view.target_spec = request.target_spec;
-    job.view.target_key = target.Key();
-    job.view.threads = request.threads;
-    job.view.priority = request.priority;
-    job.view.created = created;
+    job.view = HeaderView(request, target, job_id, created);
     job.target = target;
     job.tune = request.tune;
     job.worker_deadline = request.worker_deadline_seconds > 0
@@ -519,47 +554,14 @@ StatusOr<std::unique_ptr<JobManager>> JobManager::Create(db::Store& store, Measu
   Impl& m = *manager->impl_;
   int resumed = 0;
   for (const db::JobRow& row : rows) {
-    json request = json::parse(row.request_json, nullptr, false);
-    if (request.is_discarded() || !request.is_object() || request.value("service", 0) != 1) continue;  // a `tune` run's
-    JobRequest r;
-    auto target = compiler::Target::FromJson(request["target"].dump());
-    if (!target.ok()) {
-      spdlog::error("job {}: its stored target does not parse ({}); left as it is", row.id, target.status().ToString());
-      continue;
-    }
-    r.name = request.value("name", "");
-    r.client = request.value("client", "anonymous");
-    r.priority = request.value("priority", 0);
-    r.target_spec = request.value("target_spec", "");
-    r.threads = request.value("threads", 1);
-    r.tune.trials = request.value("trials", 200);
-    r.tune.strategy = request.value("strategy", "ga");
-    r.tune.batch_size = request.value("batch_size", 16);
-    r.tune.seed = request.value("seed", uint64_t{1});
-    r.worker_deadline_seconds = request.value("worker_deadline_seconds", 0.0);
-    bool bad = false;
-    for (const auto& w : request["workloads"]) {
-      auto parsed = compiler::Workload::FromJson(w.dump());
-      if (!parsed.ok()) bad = true;
-      else r.workloads.push_back(*parsed);
-    }
-    if (bad) {
-      spdlog::error("job {}: a stored workload does not parse; left as it is", row.id);
-      continue;
-    }
+    auto parsed = Impl::RequestFromJson(row);
+    if (!parsed) continue;
+    const auto& [r, target] = *parsed;
     if (row.state != "running") {
       // An ended job: shown as stored, never run again.
       Job job;
-      job.view.id = row.id;
-      job.view.name = r.name;
+      job.view = Impl::HeaderView(r, target, row.id, row.created);
       job.view.state = row.state;
-      job.view.client = r.client;
-      job.view.strategy = r.tune.strategy;
-      job.view.target_spec = r.target_spec;
-      job.view.target_key = target->Key();
-      job.view.threads = r.threads;
-      job.view.priority = r.priority;
-      job.view.created = row.created;
       job.view.finished = row.finished;
       auto tasks = store.TasksOfJob(row.id);
       if (tasks.ok()) {
@@ -581,7 +583,7 @@ StatusOr<std::unique_ptr<JobManager>> JobManager::Create(db::Store& store, Measu
       continue;
     }
     PT_ASSIGN_OR_RETURN(std::vector<db::TaskRow> tasks, store.TasksOfJob(row.id));
-    PT_RETURN_IF_ERROR(m.AddJob(r, *target, row.id, row.created, tasks).status());
+    PT_RETURN_IF_ERROR(m.AddJob(r, target, row.id, row.created, tasks).status());
     ++resumed;
   }
   if (resumed > 0) spdlog::info("resumed {} job(s) left running in the store", resumed);

@@ -348,7 +348,6 @@ int main(int argc, char** argv) {
       return Fail(priortune::InvalidArgument("serve: --memory-cap-mb must be between 1 and " +
                                              std::to_string(priortune::server::kMaxMemoryCapMb)));
     serve_opts.server.jobs.memory_cap_bytes = serve_memory_cap_mb << 20;
-    serve_opts.server.store_name = serve_opts.db;
     return priortune::server::RunServe(serve_opts);
   }
   if (*submit) {

@@ -156,12 +156,6 @@ void MeasureQueue::RemoveWorker(const std::string& worker) {
   done_.notify_all();
 }
 
-int MeasureQueue::WorkersFor(const std::string& target_key) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(std::count_if(connected_.begin(), connected_.end(),
-                                        [&](const auto& w) { return w.second == target_key; }));
-}
-
 int MeasureQueue::PendingFor(const std::string& target_key) const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(std::count_if(pending_.begin(), pending_.end(), [&](uint64_t id) {

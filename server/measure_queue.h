@@ -85,8 +85,6 @@ class MeasureQueue : public tuner::Measurer {
   // Worker side. A worker id must be unique among connected workers; `target_key` is the
   // target it measures for (what it will Take), which the no-worker deadline looks at.
   void AddWorker(const std::string& worker, const std::string& target_key = "");
-  // Connected workers that measure for `target_key`.
-  int WorkersFor(const std::string& target_key) const;
   // Candidates waiting for a worker of `target_key`.
   int PendingFor(const std::string& target_key) const;
   // The next candidate whose target key is `target_key` (a worker measures only what was

@@ -114,10 +114,16 @@ void JobToProto(const JobView& j, v1::JobStatus* out) {
   out->set_target_key(j.target_key);
 }
 
-// A workload from the wire, checked by its template; errors name `field`.
-StatusOr<compiler::Workload> WorkloadFromProto(const v1::Workload& p, const std::string& field) {
+// A workload from the wire, the dtype defaulted.
+compiler::Workload ConvertWorkload(const v1::Workload& p) {
   compiler::Workload w = FromProto(p);
   if (w.dtype.empty()) w.dtype = "float32";
+  return w;
+}
+
+// ConvertWorkload, checked by its template; errors name `field`.
+StatusOr<compiler::Workload> WorkloadFromProto(const v1::Workload& p, const std::string& field) {
+  compiler::Workload w = ConvertWorkload(p);
   auto tmpl = compiler::FindTemplate(w.op);
   if (!tmpl.ok()) return Status(tmpl.status().code(), field + ".op: " + tmpl.status().message());
   if (Status s = (*tmpl)->Validate(w); !s.ok()) return InvalidArgument(field + ": " + s.message());
@@ -153,11 +159,8 @@ class TuningServiceImpl final : public v1::TuningService::Service {
     r.client = who.name;
     r.name = req->name();
     r.priority = req->priority();
-    for (int i = 0; i < req->workloads_size(); ++i) {
-      auto w = WorkloadFromProto(req->workloads(i), "workloads[" + std::to_string(i) + "]");
-      if (!w.ok()) return ToGrpc(w.status());
-      r.workloads.push_back(*w);
-    }
+    // JobManager::Submit checks them (template, memory cap), naming workloads[i].
+    for (const auto& w : req->workloads()) r.workloads.push_back(ConvertWorkload(w));
     r.target_spec = req->target().spec().empty() ? "host" : req->target().spec();
     r.threads = req->target().threads() == 0 ? 1 : req->target().threads();
     if (r.threads < 0) return Invalid("target.threads: " + std::to_string(r.threads) + " is negative");

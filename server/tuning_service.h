@@ -28,7 +28,6 @@ struct TuningServerOptions {
   std::string tls_worker_ca;
   int max_request_bytes = 4 << 20;  // larger messages: RESOURCE_EXHAUSTED
   int max_lookup_batch = 4096;      // workloads per LookupBatch
-  std::string store_name;           // for the log
 };
 
 class TuningServer {

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <memory>
@@ -19,6 +20,17 @@
 #include "server/worker_service.h"
 
 namespace priortune::server {
+
+// Runs `cmd` through the shell with a time limit; stdout and stderr together.
+inline std::string Shell(const std::string& cmd, int* exit_code) {
+  std::string out;
+  FILE* p = popen(("timeout -k 10 600 " + cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  while (p && fgets(buf, sizeof buf, p)) out += buf;
+  int status = p ? pclose(p) : -1;
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
 
 class Cluster {
  public:

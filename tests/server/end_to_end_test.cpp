@@ -24,17 +24,6 @@ namespace {
 
 compiler::Target OneCore() { return compiler::Target::HostWithCores(1); }
 
-// Runs a shell command with a deadline (coreutils timeout: exit 124 if it ran out).
-std::string RunCommand(const std::string& cmd, int* exit_code) {
-  std::string out;
-  FILE* p = popen(("timeout -k 10 600 " + cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  while (p && fgets(buf, sizeof buf, p)) out += buf;
-  int status = p ? pclose(p) : -1;
-  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 TEST(EndToEnd, TwoWorkerProcessesTuneAMatmulAndBuildBestReproducesTheStoredBest) {
   Cluster cluster;
   cluster.AddWorkers(2);
@@ -93,11 +82,11 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   std::string db = scratch.Path("cli.db");
   std::string exe = PRIORTUNE_EXE;
   int code = -1;
-  std::string out = RunCommand(exe + " tune --op matmul --shape 32x48x16 --trials 12 --batch 6 "
+  std::string out = Shell(exe + " tune --op matmul --shape 32x48x16 --trials 12 --batch 6 "
                                      "--workers 2 --no-compare --db " + db, &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("12 trials"), std::string::npos) << out;
-  std::string found = RunCommand(exe + " lookup --op matmul --shape 32x48x16 --db " + db, &code);
+  std::string found = Shell(exe + " lookup --op matmul --shape 32x48x16 --db " + db, &code);
   EXPECT_EQ(code, 0) << found;
   EXPECT_NE(found.find("level: exact target"), std::string::npos) << found;
   // The printed config is the store's best.
@@ -110,7 +99,7 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   EXPECT_NE(found.find(best->record.config_json), std::string::npos) << found;
 
   // Tune once, deploy many: the same request again is answered from the store.
-  std::string again_out = RunCommand(exe + " tune --op matmul --shape 32x48x16 --trials 12 "
+  std::string again_out = Shell(exe + " tune --op matmul --shape 32x48x16 --trials 12 "
                                            "--no-compare --db " + db, &code);
   EXPECT_EQ(code, 0) << again_out;
   EXPECT_NE(again_out.find("already tuned"), std::string::npos) << again_out;
@@ -118,15 +107,15 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
 
   // Export, import into a fresh store: the same best.
   std::string log = scratch.Path("cli.log"), copy = scratch.Path("copy.db");
-  ASSERT_EQ((RunCommand(exe + " export --db " + db + " --out " + log, &code), code), 0);
-  std::string imported = RunCommand(exe + " import " + log + " --db " + copy, &code);
+  ASSERT_EQ((Shell(exe + " export --db " + db + " --out " + log, &code), code), 0);
+  std::string imported = Shell(exe + " import " + log + " --db " + copy, &code);
   ASSERT_EQ(code, 0) << imported;
   EXPECT_NE(imported.find("imported 12 records"), std::string::npos) << imported;
-  std::string again = RunCommand(exe + " lookup --op matmul --shape 32x48x16 --db " + copy, &code);
+  std::string again = Shell(exe + " lookup --op matmul --shape 32x48x16 --db " + copy, &code);
   EXPECT_NE(again.find(best->record.config_json), std::string::npos) << again;
 
   // Bad input: exit code 2 and a message naming the problem; the store is untouched.
-  std::string bad = RunCommand(exe + " tune --op matmul --shape 32x0x16 --db " + db, &code);
+  std::string bad = Shell(exe + " tune --op matmul --shape 32x0x16 --db " + db, &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("N = 0"), std::string::npos) << bad;
   EXPECT_EQ((*store)->History({}).value().size(), 12u);
@@ -139,13 +128,13 @@ TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloa
   int code = -1;
   // History: two small matmuls tuned by the GA (real workers, JIT and timing).
   for (const char* shape : {"32x48x16", "48x32x24"}) {
-    std::string out = RunCommand(exe + " tune --op matmul --shape " + shape +
+    std::string out = Shell(exe + " tune --op matmul --shape " + shape +
                                      " --trials 40 --batch 20 --workers 2 --no-compare --db " + db, &code);
     ASSERT_EQ(code, 0) << out;
   }
   // A third shape with the model-guided GA: it transfers from the two, says so, and keeps
   // the decision with the task.
-  std::string out = RunCommand(exe + " tune --op matmul --shape 40x40x32 --strategy xgb-ga --trials 48 --batch 12 "
+  std::string out = Shell(exe + " tune --op matmul --shape 40x40x32 --strategy xgb-ga --trials 48 --batch 12 "
                                      "--workers 2 --no-compare --db " + db, &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("transfer: trained model #1 on 80 records of 2 workloads (matmul)"), std::string::npos) << out;
@@ -165,19 +154,19 @@ TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloa
   EXPECT_EQ((*store)->History({}).value().size(), 128u);
 
   // Offline evaluation: each of the three workloads held out in turn, and a saved model.
-  std::string eval = RunCommand(exe + " eval-model --save --db " + db, &code);
+  std::string eval = Shell(exe + " eval-model --save --db " + db, &code);
   ASSERT_EQ(code, 0) << eval;
   EXPECT_NE(eval.find("128 records of 3 workloads"), std::string::npos) << eval;
   EXPECT_NE(eval.find("mean over held-out workloads"), std::string::npos) << eval;
   EXPECT_NE(eval.find("saved model #2"), std::string::npos) << eval;
   // Bad input: exit 2 and the reason; nothing written.
-  std::string bad = RunCommand(exe + " eval-model --model-objective rank:magic --db " + db, &code);
+  std::string bad = Shell(exe + " eval-model --model-objective rank:magic --db " + db, &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("rank:magic"), std::string::npos) << bad;
-  bad = RunCommand(exe + " eval-model --target znver3 --db " + db, &code);
+  bad = Shell(exe + " eval-model --target znver3 --db " + db, &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("no records for target"), std::string::npos) << bad;
-  bad = RunCommand(exe + " tune --op matmul --shape 40x40x32 --strategy xgb-ga --transfer maybe --db " + db, &code);
+  bad = Shell(exe + " tune --op matmul --shape 40x40x32 --strategy xgb-ga --transfer maybe --db " + db, &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("maybe"), std::string::npos) << bad;
   EXPECT_EQ((*store)->History({}).value().size(), 128u);
@@ -201,9 +190,9 @@ TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThat
   int code = -1;
   // Measured here: the host, and AVX2 code built for x86-64-v3 (every x86-64 host of
   // ours runs it).
-  std::string out = RunCommand(exe + " tune --op matmul --shape " + shape + " --trials 8 --batch 8 --no-compare --db " + db, &code);
+  std::string out = Shell(exe + " tune --op matmul --shape " + shape + " --trials 8 --batch 8 --no-compare --db " + db, &code);
   ASSERT_EQ(code, 0) << out;
-  out = RunCommand(exe + " tune --op matmul --shape " + shape + " --target x86-64-v3 --trials 8 --batch 8 --no-compare --db " + db, &code);
+  out = Shell(exe + " tune --op matmul --shape " + shape + " --target x86-64-v3 --trials 8 --batch 8 --no-compare --db " + db, &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("x86_64-avx2"), std::string::npos) << out;
   // AVX-512 records, which an AVX2 host cannot measure, arrive by import of a log.
@@ -221,12 +210,12 @@ TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThat
     r.worker = "imported";
     std::vector<db::Record> records{tuner::ToRecord({w, v4, c}, r, 0)};
     ASSERT_TRUE((*store)->AddRecords(records).ok());
-    ASSERT_EQ((RunCommand(exe + " export --db " + other + " --out " + log, &code), code), 0);
-    out = RunCommand(exe + " import " + log + " --db " + db, &code);
+    ASSERT_EQ((Shell(exe + " export --db " + other + " --out " + log, &code), code), 0);
+    out = Shell(exe + " import " + log + " --db " + db, &code);
     ASSERT_EQ(code, 0) << out;
   }
   auto lookup = [&](const std::string& target, const std::string& level) {
-    std::string found = RunCommand(exe + " lookup --op matmul --shape " + shape + " --db " + db +
+    std::string found = Shell(exe + " lookup --op matmul --shape " + shape + " --db " + db +
                                        (target.empty() ? "" : " --target '" + target + "'"), &code);
     EXPECT_EQ(code, 0) << found;
     EXPECT_NE(found.find("level: " + level), std::string::npos) << "asked as " << target << ":\n" << found;
@@ -247,7 +236,7 @@ TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThat
     EXPECT_EQ(PrintedConfig(v4like).at("nr"), 64) << v4like;
   // SSE4.2: nothing of its family; the imported AVX-512 best is the fastest record, but
   // its 64-column tile is no SSE candidate: skipped, and said so.
-  std::string sse = RunCommand(exe + " lookup --op matmul --shape " + shape + " --target x86-64-v2 --db " + db, &code);
+  std::string sse = Shell(exe + " lookup --op matmul --shape " + shape + " --target x86-64-v2 --db " + db, &code);
   EXPECT_EQ(code, 0) << sse;
   EXPECT_TRUE(sse.find("level: any target") != std::string::npos || sse.find("level: default") != std::string::npos) << sse;
   EXPECT_NE(sse.find("skipped any target"), std::string::npos) << sse;
@@ -263,7 +252,7 @@ TEST(EndToEnd, TuningWithAllCoresAsThreadsStoresATargetOfThatThreadCountWhichLoo
   int cores = compiler::Target::Host().cores;
   std::string n = std::to_string(cores);
   int code = -1;
-  std::string out = RunCommand(exe + " tune --op matmul --shape 48x64x32 --trials 6 --batch 6 --no-compare --threads " +
+  std::string out = Shell(exe + " tune --op matmul --shape 48x64x32 --trials 6 --batch 6 --no-compare --threads " +
                                    n + " --db " + db, &code);
   ASSERT_EQ(code, 0) << out;
   // One worker per `threads` cores: all cores to one measurement.
@@ -280,16 +269,16 @@ TEST(EndToEnd, TuningWithAllCoresAsThreadsStoresATargetOfThatThreadCountWhichLoo
   }
   // Lookup with the same thread count matches exactly; with one thread it is another
   // target of the same ISA family.
-  std::string same = RunCommand(exe + " lookup --op matmul --shape 48x64x32 --threads " + n + " --db " + db, &code);
+  std::string same = Shell(exe + " lookup --op matmul --shape 48x64x32 --threads " + n + " --db " + db, &code);
   EXPECT_EQ(code, 0) << same;
   EXPECT_NE(same.find("level: exact target"), std::string::npos) << same;
   if (cores > 1) {
-    std::string one = RunCommand(exe + " lookup --op matmul --shape 48x64x32 --db " + db, &code);
+    std::string one = Shell(exe + " lookup --op matmul --shape 48x64x32 --db " + db, &code);
     EXPECT_EQ(code, 0) << one;
     EXPECT_NE(one.find("level: same ISA family"), std::string::npos) << one;
   }
   // More threads than cores cannot be measured: exit 2, named.
-  std::string too_many = RunCommand(exe + " tune --op matmul --shape 48x64x32 --trials 2 --threads " +
+  std::string too_many = Shell(exe + " tune --op matmul --shape 48x64x32 --trials 2 --threads " +
                                         std::to_string(cores + 1) + " --db " + db, &code);
   EXPECT_EQ(code, 2) << too_many;
   EXPECT_NE(too_many.find("this host has " + n + " cores"), std::string::npos) << too_many;
@@ -302,7 +291,7 @@ TEST(EndToEnd, AWorkerRefusesATargetItsCpuCannotRunAndEmitBuildsForAnyTarget) {
   // Each x86 CPU of ours lacks some AMX extension: a worker asked to measure for a CPU
   // with it refuses.
   const std::string amx = priortune::testing::CpuWithAmxTheHostLacks();
-  std::string out = RunCommand(exe + " worker --server 127.0.0.1:1 --target " + amx, &code);
+  std::string out = Shell(exe + " worker --server 127.0.0.1:1 --target " + amx, &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("cannot run on this host"), std::string::npos) << out;
   EXPECT_NE(out.find("amx"), std::string::npos) << out;
@@ -315,19 +304,19 @@ TEST(EndToEnd, AWorkerRefusesATargetItsCpuCannotRunAndEmitBuildsForAnyTarget) {
                                                compiler::MatmulWorkload(16, 16, 16), spr)))}};
   std::string req_path = scratch.Path("request.jsonl");
   std::ofstream(req_path) << request.dump() << "\n";
-  out = RunCommand(exe + " worker --runner < " + req_path, &code);
+  out = Shell(exe + " worker --runner < " + req_path, &code);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find(R"("error":"invalid config")"), std::string::npos) << out;
   EXPECT_NE(out.find("refuses the candidate"), std::string::npos) << out;
   // Object code for AVX-512 can be written on any host.
   std::string asm_path = scratch.Path("k.s");
-  out = RunCommand(exe + " emit --op matmul --shape 64x64x64 --target x86-64-v4 --out " + asm_path, &code);
+  out = Shell(exe + " emit --op matmul --shape 64x64x64 --target x86-64-v4 --out " + asm_path, &code);
   ASSERT_EQ(code, 0) << out;
   std::ifstream f(asm_path);
   std::string text((std::istreambuf_iterator<char>(f)), {});
   EXPECT_NE(text.find("zmm"), std::string::npos);
   // And bench says why it cannot time a target the host cannot run.
-  out = RunCommand(exe + " bench --op matmul --shape 64x64x64 --target " + amx, &code);
+  out = Shell(exe + " bench --op matmul --shape 64x64x64 --target " + amx, &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("cannot run on this host"), std::string::npos) << out;
 }
@@ -336,12 +325,12 @@ TEST(EndToEnd, AWorkloadOverTheMemoryCapIsRefusedBeforeAnythingIsBuilt) {
   Cluster scratch;
   std::string exe = PRIORTUNE_EXE, db = scratch.Path("cap.db");
   int code = -1;
-  std::string out = RunCommand(exe + " tune --op matmul --shape 100000x100000x100000 --db " + db, &code);
+  std::string out = Shell(exe + " tune --op matmul --shape 100000x100000x100000 --db " + db, &code);
   EXPECT_EQ(code, 2) << out;
   // A, B and C of 10^10 floats each, and the reference's copy of C: 1.6e11 bytes.
   EXPECT_NE(out.find("needs 152588 MiB"), std::string::npos) << out;
   EXPECT_NE(out.find("memory cap"), std::string::npos) << out;
-  out = RunCommand(exe + " bench --op matmul --shape 512x512x512 --memory-cap-mb 1", &code);
+  out = Shell(exe + " bench --op matmul --shape 512x512x512 --memory-cap-mb 1", &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("needs 4 MiB"), std::string::npos) << out;
 }
@@ -351,7 +340,7 @@ TEST(EndToEnd, ATuneInWhichNoCandidateWasCorrectExitsNonZero) {
   std::string exe = PRIORTUNE_EXE, db = scratch.Path("wrong.db");
   int code = -1;
   // A millisecond per candidate: no build finishes, every candidate times out.
-  std::string out = RunCommand(exe + " tune --op matmul --shape 16x16x16 --trials 4 --batch 4 --no-compare "
+  std::string out = Shell(exe + " tune --op matmul --shape 16x16x16 --trials 4 --batch 4 --no-compare "
                                      "--timeout 0.001 --db " + db, &code);
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("no correct config"), std::string::npos) << out;
@@ -463,7 +452,7 @@ TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
   std::string db = scratch.Path("corpus.db"), model = scratch.Path("meta.ptm"), exe = PRIORTUNE_EXE;
   int code = -1;
   // A small meta-training on the corpus's depthwise workloads (a real LibTorch model).
-  std::string out = RunCommand(exe + " train-model --db " + db + " --log " + corpus +
+  std::string out = Shell(exe + " train-model --db " + db + " --log " + corpus +
                                    " --op depthwise_conv2d --steps 30 --meta-iterations 6 --adapt-steps 5 "
                                    "--hold-out 0.25 --ks 0,8 --repeats 1 --out " + model, &code);
   ASSERT_EQ(code, 0) << out;
@@ -482,7 +471,7 @@ TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
   const size_t corpus_records = (*store)->History({}).value().size();
 
   // Few-shot metrics of the file beside the scratch baselines.
-  std::string eval = RunCommand(exe + " eval-model --db " + db + " --target '' --op depthwise_conv2d --neural " +
+  std::string eval = Shell(exe + " eval-model --db " + db + " --target '' --op depthwise_conv2d --neural " +
                                     model + " --ks 0,8 --repeats 1", &code);
   ASSERT_EQ(code, 0) << eval;
   EXPECT_NE(eval.find("xgboost (scratch)"), std::string::npos) << eval;
@@ -491,35 +480,35 @@ TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
 
   // meta-ga and one-shot with the model, on a shape the corpus does not hold.
   std::string tune_db = scratch.Path("tune.db");
-  out = RunCommand(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " + model +
+  out = Shell(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " + model +
                        " --trials 32 --batch 16 --workers 2 --no-compare --db " + tune_db, &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("meta model: file " + model), std::string::npos) << out;
   EXPECT_NE(out.find("32 trials"), std::string::npos) << out;
-  out = RunCommand(exe + " tune --op depthwise_conv2d --shape 40x28x3x1x1 --strategy one-shot --one-shot-trials 12 "
+  out = Shell(exe + " tune --op depthwise_conv2d --shape 40x28x3x1x1 --strategy one-shot --one-shot-trials 12 "
                          "--model " + model + " --trials 100 --batch 8 --workers 2 --no-compare --db " + tune_db, &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("12 trials"), std::string::npos) << out;
 
   // Bad input: exit 2 and the reason; nothing stored changes.
-  std::string bad = RunCommand(exe + " train-model --db " + db + " --log " + scratch.Path("none.jsonl"), &code);
+  std::string bad = Shell(exe + " train-model --db " + db + " --log " + scratch.Path("none.jsonl"), &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("none.jsonl"), std::string::npos) << bad;
-  bad = RunCommand(exe + " train-model --db " + db + " --hold-out 1.5", &code);
+  bad = Shell(exe + " train-model --db " + db + " --hold-out 1.5", &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("--hold-out"), std::string::npos) << bad;
   {
     std::ofstream f(scratch.Path("bad.ptm"), std::ios::binary);
     f << "priortune-costmodel 1\n{\"kind\":\"neural\"}\nnot weights";
   }
-  bad = RunCommand(exe + " eval-model --db " + db + " --target '' --neural " + scratch.Path("bad.ptm"), &code);
+  bad = Shell(exe + " eval-model --db " + db + " --target '' --neural " + scratch.Path("bad.ptm"), &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("DATA_LOSS"), std::string::npos) << bad;
-  bad = RunCommand(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
+  bad = Shell(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
                        scratch.Path("bad.ptm") + " --trials 8 --no-compare --db " + tune_db, &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("DATA_LOSS"), std::string::npos) << bad;
-  bad = RunCommand(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
+  bad = Shell(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
                        scratch.Path("missing.ptm") + " --trials 8 --no-compare --db " + tune_db, &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("missing.ptm"), std::string::npos) << bad;

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "server/internal/convert.h"
-#include "service_cluster.h"
+#include "tests/server/internal/service_cluster.h"
 
 namespace priortune::server {
 namespace {
