@@ -220,6 +220,10 @@ class CodeGen {
         return {b_.CreateNot(a.v), a.vec};
       }
       case ExprKind::kCast: return EmitCast(e);
+      case ExprKind::kExp: {
+        Val a = EmitExpr(e->a);
+        return {b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, a.v), a.vec};
+      }
       case ExprKind::kSelect: return EmitSelect(e);
       case ExprKind::kLoad: return EmitLoad(e);
       case ExprKind::kTensorRead:

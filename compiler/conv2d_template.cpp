@@ -1,4 +1,5 @@
-// conv2d (NCHW / OIHW, stride, padding, optional bias and relu) and depthwise conv2d.
+// conv2d (NCHW / OIHW, stride, padding) and depthwise conv2d, each with an optional fused
+// epilogue: + bias, + residual, then relu or relu6 (ApplyEpilogue).
 //
 // conv2d computes in blocked layouts, TVM's conv2d_NCHWc recipe, with the output copied
 // back to NCHW one block of rows at a time so the caller sees plain NCHW:
@@ -57,11 +58,11 @@ ConvDims Dims(const Workload& w, bool depthwise) {
 Status ValidateConv(const Workload& w, bool depthwise) {
   if (depthwise) {
     PT_RETURN_IF_ERROR(RequireDims(w, {"N", "C", "H", "W", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
-    if (w.bias || w.relu) return InvalidArgument("depthwise_conv2d has no fused epilogue");
   } else {
     PT_RETURN_IF_ERROR(
         RequireDims(w, {"N", "C", "H", "W", "O", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
   }
+  PT_RETURN_IF_ERROR(ValidateEpilogue(w, /*bias_ok=*/true, /*residual_ok=*/true));
   ConvDims d = Dims(w, depthwise);
   if (d.h + 2 * d.ph < d.kh || d.w + 2 * d.pw < d.kw)
     return InvalidArgument(w.op + ": kernel " + std::to_string(d.kh) + "x" + std::to_string(d.kw) +
@@ -83,8 +84,11 @@ Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, E
   return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, v, FloatImm(0.0));
 }
 
-void ReferenceConv(const ConvDims& d, bool depthwise, const float* in, const float* wt,
-                   const float* bias, bool relu, float* out) {
+// `in`: the template's inputs (data, weight, then the epilogue's).
+void ReferenceConv(const Workload& w, bool depthwise, const std::vector<const float*>& args, float* out) {
+  const ConvDims d = Dims(w, depthwise);
+  const float *in = args[0], *wt = args[1], *bias = w.bias ? args[2] : nullptr;
+  const float* residual = w.residual ? args[w.bias ? 3 : 2] : nullptr;
   for (int64_t n = 0; n < d.n; ++n)
     for (int64_t o = 0; o < d.o; ++o)
       for (int64_t y = 0; y < d.oh; ++y)
@@ -100,10 +104,9 @@ void ReferenceConv(const ConvDims& d, bool depthwise, const float* in, const flo
                                      : wt[((o * d.c + c) * d.kh + i) * d.kw + j];
                 s += static_cast<double>(in[((n * d.c + c) * d.h + hh) * d.w + ww]) * wv;
               }
-          float v = static_cast<float>(s);
-          if (bias) v += bias[o];
-          if (relu) v = std::max(v, 0.0f);
-          out[((n * d.o + o) * d.oh + y) * d.ow + x] = v;
+          int64_t at = ((n * d.o + o) * d.oh + y) * d.ow + x;
+          out[at] = ApplyEpilogue(w, static_cast<float>(s), bias ? bias + o : nullptr,
+                                  residual ? residual + at : nullptr);
         }
 }
 
@@ -181,7 +184,7 @@ class Conv2d : public OpTemplate {
   std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const override {
     ConvDims d = Dims(w, false);
     std::vector<std::vector<int64_t>> s = {{d.n, d.c, d.h, d.w}, {d.o, d.c, d.kh, d.kw}};
-    if (w.bias) s.push_back({d.o});
+    AppendEpilogueShapes(w, {d.o}, {d.n, d.o, d.oh, d.ow}, s);
     s.push_back({d.n, d.o, d.oh, d.ow});
     return s;
   }
@@ -318,7 +321,7 @@ class Conv2d : public OpTemplate {
 
   void Reference(const Workload& w, const std::vector<const float*>& in,
                  float* out) const override {
-    ReferenceConv(Dims(w, false), false, in[0], in[1], w.bias ? in[2] : nullptr, w.relu, out);
+    ReferenceConv(w, false, in, out);
   }
 
  private:
@@ -331,8 +334,7 @@ class Conv2d : public OpTemplate {
     int64_t icb = d.c / icbn, ocb = d.o / ocbn;
     Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
     Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
-    Tensor bias;
-    if (w.bias) bias = Placeholder("bias", {d.o});
+    EpilogueInputs epi(w, {d.o}, {d.n, d.o, d.oh, d.ow});
     Tensor dv = Compute("data_vec", {d.n, icb, d.h + 2 * d.ph, d.w + 2 * d.pw, icbn},
                         [&](Expr n, Expr cb, Expr h, Expr x, Expr ci) {
                           return PaddedRead(data, d, n, cb * icbn + ci, h, x);
@@ -351,10 +353,8 @@ class Conv2d : public OpTemplate {
                                      {rc, rkh, rkw, rci});
                         });
     Tensor out = Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
-      Expr v = co(n, o / ocbn, y, x, o % ocbn);
-      if (w.bias) v = v + bias(o);
-      if (w.relu) v = Max(v, FloatImm(0.0));
-      return v;
+      return ApplyEpilogue(w, co(n, o / ocbn, y, x, o % ocbn), epi.bias ? epi.bias(o) : Expr(),
+                           epi.residual ? epi.residual(n, o, y, x) : Expr());
     });
 
     Schedule s({out});
@@ -390,7 +390,7 @@ class Conv2d : public OpTemplate {
       if (par) sd.parallel(drows);
     }
     std::vector<Tensor> args = {data, kv};
-    if (w.bias) args.push_back(bias);
+    epi.AppendArgs(args);
     args.push_back(out);
     PT_ASSIGN_OR_RETURN(LoweredFunc f, Lower(s, "conv2d", args));
     // kernel_vec[ob][icb][kh][kw][ici][oi] = weight[ob * oc_bn + oi][icb * ic_bn + ici][kh][kw]
@@ -417,8 +417,7 @@ class Conv2d : public OpTemplate {
     int64_t icb = d.c / icbn, ocb = d.o / ocbn;
     Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
     Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
-    Tensor bias;
-    if (w.bias) bias = Placeholder("bias", {d.o});
+    EpilogueInputs epi(w, {d.o}, {d.n, d.o, d.oh, d.ow});
     // The last column tile is computed whole (owp columns, the extra ones read zeros and
     // are not stored): a tail tile's accumulator would be narrower than its vectors,
     // and LLVM keeps such a tile in memory (r18-ds, oc_bn 16 x w_x 16, 1 thread, Zen 4:
@@ -439,10 +438,8 @@ class Conv2d : public OpTemplate {
                  {rc, rkh, rkw, rci});
     });
     Tensor out = Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
-      Expr v = co(n, o, y, x);
-      if (w.bias) v = v + bias(o);
-      if (w.relu) v = Max(v, FloatImm(0.0));
-      return v;
+      return ApplyEpilogue(w, co(n, o, y, x), epi.bias ? epi.bias(o) : Expr(),
+                           epi.residual ? epi.residual(n, o, y, x) : Expr());
     });
 
     Schedule s({out});
@@ -479,7 +476,7 @@ class Conv2d : public OpTemplate {
     }
 
     std::vector<Tensor> args = {data, kw};
-    if (w.bias) args.push_back(bias);
+    epi.AppendArgs(args);
     args.push_back(out);
     PT_ASSIGN_OR_RETURN(LoweredFunc f, Lower(s, "conv2d", args));
     // kernel_w[ob][c][kh][kw][oi] = weight[ob * oc_bn + oi][c][kh][kw]
@@ -537,7 +534,10 @@ class DepthwiseConv2d : public OpTemplate {
   }
   std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const override {
     ConvDims d = Dims(w, true);
-    return {{d.n, d.c, d.h, d.w}, {d.c, 1, d.kh, d.kw}, {d.n, d.c, d.oh, d.ow}};
+    std::vector<std::vector<int64_t>> s = {{d.n, d.c, d.h, d.w}, {d.c, 1, d.kh, d.kw}};
+    AppendEpilogueShapes(w, {d.c}, {d.n, d.c, d.oh, d.ow}, s);
+    s.push_back({d.n, d.c, d.oh, d.ow});
+    return s;
   }
   double Flops(const Workload& w) const override {
     ConvDims d = Dims(w, true);
@@ -615,7 +615,7 @@ class DepthwiseConv2d : public OpTemplate {
 
   void Reference(const Workload& w, const std::vector<const float*>& in,
                  float* out) const override {
-    ReferenceConv(Dims(w, true), true, in[0], in[1], nullptr, false, out);
+    ReferenceConv(w, true, in, out);
   }
 
  private:
@@ -626,12 +626,21 @@ class DepthwiseConv2d : public OpTemplate {
     Tensor pad = Compute("data_pad", {d.n, d.c, d.h + 2 * d.ph, d.w + 2 * d.pw},
                          [&](Expr n, Expr c, Expr h, Expr x) { return PaddedRead(data, d, n, c, h, x); });
     IterVar rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw");
-    Tensor out = Compute("out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
+    const bool epilogue = HasEpilogue(w);
+    EpilogueInputs epi(w, {d.c}, {d.n, d.c, d.oh, d.ow});
+    Tensor conv = Compute(epilogue ? "conv_out" : "out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
       return Sum(pad(n, c, y * d.sh + rkh->var, x * d.sw + rkw->var) * weight(c, 0, rkh->var, rkw->var),
                  {rkh, rkw});
     });
+    // With an epilogue, the sum is inlined into it and its accumulator is the cache below,
+    // so the loop nest is the one without.
+    Tensor out = !epilogue ? conv : Compute("out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
+      return ApplyEpilogue(w, conv(n, c, y, x), epi.bias ? epi.bias(c) : Expr(),
+                           epi.residual ? epi.residual(n, c, y, x) : Expr());
+    });
     Schedule s({out});
-    Tensor acc = s.cache_write(out);
+    Tensor acc = s.cache_write(conv);
+    if (epilogue) s[conv].compute_inline();
     Stage& so = s[out];
     // A tile of dw_reg_h rows x tile_ow columns; its rows unrolled, so rows that read the
     // same input row share the load.
@@ -655,7 +664,10 @@ class DepthwiseConv2d : public OpTemplate {
       IterVar prow = sp.fuse(sp.axis(0), sp.axis(1));
       if (cfg.at("parallel")) sp.parallel(prow);
     }
-    return Lower(s, "depthwise_conv2d", {data, weight, out});
+    std::vector<Tensor> args = {data, weight};
+    epi.AppendArgs(args);
+    args.push_back(out);
+    return Lower(s, "depthwise_conv2d", args);
   }
 
   // NCHWc: channel vectors, so strided and unstrided maps both load contiguous vectors.
@@ -679,8 +691,11 @@ class DepthwiseConv2d : public OpTemplate {
       return Sum(dv(n, b, y * d.sh + rkh->var, x * d.sw + rkw->var, ci) * kv(b, rkh->var, rkw->var, ci),
                  {rkh, rkw});
     });
-    Tensor out = Compute("out", {d.n, d.c, d.oh, d.ow},
-                         [&](Expr n, Expr c, Expr y, Expr x) { return co(n, c / cbn, y, x, c % cbn); });
+    EpilogueInputs epi(w, {d.c}, {d.n, d.c, d.oh, d.ow});
+    Tensor out = Compute("out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
+      return ApplyEpilogue(w, co(n, c / cbn, y, x, c % cbn), epi.bias ? epi.bias(c) : Expr(),
+                           epi.residual ? epi.residual(n, c, y, x) : Expr());
+    });
     Schedule s({out});
     Tensor acc = s.cache_write(co);
     int64_t v = t.vector_lanes();
@@ -712,7 +727,10 @@ class DepthwiseConv2d : public OpTemplate {
       if (par) sd.parallel(drows);
     }
     VectorizeInNativeChunks(s[kv], s[kv].axis(3), cbn, t);
-    return Lower(s, "depthwise_conv2d", {data, weight, out});
+    std::vector<Tensor> args = {data, weight};
+    epi.AppendArgs(args);
+    args.push_back(out);
+    return Lower(s, "depthwise_conv2d", args);
   }
 };
 

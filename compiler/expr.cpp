@@ -122,6 +122,11 @@ Expr Load(Buffer buffer, Expr index) {
 
 Expr Min(Expr a, Expr b) { return Binary(ExprKind::kMin, std::move(a), std::move(b)); }
 Expr Max(Expr a, Expr b) { return Binary(ExprKind::kMax, std::move(a), std::move(b)); }
+Expr Exp(Expr a) {
+  auto n = NewExpr(ExprKind::kExp, DType::kFloat32);
+  n->a = std::move(a);
+  return Expr(std::move(n));
+}
 Expr Not(Expr a) {
   auto n = NewExpr(ExprKind::kNot, DType::kBool);
   n->a = std::move(a);
@@ -353,6 +358,7 @@ void Print(std::ostream& os, const Expr& e) {
       os << ")";
       return;
     case ExprKind::kNot: os << "!"; Print(os, e->a); return;
+    case ExprKind::kExp: os << "exp("; Print(os, e->a); os << ")"; return;
     case ExprKind::kSelect:
       os << "select(";
       Print(os, e->a);

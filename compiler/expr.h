@@ -55,12 +55,12 @@ enum class ExprKind : uint8_t {
   kSelect, kCast,
   kTensorRead,  // A(i, j) of a tensor, before lowering
   kLoad,        // buffer[flat index], after lowering
-  kReduce,      // sum/max/min over reduction axes: only as the whole body of a compute
+  kReduce,      // sum/max over reduction axes: only as the whole body of a compute
+  kExp,         // e^a (float32)
 };
 
-// Reduction combiners. Only the sum so far: max/min come with the first operator that
-// needs one (pooling), together with a test.
-enum class ReduceKind : uint8_t { kSum };
+// Reduction combiners: the sum, and the max (a softmax's row maximum).
+enum class ReduceKind : uint8_t { kSum, kMax };
 
 struct ExprNode {
   ExprKind kind;
@@ -97,6 +97,7 @@ Expr Load(Buffer buffer, Expr index);
 Expr Min(Expr a, Expr b);
 Expr Max(Expr a, Expr b);
 Expr Not(Expr a);
+Expr Exp(Expr a);  // float32
 IterVar MakeIterVar(const std::string& name, int64_t extent, IterKind kind);
 
 Expr operator+(Expr a, Expr b);

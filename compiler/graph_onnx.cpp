@@ -77,6 +77,7 @@ StatusOr<GraphTensor> FromTensorProto(const onnx::TensorProto& t, const std::str
 
 class Importer {
  public:
+  explicit Importer(const ImportOptions& options) : options_(options) {}
   StatusOr<Graph> Run(const onnx::ModelProto& model) {
     const onnx::GraphProto& g = model.graph();
     for (const auto& init : g.initializer()) {
@@ -108,6 +109,7 @@ class Importer {
       if (!graph_.tensors.count(name)) return InvalidArgument("output '" + o.name() + "' is never computed");
       graph_.outputs.push_back(name);
     }
+    if (options_.fuse_epilogues) FuseEpilogues(graph_);
     return std::move(graph_);
   }
 
@@ -179,7 +181,7 @@ class Importer {
       return OkStatus();
     }
     if (op == "Conv") return Conv(n);
-    if (op == "BatchNormalization") return FoldBatchNorm(n);
+    if (op == "BatchNormalization") return options_.fold_batchnorm ? FoldBatchNorm(n) : BatchNorm(n);
     if (op == "Gemm" || op == "MatMul") return Dense(n);
     PT_ASSIGN_OR_RETURN(const GraphTensor* x, In(n, 0));
     std::vector<int64_t> xs = x->shape;
@@ -302,7 +304,47 @@ class Importer {
       g.workload = Conv2dWorkload(xs[0], c, xs[2], xs[3], o, g.kernel, g.kernel, g.stride, g.pad, /*bias=*/true);
     else
       g.workload = DepthwiseConv2dWorkload(xs[0], c, xs[2], xs[3], g.kernel, g.kernel, g.stride, g.pad);
+    g.workload->bias = true;
     Out(std::move(g), shape);
+    return OkStatus();
+  }
+
+  // The BatchNormalization parameters of node `n`, checked: scale, bias, mean, variance,
+  // one value per channel of `channels`.
+  StatusOr<std::vector<const GraphTensor*>> BatchNormParams(const onnx::NodeProto& n, int64_t channels) {
+    if (n.input_size() != 5) return InvalidArgument(Where(n) + ": expected 5 inputs");
+    std::vector<const GraphTensor*> p;
+    for (int i = 1; i <= 4; ++i) {
+      PT_ASSIGN_OR_RETURN(const GraphTensor* t, In(n, i));
+      if (!t->constant) return InvalidArgument(Where(n) + ": scale, bias, mean and variance must be constants");
+      if (t->elements() != channels) return InvalidArgument(Where(n) + ": parameters must have one value per channel");
+      p.push_back(t);
+    }
+    return p;
+  }
+
+  // Unfolded: y = x * scale'[c] + shift'[c] with the statistics folded into scale' and
+  // shift' (inference mode).
+  Status BatchNorm(const onnx::NodeProto& n) {
+    PT_ASSIGN_OR_RETURN(const GraphTensor* x, In(n, 0));
+    if (x->shape.size() != 4) return InvalidArgument(Where(n) + ": input is not NCHW");
+    std::vector<int64_t> xs = x->shape;
+    PT_ASSIGN_OR_RETURN(std::vector<const GraphTensor*> p, BatchNormParams(n, xs[1]));
+    const float eps = AttrFloat(n, "epsilon", 1e-5f);
+    GraphTensor scale, shift;
+    scale.constant = shift.constant = true;
+    scale.shape = shift.shape = {xs[1]};
+    for (int64_t c = 0; c < xs[1]; ++c) {
+      float s = p[0]->data[c] / std::sqrt(p[3]->data[c] + eps);
+      scale.data.push_back(s);
+      shift.data.push_back(p[1]->data[c] - p[2]->data[c] * s);
+    }
+    GraphNode g = Make(n, GraphOp::kBatchNorm);
+    std::string sn = g.outputs[0] + "::scale", hn = g.outputs[0] + "::shift";
+    graph_.tensors[sn] = std::move(scale);
+    graph_.tensors[hn] = std::move(shift);
+    g.inputs = {g.inputs[0], sn, hn};
+    Out(std::move(g), xs);
     return OkStatus();
   }
 
@@ -314,18 +356,10 @@ class Importer {
     if (!conv || readers_[n.input(0)] != 1)
       return InvalidArgument(Where(n) + ": only a BatchNormalization right after a Conv whose output nothing else reads "
                              "(it is folded into the convolution)");
-    if (n.input_size() != 5) return InvalidArgument(Where(n) + ": expected 5 inputs");
-    std::vector<const GraphTensor*> p;
-    for (int i = 1; i <= 4; ++i) {
-      PT_ASSIGN_OR_RETURN(const GraphTensor* t, In(n, i));
-      if (!t->constant) return InvalidArgument(Where(n) + ": scale, bias, mean and variance must be constants");
-      p.push_back(t);
-    }
     GraphTensor& w = graph_.tensors[conv->inputs[1]];
     GraphTensor& b = graph_.tensors[conv->inputs[2]];
     const int64_t o = w.shape[0];
-    for (const auto* t : p)
-      if (t->elements() != o) return InvalidArgument(Where(n) + ": parameters must have one value per channel");
+    PT_ASSIGN_OR_RETURN(std::vector<const GraphTensor*> p, BatchNormParams(n, o));
     const float eps = AttrFloat(n, "epsilon", 1e-5f);
     const int64_t per = w.elements() / o;
     for (int64_t c = 0; c < o; ++c) {
@@ -381,6 +415,7 @@ class Importer {
     return OkStatus();
   }
 
+  ImportOptions options_;
   Graph graph_;
   std::map<std::string, std::string> alias_;
   std::map<std::string, int> readers_;
@@ -394,21 +429,21 @@ int64_t GraphTensor::elements() const {
   return n;
 }
 
-StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name) {
+StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name, const ImportOptions& options) {
   onnx::ModelProto model;
   if (!model.ParseFromString(bytes)) return Status(StatusCode::kDataLoss, name + ": not an ONNX model (protobuf parse failed)");
-  Importer importer;
+  Importer importer(options);
   auto g = importer.Run(model);
   if (!g.ok()) return Status(g.status().code(), name + ": " + g.status().message());
   return g;
 }
 
-StatusOr<Graph> ImportOnnx(const std::string& path) {
+StatusOr<Graph> ImportOnnx(const std::string& path, const ImportOptions& options) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound("cannot read '" + path + "'");
   std::ostringstream s;
   s << in.rdbuf();
-  return ImportOnnxBytes(s.str(), path);
+  return ImportOnnxBytes(s.str(), path, options);
 }
 
 std::vector<GraphTask> ExtractTasks(const Graph& graph) {

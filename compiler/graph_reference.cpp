@@ -13,7 +13,16 @@ namespace {
 
 using Values = std::map<std::string, std::vector<float>>;
 
-void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::vector<float>& y) {
+// A fused epilogue after the bias: + residual[i], then relu or relu6.
+float Epilogue(const Workload& w, float v, const std::vector<float>* residual, size_t i) {
+  if (w.residual) v += (*residual)[i];
+  if (w.relu) v = std::max(v, 0.0f);
+  if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
+  return v;
+}
+
+void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, const std::vector<float>* residual,
+          std::vector<float>& y) {
   const auto& xs = g.tensors.at(n.inputs[0]).shape;
   const auto& ws = g.tensors.at(n.inputs[1]).shape;
   const auto& w = g.tensors.at(n.inputs[1]).data;
@@ -40,7 +49,8 @@ void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::
               }
             }
           }
-          y[((b0 * O + o) * OH + oh) * OW + ow] = static_cast<float>(acc);
+          size_t at = static_cast<size_t>(((b0 * O + o) * OH + oh) * OW + ow);
+          y[at] = Epilogue(*n.workload, static_cast<float>(acc), residual, at);
         }
 }
 
@@ -85,10 +95,11 @@ StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector
     const std::vector<float>& x = get(n.inputs[0]);
     std::vector<float>& y = v[n.outputs[0]];
     const auto& xs = g.tensors.at(n.inputs[0]).shape;
+    const std::vector<float>* residual = n.workload && n.workload->residual ? &get(n.inputs[3]) : nullptr;
     switch (n.op) {
       case GraphOp::kConv2d:
       case GraphOp::kDepthwiseConv2d:
-        Conv(n, g, x, y);
+        Conv(n, g, x, residual, y);
         break;
       case GraphOp::kDense: {
         const auto& w = g.tensors.at(n.inputs[1]);
@@ -99,7 +110,7 @@ StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector
           for (int64_t j = 0; j < m; ++j) {
             double acc = b[j];
             for (int64_t i = 0; i < k; ++i) acc += static_cast<double>(x[r * k + i]) * w.data[i * m + j];
-            y[r * m + j] = static_cast<float>(acc);
+            y[r * m + j] = Epilogue(*n.workload, static_cast<float>(acc), residual, r * m + j);
           }
         break;
       }
@@ -128,6 +139,17 @@ StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector
           double acc = 0;
           for (int64_t i = 0; i < hw; ++i) acc += x[p * hw + i];
           y[p] = static_cast<float>(acc / hw);
+        }
+        break;
+      }
+      case GraphOp::kBatchNorm: {
+        const auto& scale = g.tensors.at(n.inputs[1]).data;
+        const auto& shift = g.tensors.at(n.inputs[2]).data;
+        int64_t c = xs[1], hw = xs[2] * xs[3];
+        y = x;
+        for (size_t i = 0; i < y.size(); ++i) {
+          int64_t ch = static_cast<int64_t>(i) / hw % c;
+          y[i] = y[i] * scale[ch] + shift[ch];
         }
         break;
       }

@@ -37,9 +37,10 @@ class MatmulLike : public OpTemplate {
     if (w.op != op()) return InvalidArgument("workload op " + w.op + " given to " + op());
     if (batched_) {
       PT_RETURN_IF_ERROR(RequireDims(w, {"B", "M", "N", "K"}));
-      if (w.bias || w.relu) return InvalidArgument("batch_matmul has no fused epilogue");
+      if (HasEpilogue(w)) return InvalidArgument("batch_matmul has no fused epilogue");
     } else {
       PT_RETURN_IF_ERROR(RequireDims(w, {"M", "N", "K"}));
+      PT_RETURN_IF_ERROR(ValidateEpilogue(w, /*bias_ok=*/true, /*residual_ok=*/true));
     }
     return OkStatus();
   }
@@ -51,7 +52,7 @@ class MatmulLike : public OpTemplate {
       return {{b, m, k}, {b, k, n}, {b, m, n}};
     }
     std::vector<std::vector<int64_t>> s = {{m, k}, {k, n}};
-    if (w.bias) s.push_back({n});
+    AppendEpilogueShapes(w, {n}, {m, n}, s);
     s.push_back({m, n});
     return s;
   }
@@ -196,8 +197,7 @@ class MatmulLike : public OpTemplate {
     };
     Tensor A = Placeholder("A", shape({m, kk}));
     Tensor B = Placeholder("B", shape({kk, n}));
-    Tensor bias;
-    if (w.bias) bias = Placeholder("bias", {n});
+    EpilogueInputs epi(w, {n}, shape({m, n}));
     Tensor PB;
     std::vector<int64_t> pb_shape = shape({(n + nr - 1) / nr, kk, nr});
     auto pack_b = [&] {
@@ -230,10 +230,8 @@ class MatmulLike : public OpTemplate {
       return Sum(a * b, {k});
     });
     Tensor C = Compute("C", shape({m, n}), [&](const std::vector<Expr>& idx) {
-      Expr v = acc(idx);
-      if (w.bias) v = v + bias(idx.back());
-      if (w.relu) v = Max(v, FloatImm(0.0));
-      return v;
+      return ApplyEpilogue(w, acc(idx), epi.bias ? epi.bias(idx.back()) : Expr(),
+                           epi.residual ? epi.residual(idx) : Expr());
     });
 
     Schedule s({C});
@@ -306,7 +304,7 @@ class MatmulLike : public OpTemplate {
     };
     if (pack && !prepack && !pack_b_block) schedule_pack(s, PB);
     std::vector<Tensor> args = {A, prepack ? PB : B};
-    if (w.bias) args.push_back(bias);
+    epi.AppendArgs(args);
     args.push_back(C);
     PT_ASSIGN_OR_RETURN(LoweredFunc f, Lower(s, op(), args));
     if (prepack) {
@@ -331,10 +329,8 @@ class MatmulLike : public OpTemplate {
         for (int64_t j = 0; j < n; ++j) {
           double s = 0;  // double accumulation: the reference is the accurate one
           for (int64_t x = 0; x < kk; ++x) s += static_cast<double>(a[i * kk + x]) * bm[x * n + j];
-          float v = static_cast<float>(s);
-          if (w.bias) v += in[2][j];
-          if (w.relu) v = std::max(v, 0.0f);
-          c[i * n + j] = v;
+          c[i * n + j] = ApplyEpilogue(w, static_cast<float>(s), w.bias ? in[2] + j : nullptr,
+                                       w.residual ? in[w.bias ? 3 : 2] + (b * m + i) * n + j : nullptr);
         }
       }
     }

@@ -33,6 +33,47 @@ Status RequireDims(const Workload& w, const std::vector<const char*>& positive,
   return OkStatus();
 }
 
+Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok) {
+  if (w.relu && w.relu6) return InvalidArgument(w.op + ": epilogue has both relu and relu6");
+  if (w.bias && !bias_ok) return InvalidArgument(w.op + " has no fused bias");
+  if (w.residual && !residual_ok) return InvalidArgument(w.op + " has no fused residual add");
+  return OkStatus();
+}
+
+void AppendEpilogueShapes(const Workload& w, const std::vector<int64_t>& bias_shape,
+                          const std::vector<int64_t>& out_shape,
+                          std::vector<std::vector<int64_t>>& shapes) {
+  if (w.bias) shapes.push_back(bias_shape);
+  if (w.residual) shapes.push_back(out_shape);
+}
+
+Expr ApplyEpilogue(const Workload& w, Expr v, const Expr& bias, const Expr& residual) {
+  if (w.bias) v = v + bias;
+  if (w.residual) v = v + residual;
+  if (w.relu) v = Max(v, FloatImm(0.0));
+  if (w.relu6) v = Min(Max(v, FloatImm(0.0)), FloatImm(6.0));
+  return v;
+}
+
+float ApplyEpilogue(const Workload& w, float v, const float* bias, const float* residual) {
+  if (w.bias) v += *bias;
+  if (w.residual) v += *residual;
+  if (w.relu) v = std::max(v, 0.0f);
+  if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
+  return v;
+}
+
+EpilogueInputs::EpilogueInputs(const Workload& w, const std::vector<int64_t>& bias_shape,
+                               const std::vector<int64_t>& out_shape) {
+  if (w.bias) bias = Placeholder("bias", bias_shape);
+  if (w.residual) residual = Placeholder("residual", out_shape);
+}
+
+void EpilogueInputs::AppendArgs(std::vector<Tensor>& args) const {
+  if (bias) args.push_back(bias);
+  if (residual) args.push_back(residual);
+}
+
 std::vector<int64_t> Divisors(int64_t n, int64_t limit) {
   std::vector<int64_t> d;
   for (int64_t i = 1; i <= std::min(n, limit); ++i)

@@ -1,6 +1,7 @@
 #include "compiler/tensor.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "compiler/status.h"
 
@@ -54,9 +55,16 @@ Expr Sum(Expr source, std::vector<IterVar> axes) {
   return MakeReduce(ReduceKind::kSum, std::move(source), std::move(axes));
 }
 
+Expr Reduce(ReduceKind kind, Expr source, std::vector<IterVar> axes) {
+  return MakeReduce(kind, std::move(source), std::move(axes));
+}
+
 Expr ReduceIdentity(ReduceKind kind, DType t) {
   switch (kind) {
     case ReduceKind::kSum: return t == DType::kFloat32 ? FloatImm(0.0) : IntImm(0);
+    case ReduceKind::kMax:
+      return t == DType::kFloat32 ? FloatImm(-std::numeric_limits<double>::infinity())
+                                  : IntImm(std::numeric_limits<int64_t>::min());
   }
   return Expr();
 }
@@ -64,6 +72,7 @@ Expr ReduceIdentity(ReduceKind kind, DType t) {
 Expr ReduceCombine(ReduceKind kind, Expr acc, Expr value) {
   switch (kind) {
     case ReduceKind::kSum: return acc + value;
+    case ReduceKind::kMax: return Max(acc, value);
   }
   return Expr();
 }

@@ -60,6 +60,7 @@ Tensor Placeholder(const std::string& name, std::vector<int64_t> shape,
 IterVar ReduceAxis(int64_t extent, const std::string& name);
 
 Expr Sum(Expr source, std::vector<IterVar> axes);
+Expr Reduce(ReduceKind kind, Expr source, std::vector<IterVar> axes);
 
 // The value a reduction starts from.
 Expr ReduceIdentity(ReduceKind kind, DType t);

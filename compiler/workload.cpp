@@ -14,8 +14,11 @@ int64_t Workload::dim(const std::string& name) const {
 }
 
 std::string Workload::ToJson() const {
-  nlohmann::json j = {{"op", op}, {"dims", dims}, {"dtype", dtype},
-                      {"epilogue", {{"bias", bias}, {"relu", relu}}}};
+  nlohmann::json epilogue = {{"bias", bias}, {"relu", relu}};
+  // Written only when set, so that the keys of workloads from before they existed stay.
+  if (residual) epilogue["residual"] = true;
+  if (relu6) epilogue["relu6"] = true;
+  nlohmann::json j = {{"op", op}, {"dims", dims}, {"dtype", dtype}, {"epilogue", epilogue}};
   return j.dump();
 }
 
@@ -40,13 +43,11 @@ StatusOr<Workload> Workload::FromJson(const std::string& text) {
   if (j.contains("epilogue")) {
     const auto& e = j["epilogue"];
     if (!e.is_object()) return InvalidArgument("workload: 'epilogue' is not an object");
-    if (e.contains("bias")) {
-      if (!e["bias"].is_boolean()) return InvalidArgument("workload: epilogue.bias is not a bool");
-      w.bias = e["bias"].get<bool>();
-    }
-    if (e.contains("relu")) {
-      if (!e["relu"].is_boolean()) return InvalidArgument("workload: epilogue.relu is not a bool");
-      w.relu = e["relu"].get<bool>();
+    for (auto [name, field] : {std::pair<const char*, bool*>{"bias", &w.bias}, {"relu", &w.relu},
+                               {"relu6", &w.relu6}, {"residual", &w.residual}}) {
+      if (!e.contains(name)) continue;
+      if (!e[name].is_boolean()) return InvalidArgument(std::string("workload: epilogue.") + name + " is not a bool");
+      *field = e[name].get<bool>();
     }
   }
   return w;
@@ -61,7 +62,9 @@ std::string Workload::ShortName() const {
     sep = ",";
   }
   if (bias) os << "+bias";
+  if (residual) os << "+residual";
   if (relu) os << "+relu";
+  if (relu6) os << "+relu6";
   return os.str();
 }
 

@@ -15,7 +15,11 @@ struct Workload {
   std::map<std::string, int64_t> dims;  // op-specific named sizes, see the op templates
   std::string dtype = "float32";
   bool bias = false;  // fused epilogue: + bias per output channel / column
-  bool relu = false;  // then max(x, 0)
+  // then + residual: an input of the output's shape (a skip connection), added before
+  // the activation
+  bool residual = false;
+  bool relu = false;   // then max(x, 0)
+  bool relu6 = false;  // or min(max(x, 0), 6) (MobileNet's ReLU6); not with relu
 
   // The value of a dim; aborts if absent (validate first with the op template).
   int64_t dim(const std::string& name) const;

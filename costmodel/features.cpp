@@ -171,6 +171,7 @@ void CountOps(const Expr& e, StoreSite& s, bool fused = false) {
       break;
     case ExprKind::kSelect:
     case ExprKind::kCast:
+    case ExprKind::kExp:
       if (IsFloat(e)) s.fother += 1;
       break;
     case ExprKind::kEQ: case ExprKind::kNE: case ExprKind::kLT: case ExprKind::kLE:

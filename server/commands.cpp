@@ -23,6 +23,7 @@
 #include "costmodel/metrics.h"
 #include "costmodel/xgboost_model.h"
 #include "db/store.h"
+#include "server/embedded_workers.h"
 #include "server/local_workers.h"
 #include "server/measure_queue.h"
 #include "server/internal/model_cli.h"
@@ -145,6 +146,16 @@ int ReportError(const Status& s, int exit_code) {
   return exit_code;
 }
 
+static EmbeddedWorkersOptions EmbeddedOptions(const TuneCommandOptions& o) {
+  EmbeddedWorkersOptions e;
+  e.workers = o.workers;
+  e.threads = o.threads;
+  e.timeout_seconds = o.timeout_seconds;
+  e.memory_cap_bytes = o.workload.memory_cap_bytes;
+  e.test_faults = o.test_faults;
+  return e;
+}
+
 int RunTune(const TuneCommandOptions& o) {
   auto w = ParseWorkloadArgs(o.workload);
   if (!w.ok()) return Fail(w.status());
@@ -157,29 +168,15 @@ int RunTune(const TuneCommandOptions& o) {
   auto parsed_target = TuningTarget(o.target, o.threads);
   if (!parsed_target.ok()) return Fail(parsed_target.status());
   const compiler::Target target = *parsed_target;
-  // One worker per `threads` cores, so that measurements never share a core.
-  const int n_workers = o.workers > 0 ? o.workers : std::max(1, compiler::Target::Host().cores / o.threads);
   const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
 
   auto store = db::OpenSqliteStore(o.db);
   if (!store.ok()) return Fail(store.status());
 
-  // The embedded server and its local workers: the same protocol remote workers speak.
-  MeasureQueue queue;
-  auto server = WorkerServer::Start("127.0.0.1:0", queue, WorkerServiceOptions{});
-  if (!server.ok()) return Fail(server.status(), 1);
-  std::string address = "127.0.0.1:" + std::to_string((*server)->port());
-  std::vector<std::string> extra = {"--timeout", std::to_string(o.timeout_seconds), "--target",
-                                    target.ToJson(), "--retry-seconds", "0"};
-  if (o.workload.memory_cap_bytes > 0)
-    extra.insert(extra.end(), {"--memory-cap-mb", std::to_string(o.workload.memory_cap_bytes >> 20)});
-  if (o.test_faults) extra.push_back("--test-faults");
-  auto workers = LocalWorkers::Start(SelfExe(), n_workers, address, extra, o.threads);
-  if (!workers.ok()) return Fail(workers.status(), 1);
-  if (!queue.WaitForWorkers(n_workers, std::chrono::seconds(60))) {
-    (*server)->Shutdown();
-    return Fail(Status(StatusCode::kUnavailable, "workers did not connect within 60 s"), 1);
-  }
+  auto embedded = EmbeddedWorkers::Start(target, EmbeddedOptions(o));
+  if (!embedded.ok()) return Fail(embedded.status(), 1);
+  MeasureQueue& queue = (*embedded)->queue();
+  const int n_workers = (*embedded)->workers();
 
   struct sigaction sa {};
   sa.sa_handler = OnInterrupt;
@@ -232,8 +229,7 @@ int RunTune(const TuneCommandOptions& o) {
   if (tty) std::fprintf(stderr, "\n");
   if (summary.ok()) show_notes(summary->notes, false);
   WorkerStats stats = queue.stats();
-  (*server)->Shutdown();
-  workers->Stop(10);
+  (*embedded)->Stop();
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   if (!summary.ok()) {

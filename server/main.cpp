@@ -13,6 +13,8 @@
 //   priortune export [--db PATH] [--out FILE]           the JSON-lines tuning log
 //   priortune import FILE [--db PATH]                   all or nothing
 //   priortune worker --server HOST:PORT                 a measurement worker
+//   priortune tasks MODEL.onnx                          a model's distinct tunable workloads
+//   priortune run-model MODEL.onnx [--db PATH]          compile it in-process, time each step
 //   priortune serve --db PATH --listen ADDR             the tuning service (jobs, lookup, logs)
 //   priortune submit|watch|jobs|cancel --server ADDR    its clients; lookup --server too
 // Exit code 2 with a message on bad input.
@@ -25,6 +27,7 @@
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
 #include "server/commands.h"
+#include "server/graph_commands.h"
 #include "server/service_commands.h"
 #include "server/worker.h"
 #include "tuner/search_space.h"
@@ -84,6 +87,32 @@ int main(int argc, char** argv) {
   std::string model_path;
   CLI::App* tasks = app.add_subcommand("tasks", "import an ONNX model and list its distinct tunable workloads");
   tasks->add_option("model", model_path, "the .onnx file")->required();
+
+  priortune::server::RunModelOptions run_model_opts;
+  CLI::App* run_model = app.add_subcommand(
+      "run-model", "compile an ONNX model in-process with the store's best configs and time it, per step and in total");
+  run_model->add_option("model", run_model_opts.model, "the .onnx file")->required();
+  run_model->add_option("--db", run_model_opts.db, "the SQLite store (default: none, every kernel hand-picked)");
+  run_model->add_option("--target", run_model_opts.target, "host (default) or a target this host runs");
+  run_model->add_option("--threads", run_model_opts.threads, "threads (default 1)");
+  run_model->add_option("--repeat", run_model_opts.repeat, "timed inferences; the median is printed (default 20)");
+  run_model->add_option("--input", run_model_opts.input, "raw float32 input (default: uniform [-1, 1) from seed 42)");
+  run_model->add_option("--output", run_model_opts.output, "write the raw float32 output here");
+  run_model->add_flag("--check", run_model_opts.check, "compare the output with the graph's reference runner");
+
+  priortune::server::TuneModelOptions tune_model_opts;
+  CLI::App* tune_model = app.add_subcommand(
+      "tune-model", "tune every task of an ONNX model within one budget (Ansor's gradient task scheduler)");
+  tune_model->add_option("model", tune_model_opts.model, "the .onnx file")->required();
+  tune_model->add_option("--db", tune_model_opts.db, "the SQLite store (default ./priortune.db)");
+  tune_model->add_option("--target", tune_model_opts.target, "host (default) or a target this host runs");
+  tune_model->add_option("--threads", tune_model_opts.threads, "threads per measurement (default 1)");
+  tune_model->add_option("--workers", tune_model_opts.workers, "local workers (default: cores / threads)");
+  tune_model->add_option("--trials", tune_model_opts.trials, "new trials for the whole model (default 64 per task)");
+  tune_model->add_option("--unit", tune_model_opts.unit, "trials per scheduler decision (default 32)");
+  tune_model->add_option("--strategy", tune_model_opts.strategy, "search strategy per task (default xgb-ga)");
+  tune_model->add_option("--timeout", tune_model_opts.timeout_seconds, "seconds per candidate (default 20)");
+  tune_model->add_option("--seed", tune_model_opts.seed, "search seed (default 1)");
   CLI::App* knobs = app.add_subcommand("knobs", "print the template's knobs and configs");
   add_workload(knobs);
   add_target(knobs);
@@ -324,25 +353,9 @@ int main(int argc, char** argv) {
       return Fail(priortune::InvalidArgument("worker: --repeat, --min-repeat-ms and --timeout must be positive"));
     return priortune::server::RunWorker(worker_opts);
   }
-  if (*tasks) {
-    auto graph = pc::ImportOnnx(model_path);
-    if (!graph.ok()) return Fail(graph.status());
-    std::vector<pc::GraphTask> list = pc::ExtractTasks(*graph);
-    int tunable = 0;
-    double flops = 0;
-    for (const auto& t : list) {
-      tunable += t.count;
-      flops += t.flops;
-    }
-    std::printf("%s: %zu nodes (%d tunable), %d BatchNormalization folded into convolutions, %.2f GFLOPs in "
-                "tunable nodes, %zu distinct tasks\n",
-                model_path.c_str(), graph->nodes.size(), tunable, graph->batchnorms_folded, flops / 1e9, list.size());
-    std::printf("  %-44s %5s %9s %7s\n", "workload", "count", "MFLOPs", "share");
-    for (const auto& t : list)
-      std::printf("  %-44s %5d %9.1f %6.1f%%\n", t.workload.ShortName().c_str(), t.count, t.flops / 1e6,
-                  100 * t.flop_share);
-    return 0;
-  }
+  if (*tasks) return priortune::server::RunTasks(model_path);
+  if (*run_model) return priortune::server::RunRunModel(run_model_opts);
+  if (*tune_model) return priortune::server::RunTuneModel(tune_model_opts);
   if (*serve) {
     if (serve_memory_cap_mb < 0 || serve_memory_cap_mb > priortune::server::kMaxMemoryCapMb)
       return Fail(priortune::InvalidArgument("serve: --memory-cap-mb must be between 1 and " +

@@ -17,6 +17,29 @@ const OpTemplate* DepthwiseConv2dTemplate();
 // Shared by templates: "dim X = v must be positive" style checks.
 Status RequireDims(const Workload& w, const std::vector<const char*>& positive,
                    const std::vector<const char*>& non_negative = {});
+// The fused epilogue (Workload::bias, residual, relu, relu6), shared by the templates.
+// ValidateEpilogue: InvalidArgument for relu with relu6, or a part `op` has no input for.
+Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok);
+// The epilogue's extra inputs, in argument order after the op's own: the bias
+// (`bias_shape`), then the residual (`out_shape`).
+void AppendEpilogueShapes(const Workload& w, const std::vector<int64_t>& bias_shape,
+                          const std::vector<int64_t>& out_shape,
+                          std::vector<std::vector<int64_t>>& shapes);
+inline bool HasEpilogue(const Workload& w) { return w.bias || w.residual || w.relu || w.relu6; }
+// v (+ bias) (+ residual), then the activation: the output of one element. `bias` and
+// `residual` are reads of the epilogue's inputs (unused when the workload lacks them).
+Expr ApplyEpilogue(const Workload& w, Expr v, const Expr& bias, const Expr& residual);
+// The same for the references: `bias` and `residual` may be null when unused.
+float ApplyEpilogue(const Workload& w, float v, const float* bias, const float* residual);
+// The epilogue's placeholders, created when the workload has them, and pushed onto the
+// kernel's argument list in ApplyEpilogue's order.
+struct EpilogueInputs {
+  Tensor bias, residual;
+  EpilogueInputs(const Workload& w, const std::vector<int64_t>& bias_shape,
+                 const std::vector<int64_t>& out_shape);
+  void AppendArgs(std::vector<Tensor>& args) const;
+};
+
 // Divisors of n no larger than limit, ascending.
 std::vector<int64_t> Divisors(int64_t n, int64_t limit);
 // The candidate closest to `want` (ties: the smaller).

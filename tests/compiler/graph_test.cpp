@@ -3,77 +3,20 @@
 #include "compiler/graph.h"
 
 #include <gtest/gtest.h>
-#include <onnx/onnx_pb.h>
 
 #include <cmath>
 #include <random>
 
 #include "compiler/op_template.h"
+#include "tests/compiler/onnx_builder.h"
 
 namespace priortune::compiler {
 namespace {
 
-class ModelBuilder {
- public:
-  ModelBuilder() {
-    model_.set_ir_version(7);
-    model_.add_opset_import()->set_version(13);
-  }
-  void Input(const std::string& name, std::vector<int64_t> shape, const std::string& dynamic = "") {
-    auto* in = model_.mutable_graph()->add_input();
-    in->set_name(name);
-    auto* t = in->mutable_type()->mutable_tensor_type();
-    t->set_elem_type(onnx::TensorProto::FLOAT);
-    for (int64_t d : shape) {
-      auto* dim = t->mutable_shape()->add_dim();
-      if (d > 0) dim->set_dim_value(d);
-      else dim->set_dim_param(dynamic);
-    }
-  }
-  // A float initializer of random values (kept for the test's own reference math).
-  std::vector<float> Weight(const std::string& name, std::vector<int64_t> shape, float lo = -1, float hi = 1) {
-    auto* t = model_.mutable_graph()->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    int64_t n = 1;
-    for (int64_t d : shape) {
-      t->add_dims(d);
-      n *= d;
-    }
-    std::vector<float> v(static_cast<size_t>(n));
-    std::uniform_real_distribution<float> u(lo, hi);
-    for (auto& x : v) x = u(rng_);
-    t->set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
-    return v;
-  }
-  onnx::NodeProto* Node(const std::string& op, const std::string& name, std::vector<std::string> in,
-                        std::vector<std::string> out) {
-    auto* n = model_.mutable_graph()->add_node();
-    n->set_op_type(op);
-    n->set_name(name);
-    for (auto& i : in) n->add_input(i);
-    for (auto& o : out) n->add_output(o);
-    return n;
-  }
-  static void Ints(onnx::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INTS);
-    for (int64_t x : v) a->add_ints(x);
-  }
-  static void Int(onnx::NodeProto* n, const std::string& name, int64_t v) {
-    auto* a = n->add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-  void Output(const std::string& name) { model_.mutable_graph()->add_output()->set_name(name); }
-  std::string Bytes() const { return model_.SerializeAsString(); }
+using testing::ModelBuilder;
+using testing::FusableModel;
+using testing::Options;
 
- private:
-  onnx::ModelProto model_;
-  std::mt19937 rng_{7};
-};
 
 // conv 3x3 (8 -> 16, stride 2, pad 1) -> BatchNormalization -> Relu -> GlobalAveragePool
 // -> Flatten -> Gemm (16 -> 10, transB).
@@ -102,11 +45,12 @@ ModelBuilder SmallCnn(std::vector<float>* w, std::vector<float>* b, std::vector<
   return m;
 }
 
+
 TEST(OnnxImport, InfersShapesFoldsBatchNormalizationIntoTheConvAndListsTheTasks) {
   std::vector<float> w, b;
   std::vector<std::vector<float>> bn;
   ModelBuilder m = SmallCnn(&w, &b, &bn);
-  auto g = ImportOnnxBytes(m.Bytes());
+  auto g = ImportOnnxBytes(m.Bytes(), "model", Options(true, false));
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   std::vector<GraphOp> ops;
   for (const auto& n : g->nodes) ops.push_back(n.op);
@@ -166,6 +110,64 @@ TEST(OnnxImport, CountsRepeatedWorkloadsAsOneTask) {
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].count, 3);
   EXPECT_DOUBLE_EQ(tasks[0].flop_share, 1.0);
+}
+
+
+TEST(GraphPasses, EpilogueFusionAndBatchNormFoldingChangeTheGraphAndKeepItsOutput) {
+  ModelBuilder m = FusableModel();
+  auto fused = ImportOnnxBytes(m.Bytes(), "model", Options(true, true));
+  ASSERT_TRUE(fused.ok()) << fused.status().ToString();
+  std::vector<std::string> names;
+  for (const auto& n : fused->nodes) names.push_back(n.name);
+  // e runs where the Add it absorbed ran: after f, whose output is its residual.
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "f", "e", "c", "d", "gap", "flat", "fc"}));
+  EXPECT_EQ(fused->epilogues_fused, 8);
+  auto node = [&](const std::string& name) -> const GraphNode& {
+    for (const auto& n : fused->nodes)
+      if (n.name == name) return n;
+    ADD_FAILURE() << "no node " << name;
+    return fused->nodes[0];
+  };
+  auto epilogue = [&](const std::string& name) {
+    const Workload& w = *node(name).workload;
+    return std::string(w.residual ? "residual+" : "") + (w.relu ? "relu" : w.relu6 ? "relu6" : "none");
+  };
+  EXPECT_EQ(epilogue("a"), "relu");
+  EXPECT_EQ(epilogue("b"), "residual+relu");
+  EXPECT_EQ(node("b").inputs.back(), "x");
+  EXPECT_EQ(node("b").fused, (std::vector<std::string>{"b_add", "b_relu"}));
+  EXPECT_EQ(epilogue("f"), "none");
+  EXPECT_EQ(epilogue("e"), "residual+relu");
+  EXPECT_EQ(node("e").inputs.back(), "f_out");
+  EXPECT_EQ(node("e").outputs[0], "y2");
+  EXPECT_EQ(epilogue("c"), "relu6");
+  EXPECT_EQ(epilogue("d"), "relu6");
+  EXPECT_TRUE(node("d").workload->bias);
+  EXPECT_EQ(epilogue("fc"), "relu");
+  // The fused workloads are the tasks: b and e are one (same shape and epilogue), a
+  // another (no residual).
+  auto tasks = ExtractTasks(*fused);
+  EXPECT_EQ(tasks.size(), 6u);
+  for (const auto& t : tasks)
+    if (t.workload.Key() == node("b").workload->Key()) EXPECT_EQ(t.count, 2);
+
+  std::vector<float> input(800);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto& v : input) v = u(rng);
+  auto want = RunGraphReference(*fused, input);
+  ASSERT_TRUE(want.ok()) << want.status().ToString();
+  for (auto [fold, fuse] : {std::pair{true, false}, {false, false}, {false, true}}) {
+    SCOPED_TRACE(std::string("fold ") + (fold ? "on" : "off") + ", fuse " + (fuse ? "on" : "off"));
+    auto g = ImportOnnxBytes(m.Bytes(), "model", Options(fold, fuse));
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_GT(g->nodes.size(), fused->nodes.size());
+    EXPECT_EQ(g->batchnorms_folded, fold ? 5 : 0);
+    auto got = RunGraphReference(*g, input);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), want->size());
+    for (size_t i = 0; i < want->size(); ++i) EXPECT_NEAR((*got)[i], (*want)[i], 1e-4 * (1 + std::fabs((*want)[i]))) << i;
+  }
 }
 
 std::string ImportError(const ModelBuilder& m) {

@@ -13,6 +13,7 @@
 #include <fstream>
 
 #include "compiler/graph.h"
+#include "compiler/model.h"
 
 namespace priortune::compiler {
 namespace {
@@ -24,6 +25,16 @@ std::vector<float> ReadFloats(const std::string& path) {
   std::memcpy(out.data(), bytes.data(), out.size() * 4);
   return out;
 }
+
+// A source without tuned configs: the model builds with the hand-picked ones.
+class HandPicked : public ConfigSource {
+ public:
+  StatusOr<ConfigChoice> BestConfig(const Workload&, const Target&) override {
+    ConfigChoice c;
+    c.level = "default";
+    return c;
+  }
+};
 
 class ExportedModels : public ::testing::Test {
  protected:
@@ -52,6 +63,7 @@ TEST_F(ExportedModels, EachImportedModelComputesWhatPyTorchComputes) {
     auto g = ImportOnnx(base + ".onnx");
     ASSERT_TRUE(g.ok()) << name << ": " << g.status().ToString();
     EXPECT_GT(g->batchnorms_folded, 0) << name;
+    EXPECT_GT(g->epilogues_fused, 0) << name;
     std::vector<float> input = ReadFloats(base + ".input.bin"), want = ReadFloats(base + ".output.bin");
     auto got = RunGraphReference(*g, input);
     ASSERT_TRUE(got.ok()) << name << ": " << got.status().ToString();
@@ -66,6 +78,21 @@ TEST_F(ExportedModels, EachImportedModelComputesWhatPyTorchComputes) {
     EXPECT_GT(max_ref, 0) << name;
     EXPECT_LT(max_err, 1e-3 * std::max(1.0, max_ref)) << name << ": max error " << max_err << " of " << max_ref;
     EXPECT_FALSE(ExtractTasks(*g).empty()) << name;
+
+    // Compiled for this host with the hand-picked configs, the model gives the same.
+    HandPicked none;
+    auto plan = PlanModel(*g, Target::Host(), none);
+    ASSERT_TRUE(plan.ok()) << name << ": " << plan.status().ToString();
+    auto model = CompiledModel::Create(std::move(*plan));
+    ASSERT_TRUE(model.ok()) << name << ": " << model.status().ToString();
+    std::vector<float> out(want.size(), NAN);
+    ASSERT_TRUE((*model)->Run(input.data(), input.size(), out.data(), out.size()).ok()) << name;
+    double compiled_err = 0;
+    for (size_t i = 0; i < want.size(); ++i)
+      compiled_err = std::max(compiled_err, std::fabs(static_cast<double>(out[i]) - want[i]));
+    std::printf("%s: compiled in %.1f s, %zu steps, max |error| %.3g\n", name, (*model)->compile_seconds(),
+                (*model)->plan().steps.size(), compiled_err);
+    EXPECT_LT(compiled_err, 1e-3 * std::max(1.0, max_ref)) << name << ": compiled max error " << compiled_err;
   }
 }
 

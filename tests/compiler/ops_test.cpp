@@ -99,6 +99,55 @@ TEST_P(Ops, Conv2dPointwiseStrideTwoMatchesReference) {
 TEST_P(Ops, Conv2dBatchOfTwoNonSquareWithEpilogueMatchesReference) {
   ExpectAllConfigsCorrect(Conv2dWorkload(2, 8, 11, 13, 24, 3, 3, 1, 1, true, true), 3);
 }
+// The epilogues a model's graph fuses: + bias + residual then relu (ResNet's blocks),
+// + bias then relu6 (MobileNetV2), in each layout the configs reach.
+Workload WithEpilogue(Workload w, bool bias, bool residual, bool relu, bool relu6) {
+  w.bias = bias;
+  w.residual = residual;
+  w.relu = relu;
+  w.relu6 = relu6;
+  return w;
+}
+TEST_P(Ops, Conv2dResidualAndReluSixEpiloguesMatchReference) {
+  ExpectAllConfigsCorrect(WithEpilogue(Conv2dWorkload(1, 16, 10, 10, 24, 3, 3, 1, 1), true, true, true, false), 4);
+  ExpectAllConfigsCorrect(WithEpilogue(Conv2dWorkload(1, 24, 9, 9, 16, 1, 1, 1, 0), true, false, false, true), 4);
+}
+TEST_P(Ops, DepthwiseConv2dBiasReluSixAndResidualEpiloguesMatchReference) {
+  ExpectAllConfigsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 16, 12, 12, 3, 3, 1, 1), true, false, false, true), 4);
+  ExpectAllConfigsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 8, 11, 11, 5, 5, 2, 2), true, true, true, false), 4);
+}
+TEST_P(Ops, MatmulResidualAndReluSixEpilogueMatchesReference) {
+  ExpectAllConfigsCorrect(WithEpilogue(MatmulWorkload(7, 40, 300), true, true, false, true), 3);
+}
+TEST(Epilogue, ReluWithReluSixAndEpiloguesOnBatchMatmulAreRefused) {
+  auto conv = FindTemplate("conv2d");
+  ASSERT_TRUE(conv.ok());
+  Status both = (*conv)->Validate(WithEpilogue(Conv2dWorkload(1, 8, 8, 8, 8, 3, 3, 1, 1), true, false, true, true));
+  EXPECT_EQ(both.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(both.message().find("both relu and relu6"), std::string::npos) << both.ToString();
+  auto bmm = FindTemplate("batch_matmul");
+  ASSERT_TRUE(bmm.ok());
+  Workload b = BatchMatmulWorkload(2, 8, 8, 8);
+  b.residual = true;
+  EXPECT_EQ((*bmm)->Validate(b).code(), StatusCode::kInvalidArgument);
+}
+TEST(Epilogue, WorkloadKeysWithoutTheNewFieldsAreUnchangedAndTheFieldsRoundTrip) {
+  // Keys of workloads stored before residual and relu6 existed must not move.
+  Workload plain = Conv2dWorkload(1, 8, 8, 8, 8, 3, 3, 1, 1, true, true);
+  EXPECT_EQ(plain.ToJson().find("relu6"), std::string::npos);
+  EXPECT_EQ(plain.ToJson().find("residual"), std::string::npos);
+  Workload fused = WithEpilogue(plain, true, true, false, true);
+  EXPECT_NE(fused.Key(), plain.Key());
+  auto back = Workload::FromJson(fused.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(back->residual);
+  EXPECT_TRUE(back->relu6);
+  EXPECT_FALSE(back->relu);
+  EXPECT_EQ(back->Key(), fused.Key());
+  EXPECT_EQ(Workload::FromJson(R"({"op":"conv2d","dims":{},"epilogue":{"relu6":1}})").status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 TEST_P(Ops, DepthwiseConv2dStrideOneAndTwoMatchReference) {
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 8, 19, 19, 3, 3, 1, 1), 3);
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 5, 7, 7, 3, 3, 2, 1), 3);

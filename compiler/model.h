@@ -1,0 +1,88 @@
+// A whole model compiled for one target: the graph's nodes become steps, each one lowered
+// function over the model's buffers. The tunable steps (conv2d, depthwise conv2d, dense)
+// use the best config a ConfigSource knows, through the fallback chain; the simple ops
+// (pooling, add, relu, clip, batch norm, softmax) are tensor-expression computations with
+// default schedules; Flatten is a view of its input's buffer.
+//
+// PlanModel makes the plan (configs chosen, functions lowered: what build-model writes as
+// object code); CompiledModel JIT-compiles a plan and runs it in this process
+// (run-model). No LLVM, store or tuner header here.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/build.h"
+#include "compiler/graph.h"
+#include "compiler/lower.h"
+#include "compiler/target.h"
+
+namespace priortune::compiler {
+
+struct PlanBuffer {
+  std::string name;  // the graph's tensor
+  std::vector<int64_t> shape;
+  int64_t elements = 0;
+  bool constant = false;    // weights: `data` holds them
+  std::vector<float> data;  // constants only
+  int view_of = -1;         // a Flatten's output: the buffer it shares memory with
+};
+
+struct PlanStep {
+  std::string name;  // the graph node's (a fused node: the first one's)
+  std::string op;    // the template's op, or "max_pool", "add", ...
+  std::optional<Workload> workload;  // tunable steps
+  ConfigChoice choice;               // tunable steps: the config and its fallback level
+  LoweredFunc func;
+  std::vector<int> args;  // buffer per argument of func, in its order (output last)
+  double flops = 0;       // tunable steps
+};
+
+struct ModelPlan {
+  Target target;
+  std::vector<PlanBuffer> buffers;
+  std::vector<PlanStep> steps;
+  int input = -1, output = -1;  // buffers
+};
+
+// The config a model build uses for `w`: `source`'s best (exact target, same ISA family,
+// any target, nearest tuned shape, as the source answers) when it lies in t's search
+// space, else the template's hand-picked config (level "hand-picked"); choice.skipped
+// says what was passed over.
+StatusOr<ConfigChoice> ChooseConfig(const Workload& w, const Target& t, ConfigSource& source);
+
+// Plans `graph` (one input, one output) for `t`. InvalidArgument naming the node for an
+// operator the compiled runtime cannot run.
+StatusOr<ModelPlan> PlanModel(const Graph& graph, const Target& t, ConfigSource& source);
+
+// A plan compiled in-process by the JIT, its buffers allocated and its weights packed.
+// Run is not thread-safe (the buffers are the model's own).
+class CompiledModel {
+ public:
+  // FailedPrecondition if this host cannot run the plan's target.
+  static StatusOr<std::unique_ptr<CompiledModel>> Create(ModelPlan plan);
+  ~CompiledModel();
+  CompiledModel(const CompiledModel&) = delete;
+  CompiledModel& operator=(const CompiledModel&) = delete;
+
+  const ModelPlan& plan() const { return plan_; }
+  int64_t input_elements() const;
+  int64_t output_elements() const;
+  double compile_seconds() const { return compile_seconds_; }
+  // One inference. InvalidArgument if a size is not the model's.
+  Status Run(const float* input, int64_t input_size, float* output, int64_t output_size);
+  // Runs the steps once on the current input buffer, timing each (seconds, per step).
+  void RunTimed(std::vector<double>& step_seconds);
+
+ private:
+  struct Impl;
+  CompiledModel(ModelPlan plan, std::unique_ptr<Impl> impl);
+  ModelPlan plan_;
+  std::unique_ptr<Impl> impl_;
+  double compile_seconds_ = 0;
+};
+
+}  // namespace priortune::compiler

@@ -1,0 +1,286 @@
+#include "server/graph_commands.h"
+
+#include <algorithm>
+#include <atomic>
+#include <nlohmann/json.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "compiler/graph.h"
+#include "compiler/median.h"
+#include "compiler/model.h"
+#include "compiler/runtime.h"
+#include "db/store.h"
+#include "server/commands.h"
+#include "server/embedded_workers.h"
+#include "tuner/db_config_source.h"
+#include "tuner/task_scheduler.h"
+#include "tuner/tuning_loop.h"
+
+namespace priortune::server {
+namespace {
+
+namespace pc = priortune::compiler;
+
+int Fail(const Status& s) { return ReportError(s); }
+
+// A source with no store: every kernel takes its hand-picked config.
+class NoStore : public pc::ConfigSource {
+ public:
+  StatusOr<pc::ConfigChoice> BestConfig(const pc::Workload&, const pc::Target&) override {
+    pc::ConfigChoice c;
+    c.level = "default";
+    return c;
+  }
+};
+
+StatusOr<std::vector<float>> ReadFloatFile(const std::string& path, int64_t want) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return NotFound("cannot read '" + path + "'");
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  if (static_cast<int64_t>(bytes.size()) != want * 4)
+    return InvalidArgument("'" + path + "' holds " + std::to_string(bytes.size()) + " bytes; the model takes " +
+                           std::to_string(want) + " float32 values (" + std::to_string(want * 4) + " bytes)");
+  std::vector<float> v(static_cast<size_t>(want));
+  std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+}  // namespace
+
+int RunTasks(const std::string& model_path) {
+  auto graph = pc::ImportOnnx(model_path);
+  if (!graph.ok()) return Fail(graph.status());
+  std::vector<pc::GraphTask> list = pc::ExtractTasks(*graph);
+  int tunable = 0;
+  double flops = 0;
+  for (const auto& t : list) {
+    tunable += t.count;
+    flops += t.flops;
+  }
+  std::printf("%s: %zu nodes (%d tunable), %d BatchNormalization folded into convolutions, %d nodes fused into "
+              "epilogues, %.2f GFLOPs in tunable nodes, %zu distinct tasks\n",
+              model_path.c_str(), graph->nodes.size(), tunable, graph->batchnorms_folded, graph->epilogues_fused,
+              flops / 1e9, list.size());
+  std::printf("  %-58s %5s %9s %7s\n", "workload", "count", "MFLOPs", "share");
+  for (const auto& t : list)
+    std::printf("  %-58s %5d %9.1f %6.1f%%\n", t.workload.ShortName().c_str(), t.count, t.flops / 1e6,
+                100 * t.flop_share);
+  return 0;
+}
+
+int RunTuneModel(const TuneModelOptions& o) {
+  if (o.unit < 1) return Fail(InvalidArgument("tune-model: --unit must be at least 1"));
+  if (o.trials < 0) return Fail(InvalidArgument("tune-model: --trials must not be negative"));
+  auto target = TuningTarget(o.target, o.threads);
+  if (!target.ok()) return Fail(target.status());
+  auto graph = pc::ImportOnnx(o.model);
+  if (!graph.ok()) return Fail(graph.status());
+  const std::vector<pc::GraphTask> tasks = pc::ExtractTasks(*graph);
+  const int budget = o.trials > 0 ? o.trials : 64 * static_cast<int>(tasks.size());
+  tuner::TuneOptions tune;
+  tune.strategy = o.strategy;
+  tune.seed = o.seed;
+  tune.trials = o.unit;
+  if (Status s = tune.Validate(); !s.ok()) return Fail(s);
+  auto store = db::OpenSqliteStore(o.db);
+  if (!store.ok()) return Fail(store.status());
+
+  // What the store already holds of each task on this target.
+  std::vector<tuner::SchedulerTask> st;
+  for (const auto& t : tasks) {
+    tuner::SchedulerTask s;
+    s.name = t.workload.ShortName();
+    s.op = t.workload.op;
+    s.weight = t.count;
+    s.flops = t.flops / t.count;
+    auto history = (*store)->History({t.workload.Key(), target->Key(), "", 0});
+    if (!history.ok()) return Fail(history.status());
+    const pc::OpTemplate* tmpl = *pc::FindTemplate(t.workload.op);
+    for (const auto& r : *history) {
+      if (r.template_version != tmpl->version()) continue;
+      ++s.trials;
+      double c = r.cost();
+      if (std::isfinite(c) && c > 0 && (s.best <= 0 || c < s.best)) s.best = c;
+    }
+    st.push_back(std::move(s));
+  }
+  tuner::TaskScheduler scheduler(st);
+  int held = 0;
+  for (const auto& s : st) held += s.trials > 0;
+  std::printf("tuning %s for %s: %zu tasks (%d already in the store), %d new trials in units of %d, strategy %s, "
+              "store %s\n",
+              o.model.c_str(), target->Describe().c_str(), tasks.size(), held, budget, o.unit, o.strategy.c_str(),
+              o.db.c_str());
+  std::fflush(stdout);
+
+  EmbeddedWorkersOptions eo;
+  eo.workers = o.workers;
+  eo.threads = o.threads;
+  eo.timeout_seconds = o.timeout_seconds;
+  auto embedded = EmbeddedWorkers::Start(*target, eo);
+  if (!embedded.ok()) return Fail(embedded.status());
+  nlohmann::json request = {{"model", o.model}, {"trials", budget}, {"strategy", o.strategy},
+                            {"target", nlohmann::json::parse(target->ToJson())}};
+  auto job = (*store)->CreateJob(request.dump());
+  if (!job.ok()) return Fail(job.status());
+
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<int> given(tasks.size(), 0);
+  std::atomic<bool> cancel{false};
+  int spent = 0, round = 0;
+  while (spent < budget) {
+    const int i = scheduler.Next();
+    if (i < 0) break;  // every task is done
+    const pc::Workload& w = tasks[i].workload;
+    tune.trials = scheduler.tasks()[i].trials + std::min(o.unit, budget - spent);
+    db::Record wt;
+    wt.workload_key = w.Key();
+    wt.workload_json = w.ToJson();
+    wt.op = w.op;
+    wt.target_key = target->Key();
+    wt.target_json = target->ToJson();
+    wt.isa_family = target->isa_family();
+    auto task = (*store)->CreateTask(*job, wt, tune.trials);
+    if (!task.ok()) return Fail(task.status());
+    auto summary = tuner::TuneTask(w, *target, tune, (*embedded)->queue(), **store, *job, nullptr, cancel);
+    if (!summary.ok()) {
+      (void)(*store)->FinishTask(*task, "failed", 0);
+      (void)(*store)->FinishJob(*job, "failed");
+      return Fail(summary.status());
+    }
+    (void)(*store)->FinishTask(*task, "done", summary->measured);
+    spent += summary->measured;
+    given[i] += summary->measured;
+    // A search that measured nothing, ran out of configs or stopped early is done.
+    if (summary->measured == 0 || summary->exhausted || summary->early_stopped) scheduler.Finish(i);
+    double best = std::isfinite(summary->best_cost) ? summary->best_cost : 0;
+    scheduler.Update(i, summary->known_before + summary->measured, best);
+    int unknown = 0;
+    double latency = scheduler.EstimatedLatency(&unknown);
+    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("round %3d  task %2d %-60.60s +%3d trials  best %8.3f ms  model %8.3f ms%s  [%d/%d, %.0f s]\n",
+                ++round, i, w.ShortName().c_str(), summary->measured, best * 1e3, latency * 1e3,
+                unknown ? (" (+" + std::to_string(unknown) + " tasks not yet measured)").c_str() : "", spent,
+                budget, elapsed);
+    std::fflush(stdout);
+  }
+  (*embedded)->Stop();
+  (void)(*store)->FinishJob(*job, "done");
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("tuned %d trials in %.1f s; estimated model latency %.3f ms (sum over tasks of count x best, as the "
+              "workers measured each kernel alone)\n",
+              spent, elapsed, scheduler.EstimatedLatency() * 1e3);
+  std::printf("  %-4s %-60s %5s %7s %7s %10s %8s\n", "task", "workload", "count", "trials", "share", "best ms",
+              "latency");
+  double total = std::max(1e-12, scheduler.EstimatedLatency());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const auto& s = scheduler.tasks()[i];
+    std::printf("  %-4zu %-60.60s %5d %7d %6.1f%% %10.3f %7.1f%%\n", i, s.name.c_str(), tasks[i].count, given[i],
+                spent ? 100.0 * given[i] / spent : 0.0, s.best * 1e3, 100 * s.weight * s.best / total);
+  }
+  return 0;
+}
+
+int RunRunModel(const RunModelOptions& o) {
+  if (o.repeat < 1) return Fail(InvalidArgument("run-model: --repeat must be at least 1"));
+  auto target = TuningTarget(o.target, o.threads);
+  if (!target.ok()) return Fail(target.status());
+  auto graph = pc::ImportOnnx(o.model);
+  if (!graph.ok()) return Fail(graph.status());
+  std::unique_ptr<db::Store> store;
+  std::unique_ptr<pc::ConfigSource> source;
+  if (!o.db.empty()) {
+    if (!std::ifstream(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
+    auto s = db::OpenSqliteStore(o.db);
+    if (!s.ok()) return Fail(s.status());
+    store = std::move(*s);
+    source = tuner::MakeDbConfigSource(*store);
+  } else {
+    source = std::make_unique<NoStore>();
+  }
+  auto plan = pc::PlanModel(*graph, *target, *source);
+  if (!plan.ok()) return Fail(plan.status());
+  auto model = pc::CompiledModel::Create(std::move(*plan));
+  if (!model.ok()) return Fail(model.status());
+  pc::CompiledModel& m = **model;
+  pc::SetNumThreads(o.threads);
+
+  std::vector<float> input(static_cast<size_t>(m.input_elements()));
+  if (!o.input.empty()) {
+    auto in = ReadFloatFile(o.input, m.input_elements());
+    if (!in.ok()) return Fail(in.status());
+    input = std::move(*in);
+  } else {
+    std::mt19937 rng(42);
+    std::uniform_real_distribution<float> u(-1, 1);
+    for (auto& v : input) v = u(rng);
+  }
+  std::vector<float> output(static_cast<size_t>(m.output_elements()));
+  if (Status s = m.Run(input.data(), input.size(), output.data(), output.size()); !s.ok()) return Fail(s);
+
+  // Whole inferences, then each step alone (on the same buffers), medians of `repeat`.
+  std::vector<double> total;
+  std::vector<std::vector<double>> per_step(m.plan().steps.size());
+  for (int r = 0; r < o.repeat; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    (void)m.Run(input.data(), input.size(), output.data(), output.size());
+    total.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::vector<double> steps;
+  for (int r = 0; r < o.repeat; ++r) {
+    m.RunTimed(steps);
+    for (size_t i = 0; i < steps.size(); ++i) per_step[i].push_back(steps[i]);
+  }
+  std::vector<double> step_median;
+  double step_sum = 0;
+  for (auto& v : per_step) {
+    step_median.push_back(Median(v));
+    step_sum += step_median.back();
+  }
+  const pc::ModelPlan& plan_ref = m.plan();
+  std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target->cpu.c_str(),
+              o.threads, o.threads == 1 ? "" : "s", plan_ref.steps.size(), m.compile_seconds());
+  std::printf("  %-4s %-28s %-44s %-16s %9s %6s %8s\n", "step", "node", "kernel", "config", "ms", "share", "GFLOPS");
+  for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
+    const pc::PlanStep& s = plan_ref.steps[i];
+    std::string kernel = s.workload ? s.workload->ShortName() : s.op;
+    std::printf("  %-4zu %-28.28s %-44.44s %-16s %9.3f %5.1f%% %8s\n", i, s.name.c_str(), kernel.c_str(),
+                s.workload ? s.choice.level.c_str() : "-", step_median[i] * 1e3, 100 * step_median[i] / step_sum,
+                s.workload ? std::to_string(static_cast<int>(s.flops / step_median[i] / 1e9)).c_str() : "");
+  }
+  std::printf("total: %.3f ms per inference (median of %d; the steps alone sum to %.3f ms)\n",
+              Median(total) * 1e3, o.repeat, step_sum * 1e3);
+  std::map<std::string, int> levels;
+  for (const auto& s : plan_ref.steps)
+    if (s.workload) ++levels[s.choice.level];
+  std::printf("configs:");
+  for (const auto& [level, n] : levels) std::printf(" %d %s", n, level.c_str());
+  std::printf("\n");
+
+  if (!o.output.empty()) {
+    std::ofstream f(o.output, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(output.size() * 4));
+    if (!f) return Fail(Internal("cannot write '" + o.output + "'"));
+  }
+  if (o.check) {
+    auto want = pc::RunGraphReference(*graph, input);
+    if (!want.ok()) return Fail(want.status());
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < output.size(); ++i) {
+      err = std::max(err, std::fabs(static_cast<double>(output[i]) - (*want)[i]));
+      ref = std::max(ref, std::fabs(static_cast<double>((*want)[i])));
+    }
+    std::printf("check: max |error| %.3g against the reference runner (max |output| %.3g)\n", err, ref);
+    if (err > 1e-3 * std::max(1.0, ref)) return Fail(Internal("the compiled model's output differs from the reference"));
+  }
+  return 0;
+}
+
+}  // namespace priortune::server
