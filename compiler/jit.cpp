@@ -124,8 +124,11 @@ StatusOr<llvm::orc::JITTargetMachineBuilder> BuilderFor(const Target& t) {
   return jtmb;
 }
 
-StatusOr<std::unique_ptr<llvm::TargetMachine>> TargetMachineFor(const Target& t) {
+// `pic`: position-independent code, for object files that may be linked into a shared
+// library (build-model); the JIT keeps the default model.
+StatusOr<std::unique_ptr<llvm::TargetMachine>> TargetMachineFor(const Target& t, bool pic = false) {
   PT_ASSIGN_OR_RETURN(auto jtmb, BuilderFor(t));
+  if (pic) jtmb.setRelocationModel(llvm::Reloc::PIC_);
   auto tm = jtmb.createTargetMachine();
   if (!tm) return Internal("cannot create a target machine for " + t.cpu + ": " + ErrorText(tm.takeError()));
   return std::move(*tm);
@@ -241,7 +244,7 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
 namespace {
 Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType type,
                  const Target& target) {
-  PT_ASSIGN_OR_RETURN(auto tm, TargetMachineFor(target));
+  PT_ASSIGN_OR_RETURN(auto tm, TargetMachineFor(target, /*pic=*/true));
   llvm::LLVMContext ctx;
   PT_ASSIGN_OR_RETURN(auto mod, internal::EmitModule(f, ctx, *tm, target.vector_bits));
   internal::OptimizeModule(*mod, *tm);

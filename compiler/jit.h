@@ -87,7 +87,8 @@ class Jit {
 
 enum class CodeFileType { kObject, kAssembly, kLLVMIR };
 // Writes `f`, optimised for `target`, as an object file, assembly or LLVM IR text. Works
-// for any x86-64 target, whether or not this host can run it. Object files reference
+// for any x86-64 target, whether or not this host can run it. Code is position
+// independent (an object may go into a shared library). Object files reference
 // pt_parallel_for / pt_alloc / pt_free from runtime.h.
 Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type,
                     const Target& target);

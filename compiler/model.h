@@ -85,4 +85,17 @@ class CompiledModel {
   double compile_seconds_ = 0;
 };
 
+// Writes `plan` as a model library into `dir` (created if needed): one position-
+// independent object file per step (kernels/), the plan text and the weights embedded by
+// an assembly file (.incbin), a function table, linked with the deploy runtime
+// (model_deploy_runtime.cpp, prebuilt) by the C++ compiler into
+// dir/libpriortune_model.so, with dir/priortune_model.h (the C API). The compiler is
+// $PRIORTUNE_CXX, else the one priortune was built with. Works for any x86-64 target,
+// whether or not this host runs it. `info` goes into pt_model_info().
+struct ModelLibrary {
+  std::string library, header;  // paths
+  double seconds = 0;           // codegen and link
+};
+StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir, const std::string& info);
+
 }  // namespace priortune::compiler

@@ -75,6 +75,48 @@ int RunTasks(const std::string& model_path) {
   return 0;
 }
 
+// The store at `path` as a config source (NotFound if there is no file), or none at all
+// (every kernel hand-picked) when `path` is empty.
+StatusOr<std::unique_ptr<pc::ConfigSource>> OpenSource(const std::string& path, std::unique_ptr<db::Store>& store) {
+  if (path.empty()) return std::unique_ptr<pc::ConfigSource>(std::make_unique<NoStore>());
+  if (!std::ifstream(path)) return NotFound("no store at '" + path + "'");
+  PT_ASSIGN_OR_RETURN(store, db::OpenSqliteStore(path));
+  return tuner::MakeDbConfigSource(*store);
+}
+
+int RunBuildModel(const BuildModelOptions& o) {
+  if (o.out.empty()) return Fail(InvalidArgument("build-model: --out DIR is required"));
+  auto target = DeployTarget(o.target, o.threads);
+  if (!target.ok()) return Fail(target.status());
+  auto graph = pc::ImportOnnx(o.model);
+  if (!graph.ok()) return Fail(graph.status());
+  std::unique_ptr<db::Store> store;
+  auto source = OpenSource(o.db, store);
+  if (!source.ok()) return Fail(source.status());
+  auto plan = pc::PlanModel(*graph, *target, **source);
+  if (!plan.ok()) return Fail(plan.status());
+  std::map<std::string, int> levels;
+  std::printf("%s for %s: %zu steps\n", o.model.c_str(), target->Describe().c_str(), plan->steps.size());
+  for (size_t i = 0; i < plan->steps.size(); ++i) {
+    const pc::PlanStep& s = plan->steps[i];
+    if (!s.workload) continue;
+    ++levels[s.choice.level];
+    std::printf("  %-4zu %-58.58s %s", i, s.workload->ShortName().c_str(), s.choice.level.c_str());
+    if (s.choice.cost_seconds > 0) std::printf(" (%.3f ms stored)", s.choice.cost_seconds * 1e3);
+    if (!s.choice.skipped.empty()) std::printf(", %zu stored configs passed over", s.choice.skipped.size());
+    std::printf("\n");
+  }
+  std::string summary;
+  for (const auto& [level, n] : levels) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + level;
+  std::string info = o.model + " for " + target->Key() + " (" + target->cpu + ", " + target->isa_family() +
+                     ", " + std::to_string(o.threads) + " thread(s)); configs: " + summary;
+  auto lib = pc::WriteModelLibrary(*plan, o.out, info);
+  if (!lib.ok()) return Fail(lib.status());
+  std::printf("kernels: %s\nwrote %s and %s in %.1f s\n", summary.c_str(), lib->library.c_str(),
+              lib->header.c_str(), lib->seconds);
+  return 0;
+}
+
 int RunTuneModel(const TuneModelOptions& o) {
   if (o.unit < 1) return Fail(InvalidArgument("tune-model: --unit must be at least 1"));
   if (o.trials < 0) return Fail(InvalidArgument("tune-model: --trials must not be negative"));
@@ -195,17 +237,9 @@ int RunRunModel(const RunModelOptions& o) {
   auto graph = pc::ImportOnnx(o.model);
   if (!graph.ok()) return Fail(graph.status());
   std::unique_ptr<db::Store> store;
-  std::unique_ptr<pc::ConfigSource> source;
-  if (!o.db.empty()) {
-    if (!std::ifstream(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
-    auto s = db::OpenSqliteStore(o.db);
-    if (!s.ok()) return Fail(s.status());
-    store = std::move(*s);
-    source = tuner::MakeDbConfigSource(*store);
-  } else {
-    source = std::make_unique<NoStore>();
-  }
-  auto plan = pc::PlanModel(*graph, *target, *source);
+  auto source = OpenSource(o.db, store);
+  if (!source.ok()) return Fail(source.status());
+  auto plan = pc::PlanModel(*graph, *target, **source);
   if (!plan.ok()) return Fail(plan.status());
   auto model = pc::CompiledModel::Create(std::move(*plan));
   if (!model.ok()) return Fail(model.status());

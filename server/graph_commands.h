@@ -19,6 +19,17 @@ struct RunModelOptions {
 };
 int RunRunModel(const RunModelOptions& options);
 
+struct BuildModelOptions {
+  std::string model;
+  std::string db = "priortune.db";
+  std::string out;             // the directory of the library
+  std::string target = "host";  // any x86-64 target: nothing runs here
+  int threads = 1;              // the deployed thread count (part of the target's key)
+};
+// Writes the model library (compiler::WriteModelLibrary) with the store's best configs,
+// printing the fallback level of every kernel.
+int RunBuildModel(const BuildModelOptions& options);
+
 struct TuneModelOptions {
   std::string model;
   std::string db = "priortune.db";

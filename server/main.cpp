@@ -14,6 +14,8 @@
 //   priortune import FILE [--db PATH]                   all or nothing
 //   priortune worker --server HOST:PORT                 a measurement worker
 //   priortune tasks MODEL.onnx                          a model's distinct tunable workloads
+//   priortune tune-model MODEL.onnx [--trials N]        tune all its tasks in one budget
+//   priortune build-model MODEL.onnx --out DIR          its deployable library (C API)
 //   priortune run-model MODEL.onnx [--db PATH]          compile it in-process, time each step
 //   priortune serve --db PATH --listen ADDR             the tuning service (jobs, lookup, logs)
 //   priortune submit|watch|jobs|cancel --server ADDR    its clients; lookup --server too
@@ -99,6 +101,15 @@ int main(int argc, char** argv) {
   run_model->add_option("--input", run_model_opts.input, "raw float32 input (default: uniform [-1, 1) from seed 42)");
   run_model->add_option("--output", run_model_opts.output, "write the raw float32 output here");
   run_model->add_flag("--check", run_model_opts.check, "compare the output with the graph's reference runner");
+
+  priortune::server::BuildModelOptions build_model_opts;
+  CLI::App* build_model = app.add_subcommand(
+      "build-model", "write a shared library of an ONNX model with the store's best kernels (C API, no LLVM/SQLite/gRPC)");
+  build_model->add_option("model", build_model_opts.model, "the .onnx file")->required();
+  build_model->add_option("--db", build_model_opts.db, "the SQLite store (default ./priortune.db)");
+  build_model->add_option("--out", build_model_opts.out, "the directory to write")->required();
+  build_model->add_option("--target", build_model_opts.target, "host (default), a CPU name or target JSON");
+  build_model->add_option("--threads", build_model_opts.threads, "the deployed thread count (default 1)");
 
   priortune::server::TuneModelOptions tune_model_opts;
   CLI::App* tune_model = app.add_subcommand(
@@ -356,6 +367,7 @@ int main(int argc, char** argv) {
   if (*tasks) return priortune::server::RunTasks(model_path);
   if (*run_model) return priortune::server::RunRunModel(run_model_opts);
   if (*tune_model) return priortune::server::RunTuneModel(tune_model_opts);
+  if (*build_model) return priortune::server::RunBuildModel(build_model_opts);
   if (*serve) {
     if (serve_memory_cap_mb < 0 || serve_memory_cap_mb > priortune::server::kMaxMemoryCapMb)
       return Fail(priortune::InvalidArgument("serve: --memory-cap-mb must be between 1 and " +

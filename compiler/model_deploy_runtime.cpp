@@ -1,0 +1,185 @@
+// The runtime inside a model library (build-model): reads the plan build-model embedded
+// (pt_model_plan_text), points the constant buffers into the embedded weights
+// (pt_model_params), allocates the others, runs the prepacks once and then, per
+// inference, each step's kernel through the function table (pt_model_functions). Only the
+// C++ standard library: no LLVM, store, gRPC or priortune header beyond runtime.h.
+//
+// The plan text, one item per line:
+//   priortune-plan 1
+//   info <text to the end of the line>
+//   buffers <n>
+//   b <elements> <params offset in floats, or -1> <view of buffer, or -1>
+//   steps <n>
+//   s <function> <nargs> <arg buffer>... <nprepacks> (<arg> <packed elements> <function>)...
+//   io <input buffer> <output buffer>
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "compiler/model_deploy.h"
+#include "compiler/runtime.h"
+
+using pt_fn = void (*)(void**);
+extern "C" {
+extern const char pt_model_plan_text[];
+extern const float pt_model_params[];
+extern const pt_fn pt_model_functions[];
+extern const int64_t pt_model_function_count;
+}
+
+namespace {
+
+thread_local std::string g_error;
+
+struct Step {
+  pt_fn fn;
+  std::vector<int> args;
+  struct Prepack {
+    int arg;
+    int64_t elements;
+    pt_fn fn;
+  };
+  std::vector<Prepack> prepacks;
+};
+
+struct Plan {
+  std::string info;
+  std::vector<int64_t> elements, offset;
+  std::vector<int> view;
+  std::vector<Step> steps;
+  int input = -1, output = -1;
+};
+
+bool ParsePlan(Plan& p) {
+  std::istringstream in(pt_model_plan_text);
+  std::string word;
+  int version = 0;
+  in >> word >> version;
+  if (word != "priortune-plan" || version != 1) return false;
+  in >> word;
+  if (word != "info") return false;
+  std::getline(in, p.info);
+  if (!p.info.empty() && p.info[0] == ' ') p.info.erase(0, 1);
+  size_t n = 0;
+  in >> word >> n;
+  if (word != "buffers") return false;
+  for (size_t i = 0; i < n; ++i) {
+    int64_t e = 0, off = 0;
+    int view = 0;
+    in >> word >> e >> off >> view;
+    if (word != "b" || e < 0 || view >= static_cast<int>(i)) return false;
+    p.elements.push_back(e);
+    p.offset.push_back(off);
+    p.view.push_back(view);
+  }
+  in >> word >> n;
+  if (word != "steps") return false;
+  auto fn = [&](int64_t i) -> pt_fn { return i >= 0 && i < pt_model_function_count ? pt_model_functions[i] : nullptr; };
+  for (size_t i = 0; i < n; ++i) {
+    Step s;
+    int64_t f = 0;
+    size_t nargs = 0, npre = 0;
+    in >> word >> f >> nargs;
+    if (word != "s" || !(s.fn = fn(f))) return false;
+    for (size_t a = 0; a < nargs; ++a) {
+      int b = -1;
+      in >> b;
+      if (b < 0 || b >= static_cast<int>(p.elements.size())) return false;
+      s.args.push_back(b);
+    }
+    in >> npre;
+    for (size_t k = 0; k < npre; ++k) {
+      Step::Prepack pp{};
+      int64_t pf = 0;
+      in >> pp.arg >> pp.elements >> pf;
+      if (pp.arg < 0 || pp.arg >= static_cast<int>(nargs) || !(pp.fn = fn(pf))) return false;
+      s.prepacks.push_back(pp);
+    }
+    p.steps.push_back(std::move(s));
+  }
+  in >> word >> p.input >> p.output;
+  return word == "io" && !in.fail() && p.input >= 0 && p.output >= 0 &&
+         p.input < static_cast<int>(p.elements.size()) && p.output < static_cast<int>(p.elements.size());
+}
+
+}  // namespace
+
+struct pt_model {
+  Plan plan;
+  std::vector<float*> memory;
+  std::vector<void*> owned;
+  std::vector<std::vector<void*>> step_args;  // packed buffers in place of packed inputs
+  ~pt_model() {
+    for (void* p : owned) pt_free(p);
+  }
+};
+
+extern "C" {
+
+pt_model* pt_model_create(void) {
+  auto m = std::make_unique<pt_model>();
+  if (!ParsePlan(m->plan)) {
+    g_error = "the library's embedded plan is malformed";
+    return nullptr;
+  }
+  const Plan& p = m->plan;
+  m->memory.assign(p.elements.size(), nullptr);
+  for (size_t i = 0; i < p.elements.size(); ++i) {
+    if (p.view[i] >= 0) {
+      m->memory[i] = m->memory[p.view[i]];
+    } else if (p.offset[i] >= 0) {
+      m->memory[i] = const_cast<float*>(pt_model_params + p.offset[i]);  // kernels only read it
+    } else {
+      void* buf = pt_alloc(std::max<int64_t>(p.elements[i], 1) * 4);
+      std::memset(buf, 0, static_cast<size_t>(p.elements[i]) * 4);
+      m->owned.push_back(buf);
+      m->memory[i] = static_cast<float*>(buf);
+    }
+  }
+  for (const Step& s : p.steps) {
+    std::vector<void*> args;
+    for (int b : s.args) args.push_back(m->memory[b]);
+    for (const auto& pp : s.prepacks) {
+      void* packed = pt_alloc(std::max<int64_t>(pp.elements, 1) * 4);
+      m->owned.push_back(packed);
+      void* pack_args[2] = {args[pp.arg], packed};
+      pp.fn(pack_args);
+      args[pp.arg] = packed;
+    }
+    m->step_args.push_back(std::move(args));
+  }
+  return m.release();
+}
+
+int pt_model_run(pt_model* m, const float* input, int64_t input_size, float* output, int64_t output_size) {
+  const Plan& p = m->plan;
+  if (input_size != p.elements[p.input] || output_size != p.elements[p.output]) {
+    g_error = "sizes: the model takes " + std::to_string(p.elements[p.input]) + " inputs and gives " +
+              std::to_string(p.elements[p.output]) + " outputs; given " + std::to_string(input_size) + " and " +
+              std::to_string(output_size);
+    return -1;
+  }
+  std::memcpy(m->memory[p.input], input, static_cast<size_t>(input_size) * 4);
+  for (size_t i = 0; i < p.steps.size(); ++i) p.steps[i].fn(m->step_args[i].data());
+  std::memcpy(output, m->memory[p.output], static_cast<size_t>(output_size) * 4);
+  return 0;
+}
+
+void pt_model_destroy(pt_model* m) { delete m; }
+int64_t pt_model_input_size(const pt_model* m) { return m->plan.elements[m->plan.input]; }
+int64_t pt_model_output_size(const pt_model* m) { return m->plan.elements[m->plan.output]; }
+void pt_model_set_threads(int threads) { priortune::compiler::SetNumThreads(threads); }
+const char* pt_model_info(void) {
+  static std::string info = [] {
+    Plan p;
+    return ParsePlan(p) ? p.info : std::string("malformed plan");
+  }();
+  return info.c_str();
+}
+const char* pt_model_last_error(void) { return g_error.c_str(); }
+
+}  // extern "C"

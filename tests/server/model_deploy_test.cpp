@@ -1,0 +1,102 @@
+// A whole model through the product: tune-model (the task scheduler over real workers),
+// build-model (a shared library of the tuned kernels), the example program linked with
+// it, run-model in-process, and a second store that only imported the first's log.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+
+#include "cluster.h"
+
+namespace priortune::server {
+namespace {
+
+std::vector<float> ReadFloats(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  std::vector<float> out(bytes.size() / 4);
+  std::memcpy(out.data(), bytes.data(), out.size() * 4);
+  return out;
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream f(path);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImportedStoreRebuildsIt) {
+  Cluster scratch;  // only for its temporary directory
+  const std::string exe = PRIORTUNE_EXE, src = PRIORTUNE_SOURCE_DIR, dir = scratch.Path("");
+  int code = -1;
+  std::string out = Shell("/usr/bin/python3 " + src + "/scripts/export_models.py --models mnasnet0_5 --out " + dir, &code);
+  ASSERT_EQ(code, 0) << out;
+  const std::string model = dir + "/mnasnet0_5.onnx", input = dir + "/mnasnet0_5.input.bin";
+  const std::string db = dir + "/a.db";
+
+  // 32 trials in units of 16: the first two tasks of the warm-up.
+  out = Shell(exe + " tune-model " + model + " --db " + db + " --trials 32 --unit 16 --strategy ga", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("tuned 32 trials"), std::string::npos) << out;
+  EXPECT_NE(out.find("estimated model latency"), std::string::npos) << out;
+
+  out = Shell(exe + " build-model " + model + " --db " + db + " --out " + dir + "/lib_a", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("exact target"), std::string::npos) << out;  // the tuned kernels
+  EXPECT_NE(out.find("hand-picked"), std::string::npos) << out;   // the rest fall back
+  const std::string lib = dir + "/lib_a";
+
+  // No LLVM, SQLite, gRPC, protobuf, ONNX, LibTorch or XGBoost in its dynamic section.
+  std::string needed = Shell("readelf -d " + lib + "/libpriortune_model.so", &code);
+  ASSERT_EQ(code, 0) << needed;
+  EXPECT_NE(needed.find("NEEDED"), std::string::npos) << needed;
+  for (const char* dep : {"LLVM", "llvm", "sqlite", "grpc", "protobuf", "onnx", "torch", "xgboost"})
+    EXPECT_EQ(needed.find(dep), std::string::npos) << dep << " in\n" << needed;
+
+  out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
+                  " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/run_model",
+              &code);
+  ASSERT_EQ(code, 0) << out;
+  out = Shell(dir + "/run_model --repeat 2 --input " + input + " --output " + dir + "/y_lib.bin", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("ms per inference"), std::string::npos) << out;
+  out = Shell(exe + " run-model " + model + " --db " + db + " --repeat 2 --input " + input + " --output " + dir +
+                  "/y_jit.bin",
+              &code);
+  ASSERT_EQ(code, 0) << out;
+
+  std::vector<float> by_lib = ReadFloats(dir + "/y_lib.bin"), by_jit = ReadFloats(dir + "/y_jit.bin"),
+                     by_torch = ReadFloats(dir + "/mnasnet0_5.output.bin");
+  ASSERT_EQ(by_lib.size(), 1000u);
+  ASSERT_EQ(by_jit.size(), by_lib.size());
+  ASSERT_EQ(by_torch.size(), by_lib.size());
+  double max_ref = 0;
+  for (float v : by_torch) max_ref = std::max(max_ref, std::fabs(static_cast<double>(v)));
+  ASSERT_GT(max_ref, 0);
+  for (size_t i = 0; i < by_lib.size(); ++i) {
+    // The same kernels from the same lowered functions: the same output, up to rounding.
+    EXPECT_NEAR(by_lib[i], by_jit[i], 1e-6 * max_ref) << i;
+    EXPECT_NEAR(by_lib[i], by_torch[i], 1e-3 * max_ref) << i;
+  }
+
+  // A second machine of the target: only the exported log, imported into its own store.
+  ASSERT_EQ((Shell(exe + " export --db " + db + " --out " + dir + "/log.jsonl", &code), code), 0);
+  out = Shell(exe + " import " + dir + "/log.jsonl --db " + dir + "/b.db", &code);
+  ASSERT_EQ(code, 0) << out;
+  out = Shell(exe + " build-model " + model + " --db " + dir + "/b.db --out " + dir + "/lib_b", &code);
+  ASSERT_EQ(code, 0) << out;
+  // The same configs for every kernel, so the same plan.
+  EXPECT_EQ(ReadText(dir + "/lib_b/model.plan"), ReadText(lib + "/model.plan"));
+  std::string a_export = Shell(exe + " export --db " + db, &code), b_export = Shell(exe + " export --db " + dir + "/b.db", &code);
+  EXPECT_EQ(std::count(b_export.begin(), b_export.end(), '\n'), std::count(a_export.begin(), a_export.end(), '\n'))
+      << "building measured nothing: the second store holds what it imported";
+
+  out = Shell(exe + " build-model " + dir + "/missing.onnx --db " + db + " --out " + dir + "/lib_c", &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("missing.onnx"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace priortune::server
