@@ -92,11 +92,13 @@ Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes)
 // db-backed implementation lives in tuner/ so that the compiler never links SQLite.
 struct ConfigChoice {
   Config config;
-  std::string level;  // "exact target", "same ISA family", "any target", or "default"
+  std::string level;  // "exact target", "same ISA family", "any target", "nearest tuned
+                      // shape" (when the source looks there), or "default"
   double cost_seconds = 0;  // the stored cost (0 when unknown, as for "default")
   // Stored configs passed over on the way, each with its reason (not valid on the asking
   // target, ...): what `lookup` prints so that a fallback is never silent.
   std::vector<std::string> skipped;
+  std::string from;  // level "nearest tuned shape": the workload (ShortName) it was tuned for
 };
 class ConfigSource {
  public:

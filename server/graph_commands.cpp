@@ -81,7 +81,7 @@ StatusOr<std::unique_ptr<pc::ConfigSource>> OpenSource(const std::string& path, 
   if (path.empty()) return std::unique_ptr<pc::ConfigSource>(std::make_unique<NoStore>());
   if (!std::ifstream(path)) return NotFound("no store at '" + path + "'");
   PT_ASSIGN_OR_RETURN(store, db::OpenSqliteStore(path));
-  return tuner::MakeDbConfigSource(*store);
+  return tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true);
 }
 
 int RunBuildModel(const BuildModelOptions& o) {
@@ -103,6 +103,7 @@ int RunBuildModel(const BuildModelOptions& o) {
     ++levels[s.choice.level];
     std::printf("  %-4zu %-58.58s %s", i, s.workload->ShortName().c_str(), s.choice.level.c_str());
     if (s.choice.cost_seconds > 0) std::printf(" (%.3f ms stored)", s.choice.cost_seconds * 1e3);
+    if (!s.choice.from.empty()) std::printf(" (from %s)", s.choice.from.c_str());
     if (!s.choice.skipped.empty()) std::printf(", %zu stored configs passed over", s.choice.skipped.size());
     std::printf("\n");
   }

@@ -1,5 +1,7 @@
 #include "tuner/db_config_source.h"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -8,7 +10,7 @@ namespace {
 
 class DbConfigSource : public compiler::ConfigSource {
  public:
-  explicit DbConfigSource(db::Store& store) : store_(store) {}
+  DbConfigSource(db::Store& store, bool nearest_shape) : store_(store), nearest_shape_(nearest_shape) {}
 
   StatusOr<compiler::ConfigChoice> BestConfig(const compiler::Workload& w,
                                               const compiler::Target& t) override {
@@ -40,19 +42,70 @@ class DbConfigSource : public compiler::ConfigSource {
       choice.config = compiler::ConfigFromJson(match->record.config_json).value();
       choice.level = db::MatchLevelName(match->level);
       choice.cost_seconds = match->record.cost();
+    } else if (nearest_shape_) {
+      PT_RETURN_IF_ERROR(Nearest(w, t, *tmpl, choice));
     }
-    choice.skipped = std::move(skipped);
+    choice.skipped.insert(choice.skipped.begin(), skipped.begin(), skipped.end());
     return choice;
   }
 
  private:
+  // The nearest tuned shape whose best config (on t, its ISA family, or any target) lies
+  // in w's space on t.
+  Status Nearest(const compiler::Workload& w, const compiler::Target& t, const compiler::OpTemplate& tmpl,
+                 compiler::ConfigChoice& choice) {
+    PT_ASSIGN_OR_RETURN(std::vector<db::WorkloadRow> rows, store_.Workloads(0, 0));
+    std::vector<std::pair<double, compiler::Workload>> near;
+    for (const auto& row : rows) {
+      if (row.op != w.op || row.key == w.Key()) continue;
+      auto other = compiler::Workload::FromJson(row.json);
+      if (!other.ok() || other->bias != w.bias || other->residual != w.residual || other->relu != w.relu ||
+          other->relu6 != w.relu6 || other->dims.size() != w.dims.size())
+        continue;
+      double d = 0;
+      bool same_dims = true;
+      for (const auto& [name, size] : w.dims) {
+        auto it = other->dims.find(name);
+        if (it == other->dims.end() || it->second <= 0 || size <= 0) {
+          same_dims = false;
+          break;
+        }
+        d += std::fabs(std::log(static_cast<double>(it->second) / static_cast<double>(size)));
+      }
+      if (same_dims) near.push_back({d, *other});
+    }
+    std::sort(near.begin(), near.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second.Key() < b.second.Key();
+    });
+    auto fits = [&](const db::Record& r, db::MatchLevel) -> std::string {
+      auto config = compiler::ConfigFromJson(r.config_json);
+      if (!config.ok()) return "bad config";
+      Status in_space = compiler::CheckConfigInSpace(tmpl, w, t, *config);
+      return in_space.ok() ? "" : in_space.message();
+    };
+    for (const auto& [distance, other] : near) {
+      PT_ASSIGN_OR_RETURN(std::optional<db::BestMatch> m, store_.Best(other.Key(), t.Key(), t.isa_family(), fits));
+      if (!m) {
+        choice.skipped.push_back("nearest tuned shape " + other.ShortName() + ": no config valid for this shape");
+        continue;
+      }
+      choice.config = compiler::ConfigFromJson(m->record.config_json).value();
+      choice.level = "nearest tuned shape";
+      choice.from = other.ShortName();
+      choice.cost_seconds = 0;  // measured on another shape
+      return OkStatus();
+    }
+    return OkStatus();
+  }
+
   db::Store& store_;
+  bool nearest_shape_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store) {
-  return std::make_unique<DbConfigSource>(store);
+std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store, bool nearest_shape) {
+  return std::make_unique<DbConfigSource>(store, nearest_shape);
 }
 
 }  // namespace priortune::tuner

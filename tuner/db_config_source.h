@@ -12,6 +12,11 @@ namespace priortune::tuner {
 // Borrows `store`, which must outlive the source. Answers with the store's fallback chain
 // (exact target, same ISA family, any target); a stored config that is not valid JSON is
 // an Internal error naming the record.
-std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store);
+// With `nearest_shape` (model builds), a workload the store holds no record of on any
+// target then takes the config of the nearest tuned shape of the same op and epilogue
+// whose config lies in the asking workload's space on `t`: level "nearest tuned shape",
+// ConfigChoice::from naming that workload. Nearest: the smallest sum over the dims of
+// |log(size / asked size)|; ties by key.
+std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store, bool nearest_shape = false);
 
 }  // namespace priortune::tuner

@@ -153,5 +153,50 @@ TEST_F(CrossTargetLookup, ARecordOfAnOlderTemplateVersionIsKeptButNotHandedOutAn
   EXPECT_EQ(old_kept, 1);
 }
 
+TEST_F(CrossTargetLookup, AModelBuildTakesTheNearestTunedShapeOfTheSameOpWhoseConfigFits) {
+  compiler::Target t = Named("znver4");
+  compiler::Workload asked = compiler::MatmulWorkload(384, 512, 512);
+  // Tuned: 64^3, and this fixture's 512^3 first with a config that does not lie in the
+  // asked shape's space (its hand-picked one), later with one that does.
+  compiler::Workload small = compiler::MatmulWorkload(64, 64, 64);
+  {
+    MeasureResult r;
+    r.costs = {1e-5};
+    std::vector<db::Record> batch{ToRecord({small, t, tmpl_->HandPickedConfig(small, t)}, r, 0)};
+    ASSERT_TRUE(store_->AddRecords(batch).ok());
+  }
+  compiler::Config only_512 = tmpl_->HandPickedConfig(w_, t);
+  ASSERT_FALSE(compiler::CheckConfigInSpace(*tmpl_, asked, t, only_512).ok());
+  Add(t, only_512, 1e-3);
+
+  auto plain = MakeDbConfigSource(*store_)->BestConfig(asked, t);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(plain->level, "default");  // lookup itself does not borrow
+
+  auto source = MakeDbConfigSource(*store_, /*nearest_shape=*/true);
+  auto near = source->BestConfig(asked, t);
+  ASSERT_TRUE(near.ok()) << near.status().ToString();
+  EXPECT_EQ(near->level, "nearest tuned shape");
+  EXPECT_EQ(near->from, small.ShortName());  // 512^3 is nearer, but its config does not fit
+  ASSERT_FALSE(near->skipped.empty());
+  EXPECT_NE(near->skipped[0].find(w_.ShortName()), std::string::npos) << near->skipped[0];
+  EXPECT_TRUE(compiler::CheckConfigInSpace(*tmpl_, asked, t, near->config).ok());
+
+  // A faster 512^3 config that fits both: now the nearest shape gives it.
+  compiler::Config both = tmpl_->HandPickedConfig(asked, t);
+  ASSERT_TRUE(compiler::CheckConfigInSpace(*tmpl_, w_, t, both).ok());
+  Add(t, both, 5e-4);
+  near = source->BestConfig(asked, t);
+  ASSERT_TRUE(near.ok());
+  EXPECT_EQ(near->level, "nearest tuned shape");
+  EXPECT_EQ(near->from, w_.ShortName());
+  EXPECT_EQ(near->config, both);
+
+  compiler::Workload relu = compiler::MatmulWorkload(384, 512, 512, false, true);
+  auto other_epilogue = source->BestConfig(relu, t);
+  ASSERT_TRUE(other_epilogue.ok());
+  EXPECT_EQ(other_epilogue->level, "default");  // another epilogue is never borrowed from
+}
+
 }  // namespace
 }  // namespace priortune::tuner
