@@ -33,8 +33,9 @@ def randomise_batchnorm(model, gen):
                 m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
 
 
-def export(name, out, seed, batch):
-    import onnx
+def make_model(name, seed, batch):
+    """The model in eval mode with its random weights and the reference input, both
+    from `seed`: what export() writes, and what scripts/torch_model_bench.py times."""
     import torch
     import torchvision
     torch.manual_seed(seed)
@@ -43,6 +44,14 @@ def export(name, out, seed, batch):
     randomise_batchnorm(model, gen)
     model.eval()
     x = torch.randn(batch, 3, 224, 224, generator=gen)
+    return model, x
+
+
+def export(name, out, seed, batch):
+    import onnx
+    import torch
+    import torchvision
+    model, x = make_model(name, seed, batch)
     with torch.inference_mode():
         y = model(x)
     path = os.path.join(out, name + ".onnx")
