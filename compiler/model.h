@@ -86,7 +86,8 @@ class CompiledModel {
 };
 
 // Writes `plan` as a model library into `dir` (created if needed): one position-
-// independent object file per step (kernels/), the plan text and the weights embedded by
+// independent object file per step (kernels/; kernels.json says which workload, config
+// and fallback level each one has), the plan text and the weights embedded by
 // an assembly file (.incbin), a function table, linked with the deploy runtime
 // (model_deploy_runtime.cpp, prebuilt) by the C++ compiler into
 // dir/libpriortune_model.so, with dir/priortune_model.h (the C API). The compiler is

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "compiler/jit.h"
 #include "compiler/model.h"
 
@@ -104,6 +106,25 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
     text << "\n";
   }
   text << "io " << plan.input << " " << plan.output << "\n";
+  {
+    // What each kernel was built with: for people, and for comparing two builds (the
+    // objects themselves may differ in instruction order from one run to the next).
+    nlohmann::json kernels = nlohmann::json::array();
+    for (size_t i = 0; i < plan.steps.size(); ++i) {
+      const PlanStep& s = plan.steps[i];
+      nlohmann::json k = {{"step", i}, {"node", s.name}, {"op", s.op}, {"function", s.func.name}};
+      if (s.workload) {
+        k["workload"] = nlohmann::json::parse(s.workload->ToJson());
+        k["config"] = nlohmann::json::parse(ConfigToJson(s.choice.config));
+        k["level"] = s.choice.level;
+        if (!s.choice.from.empty()) k["from"] = s.choice.from;
+      }
+      kernels.push_back(k);
+    }
+    std::ofstream f(dir / "kernels.json", std::ios::trunc);
+    f << kernels.dump(1) << "\n";
+    if (!f) return Internal("cannot write " + (dir / "kernels.json").string());
+  }
   {
     std::ofstream f(dir / "model.plan", std::ios::trunc);
     f << text.str();

@@ -3,7 +3,8 @@
 # with tune-model's default budget into a fresh store (wall time and each task's share
 # printed), built with build-model for 1 and 2 threads, and run by the example program
 # (examples/run_model.cpp) beside PyTorch (scripts/torch_model_bench.py, same weights,
-# same input, same threads), alternating the two 3 times per thread count; the library's
+# same input, same threads; in its default NCHW layout and in channels_last), alternating
+# them 3 times per thread count; the library's
 # output on the reference input is compared with PyTorch's.
 # Usage: scripts/model_bench.sh [build-dir]
 #   env MODELS="resnet18 mobilenet_v2"  TRIALS= (tune-model's default: 64 per task)
@@ -52,24 +53,28 @@ PY
 done
 
 csv="$out/latency.csv"
-echo "model,threads,round,priortune_ms,pytorch_ms" > "$csv"
+echo "model,threads,round,priortune_ms,pytorch_ms,pytorch_channels_last_ms" > "$csv"
 for m in "${models[@]}"; do
   for t in "${threads[@]}"; do
     for r in $(seq 1 "$rounds"); do
       ours=$("$out/$m-run-t$t" --threads "$t" --repeat "$repeat" | sed -n 's/.*: \([0-9.]*\) ms per inference.*/\1/p')
       theirs=$(/usr/bin/python3 "$root/scripts/torch_model_bench.py" "$m" --threads "$t" --repeat "$repeat" |
                /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')
-      echo "$m,$t,$r,$ours,$theirs" >> "$csv"
+      nhwc=$(/usr/bin/python3 "$root/scripts/torch_model_bench.py" "$m" --threads "$t" --repeat "$repeat" --channels-last |
+             /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')
+      echo "$m,$t,$r,$ours,$theirs,$nhwc" >> "$csv"
     done
   done
 done
 /usr/bin/python3 - "$csv" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
-print("%-14s %7s %14s %12s %8s" % ("model", "threads", "priortune ms", "PyTorch ms", "speedup"))
+print("%-14s %7s %13s %12s %20s %22s" % ("model", "threads", "priortune ms", "PyTorch ms", "PyTorch NHWC ms",
+                                         "speedup vs faster"))
 for key in sorted({(r["model"], int(r["threads"])) for r in rows}):
     sel = [r for r in rows if (r["model"], int(r["threads"])) == key]
     ours = statistics.median(float(r["priortune_ms"]) for r in sel)
     theirs = statistics.median(float(r["pytorch_ms"]) for r in sel)
-    print("%-14s %7d %14.3f %12.3f %7.2fx" % (key[0], key[1], ours, theirs, theirs / ours))
+    nhwc = statistics.median(float(r["pytorch_channels_last_ms"]) for r in sel)
+    print("%-14s %7d %13.3f %12.3f %20.3f %21.2fx" % (key[0], key[1], ours, theirs, nhwc, min(theirs, nhwc) / ours))
 PY

@@ -4,8 +4,11 @@ input scripts/export_models.py exports (same seed): the peer of priortune's mode
 library in scripts/model_bench.sh.
 
 Usage: /usr/bin/python3 scripts/torch_model_bench.py MODEL --threads N [--repeat 50] [--seed 1]
-Prints one JSON line: model, threads, median_ms, min_ms, repeat, torch version.
+       [--channels-last]
+Prints one JSON line: model, threads, layout, median_ms, min_ms, repeat, torch version.
 torch.inference_mode, torch.set_num_threads(N), one inter-op thread, 5 warm-up runs.
+--channels-last converts the model and input to torch.channels_last (NHWC), the layout
+PyTorch's oneDNN convolutions prefer; the default is PyTorch's default (NCHW).
 """
 import argparse
 import json
@@ -24,6 +27,7 @@ def main():
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--repeat", type=int, default=50)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--channels-last", action="store_true")
     args = ap.parse_args()
     if args.threads < 1 or args.repeat < 1:
         print("torch_model_bench: --threads and --repeat must be at least 1", file=sys.stderr)
@@ -32,6 +36,9 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     model, x = make_model(args.model, args.seed, 1)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.to(memory_format=torch.channels_last)
     times = []
     with torch.inference_mode():
         for _ in range(5):
@@ -40,7 +47,9 @@ def main():
             t0 = time.perf_counter()
             model(x)
             times.append((time.perf_counter() - t0) * 1e3)
-    print(json.dumps({"model": args.model, "threads": args.threads, "median_ms": statistics.median(times),
+    layout = "channels_last" if args.channels_last else "nchw"
+    print(json.dumps({"model": args.model, "threads": args.threads, "layout": layout,
+                      "median_ms": statistics.median(times),
                       "min_ms": min(times), "repeat": args.repeat, "torch": torch.__version__}))
     return 0
 

@@ -140,7 +140,10 @@ int RunTuneModel(const TuneModelOptions& o) {
   for (const auto& t : tasks) {
     tuner::SchedulerTask s;
     s.name = t.workload.ShortName();
-    s.op = t.workload.op;
+    // The group whose best speed bounds the forward estimate: op, kernel and stride.
+    s.group = t.workload.op;
+    for (const char* d : {"KH", "SH"})
+      if (t.workload.dims.count(d)) s.group += std::string(" ") + d + "=" + std::to_string(t.workload.dim(d));
     s.weight = t.count;
     s.flops = t.flops / t.count;
     auto history = (*store)->History({t.workload.Key(), target->Key(), "", 0});
@@ -154,7 +157,9 @@ int RunTuneModel(const TuneModelOptions& o) {
     }
     st.push_back(std::move(s));
   }
-  tuner::TaskScheduler scheduler(st);
+  tuner::TaskSchedulerOptions so;
+  so.unit_trials = o.unit;
+  tuner::TaskScheduler scheduler(st, so);
   int held = 0;
   for (const auto& s : st) held += s.trials > 0;
   std::printf("tuning %s for %s: %zu tasks (%d already in the store), %d new trials in units of %d, strategy %s, "

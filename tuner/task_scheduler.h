@@ -5,12 +5,14 @@
 // trials goes to the task whose latency the next unit is expected to cut most:
 //
 //   dF/dt_i ~ w_i * ( a * (g_i(t_i) - g_i(t_i - dt)) / dt
-//                    + (1 - a) * min(-g_i(t_i) / t_i, b * C_i / V - g_i(t_i)) )
+//                    + (1 - a) * (min(g_i(t_i) - g_i(t_i) / t_i, b * C_i / V) - g_i(t_i)) )
 //
-// with a = 0.2: the first term is the recent improvement, the second an optimistic
-// forward estimate (a task whose latency could still fall to 0 at the rate it has fallen
-// so far, or to b = 2 times what its FLOPs C_i take at the best speed V any task of the
-// same op reached). Ansor's V is over similar tasks; here, over tasks of the same op. A
+// with t_i in units (rounds) and a = 0.2: the first term is the recent improvement, the
+// second an optimistic forward estimate (the next unit cutting the latency by its
+// average share so far, or to b = 2 times what its FLOPs C_i take at the best speed V of
+// the tasks of its group, whichever is lower), as TVM's auto_scheduler.TaskScheduler
+// computes it. The group is the `group` tag (op, kernel and stride here: a strided
+// depthwise conv is not held to the speed of an unstrided one). A
 // task with the larger share w_i g_i of the model's latency gets the larger gradient,
 // and so the larger share of the budget. No tuner or store header: the caller measures.
 #pragma once
@@ -23,7 +25,7 @@ namespace priortune::tuner {
 
 struct SchedulerTask {
   std::string name;
-  std::string op;       // tasks of one op share the speed bound of the forward estimate
+  std::string group;    // tasks of one group share the speed bound of the forward estimate
   double weight = 1;    // how many times the model runs it
   double flops = 0;     // of one run
   int trials = 0;       // measured so far (records in the store count)
@@ -36,13 +38,19 @@ struct TaskSchedulerOptions {
   double alpha = 0.2;     // weight of the backward (observed) gradient
   double beta = 2.0;      // slack on the best speed seen, for the forward estimate
   int backward_window = 3;  // units the backward gradient spans
+  int unit_trials = 32;     // trials per unit: counts a store-held task's records in units
+  // A task whose best has not improved in its last `stall_units` units gets no more while
+  // any other task still improves (TVM's per-task early stopping): the forward estimate
+  // of a task far below its group's speed stays large however many units it is given.
+  int stall_units = 4;
 };
 
 class TaskScheduler {
  public:
   TaskScheduler(std::vector<SchedulerTask> tasks, TaskSchedulerOptions options = {});
   // The task to give the next unit of trials: a task not yet tried first (warm-up, in
-  // order), then the largest |gradient|; -1 when every task is done.
+  // order), then the largest |gradient| among the tasks that have not stalled (all of
+  // them when every one has); -1 when every task is done.
   int Next() const;
   // After a unit: task i now has `trials` trials and best latency `best` (0: still none).
   void Update(int i, int trials, double best);

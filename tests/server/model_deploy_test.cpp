@@ -87,8 +87,11 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   ASSERT_EQ(code, 0) << out;
   out = Shell(exe + " build-model " + model + " --db " + dir + "/b.db --out " + dir + "/lib_b", &code);
   ASSERT_EQ(code, 0) << out;
-  // The same configs for every kernel, so the same plan.
+  // The same plan, and the same workload, config and level for every kernel.
   EXPECT_EQ(ReadText(dir + "/lib_b/model.plan"), ReadText(lib + "/model.plan"));
+  std::string kernels = ReadText(lib + "/kernels.json");
+  EXPECT_NE(kernels.find("\"config\""), std::string::npos) << kernels;
+  EXPECT_EQ(ReadText(dir + "/lib_b/kernels.json"), kernels);
   std::string a_export = Shell(exe + " export --db " + db, &code), b_export = Shell(exe + " export --db " + dir + "/b.db", &code);
   EXPECT_EQ(std::count(b_export.begin(), b_export.end(), '\n'), std::count(a_export.begin(), a_export.end(), '\n'))
       << "building measured nothing: the second store holds what it imported";

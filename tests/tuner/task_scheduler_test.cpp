@@ -38,7 +38,7 @@ std::vector<int> Schedule(std::vector<SchedulerTask> tasks, const std::vector<Sy
 SchedulerTask Task(const std::string& name, double weight, double flops) {
   SchedulerTask t;
   t.name = name;
-  t.op = "conv2d";
+  t.group = "conv2d";
   t.weight = weight;
   t.flops = flops;
   return t;
@@ -56,6 +56,16 @@ TEST(TaskScheduler, TheTaskWithTheLargerLatencyShareGetsMoreTrials) {
   std::vector<Synthetic> slow = {{2e-3, 1e-3, 64}, {2e-2, 1e-2, 64}};
   auto by_latency = Schedule({Task("often", 2, 1e8), Task("slow", 1, 1e9)}, slow, 40, 16);
   EXPECT_GT(by_latency[1], by_latency[0]) << "often " << by_latency[0] << ", slow " << by_latency[1];
+}
+
+TEST(TaskScheduler, ASlowTaskWithASmallShareDoesNotSwallowTheBudget) {
+  // Three tasks of one group: two large shares that improve, and one with a twentieth of
+  // the latency that is 4x slower per FLOP than the others and never improves (as a
+  // memory-bound strided depthwise conv beside compute-bound ones).
+  std::vector<Synthetic> curves = {{4e-3, 2e-3, 96}, {4e-3, 2e-3, 96}, {4e-4, 4e-4, 1}};
+  auto trials = Schedule({Task("a", 1, 4e8), Task("b", 1, 4e8), Task("slow", 1, 1e7)}, curves, 30, 32);
+  EXPECT_LT(trials[2], trials[0]) << "a " << trials[0] << ", slow " << trials[2];
+  EXPECT_LT(trials[2], trials[1]) << "b " << trials[1] << ", slow " << trials[2];
 }
 
 TEST(TaskScheduler, WarmsUpInOrderThenTriesTasksWithoutACorrectTrialFirst) {
