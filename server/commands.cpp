@@ -113,6 +113,8 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& a) {
   PT_ASSIGN_OR_RETURN(compiler::Workload w, compiler::ParseWorkload(a.op, a.shape));
   w.bias = a.bias;
   w.relu = a.relu;
+  w.residual = a.residual;
+  w.relu6 = a.relu6;
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
   return w;
 }

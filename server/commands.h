@@ -17,6 +17,7 @@ struct WorkloadArgs {
   std::string shape = "512x512x512";
   bool bias = false, relu = false;
   int64_t memory_cap_bytes = 0;  // 0: compiler::DefaultMemoryCapBytes()
+  bool residual = false, relu6 = false;  // the fused epilogue's other parts
 };
 
 struct TuneCommandOptions {

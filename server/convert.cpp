@@ -8,6 +8,8 @@ void ToProto(const compiler::Workload& w, v1::Workload* out) {
   out->set_dtype(w.dtype);
   out->set_bias(w.bias);
   out->set_relu(w.relu);
+  out->set_residual(w.residual);
+  out->set_relu6(w.relu6);
 }
 
 compiler::Workload FromProto(const v1::Workload& w) {
@@ -17,6 +19,8 @@ compiler::Workload FromProto(const v1::Workload& w) {
   out.dtype = w.dtype().empty() ? "float32" : w.dtype();
   out.bias = w.bias();
   out.relu = w.relu();
+  out.residual = w.residual();
+  out.relu6 = w.relu6();
   return out;
 }
 

@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   std::string op = "matmul", shape = "512x512x512", config_json, out_path, target_spec = "host";
   int threads = 0;
   int64_t memory_cap_mb = 0;
-  bool bias = false, relu = false;
+  bool bias = false, relu = false, residual = false, relu6 = false;
   auto add_workload = [&](CLI::App* cmd) {
     cmd->add_option("--op", op, "operator: matmul, batch_matmul, conv2d, depthwise_conv2d");
     cmd->add_option("--shape", shape,
@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
                     "depthwise_conv2d CxHxKxSxP");
     cmd->add_flag("--bias", bias, "fuse a bias add");
     cmd->add_flag("--relu", relu, "fuse a relu");
+    cmd->add_flag("--residual", residual, "fuse a residual add (before the activation)");
+    cmd->add_flag("--relu6", relu6, "fuse a relu6 (min(max(x, 0), 6))");
     cmd->add_option("--memory-cap-mb", memory_cap_mb,
                     "refuse workloads whose buffers need more (default: a quarter of RAM)");
   };
@@ -321,7 +323,7 @@ int main(int argc, char** argv) {
   CLI::App* submit = app.add_subcommand("submit", "submit a tuning job to a server");
   add_connection(submit, true);
   submit->add_option("--workload", submit_workloads,
-                     "OP:SHAPE[:bias][:relu], repeatable (e.g. matmul:512x512x512 conv2d:64x64x56x3x1x1:relu)")
+                     "OP:SHAPE[:bias][:residual][:relu|:relu6], repeatable (e.g. matmul:512x512x512 conv2d:64x64x56x3x1x1:relu)")
       ->required();
   add_target(submit);
   submit->add_option("--threads", submit_opts.threads, "threads the kernels are deployed with (default 1)");
@@ -380,7 +382,7 @@ int main(int argc, char** argv) {
       priortune::server::WorkloadArgs a;
       size_t colon = spec.find(':');
       if (colon == std::string::npos)
-        return Fail(priortune::InvalidArgument("--workload '" + spec + "': expected OP:SHAPE[:bias][:relu]"));
+        return Fail(priortune::InvalidArgument("--workload '" + spec + "': expected OP:SHAPE[:bias][:residual][:relu|:relu6]"));
       a.op = spec.substr(0, colon);
       std::string rest = spec.substr(colon + 1);
       size_t next = rest.find(':');
@@ -391,7 +393,9 @@ int main(int argc, char** argv) {
         std::string flag = rest.substr(0, next);
         if (flag == "bias") a.bias = true;
         else if (flag == "relu") a.relu = true;
-        else return Fail(priortune::InvalidArgument("--workload '" + spec + "': '" + flag + "' is neither bias nor relu"));
+        else if (flag == "residual") a.residual = true;
+        else if (flag == "relu6") a.relu6 = true;
+        else return Fail(priortune::InvalidArgument("--workload '" + spec + "': '" + flag + "' is not bias, residual, relu or relu6"));
       }
       submit_opts.workloads.push_back(a);
     }
@@ -405,7 +409,7 @@ int main(int argc, char** argv) {
   if (memory_cap_mb < 0 || memory_cap_mb > priortune::server::kMaxMemoryCapMb)
     return Fail(priortune::InvalidArgument("--memory-cap-mb must be between 1 and " +
                                            std::to_string(priortune::server::kMaxMemoryCapMb)));
-  priortune::server::WorkloadArgs workload_args{op, shape, bias, relu, memory_cap_mb << 20};
+  priortune::server::WorkloadArgs workload_args{op, shape, bias, relu, memory_cap_mb << 20, residual, relu6};
   if (*tune) {
     tune_opts.workload = workload_args;
     tune_opts.target = target_spec;

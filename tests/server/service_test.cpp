@@ -35,6 +35,21 @@ int64_t Submit(v1::TuningService::Stub& stub, const v1::SubmitJobRequest& r, con
 
 std::string Key(const v1::Workload& w) { return FromProto(w).Key(); }
 
+// A worker builds what the wire says: a workload must keep every field (its key) through
+// the proto, or the worker measures another kernel than the one its record is stored for.
+TEST(WireFormat, AWorkloadKeepsEveryEpilogueFieldThroughTheProto) {
+  compiler::Workload w = compiler::Conv2dWorkload(1, 8, 8, 8, 16, 3, 3, 1, 1);
+  for (int bits = 0; bits < 16; ++bits) {
+    w.bias = bits & 1;
+    w.residual = bits & 2;
+    w.relu = (bits & 4) && !(bits & 8);
+    w.relu6 = bits & 8;
+    v1::Workload p;
+    ToProto(w, &p);
+    EXPECT_EQ(FromProto(p).Key(), w.Key()) << w.ToJson();
+  }
+}
+
 // Records of a workload (any target) and how many distinct configs they hold.
 std::pair<int64_t, int64_t> RecordsOf(const ServiceCluster& c, const v1::Workload& w) {
   std::string where = " FROM records r JOIN workloads w ON w.id = r.workload_id WHERE w.key = '" + Key(w) + "'";
