@@ -53,6 +53,8 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   fs::create_directories(fs::path(dir_arg) / "kernels", ec);
   if (ec) return InvalidArgument("cannot create '" + dir_arg + "': " + ec.message());
   const fs::path dir = fs::absolute(dir_arg);
+  if (dir.string().find_first_of("\"\\\n") != std::string::npos)
+    return InvalidArgument("'" + dir.string() + "': a library directory may not contain quotes, backslashes or newlines");
 
   // Weights, each 64-byte aligned (16 floats), in buffer order.
   std::vector<int64_t> offset(plan.buffers.size(), -1);
@@ -156,11 +158,23 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   const std::string cxx = env && *env ? env : PRIORTUNE_CXX_COMPILER;
   ModelLibrary lib;
   lib.library = (dir / "libpriortune_model.so").string();
+  {
+    // Only the C API is exported: two model libraries in one process (or one beside
+    // priortune's own runtime) must not resolve each other's plan, weights or kernels.
+    std::ofstream f(dir / "exports.map", std::ios::trunc);
+    f << "{\n  global:\n";
+    for (const char* fn : {"pt_model_create", "pt_model_run", "pt_model_destroy", "pt_model_input_size",
+                           "pt_model_output_size", "pt_model_set_threads", "pt_model_info", "pt_model_last_error"})
+      f << "    " << fn << ";\n";
+    f << "  local: *;\n};\n";
+    if (!f) return Internal("cannot write exports.map");
+  }
   lib.header = (dir / "priortune_model.h").string();
   std::string cmd = Quote(cxx) + " -shared -o " + Quote(lib.library) + objects + " -x c " +
                     Quote((dir / "model_table.c").string()) + " -x assembler-with-cpp " +
                     Quote((dir / "model_data.S").string()) + " -x none -Wl,--whole-archive " +
-                    Quote(PRIORTUNE_DEPLOY_ARCHIVE) + " -Wl,--no-whole-archive -Wl,--no-undefined -pthread -lm";
+                    Quote(PRIORTUNE_DEPLOY_ARCHIVE) + " -Wl,--no-whole-archive -Wl,--no-undefined -Wl,--version-script=" +
+                    Quote((dir / "exports.map").string()) + " -pthread -lm";
   PT_RETURN_IF_ERROR(Run(cmd, "linking the model library"));
   lib.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return lib;

@@ -216,6 +216,13 @@ StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& sou
       PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
       step.flops = tmpl->Flops(w);
       f = LowerWorkload(w, t, step.choice.config);
+      if (!f.ok() && step.choice.level != "hand-picked") {
+        step.choice.skipped.push_back(step.choice.level + ": " + f.status().message());
+        step.choice.level = "hand-picked";
+        step.choice.config = tmpl->HandPickedConfig(w, t);
+        step.choice.cost_seconds = 0;
+        f = LowerWorkload(w, t, step.choice.config);
+      }
       // The node's inputs are the template's: data, weight, bias, then the residual.
       for (const auto& in : n.inputs) step.args.push_back(buffer(in));
     } else {

@@ -148,7 +148,9 @@ int RunTuneModel(const TuneModelOptions& o) {
     s.flops = t.flops / t.count;
     auto history = (*store)->History({t.workload.Key(), target->Key(), "", 0});
     if (!history.ok()) return Fail(history.status());
-    const pc::OpTemplate* tmpl = *pc::FindTemplate(t.workload.op);
+    auto found = pc::FindTemplate(t.workload.op);
+    if (!found.ok()) return Fail(found.status());
+    const pc::OpTemplate* tmpl = *found;
     for (const auto& r : *history) {
       if (r.template_version != tmpl->version()) continue;
       ++s.trials;
@@ -199,9 +201,18 @@ int RunTuneModel(const TuneModelOptions& o) {
     if (!task.ok()) return Fail(task.status());
     auto summary = tuner::TuneTask(w, *target, tune, (*embedded)->queue(), **store, *job, nullptr, cancel);
     if (!summary.ok()) {
+      // This task cannot be tuned (its space or a check refuses it): the others go on;
+      // only the store failing ends the run.
       (void)(*store)->FinishTask(*task, "failed", 0);
-      (void)(*store)->FinishJob(*job, "failed");
-      return Fail(summary.status());
+      const StatusCode c = summary.status().code();
+      if (c == StatusCode::kInternal || c == StatusCode::kUnavailable || c == StatusCode::kDataLoss) {
+        (void)(*store)->FinishJob(*job, "failed");
+        return Fail(summary.status());
+      }
+      std::fprintf(stderr, "priortune: task %d (%s) not tuned: %s\n", i, w.ShortName().c_str(),
+                   summary.status().ToString().c_str());
+      scheduler.Finish(i);
+      continue;
     }
     (void)(*store)->FinishTask(*task, "done", summary->measured);
     spent += summary->measured;
@@ -310,7 +321,14 @@ int RunRunModel(const RunModelOptions& o) {
     if (!f) return Fail(Internal("cannot write '" + o.output + "'"));
   }
   if (o.check) {
-    auto want = pc::RunGraphReference(*graph, input);
+    // Against the graph as the model has it (nothing folded or fused), so that a wrong
+    // fusion does not check itself.
+    pc::ImportOptions plain;
+    plain.fold_batchnorm = false;
+    plain.fuse_epilogues = false;
+    auto unfused = pc::ImportOnnx(o.model, plain);
+    if (!unfused.ok()) return Fail(unfused.status());
+    auto want = pc::RunGraphReference(*unfused, input);
     if (!want.ok()) return Fail(want.status());
     double err = 0, ref = 0;
     for (size_t i = 0; i < output.size(); ++i) {

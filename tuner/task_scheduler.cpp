@@ -7,6 +7,9 @@ namespace priortune::tuner {
 
 TaskScheduler::TaskScheduler(std::vector<SchedulerTask> tasks, TaskSchedulerOptions options)
     : tasks_(std::move(tasks)), options_(options) {
+  options_.backward_window = std::max(1, options_.backward_window);
+  options_.stall_units = std::max(1, options_.stall_units);
+  options_.unit_trials = std::max(1, options_.unit_trials);
   for (auto& t : tasks_)
     if (t.best > 0 && t.history.empty()) t.history.push_back(t.best);
 }
@@ -15,9 +18,10 @@ int TaskScheduler::Next() const {
   for (size_t i = 0; i < tasks_.size(); ++i)
     if (!tasks_[i].done && tasks_[i].trials == 0) return static_cast<int>(i);
   // A task still without a correct trial has an unknown latency: it could be anything, so
-  // it comes before the gradients (as a not-yet-tried one).
+  // it comes before the gradients (as a not-yet-tried one), for up to stall_units units.
   for (size_t i = 0; i < tasks_.size(); ++i)
-    if (!tasks_[i].done && tasks_[i].best <= 0) return static_cast<int>(i);
+    if (!tasks_[i].done && tasks_[i].best <= 0 && tasks_[i].failed_units < options_.stall_units)
+      return static_cast<int>(i);
   auto stalled = [&](const SchedulerTask& t) {
     const size_t n = t.history.size(), k = static_cast<size_t>(std::max(1, options_.stall_units));
     return n > k && !(t.history[n - 1] < t.history[n - 1 - k]);
@@ -27,7 +31,7 @@ int TaskScheduler::Next() const {
   int best = -1;
   double best_grad = -1;
   for (size_t i = 0; i < tasks_.size(); ++i) {
-    if (tasks_[i].done || (any_improving && stalled(tasks_[i]))) continue;
+    if (tasks_[i].done || tasks_[i].best <= 0 || (any_improving && stalled(tasks_[i]))) continue;
     double g = std::fabs(Gradient(static_cast<int>(i)));
     if (g > best_grad) {
       best_grad = g;
@@ -40,6 +44,7 @@ int TaskScheduler::Next() const {
 void TaskScheduler::Update(int i, int trials, double best) {
   SchedulerTask& t = tasks_[static_cast<size_t>(i)];
   t.trials = trials;
+  if (best <= 0 && t.best <= 0) ++t.failed_units;
   if (best > 0 && (t.best <= 0 || best < t.best)) t.best = best;
   if (t.best > 0) t.history.push_back(t.best);
 }

@@ -32,6 +32,7 @@ struct SchedulerTask {
   double best = 0;      // best latency in seconds; 0 while unknown (no correct trial yet)
   std::vector<double> history;  // best after each unit given, oldest first
   bool done = false;            // no more units (its search space is exhausted)
+  int failed_units = 0;         // units that ended without any correct trial yet
 };
 
 struct TaskSchedulerOptions {
@@ -49,8 +50,9 @@ class TaskScheduler {
  public:
   TaskScheduler(std::vector<SchedulerTask> tasks, TaskSchedulerOptions options = {});
   // The task to give the next unit of trials: a task not yet tried first (warm-up, in
-  // order), then the largest |gradient| among the tasks that have not stalled (all of
-  // them when every one has); -1 when every task is done.
+  // order), a task without a correct trial (for up to stall_units units; then it gets no
+  // more), then the largest |gradient| among the tasks that have not stalled (all of them
+  // when every one has); -1 when no task is left.
   int Next() const;
   // After a unit: task i now has `trials` trials and best latency `best` (0: still none).
   void Update(int i, int trials, double best);

@@ -55,6 +55,14 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   for (const char* dep : {"LLVM", "llvm", "sqlite", "grpc", "protobuf", "onnx", "torch", "xgboost"})
     EXPECT_EQ(needed.find(dep), std::string::npos) << dep << " in\n" << needed;
 
+  // Only the C API is exported: two model libraries in one process cannot interpose.
+  std::string symbols = Shell("nm -D --defined-only " + lib + "/libpriortune_model.so", &code);
+  ASSERT_EQ(code, 0) << symbols;
+  EXPECT_NE(symbols.find("pt_model_create"), std::string::npos) << symbols;
+  for (const char* internal : {"pt_model_plan_text", "pt_model_params", "pt_model_functions", "pt_parallel_for",
+                               "_packed"})
+    EXPECT_EQ(symbols.find(internal), std::string::npos) << internal << " exported:\n" << symbols;
+
   out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
                   " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/run_model",
               &code);

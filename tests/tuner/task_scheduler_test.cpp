@@ -88,6 +88,24 @@ TEST(TaskScheduler, WarmsUpInOrderThenTriesTasksWithoutACorrectTrialFirst) {
   EXPECT_LT(s.Gradient(2), s.Gradient(0));  // both negative: c's falls faster
 }
 
+TEST(TaskScheduler, ATaskWhoseTrialsAllFailGetsAtMostStallUnitsUnits) {
+  TaskScheduler s({Task("broken", 1, 1e8), Task("fine", 1, 1e8)});
+  int broken = 0;
+  for (int u = 0; u < 20; ++u) {
+    int i = s.Next();
+    ASSERT_GE(i, 0);
+    if (i == 0) {
+      ++broken;
+      s.Update(0, s.tasks()[0].trials + 32, 0);  // every trial failed
+    } else {
+      int t = s.tasks()[1].trials + 32;
+      s.Update(1, t, Curve(2e-3, 1e-3, 64, t));
+    }
+  }
+  EXPECT_EQ(broken, TaskSchedulerOptions{}.stall_units);
+  EXPECT_EQ(s.tasks()[1].trials, (20 - broken) * 32);
+}
+
 TEST(TaskScheduler, ATaskTheStoreAlreadyHoldsSkipsTheWarmUp) {
   SchedulerTask held = Task("held", 1, 1e8);
   held.trials = 200;
