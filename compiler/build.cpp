@@ -130,7 +130,10 @@ Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes)
                     mib(cap_bytes) + " (raise it with --memory-cap-mb)");
 }
 
-StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source) {
+namespace {
+// source's answer for (w, t) if its config lies in t's space; else level "default" with
+// the template's `fallback` config (and the reason in skipped).
+StatusOr<ConfigChoice> ChooseWithFallback(const Workload& w, const Target& t, ConfigSource& source, bool hand_picked) {
   PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
   PT_ASSIGN_OR_RETURN(ConfigChoice choice, source.BestConfig(w, t));
@@ -142,9 +145,20 @@ StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource
     }
   }
   if (choice.level == "default") {
-    choice.config = tmpl->DefaultConfig(w, t);
+    choice.config = hand_picked ? tmpl->HandPickedConfig(w, t) : tmpl->DefaultConfig(w, t);
+    if (hand_picked) choice.level = "hand-picked";
     choice.cost_seconds = 0;
   }
+  return choice;
+}
+}  // namespace
+
+StatusOr<ConfigChoice> ChooseConfig(const Workload& w, const Target& t, ConfigSource& source) {
+  return ChooseWithFallback(w, t, source, /*hand_picked=*/true);
+}
+
+StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source) {
+  PT_ASSIGN_OR_RETURN(ConfigChoice choice, ChooseWithFallback(w, t, source, /*hand_picked=*/false));
   PT_ASSIGN_OR_RETURN(Kernel k, BuildKernel(w, t, choice.config));
   return BuiltKernel{std::move(k), std::move(choice)};
 }

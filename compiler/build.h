@@ -109,6 +109,16 @@ class ConfigSource {
   virtual StatusOr<ConfigChoice> BestConfig(const Workload& w, const Target& t) = 0;
 };
 
+// A source that knows no tuned config (no store): every lookup is level "default".
+class NoConfigSource : public ConfigSource {
+ public:
+  StatusOr<ConfigChoice> BestConfig(const Workload&, const Target&) override {
+    ConfigChoice c;
+    c.level = "default";
+    return c;
+  }
+};
+
 struct BuiltKernel {
   Kernel kernel;
   ConfigChoice choice;
@@ -117,5 +127,11 @@ struct BuiltKernel {
 // (choice.level "default"). A config that does not lie in the space of (w, t) also falls
 // back to the default, and choice.skipped says why.
 StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source);
+
+// The config a model build uses for `w`: `source`'s best (exact target, same ISA family,
+// any target, nearest tuned shape, as the source answers) when it lies in t's search
+// space, else the template's hand-picked config (level "hand-picked"); choice.skipped
+// says what was passed over.
+StatusOr<ConfigChoice> ChooseConfig(const Workload& w, const Target& t, ConfigSource& source);
 
 }  // namespace priortune::compiler

@@ -48,12 +48,6 @@ struct ModelPlan {
   int input = -1, output = -1;  // buffers
 };
 
-// The config a model build uses for `w`: `source`'s best (exact target, same ISA family,
-// any target, nearest tuned shape, as the source answers) when it lies in t's search
-// space, else the template's hand-picked config (level "hand-picked"); choice.skipped
-// says what was passed over.
-StatusOr<ConfigChoice> ChooseConfig(const Workload& w, const Target& t, ConfigSource& source);
-
 // Plans `graph` (one input, one output) for `t`. InvalidArgument naming the node for an
 // operator the compiled runtime cannot run.
 StatusOr<ModelPlan> PlanModel(const Graph& graph, const Target& t, ConfigSource& source);

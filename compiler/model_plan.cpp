@@ -156,25 +156,6 @@ StatusOr<LoweredFunc> LowerSoftmax(const GraphNode& n, const Graph& g, const Tar
 
 }  // namespace
 
-StatusOr<ConfigChoice> ChooseConfig(const Workload& w, const Target& t, ConfigSource& source) {
-  PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
-  PT_RETURN_IF_ERROR(tmpl->Validate(w));
-  PT_ASSIGN_OR_RETURN(ConfigChoice choice, source.BestConfig(w, t));
-  if (choice.level != "default") {
-    Status in_space = CheckConfigInSpace(*tmpl, w, t, choice.config);
-    if (!in_space.ok()) {
-      choice.skipped.push_back(choice.level + ": " + in_space.message());
-      choice.level = "default";
-    }
-  }
-  if (choice.level == "default") {
-    choice.config = tmpl->HandPickedConfig(w, t);
-    choice.level = "hand-picked";
-    choice.cost_seconds = 0;
-  }
-  return choice;
-}
-
 StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& source) {
   if (g.inputs.size() != 1 || g.outputs.size() != 1)
     return InvalidArgument("a compiled model has one input and one output; this graph has " +

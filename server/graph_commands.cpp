@@ -30,15 +30,6 @@ namespace pc = priortune::compiler;
 
 int Fail(const Status& s) { return ReportError(s); }
 
-// A source with no store: every kernel takes its hand-picked config.
-class NoStore : public pc::ConfigSource {
- public:
-  StatusOr<pc::ConfigChoice> BestConfig(const pc::Workload&, const pc::Target&) override {
-    pc::ConfigChoice c;
-    c.level = "default";
-    return c;
-  }
-};
 
 StatusOr<std::vector<float>> ReadFloatFile(const std::string& path, int64_t want) {
   std::ifstream f(path, std::ios::binary);
@@ -77,11 +68,14 @@ int RunTasks(const std::string& model_path) {
 
 // The store at `path` as a config source (NotFound if there is no file), or none at all
 // (every kernel hand-picked) when `path` is empty.
-StatusOr<std::unique_ptr<pc::ConfigSource>> OpenSource(const std::string& path, std::unique_ptr<db::Store>& store) {
-  if (path.empty()) return std::unique_ptr<pc::ConfigSource>(std::make_unique<NoStore>());
+StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& target, const std::string& path) {
+  if (path.empty()) {
+    pc::NoConfigSource none;
+    return pc::PlanModel(graph, target, none);
+  }
   if (!std::ifstream(path)) return NotFound("no store at '" + path + "'");
-  PT_ASSIGN_OR_RETURN(store, db::OpenSqliteStore(path));
-  return tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true);
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenSqliteStore(path));
+  return pc::PlanModel(graph, target, *tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true));
 }
 
 int RunBuildModel(const BuildModelOptions& o) {
@@ -90,10 +84,7 @@ int RunBuildModel(const BuildModelOptions& o) {
   if (!target.ok()) return Fail(target.status());
   auto graph = pc::ImportOnnx(o.model);
   if (!graph.ok()) return Fail(graph.status());
-  std::unique_ptr<db::Store> store;
-  auto source = OpenSource(o.db, store);
-  if (!source.ok()) return Fail(source.status());
-  auto plan = pc::PlanModel(*graph, *target, **source);
+  auto plan = PlanWithStore(*graph, *target, o.db);
   if (!plan.ok()) return Fail(plan.status());
   std::map<std::string, int> levels;
   std::printf("%s for %s: %zu steps\n", o.model.c_str(), target->Describe().c_str(), plan->steps.size());
@@ -253,10 +244,7 @@ int RunRunModel(const RunModelOptions& o) {
   if (!target.ok()) return Fail(target.status());
   auto graph = pc::ImportOnnx(o.model);
   if (!graph.ok()) return Fail(graph.status());
-  std::unique_ptr<db::Store> store;
-  auto source = OpenSource(o.db, store);
-  if (!source.ok()) return Fail(source.status());
-  auto plan = pc::PlanModel(*graph, *target, **source);
+  auto plan = PlanWithStore(*graph, *target, o.db);
   if (!plan.ok()) return Fail(plan.status());
   auto model = pc::CompiledModel::Create(std::move(*plan));
   if (!model.ok()) return Fail(model.status());

@@ -26,16 +26,6 @@ std::vector<float> ReadFloats(const std::string& path) {
   return out;
 }
 
-// A source without tuned configs: the model builds with the hand-picked ones.
-class HandPicked : public ConfigSource {
- public:
-  StatusOr<ConfigChoice> BestConfig(const Workload&, const Target&) override {
-    ConfigChoice c;
-    c.level = "default";
-    return c;
-  }
-};
-
 class ExportedModels : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -80,7 +70,7 @@ TEST_F(ExportedModels, EachImportedModelComputesWhatPyTorchComputes) {
     EXPECT_FALSE(ExtractTasks(*g).empty()) << name;
 
     // Compiled for this host with the hand-picked configs, the model gives the same.
-    HandPicked none;
+    NoConfigSource none;  // no store: every kernel hand-picked
     auto plan = PlanModel(*g, Target::Host(), none);
     ASSERT_TRUE(plan.ok()) << name << ": " << plan.status().ToString();
     auto model = CompiledModel::Create(std::move(*plan));

@@ -16,16 +16,6 @@ namespace {
 
 using testing::ModelBuilder;
 
-// A source that knows no tuned config: every kernel takes the hand-picked one.
-class NoConfigs : public ConfigSource {
- public:
-  StatusOr<ConfigChoice> BestConfig(const Workload&, const Target&) override {
-    ConfigChoice c;
-    c.level = "default";
-    return c;
-  }
-};
-
 std::vector<float> RandomInput(int64_t n, uint32_t seed) {
   std::vector<float> v(static_cast<size_t>(n));
   std::mt19937 rng(seed);
@@ -36,7 +26,7 @@ std::vector<float> RandomInput(int64_t n, uint32_t seed) {
 
 // Plans and runs `g` on the host; expects the reference's output.
 void ExpectCompiledMatchesReference(const Graph& g, size_t* steps = nullptr) {
-  NoConfigs none;
+  NoConfigSource none;  // no store: every kernel hand-picked
   auto plan = PlanModel(g, Target::Host(), none);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   if (steps) *steps = plan->steps.size();
@@ -116,7 +106,7 @@ TEST(CompiledModel, RefusesAGraphWithTwoInputsAndASizeThatIsNotTheModels) {
   two.Output("y");
   auto g = ImportOnnxBytes(two.Bytes());
   ASSERT_TRUE(g.ok()) << g.status().ToString();
-  NoConfigs none;
+  NoConfigSource none;  // no store: every kernel hand-picked
   auto plan = PlanModel(*g, Target::Host(), none);
   ASSERT_FALSE(plan.ok());
   EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
