@@ -16,6 +16,12 @@
 //           for y, x (unrolled): acc[y][x][:] += data * kernel_vec[...][:]
 //     out[n][ob*oc_bn + oi][oh][:] = conv_out[:][:][oi]  (+bias, relu)
 //
+// In a compiled model the activations between blocked kernels stay blocked
+// (TensorLayouts, model.h): data_vec then reads an NCHW{b}c input of any block b, the
+// residual is read in its own block, and `out` is written in oc_bn blocks as they are,
+// vectors along the channels, with no copy back to NCHW. depthwise_conv2d's NCHWc
+// layout does the same with c_bn.
+//
 // The other layout (`layout` = nchw-width, Width() below) vectorises along the output
 // width in plain NCHW, with oc_bn output channels x reg_h rows x w_x columns in registers
 // and broadcast weights: no input blocking and no copy back, which suits few input
@@ -81,6 +87,15 @@ Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, E
   Expr hh = h - d.ph, ww = w - d.pw;
   Expr v = data(n, c, hh, ww);
   if (d.ph == 0 && d.pw == 0 && !past_row) return v;
+  return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, v, FloatImm(0.0));
+}
+
+// The same from data stored in `block` (TensorLayouts), channel cb * cbn + ci.
+Expr PaddedRead(const Tensor& data, int64_t block, const ConvDims& d, Expr n, Expr cb, int64_t cbn, Expr ci,
+                Expr h, Expr w) {
+  Expr hh = h - d.ph, ww = w - d.pw;
+  Expr v = ChannelRead(data, block, n, cb, cbn, ci, hh, ww);
+  if (d.ph == 0 && d.pw == 0) return v;
   return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, v, FloatImm(0.0));
 }
 
@@ -316,7 +331,17 @@ class Conv2d : public OpTemplate {
 
   StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
                                     const Config& cfg) const override {
-    return cfg.at("layout") == 1 ? Width(w, t, cfg) : Blocked(w, t, cfg);
+    return cfg.at("layout") == 1 ? Width(w, t, cfg) : Blocked(w, t, cfg, {});
+  }
+  int64_t NativeBlock(const Workload& w, const Target& t, const Config& cfg) const override {
+    return cfg.at("layout") == 0 ? cfg.at("oc_bn") : 0;
+  }
+  StatusOr<LoweredFunc> InstantiateLayouts(const Workload& w, const Target& t, const Config& cfg,
+                                           const TensorLayouts& layouts) const override {
+    ConvDims d = Dims(w, false);
+    PT_RETURN_IF_ERROR(CheckBlock("conv2d data", layouts.data, d.c));
+    PT_RETURN_IF_ERROR(CheckBlock("conv2d residual", layouts.residual, d.o));
+    return Blocked(w, t, cfg, layouts);
   }
 
   void Reference(const Workload& w, const std::vector<const float*>& in,
@@ -325,19 +350,21 @@ class Conv2d : public OpTemplate {
   }
 
  private:
-  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg) const {
+  // `lay`: the tensors' layouts; lay.out is 0 or oc_bn (InstantiateLayouts).
+  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg,
+                                const TensorLayouts& lay) const {
     ConvDims d = Dims(w, false);
     int64_t icbn = cfg.at("ic_bn"), ocbn = cfg.at("oc_bn"), regn = std::min(cfg.at("reg_n"), d.ow);
     int64_t owbn = std::min(cfg.at("ow_bn"), d.ow);
     int64_t regh = std::min(cfg.at("reg_h"), d.oh), order = cfg.at("reduce_order");
     bool par = cfg.at("parallel") != 0, in_place = cfg.at("data_layout") == 1;
     int64_t icb = d.c / icbn, ocb = d.o / ocbn;
-    Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
+    Tensor data = Placeholder("data", LayoutShape(d.n, d.c, d.h, d.w, lay.data));
     Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
-    EpilogueInputs epi(w, {d.o}, {d.n, d.o, d.oh, d.ow});
+    EpilogueInputs epi(w, {d.o}, LayoutShape(d.n, d.o, d.oh, d.ow, lay.residual));
     Tensor dv = Compute("data_vec", {d.n, icb, d.h + 2 * d.ph, d.w + 2 * d.pw, icbn},
                         [&](Expr n, Expr cb, Expr h, Expr x, Expr ci) {
-                          return PaddedRead(data, d, n, cb * icbn + ci, h, x);
+                          return PaddedRead(data, lay.data, d, n, cb, icbn, ci, h, x);
                         });
     // The packed weights are an argument of the main function: the prepack below fills
     // them once per set of weights, not in every call.
@@ -352,9 +379,14 @@ class Conv2d : public OpTemplate {
                                          kv(ob, rc->var, rkh->var, rkw->var, rci->var, oi),
                                      {rc, rkh, rkw, rci});
                         });
-    Tensor out = Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
+    // NCHW: the blocks copied back one block of rows at a time, vectors along the width;
+    // blocked (lay.out == oc_bn): copied as they are, vectors along the channels.
+    Tensor out = lay.out == 0 ? Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
       return ApplyEpilogue(w, co(n, o / ocbn, y, x, o % ocbn), epi.bias ? epi.bias(o) : Expr(),
-                           epi.residual ? epi.residual(n, o, y, x) : Expr());
+                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, o, 0, Expr(), y, x) : Expr());
+    }) : Compute("out", {d.n, ocb, d.oh, d.ow, ocbn}, [&](Expr n, Expr ob, Expr y, Expr x, Expr oi) {
+      return ApplyEpilogue(w, co(n, ob, y, x, oi), epi.bias ? epi.bias(ob * ocbn + oi) : Expr(),
+                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, ob, ocbn, oi, y, x) : Expr());
     });
 
     Schedule s({out});
@@ -362,14 +394,23 @@ class Conv2d : public OpTemplate {
     int64_t v = t.vector_lanes();
 
     Stage& so = s[out];
-    auto [ob, oi] = so.split(so.axis(1), ocbn);
-    auto [yo, yi] = so.split(so.axis(2), regh);
-    auto [xo, x_in] = so.split(so.axis(3), owbn);
-    auto [owo, owi] = so.split(x_in, std::min(v, owbn));
-    so.reorder({so.axis(0), ob, yo, xo, yi, oi, owo, owi});
-    IterVar rows = so.fuse(so.fuse(so.fuse(so.axis(0), ob), yo), xo);
+    IterVar rows;
+    if (lay.out == 0) {
+      auto [ob, oi] = so.split(so.axis(1), ocbn);
+      auto [yo, yi] = so.split(so.axis(2), regh);
+      auto [xo, x_in] = so.split(so.axis(3), owbn);
+      auto [owo, owi] = so.split(x_in, std::min(v, owbn));
+      so.reorder({so.axis(0), ob, yo, xo, yi, oi, owo, owi});
+      rows = so.fuse(so.fuse(so.fuse(so.axis(0), ob), yo), xo);
+      so.vectorize(owi);
+    } else {
+      auto [yo, yi] = so.split(so.axis(2), regh);
+      auto [xo, xi] = so.split(so.axis(3), owbn);
+      so.reorder({so.axis(0), so.axis(1), yo, xo, yi, xi, so.axis(4)});
+      rows = so.fuse(so.fuse(so.fuse(so.axis(0), so.axis(1)), yo), xo);
+      VectorizeInNativeChunks(so, so.axis(4), ocbn, t);
+    }
     if (par) so.parallel(rows);
-    so.vectorize(owi);
 
     Stage& sc = s[co];
     sc.compute_at(so, rows);
@@ -610,7 +651,17 @@ class DepthwiseConv2d : public OpTemplate {
   }
   StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
                                     const Config& cfg) const override {
-    return cfg.at("layout") == 1 ? Blocked(w, t, cfg) : Plain(w, t, cfg);
+    return cfg.at("layout") == 1 ? Blocked(w, t, cfg, {}) : Plain(w, t, cfg);
+  }
+  int64_t NativeBlock(const Workload& w, const Target& t, const Config& cfg) const override {
+    return cfg.at("layout") == 1 ? cfg.at("c_bn") : 0;
+  }
+  StatusOr<LoweredFunc> InstantiateLayouts(const Workload& w, const Target& t, const Config& cfg,
+                                           const TensorLayouts& layouts) const override {
+    ConvDims d = Dims(w, true);
+    PT_RETURN_IF_ERROR(CheckBlock("depthwise_conv2d data", layouts.data, d.c));
+    PT_RETURN_IF_ERROR(CheckBlock("depthwise_conv2d residual", layouts.residual, d.c));
+    return Blocked(w, t, cfg, layouts);
   }
 
   void Reference(const Workload& w, const std::vector<const float*>& in,
@@ -673,15 +724,17 @@ class DepthwiseConv2d : public OpTemplate {
   // NCHWc: channel vectors, so strided and unstrided maps both load contiguous vectors.
   //   data_vec[n][C/c_bn][H+2p][W+2p][c_bn]; kernel_vec[C/c_bn][KH][KW][c_bn]
   //   parallel for (n, cb, oh): for owo: acc[reg_n][c_bn] over kh, kw; out = NCHW copy
-  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg) const {
+  //   (blocked output, lay.out == c_bn: the blocks as they are, vectors along the channels)
+  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg,
+                                const TensorLayouts& lay) const {
     ConvDims d = Dims(w, true);
     int64_t cbn = cfg.at("c_bn"), regn = std::min(cfg.at("reg_n"), d.ow), cb = d.c / cbn;
     bool par = cfg.at("parallel") != 0;
-    Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
+    Tensor data = Placeholder("data", LayoutShape(d.n, d.c, d.h, d.w, lay.data));
     Tensor weight = Placeholder("weight", {d.c, 1, d.kh, d.kw});
     Tensor dv = Compute("data_vec", {d.n, cb, d.h + 2 * d.ph, d.w + 2 * d.pw, cbn},
                         [&](Expr n, Expr b, Expr h, Expr x, Expr ci) {
-                          return PaddedRead(data, d, n, b * cbn + ci, h, x);
+                          return PaddedRead(data, lay.data, d, n, b, cbn, ci, h, x);
                         });
     Tensor kv = Compute("kernel_vec", {cb, d.kh, d.kw, cbn}, [&](Expr b, Expr i, Expr j, Expr ci) {
       return weight(b * cbn + ci, 0, i, j);
@@ -691,21 +744,30 @@ class DepthwiseConv2d : public OpTemplate {
       return Sum(dv(n, b, y * d.sh + rkh->var, x * d.sw + rkw->var, ci) * kv(b, rkh->var, rkw->var, ci),
                  {rkh, rkw});
     });
-    EpilogueInputs epi(w, {d.c}, {d.n, d.c, d.oh, d.ow});
-    Tensor out = Compute("out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
+    EpilogueInputs epi(w, {d.c}, LayoutShape(d.n, d.c, d.oh, d.ow, lay.residual));
+    Tensor out = lay.out == 0 ? Compute("out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
       return ApplyEpilogue(w, co(n, c / cbn, y, x, c % cbn), epi.bias ? epi.bias(c) : Expr(),
-                           epi.residual ? epi.residual(n, c, y, x) : Expr());
+                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, c, 0, Expr(), y, x) : Expr());
+    }) : Compute("out", {d.n, cb, d.oh, d.ow, cbn}, [&](Expr n, Expr b, Expr y, Expr x, Expr ci) {
+      return ApplyEpilogue(w, co(n, b, y, x, ci), epi.bias ? epi.bias(b * cbn + ci) : Expr(),
+                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, b, cbn, ci, y, x) : Expr());
     });
     Schedule s({out});
     Tensor acc = s.cache_write(co);
     int64_t v = t.vector_lanes();
     Stage& so = s[out];
-    auto [ob, oi] = so.split(so.axis(1), cbn);
-    auto [owo, owi] = so.split(so.axis(3), std::min(v, d.ow));
-    so.reorder({so.axis(0), ob, so.axis(2), oi, owo, owi});
-    IterVar rows = so.fuse(so.fuse(so.axis(0), ob), so.axis(2));
+    IterVar rows;
+    if (lay.out == 0) {
+      auto [ob, oi] = so.split(so.axis(1), cbn);
+      auto [owo, owi] = so.split(so.axis(3), std::min(v, d.ow));
+      so.reorder({so.axis(0), ob, so.axis(2), oi, owo, owi});
+      rows = so.fuse(so.fuse(so.axis(0), ob), so.axis(2));
+      so.vectorize(owi);
+    } else {
+      rows = so.fuse(so.fuse(so.axis(0), so.axis(1)), so.axis(2));
+      VectorizeInNativeChunks(so, so.axis(4), cbn, t);
+    }
     if (par) so.parallel(rows);
-    so.vectorize(owi);
     Stage& sc = s[co];
     sc.compute_at(so, rows);
     auto [cwo, cwi] = sc.split(sc.axis(3), regn);

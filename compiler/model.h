@@ -18,6 +18,7 @@
 #include "compiler/build.h"
 #include "compiler/graph.h"
 #include "compiler/lower.h"
+#include "compiler/op_template.h"
 #include "compiler/target.h"
 
 namespace priortune::compiler {
@@ -29,6 +30,9 @@ struct PlanBuffer {
   bool constant = false;    // weights: `data` holds them
   std::vector<float> data;  // constants only
   int view_of = -1;         // a Flatten's output: the buffer it shares memory with
+  // > 0: stored channel-blocked, NCHW{block}c ([N, C/block, H, W, block]; `shape` stays
+  // the logical NCHW one); 0: as `shape` says.
+  int64_t block = 0;
 };
 
 struct PlanStep {
@@ -36,6 +40,7 @@ struct PlanStep {
   std::string op;    // the template's op, or "max_pool", "add", ...
   std::optional<Workload> workload;  // tunable steps
   ConfigChoice choice;               // tunable steps: the config and its fallback level
+  TensorLayouts layouts;             // tunable steps: of data, residual and output
   LoweredFunc func;
   std::vector<int> args;  // buffer per argument of func, in its order (output last)
   double flops = 0;       // tunable steps
@@ -46,11 +51,22 @@ struct ModelPlan {
   std::vector<PlanBuffer> buffers;
   std::vector<PlanStep> steps;
   int input = -1, output = -1;  // buffers
+  int blocked_buffers = 0;      // activations kept in NCHWc between steps
+};
+
+struct PlanOptions {
+  // Keep activations channel-blocked between kernels that compute in blocks (NCHWc
+  // convolutions, depthwise convolutions, and the pooling and elementwise steps between
+  // them), TVM's alter_op_layout: a tensor is blocked, in its producer's block, when
+  // every reader takes any block; the graph's input and output stay NCHW. Off: every
+  // tensor NCHW, each blocked kernel converting its own input and output.
+  bool propagate_layouts = true;
 };
 
 // Plans `graph` (one input, one output) for `t`. InvalidArgument naming the node for an
 // operator the compiled runtime cannot run.
-StatusOr<ModelPlan> PlanModel(const Graph& graph, const Target& t, ConfigSource& source);
+StatusOr<ModelPlan> PlanModel(const Graph& graph, const Target& t, ConfigSource& source,
+                              const PlanOptions& options = {});
 
 // A plan compiled in-process by the JIT, its buffers allocated and its weights packed.
 // Run is not thread-safe (the buffers are the model's own).

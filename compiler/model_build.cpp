@@ -119,6 +119,7 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
         k["workload"] = nlohmann::json::parse(s.workload->ToJson());
         k["config"] = nlohmann::json::parse(ConfigToJson(s.choice.config));
         k["level"] = s.choice.level;
+        k["layouts"] = {{"data", s.layouts.data}, {"residual", s.layouts.residual}, {"out", s.layouts.out}};
         if (!s.choice.from.empty()) k["from"] = s.choice.from;
       }
       kernels.push_back(k);

@@ -141,4 +141,25 @@ StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Co
   return tmpl->Instantiate(w, t, c);
 }
 
+StatusOr<LoweredFunc> OpTemplate::InstantiateLayouts(const Workload& w, const Target& t, const Config& c,
+                                                     const TensorLayouts& layouts) const {
+  if (!layouts.plain()) return InvalidArgument(op() + " takes NCHW tensors only");
+  return Instantiate(w, t, c);
+}
+
+StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
+                                    const TensorLayouts& layouts) {
+  PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
+  PT_RETURN_IF_ERROR(tmpl->Validate(w));
+  PT_RETURN_IF_ERROR(CheckConfig(*tmpl, w, t, c));
+  if (layouts.plain()) return tmpl->Instantiate(w, t, c);
+  const int64_t native = tmpl->NativeBlock(w, t, c);
+  if (native == 0) return InvalidArgument(w.ShortName() + ": this config works in NCHW only");
+  if (layouts.out != 0 && layouts.out != native)
+    return InvalidArgument(w.ShortName() + ": output block " + std::to_string(layouts.out) +
+                           ", the config computes blocks of " + std::to_string(native));
+  if (layouts.residual != 0 && !w.residual) return InvalidArgument(w.ShortName() + ": a residual layout without a residual");
+  return tmpl->InstantiateLayouts(w, t, c, layouts);
+}
+
 }  // namespace priortune::compiler

@@ -79,6 +79,14 @@ struct ConfigConstraint {
 std::string ConfigToJson(const Config& c);
 StatusOr<Config> ConfigFromJson(const std::string& json);
 
+// How a kernel of a compiled model meets its neighbours (model.h): each activation
+// tensor is plain NCHW (0) or channel-blocked NCHW{b}c, [N, C/b, H, W, b] (b > 0, a
+// divisor of C), TVM's NCHWc. The data input, the residual and the output each have one.
+struct TensorLayouts {
+  int64_t data = 0, residual = 0, out = 0;
+  bool plain() const { return data == 0 && residual == 0 && out == 0; }
+};
+
 class OpTemplate {
  public:
   virtual ~OpTemplate() = default;
@@ -104,6 +112,15 @@ class OpTemplate {
   // Builds the schedule for `c` and lowers it. The config must be valid (CheckConfig).
   virtual StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
                                             const Config& c) const = 0;
+  // The channel block a config computes its output in when it can also write it blocked
+  // and read its data and residual in any block (InstantiateLayouts); 0 for a config
+  // that works in NCHW only (the default).
+  virtual int64_t NativeBlock(const Workload& w, const Target& t, const Config& c) const { return 0; }
+  // Instantiate with the tensors in `layouts`: `out` is 0 or NativeBlock(w, t, c), `data`
+  // and `residual` any block of C (0 too). Argument shapes are the blocked ones. The
+  // default takes plain layouts only.
+  virtual StatusOr<LoweredFunc> InstantiateLayouts(const Workload& w, const Target& t, const Config& c,
+                                                   const TensorLayouts& layouts) const;
   // The plain C++ reference: inputs as ArgShapes, row-major.
   virtual void Reference(const Workload& w, const std::vector<const float*>& inputs,
                          float* output) const = 0;
@@ -123,5 +140,9 @@ Status CheckConfigInSpace(const OpTemplate& tmpl, const Workload& w, const Targe
 
 // Validate + CheckConfig + Instantiate.
 StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c);
+// The same in `layouts`: InvalidArgument if the config cannot take them (an output block
+// other than NativeBlock, a block that does not divide the channels).
+StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
+                                    const TensorLayouts& layouts);
 
 }  // namespace priortune::compiler

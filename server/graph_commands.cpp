@@ -68,14 +68,27 @@ int RunTasks(const std::string& model_path) {
 
 // The store at `path` as a config source (NotFound if there is no file), or none at all
 // (every kernel hand-picked) when `path` is empty.
-StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& target, const std::string& path) {
+// `layouts`: "nchwc" or "nchw" (PlanOptions::propagate_layouts).
+StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& target, const std::string& path,
+                                      const std::string& layouts) {
+  if (layouts != "nchwc" && layouts != "nchw")
+    return InvalidArgument("--layouts is nchwc or nchw, not '" + layouts + "'");
+  pc::PlanOptions options;
+  options.propagate_layouts = layouts == "nchwc";
   if (path.empty()) {
     pc::NoConfigSource none;
-    return pc::PlanModel(graph, target, none);
+    return pc::PlanModel(graph, target, none, options);
   }
   if (!std::ifstream(path)) return NotFound("no store at '" + path + "'");
   PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenSqliteStore(path));
-  return pc::PlanModel(graph, target, *tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true));
+  return pc::PlanModel(graph, target, *tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true), options);
+}
+
+// "layouts: 14 of 40 activations kept in NCHWc between kernels".
+void PrintLayouts(const pc::ModelPlan& plan) {
+  int activations = 0;
+  for (const auto& b : plan.buffers) activations += !b.constant && b.view_of < 0;
+  std::printf("layouts: %d of %d activations kept in NCHWc between kernels\n", plan.blocked_buffers, activations);
 }
 
 int RunBuildModel(const BuildModelOptions& o) {
@@ -84,7 +97,7 @@ int RunBuildModel(const BuildModelOptions& o) {
   if (!target.ok()) return Fail(target.status());
   auto graph = pc::ImportOnnx(o.model);
   if (!graph.ok()) return Fail(graph.status());
-  auto plan = PlanWithStore(*graph, *target, o.db);
+  auto plan = PlanWithStore(*graph, *target, o.db, o.layouts);
   if (!plan.ok()) return Fail(plan.status());
   std::map<std::string, int> levels;
   std::printf("%s for %s: %zu steps\n", o.model.c_str(), target->Describe().c_str(), plan->steps.size());
@@ -104,6 +117,7 @@ int RunBuildModel(const BuildModelOptions& o) {
                      ", " + std::to_string(o.threads) + " thread(s)); configs: " + summary;
   auto lib = pc::WriteModelLibrary(*plan, o.out, info);
   if (!lib.ok()) return Fail(lib.status());
+  PrintLayouts(*plan);
   std::printf("kernels: %s\nwrote %s and %s in %.1f s\n", summary.c_str(), lib->library.c_str(),
               lib->header.c_str(), lib->seconds);
   return 0;
@@ -244,7 +258,7 @@ int RunRunModel(const RunModelOptions& o) {
   if (!target.ok()) return Fail(target.status());
   auto graph = pc::ImportOnnx(o.model);
   if (!graph.ok()) return Fail(graph.status());
-  auto plan = PlanWithStore(*graph, *target, o.db);
+  auto plan = PlanWithStore(*graph, *target, o.db, o.layouts);
   if (!plan.ok()) return Fail(plan.status());
   auto model = pc::CompiledModel::Create(std::move(*plan));
   if (!model.ok()) return Fail(model.status());
@@ -302,6 +316,7 @@ int RunRunModel(const RunModelOptions& o) {
   std::printf("configs:");
   for (const auto& [level, n] : levels) std::printf(" %d %s", n, level.c_str());
   std::printf("\n");
+  PrintLayouts(plan_ref);
 
   if (!o.output.empty()) {
     std::ofstream f(o.output, std::ios::binary);

@@ -16,6 +16,7 @@ struct RunModelOptions {
   int repeat = 20;            // timed inferences (the median is reported)
   std::string input, output;  // raw float32 files: the input to run, where to write the output
   bool check = false;         // compare with the graph's reference runner
+  std::string layouts = "nchwc";  // nchwc: blocked between blocked kernels (PlanOptions); nchw
 };
 int RunRunModel(const RunModelOptions& options);
 
@@ -25,6 +26,7 @@ struct BuildModelOptions {
   std::string out;             // the directory of the library
   std::string target = "host";  // any x86-64 target: nothing runs here
   int threads = 1;              // the deployed thread count (part of the target's key)
+  std::string layouts = "nchwc";  // as RunModelOptions::layouts
 };
 // Writes the model library (compiler::WriteModelLibrary) with the store's best configs,
 // printing the fallback level of every kernel.

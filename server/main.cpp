@@ -103,6 +103,9 @@ int main(int argc, char** argv) {
   run_model->add_option("--input", run_model_opts.input, "raw float32 input (default: uniform [-1, 1) from seed 42)");
   run_model->add_option("--output", run_model_opts.output, "write the raw float32 output here");
   run_model->add_flag("--check", run_model_opts.check, "compare the output with the graph's reference runner");
+  run_model->add_option("--layouts", run_model_opts.layouts,
+                        "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
+                        "tensor NCHW");
 
   priortune::server::BuildModelOptions build_model_opts;
   CLI::App* build_model = app.add_subcommand(
@@ -112,6 +115,9 @@ int main(int argc, char** argv) {
   build_model->add_option("--out", build_model_opts.out, "the directory to write")->required();
   build_model->add_option("--target", build_model_opts.target, "host (default), a CPU name or target JSON");
   build_model->add_option("--threads", build_model_opts.threads, "the deployed thread count (default 1)");
+  build_model->add_option("--layouts", build_model_opts.layouts,
+                          "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
+                          "tensor NCHW");
 
   priortune::server::TuneModelOptions tune_model_opts;
   CLI::App* tune_model = app.add_subcommand(

@@ -40,6 +40,16 @@ struct EpilogueInputs {
   void AppendArgs(std::vector<Tensor>& args) const;
 };
 
+// An NCHW tensor's shape in `block` (TensorLayouts): [n, c, h, w], or [n, c/block, h, w, block].
+std::vector<int64_t> LayoutShape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block);
+// InvalidArgument unless `block` is 0 or divides `channels`; `what` names the tensor.
+Status CheckBlock(const std::string& what, int64_t block, int64_t channels);
+// Element (n, c, h, w) of `x`, stored in `block`, where the channel is given as
+// c = cb * cbn + ci (cbn == 0: c = cb and ci unused), the way a blocked loop nest holds
+// it. Equal or nested blocks index without a division by a variable.
+Expr ChannelRead(const Tensor& x, int64_t block, const Expr& n, const Expr& cb, int64_t cbn, const Expr& ci,
+                 const Expr& h, const Expr& w);
+
 // Divisors of n no larger than limit, ascending.
 std::vector<int64_t> Divisors(int64_t n, int64_t limit);
 // The candidate closest to `want` (ties: the smaller).

@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <random>
+#include <set>
 
 #include "tests/compiler/onnx_builder.h"
 
@@ -24,14 +26,21 @@ std::vector<float> RandomInput(int64_t n, uint32_t seed) {
   return v;
 }
 
-// Plans and runs `g` on the host; expects the reference's output.
-void ExpectCompiledMatchesReference(const Graph& g, size_t* steps = nullptr) {
-  NoConfigSource none;  // no store: every kernel hand-picked
-  auto plan = PlanModel(g, Target::Host(), none);
+// Plans and runs `g` on the host; expects the reference's output. `source` null: no
+// store, every kernel hand-picked. `plan_out`: the plan, before it was compiled.
+void ExpectCompiledMatchesReference(const Graph& g, size_t* steps = nullptr, ConfigSource* source = nullptr,
+                                    const PlanOptions& options = {}, ModelPlan* plan_out = nullptr) {
+  NoConfigSource none;
+  auto plan = PlanModel(g, Target::Host(), source ? *source : none, options);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   if (steps) *steps = plan->steps.size();
-  for (const auto& s : plan->steps)
-    if (s.workload) EXPECT_EQ(s.choice.level, "hand-picked") << s.name;
+  if (!source)
+    for (const auto& s : plan->steps)
+      if (s.workload) EXPECT_EQ(s.choice.level, "hand-picked") << s.name;
+  if (plan_out) {
+    *plan_out = *plan;
+    for (auto& b : plan_out->buffers) b.data.clear();
+  }
   auto model = CompiledModel::Create(std::move(*plan));
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   std::vector<float> input = RandomInput((*model)->input_elements(), 11);
@@ -126,6 +135,130 @@ TEST(CompiledModel, RefusesAGraphWithTwoInputsAndASizeThatIsNotTheModels) {
   Status s = (*model)->Run(in.data(), in.size(), out.data(), out.size());
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("the model takes 64"), std::string::npos) << s.ToString();
+}
+
+// A fake store behind the ConfigSource interface: for each workload a config drawn at
+// random (seeded) among those of the space that compute in channel blocks (conv2d's
+// nchwc, depthwise's nchwc), so that producers and readers have different blocks.
+class BlockedConfigs : public ConfigSource {
+ public:
+  explicit BlockedConfigs(uint32_t seed) : rng_(seed) {}
+  StatusOr<ConfigChoice> BestConfig(const Workload& w, const Target& t) override {
+    PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
+    ConfigChoice c;
+    c.level = "exact target";
+    if (w.op != "conv2d" && w.op != "depthwise_conv2d") {
+      c.config = tmpl->HandPickedConfig(w, t);
+      return c;
+    }
+    const auto knobs = tmpl->Knobs(w, t);
+    for (int tries = 0; tries < 100000; ++tries) {
+      Config cfg;
+      for (const auto& k : knobs) k.Assign(rng_() % k.size(), cfg);
+      if (tmpl->NativeBlock(w, t, cfg) > 0 && CheckConfigInSpace(*tmpl, w, t, cfg).ok()) {
+        c.config = cfg;
+        return c;
+      }
+    }
+    return Internal("no blocked config drawn for " + w.ShortName());
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+// conv3x3+BN -> Relu -> MaxPool 3x3 s1 p1 -> conv3x3+BN -> Add(pool) -> Relu
+//   -> depthwise 3x3+BN -> Clip(0, 6) -> AveragePool 2x2 s2 -> conv1x1+BN (16 -> 24)
+//   -> GlobalAveragePool -> Flatten -> Gemm
+ModelBuilder BlockedChainModel() {
+  ModelBuilder m;
+  m.Input("x", {1, 8, 12, 12});
+  Conv(m, "a", "x", 8, 16, 3, true);
+  m.Node("Relu", "a_relu", {"a_out"}, {"a_r"});
+  auto pool = [&](const char* op, const char* name, const char* in, const char* out, int64_t k, int64_t st,
+                  int64_t p) {
+    auto* n = m.Node(op, name, {in}, {out});
+    ModelBuilder::Ints(n, "kernel_shape", {k, k});
+    ModelBuilder::Ints(n, "strides", {st, st});
+    ModelBuilder::Ints(n, "pads", {p, p, p, p});
+  };
+  pool("MaxPool", "pool", "a_r", "p", 3, 1, 1);
+  Conv(m, "b", "p", 16, 16, 3, true);
+  m.Node("Add", "b_add", {"b_out", "p"}, {"b_sum"});
+  m.Node("Relu", "b_relu", {"b_sum"}, {"b_r"});
+  Conv(m, "d", "b_r", 16, 16, 3, true, /*depthwise=*/true);
+  m.Scalar("zero", 0);
+  m.Scalar("six", 6);
+  m.Node("Clip", "d_clip", {"d_out", "zero", "six"}, {"d_r"});
+  pool("AveragePool", "avg", "d_r", "q", 2, 2, 0);
+  Conv(m, "e", "q", 16, 24, 1, true);
+  m.Node("GlobalAveragePool", "gap", {"e_out"}, {"g"});
+  m.Node("Flatten", "flat", {"g"}, {"fl"});
+  m.Weight("fc_w", {24, 10});
+  m.Weight("fc_b", {10});
+  m.Node("Gemm", "fc", {"fl", "fc_w", "fc_b"}, {"y"});
+  m.Output("y");
+  return m;
+}
+
+// NCHWc propagation: with blocked configs, every tensor between the convolutions, the
+// pooling and (unfused) elementwise steps stays blocked in its producer's block; the graph's
+// input and output and what Flatten and Gemm read stay NCHW; the output equals the
+// reference's with propagation on and off, folding and fusion on and off. Off, no tensor
+// is blocked and the blocked kernels take and give NCHW.
+TEST(CompiledModel, NchwcPropagationKeepsBlocksBetweenKernelsAndTheOutput) {
+  ModelBuilder m = BlockedChainModel();
+  for (auto [fold, fuse] : {std::pair{true, true}, {true, false}, {false, false}}) {
+    auto g = ImportOnnxBytes(m.Bytes(), "model", testing::Options(fold, fuse));
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    for (uint32_t seed : {1u, 2u}) {
+      SCOPED_TRACE(std::string("fold ") + (fold ? "on" : "off") + ", fuse " + (fuse ? "on" : "off") + ", seed " +
+                   std::to_string(seed));
+      ModelPlan on, off;
+      {
+        BlockedConfigs source(seed);
+        ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true}, &on);
+      }
+      {
+        BlockedConfigs source(seed);
+        ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{false}, &off);
+      }
+      ASSERT_EQ(on.steps.size(), off.steps.size());
+      EXPECT_EQ(off.blocked_buffers, 0);
+      for (const auto& s : off.steps) EXPECT_TRUE(s.layouts.plain()) << s.name;
+      // Every activation 4-D and read only by blocked kernels, pooling, elementwise ops
+      // or global average pooling is blocked: all of them but the input, the GAP's
+      // output and what Flatten reads.
+      std::map<std::string, int64_t> block;
+      int activations = 0;
+      for (const auto& b : on.buffers) {
+        block[b.name] = b.block;
+        if (!b.constant && b.shape.size() == 4 && b.shape[2] > 1) {
+          ++activations;
+          if (b.name != "x") EXPECT_GT(b.block, 0) << b.name;
+        }
+      }
+      EXPECT_EQ(block.at("x"), 0);
+      EXPECT_EQ(block.at("g"), 0);
+      EXPECT_EQ(on.blocked_buffers, activations - 1);
+      EXPECT_GE(on.blocked_buffers, fuse ? 5 : 8);
+      // Each tensor takes its producer's block: a convolution's own (the config's), a
+      // pooling or elementwise step's input's.
+      for (const auto& s : on.steps) {
+        const int64_t out = on.buffers[s.args.back()].block;
+        if (s.workload) {
+          auto tmpl = FindTemplate(s.workload->op);
+          ASSERT_TRUE(tmpl.ok());
+          const int64_t native = (*tmpl)->NativeBlock(*s.workload, on.target, s.choice.config);
+          EXPECT_EQ(s.layouts.out, out) << s.name;
+          EXPECT_EQ(s.layouts.data, on.buffers[s.args[0]].block) << s.name;
+          if (out) EXPECT_EQ(out, native) << s.name;
+        } else if (s.op != "global_avg_pool" && out) {
+          EXPECT_EQ(out, on.buffers[s.args[0]].block) << s.name;
+        }
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -4,10 +4,12 @@
 // the kernel is compiled and its assembly checked for the ISA's vector registers.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "compiler/build.h"
+#include "compiler/jit.h"
 #include "tests/common/isa_targets.h"
 
 namespace priortune::compiler {
@@ -151,6 +153,133 @@ TEST(Epilogue, WorkloadKeysWithoutTheNewFieldsAreUnchangedAndTheFieldsRoundTrip)
 TEST_P(Ops, DepthwiseConv2dStrideOneAndTwoMatchReference) {
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 8, 19, 19, 3, 3, 1, 1), 3);
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 5, 7, 7, 3, 3, 2, 1), 3);
+}
+
+// NCHW [n, c, h, w] to NCHW{b}c [n, c/b, h, w, b] (b == 0: a copy), and back.
+std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) {
+  const int64_t hw = s[2] * s[3];
+  std::vector<float> out(static_cast<size_t>(s[0] * s[1] * hw));
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t plain = (n * s[1] + c) * hw + p;
+        const int64_t blocked = b == 0 ? plain : ((n * (s[1] / b) + c / b) * hw + p) * b + c % b;
+        out[blocked] = x[plain];
+      }
+  return out;
+}
+std::vector<float> FromBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) {
+  const int64_t hw = s[2] * s[3];
+  std::vector<float> out(static_cast<size_t>(s[0] * s[1] * hw));
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t plain = (n * s[1] + c) * hw + p;
+        out[plain] = x[b == 0 ? plain : ((n * (s[1] / b) + c / b) * hw + p) * b + c % b];
+      }
+  return out;
+}
+
+// A blocked kernel of a compiled model (TensorLayouts): data and residual in any block,
+// the output in NCHW or in the config's own block. Configs drawn at random in the blocked
+// layout; each layout combination's output, unblocked, equals the reference's.
+void ExpectLayoutsCorrect(const Workload& w, const Target& t, int configs) {
+  auto tmpl = FindTemplate(w.op);
+  ASSERT_TRUE(tmpl.ok());
+  const bool depthwise = w.op == "depthwise_conv2d";
+  const auto shapes = (*tmpl)->ArgShapes(w);
+  const auto& in_shape = shapes[0];
+  const auto& out_shape = shapes.back();
+  KernelArgs args(**tmpl, w, 11);
+  const std::vector<float> want = ReferenceOutput(w, args);
+  auto jit = HostRuns(t) ? Jit::ForTarget(t) : StatusOr<Jit*>(FailedPrecondition("not this host"));
+  int run = 0;
+  for (Config c : RandomConfigs(**tmpl, w, t, configs, 99)) {
+    c["layout"] = depthwise ? 1 : 0;
+    const int64_t native = (*tmpl)->NativeBlock(w, t, c);
+    ASSERT_GT(native, 0) << ConfigToJson(c);
+    // Input blocks: the output's own block where the channels allow (what a model's
+    // producer of the same block gives), then nested, holding or unrelated ones, each
+    // once with an NCHW and once with a blocked output.
+    auto blocks_of = [&](int64_t channels) {
+      std::vector<int64_t> b;
+      for (int64_t x : {native, int64_t{8}, int64_t{3}, int64_t{16}, int64_t{2}})
+        if (channels % x == 0 && std::find(b.begin(), b.end(), x) == b.end()) b.push_back(x);
+      return b;
+    };
+    const std::vector<int64_t> data_blocks = blocks_of(in_shape[1]);
+    std::vector<int64_t> residual_blocks = blocks_of(out_shape[1]);
+    residual_blocks.insert(residual_blocks.begin(), 0);
+    std::vector<std::pair<int64_t, int64_t>> combos = {{0, native}, {data_blocks[0], 0}};
+    for (size_t i = 1; i < data_blocks.size() && i < 3; ++i) combos.push_back({data_blocks[i], i % 2 ? native : 0});
+    for (auto [db, ob] : combos) {
+      TensorLayouts lay;
+      lay.data = db;
+      lay.out = ob;
+      lay.residual = w.residual ? residual_blocks[(run++) % residual_blocks.size()] : 0;
+      SCOPED_TRACE(w.ShortName() + " " + ConfigToJson(c) + " data " + std::to_string(db) + " residual " +
+                   std::to_string(lay.residual) + " out " + std::to_string(ob) + " on " + t.cpu);
+      auto f = LowerWorkload(w, t, c, lay);
+      ASSERT_TRUE(f.ok()) << f.status().ToString();
+      if (!jit.ok()) {
+        auto text = EmitCodeText(*f, CodeFileType::kAssembly, t);
+        ASSERT_TRUE(text.ok()) << text.status().ToString();
+        continue;
+      }
+      auto k = (*jit)->Compile(*f);
+      ASSERT_TRUE(k.ok()) << k.status().ToString();
+      std::vector<float> data = ToBlocked(args.inputs()[0], in_shape, db), residual;
+      std::vector<void*> ptrs = args.pointers();
+      ptrs[0] = data.data();
+      if (w.residual) {
+        const size_t r = ptrs.size() - 2;
+        residual = ToBlocked(args.inputs()[r], out_shape, lay.residual);
+        ptrs[r] = residual.data();
+      }
+      args.ResetOutput();
+      k->Run(ptrs);
+      std::vector<float> got = FromBlocked(args.output(), out_shape, ob);
+      int64_t bad = -1;
+      for (size_t i = 0; i < want.size() && bad < 0; ++i)
+        if (!(std::fabs(got[i] - want[i]) <= 1e-3 * std::max(1.0f, std::fabs(want[i])))) bad = static_cast<int64_t>(i);
+      EXPECT_EQ(bad, -1) << "got " << (bad >= 0 ? got[bad] : 0) << " want " << (bad >= 0 ? want[bad] : 0);
+    }
+  }
+}
+
+TEST_P(Ops, BlockedLayoutsBetweenKernelsMatchReference) {
+  const Target t = target();
+  ExpectLayoutsCorrect(WithEpilogue(Conv2dWorkload(1, 16, 10, 10, 24, 3, 3, 1, 1), true, true, true, false), t, 2);
+  ExpectLayoutsCorrect(WithEpilogue(Conv2dWorkload(1, 24, 9, 9, 32, 1, 1, 2, 0), true, false, false, true), t, 2);
+  ExpectLayoutsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 32, 12, 12, 3, 3, 1, 1), true, true, false, true), t, 2);
+  ExpectLayoutsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 48, 11, 11, 3, 3, 2, 1), true, false, true, false), t, 2);
+}
+
+TEST(Layouts, AConfigThatWorksInNchwOrAWrongBlockIsRefused) {
+  const Target t = IsaTarget("avx2");
+  Workload w = Conv2dWorkload(1, 16, 10, 10, 32, 3, 3, 1, 1);
+  auto tmpl = FindTemplate("conv2d");
+  ASSERT_TRUE(tmpl.ok());
+  Config c = (*tmpl)->DefaultConfig(w, t);
+  ASSERT_EQ(c.at("layout"), 0);
+  TensorLayouts lay;
+  lay.out = c.at("oc_bn") * 2;
+  auto f = LowerWorkload(w, t, c, lay);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("output block"), std::string::npos) << f.status().ToString();
+  lay.out = 0;
+  lay.data = 5;
+  f = LowerWorkload(w, t, c, lay);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("does not divide"), std::string::npos) << f.status().ToString();
+  c["layout"] = 1;  // nchw-width
+  EXPECT_EQ((*tmpl)->NativeBlock(w, t, c), 0);
+  lay.data = 8;
+  f = LowerWorkload(w, t, c, lay);
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("NCHW only"), std::string::npos) << f.status().ToString();
+  auto mm = LowerWorkload(MatmulWorkload(8, 8, 8), t, (*FindTemplate("matmul"))->DefaultConfig(MatmulWorkload(8, 8, 8), t), lay);
+  EXPECT_FALSE(mm.ok());
 }
 
 TEST_P(Ops, TilesOfThreeVectorsMatchReference) {
