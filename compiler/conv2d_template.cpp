@@ -358,6 +358,8 @@ class Conv2d : public OpTemplate {
     int64_t owbn = std::min(cfg.at("ow_bn"), d.ow);
     int64_t regh = std::min(cfg.at("reg_h"), d.oh), order = cfg.at("reduce_order");
     bool par = cfg.at("parallel") != 0, in_place = cfg.at("data_layout") == 1;
+    // Unpadded data already in ic_bn blocks: the packed copy would be the data itself.
+    if (lay.data == icbn && d.ph == 0 && d.pw == 0) in_place = true;
     int64_t icb = d.c / icbn, ocb = d.o / ocbn;
     Tensor data = Placeholder("data", LayoutShape(d.n, d.c, d.h, d.w, lay.data));
     Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});

@@ -14,6 +14,7 @@
 //   io <input buffer> <output buffer>
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -118,6 +119,15 @@ struct pt_model {
   }
 };
 
+// A 64-byte aligned buffer of `elements` floats (at least one), or null with g_error
+// set: pt_model_create reports a failed allocation instead of aborting.
+static void* AllocFloats(int64_t elements) {
+  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(elements, 1)) * 4 + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (!p) g_error = "out of memory: cannot allocate " + std::to_string(bytes) + " bytes for the model's buffers";
+  return p;
+}
+
 extern "C" {
 
 pt_model* pt_model_create(void) {
@@ -134,9 +144,10 @@ pt_model* pt_model_create(void) {
     } else if (p.offset[i] >= 0) {
       m->memory[i] = const_cast<float*>(pt_model_params + p.offset[i]);  // kernels only read it
     } else {
-      void* buf = pt_alloc(std::max<int64_t>(p.elements[i], 1) * 4);
-      std::memset(buf, 0, static_cast<size_t>(p.elements[i]) * 4);
+      void* buf = AllocFloats(p.elements[i]);
+      if (!buf) return nullptr;
       m->owned.push_back(buf);
+      std::memset(buf, 0, static_cast<size_t>(p.elements[i]) * 4);
       m->memory[i] = static_cast<float*>(buf);
     }
   }
@@ -144,7 +155,8 @@ pt_model* pt_model_create(void) {
     std::vector<void*> args;
     for (int b : s.args) args.push_back(m->memory[b]);
     for (const auto& pp : s.prepacks) {
-      void* packed = pt_alloc(std::max<int64_t>(pp.elements, 1) * 4);
+      void* packed = AllocFloats(pp.elements);
+      if (!packed) return nullptr;
       m->owned.push_back(packed);
       void* pack_args[2] = {args[pp.arg], packed};
       pp.fn(pack_args);

@@ -203,7 +203,8 @@ void ExpectLayoutsCorrect(const Workload& w, const Target& t, int configs) {
     // once with an NCHW and once with a blocked output.
     auto blocks_of = [&](int64_t channels) {
       std::vector<int64_t> b;
-      for (int64_t x : {native, int64_t{8}, int64_t{3}, int64_t{16}, int64_t{2}})
+      const int64_t inner = depthwise ? native : c.at("ic_bn");  // the block the kernel packs into
+      for (int64_t x : {native, inner, int64_t{8}, int64_t{3}, int64_t{16}, int64_t{2}})
         if (channels % x == 0 && std::find(b.begin(), b.end(), x) == b.end()) b.push_back(x);
       return b;
     };
@@ -211,7 +212,7 @@ void ExpectLayoutsCorrect(const Workload& w, const Target& t, int configs) {
     std::vector<int64_t> residual_blocks = blocks_of(out_shape[1]);
     residual_blocks.insert(residual_blocks.begin(), 0);
     std::vector<std::pair<int64_t, int64_t>> combos = {{0, native}, {data_blocks[0], 0}};
-    for (size_t i = 1; i < data_blocks.size() && i < 3; ++i) combos.push_back({data_blocks[i], i % 2 ? native : 0});
+    for (size_t i = 1; i < data_blocks.size() && i < 4; ++i) combos.push_back({data_blocks[i], i % 2 ? native : 0});
     for (auto [db, ob] : combos) {
       TensorLayouts lay;
       lay.data = db;
