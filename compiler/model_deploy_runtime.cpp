@@ -144,9 +144,9 @@ pt_model* pt_model_create(void) {
     } else if (p.offset[i] >= 0) {
       m->memory[i] = const_cast<float*>(pt_model_params + p.offset[i]);  // kernels only read it
     } else {
-      void* buf = AllocFloats(p.elements[i]);
+      m->owned.push_back(nullptr);  // first, so that a failed push_back cannot leak the buffer
+      void* buf = m->owned.back() = AllocFloats(p.elements[i]);
       if (!buf) return nullptr;
-      m->owned.push_back(buf);
       std::memset(buf, 0, static_cast<size_t>(p.elements[i]) * 4);
       m->memory[i] = static_cast<float*>(buf);
     }
@@ -155,9 +155,9 @@ pt_model* pt_model_create(void) {
     std::vector<void*> args;
     for (int b : s.args) args.push_back(m->memory[b]);
     for (const auto& pp : s.prepacks) {
-      void* packed = AllocFloats(pp.elements);
+      m->owned.push_back(nullptr);
+      void* packed = m->owned.back() = AllocFloats(pp.elements);
       if (!packed) return nullptr;
-      m->owned.push_back(packed);
       void* pack_args[2] = {args[pp.arg], packed};
       pp.fn(pack_args);
       args[pp.arg] = packed;

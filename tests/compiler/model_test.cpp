@@ -201,6 +201,36 @@ ModelBuilder BlockedChainModel() {
   return m;
 }
 
+// conv3x3 -> MaxPool 2x2 s2 -> Flatten -> Gemm: a pooling step that reads blocks and
+// writes NCHW (its reader, Flatten, takes NCHW only).
+ModelBuilder BlockedPoolThenFlattenModel() {
+  ModelBuilder m;
+  m.Input("x", {1, 8, 8, 8});
+  Conv(m, "a", "x", 8, 16, 3, true);
+  auto* n = m.Node("MaxPool", "pool", {"a_out"}, {"p"});
+  ModelBuilder::Ints(n, "kernel_shape", {2, 2});
+  ModelBuilder::Ints(n, "strides", {2, 2});
+  m.Node("Flatten", "flat", {"p"}, {"fl"});
+  m.Weight("fc_w", {256, 10});
+  m.Weight("fc_b", {10});
+  m.Node("Gemm", "fc", {"fl", "fc_w", "fc_b"}, {"y"});
+  m.Output("y");
+  return m;
+}
+
+TEST(CompiledModel, APoolingStepReadsBlocksAndWritesNchwForFlatten) {
+  auto g = ImportOnnxBytes(BlockedPoolThenFlattenModel().Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  BlockedConfigs source(3);
+  ModelPlan plan;
+  ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true}, &plan);
+  std::map<std::string, int64_t> block;
+  for (const auto& b : plan.buffers) block[b.name] = b.block;
+  EXPECT_GT(block.at("a_out"), 0);
+  EXPECT_EQ(block.at("p"), 0);
+  EXPECT_EQ(plan.blocked_buffers, 1);
+}
+
 // NCHWc propagation: with blocked configs, every tensor between the convolutions, the
 // pooling and (unfused) elementwise steps stays blocked in its producer's block; the graph's
 // input and output and what Flatten and Gemm read stay NCHW; the output equals the
