@@ -25,6 +25,7 @@ packages=(
   libgtest-dev
   libonnx-dev
   libopenblas-dev
+  libpq-dev
   libprotobuf-dev
   libspdlog-dev
   libsqlite3-dev
@@ -36,6 +37,7 @@ packages=(
   nlohmann-json3-dev
   openssl
   pkg-config
+  postgresql
   protobuf-compiler
   protobuf-compiler-grpc
   python3-grpc-tools
