@@ -1,5 +1,6 @@
 // The Store: every measurement record, the best config per (workload, target), the
-// jobs and tasks that produced them, and the cost models learned from them. One SQLite file by default (OpenSqliteStore); the
+// jobs and tasks that produced them, and the cost models learned from them. One SQLite file by default (OpenSqliteStore),
+// or a PostgreSQL database shared by several servers (OpenPostgresStore); OpenStore picks by URL. The
 // tuning-log corpus that later cost models learn from.
 #pragma once
 
@@ -165,5 +166,21 @@ inline constexpr int kLogFormatVersion = 1;
 // FailedPrecondition if the file was written by a newer priortune (schema too new);
 // Unavailable if it cannot be opened.
 StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+// Opens and migrates the PostgreSQL store at `url` (libpq's URI,
+// postgresql://user[:password]@host:port/dbname; the database must exist), with the same
+// schema versions as the SQLite store. Several processes and servers may share it.
+// Unavailable if it cannot connect (the message gives the URL without its password);
+// FailedPrecondition if its schema is newer than this build's.
+StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url);
+
+// A store by URL: postgresql:// or postgres:// opens PostgreSQL; sqlite:///path or a bare
+// path opens SQLite; InvalidArgument for another scheme.
+StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+// Whether `url` names a PostgreSQL store (so there is no file to look for).
+bool IsPostgresUrl(const std::string& url);
+// False for a SQLite store whose file does not exist (commands that only read refuse to
+// create one); true for PostgreSQL, whose connection says.
+bool StoreExists(const std::string& url);
 
 }  // namespace priortune::db

@@ -4,7 +4,8 @@
 # for loopback only, and a database named priortune. Nothing outside DIR is touched.
 #   scripts/pg_cluster.sh start DIR PORT   prints the store URL (postgresql://...) when it answers
 #   scripts/pg_cluster.sh stop DIR         stops the server and removes DIR
-# As root the server runs as the `postgres` user (PostgreSQL refuses to run as root).
+# As root the server runs as the `postgres` user (PostgreSQL refuses to run as root),
+# so DIR's parents must be traversable by it.
 # Exit 2 with a message when the packages are missing or the server does not come up
 # within 60 s.
 set -euo pipefail
@@ -23,7 +24,11 @@ case "$cmd" in
     [[ "$port" =~ ^[0-9]+$ ]] || { echo "pg_cluster: start needs a port" >&2; exit 2; }
     mkdir -p "$dir"
     dir="$(cd "$dir" && pwd)"
-    [[ "$(id -u)" == 0 ]] && chown postgres: "$dir"
+    if [[ "$(id -u)" == 0 ]]; then
+      chown postgres: "$dir"
+      runuser -u postgres -- test -x "$dir" ||
+        { echo "pg_cluster: the postgres user cannot reach $dir (a parent directory is private)" >&2; exit 2; }
+    fi
     "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
       > "$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 2; }
     "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \

@@ -172,7 +172,7 @@ int RunTune(const TuneCommandOptions& o) {
   const compiler::Target target = *parsed_target;
   const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
 
-  auto store = db::OpenSqliteStore(o.db);
+  auto store = db::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
 
   auto embedded = EmbeddedWorkers::Start(target, EmbeddedOptions(o));
@@ -386,8 +386,8 @@ int RunEvalModel(const EvalModelOptions& o) {
   if (!o.op.empty()) {
     if (auto t = compiler::FindTemplate(o.op); !t.ok()) return Fail(t.status());
   }
-  if (!FileExists(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
-  auto store = db::OpenSqliteStore(o.db);
+  if (!db::StoreExists(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
+  auto store = db::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
   auto tr = RecordsOfTarget(**store, o.db, o.target, o.threads, o.op);
   if (!tr.ok()) return Fail(tr.status(), tr.status().code() == StatusCode::kInternal ? 1 : 2);
@@ -444,8 +444,8 @@ int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::
   auto parsed_target = DeployTarget(target_spec, threads);
   if (!parsed_target.ok()) return Fail(parsed_target.status());
   const compiler::Target target = *parsed_target;
-  if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));
-  auto store = db::OpenSqliteStore(db);
+  if (!db::StoreExists(db)) return Fail(NotFound("no store at '" + db + "'"));
+  auto store = db::OpenStore(db);
   if (!store.ok()) return Fail(store.status());
   auto source = tuner::MakeDbConfigSource(**store);
   auto found = source->BestConfig(*w, target);
@@ -472,8 +472,8 @@ int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::
 }
 
 int RunExport(const std::string& db, const std::string& out) {
-  if (!FileExists(db)) return Fail(NotFound("no store at '" + db + "'"));
-  auto store = db::OpenSqliteStore(db);
+  if (!db::StoreExists(db)) return Fail(NotFound("no store at '" + db + "'"));
+  auto store = db::OpenStore(db);
   if (!store.ok()) return Fail(store.status());
   if (out.empty() || out == "-") {
     Status s = (*store)->Export(std::cout, {});
@@ -542,7 +542,7 @@ StatusOr<db::ImportStats> ImportLogText(db::Store& store, const std::string& tex
 
 int RunImport(const std::string& db, const std::string& in) {
   if (!FileExists(in)) return Fail(NotFound("cannot read '" + in + "'"));
-  auto store = db::OpenSqliteStore(db);
+  auto store = db::OpenStore(db);
   if (!store.ok()) return Fail(store.status());
   auto stats = ImportLogFile(**store, in);
   if (!stats.ok()) return Fail(stats.status());

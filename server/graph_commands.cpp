@@ -79,8 +79,8 @@ StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& 
     pc::NoConfigSource none;
     return pc::PlanModel(graph, target, none, options);
   }
-  if (!std::ifstream(path)) return NotFound("no store at '" + path + "'");
-  PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenSqliteStore(path));
+  if (!db::StoreExists(path)) return NotFound("no store at '" + path + "'");
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenStore(path));
   return pc::PlanModel(graph, target, *tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true), options);
 }
 
@@ -137,7 +137,7 @@ int RunTuneModel(const TuneModelOptions& o) {
   tune.seed = o.seed;
   tune.trials = o.unit;
   if (Status s = tune.Validate(); !s.ok()) return Fail(s);
-  auto store = db::OpenSqliteStore(o.db);
+  auto store = db::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
 
   // What the store already holds of each task on this target.

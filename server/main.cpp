@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   CLI::App* run_model = app.add_subcommand(
       "run-model", "compile an ONNX model in-process with the store's best configs and time it, per step and in total");
   run_model->add_option("model", run_model_opts.model, "the .onnx file")->required();
-  run_model->add_option("--db", run_model_opts.db, "the SQLite store (default: none, every kernel hand-picked)");
+  run_model->add_option("--db", run_model_opts.db, "the store: a SQLite file or a postgresql:// URL (default: none, every kernel hand-picked)");
   run_model->add_option("--target", run_model_opts.target, "host (default) or a target this host runs");
   run_model->add_option("--threads", run_model_opts.threads, "threads (default 1)");
   run_model->add_option("--repeat", run_model_opts.repeat, "timed inferences; the median is printed (default 20)");
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   CLI::App* build_model = app.add_subcommand(
       "build-model", "write a shared library of an ONNX model with the store's best kernels (C API, no LLVM/SQLite/gRPC)");
   build_model->add_option("model", build_model_opts.model, "the .onnx file")->required();
-  build_model->add_option("--db", build_model_opts.db, "the SQLite store (default ./priortune.db)");
+  build_model->add_option("--db", build_model_opts.db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   build_model->add_option("--out", build_model_opts.out, "the directory to write")->required();
   build_model->add_option("--target", build_model_opts.target, "host (default), a CPU name or target JSON");
   build_model->add_option("--threads", build_model_opts.threads, "the deployed thread count (default 1)");
@@ -123,7 +123,7 @@ int main(int argc, char** argv) {
   CLI::App* tune_model = app.add_subcommand(
       "tune-model", "tune every task of an ONNX model within one budget (Ansor's gradient task scheduler)");
   tune_model->add_option("model", tune_model_opts.model, "the .onnx file")->required();
-  tune_model->add_option("--db", tune_model_opts.db, "the SQLite store (default ./priortune.db)");
+  tune_model->add_option("--db", tune_model_opts.db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   tune_model->add_option("--target", tune_model_opts.target, "host (default) or a target this host runs");
   tune_model->add_option("--threads", tune_model_opts.threads, "threads per measurement (default 1)");
   tune_model->add_option("--workers", tune_model_opts.workers, "local workers (default: cores / threads)");
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
                    "xgb-ga: rank:pairwise | reg:throughput (default rank:pairwise)");
   tune->add_option("--model-pair-samples", tune_opts.tune.model_pair_samples,
                    "xgb-ga, rank:pairwise: pairs sampled per record and round (default 4)");
-  tune->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  tune->add_option("--db", db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   tune->add_option("--workers", tune_opts.workers, "local worker processes (default: one per --threads cores)");
   tune->add_option("--threads", tune_opts.threads,
                    "threads the kernel is deployed with: measured with as many threads on as many "
@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
   priortune::server::EvalModelOptions eval_opts;
   CLI::App* eval = app.add_subcommand(
       "eval-model", "offline cost-model metrics on the store's records, holding out one workload at a time");
-  eval->add_option("--db", eval_opts.db, "the SQLite store (default ./priortune.db)");
+  eval->add_option("--db", eval_opts.db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   eval->add_option("--target", eval_opts.target, "whose records: host (default), a CPU name or target JSON");
   eval->add_option("--threads", eval_opts.threads, "the thread count of the records' target (default 1)");
   eval->add_option("--op", eval_opts.op, "only this op's records (default: all)");
@@ -219,7 +219,7 @@ int main(int argc, char** argv) {
   CLI::App* train = app.add_subcommand(
       "train-model", "train the neural cost model on the store's records (meta-training by default), report "
                      "few-shot metrics on held-out workloads and save it in the store");
-  train->add_option("--db", train_opts.db, "the SQLite store: records from it, the model into it (default ./priortune.db)");
+  train->add_option("--db", train_opts.db, "the store (SQLite file or postgresql:// URL): records from it, the model into it (default ./priortune.db)");
   train->add_option("--log", train_opts.logs, "tuning logs (.jsonl or .jsonl.gz) to import into the store first");
   train->add_option("--target", train_opts.target,
                     "whose records (host, a CPU name or target JSON; default: the host's if the store has them, "
@@ -259,7 +259,7 @@ int main(int argc, char** argv) {
   CLI::App* lookup = app.add_subcommand("lookup", "print the best stored config and its fallback level");
   add_workload(lookup);
   add_target(lookup);
-  lookup->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  lookup->add_option("--db", db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   priortune::server::ConnectionOptions connection;
   // Client flags of every call to a server; the token never on the command line.
   auto add_connection = [&](CLI::App* cmd, bool required) {
@@ -275,11 +275,11 @@ int main(int argc, char** argv) {
   int lookup_threads = 1;
   lookup->add_option("--threads", lookup_threads, "the thread count the kernel runs with (default 1)");
   CLI::App* exp = app.add_subcommand("export", "write the store as a JSON-lines tuning log");
-  exp->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  exp->add_option("--db", db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   exp->add_option("--out", log_path, "output file (default: standard output)");
   CLI::App* imp = app.add_subcommand("import", "add a JSON-lines tuning log to the store (all or nothing)");
   imp->add_option("log", log_path, "the log file")->required();
-  imp->add_option("--db", db, "the SQLite store (default ./priortune.db)");
+  imp->add_option("--db", db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   priortune::server::WorkerOptions worker_opts;
   bool runner = false;
   CLI::App* worker = app.add_subcommand("worker", "a measurement worker for a priortune server");
@@ -300,7 +300,7 @@ int main(int argc, char** argv) {
   worker->add_flag("--runner", runner, "internal: the build-and-time child")->group("");
   priortune::server::ServeOptions serve_opts;
   CLI::App* serve = app.add_subcommand("serve", "the tuning service: jobs, lookup and logs over gRPC, workers lease work");
-  serve->add_option("--db", serve_opts.db, "the SQLite store every job shares (default ./priortune.db)");
+  serve->add_option("--db", serve_opts.db, "the store every job shares: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   serve->add_option("--listen", serve_opts.server.listen, "address to listen on (default 127.0.0.1:7531; :0 picks a port)");
   serve->add_option("--tokens", serve_opts.server.tokens_file,
                     "file of `ROLE NAME TOKEN` lines (ROLE client or worker; default: no authentication)");

@@ -102,10 +102,10 @@ int RunTrainModel(const TrainModelOptions& o) {
   if (!o.op.empty()) {
     if (auto t = compiler::FindTemplate(o.op); !t.ok()) return Fail(t.status());
   }
-  if (o.logs.empty() && !FileExists(o.db)) return Fail(NotFound("no store at '" + o.db + "' (and no --log to fill one)"));
+  if (o.logs.empty() && !db::StoreExists(o.db)) return Fail(NotFound("no store at '" + o.db + "' (and no --log to fill one)"));
   for (const auto& log : o.logs)
     if (!FileExists(log)) return Fail(NotFound("cannot read '" + log + "'"));
-  auto store = db::OpenSqliteStore(o.db);
+  auto store = db::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
   for (const auto& log : o.logs) {
     auto stats = ImportLogFile(**store, log);

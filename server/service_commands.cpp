@@ -157,7 +157,7 @@ int RunServe(const ServeOptions& o) {
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
     return ReportError(FailedPrecondition("another priortune serve holds the store " + o.db + " (" + lock_path +
                                           "); one server per SQLite store"));
-  auto store = db::OpenSqliteStore(o.db);
+  auto store = db::OpenStore(o.db);
   if (!store.ok()) return ReportError(store.status());
   // A client or log reader that goes away must not kill the daemon.
   signal(SIGPIPE, SIG_IGN);

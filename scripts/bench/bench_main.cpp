@@ -117,11 +117,11 @@ int main(int argc, char** argv) {
   std::unique_ptr<priortune::db::Store> store;
   std::unique_ptr<pc::ConfigSource> source;
   if (!db_path.empty()) {
-    if (!std::ifstream(db_path)) {
+    if (!priortune::db::StoreExists(db_path)) {
       std::fprintf(stderr, "no store at %s\n", db_path.c_str());
       return 2;
     }
-    auto opened = priortune::db::OpenSqliteStore(db_path);
+    auto opened = priortune::db::OpenStore(db_path);
     if (!opened.ok()) {
       std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
       return 2;

@@ -42,7 +42,7 @@ std::vector<pc::Workload> Workloads(int count) {
 }
 
 int Populate(const std::string& db, int records, int workloads, uint64_t seed) {
-  auto store = priortune::db::OpenSqliteStore(db);
+  auto store = priortune::db::OpenStore(db);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 2;

@@ -12,25 +12,71 @@
 #include <set>
 #include <sstream>
 
+#include "tests/common/pg_cluster.h"
+
 namespace priortune::db {
 namespace {
 
 namespace fs = std::filesystem;
 
-class StoreTest : public ::testing::Test {
+// A store per name, on one backend: SQLite files in a temporary directory, or databases
+// of a throwaway PostgreSQL cluster (scripts/pg_cluster.sh) that the test starts on a
+// free loopback port and removes.
+class StoreFixture : public ::testing::Test {
  protected:
+  explicit StoreFixture(std::string backend) : backend_(std::move(backend)) {}
   void SetUp() override {
     char tmpl[] = "/tmp/priortune-db-XXXXXX";
     dir_ = mkdtemp(tmpl);
+    if (backend_ == "postgresql") {
+      pg_ = std::make_unique<testing::PgCluster>();
+      std::string err = pg_->Start();
+      ASSERT_EQ(err, "");
+    }
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    pg_.reset();
+    fs::remove_all(dir_);
+  }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  // The store called `name`: a file path, or a PostgreSQL URL (the database created on
+  // first use).
+  std::string Url(const std::string& name) { return pg_ ? pg_->Url(name) : Path(name); }
   std::unique_ptr<Store> Open(const std::string& name) {
-    auto s = OpenSqliteStore(Path(name));
+    auto s = OpenStore(Url(name));
     EXPECT_TRUE(s.ok()) << s.status().ToString();
     return std::move(s).value();
   }
+  // Runs `sql` on the store called `name` behind the Store's back (as a newer priortune
+  // or a hand edit would): "" or the error.
+  std::string EditSql(const std::string& name, const std::string& sql) {
+    if (pg_) {
+      Url(name);
+      return pg_->Sql(name, sql);
+    }
+    sqlite3* db = nullptr;
+    if (sqlite3_open(Path(name).c_str(), &db) != SQLITE_OK) return "cannot open";
+    char* err = nullptr;
+    std::string out;
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) out = err ? err : "error";
+    sqlite3_free(err);
+    sqlite3_close(db);
+    return out;
+  }
+  const std::string backend_;
   fs::path dir_;
+  std::unique_ptr<testing::PgCluster> pg_;
+};
+
+// Every test of the Store's contract, on each backend.
+class StoreTest : public StoreFixture, public ::testing::WithParamInterface<std::string> {
+ public:
+  StoreTest() : StoreFixture(GetParam()) {}
+};
+// What only a file can do (an empty file, a file that is not a database).
+class SqliteStoreTest : public StoreFixture {
+ public:
+  SqliteStoreTest() : StoreFixture("sqlite") {}
 };
 
 Record MakeRecord(const std::string& workload, const std::string& target,
@@ -64,7 +110,7 @@ int64_t UserVersion(const std::string& path) {
   return v;
 }
 
-TEST_F(StoreTest, MigratesAnEmptyFileToTheCurrentSchema) {
+TEST_F(SqliteStoreTest, MigratesAnEmptyFileToTheCurrentSchema) {
   { std::ofstream(Path("empty.db")); }  // a zero-byte file, as `touch` leaves it
   auto store = Open("empty.db");
   EXPECT_EQ(UserVersion(Path("empty.db")), store->schema_version());
@@ -76,20 +122,19 @@ TEST_F(StoreTest, MigratesAnEmptyFileToTheCurrentSchema) {
   EXPECT_EQ(again->History({}).value().size(), 1u);
 }
 
-TEST_F(StoreTest, RefusesAStoreWrittenByANewerSchema) {
+TEST_P(StoreTest, RefusesAStoreWrittenByANewerSchema) {
   Open("new.db").reset();
-  sqlite3* db = nullptr;
-  sqlite3_open(Path("new.db").c_str(), &db);
-  sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr);
-  sqlite3_close(db);
-  auto s = OpenSqliteStore(Path("new.db"));
+  ASSERT_EQ(EditSql("new.db", backend_ == "postgresql" ? "UPDATE priortune_schema SET version = 99"
+                                                        : "PRAGMA user_version = 99"),
+            "");
+  auto s = OpenStore(Url("new.db"));
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(s.status().message().find("99"), std::string::npos) << s.status().message();
-  EXPECT_EQ(UserVersion(Path("new.db")), 99);
+  if (backend_ == "sqlite") EXPECT_EQ(UserVersion(Path("new.db")), 99);
 }
 
-TEST_F(StoreTest, RefusesAFileThatIsNotADatabaseAndLeavesItAlone) {
+TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabaseAndLeavesItAlone) {
   { std::ofstream(Path("notes.txt")) << "these are my notes, not a database\n"; }
   auto s = OpenSqliteStore(Path("notes.txt"));
   ASSERT_FALSE(s.ok());
@@ -99,7 +144,7 @@ TEST_F(StoreTest, RefusesAFileThatIsNotADatabaseAndLeavesItAlone) {
   EXPECT_EQ(text, "these are my notes, not a database\n");
 }
 
-TEST_F(StoreTest, BestIsTheFastestCorrectRecordAndAWrongAnswerNeverIs) {
+TEST_P(StoreTest, BestIsTheFastestCorrectRecordAndAWrongAnswerNeverIs) {
   auto store = Open("best.db");
   std::vector<Record> batch{
       MakeRecord("w", "t", "f", 1, {3e-3, 3.2e-3, 2.9e-3}),
@@ -120,7 +165,7 @@ TEST_F(StoreTest, BestIsTheFastestCorrectRecordAndAWrongAnswerNeverIs) {
   EXPECT_EQ(store->History({}).value().size(), 6u);
 }
 
-TEST_F(StoreTest, BestFallsBackFromExactTargetToIsaFamilyToAnyTarget) {
+TEST_P(StoreTest, BestFallsBackFromExactTargetToIsaFamilyToAnyTarget) {
   auto store = Open("fallback.db");
   std::vector<Record> batch{
       MakeRecord("w", "zen4", "x86_64-avx512", 1, {5e-3}),
@@ -140,7 +185,7 @@ TEST_F(StoreTest, BestFallsBackFromExactTargetToIsaFamilyToAnyTarget) {
   EXPECT_FALSE(store->Best("other", "zen4", "x86_64-avx512").value().has_value());
 }
 
-TEST_F(StoreTest, TwoWriterProcessesAtOnceLoseNothing) {
+TEST_P(StoreTest, TwoWriterProcessesAtOnceLoseNothing) {
   Open("shared.db").reset();
   constexpr int kBatches = 40, kPerBatch = 10;
   std::vector<pid_t> children;
@@ -148,7 +193,7 @@ TEST_F(StoreTest, TwoWriterProcessesAtOnceLoseNothing) {
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
-      auto store = OpenSqliteStore(Path("shared.db"));
+      auto store = OpenStore(Url("shared.db"));
       if (!store.ok()) _exit(3);
       for (int b = 0; b < kBatches; ++b) {
         std::vector<Record> batch;
@@ -176,7 +221,7 @@ TEST_F(StoreTest, TwoWriterProcessesAtOnceLoseNothing) {
   EXPECT_EQ((*store->Best("w", "t", "f"))->record.config_hash, "h0");
 }
 
-TEST_F(StoreTest, ExportThenImportRoundTripsEveryRecord) {
+TEST_P(StoreTest, ExportThenImportRoundTripsEveryRecord) {
   auto a = Open("a.db");
   std::vector<Record> batch{MakeRecord("w1", "t", "f", 1, {1e-3, 1.1e-3}),
                             MakeRecord("w1", "t", "f", 2, {}, ErrorKind::kCompileError),
@@ -206,7 +251,7 @@ TEST_F(StoreTest, ExportThenImportRoundTripsEveryRecord) {
   EXPECT_EQ(b->History({}).value().size(), 3u);
 }
 
-TEST_F(StoreTest, AMalformedLogIsRejectedWithLineAndFieldAndNothingIsImported) {
+TEST_P(StoreTest, AMalformedLogIsRejectedWithLineAndFieldAndNothingIsImported) {
   auto a = Open("a.db");
   std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {1e-3}), MakeRecord("w", "t", "f", 2, {2e-3}),
                             MakeRecord("w", "t", "f", 3, {3e-3})};
@@ -245,7 +290,7 @@ TEST_F(StoreTest, AMalformedLogIsRejectedWithLineAndFieldAndNothingIsImported) {
   EXPECT_NE(no_header.status().message().find("line 1: field 'format'"), std::string::npos);
 }
 
-TEST_F(StoreTest, HistorySelectsByWorkloadTargetOrOp) {
+TEST_P(StoreTest, HistorySelectsByWorkloadTargetOrOp) {
   auto store = Open("history.db");
   std::vector<Record> batch{MakeRecord("w1", "t", "f", 1, {1.0}), MakeRecord("w2", "t", "f", 2, {1.0}),
                             MakeRecord("w1", "u", "f", 3, {1.0})};
@@ -257,7 +302,7 @@ TEST_F(StoreTest, HistorySelectsByWorkloadTargetOrOp) {
   EXPECT_EQ(store->History({"", "", "", 1}).value().size(), 1u);
 }
 
-TEST_F(StoreTest, HistoryAndWorkloadsPageByRowId) {
+TEST_P(StoreTest, HistoryAndWorkloadsPageByRowId) {
   auto store = Open("s.db");
   std::vector<Record> rs;
   for (int i = 0; i < 5; ++i) rs.push_back(MakeRecord("w" + std::to_string(i % 3), "t1", "avx2", i, {1.0 + i}));
@@ -287,7 +332,7 @@ TEST_F(StoreTest, HistoryAndWorkloadsPageByRowId) {
   EXPECT_EQ((*next)[0].records, 1);
 }
 
-TEST_F(StoreTest, JobsListInCreationOrderAndFilterByState) {
+TEST_P(StoreTest, JobsListInCreationOrderAndFilterByState) {
   auto store = Open("s.db");
   auto a = store->CreateJob(R"({"a":1})");
   auto b = store->CreateJob(R"({"b":2})");
@@ -304,18 +349,14 @@ TEST_F(StoreTest, JobsListInCreationOrderAndFilterByState) {
   EXPECT_EQ((*running)[0].request_json, R"({"b":2})");
 }
 
-TEST_F(StoreTest, AnUnknownErrorKindIsRefusedNotGuessed) {
-  std::string path = Path("kinds.db");
+TEST_P(StoreTest, AnUnknownErrorKindIsRefusedNotGuessed) {
   {
     auto store = Open("kinds.db");
     std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {}, ErrorKind::kTimeout)};
     ASSERT_TRUE(store->AddRecords(batch).ok());
   }
   // A newer priortune (or a hand edit) wrote a kind this one does not know.
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE records SET error_kind = 'melted'", nullptr, nullptr, nullptr), SQLITE_OK);
-  sqlite3_close(db);
+  ASSERT_EQ(EditSql("kinds.db", "UPDATE records SET error_kind = 'melted'"), "");
   auto store = Open("kinds.db");
   auto history = store->History({});
   ASSERT_FALSE(history.ok());
@@ -323,7 +364,7 @@ TEST_F(StoreTest, AnUnknownErrorKindIsRefusedNotGuessed) {
   EXPECT_NE(history.status().message().find("melted"), std::string::npos) << history.status().message();
 }
 
-TEST_F(StoreTest, JobsAndTasksAreRecorded) {
+TEST_P(StoreTest, JobsAndTasksAreRecorded) {
   auto store = Open("jobs.db");
   auto job = store->CreateJob(R"({"op":"matmul"})");
   ASSERT_TRUE(job.ok());
@@ -366,7 +407,7 @@ TEST_F(StoreTest, JobsAndTasksAreRecorded) {
   EXPECT_TRUE(store->History({}).value().empty());
 }
 
-TEST_F(StoreTest, ATaskKeepsItsNotes) {
+TEST_P(StoreTest, ATaskKeepsItsNotes) {
   auto store = Open("notes.db");
   auto job = store->CreateJob("{}");
   ASSERT_TRUE(job.ok());
@@ -380,7 +421,7 @@ TEST_F(StoreTest, ATaskKeepsItsNotes) {
   EXPECT_EQ((*tasks)[0].notes, "cost model: transferred");
 }
 
-TEST_F(StoreTest, FeatureBlobsAreKeptPerRecordVersionAndTargetAndAnUnknownRecordWritesNothing) {
+TEST_P(StoreTest, FeatureBlobsAreKeptPerRecordVersionAndTargetAndAnUnknownRecordWritesNothing) {
   {
     auto store = Open("features.db");
     std::vector<Record> rs = {MakeRecord("w1", "t1", "avx2", 1, {1.0}), MakeRecord("w1", "t2", "avx2", 2, {2.0})};
@@ -410,7 +451,7 @@ TEST_F(StoreTest, FeatureBlobsAreKeptPerRecordVersionAndTargetAndAnUnknownRecord
   EXPECT_TRUE(store->FeatureBlobs(3, "").value().empty());
 }
 
-TEST_F(StoreTest, ModelsRoundTripTheirBlobByteForByteAndListNewestFirst) {
+TEST_P(StoreTest, ModelsRoundTripTheirBlobByteForByteAndListNewestFirst) {
   std::string blob("head\n", 5);
   for (int i = 0; i < 3000; ++i) blob.push_back(static_cast<char>(i * 37));  // NULs included
   {
@@ -446,6 +487,47 @@ TEST_F(StoreTest, ModelsRoundTripTheirBlobByteForByteAndListNewestFirst) {
   ASSERT_EQ(by_id->size(), 1u);
   EXPECT_EQ((*by_id)[0].blob, blob);
   EXPECT_TRUE(store->Models({"torch", "", "", 0, 0, true}).value().empty());
+}
+
+TEST_P(StoreTest, TwoConnectionsToOneStoreShareTheSchemaAndTheRecords) {
+  // Two connections (as two servers): the second finds the schema migrated, and what
+  // one writes the other reads.
+  auto a = OpenStore(Url("both.db"));
+  auto b = OpenStore(Url("both.db"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {3e-3}), MakeRecord("w", "t", "f", 2, {2e-3})};
+  ASSERT_TRUE((*a)->AddRecords(batch).ok());
+  auto best = (*b)->Best("w", "t", "f");
+  ASSERT_TRUE(best.ok() && best->has_value());
+  EXPECT_EQ((*best)->record.config_hash, "h2");
+  EXPECT_EQ((*b)->History({}).value().size(), 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+TEST(StoreUrl, SchemesPickTheBackendAndAnUnknownOneOrAnUnreachableServerIsAClearError) {
+  char tmpl[] = "/tmp/priortune-url-XXXXXX";
+  fs::path dir = mkdtemp(tmpl);
+  auto plain = OpenStore((dir / "a.db").string());
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  auto url = OpenStore("sqlite://" + (dir / "b.db").string());
+  ASSERT_TRUE(url.ok()) << url.status().ToString();
+  EXPECT_TRUE(fs::exists(dir / "b.db"));
+  auto empty = OpenStore("sqlite://");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+  auto unknown = OpenStore("mysql://root@localhost/x");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(unknown.status().message().find("mysql"), std::string::npos) << unknown.status().message();
+  // Nothing listens on port 1; the password is not repeated in the message.
+  auto down = OpenStore("postgresql://me:secret@127.0.0.1:1/nothing?connect_timeout=5");
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(down.status().message().find("secret"), std::string::npos) << down.status().message();
+  EXPECT_NE(down.status().message().find("127.0.0.1"), std::string::npos) << down.status().message();
+  fs::remove_all(dir);
 }
 
 }  // namespace

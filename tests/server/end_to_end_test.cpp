@@ -14,6 +14,7 @@
 
 #include "cluster.h"
 #include "tests/common/isa_targets.h"
+#include "tests/common/pg_cluster.h"
 #include "compiler/build.h"
 #include "db/store.h"
 #include "tuner/db_config_source.h"
@@ -77,9 +78,9 @@ TEST(EndToEnd, TwoWorkerProcessesTuneAMatmulAndBuildBestReproducesTheStoredBest)
   EXPECT_EQ(fallback->choice.config, tmpl->DefaultConfig(other, t));
 }
 
-TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
-  Cluster scratch;  // only for its temporary directory
-  std::string db = scratch.Path("cli.db");
+// tune, lookup, tune again, export, import into `copy`, bad input: on the store `db`
+// (a SQLite path or a PostgreSQL URL).
+void ExpectTuneLookupExportImport(Cluster& scratch, const std::string& db, const std::string& copy) {
   std::string exe = PRIORTUNE_EXE;
   int code = -1;
   std::string out = Shell(exe + " tune --op matmul --shape 32x48x16 --trials 12 --batch 6 "
@@ -90,7 +91,7 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   EXPECT_EQ(code, 0) << found;
   EXPECT_NE(found.find("level: exact target"), std::string::npos) << found;
   // The printed config is the store's best.
-  auto store = db::OpenSqliteStore(db);
+  auto store = db::OpenStore(db);
   ASSERT_TRUE(store.ok());
   compiler::Workload w = compiler::MatmulWorkload(32, 48, 16);
   compiler::Target t = OneCore();
@@ -106,7 +107,7 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   EXPECT_EQ((*store)->History({}).value().size(), 12u);
 
   // Export, import into a fresh store: the same best.
-  std::string log = scratch.Path("cli.log"), copy = scratch.Path("copy.db");
+  std::string log = scratch.Path("cli.log");
   ASSERT_EQ((Shell(exe + " export --db " + db + " --out " + log, &code), code), 0);
   std::string imported = Shell(exe + " import " + log + " --db " + copy, &code);
   ASSERT_EQ(code, 0) << imported;
@@ -119,6 +120,26 @@ TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("N = 0"), std::string::npos) << bad;
   EXPECT_EQ((*store)->History({}).value().size(), 12u);
+}
+
+TEST(EndToEnd, TheTuneCommandStoresABestThatLookupAndExportFind) {
+  Cluster scratch;  // only for its temporary directory
+  ExpectTuneLookupExportImport(scratch, scratch.Path("cli.db"), scratch.Path("copy.db"));
+}
+
+// The same on PostgreSQL stores (--db postgresql://...) of a throwaway cluster.
+TEST(EndToEnd, TheTuneCommandOnAPostgresStoreStoresABestThatLookupAndExportFind) {
+  Cluster scratch;
+  testing::PgCluster pg;
+  ASSERT_EQ(pg.Start(), "");
+  ExpectTuneLookupExportImport(scratch, pg.Url("cli"), pg.Url("copy"));
+  // A database that does not exist: exit 2, the reason from the server.
+  int code = -1;
+  std::string out = Shell(std::string(PRIORTUNE_EXE) + " lookup --op matmul --shape 32x48x16 --db " +
+                              pg.Url("cli").substr(0, pg.Url("cli").rfind('/') + 1) + "missing",
+                          &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("does not exist"), std::string::npos) << out;
 }
 
 TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloads) {
