@@ -99,6 +99,13 @@ Expr PaddedRead(const Tensor& data, int64_t block, const ConvDims& d, Expr n, Ex
   return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, v, FloatImm(0.0));
 }
 
+// The data block divides the input channels and the residual block the output's.
+Status CheckLayoutBlocks(const Workload& w, bool depthwise, const TensorLayouts& layouts) {
+  const ConvDims d = Dims(w, depthwise);
+  PT_RETURN_IF_ERROR(CheckBlock(w.op + " data", layouts.data, d.c));
+  return CheckBlock(w.op + " residual", layouts.residual, d.o);
+}
+
 // `in`: the template's inputs (data, weight, then the epilogue's).
 void ReferenceConv(const Workload& w, bool depthwise, const std::vector<const float*>& args, float* out) {
   const ConvDims d = Dims(w, depthwise);
@@ -338,9 +345,7 @@ class Conv2d : public OpTemplate {
   }
   StatusOr<LoweredFunc> InstantiateLayouts(const Workload& w, const Target& t, const Config& cfg,
                                            const TensorLayouts& layouts) const override {
-    ConvDims d = Dims(w, false);
-    PT_RETURN_IF_ERROR(CheckBlock("conv2d data", layouts.data, d.c));
-    PT_RETURN_IF_ERROR(CheckBlock("conv2d residual", layouts.residual, d.o));
+    PT_RETURN_IF_ERROR(CheckLayoutBlocks(w, false, layouts));
     return Blocked(w, t, cfg, layouts);
   }
 
@@ -660,9 +665,7 @@ class DepthwiseConv2d : public OpTemplate {
   }
   StatusOr<LoweredFunc> InstantiateLayouts(const Workload& w, const Target& t, const Config& cfg,
                                            const TensorLayouts& layouts) const override {
-    ConvDims d = Dims(w, true);
-    PT_RETURN_IF_ERROR(CheckBlock("depthwise_conv2d data", layouts.data, d.c));
-    PT_RETURN_IF_ERROR(CheckBlock("depthwise_conv2d residual", layouts.residual, d.c));
+    PT_RETURN_IF_ERROR(CheckLayoutBlocks(w, true, layouts));
     return Blocked(w, t, cfg, layouts);
   }
 

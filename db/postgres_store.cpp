@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "db/log_format.h"
+#include "db/store_rows.h"
 #include "db/store.h"
 
 namespace priortune::db {
@@ -156,6 +157,17 @@ class Result {
   PGresult* r_;
 };
 
+// Row `row` of a result, as ReadRecordRow reads it.
+struct RowOf {
+  const Result& r;
+  int row;
+  std::string Text(int col) const { return r.Text(row, col); }
+  int64_t Int(int col) const { return r.Int(row, col); }
+  double Real(int col) const { return r.Real(row, col); }
+  bool IsNull(int col) const { return r.IsNull(row, col); }
+};
+StatusOr<Record> ReadRecord(const Result& s, int row) { return ReadRecordRow(RowOf{s, row}); }
+
 // The URL with its password (user:password@) replaced by ***, for messages.
 std::string Redacted(const std::string& url) {
   auto scheme = url.find("://");
@@ -164,41 +176,6 @@ std::string Redacted(const std::string& url) {
   auto colon = url.find(':', scheme + 3);
   if (colon == std::string::npos || colon > at) return url;
   return url.substr(0, colon + 1) + "***" + url.substr(at);
-}
-
-constexpr const char* kRecordColumns =
-    "r.id, w.key, w.json, w.op, t.key, t.json, t.isa_family, r.config, r.config_hash, r.costs, "
-    "r.error_kind, r.error_message, r.compile_seconds, r.worker, r.job_id, r.timestamp, "
-    "r.template_version "
-    "FROM records r JOIN workloads w ON w.id = r.workload_id JOIN targets t ON t.id = r.target_id ";
-
-StatusOr<Record> ReadRecord(const Result& s, int row) {
-  Record r;
-  r.id = s.Int(row, 0);
-  r.workload_key = s.Text(row, 1);
-  r.workload_json = s.Text(row, 2);
-  r.op = s.Text(row, 3);
-  r.target_key = s.Text(row, 4);
-  r.target_json = s.Text(row, 5);
-  r.isa_family = s.Text(row, 6);
-  r.config_json = s.Text(row, 7);
-  r.config_hash = s.Text(row, 8);
-  json costs = json::parse(s.Text(row, 9), nullptr, /*allow_exceptions=*/false);
-  if (costs.is_array())
-    for (const auto& c : costs)
-      if (c.is_number()) r.costs.push_back(c.get<double>());
-  auto kind = ErrorKindFromName(s.Text(row, 10));
-  if (!kind.ok())
-    return Status(StatusCode::kDataLoss, "record " + std::to_string(r.id) + ": field 'error_kind': " +
-                                             kind.status().message());
-  r.error = *kind;
-  r.error_message = s.Text(row, 11);
-  r.compile_seconds = s.Real(row, 12);
-  r.worker = s.Text(row, 13);
-  r.job_id = s.IsNull(row, 14) ? 0 : s.Int(row, 14);
-  r.timestamp = s.Real(row, 15);
-  r.template_version = static_cast<int>(s.Int(row, 16));
-  return r;
 }
 
 class PostgresStore : public Store {
@@ -429,16 +406,9 @@ class PostgresStore : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     ImportStats stats;
     PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
-      stats = ImportStats();
-      for (auto& r : records) {
-        PT_ASSIGN_OR_RETURN(bool duplicate, Exists(r));
-        if (duplicate) {
-          ++stats.duplicates;
-          continue;
-        }
-        PT_RETURN_IF_ERROR(Insert(r));
-        ++stats.imported;
-      }
+      PT_ASSIGN_OR_RETURN(stats, InsertNewRecords(
+                                     records, [&](const Record& r) { return Exists(r); },
+                                     [&](Record& r) { return Insert(r); }));
       return OkStatus();
     }));
     return stats;

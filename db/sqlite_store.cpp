@@ -16,6 +16,7 @@
 #include <ostream>
 
 #include "db/log_format.h"
+#include "db/store_rows.h"
 #include "db/store.h"
 
 namespace priortune::db {
@@ -184,43 +185,6 @@ Status Exec(sqlite3* db, const char* sql) {
                 "sqlite: " + message);
 }
 
-constexpr const char* kRecordColumns =
-    "r.id, w.key, w.json, w.op, t.key, t.json, t.isa_family, r.config, r.config_hash, r.costs, "
-    "r.error_kind, r.error_message, r.compile_seconds, r.worker, r.job_id, r.timestamp, "
-    "r.template_version "
-    "FROM records r JOIN workloads w ON w.id = r.workload_id JOIN targets t ON t.id = r.target_id ";
-
-// A row of kRecordColumns. DataLoss if the stored error kind is not one we know (a newer
-// priortune wrote it, or the file was edited): never guessed.
-StatusOr<Record> ReadRecord(const Stmt& s) {
-  Record r;
-  r.id = s.Int(0);
-  r.workload_key = s.Text(1);
-  r.workload_json = s.Text(2);
-  r.op = s.Text(3);
-  r.target_key = s.Text(4);
-  r.target_json = s.Text(5);
-  r.isa_family = s.Text(6);
-  r.config_json = s.Text(7);
-  r.config_hash = s.Text(8);
-  json costs = json::parse(s.Text(9), nullptr, /*allow_exceptions=*/false);
-  if (costs.is_array())
-    for (const auto& c : costs)
-      if (c.is_number()) r.costs.push_back(c.get<double>());
-  auto kind = ErrorKindFromName(s.Text(10));
-  if (!kind.ok())
-    return Status(StatusCode::kDataLoss, "record " + std::to_string(r.id) + ": field 'error_kind': " +
-                                             kind.status().message());
-  r.error = *kind;
-  r.error_message = s.Text(11);
-  r.compile_seconds = s.Real(12);
-  r.worker = s.Text(13);
-  r.job_id = s.IsNull(14) ? 0 : s.Int(14);
-  r.timestamp = s.Real(15);
-  r.template_version = s.Int(16);
-  return r;
-}
-
 class SqliteStore : public Store {
  public:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
@@ -278,7 +242,7 @@ class SqliteStore : public Store {
       PT_RETURN_IF_ERROR(s.prepared());
       s.Bind(1, workload_key).Bind(2, target_key);
       if (s.Step()) {
-        PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));
+        PT_ASSIGN_OR_RETURN(Record r, ReadRecordRow(s));
         seen.insert(r.id);
         if (!filter || filter(r, MatchLevel::kExact).empty())
           return std::optional<BestMatch>(BestMatch{std::move(r), MatchLevel::kExact});
@@ -292,7 +256,7 @@ class SqliteStore : public Store {
       s.Bind(1, workload_key);
       if (step.arg) s.Bind(2, *step.arg);
       while (s.Step()) {
-        PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));
+        PT_ASSIGN_OR_RETURN(Record r, ReadRecordRow(s));
         if (!seen.insert(r.id).second) continue;
         if (!filter || filter(r, step.level).empty())
           return std::optional<BestMatch>(BestMatch{std::move(r), step.level});
@@ -482,15 +446,9 @@ class SqliteStore : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     ImportStats stats;
     PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
-      for (auto& r : records) {
-        PT_ASSIGN_OR_RETURN(bool duplicate, Exists(r));
-        if (duplicate) {
-          ++stats.duplicates;
-          continue;
-        }
-        PT_RETURN_IF_ERROR(Insert(r));
-        ++stats.imported;
-      }
+      PT_ASSIGN_OR_RETURN(stats, InsertNewRecords(
+                                     records, [&](const Record& r) { return Exists(r); },
+                                     [&](Record& r) { return Insert(r); }));
       return OkStatus();
     }));
     return stats;
@@ -603,7 +561,7 @@ class SqliteStore : public Store {
     s.Bind(1, q.workload_key).Bind(2, q.target_key).Bind(3, q.op).Bind(4, q.after_id);
     std::vector<Record> out;
     while (s.Step()) {
-      PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s));
+      PT_ASSIGN_OR_RETURN(Record r, ReadRecordRow(s));
       out.push_back(std::move(r));
     }
     PT_RETURN_IF_ERROR(s.status());

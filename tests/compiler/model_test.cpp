@@ -84,18 +84,11 @@ TEST(CompiledModel, PoolingAddAndSoftmaxKernelsMatchTheReference) {
   // AveragePool 2x2 s2, an Add of two of them, Relu, GlobalAveragePool, Flatten, Softmax.
   ModelBuilder m;
   m.Input("x", {1, 5, 19, 21});
-  auto pool = [&](const char* op, const char* name, const char* in, const char* out, int64_t k, int64_t s,
-                  int64_t p) {
-    auto* n = m.Node(op, name, {in}, {out});
-    ModelBuilder::Ints(n, "kernel_shape", {k, k});
-    ModelBuilder::Ints(n, "strides", {s, s});
-    ModelBuilder::Ints(n, "pads", {p, p, p, p});
-  };
-  pool("MaxPool", "max", "x", "a", 3, 2, 1);
-  pool("AveragePool", "avg", "a", "b", 3, 1, 1);
+  testing::Pool(m, "MaxPool", "max", "x", "a", 3, 2, 1);
+  testing::Pool(m, "AveragePool", "avg", "a", "b", 3, 1, 1);
   m.Node("Add", "add", {"a", "b"}, {"c"});
   m.Node("Relu", "relu", {"c"}, {"d"});
-  pool("AveragePool", "avg2", "d", "e", 2, 2, 0);
+  testing::Pool(m, "AveragePool", "avg2", "d", "e", 2, 2, 0);
   m.Node("GlobalAveragePool", "gap", {"e"}, {"f"});
   m.Node("Flatten", "flat", {"f"}, {"g"});
   m.Node("Softmax", "softmax", {"g"}, {"y"});
@@ -175,14 +168,7 @@ ModelBuilder BlockedChainModel() {
   m.Input("x", {1, 8, 12, 12});
   Conv(m, "a", "x", 8, 16, 3, true);
   m.Node("Relu", "a_relu", {"a_out"}, {"a_r"});
-  auto pool = [&](const char* op, const char* name, const char* in, const char* out, int64_t k, int64_t st,
-                  int64_t p) {
-    auto* n = m.Node(op, name, {in}, {out});
-    ModelBuilder::Ints(n, "kernel_shape", {k, k});
-    ModelBuilder::Ints(n, "strides", {st, st});
-    ModelBuilder::Ints(n, "pads", {p, p, p, p});
-  };
-  pool("MaxPool", "pool", "a_r", "p", 3, 1, 1);
+  testing::Pool(m, "MaxPool", "pool", "a_r", "p", 3, 1, 1);
   Conv(m, "b", "p", 16, 16, 3, true);
   m.Node("Add", "b_add", {"b_out", "p"}, {"b_sum"});
   m.Node("Relu", "b_relu", {"b_sum"}, {"b_r"});
@@ -190,7 +176,7 @@ ModelBuilder BlockedChainModel() {
   m.Scalar("zero", 0);
   m.Scalar("six", 6);
   m.Node("Clip", "d_clip", {"d_out", "zero", "six"}, {"d_r"});
-  pool("AveragePool", "avg", "d_r", "q", 2, 2, 0);
+  testing::Pool(m, "AveragePool", "avg", "d_r", "q", 2, 2, 0);
   Conv(m, "e", "q", 16, 24, 1, true);
   m.Node("GlobalAveragePool", "gap", {"e_out"}, {"g"});
   m.Node("Flatten", "flat", {"g"}, {"fl"});
@@ -207,9 +193,7 @@ ModelBuilder BlockedPoolThenFlattenModel() {
   ModelBuilder m;
   m.Input("x", {1, 8, 8, 8});
   Conv(m, "a", "x", 8, 16, 3, true);
-  auto* n = m.Node("MaxPool", "pool", {"a_out"}, {"p"});
-  ModelBuilder::Ints(n, "kernel_shape", {2, 2});
-  ModelBuilder::Ints(n, "strides", {2, 2});
+  testing::Pool(m, "MaxPool", "pool", "a_out", "p", 2, 2, 0);
   m.Node("Flatten", "flat", {"p"}, {"fl"});
   m.Weight("fc_w", {256, 10});
   m.Weight("fc_b", {10});

@@ -103,6 +103,15 @@ inline void Conv(ModelBuilder& m, const std::string& name, const std::string& in
          {name + "_c", name + "_s", name + "_h", name + "_m", name + "_v"}, {name + "_out"});
 }
 
+// A MaxPool or AveragePool node: square kernel k, stride st, padding p on every side.
+inline void Pool(ModelBuilder& m, const std::string& op, const std::string& name, const std::string& in,
+                 const std::string& out, int64_t k, int64_t st, int64_t p) {
+  auto* n = m.Node(op, name, {in}, {out});
+  ModelBuilder::Ints(n, "kernel_shape", {k, k});
+  ModelBuilder::Ints(n, "strides", {st, st});
+  ModelBuilder::Ints(n, "pads", {p, p, p, p});
+}
+
 // A residual block, a block whose residual is computed after the convolution that adds
 // it (as ResNet's downsample path), ReLU6 after a 1x1 and after a depthwise conv, and a
 // dense layer with a ReLU:

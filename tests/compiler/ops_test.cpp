@@ -156,7 +156,7 @@ TEST_P(Ops, DepthwiseConv2dStrideOneAndTwoMatchReference) {
 }
 
 // NCHW [n, c, h, w] to NCHW{b}c [n, c/b, h, w, b] (b == 0: a copy), and back.
-std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) {
+std::vector<float> Relayout(const float* x, const std::vector<int64_t>& s, int64_t b, bool to_blocked) {
   const int64_t hw = s[2] * s[3];
   std::vector<float> out(static_cast<size_t>(s[0] * s[1] * hw));
   for (int64_t n = 0; n < s[0]; ++n)
@@ -164,21 +164,13 @@ std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int6
       for (int64_t p = 0; p < hw; ++p) {
         const int64_t plain = (n * s[1] + c) * hw + p;
         const int64_t blocked = b == 0 ? plain : ((n * (s[1] / b) + c / b) * hw + p) * b + c % b;
-        out[blocked] = x[plain];
+        if (to_blocked) out[blocked] = x[plain];
+        else out[plain] = x[blocked];
       }
   return out;
 }
-std::vector<float> FromBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) {
-  const int64_t hw = s[2] * s[3];
-  std::vector<float> out(static_cast<size_t>(s[0] * s[1] * hw));
-  for (int64_t n = 0; n < s[0]; ++n)
-    for (int64_t c = 0; c < s[1]; ++c)
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t plain = (n * s[1] + c) * hw + p;
-        out[plain] = x[b == 0 ? plain : ((n * (s[1] / b) + c / b) * hw + p) * b + c % b];
-      }
-  return out;
-}
+std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return Relayout(x, s, b, true); }
+std::vector<float> FromBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return Relayout(x, s, b, false); }
 
 // A blocked kernel of a compiled model (TensorLayouts): data and residual in any block,
 // the output in NCHW or in the config's own block. Configs drawn at random in the blocked
