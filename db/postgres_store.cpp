@@ -8,8 +8,15 @@
 // Every parameter is sent as text (blobs as binary bytea); results come back as text.
 // Errors become Status at the call that saw them: a lost connection and serialization
 // failures are Unavailable, the rest Internal, with PostgreSQL's message.
+// A dropped connection (a server restart, a failover, pg_terminate_backend) is retried:
+//   a statement outside a transaction -> reconnect (PQreset) -> run it again
+//   a transaction -> rolled back by the server -> reconnect -> the whole body again
+//   COMMIT sent, connection lost before its answer -> outcome unknown: AddRecords looks
+//   for its records to decide; any other transaction reports Unavailable
+// a few times with a growing pause (about 3 s in all), then Unavailable.
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <cstdio>
@@ -19,6 +26,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <thread>
 #include <unordered_map>
 
 #include "db/log_format.h"
@@ -104,10 +112,20 @@ CREATE TABLE record_features(
   blob BYTEA NOT NULL,
   PRIMARY KEY(record_id, feature_version));
 )sql",
+    R"sql(
+CREATE TABLE leases(
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires DOUBLE PRECISION NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // pg_advisory_xact_lock key of the migration (any constant of ours).
 constexpr int64_t kMigrationLock = 0x7072696f72;  // "prior"
+// The store's clock in SQL (leases expire on it): the server's, so that servers on
+// several hosts agree.
+#define PT_PG_NOW "extract(epoch from clock_timestamp())"
+constexpr int kAttempts = 6;  // tries of a statement or transaction whose connection dropped
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -184,7 +202,7 @@ class PostgresStore : public Store {
   ~PostgresStore() override { PQfinish(conn_); }
 
   Status Init() {
-    PT_RETURN_IF_ERROR(Exec("SET client_min_messages = warning"));
+    PT_RETURN_IF_ERROR(Session());
     return Migrate();
   }
 
@@ -192,10 +210,70 @@ class PostgresStore : public Store {
 
   Status AddRecords(std::vector<Record>& records) override {
     std::lock_guard<std::mutex> lock(mu_);
-    return InTransaction([&]() -> Status {
-      for (auto& r : records) PT_RETURN_IF_ERROR(Insert(r));
-      return OkStatus();
-    });
+    return InTransaction(
+        [&]() -> Status {
+          for (auto& r : records) PT_RETURN_IF_ERROR(Insert(r));
+          return OkStatus();
+        },
+        [&] { return Stored(records); });
+  }
+
+  // FOR SHARE holds the lease row until COMMIT: another server's AcquireLease (an
+  // UPDATE of that row) waits for this batch, then finds the lease as this batch left it.
+  Status AddRecordsUnderLease(std::vector<Record>& records, const std::string& lease,
+                              const std::string& holder) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction(
+        [&]() -> Status {
+          PT_ASSIGN_OR_RETURN(Result s, Query("SELECT 1 FROM leases WHERE name = $1 AND holder = $2 AND "
+                                              "expires > " PT_PG_NOW " FOR SHARE",
+                                              {P(lease), P(holder)}));
+          if (s.rows() == 0) return Status(StatusCode::kAborted, LeaseLost(lease, holder));
+          for (auto& r : records) PT_RETURN_IF_ERROR(Insert(r));
+          return OkStatus();
+        },
+        [&] { return Stored(records); });
+  }
+
+  StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder, double ttl_seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    PT_ASSIGN_OR_RETURN(Result s, Query("INSERT INTO leases(name, holder, expires) VALUES($1, $2, " PT_PG_NOW
+                                        " + $3) ON CONFLICT(name) DO UPDATE SET holder = EXCLUDED.holder, "
+                                        "expires = EXCLUDED.expires WHERE leases.holder = EXCLUDED.holder OR "
+                                        "leases.expires <= " PT_PG_NOW,
+                                        {P(name), P(holder), P(ttl_seconds)}));
+    return s.changed() > 0;
+  }
+
+  StatusOr<std::vector<std::string>> RenewLeases(const std::string& holder, double ttl_seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    PT_ASSIGN_OR_RETURN(Result s, Query("UPDATE leases SET expires = " PT_PG_NOW " + $2 WHERE holder = $1 "
+                                        "RETURNING name",
+                                        {P(holder), P(ttl_seconds)}));
+    std::vector<std::string> out;
+    for (int i = 0; i < s.rows(); ++i) out.push_back(s.Text(i, 0));
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Status ReleaseLease(const std::string& name, const std::string& holder) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Query("DELETE FROM leases WHERE name = $1 AND holder = $2", {P(name), P(holder)}).status();
+  }
+
+  Status DropLeases(const std::string& holder) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return Query("DELETE FROM leases WHERE $1 = '' OR holder = $1", {P(holder)}).status();
+  }
+
+  StatusOr<std::vector<LeaseRow>> Leases(const std::string& prefix) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    PT_ASSIGN_OR_RETURN(Result s, Query("SELECT name, holder, expires, expires <= " PT_PG_NOW " FROM leases "
+                                        "WHERE left(name, length($1)) = $1 ORDER BY name",
+                                        {P(prefix)}));
+    std::vector<LeaseRow> out;
+    for (int i = 0; i < s.rows(); ++i) out.push_back({s.Text(i, 0), s.Text(i, 1), s.Real(i, 2), s.Text(i, 3) == "t"});
+    return out;
   }
 
   StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key, const std::string& target_key,
@@ -245,10 +323,15 @@ class PostgresStore : public Store {
 
   StatusOr<int64_t> CreateJob(const std::string& request_json) override {
     std::lock_guard<std::mutex> lock(mu_);
-    PT_ASSIGN_OR_RETURN(Result s, Query("INSERT INTO jobs(request, state, created) VALUES($1, 'running', $2) "
-                                        "RETURNING id",
-                                        {P(request_json), P(Now())}));
-    return s.Int(0, 0);
+    int64_t id = 0;
+    PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      PT_ASSIGN_OR_RETURN(Result s, Query("INSERT INTO jobs(request, state, created) VALUES($1, 'running', $2) "
+                                          "RETURNING id",
+                                          {P(request_json), P(Now())}));
+      id = s.Int(0, 0);
+      return OkStatus();
+    }));
+    return id;
   }
 
   Status FinishJob(int64_t job_id, const std::string& state) override {
@@ -291,13 +374,18 @@ class PostgresStore : public Store {
 
   StatusOr<int64_t> AddModel(const ModelRow& m) override {
     std::lock_guard<std::mutex> lock(mu_);
-    PT_ASSIGN_OR_RETURN(Result s,
-                        Query("INSERT INTO models(kind, feature_version, target_key, training_set, metrics, "
-                              "samples, created, blob) VALUES($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                              {P(m.kind), P(static_cast<int64_t>(m.feature_version)), P(m.target_key),
-                               P(m.training_set), P(m.metrics_json), P(m.samples),
-                               P(m.created > 0 ? m.created : Now()), Blob(m.blob)}));
-    return s.Int(0, 0);
+    int64_t id = 0;
+    PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      PT_ASSIGN_OR_RETURN(Result s,
+                          Query("INSERT INTO models(kind, feature_version, target_key, training_set, metrics, "
+                                "samples, created, blob) VALUES($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                                {P(m.kind), P(static_cast<int64_t>(m.feature_version)), P(m.target_key),
+                                 P(m.training_set), P(m.metrics_json), P(m.samples),
+                                 P(m.created > 0 ? m.created : Now()), Blob(m.blob)}));
+      id = s.Int(0, 0);
+      return OkStatus();
+    }));
+    return id;
   }
 
   StatusOr<std::vector<ModelRow>> Models(const ModelQuery& q) override {
@@ -415,8 +503,18 @@ class PostgresStore : public Store {
   }
 
  private:
-  // Runs `sql` with `params`; the status of the result.
+  // Runs `sql` with `params`; the status of the result. Outside a transaction, a
+  // statement whose connection dropped runs again on a new one (every statement run
+  // outside one is idempotent: reads, UPDATEs that set values, lease upserts of one holder).
   StatusOr<Result> Query(const std::string& sql, const std::vector<Param>& params) {
+    for (int attempt = 1;; ++attempt) {
+      last_error_retryable_ = false;
+      StatusOr<Result> r = QueryOnce(sql, params);
+      if (r.ok() || in_transaction_ || !last_error_retryable_ || attempt == kAttempts) return r;
+      Reconnect(attempt);
+    }
+  }
+  StatusOr<Result> QueryOnce(const std::string& sql, const std::vector<Param>& params) {
     std::vector<const char*> values;
     std::vector<int> lengths, formats;
     for (const auto& p : params) {
@@ -446,6 +544,8 @@ class PostgresStore : public Store {
     const std::string code = state ? state : "";
     const bool retry = PQstatus(conn_) != CONNECTION_OK || code.rfind("08", 0) == 0 || code == "40001" ||
                        code == "40P01";
+    // 57P01: the backend was terminated (pg_terminate_backend, a shutdown).
+    last_error_retryable_ = retry || code.rfind("57P", 0) == 0;
     return Status(retry ? StatusCode::kUnavailable : StatusCode::kInternal, "postgresql: " + message);
   }
 
@@ -468,15 +568,79 @@ class PostgresStore : public Store {
     });
   }
 
-  Status InTransaction(const std::function<Status()>& body) {
+  // Runs `body` in one transaction. When the connection drops or the server aborts the
+  // transaction (serialization failure, deadlock), it was rolled back: reconnect and run
+  // the whole body again. When it drops during COMMIT, `committed` (if given) says whether
+  // the body's changes are there; without it the outcome is reported Unavailable.
+  Status InTransaction(const std::function<Status()>& body,
+                       const std::function<StatusOr<bool>()>& committed = nullptr) {
+    for (int attempt = 1;; ++attempt) {
+      bool commit_sent = false;
+      Status s = TransactionOnce(body, &commit_sent);
+      if (s.ok() || !last_error_retryable_ || attempt == kAttempts) return s;
+      const bool lost = PQstatus(conn_) != CONNECTION_OK;
+      Reconnect(attempt);
+      if (commit_sent && lost) {
+        if (!committed)
+          return Status(StatusCode::kUnavailable, "postgresql: the connection dropped during COMMIT; whether the "
+                                                  "change was stored is unknown (" + s.message() + ")");
+        // Never run the body again before knowing: ask until a connection answers.
+        StatusOr<bool> there = committed();
+        while (!there.ok() && last_error_retryable_ && ++attempt < kAttempts) {
+          Reconnect(attempt);
+          there = committed();
+        }
+        if (!there.ok())
+          return Status(there.status().code(), "postgresql: the connection dropped during COMMIT and whether the "
+                                               "change was stored could not be checked: " + there.status().message());
+        if (*there) return OkStatus();
+      }
+    }
+  }
+  Status TransactionOnce(const std::function<Status()>& body, bool* commit_sent) {
+    last_error_retryable_ = false;
     PT_RETURN_IF_ERROR(Exec("BEGIN"));
+    in_transaction_ = true;
     Status s = body();
-    if (s.ok()) s = Exec("COMMIT");
-    if (!s.ok() && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+    if (s.ok()) {
+      *commit_sent = true;
+      s = Exec("COMMIT");
+    }
+    in_transaction_ = false;
+    if (!s.ok() && PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) != PQTRANS_IDLE) {
+      const bool retryable = last_error_retryable_;
       Status rollback = Exec("ROLLBACK");
+      last_error_retryable_ = retryable;
       if (!rollback.ok()) s = Status(s.code(), s.message() + " (and ROLLBACK failed: " + rollback.message() + ")");
     }
     return s;
+  }
+  // A pause that doubles with each attempt (0.1 s, 0.2 s, ...), then, if the connection
+  // is gone, a new one with the same parameters and session settings. A failed reset
+  // leaves the connection bad: the next attempt fails at once and comes back here.
+  void Reconnect(int attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100 << (attempt - 1)));
+    if (PQstatus(conn_) == CONNECTION_OK) return;
+    PQreset(conn_);
+    if (PQstatus(conn_) == CONNECTION_OK && !Session().ok()) PQreset(conn_);
+  }
+  Status Session() { return Exec("SET client_min_messages = warning"); }
+
+  // Whether every record of a batch whose COMMIT went unanswered is stored (then their
+  // ids are filled in), none is (false), or only some (DataLoss: never expected of one
+  // transaction).
+  StatusOr<bool> Stored(std::vector<Record>& records) {
+    size_t found = 0;
+    for (auto& r : records) {
+      PT_ASSIGN_OR_RETURN(int64_t id, IdOf(r));
+      if (id == 0) continue;
+      r.id = id;
+      ++found;
+    }
+    if (found == 0) return false;
+    if (found == records.size()) return true;
+    return Status(StatusCode::kDataLoss, "postgresql: after a dropped COMMIT, " + std::to_string(found) + " of " +
+                                             std::to_string(records.size()) + " records of one batch are stored");
   }
 
   StatusOr<int64_t> Upsert(const char* insert, const char* select, const std::string& key,
@@ -497,13 +661,18 @@ class PostgresStore : public Store {
                   "SELECT id FROM targets WHERE key = $1", r.target_key, r.isa_family, r.target_json);
   }
 
-  StatusOr<bool> Exists(const Record& r) {
-    PT_ASSIGN_OR_RETURN(Result s, Query("SELECT 1 FROM records r JOIN workloads w ON w.id = r.workload_id "
+  // The id of the stored record with r's workload, target, config, worker and time; 0 if none.
+  StatusOr<int64_t> IdOf(const Record& r) {
+    PT_ASSIGN_OR_RETURN(Result s, Query("SELECT r.id FROM records r JOIN workloads w ON w.id = r.workload_id "
                                         "JOIN targets t ON t.id = r.target_id WHERE w.key = $1 AND t.key = $2 "
                                         "AND r.config_hash = $3 AND r.worker = $4 AND r.timestamp = $5",
                                         {P(r.workload_key), P(r.target_key), P(r.config_hash), P(r.worker),
                                          P(r.timestamp)}));
-    return s.rows() > 0;
+    return s.rows() > 0 ? s.Int(0, 0) : 0;
+  }
+  StatusOr<bool> Exists(const Record& r) {
+    PT_ASSIGN_OR_RETURN(int64_t id, IdOf(r));
+    return id != 0;
   }
 
   Status Insert(Record& r) {
@@ -544,6 +713,8 @@ class PostgresStore : public Store {
 
   std::mutex mu_;
   PGconn* conn_;
+  bool in_transaction_ = false;
+  mutable bool last_error_retryable_ = false;  // set by Check
 };
 
 }  // namespace

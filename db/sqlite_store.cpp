@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <istream>
 #include <mutex>
@@ -105,8 +106,16 @@ CREATE TABLE record_features(
   blob BLOB NOT NULL,
   PRIMARY KEY(record_id, feature_version));
 )sql",
+    R"sql(
+CREATE TABLE leases(
+  name TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  expires REAL NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
+// The store's clock in SQL: seconds since the epoch (leases expire on it).
+#define PT_SQLITE_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 
 double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -212,6 +221,72 @@ class SqliteStore : public Store {
       for (auto& r : records) PT_RETURN_IF_ERROR(Insert(r));
       return OkStatus();
     });
+  }
+
+  // BEGIN IMMEDIATE holds the write lock: no other holder can take the lease between the
+  // check and the commit.
+  Status AddRecordsUnderLease(std::vector<Record>& records, const std::string& lease,
+                              const std::string& holder) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return InTransaction([&]() -> Status {
+      Stmt s(db_, "SELECT 1 FROM leases WHERE name = ?1 AND holder = ?2 AND expires > " PT_SQLITE_NOW);
+      PT_RETURN_IF_ERROR(s.prepared());
+      s.Bind(1, lease).Bind(2, holder);
+      if (!s.Step()) {
+        PT_RETURN_IF_ERROR(s.status());
+        return Status(StatusCode::kAborted, LeaseLost(lease, holder));
+      }
+      for (auto& r : records) PT_RETURN_IF_ERROR(Insert(r));
+      return OkStatus();
+    });
+  }
+
+  StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder, double ttl_seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "INSERT INTO leases(name, holder, expires) VALUES(?1, ?2, " PT_SQLITE_NOW " + ?3) "
+                "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
+                "WHERE leases.holder = excluded.holder OR leases.expires <= " PT_SQLITE_NOW);
+    PT_RETURN_IF_ERROR(s.prepared());
+    PT_RETURN_IF_ERROR(s.Bind(1, name).Bind(2, holder).Bind(3, ttl_seconds).Run());
+    return sqlite3_changes(db_) > 0;
+  }
+
+  StatusOr<std::vector<std::string>> RenewLeases(const std::string& holder, double ttl_seconds) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "UPDATE leases SET expires = " PT_SQLITE_NOW " + ?2 WHERE holder = ?1 RETURNING name");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, holder).Bind(2, ttl_seconds);
+    std::vector<std::string> out;
+    while (s.Step()) out.push_back(s.Text(0));
+    PT_RETURN_IF_ERROR(s.status());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Status ReleaseLease(const std::string& name, const std::string& holder) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "DELETE FROM leases WHERE name = ?1 AND holder = ?2");
+    PT_RETURN_IF_ERROR(s.prepared());
+    return s.Bind(1, name).Bind(2, holder).Run();
+  }
+
+  Status DropLeases(const std::string& holder) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "DELETE FROM leases WHERE ?1 = '' OR holder = ?1");
+    PT_RETURN_IF_ERROR(s.prepared());
+    return s.Bind(1, holder).Run();
+  }
+
+  StatusOr<std::vector<LeaseRow>> Leases(const std::string& prefix) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    Stmt s(db_, "SELECT name, holder, expires, expires <= " PT_SQLITE_NOW " FROM leases "
+                "WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name");
+    PT_RETURN_IF_ERROR(s.prepared());
+    s.Bind(1, prefix);
+    std::vector<LeaseRow> out;
+    while (s.Step()) out.push_back({s.Text(0), s.Text(1), s.Real(2), s.Int(3) != 0});
+    PT_RETURN_IF_ERROR(s.status());
+    return out;
   }
 
   StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,

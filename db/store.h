@@ -92,6 +92,15 @@ struct ModelQuery {
   bool with_blob = true;
 };
 
+// A lease: a named claim on work (a job, a task), held by one server until it expires
+// on the store's clock. Several servers sharing a store take work through leases, so
+// that two never do the same thing at once and a dead one's work is taken over.
+struct LeaseRow {
+  std::string name, holder;
+  double expires = 0;    // seconds since the epoch, store clock
+  bool expired = false;  // as the store sees it now
+};
+
 struct ImportStats {
   int64_t imported = 0;
   int64_t duplicates = 0;  // already in the store (same workload, target, config, worker, time)
@@ -119,6 +128,28 @@ class Store {
                                                   const std::string& target_key,
                                                   const std::string& isa_family,
                                                   const BestFilter& filter = nullptr) = 0;
+
+  // AddRecords, only while `holder` holds the unexpired lease `lease` (checked in the
+  // same transaction, so another server that takes the lease after its expiry never
+  // sees a batch of the old holder land afterwards). Aborted "lease ... lost" and nothing
+  // written otherwise.
+  virtual Status AddRecordsUnderLease(std::vector<Record>& records, const std::string& lease,
+                                      const std::string& holder) = 0;
+
+  // Leases (LeaseRow). AcquireLease takes `name` for `holder` for `ttl_seconds` if it is
+  // free, expired or `holder`'s already (then it is renewed); whether `holder` holds it
+  // now. Atomic: of several servers asking at once, one gets it.
+  virtual StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder, double ttl_seconds) = 0;
+  // Extends every lease `holder` still holds to `ttl_seconds` from now; their names (a
+  // lease missing from them was taken by another holder after it expired).
+  virtual StatusOr<std::vector<std::string>> RenewLeases(const std::string& holder, double ttl_seconds) = 0;
+  // Drops `name` if `holder` holds it (a no-op otherwise).
+  virtual Status ReleaseLease(const std::string& name, const std::string& holder) = 0;
+  // Drops every lease of `holder`; "" drops every lease (a server that knows it is the
+  // store's only one).
+  virtual Status DropLeases(const std::string& holder) = 0;
+  // The leases whose name starts with `prefix`, by name.
+  virtual StatusOr<std::vector<LeaseRow>> Leases(const std::string& prefix) = 0;
 
   // Records in insertion order.
   virtual StatusOr<std::vector<Record>> History(const HistoryQuery& query) = 0;

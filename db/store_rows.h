@@ -19,6 +19,12 @@ inline constexpr const char* kRecordColumns =
     "r.template_version "
     "FROM records r JOIN workloads w ON w.id = r.workload_id JOIN targets t ON t.id = r.target_id ";
 
+// The message of AddRecordsUnderLease when `holder` does not hold `lease` (any more).
+inline std::string LeaseLost(const std::string& lease, const std::string& holder) {
+  return "lease " + lease + " lost: " + holder + " no longer holds it (it expired and another server may have "
+         "taken it); the batch was not stored";
+}
+
 // A row of kRecordColumns; `Row` has Text(col), Int(col), Real(col) and IsNull(col).
 // DataLoss if the stored error kind is not one we know (a newer priortune wrote it, or
 // the store was edited): never guessed.

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "tests/common/pg_cluster.h"
 
@@ -503,8 +504,144 @@ TEST_P(StoreTest, TwoConnectionsToOneStoreShareTheSchemaAndTheRecords) {
   EXPECT_EQ((*b)->History({}).value().size(), 2u);
 }
 
+TEST_P(StoreTest, ALeaseHasOneHolderUntilItExpiresOrIsReleased) {
+  auto store = Open("leases.db");
+  EXPECT_TRUE(store->AcquireLease("job:1", "a", 60).value());
+  EXPECT_FALSE(store->AcquireLease("job:1", "b", 60).value());  // a holds it
+  EXPECT_TRUE(store->AcquireLease("job:1", "a", 60).value());   // a renews it
+  ASSERT_TRUE(store->ReleaseLease("job:1", "b").ok());          // not b's: kept
+  EXPECT_FALSE(store->AcquireLease("job:1", "b", 60).value());
+  auto rows = store->Leases("job:").value();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].holder, "a");
+  EXPECT_FALSE(rows[0].expired);
+  ASSERT_TRUE(store->ReleaseLease("job:1", "a").ok());
+  EXPECT_TRUE(store->AcquireLease("job:1", "b", 60).value());  // free again
+  // An expired lease (a TTL in the past: no waiting) goes to whoever asks next; its old
+  // holder's renewal no longer names it.
+  EXPECT_TRUE(store->AcquireLease("task:x", "a", -1).value());
+  EXPECT_TRUE(store->AcquireLease("task:y", "a", 60).value());
+  EXPECT_TRUE(store->Leases("task:x").value().at(0).expired);
+  EXPECT_TRUE(store->AcquireLease("task:x", "b", 60).value());
+  EXPECT_EQ(store->RenewLeases("a", 60).value(), std::vector<std::string>({"task:y"}));
+  EXPECT_EQ(store->RenewLeases("b", 60).value(), std::vector<std::string>({"job:1", "task:x"}));
+  EXPECT_EQ(store->Leases("task:").value().size(), 2u);
+  ASSERT_TRUE(store->DropLeases("b").ok());
+  EXPECT_EQ(store->Leases("").value().size(), 1u);
+  ASSERT_TRUE(store->DropLeases("").ok());
+  EXPECT_TRUE(store->Leases("").value().empty());
+}
+
+TEST_P(StoreTest, ABatchUnderALeaseIsStoredOnlyWhileItsHolderHoldsIt) {
+  auto store = Open("fenced.db");
+  ASSERT_TRUE(store->AcquireLease("task:w", "a", 60).value());
+  std::vector<Record> first{MakeRecord("w", "t", "f", 1, {2e-3}), MakeRecord("w", "t", "f", 2, {1e-3})};
+  ASSERT_TRUE(store->AddRecordsUnderLease(first, "task:w", "a").ok());
+  EXPECT_GT(first[1].id, first[0].id);
+  // b never held it; a's lease expires and b takes it: a's next batch is refused whole.
+  std::vector<Record> second{MakeRecord("w", "t", "f", 3, {5e-4}), MakeRecord("w", "t", "f", 4, {4e-4})};
+  Status s = store->AddRecordsUnderLease(second, "task:w", "b");
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+  ASSERT_TRUE(store->AcquireLease("task:w", "a", -1).value());
+  ASSERT_TRUE(store->AcquireLease("task:w", "b", 60).value());
+  s = store->AddRecordsUnderLease(second, "task:w", "a");
+  EXPECT_EQ(s.code(), StatusCode::kAborted) << s.ToString();
+  EXPECT_NE(s.message().find("lease task:w lost"), std::string::npos) << s.message();
+  EXPECT_EQ(store->History({}).value().size(), 2u);
+  EXPECT_EQ((*store->Best("w", "t", "f"))->record.config_hash, "h2");  // the refused 4e-4 is not best
+  ASSERT_TRUE(store->AddRecordsUnderLease(second, "task:w", "b").ok());
+  EXPECT_EQ(store->History({}).value().size(), 4u);
+}
+
+TEST_P(StoreTest, OfServersAskingForOneLeaseAtOnceExactlyOneGetsIt) {
+  constexpr int kServers = 4, kRounds = 25;
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < kServers; ++i) stores.push_back(Open("race.db"));
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<std::thread> threads;
+    std::atomic<int> won{0}, failed{0};
+    for (int i = 0; i < kServers; ++i)
+      threads.emplace_back([&, i] {
+        auto got = stores[i]->AcquireLease("task:" + std::to_string(round), "s" + std::to_string(i), 60);
+        if (!got.ok()) ++failed;
+        else if (*got) ++won;
+      });
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(failed.load(), 0) << "round " << round;
+    EXPECT_EQ(won.load(), 1) << "round " << round;
+  }
+  EXPECT_EQ(stores[0]->Leases("task:").value().size(), static_cast<size_t>(kRounds));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),
                          [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+
+// What only a server can do: drop a connection under the store.
+class PostgresStoreTest : public StoreFixture {
+ public:
+  PostgresStoreTest() : StoreFixture("postgresql") {}
+  // A connection of the test's own (it holds locks across statements).
+  PGconn* Connect(const std::string& name) {
+    PGconn* c = PQconnectdb(Url(name).c_str());
+    EXPECT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+    return c;
+  }
+  static std::string Value(PGconn* c, const std::string& sql) {
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    EXPECT_TRUE(PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK)
+        << sql << ": " << PQresultErrorMessage(r);
+    PQclear(r);
+    return v;
+  }
+};
+
+TEST_F(PostgresStoreTest, AConnectionDroppedMidBatchRollsBackAndTheBatchIsStoredOnceOnANewOne) {
+  auto opened = OpenStore(Url("drop.db") + "?application_name=victim");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Store> store = std::move(opened).value();
+  std::vector<Record> first{MakeRecord("w", "t", "f", 0, {9e-3})};
+  ASSERT_TRUE(store->AddRecords(first).ok());
+  PGconn* admin = Connect("drop.db");
+  const std::string victim = "SELECT pid FROM pg_stat_activity WHERE application_name = 'victim'";
+  // Dropped between calls: the next statement reconnects.
+  ASSERT_NE(Value(admin, victim), "");
+  Value(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'victim'");
+  auto history = store->History({});
+  ASSERT_TRUE(history.ok()) << history.status().ToString();
+  EXPECT_EQ(history->size(), 1u);
+
+  // Mid-batch: the test holds the best table, so the batch stops at its first best
+  // update with its first record inserted; then the connection is killed.
+  Value(admin, "BEGIN");
+  Value(admin, "LOCK TABLE best IN EXCLUSIVE MODE");
+  constexpr int kBatch = 10;
+  std::vector<Record> batch;
+  for (int i = 1; i <= kBatch; ++i) batch.push_back(MakeRecord("w", "t", "f", i, {1e-3 * i}));
+  Status added;
+  std::thread writer([&] { added = store->AddRecords(batch); });
+  const std::string waiting = victim + " AND wait_event_type = 'Lock'";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string pid;
+  while ((pid = Value(admin, waiting)).empty() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling pg_stat_activity
+  EXPECT_NE(pid, "") << "the batch never waited on the lock";
+  // The batch has inserted its first record (uncommitted) and waits on best: kill it.
+  EXPECT_EQ(Value(admin, "SELECT pg_terminate_backend(" + (pid.empty() ? "0" : pid) + ")"), pid.empty() ? "f" : "t");
+  Value(admin, "COMMIT");
+  writer.join();
+  ASSERT_TRUE(added.ok()) << added.ToString();
+  auto all = store->History({}).value();
+  ASSERT_EQ(all.size(), 1u + kBatch);  // nothing half-written, nothing twice
+  std::set<std::string> hashes;
+  for (const auto& r : all) hashes.insert(r.config_hash);
+  EXPECT_EQ(hashes.size(), all.size());
+  for (const auto& r : batch) EXPECT_GT(r.id, first[0].id);
+  EXPECT_EQ((*store->Best("w", "t", "f"))->record.config_hash, "h1");
+  // It was a new connection that stored it.
+  EXPECT_NE(Value(admin, victim), pid);
+  PQfinish(admin);
+}
 
 TEST(StoreUrl, SchemesPickTheBackendAndAnUnknownOneOrAnUnreachableServerIsAClearError) {
   char tmpl[] = "/tmp/priortune-url-XXXXXX";
