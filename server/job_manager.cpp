@@ -11,6 +11,14 @@
 //               budget gets a follow-up run, and so does one whose run its owner
 //               cancelled; a job whose tasks all ended is finished (stored under mu)
 //   Shutdown:   runs cancelled, jobs left "running" in the store ──> resumed by Create
+//
+// Several servers on one store (PostgreSQL) divide the work through store leases:
+//   job:<id>           held by the server that runs the job (Submit, or a take-over)
+//   task:<wl>/<target> held by the server whose run tunes it; a run starts only once it
+//                      holds it (else it waits, queued), and stores batches under it
+//   every lease_seconds / 3: renew ours ──> a run whose lease was lost stops and queues
+//                            again; waiting runs retry; running jobs whose lease expired
+//                            (their server died) are taken over and resumed
 #include "server/job_manager.h"
 
 #include <spdlog/spdlog.h>
@@ -25,6 +33,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
+
+#include <unistd.h>
 
 #include "compiler/build.h"
 #include "compiler/op_template.h"
@@ -42,6 +52,22 @@ double Now() {
 }
 
 bool Terminal(const std::string& state) { return state == "done" || state == "failed" || state == "cancelled"; }
+
+std::string JobLease(int64_t id) { return "job:" + std::to_string(id); }
+std::string TaskLease(const std::string& run_key) { return "task:" + run_key; }
+
+std::string DefaultServerId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+// The holder of lease `name` among `rows` (Leases by prefix may list longer names too).
+std::string HolderOf(const std::vector<db::LeaseRow>& rows, const std::string& name) {
+  for (const auto& r : rows)
+    if (r.name == name) return r.holder;
+  return "";
+}
 
 const char* EventName(JobEventKind k) {
   switch (k) {
@@ -76,6 +102,8 @@ struct Job {
   compiler::Target target;
   tuner::TuneOptions tune;
   double worker_deadline = 0;
+  Clock::time_point leased_at;  // when this server took the job's lease
+  bool lease_warned = false;
 };
 
 struct Run {
@@ -90,6 +118,9 @@ struct Run {
   std::vector<std::pair<int64_t, int>> subscribers;  // (job, task index)
   std::atomic<bool> cancel{false};
   bool started = false, no_worker = false;
+  bool waiting = false;     // queued on a task lease another server holds
+  bool lease_lost = false;  // its task lease was taken: it stops and queues again
+  Clock::time_point leased_at;
   // progress
   int measured = 0, errors = 0, budget = 0, known_before = 0;
   double best_cost = INFINITY, elapsed = 0;
@@ -110,8 +141,14 @@ struct JobManager::Impl {
   int running = 0;
   uint64_t next_run = 1;
   bool shutdown = false;
+  std::string holder;                  // this server's lease holder name
+  std::thread lease_thread;            // renews, retries waiting runs, takes over jobs
+  std::condition_variable lease_wake;  // with mu: shutdown
+  std::mutex adopt_mu;                 // a Submit's job is in `jobs` before a take-over scan sees it
+  std::set<int64_t> unadoptable;       // running jobs in the store that do not parse
 
-  Impl(db::Store& s, MeasureQueue& q, const JobManagerOptions& o) : store(s), queue(q), options(o) {}
+  Impl(db::Store& s, MeasureQueue& q, const JobManagerOptions& o)
+      : store(s), queue(q), options(o), holder(o.server_id.empty() ? DefaultServerId() : o.server_id) {}
 
   // --- views and events (mu held) ---
   JobView ViewLocked(const Job& job) const {
@@ -244,6 +281,8 @@ struct JobManager::Impl {
     run->target = job.target;
     run->tune = job.tune;
     run->tune.trials = t.view.trials;
+    run->tune.lease = TaskLease(key);
+    run->tune.lease_holder = holder;
     run->worker_deadline = job.worker_deadline;
     run->owner_job = job_id;
     active[key] = run;
@@ -252,23 +291,58 @@ struct JobManager::Impl {
     Schedule();
   }
 
+  // Starts queued runs, highest priority first, each once this server holds its task lease.
   void Schedule() {
     while (!shutdown && running < options.max_concurrent_runs && !queued.empty()) {
-      auto best = std::max_element(queued.begin(), queued.end(), [](const auto& a, const auto& b) {
-        return a->priority != b->priority ? a->priority < b->priority : a->id > b->id;
+      std::vector<std::shared_ptr<Run>> order(queued.begin(), queued.end());
+      std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+        return a->priority != b->priority ? a->priority > b->priority : a->id < b->id;
       });
-      std::shared_ptr<Run> run = *best;
-      queued.erase(best);
+      std::shared_ptr<Run> run;
+      for (const auto& candidate : order)
+        if (TakeTaskLease(*candidate)) {
+          run = candidate;
+          break;
+        }
+      if (!run) return;  // every queued run waits for another server
+      queued.erase(std::find(queued.begin(), queued.end(), run));
       run->started = true;
+      run->leased_at = Clock::now();
       ++running;
       for (auto [job_id, task] : run->subscribers) {
         Job& job = jobs.at(job_id);
+        if (run->waiting) job.tasks[task].view.message.clear();
         job.tasks[task].view.state = "running";
         if (job.view.state == "queued") job.view.state = "running";
         LogLocked(job, JobEventKind::kTaskProgress, task, "tuning started");
       }
       run->thread = std::thread([this, run] { Execute(run); });
     }
+  }
+
+  // Whether this server now holds the run's task lease; the first refusal is logged to
+  // the run's tasks with the server that holds it.
+  bool TakeTaskLease(Run& run) {
+    const std::string name = TaskLease(run.key);
+    auto got = store.AcquireLease(name, holder, options.lease_seconds);
+    if (got.ok() && *got) return true;
+    if (run.waiting) return false;
+    run.waiting = true;
+    std::string why;
+    if (!got.ok()) {
+      why = "waits: the store did not grant the task's lease (" + got.status().ToString() + ")";
+    } else {
+      auto rows = store.Leases(name);
+      std::string other = rows.ok() ? HolderOf(*rows, name) : "";
+      why = "waits: server " + (other.empty() ? std::string("?") : other) +
+            " is tuning this workload and target; this task goes on from its records when it is done";
+    }
+    for (auto [job_id, task] : run.subscribers) {
+      Job& job = jobs.at(job_id);
+      job.tasks[task].view.message = why;
+      LogLocked(job, JobEventKind::kTaskProgress, task, why);
+    }
+    return false;
   }
 
   class RunMeasurer : public tuner::Measurer {
@@ -335,6 +409,9 @@ struct JobManager::Impl {
       --running;
       active.erase(run->key);
       finished_runs.push_back(run);
+      // Its last batch is stored: another server may tune this (workload, target) now.
+      if (Status s = store.ReleaseLease(TaskLease(run->key), holder); !s.ok())
+        spdlog::warn("releasing the lease of {} failed (it expires by itself): {}", run->key, s.ToString());
       if (shutdown) {  // leave the tasks running in the store: the next server resumes them
         changed.notify_all();
         return;
@@ -363,6 +440,14 @@ struct JobManager::Impl {
         message = from_store ? "already tuned: " + std::to_string(summary->known_before) +
                                    " records in the store, nothing measured"
                              : std::to_string(summary->measured) + " trials measured";
+      }
+      // A run whose task lease another server took (this one stalled past the expiry):
+      // its stored batches count, the rest is measured by whoever holds the lease; its
+      // tasks queue again (as a cancelled run's subscribers do) and go on from the records.
+      if (run->lease_lost || (!summary.ok() && summary.status().code() == StatusCode::kAborted)) {
+        spdlog::warn("run of {} stopped: {}", run->key,
+                     summary.ok() ? "its task lease was lost" : summary.status().ToString());
+        state = "cancelled";
       }
       for (auto [job_id, task_index] : run->subscribers) {
         Job& job = jobs.at(job_id);
@@ -427,11 +512,157 @@ struct JobManager::Impl {
     return true;
   }
 
-  // (job, state) pairs; the caller holds mu.
+  // (job, state) pairs; the caller holds mu. An ended job's lease is given up.
   void FinishJobsInStore(const std::vector<std::pair<int64_t, std::string>>& ended) {
-    for (const auto& [id, state] : ended)
-      if (Status s = store.FinishJob(id, state); !s.ok())
+    for (const auto& [id, state] : ended) {
+      if (Status s = store.FinishJob(id, state); !s.ok()) {
         spdlog::error("job {}: storing its end failed: {}", id, s.ToString());
+        continue;
+      }
+      if (Status s = store.ReleaseLease(JobLease(id), holder); !s.ok())
+        spdlog::warn("job {}: releasing its lease failed (it expires by itself): {}", id, s.ToString());
+    }
+  }
+
+  // An ended job as stored: shown, never run again.
+  Job EndedJob(const db::JobRow& row, const JobRequest& r, const compiler::Target& target) {
+    Job job;
+    job.view = HeaderView(r, target, row.id, row.created);
+    job.view.state = row.state;
+    job.view.finished = row.finished;
+    auto tasks = store.TasksOfJob(row.id);
+    if (tasks.ok()) {
+      for (const auto& tr : *tasks) {
+        Task t;
+        t.view.task_id = tr.id;
+        t.view.workload_key = tr.workload_key;
+        t.view.target_key = tr.target_key;
+        t.view.trials = static_cast<int>(tr.trials);
+        t.view.measured = static_cast<int>(tr.measured);
+        t.view.state = tr.state;
+        for (const auto& w : r.workloads)
+          if (w.Key() == tr.workload_key) t.view.workload = w;
+        job.tasks.push_back(std::move(t));
+      }
+    }
+    return job;
+  }
+
+  // A job this server does not have (mu not held): an ended one is read from the store
+  // and kept; a running one belongs to the server that holds its lease (Unavailable).
+  StatusOr<JobView> Foreign(int64_t job_id) {
+    auto row = store.GetJob(job_id);
+    if (!row.ok()) {
+      if (row.status().code() == StatusCode::kNotFound) return NotFound("job_id: no job " + std::to_string(job_id));
+      return row.status();
+    }
+    auto parsed = RequestFromJson(*row);
+    if (!parsed) return NotFound("job_id: job " + std::to_string(job_id) + " is not a tuning-service job");
+    if (row->state == "running") {
+      auto rows = store.Leases(JobLease(job_id));
+      std::string other = rows.ok() ? HolderOf(*rows, JobLease(job_id)) : "";
+      return Status(StatusCode::kUnavailable,
+                    "job_id: job " + std::to_string(job_id) + " runs on server " + (other.empty() ? "?" : other) +
+                        ", not this one (" + holder + "); ask that server, or this one once it has taken the "
+                        "job over (when that server's lease of " + std::to_string(options.lease_seconds) +
+                        " s expires)");
+    }
+    Job job = EndedJob(*row, parsed->first, parsed->second);
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = jobs.emplace(job_id, std::move(job)).first;
+    return ViewLocked(it->second);
+  }
+
+  // Takes over the running jobs of the store that no live server holds: a server that
+  // died (its lease expired), stopped (it dropped its leases) or never took one. A job
+  // without a lease that was created less than a lease ago is being submitted elsewhere
+  // (servers' clocks are taken to agree to well within a lease). Returns how many.
+  int AdoptOrphans(bool at_start) {
+    std::lock_guard<std::mutex> serial(adopt_mu);
+    auto rows = store.Jobs("running");
+    auto leases = store.Leases("job:");
+    if (!rows.ok() || !leases.ok()) {
+      spdlog::warn("looking for jobs to take over failed: {}",
+                   (!rows.ok() ? rows.status() : leases.status()).ToString());
+      return 0;
+    }
+    std::map<std::string, db::LeaseRow> by_name;
+    for (const auto& l : *leases) by_name[l.name] = l;
+    int adopted = 0;
+    for (const db::JobRow& row : *rows) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (shutdown) return adopted;
+        if (jobs.count(row.id) || unadoptable.count(row.id)) continue;
+      }
+      const std::string name = JobLease(row.id);
+      auto lease = by_name.find(name);
+      std::string previous;
+      if (lease != by_name.end()) {
+        if (!lease->second.expired && lease->second.holder != holder) continue;  // alive elsewhere
+        previous = lease->second.holder;
+      } else if (!options.exclusive_store && row.created > Now() - options.lease_seconds) {
+        continue;
+      }
+      auto got = store.AcquireLease(name, holder, options.lease_seconds);
+      if (!got.ok() || !*got) continue;
+      auto parsed = RequestFromJson(row);
+      auto tasks = store.TasksOfJob(row.id);
+      if (!parsed || !tasks.ok()) {
+        unadoptable.insert(row.id);
+        continue;
+      }
+      auto added = AddJob(parsed->first, parsed->second, row.id, row.created, *tasks);
+      if (!added.ok()) {
+        spdlog::error("job {}: resuming it failed: {}", row.id, added.status().ToString());
+        unadoptable.insert(row.id);
+        continue;
+      }
+      ++adopted;
+      if (!at_start)
+        spdlog::info("took over job {} from server {}", row.id,
+                     previous.empty() ? "(none: it held no lease)" : previous + " (its lease expired)");
+    }
+    return adopted;
+  }
+
+  // Every lease_seconds / 3 until shutdown: renew this server's leases, stop runs whose
+  // lease another server took, retry runs waiting for a lease, take over orphaned jobs.
+  void LeaseLoop() {
+    const auto period = std::chrono::duration<double>(options.lease_seconds / 3);
+    std::unique_lock<std::mutex> lock(mu);
+    while (!shutdown) {
+      lease_wake.wait_for(lock, period, [&] { return shutdown; });
+      if (shutdown) break;
+      const Clock::time_point asked = Clock::now();
+      lock.unlock();
+      auto held = store.RenewLeases(holder, options.lease_seconds);
+      lock.lock();
+      if (!held.ok()) {
+        spdlog::warn("renewing this server's leases failed (retried in {:.1f} s): {}", period.count(),
+                     held.status().ToString());
+      } else {
+        std::set<std::string> ours(held->begin(), held->end());
+        for (auto& [key, run] : active)
+          if (run->started && !run->lease_lost && run->leased_at < asked && !ours.count(TaskLease(key))) {
+            spdlog::warn("the lease of {} was taken by another server: this run stops", key);
+            run->lease_lost = true;
+            run->cancel = true;
+          }
+        for (auto& [id, job] : jobs)
+          if (!Terminal(job.view.state) && !job.lease_warned && job.leased_at < asked && !ours.count(JobLease(id))) {
+            job.lease_warned = true;
+            LogLocked(job, JobEventKind::kError, -1,
+                      "this server lost the job's lease (it stalled past the expiry); another server may run it "
+                      "too, and task leases keep the two from measuring the same workload");
+          }
+      }
+      Schedule();
+      lock.unlock();
+      AdoptOrphans(false);
+      JoinFinished();
+      lock.lock();
+    }
   }
 
   // The fastest correct record of a (workload, target) the store holds to `trials`, or
@@ -462,6 +693,7 @@ struct JobManager::Impl {
                            double created, std::vector<db::TaskRow> rows) {
     Job job;
     job.view = HeaderView(request, target, job_id, created);
+    job.leased_at = Clock::now();
     job.target = target;
     job.tune = request.tune;
     job.worker_deadline = request.worker_deadline_seconds > 0
@@ -548,45 +780,24 @@ JobManager::~JobManager() { Shutdown(); }
 
 StatusOr<std::unique_ptr<JobManager>> JobManager::Create(db::Store& store, MeasureQueue& queue,
                                                          const JobManagerOptions& options) {
+  if (!(options.lease_seconds > 0)) return InvalidArgument("lease_seconds: must be positive");
   auto impl = std::make_unique<Impl>(store, queue, options);
+  if (options.exclusive_store) PT_RETURN_IF_ERROR(store.DropLeases(""));
   PT_ASSIGN_OR_RETURN(std::vector<db::JobRow> rows, store.Jobs(""));
   std::unique_ptr<JobManager> manager(new JobManager(std::move(impl)));
   Impl& m = *manager->impl_;
-  int resumed = 0;
   for (const db::JobRow& row : rows) {
+    if (row.state == "running") continue;  // AdoptOrphans
     auto parsed = Impl::RequestFromJson(row);
     if (!parsed) continue;
-    const auto& [r, target] = *parsed;
-    if (row.state != "running") {
-      // An ended job: shown as stored, never run again.
-      Job job;
-      job.view = Impl::HeaderView(r, target, row.id, row.created);
-      job.view.state = row.state;
-      job.view.finished = row.finished;
-      auto tasks = store.TasksOfJob(row.id);
-      if (tasks.ok()) {
-        for (const auto& tr : *tasks) {
-          Task t;
-          t.view.task_id = tr.id;
-          t.view.workload_key = tr.workload_key;
-          t.view.target_key = tr.target_key;
-          t.view.trials = static_cast<int>(tr.trials);
-          t.view.measured = static_cast<int>(tr.measured);
-          t.view.state = tr.state;
-          for (const auto& w : r.workloads)
-            if (w.Key() == tr.workload_key) t.view.workload = w;
-          job.tasks.push_back(std::move(t));
-        }
-      }
-      std::lock_guard<std::mutex> lock(m.mu);
-      m.jobs[row.id] = std::move(job);
-      continue;
-    }
-    PT_ASSIGN_OR_RETURN(std::vector<db::TaskRow> tasks, store.TasksOfJob(row.id));
-    PT_RETURN_IF_ERROR(m.AddJob(r, target, row.id, row.created, tasks).status());
-    ++resumed;
+    Job job = m.EndedJob(row, parsed->first, parsed->second);
+    std::lock_guard<std::mutex> lock(m.mu);
+    m.jobs[row.id] = std::move(job);
   }
+  int resumed = m.AdoptOrphans(true);
   if (resumed > 0) spdlog::info("resumed {} job(s) left running in the store", resumed);
+  spdlog::info("server id {}: leases of {:.0f} s on the store", m.holder, options.lease_seconds);
+  m.lease_thread = std::thread([&m] { m.LeaseLoop(); });
   return manager;
 }
 
@@ -625,7 +836,13 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& request) {
                         std::to_string(o.max_jobs_per_client));
   }
   m.JoinFinished();  // threads of runs that ended since
+  std::lock_guard<std::mutex> serial(m.adopt_mu);  // no take-over scan between CreateJob and AddJob
   PT_ASSIGN_OR_RETURN(int64_t id, m.store.CreateJob(Impl::RequestJson(request, *target).dump()));
+  auto leased = m.store.AcquireLease(JobLease(id), m.holder, o.lease_seconds);
+  if (!leased.ok() || !*leased)
+    spdlog::warn("job {}: taking its lease failed ({}); it runs here, and its task leases keep other servers "
+                 "from measuring the same workloads",
+                 id, leased.ok() ? "held by another server" : leased.status().ToString());
   StatusOr<int64_t> added = m.AddJob(request, *target, id, Now(), {});
   if (!added.ok()) {
     // The client is told it failed: the store must not resume it later.
@@ -636,10 +853,12 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& request) {
 }
 
 StatusOr<JobView> JobManager::Get(int64_t job_id) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
-  auto it = impl_->jobs.find(job_id);
-  if (it == impl_->jobs.end()) return NotFound("job_id: no job " + std::to_string(job_id));
-  return impl_->ViewLocked(it->second);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    auto it = impl_->jobs.find(job_id);
+    if (it != impl_->jobs.end()) return impl_->ViewLocked(it->second);
+  }
+  return impl_->Foreign(job_id);
 }
 
 std::vector<JobView> JobManager::List(const std::string& state) const {
@@ -704,6 +923,22 @@ StatusOr<JobView> JobManager::Cancel(int64_t job_id) {
 StatusOr<std::vector<JobEvent>> JobManager::Events(int64_t job_id, int64_t after_sequence,
                                                    std::chrono::milliseconds wait) const {
   Impl& m = *impl_;
+  bool known = false;
+  {
+    std::lock_guard<std::mutex> lock(m.mu);
+    known = m.jobs.count(job_id) > 0;
+  }
+  if (!known) {
+    auto foreign = m.Foreign(job_id);
+    if (!foreign.ok()) {
+      if (foreign.status().code() != StatusCode::kUnavailable) return foreign.status();
+      // Running elsewhere: wait a while for this server to take it over.
+      std::unique_lock<std::mutex> lock(m.mu);
+      if (!m.changed.wait_for(lock, wait, [&] { return m.jobs.count(job_id) > 0 || m.shutdown; }) ||
+          m.jobs.count(job_id) == 0)
+        return foreign.status();
+    }
+  }
   std::unique_lock<std::mutex> lock(m.mu);
   auto it = m.jobs.find(job_id);
   if (it == m.jobs.end()) return NotFound("job_id: no job " + std::to_string(job_id));
@@ -747,13 +982,20 @@ void JobManager::Shutdown() {
     }
     m.queued.clear();
     m.changed.notify_all();
+    m.lease_wake.notify_all();
   }
+  if (m.lease_thread.joinable()) m.lease_thread.join();
   {
     std::lock_guard<std::mutex> lock(m.join_mu);
     for (auto& r : runs)
       if (r->thread.joinable()) r->thread.join();
   }
   m.JoinFinished();
+  // Nothing of ours runs any more: another server may take the jobs over at once.
+  if (Status s = m.store.DropLeases(m.holder); !s.ok())
+    spdlog::warn("dropping this server's leases failed (they expire by themselves): {}", s.ToString());
 }
+
+const std::string& JobManager::server_id() const { return impl_->holder; }
 
 }  // namespace priortune::server

@@ -39,6 +39,15 @@ struct JobManagerOptions {
   int max_tasks_per_job = 256;
   int max_trials = 100000;              // per task
   int64_t memory_cap_bytes = 0;         // per workload's buffers; 0: DefaultMemoryCapBytes()
+  // Several servers may share one store (PostgreSQL). Each running job and each tuning
+  // run of a (workload, target) is leased through the store: a server tunes only what it
+  // holds the lease of, renews its leases every lease_seconds / 3, and takes over a job
+  // whose server's lease expired (it resumes from the stored records).
+  std::string server_id;        // the lease holder's name; empty: hostname-pid
+  double lease_seconds = 30;
+  // The store's only server (serve holds the SQLite file's lock): every lease left in it
+  // is a dead server's, dropped at start, so a restarted server resumes at once.
+  bool exclusive_store = false;
 };
 
 struct TaskView {
@@ -79,7 +88,9 @@ struct JobEvent {
 class JobManager {
  public:
   // Loads the store's service jobs; the ones left running (a server killed or stopped
-  // mid-job) resume: their records count, nothing measured is measured again.
+  // mid-job) resume: their records count, nothing measured is measured again. A running
+  // job another live server holds the lease of is left to it (and taken over if that
+  // lease expires).
   static StatusOr<std::unique_ptr<JobManager>> Create(db::Store& store, MeasureQueue& queue,
                                                       const JobManagerOptions& options);
   ~JobManager();
@@ -88,19 +99,25 @@ class JobManager {
   // the field (workloads[i].dims, trials, strategy, target), NotFound for an unknown op,
   // ResourceExhausted for a workload over the memory cap or a client over its job limit.
   StatusOr<int64_t> Submit(const JobRequest& request);
-  StatusOr<JobView> Get(int64_t job_id) const;  // NotFound
+  // NotFound; a job this server does not hold is read from the store when it ended, and
+  // Unavailable (naming the server that holds it) while it runs elsewhere.
+  StatusOr<JobView> Get(int64_t job_id) const;
   std::vector<JobView> List(const std::string& state) const;  // "" = all, in id order
   // Cancels the job's tasks; a run another job still needs goes on. FailedPrecondition
   // for a job already ended, NotFound for an unknown one.
   StatusOr<JobView> Cancel(int64_t job_id);
   // The job's events after `after_sequence`; -1 starts with a snapshot of the job as it is
   // now (whose sequence is the newest event's). Waits up to `wait` for one; an empty
-  // list means none came. NotFound for an unknown job.
+  // list means none came. NotFound for an unknown job; Unavailable, after `wait`, for one
+  // that runs on another server.
   StatusOr<std::vector<JobEvent>> Events(int64_t job_id, int64_t after_sequence,
                                          std::chrono::milliseconds wait) const;
   // Stops every run (what was stored stays; a batch in flight is dropped). Jobs stay
-  // running in the store, so that the next server resumes them. Idempotent.
+  // running in the store, and their leases are dropped, so that the next server (or
+  // another one sharing the store) resumes them. Idempotent.
   void Shutdown();
+  // The lease holder name of this server.
+  const std::string& server_id() const;
 
   struct Impl;
 

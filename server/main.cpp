@@ -322,6 +322,10 @@ int main(int argc, char** argv) {
                     "larger requests are refused with RESOURCE_EXHAUSTED (default 4 MiB)");
   serve->add_option("--heartbeat-timeout", serve_opts.server.workers.heartbeat_timeout_seconds,
                     "seconds of worker silence that end its lease (default 10)");
+  serve->add_option("--server-id", serve_opts.server.jobs.server_id,
+                    "this server's name in the store's leases (default hostname-pid)");
+  serve->add_option("--lease-seconds", serve_opts.server.jobs.lease_seconds,
+                    "servers sharing a store: a dead server's jobs are taken over after this (default 30)");
   serve->add_option("--log-level", serve_opts.log_level, "trace | debug | info (default) | warn | error");
 
   priortune::server::SubmitOptions submit_opts;

@@ -149,14 +149,24 @@ int RunServe(const ServeOptions& o) {
   spdlog::set_level(level);
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::flush_on(spdlog::level::info);
-  // One server per SQLite store: two would tune the same tasks and overwrite each
-  // other's job states. The lock is the kernel's, so a killed server releases it.
-  const std::string lock_path = o.db + ".serve-lock";
-  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return ReportError(Status(StatusCode::kUnavailable, "cannot create " + lock_path));
-  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return ReportError(FailedPrecondition("another priortune serve holds the store " + o.db + " (" + lock_path +
-                                          "); one server per SQLite store"));
+  // One server per SQLite store: a file is one machine's, and the lock (the kernel's,
+  // so a killed server releases it) makes the server its store's only one, which then
+  // resumes a dead predecessor's jobs at once. Servers sharing a PostgreSQL store divide
+  // the work through leases in the store instead.
+  ServeOptions opts = o;
+  if (!db::IsPostgresUrl(o.db)) {
+    const std::string lock_path = o.db + ".serve-lock";
+    int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0) return ReportError(Status(StatusCode::kUnavailable, "cannot create " + lock_path));
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
+      return ReportError(FailedPrecondition("another priortune serve holds the store " + o.db + " (" + lock_path +
+                                            "); one server per SQLite store (several servers share a "
+                                            "postgresql:// store)"));
+    opts.server.jobs.exclusive_store = true;
+  }
+  if (!(o.server.jobs.lease_seconds >= 1))
+    return ReportError(InvalidArgument("--lease-seconds: " + std::to_string(o.server.jobs.lease_seconds) +
+                                       " is below 1"));
   auto store = db::OpenStore(o.db);
   if (!store.ok()) return ReportError(store.status());
   // A client or log reader that goes away must not kill the daemon.
@@ -166,7 +176,7 @@ int RunServe(const ServeOptions& o) {
   sa.sa_handler = OnStop;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
-  auto server = TuningServer::Start(**store, o.server);
+  auto server = TuningServer::Start(**store, opts.server);
   if (!server.ok()) return ReportError(server.status(), server.status().code() == StatusCode::kUnavailable ? 1 : 2);
   std::string host = o.server.listen.substr(0, o.server.listen.rfind(':'));
   spdlog::info("priortune serve: listening on {}:{} ({}{}), store {}", host, (*server)->port(),

@@ -252,7 +252,8 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
         ++since_improvement;
       }
     }
-    PT_RETURN_IF_ERROR(store.AddRecords(records));
+    PT_RETURN_IF_ERROR(options.lease.empty() ? store.AddRecords(records)
+                                              : store.AddRecordsUnderLease(records, options.lease, options.lease_holder));
     double batch_end = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     summary.trial_elapsed.resize(summary.trial_costs.size(), batch_end);
     strategy->Update(trials);

@@ -41,6 +41,10 @@ struct TuneOptions {
   // a tuned result is then never worse than the compiler's own pick, up to timing noise.
   // Studies of search strategies turn it off.
   bool seed_hand_picked = true;
+  // Set by a server that shares its store with others: every batch is stored only while
+  // `lease_holder` holds the store lease `lease` (db::Store::AddRecordsUnderLease); once
+  // it is lost the run ends with Aborted and the batch is not stored.
+  std::string lease, lease_holder;
   // InvalidArgument naming the field for non-positive trials/batch/one-shot trials,
   // negative early stop, unknown strategy, transfer mode or model objective.
   Status Validate() const;

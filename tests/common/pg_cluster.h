@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -63,8 +64,8 @@ class PgCluster {
     std::error_code ec;
     std::filesystem::remove_all(root_, ec);
   }
-  // The URL of database `name` (letters, digits and _ kept, the rest made _), created on
-  // first use.
+  // The URL of database `name` (letters and digits kept in lower case, the rest made _,
+  // at most 63 bytes), created on first use.
   std::string Url(const std::string& name) {
     const std::string db = DbName(name);
     if (created_.insert(db).second) {
@@ -92,8 +93,11 @@ class PgCluster {
   static std::string DbName(const std::string& name) {
     if (name == "priortune") return name;
     std::string db = "t_";
-    for (char c : name) db += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-    return db;
+    // Unquoted identifiers are folded to lower case and cut at 63 bytes.
+    for (char c : name)
+      db += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
+                                                         : '_';
+    return db.substr(0, 63);
   }
   std::filesystem::path root_, dir_;
   std::string base_;

@@ -16,25 +16,6 @@
 namespace priortune::server {
 namespace {
 
-v1::SubmitJobRequest Job(std::vector<v1::Workload> workloads, int trials, const std::string& spec = "host") {
-  v1::SubmitJobRequest r;
-  for (auto& w : workloads) *r.add_workloads() = w;
-  r.mutable_target()->set_spec(spec);
-  r.set_trials(trials);
-  r.set_batch_size(8);
-  return r;
-}
-
-int64_t Submit(v1::TuningService::Stub& stub, const v1::SubmitJobRequest& r, const std::string& token = "") {
-  v1::SubmitJobResponse resp;
-  auto ctx = Ctx(token);
-  grpc::Status s = stub.SubmitJob(ctx.get(), r, &resp);
-  EXPECT_TRUE(s.ok()) << s.error_message();
-  return resp.job_id();
-}
-
-std::string Key(const v1::Workload& w) { return FromProto(w).Key(); }
-
 // A worker builds what the wire says: a workload must keep every field (its key) through
 // the proto, or the worker measures another kernel than the one its record is stored for.
 TEST(WireFormat, AWorkloadKeepsEveryEpilogueFieldThroughTheProto) {
@@ -48,31 +29,6 @@ TEST(WireFormat, AWorkloadKeepsEveryEpilogueFieldThroughTheProto) {
     ToProto(w, &p);
     EXPECT_EQ(FromProto(p).Key(), w.Key()) << w.ToJson();
   }
-}
-
-// Records of a workload (any target) and how many distinct configs they hold.
-std::pair<int64_t, int64_t> RecordsOf(const ServiceCluster& c, const v1::Workload& w) {
-  std::string where = " FROM records r JOIN workloads w ON w.id = r.workload_id WHERE w.key = '" + Key(w) + "'";
-  return {c.Count("SELECT COUNT(*)" + where), c.Count("SELECT COUNT(DISTINCT r.config_hash)" + where)};
-}
-
-// Follows a one-task job (WatchJob, bounded) until its task has `n` records stored.
-void WatchUntilStored(v1::TuningService::Stub& stub, int64_t job, int n) {
-  auto ctx = Ctx("", 120);
-  v1::JobRef ref;
-  ref.set_job_id(job);
-  auto reader = stub.WatchJob(ctx.get(), ref);
-  v1::JobEvent e;
-  bool reached = false;
-  while (!reached && reader->Read(&e)) reached = e.job().tasks_size() == 1 && e.job().tasks(0).stored() >= n;
-  ctx->TryCancel();
-  reader->Finish();
-}
-
-const v1::TaskStatus* TaskOf(const v1::JobStatus& j, const v1::Workload& w) {
-  for (const auto& t : j.tasks())
-    if (t.workload_key() == Key(w)) return &t;
-  return nullptr;
 }
 
 TEST(TuningService, OverlappingJobsOfTwoClientsTuneTheSharedWorkloadOnce) {

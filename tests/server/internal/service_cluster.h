@@ -1,11 +1,13 @@
 // A real tuning service for integration tests: `priortune serve` as a child process on
-// loopback, real worker processes, a gRPC client with the test's token, and the SQLite
-// file behind it, in a temporary directory.
+// loopback, real worker processes, a gRPC client with the test's token, and the store
+// behind it: a SQLite file in a temporary directory, or a PostgreSQL database (SetDb)
+// that several clusters' servers share.
 #pragma once
 
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <poll.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "proto/priortune.grpc.pb.h"
+#include "server/internal/convert.h"
 #include "tests/server/cluster.h"
 #include "server/local_workers.h"
 
@@ -38,7 +41,9 @@ class ServiceCluster {
     std::filesystem::remove_all(dir_);
   }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
-  std::string db() const { return Path("service.db"); }
+  std::string db() const { return db_url_.empty() ? Path("service.db") : db_url_; }
+  // The store's URL instead of the cluster's own SQLite file; set before StartServer.
+  void SetDb(const std::string& url) { db_url_ = url; }
   std::string address() const { return host_ + ":" + std::to_string(port_); }
   // The address the server listens on (default loopback); set before StartServer.
   void SetHost(const std::string& host) { host_ = host; }
@@ -119,8 +124,22 @@ class ServiceCluster {
   }
   std::unique_ptr<v1::TuningService::Stub> Client() const { return v1::TuningService::NewStub(Channel()); }
 
-  // An SQL count over the store (its own read-only connection).
+  // An SQL count over the store (its own connection, read only for SQLite); -1 on error.
   int64_t Count(const std::string& sql) const {
+    if (!db_url_.empty()) {
+      PGconn* c = PQconnectdb(db_url_.c_str());
+      int64_t n = -1;
+      if (PQstatus(c) == CONNECTION_OK) {
+        PGresult* r = PQexec(c, sql.c_str());
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+          n = std::atoll(PQgetvalue(r, 0, 0));
+        else
+          ADD_FAILURE() << sql << ": " << PQresultErrorMessage(r);
+        PQclear(r);
+      }
+      PQfinish(c);
+      return n;
+    }
     sqlite3* db = nullptr;
     int64_t n = -1;
     if (sqlite3_open_v2(this->db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
@@ -138,6 +157,7 @@ class ServiceCluster {
   std::filesystem::path dir_;
   pid_t server_ = -1;
   std::string host_ = "127.0.0.1";
+  std::string db_url_;
   int port_ = 0;
   int starts_ = 0;
   std::vector<LocalWorkers> workers_;
@@ -184,6 +204,51 @@ inline v1::JobStatus WatchToEnd(v1::TuningService::Stub& stub, int64_t job, cons
     EXPECT_TRUE(s.ok()) << s.error_message();
     return last;
   }
+}
+
+// A job request of a few workloads, 8 candidates per batch.
+inline v1::SubmitJobRequest Job(std::vector<v1::Workload> workloads, int trials, const std::string& spec = "host") {
+  v1::SubmitJobRequest r;
+  for (auto& w : workloads) *r.add_workloads() = w;
+  r.mutable_target()->set_spec(spec);
+  r.set_trials(trials);
+  r.set_batch_size(8);
+  return r;
+}
+
+inline int64_t Submit(v1::TuningService::Stub& stub, const v1::SubmitJobRequest& r, const std::string& token = "") {
+  v1::SubmitJobResponse resp;
+  auto ctx = Ctx(token);
+  grpc::Status s = stub.SubmitJob(ctx.get(), r, &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return resp.job_id();
+}
+
+inline std::string Key(const v1::Workload& w) { return FromProto(w).Key(); }
+
+// Records of a workload (any target) and how many distinct configs they hold.
+inline std::pair<int64_t, int64_t> RecordsOf(const ServiceCluster& c, const v1::Workload& w) {
+  std::string where = " FROM records r JOIN workloads w ON w.id = r.workload_id WHERE w.key = '" + Key(w) + "'";
+  return {c.Count("SELECT COUNT(*)" + where), c.Count("SELECT COUNT(DISTINCT r.config_hash)" + where)};
+}
+
+// Follows a one-task job (WatchJob, bounded) until its task has `n` records stored.
+inline void WatchUntilStored(v1::TuningService::Stub& stub, int64_t job, int n) {
+  auto ctx = Ctx("", 120);
+  v1::JobRef ref;
+  ref.set_job_id(job);
+  auto reader = stub.WatchJob(ctx.get(), ref);
+  v1::JobEvent e;
+  bool reached = false;
+  while (!reached && reader->Read(&e)) reached = e.job().tasks_size() == 1 && e.job().tasks(0).stored() >= n;
+  ctx->TryCancel();
+  reader->Finish();
+}
+
+inline const v1::TaskStatus* TaskOf(const v1::JobStatus& j, const v1::Workload& w) {
+  for (const auto& t : j.tasks())
+    if (t.workload_key() == Key(w)) return &t;
+  return nullptr;
 }
 
 }  // namespace priortune::server
