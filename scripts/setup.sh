@@ -33,6 +33,7 @@ packages=(
   libxgboost-dev
   libzstd-dev
   llvm-16-dev
+  munge
   ninja-build
   nlohmann-json3-dev
   openssl
@@ -44,6 +45,7 @@ packages=(
   python3-grpcio
   python3-onnx
   python3-torchvision
+  slurm-wlm
   zlib1g-dev
 )
 

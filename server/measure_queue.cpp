@@ -129,6 +129,17 @@ void MeasureQueue::Complete(const std::string& worker, uint64_t id, tuner::Measu
   done_.notify_all();
 }
 
+void MeasureQueue::HandBack(const std::string& worker, uint64_t id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = items_.find(id);
+  if (it == items_.end() || it->second.holder != worker || it->second.result) return;
+  it->second.holder.clear();
+  pending_.push_front(id);  // first in line: its batch is waiting for it
+  ++stats_.handed_back;
+  Notify(QueueEventKind::kHandedBack, worker, id);
+  work_.notify_all();
+}
+
 void MeasureQueue::RemoveWorker(const std::string& worker) {
   std::lock_guard<std::mutex> lock(mu_);
   connected_.erase(worker);

@@ -51,6 +51,7 @@ enum class QueueEventKind : uint8_t {
   kCompleted,      // `worker` returned a result for `lease`
   kRequeued,       // `worker` was lost holding `lease`; it went back to the queue
   kGivenUp,        // lease `lease` cost max_losses workers: recorded as `worker lost`
+  kHandedBack,     // `worker` gave lease `lease` back unmeasured (it is leaving); queued again
   kWorkerRemoved,  // `worker` is gone
 };
 struct QueueEvent {
@@ -66,6 +67,7 @@ struct WorkerStats {
   double busy_seconds = 0;     // sum over workers of time spent on candidates
   int64_t completed = 0;
   int64_t requeued = 0;        // leases returned to the queue by a lost worker
+  int64_t handed_back = 0;     // leases a leaving worker gave back (not losses)
 };
 
 // Thread-safe. Several tuning threads may call Measure() at once (each waits for its own
@@ -95,6 +97,9 @@ class MeasureQueue : public tuner::Measurer {
   // cancelled batch, a lease already given to another worker) are dropped.
   void Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result,
                 double busy_seconds);
+  // `worker` gives lease `id` back unmeasured: first in line again, no loss counted.
+  // Ignored for a lease it does not hold (cancelled, or already given to another).
+  void HandBack(const std::string& worker, uint64_t id);
   // The worker is gone: its leases go back to the queue (or become `worker lost`).
   void RemoveWorker(const std::string& worker);
 

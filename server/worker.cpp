@@ -11,6 +11,11 @@
 //        │ no answer within timeout: SIGKILL the runner, result `timeout`, new runner
 //        │ runner died: result `runtime error` (signal), new runner
 //   result ──> server
+//
+//   SIGTERM / SIGINT (Slurm cancelling the job, an operator): blocked in every thread and
+//   in the runner (which inherits the mask), taken by one thread ──> hand-back 0 ("leaving")
+//   ──> a candidate being measured: runner interrupted, candidate handed back; one that
+//   arrives meanwhile: handed back unmeasured ──> server's goodbye ──> exit 0
 #include "server/worker.h"
 
 #include <fcntl.h>
@@ -26,6 +31,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -61,13 +67,30 @@ double SecondsSince(Clock::time_point t) {
 // The runner child process and the pipes to it.
 class Runner {
  public:
-  explicit Runner(const WorkerOptions& options) : options_(options) {}
-  ~Runner() { Stop(); }
+  explicit Runner(const WorkerOptions& options) : options_(options) {
+    if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
+  }
+  ~Runner() {
+    Stop();
+    for (int fd : wake_)
+      if (fd >= 0) close(fd);
+  }
+
+  // Ends the Run in progress (from any thread): the runner is killed, and Run returns
+  // with interrupted() true. A Run that starts later ends the same way at once.
+  void Interrupt() {
+    char c = 1;
+    if (wake_[1] >= 0 && write(wake_[1], &c, 1) < 0) {
+      // Full pipe: an interrupt is pending already.
+    }
+  }
+  bool interrupted() const { return interrupted_; }
 
   // Sends one request and waits for the answer line; on timeout or death the runner is
   // killed and restarted lazily, and the result says why.
   tuner::MeasureResult Run(const json& request, double timeout_seconds) {
     tuner::MeasureResult r;
+    interrupted_ = false;
     if (pid_ <= 0) {
       if (Status started = Start(); !started.ok()) {
         r.error = db::ErrorKind::kRuntimeError;
@@ -89,6 +112,11 @@ class Runner {
         return r;
       case LineRead::kClosed:
         return Died("the runner died");
+      case LineRead::kInterrupted:
+        Stop();
+        r.error = db::ErrorKind::kRuntimeError;
+        r.error_message = "interrupted: the worker is leaving";
+        return r;
     }
     return ParseAnswer(answer);
   }
@@ -133,7 +161,7 @@ class Runner {
   }
 
  private:
-  enum class LineRead { kOk, kTimeout, kClosed };
+  enum class LineRead { kOk, kTimeout, kClosed, kInterrupted };
 
   // The next line from the runner within `timeout_seconds`.
   LineRead ReadLine(double timeout_seconds, std::string* line) {
@@ -149,10 +177,14 @@ class Runner {
       int left_ms = static_cast<int>(
           std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
       if (left_ms <= 0) return LineRead::kTimeout;
-      pollfd p{from_, POLLIN, 0};
-      int n = poll(&p, 1, left_ms);
+      pollfd p[2] = {{from_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
+      int n = poll(p, wake_[0] >= 0 ? 2 : 1, left_ms);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) continue;
+      if (wake_[0] >= 0 && (p[1].revents & POLLIN)) {
+        interrupted_ = true;
+        return LineRead::kInterrupted;
+      }
       char chunk[4096];
       ssize_t got = read(from_, chunk, sizeof chunk);
       if (got <= 0) return LineRead::kClosed;
@@ -169,8 +201,9 @@ class Runner {
     if (got == LineRead::kOk && line == ReadyLine()) return OkStatus();
     int status = Reap();
     std::string why = got == LineRead::kTimeout ? "did not start within " + std::to_string(kRunnerStartSeconds) + " s"
-                      : got == LineRead::kClosed ? "exited during start-up"
-                                                 : "said '" + line + "' instead of ready";
+                      : got == LineRead::kClosed      ? "exited during start-up"
+                      : got == LineRead::kInterrupted ? "was interrupted during start-up"
+                                                      : "said '" + line + "' instead of ready";
     if (WIFSIGNALED(status)) why += " (signal " + std::to_string(WTERMSIG(status)) + ")";
     return Internal("the runner process " + why);
   }
@@ -247,7 +280,20 @@ class Runner {
   WorkerOptions options_;
   pid_t pid_ = -1;
   int to_ = -1, from_ = -1;
+  int wake_[2] = {-1, -1};  // Interrupt() writes, ReadLine polls
+  bool interrupted_ = false;
   std::string buffer_;
+};
+
+// A request to leave (SIGTERM or SIGINT), shared by the signal thread and the session.
+struct Leaving {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool requested = false;
+  int signal = 0;
+  // While a session runs: says "leaving" on its stream (under its write lock).
+  std::function<void()> announce;
+  int handed_back = 0;
 };
 
 std::string DefaultId() {
@@ -267,7 +313,8 @@ struct SessionEnd {
 // server ended it in order (exit); kLost: unreachable or gone (retry); kRefused: the
 // server said no (a token or hello problem: retrying would not help).
 SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& token, const std::string& id,
-                   const compiler::Target& serving, const WorkerOptions& options, Runner& runner) {
+                   const compiler::Target& serving, const WorkerOptions& options, Runner& runner,
+                   Leaving& leaving) {
   SessionEnd end;
   auto deadline = std::chrono::system_clock::now() +
                   std::chrono::milliseconds(static_cast<int64_t>(1000 * std::max(0.1, options.connection.connect_seconds)));
@@ -303,6 +350,22 @@ SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::str
   }
   end.welcomed = true;
   double heartbeat = std::max(0.05, welcome.welcome().heartbeat_seconds());
+  auto hand_back = [&](uint64_t candidate, const std::string& reason) {
+    v1::WorkerMessage m;
+    m.mutable_hand_back()->set_candidate_id(candidate);
+    m.mutable_hand_back()->set_reason(reason);
+    std::lock_guard<std::mutex> w(write_mu);
+    return stream->Write(m);
+  };
+  const std::string why_leaving = "the worker got a stop signal (a cancelled Slurm job, say)";
+  {
+    std::lock_guard<std::mutex> lock(leaving.mu);
+    leaving.announce = [&] {
+      hand_back(0, why_leaving);
+      runner.Interrupt();  // a candidate being measured comes back unmeasured
+    };
+    if (leaving.requested) leaving.announce();
+  }
 
   std::mutex hb_mu;
   std::condition_variable hb_cv;
@@ -326,11 +389,26 @@ SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::str
     }
     if (!m.has_candidate()) continue;
     const v1::Candidate& c = m.candidate();
+    bool left = false;
+    {
+      std::lock_guard<std::mutex> lock(leaving.mu);
+      left = leaving.requested;
+    }
+    if (left) {  // sent before the server heard we are leaving
+      if (!hand_back(c.id(), why_leaving)) break;
+      ++leaving.handed_back;
+      continue;
+    }
     auto t0 = Clock::now();
     json request = {{"workload", json::parse(FromProto(c.workload()).ToJson())},
                     {"target", json::parse(FromProto(c.target()).ToJson())},
                     {"config", json::parse(compiler::ConfigToJson(FromProto(c.config())))}};
     tuner::MeasureResult r = runner.Run(request, options.timeout_seconds);
+    if (runner.interrupted()) {
+      if (!hand_back(c.id(), why_leaving)) break;
+      ++leaving.handed_back;
+      continue;  // the server answers the leaving with a goodbye
+    }
     double spent = SecondsSince(t0);
     v1::WorkerMessage out;
     ToProto(r, out.mutable_result());
@@ -339,6 +417,10 @@ SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::str
     out.mutable_result()->set_busy_seconds(spent);
     std::lock_guard<std::mutex> w(write_mu);
     if (!stream->Write(out)) break;
+  }
+  {
+    std::lock_guard<std::mutex> lock(leaving.mu);
+    leaving.announce = nullptr;
   }
   {
     std::lock_guard<std::mutex> lock(hb_mu);
@@ -362,6 +444,13 @@ int RunWorker(const WorkerOptions& options) {
   // A runner that died while idle closes its pipe: writing to it must fail with EPIPE
   // (reported as a runtime error, the runner replaced), not kill the worker.
   signal(SIGPIPE, SIG_IGN);
+  // Stop signals go to one thread (blocked here, before any other thread exists, and in
+  // the runner children, which inherit the mask).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::string id = options.id.empty() ? DefaultId() : options.id;
   // The target this worker measures for: it must be able to run that target's code.
   auto serving = TuningTarget(options.target, options.threads);
@@ -390,17 +479,47 @@ int RunWorker(const WorkerOptions& options) {
     return 2;
   }
   Runner runner(runner_options);
+  Leaving leaving;
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    std::lock_guard<std::mutex> lock(leaving.mu);
+    if (leaving.requested) return;  // the worker ended and woke this thread itself
+    leaving.requested = true;
+    leaving.signal = sig;
+    if (leaving.announce) leaving.announce();
+    leaving.cv.notify_all();
+  });
+  auto finish = [&](int code) {
+    {
+      std::lock_guard<std::mutex> lock(leaving.mu);
+      if (!leaving.requested) {
+        leaving.requested = true;
+        pthread_kill(signals.native_handle(), SIGTERM);  // ends its sigwait
+      }
+    }
+    signals.join();
+    return code;
+  };
   // Backoff between attempts: 0.25 s doubling to 10 s, with jitter so that a fleet does
   // not reconnect in lockstep; reset by a session that got its welcome.
   std::mt19937 rng(static_cast<unsigned>(getpid()));
   double backoff = 0.25;
   auto lost_since = Clock::now();
   while (true) {
-    SessionEnd end = Session(*channel, *token, id, *serving, options, runner);
-    if (end.kind == SessionEnd::kDone) return 0;
+    SessionEnd end = Session(*channel, *token, id, *serving, options, runner, leaving);
+    {
+      std::lock_guard<std::mutex> lock(leaving.mu);
+      if (leaving.requested) {
+        std::fprintf(stderr, "worker %s: %s: leaving; %d candidate(s) handed back (%s)\n", id.c_str(),
+                     strsignal(leaving.signal), leaving.handed_back, end.message.c_str());
+        break;
+      }
+    }
+    if (end.kind == SessionEnd::kDone) return finish(0);
     if (end.kind == SessionEnd::kRefused) {
       std::fprintf(stderr, "priortune worker: the server refused the lease: %s\n", end.message.c_str());
-      return 2;
+      return finish(2);
     }
     if (end.welcomed) {
       lost_since = Clock::now();
@@ -409,13 +528,21 @@ int RunWorker(const WorkerOptions& options) {
     if (SecondsSince(lost_since) >= options.retry_seconds) {
       std::fprintf(stderr, "priortune worker: cannot reach the server at %s: %s\n",
                    options.connection.server.c_str(), end.message.c_str());
-      return 2;
+      return finish(2);
     }
     double wait = backoff * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
     std::fprintf(stderr, "worker %s: %s; reconnecting in %.2f s\n", id.c_str(), end.message.c_str(), wait);
-    std::this_thread::sleep_for(std::chrono::duration<double>(wait));  // backoff, not synchronisation
+    {
+      // Backoff (not synchronisation); a stop signal ends it.
+      std::unique_lock<std::mutex> lock(leaving.mu);
+      if (leaving.cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return leaving.requested; })) {
+        std::fprintf(stderr, "worker %s: %s while disconnected: leaving\n", id.c_str(), strsignal(leaving.signal));
+        break;
+      }
+    }
     backoff = std::min(10.0, backoff * 2);
   }
+  return finish(0);
 }
 
 namespace {

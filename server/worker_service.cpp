@@ -5,10 +5,14 @@
 //   this thread:    queue.Take ──candidate──> worker (one lease at a time, only
 //                   candidates for the target the worker said hello with)
 //                   silence > heartbeat timeout, stream end, shutdown ──> leave
+//   a worker leaving (SIGTERM): hand-back 0 ──> no more candidates for it; each
+//                   candidate it held ──> queue.HandBack (queued again, no loss);
+//                   none left ──> goodbye, the worker exits
 //   leaving:        queue.RemoveWorker (leases go back to the queue)
 #include "server/worker_service.h"
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <thread>
@@ -52,6 +56,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     std::atomic<bool> ended{false};
     std::atomic<int64_t> last_seen{Clock::now().time_since_epoch().count()};
     std::atomic<int> outstanding{0};
+    std::atomic<bool> leaving{false};  // the worker said it is leaving: nothing more for it
     std::thread reader([&] {
       v1::WorkerMessage m;
       while (stream->Read(&m)) {
@@ -60,6 +65,16 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
           queue_.Complete(id, m.result().candidate_id(), FromProto(m.result()),
                           m.result().busy_seconds());
           --outstanding;
+        } else if (m.has_hand_back()) {
+          // Candidate 0 announces the leaving; then each candidate it held comes back.
+          if (m.hand_back().candidate_id() == 0) {
+            spdlog::info("worker {} is leaving: {}", id, m.hand_back().reason());
+            leaving = true;
+          } else {
+            spdlog::info("worker {} hands back candidate {}", id, m.hand_back().candidate_id());
+            queue_.HandBack(id, m.hand_back().candidate_id());
+            --outstanding;
+          }
         }
       }
       ended = true;
@@ -68,12 +83,12 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     const auto timeout = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(options_.heartbeat_timeout_seconds));
     grpc::Status status = grpc::Status::OK;
-    while (!ended && !queue_.shutting_down()) {
+    while (!ended && !queue_.shutting_down() && !(leaving && outstanding.load() == 0)) {
       if (Clock::now() - Clock::time_point(Clock::duration(last_seen.load())) > timeout) {
         status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no heartbeat from " + id);
         break;
       }
-      if (outstanding.load() >= std::max(1, hello.capacity())) {
+      if (leaving || outstanding.load() >= std::max(1, hello.capacity())) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
         continue;
       }
@@ -88,11 +103,12 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
       ++outstanding;
       if (!stream->Write(m)) break;  // the lease returns with RemoveWorker
     }
-    if (status.ok() && !ended && queue_.shutting_down()) {
+    if (status.ok() && !ended && (queue_.shutting_down() || leaving)) {
       v1::ServerMessage bye;
-      bye.mutable_goodbye()->set_reconnect(options_.reconnect_after_shutdown);
-      bye.mutable_goodbye()->set_reason(options_.reconnect_after_shutdown ? "the server is restarting"
-                                                                          : "the run is over");
+      bye.mutable_goodbye()->set_reconnect(!leaving && options_.reconnect_after_shutdown);
+      bye.mutable_goodbye()->set_reason(leaving                               ? "everything it held is back in the queue"
+                                        : options_.reconnect_after_shutdown ? "the server is restarting"
+                                                                            : "the run is over");
       // Let it arrive before the stream is cancelled: the worker answers a goodbye by
       // closing its side (bounded: a worker that does not is cut off after 2 s).
       if (stream->Write(bye))
