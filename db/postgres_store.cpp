@@ -6,6 +6,9 @@
 //   AddRecords: one transaction -> upsert workload/target -> insert record -> update best
 //   Best: exact target -> same ISA family -> any target
 // Every parameter is sent as text (blobs as binary bytea); results come back as text.
+// Each statement is prepared once per connection and then executed by name. Reads
+// (Best, History) run on the store's connection when it is free, else on one of a few
+// more reader connections, so that lookups from many clients run side by side.
 // Errors become Status at the call that saw them: a lost connection and serialization
 // failures are Unavailable, the rest Internal, with PostgreSQL's message.
 // A dropped connection (a server restart, a failover, pg_terminate_backend) is retried:
@@ -22,12 +25,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <istream>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
+#include <string>
 #include <thread>
 #include <unordered_map>
+#include <vector>
 
 #include "db/log_format.h"
 #include "db/store_rows.h"
@@ -198,8 +204,11 @@ std::string Redacted(const std::string& url) {
 
 class PostgresStore : public Store {
  public:
-  explicit PostgresStore(PGconn* conn) : conn_(conn) {}
-  ~PostgresStore() override { PQfinish(conn_); }
+  PostgresStore(PGconn* conn, std::string url) : conn_(conn), url_(std::move(url)) {}
+  ~PostgresStore() override {
+    readers_.clear();
+    PQfinish(conn_);
+  }
 
   Status Init() {
     PT_RETURN_IF_ERROR(Session());
@@ -276,49 +285,14 @@ class PostgresStore : public Store {
     return out;
   }
 
+  // Reads run on whichever connection is free (this one, or a reader: see OnFreeConnection).
   StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key, const std::string& target_key,
                                           const std::string& isa_family, const BestFilter& filter) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::set<int64_t> seen;
-    {
-      PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kRecordColumns +
-                                              "JOIN best b ON b.workload_id = w.id AND b.target_id = t.id "
-                                              "AND b.record_id = r.id WHERE w.key = $1 AND t.key = $2",
-                                          {P(workload_key), P(target_key)}));
-      if (s.rows() > 0) {
-        PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s, 0));
-        seen.insert(r.id);
-        if (!filter || filter(r, MatchLevel::kExact).empty())
-          return std::optional<BestMatch>(BestMatch{std::move(r), MatchLevel::kExact});
-      }
-    }
-    struct Step {
-      MatchLevel level;
-      std::string where;
-      const std::string* arg;
-    } steps[] = {{MatchLevel::kExact, "AND t.key = $2 ", &target_key},
-                 {MatchLevel::kIsaFamily, "AND t.isa_family = $2 ", &isa_family},
-                 {MatchLevel::kAny, "", nullptr}};
-    for (const auto& step : steps) {
-      std::vector<Param> params = {P(workload_key)};
-      if (step.arg) params.push_back(P(*step.arg));
-      PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kRecordColumns +
-                                              "WHERE w.key = $1 AND r.cost IS NOT NULL " + step.where +
-                                              "ORDER BY r.cost, r.id",
-                                          params));
-      for (int i = 0; i < s.rows(); ++i) {
-        PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s, i));
-        if (!seen.insert(r.id).second) continue;
-        if (!filter || filter(r, step.level).empty())
-          return std::optional<BestMatch>(BestMatch{std::move(r), step.level});
-      }
-    }
-    return std::optional<BestMatch>();
+    return OnFreeConnection([&](PostgresStore& c) { return c.BestLocked(workload_key, target_key, isa_family, filter); });
   }
 
   StatusOr<std::vector<Record>> History(const HistoryQuery& q) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    return HistoryLocked(q);
+    return OnFreeConnection([&](PostgresStore& c) { return c.HistoryLocked(q); });
   }
 
   StatusOr<int64_t> CreateJob(const std::string& request_json) override {
@@ -522,10 +496,70 @@ class PostgresStore : public Store {
       lengths.push_back(p.value ? static_cast<int>(p.value->size()) : 0);
       formats.push_back(p.binary ? 1 : 0);
     }
-    Result r(PQexecParams(conn_, sql.c_str(), static_cast<int>(params.size()), nullptr, values.data(),
-                          lengths.data(), formats.data(), /*resultFormat=*/0));
+    const int n = static_cast<int>(params.size());
+    auto it = prepared_.find(sql);
+    if (it == prepared_.end() && prepared_.size() < kMaxPrepared) {
+      // Parsed and planned once per connection, then executed by name.
+      std::string name = "pt" + std::to_string(prepared_.size());
+      Result prep(PQprepare(conn_, name.c_str(), sql.c_str(), n, nullptr));
+      PT_RETURN_IF_ERROR(Check(prep));
+      it = prepared_.emplace(sql, std::move(name)).first;
+    }
+    Result r(it != prepared_.end()
+                 ? PQexecPrepared(conn_, it->second.c_str(), n, values.data(), lengths.data(), formats.data(),
+                                  /*resultFormat=*/0)
+                 : PQexecParams(conn_, sql.c_str(), n, nullptr, values.data(), lengths.data(), formats.data(),
+                                /*resultFormat=*/0));
     PT_RETURN_IF_ERROR(Check(r));
     return r;
+  }
+
+  // Runs the read `f` on a free connection: this store's own when no other call holds
+  // it, else one of up to kReaders more (opened when first needed), so that concurrent
+  // lookups do not queue behind each other or behind a batch being written. `f` gets the
+  // connection's store with its mutex held. A reader that cannot be opened leaves the
+  // read to wait for a connection there is.
+  template <typename F>
+  auto OnFreeConnection(F&& f) -> decltype(f(*this)) {
+    {
+      std::unique_lock<std::mutex> own(mu_, std::try_to_lock);
+      if (own.owns_lock()) return f(*this);
+    }
+    PostgresStore* reader = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(readers_mu_);
+      for (auto& r : readers_)
+        if (r->mu_.try_lock()) {
+          reader = r.get();
+          break;
+        }
+      if (!reader && readers_.size() < kReaders) {
+        PGconn* conn = PQconnectdb(url_.c_str());
+        if (conn && PQstatus(conn) == CONNECTION_OK) {
+          auto r = std::make_unique<PostgresStore>(conn, url_);
+          if (r->Session().ok()) {
+            r->mu_.lock();
+            reader = r.get();
+            readers_.push_back(std::move(r));
+          }
+        } else {
+          PQfinish(conn);
+        }
+      }
+    }
+    if (reader) {
+      std::lock_guard<std::mutex> held(reader->mu_, std::adopt_lock);
+      return f(*reader);
+    }
+    // Every connection is busy (or no reader could be opened): wait for a turn on one.
+    PostgresStore* next = this;
+    {
+      std::lock_guard<std::mutex> lock(readers_mu_);
+      const size_t k = next_reader_++ % (readers_.size() + 1);
+      if (k < readers_.size()) next = readers_[k].get();
+    }
+    std::lock_guard<std::mutex> held(next->mu_);
+    return f(*next);
   }
   Result Run(const char* sql) { return Result(PQexec(conn_, sql)); }
   Status Exec(const char* sql) {
@@ -622,6 +656,7 @@ class PostgresStore : public Store {
     std::this_thread::sleep_for(std::chrono::milliseconds(100 << (attempt - 1)));
     if (PQstatus(conn_) == CONNECTION_OK) return;
     PQreset(conn_);
+    prepared_.clear();  // a new session has none
     if (PQstatus(conn_) == CONNECTION_OK && !Session().ok()) PQreset(conn_);
   }
   Status Session() { return Exec("SET client_min_messages = warning"); }
@@ -697,6 +732,46 @@ class PostgresStore : public Store {
         .status();
   }
 
+  // Best on this connection; the caller holds mu_.
+  StatusOr<std::optional<BestMatch>> BestLocked(const std::string& workload_key, const std::string& target_key,
+                                                const std::string& isa_family, const BestFilter& filter) {
+    std::set<int64_t> seen;
+    {
+      PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kRecordColumns +
+                                              "JOIN best b ON b.workload_id = w.id AND b.target_id = t.id "
+                                              "AND b.record_id = r.id WHERE w.key = $1 AND t.key = $2",
+                                          {P(workload_key), P(target_key)}));
+      if (s.rows() > 0) {
+        PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s, 0));
+        seen.insert(r.id);
+        if (!filter || filter(r, MatchLevel::kExact).empty())
+          return std::optional<BestMatch>(BestMatch{std::move(r), MatchLevel::kExact});
+      }
+    }
+    struct Step {
+      MatchLevel level;
+      std::string where;
+      const std::string* arg;
+    } steps[] = {{MatchLevel::kExact, "AND t.key = $2 ", &target_key},
+                 {MatchLevel::kIsaFamily, "AND t.isa_family = $2 ", &isa_family},
+                 {MatchLevel::kAny, "", nullptr}};
+    for (const auto& step : steps) {
+      std::vector<Param> params = {P(workload_key)};
+      if (step.arg) params.push_back(P(*step.arg));
+      PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kRecordColumns +
+                                              "WHERE w.key = $1 AND r.cost IS NOT NULL " + step.where +
+                                              "ORDER BY r.cost, r.id",
+                                          params));
+      for (int i = 0; i < s.rows(); ++i) {
+        PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s, i));
+        if (!seen.insert(r.id).second) continue;
+        if (!filter || filter(r, step.level).empty())
+          return std::optional<BestMatch>(BestMatch{std::move(r), step.level});
+      }
+    }
+    return std::optional<BestMatch>();
+  }
+
   StatusOr<std::vector<Record>> HistoryLocked(const HistoryQuery& q) {
     std::string sql = std::string("SELECT ") + kRecordColumns +
                       "WHERE ($1 = '' OR w.key = $1) AND ($2 = '' OR t.key = $2) AND "
@@ -711,8 +786,19 @@ class PostgresStore : public Store {
     return out;
   }
 
-  std::mutex mu_;
+  // Connections for concurrent reads beyond this one's: a few suffice, as each lookup
+  // holds one for well under a millisecond.
+  static constexpr size_t kReaders = 3;
+  // Statements prepared per connection: the store's own SQL is a few dozen strings.
+  static constexpr size_t kMaxPrepared = 256;
+
+  std::mutex mu_;  // this connection (and the members below it)
   PGconn* conn_;
+  const std::string url_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL -> statement name
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<PostgresStore>> readers_;
+  size_t next_reader_ = 0;
   bool in_transaction_ = false;
   mutable bool last_error_retryable_ = false;  // set by Check
 };
@@ -727,7 +813,7 @@ StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url) {
     PQfinish(conn);
     return Status(StatusCode::kUnavailable, "cannot open store '" + Redacted(url) + "': " + message);
   }
-  auto store = std::make_unique<PostgresStore>(conn);
+  auto store = std::make_unique<PostgresStore>(conn, url);
   Status s = store->Init();
   if (!s.ok()) return Status(s.code(), "store '" + Redacted(url) + "': " + s.message());
   return std::unique_ptr<Store>(std::move(store));

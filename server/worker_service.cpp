@@ -52,6 +52,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     welcome.mutable_welcome()->set_heartbeat_seconds(options_.heartbeat_seconds);
     if (!stream->Write(welcome)) return grpc::Status(grpc::StatusCode::CANCELLED, "worker left");
     queue_.AddWorker(id, target_key);
+    spdlog::info("worker {} joined (measures for {}, {} at a time)", id, target_key, std::max(1, hello.capacity()));
 
     std::atomic<bool> ended{false};
     std::atomic<int64_t> last_seen{Clock::now().time_since_epoch().count()};
@@ -117,6 +118,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     if (!ended) ctx->TryCancel();  // unblocks the reader
     reader.join();
     queue_.RemoveWorker(id);
+    spdlog::info("worker {} left{}", id, status.ok() ? "" : ": " + status.error_message());
     return status;
   }
 

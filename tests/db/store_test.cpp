@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -594,6 +595,12 @@ class PostgresStoreTest : public StoreFixture {
     PQclear(r);
     return v;
   }
+  // `sql` over pg_stat_activity as it is now (inside a transaction PostgreSQL keeps the
+  // view it first read, so the snapshot is cleared first).
+  static std::string Activity(PGconn* c, const std::string& sql) {
+    Value(c, "SELECT pg_stat_clear_snapshot()");
+    return Value(c, sql);
+  }
 };
 
 TEST_F(PostgresStoreTest, AConnectionDroppedMidBatchRollsBackAndTheBatchIsStoredOnceOnANewOne) {
@@ -623,7 +630,7 @@ TEST_F(PostgresStoreTest, AConnectionDroppedMidBatchRollsBackAndTheBatchIsStored
   const std::string waiting = victim + " AND wait_event_type = 'Lock'";
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   std::string pid;
-  while ((pid = Value(admin, waiting)).empty() && std::chrono::steady_clock::now() < deadline)
+  while ((pid = Activity(admin, waiting)).empty() && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling pg_stat_activity
   EXPECT_NE(pid, "") << "the batch never waited on the lock";
   // The batch has inserted its first record (uncommitted) and waits on best: kill it.
@@ -640,6 +647,49 @@ TEST_F(PostgresStoreTest, AConnectionDroppedMidBatchRollsBackAndTheBatchIsStored
   EXPECT_EQ((*store->Best("w", "t", "f"))->record.config_hash, "h1");
   // It was a new connection that stored it.
   EXPECT_NE(Value(admin, victim), pid);
+  PQfinish(admin);
+}
+
+TEST_F(PostgresStoreTest, ALookupIsAnsweredOnAnotherConnectionWhileABatchWaitsOnALock) {
+  auto opened = OpenStore(Url("pool.db") + "?application_name=pool");
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<Store> store = std::move(opened).value();
+  std::vector<Record> first{MakeRecord("w", "t", "f", 0, {9e-3})};
+  ASSERT_TRUE(store->AddRecords(first).ok());
+  PGconn* admin = Connect("pool.db");
+  const std::string ours = "SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = 'pool'";
+  EXPECT_EQ(Value(admin, ours), "1");
+  // The test holds the best table: a batch stops at its first best update, holding the
+  // store's connection, until the test commits.
+  Value(admin, "BEGIN");
+  Value(admin, "LOCK TABLE best IN EXCLUSIVE MODE");
+  std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {1e-3})};
+  Status added;
+  std::thread writer([&] { added = store->AddRecords(batch); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::string waiting;
+  while ((waiting = Activity(admin, ours + " AND wait_event_type = 'Lock'")) != "1" &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // polling pg_stat_activity
+  EXPECT_EQ(waiting, "1") << "the batch never waited on the lock";
+  // Meanwhile a lookup and a history read are answered (on a reader connection), with
+  // what is committed: the waiting batch is not visible.
+  auto read = std::async(std::launch::async, [&] {
+    auto best = store->Best("w", "t", "f");
+    auto history = store->History({});
+    std::string got = best.ok() && *best ? (*best)->record.config_hash : best.status().ToString();
+    return got + " " + (history.ok() ? std::to_string(history->size()) : history.status().ToString());
+  });
+  const bool answered = read.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  EXPECT_TRUE(answered) << "the lookup waited for the batch";
+  EXPECT_EQ(Activity(admin, ours), "2");  // the store opened one reader
+  Value(admin, "COMMIT");
+  writer.join();
+  if (answered) EXPECT_EQ(read.get(), "h0 1");
+  ASSERT_TRUE(added.ok()) << added.ToString();
+  // Both connections see the batch now.
+  EXPECT_EQ((*store->Best("w", "t", "f"))->record.config_hash, "h1");
+  EXPECT_EQ(store->History({})->size(), 2u);
   PQfinish(admin);
 }
 
