@@ -202,6 +202,16 @@ std::string Redacted(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
+// A new connection to `url`, or Unavailable with libpq's reason (the password redacted).
+StatusOr<PGconn*> Connect(const std::string& url) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  if (conn && PQstatus(conn) == CONNECTION_OK) return conn;
+  std::string message = conn ? PQerrorMessage(conn) : "out of memory";
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  PQfinish(conn);
+  return Status(StatusCode::kUnavailable, "cannot open store '" + Redacted(url) + "': " + message);
+}
+
 class PostgresStore : public Store {
  public:
   PostgresStore(PGconn* conn, std::string url) : conn_(conn), url_(std::move(url)) {}
@@ -534,16 +544,13 @@ class PostgresStore : public Store {
           break;
         }
       if (!reader && readers_.size() < kReaders) {
-        PGconn* conn = PQconnectdb(url_.c_str());
-        if (conn && PQstatus(conn) == CONNECTION_OK) {
-          auto r = std::make_unique<PostgresStore>(conn, url_);
+        if (StatusOr<PGconn*> conn = Connect(url_); conn.ok()) {
+          auto r = std::make_unique<PostgresStore>(*conn, url_);
           if (r->Session().ok()) {
             r->mu_.lock();
             reader = r.get();
             readers_.push_back(std::move(r));
           }
-        } else {
-          PQfinish(conn);
         }
       }
     }
@@ -806,13 +813,7 @@ class PostgresStore : public Store {
 }  // namespace
 
 StatusOr<std::unique_ptr<Store>> OpenPostgresStore(const std::string& url) {
-  PGconn* conn = PQconnectdb(url.c_str());
-  if (!conn || PQstatus(conn) != CONNECTION_OK) {
-    std::string message = conn ? PQerrorMessage(conn) : "out of memory";
-    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
-    PQfinish(conn);
-    return Status(StatusCode::kUnavailable, "cannot open store '" + Redacted(url) + "': " + message);
-  }
+  PT_ASSIGN_OR_RETURN(PGconn * conn, Connect(url));
   auto store = std::make_unique<PostgresStore>(conn, url);
   Status s = store->Init();
   if (!s.ok()) return Status(s.code(), "store '" + Redacted(url) + "': " + s.message());
