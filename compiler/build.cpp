@@ -9,10 +9,17 @@
 
 namespace priortune::compiler {
 
-StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c) {
+StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c, const CompileOptions& options) {
   PT_ASSIGN_OR_RETURN(LoweredFunc f, LowerWorkload(w, t, c));
   PT_ASSIGN_OR_RETURN(Jit * jit, Jit::ForTarget(t));
-  return jit->Compile(f);
+  return jit->Compile(f, options);
+}
+
+std::string CheckResult::Describe() const {
+  if (!run.ok()) return run.message();
+  if (first_bad < 0) return "matches the reference (max relative error " + std::to_string(max_rel_error) + ")";
+  return "output " + std::to_string(first_bad) + " differs from the reference (max relative error " +
+         std::to_string(max_rel_error) + ")";
 }
 
 KernelArgs::KernelArgs(const OpTemplate& tmpl, const Workload& w, uint32_t seed) {
@@ -23,6 +30,8 @@ KernelArgs::KernelArgs(const OpTemplate& tmpl, const Workload& w, uint32_t seed)
     int64_t n = 1;
     for (int64_t d : shapes[a]) n *= d;
     auto* p = static_cast<float*>(pt_alloc(n * DTypeBytes(w.dtype)));
+    // Callers check the workload's memory against a cap first (CheckMemory).
+    PT_CHECK(p != nullptr, "out of memory for the arguments of " + w.ShortName());
     bool is_output = a + 1 == shapes.size();
     for (int64_t i = 0; i < n; ++i) p[i] = is_output ? NAN : dist(gen);
     ptrs_.push_back(p);
@@ -57,21 +66,73 @@ CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const Kern
   return CheckAgainstOutput(k, args, ReferenceOutput(w, args), tolerance);
 }
 
-CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
-                               const std::vector<float>& want, double tolerance) {
-  PT_CHECK(static_cast<int64_t>(want.size()) == args.output_size(), "reference size");
-  CheckResult r;
-  args.ResetOutput();
-  k.Run(args.pointers());
-  const float* got = args.output();
-  for (int64_t i = 0; i < args.output_size(); ++i) {
+namespace {
+std::vector<float> Relayout(const float* x, const std::vector<int64_t>& s, int64_t b, bool to_blocked) {
+  PT_CHECK(s.size() == 4 && (b == 0 || s[1] % b == 0), "relayout of a non-NCHW shape or a block not dividing C");
+  const int64_t hw = s[2] * s[3];
+  std::vector<float> out(static_cast<size_t>(s[0] * s[1] * hw));
+  for (int64_t n = 0; n < s[0]; ++n)
+    for (int64_t c = 0; c < s[1]; ++c)
+      for (int64_t p = 0; p < hw; ++p) {
+        const int64_t plain = (n * s[1] + c) * hw + p;
+        const int64_t blocked = b == 0 ? plain : ((n * (s[1] / b) + c / b) * hw + p) * b + c % b;
+        if (to_blocked) out[blocked] = x[plain];
+        else out[plain] = x[blocked];
+      }
+  return out;
+}
+
+// Compares `got` with `want` into r.
+void Compare(const float* got, const std::vector<float>& want, double tolerance, CheckResult& r) {
+  for (size_t i = 0; i < want.size(); ++i) {
     double d = std::fabs(static_cast<double>(got[i]) - want[i]);
     double rel = d / std::max(1.0, std::fabs(static_cast<double>(want[i])));
     if (std::isnan(got[i])) d = rel = INFINITY;
     r.max_abs_error = std::max(r.max_abs_error, d);
     r.max_rel_error = std::max(r.max_rel_error, rel);
-    if (rel > tolerance && r.first_bad < 0) r.first_bad = i;
+    if (rel > tolerance && r.first_bad < 0) r.first_bad = static_cast<int64_t>(i);
   }
+}
+}  // namespace
+
+std::vector<float> ToChannelBlocks(const float* x, const std::vector<int64_t>& nchw, int64_t block) {
+  return Relayout(x, nchw, block, true);
+}
+std::vector<float> FromChannelBlocks(const float* x, const std::vector<int64_t>& nchw, int64_t block) {
+  return Relayout(x, nchw, block, false);
+}
+
+CheckResult CheckInLayouts(const Kernel& k, const Workload& w, const KernelArgs& args, const TensorLayouts& layouts,
+                           const std::vector<float>& want, double tolerance) {
+  if (layouts.plain()) return CheckAgainstOutput(k, args, want, tolerance);
+  auto tmpl = FindTemplate(w.op);
+  PT_CHECK(tmpl.ok(), tmpl.status().ToString());
+  const auto shapes = (*tmpl)->ArgShapes(w);
+  std::vector<void*> ptrs = args.pointers();
+  std::vector<float> data = ToChannelBlocks(args.inputs()[0], shapes[0], layouts.data), residual;
+  ptrs[0] = data.data();
+  if (w.residual) {
+    const size_t r = ptrs.size() - 2;  // the residual is the last input
+    residual = ToChannelBlocks(args.inputs()[r], shapes.back(), layouts.residual);
+    ptrs[r] = residual.data();
+  }
+  std::vector<float> out(static_cast<size_t>(args.output_size()), NAN);
+  ptrs.back() = out.data();
+  CheckResult r;
+  r.run = k.Run(ptrs);
+  if (!r.run.ok()) return r;
+  Compare(FromChannelBlocks(out.data(), shapes.back(), layouts.out).data(), want, tolerance, r);
+  return r;
+}
+
+CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
+                               const std::vector<float>& want, double tolerance) {
+  PT_CHECK(static_cast<int64_t>(want.size()) == args.output_size(), "reference size");
+  CheckResult r;
+  args.ResetOutput();
+  r.run = k.Run(args.pointers());
+  if (!r.run.ok()) return r;
+  Compare(args.output(), want, tolerance, r);
   return r;
 }
 
@@ -81,16 +142,20 @@ KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
   m.check = CheckAgainstOutput(k, args, want);
   if (!m.check.ok()) return m;
   // Constant inputs (weights) are packed once, as a deployed model does when it loads.
-  PreparedArgs prepared = k.Prepare(args.pointers());
-  m.timing = TimeFunction([&] { k.Run(prepared); }, timing);
+  StatusOr<PreparedArgs> prepared = k.Prepare(args.pointers());
+  if (!prepared.ok()) {
+    m.check.run = prepared.status();
+    return m;
+  }
+  m.timing = TimeFunction([&] { (void)k.Run(*prepared); }, timing);
   return m;
 }
 
 StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, const Config& c,
-                                           const TimingOptions& timing, uint32_t seed) {
+                                           const TimingOptions& timing, uint32_t seed, const CompileOptions& options) {
   PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
   MeasuredKernel out;
-  PT_ASSIGN_OR_RETURN(out.kernel, BuildKernel(w, t, c));
+  PT_ASSIGN_OR_RETURN(out.kernel, BuildKernel(w, t, c, options));
   out.compile_seconds = out.kernel.compile_ms() / 1e3;
   KernelArgs args(*tmpl, w, seed);
   out.measurement = CheckAndTime(out.kernel, args, ReferenceOutput(w, args), timing);
@@ -128,6 +193,23 @@ Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes)
   return Status(StatusCode::kResourceExhausted,
                 w.ShortName() + " needs " + mib(need) + " for its buffers, over the memory cap of " +
                     mib(cap_bytes) + " (raise it with --memory-cap-mb)");
+}
+
+UseCheck CheckBeforeUse(const Workload& w, const Target& t, const Config& c) {
+  if (Status runs = t.CheckRunsOnHost(); !runs.ok())
+    return {true, "skipped: this host cannot run code for " + t.cpu + " (" + t.isa_family() + ")"};
+  auto tmpl = FindTemplate(w.op);
+  if (!tmpl.ok()) return {false, tmpl.status().message()};
+  if (Status fits = CheckMemory(**tmpl, w, DefaultMemoryCapBytes()); !fits.ok())
+    return {true, "skipped: " + fits.message()};
+  CompileOptions checked;
+  checked.check_bounds = true;
+  auto k = BuildKernel(w, t, c, checked);
+  if (!k.ok()) return {false, "it does not build: " + k.status().message()};
+  KernelArgs args(**tmpl, w, 17);
+  CheckResult r = CheckAgainstReference(*k, w, args);
+  if (!r.ok()) return {false, r.Describe()};
+  return {true, "passed: built bounds-checked and run once at its shape, it matches the reference"};
 }
 
 namespace {

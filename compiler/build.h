@@ -15,7 +15,8 @@ namespace priortune::compiler {
 
 // Validates the workload and config, lowers and JIT-compiles for `t`.
 // FailedPrecondition if this host cannot run `t`'s code (emit an object file instead).
-StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c);
+StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c,
+                             const CompileOptions& options = {});
 
 // Argument buffers for a workload, inputs filled with uniform [-1, 1) from `seed`,
 // 64-byte aligned. The output is the last.
@@ -39,10 +40,15 @@ class KernelArgs {
 };
 
 struct CheckResult {
+  // The kernel's own failure (a bounds violation, memory it could not allocate): then
+  // there is no output to compare.
+  Status run;
   double max_abs_error = 0;
   double max_rel_error = 0;  // |got - want| / max(1, |want|)
   int64_t first_bad = -1;    // flat output index of the first mismatch, -1 if none
-  bool ok() const { return first_bad < 0; }
+  bool ok() const { return run.ok() && first_bad < 0; }
+  // "output 12 differs from the reference (max relative error 0.5)", or run's message.
+  std::string Describe() const;
 };
 
 // Runs `k` once on `args` and compares its output with the reference; a mismatch is
@@ -54,6 +60,16 @@ std::vector<float> ReferenceOutput(const Workload& w, const KernelArgs& args);
 // Resets the output, runs `k` once and compares with `want` as above.
 CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
                                const std::vector<float>& want, double tolerance = 1e-3);
+
+// NCHW [n, c, h, w] to NCHW{b}c [n, c/b, h, w, b] (TensorLayouts; b == 0: a copy), and back.
+std::vector<float> ToChannelBlocks(const float* x, const std::vector<int64_t>& nchw, int64_t block);
+std::vector<float> FromChannelBlocks(const float* x, const std::vector<int64_t>& nchw, int64_t block);
+
+// Runs `k`, built for `layouts` (LowerWorkload with layouts), on `args` (the template's
+// plain layouts): data and residual are converted into their blocks first, the output
+// back from its block, and compared with `want` as CheckAgainstOutput does.
+CheckResult CheckInLayouts(const Kernel& k, const Workload& w, const KernelArgs& args, const TensorLayouts& layouts,
+                           const std::vector<float>& want, double tolerance = 1e-3);
 
 // The correctness gate, then the timing protocol: resets the output, runs `k` once and
 // compares with `want` (as CheckAgainstOutput); times `k` only if the output was right,
@@ -74,7 +90,8 @@ struct MeasuredKernel {
   double compile_seconds = 0;
 };
 StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, const Config& c,
-                                           const TimingOptions& timing, uint32_t seed = 42);
+                                           const TimingOptions& timing, uint32_t seed = 42,
+                                           const CompileOptions& options = {});
 
 // Bytes of one element of `dtype` ("float32" -> 4); 0 for a dtype the compiler does not
 // know (templates reject those in Validate).
@@ -99,6 +116,10 @@ struct ConfigChoice {
   // target, ...): what `lookup` prints so that a fallback is never silent.
   std::vector<std::string> skipped;
   std::string from;  // level "nearest tuned shape": the workload (ShortName) it was tuned for
+  // A config never measured for this exact workload and target (another target, the
+  // nearest tuned shape, an imported record) is checked before a model uses it
+  // (CheckBeforeUse): what the check said, "" when none was needed.
+  std::string check;
 };
 class ConfigSource {
  public:
@@ -127,6 +148,17 @@ struct BuiltKernel {
 // (choice.level "default"). A config that does not lie in the space of (w, t) also falls
 // back to the default, and choice.skipped says why.
 StatusOr<BuiltKernel> BuildBest(const Workload& w, const Target& t, ConfigSource& source);
+
+// The check a config gets before a model build uses it for (w, t) when it was never
+// measured for them: built bounds-checked, run once at its real shape on random inputs
+// and compared with the reference. `passed` false with the reason when it fails (the
+// caller falls back). A target this host cannot run, or a workload over the memory cap,
+// passes with a note that says the check was skipped.
+struct UseCheck {
+  bool passed = true;
+  std::string note;
+};
+UseCheck CheckBeforeUse(const Workload& w, const Target& t, const Config& c);
 
 // The config a model build uses for `w`: `source`'s best (exact target, same ISA family,
 // any target, nearest tuned shape, as the source answers) when it lies in t's search

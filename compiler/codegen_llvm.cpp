@@ -1,14 +1,20 @@
 // Lowered IR -> LLVM IR.
 //
 //   EmitModule
-//     ├─ <name>(ptr noalias a0..aN)      the loop nest
+//     ├─ i32 <name>(ptr noalias a0..aN, ptr ctx)   the loop nest
 //     │    ├─ For serial     -> header/body/latch blocks
 //     │    ├─ For unrolled   -> body emitted once per iteration with a constant
-//     │    ├─ For parallel   -> body outlined into <name>_par<k>(begin, end, closure),
+//     │    ├─ For parallel   -> body outlined into <name>_par<k>(begin, end, closure, slot),
 //     │    │                    called through pt_parallel_for
-//     │    └─ For vectorized -> body emitted once, lane-wide (see below)
-//     ├─ <name>_packed(ptr args)         unpacks args and calls <name>
+//     │    ├─ For vectorized -> body emitted once, lane-wide (see below)
+//     │    └─ Allocate       -> an alloca, or a slice of ctx->workspace (memory_plan.h)
+//     ├─ i32 <name>_packed(ptr args, ptr ctx)   unpacks args and calls <name>
 //     └─ <name>_prepack<i>, <name>_prepack<i>_packed   each constant-input prepack, alike
+//
+// No kernel allocates: temporaries are on the stack within the target's budget, or in
+// the caller's workspace. With check_bounds every load and store first checks its index
+// against its buffer's extent; a violation is reported through pt_bounds_violation and
+// the function returns 1 without making the access.
 //
 // Vectorization is explicit, not left to LLVM's loop vectorizer: inside a vectorized loop
 // every expression is either uniform (one scalar for all lanes) or varying (an LLVM
@@ -21,20 +27,23 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
+#include <map>
 #include <unordered_map>
 
+#include "compiler/memory_plan.h"
+#include "compiler/runtime.h"
 #include "compiler/simplify.h"
 
 namespace priortune::compiler::internal {
 namespace {
 
-constexpr int64_t kStackLimitBytes = 64 * 1024;
 // Loads with a lane stride up to this are one masked wide load and a shuffle.
 constexpr int64_t kMaxDenseStride = 4;
 constexpr int64_t kMaxUnroll = 512;
@@ -44,6 +53,62 @@ struct Val {
   bool vec = false;
 };
 
+// Bounds of an integer index from the ranges of the loops around it, by plain interval
+// arithmetic: what lets a bounds-checked kernel leave out the checks that can never fail.
+// Deliberately separate from the simplifier's Bound(), which loop partitioning trusts to
+// drop guards: a checker that shared its reasoning would share its mistakes. Unbounded
+// (nullopt) for anything it does not model; saturates to unbounded near overflow.
+using Range = std::pair<int64_t, int64_t>;
+std::optional<Range> IndexRange(const Expr& e, const RangeMap& ranges) {
+  constexpr int64_t kLimit = int64_t{1} << 61;
+  auto ok = [&](__int128 lo, __int128 hi) -> std::optional<Range> {
+    if (lo < -kLimit || hi > kLimit) return std::nullopt;
+    return Range{static_cast<int64_t>(lo), static_cast<int64_t>(hi)};
+  };
+  auto floor_div = [](int64_t x, int64_t c) { return x / c - ((x % c != 0) && ((x < 0) != (c < 0))); };
+  switch (e->kind) {
+    case ExprKind::kIntImm: return Range{e->int_value, e->int_value};
+    case ExprKind::kVar: {
+      auto it = ranges.find(e.get());
+      if (it == ranges.end() || !it->second.bounded()) return std::nullopt;
+      return Range{it->second.lo, it->second.hi};
+    }
+    case ExprKind::kCast:
+      if (e->a->dtype == DType::kBool) return Range{0, 1};
+      return std::nullopt;
+    case ExprKind::kSelect: {
+      auto t = IndexRange(e->b, ranges), f = IndexRange(e->c, ranges);
+      if (!t || !f) return std::nullopt;
+      return Range{std::min(t->first, f->first), std::max(t->second, f->second)};
+    }
+    default: break;
+  }
+  if (e->dtype != DType::kInt64 || !e->a || !e->b) return std::nullopt;
+  auto x = IndexRange(e->a, ranges), y = IndexRange(e->b, ranges);
+  if (!x || !y) return std::nullopt;
+  __int128 xl = x->first, xh = x->second, yl = y->first, yh = y->second;
+  switch (e->kind) {
+    case ExprKind::kAdd: return ok(xl + yl, xh + yh);
+    case ExprKind::kSub: return ok(xl - yh, xh - yl);
+    case ExprKind::kMul: {
+      __int128 p[4] = {xl * yl, xl * yh, xh * yl, xh * yh};
+      return ok(*std::min_element(p, p + 4), *std::max_element(p, p + 4));
+    }
+    case ExprKind::kMin: return ok(std::min(xl, yl), std::min(xh, yh));
+    case ExprKind::kMax: return ok(std::max(xl, yl), std::max(xh, yh));
+    case ExprKind::kDiv:  // floor division by a positive constant is monotonic
+      if (yl != yh || yl <= 0) return std::nullopt;
+      return Range{floor_div(x->first, y->first), floor_div(x->second, y->first)};
+    case ExprKind::kMod:  // floor modulo by a positive constant
+      if (yl != yh || yl <= 0) return std::nullopt;
+      if (floor_div(x->first, y->first) == floor_div(x->second, y->first))
+        return Range{x->first - floor_div(x->first, y->first) * y->first,
+                     x->second - floor_div(x->second, y->first) * y->first};
+      return Range{0, y->first - 1};
+    default: return std::nullopt;
+  }
+}
+
 bool HasLoad(const Expr& e) {
   bool found = false;
   VisitExpr(e, [&](const Expr& x) { found |= x->kind == ExprKind::kLoad; });
@@ -52,8 +117,8 @@ bool HasLoad(const Expr& e) {
 
 class CodeGen {
  public:
-  CodeGen(llvm::LLVMContext& ctx, llvm::Module& m, llvm::TargetMachine& tm, int vector_bits)
-      : ctx_(ctx), mod_(m), tm_(tm), vector_bits_(vector_bits), b_(ctx) {
+  CodeGen(llvm::LLVMContext& ctx, llvm::Module& m, llvm::TargetMachine& tm, const CodegenOptions& options)
+      : ctx_(ctx), mod_(m), tm_(tm), vector_bits_(options.vector_bits), options_(options), b_(ctx) {
     // Contraction lets a*b+c become one FMA; results stay within the tolerance the
     // correctness gate allows and match what BLAS libraries do.
     llvm::FastMathFlags fmf;
@@ -62,8 +127,9 @@ class CodeGen {
   }
 
   Status Emit(const LoweredFunc& f) {
-    std::vector<llvm::Type*> params(f.args.size(), b_.getPtrTy());
-    auto* fty = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+    plan_ = PlanMemory(f.body, options_.stack_bytes);
+    std::vector<llvm::Type*> params(f.args.size() + 1, b_.getPtrTy());
+    auto* fty = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
     llvm::Function* fn =
         llvm::Function::Create(fty, llvm::Function::ExternalLinkage, f.name, &mod_);
     name_ = f.name;
@@ -73,12 +139,16 @@ class CodeGen {
       fn->addParamAttr(i, llvm::Attribute::NoAlias);
       bufs_[f.args[i].buffer.get()] = fn->getArg(i);
     }
+    fn->getArg(f.args.size())->setName("ctx");
     BeginFunction(fn);
+    kctx_ = fn->getArg(f.args.size());
+    if (!plan_.workspace.empty())
+      ws_base_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(CtxType(), kctx_, 0), "workspace");
     EmitStmt(f.body);
-    b_.CreateRetVoid();
+    b_.CreateRet(b_.getInt32(0));
 
-    // <name>_packed(ptr args): the entry point with a uniform signature.
-    auto* pty = llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy()}, false);
+    // <name>_packed(ptr args, ptr ctx): the entry point with a uniform signature.
+    auto* pty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy()}, false);
     llvm::Function* packed =
         llvm::Function::Create(pty, llvm::Function::ExternalLinkage, f.name + "_packed", &mod_);
     SetAttributes(packed);
@@ -88,8 +158,9 @@ class CodeGen {
       llvm::Value* slot = b_.CreateConstInBoundsGEP1_64(b_.getPtrTy(), packed->getArg(0), i);
       call_args.push_back(b_.CreateLoad(b_.getPtrTy(), slot));
     }
-    b_.CreateCall(fn, call_args);
-    b_.CreateRetVoid();
+    call_args.push_back(packed->getArg(1));
+    b_.CreateRet(b_.CreateCall(fn, call_args));
+    FinishFailPaths();
     if (!err_.ok()) return err_;
     std::string msg;
     llvm::raw_string_ostream os(msg);
@@ -113,7 +184,179 @@ class CodeGen {
   void BeginFunction(llvm::Function* fn) {
     fn_ = fn;
     entry_ = llvm::BasicBlock::Create(ctx_, "entry", fn);
+    fail_ret_ = nullptr;
+    fail_path_ = -1;
     b_.SetInsertPoint(entry_);
+    loop_pos_ = options_.check_bounds ? EntryAlloca(b_.getInt64Ty(), kMaxDepth, "loop_position") : nullptr;
+  }
+
+  // pt_kernel_ctx (runtime.h): {workspace, slots, error}.
+  llvm::StructType* CtxType() {
+    return llvm::StructType::get(ctx_, {b_.getPtrTy(), b_.getInt64Ty(), b_.getPtrTy()});
+  }
+
+  // ---- bounds checks ----
+  // Each checked access is a compare and a branch on the hot path. A violation goes
+  // through a small per-site block (which lane, which index) to one fail block per
+  // function, which reports the site (a row of the module's site table: buffer, extent,
+  // loop names), the index and the loop position, then returns 1 (an outlined parallel
+  // body sets its closure's flag instead). The loop position is kept in an array of the
+  // frame that each loop stores its variable into, so a report costs no code per site.
+  static constexpr size_t kMaxDepth = 64;
+  static constexpr size_t kReportLoops = PT_BOUNDS_MAX_LOOPS;
+
+  struct Site {
+    std::string buffer, loops;
+    int64_t extent;
+    bool is_store;
+    int nloops, lane_loop, first_loop;
+  };
+  struct FailPath {
+    llvm::BasicBlock* block;
+    llvm::PHINode *site, *index, *lane;
+    llvm::Value *kctx, *loops;
+    llvm::BasicBlock* ret;
+  };
+
+  // The block that ends the current function after a failure.
+  llvm::BasicBlock* ReturnFailed() {
+    if (fail_ret_) return fail_ret_;
+    fail_ret_ = llvm::BasicBlock::Create(ctx_, "bounds.ret", fn_);
+    llvm::IRBuilder<> fb(fail_ret_);
+    if (fail_flag_) {
+      fb.CreateStore(fb.getInt32(1), fail_flag_);
+      fb.CreateRetVoid();
+    } else {
+      fb.CreateRet(fb.getInt32(1));
+    }
+    return fail_ret_;
+  }
+
+  FailPath& CurrentFailPath() {
+    if (fail_path_ >= 0) return fail_paths_[fail_path_];
+    FailPath p;
+    p.block = llvm::BasicBlock::Create(ctx_, "bounds.fail", fn_);
+    llvm::IRBuilder<> fb(p.block);
+    p.site = fb.CreatePHI(fb.getInt64Ty(), 4, "site");
+    p.index = fb.CreatePHI(fb.getInt64Ty(), 4, "index");
+    p.lane = fb.CreatePHI(fb.getInt64Ty(), 4, "lane");
+    p.kctx = kctx_;
+    p.loops = loop_pos_;
+    p.ret = ReturnFailed();
+    fail_paths_.push_back(p);
+    fail_path_ = static_cast<int>(fail_paths_.size()) - 1;
+    return fail_paths_.back();
+  }
+
+  // Records the value of the loop at depth `depth` in the frame's loop-position array.
+  void NoteLoop(size_t depth, llvm::Value* value) {
+    if (!options_.check_bounds || !loop_pos_ || depth >= kMaxDepth) return;
+    b_.CreateStore(value, b_.CreateConstInBoundsGEP1_64(b_.getInt64Ty(), loop_pos_, depth));
+  }
+
+  // Guards an access of `buf` at `idx` (a scalar, or a vector of lane indices) in the
+  // lanes `active` allows (null: all; a scalar i1 for a uniform access under a mask).
+  // `proof`: the index as an expression over the loops in scope (all lanes' indices lie
+  // in its range); a check it proves can never fail is left out.
+  void CheckAccess(const Buffer& buf, const Expr& proof, llvm::Value* idx, bool vec, llvm::Value* active,
+                   bool is_store) {
+    if (!options_.check_bounds) return;
+    if (auto r = IndexRange(proof, ranges_); r && r->first >= 0 && r->second < buf->size) {
+      ++checks_proven_;
+      return;
+    }
+    llvm::Value* n = b_.getInt64(buf->size);
+    llvm::Value* zero = llvm::Constant::getNullValue(idx->getType());
+    llvm::Value* bad = b_.CreateOr(b_.CreateICmpSLT(idx, zero), b_.CreateICmpSGE(idx, vec ? Splat(n) : n));
+    if (active) bad = b_.CreateAnd(bad, active);
+    llvm::Value* bits = nullptr;
+    llvm::Value* any = bad;
+    if (vec) {
+      bits = b_.CreateBitCast(bad, b_.getIntNTy(lanes_));
+      any = b_.CreateICmpNE(bits, llvm::ConstantInt::get(b_.getIntNTy(lanes_), 0));
+    }
+    llvm::BasicBlock* trampoline = llvm::BasicBlock::Create(ctx_, "bounds.bad", fn_);
+    llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "bounds.ok", fn_);
+    llvm::MDBuilder md(ctx_);
+    b_.CreateCondBr(any, trampoline, cont, md.createBranchWeights(1, 1 << 20));
+
+    Site site;
+    site.buffer = buf->name;
+    site.extent = buf->size;
+    site.is_store = is_store;
+    size_t depth = std::min(loops_.size(), kMaxDepth);
+    size_t first = depth > kReportLoops ? depth - kReportLoops : 0;
+    site.first_loop = static_cast<int>(first);
+    site.nloops = static_cast<int>(depth - first);
+    site.lane_loop = -1;
+    for (size_t i = first; i < depth; ++i) {
+      site.loops += (site.loops.empty() ? "" : ",") + loops_[i]->name;
+      if (loops_[i] == lane_var_) site.lane_loop = static_cast<int>(i - first);
+    }
+    sites_.push_back(site);
+
+    b_.SetInsertPoint(trampoline);
+    llvm::Value* lane = b_.getInt64(0);
+    llvm::Value* index = idx;
+    if (vec) {
+      lane = b_.CreateZExt(b_.CreateBinaryIntrinsic(llvm::Intrinsic::cttz, bits, b_.getFalse()), b_.getInt64Ty());
+      index = b_.CreateExtractElement(idx, lane);
+    }
+    FailPath& fp = CurrentFailPath();
+    llvm::BasicBlock* from = b_.GetInsertBlock();
+    fp.site->addIncoming(b_.getInt64(static_cast<int64_t>(sites_.size() - 1)), from);
+    fp.index->addIncoming(index, from);
+    fp.lane->addIncoming(lane, from);
+    b_.CreateBr(fp.block);
+    b_.SetInsertPoint(cont);
+  }
+
+  // Fills the fail blocks once every site is known: the site table, the report call.
+  void FinishFailPaths() {
+    if (fail_paths_.empty()) return;
+    llvm::Type* i32 = b_.getInt32Ty();
+    llvm::Type* i64 = b_.getInt64Ty();
+    auto* row = llvm::StructType::get(ctx_, {b_.getPtrTy(), b_.getPtrTy(), i64, i32, i32, i32, i32});
+    std::map<std::string, llvm::Constant*> strings;
+    auto str = [&](const std::string& text) -> llvm::Constant* {
+      auto it = strings.find(text);
+      if (it != strings.end()) return it->second;
+      llvm::IRBuilder<> gb(ctx_);
+      llvm::GlobalVariable* g = gb.CreateGlobalString(text, "bounds.str", 0, &mod_);
+      return strings[text] = g;
+    };
+    std::vector<llvm::Constant*> rows;
+    for (const Site& s : sites_)
+      rows.push_back(llvm::ConstantStruct::get(
+          row, {str(s.buffer), str(s.loops), llvm::ConstantInt::get(i64, s.extent),
+                llvm::ConstantInt::get(i32, s.is_store ? 1 : 0), llvm::ConstantInt::get(i32, s.nloops),
+                llvm::ConstantInt::get(i32, s.lane_loop), llvm::ConstantInt::get(i32, s.first_loop)}));
+    auto* table_ty = llvm::ArrayType::get(row, rows.size());
+    auto* table = new llvm::GlobalVariable(mod_, table_ty, true, llvm::GlobalValue::PrivateLinkage,
+                                           llvm::ConstantArray::get(table_ty, rows), name_ + "_bounds_sites");
+    llvm::FunctionCallee report = mod_.getOrInsertFunction(
+        "pt_bounds_violation",
+        llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy(), b_.getPtrTy(), i64, i64, b_.getPtrTy()}, false));
+    for (FailPath& fp : fail_paths_) {
+      llvm::IRBuilder<> fb(fp.block);
+      llvm::Value* site = fb.CreateInBoundsGEP(table_ty, table, {fb.getInt64(0), fp.site});
+      fb.CreateCall(report, {fp.kctx, site, fp.index, fp.lane, fp.loops});
+      fb.CreateBr(fp.ret);
+    }
+  }
+
+  // Lane indices base + k * lane of a strided access.
+  llvm::Value* LaneIndices(llvm::Value* base, int64_t k) {
+    std::vector<llvm::Constant*> steps;
+    for (unsigned i = 0; i < lanes_; ++i) steps.push_back(b_.getInt64(static_cast<int64_t>(i) * k));
+    return b_.CreateAdd(Splat(base), llvm::ConstantVector::get(steps));
+  }
+
+  // Under a partial mask, a uniform access happens when any lane is active.
+  llvm::Value* AnyActive() {
+    if (!mask_) return nullptr;
+    llvm::Value* bits = b_.CreateBitCast(mask_, b_.getIntNTy(lanes_));
+    return b_.CreateICmpNE(bits, llvm::ConstantInt::get(b_.getIntNTy(lanes_), 0));
   }
 
   void Fail(const std::string& m) {
@@ -345,6 +588,7 @@ class CodeGen {
       if (idx.vec) {  // uniform after simplification: lane 0's value serves all
         idx = WithScalarLane([&] { return EmitExpr(e->a); });
       }
+      CheckAccess(e->buffer, e->a, idx.v, false, AnyActive(), false);
       llvm::Value* ptr = GuardUniformPtr(b_.CreateInBoundsGEP(et, base, idx.v), et);
       return {b_.CreateAlignedLoad(et, ptr, llvm::Align(4)), false};
     }
@@ -365,12 +609,16 @@ class CodeGen {
                                                    llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_));
       llvm::Value* wide_mask = b_.CreateShuffleVector(
           lane_mask, llvm::Constant::getNullValue(lane_mask->getType()), spread);
-      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, LaneBase(e->a));
+      llvm::Value* lane0 = LaneBase(e->a);
+      CheckAccess(e->buffer, Simplify(e->a, ranges_), LaneIndices(lane0, k), true, mask_, false);
+      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, lane0);
       llvm::Value* wide = b_.CreateMaskedLoad(wt, ptr, llvm::Align(4), wide_mask, llvm::Constant::getNullValue(wt));
       return {b_.CreateShuffleVector(wide, pick), true};
     }
     if (stride) {
-      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, LaneBase(e->a));
+      llvm::Value* lane0 = LaneBase(e->a);
+      CheckAccess(e->buffer, Simplify(e->a, ranges_), LaneIndices(lane0, 1), true, mask_, false);
+      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, lane0);
       if (mask_) {
         return {b_.CreateMaskedLoad(vt, ptr, llvm::Align(4), mask_,
                                     llvm::Constant::getNullValue(vt)),
@@ -379,6 +627,7 @@ class CodeGen {
       return {b_.CreateAlignedLoad(vt, ptr, llvm::Align(4)), true};
     }
     Val idx = EmitExpr(e->a);
+    CheckAccess(e->buffer, e->a, AsVec(idx), true, mask_, false);
     llvm::Value* ptrs = b_.CreateInBoundsGEP(et, base, AsVec(idx));
     return {b_.CreateMaskedGather(vt, ptrs, llvm::Align(4), Mask(), llvm::Constant::getNullValue(vt)),
             true};
@@ -392,6 +641,7 @@ class CodeGen {
     if (stride && *stride == 0 && !value.vec) {
       Val idx = EmitExpr(s->index);
       if (idx.vec) idx = WithScalarLane([&] { return EmitExpr(s->index); });
+      CheckAccess(s->buffer, s->index, idx.v, false, AnyActive(), true);
       llvm::Value* ptr = GuardUniformPtr(b_.CreateInBoundsGEP(et, base, idx.v), et);
       b_.CreateAlignedStore(value.v, ptr, llvm::Align(4));
       return;
@@ -401,7 +651,9 @@ class CodeGen {
       return;
     }
     if (stride && *stride == 1) {
-      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, LaneBase(s->index));
+      llvm::Value* lane0 = LaneBase(s->index);
+      CheckAccess(s->buffer, Simplify(s->index, ranges_), LaneIndices(lane0, 1), true, mask_, true);
+      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, lane0);
       if (mask_) {
         b_.CreateMaskedStore(AsVec(value), ptr, llvm::Align(4), mask_);
       } else {
@@ -412,6 +664,7 @@ class CodeGen {
     // Scatter writes lanes in order, so a uniform index keeps the last lane's value, as a
     // serial loop would.
     Val idx = EmitExpr(s->index);
+    CheckAccess(s->buffer, s->index, AsVec(idx), true, mask_, true);
     llvm::Value* ptrs = b_.CreateInBoundsGEP(et, base, AsVec(idx));
     b_.CreateMaskedScatter(AsVec(value), ptrs, llvm::Align(4), Mask());
   }
@@ -468,22 +721,23 @@ class CodeGen {
 
   void EmitAllocate(const Stmt& s) {
     const Buffer& buf = s->buffer;
-    llvm::Type* et = TypeOf(buf->dtype);
-    int64_t bytes = buf->size * 4;
-    if (bytes <= kStackLimitBytes || buf->scope == BufferScope::kLocal) {
-      bufs_[buf.get()] = EntryAlloca(et, buf->size, buf->name);
-      EmitStmt(s->body);
-      bufs_.erase(buf.get());
+    auto it = plan_.placement.find(s.get());
+    if (it == plan_.placement.end()) {
+      Fail("buffer " + buf->name + " is missing from the memory plan");
       return;
     }
-    llvm::FunctionCallee alloc = mod_.getOrInsertFunction(
-        "pt_alloc", llvm::FunctionType::get(b_.getPtrTy(), {b_.getInt64Ty()}, false));
-    llvm::FunctionCallee release = mod_.getOrInsertFunction(
-        "pt_free", llvm::FunctionType::get(b_.getVoidTy(), {b_.getPtrTy()}, false));
-    llvm::Value* p = b_.CreateCall(alloc, {b_.getInt64(bytes)}, buf->name);
-    bufs_[buf.get()] = p;
+    const BufferPlacement& p = it->second;
+    if (p.on_stack) {
+      bufs_[buf.get()] = EntryAlloca(TypeOf(buf->dtype), buf->size, buf->name);
+    } else {
+      llvm::Value* base = p.per_slot ? slot_base_ : ws_base_;
+      if (!base) {
+        Fail("buffer " + buf->name + ": its workspace region is not in scope");
+        return;
+      }
+      bufs_[buf.get()] = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), base, p.offset, buf->name);
+    }
     EmitStmt(s->body);
-    b_.CreateCall(release, {p});
     bufs_.erase(buf.get());
   }
 
@@ -505,7 +759,10 @@ class CodeGen {
     b_.CreateCondBr(b_.CreateICmpSLT(i, end), body, exit);
     b_.SetInsertPoint(body);
     vars_[s->var.get()] = {i, false};
+    loops_.push_back(s->var.get());
+    NoteLoop(loops_.size() - 1, i);
     EmitStmt(s->body);
+    loops_.pop_back();
     llvm::Value* next = b_.CreateAdd(i, b_.getInt64(1), "", true, true);
     i->addIncoming(next, b_.GetInsertBlock());
     b_.CreateBr(header);
@@ -526,11 +783,14 @@ class CodeGen {
       EmitSerialFor(s);
       return;
     }
+    loops_.push_back(s->var.get());
     for (int64_t k = 0; k < ext; ++k) {
       vars_[s->var.get()] = {b_.getInt64(mn + k), false};
       ranges_[s->var.get()] = {mn + k, mn + k};
+      NoteLoop(loops_.size() - 1, b_.getInt64(mn + k));
       EmitStmt(s->body);
     }
+    loops_.pop_back();
     vars_.erase(s->var.get());
     ranges_.erase(s->var.get());
   }
@@ -554,7 +814,10 @@ class CodeGen {
     llvm::Value* ramp = b_.CreateAdd(Splat(mn.v), llvm::ConstantVector::get(steps));
     vars_[lane_var_] = {ramp, true};
     PushRange(s);
+    loops_.push_back(lane_var_);
+    NoteLoop(loops_.size() - 1, mn.v);  // lane 0's; a report adds the failing lane
     EmitStmt(s->body);
+    loops_.pop_back();
     ranges_.erase(s->var.get());
     vars_.erase(lane_var_);
     lane_var_ = nullptr;
@@ -578,15 +841,20 @@ class CodeGen {
       fields.push_back(b_.getPtrTy());
     }
     fields.push_back(b_.getInt64Ty());  // loop min
+    fields.push_back(b_.getPtrTy());    // the kernel's ctx
+    fields.push_back(b_.getInt32Ty());  // set by a chunk whose bounds check failed
     auto* st = llvm::StructType::get(ctx_, fields);
     llvm::Value* closure = EntryAlloca(st, 1, "closure");
     unsigned f = 0;
     for (auto* k : cap_vars) b_.CreateStore(vars_[k].v, b_.CreateStructGEP(st, closure, f++));
     for (auto* k : cap_bufs) b_.CreateStore(bufs_[k], b_.CreateStructGEP(st, closure, f++));
-    b_.CreateStore(mn.v, b_.CreateStructGEP(st, closure, f));
+    const unsigned min_field = f, ctx_field = f + 1, fail_field = f + 2;
+    b_.CreateStore(mn.v, b_.CreateStructGEP(st, closure, min_field));
+    b_.CreateStore(kctx_, b_.CreateStructGEP(st, closure, ctx_field));
+    b_.CreateStore(b_.getInt32(0), b_.CreateStructGEP(st, closure, fail_field));
 
     auto* body_ty = llvm::FunctionType::get(
-        b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getPtrTy()}, false);
+        b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getPtrTy(), b_.getInt64Ty()}, false);
     llvm::Function* body = llvm::Function::Create(
         body_ty, llvm::Function::InternalLinkage,
         name_ + "_par" + std::to_string(parallel_count_++), &mod_);
@@ -596,6 +864,11 @@ class CodeGen {
     llvm::Function* saved_fn = fn_;
     llvm::BasicBlock* saved_entry = entry_;
     llvm::BasicBlock* saved_block = b_.GetInsertBlock();
+    llvm::BasicBlock* saved_fail = fail_ret_;
+    int saved_fail_path = fail_path_;
+    llvm::Value* saved_loop_pos = loop_pos_;
+    llvm::Value* saved_kctx = kctx_;
+    llvm::Value* saved_ws = ws_base_;
     auto saved_vars = vars_;
     auto saved_bufs = bufs_;
     BeginFunction(body);
@@ -605,7 +878,21 @@ class CodeGen {
       vars_[k] = {b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(st, cl, f++)), false};
     for (auto* k : cap_bufs)
       bufs_[k] = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(st, cl, f++));
-    llvm::Value* inner_min = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(st, cl, f));
+    llvm::Value* inner_min = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(st, cl, min_field));
+    kctx_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(st, cl, ctx_field));
+    fail_flag_ = b_.CreateStructGEP(st, cl, fail_field);
+    ws_base_ = nullptr;  // everything allocated in here is in the chunk's slot
+    for (size_t d = 0; d < loops_.size(); ++d) {  // the enclosing loops' values, for reports
+      auto it = vars_.find(loops_[d]);
+      if (it != vars_.end() && !it->second.vec) NoteLoop(d, it->second.v);
+    }
+    if (plan_.workspace.slot_bytes > 0) {
+      // This chunk's slot of the workspace.
+      llvm::Value* ws = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(CtxType(), kctx_, 0), "workspace");
+      llvm::Value* off = b_.CreateAdd(b_.getInt64(plan_.workspace.fixed_bytes),
+                                      b_.CreateMul(body->getArg(3), b_.getInt64(plan_.workspace.slot_bytes)));
+      slot_base_ = b_.CreateInBoundsGEP(b_.getInt8Ty(), ws, off, "slot");
+    }
     in_parallel_ = true;
     PushRange(s);
     EmitLoop(s, b_.CreateAdd(inner_min, body->getArg(0)), b_.CreateAdd(inner_min, body->getArg(1)));
@@ -614,22 +901,50 @@ class CodeGen {
     b_.CreateRetVoid();
     fn_ = saved_fn;
     entry_ = saved_entry;
+    fail_ret_ = saved_fail;
+    fail_path_ = saved_fail_path;
+    loop_pos_ = saved_loop_pos;
+    kctx_ = saved_kctx;
+    ws_base_ = saved_ws;
+    fail_flag_ = nullptr;
+    slot_base_ = nullptr;
     vars_ = std::move(saved_vars);
     bufs_ = std::move(saved_bufs);
     b_.SetInsertPoint(saved_block);
 
     llvm::FunctionCallee pfor = mod_.getOrInsertFunction(
         "pt_parallel_for",
-        llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty()},
+        llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()},
                                 false));
-    b_.CreateCall(pfor, {body, closure, ext.v});
+    // At most as many chunks as the workspace has slots for.
+    llvm::Value* slots = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(CtxType(), kctx_, 1), "slots");
+    b_.CreateCall(pfor, {body, closure, ext.v, slots});
+    if (options_.check_bounds) {
+      llvm::Value* failed = b_.CreateLoad(b_.getInt32Ty(), b_.CreateStructGEP(st, closure, fail_field));
+      llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "par.ok", fn_);
+      b_.CreateCondBr(b_.CreateICmpNE(failed, b_.getInt32(0)), ReturnFailed(), cont);
+      b_.SetInsertPoint(cont);
+    }
   }
 
   llvm::LLVMContext& ctx_;
   llvm::Module& mod_;
   llvm::TargetMachine& tm_;
   int vector_bits_;
+  CodegenOptions options_;
   llvm::IRBuilder<> b_;
+  MemoryPlan plan_;
+  llvm::Value* kctx_ = nullptr;        // the current function's pt_kernel_ctx
+  llvm::Value* ws_base_ = nullptr;     // ctx->workspace: the fixed region
+  llvm::Value* slot_base_ = nullptr;   // in an outlined parallel body: its chunk's slot
+  llvm::Value* fail_flag_ = nullptr;   // in an outlined parallel body: the closure's flag
+  llvm::BasicBlock* fail_ret_ = nullptr;   // the current function's return after a failure
+  int fail_path_ = -1;                     // the current function's entry in fail_paths_
+  std::vector<FailPath> fail_paths_;
+  std::vector<Site> sites_;
+  int64_t checks_proven_ = 0;  // accesses whose check the index's range made unneeded
+  llvm::Value* loop_pos_ = nullptr;        // the frame's i64[kMaxDepth] of loop variables
+  std::vector<const ExprNode*> loops_;  // enclosing loop variables, outermost first
   llvm::Function* fn_ = nullptr;
   llvm::BasicBlock* entry_ = nullptr;
   std::string name_;
@@ -652,18 +967,18 @@ std::string PrepackName(const std::string& name, size_t i) {
 }
 
 StatusOr<std::unique_ptr<llvm::Module>> EmitModule(const LoweredFunc& f, llvm::LLVMContext& ctx,
-                                                   llvm::TargetMachine& tm, int vector_bits) {
+                                                   llvm::TargetMachine& tm, const CodegenOptions& options) {
   auto m = std::make_unique<llvm::Module>(f.name, ctx);
   m->setDataLayout(tm.createDataLayout());
   m->setTargetTriple(tm.getTargetTriple().str());
   {
-    CodeGen cg(ctx, *m, tm, vector_bits);
+    CodeGen cg(ctx, *m, tm, options);
     PT_RETURN_IF_ERROR(cg.Emit(f));
   }
   for (size_t i = 0; i < f.prepacks.size(); ++i) {
     LoweredFunc p = f.prepacks[i].func;
     p.name = PrepackName(f.name, i);
-    CodeGen cg(ctx, *m, tm, vector_bits);
+    CodeGen cg(ctx, *m, tm, options);
     PT_RETURN_IF_ERROR(cg.Emit(p));
   }
   return m;

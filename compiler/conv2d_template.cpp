@@ -107,6 +107,33 @@ Status CheckLayoutBlocks(const Workload& w, bool depthwise, const TensorLayouts&
 }
 
 // `in`: the template's inputs (data, weight, then the epilogue's).
+// A random conv workload for the fuzzer (OpTemplate::SampleWorkload): any stride and
+// padding the template takes, square and oblong kernels and images, odd channel counts.
+Workload SampleConv(const std::string& op, bool depthwise, std::mt19937_64& rng, double max_macs) {
+  auto pick = [&](std::initializer_list<int64_t> v) {
+    return *(v.begin() + std::uniform_int_distribution<size_t>(0, v.size() - 1)(rng));
+  };
+  for (;;) {
+    Workload w;
+    w.op = op;
+    const int64_t n = SampleCoin(rng, 0.15) ? 2 : 1;
+    const int64_t c = SampleExtent(rng, depthwise ? 512 : 256), o = depthwise ? c : SampleExtent(rng, 256);
+    const int64_t h = SampleExtent(rng, 112), wd = SampleCoin(rng, 0.6) ? h : SampleExtent(rng, 112);
+    const int64_t kh = pick({1, 1, 2, 3, 3, 3, 4, 5, 7}), kw = SampleCoin(rng, 0.8) ? kh : pick({1, 2, 3, 5, 7});
+    const int64_t sh = pick({1, 1, 1, 2, 2, 3, 4}), sw = SampleCoin(rng, 0.8) ? sh : pick({1, 2, 3, 4});
+    const int64_t ph = std::uniform_int_distribution<int64_t>(0, kh - 1)(rng);
+    const int64_t pw = SampleCoin(rng, 0.7) ? std::min(ph, kw - 1) : std::uniform_int_distribution<int64_t>(0, kw - 1)(rng);
+    w.dims = {{"N", n}, {"C", c}, {"H", h}, {"W", wd}, {"KH", kh}, {"KW", kw},
+              {"SH", sh}, {"SW", sw}, {"PH", ph}, {"PW", pw}};
+    if (!depthwise) w.dims["O"] = o;
+    SampleEpilogue(w, rng);
+    if (h + 2 * ph < kh || wd + 2 * pw < kw) continue;
+    const double oh = static_cast<double>((h + 2 * ph - kh) / sh + 1), ow = static_cast<double>((wd + 2 * pw - kw) / sw + 1);
+    const double macs = n * oh * ow * o * (depthwise ? 1.0 : static_cast<double>(c)) * kh * kw;
+    if (macs <= max_macs) return w;
+  }
+}
+
 void ReferenceConv(const Workload& w, bool depthwise, const std::vector<const float*>& args, float* out) {
   const ConvDims d = Dims(w, depthwise);
   const float *in = args[0], *wt = args[1], *bias = w.bias ? args[2] : nullptr;
@@ -349,6 +376,9 @@ class Conv2d : public OpTemplate {
     return Blocked(w, t, cfg, layouts);
   }
 
+  Workload SampleWorkload(std::mt19937_64& rng, double max_macs) const override {
+    return SampleConv(op(), false, rng, max_macs);
+  }
   void Reference(const Workload& w, const std::vector<const float*>& in,
                  float* out) const override {
     ReferenceConv(w, false, in, out);
@@ -669,6 +699,9 @@ class DepthwiseConv2d : public OpTemplate {
     return Blocked(w, t, cfg, layouts);
   }
 
+  Workload SampleWorkload(std::mt19937_64& rng, double max_macs) const override {
+    return SampleConv(op(), true, rng, max_macs);
+  }
   void Reference(const Workload& w, const std::vector<const float*>& in,
                  float* out) const override {
     ReferenceConv(w, true, in, out);

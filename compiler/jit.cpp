@@ -12,6 +12,7 @@
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Host.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -22,7 +23,7 @@
 
 namespace priortune::compiler {
 
-using Entry = void (*)(void* const*);
+using Entry = int32_t (*)(void* const*, pt_kernel_ctx*);
 
 struct KernelState {
   struct Prepack {
@@ -35,6 +36,8 @@ struct KernelState {
   double compile_ms = 0;
   Entry entry = nullptr;
   std::vector<Prepack> prepacks;
+  KernelWorkspace workspace;
+  bool check_bounds = false;
   llvm::orc::ResourceTrackerSP tracker;
   ~KernelState() {
     if (tracker) llvm::consumeError(tracker->remove());
@@ -42,48 +45,84 @@ struct KernelState {
 };
 
 PreparedArgs::PreparedArgs(PreparedArgs&& o) noexcept
-    : ptrs_(std::move(o.ptrs_)), owned_(std::move(o.owned_)) {
+    : ptrs_(std::move(o.ptrs_)), owned_(std::move(o.owned_)), workspace_(o.workspace_), slots_(o.slots_) {
   o.owned_.clear();
+  o.workspace_ = nullptr;
 }
 PreparedArgs& PreparedArgs::operator=(PreparedArgs&& o) noexcept {
   if (this != &o) {
     for (void* p : owned_) pt_free(p);
+    pt_free(workspace_);
     ptrs_ = std::move(o.ptrs_);
     owned_ = std::move(o.owned_);
+    workspace_ = o.workspace_;
+    slots_ = o.slots_;
     o.owned_.clear();
+    o.workspace_ = nullptr;
   }
   return *this;
 }
 PreparedArgs::~PreparedArgs() {
   for (void* p : owned_) pt_free(p);
+  pt_free(workspace_);
 }
 
-PreparedArgs Kernel::Prepare(void* const* args) const {
+namespace {
+std::string Bytes(int64_t b) { return std::to_string(b) + " bytes"; }
+
+// Calls `fn` with a context over `workspace`; the violation (if any) as a Status.
+Status Call(const KernelState& st, Entry fn, void* const* args, void* workspace, int64_t slots) {
+  pt_bounds_error error;
+  error.violated = error.claimed = 0;
+  pt_kernel_ctx ctx{workspace, slots, st.check_bounds ? &error : nullptr};
+  if (fn(args, &ctx) == 0) return OkStatus();
+  if (!error.violated) return Internal(st.name + ": the kernel failed without a report");
+  return BoundsViolation(st.name, error);
+}
+}  // namespace
+
+StatusOr<PreparedArgs> Kernel::Prepare(void* const* args) const {
   PreparedArgs out;
   out.ptrs_.assign(args, args + state_->args.size());
+  out.slots_ = std::max(1, NumThreads());
+  if (!state_->workspace.empty()) {
+    int64_t bytes = state_->workspace.Bytes(out.slots_);
+    out.workspace_ = pt_alloc(bytes);
+    if (!out.workspace_)
+      return Status(StatusCode::kResourceExhausted,
+                    state_->name + ": cannot allocate its workspace of " + Bytes(bytes));
+  }
   for (const auto& p : state_->prepacks) {
     void* packed = pt_alloc(p.bytes);
+    if (!packed)
+      return Status(StatusCode::kResourceExhausted,
+                    state_->name + ": cannot allocate a packed input of " + Bytes(p.bytes));
     out.owned_.push_back(packed);
     void* pack_args[2] = {args[p.arg], packed};
-    p.entry(pack_args);
+    PT_RETURN_IF_ERROR(Call(*state_, p.entry, pack_args, out.workspace_, out.slots_));
     out.ptrs_[p.arg] = packed;
   }
   return out;
 }
 
-void Kernel::Run(const PreparedArgs& prepared) const { state_->entry(prepared.ptrs_.data()); }
+Status Kernel::Run(const PreparedArgs& prepared) const {
+  return Call(*state_, state_->entry, prepared.ptrs_.data(), prepared.workspace_, prepared.slots_);
+}
 
-void Kernel::Run(void* const* args) const {
-  if (state_->prepacks.empty()) {
-    state_->entry(args);
-    return;
-  }
-  Run(Prepare(args));
+Status Kernel::Run(void* const* args) const {
+  PT_ASSIGN_OR_RETURN(PreparedArgs prepared, Prepare(args));
+  return Run(prepared);
 }
 
 const std::string& Kernel::name() const { return state_->name; }
 const std::vector<LoweredArg>& Kernel::args() const { return state_->args; }
 int Kernel::prepack_count() const { return static_cast<int>(state_->prepacks.size()); }
+const KernelWorkspace& Kernel::workspace() const { return state_->workspace; }
+bool Kernel::bounds_checked() const { return state_->check_bounds; }
+
+Status BoundsViolation(const std::string& kernel, const pt_bounds_error& e) {
+  return Status(StatusCode::kOutOfRange, "bounds violation in " + kernel + ": " + DescribeBoundsError(e));
+}
 double Kernel::compile_ms() const { return state_->compile_ms; }
 
 namespace {
@@ -168,8 +207,7 @@ StatusOr<std::unique_ptr<Jit>> Jit::Create(const Target& target) {
         llvm::pointerToJITTargetAddress(addr), llvm::JITSymbolFlags::Exported);
   };
   add("pt_parallel_for", reinterpret_cast<void*>(&pt_parallel_for));
-  add("pt_alloc", reinterpret_cast<void*>(&pt_alloc));
-  add("pt_free", reinterpret_cast<void*>(&pt_free));
+  add("pt_bounds_violation", reinterpret_cast<void*>(&pt_bounds_violation));
   if (auto err = jd.define(llvm::orc::absoluteSymbols(std::move(runtime))))
     return Internal("cannot define runtime symbols: " + ErrorText(std::move(err)));
   auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
@@ -199,7 +237,17 @@ StatusOr<Jit*> Jit::ForTarget(const Target& target) {
 
 StatusOr<Jit*> Jit::Default() { return ForTarget(Target::Host()); }
 
-StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
+namespace {
+internal::CodegenOptions CodegenOptionsFor(const Target& t, const CompileOptions& o) {
+  internal::CodegenOptions c;
+  c.vector_bits = t.vector_bits;
+  c.stack_bytes = t.stack_bytes;
+  c.check_bounds = o.check_bounds;
+  return c;
+}
+}  // namespace
+
+StatusOr<Kernel> Jit::Compile(const LoweredFunc& f, const CompileOptions& options) {
   auto start = std::chrono::steady_clock::now();
   // Symbols must be unique across the JIT: suffix a counter.
   LoweredFunc named = f;
@@ -208,7 +256,7 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
   std::unique_ptr<llvm::Module> mod;
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
-    PT_ASSIGN_OR_RETURN(mod, internal::EmitModule(named, *ctx, *impl_->tm, impl_->target.vector_bits));
+    PT_ASSIGN_OR_RETURN(mod, internal::EmitModule(named, *ctx, *impl_->tm, CodegenOptionsFor(impl_->target, options)));
     internal::OptimizeModule(*mod, *impl_->tm);
   }
   auto& jd = impl_->lljit->getMainJITDylib();
@@ -225,6 +273,8 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
   };
   state->name = f.name;
   state->args = f.args;
+  state->workspace = WorkspaceOf(f, impl_->target);
+  state->check_bounds = options.check_bounds;
   PT_ASSIGN_OR_RETURN(state->entry, lookup(named.name));
   for (size_t i = 0; i < f.prepacks.size(); ++i) {
     const LoweredFunc& p = f.prepacks[i].func;
@@ -243,10 +293,10 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f) {
 
 namespace {
 Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType type,
-                 const Target& target) {
+                 const Target& target, const CompileOptions& options) {
   PT_ASSIGN_OR_RETURN(auto tm, TargetMachineFor(target, /*pic=*/true));
   llvm::LLVMContext ctx;
-  PT_ASSIGN_OR_RETURN(auto mod, internal::EmitModule(f, ctx, *tm, target.vector_bits));
+  PT_ASSIGN_OR_RETURN(auto mod, internal::EmitModule(f, ctx, *tm, CodegenOptionsFor(target, options)));
   internal::OptimizeModule(*mod, *tm);
   if (type == CodeFileType::kLLVMIR) {
     mod->print(os, nullptr);
@@ -262,18 +312,19 @@ Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType
 }  // namespace
 
 Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type,
-                    const Target& target) {
+                    const Target& target, const CompileOptions& options) {
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
   if (ec) return InvalidArgument("cannot open " + path + " for writing: " + ec.message());
-  return WriteCode(f, os, type, target);
+  return WriteCode(f, os, type, target, options);
 }
 
-StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type, const Target& target) {
+StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type, const Target& target,
+                                   const CompileOptions& options) {
   if (type == CodeFileType::kObject) return InvalidArgument("object code is not text");
   llvm::SmallString<0> buf;
   llvm::raw_svector_ostream os(buf);
-  PT_RETURN_IF_ERROR(WriteCode(f, os, type, target));
+  PT_RETURN_IF_ERROR(WriteCode(f, os, type, target, options));
   return std::string(buf.str());
 }
 

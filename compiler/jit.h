@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "compiler/lower.h"
+#include "compiler/memory_plan.h"
+#include "compiler/runtime.h"
 #include "compiler/status.h"
 #include "compiler/target.h"
 
@@ -15,10 +17,20 @@ namespace priortune::compiler {
 struct KernelState;  // owns the JIT resources of one kernel
 class Kernel;
 
-// A kernel's arguments with its constant inputs already packed (LoweredFunc::prepacks):
-// what a deployed model holds after loading its weights. It borrows the caller's buffers
-// (which must outlive it) and owns the packed copies; a change to a packed input after
-// Kernel::Prepare is not seen. Move-only.
+// How a kernel is compiled.
+struct CompileOptions {
+  // Every load and store checks its index against its buffer's extent first; a
+  // violation stops the kernel before the access and Run returns OutOfRange naming the
+  // buffer, the flat index, the extent and the loop position. For debugging and fuzzing:
+  // it costs speed (docs/compiler/bounds-checks.md).
+  bool check_bounds = false;
+};
+
+// A kernel's arguments with its constant inputs already packed (LoweredFunc::prepacks)
+// and its workspace allocated: what a deployed model holds after loading its weights. It
+// borrows the caller's buffers (which must outlive it) and owns the packed copies and the
+// workspace; a change to a packed input after Kernel::Prepare is not seen. One thread at
+// a time may run a kernel on it (the workspace is its scratch). Move-only.
 class PreparedArgs {
  public:
   PreparedArgs() = default;
@@ -28,27 +40,39 @@ class PreparedArgs {
   PreparedArgs& operator=(const PreparedArgs&) = delete;
   ~PreparedArgs();
   const std::vector<void*>& pointers() const { return ptrs_; }
+  int64_t workspace_slots() const { return slots_; }
 
  private:
   friend class Kernel;
   std::vector<void*> ptrs_;   // the main function's arguments
   std::vector<void*> owned_;  // packed buffers, freed with pt_free
+  void* workspace_ = nullptr;  // freed with pt_free
+  int64_t slots_ = 1;
 };
 
 // A compiled kernel. Copies share the code, which is released when the last copy goes.
 // Calling is thread-safe; the kernel writes only its output arguments.
+//
+// Every Run returns OutOfRange for a bounds-checked kernel's violation (the message names
+// the buffer, flat index, extent and loop position; nothing outside the buffer was
+// touched), and ResourceExhausted when the memory it allocates cannot be had.
 class Kernel {
  public:
   Kernel() = default;
   // One pointer per argument, in the order of the template's ArgShapes (the caller's
-  // layouts). Constant inputs with a prepack are packed in this call, every call.
-  void Run(void* const* args) const;
-  void Run(const std::vector<void*>& args) const { Run(args.data()); }
-  // Packs the constant inputs of `args` once (a no-op copy of the pointers when the
-  // kernel has no prepack); Run(prepared) then runs only the main function.
-  PreparedArgs Prepare(void* const* args) const;
-  PreparedArgs Prepare(const std::vector<void*>& args) const { return Prepare(args.data()); }
-  void Run(const PreparedArgs& prepared) const;
+  // layouts). Constant inputs with a prepack are packed, and the workspace allocated, in
+  // this call, every call.
+  Status Run(void* const* args) const;
+  Status Run(const std::vector<void*>& args) const { return Run(args.data()); }
+  // Allocates the workspace (room for NumThreads() parallel chunks) and packs the
+  // constant inputs of `args` once; Run(prepared) then runs only the main function and
+  // allocates nothing.
+  StatusOr<PreparedArgs> Prepare(void* const* args) const;
+  StatusOr<PreparedArgs> Prepare(const std::vector<void*>& args) const { return Prepare(args.data()); }
+  Status Run(const PreparedArgs& prepared) const;
+  // The scratch memory a call needs beyond its stack (memory_plan.h).
+  const KernelWorkspace& workspace() const;
+  bool bounds_checked() const;
   const std::string& name() const;
   // The main function's arguments (packed buffers where a prepack replaces an input).
   const std::vector<LoweredArg>& args() const;
@@ -77,7 +101,7 @@ class Jit {
 
   // Compiles `f`. Fails with InvalidArgument if the IR cannot be generated, Internal if
   // LLVM rejects it.
-  StatusOr<Kernel> Compile(const LoweredFunc& f);
+  StatusOr<Kernel> Compile(const LoweredFunc& f, const CompileOptions& options = {});
 
  private:
   struct Impl;
@@ -89,10 +113,15 @@ enum class CodeFileType { kObject, kAssembly, kLLVMIR };
 // Writes `f`, optimised for `target`, as an object file, assembly or LLVM IR text. Works
 // for any x86-64 target, whether or not this host can run it. Code is position
 // independent (an object may go into a shared library). Object files reference
-// pt_parallel_for / pt_alloc / pt_free from runtime.h.
+// pt_parallel_for and pt_bounds_violation from runtime.h.
 Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type,
-                    const Target& target);
+                    const Target& target, const CompileOptions& options = {});
 // The same as text (assembly or LLVM IR), for tests and --dump.
-StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type, const Target& target);
+StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type, const Target& target,
+                                   const CompileOptions& options = {});
+
+// The Status of a kernel's violation report: OutOfRange, "<kernel>: store to C at flat
+// index 1024, outside its 1024 elements, at loops i=3, j.o=17".
+Status BoundsViolation(const std::string& kernel, const pt_bounds_error& e);
 
 }  // namespace priortune::compiler

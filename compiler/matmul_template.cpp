@@ -317,6 +317,22 @@ class MatmulLike : public OpTemplate {
     return f;
   }
 
+  Workload SampleWorkload(std::mt19937_64& rng, double max_macs) const override {
+    for (;;) {
+      Workload w;
+      w.op = op();
+      const int64_t b = batched_ ? SampleExtent(rng, 8) : 1;
+      const int64_t m = SampleExtent(rng, 1024), n = SampleExtent(rng, 2048), k = SampleExtent(rng, 2048);
+      w.dims = {{"M", m}, {"N", n}, {"K", k}};
+      if (batched_) {
+        w.dims["B"] = b;
+      } else {
+        SampleEpilogue(w, rng);
+      }
+      if (static_cast<double>(b) * m * n * k <= max_macs) return w;
+    }
+  }
+
   void Reference(const Workload& w, const std::vector<const float*>& in,
                  float* out) const override {
     int64_t m = w.dim("M"), n = w.dim("N"), kk = w.dim("K");

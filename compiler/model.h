@@ -72,8 +72,9 @@ StatusOr<ModelPlan> PlanModel(const Graph& graph, const Target& t, ConfigSource&
 // Run is not thread-safe (the buffers are the model's own).
 class CompiledModel {
  public:
-  // FailedPrecondition if this host cannot run the plan's target.
-  static StatusOr<std::unique_ptr<CompiledModel>> Create(ModelPlan plan);
+  // FailedPrecondition if this host cannot run the plan's target; ResourceExhausted if
+  // the buffers, packed weights or workspaces cannot be allocated.
+  static StatusOr<std::unique_ptr<CompiledModel>> Create(ModelPlan plan, const CompileOptions& options = {});
   ~CompiledModel();
   CompiledModel(const CompiledModel&) = delete;
   CompiledModel& operator=(const CompiledModel&) = delete;
@@ -82,12 +83,14 @@ class CompiledModel {
   int64_t input_elements() const;
   int64_t output_elements() const;
   double compile_seconds() const { return compile_seconds_; }
-  // One inference. InvalidArgument if a size is not the model's.
+  // One inference. InvalidArgument if a size is not the model's; a step's error
+  // (OutOfRange for a bounds violation when built with check_bounds) naming the step.
   Status Run(const float* input, int64_t input_size, float* output, int64_t output_size);
   // Runs the steps once on the current input buffer, timing each (seconds, per step).
-  void RunTimed(std::vector<double>& step_seconds);
+  Status RunTimed(std::vector<double>& step_seconds);
 
  private:
+  Status RunStep(size_t i);
   struct Impl;
   CompiledModel(ModelPlan plan, std::unique_ptr<Impl> impl);
   ModelPlan plan_;
@@ -107,6 +110,9 @@ struct ModelLibrary {
   std::string library, header;  // paths
   double seconds = 0;           // codegen and link
 };
-StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir, const std::string& info);
+// With options.check_bounds the kernels guard every access and pt_model_run returns -1
+// naming the step and the access on a violation.
+StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir, const std::string& info,
+                                         const CompileOptions& options = {});
 
 }  // namespace priortune::compiler

@@ -47,7 +47,8 @@ std::string Quote(const std::string& s) {
 
 }  // namespace
 
-StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir_arg, const std::string& info) {
+StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir_arg, const std::string& info,
+                                         const CompileOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
   fs::create_directories(fs::path(dir_arg) / "kernels", ec);
@@ -83,7 +84,7 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   std::string one_line_info = info;
   for (char& c : one_line_info)
     if (c == '\n') c = ' ';
-  text << "priortune-plan 1\ninfo " << one_line_info << "\nbuffers " << plan.buffers.size() << "\n";
+  text << "priortune-plan 2\ninfo " << one_line_info << "\nbuffers " << plan.buffers.size() << "\n";
   for (size_t i = 0; i < plan.buffers.size(); ++i)
     text << "b " << plan.buffers[i].elements << " " << offset[i] << " " << plan.buffers[i].view_of << "\n";
   text << "steps " << plan.steps.size() << "\n";
@@ -91,12 +92,14 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const PlanStep& s = plan.steps[i];
     const fs::path obj = dir / "kernels" / (s.func.name + ".o");
-    Status st = EmitCodeFile(s.func, obj.string(), CodeFileType::kObject, plan.target);
+    Status st = EmitCodeFile(s.func, obj.string(), CodeFileType::kObject, plan.target, options);
     if (!st.ok()) return Status(st.code(), "step '" + s.name + "': " + st.message());
     objects += " " + Quote(obj.string());
     text << "s " << functions.size() << " " << s.args.size();
     functions.push_back(s.func.name + "_packed");
     for (int b : s.args) text << " " << b;
+    const KernelWorkspace ws = WorkspaceOf(s.func, plan.target);
+    text << " " << ws.fixed_bytes << " " << ws.slot_bytes;
     text << " " << s.func.prepacks.size();
     for (size_t k = 0; k < s.func.prepacks.size(); ++k) {
       const LoweredPrepack& p = s.func.prepacks[k];
@@ -120,6 +123,8 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
         k["config"] = nlohmann::json::parse(ConfigToJson(s.choice.config));
         k["level"] = s.choice.level;
         k["layouts"] = {{"data", s.layouts.data}, {"residual", s.layouts.residual}, {"out", s.layouts.out}};
+        if (!s.choice.check.empty()) k["check"] = s.choice.check;
+        if (!s.choice.skipped.empty()) k["passed_over"] = s.choice.skipped;
         if (!s.choice.from.empty()) k["from"] = s.choice.from;
       }
       kernels.push_back(k);
@@ -136,8 +141,8 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   {
     std::ofstream f(dir / "model_table.c", std::ios::trunc);
     f << "/* Written by priortune build-model: the kernels' entry points in plan order. */\n#include <stdint.h>\n"
-         "typedef void (*pt_fn)(void**);\n";
-    for (const auto& fn : functions) f << "extern void " << fn << "(void**);\n";
+         "typedef int32_t (*pt_fn)(void**, void*);\n";
+    for (const auto& fn : functions) f << "extern int32_t " << fn << "(void**, void*);\n";
     f << "const pt_fn pt_model_functions[] = {\n";
     for (const auto& fn : functions) f << "  " << fn << ",\n";
     f << "};\nconst int64_t pt_model_function_count = " << functions.size() << ";\n";

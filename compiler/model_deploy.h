@@ -20,9 +20,13 @@ extern "C" {
 
 typedef struct pt_model pt_model;
 
-/* Allocates the buffers and packs the weights. NULL on failure: pt_model_last_error(). */
+/* Allocates the buffers and the kernels' workspace and packs the weights. NULL on failure
+ * (out of memory, ...): pt_model_last_error(). Never aborts. */
 pt_model* pt_model_create(void);
-/* One inference. 0 on success; -1 for a size that is not the model's (see last_error). */
+/* One inference. 0 on success; -1 (see last_error) for a size that is not the model's, a
+ * workspace that cannot grow to more threads set since creation (out of memory), or, in
+ * a library built with --check-bounds, a kernel's access outside its buffer (the step,
+ * buffer, index and loop position; the access was not made). */
 int pt_model_run(pt_model* model, const float* input, int64_t input_size, float* output, int64_t output_size);
 void pt_model_destroy(pt_model* model);
 int64_t pt_model_input_size(const pt_model* model);

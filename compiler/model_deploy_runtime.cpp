@@ -4,13 +4,19 @@
 // inference, each step's kernel through the function table (pt_model_functions). Only the
 // C++ standard library: no LLVM, store, gRPC or priortune header beyond runtime.h.
 //
+// The kernels never allocate: one workspace, the largest any step needs (memory_plan.h),
+// is allocated with the model and handed to every kernel call (steps run one at a time).
+// Every allocation is checked: a failure is an error of pt_model_create or pt_model_run,
+// never an abort.
+//
 // The plan text, one item per line:
-//   priortune-plan 1
+//   priortune-plan 2
 //   info <text to the end of the line>
 //   buffers <n>
 //   b <elements> <params offset in floats, or -1> <view of buffer, or -1>
 //   steps <n>
-//   s <function> <nargs> <arg buffer>... <nprepacks> (<arg> <packed elements> <function>)...
+//   s <function> <nargs> <arg buffer>... <workspace fixed bytes> <workspace bytes per slot>
+//     <nprepacks> (<arg> <packed elements> <function>)...
 //   io <input buffer> <output buffer>
 #include <algorithm>
 #include <cstdint>
@@ -24,7 +30,7 @@
 #include "compiler/model_deploy.h"
 #include "compiler/runtime.h"
 
-using pt_fn = void (*)(void**);
+using pt_fn = int32_t (*)(void**, pt_kernel_ctx*);
 extern "C" {
 extern const char pt_model_plan_text[];
 extern const float pt_model_params[];
@@ -39,6 +45,7 @@ thread_local std::string g_error;
 struct Step {
   pt_fn fn;
   std::vector<int> args;
+  int64_t ws_fixed = 0, ws_slot = 0;
   struct Prepack {
     int arg;
     int64_t elements;
@@ -60,7 +67,7 @@ bool ParsePlan(Plan& p) {
   std::string word;
   int version = 0;
   in >> word >> version;
-  if (word != "priortune-plan" || version != 1) return false;
+  if (word != "priortune-plan" || version != 2) return false;
   in >> word;
   if (word != "info") return false;
   std::getline(in, p.info);
@@ -92,7 +99,8 @@ bool ParsePlan(Plan& p) {
       if (b < 0 || b >= static_cast<int>(p.elements.size())) return false;
       s.args.push_back(b);
     }
-    in >> npre;
+    in >> s.ws_fixed >> s.ws_slot >> npre;
+    if (s.ws_fixed < 0 || s.ws_slot < 0) return false;
     for (size_t k = 0; k < npre; ++k) {
       Step::Prepack pp{};
       int64_t pf = 0;
@@ -114,19 +122,63 @@ struct pt_model {
   std::vector<float*> memory;
   std::vector<void*> owned;
   std::vector<std::vector<void*>> step_args;  // packed buffers in place of packed inputs
+  void* workspace = nullptr;
+  int64_t slots = 0;  // parallel chunks the workspace has room for
   ~pt_model() {
-    for (void* p : owned) pt_free(p);
+    for (void* p : owned) std::free(p);
+    std::free(workspace);
   }
 };
 
-// A 64-byte aligned buffer of `elements` floats (at least one), or null with g_error
-// set: pt_model_create reports a failed allocation instead of aborting.
-static void* AllocFloats(int64_t elements) {
-  const size_t bytes = (static_cast<size_t>(std::max<int64_t>(elements, 1)) * 4 + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) g_error = "out of memory: cannot allocate " + std::to_string(bytes) + " bytes for the model's buffers";
+namespace {
+
+// A 64-byte aligned block of `bytes` (at least 64), or null with g_error set.
+void* AllocBytes(int64_t bytes, const char* what) {
+  const size_t size = (static_cast<size_t>(std::max<int64_t>(bytes, 1)) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, size);
+  if (!p) g_error = "out of memory: cannot allocate " + std::to_string(size) + " bytes for " + what;
   return p;
 }
+
+void* AllocFloats(int64_t elements) { return AllocBytes(elements * 4, "the model's buffers"); }
+
+// The workspace for `slots` parallel chunks: the largest any step needs.
+int64_t WorkspaceBytes(const Plan& p, int64_t slots) {
+  int64_t most = 0;
+  for (const Step& s : p.steps) most = std::max(most, s.ws_fixed + s.ws_slot * slots);
+  return most;
+}
+
+// Makes room for the pool's current threads (pt_model_set_threads may have raised them).
+bool EnsureWorkspace(pt_model* m) {
+  const int64_t slots = std::max(1, priortune::compiler::NumThreads());
+  if (m->workspace && slots <= m->slots) return true;
+  const int64_t bytes = WorkspaceBytes(m->plan, slots);
+  if (m->workspace && bytes <= WorkspaceBytes(m->plan, m->slots)) {
+    m->slots = slots;
+    return true;
+  }
+  void* ws = AllocBytes(bytes, "the kernels' workspace");
+  if (!ws) return false;
+  std::free(m->workspace);
+  m->workspace = ws;
+  m->slots = slots;
+  return true;
+}
+
+// Runs one kernel; false with g_error set when it reports a bounds violation.
+bool Call(pt_model* m, pt_fn fn, void** args, size_t step) {
+  pt_bounds_error error;
+  error.violated = error.claimed = 0;
+  pt_kernel_ctx ctx{m->workspace, m->slots, &error};
+  if (fn(args, &ctx) == 0) return true;
+  g_error = "step " + std::to_string(step) + ": " +
+            (error.violated ? "bounds violation: " + priortune::compiler::DescribeBoundsError(error)
+                            : std::string("the kernel failed without a report"));
+  return false;
+}
+
+}  // namespace
 
 extern "C" {
 
@@ -151,7 +203,9 @@ pt_model* pt_model_create(void) {
       m->memory[i] = static_cast<float*>(buf);
     }
   }
-  for (const Step& s : p.steps) {
+  if (!EnsureWorkspace(m.get())) return nullptr;
+  for (size_t i = 0; i < p.steps.size(); ++i) {
+    const Step& s = p.steps[i];
     std::vector<void*> args;
     for (int b : s.args) args.push_back(m->memory[b]);
     for (const auto& pp : s.prepacks) {
@@ -159,7 +213,7 @@ pt_model* pt_model_create(void) {
       void* packed = m->owned.back() = AllocFloats(pp.elements);
       if (!packed) return nullptr;
       void* pack_args[2] = {args[pp.arg], packed};
-      pp.fn(pack_args);
+      if (!Call(m.get(), pp.fn, pack_args, i)) return nullptr;
       args[pp.arg] = packed;
     }
     m->step_args.push_back(std::move(args));
@@ -175,8 +229,10 @@ int pt_model_run(pt_model* m, const float* input, int64_t input_size, float* out
               std::to_string(output_size);
     return -1;
   }
+  if (!EnsureWorkspace(m)) return -1;
   std::memcpy(m->memory[p.input], input, static_cast<size_t>(input_size) * 4);
-  for (size_t i = 0; i < p.steps.size(); ++i) p.steps[i].fn(m->step_args[i].data());
+  for (size_t i = 0; i < p.steps.size(); ++i)
+    if (!Call(m, p.steps[i].fn, m->step_args[i].data(), i)) return -1;
   std::memcpy(output, m->memory[p.output], static_cast<size_t>(output_size) * 4);
   return 0;
 }

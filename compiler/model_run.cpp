@@ -24,7 +24,7 @@ CompiledModel::CompiledModel(ModelPlan plan, std::unique_ptr<Impl> impl)
     : plan_(std::move(plan)), impl_(std::move(impl)) {}
 CompiledModel::~CompiledModel() = default;
 
-StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Create(ModelPlan plan) {
+StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Create(ModelPlan plan, const CompileOptions& options) {
   auto start = std::chrono::steady_clock::now();
   PT_ASSIGN_OR_RETURN(Jit * jit, Jit::ForTarget(plan.target));
   auto impl = std::make_unique<Impl>();
@@ -33,6 +33,9 @@ StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Create(ModelPlan plan) {
     const PlanBuffer& b = plan.buffers[i];
     if (b.view_of >= 0) continue;
     float* p = static_cast<float*>(pt_alloc(std::max<int64_t>(b.elements, 1) * 4));
+    if (!p)
+      return Status(StatusCode::kResourceExhausted,
+                    "cannot allocate buffer '" + b.name + "' (" + std::to_string(b.elements * 4) + " bytes)");
     impl->owned.push_back(p);
     if (b.constant) {
       std::memcpy(p, b.data.data(), b.data.size() * 4);
@@ -44,11 +47,13 @@ StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Create(ModelPlan plan) {
   for (size_t i = 0; i < plan.buffers.size(); ++i)
     if (plan.buffers[i].view_of >= 0) impl->memory[i] = impl->memory[plan.buffers[i].view_of];
   for (const PlanStep& s : plan.steps) {
-    auto k = jit->Compile(s.func);
+    auto k = jit->Compile(s.func, options);
     if (!k.ok()) return Status(k.status().code(), "step '" + s.name + "': " + k.status().message());
     std::vector<void*> args;
     for (int b : s.args) args.push_back(impl->memory[b]);
-    impl->prepared.push_back(k->Prepare(args));
+    auto prepared = k->Prepare(args);
+    if (!prepared.ok()) return Status(prepared.status().code(), "step '" + s.name + "': " + prepared.status().message());
+    impl->prepared.push_back(std::move(*prepared));
     impl->kernels.push_back(std::move(*k));
   }
   // The packed copies are made; the plan's own copy of the weights is no longer needed.
@@ -69,18 +74,25 @@ Status CompiledModel::Run(const float* input, int64_t input_size, float* output,
     return InvalidArgument("output: room for " + std::to_string(output_size) + " values, the model gives " +
                            std::to_string(output_elements()));
   std::memcpy(impl_->memory[plan_.input], input, static_cast<size_t>(input_size) * 4);
-  for (size_t i = 0; i < impl_->kernels.size(); ++i) impl_->kernels[i].Run(impl_->prepared[i]);
+  for (size_t i = 0; i < impl_->kernels.size(); ++i) PT_RETURN_IF_ERROR(RunStep(i));
   std::memcpy(output, impl_->memory[plan_.output], static_cast<size_t>(output_size) * 4);
   return OkStatus();
 }
 
-void CompiledModel::RunTimed(std::vector<double>& step_seconds) {
+Status CompiledModel::RunStep(size_t i) {
+  Status s = impl_->kernels[i].Run(impl_->prepared[i]);
+  if (s.ok()) return s;
+  return Status(s.code(), "step '" + plan_.steps[i].name + "': " + s.message());
+}
+
+Status CompiledModel::RunTimed(std::vector<double>& step_seconds) {
   step_seconds.assign(impl_->kernels.size(), 0);
   for (size_t i = 0; i < impl_->kernels.size(); ++i) {
     auto t0 = std::chrono::steady_clock::now();
-    impl_->kernels[i].Run(impl_->prepared[i]);
+    PT_RETURN_IF_ERROR(RunStep(i));
     step_seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
+  return OkStatus();
 }
 
 }  // namespace priortune::compiler

@@ -162,4 +162,29 @@ StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Co
   return tmpl->InstantiateLayouts(w, t, c, layouts);
 }
 
+int64_t SampleExtent(std::mt19937_64& rng, int64_t max) {
+  static const int64_t kPrimes[] = {2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71,
+                                    73, 79, 83, 89, 97, 101, 127, 131, 197, 251, 257, 509, 521, 1021, 2053};
+  auto uniform = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, std::max(lo, hi))(rng);
+  };
+  int64_t v = 1;
+  switch (uniform(0, 9)) {
+    case 0: v = 1; break;
+    case 1: case 2: v = uniform(2, 8); break;
+    case 3: case 4: case 5: {
+      std::vector<int64_t> fit;
+      for (int64_t p : kPrimes)
+        if (p <= max) fit.push_back(p);
+      v = fit.empty() ? 1 : fit[static_cast<size_t>(uniform(0, static_cast<int64_t>(fit.size()) - 1))];
+      break;
+    }
+    case 6: case 7: v = uniform(9, 64); break;
+    default: v = uniform(65, max); break;
+  }
+  return std::max<int64_t>(1, std::min(v, max));
+}
+
+bool SampleCoin(std::mt19937_64& rng, double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; }
+
 }  // namespace priortune::compiler

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -124,7 +125,18 @@ class OpTemplate {
   // The plain C++ reference: inputs as ArgShapes, row-major.
   virtual void Reference(const Workload& w, const std::vector<const float*>& inputs,
                          float* output) const = 0;
+  // A random valid workload of this op for the fuzzer (priortune fuzz): extents of 1,
+  // tiny, prime and large ones, every stride and padding the op takes, fused epilogues,
+  // with its arithmetic kept under `max_macs` multiply-adds so that a case stays quick.
+  // Deterministic for a given generator state. Every template must say how to draw its
+  // workloads: that is how an op joins the fuzzer.
+  virtual Workload SampleWorkload(std::mt19937_64& rng, double max_macs) const = 0;
 };
+
+// Fuzzing helpers for SampleWorkload: an extent in [1, max] that is 1, tiny (2-8), a
+// prime, medium or large, each with a fair share; a coin.
+int64_t SampleExtent(std::mt19937_64& rng, int64_t max);
+bool SampleCoin(std::mt19937_64& rng, double p);
 
 // The template of `op`, or NotFound listing the known ops. Templates are stateless.
 StatusOr<const OpTemplate*> FindTemplate(const std::string& op);

@@ -28,6 +28,8 @@ inline void CpuRelax() {
 
 thread_local bool tls_in_parallel = false;
 
+using ChunkFn = void (*)(int64_t, int64_t, void*, int64_t);
+
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) { Resize(threads); }
@@ -45,16 +47,16 @@ class ThreadPool {
 
   int threads() const { return threads_; }
 
-  int Run(void (*fn)(int64_t, int64_t, void*), void* closure, int64_t n) {
+  int Run(ChunkFn fn, void* closure, int64_t n, int64_t max_slots) {
     std::unique_lock<std::mutex> run(run_mu_, std::try_to_lock);
-    if (tls_in_parallel || !run.owns_lock() || threads_ == 1 || n <= 1) {
-      fn(0, n, closure);
+    if (tls_in_parallel || !run.owns_lock() || threads_ == 1 || n <= 1 || max_slots <= 1) {
+      fn(0, n, closure, 0);
       return 0;
     }
     fn_ = fn;
     closure_ = closure;
     n_ = n;
-    active_ = static_cast<int>(std::min<int64_t>(threads_, n));
+    active_ = static_cast<int>(std::min<int64_t>(std::min<int64_t>(threads_, n), max_slots));
     pending_.store(threads_ - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -76,7 +78,7 @@ class ThreadPool {
     if (t >= active_) return false;
     int64_t begin = n_ * t / active_, end = n_ * (t + 1) / active_;
     if (begin >= end) return false;
-    fn_(begin, end, closure_);
+    fn_(begin, end, closure_, t);
     return true;
   }
 
@@ -122,7 +124,7 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   std::atomic<int64_t> worker_chunks_{0};
   int threads_ = 1;
-  void (*fn_)(int64_t, int64_t, void*) = nullptr;
+  ChunkFn fn_ = nullptr;
   void* closure_ = nullptr;
   int64_t n_ = 0;
   int active_ = 1;
@@ -135,6 +137,25 @@ ThreadPool& Pool() {
 
 }  // namespace
 
+std::string DescribeBoundsError(const pt_bounds_error& e) {
+  std::string s = std::string(e.is_store ? "store to " : "load of ") + (e.buffer ? e.buffer : "?") +
+                  " at flat index " + std::to_string(e.index) + ", outside its " + std::to_string(e.extent) +
+                  " elements";
+  if (e.nloops > 0 && e.loops) {
+    s += ", at loops ";
+    std::string names = e.loops;
+    size_t start = 0;
+    for (int32_t i = 0; i < e.nloops; ++i) {
+      size_t comma = names.find(',', start);
+      std::string name = names.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      s += (i ? ", " : "") + name + "=" + std::to_string(e.loop_values[i]);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return s;
+}
+
 void SetNumThreads(int n) {
   if (Pool().threads() != n) Pool().Resize(n);
 }
@@ -143,18 +164,33 @@ int64_t ParallelChunksOnWorkers() { return Pool().worker_chunks(); }
 
 }  // namespace priortune::compiler
 
-extern "C" int pt_parallel_for(void (*fn)(int64_t, int64_t, void*), void* closure, int64_t n) {
-  return priortune::compiler::Pool().Run(fn, closure, n);
+extern "C" int pt_parallel_for(void (*fn)(int64_t, int64_t, void*, int64_t), void* closure, int64_t n,
+                               int64_t max_slots) {
+  return priortune::compiler::Pool().Run(fn, closure, n, max_slots);
+}
+
+extern "C" void pt_bounds_violation(pt_kernel_ctx* ctx, const pt_bounds_site* site, int64_t index, int64_t lane,
+                                    const int64_t* loop_position) {
+  if (!ctx || !ctx->error || !site) return;
+  pt_bounds_error* e = ctx->error;
+  int32_t expected = 0;
+  // Claim the record (the first violation wins), fill it, then publish it.
+  if (!__atomic_compare_exchange_n(&e->claimed, &expected, 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+  e->is_store = site->is_store;
+  e->buffer = site->buffer;
+  e->loops = site->loops;
+  e->index = index;
+  e->extent = site->extent;
+  e->nloops = site->nloops < 0 ? 0 : site->nloops > PT_BOUNDS_MAX_LOOPS ? PT_BOUNDS_MAX_LOOPS : site->nloops;
+  for (int32_t i = 0; i < e->nloops; ++i)
+    e->loop_values[i] = loop_position[site->first_loop + i] + (i == site->lane_loop ? lane : 0);
+  __atomic_store_n(&e->violated, 1, __ATOMIC_RELEASE);
 }
 
 extern "C" void* pt_alloc(int64_t bytes) {
+  if (bytes < 0) return nullptr;
   size_t size = (static_cast<size_t>(bytes) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, size == 0 ? 64 : size);
-  if (!p) {
-    std::fprintf(stderr, "pt_alloc: out of memory (%lld bytes)\n", static_cast<long long>(bytes));
-    std::abort();
-  }
-  return p;
+  return std::aligned_alloc(64, size == 0 ? 64 : size);
 }
 
 extern "C" void pt_free(void* p) { std::free(p); }

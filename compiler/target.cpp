@@ -211,6 +211,7 @@ StatusOr<Target> Target::FromJson(const std::string& text) {
   PT_ASSIGN_OR_RETURN(int64_t l1, PositiveField(j, "l1d_bytes", t.l1d_bytes));
   PT_ASSIGN_OR_RETURN(int64_t l2, PositiveField(j, "l2_bytes", t.l2_bytes));
   PT_ASSIGN_OR_RETURN(int64_t l3, PositiveField(j, "l3_bytes", t.l3_bytes));
+  PT_ASSIGN_OR_RETURN(int64_t stack, PositiveField(j, "stack_bytes", t.stack_bytes));
   if (j.contains("fma_units")) {
     if (!j["fma_units"].is_number_integer() || j["fma_units"].get<int64_t>() < 0)
       return InvalidArgument("target field 'fma_units': must be a non-negative integer");
@@ -233,6 +234,7 @@ StatusOr<Target> Target::FromJson(const std::string& text) {
   t.l1d_bytes = l1;
   t.l2_bytes = l2;
   t.l3_bytes = l3;
+  t.stack_bytes = stack;
   return t;
 }
 
@@ -285,6 +287,7 @@ std::string Target::ToJson() const {
             {"l1d_bytes", l1d_bytes},
             {"l2_bytes", l2_bytes},
             {"l3_bytes", l3_bytes}};
+  if (stack_bytes != kDefaultStackBytes) j["stack_bytes"] = stack_bytes;
   return j.dump();  // nlohmann sorts object keys
 }
 

@@ -30,6 +30,11 @@ struct Target {
   int64_t l1d_bytes = 32 << 10;  // per core
   int64_t l2_bytes = 512 << 10;  // per core
   int64_t l3_bytes = 8 << 20;    // shared
+  // The stack a kernel call may use for its temporaries; larger ones go to the caller's
+  // workspace (memory_plan.h). A limit of the code, not a fact of the CPU: it is in the
+  // key only when it differs from the default, so targets keep the keys they had.
+  static constexpr int64_t kDefaultStackBytes = 64 << 10;
+  int64_t stack_bytes = kDefaultStackBytes;
 
   // This machine, detected (once per process) with LLVM's host detection; caches from
   // sysfs (or sysconf); cores from the OS.

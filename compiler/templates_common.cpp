@@ -150,4 +150,12 @@ std::vector<int64_t> BlockMultiples(int64_t tile, int64_t extent) {
   }
 }
 
+void SampleEpilogue(Workload& w, std::mt19937_64& rng) {
+  w.bias = SampleCoin(rng, 0.4);
+  w.residual = SampleCoin(rng, 0.3);
+  const double act = std::uniform_real_distribution<double>(0, 1)(rng);
+  w.relu = act < 0.3;
+  w.relu6 = act >= 0.3 && act < 0.5;
+}
+
 }  // namespace priortune::compiler::internal

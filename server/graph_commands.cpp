@@ -81,7 +81,9 @@ StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& 
   }
   if (!db::StoreExists(path)) return NotFound("no store at '" + path + "'");
   PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenStore(path));
-  return pc::PlanModel(graph, target, *tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true), options);
+  // A config never measured for its workload and target is checked before it is used.
+  return pc::PlanModel(graph, target, *tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true, pc::CheckBeforeUse),
+                       options);
 }
 
 // "layouts: 14 of 40 activations kept in NCHWc between kernels".
@@ -110,12 +112,18 @@ int RunBuildModel(const BuildModelOptions& o) {
     if (!s.choice.from.empty()) std::printf(" (from %s)", s.choice.from.c_str());
     if (!s.choice.skipped.empty()) std::printf(", %zu stored configs passed over", s.choice.skipped.size());
     std::printf("\n");
+    if (!s.choice.check.empty()) std::printf("       check before use: %s\n", s.choice.check.c_str());
+    for (const auto& why : s.choice.skipped)
+      if (why.find("failed its check") != std::string::npos) std::printf("       passed over: %s\n", why.c_str());
   }
   std::string summary;
   for (const auto& [level, n] : levels) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + level;
   std::string info = o.model + " for " + target->Key() + " (" + target->cpu + ", " + target->isa_family() +
                      ", " + std::to_string(o.threads) + " thread(s)); configs: " + summary;
-  auto lib = pc::WriteModelLibrary(*plan, o.out, info);
+  pc::CompileOptions compile;
+  compile.check_bounds = o.check_bounds;
+  if (o.check_bounds) info += "; bounds-checked kernels";
+  auto lib = pc::WriteModelLibrary(*plan, o.out, info, compile);
   if (!lib.ok()) return Fail(lib.status());
   PrintLayouts(*plan);
   std::printf("kernels: %s\nwrote %s and %s in %.1f s\n", summary.c_str(), lib->library.c_str(),
@@ -260,7 +268,9 @@ int RunRunModel(const RunModelOptions& o) {
   if (!graph.ok()) return Fail(graph.status());
   auto plan = PlanWithStore(*graph, *target, o.db, o.layouts);
   if (!plan.ok()) return Fail(plan.status());
-  auto model = pc::CompiledModel::Create(std::move(*plan));
+  pc::CompileOptions compile;
+  compile.check_bounds = o.check_bounds;
+  auto model = pc::CompiledModel::Create(std::move(*plan), compile);
   if (!model.ok()) return Fail(model.status());
   pc::CompiledModel& m = **model;
   pc::SetNumThreads(o.threads);
@@ -283,12 +293,12 @@ int RunRunModel(const RunModelOptions& o) {
   std::vector<std::vector<double>> per_step(m.plan().steps.size());
   for (int r = 0; r < o.repeat; ++r) {
     auto t0 = std::chrono::steady_clock::now();
-    (void)m.Run(input.data(), input.size(), output.data(), output.size());
+    if (Status s = m.Run(input.data(), input.size(), output.data(), output.size()); !s.ok()) return Fail(s);
     total.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::vector<double> steps;
   for (int r = 0; r < o.repeat; ++r) {
-    m.RunTimed(steps);
+    if (Status s = m.RunTimed(steps); !s.ok()) return Fail(s);
     for (size_t i = 0; i < steps.size(); ++i) per_step[i].push_back(steps[i]);
   }
   std::vector<double> step_median;
@@ -316,6 +326,12 @@ int RunRunModel(const RunModelOptions& o) {
   std::printf("configs:");
   for (const auto& [level, n] : levels) std::printf(" %d %s", n, level.c_str());
   std::printf("\n");
+  for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
+    const pc::PlanStep& s = plan_ref.steps[i];
+    if (!s.choice.check.empty()) std::printf("  step %zu: check before use: %s\n", i, s.choice.check.c_str());
+    for (const auto& why : s.choice.skipped)
+      if (why.find("failed its check") != std::string::npos) std::printf("  step %zu: passed over: %s\n", i, why.c_str());
+  }
   PrintLayouts(plan_ref);
 
   if (!o.output.empty()) {

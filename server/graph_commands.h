@@ -17,6 +17,7 @@ struct RunModelOptions {
   std::string input, output;  // raw float32 files: the input to run, where to write the output
   bool check = false;         // compare with the graph's reference runner
   std::string layouts = "nchwc";  // nchwc: blocked between blocked kernels (PlanOptions); nchw
+  bool check_bounds = false;      // bounds-checked kernels (CompileOptions)
 };
 int RunRunModel(const RunModelOptions& options);
 
@@ -27,6 +28,7 @@ struct BuildModelOptions {
   std::string target = "host";  // any x86-64 target: nothing runs here
   int threads = 1;              // the deployed thread count (part of the target's key)
   std::string layouts = "nchwc";  // as RunModelOptions::layouts
+  bool check_bounds = false;      // the library's kernels bounds-checked
 };
 // Writes the model library (compiler::WriteModelLibrary) with the store's best configs,
 // printing the fallback level of every kernel.

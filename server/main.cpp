@@ -17,6 +17,8 @@
 //   priortune tune-model MODEL.onnx [--trials N]        tune all its tasks in one budget
 //   priortune build-model MODEL.onnx --out DIR          its deployable library (C API)
 //   priortune run-model MODEL.onnx [--db PATH]          compile it in-process, time each step
+//   priortune fuzz [--op OP --cases N --seed S]         every template's configs against their
+//                   [--check-bounds --replay FILE]      references, in isolated processes
 //   priortune serve --db PATH --listen ADDR             the tuning service (jobs, lookup, logs)
 //   priortune submit|watch|jobs|cancel --server ADDR    its clients; lookup --server too
 // Exit code 2 with a message on bad input.
@@ -29,6 +31,7 @@
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
 #include "server/commands.h"
+#include "server/fuzz_command.h"
 #include "server/graph_commands.h"
 #include "server/service_commands.h"
 #include "server/worker.h"
@@ -46,9 +49,11 @@ struct Measured {
 
 priortune::StatusOr<Measured> BuildAndTime(const pc::Workload& w, const pc::Target& t,
                                            const pc::Config& c, const pc::OpTemplate& tmpl,
-                                           const pc::TimingOptions& opts) {
-  PT_ASSIGN_OR_RETURN(pc::MeasuredKernel k, pc::BuildCheckAndTime(w, t, c, opts));
+                                           const pc::TimingOptions& opts, const pc::CompileOptions& compile) {
+  PT_ASSIGN_OR_RETURN(pc::MeasuredKernel k, pc::BuildCheckAndTime(w, t, c, opts, 42, compile));
   const pc::CheckResult& check = k.measurement.check;
+  if (!check.run.ok())
+    return priortune::Status(check.run.code(), "config " + pc::ConfigToJson(c) + ": " + check.run.message());
   if (!check.ok())
     return priortune::Internal("config " + pc::ConfigToJson(c) + " computes a wrong answer at " +
                                std::to_string(check.first_bad) + " (max error " +
@@ -65,6 +70,9 @@ int main(int argc, char** argv) {
   std::string op = "matmul", shape = "512x512x512", config_json, out_path, target_spec = "host";
   int threads = 0;
   int64_t memory_cap_mb = 0;
+  pc::CompileOptions compile;
+  const char* kCheckBoundsHelp =
+      "guard every load and store of the kernels against their buffers' extents (slower; for debugging)";
   bool bias = false, relu = false, residual = false, relu6 = false;
   auto add_workload = [&](CLI::App* cmd) {
     cmd->add_option("--op", op, "operator: matmul, batch_matmul, conv2d, depthwise_conv2d");
@@ -88,6 +96,7 @@ int main(int argc, char** argv) {
   add_target(bench);
   bench->add_option("--threads", threads, "threads for parallel loops (default: all cores)");
   bench->add_option("--config", config_json, "time this config JSON too, beside default and hand-picked");
+  bench->add_flag("--check-bounds", compile.check_bounds, kCheckBoundsHelp);
   std::string model_path;
   CLI::App* tasks = app.add_subcommand("tasks", "import an ONNX model and list its distinct tunable workloads");
   tasks->add_option("model", model_path, "the .onnx file")->required();
@@ -106,6 +115,7 @@ int main(int argc, char** argv) {
   run_model->add_option("--layouts", run_model_opts.layouts,
                         "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
                         "tensor NCHW");
+  run_model->add_flag("--check-bounds", run_model_opts.check_bounds, kCheckBoundsHelp);
 
   priortune::server::BuildModelOptions build_model_opts;
   CLI::App* build_model = app.add_subcommand(
@@ -118,6 +128,8 @@ int main(int argc, char** argv) {
   build_model->add_option("--layouts", build_model_opts.layouts,
                           "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
                           "tensor NCHW");
+  build_model->add_flag("--check-bounds", build_model_opts.check_bounds,
+                        "the library's kernels guard every load and store (pt_model_run fails naming the access)");
 
   priortune::server::TuneModelOptions tune_model_opts;
   CLI::App* tune_model = app.add_subcommand(
@@ -140,6 +152,7 @@ int main(int argc, char** argv) {
   add_target(emit);
   emit->add_option("--config", config_json, "config JSON (default: the hand-picked one)");
   emit->add_option("--out", out_path, "output path; the suffix picks the format")->required();
+  emit->add_flag("--check-bounds", compile.check_bounds, kCheckBoundsHelp);
 
   priortune::server::TuneCommandOptions tune_opts;
   std::string db = "priortune.db", log_path;
@@ -296,8 +309,35 @@ int main(int argc, char** argv) {
   worker->add_option("--timeout", worker_opts.timeout_seconds, "seconds per candidate (default 20)");
   worker->add_option("--repeat", worker_opts.repeat, "timing rounds per candidate (default 3)");
   worker->add_option("--min-repeat-ms", worker_opts.min_repeat_ms, "minimum round length (default 20)");
+  worker->add_flag("--check-bounds", worker_opts.check_bounds,
+                   "build every candidate with bounds checks: a violation is a runtime error, not a crash (slower "
+                   "kernels: for hunting a bad config, not for timing)");
   worker->add_flag("--test-faults", worker_opts.test_faults, "honour the test-only fault knob")->group("");
   worker->add_flag("--runner", runner, "internal: the build-and-time child")->group("");
+  priortune::server::FuzzCommandOptions fuzz_opts;
+  bool fuzz_runner = false;
+  std::vector<std::string> fuzz_targets;
+  CLI::App* fuzz = app.add_subcommand(
+      "fuzz", "build and run random workloads and configs of every template (and small models of the other "
+              "kernels) against their references, each in an isolated process; failures to a repro file");
+  fuzz->add_option("--op", fuzz_opts.fuzz.ops,
+                   "ops to fuzz, repeatable: a template (matmul, batch_matmul, conv2d, depthwise_conv2d) or model "
+                   "(default: all)");
+  fuzz->add_option("--cases", fuzz_opts.cases, "cases in all (default 1000)");
+  fuzz->add_option("--seed", fuzz_opts.fuzz.seed, "the seed every case is drawn from (default 1)");
+  fuzz->add_flag("--check-bounds", fuzz_opts.fuzz.check_bounds, kCheckBoundsHelp);
+  fuzz->add_option("--target", fuzz_targets,
+                   "targets to build for, repeatable: host (default), x86-64-v3, ... (each must run here)");
+  fuzz->add_option("--threads", fuzz_opts.fuzz.threads, "thread counts, comma-separated (default 1)")->delimiter(',');
+  fuzz->add_option("--timeout", fuzz_opts.timeout_seconds, "seconds per case before it counts as a hang (default 60)");
+  fuzz->add_option("--out", fuzz_opts.out, "the repro file: a JSON line per failure (default fuzz-failures.jsonl)");
+  fuzz->add_option("--replay", fuzz_opts.replay, "re-run the cases of a repro file instead of drawing new ones");
+  fuzz->add_flag("--resume", fuzz_opts.resume, "go on with the run whose progress is in OUT.progress");
+  fuzz->add_option("--jobs", fuzz_opts.jobs, "runner processes at once (default: the cores)");
+  fuzz->add_option("--configs", fuzz_opts.fuzz.configs_per_group,
+                   "drawn configs per workload, beside the extremes and edges (default 8)");
+  fuzz->add_option("--max-macs", fuzz_opts.fuzz.max_macs, "largest workload in multiply-adds (default 3e7)");
+  fuzz->add_flag("--runner", fuzz_runner, "internal: the case-running child")->group("");
   priortune::server::ServeOptions serve_opts;
   CLI::App* serve = app.add_subcommand("serve", "the tuning service: jobs, lookup and logs over gRPC, workers lease work");
   serve->add_option("--db", serve_opts.db, "the store every job shares: a SQLite file (default ./priortune.db) or a postgresql:// URL");
@@ -375,6 +415,11 @@ int main(int argc, char** argv) {
     if (worker_opts.repeat < 1 || worker_opts.min_repeat_ms < 0 || !(worker_opts.timeout_seconds > 0))
       return Fail(priortune::InvalidArgument("worker: --repeat, --min-repeat-ms and --timeout must be positive"));
     return priortune::server::RunWorker(worker_opts);
+  }
+  if (*fuzz) {
+    if (fuzz_runner) return priortune::server::RunFuzzRunner();
+    fuzz_opts.fuzz.targets = fuzz_targets.empty() ? std::vector<std::string>{"host"} : fuzz_targets;
+    return priortune::server::RunFuzz(fuzz_opts);
   }
   if (*tasks) return priortune::server::RunTasks(model_path);
   if (*run_model) return priortune::server::RunRunModel(run_model_opts);
@@ -492,7 +537,7 @@ int main(int argc, char** argv) {
     pc::CodeFileType type = pc::CodeFileType::kObject;
     if (out_path.size() > 2 && out_path.substr(out_path.size() - 2) == ".s") type = pc::CodeFileType::kAssembly;
     if (out_path.size() > 3 && out_path.substr(out_path.size() - 3) == ".ll") type = pc::CodeFileType::kLLVMIR;
-    priortune::Status s = pc::EmitCodeFile(*f, out_path, type, target);
+    priortune::Status s = pc::EmitCodeFile(*f, out_path, type, target, compile);
     if (!s.ok()) return Fail(s);
     std::printf("wrote %s for %s (entry points %s and %s_packed)\n", out_path.c_str(),
                 target.Describe().c_str(), f->name.c_str(), f->name.c_str());
@@ -512,9 +557,10 @@ int main(int argc, char** argv) {
   opts.min_repeat_ms = 100;
   if (priortune::Status runs = target.CheckRunsOnHost(); !runs.ok()) return Fail(runs);
   std::printf("%s on %s, %d thread(s)\n", w->ShortName().c_str(), target.Describe().c_str(), pc::NumThreads());
-  auto def = BuildAndTime(*w, target, tmpl->DefaultConfig(*w, target), *tmpl, opts);
+  if (compile.check_bounds) std::printf("  (bounds-checked kernels: slower than the real ones)\n");
+  auto def = BuildAndTime(*w, target, tmpl->DefaultConfig(*w, target), *tmpl, opts, compile);
   if (!def.ok()) return Fail(def.status());
-  auto tuned = BuildAndTime(*w, target, tmpl->HandPickedConfig(*w, target), *tmpl, opts);
+  auto tuned = BuildAndTime(*w, target, tmpl->HandPickedConfig(*w, target), *tmpl, opts, compile);
   if (!tuned.ok()) return Fail(tuned.status());
   std::printf("  default     %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)\n",
               pc::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str(), def->median_ms, def->gflops,
@@ -527,7 +573,7 @@ int main(int argc, char** argv) {
   if (!config_json.empty()) {
     auto c = pc::ConfigFromJson(config_json);
     if (!c.ok()) return Fail(c.status());
-    auto given = BuildAndTime(*w, target, *c, *tmpl, opts);
+    auto given = BuildAndTime(*w, target, *c, *tmpl, opts, compile);
     if (!given.ok()) return Fail(given.status());
     std::printf("  --config    %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)   %.0f%% of hand-picked\n",
                 pc::ConfigToJson(*c).c_str(), given->median_ms, given->gflops, given->compile_ms,

@@ -48,6 +48,7 @@
 #include "server/commands.h"
 #include "server/internal/channel.h"
 #include "server/internal/convert.h"
+#include "server/internal/line_child.h"
 
 namespace priortune::server {
 namespace {
@@ -64,26 +65,14 @@ double SecondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// The runner child process and the pipes to it.
+// The runner child process (a LineChild) and the protocol over it.
 class Runner {
  public:
-  explicit Runner(const WorkerOptions& options) : options_(options) {
-    if (pipe2(wake_, O_CLOEXEC | O_NONBLOCK) != 0) wake_[0] = wake_[1] = -1;
-  }
-  ~Runner() {
-    Stop();
-    for (int fd : wake_)
-      if (fd >= 0) close(fd);
-  }
+  explicit Runner(const WorkerOptions& options) : options_(options), child_(RunnerArgs(options)) {}
 
   // Ends the Run in progress (from any thread): the runner is killed, and Run returns
   // with interrupted() true. A Run that starts later ends the same way at once.
-  void Interrupt() {
-    char c = 1;
-    if (wake_[1] >= 0 && write(wake_[1], &c, 1) < 0) {
-      // Full pipe: an interrupt is pending already.
-    }
-  }
+  void Interrupt() { child_.Interrupt(); }
   bool interrupted() const { return interrupted_; }
 
   // Sends one request and waits for the answer line; on timeout or death the runner is
@@ -91,29 +80,31 @@ class Runner {
   tuner::MeasureResult Run(const json& request, double timeout_seconds) {
     tuner::MeasureResult r;
     interrupted_ = false;
-    if (pid_ <= 0) {
-      if (Status started = Start(); !started.ok()) {
+    if (!child_.running()) {
+      // Start-up and LLVM's initialisation are not charged to the first candidate.
+      if (Status started = child_.Start(ReadyLine(), kRunnerStartSeconds); !started.ok()) {
+        interrupted_ = started.code() == StatusCode::kCancelled;
         r.error = db::ErrorKind::kRuntimeError;
         r.error_message = started.message();
         return r;
       }
     }
-    std::string line = request.dump() + "\n";
-    if (!WriteAll(line)) return Died("the runner closed its input");
+    if (!child_.Send(request.dump())) return Died("the runner closed its input");
     std::string answer;
-    switch (ReadLine(timeout_seconds, &answer)) {
-      case LineRead::kOk:
+    switch (child_.ReadLine(timeout_seconds, &answer)) {
+      case internal::LineChild::Read::kOk:
         break;
-      case LineRead::kTimeout:
+      case internal::LineChild::Read::kTimeout:
         Stop();
         r.error = db::ErrorKind::kTimeout;
         r.error_message = "no result within " + std::to_string(timeout_seconds) +
                           " s; the runner was killed and replaced";
         return r;
-      case LineRead::kClosed:
+      case internal::LineChild::Read::kClosed:
         return Died("the runner died");
-      case LineRead::kInterrupted:
+      case internal::LineChild::Read::kInterrupted:
         Stop();
+        interrupted_ = true;
         r.error = db::ErrorKind::kRuntimeError;
         r.error_message = "interrupted: the worker is leaving";
         return r;
@@ -121,9 +112,7 @@ class Runner {
     return ParseAnswer(answer);
   }
 
-  void Stop() {
-    if (pid_ > 0) Reap();
-  }
+  void Stop() { child_.Kill(); }
 
   // The runner's answer line as a result. The runner is our own code, but a broken one
   // must not take the supervisor down: every field's type is checked.
@@ -161,128 +150,26 @@ class Runner {
   }
 
  private:
-  enum class LineRead { kOk, kTimeout, kClosed, kInterrupted };
-
-  // The next line from the runner within `timeout_seconds`.
-  LineRead ReadLine(double timeout_seconds, std::string* line) {
-    auto deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                       std::chrono::duration<double>(timeout_seconds));
-    while (true) {
-      size_t nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        *line = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return LineRead::kOk;
-      }
-      int left_ms = static_cast<int>(
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
-      if (left_ms <= 0) return LineRead::kTimeout;
-      pollfd p[2] = {{from_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
-      int n = poll(p, wake_[0] >= 0 ? 2 : 1, left_ms);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) continue;
-      if (wake_[0] >= 0 && (p[1].revents & POLLIN)) {
-        interrupted_ = true;
-        return LineRead::kInterrupted;
-      }
-      char chunk[4096];
-      ssize_t got = read(from_, chunk, sizeof chunk);
-      if (got <= 0) return LineRead::kClosed;
-      buffer_.append(chunk, static_cast<size_t>(got));
-    }
-  }
-
-  // Starts a runner and waits for its "ready" line: process start-up and LLVM's
-  // initialisation are not charged to the first candidate's timeout.
-  Status Start() {
-    PT_RETURN_IF_ERROR(Spawn());
-    std::string line;
-    LineRead got = ReadLine(kRunnerStartSeconds, &line);
-    if (got == LineRead::kOk && line == ReadyLine()) return OkStatus();
-    int status = Reap();
-    std::string why = got == LineRead::kTimeout ? "did not start within " + std::to_string(kRunnerStartSeconds) + " s"
-                      : got == LineRead::kClosed      ? "exited during start-up"
-                      : got == LineRead::kInterrupted ? "was interrupted during start-up"
-                                                      : "said '" + line + "' instead of ready";
-    if (WIFSIGNALED(status)) why += " (signal " + std::to_string(WTERMSIG(status)) + ")";
-    return Internal("the runner process " + why);
-  }
-
-  Status Spawn() {
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0) return Internal("pipe: " + std::string(strerror(errno)));
-    if (pipe2(out, O_CLOEXEC) != 0) {
-      close(in[0]);
-      close(in[1]);
-      return Internal("pipe: " + std::string(strerror(errno)));
-    }
-    std::string repeat = std::to_string(options_.repeat);
-    std::string min_ms = std::to_string(options_.min_repeat_ms);
-    std::string cap = std::to_string(options_.memory_cap_mb);
-    std::vector<const char*> argv = {"priortune", "worker", "--runner", "--repeat", repeat.c_str(),
-                                     "--min-repeat-ms", min_ms.c_str(), "--target", options_.target.c_str(),
-                                     "--memory-cap-mb", cap.c_str()};
-    if (options_.test_faults) argv.push_back("--test-faults");
-    argv.push_back(nullptr);
-    pid_t pid = fork();
-    if (pid < 0) {
-      for (int fd : {in[0], in[1], out[0], out[1]}) close(fd);
-      return Internal("fork: " + std::string(strerror(errno)));
-    }
-    if (pid == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      execv("/proc/self/exe", const_cast<char* const*>(argv.data()));
-      _exit(127);
-    }
-    close(in[0]);
-    close(out[1]);
-    to_ = in[1];
-    from_ = out[0];
-    pid_ = pid;
-    return OkStatus();
-  }
-
-  bool WriteAll(const std::string& s) {
-    size_t done = 0;
-    while (done < s.size()) {
-      ssize_t n = write(to_, s.data() + done, s.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<size_t>(n);
-    }
-    return true;
-  }
-
-  // Kills the runner (if still alive), closes the pipes; returns its wait status.
-  int Reap() {
-    int status = 0;
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-    close(to_);
-    close(from_);
-    pid_ = -1;
-    buffer_.clear();
-    return status;
+  static std::vector<std::string> RunnerArgs(const WorkerOptions& o) {
+    std::vector<std::string> args = {"worker", "--runner", "--repeat", std::to_string(o.repeat),
+                                     "--min-repeat-ms", std::to_string(o.min_repeat_ms), "--target", o.target,
+                                     "--memory-cap-mb", std::to_string(o.memory_cap_mb)};
+    if (o.test_faults) args.push_back("--test-faults");
+    if (o.check_bounds) args.push_back("--check-bounds");
+    return args;
   }
 
   tuner::MeasureResult Died(const std::string& what) {
-    int status = Reap();
+    int status = child_.Kill();
     tuner::MeasureResult r;
     r.error = db::ErrorKind::kRuntimeError;
-    r.error_message = what;
-    if (WIFSIGNALED(status)) r.error_message += " (signal " + std::to_string(WTERMSIG(status)) + ")";
-    r.error_message += "; the runner was replaced";
+    r.error_message = what + internal::LineChild::SignalText(status) + "; the runner was replaced";
     return r;
   }
 
   WorkerOptions options_;
-  pid_t pid_ = -1;
-  int to_ = -1, from_ = -1;
-  int wake_[2] = {-1, -1};  // Interrupt() writes, ReadLine polls
+  internal::LineChild child_;
   bool interrupted_ = false;
-  std::string buffer_;
 };
 
 // A request to leave (SIGTERM or SIGINT), shared by the signal thread and the session.
@@ -595,7 +482,9 @@ class CandidateRunner {
     if (!valid.ok()) return fail(db::ErrorKind::kInvalidConfig, valid.message());
 
     auto t0 = Clock::now();
-    auto kernel = compiler::BuildKernel(*w, *target, *config);
+    compiler::CompileOptions compile;
+    compile.check_bounds = options_.check_bounds;
+    auto kernel = compiler::BuildKernel(*w, *target, *config, compile);
     out["compile_seconds"] = SecondsSince(t0);
     if (!kernel.ok()) return fail(db::ErrorKind::kCompileError, kernel.status().message());
     // One workload at a time: its inputs and reference output are computed once and
@@ -609,6 +498,7 @@ class CandidateRunner {
     std::vector<float> expected = want_;
     if (options_.test_faults && fault == 4) expected[0] += 1.0f;  // a wrong kernel's view
     compiler::KernelMeasurement m = compiler::CheckAndTime(*kernel, *args_, expected, timing_);
+    if (!m.check.run.ok()) return fail(db::ErrorKind::kRuntimeError, m.check.run.message());
     if (!m.check.ok())
       return fail(db::ErrorKind::kWrongAnswer,
                   "output " + std::to_string(m.check.first_bad) +

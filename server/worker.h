@@ -26,6 +26,7 @@ struct WorkerOptions {
                                  // the runner, 3 kill the worker, 4 fail the correctness check
   int min_repeat_ms = 20;        // timing protocol: rounds of at least this long
   int repeat = 3;                // timing rounds per candidate
+  bool check_bounds = false;     // build candidates bounds-checked (a violation: runtime error)
 };
 
 // Runs until the server ends the stream. Returns the process exit code: 0 after a

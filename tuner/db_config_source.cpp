@@ -10,7 +10,8 @@ namespace {
 
 class DbConfigSource : public compiler::ConfigSource {
  public:
-  DbConfigSource(db::Store& store, bool nearest_shape) : store_(store), nearest_shape_(nearest_shape) {}
+  DbConfigSource(db::Store& store, bool nearest_shape, ConfigVet vet)
+      : store_(store), nearest_shape_(nearest_shape), vet_(std::move(vet)) {}
 
   StatusOr<compiler::ConfigChoice> BestConfig(const compiler::Workload& w,
                                               const compiler::Target& t) override {
@@ -18,6 +19,7 @@ class DbConfigSource : public compiler::ConfigSource {
     // A config from another target is rebuilt for `t`: it must lie in t's search space
     // (its knob values among t's candidates, its register tile within t's registers).
     std::vector<std::string> skipped;  // what the store passed over, and why
+    std::string check;                 // the vet's note on the record answered
     auto runs_here = [&](const db::Record& r, db::MatchLevel level) -> std::string {
       auto config = compiler::ConfigFromJson(r.config_json);
       std::string why;
@@ -28,6 +30,10 @@ class DbConfigSource : public compiler::ConfigSource {
         if (r.template_version != tmpl->version())
           why = "tuned with " + tmpl->op() + " template v" + std::to_string(r.template_version) +
                 " (now v" + std::to_string(tmpl->version()) + "), " + why;
+      } else if (vet_ && (level != db::MatchLevel::kExact || r.job_id == 0)) {
+        compiler::UseCheck vetted = vet_(w, t, *config);
+        if (!vetted.passed) why = "failed its check before use: " + vetted.note;
+        check = vetted.note;
       }
       if (!why.empty())
         skipped.push_back(std::string(db::MatchLevelName(level)) + " " + r.target_key + " (" + r.isa_family +
@@ -42,6 +48,7 @@ class DbConfigSource : public compiler::ConfigSource {
       choice.config = compiler::ConfigFromJson(match->record.config_json).value();
       choice.level = db::MatchLevelName(match->level);
       choice.cost_seconds = match->record.cost();
+      if (vet_ && (match->level != db::MatchLevel::kExact || match->record.job_id == 0)) choice.check = check;
     } else if (nearest_shape_) {
       PT_RETURN_IF_ERROR(Nearest(w, t, *tmpl, choice));
     }
@@ -77,11 +84,16 @@ class DbConfigSource : public compiler::ConfigSource {
     std::sort(near.begin(), near.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : a.second.Key() < b.second.Key();
     });
+    std::string check;
     auto fits = [&](const db::Record& r, db::MatchLevel) -> std::string {
       auto config = compiler::ConfigFromJson(r.config_json);
       if (!config.ok()) return "bad config";
       Status in_space = compiler::CheckConfigInSpace(tmpl, w, t, *config);
-      return in_space.ok() ? "" : in_space.message();
+      if (!in_space.ok()) return in_space.message();
+      if (!vet_) return "";
+      compiler::UseCheck vetted = vet_(w, t, *config);  // another shape's config: always vetted
+      check = vetted.note;
+      return vetted.passed ? "" : "failed its check before use: " + vetted.note;
     };
     for (const auto& [distance, other] : near) {
       PT_ASSIGN_OR_RETURN(std::optional<db::BestMatch> m, store_.Best(other.Key(), t.Key(), t.isa_family(), fits));
@@ -92,6 +104,7 @@ class DbConfigSource : public compiler::ConfigSource {
       choice.config = compiler::ConfigFromJson(m->record.config_json).value();
       choice.level = "nearest tuned shape";
       choice.from = other.ShortName();
+      choice.check = check;
       choice.cost_seconds = 0;  // measured on another shape
       return OkStatus();
     }
@@ -100,12 +113,13 @@ class DbConfigSource : public compiler::ConfigSource {
 
   db::Store& store_;
   bool nearest_shape_ = false;
+  ConfigVet vet_;
 };
 
 }  // namespace
 
-std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store, bool nearest_shape) {
-  return std::make_unique<DbConfigSource>(store, nearest_shape);
+std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store, bool nearest_shape, ConfigVet vet) {
+  return std::make_unique<DbConfigSource>(store, nearest_shape, std::move(vet));
 }
 
 }  // namespace priortune::tuner

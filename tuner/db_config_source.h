@@ -2,6 +2,7 @@
 // compiler must not link SQLite (shared/design.md).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "compiler/build.h"
@@ -17,6 +18,16 @@ namespace priortune::tuner {
 // whose config lies in the asking workload's space on `t`: level "nearest tuned shape",
 // ConfigChoice::from naming that workload. Nearest: the smallest sum over the dims of
 // |log(size / asked size)|; ties by key.
-std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store, bool nearest_shape = false);
+//
+// With `vet` (model builds: compiler::CheckBeforeUse), a config never measured for the
+// asking workload and target (a record of another target, of the nearest tuned shape, or
+// imported from a log: no job of this store measured it) is vetted before it is
+// answered; one that fails is passed over (its reason in ConfigChoice::skipped) and the
+// ladder goes on to the next record and level. ConfigChoice::check says what the vet of
+// the answered config found.
+using ConfigVet = std::function<compiler::UseCheck(const compiler::Workload&, const compiler::Target&,
+                                                   const compiler::Config&)>;
+std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store, bool nearest_shape = false,
+                                                           ConfigVet vet = nullptr);
 
 }  // namespace priortune::tuner

@@ -26,6 +26,8 @@ void AppendEpilogueShapes(const Workload& w, const std::vector<int64_t>& bias_sh
                           const std::vector<int64_t>& out_shape,
                           std::vector<std::vector<int64_t>>& shapes);
 inline bool HasEpilogue(const Workload& w) { return w.bias || w.residual || w.relu || w.relu6; }
+// A random epilogue for the fuzzer: bias, residual, and relu or relu6, each by a coin.
+void SampleEpilogue(Workload& w, std::mt19937_64& rng);
 // v (+ bias) (+ residual), then the activation: the output of one element. `bias` and
 // `residual` are reads of the epilogue's inputs (unused when the workload lacks them).
 Expr ApplyEpilogue(const Workload& w, Expr v, const Expr& bias, const Expr& residual);

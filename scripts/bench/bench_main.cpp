@@ -196,8 +196,13 @@ int main(int argc, char** argv) {
       std::vector<Impl> impls;
       // Constant inputs (conv2d weights) are packed once, outside the timed calls, as a
       // deployed model does when it loads and as oneDNN blocked does with its weights.
-      pc::PreparedArgs prepared = kernel->Prepare(args.pointers());
-      impls.push_back({"priortune", [&] { kernel->Run(prepared); }, args.output()});
+      auto prepared_or = kernel->Prepare(args.pointers());
+      if (!prepared_or.ok()) {
+        std::fprintf(stderr, "%s: %s\n", cs.name.c_str(), prepared_or.status().ToString().c_str());
+        return 1;
+      }
+      pc::PreparedArgs prepared = std::move(prepared_or).value();
+      impls.push_back({"priortune", [&] { (void)kernel->Run(prepared); }, args.output()});
       // The tuned kernel: the best config stored for this thread count's target, else the
       // nearest level build_best finds. It writes the same output, so the peers' outputs
       // are compared with the tuned one.
@@ -210,8 +215,13 @@ int main(int argc, char** argv) {
           return 1;
         }
         tuned = std::move(built).value();
-        tuned_args = tuned->kernel.Prepare(args.pointers());
-        impls.push_back({"tuned", [&] { tuned->kernel.Run(tuned_args); }, args.output()});
+        auto tuned_or = tuned->kernel.Prepare(args.pointers());
+        if (!tuned_or.ok()) {
+          std::fprintf(stderr, "%s: %s\n", cs.name.c_str(), tuned_or.status().ToString().c_str());
+          return 1;
+        }
+        tuned_args = std::move(tuned_or).value();
+        impls.push_back({"tuned", [&] { (void)tuned->kernel.Run(tuned_args); }, args.output()});
       }
       if (cs.depthwise()) {  // the peer is oneDNN's grouped convolution (groups = C)
         impls.push_back({"onednn", bench::DnnlConv(cs.c, in0, in1, peer_out.data(), false), peer_out.data()});

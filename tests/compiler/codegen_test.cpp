@@ -81,7 +81,7 @@ struct Mm {
     ASSERT_TRUE(kern);
     auto a = Random(M * K, 1), b = Random(K * N, 2);
     std::vector<float> c(M * N, NAN);
-    kern.Run({a.data(), b.data(), c.data()});
+    ASSERT_TRUE(kern.Run({a.data(), b.data(), c.data()}).ok());
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
         float ref = 0;
@@ -126,7 +126,7 @@ TEST_P(CodegenOnIsa, VectorizedLoopUsesTheTargetsVectorWidth) {
   ASSERT_TRUE(k);
   auto a = Random(lanes * 4, 3), b = Random(lanes * 4, 4);
   std::vector<float> c(lanes * 4);
-  k.Run({a.data(), b.data(), c.data()});
+  ASSERT_TRUE(k.Run({a.data(), b.data(), c.data()}).ok());
   for (int64_t x = 0; x < lanes * 4; ++x) EXPECT_NEAR(c[x], a[x] * b[x] + a[x], 1e-6);
 }
 
@@ -158,7 +158,7 @@ TEST_P(CodegenOnIsa, VectorTailIsMaskedAndNeverWritesPastTheEnd) {
   ASSERT_TRUE(k);
   auto a = Random(n, 6);
   std::vector<float> b(2 * lanes + 8, -7.0f);
-  k.Run({a.data(), b.data()});
+  ASSERT_TRUE(k.Run({a.data(), b.data()}).ok());
   for (int64_t x = 0; x < n; ++x) EXPECT_FLOAT_EQ(b[x], a[x] + 1);
   for (size_t x = n; x < b.size(); ++x) EXPECT_FLOAT_EQ(b[x], -7.0f);
 }
@@ -185,7 +185,7 @@ TEST_P(CodegenOnIsa, SmallStridesAreMaskedWideLoadsLargerOnesGathers) {
   ASSERT_TRUE(k);
   auto a = Random(lanes * 10, 8);
   std::vector<float> b(lanes * 2);
-  k.Run({a.data(), b.data()});
+  ASSERT_TRUE(k.Run({a.data(), b.data()}).ok());
   for (int64_t x = 0; x < lanes * 2; ++x) EXPECT_FLOAT_EQ(b[x], a[2 * x] + a[5 * x]);
 }
 
@@ -201,7 +201,7 @@ TEST_P(CodegenOnIsa, StridedReadsAndPaddingSelectsNeverTouchMemoryPastTheEnd) {
   ASSERT_TRUE(k);
   auto a = Random(an, 7);
   std::vector<float> b(n);
-  k.Run({a.data(), b.data()});
+  ASSERT_TRUE(k.Run({a.data(), b.data()}).ok());
   for (int64_t x = 0; x < n; ++x) EXPECT_FLOAT_EQ(b[x], 2 * x < an ? a[2 * x] : 0.0f);
 }
 
@@ -237,7 +237,7 @@ TEST(Codegen, UnrolledLoopsMatchAndLeaveNoLoop) {
   ASSERT_TRUE(k);
   auto a = Random(35, 5);
   std::vector<float> b(35);
-  k.Run({a.data(), b.data()});
+  ASSERT_TRUE(k.Run({a.data(), b.data()}).ok());
   for (int i = 0; i < 5; ++i)
     for (int j = 0; j < 7; ++j) EXPECT_NEAR(b[i * 7 + j], a[i * 7 + j] * i + j, 1e-6);
   auto f = Lower(s, "unr", {A, B});
@@ -257,7 +257,7 @@ TEST(Codegen, InlinedAndFusedStagesMatch) {
   ASSERT_TRUE(k);
   auto a = Random(60, 8);
   std::vector<float> out(60);
-  k.Run({a.data(), out.data()});
+  ASSERT_TRUE(k.Run({a.data(), out.data()}).ok());
   for (int x = 0; x < 60; ++x) EXPECT_FLOAT_EQ(out[x], std::max(a[x], 0.0f) * 3);
 }
 
@@ -285,14 +285,14 @@ TEST(Runtime, ResizingThePoolBetweenParallelRegionsRunsOnlyNewJobs) {
   struct Closure { std::atomic<int64_t>* sum; };
   std::atomic<int64_t> sum{0};
   Closure c{&sum};
-  auto body = [](int64_t begin, int64_t end, void* cl) {
+  auto body = [](int64_t begin, int64_t end, void* cl, int64_t) {
     for (int64_t i = begin; i < end; ++i) static_cast<Closure*>(cl)->sum->fetch_add(i);
   };
   int before = NumThreads();
   for (int round = 0; round < 6; ++round) {
     SetNumThreads(1 + round % 2);
     sum = 0;
-    pt_parallel_for(body, &c, 1000);
+    pt_parallel_for(body, &c, 1000, 64);
     EXPECT_EQ(sum.load(), 999 * 1000 / 2) << "round " << round;
   }
   SetNumThreads(before);

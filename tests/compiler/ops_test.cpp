@@ -155,22 +155,8 @@ TEST_P(Ops, DepthwiseConv2dStrideOneAndTwoMatchReference) {
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 5, 7, 7, 3, 3, 2, 1), 3);
 }
 
-// NCHW [n, c, h, w] to NCHW{b}c [n, c/b, h, w, b] (b == 0: a copy), and back.
-std::vector<float> Relayout(const float* x, const std::vector<int64_t>& s, int64_t b, bool to_blocked) {
-  const int64_t hw = s[2] * s[3];
-  std::vector<float> out(static_cast<size_t>(s[0] * s[1] * hw));
-  for (int64_t n = 0; n < s[0]; ++n)
-    for (int64_t c = 0; c < s[1]; ++c)
-      for (int64_t p = 0; p < hw; ++p) {
-        const int64_t plain = (n * s[1] + c) * hw + p;
-        const int64_t blocked = b == 0 ? plain : ((n * (s[1] / b) + c / b) * hw + p) * b + c % b;
-        if (to_blocked) out[blocked] = x[plain];
-        else out[plain] = x[blocked];
-      }
-  return out;
-}
-std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return Relayout(x, s, b, true); }
-std::vector<float> FromBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return Relayout(x, s, b, false); }
+std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return ToChannelBlocks(x, s, b); }
+std::vector<float> FromBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return FromChannelBlocks(x, s, b); }
 
 // A blocked kernel of a compiled model (TensorLayouts): data and residual in any block,
 // the output in NCHW or in the config's own block. Configs drawn at random in the blocked
@@ -230,7 +216,7 @@ void ExpectLayoutsCorrect(const Workload& w, const Target& t, int configs) {
         ptrs[r] = residual.data();
       }
       args.ResetOutput();
-      k->Run(ptrs);
+      ASSERT_TRUE(k->Run(ptrs).ok());
       std::vector<float> got = FromBlocked(args.output(), out_shape, ob);
       int64_t bad = -1;
       for (size_t i = 0; i < want.size() && bad < 0; ++i)
@@ -323,7 +309,9 @@ void ExpectPrepackReadsOnlyItsCopy(const Workload& w, const Target& t, const Con
   EXPECT_EQ(k->prepack_count(), 1);
   KernelArgs args(tmpl, w, 3);
   std::vector<float> want = ReferenceOutput(w, args);
-  PreparedArgs prepared = k->Prepare(args.pointers());
+  auto prepared_or = k->Prepare(args.pointers());
+  ASSERT_TRUE(prepared_or.ok()) << prepared_or.status().ToString();
+  PreparedArgs prepared = std::move(prepared_or).value();
   ASSERT_EQ(prepared.pointers().size(), args.pointers().size());
   for (size_t i = 0; i < args.pointers().size(); ++i) {
     if (i == arg)
@@ -341,10 +329,10 @@ void ExpectPrepackReadsOnlyItsCopy(const Workload& w, const Target& t, const Con
   std::vector<float> want_doubled = ReferenceOutput(w, args);
   ASSERT_NE(FirstMismatch(want_doubled.data(), want), -1);  // doubling changes the answer
   args.ResetOutput();
-  k->Run(prepared);
+  ASSERT_TRUE(k->Run(prepared).ok());
   EXPECT_EQ(FirstMismatch(args.output(), want), -1) << "a prepared run read the caller's input";
   args.ResetOutput();
-  k->Run(args.pointers());
+  ASSERT_TRUE(k->Run(args.pointers()).ok());
   EXPECT_EQ(FirstMismatch(args.output(), want_doubled), -1) << "a plain run did not pack the input";
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include "cluster.h"
 
@@ -95,11 +96,19 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   ASSERT_EQ(code, 0) << out;
   out = Shell(exe + " build-model " + model + " --db " + dir + "/b.db --out " + dir + "/lib_b", &code);
   ASSERT_EQ(code, 0) << out;
-  // The same plan, and the same workload, config and level for every kernel.
+  // The same plan, and the same workload, config and level for every kernel. The
+  // imported records were measured by no job of this store: each was checked before use
+  // (built bounds-checked, run against the reference), which kernels.json says.
   EXPECT_EQ(ReadText(dir + "/lib_b/model.plan"), ReadText(lib + "/model.plan"));
   std::string kernels = ReadText(lib + "/kernels.json");
   EXPECT_NE(kernels.find("\"config\""), std::string::npos) << kernels;
-  EXPECT_EQ(ReadText(dir + "/lib_b/kernels.json"), kernels);
+  EXPECT_EQ(kernels.find("\"check\""), std::string::npos) << "measured here, nothing to check:\n" << kernels;
+  std::string imported = ReadText(dir + "/lib_b/kernels.json"), without_checks;
+  EXPECT_NE(imported.find("\"check\": \"passed: built bounds-checked"), std::string::npos) << imported;
+  std::istringstream lines(imported);
+  for (std::string line; std::getline(lines, line);)
+    if (line.find("\"check\":") == std::string::npos) without_checks += line + "\n";
+  EXPECT_EQ(without_checks, kernels);
   std::string a_export = Shell(exe + " export --db " + db, &code), b_export = Shell(exe + " export --db " + dir + "/b.db", &code);
   EXPECT_EQ(std::count(b_export.begin(), b_export.end(), '\n'), std::count(a_export.begin(), a_export.end(), '\n'))
       << "building measured nothing: the second store holds what it imported";

@@ -198,5 +198,67 @@ TEST_F(CrossTargetLookup, AModelBuildTakesTheNearestTunedShapeOfTheSameOpWhoseCo
   EXPECT_EQ(other_epilogue->level, "default");  // another epilogue is never borrowed from
 }
 
+// The check before use (model builds): a record no job of this store measured (imported,
+// job 0) or of another target is vetted; one that fails is passed over with the reason
+// and the ladder goes on; a record this store's own job measured on the exact target is
+// used as it is.
+TEST_F(CrossTargetLookup, AConfigNeverMeasuredHereIsVettedAndOneThatFailsIsPassedOver) {
+  compiler::Target t = Named("x86-64-v4"), sibling = Named("znver4");
+  ASSERT_EQ(t.isa_family(), sibling.isa_family());
+  Add(t, {{"mr", 6}, {"mc", 6}, {"nr", 64}, {"nc", 64}}, 1e-3);        // imported (job 0), fastest
+  Add(sibling, {{"mr", 4}, {"mc", 4}, {"nr", 32}, {"nc", 32}}, 2e-3);  // another target of the family
+  int vetted = 0;
+  ConfigVet vet = [&](const compiler::Workload&, const compiler::Target&, const compiler::Config& c) {
+    ++vetted;
+    if (c.at("nr") == 64) return compiler::UseCheck{false, "fake check: output 3 differs"};
+    return compiler::UseCheck{true, "fake check: passed"};
+  };
+  auto choice = MakeDbConfigSource(*store_, false, vet)->BestConfig(w_, t);
+  ASSERT_TRUE(choice.ok()) << choice.status().ToString();
+  EXPECT_EQ(choice->level, "same ISA family");
+  EXPECT_EQ(choice->config.at("nr"), 32);
+  EXPECT_EQ(choice->check, "fake check: passed");
+  EXPECT_EQ(vetted, 2);
+  bool said = false;
+  for (const auto& why : choice->skipped) said |= why.find("failed its check before use: fake check: output 3 differs") != std::string::npos;
+  EXPECT_TRUE(said) << ::testing::PrintToString(choice->skipped);
+
+  // Measured by a job of this store on the exact target: no vet.
+  compiler::Config mine = tmpl_->DefaultConfig(w_, t);
+  for (const auto& [k, v] : compiler::Config{{"mr", 4}, {"mc", 4}, {"nr", 16}, {"nc", 16}}) mine[k] = v;
+  MeasureResult r;
+  r.costs = {5e-4};
+  auto job = store_->CreateJob("{}");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  std::vector<db::Record> batch{ToRecord({w_, t, mine}, r, *job)};
+  ASSERT_TRUE(store_->AddRecords(batch).ok());
+  vetted = 0;
+  choice = MakeDbConfigSource(*store_, false, vet)->BestConfig(w_, t);
+  ASSERT_TRUE(choice.ok());
+  EXPECT_EQ(choice->level, "exact target");
+  EXPECT_EQ(choice->config.at("nr"), 16);
+  EXPECT_EQ(choice->check, "");
+  EXPECT_EQ(vetted, 0);
+}
+
+// The real check: a config that builds and matches passes; on a target this host cannot
+// run, the check is skipped and says so.
+TEST(CheckBeforeUse, PassesAGoodConfigAndSaysWhenItCannotRunHere) {
+  compiler::Workload w = compiler::Conv2dWorkload(1, 6, 11, 9, 5, 3, 3, 2, 1, true, true);
+  const compiler::OpTemplate* conv = *compiler::FindTemplate("conv2d");
+  compiler::Target host = compiler::Target::Host();
+  compiler::UseCheck ok = compiler::CheckBeforeUse(w, host, conv->HandPickedConfig(w, host));
+  EXPECT_TRUE(ok.passed) << ok.note;
+  EXPECT_NE(ok.note.find("passed: built bounds-checked"), std::string::npos) << ok.note;
+  for (const char* cpu : {"sapphirerapids", "znver4"}) {
+    compiler::Target other = Named(cpu);
+    if (other.CheckRunsOnHost().ok()) continue;
+    compiler::UseCheck skipped = compiler::CheckBeforeUse(w, other, conv->HandPickedConfig(w, other));
+    EXPECT_TRUE(skipped.passed);
+    EXPECT_NE(skipped.note.find("skipped: this host cannot run code for " + std::string(cpu)), std::string::npos)
+        << skipped.note;
+  }
+}
+
 }  // namespace
 }  // namespace priortune::tuner
