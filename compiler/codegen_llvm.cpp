@@ -25,7 +25,9 @@
 #include "compiler/internal/codegen_llvm.h"
 
 #include <llvm/IR/IRBuilder.h>
+#include <llvm/Analysis/VectorUtils.h>
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
@@ -119,6 +121,15 @@ class CodeGen {
  public:
   CodeGen(llvm::LLVMContext& ctx, llvm::Module& m, llvm::TargetMachine& tm, const CodegenOptions& options)
       : ctx_(ctx), mod_(m), tm_(tm), vector_bits_(options.vector_bits), options_(options), b_(ctx) {
+    const std::string features = tm.getTargetFeatureString().str();
+    auto has = [&](const std::string& f) {
+      for (size_t at = features.find("+" + f); at != std::string::npos; at = features.find("+" + f, at + 1)) {
+        const size_t end = at + 1 + f.size();
+        if (end == features.size() || features[end] == ',') return true;
+      }
+      return false;
+    };
+    avx_masks_ = has("avx") && !has("avx512f");
     // Contraction lets a*b+c become one FMA; results stay within the tolerance the
     // correctness gate allows and match what BLAS libraries do.
     llvm::FastMathFlags fmf;
@@ -570,6 +581,70 @@ class CodeGen {
     return r;
   }
 
+  // The address of element `idx` of `base`. An `inbounds` GEP outside its object is
+  // poison, which LLVM may assume never happens; a masked access's address (a masked-off
+  // lane, a vector whose active lanes are all off, a guarded uniform access) may lie
+  // outside the buffer, so only an access that certainly happens gets `inbounds`. Found
+  // by the fuzzer: with the padding's masked loads of a depthwise conv (all lanes off in
+  // the first rows, base address before the buffer) marked inbounds, LLVM's AVX2 code
+  // read garbage.
+  llvm::Value* Address(llvm::Type* et, llvm::Value* base, llvm::Value* idx, bool certain) {
+    return certain ? b_.CreateInBoundsGEP(et, base, idx) : b_.CreateGEP(et, base, idx);
+  }
+
+  // Masked loads and stores of f32 vectors. On AVX and AVX2 (no AVX-512) they are the
+  // ISA's vmaskmovps, emitted per 8 lanes as its intrinsics: LLVM 16 miscompiles generic
+  // llvm.masked.load/store there (found by the fuzzer: depthwise and conv2d configs whose
+  // padding masks off whole vectors read garbage on x86-64-v3 and haswell, while the same
+  // IR built for AVX-512, even with 256-bit vectors, is right). Elsewhere the generic form.
+  bool AvxMaskIntrinsics(llvm::Type* et) const { return et->isFloatTy() && avx_masks_; }
+
+  // The 8-lane chunks of an <n x i1> mask as <8 x i32> sign masks (lanes past n off).
+  std::vector<llvm::Value*> MaskChunks(llvm::Value* mask, unsigned n) {
+    auto* i32v = llvm::FixedVectorType::get(b_.getInt32Ty(), n);
+    llvm::Value* wide = b_.CreateSExt(mask, i32v);
+    std::vector<llvm::Value*> chunks;
+    for (unsigned c = 0; c * 8 < n; ++c) {
+      std::vector<int> pick;
+      for (unsigned i = 0; i < 8; ++i) pick.push_back(c * 8 + i < n ? static_cast<int>(c * 8 + i) : static_cast<int>(n));
+      chunks.push_back(b_.CreateShuffleVector(wide, llvm::Constant::getNullValue(i32v), pick));
+    }
+    return chunks;
+  }
+
+  llvm::Value* MaskedLoad(llvm::FixedVectorType* vt, llvm::Value* ptr, llvm::Value* mask) {
+    if (!AvxMaskIntrinsics(vt->getElementType()))
+      return b_.CreateMaskedLoad(vt, ptr, llvm::Align(4), mask, llvm::Constant::getNullValue(vt));
+    const unsigned n = vt->getNumElements();
+    llvm::Function* load = llvm::Intrinsic::getDeclaration(&mod_, llvm::Intrinsic::x86_avx_maskload_ps_256);
+    std::vector<llvm::Value*> parts;
+    std::vector<llvm::Value*> masks = MaskChunks(mask, n);
+    for (unsigned c = 0; c < masks.size(); ++c)
+      parts.push_back(b_.CreateCall(load, {b_.CreateConstGEP1_64(b_.getFloatTy(), ptr, c * 8), masks[c]}));
+    llvm::Value* all = parts.size() == 1 ? parts[0] : llvm::concatenateVectors(b_, parts);
+    if (parts.size() * 8 == n) return all;
+    std::vector<int> first;
+    for (unsigned i = 0; i < n; ++i) first.push_back(static_cast<int>(i));
+    return b_.CreateShuffleVector(all, first);
+  }
+
+  void MaskedStore(llvm::Value* value, llvm::Value* ptr, llvm::Value* mask) {
+    auto* vt = llvm::cast<llvm::FixedVectorType>(value->getType());
+    if (!AvxMaskIntrinsics(vt->getElementType())) {
+      b_.CreateMaskedStore(value, ptr, llvm::Align(4), mask);
+      return;
+    }
+    const unsigned n = vt->getNumElements();
+    llvm::Function* store = llvm::Intrinsic::getDeclaration(&mod_, llvm::Intrinsic::x86_avx_maskstore_ps_256);
+    std::vector<llvm::Value*> masks = MaskChunks(mask, n);
+    for (unsigned c = 0; c < masks.size(); ++c) {
+      std::vector<int> pick;
+      for (unsigned i = 0; i < 8; ++i) pick.push_back(c * 8 + i < n ? static_cast<int>(c * 8 + i) : static_cast<int>(n));
+      llvm::Value* part = b_.CreateShuffleVector(value, llvm::Constant::getNullValue(vt), pick);
+      b_.CreateCall(store, {b_.CreateConstGEP1_64(b_.getFloatTy(), ptr, c * 8), masks[c], part});
+    }
+  }
+
   // A uniform access under a partial mask must not touch memory when no lane is active.
   llvm::Value* GuardUniformPtr(llvm::Value* ptr, llvm::Type* elem) {
     if (!mask_) return ptr;
@@ -589,7 +664,7 @@ class CodeGen {
         idx = WithScalarLane([&] { return EmitExpr(e->a); });
       }
       CheckAccess(e->buffer, e->a, idx.v, false, AnyActive(), false);
-      llvm::Value* ptr = GuardUniformPtr(b_.CreateInBoundsGEP(et, base, idx.v), et);
+      llvm::Value* ptr = GuardUniformPtr(Address(et, base, idx.v, !mask_), et);
       return {b_.CreateAlignedLoad(et, ptr, llvm::Align(4)), false};
     }
     auto* vt = llvm::FixedVectorType::get(et, lanes_);
@@ -611,24 +686,22 @@ class CodeGen {
           lane_mask, llvm::Constant::getNullValue(lane_mask->getType()), spread);
       llvm::Value* lane0 = LaneBase(e->a);
       CheckAccess(e->buffer, Simplify(e->a, ranges_), LaneIndices(lane0, k), true, mask_, false);
-      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, lane0);
-      llvm::Value* wide = b_.CreateMaskedLoad(wt, ptr, llvm::Align(4), wide_mask, llvm::Constant::getNullValue(wt));
+      llvm::Value* ptr = Address(et, base, lane0, false);
+      llvm::Value* wide = MaskedLoad(wt, ptr, wide_mask);
       return {b_.CreateShuffleVector(wide, pick), true};
     }
     if (stride) {
       llvm::Value* lane0 = LaneBase(e->a);
       CheckAccess(e->buffer, Simplify(e->a, ranges_), LaneIndices(lane0, 1), true, mask_, false);
-      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, lane0);
+      llvm::Value* ptr = Address(et, base, lane0, !mask_);
       if (mask_) {
-        return {b_.CreateMaskedLoad(vt, ptr, llvm::Align(4), mask_,
-                                    llvm::Constant::getNullValue(vt)),
-                true};
+        return {MaskedLoad(vt, ptr, mask_), true};
       }
       return {b_.CreateAlignedLoad(vt, ptr, llvm::Align(4)), true};
     }
     Val idx = EmitExpr(e->a);
     CheckAccess(e->buffer, e->a, AsVec(idx), true, mask_, false);
-    llvm::Value* ptrs = b_.CreateInBoundsGEP(et, base, AsVec(idx));
+    llvm::Value* ptrs = Address(et, base, AsVec(idx), !mask_);
     return {b_.CreateMaskedGather(vt, ptrs, llvm::Align(4), Mask(), llvm::Constant::getNullValue(vt)),
             true};
   }
@@ -642,7 +715,7 @@ class CodeGen {
       Val idx = EmitExpr(s->index);
       if (idx.vec) idx = WithScalarLane([&] { return EmitExpr(s->index); });
       CheckAccess(s->buffer, s->index, idx.v, false, AnyActive(), true);
-      llvm::Value* ptr = GuardUniformPtr(b_.CreateInBoundsGEP(et, base, idx.v), et);
+      llvm::Value* ptr = GuardUniformPtr(Address(et, base, idx.v, !mask_), et);
       b_.CreateAlignedStore(value.v, ptr, llvm::Align(4));
       return;
     }
@@ -653,9 +726,9 @@ class CodeGen {
     if (stride && *stride == 1) {
       llvm::Value* lane0 = LaneBase(s->index);
       CheckAccess(s->buffer, Simplify(s->index, ranges_), LaneIndices(lane0, 1), true, mask_, true);
-      llvm::Value* ptr = b_.CreateInBoundsGEP(et, base, lane0);
+      llvm::Value* ptr = Address(et, base, lane0, !mask_);
       if (mask_) {
-        b_.CreateMaskedStore(AsVec(value), ptr, llvm::Align(4), mask_);
+        MaskedStore(AsVec(value), ptr, mask_);
       } else {
         b_.CreateAlignedStore(AsVec(value), ptr, llvm::Align(4));
       }
@@ -665,7 +738,7 @@ class CodeGen {
     // serial loop would.
     Val idx = EmitExpr(s->index);
     CheckAccess(s->buffer, s->index, AsVec(idx), true, mask_, true);
-    llvm::Value* ptrs = b_.CreateInBoundsGEP(et, base, AsVec(idx));
+    llvm::Value* ptrs = Address(et, base, AsVec(idx), !mask_);
     b_.CreateMaskedScatter(AsVec(value), ptrs, llvm::Align(4), Mask());
   }
 
@@ -932,6 +1005,7 @@ class CodeGen {
   llvm::TargetMachine& tm_;
   int vector_bits_;
   CodegenOptions options_;
+  bool avx_masks_ = false;  // masked f32 accesses through vmaskmovps' intrinsics
   llvm::IRBuilder<> b_;
   MemoryPlan plan_;
   llvm::Value* kctx_ = nullptr;        // the current function's pt_kernel_ctx

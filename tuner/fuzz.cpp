@@ -103,9 +103,10 @@ std::vector<Drawn> GroupConfigs(const compiler::OpTemplate& tmpl, const compiler
   for (const auto& rule : tmpl.Constraints(w, t)) {
     std::set<size_t> knobs;
     for (const auto& entry : rule.knobs)
-      for (size_t k = 0; k < space->knobs().size(); ++k) {
+      for (size_t k = 0; k < space->knobs().size(); ++k) {  // a knob's name, or a level of a tile knob
         const auto entries = space->knobs()[k].Entries();
-        if (std::find(entries.begin(), entries.end(), entry) != entries.end()) knobs.insert(k);
+        if (space->knobs()[k].name == entry || std::find(entries.begin(), entries.end(), entry) != entries.end())
+          knobs.insert(k);
       }
     for (size_t k : knobs) {
       Config c;

@@ -40,19 +40,19 @@ TEST(Fuzz, AFixedSeedSmokeRunOverEveryOpFindsNothing) {
   for (const char* bounds : {"", " --check-bounds"}) {
     int code = -1;
     const std::string out_file = scratch.Path(std::string("smoke") + (*bounds ? "-checked" : "") + ".jsonl");
-    std::string out = Shell(exe + " fuzz --cases 60 --seed 7 --configs 4 --max-macs 2e6 --threads 1,2 --jobs 2" +
+    std::string out = Shell(exe + " fuzz --cases 100 --seed 7 --configs 4 --max-macs 2e6 --threads 1,2 --jobs 2" +
                                 targets + bounds + " --out " + out_file,
                             &code);
     EXPECT_EQ(code, 0) << out;
-    EXPECT_NE(out.find("fuzz: 60 cases"), std::string::npos) << out;
-    EXPECT_NE(out.find("passed 60, crashes 0, timeouts 0, bounds violations 0, mismatches 0, compile failures 0, "
+    EXPECT_NE(out.find("fuzz: 100 cases"), std::string::npos) << out;
+    EXPECT_NE(out.find("passed 100, crashes 0, timeouts 0, bounds violations 0, mismatches 0, compile failures 0, "
                        "other errors 0"),
               std::string::npos)
         << out;
     for (const char* op : {"matmul", "batch_matmul", "conv2d", "depthwise_conv2d", "model"})
       EXPECT_NE(out.find(std::string(" ") + op + " "), std::string::npos) << op << " not fuzzed:\n" << out;
     EXPECT_EQ(Lines(out_file), 0) << ReadText(out_file);
-    EXPECT_EQ(Lines(out_file + ".progress"), 61);  // the run's header and one line per case
+    EXPECT_EQ(Lines(out_file + ".progress"), 101);  // the run's header and one line per case
   }
 }
 
