@@ -22,7 +22,7 @@ struct CompileOptions {
   // Every load and store checks its index against its buffer's extent first; a
   // violation stops the kernel before the access and Run returns OutOfRange naming the
   // buffer, the flat index, the extent and the loop position. For debugging and fuzzing:
-  // it costs speed (docs/compiler/bounds-checks.md).
+  // it costs speed (docs/memory-safety.md).
   bool check_bounds = false;
 };
 

@@ -23,7 +23,7 @@ mkdir -p "$root/bench-results"
 csv="$root/bench-results/bounds-check-cost.csv"
 echo "shape,op,mode,round,gflops" > "$csv"
 gflops() {  # the hand-picked line's GFLOPS of one bench run
-  timeout 600 "$exe" bench "$@" | awk '/^  hand-picked/ {getline; print $3}'
+  timeout 600 "$exe" bench "$@" | awk '/^  hand-picked [{]/ {getline; print $3}'
 }
 while read -r name op shape; do
   [[ -n "$only" && ",$only," != *",$name,"* ]] && continue

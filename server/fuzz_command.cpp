@@ -275,6 +275,10 @@ int RunFuzz(const FuzzCommandOptions& o) {
     auto drawn = DrawAll(o);
     if (!drawn.ok()) return ReportError(drawn.status());
     cases = std::move(*drawn);
+    if (o.list) {
+      for (const auto& c : cases) std::printf("%s\n", c.ToJson().c_str());
+      return 0;
+    }
     const json identity = RunIdentity(o);
     const std::string progress_path = o.out + ".progress";
     if (o.resume) {

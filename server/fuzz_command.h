@@ -27,6 +27,7 @@ struct FuzzCommandOptions {
   int jobs = 0;                         // runner processes; 0: the machine's cores
   bool resume = false;                  // go on from FILE.progress
   int64_t recycle_after = 400;          // cases a runner serves before it is replaced
+  bool list = false;                    // print the run's cases as JSON lines, run nothing
 };
 
 // Exit code: 0 when every case passed, 1 when some failed (they are in the repro file),

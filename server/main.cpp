@@ -337,6 +337,7 @@ int main(int argc, char** argv) {
   fuzz->add_option("--configs", fuzz_opts.fuzz.configs_per_group,
                    "drawn configs per workload, beside the extremes and edges (default 8)");
   fuzz->add_option("--max-macs", fuzz_opts.fuzz.max_macs, "largest workload in multiply-adds (default 3e7)");
+  fuzz->add_flag("--list", fuzz_opts.list, "print the run's cases as JSON lines and run none");
   fuzz->add_flag("--runner", fuzz_runner, "internal: the case-running child")->group("");
   priortune::server::ServeOptions serve_opts;
   CLI::App* serve = app.add_subcommand("serve", "the tuning service: jobs, lookup and logs over gRPC, workers lease work");

@@ -178,7 +178,14 @@ TEST_P(CodegenOnIsa, SmallStridesAreMaskedWideLoadsLargerOnesGathers) {
   auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, t);
   ASSERT_TRUE(ir.ok()) << ir.status().ToString();
   std::string n = std::to_string(lanes);
-  EXPECT_NE(ir->find("llvm.masked.load.v" + std::to_string(2 * lanes) + "f32"), std::string::npos) << *ir;
+  // One masked load of 2 x lanes elements; AVX and AVX2 targets emit it as vmaskmovps
+  // intrinsics of 8 lanes (codegen_llvm.cpp: LLVM 16's generic form is miscompiled there).
+  if (t.has("avx") && !t.has("avx512f"))
+    EXPECT_TRUE(ir->find("llvm.x86.avx.maskload.ps.256") != std::string::npos ||
+                ir->find("llvm.masked.load.v8f32") != std::string::npos)
+        << *ir;
+  else
+    EXPECT_NE(ir->find("llvm.masked.load.v" + std::to_string(2 * lanes) + "f32"), std::string::npos) << *ir;
   EXPECT_NE(ir->find("llvm.masked.gather.v" + n + "f32"), std::string::npos) << *ir;
   Kernel k = CompileForIsa(GetParam(), s, {A, B});
   if (!HostRuns(t)) return;
