@@ -272,10 +272,7 @@ class CodeGen {
   void CheckAccess(const Buffer& buf, const Expr& proof, llvm::Value* idx, bool vec, llvm::Value* active,
                    bool is_store) {
     if (!options_.check_bounds) return;
-    if (auto r = IndexRange(proof, ranges_); r && r->first >= 0 && r->second < buf->size) {
-      ++checks_proven_;
-      return;
-    }
+    if (auto r = IndexRange(proof, ranges_); r && r->first >= 0 && r->second < buf->size) return;
     llvm::Value* n = b_.getInt64(buf->size);
     llvm::Value* zero = llvm::Constant::getNullValue(idx->getType());
     llvm::Value* bad = b_.CreateOr(b_.CreateICmpSLT(idx, zero), b_.CreateICmpSGE(idx, vec ? Splat(n) : n));
@@ -1016,7 +1013,6 @@ class CodeGen {
   int fail_path_ = -1;                     // the current function's entry in fail_paths_
   std::vector<FailPath> fail_paths_;
   std::vector<Site> sites_;
-  int64_t checks_proven_ = 0;  // accesses whose check the index's range made unneeded
   llvm::Value* loop_pos_ = nullptr;        // the frame's i64[kMaxDepth] of loop variables
   std::vector<const ExprNode*> loops_;  // enclosing loop variables, outermost first
   llvm::Function* fn_ = nullptr;

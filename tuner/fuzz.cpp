@@ -35,10 +35,6 @@ int64_t Uniform(std::mt19937_64& rng, int64_t lo, int64_t hi) {
   return std::uniform_int_distribution<int64_t>(lo, std::max(lo, hi))(rng);
 }
 
-StatusOr<compiler::Target> ParseTarget(const std::string& spec, int threads) {
-  return compiler::Target::Parse(spec, threads);
-}
-
 // ---- the configs of a workload ----
 
 // `knob` set to candidate `pos`, the other knobs drawn to keep the constraints.
@@ -399,7 +395,7 @@ Status FuzzOptions::Validate() const {
              }() + "or model)");
   if (targets.empty()) return InvalidArgument("--target: at least one target");
   for (const auto& t : targets) {
-    auto parsed = ParseTarget(t, 1);
+    auto parsed = compiler::Target::Parse(t, 1);
     if (!parsed.ok()) return InvalidArgument("--target '" + t + "': " + parsed.status().message());
     if (Status runs = parsed->CheckRunsOnHost(); !runs.ok())
       return InvalidArgument("--target '" + t + "': " + runs.message());
@@ -418,7 +414,7 @@ StatusOr<std::vector<FuzzCase>> DrawGroup(const FuzzOptions& o, int64_t group, i
   const std::string op = ops[static_cast<size_t>(group) % ops.size()];
   const std::string spec = Pick(o.targets, rng);
   const int threads = Pick(o.threads, rng);
-  PT_ASSIGN_OR_RETURN(compiler::Target target, ParseTarget(spec, threads));
+  PT_ASSIGN_OR_RETURN(compiler::Target target, compiler::Target::Parse(spec, threads));
   FuzzCase base;
   base.target = target;
   base.threads = threads;
