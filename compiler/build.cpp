@@ -197,7 +197,7 @@ Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes)
 
 UseCheck CheckBeforeUse(const Workload& w, const Target& t, const Config& c) {
   if (Status runs = t.CheckRunsOnHost(); !runs.ok())
-    return {true, "skipped: this host cannot run code for " + t.cpu + " (" + t.isa_family() + ")"};
+    return {true, "skipped: this host cannot run code for " + t.name() + " (" + t.isa_family() + ")"};
   auto tmpl = FindTemplate(w.op);
   if (!tmpl.ok()) return {false, tmpl.status().message()};
   if (Status fits = CheckMemory(**tmpl, w, DefaultMemoryCapBytes()); !fits.ok())

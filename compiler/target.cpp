@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "compiler/cpu_id.h"
+
 namespace priortune::compiler {
 namespace {
 
@@ -65,6 +67,12 @@ constexpr CacheSizes kKnownCaches[] = {
     {"icelake-server", 48 << 10, 1280 << 10, 48 << 20},
     {"sapphirerapids", 48 << 10, 2 << 20, 64 << 20},
 };
+
+// Everything AVX2 hosts lack that an AVX-512 host's code may use: AVX-512 (and the
+// features that only come with it) and AMX.
+bool BeyondAvx2(const std::string& f) {
+  return f.rfind("avx512", 0) == 0 || f.rfind("amx", 0) == 0 || f.rfind("avx10", 0) == 0 || f == "evex512";
+}
 
 // The machine model that follows from the features (and the CPU's caches when known).
 void FillModel(Target& t) {
@@ -140,6 +148,7 @@ Target Target::Host() {
     Target t;
     t.arch = llvm::Triple(llvm::sys::getProcessTriple()).getArchName().str();
     t.cpu = llvm::sys::getHostCPUName().str();
+    t.microarch = MicroarchName(HostCpuId());
     llvm::StringMap<bool> features;
     if (llvm::sys::getHostCPUFeatures(features)) t.features = CodeFeatures(features);
     t.cores = std::max(1u, std::thread::hardware_concurrency());
@@ -158,6 +167,17 @@ Target Target::HostWithCores(int cores) {
 
 StatusOr<Target> Target::Parse(const std::string& spec, int cores) {
   if (spec.empty() || spec == "host") return HostWithCores(cores);
+  if (spec == "host-avx2") {
+    Target t = HostWithCores(cores);
+    if (!t.has("avx2")) return InvalidArgument("target 'host-avx2': this host (" + t.name() + ") has no AVX2");
+    t.features.erase(std::remove_if(t.features.begin(), t.features.end(), BeyondAvx2), t.features.end());
+    const Target host = t;
+    FillModel(t);  // 256-bit vectors, 16 registers; the host's own caches
+    t.l1d_bytes = host.l1d_bytes;
+    t.l2_bytes = host.l2_bytes;
+    t.l3_bytes = host.l3_bytes;
+    return t;
+  }
   if (spec.front() == '{') return FromJson(spec);
   if (llvm::X86::parseArchX86(spec, /*Only64Bit=*/true) == llvm::X86::CK_None) {
     llvm::SmallVector<llvm::StringRef, 128> names;
@@ -173,6 +193,7 @@ StatusOr<Target> Target::Parse(const std::string& spec, int cores) {
   Target t;
   t.arch = "x86_64";
   t.cpu = spec;
+  if (IsMicroarchName(spec)) t.microarch = spec;
   t.features = CpuFeatures(spec);
   t.cores = std::max(1, cores);
   FillModel(t);
@@ -191,6 +212,12 @@ StatusOr<Target> Target::FromJson(const std::string& text) {
   if (!j.contains("cpu") || !j["cpu"].is_string())
     return InvalidArgument("target field 'cpu': must be a string (an LLVM CPU name)");
   t.cpu = j["cpu"].get<std::string>();
+  bool legacy = !j.contains("microarch");
+  if (!legacy) {
+    if (!j["microarch"].is_string() || j["microarch"].get<std::string>().empty())
+      return InvalidArgument("target field 'microarch': must be a non-empty string (e.g. znver4)");
+    t.microarch = j["microarch"].get<std::string>();
+  }
   if (j.contains("features")) {
     if (!j["features"].is_array()) return InvalidArgument("target field 'features': must be an array of strings");
     for (const auto& f : j["features"]) {
@@ -235,7 +262,15 @@ StatusOr<Target> Target::FromJson(const std::string& text) {
   t.l2_bytes = l2;
   t.l3_bytes = l3;
   t.stack_bytes = stack;
+  if (legacy) t.microarch = LegacyMicroarch(t);
   return t;
+}
+
+std::string LegacyMicroarch(const Target& t) {
+  Target host = Target::Host();
+  host.cores = t.cores;
+  if (host.LegacyKey() == t.LegacyKey()) return host.microarch;
+  return IsMicroarchName(t.cpu) ? t.cpu : "";
 }
 
 bool Target::has(const std::string& feature) const {
@@ -266,13 +301,14 @@ Status Target::CheckRunsOnHost() const {
   if (missing.empty()) return OkStatus();
   std::string list;
   for (const auto& f : missing) list += (list.empty() ? "" : ", ") + f;
-  return FailedPrecondition("target " + cpu + " (" + isa_family() + ") cannot run on this host (" +
-                            host.cpu + ", " + host.isa_family() + "): it lacks " + list +
+  return FailedPrecondition("target " + name() + " (" + isa_family() + ") cannot run on this host (" +
+                            host.name() + ", " + host.isa_family() + "): it lacks " + list +
                             "; emit an object file instead");
 }
 
 std::string Target::Describe() const {
-  return cpu + " (" + isa_family() + ", " + std::to_string(vector_lanes()) + " f32 lanes, " +
+  std::string llvm_cpu = !microarch.empty() && microarch != cpu ? "LLVM " + cpu + ", " : "";
+  return name() + " (" + llvm_cpu + isa_family() + ", " + std::to_string(vector_lanes()) + " f32 lanes, " +
          std::to_string(vector_registers) + " vector registers)";
 }
 
@@ -288,6 +324,7 @@ std::string Target::ToJson() const {
             {"l2_bytes", l2_bytes},
             {"l3_bytes", l3_bytes}};
   if (stack_bytes != kDefaultStackBytes) j["stack_bytes"] = stack_bytes;
+  if (!microarch.empty()) j["microarch"] = microarch;
   return j.dump();  // nlohmann sorts object keys
 }
 
@@ -303,5 +340,11 @@ std::string HashKey(const std::string& text) {
 }
 
 std::string Target::Key() const { return HashKey(ToJson()); }
+
+std::string Target::LegacyKey() const {
+  Target t = *this;
+  t.microarch.clear();
+  return HashKey(t.ToJson());
+}
 
 }  // namespace priortune::compiler

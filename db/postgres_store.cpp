@@ -124,6 +124,11 @@ CREATE TABLE leases(
   holder TEXT NOT NULL,
   expires DOUBLE PRECISION NOT NULL);
 )sql",
+    R"sql(
+CREATE TABLE target_aliases(
+  old_key TEXT PRIMARY KEY,
+  key TEXT NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // pg_advisory_xact_lock key of the migration (any constant of ours).
@@ -473,6 +478,24 @@ class PostgresStore : public Store {
     return WriteLog(out, records);
   }
 
+  StatusOr<int64_t> RewriteTargets(const TargetRewriter& rewrite) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A read first: the usual open finds every target current and writes nothing.
+    PT_ASSIGN_OR_RETURN(std::vector<TargetChange> planned, TargetChanges(rewrite));
+    if (planned.empty()) return 0;
+    int64_t rewritten = 0;
+    PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      // Servers sharing the store may open it at once: one rewrites, the others then find
+      // nothing left to do (the plan is made again under the lock).
+      PT_RETURN_IF_ERROR(Exec("LOCK TABLE targets IN SHARE ROW EXCLUSIVE MODE"));
+      PT_ASSIGN_OR_RETURN(std::vector<TargetChange> changes, TargetChanges(rewrite));
+      for (const TargetChange& c : changes) PT_RETURN_IF_ERROR(ApplyTargetChange(c));
+      rewritten = static_cast<int64_t>(changes.size());
+      return OkStatus();
+    }));
+    return rewritten;
+  }
+
   StatusOr<ImportStats> Import(std::istream& in, const RecordCheck& check) override {
     PT_ASSIGN_OR_RETURN(std::vector<Record> records, ReadLog(in, check));
     std::lock_guard<std::mutex> lock(mu_);
@@ -706,12 +729,38 @@ class PostgresStore : public Store {
   // The id of the stored record with r's workload, target, config, worker and time; 0 if none.
   StatusOr<int64_t> IdOf(const Record& r) {
     PT_ASSIGN_OR_RETURN(Result s, Query("SELECT r.id FROM records r JOIN workloads w ON w.id = r.workload_id "
-                                        "JOIN targets t ON t.id = r.target_id WHERE w.key = $1 AND t.key = $2 "
+                                        "JOIN targets t ON t.id = r.target_id WHERE w.key = $1 AND (t.key = $2 OR "
+                                        "t.key IN (SELECT key FROM target_aliases WHERE old_key = $2)) "
                                         "AND r.config_hash = $3 AND r.worker = $4 AND r.timestamp = $5",
                                         {P(r.workload_key), P(r.target_key), P(r.config_hash), P(r.worker),
                                          P(r.timestamp)}));
     return s.rows() > 0 ? s.Int(0, 0) : 0;
   }
+  StatusOr<std::vector<TargetChange>> TargetChanges(const TargetRewriter& rewrite) {
+    PT_ASSIGN_OR_RETURN(Result s, Query("SELECT id, key, json, isa_family FROM targets ORDER BY id", {}));
+    std::vector<std::tuple<int64_t, std::string, std::string, std::string>> rows;
+    for (int i = 0; i < s.rows(); ++i) rows.emplace_back(s.Int(i, 0), s.Text(i, 1), s.Text(i, 2), s.Text(i, 3));
+    return PlanTargetChanges(rows, rewrite);
+  }
+
+  // Inside a transaction: one target to its new form, merged into a row that has its new
+  // key already.
+  Status ApplyTargetChange(const TargetChange& c) {
+    PT_ASSIGN_OR_RETURN(Result find, Query("SELECT id FROM targets WHERE key = $1 AND id <> $2",
+                                           {P(c.form.key), P(c.id)}));
+    if (find.rows() > 0) {
+      const int64_t into = find.Int(0, 0);
+      for (const char* sql : kMergeTargetSql) PT_RETURN_IF_ERROR(Query(DollarParams(sql), {P(c.id), P(into)}).status());
+    } else {
+      PT_RETURN_IF_ERROR(Query("UPDATE targets SET key = $1, json = $2, isa_family = $3 WHERE id = $4",
+                               {P(c.form.key), P(c.form.json), P(c.form.isa_family), P(c.id)})
+                             .status());
+    }
+    if (c.old_key == c.form.key) return OkStatus();
+    for (const char* sql : kRekeySql) PT_RETURN_IF_ERROR(Query(DollarParams(sql), {P(c.old_key), P(c.form.key)}).status());
+    return OkStatus();
+  }
+
   StatusOr<bool> Exists(const Record& r) {
     PT_ASSIGN_OR_RETURN(int64_t id, IdOf(r));
     return id != 0;
@@ -780,9 +829,8 @@ class PostgresStore : public Store {
   }
 
   StatusOr<std::vector<Record>> HistoryLocked(const HistoryQuery& q) {
-    std::string sql = std::string("SELECT ") + kRecordColumns +
-                      "WHERE ($1 = '' OR w.key = $1) AND ($2 = '' OR t.key = $2) AND "
-                      "($3 = '' OR w.op = $3) AND r.id > $4 ORDER BY r.id";
+    std::string sql = std::string("SELECT ") + kRecordColumns + "WHERE ($1 = '' OR w.key = $1) AND " +
+                      DollarParams(kTargetKeyClause) + " AND ($3 = '' OR w.op = $3) AND r.id > $4 ORDER BY r.id";
     if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
     PT_ASSIGN_OR_RETURN(Result s, Query(sql, {P(q.workload_key), P(q.target_key), P(q.op), P(q.after_id)}));
     std::vector<Record> out;

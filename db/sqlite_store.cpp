@@ -112,6 +112,14 @@ CREATE TABLE leases(
   holder TEXT NOT NULL,
   expires REAL NOT NULL);
 )sql",
+    // Targets name their microarchitecture (issue 27), which changes their keys: the
+    // compiler-aware opener (tuner/open_store.h) rewrites old targets through
+    // RewriteTargets, and every renamed key stays findable here.
+    R"sql(
+CREATE TABLE target_aliases(
+  old_key TEXT PRIMARY KEY,
+  key TEXT NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = sizeof(kMigrations) / sizeof(kMigrations[0]);
 // The store's clock in SQL: seconds since the epoch (leases expire on it).
@@ -516,6 +524,22 @@ class SqliteStore : public Store {
     return WriteLog(out, records);
   }
 
+  StatusOr<int64_t> RewriteTargets(const TargetRewriter& rewrite) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    // A read first: the usual open finds every target current and writes nothing.
+    PT_ASSIGN_OR_RETURN(std::vector<TargetChange> planned, TargetChanges(rewrite));
+    if (planned.empty()) return 0;
+    int64_t rewritten = 0;
+    PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
+      // Again under the write lock: another process may have rewritten them meanwhile.
+      PT_ASSIGN_OR_RETURN(std::vector<TargetChange> changes, TargetChanges(rewrite));
+      for (const TargetChange& c : changes) PT_RETURN_IF_ERROR(ApplyTargetChange(c));
+      rewritten = static_cast<int64_t>(changes.size());
+      return OkStatus();
+    }));
+    return rewritten;
+  }
+
   StatusOr<ImportStats> Import(std::istream& in, const RecordCheck& check) override {
     PT_ASSIGN_OR_RETURN(std::vector<Record> records, ReadLog(in, check));
     std::lock_guard<std::mutex> lock(mu_);
@@ -588,10 +612,48 @@ class SqliteStore : public Store {
         "SELECT id FROM targets WHERE key = ?1", r.target_key, r.isa_family, r.target_json);
   }
 
+  StatusOr<std::vector<TargetChange>> TargetChanges(const TargetRewriter& rewrite) {
+    Stmt s(db_, "SELECT id, key, json, isa_family FROM targets ORDER BY id");
+    PT_RETURN_IF_ERROR(s.prepared());
+    std::vector<std::tuple<int64_t, std::string, std::string, std::string>> rows;
+    while (s.Step()) rows.emplace_back(s.Int(0), s.Text(1), s.Text(2), s.Text(3));
+    PT_RETURN_IF_ERROR(s.status());
+    return PlanTargetChanges(rows, rewrite);
+  }
+
+  // Inside a transaction: one target to its new form, merged into a row that has its new
+  // key already.
+  Status ApplyTargetChange(const TargetChange& c) {
+    Stmt find(db_, "SELECT id FROM targets WHERE key = ?1 AND id <> ?2");
+    PT_RETURN_IF_ERROR(find.prepared());
+    find.Bind(1, c.form.key).Bind(2, c.id);
+    const bool merge = find.Step();
+    PT_RETURN_IF_ERROR(find.status());
+    if (merge) {
+      const int64_t into = find.Int(0);
+      for (const char* sql : kMergeTargetSql) {
+        Stmt m(db_, sql);
+        PT_RETURN_IF_ERROR(m.prepared());
+        PT_RETURN_IF_ERROR(m.Bind(1, c.id).Bind(2, into).Run());
+      }
+    } else {
+      Stmt u(db_, "UPDATE targets SET key = ?1, json = ?2, isa_family = ?3 WHERE id = ?4");
+      PT_RETURN_IF_ERROR(u.prepared());
+      PT_RETURN_IF_ERROR(u.Bind(1, c.form.key).Bind(2, c.form.json).Bind(3, c.form.isa_family).Bind(4, c.id).Run());
+    }
+    if (c.old_key == c.form.key) return OkStatus();
+    for (const char* sql : kRekeySql) {
+      Stmt m(db_, sql);
+      PT_RETURN_IF_ERROR(m.prepared());
+      PT_RETURN_IF_ERROR(m.Bind(1, c.old_key).Bind(2, c.form.key).Run());
+    }
+    return OkStatus();
+  }
+
   StatusOr<bool> Exists(const Record& r) {
     Stmt s(db_, "SELECT 1 FROM records r JOIN workloads w ON w.id = r.workload_id "
-                "JOIN targets t ON t.id = r.target_id WHERE w.key = ?1 AND t.key = ?2 AND "
-                "r.config_hash = ?3 AND r.worker = ?4 AND r.timestamp = ?5");
+                "JOIN targets t ON t.id = r.target_id WHERE w.key = ?1 AND (t.key = ?2 OR t.key IN "
+                "(SELECT key FROM target_aliases WHERE old_key = ?2)) AND r.config_hash = ?3 AND r.worker = ?4 AND r.timestamp = ?5");
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, r.workload_key).Bind(2, r.target_key).Bind(3, r.config_hash).Bind(4, r.worker);
     s.Bind(5, r.timestamp);
@@ -627,9 +689,8 @@ class SqliteStore : public Store {
   }
 
   StatusOr<std::vector<Record>> HistoryLocked(const HistoryQuery& q) {
-    std::string sql = std::string("SELECT ") + kRecordColumns +
-                      "WHERE (?1 = '' OR w.key = ?1) AND (?2 = '' OR t.key = ?2) AND "
-                      "(?3 = '' OR w.op = ?3) AND r.id > ?4 ORDER BY r.id";
+    std::string sql = std::string("SELECT ") + kRecordColumns + "WHERE (?1 = '' OR w.key = ?1) AND " +
+                      kTargetKeyClause + " AND (?3 = '' OR w.op = ?3) AND r.id > ?4 ORDER BY r.id";
     if (q.limit > 0) sql += " LIMIT " + std::to_string(q.limit);
     Stmt s(db_, sql.c_str());
     PT_RETURN_IF_ERROR(s.prepared());

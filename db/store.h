@@ -53,6 +53,14 @@ struct WorkloadRow {
 // the field. Lets the caller (who knows the compiler) check keys and JSON.
 using RecordCheck = std::function<Status(const Record&)>;
 
+// A stored target in the form the caller writes today (RewriteTargets).
+struct TargetForm {
+  std::string key, json, isa_family;
+};
+// The current form of a stored target, from its stored JSON; nullopt leaves it as it is.
+// An error stops the rewrite before anything is written.
+using TargetRewriter = std::function<StatusOr<std::optional<TargetForm>>(const std::string& json)>;
+
 // A job as stored: the client's request and how it ended.
 struct JobRow {
   int64_t id = 0;
@@ -103,7 +111,7 @@ struct LeaseRow {
 
 struct ImportStats {
   int64_t imported = 0;
-  int64_t duplicates = 0;  // already in the store (same workload, target, config, worker, time)
+  int64_t duplicates = 0;  // already in the store (same workload, target or a target renamed from it, config, worker, time)
 };
 
 // Thread-safe: calls are serialised inside. Several processes may open the same file:
@@ -183,6 +191,15 @@ class Store {
   virtual Status AddFeatureBlobs(int feature_version, const std::vector<std::pair<int64_t, std::string>>& blobs) = 0;
   // The tasks of a job in creation order (empty for a job without tasks or no such job).
   virtual StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) = 0;
+
+  // Brings every stored target to the caller's current form (the db cannot: it does not
+  // interpret target JSON), in one transaction. A target row `rewrite` changes takes the
+  // new key, JSON and ISA family; its records, bests and tasks follow (they refer to the
+  // row). If another row already has the new key, the two merge: records and tasks move
+  // to it, and of two bests of one workload the faster stays. Models' target_key follows,
+  // and target_aliases keeps old key -> new key, so History still finds records by the
+  // old key. Reads only, when nothing changes. Returns how many targets were rewritten.
+  virtual StatusOr<int64_t> RewriteTargets(const TargetRewriter& rewrite) = 0;
 
   // The versioned JSON-lines log: a header line, then one record per line.
   virtual Status Export(std::ostream& out, const HistoryQuery& query) = 0;

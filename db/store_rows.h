@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,59 @@ StatusOr<Record> ReadRecordRow(const Row& s) {
   r.timestamp = s.Real(15);
   r.template_version = static_cast<int>(s.Int(16));
   return r;
+}
+
+// A stored target that RewriteTargets changes: its row, its key now and its new form.
+struct TargetChange {
+  int64_t id = 0;
+  std::string old_key;
+  TargetForm form;
+};
+
+// The changes `rewrite` makes to stored targets given as (id, key, json, isa_family).
+inline StatusOr<std::vector<TargetChange>> PlanTargetChanges(
+    const std::vector<std::tuple<int64_t, std::string, std::string, std::string>>& rows,
+    const TargetRewriter& rewrite) {
+  std::vector<TargetChange> out;
+  for (const auto& [id, key, json_text, isa] : rows) {
+    StatusOr<std::optional<TargetForm>> form = rewrite(json_text);
+    if (!form.ok())
+      return Status(form.status().code(), "target " + key + ": " + form.status().message());
+    if (!*form) continue;
+    const TargetForm& f = **form;
+    if (f.key == key && f.json == json_text && f.isa_family == isa) continue;
+    out.push_back({id, key, f});
+  }
+  return out;
+}
+
+// RewriteTargets' statements, ?1 = the row's id, ?2 = the id of the row that already has
+// the new key: records and tasks move, the faster best of a workload stays, the row goes.
+inline constexpr const char* kMergeTargetSql[] = {
+    "UPDATE records SET target_id = ?2 WHERE target_id = ?1",
+    "UPDATE tasks SET target_id = ?2 WHERE target_id = ?1",
+    "DELETE FROM best WHERE target_id = ?1 AND EXISTS (SELECT 1 FROM best b WHERE b.target_id = ?2 AND "
+    "b.workload_id = best.workload_id AND b.cost <= best.cost)",
+    "DELETE FROM best WHERE target_id = ?2 AND workload_id IN (SELECT workload_id FROM best WHERE target_id = ?1)",
+    "UPDATE best SET target_id = ?2 WHERE target_id = ?1",
+    "DELETE FROM targets WHERE id = ?1 AND id <> ?2",
+};
+// ?1 = the old key, ?2 = the new key: models follow, aliases point at the new key (also
+// those that pointed at the old one).
+inline constexpr const char* kRekeySql[] = {
+    "UPDATE models SET target_key = ?2 WHERE target_key = ?1",
+    "UPDATE target_aliases SET key = ?2 WHERE key = ?1",
+    "INSERT INTO target_aliases(old_key, key) VALUES(?1, ?2) ON CONFLICT(old_key) DO UPDATE SET key = excluded.key",
+};
+// History's target clause: the key, or a key it was renamed to (?2 is the asked key).
+inline constexpr const char* kTargetKeyClause =
+    "(?2 = '' OR t.key = ?2 OR t.key IN (SELECT key FROM target_aliases WHERE old_key = ?2))";
+
+// `sql` with ?N placeholders spelt $N (PostgreSQL's).
+inline std::string DollarParams(std::string sql) {
+  for (auto& c : sql)
+    if (c == '?') c = '$';
+  return sql;
 }
 
 // Inside the caller's transaction: each record `exists` does not find is inserted.

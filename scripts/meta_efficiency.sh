@@ -8,8 +8,10 @@
 # Writes traces, logs and stores to bench-results/meta-efficiency/runs and prints the
 # tables of scripts/meta_efficiency_report.py (which docs/meta-learning.md shows).
 # Usage: scripts/meta_efficiency.sh [trials (200)] [seeds ("1 2 3")]
-#   MODEL=file     the meta-trained model (default: the shipped data/models/*.ptm)
-#   CORPUS=file    the corpus transfer learns from (default: data/corpus/*.jsonl.gz)
+#   MODEL=file     the meta-trained model (default: the shipped data/models/<kind>.ptm of
+#                  this host's kind, e.g. znver4-avx512, else the first shipped one)
+#   CORPUS=file    the corpus transfer learns from (default: data/corpus/<kind>.jsonl.gz,
+#                  else the first one)
 #   STRATEGIES="xgb-ga meta-ga one-shot ga random transfer"   what to (re-)run; the other
 #                  strategies' last runs are kept
 #   REPORT_ONLY=1  redo the tables from the last traces
@@ -25,11 +27,11 @@ exe="${BUILD_DIR:-$root/build}/server/priortune"
 trials="${1:-200}"
 seeds="${2:-1 2 3}"
 out="$root/bench-results/meta-efficiency"
-model="${MODEL:-$(ls "$root"/data/models/*.ptm 2>/dev/null | head -1)}"
-corpus="${CORPUS:-$(ls "$root"/data/corpus/*.jsonl.gz 2>/dev/null | head -1)}"
 strategies="${STRATEGIES:-xgb-ga meta-ga one-shot ga random transfer}"
 source "$root/scripts/efficiency_shapes.sh"  # shapes=("name op shape" ...) and names
-source "$root/scripts/study_common.sh"       # describe_machine, tune_traced
+source "$root/scripts/study_common.sh"       # describe_machine, tune_traced, shipped_file
+model="${MODEL:-$(shipped_file "$root/data/models" ptm)}"
+corpus="${CORPUS:-$(shipped_file "$root/data/corpus" jsonl.gz)}"
 mkdir -p "$out/runs"
 
 offline() {

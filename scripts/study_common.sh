@@ -34,3 +34,22 @@ start_serve() {
   port="$(sed -n 's/listening on port \([0-9]*\)/\1/p' "$prefix.port")"
   [[ -n "$port" ]] || { echo "serve did not start" >&2; cat "$prefix.log" >&2; exit 1; }
 }
+
+# host_kind: this host's CPU kind as corpora and shipped models are named
+# (<microarch>-<isa>, e.g. znver4-avx512; `priortune target`).
+host_kind() {
+  local info uarch isa
+  info="$("$exe" target --target "${1:-host}")" || return 1
+  uarch="$(awk '$1 == "name" { $1 = ""; print }' <<<"$info" | sed -E 's/[^A-Za-z0-9.]+/-/g; s/^-+|-+$//g')"
+  isa="$(awk '$1 == "isa" { print $2 }' <<<"$info")"
+  echo "${uarch:-unknown}-${isa#x86_64-}"
+}
+
+# shipped_file dir ext: the file of this host's kind in dir (<kind>.<ext>), else the first
+# one there (another CPU's: a prior only); empty if there is none.
+shipped_file() {
+  local dir="$1" ext="$2" kind
+  kind="$(host_kind)" || kind=""
+  if [[ -n "$kind" && -f "$dir/$kind.$ext" ]]; then echo "$dir/$kind.$ext"; return; fi
+  ls "$dir"/*."$ext" 2>/dev/null | head -1 || true
+}

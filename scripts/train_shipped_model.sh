@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The shipped meta-trained model (issue 10): data/models/<corpus>.ptm, meta-trained on every
-# workload of a committed corpus (data/corpus/<corpus>.jsonl.gz; the evaluation's
+# workload of a committed corpus (data/corpus/<corpus>.jsonl.gz, default this host's kind,
+# e.g. emeraldrapids-avx512; the evaluation's
 # workloads are not in it). First a run that holds out a fifth of the corpus's workloads,
 # for the few-shot metrics; then the model itself, on all of them. train-model prints the
 # training time, the process's peak memory and the inference time; the runs' output goes
@@ -10,7 +11,8 @@ set -euo pipefail
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [corpus.jsonl.gz] [-- train-model args]" >&2; exit 2; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 exe="${BUILD_DIR:-$root/build}/server/priortune"
-corpus="$(ls "$root"/data/corpus/*.jsonl.gz 2>/dev/null | head -1)"
+source "$root/scripts/study_common.sh"  # shipped_file
+corpus="$(shipped_file "$root/data/corpus" jsonl.gz)"
 if [[ $# -gt 0 && "$1" != "--" ]]; then corpus="$1"; shift; fi
 [[ "${1:-}" == "--" ]] && shift
 [[ -n "$corpus" && -f "$corpus" ]] || { echo "train_shipped_model: no corpus (data/corpus/*.jsonl.gz)" >&2; exit 2; }

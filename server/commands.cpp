@@ -24,12 +24,13 @@
 #include "costmodel/xgboost_model.h"
 #include "db/store.h"
 #include "server/embedded_workers.h"
+#include "server/internal/model_cli.h"
 #include "server/local_workers.h"
 #include "server/measure_queue.h"
-#include "server/internal/model_cli.h"
 #include "server/peer_blas.h"
 #include "server/worker_service.h"
 #include "tuner/db_config_source.h"
+#include "tuner/open_store.h"
 #include "tuner/search_space.h"
 #include "tuner/transfer.h"
 
@@ -172,7 +173,7 @@ int RunTune(const TuneCommandOptions& o) {
   const compiler::Target target = *parsed_target;
   const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
 
-  auto store = db::OpenStore(o.db);
+  auto store = tuner::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
 
   auto embedded = EmbeddedWorkers::Start(target, EmbeddedOptions(o));
@@ -387,7 +388,7 @@ int RunEvalModel(const EvalModelOptions& o) {
     if (auto t = compiler::FindTemplate(o.op); !t.ok()) return Fail(t.status());
   }
   if (!db::StoreExists(o.db)) return Fail(NotFound("no store at '" + o.db + "'"));
-  auto store = db::OpenStore(o.db);
+  auto store = tuner::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
   auto tr = RecordsOfTarget(**store, o.db, o.target, o.threads, o.op);
   if (!tr.ok()) return Fail(tr.status(), tr.status().code() == StatusCode::kInternal ? 1 : 2);
@@ -445,7 +446,7 @@ int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::
   if (!parsed_target.ok()) return Fail(parsed_target.status());
   const compiler::Target target = *parsed_target;
   if (!db::StoreExists(db)) return Fail(NotFound("no store at '" + db + "'"));
-  auto store = db::OpenStore(db);
+  auto store = tuner::OpenStore(db);
   if (!store.ok()) return Fail(store.status());
   auto source = tuner::MakeDbConfigSource(**store);
   auto found = source->BestConfig(*w, target);
@@ -454,12 +455,12 @@ int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::
   if (found->level == "default") {
     std::printf("%s for %s: no tuned config that lies in this target's space; build_best uses the "
                 "default config %s\n  level: default\n",
-                w->ShortName().c_str(), target.cpu.c_str(),
+                w->ShortName().c_str(), target.name().c_str(),
                 compiler::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str());
   } else {
     std::printf("%s for %s: %s\n  level: %s\n  cost: %.3f ms (%.1f GFLOPS) as measured on the "
                 "record's target\n",
-                w->ShortName().c_str(), target.cpu.c_str(), compiler::ConfigToJson(found->config).c_str(),
+                w->ShortName().c_str(), target.name().c_str(), compiler::ConfigToJson(found->config).c_str(),
                 found->level.c_str(), found->cost_seconds * 1e3, tmpl->Flops(*w) / found->cost_seconds / 1e9);
   }
   // The fastest few are what matters; a store of thousands of records would flood.
@@ -473,7 +474,7 @@ int RunLookup(const WorkloadArgs& a, const std::string& target_spec, const std::
 
 int RunExport(const std::string& db, const std::string& out) {
   if (!db::StoreExists(db)) return Fail(NotFound("no store at '" + db + "'"));
-  auto store = db::OpenStore(db);
+  auto store = tuner::OpenStore(db);
   if (!store.ok()) return Fail(store.status());
   if (out.empty() || out == "-") {
     Status s = (*store)->Export(std::cout, {});
@@ -537,12 +538,17 @@ StatusOr<db::ImportStats> ImportLogText(db::Store& store, const std::string& tex
   };
   auto stats = store.Import(f, check);
   if (!stats.ok()) return Status(stats.status().code(), path + ": " + stats.status().message());
+  // A log written before targets named their microarchitecture lands under its old keys:
+  // bring them to the current form, as opening an old store does.
+  if (auto rewritten = store.RewriteTargets(tuner::CurrentTargetForm()); !rewritten.ok())
+    return Status(rewritten.status().code(), path + ": imported, but bringing its targets to the current form: " +
+                                                 rewritten.status().message());
   return stats;
 }
 
 int RunImport(const std::string& db, const std::string& in) {
   if (!FileExists(in)) return Fail(NotFound("cannot read '" + in + "'"));
-  auto store = db::OpenStore(db);
+  auto store = tuner::OpenStore(db);
   if (!store.ok()) return Fail(store.status());
   auto stats = ImportLogFile(**store, in);
   if (!stats.ok()) return Fail(stats.status());

@@ -35,6 +35,8 @@ void ToProto(const compiler::Target& t, v1::Target* out) {
   out->set_l1d_bytes(t.l1d_bytes);
   out->set_l2_bytes(t.l2_bytes);
   out->set_l3_bytes(t.l3_bytes);
+  out->set_microarch(t.microarch);
+  if (t.stack_bytes != compiler::Target::kDefaultStackBytes) out->set_stack_bytes(t.stack_bytes);
 }
 
 compiler::Target FromProto(const v1::Target& t) {
@@ -49,6 +51,8 @@ compiler::Target FromProto(const v1::Target& t) {
   out.l1d_bytes = t.l1d_bytes();
   out.l2_bytes = t.l2_bytes();
   out.l3_bytes = t.l3_bytes();
+  out.microarch = t.microarch();
+  if (t.stack_bytes() > 0) out.stack_bytes = t.stack_bytes();
   return out;
 }
 

@@ -20,6 +20,8 @@
 #include "server/commands.h"
 #include "server/embedded_workers.h"
 #include "tuner/db_config_source.h"
+#include "tuner/meta_model.h"
+#include "tuner/open_store.h"
 #include "tuner/task_scheduler.h"
 #include "tuner/tuning_loop.h"
 
@@ -80,7 +82,7 @@ StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& 
     return pc::PlanModel(graph, target, none, options);
   }
   if (!db::StoreExists(path)) return NotFound("no store at '" + path + "'");
-  PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, db::OpenStore(path));
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, tuner::OpenStore(path));
   // A config never measured for its workload and target is checked before it is used.
   return pc::PlanModel(graph, target, *tuner::MakeDbConfigSource(*store, /*nearest_shape=*/true, pc::CheckBeforeUse),
                        options);
@@ -118,7 +120,7 @@ int RunBuildModel(const BuildModelOptions& o) {
   }
   std::string summary;
   for (const auto& [level, n] : levels) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + level;
-  std::string info = o.model + " for " + target->Key() + " (" + target->cpu + ", " + target->isa_family() +
+  std::string info = o.model + " for " + target->Key() + " (" + target->name() + ", " + target->isa_family() +
                      ", " + std::to_string(o.threads) + " thread(s)); configs: " + summary;
   pc::CompileOptions compile;
   compile.check_bounds = o.check_bounds;
@@ -141,12 +143,19 @@ int RunTuneModel(const TuneModelOptions& o) {
   const std::vector<pc::GraphTask> tasks = pc::ExtractTasks(*graph);
   const int budget = o.trials > 0 ? o.trials : 64 * static_cast<int>(tasks.size());
   tuner::TuneOptions tune;
-  tune.strategy = o.strategy;
+  tune.strategy = o.strategy.empty() ? "xgb-ga" : o.strategy;  // checked now, picked below
   tune.seed = o.seed;
   tune.trials = o.unit;
   if (Status s = tune.Validate(); !s.ok()) return Fail(s);
-  auto store = db::OpenStore(o.db);
+  auto store = tuner::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
+  std::string strategy_note;
+  if (o.strategy.empty()) {
+    auto choice = tuner::DefaultStrategy(**store, *target, "xgb-ga");
+    if (!choice.ok()) return Fail(choice.status());
+    tune.strategy = choice->strategy;
+    strategy_note = " (the default: " + choice->why + ")";
+  }
 
   // What the store already holds of each task on this target.
   std::vector<tuner::SchedulerTask> st;
@@ -177,10 +186,10 @@ int RunTuneModel(const TuneModelOptions& o) {
   tuner::TaskScheduler scheduler(st, so);
   int held = 0;
   for (const auto& s : st) held += s.trials > 0;
-  std::printf("tuning %s for %s: %zu tasks (%d already in the store), %d new trials in units of %d, strategy %s, "
+  std::printf("tuning %s for %s: %zu tasks (%d already in the store), %d new trials in units of %d, strategy %s%s, "
               "store %s\n",
-              o.model.c_str(), target->Describe().c_str(), tasks.size(), held, budget, o.unit, o.strategy.c_str(),
-              o.db.c_str());
+              o.model.c_str(), target->Describe().c_str(), tasks.size(), held, budget, o.unit, tune.strategy.c_str(),
+              strategy_note.c_str(), o.db.c_str());
   std::fflush(stdout);
 
   EmbeddedWorkersOptions eo;
@@ -189,7 +198,7 @@ int RunTuneModel(const TuneModelOptions& o) {
   eo.timeout_seconds = o.timeout_seconds;
   auto embedded = EmbeddedWorkers::Start(*target, eo);
   if (!embedded.ok()) return Fail(embedded.status());
-  nlohmann::json request = {{"model", o.model}, {"trials", budget}, {"strategy", o.strategy},
+  nlohmann::json request = {{"model", o.model}, {"trials", budget}, {"strategy", tune.strategy},
                             {"target", nlohmann::json::parse(target->ToJson())}};
   auto job = (*store)->CreateJob(request.dump());
   if (!job.ok()) return Fail(job.status());
@@ -308,7 +317,7 @@ int RunRunModel(const RunModelOptions& o) {
     step_sum += step_median.back();
   }
   const pc::ModelPlan& plan_ref = m.plan();
-  std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target->cpu.c_str(),
+  std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target->name().c_str(),
               o.threads, o.threads == 1 ? "" : "s", plan_ref.steps.size(), m.compile_seconds());
   std::printf("  %-4s %-28s %-44s %-16s %9s %6s %8s\n", "step", "node", "kernel", "config", "ms", "share", "GFLOPS");
   for (size_t i = 0; i < plan_ref.steps.size(); ++i) {

@@ -42,7 +42,7 @@ struct TuneModelOptions {
   int workers = 0;            // 0: the host's cores / threads
   int trials = 0;             // new trials for the whole model; 0: 64 per task
   int unit = 32;              // trials per scheduler decision
-  std::string strategy = "xgb-ga";
+  std::string strategy;  // empty: meta-ga with a meta-trained model for the target, else xgb-ga
   double timeout_seconds = 20;
   uint64_t seed = 1;
 };

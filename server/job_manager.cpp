@@ -39,6 +39,7 @@
 #include "compiler/build.h"
 #include "compiler/op_template.h"
 #include "server/commands.h"
+#include "tuner/meta_model.h"
 #include "tuner/search_space.h"
 
 namespace priortune::server {
@@ -199,6 +200,7 @@ struct JobManager::Impl {
             {"workloads", workloads},
             {"trials", r.tune.trials},
             {"strategy", r.tune.strategy},
+            {"strategy_note", r.strategy_note},
             {"batch_size", r.tune.batch_size},
             {"seed", r.tune.seed},
             {"worker_deadline_seconds", r.worker_deadline_seconds}};
@@ -221,6 +223,7 @@ struct JobManager::Impl {
     r.threads = request.value("threads", 1);
     r.tune.trials = request.value("trials", 200);
     r.tune.strategy = request.value("strategy", "ga");
+    r.strategy_note = request.value("strategy_note", "");
     r.tune.batch_size = request.value("batch_size", 16);
     r.tune.seed = request.value("seed", uint64_t{1});
     r.worker_deadline_seconds = request.value("worker_deadline_seconds", 0.0);
@@ -242,6 +245,7 @@ struct JobManager::Impl {
     v.state = "queued";
     v.client = r.client;
     v.strategy = r.tune.strategy;
+    v.strategy_note = r.strategy_note;
     v.target_spec = r.target_spec;
     v.target_key = target.Key();
     v.threads = r.threads;
@@ -751,7 +755,9 @@ struct JobManager::Impl {
       LogLocked(stored_job, JobEventKind::kTaskProgress, -1,
                 std::string(resumed ? "resumed" : "submitted") + " by " + request.client + ": " +
                     std::to_string(stored_job.tasks.size()) + " tasks, " + std::to_string(request.tune.trials) +
-                    " trials each, strategy " + request.tune.strategy + ", target " + target.Describe());
+                    " trials each, strategy " + request.tune.strategy +
+                    (request.strategy_note.empty() ? "" : " (" + request.strategy_note + ")") + ", target " +
+                    target.Describe());
       for (size_t i = 0; i < stored_job.tasks.size(); ++i) {
         Task& t = stored_job.tasks[i];
         if (t.view.from_store) LogLocked(stored_job, JobEventKind::kTaskDone, static_cast<int>(i), "done: " + t.view.message);
@@ -801,8 +807,9 @@ StatusOr<std::unique_ptr<JobManager>> JobManager::Create(db::Store& store, Measu
   return manager;
 }
 
-StatusOr<int64_t> JobManager::Submit(const JobRequest& request) {
+StatusOr<int64_t> JobManager::Submit(const JobRequest& submitted) {
   Impl& m = *impl_;
+  JobRequest request = submitted;
   const JobManagerOptions& o = m.options;
   if (request.workloads.empty()) return InvalidArgument("workloads: at least one workload is required");
   if (static_cast<int>(request.workloads.size()) > o.max_tasks_per_job)
@@ -812,7 +819,11 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& request) {
   if (request.tune.trials > o.max_trials)
     return InvalidArgument("trials: " + std::to_string(request.tune.trials) + " is above this server's limit of " +
                            std::to_string(o.max_trials) + " per task");
-  if (Status s = request.tune.Validate(); !s.ok()) return s;
+  {
+    tuner::TuneOptions check = request.tune;
+    if (check.strategy.empty()) check.strategy = "ga";  // picked below, once the target is known
+    if (Status s = check.Validate(); !s.ok()) return s;
+  }
   if (!request.tune.model_path.empty()) return InvalidArgument("model_path: a server job cannot name a model file");
   for (size_t i = 0; i < request.workloads.size(); ++i) {
     const compiler::Workload& w = request.workloads[i];
@@ -825,6 +836,11 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& request) {
   }
   auto target = DeployTarget(request.target_spec, request.threads);
   if (!target.ok()) return Status(target.status().code(), "target: " + target.status().message());
+  if (request.tune.strategy.empty()) {
+    PT_ASSIGN_OR_RETURN(tuner::DefaultStrategyChoice choice, tuner::DefaultStrategy(m.store, *target, "ga"));
+    request.tune.strategy = choice.strategy;
+    request.strategy_note = "the server's default: " + choice.why;
+  }
   {
     std::lock_guard<std::mutex> lock(m.mu);
     if (m.shutdown) return Status(StatusCode::kUnavailable, "the server is shutting down");

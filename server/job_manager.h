@@ -26,6 +26,9 @@ struct JobRequest {
   std::string target_spec = "host";           // as the client gave it
   int threads = 1;
   tuner::TuneOptions tune;                    // trials (per task), strategy, batch, seed
+  // tune.strategy empty: the server picks (tuner::DefaultStrategy, "ga" without a prior)
+  // and says why here.
+  std::string strategy_note;
   int priority = 0;
   std::string name;
   std::string client = "anonymous";           // the token's name
@@ -70,6 +73,7 @@ struct TaskView {
 struct JobView {
   int64_t id = 0;
   std::string name, state, client, strategy, target_spec, target_key;
+  std::string strategy_note;  // why the server picked the strategy; empty if the client named it
   int threads = 1, priority = 0;
   double created = 0, finished = 0, eta_seconds = 0;
   std::vector<TaskView> tasks;
@@ -98,6 +102,7 @@ class JobManager {
   // Stores the job and its tasks and starts (or joins) their runs. InvalidArgument naming
   // the field (workloads[i].dims, trials, strategy, target), NotFound for an unknown op,
   // ResourceExhausted for a workload over the memory cap or a client over its job limit.
+  // An empty tune.strategy is picked here (JobRequest::strategy_note).
   StatusOr<int64_t> Submit(const JobRequest& request);
   // NotFound; a job this server does not hold is read from the store when it ended, and
   // Unavailable (naming the server that holds it) while it runs elsewhere.

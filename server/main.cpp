@@ -2,6 +2,7 @@
 //   priortune bench --op matmul --shape 512x512x512   build, check and time the default
 //                                                       and hand-picked configs
 //   priortune knobs --op conv2d --shape 64x64x56x3x1x1  print the template's knobs
+//   priortune target [--target host-avx2]               what a target is: microarch, LLVM CPU, key
 //   priortune emit  --op matmul --shape ... --out k.o   write an object file (or .s/.ll/.ir)
 //   priortune tune  --op matmul --shape 512x512x512     tune with an embedded server and
 //                   [--trials N --strategy ga|random|grid|xgb-ga|meta-ga|one-shot --transfer auto|fade|off
@@ -27,6 +28,7 @@
 #include <iostream>
 
 #include "compiler/build.h"
+#include "compiler/cpu_id.h"
 #include "compiler/graph.h"
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
@@ -88,9 +90,14 @@ int main(int argc, char** argv) {
   };
   auto add_target = [&](CLI::App* cmd) {
     cmd->add_option("--target", target_spec,
-                    "what to build for: host (default), an LLVM CPU name (znver3, x86-64-v3, "
-                    "x86-64-v4, ...) or a target JSON object");
+                    "what to build for: host (default), host-avx2 (this CPU without AVX-512), an LLVM CPU name "
+                    "(znver3, x86-64-v3, x86-64-v4, ...) or a target JSON object");
   };
+  CLI::App* target_cmd = app.add_subcommand(
+      "target", "print a target: its microarchitecture (from CPUID for the host), LLVM CPU, ISA family, key and JSON");
+  add_target(target_cmd);
+  int target_threads = 1;
+  target_cmd->add_option("--threads", target_threads, "threads it is deployed with (default 1)");
   CLI::App* bench = app.add_subcommand("bench", "build, check and time default vs hand-picked config");
   add_workload(bench);
   add_target(bench);
@@ -141,7 +148,9 @@ int main(int argc, char** argv) {
   tune_model->add_option("--workers", tune_model_opts.workers, "local workers (default: cores / threads)");
   tune_model->add_option("--trials", tune_model_opts.trials, "new trials for the whole model (default 64 per task)");
   tune_model->add_option("--unit", tune_model_opts.unit, "trials per scheduler decision (default 32)");
-  tune_model->add_option("--strategy", tune_model_opts.strategy, "search strategy per task (default xgb-ga)");
+  tune_model->add_option("--strategy", tune_model_opts.strategy,
+                         "search strategy per task (default: meta-ga when a meta-trained model for the target exists, "
+                         "in the store or shipped in data/models; else xgb-ga; it prints which and why)");
   tune_model->add_option("--timeout", tune_model_opts.timeout_seconds, "seconds per candidate (default 20)");
   tune_model->add_option("--seed", tune_model_opts.seed, "search seed (default 1)");
   CLI::App* knobs = app.add_subcommand("knobs", "print the template's knobs and configs");
@@ -379,8 +388,13 @@ int main(int argc, char** argv) {
   add_target(submit);
   submit->add_option("--threads", submit_opts.threads, "threads the kernels are deployed with (default 1)");
   submit->add_option("--trials", submit_opts.trials, "trial budget per task; stored records count (default 200)");
-  submit->add_option("--strategy", submit_opts.strategy, "ga | random | grid | xgb-ga | meta-ga | one-shot (default ga)");
-  submit->add_option("--cost-model", submit_opts.cost_model, "none | xgboost | neural (default: the strategy's own)");
+  submit->add_option("--strategy", submit_opts.strategy,
+                     "ga | random | grid | xgb-ga | meta-ga | one-shot (default: meta-ga, a GA over the neural cost "
+                     "model, when a meta-trained model for the target exists on the server, in its store or shipped; "
+                     "else ga; the server says which it picked and why)");
+  submit->add_option("--cost-model", submit_opts.cost_model,
+                     "none | xgboost | neural (default: the strategy's own; with no --strategy either, neural when a "
+                     "meta-trained model for the target exists, else none)");
   submit->add_option("--priority", submit_opts.priority, "higher is served first when jobs compete (default 0)");
   submit->add_option("--batch", submit_opts.batch_size, "candidates per round (default 16)");
   submit->add_option("--seed", submit_opts.seed, "random seed of the search (default 1)");
@@ -478,6 +492,18 @@ int main(int argc, char** argv) {
   if (*eval) return priortune::server::RunEvalModel(eval_opts);
   if (*train) return priortune::server::RunTrainModel(train_opts);
   if (*exp) return priortune::server::RunExport(db, log_path);
+  if (*target_cmd) {
+    if (target_threads < 1) return Fail(priortune::InvalidArgument("--threads must be at least 1"));
+    auto t = pc::Target::Parse(target_spec, target_threads);
+    if (!t.ok()) return Fail(t.status());
+    const pc::CpuId id = pc::HostCpuId();
+    std::printf("name %s\nmicroarch %s\nllvm-cpu %s\nisa %s\nkey %s\nlegacy-key %s\njson %s\n", t->name().c_str(),
+                t->microarch.empty() ? "-" : t->microarch.c_str(), t->cpu.c_str(), t->isa_family().c_str(),
+                t->Key().c_str(), t->LegacyKey().c_str(), t->ToJson().c_str());
+    std::printf("host-cpuid %s family %d model %d stepping %d\n", id.vendor.empty() ? "-" : id.vendor.c_str(),
+                id.family, id.model, id.stepping);
+    return 0;
+  }
   if (*imp) return priortune::server::RunImport(db, log_path);
 
   auto w = priortune::server::ParseWorkloadArgs(workload_args);

@@ -18,6 +18,7 @@
 #include "server/commands.h"
 #include "server/internal/model_cli.h"
 #include "tuner/meta_model.h"
+#include "tuner/open_store.h"
 #include "tuner/transfer.h"
 
 namespace priortune::server {
@@ -105,7 +106,7 @@ int RunTrainModel(const TrainModelOptions& o) {
   if (o.logs.empty() && !db::StoreExists(o.db)) return Fail(NotFound("no store at '" + o.db + "' (and no --log to fill one)"));
   for (const auto& log : o.logs)
     if (!FileExists(log)) return Fail(NotFound("cannot read '" + log + "'"));
-  auto store = db::OpenStore(o.db);
+  auto store = tuner::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
   for (const auto& log : o.logs) {
     auto stats = ImportLogFile(**store, log);
@@ -207,7 +208,7 @@ int RunEvalNeural(const EvalModelOptions& o, db::Store& store, const TargetRecor
     auto m = costmodel::LoadNeuralModel(*text, "", no);
     if (!m.ok()) return Fail(Status(m.status().code(), path + ": " + m.status().message()));
     std::printf("model %s: %s%s\n", path.c_str(), (*m)->metadata().training_set.c_str(),
-                (*m)->metadata().target_key == tr.target.Key() ? "" : " (trained for another target)");
+                tr.target.IsKey((*m)->metadata().target_key) ? "" : " (trained for another target)");
     std::string name = path.substr(path.find_last_of('/') + 1);
     models.emplace_back(name, std::move(text).value());
   }

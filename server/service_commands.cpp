@@ -17,6 +17,7 @@
 #include "proto/priortune.grpc.pb.h"
 #include "server/internal/channel.h"
 #include "server/internal/convert.h"
+#include "tuner/open_store.h"
 
 namespace priortune::server {
 namespace {
@@ -167,7 +168,7 @@ int RunServe(const ServeOptions& o) {
   if (!(o.server.jobs.lease_seconds >= 1))
     return ReportError(InvalidArgument("--lease-seconds: " + std::to_string(o.server.jobs.lease_seconds) +
                                        " is below 1"));
-  auto store = db::OpenStore(o.db);
+  auto store = tuner::OpenStore(o.db);
   if (!store.ok()) return ReportError(store.status());
   // A client or log reader that goes away must not kill the daemon.
   signal(SIGPIPE, SIG_IGN);
@@ -215,7 +216,8 @@ int RunSubmit(const SubmitOptions& o) {
   auto ctx = Context(*c);
   grpc::Status s = c->stub->SubmitJob(ctx.get(), req, &resp);
   if (!s.ok()) return Refused(s);
-  std::printf("job %lld submitted\n", static_cast<long long>(resp.job_id()));
+  std::printf("job %lld submitted: strategy %s%s\n", static_cast<long long>(resp.job_id()), resp.strategy().c_str(),
+              resp.strategy_note().empty() ? "" : (" (" + resp.strategy_note() + ")").c_str());
   std::fflush(stdout);
   return o.watch ? Watch(*c, resp.job_id()) : 0;
 }

@@ -29,7 +29,7 @@ struct SubmitOptions {
   std::string target = "host";
   int threads = 1;
   int trials = 200;
-  std::string strategy = "ga";
+  std::string strategy;  // empty: the server's default (meta-ga with a meta-trained model for the target, else ga)
   std::string cost_model;
   int priority = 0;
   int batch_size = 0;

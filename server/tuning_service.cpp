@@ -176,6 +176,10 @@ class TuningServiceImpl final : public v1::TuningService::Service {
     auto id = jobs_.Submit(r);
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_job_id(*id);
+    if (auto view = jobs_.Get(*id); view.ok()) {
+      resp->set_strategy(view->strategy);
+      resp->set_strategy_note(view->strategy_note);
+    }
     return grpc::Status::OK;
   }
 
@@ -361,6 +365,7 @@ class TuningServiceImpl final : public v1::TuningService::Service {
 
  private:
   static StatusOr<std::string> ResolveStrategy(const std::string& strategy, const std::string& model) {
+    if (strategy.empty() && model.empty()) return std::string();  // JobManager::Submit picks
     std::string s = strategy.empty() ? "ga" : strategy;
     static const char* kKnown[] = {"ga", "random", "grid", "xgb-ga", "meta-ga", "one-shot"};
     if (std::find(std::begin(kKnown), std::end(kKnown), s) == std::end(kKnown))

@@ -219,6 +219,7 @@ SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::str
   hello.mutable_hello()->set_worker_id(id);
   ToProto(serving, hello.mutable_hello()->mutable_target());
   hello.mutable_hello()->set_capacity(1);
+  hello.mutable_hello()->set_protocol(kWorkerProtocol);
   v1::ServerMessage welcome;
   if (!stream->Write(hello) || !stream->Read(&welcome) || !welcome.has_welcome()) {
     grpc::Status s = stream->Finish();
@@ -227,6 +228,7 @@ SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::str
       case grpc::StatusCode::UNAUTHENTICATED:
       case grpc::StatusCode::PERMISSION_DENIED:
       case grpc::StatusCode::INVALID_ARGUMENT:
+      case grpc::StatusCode::FAILED_PRECONDITION:
       case grpc::StatusCode::UNIMPLEMENTED:
         end.kind = SessionEnd::kRefused;
         break;
@@ -365,6 +367,8 @@ int RunWorker(const WorkerOptions& options) {
     std::fprintf(stderr, "priortune worker: %s\n", token.status().message().c_str());
     return 2;
   }
+  std::fprintf(stderr, "worker %s: measures for %s, %d thread%s (target %s)\n", id.c_str(),
+               serving->Describe().c_str(), serving->cores, serving->cores == 1 ? "" : "s", serving->Key().c_str());
   Runner runner(runner_options);
   Leaving leaving;
   std::thread signals([&] {

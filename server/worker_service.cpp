@@ -44,15 +44,23 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
     const v1::Hello& hello = first.hello();
     if (hello.worker_id().empty())
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello without a worker_id");
+    if (hello.protocol() < kMinWorkerProtocol)
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "worker " + hello.worker_id() + " speaks worker protocol " + std::to_string(hello.protocol()) +
+                              ", this server needs " + std::to_string(kMinWorkerProtocol) +
+                              " or later (targets that name their CPU's microarchitecture): upgrade the worker to "
+                              "this server's priortune");
     // Two workers may pick the same name; the queue needs unique ones.
     std::string id = hello.worker_id() + "#" + std::to_string(++connections_);
-    const std::string target_key = FromProto(hello.target()).Key();
+    const compiler::Target serves = FromProto(hello.target());
+    const std::string target_key = serves.Key();
 
     v1::ServerMessage welcome;
     welcome.mutable_welcome()->set_heartbeat_seconds(options_.heartbeat_seconds);
     if (!stream->Write(welcome)) return grpc::Status(grpc::StatusCode::CANCELLED, "worker left");
     queue_.AddWorker(id, target_key);
-    spdlog::info("worker {} joined (measures for {}, {} at a time)", id, target_key, std::max(1, hello.capacity()));
+    spdlog::info("worker {} joined (measures for {}, target {}, {} thread{}, {} at a time)", id, serves.Describe(),
+                 target_key, serves.cores, serves.cores == 1 ? "" : "s", std::max(1, hello.capacity()));
 
     std::atomic<bool> ended{false};
     std::atomic<int64_t> last_seen{Clock::now().time_since_epoch().count()};

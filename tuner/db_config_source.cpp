@@ -26,7 +26,7 @@ class DbConfigSource : public compiler::ConfigSource {
       if (!config.ok()) {
         why = "record " + std::to_string(r.id) + " holds a bad config: " + config.status().message();
       } else if (Status in_space = compiler::CheckConfigInSpace(*tmpl, w, t, *config); !in_space.ok()) {
-        why = "not valid on " + t.cpu + ": " + in_space.message();
+        why = "not valid on " + t.name() + ": " + in_space.message();
         if (r.template_version != tmpl->version())
           why = "tuned with " + tmpl->op() + " template v" + std::to_string(r.template_version) +
                 " (now v" + std::to_string(tmpl->version()) + "), " + why;

@@ -504,7 +504,7 @@ StatusOr<FuzzCase> FuzzCase::FromJson(const std::string& text) {
 }
 
 std::string FuzzCase::Describe() const {
-  std::string where = " on " + target.cpu + " (" + target.isa_family() + "), " + std::to_string(threads) + " thread" +
+  std::string where = " on " + target.name() + " (" + target.isa_family() + "), " + std::to_string(threads) + " thread" +
                       (threads == 1 ? "" : "s") + (check_bounds ? ", bounds-checked" : "");
   if (kind == kModel)
     return "model seed " + std::to_string(model_seed) + (propagate_layouts ? " (NCHWc kept)" : " (all NCHW)") + where;

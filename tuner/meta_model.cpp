@@ -41,7 +41,7 @@ StatusOr<Loaded> Load(std::string blob, std::string source, const costmodel::Neu
 
 MetaPrior Take(Loaded l, const compiler::Target& target, std::vector<std::string> notes) {
   MetaPrior out;
-  out.same_target = l.model->metadata().target_key == target.Key();
+  out.same_target = target.IsKey(l.model->metadata().target_key);
   std::string line = "meta model: " + l.source + " (" + l.model->metadata().training_set + ")";
   if (!out.same_target)
     line += "; trained for another target (" + l.model->metadata().target_key + ", this one is " + target.Key() +
@@ -73,7 +73,7 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> rows, store.Models({"neural", "", "", 0, 0, true}));
   auto from_store = [&](bool same) -> std::optional<Loaded> {
     for (auto& r : rows) {
-      if ((r.target_key == target.Key()) != same) continue;
+      if (target.IsKey(r.target_key) != same) continue;
       std::string source = "model #" + std::to_string(r.id) + " of the store";
       auto l = Load(std::move(r.blob), source, options);
       if (l.ok()) return std::move(l).value();
@@ -87,17 +87,27 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   for (const auto& e : std::filesystem::directory_iterator(ShippedModelDir(), ec))
     if (e.path().extension() == ".ptm") files.push_back(e.path());
   std::sort(files.begin(), files.end());
-  std::vector<Loaded> shipped_elsewhere;  // shipped models of other targets, for the last resort
+  // Shipped models of other targets, for the last resort: one named for this target's ISA
+  // level (<microarch>-avx2.ptm for an AVX2 target) first.
+  std::vector<Loaded> shipped_elsewhere;
+  size_t same_level_count = 0;
+  const std::string isa = target.isa_family();
+  const std::string own_level = "-" + isa.substr(isa.find('-') + 1) + ".ptm";
   for (const auto& f : files) {
     std::string source = "shipped model " + f.string();
     auto blob = ReadModelFile(f.string());
     auto l = blob.ok() ? Load(std::move(blob).value(), source, options) : StatusOr<Loaded>(blob.status());
     if (!l.ok()) {
       refused(source, l.status());
-    } else if (l->model->metadata().target_key == target.Key()) {
+    } else if (target.IsKey(l->model->metadata().target_key)) {
       return Take(std::move(l).value(), target, notes);
     } else {
-      shipped_elsewhere.push_back(std::move(l).value());
+      const std::string file = f.filename().string();
+      const bool same_level = file.size() > own_level.size() &&
+                              file.compare(file.size() - own_level.size(), own_level.size(), own_level) == 0;
+      auto at = same_level ? shipped_elsewhere.begin() + static_cast<std::ptrdiff_t>(same_level_count++)
+                           : shipped_elsewhere.end();
+      shipped_elsewhere.insert(at, std::move(l).value());
     }
   }
   if (auto l = from_store(false)) return Take(std::move(*l), target, notes);
@@ -106,6 +116,17 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   MetaPrior out;
   out.notes = std::move(notes);
   return out;
+}
+
+StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
+                                                const std::string& otherwise) {
+  PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, ""));
+  std::string which = prior.notes.empty() ? "" : prior.notes.back();
+  if (which.rfind("meta model: ", 0) == 0) which = which.substr(12);
+  if (prior.model && prior.same_target)
+    return DefaultStrategyChoice{"meta-ga", "a meta-trained model for " + target.name() + " exists: " + which};
+  return DefaultStrategyChoice{otherwise, "no meta-trained model for " + target.name() +
+                                              (prior.model ? " (the nearest, " + which + ")" : " (" + which + ")")};
 }
 
 }  // namespace priortune::tuner

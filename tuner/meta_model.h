@@ -36,4 +36,14 @@ StatusOr<std::string> ReadModelFile(const std::string& path);
 StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& target, const std::string& model_path,
                                  const costmodel::NeuralOptions& options = {});
 
+// The strategy a command uses when the user names none (tune-model, a submitted job):
+// "meta-ga" when a meta-trained model for `target` exists (the store's, or a shipped one
+// trained on this target's kind of CPU, MetaPriorFor's same_target), else `otherwise`.
+// `why` says which and why, for the command to print.
+struct DefaultStrategyChoice {
+  std::string strategy, why;
+};
+StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
+                                                const std::string& otherwise);
+
 }  // namespace priortune::tuner

@@ -17,8 +17,9 @@
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
 #include "db/store.h"
-#include "tuner/db_config_source.h"
 #include "peers.h"
+#include "tuner/db_config_source.h"
+#include "tuner/open_store.h"
 
 namespace pc = priortune::compiler;
 
@@ -121,7 +122,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "no store at %s\n", db_path.c_str());
       return 2;
     }
-    auto opened = priortune::db::OpenStore(db_path);
+    auto opened = priortune::tuner::OpenStore(db_path);
     if (!opened.ok()) {
       std::fprintf(stderr, "%s\n", opened.status().ToString().c_str());
       return 2;

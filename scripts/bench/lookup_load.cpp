@@ -24,6 +24,7 @@
 #include "db/store.h"
 #include "proto/priortune.grpc.pb.h"
 #include "tuner/measure.h"
+#include "tuner/open_store.h"
 #include "tuner/search_space.h"
 
 namespace pc = priortune::compiler;
@@ -42,7 +43,7 @@ std::vector<pc::Workload> Workloads(int count) {
 }
 
 int Populate(const std::string& db, int records, int workloads, uint64_t seed) {
-  auto store = priortune::db::OpenStore(db);
+  auto store = priortune::tuner::OpenStore(db);
   if (!store.ok()) {
     std::fprintf(stderr, "%s\n", store.status().ToString().c_str());
     return 2;

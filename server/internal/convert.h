@@ -9,6 +9,11 @@
 
 namespace priortune::server {
 
+// The worker protocol (Hello.protocol). 2: targets carry their microarchitecture; the
+// server refuses workers below kMinWorkerProtocol.
+inline constexpr int kWorkerProtocol = 2;
+inline constexpr int kMinWorkerProtocol = 2;
+
 void ToProto(const compiler::Workload& w, v1::Workload* out);
 compiler::Workload FromProto(const v1::Workload& w);
 void ToProto(const compiler::Target& t, v1::Target* out);

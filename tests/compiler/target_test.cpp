@@ -97,6 +97,71 @@ TEST(Target, KnowsWhichTargetsAHostCanRun) {
   EXPECT_EQ(Jit::ForTarget(Named(amx)).status().code(), StatusCode::kFailedPrecondition);
 }
 
+TEST(Target, NamesItsMicroarchitectureInJsonKeyAndDescription) {
+  Target zen4 = Named("znver4"), v3 = Named("x86-64-v3");
+  EXPECT_EQ(zen4.microarch, "znver4");
+  EXPECT_EQ(v3.microarch, "");  // an ISA level is no one machine
+  EXPECT_NE(zen4.ToJson().find(R"("microarch":"znver4")"), std::string::npos) << zen4.ToJson();
+  EXPECT_EQ(v3.ToJson().find("microarch"), std::string::npos) << v3.ToJson();
+  EXPECT_EQ(v3.Key(), v3.LegacyKey());
+  EXPECT_NE(zen4.Key(), zen4.LegacyKey());
+  EXPECT_TRUE(zen4.IsKey(zen4.LegacyKey()) && zen4.IsKey(zen4.Key()));
+  EXPECT_FALSE(zen4.IsKey(v3.Key()));
+  // Codegen's CPU and the machine's name may differ: both are said.
+  auto emr = Target::Parse(R"({"cpu":"sapphirerapids","microarch":"emeraldrapids"})");
+  ASSERT_TRUE(emr.ok()) << emr.status().ToString();
+  EXPECT_EQ(emr->name(), "emeraldrapids");
+  EXPECT_EQ(emr->Describe().rfind("emeraldrapids (LLVM sapphirerapids, x86_64-avx512", 0), 0u) << emr->Describe();
+  EXPECT_EQ(Target::FromJson(emr->ToJson())->Key(), emr->Key());
+  EXPECT_NE(emr->Key(), Named("sapphirerapids").Key());
+  EXPECT_NE(ParseError(R"({"cpu":"x86-64-v3","microarch":7})").find("field 'microarch'"), std::string::npos);
+  EXPECT_NE(ParseError(R"({"cpu":"x86-64-v3","microarch":""})").find("field 'microarch'"), std::string::npos);
+}
+
+TEST(Target, JsonFromBeforeMicroarchitecturesGetsOneAndKeepsItsOldKey) {
+  // This host as it was written before: its own name, and the key it had then.
+  Target host = Target::HostWithCores(2);
+  Target old = host;
+  old.microarch.clear();
+  auto back = Target::FromJson(old.ToJson());
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->microarch, host.microarch);
+  EXPECT_EQ(back->Key(), host.Key());
+  EXPECT_EQ(back->LegacyKey(), HashKey(old.ToJson()));
+  // Another machine: its LLVM name when that names one microarchitecture, else none.
+  Target zen3 = Named("znver3");
+  zen3.microarch.clear();
+  zen3.l3_bytes += 1 << 20;  // not this host, whatever it is
+  EXPECT_EQ(Target::FromJson(zen3.ToJson())->microarch, "znver3");
+  auto generic = Target::FromJson(R"({"cpu":"generic","features":["avx2","avx","fma","sse4.2"],"l3_bytes":1})");
+  ASSERT_TRUE(generic.ok()) << generic.status().ToString();
+  EXPECT_EQ(generic->microarch, "");
+  EXPECT_EQ(generic->Key(), generic->LegacyKey());
+}
+
+TEST(Target, HostAvx2IsThisCpuWithoutAvx512) {
+  Target host = Target::Host();
+  auto avx2 = Target::Parse("host-avx2", 1);
+  ASSERT_TRUE(avx2.ok()) << avx2.status().ToString();
+  EXPECT_EQ(avx2->microarch, host.microarch);
+  EXPECT_EQ(avx2->cpu, host.cpu);
+  EXPECT_EQ(avx2->isa_family(), "x86_64-avx2");
+  EXPECT_EQ(avx2->vector_lanes(), 8);
+  EXPECT_EQ(avx2->vector_registers, 16);
+  EXPECT_EQ(avx2->l2_bytes, host.l2_bytes);
+  for (const auto& f : avx2->features) {
+    EXPECT_NE(f.rfind("avx512", 0), 0u) << f;
+    EXPECT_NE(f.rfind("amx", 0), 0u) << f;
+  }
+  EXPECT_TRUE(avx2->CheckRunsOnHost().ok());
+  // On an AVX2 host (Zen 3) it is the host itself.
+  if (host.has("avx512f")) EXPECT_NE(avx2->Key(), host.Key());
+  else EXPECT_EQ(avx2->Key(), host.Key());
+  // Its code really is AVX2 code: built and run here, with 256-bit vectors.
+  auto jit = Jit::ForTarget(*avx2);
+  EXPECT_TRUE(jit.ok()) << jit.status().ToString();
+}
+
 TEST(Target, HostWithCoresIsTheHostOnThatManyCores) {
   Target one = Target::HostWithCores(1), host = Target::Host();
   EXPECT_EQ(one.cores, 1);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -572,6 +573,90 @@ TEST_P(StoreTest, OfServersAskingForOneLeaseAtOnceExactlyOneGetsIt) {
     EXPECT_EQ(won.load(), 1) << "round " << round;
   }
   EXPECT_EQ(stores[0]->Leases("task:").value().size(), static_cast<size_t>(kRounds));
+}
+
+// A rewriter that renames the targets of `renames` (old key -> new key), as the compiler's
+// does when targets gain their microarchitecture (MakeRecord's JSON is {"cpu":"<key>"}).
+TargetRewriter Renaming(std::map<std::string, std::string> renames) {
+  return [renames](const std::string& json) -> StatusOr<std::optional<TargetForm>> {
+    for (const auto& [from, to] : renames)
+      if (json == R"({"cpu":")" + from + R"("})")
+        return std::optional<TargetForm>(TargetForm{to, R"({"cpu":")" + to + R"("})", "x86_64-avx512"});
+    return std::optional<TargetForm>();
+  };
+}
+
+TEST_P(StoreTest, RewritingATargetKeepsItsRecordsBestsTasksAndModelsUnderTheNewKey) {
+  auto store = Open("rewrite.db");
+  std::vector<Record> batch{MakeRecord("w1", "old", "x86_64-avx512", 1, {3e-3}),
+                            MakeRecord("w1", "old", "x86_64-avx512", 2, {1e-3}),
+                            MakeRecord("w2", "old", "x86_64-avx512", 3, {2e-3}),
+                            MakeRecord("w1", "other", "x86_64-avx512", 4, {5e-3})};
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  auto job = store->CreateJob("{}");
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(store->CreateTask(*job, batch[0], 10).ok());
+  ASSERT_TRUE(store->AddModel(ModelRow{0, "neural", 1, "old", "corpus", "{}", 3, 0, "blob"}).ok());
+  std::stringstream before;
+  ASSERT_TRUE(store->Export(before, {}).ok());
+
+  auto rewritten = store->RewriteTargets(Renaming({{"old", "new"}}));
+  ASSERT_TRUE(rewritten.ok()) << rewritten.status().ToString();
+  EXPECT_EQ(*rewritten, 1);
+  auto now = store->History({"", "new", "", 0});
+  ASSERT_TRUE(now.ok());
+  ASSERT_EQ(now->size(), 3u);
+  for (const Record& r : *now) EXPECT_EQ(r.target_json, R"({"cpu":"new"})");
+  // The old key still finds them (target_aliases), and the other target is untouched.
+  EXPECT_EQ(store->History({"", "old", "", 0}).value().size(), 3u);
+  EXPECT_EQ(store->History({"", "other", "", 0}).value().size(), 1u);
+  auto best = store->Best("w1", "new", "x86_64-avx512");
+  ASSERT_TRUE(best.ok() && best->has_value());
+  EXPECT_EQ((*best)->level, MatchLevel::kExact);
+  EXPECT_EQ((*best)->record.config_hash, "h2");
+  EXPECT_EQ(store->TasksOfJob(*job).value().at(0).target_key, "new");
+  EXPECT_EQ(store->Models({"neural", "new", "", 0, 0, false}).value().size(), 1u);
+  EXPECT_TRUE(store->Models({"neural", "old", "", 0, 0, false}).value().empty());
+
+  // Nothing is left to rewrite; a log written before the rewrite imports as duplicates.
+  EXPECT_EQ(store->RewriteTargets(Renaming({{"old", "new"}})).value(), 0);
+  auto stats = store->Import(before, nullptr);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(stats->imported, 0);
+  EXPECT_EQ(stats->duplicates, 4);
+}
+
+TEST_P(StoreTest, RewritingATargetOntoAnExistingKeyMergesTheRowsAndKeepsTheFasterBest) {
+  auto store = Open("merge.db");
+  std::vector<Record> batch{MakeRecord("w1", "old", "x86_64-avx512", 1, {1e-3}),
+                            MakeRecord("w2", "old", "x86_64-avx512", 2, {5e-3}),
+                            MakeRecord("w1", "new", "x86_64-avx512", 3, {2e-3}),
+                            MakeRecord("w2", "new", "x86_64-avx512", 4, {4e-3}),
+                            MakeRecord("w3", "old", "x86_64-avx512", 5, {6e-3})};
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  ASSERT_EQ(store->RewriteTargets(Renaming({{"old", "new"}})).value(), 1);
+  EXPECT_EQ(store->History({"", "new", "", 0}).value().size(), 5u);
+  for (const auto& [workload, hash] : std::vector<std::pair<std::string, std::string>>{
+           {"w1", "h1"}, {"w2", "h4"}, {"w3", "h5"}}) {
+    auto best = store->Best(workload, "new", "x86_64-avx512");
+    ASSERT_TRUE(best.ok() && best->has_value()) << workload;
+    EXPECT_EQ((*best)->level, MatchLevel::kExact) << workload;
+    EXPECT_EQ((*best)->record.config_hash, hash) << workload;
+  }
+}
+
+TEST_P(StoreTest, ARewriterErrorWritesNothing) {
+  auto store = Open("rewrite-error.db");
+  std::vector<Record> batch{MakeRecord("w1", "old", "x86_64-avx512", 1, {1e-3})};
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  auto failing = [](const std::string&) -> StatusOr<std::optional<TargetForm>> {
+    return InvalidArgument("cannot read it");
+  };
+  auto rewritten = store->RewriteTargets(failing);
+  EXPECT_EQ(rewritten.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(rewritten.status().message().find("target old: cannot read it"), std::string::npos)
+      << rewritten.status().ToString();
+  EXPECT_EQ(store->History({"", "old", "", 0}).value().size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgresql"),

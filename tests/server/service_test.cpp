@@ -2,12 +2,14 @@
 // loopback, gRPC clients, the SQLite file behind it.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <future>
 #include <thread>
 
 #include "compiler/target.h"
 #include "compiler/workload.h"
+#include "proto/priortune.grpc.pb.h"
 #include "server/internal/convert.h"
 #include "server/measure_queue.h"
 #include "tests/server/internal/service_cluster.h"
@@ -261,6 +263,71 @@ TEST(TuningService, CandidatesGoOnlyToWorkersOfTheTaskTargetAndATargetWithoutWor
   EXPECT_NE(failed.tasks(0).message().find("for 3 s"), std::string::npos) << failed.DebugString();
   EXPECT_EQ(RecordsOf(c, w2).first, 0);
   EXPECT_EQ(kill(c.server_pid(), 0), 0);
+}
+
+// Workers from before targets named their microarchitecture cannot match any task: the
+// server refuses them at hello, saying why, and goes on serving current ones.
+TEST(TuningService, AWorkerOfAnOlderProtocolIsRefusedAtHelloAndTheServerGoesOn) {
+  ServiceCluster c;
+  c.StartServer();
+  auto stub = v1::WorkerService::NewStub(c.Channel());
+  auto hello = [&](int protocol, v1::ServerMessage* reply) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    auto stream = stub->Lease(&ctx);
+    v1::WorkerMessage m;
+    m.mutable_hello()->set_worker_id("old");
+    ToProto(compiler::Target::HostWithCores(1), m.mutable_hello()->mutable_target());
+    if (protocol > 0) m.mutable_hello()->set_protocol(protocol);
+    EXPECT_TRUE(stream->Write(m));
+    bool answered = stream->Read(reply);
+    stream->WritesDone();
+    if (answered) ctx.TryCancel();
+    grpc::Status s = stream->Finish();
+    return std::make_pair(answered, s);
+  };
+  v1::ServerMessage reply;
+  auto [answered, refused] = hello(0, &reply);
+  EXPECT_FALSE(answered);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("worker protocol 0"), std::string::npos) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("upgrade the worker"), std::string::npos) << refused.error_message();
+  auto [welcomed, ended] = hello(kWorkerProtocol, &reply);
+  EXPECT_TRUE(welcomed) << ended.error_message();
+  EXPECT_TRUE(reply.has_welcome());
+  // The server's log names the worker's CPU by its microarchitecture.
+  c.AddWorkers(1);
+  auto job_stub = c.Client();
+  v1::Workload w = Matmul(16, 24, 8);
+  v1::JobStatus end = WatchToEnd(*job_stub, Submit(*job_stub, Job({w}, 8)));
+  EXPECT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
+  EXPECT_NE(c.ServerLog().find("measures for " + compiler::Target::Host().name() + " ("), std::string::npos)
+      << c.ServerLog();
+  EXPECT_EQ(kill(c.server_pid(), 0), 0);
+}
+
+// A job that names no strategy gets the server's pick, and the answer says which and why.
+TEST(TuningService, AJobWithoutAStrategyGetsTheServersDefaultAndIsToldWhy) {
+  ServiceCluster c;
+  c.StartServer();
+  auto stub = c.Client();
+  v1::SubmitJobRequest r = Job({Matmul(8, 8, 8)}, 4);
+  r.clear_strategy();
+  v1::SubmitJobResponse resp;
+  auto ctx = Ctx("");
+  grpc::Status s = stub->SubmitJob(ctx.get(), r, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(resp.strategy() == "meta-ga" || resp.strategy() == "ga") << resp.strategy();
+  const std::string expected = resp.strategy() == "meta-ga" ? "a meta-trained model for " : "no meta-trained model for ";
+  EXPECT_NE(resp.strategy_note().find(expected + compiler::Target::Host().name()), std::string::npos)
+      << resp.strategy_note();
+  // A named strategy is the client's: no note.
+  v1::SubmitJobRequest named = Job({Matmul(8, 8, 16)}, 4);
+  v1::SubmitJobResponse named_resp;
+  auto ctx2 = Ctx("");
+  ASSERT_TRUE(stub->SubmitJob(ctx2.get(), named, &named_resp).ok());
+  EXPECT_EQ(named_resp.strategy(), "ga");
+  EXPECT_EQ(named_resp.strategy_note(), "");
 }
 
 TEST(TuningService, ALateWatcherGetsTheStateFirstAndTheStoreIsListedPageByPage) {

@@ -123,6 +123,26 @@ TEST_F(MetaStrategy, AnotherTargetsModelIsOnlyAPriorAndOneShotSaysSo) {
   EXPECT_LE(one->measured, 24);
 }
 
+TEST_F(MetaStrategy, TheDefaultIsMetaGaOnlyWithAModelForTheTargetAndSaysWhy) {
+  compiler::Target zen4 = compiler::Target::Parse("znver4", 1).value();
+  auto none = DefaultStrategy(*store_, zen4, "xgb-ga");
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_EQ(none->strategy, "xgb-ga");
+  EXPECT_NE(none->why.find("no meta-trained model for znver4"), std::string::npos) << none->why;
+  // Another target's model is no reason.
+  ASSERT_TRUE(StoreModel(*store_, *TinyModel(Avx2().Key())).ok());
+  auto other = DefaultStrategy(*store_, zen4, "xgb-ga");
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(other->strategy, "xgb-ga");
+  EXPECT_NE(other->why.find("the nearest"), std::string::npos) << other->why;
+  // A model trained for this target, also one from before keys named the microarchitecture.
+  ASSERT_TRUE(StoreModel(*store_, *TinyModel(zen4.LegacyKey())).ok());
+  auto own = DefaultStrategy(*store_, zen4, "xgb-ga");
+  ASSERT_TRUE(own.ok());
+  EXPECT_EQ(own->strategy, "meta-ga");
+  EXPECT_NE(own->why.find("a meta-trained model for znver4 exists"), std::string::npos) << own->why;
+}
+
 TEST_F(MetaStrategy, ACorruptStoredModelIsRefusedAndTuningGoesOnWithoutIt) {
   db::ModelRow bad;
   bad.kind = "neural";

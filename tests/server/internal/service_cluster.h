@@ -213,6 +213,7 @@ inline v1::SubmitJobRequest Job(std::vector<v1::Workload> workloads, int trials,
   r.mutable_target()->set_spec(spec);
   r.set_trials(trials);
   r.set_batch_size(8);
+  r.set_strategy("ga");  // the same search on every CPU (the default depends on the models there)
   return r;
 }
 
