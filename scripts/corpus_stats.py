@@ -35,7 +35,7 @@ def main(argv):
                 continue
             key = rec["workload_key"]
             t = tasks.setdefault(key, {"op": rec["op"], "dims": dims_text(rec["workload"]), "costs": [], "failed": 0})
-            targets.add((rec["target"].get("cpu", "?"), rec.get("isa_family", "?")))
+            targets.add((rec["target"].get("microarch", rec["target"].get("cpu", "?")), rec.get("isa_family", "?")))
             costs = rec.get("costs") or []
             if rec["error"]["kind"] != "none" or not costs:
                 t["failed"] += 1

@@ -40,15 +40,13 @@ while [[ $# -gt 0 ]]; do
 done
 [[ "$trials" =~ ^[0-9]+$ && "$random" =~ ^[0-9]+$ && "$seed" =~ ^[0-9]+$ ]] || usage
 [[ -x "$exe" ]] || { echo "make_corpus: $exe not built (scripts/setup.sh)" >&2; exit 2; }
+source "$root/scripts/study_common.sh"  # describe_machine, host_kind
 # The corpus's name: the target's microarchitecture and ISA level, file-name safe
 # ("unknown (family 26, model 200)" -> unknown-family-26-model-200).
 target_info="$("$exe" target --target "$target")" || { echo "make_corpus: bad --target '$target'" >&2; exit 2; }
-uarch="$(awk '$1 == "name" { $1 = ""; print }' <<<"$target_info" | sed -E 's/[^A-Za-z0-9.]+/-/g; s/^-+|-+$//g')"
-isa="$(awk '$1 == "isa" { print $2 }' <<<"$target_info")"
-cpu="${uarch:-unknown}-${isa#x86_64-}"
+cpu="$(host_kind "$target")"
 [[ -n "$db" ]] || db="$root/bench-results/corpus/$cpu/corpus.db"
 echo "make_corpus: $cpu (target $target), store $db" >&2
-source "$root/scripts/study_common.sh"  # describe_machine
 mkdir -p "$(dirname "$db")"
 start=$(date +%s)
 index=0

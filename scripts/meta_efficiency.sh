@@ -14,7 +14,9 @@
 #                  else the first one)
 #   STRATEGIES="xgb-ga meta-ga one-shot ga random transfer"   what to (re-)run; the other
 #                  strategies' last runs are kept
+#   OUT=dir        where runs and tables go (default bench-results/meta-efficiency)
 #   REPORT_ONLY=1  redo the tables from the last traces
+#   NO_OFFLINE=1   skip the offline metrics after the runs
 #   OFFLINE_ONLY=1 only the offline metrics: the runs' records (transfer runs aside) in one
 #                  store, and eval-model --neural on it for a jointly trained (pretrained)
 #                  model and MODEL (meta-trained), k = 0, 8, 16, 32, 64, beside XGBoost and
@@ -26,7 +28,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 exe="${BUILD_DIR:-$root/build}/server/priortune"
 trials="${1:-200}"
 seeds="${2:-1 2 3}"
-out="$root/bench-results/meta-efficiency"
+out="${OUT:-$root/bench-results/meta-efficiency}"
 strategies="${STRATEGIES:-xgb-ga meta-ga one-shot ga random transfer}"
 source "$root/scripts/efficiency_shapes.sh"  # shapes=("name op shape" ...) and names
 source "$root/scripts/study_common.sh"       # describe_machine, tune_traced, shipped_file
@@ -84,6 +86,6 @@ if [[ "${REPORT_ONLY:-0}" != 1 ]]; then
       done
     done
   done
-  offline
+  [[ "${NO_OFFLINE:-0}" == 1 ]] || offline
 fi
 /usr/bin/python3 "$root/scripts/meta_efficiency_report.py" "$out" "$trials" "${names[@]}"
