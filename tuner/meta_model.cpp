@@ -124,8 +124,8 @@ StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler
   std::string which = prior.notes.empty() ? "" : prior.notes.back();
   if (which.rfind("meta model: ", 0) == 0) which = which.substr(12);
   if (prior.model && prior.same_target)
-    return DefaultStrategyChoice{"meta-ga", "a meta-trained model for " + target.name() + " exists: " + which};
-  return DefaultStrategyChoice{otherwise, "no meta-trained model for " + target.name() +
+    return DefaultStrategyChoice{"meta-ga", "a meta-trained model for " + target.name() + " (" + target.isa_family() + ") exists: " + which};
+  return DefaultStrategyChoice{otherwise, "no meta-trained model for " + target.name() + " (" + target.isa_family() + ")" +
                                               (prior.model ? " (the nearest, " + which + ")" : " (" + which + ")")};
 }
 
