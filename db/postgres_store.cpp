@@ -729,9 +729,9 @@ class PostgresStore : public Store {
   // The id of the stored record with r's workload, target, config, worker and time; 0 if none.
   StatusOr<int64_t> IdOf(const Record& r) {
     PT_ASSIGN_OR_RETURN(Result s, Query("SELECT r.id FROM records r JOIN workloads w ON w.id = r.workload_id "
-                                        "JOIN targets t ON t.id = r.target_id WHERE w.key = $1 AND (t.key = $2 OR "
-                                        "t.key IN (SELECT key FROM target_aliases WHERE old_key = $2)) "
-                                        "AND r.config_hash = $3 AND r.worker = $4 AND r.timestamp = $5",
+                                        "JOIN targets t ON t.id = r.target_id WHERE w.key = $1 AND " +
+                                            DollarParams(kTargetKeyOrAlias) +
+                                            " AND r.config_hash = $3 AND r.worker = $4 AND r.timestamp = $5",
                                         {P(r.workload_key), P(r.target_key), P(r.config_hash), P(r.worker),
                                          P(r.timestamp)}));
     return s.rows() > 0 ? s.Int(0, 0) : 0;

@@ -651,9 +651,10 @@ class SqliteStore : public Store {
   }
 
   StatusOr<bool> Exists(const Record& r) {
-    Stmt s(db_, "SELECT 1 FROM records r JOIN workloads w ON w.id = r.workload_id "
-                "JOIN targets t ON t.id = r.target_id WHERE w.key = ?1 AND (t.key = ?2 OR t.key IN "
-                "(SELECT key FROM target_aliases WHERE old_key = ?2)) AND r.config_hash = ?3 AND r.worker = ?4 AND r.timestamp = ?5");
+    const std::string sql = std::string("SELECT 1 FROM records r JOIN workloads w ON w.id = r.workload_id "
+                                        "JOIN targets t ON t.id = r.target_id WHERE w.key = ?1 AND ") +
+                            kTargetKeyOrAlias + " AND r.config_hash = ?3 AND r.worker = ?4 AND r.timestamp = ?5";
+    Stmt s(db_, sql.c_str());
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, r.workload_key).Bind(2, r.target_key).Bind(3, r.config_hash).Bind(4, r.worker);
     s.Bind(5, r.timestamp);

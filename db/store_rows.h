@@ -101,9 +101,12 @@ inline constexpr const char* kRekeySql[] = {
     "UPDATE target_aliases SET key = ?2 WHERE key = ?1",
     "INSERT INTO target_aliases(old_key, key) VALUES(?1, ?2) ON CONFLICT(old_key) DO UPDATE SET key = excluded.key",
 };
-// History's target clause: the key, or a key it was renamed to (?2 is the asked key).
-inline constexpr const char* kTargetKeyClause =
-    "(?2 = '' OR t.key = ?2 OR t.key IN (SELECT key FROM target_aliases WHERE old_key = ?2))";
+// The target t is the one keyed ?2, or the one that key was renamed to.
+#define PT_TARGET_KEY_OR_ALIAS "t.key = ?2 OR t.key IN (SELECT key FROM target_aliases WHERE old_key = ?2)"
+inline constexpr const char* kTargetKeyOrAlias = "(" PT_TARGET_KEY_OR_ALIAS ")";
+// History's target clause: any target when ?2 is empty.
+inline constexpr const char* kTargetKeyClause = "(?2 = '' OR " PT_TARGET_KEY_OR_ALIAS ")";
+#undef PT_TARGET_KEY_OR_ALIAS
 
 // `sql` with ?N placeholders spelt $N (PostgreSQL's).
 inline std::string DollarParams(std::string sql) {

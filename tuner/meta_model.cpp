@@ -42,12 +42,13 @@ StatusOr<Loaded> Load(std::string blob, std::string source, const costmodel::Neu
 MetaPrior Take(Loaded l, const compiler::Target& target, std::vector<std::string> notes) {
   MetaPrior out;
   out.same_target = target.IsKey(l.model->metadata().target_key);
-  std::string line = "meta model: " + l.source + " (" + l.model->metadata().training_set + ")";
+  std::string line = l.source + " (" + l.model->metadata().training_set + ")";
   if (!out.same_target)
     line += "; trained for another target (" + l.model->metadata().target_key + ", this one is " + target.Key() +
             "): a prior to adapt from";
+  out.description = line;
   out.notes = std::move(notes);
-  out.notes.push_back(line);
+  out.notes.push_back("meta model: " + line);
   out.blob = std::move(l.blob);
   out.model = std::move(l.model);
   return out;
@@ -121,8 +122,9 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
 StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
                                                 const std::string& otherwise) {
   PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, ""));
-  std::string which = prior.notes.empty() ? "" : prior.notes.back();
-  if (which.rfind("meta model: ", 0) == 0) which = which.substr(12);
+  // Without a model, the last note says why none was found.
+  std::string which = prior.model ? prior.description : prior.notes.empty() ? "" : prior.notes.back();
+  if (!prior.model && which.rfind("meta model: ", 0) == 0) which = which.substr(12);
   if (prior.model && prior.same_target)
     return DefaultStrategyChoice{"meta-ga", "a meta-trained model for " + target.name() + " (" + target.isa_family() + ") exists: " + which};
   return DefaultStrategyChoice{otherwise, "no meta-trained model for " + target.name() + " (" + target.isa_family() + ")" +

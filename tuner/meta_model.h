@@ -20,6 +20,7 @@ struct MetaPrior {
   std::string blob;  // empty: no usable model (notes say why)
   std::shared_ptr<const costmodel::CostModel> model;  // loaded from blob
   bool same_target = false;  // trained for the target being tuned
+  std::string description;   // which model, from where (the last note without its prefix)
   std::vector<std::string> notes;  // which model (from where), and the ones refused
 };
 
