@@ -3,6 +3,7 @@
 // weights are data the deploy runtime reads; the C++ compiler only assembles and links.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -84,7 +85,8 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   std::string one_line_info = info;
   for (char& c : one_line_info)
     if (c == '\n') c = ' ';
-  text << "priortune-plan 2\ninfo " << one_line_info << "\nbuffers " << plan.buffers.size() << "\n";
+  text << "priortune-plan 3\ninfo " << one_line_info << "\nthreads " << std::max(1, plan.target.cores) << "\nbuffers "
+       << plan.buffers.size() << "\n";
   for (size_t i = 0; i < plan.buffers.size(); ++i)
     text << "b " << plan.buffers[i].elements << " " << offset[i] << " " << plan.buffers[i].view_of << "\n";
   text << "steps " << plan.steps.size() << "\n";
@@ -170,7 +172,7 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
     std::ofstream f(dir / "exports.map", std::ios::trunc);
     f << "{\n  global:\n";
     for (const char* fn : {"pt_model_create", "pt_model_run", "pt_model_destroy", "pt_model_input_size",
-                           "pt_model_output_size", "pt_model_set_threads", "pt_model_info", "pt_model_last_error"})
+                           "pt_model_output_size", "pt_model_set_threads", "pt_model_threads", "pt_model_info", "pt_model_last_error"})
       f << "    " << fn << ";\n";
     f << "  local: *;\n};\n";
     if (!f) return Internal("cannot write exports.map");

@@ -31,8 +31,12 @@ int pt_model_run(pt_model* model, const float* input, int64_t input_size, float*
 void pt_model_destroy(pt_model* model);
 int64_t pt_model_input_size(const pt_model* model);
 int64_t pt_model_output_size(const pt_model* model);
-/* Threads the kernels' parallel loops use, the caller included (default: the machine's cores). */
+/* Threads the kernels' parallel loops use, the caller included, in every model of the
+ * process (default: the thread count the library was built for, `build-model --threads`). */
 void pt_model_set_threads(int threads);
+/* The thread count runs use now: pt_model_set_threads's, else (once a model is created)
+ * the library's built count. */
+int pt_model_threads(void);
 /* The target the kernels were built for (its key and CPU), and the build's summary. */
 const char* pt_model_info(void);
 /* The message of the last failure in this thread, "" if none. */

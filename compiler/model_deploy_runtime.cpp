@@ -10,8 +10,9 @@
 // never an abort.
 //
 // The plan text, one item per line:
-//   priortune-plan 2
+//   priortune-plan 3
 //   info <text to the end of the line>
+//   threads <the thread count it was built for: the default until pt_model_set_threads>
 //   buffers <n>
 //   b <elements> <params offset in floats, or -1> <view of buffer, or -1>
 //   steps <n>
@@ -19,6 +20,7 @@
 //     <nprepacks> (<arg> <packed elements> <function>)...
 //   io <input buffer> <output buffer>
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -41,6 +43,9 @@ extern const int64_t pt_model_function_count;
 namespace {
 
 thread_local std::string g_error;
+// Whether pt_model_set_threads was called: until it is, a model runs with the thread
+// count it was built for.
+std::atomic<bool> g_threads_set{false};
 
 struct Step {
   pt_fn fn;
@@ -56,6 +61,7 @@ struct Step {
 
 struct Plan {
   std::string info;
+  int threads = 1;  // the thread count it was built (and its kernels tuned) for
   std::vector<int64_t> elements, offset;
   std::vector<int> view;
   std::vector<Step> steps;
@@ -67,11 +73,13 @@ bool ParsePlan(Plan& p) {
   std::string word;
   int version = 0;
   in >> word >> version;
-  if (word != "priortune-plan" || version != 2) return false;
+  if (word != "priortune-plan" || version != 3) return false;
   in >> word;
   if (word != "info") return false;
   std::getline(in, p.info);
   if (!p.info.empty() && p.info[0] == ' ') p.info.erase(0, 1);
+  in >> word >> p.threads;
+  if (word != "threads" || p.threads < 1) return false;
   size_t n = 0;
   in >> word >> n;
   if (word != "buffers") return false;
@@ -189,6 +197,7 @@ pt_model* pt_model_create(void) {
     return nullptr;
   }
   const Plan& p = m->plan;
+  if (!g_threads_set.load()) priortune::compiler::SetNumThreads(p.threads);
   m->memory.assign(p.elements.size(), nullptr);
   for (size_t i = 0; i < p.elements.size(); ++i) {
     if (p.view[i] >= 0) {
@@ -240,7 +249,11 @@ int pt_model_run(pt_model* m, const float* input, int64_t input_size, float* out
 void pt_model_destroy(pt_model* m) { delete m; }
 int64_t pt_model_input_size(const pt_model* m) { return m->plan.elements[m->plan.input]; }
 int64_t pt_model_output_size(const pt_model* m) { return m->plan.elements[m->plan.output]; }
-void pt_model_set_threads(int threads) { priortune::compiler::SetNumThreads(threads); }
+void pt_model_set_threads(int threads) {
+  g_threads_set = true;
+  priortune::compiler::SetNumThreads(threads);
+}
+int pt_model_threads(void) { return priortune::compiler::NumThreads(); }
 const char* pt_model_info(void) {
   static std::string info = [] {
     Plan p;

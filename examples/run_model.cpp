@@ -4,10 +4,12 @@
 //   priortune build-model resnet18.onnx --db priortune.db --out build/resnet18
 //   c++ -O2 -std=c++17 examples/run_model.cpp -I build/resnet18 -L build/resnet18 \
 //       -lpriortune_model -Wl,-rpath,build/resnet18 -o run_model
-//   ./run_model [--threads N] [--repeat N] [--input x.bin] [--output y.bin]
+//   ./run_model [--threads N] [--repeat N] [--warmup N] [--input x.bin] [--output y.bin]
 //
 // Input and output are raw float32 files; without --input the input is uniform [-1, 1)
-// from a fixed seed. Prints the median latency of --repeat inferences.
+// from a fixed seed. Without --threads the library runs with the thread count it was
+// built for. Prints the median latency of --repeat inferences after --warmup (default 10)
+// untimed ones.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,7 +24,7 @@
 #include "priortune_model.h"
 
 int main(int argc, char** argv) {
-  int threads = 1, repeat = 20;
+  int threads = 0, repeat = 20, warmup = 10;
   std::string input_path, output_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
     }
     if (a == "--threads") threads = std::atoi(argv[++i]);
     else if (a == "--repeat") repeat = std::atoi(argv[++i]);
+    else if (a == "--warmup") warmup = std::atoi(argv[++i]);
     else if (a == "--input") input_path = argv[++i];
     else if (a == "--output") output_path = argv[++i];
     else {
@@ -39,11 +42,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (threads < 1 || repeat < 1) {
-    std::fprintf(stderr, "run_model: --threads and --repeat must be at least 1\n");
+  if (threads < 0 || repeat < 1 || warmup < 0) {
+    std::fprintf(stderr, "run_model: --threads and --repeat must be at least 1, --warmup at least 0\n");
     return 2;
   }
-  pt_model_set_threads(threads);
+  if (threads > 0) pt_model_set_threads(threads);
   pt_model* m = pt_model_create();
   if (!m) {
     std::fprintf(stderr, "run_model: %s\n", pt_model_last_error());
@@ -69,6 +72,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "run_model: %s\n", pt_model_last_error());
     return 1;
   }
+  for (int r = 1; r < warmup; ++r) pt_model_run(m, input.data(), input.size(), output.data(), output.size());
   std::vector<double> ms;
   for (int r = 0; r < repeat; ++r) {
     auto t0 = std::chrono::steady_clock::now();
@@ -76,7 +80,7 @@ int main(int argc, char** argv) {
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(ms.begin(), ms.end());
-  std::printf("%s\n%d thread(s): %.3f ms per inference (median of %d)\n", pt_model_info(), threads,
+  std::printf("%s\n%d thread(s): %.3f ms per inference (median of %d)\n", pt_model_info(), pt_model_threads(),
               ms[ms.size() / 2], repeat);
   if (!output_path.empty()) {
     std::ofstream f(output_path, std::ios::binary);

@@ -7,7 +7,7 @@ BatchNormalization nodes are kept in the graph (priortune folds them into the co
 import), and their statistics and affine parameters are randomised with the seed, so
 that folding them is not a no-op.
 
-Usage: /usr/bin/python3 scripts/export_models.py [--out DIR] [--models resnet18,mobilenet_v2,mnasnet0_5]
+Usage: /usr/bin/python3 scripts/export_models.py [--out DIR] [--models resnet18,resnet50,mobilenet_v2,mnasnet0_5]
        [--seed 1] [--batch 1]
 Writes DIR/<model>.onnx, DIR/<model>.input.bin and DIR/<model>.output.bin (float32,
 little-endian, NCHW input of 3x224x224 per image) and DIR/<model>.json (shapes, the
@@ -18,7 +18,7 @@ import json
 import os
 import sys
 
-MODELS = ["resnet18", "mobilenet_v2", "mnasnet0_5"]
+MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mnasnet0_5"]
 
 
 def randomise_batchnorm(model, gen):

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <set>
 
 #include "compiler/graph.h"
 #include "compiler/median.h"
@@ -88,6 +89,75 @@ StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& 
                        options);
 }
 
+// How many of `tasks` the store holds records of on `spec`'s target at each thread count
+// (a target differs from another only in cores = threads): the counts a model was tuned
+// at.
+StatusOr<std::map<int, int>> TunedThreadCounts(db::Store& store, const std::vector<pc::GraphTask>& tasks,
+                                               const std::string& spec) {
+  std::map<std::string, int> cores_of_key;  // target key -> threads, -1: another target
+  std::map<int, int> tasks_at;
+  for (const auto& t : tasks) {
+    PT_ASSIGN_OR_RETURN(std::vector<db::Record> records, store.History({t.workload.Key(), "", "", 0}));
+    std::set<int> counts;
+    for (const auto& r : records) {
+      auto it = cores_of_key.find(r.target_key);
+      if (it == cores_of_key.end()) {
+        int cores = -1;
+        if (auto rt = pc::Target::FromJson(r.target_json); rt.ok())
+          if (auto mine = DeployTarget(spec, rt->cores); mine.ok() && mine->IsKey(r.target_key)) cores = rt->cores;
+        it = cores_of_key.emplace(r.target_key, cores).first;
+      }
+      if (it->second > 0) counts.insert(it->second);
+    }
+    for (int c : counts) ++tasks_at[c];
+  }
+  return tasks_at;
+}
+
+// The thread count a model is built or run with: `given` (> 0), or else the one the store
+// tuned the most of its tasks at (ties: fewer threads), or 1 for a store that tuned none.
+// Tuning and deploying are one decision: a count the store has not tuned the model at is
+// said on stderr, with the command that tunes it. `command` names the caller.
+StatusOr<int> ModelThreads(const std::string& command, const std::string& model, const std::string& db_path,
+                           const std::string& spec, int given) {
+  if (given < 0) return InvalidArgument(command + ": --threads must be at least 1, got " + std::to_string(given));
+  if (db_path.empty() || !db::StoreExists(db_path)) return given > 0 ? given : 1;
+  PT_ASSIGN_OR_RETURN(pc::Graph graph, pc::ImportOnnx(model));
+  const std::vector<pc::GraphTask> tasks = pc::ExtractTasks(graph);
+  if (tasks.empty()) return given > 0 ? given : 1;
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, tuner::OpenStore(db_path));
+  PT_ASSIGN_OR_RETURN(auto tasks_at, TunedThreadCounts(*store, tasks, spec));
+  auto counts = [&] {
+    std::string s;
+    for (const auto& [n, k] : tasks_at)
+      if (n != given)
+        s += (s.empty() ? "" : ", ") + std::to_string(k) + " at " + std::to_string(n) + " thread" + (n == 1 ? "" : "s");
+    return s;
+  };
+  const int total = static_cast<int>(tasks.size());
+  if (given == 0) {
+    int pick = 1, most = 0;
+    for (const auto& [n, k] : tasks_at)
+      if (k > most) pick = n, most = k;
+    if (most > 0)
+      std::fprintf(stderr, "priortune: %s: %d thread%s, the count the store tuned this model at (%d of %d tasks; "
+                   "--threads to choose)\n", command.c_str(), pick, pick == 1 ? "" : "s", most, total);
+    given = pick;
+  }
+  const int here = tasks_at.count(given) ? tasks_at[given] : 0;
+  if (here < total) {
+    std::string tune = "priortune tune-model " + model + " --db " + db_path +
+                       (spec == "host" ? "" : " --target '" + spec + "'") + " --threads " + std::to_string(given);
+    std::fprintf(stderr,
+                 "priortune: %s: the store tuned %d of this model's %d tasks at %d thread%s%s; the others take "
+                 "configs measured at another thread count or hand-picked ones. To tune them for %d thread%s: %s\n",
+                 command.c_str(), here, total, given, given == 1 ? "" : "s",
+                 counts().empty() ? "" : (" (it holds " + counts() + ")").c_str(),
+                 given, given == 1 ? "" : "s", tune.c_str());
+  }
+  return given;
+}
+
 // "layouts: 14 of 40 activations kept in NCHWc between kernels".
 void PrintLayouts(const pc::ModelPlan& plan) {
   int activations = 0;
@@ -97,14 +167,17 @@ void PrintLayouts(const pc::ModelPlan& plan) {
 
 int RunBuildModel(const BuildModelOptions& o) {
   if (o.out.empty()) return Fail(InvalidArgument("build-model: --out DIR is required"));
-  auto target = DeployTarget(o.target, o.threads);
+  auto threads = ModelThreads("build-model", o.model, o.db, o.target, o.threads);
+  if (!threads.ok()) return Fail(threads.status());
+  auto target = DeployTarget(o.target, *threads);
   if (!target.ok()) return Fail(target.status());
   auto graph = pc::ImportOnnx(o.model);
   if (!graph.ok()) return Fail(graph.status());
   auto plan = PlanWithStore(*graph, *target, o.db, o.layouts);
   if (!plan.ok()) return Fail(plan.status());
   std::map<std::string, int> levels;
-  std::printf("%s for %s: %zu steps\n", o.model.c_str(), target->Describe().c_str(), plan->steps.size());
+  std::printf("%s for %s, %d thread%s: %zu steps\n", o.model.c_str(), target->Describe().c_str(), *threads,
+              *threads == 1 ? "" : "s", plan->steps.size());
   for (size_t i = 0; i < plan->steps.size(); ++i) {
     const pc::PlanStep& s = plan->steps[i];
     if (!s.workload) continue;
@@ -121,7 +194,7 @@ int RunBuildModel(const BuildModelOptions& o) {
   std::string summary;
   for (const auto& [level, n] : levels) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + level;
   std::string info = o.model + " for " + target->Key() + " (" + target->name() + ", " + target->isa_family() +
-                     ", " + std::to_string(o.threads) + " thread(s)); configs: " + summary;
+                     ", " + std::to_string(*threads) + " thread(s)); configs: " + summary;
   pc::CompileOptions compile;
   compile.check_bounds = o.check_bounds;
   if (o.check_bounds) info += "; bounds-checked kernels";
@@ -271,7 +344,10 @@ int RunTuneModel(const TuneModelOptions& o) {
 
 int RunRunModel(const RunModelOptions& o) {
   if (o.repeat < 1) return Fail(InvalidArgument("run-model: --repeat must be at least 1"));
-  auto target = TuningTarget(o.target, o.threads);
+  auto threads_or = ModelThreads("run-model", o.model, o.db, o.target, o.threads);
+  if (!threads_or.ok()) return Fail(threads_or.status());
+  const int threads = *threads_or;
+  auto target = TuningTarget(o.target, threads);
   if (!target.ok()) return Fail(target.status());
   auto graph = pc::ImportOnnx(o.model);
   if (!graph.ok()) return Fail(graph.status());
@@ -282,7 +358,7 @@ int RunRunModel(const RunModelOptions& o) {
   auto model = pc::CompiledModel::Create(std::move(*plan), compile);
   if (!model.ok()) return Fail(model.status());
   pc::CompiledModel& m = **model;
-  pc::SetNumThreads(o.threads);
+  pc::SetNumThreads(threads);
 
   std::vector<float> input(static_cast<size_t>(m.input_elements()));
   if (!o.input.empty()) {
@@ -318,7 +394,7 @@ int RunRunModel(const RunModelOptions& o) {
   }
   const pc::ModelPlan& plan_ref = m.plan();
   std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target->name().c_str(),
-              o.threads, o.threads == 1 ? "" : "s", plan_ref.steps.size(), m.compile_seconds());
+              threads, threads == 1 ? "" : "s", plan_ref.steps.size(), m.compile_seconds());
   std::printf("  %-4s %-28s %-44s %-16s %9s %6s %8s\n", "step", "node", "kernel", "config", "ms", "share", "GFLOPS");
   for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
     const pc::PlanStep& s = plan_ref.steps[i];
@@ -343,6 +419,26 @@ int RunRunModel(const RunModelOptions& o) {
   }
   PrintLayouts(plan_ref);
 
+  if (!o.profile.empty()) {
+    nlohmann::json steps_json = nlohmann::json::array();
+    for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
+      const pc::PlanStep& s = plan_ref.steps[i];
+      steps_json.push_back({{"step", i},
+                            {"node", s.name},
+                            {"op", s.op},
+                            {"kernel", s.workload ? s.workload->ShortName() : s.op},
+                            {"tuned", s.workload.has_value()},
+                            {"config", s.workload ? s.choice.level : ""},
+                            {"flops", s.flops},
+                            {"ms", step_median[i] * 1e3}});
+    }
+    nlohmann::json profile = {{"model", o.model},       {"target", target->name()}, {"threads", threads},
+                              {"repeat", o.repeat},     {"total_ms", Median(total) * 1e3},
+                              {"steps_ms", step_sum * 1e3}, {"steps", steps_json}};
+    std::ofstream f(o.profile);
+    f << profile.dump(1) << "\n";
+    if (!f) return Fail(Internal("cannot write '" + o.profile + "'"));
+  }
   if (!o.output.empty()) {
     std::ofstream f(o.output, std::ios::binary);
     f.write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(output.size() * 4));

@@ -12,12 +12,13 @@ struct RunModelOptions {
   std::string model;
   std::string db;             // empty: no store, every kernel hand-picked
   std::string target = "host";
-  int threads = 1;
+  int threads = 0;            // 0: the count the store tuned the model at (ModelThreads), else 1
   int repeat = 20;            // timed inferences (the median is reported)
   std::string input, output;  // raw float32 files: the input to run, where to write the output
   bool check = false;         // compare with the graph's reference runner
   std::string layouts = "nchwc";  // nchwc: blocked between blocked kernels (PlanOptions); nchw
   bool check_bounds = false;      // bounds-checked kernels (CompileOptions)
+  std::string profile;            // write the per-step medians here as JSON (scripts/model_profile.py)
 };
 int RunRunModel(const RunModelOptions& options);
 
@@ -26,7 +27,7 @@ struct BuildModelOptions {
   std::string db = "priortune.db";
   std::string out;             // the directory of the library
   std::string target = "host";  // any x86-64 target: nothing runs here
-  int threads = 1;              // the deployed thread count (part of the target's key)
+  int threads = 0;              // the deployed thread count (part of the target's key); 0: as run-model
   std::string layouts = "nchwc";  // as RunModelOptions::layouts
   bool check_bounds = false;      // the library's kernels bounds-checked
 };

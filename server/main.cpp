@@ -114,11 +114,15 @@ int main(int argc, char** argv) {
   run_model->add_option("model", run_model_opts.model, "the .onnx file")->required();
   run_model->add_option("--db", run_model_opts.db, "the store: a SQLite file or a postgresql:// URL (default: none, every kernel hand-picked)");
   run_model->add_option("--target", run_model_opts.target, "host (default) or a target this host runs");
-  run_model->add_option("--threads", run_model_opts.threads, "threads (default 1)");
+  run_model->add_option("--threads", run_model_opts.threads,
+                        "threads (default: the count the store tuned this model at, else 1)")
+      ->check(CLI::PositiveNumber);
   run_model->add_option("--repeat", run_model_opts.repeat, "timed inferences; the median is printed (default 20)");
   run_model->add_option("--input", run_model_opts.input, "raw float32 input (default: uniform [-1, 1) from seed 42)");
   run_model->add_option("--output", run_model_opts.output, "write the raw float32 output here");
   run_model->add_flag("--check", run_model_opts.check, "compare the output with the graph's reference runner");
+  run_model->add_option("--profile", run_model_opts.profile,
+                        "write each step's median time (op, kernel, config level) and the total as JSON here");
   run_model->add_option("--layouts", run_model_opts.layouts,
                         "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
                         "tensor NCHW");
@@ -131,7 +135,10 @@ int main(int argc, char** argv) {
   build_model->add_option("--db", build_model_opts.db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   build_model->add_option("--out", build_model_opts.out, "the directory to write")->required();
   build_model->add_option("--target", build_model_opts.target, "host (default), a CPU name or target JSON");
-  build_model->add_option("--threads", build_model_opts.threads, "the deployed thread count (default 1)");
+  build_model->add_option("--threads", build_model_opts.threads,
+                          "the deployed thread count; the library runs with it unless pt_model_set_threads says "
+                          "otherwise (default: the count the store tuned this model at, else 1)")
+      ->check(CLI::PositiveNumber);
   build_model->add_option("--layouts", build_model_opts.layouts,
                           "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
                           "tensor NCHW");
@@ -144,7 +151,9 @@ int main(int argc, char** argv) {
   tune_model->add_option("model", tune_model_opts.model, "the .onnx file")->required();
   tune_model->add_option("--db", tune_model_opts.db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   tune_model->add_option("--target", tune_model_opts.target, "host (default) or a target this host runs");
-  tune_model->add_option("--threads", tune_model_opts.threads, "threads per measurement (default 1)");
+  tune_model->add_option("--threads", tune_model_opts.threads,
+                         "the thread count the model is deployed with: each kernel is measured with it, and "
+                         "build-model and run-model default to it (default 1)");
   tune_model->add_option("--workers", tune_model_opts.workers, "local workers (default: cores / threads)");
   tune_model->add_option("--trials", tune_model_opts.trials, "new trials for the whole model (default 64 per task)");
   tune_model->add_option("--unit", tune_model_opts.unit, "trials per scheduler decision (default 32)");

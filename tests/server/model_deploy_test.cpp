@@ -118,5 +118,64 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   EXPECT_NE(out.find("missing.onnx"), std::string::npos) << out;
 }
 
+// Tuning and deploying are one decision: build-model and the library default to the thread
+// count the store tuned the model at, and a build for a count it did not tune says so
+// with the command that would.
+TEST(ModelDeploy, BuildModelTakesTheThreadCountTheStoreTunedAtAndSaysWhenItHasNone) {
+  Cluster scratch;
+  const std::string exe = PRIORTUNE_EXE, src = PRIORTUNE_SOURCE_DIR, dir = scratch.Path("");
+  int code = -1;
+  std::string out = Shell("/usr/bin/python3 " + src + "/scripts/export_models.py --models mnasnet0_5 --out " + dir, &code);
+  ASSERT_EQ(code, 0) << out;
+  const std::string model = dir + "/mnasnet0_5.onnx", db = dir + "/t.db";
+
+  // Without a store: 1 thread, every kernel hand-picked.
+  out = Shell(exe + " build-model " + model + " --db '' --out " + dir + "/lib0", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(", 1 thread: "), std::string::npos) << out;
+
+  out = Shell(exe + " tune-model " + model + " --db " + db + " --threads 2 --trials 16 --unit 16 --strategy ga", &code);
+  ASSERT_EQ(code, 0) << out;
+
+  // No --threads: the store's count, said on stderr; the library runs with it by default.
+  out = Shell(exe + " build-model " + model + " --db " + db + " --out " + dir + "/lib2", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("build-model: 2 threads, the count the store tuned this model at (1 of "), std::string::npos)
+      << out;
+  EXPECT_NE(out.find(", 2 threads: "), std::string::npos) << out;
+  EXPECT_NE(out.find("exact target"), std::string::npos) << out;
+  // The other tasks are untuned at 2 threads: it says how to tune them.
+  EXPECT_NE(out.find("the store tuned 1 of this model's"), std::string::npos) << out;
+  EXPECT_NE(out.find("priortune tune-model " + model + " --db " + db + " --threads 2"), std::string::npos) << out;
+  const std::string lib = dir + "/lib2";
+  out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
+                  " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/run_model",
+              &code);
+  ASSERT_EQ(code, 0) << out;
+  out = Shell(dir + "/run_model --repeat 1 --warmup 0", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("2 thread(s): "), std::string::npos) << out;
+  out = Shell(dir + "/run_model --repeat 1 --warmup 0 --threads 1", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("1 thread(s): "), std::string::npos) << out;
+
+  // A count the store never tuned the model at: built, with the reason and the command.
+  out = Shell(exe + " build-model " + model + " --db " + db + " --threads 1 --out " + dir + "/lib1", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("the store tuned 0 of this model's"), std::string::npos) << out;
+  EXPECT_NE(out.find("at 1 thread (it holds 1 at 2 threads)"), std::string::npos) << out;
+  EXPECT_NE(out.find("priortune tune-model " + model + " --db " + db + " --threads 1"), std::string::npos) << out;
+  EXPECT_EQ(out.find("exact target"), std::string::npos) << out;
+  EXPECT_NE(out.find(", 1 thread: "), std::string::npos) << out;
+
+  // run-model decides the same way; --threads 0 is refused.
+  out = Shell(exe + " run-model " + model + " --db " + db + " --repeat 1", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find(", 2 threads: "), std::string::npos) << out;
+  out = Shell(exe + " run-model " + model + " --db " + db + " --repeat 1 --threads 0", &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("--threads"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace priortune::server
