@@ -88,6 +88,11 @@ class CompiledModel {
   Status Run(const float* input, int64_t input_size, float* output, int64_t output_size);
   // Runs the steps once on the current input buffer, timing each (seconds, per step).
   Status RunTimed(std::vector<double>& step_seconds);
+  // Runs step i `runs` times back to back (its inputs and weights warm in the caches, as a
+  // tuner measures a kernel), each timed: the median, in seconds. The model's buffers
+  // then hold what repeated steps leave (an in-place step applied again): Run again
+  // before reading an output.
+  StatusOr<double> TimeStepWarm(size_t i, int runs);
 
  private:
   Status RunStep(size_t i);

@@ -101,8 +101,21 @@ StatusOr<LoweredFunc> LowerPool(const GraphNode& n, const Graph& g, const Target
     return acc / Cast(DType::kFloat32, (h1 - h0) * (w1 - w0));
   });
   Schedule s({y});
-  if (bo) ScheduleBlockedRows(s, y, t);
-  else ScheduleRows(s, y, t);
+  if (bo) {
+    ScheduleBlockedRows(s, y, t);
+  } else if (bi) {
+    // Blocked in, NCHW out: walk the input's layout, (n, c / bi, y) rows, then x, then the
+    // channel lanes in vectors: each window read is a contiguous vector and each output
+    // vector one strided store, where NCHW rows would gather every read.
+    Stage& st = s[y];
+    auto [co, ci] = st.split(st.axis(1), bi);
+    st.reorder({st.axis(0), co, st.axis(2), st.axis(3), ci});
+    IterVar rows = st.fuse(st.fuse(st.axis(0), co), st.axis(2));
+    internal::VectorizeInNativeChunks(st, ci, bi, t);
+    if (y.size() >= kParallelElements) st.parallel(rows);
+  } else {
+    ScheduleRows(s, y, t);
+  }
   return Lower(s, max ? "max_pool" : "avg_pool", {x, y});
 }
 

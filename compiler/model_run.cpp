@@ -1,10 +1,12 @@
 // CompiledModel: a plan's functions JIT-compiled, its buffers allocated once (64-byte
 // aligned), the weights copied in and packed once (Kernel::Prepare), so that an inference
 // is the steps' kernels run in order on fixed buffers.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
 #include "compiler/jit.h"
+#include "compiler/median.h"
 #include "compiler/model.h"
 #include "compiler/runtime.h"
 
@@ -93,6 +95,18 @@ Status CompiledModel::RunTimed(std::vector<double>& step_seconds) {
     step_seconds[i] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return OkStatus();
+}
+
+StatusOr<double> CompiledModel::TimeStepWarm(size_t i, int runs) {
+  if (i >= impl_->kernels.size()) return InvalidArgument("no step " + std::to_string(i));
+  std::vector<double> t;
+  PT_RETURN_IF_ERROR(RunStep(i));  // warms it
+  for (int r = 0; r < std::max(1, runs); ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    PT_RETURN_IF_ERROR(RunStep(i));
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return Median(t);
 }
 
 }  // namespace priortune::compiler

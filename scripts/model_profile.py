@@ -12,6 +12,9 @@ Prints markdown, per model:
     share of the kernels' time) and its parallel efficiency (t1 / (N x tN));
   - the time outside kernels: priortune's whole inference minus its steps' sum; ORT's
     model_run minus its nodes' sum, and session.run in Node minus model_run;
+  - priortune's tuned steps in sequence (as an inference runs them), warm (each run 20
+    times back to back, as the tuner measures a kernel) and as stored by the tuner: how
+    much of the time is the kernels' inputs and weights coming from memory;
   - priortune's steps by parallel efficiency at the largest thread count, tuned and not
     tuned apart, the worst first.
 Writes DIR/profile/<model>-t<N>.priortune.json and the ORT traces beside them.
@@ -169,11 +172,17 @@ def main():
               "the steps' sum (negative: the steps alone ran slower than in sequence). ORT: model_run minus "
               "its nodes; session.run in Node added %s ms." %
               ", ".join("%.3f (%d thr)" % (ort[t]["session_run"] - ort[t]["total"], t) for t in threads))
+        print("\npriortune's tuned steps (ms per inference): in sequence / warm / as the tuner stored them: " +
+              "; ".join("%d thr %.3f / %.3f / %.3f" % (
+                  t, sum(x["ms"] for x in ours[t]["steps"] if x["tuned"]),
+                  sum(x["warm_ms"] for x in ours[t]["steps"] if x["tuned"]),
+                  sum(x["stored_ms"] for x in ours[t]["steps"] if x["tuned"])) for t in threads))
         if eff:
             print("\npriortune steps by parallel efficiency at %d threads (t1 / (%d x t%d)), worst first, "
                   "steps over 1%% of the 1-thread time:\n" % (tn, tn, tn))
-            print("| step | kernel | tuned | config | ms at %d thr | ms at %d thr | efficiency |" % (t1, tn))
-            print("|---|---|---|---|---|---|---|")
+            print("| step | kernel | tuned | config | ms at %d thr | ms at %d thr | efficiency | warm ms at %d thr |"
+                  % (t1, tn, tn))
+            print("|---|---|---|---|---|---|---|---|")
             steps = []
             total1 = ours[t1]["kernels"]
             for a, b in zip(ours[t1]["steps"], ours[tn]["steps"]):
@@ -181,8 +190,9 @@ def main():
                     continue
                 steps.append((a["ms"] * t1 / (b["ms"] * tn), a, b))
             for e, a, b in sorted(steps, key=lambda x: x[0])[:12]:
-                print("| %d | %s | %s | %s | %.3f | %.3f | %.2f |" % (a["step"], a["kernel"], "yes" if a["tuned"] else "no",
-                                                                    a["config"] or "-", a["ms"], b["ms"], e))
+                print("| %d | %s | %s | %s | %.3f | %.3f | %.2f | %.3f |" % (
+                    a["step"], a["kernel"], "yes" if a["tuned"] else "no", a["config"] or "-", a["ms"], b["ms"], e,
+                    b["warm_ms"]))
             for tuned in (True, False):
                 sel = [(a["ms"], b["ms"]) for a, b in zip(ours[t1]["steps"], ours[tn]["steps"]) if a["tuned"] == tuned]
                 if sel:

@@ -187,13 +187,13 @@ ModelBuilder BlockedChainModel() {
   return m;
 }
 
-// conv3x3 -> MaxPool 2x2 s2 -> Flatten -> Gemm: a pooling step that reads blocks and
-// writes NCHW (its reader, Flatten, takes NCHW only).
-ModelBuilder BlockedPoolThenFlattenModel() {
+// conv3x3 -> MaxPool (2x2 s2, or ResNet's 3x3 s2 p1) -> Flatten -> Gemm: a pooling step
+// that reads blocks and writes NCHW (its reader, Flatten, takes NCHW only).
+ModelBuilder BlockedPoolThenFlattenModel(int kernel, int pad) {
   ModelBuilder m;
   m.Input("x", {1, 8, 8, 8});
   Conv(m, "a", "x", 8, 16, 3, true);
-  testing::Pool(m, "MaxPool", "pool", "a_out", "p", 2, 2, 0);
+  testing::Pool(m, "MaxPool", "pool", "a_out", "p", kernel, 2, pad);
   m.Node("Flatten", "flat", {"p"}, {"fl"});
   m.Weight("fc_w", {256, 10});
   m.Weight("fc_b", {10});
@@ -203,16 +203,21 @@ ModelBuilder BlockedPoolThenFlattenModel() {
 }
 
 TEST(CompiledModel, APoolingStepReadsBlocksAndWritesNchwForFlatten) {
-  auto g = ImportOnnxBytes(BlockedPoolThenFlattenModel().Bytes());
-  ASSERT_TRUE(g.ok()) << g.status().ToString();
-  BlockedConfigs source(3);
-  ModelPlan plan;
-  ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true}, &plan);
-  std::map<std::string, int64_t> block;
-  for (const auto& b : plan.buffers) block[b.name] = b.block;
-  EXPECT_GT(block.at("a_out"), 0);
-  EXPECT_EQ(block.at("p"), 0);
-  EXPECT_EQ(plan.blocked_buffers, 1);
+  for (auto [kernel, pad] : {std::pair{2, 0}, {3, 1}}) {
+    for (uint32_t seed : {3u, 4u}) {
+      SCOPED_TRACE("kernel " + std::to_string(kernel) + ", seed " + std::to_string(seed));
+      auto g = ImportOnnxBytes(BlockedPoolThenFlattenModel(kernel, pad).Bytes());
+      ASSERT_TRUE(g.ok()) << g.status().ToString();
+      BlockedConfigs source(seed);
+      ModelPlan plan;
+      ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true}, &plan);
+      std::map<std::string, int64_t> block;
+      for (const auto& b : plan.buffers) block[b.name] = b.block;
+      EXPECT_GT(block.at("a_out"), 0);
+      EXPECT_EQ(block.at("p"), 0);
+      EXPECT_EQ(plan.blocked_buffers, 1);
+    }
+  }
 }
 
 // NCHWc propagation: with blocked configs, every tensor between the convolutions, the
