@@ -5,7 +5,7 @@ Runtime's own profiler (session option enableProfiling, through scripts/ort_benc
 each thread count, on the stores scripts/model_bench.sh tuned.
 
 Usage: /usr/bin/python3 scripts/model_profile.py [--build build] [--dir build/model-bench]
-       [--models "resnet18 mobilenet_v2"] [--threads "1 2"] [--repeat 50]
+       [--models "resnet18 mobilenet_v2"] [--threads "1 2"] [--repeat 50] [--rounds 3]
 Needs DIR/<model>.onnx, <model>.input.bin and <model>.db (tuned at each thread count).
 Prints markdown, per model:
   - per op kind: the time of each at every thread count (ms per inference, medians; their
@@ -17,7 +17,10 @@ Prints markdown, per model:
     much of the time is the kernels' inputs and weights coming from memory;
   - priortune's steps by parallel efficiency at the largest thread count, tuned and not
     tuned apart, the worst first.
-Writes DIR/profile/<model>-t<N>.priortune.json and the ORT traces beside them.
+Every figure is the median over --rounds alternated rounds (priortune and ORT at each
+thread count per round), each of which is a median over --repeat inferences.
+Writes DIR/profile/<model>-t<N>.priortune.json and the ORT traces beside them (the last
+round's).
 Kinds: conv (dense), depthwise conv, gemm, pool, elementwise, softmax, layout (ORT's
 NCHWc reorders; priortune converts inside its kernels), shape (views, no work).
 """
@@ -116,6 +119,21 @@ def profile_ort(args, m, t):
             "session_run": res["median_ms"]}
 
 
+def merge(results):
+    """The median over rounds of every figure of profile_ours or profile_ort."""
+    out = {k: statistics.median(r[k] for r in results) for k in ("total", "kernels", "session_run") if k in results[0]}
+    kinds = {k for r in results for k in r["kinds"]}
+    out["kinds"] = {k: statistics.median(r["kinds"].get(k, 0) for r in results) for k in kinds}
+    if "steps" in results[0]:
+        out["steps"] = []
+        for i, step in enumerate(results[0]["steps"]):
+            merged = dict(step)
+            for k in ("ms", "warm_ms"):
+                merged[k] = statistics.median(r["steps"][i][k] for r in results)
+            out["steps"].append(merged)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -123,19 +141,25 @@ def main():
     ap.add_argument("--models", default="resnet18 mobilenet_v2")
     ap.add_argument("--threads", default="1 2")
     ap.add_argument("--repeat", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     args.exe = os.path.join(args.build, "server", "priortune")
     args.dir = args.dir or os.path.join(args.build, "model-bench")
     threads = [int(x) for x in args.threads.split()]
-    if not threads or min(threads) < 1 or args.repeat < 1 or not os.path.exists(args.exe):
+    if not threads or min(threads) < 1 or args.repeat < 1 or args.rounds < 1 or not os.path.exists(args.exe):
         print("model_profile: threads and repeat must be at least 1, and %s must exist" % args.exe, file=sys.stderr)
         return 2
     os.environ.setdefault("ORT_NODE_PATH", os.path.join(args.build, "ort"))
     os.makedirs(os.path.join(args.dir, "profile"), exist_ok=True)
     t1, tn = threads[0], threads[-1]
     for m in args.models.split():
-        ours = {t: profile_ours(args, m, t) for t in threads}
-        ort = {t: profile_ort(args, m, t) for t in threads}
+        runs_ours, runs_ort = {t: [] for t in threads}, {t: [] for t in threads}
+        for _ in range(args.rounds):
+            for t in threads:
+                runs_ours[t].append(profile_ours(args, m, t))
+                runs_ort[t].append(profile_ort(args, m, t))
+        ours = {t: merge(runs_ours[t]) for t in threads}
+        ort = {t: merge(runs_ort[t]) for t in threads}
         print("### %s\n" % m)
         cols = " | ".join("priortune %d thr ms (share)" % t for t in threads) + " | " + \
                " | ".join("ORT %d thr ms (share)" % t for t in threads)
