@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <regex>
@@ -135,12 +136,19 @@ TEST(Slurm, WorkersLaunchedBySbatchServeATuningJobAndLeaveWhenCancelled) {
 }
 
 TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
+  // One budget for every wait, inside ctest's 300 s: a slow run under load fails here
+  // naming the step it waited for, instead of being killed without a word.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
+  auto left = [&] {
+    return std::max(std::chrono::milliseconds(1000), std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                         deadline - std::chrono::steady_clock::now()));
+  };
   SlurmCluster slurm;
   ASSERT_EQ(slurm.Start(), "");
   Cluster cluster;  // the queue and WorkerService in this process, no local workers
   const int64_t array = slurm.SubmitWorkers(2, cluster.address(), kWorkerArgs + " --test-faults --timeout 5");
   ASSERT_GT(array, 0);
-  ASSERT_TRUE(cluster.queue().WaitForWorkers(2, std::chrono::seconds(120)));
+  ASSERT_TRUE(cluster.queue().WaitForWorkers(2, left())) << "the two Slurm-placed workers never connected";
   // One candidate that hangs: whichever worker runs it is cancelled while it holds it;
   // the other gets it back from the queue (and times it out after 5 s).
   compiler::Workload w = compiler::MatmulWorkload(32, 32, 32);
@@ -159,7 +167,7 @@ TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
   });
   std::atomic<bool> cancel{false};
   auto measured = std::async(std::launch::async, [&] { return cluster.queue().Measure({{w, t, config}}, cancel); });
-  ASSERT_TRUE(leased->WaitFor(120));
+  ASSERT_TRUE(leased->WaitFor(left().count() / 1e3)) << "no worker leased the candidate";
   // The worker's id is slurm-<array>_<task>#<connection>.
   std::smatch m;
   std::string holder = *first_holder;
@@ -168,8 +176,8 @@ TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
   int code = 0;
   slurm.Run("scancel " + std::to_string(array) + "_" + std::to_string(victim), &code);
   EXPECT_EQ(code, 0);
-  if (measured.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
-    cancel = true;
+  if (measured.wait_for(left()) != std::future_status::ready) {
+    cancel = true;  // Measure returns once cancelled
     ADD_FAILURE() << "the candidate never came back";
   }
   auto results = measured.get();
@@ -181,7 +189,6 @@ TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
   EXPECT_EQ(stats.requeued, 0);  // not counted as a lost worker
   ASSERT_TRUE(std::find(events->begin(), events->end(), QueueEventKind::kHandedBack) != events->end());
   // The cancelled task is gone, the other still runs; the worker said what it did.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (slurm.Live(array).count(victim) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling squeue
   EXPECT_EQ(slurm.Tasks(array, "R"), std::set<int>({1 - victim}));
