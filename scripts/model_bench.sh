@@ -33,6 +33,7 @@ ort_dir="$build/ort"
 if [[ ! -f "$ort_dir/node_modules/onnxruntime-node/package.json" ]]; then
   if ! command -v npm > /dev/null; then
     if [[ $(id -u) -eq 0 ]]; then
+      DEBIAN_FRONTEND=noninteractive apt-get update
       DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nodejs npm
     else
       echo "model_bench: npm is missing: apt-get install nodejs npm (as root)" >&2
