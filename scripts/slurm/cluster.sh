@@ -11,7 +11,7 @@
 # The node offers every core of this machine, one CPU per core (select/cons_tres,
 # CR_Core), and binds each task to its cores (task/affinity). Runs as root (slurmd
 # starts jobs as their user). Exit 2 with a message when the packages are missing or
-# the node is not up within 60 s.
+# the node is not up within 120 s.
 set -euo pipefail
 cmd="${1:-}"; dir="${2:-}"
 [[ -n "$cmd" && -n "$dir" ]] || { echo "usage: cluster.sh start DIR PORT | stop DIR" >&2; exit 2; }
@@ -86,13 +86,20 @@ EOF
     export SLURM_CONF="$dir/slurm.conf"
     slurmctld -f "$SLURM_CONF" -i || { cat "$dir/log/slurmctld.log" >&2; exit 2; }
     slurmd -f "$SLURM_CONF" -N "$node" || { cat "$dir/log/slurmd.log" >&2; exit 2; }
-    for _ in $(seq 120); do
+    for _ in $(seq 240); do
       state="$(sinfo -h -n "$node" -o %t 2>/dev/null || true)"
       [[ "$state" == idle* || "$state" == mix* || "$state" == alloc* ]] && { echo "$SLURM_CONF"; exit 0; }
+      for d in slurmctld slurmd; do
+        if [[ -f "$dir/$d.pid" ]] && ! kill -0 "$(cat "$dir/$d.pid" 2>/dev/null)" 2>/dev/null; then
+          echo "slurm cluster: $d exited while node $node came up (state '${state:-?}')" >&2
+          tail -n 20 "$dir/log/$d.log" >&2 || true
+          exit 2
+        fi
+      done
       sleep 0.5
     done
-    echo "slurm cluster: node $node did not come up within 60 s (state '${state:-?}')" >&2
-    tail -20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
+    echo "slurm cluster: node $node did not come up within 120 s (state '${state:-?}')" >&2
+    tail -n 20 "$dir/log/slurmctld.log" "$dir/log/slurmd.log" >&2 || true
     exit 2
     ;;
   stop)

@@ -40,17 +40,29 @@ class SlurmCluster {
     char tmpl[] = "/tmp/priortune-slurm-XXXXXX";
     if (!mkdtemp(tmpl)) return "mkdtemp failed";
     dir_ = tmpl;
-    int port = 0;
-    for (int p = 20000 + getpid() % 20000; p < 65000 && port == 0; p += 2)
-      if (PortFree(p) && PortFree(p + 1)) port = p;
-    int code = 0;
-    std::string out = Shell("bash " PRIORTUNE_SOURCE_DIR "/scripts/slurm/cluster.sh start " + (dir_ / "c").string() +
-                                " " + std::to_string(port),
-                            &code);
-    if (code != 0) return "cluster.sh start failed: " + out;
-    conf_ = (dir_ / "c" / "slurm.conf").string();
-    started_ = true;
-    return "";
+    // Two tries: a port found free can be taken by another test's server before slurmd
+    // binds it, and then the node never comes up. The second try takes other ports.
+    std::string failures;
+    int from = 20000 + getpid() % 20000;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      int port = 0;
+      for (int p = from; p < 65000 && port == 0; p += 2)
+        if (PortFree(p) && PortFree(p + 1)) port = p;
+      from = port + 2;
+      int code = 0;
+      const std::string cluster = (dir_ / "c").string();
+      std::string out = Shell("bash " PRIORTUNE_SOURCE_DIR "/scripts/slurm/cluster.sh start " + cluster + " " +
+                                  std::to_string(port),
+                              &code);
+      if (code == 0) {
+        conf_ = (dir_ / "c" / "slurm.conf").string();
+        started_ = true;
+        return "";
+      }
+      failures += "cluster.sh start (port " + std::to_string(port) + ") failed: " + out;
+      Shell("bash " PRIORTUNE_SOURCE_DIR "/scripts/slurm/cluster.sh stop " + cluster, &code);
+    }
+    return failures;
   }
   ~SlurmCluster() {
     if (started_) {
