@@ -45,7 +45,11 @@ struct KernelState {
 };
 
 PreparedArgs::PreparedArgs(PreparedArgs&& o) noexcept
-    : ptrs_(std::move(o.ptrs_)), owned_(std::move(o.owned_)), workspace_(o.workspace_), slots_(o.slots_) {
+    : ptrs_(std::move(o.ptrs_)),
+      bytes_(std::move(o.bytes_)),
+      owned_(std::move(o.owned_)),
+      workspace_(o.workspace_),
+      slots_(o.slots_) {
   o.owned_.clear();
   o.workspace_ = nullptr;
 }
@@ -54,6 +58,7 @@ PreparedArgs& PreparedArgs::operator=(PreparedArgs&& o) noexcept {
     for (void* p : owned_) pt_free(p);
     pt_free(workspace_);
     ptrs_ = std::move(o.ptrs_);
+    bytes_ = std::move(o.bytes_);
     owned_ = std::move(o.owned_);
     workspace_ = o.workspace_;
     slots_ = o.slots_;
@@ -84,6 +89,11 @@ Status Call(const KernelState& st, Entry fn, void* const* args, void* workspace,
 StatusOr<PreparedArgs> Kernel::Prepare(void* const* args) const {
   PreparedArgs out;
   out.ptrs_.assign(args, args + state_->args.size());
+  for (const auto& a : state_->args) {
+    int64_t n = a.dtype == DType::kFloat32 ? 4 : a.dtype == DType::kInt64 ? 8 : 1;
+    for (int64_t d : a.shape) n *= d;
+    out.bytes_.push_back(n);
+  }
   out.slots_ = std::max(1, NumThreads());
   if (!state_->workspace.empty()) {
     int64_t bytes = state_->workspace.Bytes(out.slots_);
@@ -101,6 +111,7 @@ StatusOr<PreparedArgs> Kernel::Prepare(void* const* args) const {
     void* pack_args[2] = {args[p.arg], packed};
     PT_RETURN_IF_ERROR(Call(*state_, p.entry, pack_args, out.workspace_, out.slots_));
     out.ptrs_[p.arg] = packed;
+    out.bytes_[p.arg] = p.bytes;
   }
   return out;
 }

@@ -40,11 +40,14 @@ class PreparedArgs {
   PreparedArgs& operator=(const PreparedArgs&) = delete;
   ~PreparedArgs();
   const std::vector<void*>& pointers() const { return ptrs_; }
+  // Each argument's bytes (a packed one's: its packed buffer's).
+  const std::vector<int64_t>& bytes() const { return bytes_; }
   int64_t workspace_slots() const { return slots_; }
 
  private:
   friend class Kernel;
   std::vector<void*> ptrs_;   // the main function's arguments
+  std::vector<int64_t> bytes_;
   std::vector<void*> owned_;  // packed buffers, freed with pt_free
   void* workspace_ = nullptr;  // freed with pt_free
   int64_t slots_ = 1;

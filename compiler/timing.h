@@ -16,6 +16,13 @@ struct TimingOptions {
   int repeat = 5;           // rounds
   double min_repeat_ms = 100;
   bool flush_cache = false;  // overwrite a last-level-cache-sized buffer before each round
+  // Runs before every timed call, untimed; when set, each round is one call (number 1).
+  // CheckAndTime sets it for `cold`.
+  std::function<void()> before_call;
+  // CheckAndTime: every argument but the first (the data input, which the previous layer
+  // just wrote) flushed from the caches before each call, as a model's layer meets its
+  // weights and output (TVM's cache_flush_cpu_non_first_arg). Rounds of one call.
+  bool cold = false;
 };
 
 struct TimingResult {

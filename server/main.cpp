@@ -104,6 +104,10 @@ int main(int argc, char** argv) {
   bench->add_option("--threads", threads, "threads for parallel loops (default: all cores)");
   bench->add_option("--config", config_json, "time this config JSON too, beside default and hand-picked");
   bench->add_flag("--check-bounds", compile.check_bounds, kCheckBoundsHelp);
+  bool bench_cold = false;
+  bench->add_flag("--cold", bench_cold,
+                  "flush the weights and output from the caches before every timed call, keeping the input "
+                  "warm, as a layer meets them in a model (rounds of one call)");
   std::string model_path;
   CLI::App* tasks = app.add_subcommand("tasks", "import an ONNX model and list its distinct tunable workloads");
   tasks->add_option("model", model_path, "the .onnx file")->required();
@@ -591,6 +595,10 @@ int main(int argc, char** argv) {
   pc::TimingOptions opts;
   opts.repeat = 5;
   opts.min_repeat_ms = 100;
+  if (bench_cold) {
+    opts.cold = true;
+    opts.repeat = 31;
+  }
   if (priortune::Status runs = target.CheckRunsOnHost(); !runs.ok()) return Fail(runs);
   std::printf("%s on %s, %d thread(s)\n", w->ShortName().c_str(), target.Describe().c_str(), pc::NumThreads());
   if (compile.check_bounds) std::printf("  (bounds-checked kernels: slower than the real ones)\n");

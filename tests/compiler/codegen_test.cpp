@@ -7,6 +7,7 @@
 #include <atomic>
 #include <random>
 
+#include "compiler/build.h"
 #include "compiler/jit.h"
 #include "compiler/lower.h"
 #include "compiler/runtime.h"
@@ -266,6 +267,56 @@ TEST(Codegen, InlinedAndFusedStagesMatch) {
   std::vector<float> out(60);
   ASSERT_TRUE(k.Run({a.data(), out.data()}).ok());
   for (int x = 0; x < 60; ++x) EXPECT_FLOAT_EQ(out[x], std::max(a[x], 0.0f) * 3);
+}
+
+TEST(Timing, BeforeCallRunsUntimedBeforeEveryTimedCallInRoundsOfOne) {
+  int calls = 0, before = 0;
+  bool in_order = true;
+  TimingOptions o;
+  o.warmup = 2;
+  o.repeat = 6;
+  o.before_call = [&] {
+    ++before;
+    if (calls != o.warmup + before - 1) in_order = false;  // right before its call
+  };
+  TimingResult r = TimeFunction([&] { ++calls; }, o);
+  EXPECT_EQ(r.number, 1);
+  EXPECT_EQ(r.round_seconds.size(), 6u);
+  EXPECT_EQ(before, 6);
+  EXPECT_EQ(calls, 8);
+  EXPECT_TRUE(in_order);
+}
+
+// Cold timing (weights and output flushed before each call) runs the prepared kernel,
+// packed weights included, and still checks its output; PreparedArgs knows each
+// argument's bytes, the packed weight's its packed size.
+TEST(Timing, ColdTimingFlushesEveryArgumentButTheInputAndStillChecks) {
+  const Workload w = Conv2dWorkload(1, 16, 14, 14, 32, 3, 3, 1, 1, 1, 1);
+  const Target t = Target::HostWithCores(1);
+  auto tmpl = FindTemplate(w.op);
+  ASSERT_TRUE(tmpl.ok());
+  const Config c = (*tmpl)->HandPickedConfig(w, t);
+  TimingOptions o;
+  o.cold = true;
+  o.repeat = 3;
+  auto m = BuildCheckAndTime(w, t, c, o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m->measurement.check.ok()) << m->measurement.check.run.ToString();
+  EXPECT_EQ(m->measurement.timing.number, 1);
+  EXPECT_EQ(m->measurement.timing.round_seconds.size(), 3u);
+  EXPECT_GT(m->measurement.timing.min, 0);
+
+  KernelArgs args(**tmpl, w, 7);
+  auto prepared = m->kernel.Prepare(args.pointers());
+  ASSERT_TRUE(prepared.ok()) << prepared.status().ToString();
+  const auto shapes = (*tmpl)->ArgShapes(w);
+  ASSERT_EQ(prepared->bytes().size(), shapes.size());
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    int64_t want = 4;
+    for (int64_t d : shapes[i]) want *= d;
+    if (prepared->pointers()[i] == args.pointers()[i]) EXPECT_EQ(prepared->bytes()[i], want) << i;
+    else EXPECT_GE(prepared->bytes()[i], want) << i << ": a packed copy holds at least the weights";
+  }
 }
 
 TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {
