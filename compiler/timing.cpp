@@ -27,19 +27,9 @@ void FlushCache() {
 TimingResult TimeFunction(const std::function<void()>& fn, const TimingOptions& options) {
   TimingResult r;
   for (int i = 0; i < options.warmup; ++i) fn();
-  if (options.before_call) {
-    r.number = 1;
-    for (int i = 0; i < std::max(1, options.repeat); ++i) {
-      options.before_call();
-      r.round_seconds.push_back(Seconds(fn, 1));
-    }
-    r.median = Median(r.round_seconds);
-    r.min = *std::min_element(r.round_seconds.begin(), r.round_seconds.end());
-    r.max = *std::max_element(r.round_seconds.begin(), r.round_seconds.end());
-    return r;
-  }
-  int number = std::max(1, options.number);
-  if (options.number <= 0) {
+  // With a before_call hook each round is one call, the hook run (untimed) before it.
+  int number = options.before_call ? 1 : std::max(1, options.number);
+  if (!options.before_call && options.number <= 0) {
     double min_s = options.min_repeat_ms / 1e3;
     for (;;) {
       double t = Seconds(fn, number);
@@ -51,6 +41,7 @@ TimingResult TimeFunction(const std::function<void()>& fn, const TimingOptions& 
   r.number = number;
   for (int i = 0; i < std::max(1, options.repeat); ++i) {
     if (options.flush_cache) FlushCache();
+    if (options.before_call) options.before_call();
     r.round_seconds.push_back(Seconds(fn, number) / number);
   }
   r.median = Median(r.round_seconds);

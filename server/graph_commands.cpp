@@ -118,11 +118,10 @@ StatusOr<std::map<int, int>> TunedThreadCounts(db::Store& store, const std::vect
 // tuned the most of its tasks at (ties: fewer threads), or 1 for a store that tuned none.
 // Tuning and deploying are one decision: a count the store has not tuned the model at is
 // said on stderr, with the command that tunes it. `command` names the caller.
-StatusOr<int> ModelThreads(const std::string& command, const std::string& model, const std::string& db_path,
-                           const std::string& spec, int given) {
+StatusOr<int> ModelThreads(const std::string& command, const std::string& model, const pc::Graph& graph,
+                           const std::string& db_path, const std::string& spec, int given) {
   if (given < 0) return InvalidArgument(command + ": --threads must be at least 1, got " + std::to_string(given));
   if (db_path.empty() || !db::StoreExists(db_path)) return given > 0 ? given : 1;
-  PT_ASSIGN_OR_RETURN(pc::Graph graph, pc::ImportOnnx(model));
   const std::vector<pc::GraphTask> tasks = pc::ExtractTasks(graph);
   if (tasks.empty()) return given > 0 ? given : 1;
   PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, tuner::OpenStore(db_path));
@@ -167,12 +166,12 @@ void PrintLayouts(const pc::ModelPlan& plan) {
 
 int RunBuildModel(const BuildModelOptions& o) {
   if (o.out.empty()) return Fail(InvalidArgument("build-model: --out DIR is required"));
-  auto threads = ModelThreads("build-model", o.model, o.db, o.target, o.threads);
+  auto graph = pc::ImportOnnx(o.model);
+  if (!graph.ok()) return Fail(graph.status());
+  auto threads = ModelThreads("build-model", o.model, *graph, o.db, o.target, o.threads);
   if (!threads.ok()) return Fail(threads.status());
   auto target = DeployTarget(o.target, *threads);
   if (!target.ok()) return Fail(target.status());
-  auto graph = pc::ImportOnnx(o.model);
-  if (!graph.ok()) return Fail(graph.status());
   auto plan = PlanWithStore(*graph, *target, o.db, o.layouts);
   if (!plan.ok()) return Fail(plan.status());
   std::map<std::string, int> levels;
@@ -344,13 +343,13 @@ int RunTuneModel(const TuneModelOptions& o) {
 
 int RunRunModel(const RunModelOptions& o) {
   if (o.repeat < 1) return Fail(InvalidArgument("run-model: --repeat must be at least 1"));
-  auto threads_or = ModelThreads("run-model", o.model, o.db, o.target, o.threads);
+  auto graph = pc::ImportOnnx(o.model);
+  if (!graph.ok()) return Fail(graph.status());
+  auto threads_or = ModelThreads("run-model", o.model, *graph, o.db, o.target, o.threads);
   if (!threads_or.ok()) return Fail(threads_or.status());
   const int threads = *threads_or;
   auto target = TuningTarget(o.target, threads);
   if (!target.ok()) return Fail(target.status());
-  auto graph = pc::ImportOnnx(o.model);
-  if (!graph.ok()) return Fail(graph.status());
   auto plan = PlanWithStore(*graph, *target, o.db, o.layouts);
   if (!plan.ok()) return Fail(plan.status());
   pc::CompileOptions compile;
