@@ -82,8 +82,9 @@ struct KernelMeasurement {
 KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
                                const std::vector<float>& want, const TimingOptions& timing);
 
-// Build, check and time in one call: builds `c` for (w, t), fills inputs from `seed`,
-// computes the reference output and runs CheckAndTime. Errors are BuildKernel's.
+// Build, check and time in one call, as the tuner measures: builds `c` for (w, t) in its
+// MeasuredLayouts, fills inputs from `seed`, computes the reference output and runs
+// CheckAndTimeInLayouts. Errors are BuildKernel's.
 struct MeasuredKernel {
   Kernel kernel;
   KernelMeasurement measurement;
@@ -92,6 +93,27 @@ struct MeasuredKernel {
 StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, const Config& c,
                                            const TimingOptions& timing, uint32_t seed = 42,
                                            const CompileOptions& options = {});
+// The same with the kernel built for `layouts` (LowerWorkload with layouts) and run as a
+// compiled model runs it: its data, residual and output stored in those blocks. Checked
+// with CheckInLayouts; the timed calls read and write the blocked buffers themselves.
+StatusOr<MeasuredKernel> BuildCheckAndTimeInLayouts(const Workload& w, const Target& t, const Config& c,
+                                                    const TensorLayouts& layouts, const TimingOptions& timing,
+                                                    uint32_t seed = 42, const CompileOptions& options = {});
+// The layouts a model gives `c` when its neighbours compute in the same blocks: data in
+// ic_bn blocks, residual and output in the config's native block. Plain (all 0) for a
+// config that works in NCHW only.
+TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c);
+// The layouts the tuner measures `c` in: OpTemplate::MeasuredInNativeLayouts's templates
+// (conv2d) in NativeLayouts, as a compiled model runs them; the rest in NCHW.
+TensorLayouts MeasuredLayouts(const Workload& w, const Target& t, const Config& c);
+// BuildKernel for `layouts` (LowerWorkload with layouts).
+StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c,
+                                      const TensorLayouts& layouts, const CompileOptions& options = {});
+// CheckAndTime for a kernel built for `layouts`: checked as CheckInLayouts does, then timed
+// on blocked copies of the data and residual, writing its output in its block.
+KernelMeasurement CheckAndTimeInLayouts(const Kernel& k, const Workload& w, const KernelArgs& args,
+                                        const TensorLayouts& layouts, const std::vector<float>& want,
+                                        const TimingOptions& timing);
 
 // Bytes of one element of `dtype` ("float32" -> 4); 0 for a dtype the compiler does not
 // know (templates reject those in Validate).

@@ -95,6 +95,10 @@ class OpTemplate {
   // Bumped whenever the knobs change meaning or are added or removed: a record stores
   // the version its config was tuned with, and lookup tells an old one apart.
   virtual int version() const { return 1; }
+  // The tuner measures configs with a native block (NativeBlock > 0) in NativeLayouts
+  // (build.h): data, residual and output blocked, as a compiled model runs them, instead
+  // of converting NCHW in and out. A change of this is a change of version().
+  virtual bool MeasuredInNativeLayouts() const { return false; }
   // InvalidArgument naming the dim and value for zero/negative sizes, missing dims,
   // outputs that would be empty, unsupported dtypes.
   virtual Status Validate(const Workload& w) const = 0;

@@ -488,7 +488,9 @@ class CandidateRunner {
     auto t0 = Clock::now();
     compiler::CompileOptions compile;
     compile.check_bounds = options_.check_bounds;
-    auto kernel = compiler::BuildKernel(*w, *target, *config, compile);
+    // Measured in the layouts a compiled model runs it with (MeasuredLayouts).
+    const compiler::TensorLayouts layouts = compiler::MeasuredLayouts(*w, *target, *config);
+    auto kernel = compiler::BuildKernelInLayouts(*w, *target, *config, layouts, compile);
     out["compile_seconds"] = SecondsSince(t0);
     if (!kernel.ok()) return fail(db::ErrorKind::kCompileError, kernel.status().message());
     // One workload at a time: its inputs and reference output are computed once and
@@ -501,7 +503,8 @@ class CandidateRunner {
     }
     std::vector<float> expected = want_;
     if (options_.test_faults && fault == 4) expected[0] += 1.0f;  // a wrong kernel's view
-    compiler::KernelMeasurement m = compiler::CheckAndTime(*kernel, *args_, expected, timing_);
+    compiler::KernelMeasurement m =
+        compiler::CheckAndTimeInLayouts(*kernel, *w, *args_, layouts, expected, timing_);
     if (!m.check.run.ok()) return fail(db::ErrorKind::kRuntimeError, m.check.run.message());
     if (!m.check.ok())
       return fail(db::ErrorKind::kWrongAnswer,
