@@ -160,8 +160,9 @@ int main(int argc, char** argv) {
   run_model->add_option("--profile", run_model_opts.profile,
                         "write each step's median time (op, kernel, config level) and the total as JSON here");
   run_model->add_option("--layouts", run_model_opts.layouts,
-                        "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
-                        "tensor NCHW");
+                        "nchwc (default): activations stay channel-blocked between blocked kernels, each reading its "
+                        "producer's block with a stored config measured that way if one is within 10% of the best; "
+                        "nchwc-best: the same with every kernel's best config; nchw: every tensor NCHW");
   run_model->add_flag("--check-bounds", run_model_opts.check_bounds, kCheckBoundsHelp);
 
   priortune::server::BuildModelOptions build_model_opts;
@@ -176,8 +177,9 @@ int main(int argc, char** argv) {
                           "otherwise (default: the count the store tuned this model at, else 1)")
       ->check(CLI::PositiveNumber);
   build_model->add_option("--layouts", build_model_opts.layouts,
-                          "nchwc (default): activations stay channel-blocked between blocked kernels; nchw: every "
-                          "tensor NCHW");
+                          "nchwc (default): activations stay channel-blocked between blocked kernels, each reading "
+                          "its producer's block with a stored config measured that way if one is within 10% of the "
+                          "best; nchwc-best: the same with every kernel's best config; nchw: every tensor NCHW");
   build_model->add_flag("--check-bounds", build_model_opts.check_bounds,
                         "the library's kernels guard every load and store (pt_model_run fails naming the access)");
 

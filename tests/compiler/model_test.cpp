@@ -280,5 +280,86 @@ TEST(CompiledModel, NchwcPropagationKeepsBlocksBetweenKernelsAndTheOutput) {
   }
 }
 
+
+// A fake store for conv a (8 -> 16, 3x3) and conv b (16 -> 16, 1x1, reading a's output):
+// a computes 16-channel blocks; b's best config reads 8-channel blocks, and one other
+// config of b, `alt_cost` seconds against the best's 1 ms, reads 16-channel blocks.
+class MatchingSource : public ConfigSource {
+ public:
+  MatchingSource(const Target& t, double alt_cost) : alt_cost_(alt_cost) {
+    Workload a = Conv2dWorkload(1, 8, 12, 12, 16, 3, 3, 1, 1, true);
+    Workload b = Conv2dWorkload(1, 16, 12, 12, 16, 1, 1, 1, 0, true);
+    const OpTemplate* tmpl = *FindTemplate("conv2d");
+    auto blocked = [&](const Workload& w, int64_t ic) {
+      Config c = tmpl->DefaultConfig(w, t);
+      c["layout"] = 0;
+      c["ic_bn"] = ic;
+      c["oc_bn"] = 16;
+      EXPECT_TRUE(CheckConfigInSpace(*tmpl, w, t, c).ok()) << w.ShortName();
+      return c;
+    };
+    a_ = blocked(a, 8);
+    best_ = blocked(b, 8);
+    alt_ = blocked(b, 16);
+  }
+  StatusOr<ConfigChoice> BestConfig(const Workload& w, const Target&) override {
+    return Choice(w.dim("C") == 8 ? a_ : best_, 1e-3);
+  }
+  StatusOr<std::vector<ConfigChoice>> Alternatives(const Workload& w, const Target&, int) override {
+    if (w.dim("C") == 8) return std::vector<ConfigChoice>{Choice(a_, 1e-3)};
+    return std::vector<ConfigChoice>{Choice(best_, 1e-3), Choice(alt_, alt_cost_)};
+  }
+
+ private:
+  static ConfigChoice Choice(const Config& c, double cost) {
+    ConfigChoice choice;
+    choice.config = c;
+    choice.level = "exact target";
+    choice.cost_seconds = cost;
+    return choice;
+  }
+  double alt_cost_;
+  Config a_, best_, alt_;
+};
+
+// A blocked kernel whose producer writes other blocks than its best config reads takes
+// the fastest stored config that reads them, if it costs at most 10% more, and says so;
+// not at 20% more, nor with match_input_blocks off. The output matches the reference
+// either way.
+TEST(CompiledModel, AKernelTakesAStoredConfigThatReadsItsProducersBlocksWhenItCostsLittleMore) {
+  ModelBuilder m;
+  m.Input("x", {1, 8, 12, 12});
+  Conv(m, "a", "x", 8, 16, 3, true);
+  m.Node("Relu", "a_relu", {"a_out"}, {"a_r"});
+  Conv(m, "b", "a_r", 16, 16, 1, true);
+  m.Output("b_out");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  const Target t = Target::Host();
+  struct Case {
+    double alt_cost;
+    bool match;
+    int64_t want_ic;
+  };
+  for (const Case& c : {Case{1.05e-3, true, 16}, Case{1.2e-3, true, 8}, Case{1.05e-3, false, 8}}) {
+    SCOPED_TRACE("alternative " + std::to_string(c.alt_cost * 1e3) + " ms, match " + (c.match ? "on" : "off"));
+    MatchingSource source(t, c.alt_cost);
+    PlanOptions options;
+    options.match_input_blocks = c.match;
+    ModelPlan plan;
+    ExpectCompiledMatchesReference(*g, nullptr, &source, options, &plan);
+    const PlanStep* b = nullptr;
+    for (const auto& s : plan.steps)
+      if (s.workload && s.workload->dim("C") == 16) b = &s;
+    ASSERT_NE(b, nullptr);
+    EXPECT_EQ(b->layouts.data, 16);
+    EXPECT_EQ(b->choice.config.at("ic_bn"), c.want_ic);
+    bool noted = false;
+    for (const auto& why : b->choice.skipped) noted = noted || why.find("producer writes 16") != std::string::npos;
+    EXPECT_EQ(noted, c.want_ic == 16);
+    if (c.want_ic == 16) EXPECT_DOUBLE_EQ(b->choice.cost_seconds, c.alt_cost);
+  }
+}
+
 }  // namespace
 }  // namespace priortune::compiler
