@@ -224,25 +224,6 @@ StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, c
   return BuildCheckAndTimeInLayouts(w, t, c, MeasuredLayouts(w, t, c), timing, seed, options);
 }
 
-TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c) {
-  TensorLayouts l;
-  auto tmpl = FindTemplate(w.op);
-  if (!tmpl.ok()) return l;
-  const int64_t native = (*tmpl)->NativeBlock(w, t, c);
-  if (native == 0) return l;
-  l.out = native;
-  if (w.residual) l.residual = native;
-  auto ic = c.find("ic_bn");
-  l.data = ic != c.end() ? ic->second : native;  // depthwise: channels in, channels out
-  return l;
-}
-
-TensorLayouts MeasuredLayouts(const Workload& w, const Target& t, const Config& c) {
-  auto tmpl = FindTemplate(w.op);
-  if (!tmpl.ok() || !(*tmpl)->MeasuredInNativeLayouts()) return {};
-  return NativeLayouts(w, t, c);
-}
-
 int64_t DTypeBytes(const std::string& dtype) { return dtype == "float32" ? 4 : 0; }
 
 int64_t WorkloadBytes(const OpTemplate& tmpl, const Workload& w) {

@@ -99,13 +99,6 @@ StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, c
 StatusOr<MeasuredKernel> BuildCheckAndTimeInLayouts(const Workload& w, const Target& t, const Config& c,
                                                     const TensorLayouts& layouts, const TimingOptions& timing,
                                                     uint32_t seed = 42, const CompileOptions& options = {});
-// The layouts a model gives `c` when its neighbours compute in the same blocks: data in
-// ic_bn blocks, residual and output in the config's native block. Plain (all 0) for a
-// config that works in NCHW only.
-TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c);
-// The layouts the tuner measures `c` in: OpTemplate::MeasuredInNativeLayouts's templates
-// (conv2d) in NativeLayouts, as a compiled model runs them; the rest in NCHW.
-TensorLayouts MeasuredLayouts(const Workload& w, const Target& t, const Config& c);
 // BuildKernel for `layouts` (LowerWorkload with layouts).
 StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c,
                                       const TensorLayouts& layouts, const CompileOptions& options = {});
