@@ -243,10 +243,7 @@ class Conv2d : public OpTemplate {
   }
   // v3: the weights are packed once per set of weights (a prepack), not in every call, so
   // v2's costs (which include the packing) are not comparable; the nchw-width layout.
-  // v4: NCHWc configs are measured in their blocked layouts (MeasuredInNativeLayouts), as
-  // a compiled model runs them; v3 timed them converting NCHW in and out.
-  int version() const override { return 4; }
-  bool MeasuredInNativeLayouts() const override { return true; }
+  int version() const override { return 3; }
 
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);

@@ -61,10 +61,6 @@ struct PlanOptions {
   // every reader takes any block; the graph's input and output stay NCHW. Off: every
   // tensor NCHW, each blocked kernel converting its own input and output.
   bool propagate_layouts = true;
-  // With propagate_layouts: a blocked kernel whose producer leaves its data in another
-  // block than its best config reads takes the fastest stored config of its own that
-  // reads that block, if it costs at most 10% more (ConfigSource::Alternatives).
-  bool match_input_blocks = true;
 };
 
 // Plans `graph` (one input, one output) for `t`. InvalidArgument naming the node for an

@@ -5,7 +5,6 @@
 // is enough of it. Between kernels that compute in channel blocks the activations stay
 // blocked (PlanOptions::propagate_layouts); the simple ops read and write either layout.
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <map>
 
@@ -214,44 +213,6 @@ StatusOr<LoweredFunc> LowerSoftmax(const GraphNode& n, const Graph& g, const Tar
   return Lower(s, "softmax", {x, y});
 }
 
-// A blocked kernel's stored cost was measured with its data in the config's own block
-// (MeasuredLayouts). When its producer leaves the data in another block `b`, the kernel
-// reads it across blocks: 8-30% slower in bench --layouts data=B (ResNet-50 layers,
-// Emerald Rapids, 1 thread). So the fastest stored config of the step's own workload and
-// target that reads b-blocks replaces the best one if it costs at most kMatchAllowance
-// more; the replaced config is named in choice.skipped. Only exact-target choices, only
-// blocked alternatives (so that which tensors are blocked does not change), only
-// templates measured in their blocks.
-constexpr double kMatchAllowance = 0.10;
-Status MatchInputBlock(const Workload& w, const Target& t, ConfigSource& source, int64_t b, PlanStep& step,
-                       int64_t& native) {
-  PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
-  if (b <= 0 || !tmpl->MeasuredInNativeLayouts() || step.choice.level != "exact target" ||
-      step.choice.cost_seconds <= 0 || NativeLayouts(w, t, step.choice.config).data == b)
-    return OkStatus();
-  PT_ASSIGN_OR_RETURN(std::vector<ConfigChoice> alternatives, source.Alternatives(w, t, 256));
-  for (ConfigChoice& alt : alternatives) {
-    if (alt.cost_seconds > step.choice.cost_seconds * (1 + kMatchAllowance)) break;
-    const int64_t alt_native = tmpl->NativeBlock(w, t, alt.config);
-    if (alt_native <= 0 || NativeLayouts(w, t, alt.config).data != b) continue;
-    auto f = LowerWorkload(w, t, alt.config);
-    if (!f.ok()) continue;
-    char note[160];
-    std::snprintf(note, sizeof note,
-                  "exact target: the best config (%.3f ms) reads %lld-channel blocks where its producer writes %lld; "
-                  "this one, measured reading those, costs %.3f ms",
-                  step.choice.cost_seconds * 1e3, static_cast<long long>(NativeLayouts(w, t, step.choice.config).data),
-                  static_cast<long long>(b), alt.cost_seconds * 1e3);
-    alt.skipped = std::move(step.choice.skipped);
-    alt.skipped.push_back(note);
-    step.choice = std::move(alt);
-    step.func = std::move(*f);
-    native = alt_native;
-    return OkStatus();
-  }
-  return OkStatus();
-}
-
 }  // namespace
 
 StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& source, const PlanOptions& options) {
@@ -318,8 +279,6 @@ StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& sou
   if (options.propagate_layouts) {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       const GraphNode& n = g.nodes[i];
-      if (n.workload && native[i] > 0 && options.match_input_blocks)
-        PT_RETURN_IF_ERROR(MatchInputBlock(*n.workload, t, source, block_of(n.inputs[0]), tuned[i], native[i]));
       const std::string& out = n.outputs[0];
       if (ShapeOf(g, out).size() != 4 || out == g.outputs[0]) continue;
       int64_t b = 0;

@@ -95,10 +95,6 @@ class OpTemplate {
   // Bumped whenever the knobs change meaning or are added or removed: a record stores
   // the version its config was tuned with, and lookup tells an old one apart.
   virtual int version() const { return 1; }
-  // The tuner measures configs with a native block (NativeBlock > 0) in NativeLayouts
-  // (build.h): data, residual and output blocked, as a compiled model runs them, instead
-  // of converting NCHW in and out. A change of this is a change of version().
-  virtual bool MeasuredInNativeLayouts() const { return false; }
   // InvalidArgument naming the dim and value for zero/negative sizes, missing dims,
   // outputs that would be empty, unsupported dtypes.
   virtual Status Validate(const Workload& w) const = 0;
@@ -160,13 +156,5 @@ StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Co
 // other than NativeBlock, a block that does not divide the channels).
 StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
                                     const TensorLayouts& layouts);
-// The layouts a model gives `c` when its neighbours compute in the same blocks: data in
-// ic_bn blocks, residual and output in the config's native block. Plain (all 0) for a
-// config that works in NCHW only.
-TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c);
-// The layouts the tuner measures `c` in (and the cost model reads its loop nest in):
-// OpTemplate::MeasuredInNativeLayouts's templates (conv2d) in NativeLayouts, as a compiled
-// model runs them; the rest in NCHW.
-TensorLayouts MeasuredLayouts(const Workload& w, const Target& t, const Config& c);
 
 }  // namespace priortune::compiler

@@ -665,8 +665,7 @@ std::vector<float> WorkloadContextFeatures(const compiler::Workload& w) {
 StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, const compiler::Target& t,
                                                const compiler::Config& c,
                                                const FeatureOptions& options) {
-  // The kernel as the tuner measures it (conv2d's NCHWc configs in their blocks).
-  PT_ASSIGN_OR_RETURN(compiler::LoweredFunc f, compiler::LowerWorkload(w, t, c, compiler::MeasuredLayouts(w, t, c)));
+  PT_ASSIGN_OR_RETURN(compiler::LoweredFunc f, compiler::LowerWorkload(w, t, c));
   return LoweredFeatures(f, w, t, options);
 }
 

@@ -65,8 +65,7 @@ int SlotFeatureCount();
 std::string FeatureBlob(const std::vector<float>& loop_nest);
 std::optional<std::vector<float>> FeaturesFromBlob(const std::string& blob);
 
-// Lowers (w, t, c) as the tuner measures it (compiler::MeasuredLayouts: conv2d's NCHWc
-// configs in their blocks) and extracts its features (LoweredFeatures).
+// Lowers (w, t, c) and extracts its features (LoweredFeatures).
 // InvalidArgument for a config outside the template, as LowerWorkload says.
 StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, const compiler::Target& t,
                                                const compiler::Config& c,

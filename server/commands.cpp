@@ -56,12 +56,13 @@ void DrawProgress(const tuner::TuneProgress& p, double flops, bool tty) {
   std::fflush(stderr);
 }
 
-// Builds `c` in the layouts the tuner measures it in, checks it and times it if correct:
-// seconds per call, NaN for a wrong answer or a build error.
-double SecondsIfCorrect(const compiler::Workload& w, const compiler::Target& t, const compiler::Config& c,
-                        const compiler::TimingOptions& timing) {
-  auto m = compiler::BuildCheckAndTime(w, t, c, timing, 7);
-  return m.ok() && m->measurement.check.ok() ? m->measurement.timing.median : NAN;
+// Checks `k` and times it if correct: seconds per call, NaN for a wrong answer.
+double SecondsIfCorrect(const compiler::Kernel& k, const compiler::OpTemplate& tmpl,
+                    const compiler::Workload& w, const compiler::TimingOptions& timing) {
+  compiler::KernelArgs args(tmpl, w, 7);
+  compiler::KernelMeasurement m =
+      compiler::CheckAndTime(k, args, compiler::ReferenceOutput(w, args), timing);
+  return m.check.ok() ? m.timing.median : NAN;
 }
 
 // The end of a run: best from the store through build_best, beside the default config
@@ -79,9 +80,11 @@ void Compare(const compiler::Workload& w, const compiler::Target& target, db::St
     std::printf("  cannot build the best config: %s\n", best.status().ToString().c_str());
     return;
   }
-  double t_best = SecondsIfCorrect(w, target, best->choice.config, timing);
-  double t_def = SecondsIfCorrect(w, target, tmpl->DefaultConfig(w, target), timing);
-  double t_hand = SecondsIfCorrect(w, target, tmpl->HandPickedConfig(w, target), timing);
+  auto def = compiler::BuildKernel(w, target, tmpl->DefaultConfig(w, target));
+  auto hand = compiler::BuildKernel(w, target, tmpl->HandPickedConfig(w, target));
+  double t_best = SecondsIfCorrect(best->kernel, *tmpl, w, timing);
+  double t_def = def.ok() ? SecondsIfCorrect(*def, *tmpl, w, timing) : NAN;
+  double t_hand = hand.ok() ? SecondsIfCorrect(*hand, *tmpl, w, timing) : NAN;
   bool ok_best = !std::isnan(t_best);
   std::optional<double> t_blas = TimeOpenBlas(w, target.cores, timing);
   std::printf("re-timed now, %d thread(s), median of %d rounds, best built by build_best (%s):\n",
@@ -91,10 +94,10 @@ void Compare(const compiler::Workload& w, const compiler::Target& target, db::St
     return;
   }
   std::printf("  tuned     %9.3f ms  %7.1f GFLOPS\n", t_best * 1e3, flops / t_best / 1e9);
-  if (!std::isnan(t_def))
+  if (def.ok())
     std::printf("  default   %9.3f ms  %7.1f GFLOPS   tuned is %.2fx faster\n", t_def * 1e3,
                 flops / t_def / 1e9, t_def / t_best);
-  if (!std::isnan(t_hand))
+  if (hand.ok())
     std::printf("  hand-picked %7.3f ms  %7.1f GFLOPS   hand-picked reaches %.0f%% of tuned\n",
                 t_hand * 1e3, flops / t_hand / 1e9, 100 * t_best / t_hand);
   if (t_blas)

@@ -71,15 +71,13 @@ int RunTasks(const std::string& model_path) {
 
 // The store at `path` as a config source (NotFound if there is no file), or none at all
 // (every kernel hand-picked) when `path` is empty.
-// `layouts`: "nchwc", "nchwc-best" or "nchw" (PlanOptions::propagate_layouts and
-// match_input_blocks).
+// `layouts`: "nchwc" or "nchw" (PlanOptions::propagate_layouts).
 StatusOr<pc::ModelPlan> PlanWithStore(const pc::Graph& graph, const pc::Target& target, const std::string& path,
                                       const std::string& layouts) {
-  if (layouts != "nchwc" && layouts != "nchwc-best" && layouts != "nchw")
-    return InvalidArgument("--layouts is nchwc, nchwc-best or nchw, not '" + layouts + "'");
+  if (layouts != "nchwc" && layouts != "nchw")
+    return InvalidArgument("--layouts is nchwc or nchw, not '" + layouts + "'");
   pc::PlanOptions options;
-  options.propagate_layouts = layouts != "nchw";
-  options.match_input_blocks = layouts == "nchwc";
+  options.propagate_layouts = layouts == "nchwc";
   if (path.empty()) {
     pc::NoConfigSource none;
     return pc::PlanModel(graph, target, none, options);

@@ -488,9 +488,7 @@ class CandidateRunner {
     auto t0 = Clock::now();
     compiler::CompileOptions compile;
     compile.check_bounds = options_.check_bounds;
-    // Measured in the layouts a compiled model runs it with (MeasuredLayouts).
-    const compiler::TensorLayouts layouts = compiler::MeasuredLayouts(*w, *target, *config);
-    auto kernel = compiler::BuildKernelInLayouts(*w, *target, *config, layouts, compile);
+    auto kernel = compiler::BuildKernel(*w, *target, *config, compile);
     out["compile_seconds"] = SecondsSince(t0);
     if (!kernel.ok()) return fail(db::ErrorKind::kCompileError, kernel.status().message());
     // One workload at a time: its inputs and reference output are computed once and
@@ -503,8 +501,7 @@ class CandidateRunner {
     }
     std::vector<float> expected = want_;
     if (options_.test_faults && fault == 4) expected[0] += 1.0f;  // a wrong kernel's view
-    compiler::KernelMeasurement m =
-        compiler::CheckAndTimeInLayouts(*kernel, *w, *args_, layouts, expected, timing_);
+    compiler::KernelMeasurement m = compiler::CheckAndTime(*kernel, *args_, expected, timing_);
     if (!m.check.run.ok()) return fail(db::ErrorKind::kRuntimeError, m.check.run.message());
     if (!m.check.ok())
       return fail(db::ErrorKind::kWrongAnswer,

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -55,29 +54,6 @@ class DbConfigSource : public compiler::ConfigSource {
     }
     choice.skipped.insert(choice.skipped.begin(), skipped.begin(), skipped.end());
     return choice;
-  }
-
-  StatusOr<std::vector<compiler::ConfigChoice>> Alternatives(const compiler::Workload& w,
-                                                             const compiler::Target& t, int limit) override {
-    PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
-    PT_ASSIGN_OR_RETURN(std::vector<db::Record> history, store_.History({w.Key(), t.Key(), "", 0}));
-    std::map<std::string, compiler::ConfigChoice> by_config;  // the fastest record of each config
-    for (const db::Record& r : history) {
-      if (!r.ok() || r.job_id == 0 || r.template_version != tmpl->version() || !std::isfinite(r.cost())) continue;
-      auto config = compiler::ConfigFromJson(r.config_json);
-      if (!config.ok() || !compiler::CheckConfigInSpace(*tmpl, w, t, *config).ok()) continue;
-      auto [it, fresh] = by_config.try_emplace(r.config_hash);
-      if (fresh || r.cost() < it->second.cost_seconds) {
-        it->second.config = *config;
-        it->second.level = "exact target";
-        it->second.cost_seconds = r.cost();
-      }
-    }
-    std::vector<compiler::ConfigChoice> out;
-    for (auto& [hash, c] : by_config) out.push_back(std::move(c));
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.cost_seconds < b.cost_seconds; });
-    if (limit >= 0 && out.size() > static_cast<size_t>(limit)) out.resize(static_cast<size_t>(limit));
-    return out;
   }
 
  private:

@@ -67,7 +67,7 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
         ++out.skipped;
         continue;
       }
-      auto lowered = compiler::LowerWorkload(*w, *t, *config, compiler::MeasuredLayouts(*w, *t, *config));
+      auto lowered = compiler::LowerWorkload(*w, *t, *config);
       if (!lowered.ok()) {
         ++out.skipped;
         continue;

@@ -319,56 +319,6 @@ TEST(Timing, ColdTimingFlushesEveryArgumentButTheInputAndStillChecks) {
   }
 }
 
-// conv2d's NCHWc configs are measured as a compiled model runs them (template v4): data
-// in ic_bn blocks, residual and output in oc_bn blocks. The kernel measured reads and
-// writes blocks (run on NCHW buffers it computes a wrong answer), and it is checked in
-// them. An nchw-width config, and other templates, are measured in NCHW.
-TEST(MeasuredLayouts, Conv2dNchwcConfigsAreTimedInTheirBlocksAsAModelRunsThem) {
-  Workload w = Conv2dWorkload(1, 32, 9, 9, 48, 1, 1, 1, 0);
-  w.bias = true;
-  w.residual = true;
-  w.relu = true;
-  const Target t = Target::HostWithCores(1);
-  auto tmpl = FindTemplate(w.op);
-  ASSERT_TRUE(tmpl.ok());
-  EXPECT_TRUE((*tmpl)->MeasuredInNativeLayouts());
-  EXPECT_GE((*tmpl)->version(), 4);
-  Config c = (*tmpl)->DefaultConfig(w, t);
-  c["layout"] = 0;
-  c["ic_bn"] = 8;
-  c["oc_bn"] = t.vector_lanes();
-  const TensorLayouts l = MeasuredLayouts(w, t, c);
-  EXPECT_EQ(l.data, 8);
-  EXPECT_EQ(l.residual, t.vector_lanes());
-  EXPECT_EQ(l.out, t.vector_lanes());
-
-  TimingOptions o;
-  o.repeat = 2;
-  o.min_repeat_ms = 1;
-  auto m = BuildCheckAndTime(w, t, c, o);
-  ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_TRUE(m->measurement.check.ok()) << m->measurement.check.Describe();
-  EXPECT_EQ(m->measurement.timing.round_seconds.size(), 2u);
-  KernelArgs args(**tmpl, w, 3);
-  const std::vector<float> want = ReferenceOutput(w, args);
-  EXPECT_FALSE(CheckAgainstOutput(m->kernel, args, want).ok()) << "the measured kernel reads NCHW, not blocks";
-  EXPECT_TRUE(CheckInLayouts(m->kernel, w, args, l, want).ok());
-  // Data arriving in another block (a producer's): measured as asked, still checked.
-  TensorLayouts other = l;
-  other.data = 16;
-  auto m16 = BuildCheckAndTimeInLayouts(w, t, c, other, o);
-  ASSERT_TRUE(m16.ok()) << m16.status().ToString();
-  EXPECT_TRUE(m16->measurement.check.ok()) << m16->measurement.check.Describe();
-
-  Config width = (*tmpl)->HandPickedConfig(w, t);
-  width["layout"] = 1;
-  EXPECT_TRUE(MeasuredLayouts(w, t, width).plain());
-  const Workload mm = MatmulWorkload(16, 16, 16);
-  auto mt = FindTemplate(mm.op);
-  ASSERT_TRUE(mt.ok());
-  EXPECT_TRUE(MeasuredLayouts(mm, t, (*mt)->DefaultConfig(mm, t)).plain());
-}
-
 TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {
   volatile double sink = 0;
   TimingOptions o;

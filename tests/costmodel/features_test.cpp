@@ -176,25 +176,6 @@ TEST(Features, RealCandidatesAreFixedLengthFiniteAndDeterministic) {
   }
 }
 
-// A conv2d NCHWc config's features describe the kernel the tuner measures: the one that
-// reads and writes blocks (no packing of the input, no copy back to NCHW), not the NCHW one.
-TEST(Features, AConvInChannelBlocksIsDescribedAsMeasuredInItsBlocks) {
-  Target t = TestTarget();
-  const Workload w = Conv2dWorkload(1, 16, 14, 14, 32, 1, 1, 1, 0);
-  auto tmpl = compiler::FindTemplate(w.op);
-  ASSERT_TRUE(tmpl.ok());
-  Config c = (*tmpl)->DefaultConfig(w, t);
-  c["layout"] = 0;
-  const compiler::TensorLayouts l = compiler::MeasuredLayouts(w, t, c);
-  ASSERT_FALSE(l.plain());
-  auto blocked = compiler::LowerWorkload(w, t, c, l), plain = compiler::LowerWorkload(w, t, c);
-  ASSERT_TRUE(blocked.ok() && plain.ok());
-  auto f = CandidateFeatures(w, t, c);
-  ASSERT_TRUE(f.ok()) << f.status().ToString();
-  EXPECT_EQ(*f, LoweredFeatures(*blocked, w, t));
-  EXPECT_NE(*f, LoweredFeatures(*plain, w, t));
-}
-
 TEST(Features, AnInvalidConfigIsAnErrorNotAVector) {
   Target t = TestTarget();
   auto f = CandidateFeatures(MatmulWorkload(64, 64, 64), t, Config{{"no_such_knob", 1}});

@@ -153,52 +153,6 @@ TEST_F(CrossTargetLookup, ARecordOfAnOlderTemplateVersionIsKeptButNotHandedOutAn
   EXPECT_EQ(old_kept, 1);
 }
 
-// A model planner's alternatives: the configs this store's jobs measured for the
-// workload on the asking target with today's template, each once at its fastest cost,
-// fastest first, at most `limit`; no failed, imported (job 0), older-template or
-// other-target record.
-TEST_F(CrossTargetLookup, AlternativesAreThisTargetsMeasuredConfigsFastestFirst) {
-  compiler::Target avx512 = Named("x86-64-v4"), avx2 = Named("x86-64-v3");
-  auto job = store_->CreateJob("{}");
-  ASSERT_TRUE(job.ok()) << job.status().ToString();
-  auto add = [&](const compiler::Target& t, compiler::Config c, double seconds, int64_t job_id, bool failed = false,
-                 int version_offset = 0) {
-    compiler::Config base = tmpl_->DefaultConfig(w_, t);
-    for (const auto& [k, v] : c) base[k] = v;
-    ASSERT_TRUE(compiler::CheckConfigInSpace(*tmpl_, w_, t, base).ok());
-    MeasureResult r;
-    if (failed) r.error = db::ErrorKind::kWrongAnswer;
-    else r.costs = {seconds};
-    r.worker = t.cpu;
-    std::vector<db::Record> batch{ToRecord({w_, t, base}, r, job_id)};
-    batch[0].template_version += version_offset;
-    ASSERT_TRUE(store_->AddRecords(batch).ok());
-  };
-  const compiler::Config a = {{"mr", 6}, {"mc", 6}, {"nr", 64}, {"nc", 64}};
-  const compiler::Config b = {{"mr", 4}, {"mc", 4}, {"nr", 32}, {"nc", 32}};
-  const compiler::Config c = {{"mr", 4}, {"mc", 4}, {"nr", 16}, {"nc", 16}};
-  add(avx512, b, 3e-3, *job);
-  add(avx512, a, 2e-3, *job);
-  add(avx512, b, 1.5e-3, *job);  // b again, faster: b is answered once, at 1.5 ms
-  add(avx512, c, 1e-4, 0);       // imported
-  add(avx512, c, 1e-4, *job, /*failed=*/true);
-  add(avx512, c, 1e-4, *job, false, /*version_offset=*/-1);
-  add(avx2, c, 1e-4, *job);      // another target
-  auto source = MakeDbConfigSource(*store_);
-  auto alts = source->Alternatives(w_, avx512, 10);
-  ASSERT_TRUE(alts.ok()) << alts.status().ToString();
-  ASSERT_EQ(alts->size(), 2u);
-  EXPECT_EQ((*alts)[0].config.at("nr"), 32);
-  EXPECT_DOUBLE_EQ((*alts)[0].cost_seconds, 1.5e-3);
-  EXPECT_EQ((*alts)[1].config.at("nr"), 64);
-  EXPECT_DOUBLE_EQ((*alts)[1].cost_seconds, 2e-3);
-  for (const auto& alt : *alts) EXPECT_EQ(alt.level, "exact target");
-  auto one = source->Alternatives(w_, avx512, 1);
-  ASSERT_TRUE(one.ok());
-  ASSERT_EQ(one->size(), 1u);
-  EXPECT_EQ((*one)[0].config.at("nr"), 32);
-}
-
 TEST_F(CrossTargetLookup, AModelBuildTakesTheNearestTunedShapeOfTheSameOpWhoseConfigFits) {
   compiler::Target t = Named("znver4");
   compiler::Workload asked = compiler::MatmulWorkload(384, 512, 512);
