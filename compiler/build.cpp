@@ -138,13 +138,12 @@ CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
   return r;
 }
 
-KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
-                               const std::vector<float>& want, const TimingOptions& timing) {
-  KernelMeasurement m;
-  m.check = CheckAgainstOutput(k, args, want);
-  if (!m.check.ok()) return m;
+namespace {
+// Times `k` on `ptrs` (the data input first), its constant inputs packed once.
+KernelMeasurement TimePrepared(const Kernel& k, const std::vector<void*>& args, KernelMeasurement m,
+                               const TimingOptions& timing) {
   // Constant inputs (weights) are packed once, as a deployed model does when it loads.
-  StatusOr<PreparedArgs> prepared = k.Prepare(args.pointers());
+  StatusOr<PreparedArgs> prepared = k.Prepare(args);
   if (!prepared.ok()) {
     m.check.run = prepared.status();
     return m;
@@ -162,16 +161,67 @@ KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
   m.timing = TimeFunction([&] { (void)k.Run(*prepared); }, t);
   return m;
 }
+}  // namespace
+
+KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
+                               const std::vector<float>& want, const TimingOptions& timing) {
+  KernelMeasurement m;
+  m.check = CheckAgainstOutput(k, args, want);
+  if (!m.check.ok()) return m;
+  return TimePrepared(k, args.pointers(), std::move(m), timing);
+}
+
+StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c,
+                                      const TensorLayouts& layouts, const CompileOptions& options) {
+  if (layouts.plain()) return BuildKernel(w, t, c, options);
+  PT_ASSIGN_OR_RETURN(LoweredFunc f, LowerWorkload(w, t, c, layouts));
+  PT_ASSIGN_OR_RETURN(Jit * jit, Jit::ForTarget(t));
+  return jit->Compile(f, options);
+}
+
+KernelMeasurement CheckAndTimeInLayouts(const Kernel& k, const Workload& w, const KernelArgs& args,
+                                        const TensorLayouts& layouts, const std::vector<float>& want,
+                                        const TimingOptions& timing) {
+  if (layouts.plain()) return CheckAndTime(k, args, want, timing);
+  KernelMeasurement m;
+  m.check = CheckInLayouts(k, w, args, layouts, want);
+  if (!m.check.ok()) return m;
+  auto tmpl = FindTemplate(w.op);
+  PT_CHECK(tmpl.ok(), tmpl.status().ToString());
+  // The blocked copies, 64-byte aligned as a model's buffers are.
+  const auto shapes = (*tmpl)->ArgShapes(w);
+  std::vector<void*> ptrs = args.pointers();
+  std::vector<void*> owned;
+  auto blocked = [&](size_t arg, const std::vector<int64_t>& shape, int64_t block) {
+    std::vector<float> b = ToChannelBlocks(static_cast<const float*>(ptrs[arg]), shape, block);
+    auto* p = static_cast<float*>(pt_alloc(static_cast<int64_t>(b.size() * sizeof(float))));
+    PT_CHECK(p != nullptr, "out of memory for the blocked arguments of " + w.ShortName());
+    std::copy(b.begin(), b.end(), p);
+    owned.push_back(p);
+    ptrs[arg] = p;
+  };
+  blocked(0, shapes[0], layouts.data);
+  if (w.residual) blocked(ptrs.size() - 2, shapes.back(), layouts.residual);
+  m = TimePrepared(k, ptrs, std::move(m), timing);
+  for (void* p : owned) pt_free(p);
+  return m;
+}
+
+StatusOr<MeasuredKernel> BuildCheckAndTimeInLayouts(const Workload& w, const Target& t, const Config& c,
+                                                    const TensorLayouts& layouts, const TimingOptions& timing,
+                                                    uint32_t seed, const CompileOptions& options) {
+  PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
+  MeasuredKernel out;
+  PT_ASSIGN_OR_RETURN(out.kernel, BuildKernelInLayouts(w, t, c, layouts, options));
+  out.compile_seconds = out.kernel.compile_ms() / 1e3;
+  KernelArgs args(*tmpl, w, seed);
+  out.measurement = CheckAndTimeInLayouts(out.kernel, w, args, layouts, ReferenceOutput(w, args), timing);
+  return out;
+}
 
 StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, const Config& c,
                                            const TimingOptions& timing, uint32_t seed, const CompileOptions& options) {
-  PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
-  MeasuredKernel out;
-  PT_ASSIGN_OR_RETURN(out.kernel, BuildKernel(w, t, c, options));
-  out.compile_seconds = out.kernel.compile_ms() / 1e3;
-  KernelArgs args(*tmpl, w, seed);
-  out.measurement = CheckAndTime(out.kernel, args, ReferenceOutput(w, args), timing);
-  return out;
+  return BuildCheckAndTimeInLayouts(w, t, c, TensorLayouts{}, timing, seed, options);
 }
 
 int64_t DTypeBytes(const std::string& dtype) { return dtype == "float32" ? 4 : 0; }

@@ -92,6 +92,20 @@ struct MeasuredKernel {
 StatusOr<MeasuredKernel> BuildCheckAndTime(const Workload& w, const Target& t, const Config& c,
                                            const TimingOptions& timing, uint32_t seed = 42,
                                            const CompileOptions& options = {});
+// The same with the kernel built for `layouts` (LowerWorkload with layouts) and run as a
+// compiled model runs it: its data, residual and output stored in those blocks. Checked
+// with CheckInLayouts; the timed calls read and write the blocked buffers themselves.
+StatusOr<MeasuredKernel> BuildCheckAndTimeInLayouts(const Workload& w, const Target& t, const Config& c,
+                                                    const TensorLayouts& layouts, const TimingOptions& timing,
+                                                    uint32_t seed = 42, const CompileOptions& options = {});
+// BuildKernel for `layouts` (LowerWorkload with layouts).
+StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c,
+                                      const TensorLayouts& layouts, const CompileOptions& options = {});
+// CheckAndTime for a kernel built for `layouts`: checked as CheckInLayouts does, then timed
+// on blocked copies of the data and residual, writing its output in its block.
+KernelMeasurement CheckAndTimeInLayouts(const Kernel& k, const Workload& w, const KernelArgs& args,
+                                        const TensorLayouts& layouts, const std::vector<float>& want,
+                                        const TimingOptions& timing);
 
 // Bytes of one element of `dtype` ("float32" -> 4); 0 for a dtype the compiler does not
 // know (templates reject those in Validate).
@@ -128,6 +142,13 @@ class ConfigSource {
   // "default", an empty config, and in `skipped` what was passed over. Errors are the
   // source's own (a db failure).
   virtual StatusOr<ConfigChoice> BestConfig(const Workload& w, const Target& t) = 0;
+  // Other configs measured for (w, t) itself by this store's jobs with today's template
+  // version, in t's space, fastest first, at most `limit`, each with its stored cost
+  // (level "exact target"): what a model planner weighs when the best config expects its
+  // data in another block than its producer leaves (PlanModel). Default: none.
+  virtual StatusOr<std::vector<ConfigChoice>> Alternatives(const Workload& w, const Target& t, int limit) {
+    return std::vector<ConfigChoice>{};
+  }
 };
 
 // A source that knows no tuned config (no store): every lookup is level "default".

@@ -147,6 +147,20 @@ StatusOr<LoweredFunc> OpTemplate::InstantiateLayouts(const Workload& w, const Ta
   return Instantiate(w, t, c);
 }
 
+TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c) {
+  TensorLayouts l;
+  auto tmpl = FindTemplate(w.op);
+  if (!tmpl.ok()) return l;
+  const int64_t native = (*tmpl)->NativeBlock(w, t, c);
+  if (native == 0) return l;
+  l.out = native;
+  if (w.residual) l.residual = native;
+  auto ic = c.find("ic_bn");
+  l.data = ic != c.end() ? ic->second : native;  // depthwise: channels in, channels out
+  return l;
+}
+
+
 StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
                                     const TensorLayouts& layouts) {
   PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));

@@ -156,5 +156,9 @@ StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Co
 // other than NativeBlock, a block that does not divide the channels).
 StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
                                     const TensorLayouts& layouts);
+// The layouts a model gives `c` when its neighbours compute in the same blocks: data in
+// ic_bn blocks, residual and output in the config's native block. Plain (all 0) for a
+// config that works in NCHW only.
+TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c);
 
 }  // namespace priortune::compiler

@@ -49,10 +49,37 @@ struct Measured {
   double gflops = 0, median_ms = 0, compile_ms = 0;
 };
 
+// bench --layouts: "nchw" or "" (NCHW in and out, as the tuner measures), "native"
+// (NativeLayouts: as a compiled model runs a blocked kernel between kernels of its own
+// blocks), or "data=B" (the data in B-channel blocks, as a producer that computes
+// B-channel blocks leaves it; the rest native). A config that works in NCHW only is timed
+// in NCHW whatever is asked.
+priortune::StatusOr<pc::TensorLayouts> BenchLayouts(const std::string& spec, const pc::Workload& w,
+                                                     const pc::Target& t, const pc::Config& c) {
+  if (spec.empty() || spec == "nchw") return pc::TensorLayouts{};
+  pc::TensorLayouts l = pc::NativeLayouts(w, t, c);
+  if (spec == "native") return l;
+  if (spec.rfind("data=", 0) == 0) {
+    try {
+      size_t used = 0;
+      long long b = std::stoll(spec.substr(5), &used);
+      if (used == spec.size() - 5 && b >= 0) {
+        if (!l.plain()) l.data = b;
+        return l;
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  return priortune::InvalidArgument("--layouts " + spec +
+                                    ": expected nchw, native or data=B (B a channel block, 0 for NCHW)");
+}
+
 priortune::StatusOr<Measured> BuildAndTime(const pc::Workload& w, const pc::Target& t,
                                            const pc::Config& c, const pc::OpTemplate& tmpl,
-                                           const pc::TimingOptions& opts, const pc::CompileOptions& compile) {
-  PT_ASSIGN_OR_RETURN(pc::MeasuredKernel k, pc::BuildCheckAndTime(w, t, c, opts, 42, compile));
+                                           const pc::TimingOptions& opts, const pc::CompileOptions& compile,
+                                           const std::string& layouts = "") {
+  PT_ASSIGN_OR_RETURN(pc::TensorLayouts lay, BenchLayouts(layouts, w, t, c));
+  PT_ASSIGN_OR_RETURN(pc::MeasuredKernel k, pc::BuildCheckAndTimeInLayouts(w, t, c, lay, opts, 42, compile));
   const pc::CheckResult& check = k.measurement.check;
   if (!check.run.ok())
     return priortune::Status(check.run.code(), "config " + pc::ConfigToJson(c) + ": " + check.run.message());
@@ -108,6 +135,12 @@ int main(int argc, char** argv) {
   bench->add_flag("--cold", bench_cold,
                   "flush the weights and output from the caches before every timed call, keeping the input "
                   "warm, as a layer meets them in a model (rounds of one call)");
+  std::string bench_layouts;
+  bench->add_option("--layouts", bench_layouts,
+                    "conv2d's and depthwise's NCHWc configs: nchw (converting NCHW in and out, as the tuner "
+                    "measures them; the default), native (data in ic_bn blocks, residual and output in the "
+                    "config's, as a model runs them between kernels of the same blocks) or data=B (data in "
+                    "B-channel blocks, as a model whose producer computes B-channel blocks)");
   std::string model_path;
   CLI::App* tasks = app.add_subcommand("tasks", "import an ONNX model and list its distinct tunable workloads");
   tasks->add_option("model", model_path, "the .onnx file")->required();
@@ -602,9 +635,9 @@ int main(int argc, char** argv) {
   if (priortune::Status runs = target.CheckRunsOnHost(); !runs.ok()) return Fail(runs);
   std::printf("%s on %s, %d thread(s)\n", w->ShortName().c_str(), target.Describe().c_str(), pc::NumThreads());
   if (compile.check_bounds) std::printf("  (bounds-checked kernels: slower than the real ones)\n");
-  auto def = BuildAndTime(*w, target, tmpl->DefaultConfig(*w, target), *tmpl, opts, compile);
+  auto def = BuildAndTime(*w, target, tmpl->DefaultConfig(*w, target), *tmpl, opts, compile, bench_layouts);
   if (!def.ok()) return Fail(def.status());
-  auto tuned = BuildAndTime(*w, target, tmpl->HandPickedConfig(*w, target), *tmpl, opts, compile);
+  auto tuned = BuildAndTime(*w, target, tmpl->HandPickedConfig(*w, target), *tmpl, opts, compile, bench_layouts);
   if (!tuned.ok()) return Fail(tuned.status());
   std::printf("  default     %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)\n",
               pc::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str(), def->median_ms, def->gflops,
@@ -617,7 +650,7 @@ int main(int argc, char** argv) {
   if (!config_json.empty()) {
     auto c = pc::ConfigFromJson(config_json);
     if (!c.ok()) return Fail(c.status());
-    auto given = BuildAndTime(*w, target, *c, *tmpl, opts, compile);
+    auto given = BuildAndTime(*w, target, *c, *tmpl, opts, compile, bench_layouts);
     if (!given.ok()) return Fail(given.status());
     std::printf("  --config    %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)   %.0f%% of hand-picked\n",
                 pc::ConfigToJson(*c).c_str(), given->median_ms, given->gflops, given->compile_ms,

@@ -319,6 +319,58 @@ TEST(Timing, ColdTimingFlushesEveryArgumentButTheInputAndStillChecks) {
   }
 }
 
+// bench --layouts: a conv2d NCHWc config timed in NativeLayouts (data in ic_bn blocks,
+// residual and output in oc_bn blocks), as a model runs it between kernels of its blocks.
+// The kernel timed reads and writes blocks (on NCHW buffers it computes a wrong answer)
+// and is checked in them; data in another block is timed as asked and still checked. An
+// nchw-width config, and other templates, have no blocked layouts.
+TEST(Timing, ABlockedConvIsTimedAndCheckedInTheLayoutsAModelGivesIt) {
+  Workload w = Conv2dWorkload(1, 32, 9, 9, 48, 1, 1, 1, 0);
+  w.bias = true;
+  w.residual = true;
+  w.relu = true;
+  const Target t = Target::HostWithCores(1);
+  auto tmpl = FindTemplate(w.op);
+  ASSERT_TRUE(tmpl.ok());
+  Config c = (*tmpl)->DefaultConfig(w, t);
+  c["layout"] = 0;
+  c["ic_bn"] = 8;
+  c["oc_bn"] = t.vector_lanes();
+  const TensorLayouts l = NativeLayouts(w, t, c);
+  EXPECT_EQ(l.data, 8);
+  EXPECT_EQ(l.residual, t.vector_lanes());
+  EXPECT_EQ(l.out, t.vector_lanes());
+
+  TimingOptions o;
+  o.repeat = 2;
+  o.min_repeat_ms = 1;
+  auto m = BuildCheckAndTimeInLayouts(w, t, c, l, o);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_TRUE(m->measurement.check.ok()) << m->measurement.check.Describe();
+  EXPECT_EQ(m->measurement.timing.round_seconds.size(), 2u);
+  KernelArgs args(**tmpl, w, 3);
+  const std::vector<float> want = ReferenceOutput(w, args);
+  EXPECT_FALSE(CheckAgainstOutput(m->kernel, args, want).ok()) << "the kernel timed reads NCHW, not blocks";
+  EXPECT_TRUE(CheckInLayouts(m->kernel, w, args, l, want).ok());
+  TensorLayouts other = l;
+  other.data = 16;
+  auto m16 = BuildCheckAndTimeInLayouts(w, t, c, other, o);
+  ASSERT_TRUE(m16.ok()) << m16.status().ToString();
+  EXPECT_TRUE(m16->measurement.check.ok()) << m16->measurement.check.Describe();
+  // Plain layouts: the tuner's protocol, the kernel that reads and writes NCHW.
+  auto plain = BuildCheckAndTimeInLayouts(w, t, c, TensorLayouts{}, o);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_TRUE(CheckAgainstOutput(plain->kernel, args, want).ok());
+
+  Config width = (*tmpl)->HandPickedConfig(w, t);
+  width["layout"] = 1;
+  EXPECT_TRUE(NativeLayouts(w, t, width).plain());
+  const Workload mm = MatmulWorkload(16, 16, 16);
+  auto mt = FindTemplate(mm.op);
+  ASSERT_TRUE(mt.ok());
+  EXPECT_TRUE(NativeLayouts(mm, t, (*mt)->DefaultConfig(mm, t)).plain());
+}
+
 TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {
   volatile double sink = 0;
   TimingOptions o;
