@@ -142,13 +142,6 @@ class ConfigSource {
   // "default", an empty config, and in `skipped` what was passed over. Errors are the
   // source's own (a db failure).
   virtual StatusOr<ConfigChoice> BestConfig(const Workload& w, const Target& t) = 0;
-  // Other configs measured for (w, t) itself by this store's jobs with today's template
-  // version, in t's space, fastest first, at most `limit`, each with its stored cost
-  // (level "exact target"): what a model planner weighs when the best config expects its
-  // data in another block than its producer leaves (PlanModel). Default: none.
-  virtual StatusOr<std::vector<ConfigChoice>> Alternatives(const Workload& w, const Target& t, int limit) {
-    return std::vector<ConfigChoice>{};
-  }
 };
 
 // A source that knows no tuned config (no store): every lookup is level "default".

@@ -160,7 +160,6 @@ TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c)
   return l;
 }
 
-
 StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
                                     const TensorLayouts& layouts) {
   PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
