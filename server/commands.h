@@ -8,6 +8,7 @@
 
 #include "costmodel/neural_model.h"
 #include "costmodel/xgboost_model.h"
+#include "server/targets.h"
 #include "tuner/tuning_loop.h"
 
 namespace priortune::server {
@@ -41,13 +42,6 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& args);
 Status CheckWorkloadMemory(const WorkloadArgs& args, const compiler::Workload& w);
 // The largest --memory-cap-mb that fits in bytes.
 inline constexpr int64_t kMaxMemoryCapMb = INT64_MAX >> 20;
-// `spec` (Target::Parse: host, a CPU name or target JSON) running `threads` threads on as
-// many cores: what a tuning worker measures with and lookup asks for (the thread count
-// is part of the target's key). InvalidArgument for an unknown spec or threads < 1.
-StatusOr<compiler::Target> DeployTarget(const std::string& spec, int threads = 1);
-// DeployTarget, and FailedPrecondition when this host cannot run its code or has fewer
-// than `threads` cores: the target a kernel is tuned for and measured on here.
-StatusOr<compiler::Target> TuningTarget(const std::string& spec, int threads = 1);
 // Prints "priortune: CODE: message" on stderr and returns `exit_code`.
 int ReportError(const Status& s, int exit_code = 2);
 

@@ -38,7 +38,7 @@
 
 #include "compiler/build.h"
 #include "compiler/op_template.h"
-#include "server/commands.h"
+#include "server/targets.h"
 #include "tuner/meta_model.h"
 #include "tuner/search_space.h"
 

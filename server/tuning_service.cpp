@@ -21,7 +21,7 @@
 #include "compiler/op_template.h"
 #include "proto/priortune.grpc.pb.h"
 #include "server/auth.h"
-#include "server/commands.h"
+#include "server/targets.h"
 #include "server/connection.h"
 #include "server/internal/convert.h"
 #include "server/internal/model_cli.h"

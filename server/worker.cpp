@@ -45,7 +45,7 @@
 #include "compiler/runtime.h"
 #include "compiler/timing.h"
 #include "proto/priortune.grpc.pb.h"
-#include "server/commands.h"
+#include "server/targets.h"
 #include "server/internal/channel.h"
 #include "server/internal/convert.h"
 #include "server/internal/line_child.h"
