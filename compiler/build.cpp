@@ -12,9 +12,7 @@
 namespace priortune::compiler {
 
 StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c, const CompileOptions& options) {
-  PT_ASSIGN_OR_RETURN(LoweredFunc f, LowerWorkload(w, t, c));
-  PT_ASSIGN_OR_RETURN(Jit * jit, Jit::ForTarget(t));
-  return jit->Compile(f, options);
+  return BuildKernelInLayouts(w, t, c, TensorLayouts{}, options);
 }
 
 std::string CheckResult::Describe() const {
@@ -104,27 +102,54 @@ std::vector<float> FromChannelBlocks(const float* x, const std::vector<int64_t>&
   return Relayout(x, nchw, block, false);
 }
 
+namespace {
+// `args` with the data and residual copied into their blocks and a NaN-filled output of
+// its own, all 64-byte aligned as a model's buffers are: what a kernel built for
+// `layouts` runs on.
+class BlockedArgs {
+ public:
+  BlockedArgs(const Workload& w, const KernelArgs& args, const TensorLayouts& layouts) : ptrs_(args.pointers()) {
+    auto tmpl = FindTemplate(w.op);
+    PT_CHECK(tmpl.ok(), tmpl.status().ToString());
+    shapes_ = (*tmpl)->ArgShapes(w);
+    Copy(0, ToChannelBlocks(args.inputs()[0], shapes_[0], layouts.data));
+    // The residual is the last input.
+    if (w.residual) Copy(ptrs_.size() - 2, ToChannelBlocks(args.inputs()[ptrs_.size() - 2], shapes_.back(), layouts.residual));
+    Copy(ptrs_.size() - 1, std::vector<float>(static_cast<size_t>(args.output_size()), NAN));
+  }
+  ~BlockedArgs() {
+    for (void* p : owned_) pt_free(p);
+  }
+  BlockedArgs(const BlockedArgs&) = delete;
+  BlockedArgs& operator=(const BlockedArgs&) = delete;
+  const std::vector<void*>& pointers() const { return ptrs_; }
+  // Runs `k` once and compares its output, converted back from `block`, with `want`.
+  CheckResult Check(const Kernel& k, int64_t block, const std::vector<float>& want, double tolerance) const {
+    CheckResult r;
+    r.run = k.Run(ptrs_);
+    if (!r.run.ok()) return r;
+    Compare(FromChannelBlocks(static_cast<const float*>(ptrs_.back()), shapes_.back(), block).data(), want,
+            tolerance, r);
+    return r;
+  }
+
+ private:
+  void Copy(size_t arg, const std::vector<float>& values) {
+    auto* p = static_cast<float*>(pt_alloc(static_cast<int64_t>(values.size() * sizeof(float))));
+    PT_CHECK(p != nullptr, "out of memory for blocked kernel arguments");
+    std::copy(values.begin(), values.end(), p);
+    owned_.push_back(p);
+    ptrs_[arg] = p;
+  }
+  std::vector<void*> ptrs_, owned_;
+  std::vector<std::vector<int64_t>> shapes_;
+};
+}  // namespace
+
 CheckResult CheckInLayouts(const Kernel& k, const Workload& w, const KernelArgs& args, const TensorLayouts& layouts,
                            const std::vector<float>& want, double tolerance) {
   if (layouts.plain()) return CheckAgainstOutput(k, args, want, tolerance);
-  auto tmpl = FindTemplate(w.op);
-  PT_CHECK(tmpl.ok(), tmpl.status().ToString());
-  const auto shapes = (*tmpl)->ArgShapes(w);
-  std::vector<void*> ptrs = args.pointers();
-  std::vector<float> data = ToChannelBlocks(args.inputs()[0], shapes[0], layouts.data), residual;
-  ptrs[0] = data.data();
-  if (w.residual) {
-    const size_t r = ptrs.size() - 2;  // the residual is the last input
-    residual = ToChannelBlocks(args.inputs()[r], shapes.back(), layouts.residual);
-    ptrs[r] = residual.data();
-  }
-  std::vector<float> out(static_cast<size_t>(args.output_size()), NAN);
-  ptrs.back() = out.data();
-  CheckResult r;
-  r.run = k.Run(ptrs);
-  if (!r.run.ok()) return r;
-  Compare(FromChannelBlocks(out.data(), shapes.back(), layouts.out).data(), want, tolerance, r);
-  return r;
+  return BlockedArgs(w, args, layouts).Check(k, layouts.out, want, tolerance);
 }
 
 CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
@@ -173,7 +198,6 @@ KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
 
 StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c,
                                       const TensorLayouts& layouts, const CompileOptions& options) {
-  if (layouts.plain()) return BuildKernel(w, t, c, options);
   PT_ASSIGN_OR_RETURN(LoweredFunc f, LowerWorkload(w, t, c, layouts));
   PT_ASSIGN_OR_RETURN(Jit * jit, Jit::ForTarget(t));
   return jit->Compile(f, options);
@@ -183,28 +207,12 @@ KernelMeasurement CheckAndTimeInLayouts(const Kernel& k, const Workload& w, cons
                                         const TensorLayouts& layouts, const std::vector<float>& want,
                                         const TimingOptions& timing) {
   if (layouts.plain()) return CheckAndTime(k, args, want, timing);
+  // Checked and timed on the same blocked copies.
+  BlockedArgs blocked(w, args, layouts);
   KernelMeasurement m;
-  m.check = CheckInLayouts(k, w, args, layouts, want);
+  m.check = blocked.Check(k, layouts.out, want, 1e-3);
   if (!m.check.ok()) return m;
-  auto tmpl = FindTemplate(w.op);
-  PT_CHECK(tmpl.ok(), tmpl.status().ToString());
-  // The blocked copies, 64-byte aligned as a model's buffers are.
-  const auto shapes = (*tmpl)->ArgShapes(w);
-  std::vector<void*> ptrs = args.pointers();
-  std::vector<void*> owned;
-  auto blocked = [&](size_t arg, const std::vector<int64_t>& shape, int64_t block) {
-    std::vector<float> b = ToChannelBlocks(static_cast<const float*>(ptrs[arg]), shape, block);
-    auto* p = static_cast<float*>(pt_alloc(static_cast<int64_t>(b.size() * sizeof(float))));
-    PT_CHECK(p != nullptr, "out of memory for the blocked arguments of " + w.ShortName());
-    std::copy(b.begin(), b.end(), p);
-    owned.push_back(p);
-    ptrs[arg] = p;
-  };
-  blocked(0, shapes[0], layouts.data);
-  if (w.residual) blocked(ptrs.size() - 2, shapes.back(), layouts.residual);
-  m = TimePrepared(k, ptrs, std::move(m), timing);
-  for (void* p : owned) pt_free(p);
-  return m;
+  return TimePrepared(k, blocked.pointers(), std::move(m), timing);
 }
 
 StatusOr<MeasuredKernel> BuildCheckAndTimeInLayouts(const Workload& w, const Target& t, const Config& c,

@@ -44,6 +44,8 @@ struct KernelState {
   }
 };
 
+int64_t ElementBytes(DType t) { return t == DType::kInt64 ? 8 : t == DType::kBool ? 1 : 4; }
+
 PreparedArgs::PreparedArgs(PreparedArgs&& o) noexcept
     : ptrs_(std::move(o.ptrs_)),
       bytes_(std::move(o.bytes_)),
@@ -90,7 +92,7 @@ StatusOr<PreparedArgs> Kernel::Prepare(void* const* args) const {
   PreparedArgs out;
   out.ptrs_.assign(args, args + state_->args.size());
   for (const auto& a : state_->args) {
-    int64_t n = a.dtype == DType::kFloat32 ? 4 : a.dtype == DType::kInt64 ? 8 : 1;
+    int64_t n = ElementBytes(a.dtype);
     for (int64_t d : a.shape) n *= d;
     out.bytes_.push_back(n);
   }
@@ -143,8 +145,6 @@ std::string ErrorText(llvm::Error e) {
   llvm::handleAllErrors(std::move(e), [&](const llvm::ErrorInfoBase& info) { s += info.message(); });
   return s;
 }
-
-int64_t ElementBytes(DType t) { return t == DType::kInt64 ? 8 : t == DType::kBool ? 1 : 4; }
 
 void InitLLVM() {
   static std::once_flag once;
