@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/status.h"
+#include "compiler/support/status.h"
 
 namespace priortune::costmodel {
 

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "compiler/lower.h"
-#include "compiler/op_template.h"
-#include "compiler/status.h"
-#include "compiler/target.h"
-#include "compiler/workload.h"
+#include "compiler/ir/lower.h"
+#include "compiler/ops/op_template.h"
+#include "compiler/support/status.h"
+#include "compiler/target/target.h"
+#include "compiler/ops/workload.h"
 
 namespace priortune::costmodel {
 

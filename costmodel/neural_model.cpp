@@ -34,7 +34,7 @@
 #include <random>
 #include <sstream>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 #include "costmodel/features.h"
 #include "costmodel/internal/blob.h"
 

@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 #include "costmodel/features.h"
 #include "costmodel/internal/blob.h"
 #include "costmodel/neural_model.h"

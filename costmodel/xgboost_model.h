@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "compiler/status.h"
+#include "compiler/support/status.h"
 #include "costmodel/cost_model.h"
 
 namespace priortune::costmodel {

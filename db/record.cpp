@@ -1,6 +1,6 @@
 #include "db/record.h"
 
-#include "compiler/median.h"
+#include "compiler/support/median.h"
 
 #include <algorithm>
 #include <limits>

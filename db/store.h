@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "compiler/status.h"
+#include "compiler/support/status.h"
 #include "db/record.h"
 
 namespace priortune::db {

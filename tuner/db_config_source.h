@@ -5,7 +5,7 @@
 #include <functional>
 #include <memory>
 
-#include "compiler/build.h"
+#include "compiler/ops/build.h"
 #include "db/store.h"
 
 namespace priortune::tuner {

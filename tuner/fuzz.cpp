@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "compiler/build.h"
-#include "compiler/graph.h"
-#include "compiler/model.h"
-#include "compiler/runtime.h"
+#include "compiler/ops/build.h"
+#include "compiler/graph/graph.h"
+#include "compiler/model/model.h"
+#include "compiler/codegen/runtime.h"
 #include "tuner/search_space.h"
 
 namespace priortune::tuner {

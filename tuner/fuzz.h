@@ -1,7 +1,7 @@
 // The fuzzer's cases (priortune fuzz): every registered template's workloads and
 // configs, and small models of the non-tuned kernels, drawn from a seed and each run
 // against its reference. This file draws cases and runs one in the calling process;
-// server/fuzz_command.cpp runs them in isolated processes and keeps the score.
+// server/cli/fuzz.cpp runs them in isolated processes and keeps the score.
 //
 //   case index i ──> group g = i / configs_per_group   (one workload, target, threads)
 //                    slot  s = i % configs_per_group   (one config of that workload)
@@ -21,9 +21,9 @@
 #include <string>
 #include <vector>
 
-#include "compiler/op_template.h"
-#include "compiler/status.h"
-#include "compiler/target.h"
+#include "compiler/ops/op_template.h"
+#include "compiler/support/status.h"
+#include "compiler/target/target.h"
 
 namespace priortune::tuner {
 

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "compiler/op_template.h"
-#include "compiler/target.h"
-#include "compiler/workload.h"
+#include "compiler/ops/op_template.h"
+#include "compiler/target/target.h"
+#include "compiler/ops/workload.h"
 #include "db/record.h"
 
 namespace priortune::tuner {

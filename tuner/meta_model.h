@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 #include "costmodel/cost_model.h"
 #include "costmodel/neural_model.h"
 #include "db/store.h"

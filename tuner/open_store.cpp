@@ -3,7 +3,7 @@
 #include <optional>
 #include <utility>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 
 namespace priortune::tuner {
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "compiler/status.h"
+#include "compiler/support/status.h"
 #include "db/store.h"
 
 namespace priortune::tuner {

@@ -4,7 +4,7 @@
 #include <functional>
 #include <set>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 
 namespace priortune::tuner {
 

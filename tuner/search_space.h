@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "compiler/op_template.h"
-#include "compiler/status.h"
+#include "compiler/ops/op_template.h"
+#include "compiler/support/status.h"
 
 namespace priortune::tuner {
 

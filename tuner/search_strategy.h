@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/status.h"
+#include "compiler/support/status.h"
 #include "tuner/search_space.h"
 
 namespace priortune::tuner {

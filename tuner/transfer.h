@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "compiler/target.h"
-#include "compiler/workload.h"
+#include "compiler/target/target.h"
+#include "compiler/ops/workload.h"
 #include "costmodel/cost_model.h"
 #include "costmodel/features.h"
 #include "costmodel/metrics.h"

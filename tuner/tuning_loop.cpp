@@ -20,7 +20,7 @@
 #include <cmath>
 #include <optional>
 
-#include "compiler/timing.h"
+#include "compiler/support/timing.h"
 #include "costmodel/neural_model.h"
 #include "tuner/meta_model.h"
 #include "tuner/model_guided_search.h"

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/status.h"
+#include "compiler/support/status.h"
 #include "db/store.h"
 #include "tuner/measure.h"
 

@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "compiler/status.h"
+#include "compiler/support/status.h"
 #include "costmodel/cost_model.h"
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 #include "costmodel/features.h"
 
 namespace priortune::costmodel::internal {

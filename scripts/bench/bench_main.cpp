@@ -13,9 +13,9 @@
 #include <random>
 #include <thread>
 
-#include "compiler/build.h"
-#include "compiler/runtime.h"
-#include "compiler/timing.h"
+#include "compiler/ops/build.h"
+#include "compiler/codegen/runtime.h"
+#include "compiler/support/timing.h"
 #include "db/store.h"
 #include "peers.h"
 #include "tuner/db_config_source.h"

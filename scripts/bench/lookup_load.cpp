@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "compiler/op_template.h"
-#include "compiler/target.h"
+#include "compiler/ops/op_template.h"
+#include "compiler/target/target.h"
 #include "db/store.h"
 #include "proto/priortune.grpc.pb.h"
 #include "tuner/measure.h"

@@ -6,7 +6,7 @@
 #include <dnnl.hpp>
 #include <vector>
 
-#include "compiler/im2col.h"
+#include "compiler/ops/im2col.h"
 
 extern "C" void openblas_set_num_threads(int);
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 
 namespace priortune::testing {
 

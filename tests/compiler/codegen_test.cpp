@@ -7,13 +7,13 @@
 #include <atomic>
 #include <random>
 
-#include "compiler/build.h"
-#include "compiler/jit.h"
-#include "compiler/lower.h"
-#include "compiler/runtime.h"
-#include "compiler/schedule.h"
-#include "compiler/target.h"
-#include "compiler/timing.h"
+#include "compiler/ops/build.h"
+#include "compiler/codegen/jit.h"
+#include "compiler/ir/lower.h"
+#include "compiler/codegen/runtime.h"
+#include "compiler/ir/schedule.h"
+#include "compiler/target/target.h"
+#include "compiler/support/timing.h"
 #include "tests/common/isa_targets.h"
 
 namespace priortune::compiler {

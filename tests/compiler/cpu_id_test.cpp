@@ -1,6 +1,6 @@
 // CPU identity: CPUID's registers decoded, every row of the microarchitecture table named
 // by a case written independently of it, unknown CPUs, and the host's name on its target.
-#include "compiler/cpu_id.h"
+#include "compiler/target/cpu_id.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <string>
 #include <tuple>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 
 namespace priortune::compiler {
 namespace {

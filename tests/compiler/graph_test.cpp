@@ -1,13 +1,13 @@
 // ONNX import: models built here with the ONNX protobuf API (Debian's libonnx-dev), so
 // each case is exact and small; the real models come from scripts/export_models.py.
-#include "compiler/graph.h"
+#include "compiler/graph/graph.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <random>
 
-#include "compiler/op_template.h"
+#include "compiler/ops/op_template.h"
 #include "tests/compiler/onnx_builder.h"
 
 namespace priortune::compiler {

@@ -2,9 +2,9 @@
 // rejected with which message.
 #include <gtest/gtest.h>
 
-#include "compiler/lower.h"
-#include "compiler/schedule.h"
-#include "compiler/simplify.h"
+#include "compiler/ir/lower.h"
+#include "compiler/ir/schedule.h"
+#include "compiler/ir/simplify.h"
 
 namespace priortune::compiler {
 namespace {

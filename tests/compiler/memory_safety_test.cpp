@@ -10,14 +10,14 @@
 #include <functional>
 #include <random>
 
-#include "compiler/build.h"
-#include "compiler/jit.h"
-#include "compiler/lower.h"
-#include "compiler/memory_plan.h"
-#include "compiler/model.h"
-#include "compiler/runtime.h"
-#include "compiler/schedule.h"
-#include "compiler/target.h"
+#include "compiler/ops/build.h"
+#include "compiler/codegen/jit.h"
+#include "compiler/ir/lower.h"
+#include "compiler/ir/memory_plan.h"
+#include "compiler/model/model.h"
+#include "compiler/codegen/runtime.h"
+#include "compiler/ir/schedule.h"
+#include "compiler/target/target.h"
 #include "tests/common/isa_targets.h"
 #include "tests/compiler/onnx_builder.h"
 

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "compiler/graph.h"
-#include "compiler/model.h"
+#include "compiler/graph/graph.h"
+#include "compiler/model/model.h"
 
 namespace priortune::compiler {
 namespace {

@@ -2,7 +2,7 @@
 // graph's reference runner gives, with the graph passes on and off (each changes the
 // plan, not the output), and for the simple ops (pooling, add, relu, softmax) as their
 // tensor-expression kernels.
-#include "compiler/model.h"
+#include "compiler/model/model.h"
 
 #include <gtest/gtest.h>
 

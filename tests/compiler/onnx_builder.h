@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "compiler/graph.h"
+#include "compiler/graph/graph.h"
 
 namespace priortune::compiler::testing {
 

@@ -8,8 +8,8 @@
 #include <cmath>
 #include <random>
 
-#include "compiler/build.h"
-#include "compiler/jit.h"
+#include "compiler/ops/build.h"
+#include "compiler/codegen/jit.h"
 #include "tests/common/isa_targets.h"
 
 namespace priortune::compiler {

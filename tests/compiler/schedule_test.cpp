@@ -2,9 +2,9 @@
 // never with a crash.
 #include <gtest/gtest.h>
 
-#include "compiler/build.h"
-#include "compiler/lower.h"
-#include "compiler/schedule.h"
+#include "compiler/ops/build.h"
+#include "compiler/ir/lower.h"
+#include "compiler/ir/schedule.h"
 
 namespace priortune::compiler {
 namespace {

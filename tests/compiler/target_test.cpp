@@ -1,6 +1,6 @@
 // Targets: named CPUs and ISA levels, target JSON (and its errors), the machine model the
 // templates read, which targets a host can run, and the vector width codegen uses.
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 
 #include <algorithm>
 
-#include "compiler/jit.h"
-#include "compiler/schedule.h"
+#include "compiler/codegen/jit.h"
+#include "compiler/ir/schedule.h"
 
 namespace priortune::compiler {
 namespace {

@@ -36,26 +36,51 @@ def main():
 
     with tempfile.TemporaryDirectory() as root:
         table = os.path.join(ROOT, 'scripts', 'layers.txt')
-        write(root, 'compiler/a.cpp', '#include "compiler/b.h"\n#include "server/commands.h"\n')
+        write(root, 'compiler/a.cpp', '#include "compiler/b.h"\n#include "server/cli/commands.h"\n')
         write(root, 'compiler/b.h', '#pragma once\n#include <vector>\n')
-        write(root, 'db/s.cpp', '#include "compiler/status.h"\n#include "compiler/build.h"\n')
+        write(root, 'db/s.cpp', '#include "compiler/support/status.h"\n#include "compiler/ops/build.h"\n')
         write(root, 'tuner/t.cpp', '#include <vector>\n#include "db/store.h"\n#include "costmodel/x.h"\n')
-        write(root, 'server/m.cpp', '#include "tuner/t.h"\n#include "proto/p.pb.h"\n')
+        write(root, 'server/cli/m.cpp', '#include "tuner/t.h"\n#include "proto/p.pb.h"\n#include "server/service/q.h"\n')
+        # A subsystem's internal/ headers are its own: the service's may not be included by
+        # the CLI, the compiler's ops may use theirs.
+        write(root, 'server/cli/n.cpp', '#include "server/service/internal/impl.h"\n')
+        write(root, 'compiler/ops/o.cpp', '#include "compiler/ops/internal/templates.h"\n#include "compiler/ir/lower.h"\n')
+        # A lower compiler subsystem may not include a higher one.
+        write(root, 'compiler/ir/e.cpp', '#include "compiler/target/target.h"\n#include "compiler/codegen/jit.h"\n')
         code, out = run('--root', root, '--table', table)
         expect(code == 1, 'a tree with bad includes fails (exit 1)', out)
         lines = [l for l in out.splitlines() if not l.startswith('layer_check:')]
-        expect(len(lines) == 2, 'exactly the two bad includes are reported', out)
-        expect(lines[0].startswith('compiler/a.cpp:2: includes "server/commands.h"'),
+        expect(len(lines) == 4, 'exactly the four bad includes are reported', out)
+        expect(lines[0].startswith('compiler/a.cpp:2: includes "server/cli/commands.h"'),
                'the compiler including the server is named with its line', out)
-        expect(lines[1].startswith('db/s.cpp:2: includes "compiler/build.h"'),
-               'db may include compiler/status.h but not the rest of the compiler', out)
-        expect('2 crossing a layer the wrong way' in out, 'the summary counts them', out)
+        expect(lines[1].startswith('compiler/ir/e.cpp:2: includes "compiler/codegen/jit.h": layer compiler/ir'),
+               'the IR may include the target but not codegen, above it', out)
+        expect(lines[2].startswith('db/s.cpp:2: includes "compiler/ops/build.h"'),
+               'db may include compiler/support but not the rest of the compiler', out)
+        expect(lines[3].startswith('server/cli/n.cpp:1: includes "server/service/internal/impl.h": an internal/'),
+               'another subsystem\'s internal/ header is refused', out)
+        expect('4 crossing a layer the wrong way' in out, 'the summary counts them', out)
 
         # The same tree without them passes.
         write(root, 'compiler/a.cpp', '#include "compiler/b.h"\n')
-        write(root, 'db/s.cpp', '#include "compiler/status.h"\n#include "compiler/median.h"\n')
+        write(root, 'compiler/ir/e.cpp', '#include "compiler/target/target.h"\n')
+        write(root, 'db/s.cpp', '#include "compiler/support/status.h"\n#include "compiler/support/median.h"\n')
+        write(root, 'server/cli/n.cpp', '#include "server/service/q.h"\n')
         code, out = run('--root', root, '--table', table)
         expect(code == 0, 'the tree without the bad includes passes', out)
+
+        # A folder whose CMakeLists.txt states other includes than the table fails, and one
+        # that states none.
+        write(root, 'db/CMakeLists.txt', '# the store\n# May include: compiler\nadd_library(x s.cpp)\n')
+        write(root, 'tuner/CMakeLists.txt', 'add_library(t t.cpp)\n')
+        code, out = run('--root', root, '--table', table)
+        expect(code == 1 and 'db/CMakeLists.txt: says layer db may include "compiler"' in out and
+               'tuner/CMakeLists.txt: no "# May include:" line' in out,
+               'a folder stating other includes than the table, or none, fails', out)
+        write(root, 'db/CMakeLists.txt', '# the store\n# May include: compiler/support\nadd_library(x s.cpp)\n')
+        write(root, 'tuner/CMakeLists.txt', '# May include: db costmodel compiler\nadd_library(t t.cpp)\n')
+        code, out = run('--root', root, '--table', table)
+        expect(code == 0, 'folders stating what the table says pass', out)
 
         # A table line without a colon is refused (exit 2), naming the line.
         bad = os.path.join(root, 'bad-layers.txt')

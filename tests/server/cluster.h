@@ -15,9 +15,9 @@
 #include <memory>
 #include <string>
 
-#include "server/local_workers.h"
-#include "server/measure_queue.h"
-#include "server/worker_service.h"
+#include "server/service/local_workers.h"
+#include "server/service/measure_queue.h"
+#include "server/service/worker_service.h"
 
 namespace priortune::server {
 

@@ -15,7 +15,7 @@
 #include "cluster.h"
 #include "tests/common/isa_targets.h"
 #include "tests/common/pg_cluster.h"
-#include "compiler/build.h"
+#include "compiler/ops/build.h"
 #include "db/store.h"
 #include "tuner/db_config_source.h"
 #include "tuner/tuning_loop.h"

@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "cluster.h"
-#include "compiler/op_template.h"
+#include "compiler/ops/op_template.h"
 #include "db/store.h"
 
 namespace priortune::server {

@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "cluster.h"
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 
 namespace priortune::server {
 namespace {

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "server/internal/convert.h"
+#include "server/common/convert.h"
 #include "tests/server/internal/service_cluster.h"
 
 namespace priortune::server {

@@ -7,11 +7,11 @@
 #include <future>
 #include <thread>
 
-#include "compiler/target.h"
-#include "compiler/workload.h"
+#include "compiler/target/target.h"
+#include "compiler/ops/workload.h"
 #include "proto/priortune.grpc.pb.h"
-#include "server/internal/convert.h"
-#include "server/measure_queue.h"
+#include "server/common/convert.h"
+#include "server/service/measure_queue.h"
 #include "tests/server/internal/service_cluster.h"
 #include "tests/common/isa_targets.h"
 

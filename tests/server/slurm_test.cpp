@@ -14,7 +14,7 @@
 #include <sstream>
 #include <thread>
 
-#include "compiler/op_template.h"
+#include "compiler/ops/op_template.h"
 #include "tests/server/cluster.h"
 #include "tests/server/internal/service_cluster.h"
 

@@ -12,7 +12,7 @@
 #include <random>
 #include <set>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 #include "costmodel/features.h"
 #include "costmodel/neural_model.h"
 #include "tests/tuner/fake_measurer.h"

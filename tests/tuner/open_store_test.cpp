@@ -13,9 +13,9 @@
 #include <set>
 #include <sstream>
 
-#include "compiler/op_template.h"
-#include "compiler/target.h"
-#include "compiler/workload.h"
+#include "compiler/ops/op_template.h"
+#include "compiler/target/target.h"
+#include "compiler/ops/workload.h"
 #include "tuner/db_config_source.h"
 #include "tuner/measure.h"
 

@@ -6,7 +6,7 @@
 
 #include <random>
 
-#include "compiler/build.h"
+#include "compiler/ops/build.h"
 #include "tuner/search_space.h"
 
 namespace priortune::tuner {

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <set>
 
-#include "compiler/target.h"
+#include "compiler/target/target.h"
 #include "costmodel/features.h"
 #include "tuner/search_space.h"
 #include "tests/tuner/fake_measurer.h"

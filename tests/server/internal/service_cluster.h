@@ -23,9 +23,9 @@
 #include <vector>
 
 #include "proto/priortune.grpc.pb.h"
-#include "server/internal/convert.h"
+#include "server/common/convert.h"
 #include "tests/server/cluster.h"
-#include "server/local_workers.h"
+#include "server/service/local_workers.h"
 
 namespace priortune::server {
 

@@ -1,0 +1,102 @@
+// A model as a graph of operators, imported from ONNX: every tensor's shape inferred,
+// weights read from the initializers, BatchNormalization folded into the convolution
+// before it, and the elementwise operators after a convolution or dense layer (a residual
+// Add, then Relu or Clip(0, 6)) fused into its epilogue. The tunable nodes (conv2d,
+// depthwise conv2d, dense) carry their Workload, epilogue included; ExtractTasks lists
+// the distinct ones with their share of the model's FLOPs.
+// ONNX and protobuf headers stay in graph_onnx.cpp.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "compiler/support/status.h"
+#include "compiler/ops/workload.h"
+
+namespace priortune::compiler {
+
+enum class GraphOp : uint8_t {
+  kConv2d,           // a convolution with groups 1 (BN folded, bias)
+  kDepthwiseConv2d,  // groups == channels == output channels
+  kDense,            // Gemm / MatMul of a [N, K] activation with a constant [K, M] weight
+  kRelu,
+  kClip,             // min/max attributes (ReLU6 when 0 and 6)
+  kAdd,              // elementwise, same shapes (a residual)
+  kMaxPool,
+  kAveragePool,
+  kGlobalAveragePool,  // also ReduceMean over H and W
+  kFlatten,            // also Reshape to [N, -1]
+  kSoftmax,
+  kBatchNorm,  // only when not folded (ImportOptions): y = x * scale[c] + shift[c]
+};
+
+struct GraphTensor {
+  std::vector<int64_t> shape;
+  std::vector<float> data;    // float constants (weights) only
+  std::vector<int64_t> ints;  // int64 constants (shapes) only
+  bool constant = false;
+  int64_t elements() const;
+};
+
+struct GraphNode {
+  std::string name, op_type;  // as in the model: what error messages name
+  GraphOp op = GraphOp::kRelu;
+  std::vector<std::string> inputs, outputs;
+  // kConv2d/kDepthwiseConv2d/kMaxPool/kAveragePool: kernel, stride, pad (square), and
+  // for convolutions the weight [O, C/groups, K, K] and bias [O] tensor names, then the
+  // residual when the epilogue adds one (workload->residual). kDense: the input, the
+  // weight [K, M], the bias [M] (and the residual). kBatchNorm: the input, scale, shift.
+  int64_t kernel = 1, stride = 1, pad = 0;
+  float clip_min = 0, clip_max = 0;
+  int64_t axis = 1;  // kFlatten, kSoftmax
+  std::optional<Workload> workload;  // the tunable nodes; its epilogue says what is fused
+  bool folded_batchnorm = false;     // a BatchNormalization was folded into this conv
+  std::vector<std::string> fused;    // the nodes fused into this one's epilogue (their names)
+};
+
+struct Graph {
+  std::vector<GraphNode> nodes;  // in execution order
+  std::map<std::string, GraphTensor> tensors;
+  std::vector<std::string> inputs, outputs;  // graph inputs (not initializers), outputs
+  int batchnorms_folded = 0;
+  int epilogues_fused = 0;  // nodes fused into an epilogue
+};
+
+struct ImportOptions {
+  bool fold_batchnorm = true;  // else a kBatchNorm node each
+  bool fuse_epilogues = true;  // FuseEpilogues
+};
+
+// Reads an ONNX model. InvalidArgument naming the node (name and op type) for an
+// operator priortune does not support, an attribute it does not (dilation, asymmetric
+// padding, groups other than 1 or the channel count) or a dynamic or unknown shape;
+// NotFound / DataLoss for a file that cannot be read or parsed.
+StatusOr<Graph> ImportOnnx(const std::string& path, const ImportOptions& options = {});
+StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name = "model",
+                                const ImportOptions& options = {});
+
+// Fuses into each conv2d, depthwise conv2d and dense node the nodes that only consume its
+// output: an Add with a tensor of the same shape (the residual, when the epilogue has
+// none yet and no activation), then a Relu or a Clip(0, 6). A fused node runs where the
+// last node it absorbed ran, so that a residual computed after it is ready; a tensor
+// that is a graph output or has other readers is never fused away.
+void FuseEpilogues(Graph& graph);
+
+// Runs the graph with plain loops (no schedule, no JIT), one input tensor in graph.inputs[0]'s
+// shape, returning graph.outputs[0]: the reference the compiled model is checked against.
+// InvalidArgument if `input` has the wrong size.
+StatusOr<std::vector<float>> RunGraphReference(const Graph& graph, const std::vector<float>& input);
+
+// The distinct tunable workloads of a graph, most FLOPs first.
+struct GraphTask {
+  Workload workload;
+  int count = 0;            // nodes with this workload
+  double flops = 0;         // of all those nodes
+  double flop_share = 0;    // of the model's tunable FLOPs
+};
+std::vector<GraphTask> ExtractTasks(const Graph& graph);
+
+}  // namespace priortune::compiler

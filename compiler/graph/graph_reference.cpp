@@ -1,0 +1,176 @@
+// The graph's reference run: every operator as plain loops over NCHW float tensors, in
+// the order the importer stored. Slow and obviously right, the yardstick for the compiled
+// model.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "compiler/graph/graph.h"
+
+namespace priortune::compiler {
+namespace {
+
+using Values = std::map<std::string, std::vector<float>>;
+
+// A fused epilogue after the bias: + residual[i], then relu or relu6.
+float Epilogue(const Workload& w, float v, const std::vector<float>* residual, size_t i) {
+  if (w.residual) v += (*residual)[i];
+  if (w.relu) v = std::max(v, 0.0f);
+  if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
+  return v;
+}
+
+void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, const std::vector<float>* residual,
+          std::vector<float>& y) {
+  const auto& xs = g.tensors.at(n.inputs[0]).shape;
+  const auto& ws = g.tensors.at(n.inputs[1]).shape;
+  const auto& w = g.tensors.at(n.inputs[1]).data;
+  const auto& b = g.tensors.at(n.inputs[2]).data;
+  const auto& ys = g.tensors.at(n.outputs[0]).shape;
+  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], O = ws[0], K = n.kernel, OH = ys[2], OW = ys[3];
+  const bool depthwise = n.op == GraphOp::kDepthwiseConv2d;
+  const int64_t cin = depthwise ? 1 : C;
+  y.assign(static_cast<size_t>(N * O * OH * OW), 0.0f);
+  for (int64_t b0 = 0; b0 < N; ++b0)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          double acc = b[o];
+          for (int64_t ci = 0; ci < cin; ++ci) {
+            int64_t c = depthwise ? o : ci;
+            for (int64_t kh = 0; kh < K; ++kh) {
+              int64_t ih = oh * n.stride - n.pad + kh;
+              if (ih < 0 || ih >= H) continue;
+              for (int64_t kw = 0; kw < K; ++kw) {
+                int64_t iw = ow * n.stride - n.pad + kw;
+                if (iw < 0 || iw >= W) continue;
+                acc += static_cast<double>(x[((b0 * C + c) * H + ih) * W + iw]) * w[((o * cin + ci) * K + kh) * K + kw];
+              }
+            }
+          }
+          size_t at = static_cast<size_t>(((b0 * O + o) * OH + oh) * OW + ow);
+          y[at] = Epilogue(*n.workload, static_cast<float>(acc), residual, at);
+        }
+}
+
+void Pool(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::vector<float>& y) {
+  const auto& xs = g.tensors.at(n.inputs[0]).shape;
+  const auto& ys = g.tensors.at(n.outputs[0]).shape;
+  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+  const bool max = n.op == GraphOp::kMaxPool;
+  y.assign(static_cast<size_t>(N * C * OH * OW), 0.0f);
+  for (int64_t p = 0; p < N * C; ++p)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        double acc = max ? -std::numeric_limits<double>::infinity() : 0;
+        int count = 0;
+        for (int64_t kh = 0; kh < n.kernel; ++kh)
+          for (int64_t kw = 0; kw < n.kernel; ++kw) {
+            int64_t ih = oh * n.stride - n.pad + kh, iw = ow * n.stride - n.pad + kw;
+            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+            double v = x[(p * H + ih) * W + iw];
+            acc = max ? std::max(acc, v) : acc + v;
+            ++count;
+          }
+        y[(p * OH + oh) * OW + ow] = static_cast<float>(max ? acc : acc / std::max(1, count));
+      }
+}
+
+}  // namespace
+
+StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector<float>& input) {
+  if (g.inputs.empty() || g.outputs.empty()) return InvalidArgument("the graph has no input or output");
+  const GraphTensor& in = g.tensors.at(g.inputs[0]);
+  if (static_cast<int64_t>(input.size()) != in.elements())
+    return InvalidArgument("input: " + std::to_string(input.size()) + " values, the model takes " +
+                           std::to_string(in.elements()));
+  Values v;
+  v[g.inputs[0]] = input;
+  auto get = [&](const std::string& name) -> const std::vector<float>& {
+    auto it = v.find(name);
+    return it != v.end() ? it->second : g.tensors.at(name).data;
+  };
+  for (const GraphNode& n : g.nodes) {
+    const std::vector<float>& x = get(n.inputs[0]);
+    std::vector<float>& y = v[n.outputs[0]];
+    const auto& xs = g.tensors.at(n.inputs[0]).shape;
+    const std::vector<float>* residual = n.workload && n.workload->residual ? &get(n.inputs[3]) : nullptr;
+    switch (n.op) {
+      case GraphOp::kConv2d:
+      case GraphOp::kDepthwiseConv2d:
+        Conv(n, g, x, residual, y);
+        break;
+      case GraphOp::kDense: {
+        const auto& w = g.tensors.at(n.inputs[1]);
+        const auto& b = g.tensors.at(n.inputs[2]).data;
+        int64_t rows = xs[0], k = w.shape[0], m = w.shape[1];
+        y.assign(static_cast<size_t>(rows * m), 0.0f);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < m; ++j) {
+            double acc = b[j];
+            for (int64_t i = 0; i < k; ++i) acc += static_cast<double>(x[r * k + i]) * w.data[i * m + j];
+            y[r * m + j] = Epilogue(*n.workload, static_cast<float>(acc), residual, r * m + j);
+          }
+        break;
+      }
+      case GraphOp::kRelu:
+        y = x;
+        for (auto& e : y) e = std::max(e, 0.0f);
+        break;
+      case GraphOp::kClip:
+        y = x;
+        for (auto& e : y) e = std::min(std::max(e, n.clip_min), n.clip_max);
+        break;
+      case GraphOp::kAdd: {
+        const std::vector<float>& b = get(n.inputs[1]);
+        y = x;
+        for (size_t i = 0; i < y.size(); ++i) y[i] += b[i];
+        break;
+      }
+      case GraphOp::kMaxPool:
+      case GraphOp::kAveragePool:
+        Pool(n, g, x, y);
+        break;
+      case GraphOp::kGlobalAveragePool: {
+        int64_t planes = xs[0] * xs[1], hw = xs[2] * xs[3];
+        y.assign(static_cast<size_t>(planes), 0.0f);
+        for (int64_t p = 0; p < planes; ++p) {
+          double acc = 0;
+          for (int64_t i = 0; i < hw; ++i) acc += x[p * hw + i];
+          y[p] = static_cast<float>(acc / hw);
+        }
+        break;
+      }
+      case GraphOp::kBatchNorm: {
+        const auto& scale = g.tensors.at(n.inputs[1]).data;
+        const auto& shift = g.tensors.at(n.inputs[2]).data;
+        int64_t c = xs[1], hw = xs[2] * xs[3];
+        y = x;
+        for (size_t i = 0; i < y.size(); ++i) {
+          int64_t ch = static_cast<int64_t>(i) / hw % c;
+          y[i] = y[i] * scale[ch] + shift[ch];
+        }
+        break;
+      }
+      case GraphOp::kFlatten:
+        y = x;
+        break;
+      case GraphOp::kSoftmax: {
+        int64_t cols = xs.back(), rows = static_cast<int64_t>(x.size()) / cols;
+        y = x;
+        for (int64_t r = 0; r < rows; ++r) {
+          float* row = y.data() + r * cols;
+          float mx = *std::max_element(row, row + cols);
+          double sum = 0;
+          for (int64_t j = 0; j < cols; ++j) sum += (row[j] = std::exp(row[j] - mx));
+          for (int64_t j = 0; j < cols; ++j) row[j] = static_cast<float>(row[j] / sum);
+        }
+        break;
+      }
+    }
+  }
+  return get(g.outputs[0]);
+}
+
+}  // namespace priortune::compiler

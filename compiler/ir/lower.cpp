@@ -1,0 +1,528 @@
+#include "compiler/ir/lower.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "compiler/ir/simplify.h"
+
+namespace priortune::compiler {
+namespace {
+
+constexpr int64_t kMaxVectorLanes = 64;
+
+struct StageInfo {
+  const Stage* stage = nullptr;
+  int index = 0;  // topological position
+  Expr body;      // value, or the reduction's source, with inlined stages substituted
+  bool is_output = false;
+  std::vector<Expr> region_min;  // per spatial root axis; the region this stage computes
+  std::vector<int64_t> region_ext;
+  std::unordered_map<const IterVarNode*, int64_t> ext;  // every iter var of the stage
+  std::unordered_map<const IterVarNode*, Expr> value;   // root/intermediate iv -> leaf expr
+  std::vector<const StageInfo*> consumers;
+  Buffer buffer;
+  std::vector<int64_t> buffer_shape;
+};
+
+struct Guard {
+  Expr cond;
+  int position;  // leaf loop it goes inside; -1 outside all loops
+};
+
+Expr Flatten(const std::vector<Expr>& idx, const std::vector<int64_t>& shape) {
+  Expr flat = IntImm(0);
+  for (size_t d = 0; d < idx.size(); ++d) flat = flat * IntImm(shape[d]) + idx[d];
+  return flat;
+}
+
+class Lowerer {
+ public:
+  Lowerer(const Schedule& s, const std::vector<Tensor>& args) : sched_(s), args_(args) {}
+
+  StatusOr<LoweredFunc> Run(const std::string& name) {
+    PT_RETURN_IF_ERROR(sched_.status());
+    PT_RETURN_IF_ERROR(Prepare());
+    for (auto it = infos_.rbegin(); it != infos_.rend(); ++it) {
+      if ((*it)->stage->attach_kind() == AttachKind::kInline) continue;
+      PT_RETURN_IF_ERROR(InferBounds(**it));
+    }
+    for (auto& info : infos_) MakeStageBuffer(*info);
+    std::vector<Stmt> nests;
+    for (auto& info : infos_) {
+      if (info->stage->attach_kind() != AttachKind::kRoot) continue;
+      PT_ASSIGN_OR_RETURN(Stmt nest, MakeNest(*info, false, false));
+      nests.push_back(nest);
+    }
+    PT_RETURN_IF_ERROR(status_);
+    Stmt body = Seq(std::move(nests));
+    for (auto it = infos_.rbegin(); it != infos_.rend(); ++it) {
+      const auto& info = **it;
+      if (info.stage->attach_kind() == AttachKind::kRoot && !info.is_output)
+        body = Allocate(info.buffer, body);
+    }
+    body = PartitionLoops(Simplify(body));
+    LoweredFunc f;
+    f.name = name;
+    f.body = body;
+    for (const auto& t : args_) {
+      const LoweredArg& a = arg_of_.at(t.op().get());
+      f.args.push_back(a);
+    }
+    return f;
+  }
+
+ private:
+  Status Prepare() {
+    std::unordered_set<const OperationNode*> outputs;
+    for (const auto& t : sched_.outputs()) outputs.insert(t.op().get());
+    for (const auto& t : args_) {
+      if (!t) return InvalidArgument("null tensor among the function arguments");
+      if (arg_of_.count(t.op().get()))
+        return InvalidArgument("tensor " + t.name() + " is listed twice as an argument");
+      bool out = outputs.count(t.op().get()) > 0;
+      if (!t.op()->is_placeholder && !out)
+        return InvalidArgument("argument " + t.name() +
+                               " is neither an input placeholder nor an output");
+      arg_of_[t.op().get()] = {t.name(), t.shape(), t.op()->dtype,
+                               MakeBuffer(t.name(), t.op()->dtype, t.size(), BufferScope::kArgument),
+                               out};
+    }
+    for (const auto& t : sched_.outputs())
+      if (!arg_of_.count(t.op().get()))
+        return InvalidArgument("output " + t.name() + " is missing from the function arguments");
+
+    for (const auto& s : sched_.stages()) {
+      auto info = std::make_unique<StageInfo>();
+      info->stage = s.get();
+      info->index = static_cast<int>(infos_.size());
+      info->is_output = outputs.count(s->origin().get()) > 0;
+      if (info->is_output && s->attach_kind() != AttachKind::kRoot)
+        return InvalidArgument("stage " + s->name() + " is an output: it cannot be inlined or "
+                               "computed at another stage");
+      info_of_[s->origin().get()] = info.get();
+      infos_.push_back(std::move(info));
+    }
+    for (auto& info : infos_) info->body = InlinedBody(info->stage);
+    // Consumers, as seen after inlining.
+    for (auto& info : infos_) {
+      if (info->stage->attach_kind() == AttachKind::kInline) continue;
+      std::unordered_set<const StageInfo*> reads;
+      VisitExpr(info->body, [&](const Expr& e) {
+        if (e->kind != ExprKind::kTensorRead) return;
+        auto it = info_of_.find(e->op.get());
+        if (it != info_of_.end()) reads.insert(it->second);
+      });
+      for (const auto* r : reads) const_cast<StageInfo*>(r)->consumers.push_back(info.get());
+    }
+    for (auto& info : infos_) {
+      const Stage* s = info->stage;
+      if (s->attach_kind() != AttachKind::kAt) continue;
+      const StageInfo* parent = info_of_.at(s->attach_stage()->origin().get());
+      if (parent->stage->attach_kind() == AttachKind::kInline)
+        return InvalidArgument("compute_at of stage " + s->name() + ": stage " +
+                               parent->stage->name() + " is inlined");
+      if (std::find(info->consumers.begin(), info->consumers.end(), parent) ==
+          info->consumers.end())
+        return InvalidArgument("compute_at of stage " + s->name() + ": stage " +
+                               parent->stage->name() + " does not read it");
+      if (info->consumers.size() != 1)
+        return InvalidArgument("compute_at of stage " + s->name() +
+                               ": it has more than one consumer; leave it at root (the default)");
+    }
+    return OkStatus();
+  }
+
+  Expr InlinedBody(const Stage* s) {
+    auto it = inlined_.find(s);
+    if (it != inlined_.end()) return it->second;
+    Expr body = MutateExpr(s->op()->body, [&](const Expr& x) -> Expr {
+      if (x->kind != ExprKind::kTensorRead) return x;
+      const Stage* st = sched_.Find(x->op.get());
+      if (!st || st->attach_kind() != AttachKind::kInline) return x;
+      std::vector<std::pair<const ExprNode*, Expr>> map;
+      for (size_t d = 0; d < st->op()->axes.size(); ++d)
+        map.emplace_back(st->op()->axes[d]->var.get(), x->args[d]);
+      return Substitute(InlinedBody(st), map);
+    });
+    inlined_[s] = body;
+    return body;
+  }
+
+  // Root axis var -> its value in the stage's leaf loops (region min included).
+  std::vector<std::pair<const ExprNode*, Expr>> RootSubstitution(const StageInfo& info) const {
+    std::vector<std::pair<const ExprNode*, Expr>> map;
+    const auto& op = info.stage->op();
+    for (size_t d = 0; d < op->axes.size(); ++d)
+      map.emplace_back(op->axes[d]->var.get(),
+                       info.region_min[d] + info.value.at(op->axes[d].get()));
+    for (const auto& r : op->reduce_axes) map.emplace_back(r->var.get(), info.value.at(r.get()));
+    return map;
+  }
+
+  RangeMap LeafRanges(const StageInfo& info, size_t from) const {
+    RangeMap ranges;
+    const auto& leaves = info.stage->leaf_axes();
+    for (size_t p = from; p < leaves.size(); ++p)
+      ranges[leaves[p]->var.get()] = {0, info.ext.at(leaves[p].get()) - 1};
+    return ranges;
+  }
+
+  Status InferBounds(StageInfo& info) {
+    const Stage* s = info.stage;
+    const auto& op = s->op();
+    size_t rank = op->shape.size();
+    info.region_min.assign(rank, IntImm(0));
+    info.region_ext = op->shape;
+    if (s->attach_kind() == AttachKind::kAt) {
+      const StageInfo& parent = *info_of_.at(s->attach_stage()->origin().get());
+      const auto& pleaves = parent.stage->leaf_axes();
+      size_t pos = std::find(pleaves.begin(), pleaves.end(), s->attach_ivar()) - pleaves.begin();
+      RangeMap all = LeafRanges(parent, 0);
+      RangeMap relaxed = LeafRanges(parent, pos + 1);
+      auto subst = RootSubstitution(parent);
+      std::vector<Expr> fixed(rank);
+      std::vector<int64_t> lo(rank, 0), hi(rank, -1);
+      std::vector<bool> full(rank, false);
+      bool first = true;
+      VisitExpr(parent.body, [&](const Expr& e) {
+        if (e->kind != ExprKind::kTensorRead || e->op != s->origin()) return;
+        for (size_t d = 0; d < rank; ++d) {
+          if (full[d]) continue;
+          Expr idx = Simplify(Substitute(e->args[d], subst), all);
+          LinearForm lf = ToLinear(idx), fix, rel;
+          fix.constant = lf.constant;
+          bool mixed = false;
+          for (const auto& [atom, c] : lf.terms) {
+            bool uses_relaxed = false, uses_fixed = false;
+            VisitExpr(atom, [&](const Expr& x) {
+              if (x->kind != ExprKind::kVar) return;
+              (relaxed.count(x.get()) ? uses_relaxed : uses_fixed) = true;
+            });
+            if (uses_relaxed && uses_fixed) mixed = true;
+            (uses_relaxed ? rel : fix).terms.emplace_back(atom, c);
+          }
+          Interval r = Bound(FromLinear(rel), relaxed);
+          Expr f = Simplify(FromLinear(fix));
+          if (mixed || !r.bounded() || (!first && !ExprEqual(f, fixed[d]))) {
+            full[d] = true;
+            continue;
+          }
+          if (first) {
+            fixed[d] = f;
+            lo[d] = r.lo;
+            hi[d] = r.hi;
+          } else {
+            lo[d] = std::min(lo[d], r.lo);
+            hi[d] = std::max(hi[d], r.hi);
+          }
+        }
+        first = false;
+      });
+      if (first)
+        return Internal("bound inference: " + parent.stage->name() + " does not read " +
+                        s->name());
+      for (size_t d = 0; d < rank; ++d) {
+        if (full[d] || hi[d] - lo[d] + 1 >= op->shape[d]) continue;  // whole dim
+        info.region_min[d] = Simplify(fixed[d] + IntImm(lo[d]));
+        info.region_ext[d] = hi[d] - lo[d] + 1;
+      }
+    }
+    // Loop extents, from the region down the split/fuse relations.
+    for (size_t d = 0; d < rank; ++d) info.ext[op->axes[d].get()] = info.region_ext[d];
+    for (const auto& r : op->reduce_axes) info.ext[r.get()] = r->extent;
+    for (const auto& rel : s->relations()) {
+      if (rel.kind == IterRelation::kSplit) {
+        int64_t pe = info.ext.at(rel.parent.get());
+        int64_t ie = std::min(rel.factor, pe);
+        info.ext[rel.inner.get()] = ie;
+        info.ext[rel.outer.get()] = (pe + ie - 1) / ie;
+      } else {
+        info.ext[rel.fused.get()] = info.ext.at(rel.outer.get()) * info.ext.at(rel.inner.get());
+      }
+    }
+    for (const auto& leaf : s->leaf_axes()) info.value[leaf.get()] = leaf->var;
+    for (auto it = s->relations().rbegin(); it != s->relations().rend(); ++it) {
+      const auto& rel = *it;
+      if (rel.kind == IterRelation::kSplit) {
+        info.value[rel.parent.get()] =
+            info.value.at(rel.outer.get()) * IntImm(info.ext.at(rel.inner.get())) +
+            info.value.at(rel.inner.get());
+      } else {
+        Expr f = info.value.at(rel.fused.get());
+        int64_t ie = info.ext.at(rel.inner.get());
+        info.value[rel.outer.get()] = f / IntImm(ie);
+        info.value[rel.inner.get()] = f % IntImm(ie);
+      }
+    }
+    return OkStatus();
+  }
+
+  void MakeStageBuffer(StageInfo& info) {
+    const Stage* s = info.stage;
+    if (s->attach_kind() == AttachKind::kInline) return;
+    if (info.is_output) {
+      info.buffer = arg_of_.at(s->origin().get()).buffer;
+      info.buffer_shape = s->op()->shape;
+      return;
+    }
+    info.buffer_shape = info.region_ext;
+    int64_t size = 1;
+    for (int64_t e : info.buffer_shape) size *= e;
+    info.buffer = compiler::MakeBuffer(
+        s->name(), s->op()->dtype, size,
+        s->attach_kind() == AttachKind::kRoot ? BufferScope::kGlobal : BufferScope::kLocal);
+  }
+
+  Expr LowerReads(const Expr& e) {
+    return MutateExpr(e, [&](const Expr& x) -> Expr {
+      if (x->kind != ExprKind::kTensorRead) return x;
+      auto it = info_of_.find(x->op.get());
+      if (it == info_of_.end()) {
+        auto a = arg_of_.find(x->op.get());
+        if (a == arg_of_.end()) {
+          if (status_.ok())
+            status_ = InvalidArgument("input " + x->op->name +
+                                      " is read but missing from the function arguments");
+          return IntImm(0);
+        }
+        return Load(a->second.buffer, Flatten(x->args, a->second.shape));
+      }
+      const StageInfo& p = *it->second;
+      std::vector<Expr> rel;
+      for (size_t d = 0; d < x->args.size(); ++d) rel.push_back(x->args[d] - p.region_min[d]);
+      return Load(p.buffer, Flatten(rel, p.buffer_shape));
+    });
+  }
+
+  StatusOr<Stmt> MakeNest(const StageInfo& info, bool in_vector, bool in_parallel) {
+    const Stage* s = info.stage;
+    const auto& op = s->op();
+    const auto& leaves = s->leaf_axes();
+    int n = static_cast<int>(leaves.size());
+    auto position_of = [&](const Expr& cond) {
+      int pos = -1;
+      for (int p = 0; p < n; ++p)
+        if (UsesVar(cond, leaves[p]->var.get())) pos = p;
+      return pos;
+    };
+    std::vector<Guard> guards;
+    std::vector<Expr> offsets;
+    for (size_t d = 0; d < op->axes.size(); ++d) {
+      Expr off = info.value.at(op->axes[d].get());
+      offsets.push_back(off);
+      Expr c = off < IntImm(info.region_ext[d]);
+      if (s->attach_kind() == AttachKind::kAt) {
+        Expr abs = info.region_min[d] + off;
+        c = c && (abs < IntImm(op->shape[d])) && (abs >= IntImm(0));
+      }
+      guards.push_back({c, position_of(c)});
+    }
+    for (const auto& r : op->reduce_axes) {
+      Expr c = info.value.at(r.get()) < IntImm(r->extent);
+      guards.push_back({c, position_of(c)});
+    }
+    Expr store_idx = Flatten(offsets, info.buffer_shape);
+    Expr value = LowerReads(Substitute(info.body, RootSubstitution(info)));
+    bool reduction = !op->reduce_axes.empty();
+    int r_pos = n;
+    if (reduction) {
+      for (int p = 0; p < n; ++p)
+        if (leaves[p]->kind == IterKind::kReduce) { r_pos = p; break; }
+      value = ReduceCombine(op->combiner, Load(info.buffer, store_idx), value);
+    }
+    std::unordered_map<int, std::vector<const StageInfo*>> children;
+    for (const auto& c : infos_) {
+      if (c->stage->attach_kind() != AttachKind::kAt || c->stage->attach_stage() != s) continue;
+      int p = std::find(leaves.begin(), leaves.end(), c->stage->attach_ivar()) - leaves.begin();
+      children[p].push_back(c.get());
+    }
+    auto wrap_guards = [&](int pos, Stmt body) {
+      for (const auto& g : guards)
+        if (g.position == pos) body = IfThenElse(g.cond, body);
+      return body;
+    };
+
+    Status err;
+    // Init of a reduction: the spatial loops inside the first reduction loop.
+    auto init_nest = [&]() -> Stmt {
+      Stmt body = Store(info.buffer, store_idx, ReduceIdentity(op->combiner, op->dtype));
+      for (const auto& g : guards)
+        if (&g - guards.data() < static_cast<long>(op->axes.size()) && g.position >= r_pos)
+          body = IfThenElse(g.cond, body);
+      for (int p = n - 1; p > r_pos; --p) {
+        if (leaves[p]->kind != IterKind::kSpatial) continue;
+        ForKind k = s->annotation(leaves[p]);
+        if (k == ForKind::kParallel) k = ForKind::kSerial;
+        body = For(leaves[p]->var, IntImm(0), IntImm(info.ext.at(leaves[p].get())), k, body);
+      }
+      return body;
+    };
+
+    std::function<Stmt(int, bool, bool)> build = [&](int p, bool vec, bool par) -> Stmt {
+      if (p == n) return Store(info.buffer, store_idx, value);
+      ForKind kind = s->annotation(leaves[p]);
+      int64_t ext = info.ext.at(leaves[p].get());
+      if (kind == ForKind::kVectorized) {
+        if (vec && err.ok())
+          err = InvalidArgument("stage " + s->name() + ": vectorized loop " +
+                                leaves[p]->var->name + " is inside another vectorized loop");
+        if (ext > kMaxVectorLanes && err.ok())
+          err = InvalidArgument("stage " + s->name() + ": vectorized loop " +
+                                leaves[p]->var->name + " has " + std::to_string(ext) +
+                                " lanes; at most " + std::to_string(kMaxVectorLanes));
+      }
+      if (kind == ForKind::kParallel && (par || vec) && err.ok())
+        err = InvalidArgument("stage " + s->name() + ": parallel loop " + leaves[p]->var->name +
+                              " is nested inside another parallel or vectorized loop");
+      bool inner_vec = vec || kind == ForKind::kVectorized;
+      bool inner_par = par || kind == ForKind::kParallel;
+      Stmt next = build(p + 1, inner_vec, inner_par);
+      if (reduction && p + 1 == r_pos) next = Seq({init_nest(), next});
+      Stmt body = wrap_guards(p, next);
+      std::vector<Stmt> parts;
+      const auto& cs = children[p];
+      for (const auto* c : cs) {
+        if (inner_vec && err.ok())
+          err = InvalidArgument("compute_at of stage " + c->stage->name() + " at " +
+                                leaves[p]->var->name + ": inside a vectorized loop");
+        auto nest = MakeNest(*c, inner_vec, inner_par);
+        if (!nest.ok()) {
+          if (err.ok()) err = nest.status();
+          continue;
+        }
+        parts.push_back(*nest);
+      }
+      parts.push_back(body);
+      Stmt loop_body = Seq(std::move(parts));
+      for (auto it = cs.rbegin(); it != cs.rend(); ++it) loop_body = Allocate((*it)->buffer, loop_body);
+      return For(leaves[p]->var, IntImm(0), IntImm(ext), kind, loop_body);
+    };
+    Stmt top = build(0, in_vector, in_parallel);
+    if (reduction && r_pos == 0) top = Seq({init_nest(), top});
+    top = wrap_guards(-1, top);
+    PT_RETURN_IF_ERROR(err);
+    return top;
+  }
+
+  const Schedule& sched_;
+  const std::vector<Tensor>& args_;
+  std::vector<std::unique_ptr<StageInfo>> infos_;
+  std::unordered_map<const OperationNode*, StageInfo*> info_of_;
+  std::unordered_map<const OperationNode*, LoweredArg> arg_of_;
+  std::unordered_map<const Stage*, Expr> inlined_;
+  Status status_;
+};
+
+// ---- loop partitioning ----
+
+struct Condition {
+  Expr cond;
+  RangeMap inner;  // ranges of the loops between the partitioned loop and the condition
+};
+
+void CollectConditions(const Stmt& s, RangeMap inner, std::vector<Condition>& out) {
+  if (!s) return;
+  switch (s->kind) {
+    case StmtKind::kFor: {
+      int64_t mn, ext;
+      if (IsConstInt(s->min, &mn) && IsConstInt(s->extent, &ext))
+        inner[s->var.get()] = {mn, mn + ext - 1};
+      CollectConditions(s->body, inner, out);
+      return;
+    }
+    case StmtKind::kSeq:
+      for (const auto& c : s->seq) CollectConditions(c, inner, out);
+      return;
+    case StmtKind::kIf: {
+      std::vector<Expr> stack{s->cond};
+      while (!stack.empty()) {
+        Expr c = stack.back();
+        stack.pop_back();
+        if (c->kind == ExprKind::kAnd) {
+          stack.push_back(c->a);
+          stack.push_back(c->b);
+        } else {
+          out.push_back({c, inner});
+        }
+      }
+      CollectConditions(s->body, inner, out);
+      CollectConditions(s->else_body, inner, out);
+      return;
+    }
+    case StmtKind::kAllocate: CollectConditions(s->body, inner, out); return;
+    case StmtKind::kStore: return;
+  }
+}
+
+bool ProvablyTrue(const Expr& cond, RangeMap ranges) {
+  int64_t v;
+  return IsConstInt(Simplify(cond, ranges), &v) && v != 0;
+}
+
+Stmt Partition(const Stmt& s, RangeMap& ranges) {
+  if (!s) return s;
+  switch (s->kind) {
+    case StmtKind::kFor: {
+      int64_t mn, ext;
+      if (!IsConstInt(s->min, &mn) || !IsConstInt(s->extent, &ext)) return s;
+      int64_t mx = mn + ext - 1;
+      const ExprNode* v = s->var.get();
+      if (s->for_kind != ForKind::kVectorized && ext > 1) {
+        std::vector<Condition> conds;
+        CollectConditions(s->body, {}, conds);
+        int64_t split = mx + 1;
+        for (const auto& c : conds) {
+          if (!UsesVar(c.cond, v)) continue;
+          RangeMap probe = ranges;
+          for (const auto& kv : c.inner) probe[kv.first] = kv.second;
+          probe[v] = {mn, mn};
+          if (!ProvablyTrue(c.cond, probe)) continue;
+          int64_t lo = mn, hi = mx;  // largest t with cond provable over [mn, t]
+          while (lo < hi) {
+            int64_t mid = lo + (hi - lo + 1) / 2;
+            probe[v] = {mn, mid};
+            if (ProvablyTrue(c.cond, probe)) lo = mid; else hi = mid - 1;
+          }
+          if (lo < mx) split = std::min(split, lo + 1);
+        }
+        if (split <= mx) {
+          Stmt head = For(s->var, IntImm(mn), IntImm(split - mn), s->for_kind, s->body);
+          Stmt tail = For(s->var, IntImm(split), IntImm(mx + 1 - split), s->for_kind, s->body);
+          Stmt h = Partition(Simplify(head, ranges), ranges);
+          Stmt t = Partition(Simplify(tail, ranges), ranges);
+          return Seq({h, t});
+        }
+      }
+      ranges[v] = {mn, mx};
+      Stmt body = Partition(s->body, ranges);
+      ranges.erase(v);
+      return body == s->body ? s : For(s->var, s->min, s->extent, s->for_kind, body);
+    }
+    case StmtKind::kSeq: {
+      std::vector<Stmt> out;
+      for (const auto& c : s->seq) out.push_back(Partition(c, ranges));
+      return Seq(std::move(out));
+    }
+    case StmtKind::kIf:
+      return IfThenElse(s->cond, Partition(s->body, ranges), Partition(s->else_body, ranges));
+    case StmtKind::kAllocate: return Allocate(s->buffer, Partition(s->body, ranges));
+    case StmtKind::kStore: return s;
+  }
+  return s;
+}
+
+}  // namespace
+
+Stmt PartitionLoops(const Stmt& s) {
+  RangeMap ranges;
+  return Simplify(Partition(s, ranges));
+}
+
+StatusOr<LoweredFunc> Lower(const Schedule& schedule, const std::string& name,
+                            const std::vector<Tensor>& args) {
+  Lowerer l(schedule, args);
+  return l.Run(name);
+}
+
+}  // namespace priortune::compiler

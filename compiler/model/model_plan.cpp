@@ -1,0 +1,390 @@
+// PlanModel: a graph's nodes as lowered functions over the model's buffers. Tunable nodes
+// go through their op template with the config ChooseConfig picks; the simple ops are
+// small tensor-expression computations here, each with a default schedule: the output's
+// axes fused, vectors along the innermost, the outer part on the thread pool when there
+// is enough of it. Between kernels that compute in channel blocks the activations stay
+// blocked (PlanOptions::propagate_layouts); the simple ops read and write either layout.
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "compiler/ops/blocked_layout.h"
+#include "compiler/model/model.h"
+#include "compiler/ir/schedule.h"
+
+namespace priortune::compiler {
+namespace {
+
+// Elements below which a simple op stays on one thread (the pool's fork and join would
+// cost more than the work).
+constexpr int64_t kParallelElements = 16384;
+
+// The whole output as one loop: vectors of the target's lanes, the outer loop parallel.
+void ScheduleFlat(Schedule& s, const Tensor& out, const Target& t) {
+  Stage& st = s[out];
+  IterVar f = st.axis(0);
+  for (size_t i = 1; i < out.shape().size(); ++i) f = st.fuse(f, st.axis(i));
+  const int64_t lanes = t.vector_lanes();
+  if (out.size() < lanes) return;
+  auto [outer, inner] = st.split(f, lanes);
+  st.vectorize(inner);
+  if (out.size() >= kParallelElements) st.parallel(outer);
+}
+
+// An NCHW output row by row: (n, c, y) fused and parallel, the row in vectors.
+void ScheduleRows(Schedule& s, const Tensor& out, const Target& t) {
+  Stage& st = s[out];
+  IterVar rows = st.fuse(st.fuse(st.axis(0), st.axis(1)), st.axis(2));
+  const int64_t width = out.shape()[3], lanes = t.vector_lanes();
+  if (width >= lanes) {
+    auto [outer, inner] = st.split(st.axis(3), lanes);
+    (void)outer;
+    st.vectorize(inner);
+  }
+  if (out.size() >= kParallelElements) st.parallel(rows);
+}
+
+// A blocked (NCHW{b}c) output row by row: (n, c / b, y) fused and parallel, the channel
+// lanes of each column in vectors.
+void ScheduleBlockedRows(Schedule& s, const Tensor& out, const Target& t) {
+  Stage& st = s[out];
+  IterVar rows = st.fuse(st.fuse(st.axis(0), st.axis(1)), st.axis(2));
+  VectorizeInNativeChunks(st, st.axis(4), out.shape()[4], t);
+  if (out.size() >= kParallelElements) st.parallel(rows);
+}
+
+const std::vector<int64_t>& ShapeOf(const Graph& g, const std::string& name) { return g.tensors.at(name).shape; }
+
+// An output element's coordinates in its layout (`block` 0: [n, c, h, w]; else
+// [n, c / block, h, w, c % block]), the channel held as block and lane.
+struct Coords {
+  Expr n, cb, ci, h, w;
+  int64_t cbn = 0;
+  Coords(const std::vector<Expr>& i, int64_t block)
+      : n(i[0]), cb(i[1]), ci(block ? i[4] : Expr()), h(i[2]), w(i[3]), cbn(block) {}
+  Expr channel() const { return cbn ? cb * cbn + ci : cb; }
+};
+
+// Element (c.n, c.channel(), h, w) of x, stored in `block`.
+Expr Read(const Tensor& x, int64_t block, const Coords& c, const Expr& h, const Expr& w) {
+  return ChannelRead(x, block, c.n, c.cb, c.cbn, c.ci, h, w);
+}
+
+std::vector<int64_t> Stored(const std::vector<int64_t>& shape, int64_t block) {
+  return block == 0 ? shape : LayoutShape(shape[0], shape[1], shape[2], shape[3], block);
+}
+
+// `bi`, `bo`: the input's and the output's block (0: NCHW).
+StatusOr<LoweredFunc> LowerPool(const GraphNode& n, const Graph& g, const Target& t, int64_t bi, int64_t bo) {
+  const auto& xs = ShapeOf(g, n.inputs[0]);
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  const int64_t H = xs[2], W = xs[3], K = n.kernel, S = n.stride, P = n.pad;
+  Tensor x = Placeholder("x", Stored(xs, bi));
+  const bool max = n.op == GraphOp::kMaxPool;
+  Tensor y = Compute(max ? "max_pool" : "avg_pool", Stored(ys, bo), [&](const std::vector<Expr>& i) {
+    Coords c(i, bo);
+    Expr oy = c.h, ox = c.w, acc;
+    for (int64_t a = 0; a < K; ++a)
+      for (int64_t b = 0; b < K; ++b) {
+        Expr h = oy * S + (a - P), w = ox * S + (b - P);
+        Expr v = Read(x, bi, c, h, w);
+        if (P > 0)
+          v = Select(h >= 0 && h < H && w >= 0 && w < W, v,
+                     FloatImm(max ? -std::numeric_limits<float>::infinity() : 0.0));
+        acc = !acc.get() ? v : max ? Max(acc, v) : acc + v;
+      }
+    if (max) return acc;
+    if (P == 0) return acc * FloatImm(1.0 / static_cast<double>(K * K));
+    // count_include_pad 0: divide by the window's part inside the image.
+    Expr h0 = Max(oy * S - P, IntImm(0)), h1 = Min(oy * S - P + K, IntImm(H));
+    Expr w0 = Max(ox * S - P, IntImm(0)), w1 = Min(ox * S - P + K, IntImm(W));
+    return acc / Cast(DType::kFloat32, (h1 - h0) * (w1 - w0));
+  });
+  Schedule s({y});
+  if (bo) {
+    ScheduleBlockedRows(s, y, t);
+  } else if (bi) {
+    // Blocked in, NCHW out: walk the input's layout, (n, c / bi, y) rows, then x, then the
+    // channel lanes in vectors: each window read is a contiguous vector and each output
+    // vector one strided store, where NCHW rows would gather every read.
+    Stage& st = s[y];
+    auto [co, ci] = st.split(st.axis(1), bi);
+    st.reorder({st.axis(0), co, st.axis(2), st.axis(3), ci});
+    IterVar rows = st.fuse(st.fuse(st.axis(0), co), st.axis(2));
+    VectorizeInNativeChunks(st, ci, bi, t);
+    if (y.size() >= kParallelElements) st.parallel(rows);
+  } else {
+    ScheduleRows(s, y, t);
+  }
+  return Lower(s, max ? "max_pool" : "avg_pool", {x, y});
+}
+
+// The output is NCHW ([N, C, 1, 1] or [N, C]) whatever the input's block `bi`.
+StatusOr<LoweredFunc> LowerGlobalAveragePool(const GraphNode& n, const Graph& g, const Target& t, int64_t bi) {
+  const auto& xs = ShapeOf(g, n.inputs[0]);
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  Tensor x = Placeholder("x", Stored(xs, bi));
+  IterVar rh = ReduceAxis(xs[2], "rh"), rw = ReduceAxis(xs[3], "rw");
+  Tensor sum = Compute("sum", {xs[0], xs[1]}, [&](Expr b, Expr c) {
+    return Sum(ChannelRead(x, bi, b, c, 0, Expr(), rh->var, rw->var), {rh, rw});
+  });
+  const double inv = 1.0 / static_cast<double>(xs[2] * xs[3]);
+  Tensor y = Compute("global_avg_pool", ys, [&](const std::vector<Expr>& i) { return sum(i[0], i[1]) * FloatImm(inv); });
+  Schedule s({y});
+  Stage& st = s[y];
+  IterVar f = st.axis(0);
+  for (size_t i = 1; i < ys.size(); ++i) f = st.fuse(f, st.axis(i));
+  if (xs[0] * xs[1] * xs[2] * xs[3] >= kParallelElements) st.parallel(f);
+  s[sum].compute_at(st, f);
+  return Lower(s, "global_avg_pool", {x, y});
+}
+
+// `blocks`: each input's block, then the output's (0: NCHW). An input in the output's
+// block is read element for element, one in another through its channel.
+StatusOr<LoweredFunc> LowerElementwise(const GraphNode& n, const Graph& g, const Target& t,
+                                       const std::vector<int64_t>& blocks) {
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  const int64_t bo = blocks.back();
+  auto read = [&](const Tensor& in, int64_t b, const std::vector<Expr>& i) {
+    return b == bo ? in(i) : Read(in, b, Coords(i, bo), i[2], i[3]);
+  };
+  Tensor x = Placeholder("x", Stored(ShapeOf(g, n.inputs[0]), blocks[0]));
+  std::vector<Tensor> args = {x};
+  Tensor other, scale, shift;
+  std::string name;
+  std::function<Expr(const std::vector<Expr>&)> body;
+  switch (n.op) {
+    case GraphOp::kRelu:
+      name = "relu";
+      body = [&](const std::vector<Expr>& i) { return Max(read(x, blocks[0], i), FloatImm(0.0)); };
+      break;
+    case GraphOp::kClip:
+      name = "clip";
+      body = [&](const std::vector<Expr>& i) {
+        Expr v = read(x, blocks[0], i);
+        if (std::isfinite(n.clip_min)) v = Max(v, FloatImm(n.clip_min));
+        if (std::isfinite(n.clip_max)) v = Min(v, FloatImm(n.clip_max));
+        return v;
+      };
+      break;
+    case GraphOp::kAdd:
+      name = "add";
+      other = Placeholder("y", Stored(ShapeOf(g, n.inputs[1]), blocks[1]));
+      args.push_back(other);
+      body = [&](const std::vector<Expr>& i) { return read(x, blocks[0], i) + read(other, blocks[1], i); };
+      break;
+    case GraphOp::kBatchNorm:
+      name = "batch_norm";
+      scale = Placeholder("scale", {ys[1]});
+      shift = Placeholder("shift", {ys[1]});
+      args.push_back(scale);
+      args.push_back(shift);
+      body = [&](const std::vector<Expr>& i) {
+        Expr c = bo ? Coords(i, bo).channel() : i[1];
+        return read(x, blocks[0], i) * scale(c) + shift(c);
+      };
+      break;
+    default:
+      return Internal("not an elementwise op: " + n.op_type);
+  }
+  Tensor y = Compute(name, Stored(ys, bo), body);
+  args.push_back(y);
+  Schedule s({y});
+  ScheduleFlat(s, y, t);
+  return Lower(s, name, args);
+}
+
+// Softmax over the last axis of [rows, cols]: the row's max, exp(x - max), their sum and
+// the quotient.
+StatusOr<LoweredFunc> LowerSoftmax(const GraphNode& n, const Graph& g, const Target& t) {
+  const auto& xs = ShapeOf(g, n.inputs[0]);
+  int64_t cols = xs.back(), rows = 1;
+  for (size_t i = 0; i + 1 < xs.size(); ++i) rows *= xs[i];
+  Tensor x = Placeholder("x", {rows, cols});
+  IterVar rm = ReduceAxis(cols, "rm"), rs = ReduceAxis(cols, "rs");
+  Tensor mx = Compute("row_max", {rows}, [&](Expr r) { return Reduce(ReduceKind::kMax, x(r, rm->var), {rm}); });
+  Tensor e = Compute("exp", {rows, cols}, [&](Expr r, Expr c) { return Exp(x(r, c) - mx(r)); });
+  Tensor sum = Compute("row_sum", {rows}, [&](Expr r) { return Sum(e(r, rs->var), {rs}); });
+  Tensor y = Compute("softmax", {rows, cols}, [&](Expr r, Expr c) { return e(r, c) / sum(r); });
+  // Each stage whole, one after the other: a classifier's few rows of logits.
+  Schedule s({y});
+  if (rows * cols >= kParallelElements)
+    for (const Tensor& t : {mx, e, sum, y}) s[t].parallel(s[t].axis(0));
+  return Lower(s, "softmax", {x, y});
+}
+
+}  // namespace
+
+StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& source, const PlanOptions& options) {
+  if (g.inputs.size() != 1 || g.outputs.size() != 1)
+    return InvalidArgument("a compiled model has one input and one output; this graph has " +
+                           std::to_string(g.inputs.size()) + " and " + std::to_string(g.outputs.size()));
+  auto where = [](const GraphNode& n) { return "node '" + n.name + "' (" + n.op_type + ")"; };
+
+  // The tunable nodes' configs, each lowered in NCHW: a stored config that does not lower
+  // falls back to hand-picked before the layouts are chosen from the configs.
+  std::vector<PlanStep> tuned(g.nodes.size());
+  std::vector<int64_t> native(g.nodes.size(), 0);  // NativeBlock of the config
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const GraphNode& n = g.nodes[i];
+    if (!n.workload) continue;
+    const Workload& w = *n.workload;
+    PlanStep& step = tuned[i];
+    auto choice = ChooseConfig(w, t, source);
+    if (!choice.ok()) return Status(choice.status().code(), where(n) + ": " + choice.status().message());
+    step.choice = std::move(*choice);
+    step.workload = w;
+    step.op = w.op;
+    PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
+    step.flops = tmpl->Flops(w);
+    auto f = LowerWorkload(w, t, step.choice.config);
+    if (!f.ok() && step.choice.level != "hand-picked") {
+      step.choice.skipped.push_back(step.choice.level + ": " + f.status().message());
+      step.choice.level = "hand-picked";
+      step.choice.config = tmpl->HandPickedConfig(w, t);
+      step.choice.cost_seconds = 0;
+      f = LowerWorkload(w, t, step.choice.config);
+    }
+    if (!f.ok()) return Status(f.status().code(), where(n) + ": " + f.status().message());
+    step.func = std::move(*f);
+    native[i] = tmpl->NativeBlock(w, t, step.choice.config);
+  }
+
+  // Layouts. A reader takes a blocked tensor if it reads any block: a blocked kernel's
+  // data and residual, pooling, the elementwise ops, global average pooling. A tensor is
+  // blocked when every reader takes it, in its producer's block: a blocked kernel's, or
+  // for pooling and elementwise ops their first input's. The graph's output is NCHW.
+  std::map<std::string, std::vector<std::pair<size_t, size_t>>> readers;  // (node, input)
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k) readers[g.nodes[i].inputs[k]].push_back({i, k});
+  auto takes_blocked = [&](size_t i, size_t k) {
+    const GraphNode& n = g.nodes[i];
+    if (n.workload) return native[i] > 0 && (k == 0 || (n.workload->residual && k + 1 == n.inputs.size()));
+    switch (n.op) {
+      case GraphOp::kMaxPool:
+      case GraphOp::kAveragePool:
+      case GraphOp::kGlobalAveragePool:
+      case GraphOp::kRelu:
+      case GraphOp::kClip:
+      case GraphOp::kAdd: return true;
+      case GraphOp::kBatchNorm: return k == 0;
+      default: return false;
+    }
+  };
+  std::map<std::string, int64_t> block;  // absent: NCHW
+  auto block_of = [&](const std::string& name) {
+    auto it = block.find(name);
+    return it == block.end() ? int64_t{0} : it->second;
+  };
+  if (options.propagate_layouts) {
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const GraphNode& n = g.nodes[i];
+      const std::string& out = n.outputs[0];
+      if (ShapeOf(g, out).size() != 4 || out == g.outputs[0]) continue;
+      int64_t b = 0;
+      if (n.workload) {
+        b = native[i];
+      } else {
+        switch (n.op) {
+          case GraphOp::kMaxPool:
+          case GraphOp::kAveragePool:
+          case GraphOp::kRelu:
+          case GraphOp::kClip:
+          case GraphOp::kAdd:
+          case GraphOp::kBatchNorm: b = block_of(n.inputs[0]); break;
+          default: break;
+        }
+      }
+      if (b == 0) continue;
+      bool all = true;
+      for (auto [r, k] : readers[out]) all = all && takes_blocked(r, k);
+      if (all) block[out] = b;
+    }
+  }
+
+  ModelPlan plan;
+  plan.target = t;
+  std::map<std::string, int> index;
+  auto buffer = [&](const std::string& name) -> int {
+    auto it = index.find(name);
+    if (it != index.end()) return it->second;
+    const GraphTensor& gt = g.tensors.at(name);
+    PlanBuffer b;
+    b.name = name;
+    b.shape = gt.shape;
+    b.elements = gt.elements();
+    b.constant = gt.constant;
+    b.block = block_of(name);
+    if (b.block) ++plan.blocked_buffers;
+    if (gt.constant) b.data = gt.data;
+    plan.buffers.push_back(std::move(b));
+    return index[name] = static_cast<int>(plan.buffers.size()) - 1;
+  };
+  plan.input = buffer(g.inputs[0]);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const GraphNode& n = g.nodes[i];
+    if (n.op == GraphOp::kFlatten) {
+      int in = buffer(n.inputs[0]), out = buffer(n.outputs[0]);
+      if (plan.buffers[in].block) return Internal(where(n) + ": flattens a blocked tensor");
+      plan.buffers[out].view_of = plan.buffers[in].view_of >= 0 ? plan.buffers[in].view_of : in;
+      continue;
+    }
+    PlanStep step;
+    StatusOr<LoweredFunc> f = Internal("unplanned");
+    const int64_t bo = block_of(n.outputs[0]);
+    if (n.workload) {
+      step = std::move(tuned[i]);
+      step.layouts.data = block_of(n.inputs[0]);
+      step.layouts.residual = n.workload->residual ? block_of(n.inputs.back()) : 0;
+      step.layouts.out = bo;
+      f = step.layouts.plain() ? std::move(step.func) : LowerWorkload(*n.workload, t, step.choice.config, step.layouts);
+    } else {
+      std::vector<int64_t> blocks;
+      for (const auto& in : n.inputs) blocks.push_back(block_of(in));
+      blocks.push_back(bo);
+      switch (n.op) {
+        case GraphOp::kMaxPool:
+        case GraphOp::kAveragePool: f = LowerPool(n, g, t, blocks[0], bo); break;
+        case GraphOp::kGlobalAveragePool: f = LowerGlobalAveragePool(n, g, t, blocks[0]); break;
+        case GraphOp::kSoftmax: f = LowerSoftmax(n, g, t); break;
+        case GraphOp::kRelu:
+        case GraphOp::kClip:
+        case GraphOp::kAdd:
+        case GraphOp::kBatchNorm: f = LowerElementwise(n, g, t, blocks); break;
+        default: return InvalidArgument(where(n) + ": the compiled runtime cannot run this operator");
+      }
+      if (f.ok()) step.op = f->name;
+    }
+    step.name = n.name;
+    // The node's inputs are the kernel's: data, weight, bias, then the residual.
+    for (const auto& in : n.inputs) step.args.push_back(buffer(in));
+    if (!f.ok()) return Status(f.status().code(), where(n) + ": " + f.status().message());
+    step.func = std::move(*f);
+    step.args.push_back(buffer(n.outputs[0]));
+    if (step.args.size() != step.func.args.size())
+      return Internal(where(n) + ": " + std::to_string(step.args.size()) + " buffers for " +
+                      std::to_string(step.func.args.size()) + " kernel arguments");
+    for (size_t i = 0; i < step.args.size(); ++i) {
+      // A prepacked input takes the caller's layout: the prepack's input.
+      const LoweredArg* arg = &step.func.args[i];
+      for (const auto& p : step.func.prepacks)
+        if (p.arg == i) arg = &p.func.args[0];
+      int64_t want = 1;
+      for (int64_t d : arg->shape) want *= d;
+      const PlanBuffer& b = plan.buffers[step.args[i]];
+      if (b.elements != want)
+        return Internal(where(n) + ": argument " + arg->name + " takes " + std::to_string(want) +
+                        " elements, buffer '" + b.name + "' has " + std::to_string(b.elements));
+      const bool blocked_arg = !b.constant && arg->shape.size() == 5;
+      if (!b.constant && (blocked_arg != (b.block > 0) || (blocked_arg && arg->shape[4] != b.block)))
+        return Internal(where(n) + ": argument " + arg->name + " and buffer '" + b.name + "' (block " +
+                        std::to_string(b.block) + ") disagree on the layout");
+    }
+    step.func.name = "step" + std::to_string(plan.steps.size()) + "_" + step.func.name;
+    plan.steps.push_back(std::move(step));
+  }
+  plan.output = buffer(g.outputs[0]);
+  return plan;
+}
+
+}  // namespace priortune::compiler
