@@ -1,7 +1,8 @@
 // The CostModel interface: predicts a score for candidates from their features (higher
 // is faster), batched; fit on measured samples grouped by task; saved and loaded as a
 // versioned blob whose metadata says what it was trained on. Implementations live behind
-// factory functions (costmodel/xgboost_model.h).
+// factory functions (costmodel/xgboost_model.h, costmodel/neural_model.h); LoadCostModel
+// reads a blob of any of them.
 #pragma once
 
 #include <cstddef>
@@ -62,5 +63,11 @@ class CostModel {
   virtual const ModelMetadata& metadata() const = 0;
   virtual ModelMetadata& mutable_metadata() = 0;
 };
+
+// Reads a blob that CostModel::Save wrote, of any kind (the blob's header names it).
+// Refuses, with FailedPrecondition naming both sides, a model of another feature version,
+// feature count or target (empty `expected_target`: any); DataLoss for a truncated or
+// corrupt blob.
+StatusOr<std::unique_ptr<CostModel>> LoadCostModel(const std::string& blob, const std::string& expected_target);
 
 }  // namespace priortune::costmodel

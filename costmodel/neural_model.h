@@ -83,7 +83,7 @@ StatusOr<std::unique_ptr<CostModel>> TrainNeuralModel(const Dataset& data, const
 // training logs. InvalidArgument for a model of another kind.
 StatusOr<double> NeuralRankingLoss(const CostModel& model, const Dataset& data);
 
-// The neural blob reader behind LoadCostModel (costmodel/xgboost_model.h), which
+// The neural blob reader behind LoadCostModel (costmodel/cost_model.h), which
 // dispatches on the blob's kind: refuses another feature version (FailedPrecondition),
 // another target when `expected_target` is not empty (FailedPrecondition), a corrupt or
 // truncated blob (DataLoss). `options` sets what the blob does not hold (threads, seed).

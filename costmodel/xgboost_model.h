@@ -44,10 +44,9 @@ StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& opti
                                                       const std::string& target_key,
                                                       std::shared_ptr<const CostModel> base = nullptr);
 
-// Reads a blob that CostModel::Save wrote. Refuses, with FailedPrecondition naming both
-// sides, a model of another feature version, feature count or target (empty
-// `expected_target`: any); DataLoss for a truncated or corrupt blob.
-StatusOr<std::unique_ptr<CostModel>> LoadCostModel(const std::string& blob,
-                                                   const std::string& expected_target);
+// The XGBoost blob reader behind LoadCostModel (costmodel/cost_model.h): refuses, with
+// FailedPrecondition naming both sides, a model of another feature version, feature count
+// or target (empty `expected_target`: any); DataLoss for a truncated or corrupt blob.
+StatusOr<std::unique_ptr<CostModel>> LoadXGBoostModel(const std::string& blob, const std::string& expected_target);
 
 }  // namespace priortune::costmodel

@@ -1,7 +1,8 @@
-// Model-guided genetic search (`--strategy xgb-ga`): a population evolves over cost-model
-// predictions (cheap) and only the top unmeasured candidates are measured; the model is
-// refit after every measured batch. Optionally starts from a model transferred from the
-// store's history, guarded against one trained on this task alone.
+// Model-guided genetic search (xgb-ga, meta-ga, one-shot): a population evolves over
+// cost-model predictions (cheap) and only the top unmeasured candidates are measured; the
+// models are refit after every measured batch. It takes any CostModel: one, or two that a
+// guard compares (a transferred or meta-trained model against one of this task alone).
+// The XGBoost models of xgb-ga are made in tuner/transfer.h (XGBoostGuidedModels).
 #pragma once
 
 #include <cstdint>
@@ -15,7 +16,6 @@
 #include "compiler/ops/workload.h"
 #include "costmodel/cost_model.h"
 #include "costmodel/features.h"
-#include "costmodel/xgboost_model.h"
 #include "tuner/search_strategy.h"
 
 namespace priortune::tuner {
@@ -35,15 +35,10 @@ struct ModelGuidedOptions {
   int tournament = 3;
   double mutation_rate = 0.15;
   double epsilon = 0.05;      // share of each batch drawn at random (at least one if > 0)
-  costmodel::XGBoostOptions model;
-  std::string target_key;     // the target the models are made for (their metadata)
-  // A model trained on other workloads' records (tuner/transfer.h). Used from the first
-  // batch; guarded: see guard_batches.
-  std::shared_ptr<const costmodel::CostModel> prior;
-  // With a prior: over this many measured batches after the first, both the transferred
-  // model (the prior plus trees fit on this task's samples) and a model of this task
-  // alone rank each new batch before they see it; then the one that ranked better is
-  // kept and the other dropped. The decision shows in notes().
+  // With two models: over this many measured batches after the first, both the primary
+  // (say, a prior plus trees fit on this task's samples) and the alternative (say, a
+  // model of this task alone) rank each new batch before they see it; then the one that
+  // ranked better is kept and the other dropped. The decision shows in notes().
   int guard_batches = 3;
   // The guard never decides (meta-ga): each batch is guided by whichever model ranked the
   // last guard_batches measured batches better before seeing them, and a change of
@@ -53,10 +48,6 @@ struct ModelGuidedOptions {
   Status Validate() const;
 };
 
-// The strategy. `features` must stay valid while the strategy lives.
-StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearch(const SearchSpace& space, FeatureFunction features,
-                                                                const ModelGuidedOptions& options, uint64_t seed);
-
 // Names of the guarded models in notes, and what the search says when it starts.
 struct GuidedModels {
   std::unique_ptr<costmodel::CostModel> primary;      // guides from the first batch if trained
@@ -64,11 +55,11 @@ struct GuidedModels {
   std::string primary_name = "transferred", alternative_name = "task-only";
   std::string intro;  // first note, if any
 };
-// The same search over given models (meta-ga, one-shot): both are Fit on all of the
-// task's samples after each batch (a frozen model ignores it), the guard as the options
-// say (options.model and options.prior are not used).
-StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearchWith(const SearchSpace& space, FeatureFunction features,
-                                                                    const ModelGuidedOptions& options, uint64_t seed,
-                                                                    GuidedModels models);
+// The search over `models`: both are Fit on all of the task's samples after each batch (a
+// frozen model ignores it), the guard as the options say. `features` must stay valid
+// while the strategy lives. InvalidArgument for bad options or no model.
+StatusOr<std::unique_ptr<SearchStrategy>> MakeModelGuidedSearch(const SearchSpace& space, FeatureFunction features,
+                                                                const ModelGuidedOptions& options, uint64_t seed,
+                                                                GuidedModels models);
 
 }  // namespace priortune::tuner

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -238,6 +239,25 @@ StatusOr<HeldOutReport> EvaluateHeldOut(const RecordFeatures& records, const Tra
   report.mean.k = k;
   report.fit_seconds = Since(start);
   return report;
+}
+
+StatusOr<GuidedModels> XGBoostGuidedModels(const costmodel::XGBoostOptions& options, const std::string& target_key,
+                                           std::shared_ptr<const costmodel::CostModel> prior, int guard_batches) {
+  GuidedModels models;
+  PT_ASSIGN_OR_RETURN(models.alternative, costmodel::MakeXGBoostModel(options, target_key));
+  if (prior) {
+    PT_ASSIGN_OR_RETURN(models.primary, costmodel::MakeXGBoostModel(options, target_key, prior));
+    std::string how = guard_batches > 0
+                          ? "guarded against a model of this task alone over " + std::to_string(guard_batches) + " batches"
+                          : "no guard";
+    if (options.base_half_life > 0) {
+      char fade[96];
+      std::snprintf(fade, sizeof(fade), "; its weight halves every %g samples", options.base_half_life);
+      how += fade;
+    }
+    models.intro = "cost model: transferred from history (" + prior->metadata().training_set + "), " + how;
+  }
+  return models;
 }
 
 }  // namespace priortune::tuner

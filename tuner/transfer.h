@@ -15,6 +15,7 @@
 #include "costmodel/metrics.h"
 #include "costmodel/xgboost_model.h"
 #include "db/store.h"
+#include "tuner/model_guided_search.h"
 
 namespace priortune::tuner {
 
@@ -70,6 +71,13 @@ StatusOr<int64_t> StoreModel(db::Store& store, const costmodel::CostModel& model
 // is not an error: `model` is then null and a note says why. Store errors are returned.
 StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
                                          const compiler::Target& t, const TransferOptions& options);
+
+// The models of xgb-ga's guided search (tuner/model_guided_search.h): a model of this
+// task alone, and with a `prior` (TransferModelFor's) a model that starts from it, guarded
+// against the first over `guard_batches` batches (0: kept unguarded, fading as
+// options.base_half_life says). InvalidArgument for bad options.
+StatusOr<GuidedModels> XGBoostGuidedModels(const costmodel::XGBoostOptions& options, const std::string& target_key,
+                                           std::shared_ptr<const costmodel::CostModel> prior, int guard_batches);
 
 // Offline evaluation on a split that holds out whole workloads: each workload in turn is
 // held out, a model is trained on the others as transfer would train it (the same op's

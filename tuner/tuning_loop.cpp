@@ -101,14 +101,15 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
   PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, options.model_path, no));
   out.notes = prior.notes;
   ModelGuidedOptions mo;
-  mo.target_key = target.Key();
-  mo.model = XgbOptionsOf(options);
   const bool one_shot = options.strategy == "one-shot";
   FeatureFunction features = LoopNestFeatures(workload, target);
   if (!prior.model) {
     out.notes.push_back(options.strategy + ": no meta-trained model; searching with a model of this task alone "
                         "(xgb-ga)" + (one_shot ? ", within the one-shot budget" : ""));
-    PT_ASSIGN_OR_RETURN(out.strategy, MakeModelGuidedSearch(space, std::move(features), mo, options.seed));
+    PT_ASSIGN_OR_RETURN(GuidedModels models,
+                        XGBoostGuidedModels(XgbOptionsOf(options), target.Key(), nullptr, mo.guard_batches));
+    PT_ASSIGN_OR_RETURN(out.strategy,
+                        MakeModelGuidedSearch(space, std::move(features), mo, options.seed, std::move(models)));
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return out;
   }
@@ -130,7 +131,7 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
                    " batches better, it guides instead";
   }
   PT_ASSIGN_OR_RETURN(out.strategy,
-                      MakeModelGuidedSearchWith(space, std::move(features), mo, options.seed, std::move(models)));
+                      MakeModelGuidedSearch(space, std::move(features), mo, options.seed, std::move(models)));
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }
@@ -145,22 +146,24 @@ StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, cons
     return out;
   }
   ModelGuidedOptions mo;
-  mo.target_key = target.Key();
-  mo.model = XgbOptionsOf(options);
+  costmodel::XGBoostOptions xgb = XgbOptionsOf(options);
   if (options.transfer == "fade") {  // AutoTVM's history model: fades, never dropped by a guard
-    mo.model.base_half_life = 64;
+    xgb.base_half_life = 64;
     mo.guard_batches = 0;
   }
+  std::shared_ptr<const costmodel::CostModel> prior;
   if (options.transfer != "off") {
     TransferOptions to;
-    to.model = mo.model;
+    to.model = xgb;
     to.model.base_half_life = 0;  // the history model itself has no base
     PT_ASSIGN_OR_RETURN(TransferModel tm, TransferModelFor(store, workload, target, to));
     out.notes = tm.notes;
     out.seconds = tm.seconds;
-    mo.prior = tm.model;
+    prior = tm.model;
   }
-  PT_ASSIGN_OR_RETURN(out.strategy, MakeModelGuidedSearch(space, LoopNestFeatures(workload, target), mo, options.seed));
+  PT_ASSIGN_OR_RETURN(GuidedModels models, XGBoostGuidedModels(xgb, target.Key(), prior, mo.guard_batches));
+  PT_ASSIGN_OR_RETURN(out.strategy, MakeModelGuidedSearch(space, LoopNestFeatures(workload, target), mo, options.seed,
+                                                          std::move(models)));
   return out;
 }
 

@@ -1,5 +1,6 @@
-// The model-guided GA with the real XGBoost model on a synthetic objective, features
-// taken from the knob values (a small fake behind FeatureFunction).
+// The model-guided GA with the real XGBoost model (made as xgb-ga makes it,
+// tuner/transfer.h) on a synthetic objective, features taken from the knob values (a small
+// fake behind FeatureFunction); and with a fake CostModel, since the search takes any.
 #include "tuner/model_guided_search.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +10,7 @@
 #include <set>
 
 #include "synthetic_space.h"
+#include "tuner/transfer.h"
 
 namespace priortune::tuner {
 namespace {
@@ -41,17 +43,45 @@ int TrialsToOptimum(SearchStrategy& s, int cap, int batch) {
   return cap;
 }
 
-ModelGuidedOptions Options() {
-  ModelGuidedOptions o;
-  o.target_key = "synthetic";
-  return o;
+// The search as xgb-ga builds it: XGBoost models, with `prior` guarded against a model of
+// the task alone.
+StatusOr<std::unique_ptr<SearchStrategy>> XgbSearch(const SearchSpace& space, const ModelGuidedOptions& o,
+                                                    uint64_t seed,
+                                                    std::shared_ptr<const costmodel::CostModel> prior = nullptr) {
+  PT_ASSIGN_OR_RETURN(GuidedModels models, XGBoostGuidedModels({}, "synthetic", prior, o.guard_batches));
+  return MakeModelGuidedSearch(space, KnobFeatures, o, seed, std::move(models));
 }
+
+// A cost model that knows the objective: it rebuilds the config from the knob features
+// (SyntheticSpace's knobs k0..k7, in the config's order) and scores 1 / cost.
+class OracleModel : public costmodel::CostModel {
+ public:
+  Status Fit(const costmodel::Dataset&) override { ++fits; return OkStatus(); }
+  Status Update(const costmodel::Dataset&) override { ++fits; return OkStatus(); }
+  StatusOr<std::vector<float>> Predict(const float* features, size_t rows) const override {
+    std::vector<float> scores;
+    for (size_t r = 0; r < rows; ++r) {
+      Config c;
+      for (int i = 0; i < 8; ++i) c["k" + std::to_string(i)] = static_cast<int64_t>(features[r * 8 + i]);
+      scores.push_back(static_cast<float>(1.0 / SyntheticObjective(c)));
+    }
+    ++predictions;
+    return scores;
+  }
+  StatusOr<std::string> Save() const override { return Unimplemented("oracle"); }
+  bool trained() const override { return true; }
+  const costmodel::ModelMetadata& metadata() const override { return meta; }
+  costmodel::ModelMetadata& mutable_metadata() override { return meta; }
+  costmodel::ModelMetadata meta;
+  int fits = 0;
+  mutable int predictions = 0;
+};
 
 TEST(ModelGuidedSearch, ReachesTheOptimumInFewerEvaluationsThanTheGeneticSearch) {
   SearchSpace space = SyntheticSpace();
   std::vector<int> model, ga;
   for (uint64_t seed = 1; seed <= 3; ++seed) {
-    auto m = MakeModelGuidedSearch(space, KnobFeatures, Options(), seed);
+    auto m = XgbSearch(space, ModelGuidedOptions{}, seed);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     auto g = MakeGeneticSearch(space, GeneticOptions{}, seed);
     model.push_back(TrialsToOptimum(**m, 2000, 32));
@@ -68,9 +98,9 @@ TEST(ModelGuidedSearch, NeverProposesAVisitedConfigAndMixesInRandomOnes) {
                                     {"b", KnobKind::kSplit, {1, 2, 4}, {}, ""},
                                     {"c", KnobKind::kEnum, {0, 1}, {"x", "y"}, ""}});
   ASSERT_TRUE(space.ok());
-  auto o = Options();
+  ModelGuidedOptions o;
   o.population = 8;
-  auto s = MakeModelGuidedSearch(*space, KnobFeatures, o, 3);
+  auto s = XgbSearch(*space, o, 3);
   ASSERT_TRUE(s.ok());
   Config earlier{{"a", 8}, {"b", 4}, {"c", 1}};
   (*s)->Update({{earlier, 1.0}});
@@ -104,13 +134,39 @@ TEST(ModelGuidedSearch, AGuardDropsAPriorThatRanksBackwards) {
   auto prior = costmodel::MakeXGBoostModel({}, "synthetic");
   ASSERT_TRUE(prior.ok());
   ASSERT_TRUE((*prior)->Fit(wrong).ok());
-  auto o = Options();
-  o.prior = std::shared_ptr<const costmodel::CostModel>(std::move(prior).value());
+  ModelGuidedOptions o;
   o.guard_batches = 2;
-  auto s = MakeModelGuidedSearch(space, KnobFeatures, o, 1);
+  auto s = XgbSearch(space, o, 1, std::shared_ptr<const costmodel::CostModel>(std::move(prior).value()));
   ASSERT_TRUE(s.ok());
   TrialsToOptimum(**s, 32 * 4, 32);
   EXPECT_NE((*s)->notes().find("kept the task-only model"), std::string::npos) << (*s)->notes();
+}
+
+TEST(ModelGuidedSearch, TakesAnyCostModelAndFollowsItsPredictions) {
+  SearchSpace space = SyntheticSpace();
+  std::vector<int> oracle, xgb;
+  for (uint64_t seed = 1; seed <= 3; ++seed) {
+    auto model = std::make_unique<OracleModel>();
+    OracleModel* seen = model.get();
+    GuidedModels models;
+    models.primary = std::move(model);
+    models.primary_name = "oracle";
+    auto s = MakeModelGuidedSearch(space, KnobFeatures, ModelGuidedOptions{}, seed, std::move(models));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    oracle.push_back(TrialsToOptimum(**s, 2000, 32));
+    EXPECT_GT(seen->predictions, 0);
+    EXPECT_GT(seen->fits, 0) << "the model is given the measured batches";
+    auto x = XgbSearch(space, ModelGuidedOptions{}, seed);
+    ASSERT_TRUE(x.ok());
+    xgb.push_back(TrialsToOptimum(**x, 2000, 32));
+  }
+  std::sort(oracle.begin(), oracle.end());
+  std::sort(xgb.begin(), xgb.end());
+  // Perfect predictions find the optimum sooner than a model learning from the samples.
+  EXPECT_LT(oracle[1], xgb[1]) << "median evaluations: oracle " << oracle[1] << ", xgb-ga " << xgb[1];
+  // No model at all is refused.
+  EXPECT_EQ(MakeModelGuidedSearch(space, KnobFeatures, ModelGuidedOptions{}, 1, GuidedModels{}).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace
