@@ -24,7 +24,7 @@ struct XGBoostOptions {
   // rank:pairwise: pairs sampled per row and round (num_pairsample). 4 rather than
   // XGBoost's 1: held-out pairwise accuracy 0.806 vs 0.798 on the tuning study's records
   // (0.780 vs 0.770 with the suite's 18 shapes added), and xgb-ga reached 95% of the best
-  // known in 0.82 of ga's trials against 2.03 (README, Tuning efficiency).
+  // known in 0.82 of ga's trials against 2.03 (docs/results/tuning-efficiency.md).
   int pair_samples = 4;
   int nthread = 1;  // one thread while tuning: training never takes a measurement core
   uint64_t seed = 1;

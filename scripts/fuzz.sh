@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A long fuzz run of every template and the model kernels, as the memory-safety figures in
-# README were measured: CASES in all, a CHECKED share of them bounds-checked (another
+# docs/memory-safety.md were measured: CASES in all, a CHECKED share of them bounds-checked (another
 # seed), 1 and 2 threads, the host's ISA and, on an AVX-512 host, AVX2 (x86-64-v3) too.
 # Resumable: run it again with the same options after a kill and it goes on.
 # Usage: scripts/fuzz.sh [--cases 20000] [--checked 0.3] [--jobs N] [-- priortune fuzz args...]

@@ -12,10 +12,12 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-$root/build}"
 build_type="${BUILD_TYPE:-Release}"
 
-# Build, test and benchmark dependencies. Keep sorted.
+# Build, test, packaging (cpack: dpkg-dev, file) and benchmark dependencies. Keep sorted.
 packages=(
   ccache
   cmake
+  dpkg-dev
+  file
   g++
   grpc-proto
   iproute2

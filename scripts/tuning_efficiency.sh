@@ -6,7 +6,7 @@
 # seeds each, plus one long run per shape; the best known config of a shape is the best
 # of every run of it.
 # Writes traces, stores, summary.csv, curves.csv and plots (PNG) to
-# bench-results/tuning-efficiency/ and prints the tables the README shows.
+# bench-results/tuning-efficiency/ and prints the tables docs/results/tuning-efficiency.md shows.
 # Usage: scripts/tuning_efficiency.sh [trials] [seeds] [long-trials]
 #        (default 200 trials, seeds "1 2 3", a 500-trial long run per shape)
 # REPORT_ONLY=1 redoes the tables and plots from the last run's traces; SKIP_PHASE1=1

@@ -4,7 +4,7 @@
 # known config (its runs and these; the study's xgb-ga runs use the default batch, 16).
 # Run tuning_efficiency.sh first.
 # Usage: scripts/xgb_batch_study.sh [batch] [trials]   (default 16, 200)
-# Writes bench-results/xgb-b<batch>/ and prints the table README's note quotes.
+# Writes bench-results/xgb-b<batch>/ and prints the table docs/results/tuning-efficiency.md quotes.
 # PAIR_SAMPLES=N runs with --model-pair-samples N (into bench-results/xgb-b<batch>-p<N>/).
 set -euo pipefail
 [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]] && { echo "usage: $0 [batch] [trials]" >&2; exit 2; }

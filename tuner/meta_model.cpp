@@ -1,22 +1,12 @@
 #include "tuner/meta_model.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <sstream>
 
-#ifndef PRIORTUNE_SHIPPED_MODEL_DIR
-#define PRIORTUNE_SHIPPED_MODEL_DIR "data/models"
-#endif
-
 namespace priortune::tuner {
-
-std::string ShippedModelDir() {
-  const char* env = std::getenv("PRIORTUNE_MODEL_DIR");
-  return env && *env ? env : PRIORTUNE_SHIPPED_MODEL_DIR;
-}
 
 StatusOr<std::string> ReadModelFile(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -57,7 +47,7 @@ MetaPrior Take(Loaded l, const compiler::Target& target, std::vector<std::string
 }  // namespace
 
 StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& target, const std::string& model_path,
-                                 const costmodel::NeuralOptions& options) {
+                                 const std::string& shipped_dir, const costmodel::NeuralOptions& options) {
   if (!model_path.empty()) {
     PT_ASSIGN_OR_RETURN(std::string blob, ReadModelFile(model_path));
     auto l = Load(std::move(blob), "file " + model_path, options);
@@ -85,7 +75,8 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   if (auto l = from_store(true)) return Take(std::move(*l), target, notes);
   std::error_code ec;
   std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(ShippedModelDir(), ec))
+  if (!shipped_dir.empty())
+    for (const auto& e : std::filesystem::directory_iterator(shipped_dir, ec))
     if (e.path().extension() == ".ptm") files.push_back(e.path());
   std::sort(files.begin(), files.end());
   // Shipped models of other targets, for the last resort: one named for this target's ISA
@@ -113,15 +104,16 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   }
   if (auto l = from_store(false)) return Take(std::move(*l), target, notes);
   if (!shipped_elsewhere.empty()) return Take(std::move(shipped_elsewhere.front()), target, notes);
-  notes.push_back("meta model: none found (no neural model in the store, none loads from " + ShippedModelDir() + ")");
+  notes.push_back("meta model: none found (no neural model in the store, none loads from " +
+                  (shipped_dir.empty() ? std::string("a shipped-model folder: none given") : shipped_dir) + ")");
   MetaPrior out;
   out.notes = std::move(notes);
   return out;
 }
 
 StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
-                                                const std::string& otherwise) {
-  PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, ""));
+                                                const std::string& otherwise, const std::string& shipped_dir) {
+  PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, "", shipped_dir));
   // Without a model, the last note says why none was found.
   std::string which = prior.model ? prior.description : prior.notes.empty() ? "" : prior.notes.back();
   if (!prior.model && which.rfind("meta model: ", 0) == 0) which = which.substr(12);

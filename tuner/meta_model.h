@@ -24,9 +24,6 @@ struct MetaPrior {
   std::vector<std::string> notes;  // which model (from where), and the ones refused
 };
 
-// The directory of shipped models: $PRIORTUNE_MODEL_DIR if set, else the repo's data/models.
-std::string ShippedModelDir();
-
 // A model file's bytes; NotFound naming the path if it cannot be read.
 StatusOr<std::string> ReadModelFile(const std::string& path);
 
@@ -34,8 +31,9 @@ StatusOr<std::string> ReadModelFile(const std::string& path);
 // FailedPrecondition with the path); otherwise the search above, where a model that does
 // not load (corrupt, another feature version) is skipped with a note and the search goes
 // on. No model at all is not an error: `blob` is then empty. Store errors are returned.
+// `shipped_dir`: the directory of shipped models (*.ptm); empty: none.
 StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& target, const std::string& model_path,
-                                 const costmodel::NeuralOptions& options = {});
+                                 const std::string& shipped_dir, const costmodel::NeuralOptions& options = {});
 
 // The strategy a command uses when the user names none (tune-model, a submitted job):
 // "meta-ga" when a meta-trained model for `target` exists (the store's, or a shipped one
@@ -45,6 +43,6 @@ struct DefaultStrategyChoice {
   std::string strategy, why;
 };
 StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
-                                                const std::string& otherwise);
+                                                const std::string& otherwise, const std::string& shipped_dir);
 
 }  // namespace priortune::tuner

@@ -98,7 +98,7 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
   StrategyAndNotes out;
   costmodel::NeuralOptions no;
   no.seed = options.seed;
-  PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, options.model_path, no));
+  PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, options.model_path, options.shipped_model_dir, no));
   out.notes = prior.notes;
   ModelGuidedOptions mo;
   const bool one_shot = options.strategy == "one-shot";

@@ -33,6 +33,9 @@ struct TuneOptions {
   // task's samples after every batch (falling back to it un-adapted while adapting ranks
   // new batches worse); one-shot only searches its predictions.
   std::string model_path;
+  // The directory of shipped meta-trained models (*.ptm) the search above ends with; empty:
+  // none. The executable finds it beside itself (share/priortune/models).
+  std::string shipped_model_dir;
   int one_shot_trials = 64;    // one-shot: candidates measured at most (a smaller budget wins)
   int batch_size = 16;         // candidates per measurement round
   int early_stopping = 0;      // stop after this many trials without improvement; 0 = off

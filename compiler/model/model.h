@@ -108,9 +108,17 @@ class CompiledModel {
 // and fallback level each one has), the plan text and the weights embedded by
 // an assembly file (.incbin), a function table, linked with the deploy runtime
 // (model_deploy_runtime.cpp, prebuilt) by the C++ compiler into
-// dir/libpriortune_model.so, with dir/priortune_model.h (the C API). The compiler is
-// $PRIORTUNE_CXX, else the one priortune was built with. Works for any x86-64 target,
-// whether or not this host runs it. `info` goes into pt_model_info().
+// dir/libpriortune_model.so, with dir/priortune_model.h (the C API), by `toolchain`.
+// Works for any x86-64 target, whether or not this host runs it. `info` goes into
+// pt_model_info(). FailedPrecondition naming the file when the runtime's archive or header
+// is missing.
+// What a model library is linked with: the deploy runtime's archive (libpt_deploy.a) and
+// C API header (model_deploy.h, shipped as priortune_model.h), and the C++ compiler that
+// links them (a command looked up on PATH, or a path).
+struct DeployToolchain {
+  std::string archive, header;
+  std::string cxx = "c++";
+};
 struct ModelLibrary {
   std::string library, header;  // paths
   double seconds = 0;           // codegen and link
@@ -118,6 +126,6 @@ struct ModelLibrary {
 // With options.check_bounds the kernels guard every access and pt_model_run returns -1
 // naming the step and the access on a violation.
 StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir, const std::string& info,
-                                         const CompileOptions& options = {});
+                                         const DeployToolchain& toolchain, const CompileOptions& options = {});
 
 }  // namespace priortune::compiler

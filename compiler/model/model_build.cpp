@@ -16,9 +16,6 @@
 #include "compiler/codegen/jit.h"
 #include "compiler/model/model.h"
 
-#ifndef PRIORTUNE_DEPLOY_ARCHIVE
-#error "PRIORTUNE_DEPLOY_ARCHIVE: the path of libpt_deploy.a (set by CMake)"
-#endif
 
 namespace priortune::compiler {
 namespace {
@@ -49,7 +46,14 @@ std::string Quote(const std::string& s) {
 }  // namespace
 
 StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir_arg, const std::string& info,
-                                         const CompileOptions& options) {
+                                         const DeployToolchain& toolchain, const CompileOptions& options) {
+  std::error_code exists;
+  for (const std::string* part : {&toolchain.archive, &toolchain.header})
+    if (part->empty() || !fs::is_regular_file(*part, exists))
+      return FailedPrecondition("the deploy runtime is missing: no file '" + *part +
+                                "' (libpt_deploy.a and priortune_model.h are installed beside priortune, in "
+                                "lib/priortune and include/priortune)");
+  if (toolchain.cxx.empty()) return InvalidArgument("no C++ compiler to link the model library with");
   const auto start = std::chrono::steady_clock::now();
   std::error_code ec;
   fs::create_directories(fs::path(dir_arg) / "kernels", ec);
@@ -159,11 +163,10 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
       << "  .section .note.GNU-stack,\"\",@progbits\n";
     if (!f) return Internal("cannot write model_data.S");
   }
-  fs::copy_file(PRIORTUNE_DEPLOY_HEADER, dir / "priortune_model.h", fs::copy_options::overwrite_existing, ec);
+  fs::copy_file(toolchain.header, dir / "priortune_model.h", fs::copy_options::overwrite_existing, ec);
   if (ec) return Internal("cannot copy the C API header: " + ec.message());
 
-  const char* env = std::getenv("PRIORTUNE_CXX");
-  const std::string cxx = env && *env ? env : PRIORTUNE_CXX_COMPILER;
+  const std::string& cxx = toolchain.cxx;
   ModelLibrary lib;
   lib.library = (dir / "libpriortune_model.so").string();
   {
@@ -181,7 +184,7 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   std::string cmd = Quote(cxx) + " -shared -o " + Quote(lib.library) + objects + " -x c " +
                     Quote((dir / "model_table.c").string()) + " -x assembler-with-cpp " +
                     Quote((dir / "model_data.S").string()) + " -x none -Wl,--whole-archive " +
-                    Quote(PRIORTUNE_DEPLOY_ARCHIVE) + " -Wl,--no-whole-archive -Wl,--no-undefined -Wl,--version-script=" +
+                    Quote(toolchain.archive) + " -Wl,--no-whole-archive -Wl,--no-undefined -Wl,--version-script=" +
                     Quote((dir / "exports.map").string()) + " -pthread -lm";
   PT_RETURN_IF_ERROR(Run(cmd, "linking the model library"));
   lib.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -25,6 +25,7 @@ struct BuildModelOptions {
   int threads = 0;              // the deployed thread count (part of the target's key); 0: as run-model
   std::string layouts = "nchwc";  // as RunModelOptions::layouts
   bool check_bounds = false;      // the library's kernels bounds-checked
+  compiler::DeployToolchain toolchain;  // the deploy runtime and compiler (Environment)
 };
 
 int RunBuildModel(const BuildModelOptions& o) {
@@ -60,7 +61,7 @@ int RunBuildModel(const BuildModelOptions& o) {
   pc::CompileOptions compile;
   compile.check_bounds = o.check_bounds;
   if (o.check_bounds) info += "; bounds-checked kernels";
-  auto lib = pc::WriteModelLibrary(*plan, o.out, info, compile);
+  auto lib = pc::WriteModelLibrary(*plan, o.out, info, o.toolchain, compile);
   if (!lib.ok()) return Fail(lib.status());
   PrintLayouts(*plan);
   std::printf("kernels: %s\nwrote %s and %s in %.1f s\n", summary.c_str(), lib->library.c_str(),
@@ -74,6 +75,7 @@ void AddBuildModel(Commands& commands) {
   auto o = std::make_shared<BuildModelOptions>();
   CLI::App* cmd = commands.app().add_subcommand(
       "build-model", "write a shared library of an ONNX model with the store's best kernels (C API, no LLVM/SQLite/gRPC)");
+  o->toolchain = {commands.env().deploy_archive, commands.env().deploy_header, commands.env().cxx};
   cmd->add_option("model", o->model, "the .onnx file")->required();
   cmd->add_option("--db", o->db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   cmd->add_option("--out", o->out, "the directory to write")->required();

@@ -33,7 +33,7 @@ int RunCancel(const CancelOptions& o) {
 void AddCancel(Commands& commands) {
   auto o = std::make_shared<CancelOptions>();
   CLI::App* cmd = commands.app().add_subcommand("cancel", "cancel a job (runs another job still needs go on)");
-  AddConnectionOptions(cmd, o->connection, true);
+  AddConnectionOptions(commands, cmd, o->connection, true);
   cmd->add_option("job", o->job, "the job id")->required();
   commands.Add(cmd, [o] { return RunCancel(*o); });
 }

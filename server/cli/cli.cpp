@@ -77,7 +77,8 @@ void AddTargetOption(CLI::App* cmd, std::string& spec) {
                   "(znver3, x86-64-v3, x86-64-v4, ...) or a target JSON object");
 }
 
-void AddConnectionOptions(CLI::App* cmd, ConnectionOptions& connection, bool required) {
+void AddConnectionOptions(const Commands& commands, CLI::App* cmd, ConnectionOptions& connection, bool required) {
+  connection.token = commands.env().token;
   auto* server = cmd->add_option("--server", connection.server, "host:port of a priortune server");
   if (required) server->required();
   cmd->add_option("--token-file", connection.token_file,

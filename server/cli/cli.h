@@ -17,18 +17,33 @@
 
 namespace priortune::server::cli {
 
+// What main reads from the process, its environment and where its executable lies, and
+// hands to the subcommands: nothing below main calls getenv or bakes in a path. An
+// installed priortune (PREFIX/bin/priortune) and the build tree's (build/server/priortune)
+// find the same layout one folder up (PREFIX or build/).
+struct Environment {
+  std::string prefix;          // the executable's folder's parent
+  std::string model_dir;       // shipped meta models: $PRIORTUNE_MODEL_DIR, else PREFIX/share/priortune/models
+  std::string token;           // $PRIORTUNE_TOKEN: the token when no --token-file is given
+  std::string deploy_archive;  // what build-model links: PREFIX/lib/priortune/libpt_deploy.a
+  std::string deploy_header;   // and copies: PREFIX/include/priortune/priortune_model.h
+  std::string cxx = "c++";     // the compiler build-model links with: $PRIORTUNE_CXX, else c++ on PATH
+};
+
 // The subcommands of one CLI::App: each registers its CLI11 subcommand with the function
 // that runs it; after parsing, Run() runs the one the command line chose.
 class Commands {
  public:
-  explicit Commands(CLI::App& app) : app_(app) {}
+  Commands(CLI::App& app, Environment env) : app_(app), env_(std::move(env)) {}
   CLI::App& app() { return app_; }
+  const Environment& env() const { return env_; }
   void Add(CLI::App* command, std::function<int()> run) { runs_.push_back({command, std::move(run)}); }
   // The chosen subcommand's exit code; 2 when none was chosen.
   int Run() const;
 
  private:
   CLI::App& app_;
+  Environment env_;
   std::vector<std::pair<CLI::App*, std::function<int()>>> runs_;
 };
 
@@ -67,7 +82,9 @@ inline constexpr const char* kCheckBoundsHelp =
     "guard every load and store of the kernels against their buffers' extents (slower; for debugging)";
 void AddWorkloadOptions(CLI::App* command, WorkloadArgs& args);
 void AddTargetOption(CLI::App* command, std::string& spec);
-// Client flags of every call to a server; the token never on the command line.
-void AddConnectionOptions(CLI::App* command, ConnectionOptions& connection, bool server_required);
+// Client flags of every call to a server; the token never on the command line (a file, or
+// the environment's).
+void AddConnectionOptions(const Commands& commands, CLI::App* command, ConnectionOptions& connection,
+                          bool server_required);
 
 }  // namespace priortune::server::cli

@@ -36,7 +36,7 @@ int RunJobs(const JobsOptions& o) {
 void AddJobs(Commands& commands) {
   auto o = std::make_shared<JobsOptions>();
   CLI::App* cmd = commands.app().add_subcommand("jobs", "list a server's jobs");
-  AddConnectionOptions(cmd, o->connection, true);
+  AddConnectionOptions(commands, cmd, o->connection, true);
   cmd->add_option("--state", o->state, "only jobs in this state (queued, running, done, failed, cancelled)");
   commands.Add(cmd, [o] { return RunJobs(*o); });
 }

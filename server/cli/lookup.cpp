@@ -102,7 +102,7 @@ void AddLookup(Commands& commands) {
   AddWorkloadOptions(cmd, o->workload);
   AddTargetOption(cmd, o->target);
   cmd->add_option("--db", o->db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
-  AddConnectionOptions(cmd, o->connection, false);
+  AddConnectionOptions(commands, cmd, o->connection, false);
   cmd->add_option("--threads", o->threads, "the thread count the kernel runs with (default 1)");
   commands.Add(cmd, [o] { return RunLookup(*o); });
 }

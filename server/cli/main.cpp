@@ -22,15 +22,50 @@
 //                   [--check-bounds --replay FILE]      references, in isolated processes
 //   priortune serve --db PATH --listen ADDR             the tuning service (jobs, lookup, logs)
 //   priortune submit|watch|jobs|cancel --server ADDR    its clients; lookup --server too
+// The only place that reads the process environment ($PRIORTUNE_TOKEN, $PRIORTUNE_CXX,
+// $PRIORTUNE_MODEL_DIR) and locates what priortune ships relative to the executable.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 
 #include "server/cli/commands.h"
 
+namespace {
+
+namespace cli = priortune::server::cli;
+
+std::string Getenv(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The executable is PREFIX/bin/priortune when installed and build/server/priortune in the
+// build tree; both have the shipped files under the folder above.
+cli::Environment ReadEnvironment() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  cli::Environment env;
+  env.prefix = ec ? std::string(".") : exe.parent_path().parent_path().string();
+  const fs::path prefix(env.prefix);
+  env.model_dir = Getenv("PRIORTUNE_MODEL_DIR");
+  if (env.model_dir.empty()) env.model_dir = (prefix / "share" / "priortune" / "models").string();
+  env.token = Getenv("PRIORTUNE_TOKEN");
+  env.deploy_archive = (prefix / "lib" / "priortune" / "libpt_deploy.a").string();
+  env.deploy_header = (prefix / "include" / "priortune" / "priortune_model.h").string();
+  if (std::string cxx = Getenv("PRIORTUNE_CXX"); !cxx.empty()) env.cxx = cxx;
+  return env;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  namespace cli = priortune::server::cli;
   CLI::App app{"priortune: a tensor-operator auto-tuner"};
   app.require_subcommand(1);
-  cli::Commands commands(app);
+  cli::Commands commands(app, ReadEnvironment());
   cli::AddTarget(commands);
   cli::AddBench(commands);
   cli::AddKnobs(commands);

@@ -93,6 +93,7 @@ void AddServe(Commands& commands) {
   auto o = std::make_shared<ServeOptions>();
   CLI::App* cmd = commands.app().add_subcommand("serve", "the tuning service: jobs, lookup and logs over gRPC, workers lease work");
   TuningServerOptions& s = o->server;
+  s.jobs.shipped_model_dir = commands.env().model_dir;
   cmd->add_option("--db", o->db, "the store every job shares: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   cmd->add_option("--listen", s.listen, "address to listen on (default 127.0.0.1:7531; :0 picks a port)");
   cmd->add_option("--tokens", s.tokens_file,

@@ -89,7 +89,7 @@ int RunSubmit(const SubmitOptions& o) {
 void AddSubmit(Commands& commands) {
   auto o = std::make_shared<SubmitOptions>();
   CLI::App* cmd = commands.app().add_subcommand("submit", "submit a tuning job to a server");
-  AddConnectionOptions(cmd, o->connection, true);
+  AddConnectionOptions(commands, cmd, o->connection, true);
   cmd->add_option("--workload", o->workloads,
                   "OP:SHAPE[:bias][:residual][:relu|:relu6], repeatable (e.g. matmul:512x512x512 conv2d:64x64x56x3x1x1:relu)")
       ->required();

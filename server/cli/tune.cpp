@@ -269,6 +269,7 @@ void AddTune(Commands& commands) {
   CLI::App* cmd = commands.app().add_subcommand("tune", "tune an operator: embedded server + local workers");
   AddWorkloadOptions(cmd, o->workload);
   AddTargetOption(cmd, o->target);
+  o->tune.shipped_model_dir = commands.env().model_dir;
   cmd->add_option("--trials", o->tune.trials, "trial budget of the task; records already in the store count (default 200)");
   cmd->add_option("--strategy", o->tune.strategy,
                   "ga | random | grid | xgb-ga (GA over an XGBoost cost model's predictions) | meta-ga (GA over "
@@ -277,7 +278,7 @@ void AddTune(Commands& commands) {
                   "default ga");
   cmd->add_option("--model", o->tune.model_path,
                   "meta-ga, one-shot: the meta-trained model file (default: the store's newest neural model "
-                  "for the target, else the shipped one in data/models)");
+                  "for the target, else a shipped one in share/priortune/models beside the executable)");
   cmd->add_option("--one-shot-trials", o->tune.one_shot_trials, "one-shot: candidates measured at most (default 64)");
   cmd->add_option("--transfer", o->tune.transfer,
                   "xgb-ga: auto (start from a model of the store's other workloads on this target, kept only "

@@ -41,6 +41,7 @@ struct TuneModelOptions {
   std::string strategy;  // empty: meta-ga with a meta-trained model for the target, else xgb-ga
   double timeout_seconds = 20;
   uint64_t seed = 1;
+  std::string shipped_model_dir;  // the shipped meta models (Environment)
 };
 
 int RunTuneModel(const TuneModelOptions& o) {
@@ -55,13 +56,14 @@ int RunTuneModel(const TuneModelOptions& o) {
   tuner::TuneOptions tune;
   tune.strategy = o.strategy.empty() ? "xgb-ga" : o.strategy;  // checked now, picked below
   tune.seed = o.seed;
+  tune.shipped_model_dir = o.shipped_model_dir;
   tune.trials = o.unit;
   if (Status s = tune.Validate(); !s.ok()) return Fail(s);
   auto store = tuner::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
   std::string strategy_note;
   if (o.strategy.empty()) {
-    auto choice = tuner::DefaultStrategy(**store, *target, "xgb-ga");
+    auto choice = tuner::DefaultStrategy(**store, *target, "xgb-ga", o.shipped_model_dir);
     if (!choice.ok()) return Fail(choice.status());
     tune.strategy = choice->strategy;
     strategy_note = " (the default: " + choice->why + ")";
@@ -185,6 +187,7 @@ void AddTuneModel(Commands& commands) {
   auto o = std::make_shared<TuneModelOptions>();
   CLI::App* cmd = commands.app().add_subcommand(
       "tune-model", "tune every task of an ONNX model within one budget (Ansor's gradient task scheduler)");
+  o->shipped_model_dir = commands.env().model_dir;
   cmd->add_option("model", o->model, "the .onnx file")->required();
   cmd->add_option("--db", o->db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   cmd->add_option("--target", o->target, "host (default) or a target this host runs");
@@ -196,7 +199,7 @@ void AddTuneModel(Commands& commands) {
   cmd->add_option("--unit", o->unit, "trials per scheduler decision (default 32)");
   cmd->add_option("--strategy", o->strategy,
                   "search strategy per task (default: meta-ga when a meta-trained model for the target exists, "
-                  "in the store or shipped in data/models; else xgb-ga; it prints which and why)");
+                  "in the store or shipped (share/priortune/models); else xgb-ga; it prints which and why)");
   cmd->add_option("--timeout", o->timeout_seconds, "seconds per candidate (default 20)");
   cmd->add_option("--seed", o->seed, "search seed (default 1)");
   commands.Add(cmd, [o] { return RunTuneModel(*o); });

@@ -26,7 +26,7 @@ int RunWatch(const WatchOptions& o) {
 void AddWatch(Commands& commands) {
   auto o = std::make_shared<WatchOptions>();
   CLI::App* cmd = commands.app().add_subcommand("watch", "follow a job's progress until it ends");
-  AddConnectionOptions(cmd, o->connection, true);
+  AddConnectionOptions(commands, cmd, o->connection, true);
   cmd->add_option("job", o->job, "the job id")->required();
   commands.Add(cmd, [o] { return RunWatch(*o); });
 }

@@ -33,7 +33,7 @@ void AddWorker(Commands& commands) {
   auto o = std::make_shared<WorkerCommandOptions>();
   WorkerOptions& w = o->worker;
   CLI::App* cmd = commands.app().add_subcommand("worker", "a measurement worker for a priortune server");
-  AddConnectionOptions(cmd, w.connection, false);
+  AddConnectionOptions(commands, cmd, w.connection, false);
   cmd->add_option("--retry-seconds", w.retry_seconds,
                   "reconnect with backoff for this long after losing the server (default 300; 0: exit)");
   cmd->add_option("--id", w.id, "worker name (default hostname-pid)");

@@ -27,8 +27,7 @@ StatusOr<std::string> ReadToken(const ConnectionOptions& o) {
     if (token.empty()) return InvalidArgument("--token-file: '" + o.token_file + "' holds no token on its first line");
     return token;
   }
-  const char* env = std::getenv("PRIORTUNE_TOKEN");
-  return std::string(env ? env : "");
+  return o.token;
 }
 
 StatusOr<std::shared_ptr<grpc::Channel>> MakeChannel(const ConnectionOptions& o) {

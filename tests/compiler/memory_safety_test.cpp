@@ -321,7 +321,8 @@ TEST(DeployRuntime, AFailedAllocationIsAnErrorOfTheCApiNeverAnAbort) {
   char tmpl[] = "/tmp/pt_oom_XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl;
-  auto lib = WriteModelLibrary(*plan, dir + "/lib", "oom test");
+  auto lib = WriteModelLibrary(*plan, dir + "/lib", "oom test",
+                               DeployToolchain{PRIORTUNE_DEPLOY_ARCHIVE, PRIORTUNE_DEPLOY_HEADER, PRIORTUNE_CXX_COMPILER});
   ASSERT_TRUE(lib.ok()) << lib.status().ToString();
   int code = -1;
   std::string out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O1 -std=c++17 " + PRIORTUNE_SOURCE_DIR +

@@ -55,16 +55,15 @@ class MetaStrategy : public testing::Test {
     // No shipped model: what a test finds is what it put there.
     dir_ = std::filesystem::path(testing::TempDir()) / ("no-models-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
-    setenv("PRIORTUNE_MODEL_DIR", dir_.c_str(), 1);
     store_ = std::move(db::OpenSqliteStore(":memory:")).value();
   }
-  void TearDown() override { unsetenv("PRIORTUNE_MODEL_DIR"); }
 
   StatusOr<TuneSummary> Tune(const std::string& strategy, int trials, const std::string& model_path = "") {
     TuneOptions o;
     o.strategy = strategy;
     o.trials = trials;
     o.model_path = model_path;
+    o.shipped_model_dir = dir_.string();
     o.one_shot_trials = 24;
     std::atomic<bool> cancel{false};
     return TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, measurer_, *store_, 0, nullptr, cancel);
@@ -125,19 +124,19 @@ TEST_F(MetaStrategy, AnotherTargetsModelIsOnlyAPriorAndOneShotSaysSo) {
 
 TEST_F(MetaStrategy, TheDefaultIsMetaGaOnlyWithAModelForTheTargetAndSaysWhy) {
   compiler::Target zen4 = compiler::Target::Parse("znver4", 1).value();
-  auto none = DefaultStrategy(*store_, zen4, "xgb-ga");
+  auto none = DefaultStrategy(*store_, zen4, "xgb-ga", dir_.string());
   ASSERT_TRUE(none.ok()) << none.status().ToString();
   EXPECT_EQ(none->strategy, "xgb-ga");
   EXPECT_NE(none->why.find("no meta-trained model for znver4"), std::string::npos) << none->why;
   // Another target's model is no reason.
   ASSERT_TRUE(StoreModel(*store_, *TinyModel(Avx2().Key())).ok());
-  auto other = DefaultStrategy(*store_, zen4, "xgb-ga");
+  auto other = DefaultStrategy(*store_, zen4, "xgb-ga", dir_.string());
   ASSERT_TRUE(other.ok());
   EXPECT_EQ(other->strategy, "xgb-ga");
   EXPECT_NE(other->why.find("the nearest"), std::string::npos) << other->why;
   // A model trained for this target, also one from before keys named the microarchitecture.
   ASSERT_TRUE(StoreModel(*store_, *TinyModel(zen4.LegacyKey())).ok());
-  auto own = DefaultStrategy(*store_, zen4, "xgb-ga");
+  auto own = DefaultStrategy(*store_, zen4, "xgb-ga", dir_.string());
   ASSERT_TRUE(own.ok());
   EXPECT_EQ(own->strategy, "meta-ga");
   EXPECT_NE(own->why.find("a meta-trained model for znver4 (x86_64-avx512) exists"), std::string::npos) << own->why;
@@ -172,12 +171,12 @@ TEST_F(MetaStrategy, ACorruptStoredModelIsRefusedAndTuningGoesOnWithoutIt) {
 // a change of the features (kFeatureVersion) must come with a model trained again
 // (scripts/train_shipped_model.sh).
 TEST(ShippedModel, LoadsWithTodaysFeatureLayoutAndScoresRealCandidates) {
-  unsetenv("PRIORTUNE_MODEL_DIR");
+  const std::string shipped = std::string(PRIORTUNE_SOURCE_DIR) + "/data/models";
   std::vector<std::filesystem::path> files;
   std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(ShippedModelDir(), ec))
+  for (const auto& e : std::filesystem::directory_iterator(shipped, ec))
     if (e.path().extension() == ".ptm") files.push_back(e.path());
-  ASSERT_FALSE(files.empty()) << "no shipped model in " << ShippedModelDir();
+  ASSERT_FALSE(files.empty()) << "no shipped model in " << shipped;
   auto w = compiler::MatmulWorkload(64, 64, 64);
   auto t = Avx2();
   auto space = SearchSpace::ForWorkload(w, t);

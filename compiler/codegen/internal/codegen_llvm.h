@@ -1,4 +1,5 @@
-// LLVM IR generation for a lowered function. Only jit.cpp includes this header.
+// LLVM IR generation for a lowered function: what jit.cpp calls (internal/codegen_class.h
+// holds the generator itself).
 #pragma once
 
 #include <memory>
