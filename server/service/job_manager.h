@@ -51,6 +51,8 @@ struct JobManagerOptions {
   // The store's only server (serve holds the SQLite file's lock): every lease left in it
   // is a dead server's, dropped at start, so a restarted server resumes at once.
   bool exclusive_store = false;
+  // The shipped meta-trained models (tuner::TuneOptions::shipped_model_dir); empty: none.
+  std::string shipped_model_dir;
 };
 
 struct TaskView {
