@@ -77,7 +77,7 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   std::vector<std::filesystem::path> files;
   if (!shipped_dir.empty())
     for (const auto& e : std::filesystem::directory_iterator(shipped_dir, ec))
-    if (e.path().extension() == ".ptm") files.push_back(e.path());
+      if (e.path().extension() == ".ptm") files.push_back(e.path());
   std::sort(files.begin(), files.end());
   // Shipped models of other targets, for the last resort: one named for this target's ISA
   // level (<microarch>-avx2.ptm for an AVX2 target) first.

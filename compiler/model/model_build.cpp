@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,7 +14,6 @@
 
 #include "compiler/codegen/jit.h"
 #include "compiler/model/model.h"
-
 
 namespace priortune::compiler {
 namespace {

@@ -2,7 +2,6 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <sstream>
 

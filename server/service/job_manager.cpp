@@ -18,6 +18,9 @@
 //                      holds it (else it waits, queued), and stores batches under it
 //   every lease_seconds / 3: renew ours ──> a run whose lease was lost stops and queues
 //                            again; waiting runs retry; running jobs whose lease expired
+//                            (their server died) are taken over and resumed
+// The pieces live in three files over internal/job_manager_impl.h: this one (the public
+// calls and a run's lifecycle), job_requests.cpp and job_leases.cpp.
 #include "server/service/internal/job_manager_impl.h"
 
 #include <algorithm>
@@ -46,6 +49,7 @@ using nlohmann::json;
 double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
+
 bool Terminal(const std::string& state) { return state == "done" || state == "failed" || state == "cancelled"; }
 
 std::string JobLease(int64_t id) { return "job:" + std::to_string(id); }
@@ -56,11 +60,13 @@ std::string DefaultServerId() {
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "localhost");
   return std::string(host) + "-" + std::to_string(getpid());
 }
+
 std::string HolderOf(const std::vector<db::LeaseRow>& rows, const std::string& name) {
   for (const auto& r : rows)
     if (r.name == name) return r.holder;
   return "";
 }
+
 const char* EventName(JobEventKind k) {
   switch (k) {
     case JobEventKind::kSnapshot: return "snapshot";
@@ -71,6 +77,7 @@ const char* EventName(JobEventKind k) {
   }
   return "?";
 }
+
 void JobManager::Impl::Subscribe(const std::shared_ptr<Run>& run, int64_t job_id, int task) {
   Job& job = jobs.at(job_id);
   Task& t = job.tasks[task];
