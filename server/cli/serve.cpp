@@ -2,16 +2,14 @@
 #include "server/cli/commands.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <atomic>
-#include <chrono>
 #include <cstdio>
 #include <memory>
-#include <thread>
 
 #include "db/store.h"
 #include "server/cli/cli.h"
@@ -29,10 +27,15 @@ struct ServeOptions {
   int64_t memory_cap_mb = 0;       // per workload; 0: DefaultMemoryCapBytes()
 };
 
-std::atomic<bool> g_stop{false};
-void OnStop(int) { g_stop = true; }
 
 int RunServe(const ServeOptions& o) {
+  // SIGINT and SIGTERM are blocked in this thread before any other starts, so that every
+  // thread inherits the mask and the signal stays pending until sigwait below takes it.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   if (Status s = CheckMemoryCapMb(o.memory_cap_mb, "serve: "); !s.ok()) return Fail(s);
   auto level = spdlog::level::from_str(o.log_level);
   if (level == spdlog::level::off && o.log_level != "off")
@@ -65,11 +68,6 @@ int RunServe(const ServeOptions& o) {
   if (!store.ok()) return Fail(store.status());
   // A client or log reader that goes away must not kill the daemon.
   signal(SIGPIPE, SIG_IGN);
-  // The signal handler only sets a flag; this thread polls it (a few ms of latency).
-  struct sigaction sa {};
-  sa.sa_handler = OnStop;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
   auto server = TuningServer::Start(**store, opts.server);
   if (!server.ok()) return Fail(server.status(), server.status().code() == StatusCode::kUnavailable ? 1 : 2);
   std::string host = o.server.listen.substr(0, o.server.listen.rfind(':'));
@@ -80,8 +78,11 @@ int RunServe(const ServeOptions& o) {
     spdlog::warn("listening beyond loopback without --tokens: anyone who reaches the port may submit and lease");
   std::printf("listening on port %d\n", (*server)->port());
   std::fflush(stdout);
-  while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a signal flag
-  spdlog::info("shutting down: runs stop, running jobs resume at the next start");
+  int signal_number = 0;
+  while (sigwait(&stop_signals, &signal_number) != 0) {
+  }
+  spdlog::info("shutting down on {}: runs stop, running jobs resume at the next start",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->Shutdown();
   spdlog::info("stopped");
   return 0;

@@ -1,12 +1,16 @@
 #include "server/service/local_workers.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <thread>
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
 
 namespace priortune::server {
 
@@ -52,15 +56,25 @@ int LocalWorkers::Stop(double seconds) {
   int killed = 0;
   for (pid_t& pid : pids_) {
     if (pid <= 0) continue;
-    while (waitpid(pid, nullptr, WNOHANG) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        kill(pid, SIGKILL);
-        waitpid(pid, nullptr, 0);
-        ++killed;
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    // The child's pidfd becomes readable when it exits: wait on it up to the deadline,
+    // then kill it. Without pidfds (a kernel before 5.3) it is killed at once.
+    const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    bool exited = false;
+    if (fd >= 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fd, POLLIN, 0};
+      int ready = 0;
+      do {
+        ready = poll(&p, 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+      } while (ready < 0 && errno == EINTR);
+      exited = ready > 0;
+      close(fd);
     }
+    if (!exited && waitpid(pid, nullptr, WNOHANG) == 0) {
+      kill(pid, SIGKILL);
+      ++killed;
+    }
+    waitpid(pid, nullptr, 0);
     pid = -1;
   }
   return killed;
