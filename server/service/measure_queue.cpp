@@ -4,6 +4,8 @@
 
 namespace priortune::server {
 
+using Clock = std::chrono::steady_clock;
+
 std::vector<tuner::MeasureResult> MeasureQueue::Measure(
     const std::vector<tuner::Candidate>& candidates, const std::atomic<bool>& cancel) {
   return MeasureTagged(MeasureTag{}, candidates, cancel).results;
@@ -11,7 +13,6 @@ std::vector<tuner::MeasureResult> MeasureQueue::Measure(
 
 MeasureOutcome MeasureQueue::MeasureTagged(const MeasureTag& tag, const std::vector<tuner::Candidate>& candidates,
                                            const std::atomic<bool>& cancel) {
-  using Clock = std::chrono::steady_clock;
   std::unique_lock<std::mutex> lock(mu_);
   std::vector<uint64_t> ids;
   std::vector<std::string> keys;
@@ -77,12 +78,19 @@ void MeasureQueue::AddWorker(const std::string& worker, const std::string& targe
 
 std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::string& target_key,
                                         std::chrono::milliseconds wait) {
+  return Take(worker, target_key, Clock::now() + wait, nullptr);
+}
+
+std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::string& target_key,
+                                        Clock::time_point until, const std::function<bool()>& stop) {
   std::unique_lock<std::mutex> lock(mu_);
   std::deque<uint64_t>::iterator found;
   // The highest priority first; within it the next group after the one served last
   // (round robin), and that group's oldest candidate.
+  bool stopped = false;
   auto ready = [&] {
     if (shutdown_) return true;
+    if (stop && stop()) return stopped = true;
     found = pending_.end();
     auto wrapped = pending_.end();  // best candidate among groups <= last_group_
     for (auto it = pending_.begin(); it != pending_.end(); ++it) {
@@ -105,7 +113,7 @@ std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::st
       found = wrapped;
     return found != pending_.end();
   };
-  if (!work_.wait_for(lock, wait, ready) || shutdown_) return std::nullopt;
+  if (!work_.wait_until(lock, until, ready) || shutdown_ || stopped) return std::nullopt;
   uint64_t id = *found;
   pending_.erase(found);
   Item& item = items_[id];
@@ -187,6 +195,17 @@ void MeasureQueue::SetObserver(QueueObserver observer) {
 
 void MeasureQueue::Notify(QueueEventKind kind, const std::string& worker, uint64_t lease) {
   if (observer_) observer_(QueueEvent{kind, worker, lease});
+}
+
+bool MeasureQueue::WaitUntil(Clock::time_point until, const std::function<bool()>& ready) {
+  std::unique_lock<std::mutex> lock(mu_);
+  work_.wait_until(lock, until, [&] { return shutdown_ || ready(); });
+  return ready();
+}
+
+void MeasureQueue::Wake() {
+  std::lock_guard<std::mutex> lock(mu_);
+  work_.notify_all();
 }
 
 void MeasureQueue::Shutdown() {

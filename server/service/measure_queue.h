@@ -93,6 +93,16 @@ class MeasureQueue : public tuner::Measurer {
   // asked of its own machine), waiting up to `wait`; nullopt on timeout or shutdown.
   std::optional<Lease> Take(const std::string& worker, const std::string& target_key,
                             std::chrono::milliseconds wait);
+  // The same, waiting until `until` and giving up as soon as `stop()` holds (checked under
+  // the queue's lock whenever the queue changes or Wake is called).
+  std::optional<Lease> Take(const std::string& worker, const std::string& target_key,
+                            std::chrono::steady_clock::time_point until, const std::function<bool()>& stop);
+  // Blocks until `ready()` holds, the queue shuts down or `until` passes; returns ready().
+  // `ready` is checked under the queue's lock whenever the queue changes or Wake is called:
+  // a worker's stream waits here for its own state (capacity, leaving, the stream's end).
+  bool WaitUntil(std::chrono::steady_clock::time_point until, const std::function<bool()>& ready);
+  // Wakes every Take and WaitUntil to check their conditions again (a stream's state changed).
+  void Wake();
   // A result for a lease `worker` holds; results for unknown or foreign leases (a
   // cancelled batch, a lease already given to another worker) are dropped.
   void Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result,

@@ -2,8 +2,10 @@
 //
 //   worker ──hello──> server            register in the queue, answer with a welcome
 //   reader thread:  results  ──> queue.Complete      heartbeats ──> last_seen
-//   this thread:    queue.Take ──candidate──> worker (one lease at a time, only
-//                   candidates for the target the worker said hello with)
+//                   every message, and the stream's end ──> queue.Wake
+//   this thread:    queue.Take ──candidate──> worker (up to its capacity, only
+//                   candidates for the target the worker said hello with); waits on the
+//                   queue (no polling) until the worker has room, leaves, or goes silent
 //                   silence > heartbeat timeout, stream end, shutdown ──> leave
 //   a worker leaving (SIGTERM): hand-back 0 ──> no more candidates for it; each
 //                   candidate it held ──> queue.HandBack (queued again, no loss);
@@ -85,23 +87,32 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
             --outstanding;
           }
         }
+        queue_.Wake();  // the sending side waits on the queue for this stream's state
       }
       ended = true;
+      queue_.Wake();
     });
 
     const auto timeout = std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(options_.heartbeat_timeout_seconds));
     grpc::Status status = grpc::Status::OK;
-    while (!ended && !queue_.shutting_down() && !(leaving && outstanding.load() == 0)) {
-      if (Clock::now() - Clock::time_point(Clock::duration(last_seen.load())) > timeout) {
+    const int capacity = std::max(1, hello.capacity());
+    // What ends the stream; what lets it take another candidate. Both are waited for on
+    // the queue (the reader wakes it after every message), up to the heartbeat deadline.
+    auto over = [&] { return ended.load() || (leaving.load() && outstanding.load() == 0); };
+    auto may_take = [&] { return !leaving.load() && outstanding.load() < capacity; };
+    while (!over() && !queue_.shutting_down()) {
+      const auto deadline = Clock::time_point(Clock::duration(last_seen.load())) + timeout;
+      if (Clock::now() > deadline) {
         status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no heartbeat from " + id);
         break;
       }
-      if (leaving || outstanding.load() >= std::max(1, hello.capacity())) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      if (!may_take()) {
+        queue_.WaitUntil(deadline, [&] { return over() || may_take(); });
         continue;
       }
-      std::optional<server::Lease> lease = queue_.Take(id, target_key, std::chrono::milliseconds(100));
+      std::optional<server::Lease> lease =
+          queue_.Take(id, target_key, deadline, [&] { return over() || !may_take(); });
       if (!lease) continue;
       v1::ServerMessage m;
       v1::Candidate* c = m.mutable_candidate();
@@ -120,8 +131,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
                                                                             : "the run is over");
       // Let it arrive before the stream is cancelled: the worker answers a goodbye by
       // closing its side (bounded: a worker that does not is cut off after 2 s).
-      if (stream->Write(bye))
-        for (int i = 0; i < 200 && !ended; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      if (stream->Write(bye)) queue_.WaitUntil(Clock::now() + std::chrono::seconds(2), [&] { return ended.load(); });
     }
     if (!ended) ctx->TryCancel();  // unblocks the reader
     reader.join();
