@@ -1,16 +1,19 @@
 // priortune tune: tune one operator with an embedded server and local worker processes.
 #include "server/cli/commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "compiler/codegen/runtime.h"
 #include "compiler/ops/build.h"
@@ -43,8 +46,52 @@ struct TuneCommandOptions {
 };
 
 std::atomic<bool> g_interrupted{false};
+int g_interrupt_pipe[2] = {-1, -1};  // the handler writes a byte; a thread wakes the queue
 
-void OnInterrupt(int) { g_interrupted = true; }
+void OnInterrupt(int) {
+  g_interrupted = true;
+  const int saved = errno;
+  if (write(g_interrupt_pipe[1], "i", 1) < 0) {
+  }  // async-signal-safe; a full pipe already holds a wake-up
+  errno = saved;
+}
+
+// While it lives, SIGINT and SIGTERM set g_interrupted and wake `queue`, where the run
+// waits for its measurements (a signal handler cannot notify a condition variable: it
+// writes to a pipe, which a thread reads).
+class InterruptWatch {
+ public:
+  explicit InterruptWatch(MeasureQueue& queue) {
+    if (pipe2(g_interrupt_pipe, O_CLOEXEC) != 0) return;
+    thread_ = std::thread([&queue, fd = g_interrupt_pipe[0]] {
+      char c = 0;
+      while (true) {
+        const ssize_t n = read(fd, &c, 1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0 || c == 'q') return;
+        queue.Wake();
+      }
+    });
+    struct sigaction sa {};
+    sa.sa_handler = OnInterrupt;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  }
+  ~InterruptWatch() {
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    if (!thread_.joinable()) return;
+    if (write(g_interrupt_pipe[1], "q", 1) < 0) {
+    }
+    thread_.join();
+    close(g_interrupt_pipe[0]);
+    close(g_interrupt_pipe[1]);
+    g_interrupt_pipe[0] = g_interrupt_pipe[1] = -1;
+  }
+
+ private:
+  std::thread thread_;
+};
 
 void DrawProgress(const tuner::TuneProgress& p, double flops, bool tty) {
   const int width = 24;
@@ -142,10 +189,8 @@ int RunTune(const TuneCommandOptions& o) {
   MeasureQueue& queue = (*embedded)->queue();
   const int n_workers = (*embedded)->workers();
 
-  struct sigaction sa {};
-  sa.sa_handler = OnInterrupt;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  std::optional<InterruptWatch> interrupts;
+  interrupts.emplace(queue);
 
   nlohmann::json request = {{"op", w->op},
                             {"workload", nlohmann::json::parse(w->ToJson())},
@@ -194,8 +239,7 @@ int RunTune(const TuneCommandOptions& o) {
   if (summary.ok()) show_notes(summary->notes, false);
   WorkerStats stats = queue.stats();
   (*embedded)->Stop();
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
+  interrupts.reset();
   if (!summary.ok()) {
     Status finish = (*store)->FinishJob(*job, "failed");
     if (!finish.ok()) ReportError(finish, 1);

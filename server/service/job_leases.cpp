@@ -117,6 +117,7 @@ void JobManager::Impl::LeaseLoop() {
           spdlog::warn("the lease of {} was taken by another server: this run stops", key);
           run->lease_lost = true;
           run->cancel = true;
+          queue.Wake();
         }
       for (auto& [id, job] : jobs)
         if (!Terminal(job.view.state) && !job.lease_warned && job.leased_at < asked && !ours.count(JobLease(id))) {

@@ -531,6 +531,7 @@ StatusOr<JobView> JobManager::Cancel(int64_t job_id) {
         // run has stopped; a queued one is replaced here).
         if (subs.empty() || run->owner_job == job_id) {
           run->cancel = true;
+          m.queue.Wake();  // a Measure waiting on the queue sees the cancel
           auto q = std::find(m.queued.begin(), m.queued.end(), run);
           if (q != m.queued.end()) {
             m.queued.erase(q);
@@ -617,6 +618,7 @@ void JobManager::Shutdown() {
       run->cancel = true;
       runs.push_back(run);
     }
+    m.queue.Wake();
     m.queued.clear();
     m.changed.notify_all();
     m.lease_wake.notify_all();

@@ -37,17 +37,29 @@ MeasureOutcome MeasureQueue::MeasureTagged(const MeasureTag& tag, const std::vec
     return false;
   };
   MeasureOutcome outcome;
+  // Woken by every result, every worker that comes or goes, Wake (a cancel) and
+  // shutdown; while no worker serves the batch's targets, also at the no-worker deadline,
+  // counted from when the last one went (or from the start).
   Clock::time_point last_served = Clock::now();
+  bool was_served = false;
   const auto deadline = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(tag.no_worker_deadline_seconds));
-  while (!all_done() && !cancel.load() && !shutdown_) {
-    done_.wait_for(lock, std::chrono::milliseconds(50));
-    if (tag.no_worker_deadline_seconds <= 0) continue;
-    if (served()) {
-      last_served = Clock::now();
+  auto stop = [&] { return all_done() || cancel.load() || shutdown_; };
+  while (!stop()) {
+    if (tag.no_worker_deadline_seconds <= 0) {
+      done_.wait(lock);
+      continue;
+    }
+    const bool now_served = served();
+    if (now_served || was_served) last_served = Clock::now();  // still served, or just left
+    was_served = now_served;
+    if (now_served) {
+      done_.wait(lock);
     } else if (Clock::now() - last_served > deadline) {
       outcome.no_worker = true;
       break;
+    } else {
+      done_.wait_until(lock, last_served + deadline + std::chrono::milliseconds(1));
     }
   }
 
@@ -206,6 +218,7 @@ bool MeasureQueue::WaitUntil(Clock::time_point until, const std::function<bool()
 void MeasureQueue::Wake() {
   std::lock_guard<std::mutex> lock(mu_);
   work_.notify_all();
+  done_.notify_all();
 }
 
 void MeasureQueue::Shutdown() {

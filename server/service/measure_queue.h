@@ -101,7 +101,8 @@ class MeasureQueue : public tuner::Measurer {
   // `ready` is checked under the queue's lock whenever the queue changes or Wake is called:
   // a worker's stream waits here for its own state (capacity, leaving, the stream's end).
   bool WaitUntil(std::chrono::steady_clock::time_point until, const std::function<bool()>& ready);
-  // Wakes every Take and WaitUntil to check their conditions again (a stream's state changed).
+  // Wakes every Take, WaitUntil and Measure to check their conditions again: a stream's
+  // state changed, or a batch's cancel flag was set (whoever sets one calls Wake).
   void Wake();
   // A result for a lease `worker` holds; results for unknown or foreign leases (a
   // cancelled batch, a lease already given to another worker) are dropped.

@@ -89,6 +89,7 @@ inline std::vector<tuner::MeasureResult> MeasureWithin(MeasureQueue& queue,
   auto run = std::async(std::launch::async, [&] { return queue.Measure(candidates, cancel); });
   if (run.wait_for(std::chrono::duration<double>(seconds)) != std::future_status::ready) {
     cancel = true;
+    queue.Wake();  // Measure waits on the queue: whoever cancels wakes it
     WorkerStats s = queue.stats();
     ADD_FAILURE() << "Measure of " << candidates.size() << " candidates did not finish within " << seconds
                   << " s: " << s.completed << " completed, " << s.requeued << " requeued, "

@@ -186,6 +186,7 @@ TEST(Faults, AWorkerOnlyMeasuresCandidatesForItsOwnTarget) {
   auto served = MeasureAll(cluster.queue(), mine);
   EXPECT_TRUE(served[0].ok()) << served[0].error_message;
   cancel = true;
+  cluster.queue().Wake();  // Measure waits on the queue: whoever cancels wakes it
   t.join();
   EXPECT_FALSE(waiting[0].measured);
 }

@@ -189,7 +189,8 @@ TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
   slurm.Run("scancel " + std::to_string(array) + "_" + std::to_string(victim), &code);
   EXPECT_EQ(code, 0);
   if (measured.wait_for(left()) != std::future_status::ready) {
-    cancel = true;  // Measure returns once cancelled
+    cancel = true;  // Measure returns once cancelled and woken
+    cluster.queue().Wake();
     ADD_FAILURE() << "the candidate never came back";
   }
   auto results = measured.get();
