@@ -2,7 +2,15 @@
 // loopback, gRPC clients, the SQLite file behind it.
 #include <gtest/gtest.h>
 
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
+#include <functional>
 #include <fstream>
 #include <future>
 #include <thread>
@@ -17,6 +25,38 @@
 
 namespace priortune::server {
 namespace {
+
+// Appends what `fd` yields to `out` until `done()` holds, the end of the stream, or
+// `seconds` pass (poll with the time left, no sleeping); returns done().
+bool ReadUntil(int fd, std::string& out, const std::function<bool()>& done, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!done()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    const int ready = poll(&p, 1, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) return false;
+    char buf[4096];
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) return done();
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// The exit status of child `pid` once it exits within `seconds` (its pidfd polled); -1 and
+// the child killed if it does not.
+int ExitStatusWithin(pid_t pid, double seconds) {
+  const int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  pollfd p{fd, POLLIN, 0};
+  const bool exited = fd >= 0 && poll(&p, 1, static_cast<int>(seconds * 1000)) > 0;
+  if (fd >= 0) close(fd);
+  if (!exited) kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return exited && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 // A worker builds what the wire says: a workload must keep every field (its key) through
 // the proto, or the worker measures another kernel than the one its record is stored for.
@@ -90,6 +130,26 @@ TEST(TuningService, AServerKilledMidJobResumesItWithNothingLostOrMeasuredTwice) 
   int64_t job = Submit(*stub, Job({w}, trials));
   // Wait (WatchJob, bounded) until some batches are stored, then kill the server.
   WatchUntilStored(*stub, job, 16);
+  // `priortune watch` follows the job across the kill and the restart: it waits for the
+  // server to come back and watches again.
+  int watch_out[2];
+  ASSERT_EQ(pipe(watch_out), 0);
+  pid_t watcher = fork();
+  ASSERT_GE(watcher, 0);
+  if (watcher == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(watch_out[1], 1);
+    dup2(watch_out[1], 2);
+    close(watch_out[0]);
+    execl(PRIORTUNE_EXE, PRIORTUNE_EXE, "watch", "--server", c.address().c_str(), std::to_string(job).c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(watch_out[1]);
+  std::string watched;
+  const std::string job_line = "job " + std::to_string(job);
+  ASSERT_TRUE(ReadUntil(watch_out[0], watched, [&] { return watched.find(job_line) != std::string::npos; }, 60))
+      << watched;  // it is watching before the kill
   c.StopServer(SIGKILL);
   auto [before, before_distinct] = RecordsOf(c, w);
   ASSERT_GE(before, 16);
@@ -100,6 +160,13 @@ TEST(TuningService, AServerKilledMidJobResumesItWithNothingLostOrMeasuredTwice) 
   auto stub2 = c.Client();
   v1::JobStatus end = WatchToEnd(*stub2, job);
   ASSERT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
+  ReadUntil(watch_out[0], watched, [] { return false; }, 120);  // to its end: the watcher exits
+  close(watch_out[0]);
+  const int watch_status = ExitStatusWithin(watcher, 30);
+  EXPECT_EQ(watch_status, 0) << watched;
+  EXPECT_NE(watched.find("lost the server"), std::string::npos) << watched;
+  EXPECT_NE(watched.find("watching again"), std::string::npos) << watched;
+  EXPECT_NE(watched.find("job " + std::to_string(job) + " done"), std::string::npos) << watched;
   auto [after, distinct] = RecordsOf(c, w);
   EXPECT_EQ(after, trials);     // resumed to the budget
   EXPECT_EQ(distinct, after);   // no config measured twice

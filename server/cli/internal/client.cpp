@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <thread>
 
 #include "server/common/channel.h"
 #include "server/common/convert.h"
@@ -20,7 +19,7 @@ StatusOr<Client> Connect(const ConnectionOptions& o) {
   if (o.server.empty()) return InvalidArgument("--server HOST:PORT is required");
   PT_ASSIGN_OR_RETURN(auto channel, MakeChannel(o));
   PT_ASSIGN_OR_RETURN(std::string token, ReadToken(o));
-  return Client{v1::TuningService::NewStub(channel), token};
+  return Client{v1::TuningService::NewStub(channel), token, channel};
 }
 
 std::unique_ptr<grpc::ClientContext> Context(const Client& c, double seconds) {
@@ -107,7 +106,12 @@ int Watch(const Client& c, int64_t job_id) {
     if (s.error_code() == grpc::StatusCode::UNAVAILABLE &&
         std::chrono::duration<double>(std::chrono::steady_clock::now() - lost_since).count() < kRetrySeconds) {
       std::fprintf(stderr, "priortune: lost the server (%s); watching again\n", s.error_message().c_str());
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));  // backoff before the next attempt
+      // Wait for the channel to connect again (gRPC reports the state change), within what
+      // is left of the window.
+      const auto left = std::chrono::duration<double>(kRetrySeconds) - (std::chrono::steady_clock::now() - lost_since);
+      const auto until =
+          std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left);
+      if (!c.channel->WaitForConnected(until)) return Refused(s);
       continue;
     }
     if (!s.ok()) return Refused(s);

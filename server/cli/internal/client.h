@@ -21,6 +21,7 @@ int Refused(const grpc::Status& s);
 struct Client {
   std::unique_ptr<v1::TuningService::Stub> stub;
   std::string token;
+  std::shared_ptr<grpc::Channel> channel;  // the stub's: Watch waits on its state after a loss
 };
 StatusOr<Client> Connect(const ConnectionOptions& o);
 // A unary call's context: the token and a deadline.
