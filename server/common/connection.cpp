@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "server/common/channel.h"
+#include "server/common/internal/channel.h"
 
 namespace priortune::server {
 

@@ -46,7 +46,7 @@
 #include "compiler/support/timing.h"
 #include "proto/priortune.grpc.pb.h"
 #include "server/common/targets.h"
-#include "server/common/channel.h"
+#include "server/common/internal/channel.h"
 #include "server/common/convert.h"
 #include "server/common/line_child.h"
 

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <cstdio>
 
-#include "server/common/channel.h"
+#include "server/common/internal/channel.h"
 #include "server/common/convert.h"
 
 namespace priortune::server::cli {

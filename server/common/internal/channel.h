@@ -1,4 +1,4 @@
-// A gRPC channel and call context from ConnectionOptions, for the server/ .cpp files
+// A gRPC channel and call context from ConnectionOptions (includes gRPC: internal), for the server/ .cpp files
 // that call a priortune server (the worker, the client subcommands).
 #pragma once
 
