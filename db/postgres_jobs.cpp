@@ -51,19 +51,19 @@ StatusOr<int64_t> PostgresStore::CreateJob(const std::string& request_json) {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t id = 0;
   PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
-    PT_ASSIGN_OR_RETURN(Result s, Query("INSERT INTO jobs(request, state, created) VALUES($1, 'running', $2) "
+    PT_ASSIGN_OR_RETURN(Result s, Query("INSERT INTO jobs(request, state, created) VALUES($1, $3, $2) "
                                         "RETURNING id",
-                                        {P(request_json), P(Now())}));
+                                        {P(request_json), P(Now()), P(StateName(JobState::kRunning))}));
     id = s.Int(0, 0);
     return OkStatus();
   }));
   return id;
 }
 
-Status PostgresStore::FinishJob(int64_t job_id, const std::string& state) {
+Status PostgresStore::FinishJob(int64_t job_id, JobState state) {
   std::lock_guard<std::mutex> lock(mu_);
   PT_ASSIGN_OR_RETURN(Result s, Query("UPDATE jobs SET state = $1, finished = $2 WHERE id = $3",
-                                      {P(state), P(Now()), P(job_id)}));
+                                      {P(StateName(state)), P(Now()), P(job_id)}));
   if (s.changed() == 0) return NotFound("no job " + std::to_string(job_id));
   return OkStatus();
 }
@@ -75,18 +75,19 @@ StatusOr<int64_t> PostgresStore::CreateTask(int64_t job_id, const Record& wt, in
     PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(wt));
     PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(wt));
     PT_ASSIGN_OR_RETURN(Result s, Query("INSERT INTO tasks(job_id, workload_id, target_id, trials, state) "
-                                        "VALUES($1, $2, $3, $4, 'running') RETURNING id",
-                                        {P(job_id), P(workload_id), P(target_id), P(trials)}));
+                                        "VALUES($1, $2, $3, $4, $5) RETURNING id",
+                                        {P(job_id), P(workload_id), P(target_id), P(trials),
+                                         P(StateName(TaskState::kRunning))}));
     id = s.Int(0, 0);
     return OkStatus();
   }));
   return id;
 }
 
-Status PostgresStore::FinishTask(int64_t task_id, const std::string& state, int64_t measured) {
+Status PostgresStore::FinishTask(int64_t task_id, TaskState state, int64_t measured) {
   std::lock_guard<std::mutex> lock(mu_);
   PT_ASSIGN_OR_RETURN(Result s, Query("UPDATE tasks SET state = $1, measured = $2 WHERE id = $3",
-                                      {P(state), P(measured), P(task_id)}));
+                                      {P(StateName(state)), P(measured), P(task_id)}));
   if (s.changed() == 0) return NotFound("no task " + std::to_string(task_id));
   return OkStatus();
 }
@@ -100,33 +101,32 @@ Status PostgresStore::AnnotateTask(int64_t task_id, const std::string& notes) {
 
 StatusOr<JobRow> PostgresStore::GetJob(int64_t job_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  PT_ASSIGN_OR_RETURN(Result s, Query("SELECT id, request, state, created, finished FROM jobs WHERE id = $1",
-                                      {P(job_id)}));
+  PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kJobColumns + "WHERE id = $1", {P(job_id)}));
   if (s.rows() == 0) return NotFound("no job " + std::to_string(job_id));
-  return JobRow{s.Int(0, 0), s.Text(0, 1), s.Text(0, 2), s.Real(0, 3), s.IsNull(0, 4) ? 0.0 : s.Real(0, 4)};
+  return ReadJobRow(RowOf{s, 0});
 }
 
-StatusOr<std::vector<JobRow>> PostgresStore::Jobs(const std::string& state) {
+StatusOr<std::vector<JobRow>> PostgresStore::Jobs(std::optional<JobState> state) {
   std::lock_guard<std::mutex> lock(mu_);
-  PT_ASSIGN_OR_RETURN(Result s, Query("SELECT id, request, state, created, finished FROM jobs WHERE $1 = '' "
-                                      "OR state = $1 ORDER BY id",
-                                      {P(state)}));
+  PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kJobColumns + "WHERE $1 = '' OR state = $1 ORDER BY id",
+                                      {P(state ? StateName(*state) : "")}));
   std::vector<JobRow> out;
-  for (int i = 0; i < s.rows(); ++i)
-    out.push_back({s.Int(i, 0), s.Text(i, 1), s.Text(i, 2), s.Real(i, 3), s.IsNull(i, 4) ? 0.0 : s.Real(i, 4)});
+  for (int i = 0; i < s.rows(); ++i) {
+    PT_ASSIGN_OR_RETURN(JobRow row, ReadJobRow(RowOf{s, i}));
+    out.push_back(std::move(row));
+  }
   return out;
 }
 
 StatusOr<std::vector<TaskRow>> PostgresStore::TasksOfJob(int64_t job_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  PT_ASSIGN_OR_RETURN(Result s, Query("SELECT k.id, k.job_id, w.key, t.key, k.trials, k.measured, k.state, "
-                                      "k.notes FROM tasks k JOIN workloads w ON w.id = k.workload_id JOIN "
-                                      "targets t ON t.id = k.target_id WHERE k.job_id = $1 ORDER BY k.id",
+  PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kTaskColumns + "WHERE k.job_id = $1 ORDER BY k.id",
                                       {P(job_id)}));
   std::vector<TaskRow> out;
-  for (int i = 0; i < s.rows(); ++i)
-    out.push_back({s.Int(i, 0), s.Int(i, 1), s.Text(i, 2), s.Text(i, 3), s.Int(i, 4), s.Int(i, 5), s.Text(i, 6),
-                   s.Text(i, 7)});
+  for (int i = 0; i < s.rows(); ++i) {
+    PT_ASSIGN_OR_RETURN(TaskRow row, ReadTaskRow(RowOf{s, i}));
+    out.push_back(std::move(row));
+  }
   return out;
 }
 

@@ -1,6 +1,7 @@
 // PostgresStore (internal/postgres_store_class.h): records, the best configs and their
 // fallback ladder, workloads, cost models and cached features.
 #include "db/internal/postgres_store_class.h"
+#include "db/internal/best_ladder.h"
 
 namespace priortune::db::internal {
 
@@ -113,41 +114,27 @@ Status PostgresStore::Insert(Record& r) {
 
 StatusOr<std::optional<BestMatch>> PostgresStore::BestLocked(const std::string& workload_key, const std::string& target_key,
                                               const std::string& isa_family, const BestFilter& filter) {
-  std::set<int64_t> seen;
-  {
-    PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kRecordColumns +
-                                            "JOIN best b ON b.workload_id = w.id AND b.target_id = t.id "
-                                            "AND b.record_id = r.id WHERE w.key = $1 AND t.key = $2",
-                                        {P(workload_key), P(target_key)}));
-    if (s.rows() > 0) {
-      PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s, 0));
-      seen.insert(r.id);
-      if (!filter || filter(r, MatchLevel::kExact).empty())
-        return std::optional<BestMatch>(BestMatch{std::move(r), MatchLevel::kExact});
-    }
-  }
-  struct Step {
-    MatchLevel level;
-    std::string where;
-    const std::string* arg;
-  } steps[] = {{MatchLevel::kExact, "AND t.key = $2 ", &target_key},
-               {MatchLevel::kIsaFamily, "AND t.isa_family = $2 ", &isa_family},
-               {MatchLevel::kAny, "", nullptr}};
-  for (const auto& step : steps) {
+  LadderQueries q;
+  q.stored_best = [&]() -> StatusOr<std::optional<Record>> {
+    PT_ASSIGN_OR_RETURN(Result s, Query(DollarParams(kStoredBestSql), {P(workload_key), P(target_key)}));
+    if (s.rows() == 0) return std::optional<Record>();
+    PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s, 0));
+    return std::optional<Record>(std::move(r));
+  };
+  q.page = [&](MatchLevel level, const std::string& arg, int limit, int offset) -> StatusOr<std::vector<Record>> {
     std::vector<Param> params = {P(workload_key)};
-    if (step.arg) params.push_back(P(*step.arg));
-    PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kRecordColumns +
-                                            "WHERE w.key = $1 AND r.cost IS NOT NULL " + step.where +
-                                            "ORDER BY r.cost, r.id",
-                                        params));
+    if (level != MatchLevel::kAny) params.push_back(P(arg));
+    params.push_back(P(int64_t{limit}));
+    params.push_back(P(int64_t{offset}));
+    PT_ASSIGN_OR_RETURN(Result s, Query(DollarParams(LadderPageSql(level)), params));
+    std::vector<Record> out;
     for (int i = 0; i < s.rows(); ++i) {
       PT_ASSIGN_OR_RETURN(Record r, ReadRecord(s, i));
-      if (!seen.insert(r.id).second) continue;
-      if (!filter || filter(r, step.level).empty())
-        return std::optional<BestMatch>(BestMatch{std::move(r), step.level});
+      out.push_back(std::move(r));
     }
-  }
-  return std::optional<BestMatch>();
+    return out;
+  };
+  return LadderBest(q, target_key, isa_family, filter);
 }
 
 StatusOr<std::vector<Record>> PostgresStore::HistoryLocked(const HistoryQuery& q) {

@@ -18,6 +18,7 @@
 
 #include "db/internal/sqlite_schema.h"
 #include "db/log_format.h"
+#include "db/internal/best_ladder.h"
 #include "db/store_rows.h"
 #include "db/store.h"
 
@@ -210,51 +211,35 @@ class SqliteStore : public Store {
                                           const std::string& isa_family,
                                           const BestFilter& filter) override {
     std::lock_guard<std::mutex> lock(mu_);
-    // Every correct record, fastest first, not only the best table's one per target: a
-    // target's best may be refused (its config is no longer in the template's space,
-    // say) while its next-fastest record is fine.
-    const std::string base = std::string("SELECT ") + kRecordColumns +
-                             "WHERE w.key = ?1 AND r.cost IS NOT NULL ";
-    struct Step {
-      MatchLevel level;
-      std::string where;
-      const std::string* arg;
-    } steps[] = {{MatchLevel::kExact, "AND t.key = ?2 ", &target_key},
-                 {MatchLevel::kIsaFamily, "AND t.isa_family = ?2 ", &isa_family},
-                 {MatchLevel::kAny, "", nullptr}};
-    std::set<int64_t> seen;  // a level includes the ones before it
-    // The common case first: the exact target's row of the best table (a point lookup)
-    // is the first row the exact level's scan would read (fastest, then oldest).
-    {
-      Stmt s(db_, (std::string("SELECT ") + kRecordColumns +
-                   "JOIN best b ON b.workload_id = w.id AND b.target_id = t.id AND b.record_id = r.id "
-                   "WHERE w.key = ?1 AND t.key = ?2")
-                      .c_str());
+    LadderQueries q;
+    q.stored_best = [&]() -> StatusOr<std::optional<Record>> {
+      Stmt s(db_, kStoredBestSql.c_str());
       PT_RETURN_IF_ERROR(s.prepared());
       s.Bind(1, workload_key).Bind(2, target_key);
-      if (s.Step()) {
-        PT_ASSIGN_OR_RETURN(Record r, ReadRecordRow(s));
-        seen.insert(r.id);
-        if (!filter || filter(r, MatchLevel::kExact).empty())
-          return std::optional<BestMatch>(BestMatch{std::move(r), MatchLevel::kExact});
+      if (!s.Step()) {
+        PT_RETURN_IF_ERROR(s.status());
+        return std::optional<Record>();
       }
-      PT_RETURN_IF_ERROR(s.status());
-    }
-    for (const auto& step : steps) {
-      std::string sql = base + step.where + "ORDER BY r.cost, r.id";
-      Stmt s(db_, sql.c_str());
+      PT_ASSIGN_OR_RETURN(Record r, ReadRecordRow(s));
+      return std::optional<Record>(std::move(r));
+    };
+    q.page = [&](MatchLevel level, const std::string& arg, int limit, int offset) -> StatusOr<std::vector<Record>> {
+      Stmt s(db_, LadderPageSql(level).c_str());
       PT_RETURN_IF_ERROR(s.prepared());
-      s.Bind(1, workload_key);
-      if (step.arg) s.Bind(2, *step.arg);
+      int i = 1;
+      s.Bind(i++, workload_key);
+      if (level != MatchLevel::kAny) s.Bind(i++, arg);
+      s.Bind(i++, int64_t{limit});
+      s.Bind(i, int64_t{offset});
+      std::vector<Record> out;
       while (s.Step()) {
         PT_ASSIGN_OR_RETURN(Record r, ReadRecordRow(s));
-        if (!seen.insert(r.id).second) continue;
-        if (!filter || filter(r, step.level).empty())
-          return std::optional<BestMatch>(BestMatch{std::move(r), step.level});
+        out.push_back(std::move(r));
       }
       PT_RETURN_IF_ERROR(s.status());
-    }
-    return std::optional<BestMatch>();
+      return out;
+    };
+    return LadderBest(q, target_key, isa_family, filter);
   }
 
   StatusOr<std::vector<Record>> History(const HistoryQuery& q) override {
@@ -264,17 +249,17 @@ class SqliteStore : public Store {
 
   StatusOr<int64_t> CreateJob(const std::string& request_json) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "INSERT INTO jobs(request, state, created) VALUES(?1, 'running', ?2)");
+    Stmt s(db_, "INSERT INTO jobs(request, state, created) VALUES(?1, ?3, ?2)");
     PT_RETURN_IF_ERROR(s.prepared());
-    PT_RETURN_IF_ERROR(s.Bind(1, request_json).Bind(2, Now()).Run());
+    PT_RETURN_IF_ERROR(s.Bind(1, request_json).Bind(2, Now()).Bind(3, StateName(JobState::kRunning)).Run());
     return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
   }
 
-  Status FinishJob(int64_t job_id, const std::string& state) override {
+  Status FinishJob(int64_t job_id, JobState state) override {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_, "UPDATE jobs SET state = ?1, finished = ?2 WHERE id = ?3");
     PT_RETURN_IF_ERROR(s.prepared());
-    PT_RETURN_IF_ERROR(s.Bind(1, state).Bind(2, Now()).Bind(3, job_id).Run());
+    PT_RETURN_IF_ERROR(s.Bind(1, StateName(state)).Bind(2, Now()).Bind(3, job_id).Run());
     if (sqlite3_changes(db_) == 0) return NotFound("no job " + std::to_string(job_id));
     return OkStatus();
   }
@@ -286,20 +271,21 @@ class SqliteStore : public Store {
       PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(wt));
       PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(wt));
       Stmt s(db_, "INSERT INTO tasks(job_id, workload_id, target_id, trials, state) "
-                  "VALUES(?1, ?2, ?3, ?4, 'running')");
+                  "VALUES(?1, ?2, ?3, ?4, ?5)");
       PT_RETURN_IF_ERROR(s.prepared());
-      PT_RETURN_IF_ERROR(s.Bind(1, job_id).Bind(2, workload_id).Bind(3, target_id).Bind(4, trials).Run());
+      PT_RETURN_IF_ERROR(s.Bind(1, job_id).Bind(2, workload_id).Bind(3, target_id).Bind(4, trials)
+                             .Bind(5, StateName(TaskState::kRunning)).Run());
       id = sqlite3_last_insert_rowid(db_);
       return OkStatus();
     }));
     return id;
   }
 
-  Status FinishTask(int64_t task_id, const std::string& state, int64_t measured) override {
+  Status FinishTask(int64_t task_id, TaskState state, int64_t measured) override {
     std::lock_guard<std::mutex> lock(mu_);
     Stmt s(db_, "UPDATE tasks SET state = ?1, measured = ?2 WHERE id = ?3");
     PT_RETURN_IF_ERROR(s.prepared());
-    PT_RETURN_IF_ERROR(s.Bind(1, state).Bind(2, measured).Bind(3, task_id).Run());
+    PT_RETURN_IF_ERROR(s.Bind(1, StateName(state)).Bind(2, measured).Bind(3, task_id).Run());
     if (sqlite3_changes(db_) == 0) return NotFound("no task " + std::to_string(task_id));
     return OkStatus();
   }
@@ -375,23 +361,26 @@ class SqliteStore : public Store {
 
   StatusOr<JobRow> GetJob(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT id, request, state, created, finished FROM jobs WHERE id = ?1");
+    Stmt s(db_, (std::string("SELECT ") + kJobColumns + "WHERE id = ?1").c_str());
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, job_id);
     if (!s.Step()) {
       PT_RETURN_IF_ERROR(s.status());
       return NotFound("no job " + std::to_string(job_id));
     }
-    return JobRow{s.Int(0), s.Text(1), s.Text(2), s.Real(3), s.IsNull(4) ? 0.0 : s.Real(4)};
+    return ReadJobRow(s);
   }
 
-  StatusOr<std::vector<JobRow>> Jobs(const std::string& state) override {
+  StatusOr<std::vector<JobRow>> Jobs(std::optional<JobState> state) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT id, request, state, created, finished FROM jobs WHERE ?1 = '' OR state = ?1 ORDER BY id");
+    Stmt s(db_, (std::string("SELECT ") + kJobColumns + "WHERE ?1 = '' OR state = ?1 ORDER BY id").c_str());
     PT_RETURN_IF_ERROR(s.prepared());
-    s.Bind(1, state);
+    s.Bind(1, state ? StateName(*state) : "");
     std::vector<JobRow> out;
-    while (s.Step()) out.push_back({s.Int(0), s.Text(1), s.Text(2), s.Real(3), s.IsNull(4) ? 0.0 : s.Real(4)});
+    while (s.Step()) {
+      PT_ASSIGN_OR_RETURN(JobRow row, ReadJobRow(s));
+      out.push_back(std::move(row));
+    }
     PT_RETURN_IF_ERROR(s.status());
     return out;
   }
@@ -415,13 +404,14 @@ class SqliteStore : public Store {
 
   StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT k.id, k.job_id, w.key, t.key, k.trials, k.measured, k.state, k.notes FROM tasks k "
-                "JOIN workloads w ON w.id = k.workload_id JOIN targets t ON t.id = k.target_id "
-                "WHERE k.job_id = ?1 ORDER BY k.id");
+    Stmt s(db_, (std::string("SELECT ") + kTaskColumns + "WHERE k.job_id = ?1 ORDER BY k.id").c_str());
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, job_id);
     std::vector<TaskRow> out;
-    while (s.Step()) out.push_back({s.Int(0), s.Int(1), s.Text(2), s.Text(3), s.Int(4), s.Int(5), s.Text(6), s.Text(7)});
+    while (s.Step()) {
+      PT_ASSIGN_OR_RETURN(TaskRow row, ReadTaskRow(s));
+      out.push_back(std::move(row));
+    }
     PT_RETURN_IF_ERROR(s.status());
     return out;
   }

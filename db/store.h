@@ -14,6 +14,7 @@
 
 #include "compiler/support/status.h"
 #include "db/record.h"
+#include "db/run_state.h"
 
 namespace priortune::db {
 
@@ -65,7 +66,7 @@ using TargetRewriter = std::function<StatusOr<std::optional<TargetForm>>(const s
 struct JobRow {
   int64_t id = 0;
   std::string request_json;
-  std::string state;      // "running", "done", "interrupted", "failed"
+  JobState state = JobState::kRunning;
   double created = 0;     // seconds since the epoch
   double finished = 0;    // 0 while running
 };
@@ -75,7 +76,7 @@ struct TaskRow {
   int64_t id = 0, job_id = 0;
   std::string workload_key, target_key;
   int64_t trials = 0, measured = 0;
-  std::string state;
+  TaskState state = TaskState::kRunning;
   std::string notes;  // what the tuner chose along the way, e.g. the cost model it kept
 };
 
@@ -114,28 +115,20 @@ struct ImportStats {
   int64_t duplicates = 0;  // already in the store (same workload, target or a target renamed from it, config, worker, time)
 };
 
-// Thread-safe: calls are serialised inside. Several processes may open the same file:
-// writers wait for each other (busy timeout) instead of failing. Every method reports
-// SQLite failures as Internal/Unavailable with sqlite's message; nothing throws.
-class Store {
- public:
-  virtual ~Store() = default;
+// The store's interface comes in four facets, one per kind of data; Store is all of them
+// (one SQLite file or one PostgreSQL database), and a caller that needs one facet may take
+// just that. Every method reports the backend's failures (SQLite's or libpq's message) as
+// Internal or Unavailable; nothing throws.
 
-  virtual int schema_version() const = 0;
+// Measurement records and the best config of each (workload, target).
+class RecordStore {
+ public:
+  virtual ~RecordStore() = default;
 
   // Adds records in one transaction and updates Best for each (workload, target): only a
   // correct record (error none, at least one cost) can become best. Assigns ids.
   // All or nothing.
   virtual Status AddRecords(std::vector<Record>& records) = 0;
-
-  // The fastest correct record for the workload that `filter` accepts: on `target_key`,
-  // else on a target of `isa_family`, else on any target. At each level the correct
-  // records are tried fastest first, each once. nullopt when no correct record passes
-  // (no filter: all pass).
-  virtual StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
-                                                  const std::string& target_key,
-                                                  const std::string& isa_family,
-                                                  const BestFilter& filter = nullptr) = 0;
 
   // AddRecords, only while `holder` holds the unexpired lease `lease` (checked in the
   // same transaction, so another server that takes the lease after its expiry never
@@ -144,53 +137,19 @@ class Store {
   virtual Status AddRecordsUnderLease(std::vector<Record>& records, const std::string& lease,
                                       const std::string& holder) = 0;
 
-  // Leases (LeaseRow). AcquireLease takes `name` for `holder` for `ttl_seconds` if it is
-  // free, expired or `holder`'s already (then it is renewed); whether `holder` holds it
-  // now. Atomic: of several servers asking at once, one gets it.
-  virtual StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder, double ttl_seconds) = 0;
-  // Extends every lease `holder` still holds to `ttl_seconds` from now; their names (a
-  // lease missing from them was taken by another holder after it expired).
-  virtual StatusOr<std::vector<std::string>> RenewLeases(const std::string& holder, double ttl_seconds) = 0;
-  // Drops `name` if `holder` holds it (a no-op otherwise).
-  virtual Status ReleaseLease(const std::string& name, const std::string& holder) = 0;
-  // Drops every lease of `holder`; "" drops every lease (a server that knows it is the
-  // store's only one).
-  virtual Status DropLeases(const std::string& holder) = 0;
-  // The leases whose name starts with `prefix`, by name.
-  virtual StatusOr<std::vector<LeaseRow>> Leases(const std::string& prefix) = 0;
+  // The fastest correct record for the workload that `filter` accepts: on `target_key`,
+  // else on a target of `isa_family`, else on any target. At each level the correct
+  // records are tried fastest first, each once. nullopt when no correct record passes
+  // (no filter: all pass). Both backends run one ladder (db/best_ladder.cpp).
+  virtual StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
+                                                  const std::string& target_key,
+                                                  const std::string& isa_family,
+                                                  const BestFilter& filter = nullptr) = 0;
 
   // Records in insertion order.
   virtual StatusOr<std::vector<Record>> History(const HistoryQuery& query) = 0;
-
-  // Jobs and tasks: a client's request and the workloads it tunes.
-  virtual StatusOr<int64_t> CreateJob(const std::string& request_json) = 0;
-  virtual Status FinishJob(int64_t job_id, const std::string& state) = 0;
-  virtual StatusOr<int64_t> CreateTask(int64_t job_id, const Record& workload_and_target,
-                                       int64_t trials) = 0;
-  // NotFound for an unknown task id.
-  virtual Status FinishTask(int64_t task_id, const std::string& state, int64_t measured) = 0;
-  // Replaces the task's notes. NotFound for an unknown task id.
-  virtual Status AnnotateTask(int64_t task_id, const std::string& notes) = 0;
-  // NotFound for an unknown job id.
-  virtual StatusOr<JobRow> GetJob(int64_t job_id) = 0;
-  // Jobs in creation order, only those in `state` unless it is empty (a restarted server
-  // resumes the "running" ones).
-  virtual StatusOr<std::vector<JobRow>> Jobs(const std::string& state) = 0;
   // Workloads with a row id above `after_id`, in id order, at most `limit` (0: all).
   virtual StatusOr<std::vector<WorkloadRow>> Workloads(int64_t after_id, int64_t limit) = 0;
-
-  // Cost models. AddModel assigns the id; Models lists the matches newest first.
-  virtual StatusOr<int64_t> AddModel(const ModelRow& model) = 0;
-  virtual StatusOr<std::vector<ModelRow>> Models(const ModelQuery& query) = 0;
-  // The feature cache: record id -> an opaque blob (costmodel/ writes and checks it), of
-  // one feature-layout version, for records on `target_key` (empty: any target).
-  virtual StatusOr<std::unordered_map<int64_t, std::string>> FeatureBlobs(int feature_version,
-                                                                          const std::string& target_key) = 0;
-  // Adds or replaces blobs of existing records, all or nothing (an unknown record id
-  // fails the foreign key: Internal with sqlite's message).
-  virtual Status AddFeatureBlobs(int feature_version, const std::vector<std::pair<int64_t, std::string>>& blobs) = 0;
-  // The tasks of a job in creation order (empty for a job without tasks or no such job).
-  virtual StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) = 0;
 
   // Brings every stored target to the caller's current form (the db cannot: it does not
   // interpret target JSON), in one transaction. A target row `rewrite` changes takes the
@@ -206,6 +165,74 @@ class Store {
   // All or nothing: every line is parsed and checked before one transaction writes them.
   // InvalidArgument "line N: field 'F': ..." for the first bad record.
   virtual StatusOr<ImportStats> Import(std::istream& in, const RecordCheck& check) = 0;
+};
+
+// Jobs and tasks: a client's request and the workloads it tunes.
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  virtual StatusOr<int64_t> CreateJob(const std::string& request_json) = 0;
+  // NotFound for an unknown job id.
+  virtual Status FinishJob(int64_t job_id, JobState state) = 0;
+  virtual StatusOr<int64_t> CreateTask(int64_t job_id, const Record& workload_and_target,
+                                       int64_t trials) = 0;
+  // NotFound for an unknown task id.
+  virtual Status FinishTask(int64_t task_id, TaskState state, int64_t measured) = 0;
+  // Replaces the task's notes. NotFound for an unknown task id.
+  virtual Status AnnotateTask(int64_t task_id, const std::string& notes) = 0;
+  // NotFound for an unknown job id.
+  virtual StatusOr<JobRow> GetJob(int64_t job_id) = 0;
+  // Jobs in creation order, only those in `state` if given (a restarted server resumes the
+  // running ones). DataLoss naming the job for a stored state that does not parse.
+  virtual StatusOr<std::vector<JobRow>> Jobs(std::optional<JobState> state) = 0;
+  // The tasks of a job in creation order (empty for a job without tasks or no such job).
+  virtual StatusOr<std::vector<TaskRow>> TasksOfJob(int64_t job_id) = 0;
+};
+
+// Cost models and the feature cache.
+class ModelStore {
+ public:
+  virtual ~ModelStore() = default;
+
+  // AddModel assigns the id; Models lists the matches newest first.
+  virtual StatusOr<int64_t> AddModel(const ModelRow& model) = 0;
+  virtual StatusOr<std::vector<ModelRow>> Models(const ModelQuery& query) = 0;
+  // The feature cache: record id -> an opaque blob (costmodel/ writes and checks it), of
+  // one feature-layout version, for records on `target_key` (empty: any target).
+  virtual StatusOr<std::unordered_map<int64_t, std::string>> FeatureBlobs(int feature_version,
+                                                                          const std::string& target_key) = 0;
+  // Adds or replaces blobs of existing records, all or nothing (an unknown record id
+  // fails the foreign key: Internal with the backend's message).
+  virtual Status AddFeatureBlobs(int feature_version, const std::vector<std::pair<int64_t, std::string>>& blobs) = 0;
+};
+
+// Leases (LeaseRow): how servers sharing one store divide jobs and runs.
+class LeaseStore {
+ public:
+  virtual ~LeaseStore() = default;
+
+  // Takes `name` for `holder` for `ttl_seconds` if it is free, expired or `holder`'s
+  // already (then it is renewed); whether `holder` holds it now. Atomic: of several
+  // servers asking at once, one gets it.
+  virtual StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder, double ttl_seconds) = 0;
+  // Extends every lease `holder` still holds to `ttl_seconds` from now; their names (a
+  // lease missing from them was taken by another holder after it expired).
+  virtual StatusOr<std::vector<std::string>> RenewLeases(const std::string& holder, double ttl_seconds) = 0;
+  // Drops `name` if `holder` holds it (a no-op otherwise).
+  virtual Status ReleaseLease(const std::string& name, const std::string& holder) = 0;
+  // Drops every lease of `holder`; "" drops every lease (a server that knows it is the
+  // store's only one).
+  virtual Status DropLeases(const std::string& holder) = 0;
+  // The leases whose name starts with `prefix`, by name.
+  virtual StatusOr<std::vector<LeaseRow>> Leases(const std::string& prefix) = 0;
+};
+
+// Thread-safe: calls are serialised inside. Several processes may open the same file:
+// writers wait for each other (busy timeout) instead of failing.
+class Store : public RecordStore, public JobStore, public ModelStore, public LeaseStore {
+ public:
+  virtual int schema_version() const = 0;
 };
 
 inline constexpr int kLogFormatVersion = 1;

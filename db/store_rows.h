@@ -59,6 +59,46 @@ StatusOr<Record> ReadRecordRow(const Row& s) {
   return r;
 }
 
+// The columns ReadJobRow and ReadTaskRow read.
+inline constexpr const char* kJobColumns = "id, request, state, created, finished FROM jobs ";
+inline constexpr const char* kTaskColumns =
+    "k.id, k.job_id, w.key, t.key, k.trials, k.measured, k.state, k.notes FROM tasks k "
+    "JOIN workloads w ON w.id = k.workload_id JOIN targets t ON t.id = k.target_id ";
+
+// A stored job or task state; DataLoss naming the row for one we do not know.
+inline StatusOr<RunState> ReadState(const std::string& text, const char* what, int64_t id) {
+  auto state = ParseState(text);
+  if (!state.ok())
+    return Status(StatusCode::kDataLoss, std::string(what) + " " + std::to_string(id) + ": field 'state': " +
+                                             state.status().message());
+  return *state;
+}
+
+template <class Row>
+StatusOr<JobRow> ReadJobRow(const Row& s) {
+  JobRow j;
+  j.id = s.Int(0);
+  j.request_json = s.Text(1);
+  PT_ASSIGN_OR_RETURN(j.state, ReadState(s.Text(2), "job", j.id));
+  j.created = s.Real(3);
+  j.finished = s.IsNull(4) ? 0.0 : s.Real(4);
+  return j;
+}
+
+template <class Row>
+StatusOr<TaskRow> ReadTaskRow(const Row& s) {
+  TaskRow t;
+  t.id = s.Int(0);
+  t.job_id = s.Int(1);
+  t.workload_key = s.Text(2);
+  t.target_key = s.Text(3);
+  t.trials = s.Int(4);
+  t.measured = s.Int(5);
+  PT_ASSIGN_OR_RETURN(t.state, ReadState(s.Text(6), "task", t.id));
+  t.notes = s.Text(7);
+  return t;
+}
+
 // A stored target that RewriteTargets changes: its row, its key now and its new form.
 struct TargetChange {
   int64_t id = 0;

@@ -112,13 +112,13 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
 }
 
 StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
-                                                const std::string& otherwise, const std::string& shipped_dir) {
+                                                Strategy otherwise, const std::string& shipped_dir) {
   PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, "", shipped_dir));
   // Without a model, the last note says why none was found.
   std::string which = prior.model ? prior.description : prior.notes.empty() ? "" : prior.notes.back();
   if (!prior.model && which.rfind("meta model: ", 0) == 0) which = which.substr(12);
   if (prior.model && prior.same_target)
-    return DefaultStrategyChoice{"meta-ga", "a meta-trained model for " + target.name() + " (" + target.isa_family() + ") exists: " + which};
+    return DefaultStrategyChoice{Strategy::kMetaGa, "a meta-trained model for " + target.name() + " (" + target.isa_family() + ") exists: " + which};
   return DefaultStrategyChoice{otherwise, "no meta-trained model for " + target.name() + " (" + target.isa_family() + ")" +
                                               (prior.model ? " (the nearest, " + which + ")" : " (" + which + ")")};
 }

@@ -13,6 +13,7 @@
 #include "costmodel/cost_model.h"
 #include "costmodel/neural_model.h"
 #include "db/store.h"
+#include "tuner/strategy.h"
 
 namespace priortune::tuner {
 
@@ -36,13 +37,14 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
                                  const std::string& shipped_dir, const costmodel::NeuralOptions& options = {});
 
 // The strategy a command uses when the user names none (tune-model, a submitted job):
-// "meta-ga" when a meta-trained model for `target` exists (the store's, or a shipped one
+// meta-ga when a meta-trained model for `target` exists (the store's, or a shipped one
 // trained on this target's kind of CPU, MetaPriorFor's same_target), else `otherwise`.
 // `why` says which and why, for the command to print.
 struct DefaultStrategyChoice {
-  std::string strategy, why;
+  Strategy strategy = Strategy::kGa;
+  std::string why;
 };
 StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
-                                                const std::string& otherwise, const std::string& shipped_dir);
+                                                Strategy otherwise, const std::string& shipped_dir);
 
 }  // namespace priortune::tuner

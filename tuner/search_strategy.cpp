@@ -197,23 +197,18 @@ std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
   return std::make_unique<GeneticSearch>(space, options, seed);
 }
 
-Status CheckStrategyName(const std::string& name) {
-  if (name == "ga" || name == "random" || name == "grid" || name == "xgb-ga" || name == "meta-ga" ||
-      name == "one-shot")
-    return OkStatus();
-  return InvalidArgument("unknown search strategy '" + name + "' (known: ga, random, grid, xgb-ga, meta-ga, one-shot)");
-}
-
-StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
-                                                             const SearchSpace& space,
+StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(Strategy strategy, const SearchSpace& space,
                                                              uint64_t seed) {
-  if (name == "ga") return MakeGeneticSearch(space, GeneticOptions{}, seed);
-  if (name == "random") return MakeRandomSearch(space, seed);
-  if (name == "grid") return MakeGridSearch(space);
-  if (name == "xgb-ga" || name == "meta-ga" || name == "one-shot")  // they read features of candidates,
-    // which only a caller with the workload has
-    return InvalidArgument("strategy " + name + " needs the workload's features: use MakeModelGuidedSearch");
-  return CheckStrategyName(name);
+  switch (strategy) {
+    case Strategy::kGa: return MakeGeneticSearch(space, GeneticOptions{}, seed);
+    case Strategy::kRandom: return MakeRandomSearch(space, seed);
+    case Strategy::kGrid: return MakeGridSearch(space);
+    default: break;
+  }
+  // The model-guided ones read features of candidates, which only a caller with the
+  // workload has.
+  return InvalidArgument(std::string("strategy ") + StrategyName(strategy) +
+                         " needs the workload's features: use MakeModelGuidedSearch");
 }
 
 }  // namespace priortune::tuner

@@ -11,6 +11,7 @@
 
 #include "compiler/support/status.h"
 #include "tuner/search_space.h"
+#include "tuner/strategy.h"
 
 namespace priortune::tuner {
 
@@ -56,13 +57,9 @@ struct GeneticOptions {
 std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
                                                   const GeneticOptions& options, uint64_t seed);
 
-// InvalidArgument naming `name` and the known strategies unless it is "ga", "random",
-// "grid", "xgb-ga", "meta-ga" or "one-shot" (tuner/model_guided_search.h, tuning_loop.h).
-Status CheckStrategyName(const std::string& name);
-
-// "ga", "random" or "grid"; InvalidArgument naming the strategy otherwise (the model-guided
-// ones too: MakeModelGuidedSearch makes them, with the candidates' features).
-StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(const std::string& name,
+// ga, random or grid; InvalidArgument naming the strategy otherwise (the model-guided
+// ones: MakeModelGuidedSearch makes them, with the candidates' features).
+StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(Strategy strategy,
                                                              const SearchSpace& space,
                                                              uint64_t seed);
 

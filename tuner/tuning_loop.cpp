@@ -78,8 +78,7 @@ Status TuneOptions::Validate() const {
     return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
   if (transfer != "auto" && transfer != "fade" && transfer != "off")
     return InvalidArgument("transfer must be auto, fade or off, got '" + transfer + "'");
-  PT_RETURN_IF_ERROR(XgbOptionsOf(*this).Validate());
-  return CheckStrategyName(strategy);
+  return XgbOptionsOf(*this).Validate();
 }
 
 namespace {
@@ -101,10 +100,10 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
   PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, options.model_path, options.shipped_model_dir, no));
   out.notes = prior.notes;
   ModelGuidedOptions mo;
-  const bool one_shot = options.strategy == "one-shot";
+  const bool one_shot = options.strategy == Strategy::kOneShot;
   FeatureFunction features = LoopNestFeatures(workload, target);
   if (!prior.model) {
-    out.notes.push_back(options.strategy + ": no meta-trained model; searching with a model of this task alone "
+    out.notes.push_back(std::string(StrategyName(options.strategy)) + ": no meta-trained model; searching with a model of this task alone "
                         "(xgb-ga)" + (one_shot ? ", within the one-shot budget" : ""));
     PT_ASSIGN_OR_RETURN(GuidedModels models,
                         XGBoostGuidedModels(XgbOptionsOf(options), target.Key(), nullptr, mo.guard_batches));
@@ -139,9 +138,9 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
 StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, const compiler::Target& target,
                                         const TuneOptions& options, const SearchSpace& space, db::Store& store) {
   StrategyAndNotes out;
-  if (options.strategy == "meta-ga" || options.strategy == "one-shot")
+  if (CostModelOf(options.strategy) == CostModelKind::kNeural)
     return MakeMetaStrategy(workload, target, options, space, store);
-  if (options.strategy != "xgb-ga") {
+  if (!ModelGuided(options.strategy)) {
     PT_ASSIGN_OR_RETURN(out.strategy, MakeSearchStrategy(options.strategy, space, options.seed));
     return out;
   }
@@ -207,7 +206,7 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
   strategy->Update(known);
   summary.known_before = static_cast<int>(known.size());
   summary.budget = std::max(0, options.trials - summary.known_before);
-  if (options.strategy == "one-shot") summary.budget = std::min(summary.budget, options.one_shot_trials);
+  if (options.strategy == Strategy::kOneShot) summary.budget = std::min(summary.budget, options.one_shot_trials);
 
   std::optional<Config> hand_picked;
   if (options.seed_hand_picked) {

@@ -14,13 +14,14 @@
 #include "compiler/support/status.h"
 #include "db/store.h"
 #include "tuner/measure.h"
+#include "tuner/strategy.h"
 
 namespace priortune::tuner {
 
 struct TuneOptions {
   int trials = 200;            // the task's budget: records of this (workload, target),
                                // earlier runs' included (tune once, deploy many)
-  std::string strategy = "ga"; // ga | random | grid | xgb-ga | meta-ga | one-shot
+  Strategy strategy = Strategy::kGa;
   // xgb-ga only. auto: start from a model trained on the store's records of other
   // workloads on this target (tuner/transfer.h), guarded against a task-only model;
   // fade: the same model, unguarded, its weight halving every 64 samples (AutoTVM's
@@ -49,7 +50,7 @@ struct TuneOptions {
   // it is lost the run ends with Aborted and the batch is not stored.
   std::string lease, lease_holder;
   // InvalidArgument naming the field for non-positive trials/batch/one-shot trials,
-  // negative early stop, unknown strategy, transfer mode or model objective.
+  // negative early stop, unknown transfer mode or model objective.
   Status Validate() const;
 };
 

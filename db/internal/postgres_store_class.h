@@ -75,11 +75,11 @@ class PostgresStore : public Store {
 
   StatusOr<int64_t> CreateJob(const std::string& request_json) override;
 
-  Status FinishJob(int64_t job_id, const std::string& state) override;
+  Status FinishJob(int64_t job_id, JobState state) override;
 
   StatusOr<int64_t> CreateTask(int64_t job_id, const Record& wt, int64_t trials) override;
 
-  Status FinishTask(int64_t task_id, const std::string& state, int64_t measured) override;
+  Status FinishTask(int64_t task_id, TaskState state, int64_t measured) override;
 
   Status AnnotateTask(int64_t task_id, const std::string& notes) override;
 
@@ -94,7 +94,7 @@ class PostgresStore : public Store {
 
   StatusOr<JobRow> GetJob(int64_t job_id) override;
 
-  StatusOr<std::vector<JobRow>> Jobs(const std::string& state) override;
+  StatusOr<std::vector<JobRow>> Jobs(std::optional<JobState> state) override;
 
   StatusOr<std::vector<WorkloadRow>> Workloads(int64_t after_id, int64_t limit) override;
 

@@ -37,7 +37,7 @@ void AddJobs(Commands& commands) {
   auto o = std::make_shared<JobsOptions>();
   CLI::App* cmd = commands.app().add_subcommand("jobs", "list a server's jobs");
   AddConnectionOptions(commands, cmd, o->connection, true);
-  cmd->add_option("--state", o->state, "only jobs in this state (queued, running, done, failed, cancelled)");
+  cmd->add_option("--state", o->state, "only jobs in this state (queued, running, done, failed, cancelled; another is refused)");
   commands.Add(cmd, [o] { return RunJobs(*o); });
 }
 

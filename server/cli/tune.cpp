@@ -23,9 +23,11 @@
 #include "server/cli/peer_blas.h"
 #include "server/common/targets.h"
 #include "server/service/embedded_workers.h"
+#include "server/service/job_lifecycle.h"
 #include "server/service/measure_queue.h"
 #include "tuner/db_config_source.h"
 #include "tuner/open_store.h"
+#include "tuner/strategy.h"
 #include "tuner/tuning_loop.h"
 
 namespace priortune::server::cli {
@@ -36,6 +38,7 @@ struct TuneCommandOptions {
   WorkloadArgs workload;
   std::string target = "host";    // Target::Parse spec: host, a CPU name or target JSON
   tuner::TuneOptions tune;
+  std::string strategy = tuner::StrategyName(tuner::Strategy::kGa);  // tuner::ParseStrategy
   std::string db = "priortune.db";
   int workers = 0;                // 0: one per `threads` cores of this host
   int threads = 1;                // threads per measurement (the deployed thread count)
@@ -167,58 +170,75 @@ EmbeddedWorkersOptions EmbeddedOptions(const TuneCommandOptions& o) {
   return e;
 }
 
-int RunTune(const TuneCommandOptions& o) {
-  auto w = ParseWorkloadArgs(o.workload);
-  if (!w.ok()) return Fail(w.status());
-  if (Status fits = CheckWorkloadMemory(o.workload, *w); !fits.ok()) return Fail(fits);
-  if (Status s = o.tune.Validate(); !s.ok()) return Fail(s);
-  if (o.workers < 0) return Fail(InvalidArgument("--workers must be at least 1"));
-  if (!(o.timeout_seconds > 0)) return Fail(InvalidArgument("--timeout must be positive"));
+// The command line's checks before anything starts.
+Status CheckTuneOptions(const TuneCommandOptions& o, const compiler::Workload& w) {
+  PT_RETURN_IF_ERROR(CheckWorkloadMemory(o.workload, w));
+  PT_RETURN_IF_ERROR(o.tune.Validate());
+  if (o.workers < 0) return InvalidArgument("--workers must be at least 1");
+  if (!(o.timeout_seconds > 0)) return InvalidArgument("--timeout must be positive");
   if (!o.tune.model_path.empty() && !FileExists(o.tune.model_path))
-    return Fail(NotFound("no model file '" + o.tune.model_path + "'"));
-  auto parsed_target = TuningTarget(o.target, o.threads);
-  if (!parsed_target.ok()) return Fail(parsed_target.status());
-  const compiler::Target target = *parsed_target;
-  const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
+    return NotFound("no model file '" + o.tune.model_path + "'");
+  return OkStatus();
+}
 
-  auto store = tuner::OpenStore(o.db);
-  if (!store.ok()) return Fail(store.status());
+void WriteTrace(const std::string& path, const tuner::TuneSummary& s) {
+  std::ofstream trace(path);
+  trace << "trial,cost_seconds,best_seconds,elapsed_seconds\n";
+  double best = INFINITY;
+  for (size_t i = 0; i < s.trial_costs.size(); ++i) {
+    best = std::min(best, s.trial_costs[i]);
+    trace << i + 1 << "," << s.trial_costs[i] << "," << best << "," << s.trial_elapsed[i] << "\n";
+  }
+}
 
-  auto embedded = EmbeddedWorkers::Start(target, EmbeddedOptions(o));
-  if (!embedded.ok()) return Fail(embedded.status(), 1);
-  MeasureQueue& queue = (*embedded)->queue();
-  const int n_workers = (*embedded)->workers();
+// The summary lines of a finished run; the exit code.
+int Report(const TuneCommandOptions& o, const compiler::Workload& w, const compiler::Target& target,
+           const tuner::TuneSummary& s, const WorkerStats& stats, int n_workers, db::Store& store) {
+  const double flops = (*compiler::FindTemplate(w.op))->Flops(w);
+  double util = s.seconds > 0 ? stats.busy_seconds / (n_workers * s.seconds) : 0;
+  if (s.measured > 0 || s.budget > 0)
+    std::printf("%d trials (%d failed) in %.1f s: %.1f trials/s; workers busy %.1f%% of their time%s%s\n", s.measured,
+                s.errors, s.seconds, s.measured / std::max(1e-9, s.seconds), 100 * util,
+                s.early_stopped ? "; stopped early (no improvement)" : "",
+                s.exhausted ? "; search space exhausted" : "");
+  if (tuner::ModelGuided(o.tune.strategy) && s.seconds > 0)
+    std::printf("cost model: %.1f s of %.1f s wall time (%.1f%%: model loading or transfer training, features, fits, "
+                "search over predictions); waiting for measurements %.1f s (%.1f%%)\n",
+                s.model_seconds, s.seconds, 100 * s.model_seconds / s.seconds, s.measure_seconds,
+                100 * s.measure_seconds / s.seconds);
+  if (s.known_before > 0 && s.budget == 0)
+    std::printf("already tuned: the store holds %d records of this workload and target (budget %d); "
+                "nothing measured (raise --trials to tune further)\n",
+                s.known_before, o.tune.trials);
+  else if (s.known_before > 0)
+    std::printf("%d earlier records of this workload were in the store: they count against the "
+                "budget of %d and were not measured again\n",
+                s.known_before, o.tune.trials);
+  if (s.best_config)
+    std::printf("best config %s: %.3f ms, %.1f GFLOPS (as measured by the workers)\n",
+                compiler::ConfigToJson(*s.best_config).c_str(), s.best_cost * 1e3, flops / s.best_cost / 1e9);
+  if (s.cancelled) {
+    std::printf("interrupted: %d trials of this run are saved in %s\n", s.measured, o.db.c_str());
+    return 130;
+  }
+  if (!s.best_config) {
+    // Every candidate failed: the records say why (compile error, wrong answer, ...).
+    std::fprintf(stderr, "priortune: no correct config: all %d trials failed (see `priortune export` for each error)\n",
+                 s.measured);
+    return 1;
+  }
+  if (o.compare) Compare(w, target, store);
+  return 0;
+}
 
-  std::optional<InterruptWatch> interrupts;
-  interrupts.emplace(queue);
-
-  nlohmann::json request = {{"op", w->op},
-                            {"workload", nlohmann::json::parse(w->ToJson())},
-                            {"target", nlohmann::json::parse(target.ToJson())},
-                            {"trials", o.tune.trials},
-                            {"strategy", o.tune.strategy},
-                            {"seed", o.tune.seed}};
-  auto job = (*store)->CreateJob(request.dump());
-  if (!job.ok()) return Fail(job.status(), 1);
-  db::Record wt;
-  wt.workload_key = w->Key();
-  wt.workload_json = w->ToJson();
-  wt.op = w->op;
-  wt.target_key = target.Key();
-  wt.target_json = target.ToJson();
-  wt.isa_family = target.isa_family();
-  auto task = (*store)->CreateTask(*job, wt, o.tune.trials);
-  if (!task.ok()) return Fail(task.status(), 1);
-
-  std::string strategy = o.tune.strategy;
-  if (strategy == "one-shot")
-    strategy += " (at most " + std::to_string(std::min(o.tune.trials, o.tune.one_shot_trials)) + " measured)";
-  std::printf("tuning %s for %s, %d trials, strategy %s, %d workers x %d thread(s), store %s\n",
-              w->ShortName().c_str(), target.Describe().c_str(), o.tune.trials,
-              strategy.c_str(), n_workers, o.threads, o.db.c_str());
-  std::fflush(stdout);
-  bool tty = isatty(2);
-  double flops = tmpl->Flops(*w);
+// The search of the run, with a progress bar and the search's notes on stderr; SIGINT
+// and SIGTERM stop it (the summary says cancelled).
+StatusOr<tuner::TuneSummary> TuneWithProgress(JobLifecycle& life, int64_t job, const JobRequest& request,
+                                              const compiler::Target& target, MeasureQueue& queue) {
+  const compiler::Workload& w = request.workloads[0];
+  InterruptWatch interrupts(queue);
+  const bool tty = isatty(2);
+  const double flops = (*compiler::FindTemplate(w.op))->Flops(w);
   size_t notes_shown = 0;  // lines of the search's notes printed so far
   auto show_notes = [&](const std::string& notes, bool mid_bar) {
     size_t lines = notes.empty() ? 0 : 1 + std::count(notes.begin(), notes.end(), '\n');
@@ -228,8 +248,8 @@ int RunTune(const TuneCommandOptions& o) {
     std::fprintf(stderr, "%s%s\n", mid_bar ? "\n" : "", notes.substr(at).c_str());
     notes_shown = lines;
   };
-  auto summary = tuner::TuneTask(
-      *w, target, o.tune, queue, **store, *job,
+  auto summary = life.Tune(
+      job, w, target, request.tune, queue,
       [&](const tuner::TuneProgress& p) {
         show_notes(p.notes, tty);
         DrawProgress(p, flops, tty);
@@ -237,73 +257,66 @@ int RunTune(const TuneCommandOptions& o) {
       g_interrupted);
   if (tty) std::fprintf(stderr, "\n");
   if (summary.ok()) show_notes(summary->notes, false);
-  WorkerStats stats = queue.stats();
+  return summary;
+}
+
+void PrintStart(const TuneCommandOptions& o, const JobRequest& r, const compiler::Target& target, int n_workers) {
+  std::string strategy = tuner::StrategyName(r.tune.strategy);
+  if (r.tune.strategy == tuner::Strategy::kOneShot)
+    strategy += " (at most " + std::to_string(std::min(r.tune.trials, r.tune.one_shot_trials)) + " measured)";
+  std::printf("tuning %s for %s, %d trials, strategy %s, %d workers x %d thread(s), store %s\n",
+              r.workloads[0].ShortName().c_str(), target.Describe().c_str(), r.tune.trials, strategy.c_str(),
+              n_workers, o.threads, o.db.c_str());
+  std::fflush(stdout);
+}
+
+// tune through the job lifecycle: a job and its one task, tuned by embedded workers.
+int RunTune(const TuneCommandOptions& o) {
+  auto w = ParseWorkloadArgs(o.workload);
+  if (!w.ok()) return Fail(w.status());
+  if (Status s = CheckTuneOptions(o, *w); !s.ok()) return Fail(s);
+  JobRequest request;
+  request.origin = JobOrigin::kTune;
+  request.workloads = {*w};
+  request.target_spec = o.target;
+  request.threads = o.threads;
+  request.tune = o.tune;
+  auto strategy = tuner::ParseStrategy(o.strategy);
+  if (!strategy.ok()) return Fail(strategy.status());
+  request.tune.strategy = *strategy;
+  auto target = TuningTarget(o.target, o.threads);
+  if (!target.ok()) return Fail(target.status());
+  auto store = tuner::OpenStore(o.db);
+  if (!store.ok()) return Fail(store.status());
+  JobLifecycle life(**store, o.tune.shipped_model_dir);
+
+  auto embedded = EmbeddedWorkers::Start(*target, EmbeddedOptions(o));
+  if (!embedded.ok()) return Fail(embedded.status(), 1);
+  auto job = life.OpenJob(request, *target);
+  if (!job.ok()) return Fail(job.status(), 1);
+  auto task = life.AddTask(*job, *w, *target, request.tune.trials);
+  if (!task.ok()) return Fail(task.status(), 1);
+  PrintStart(o, request, *target, (*embedded)->workers());
+  auto summary = TuneWithProgress(life, *job, request, *target, (*embedded)->queue());
+  WorkerStats stats = (*embedded)->queue().stats();
   (*embedded)->Stop();
-  interrupts.reset();
-  if (!summary.ok()) {
-    Status finish = (*store)->FinishJob(*job, "failed");
-    if (!finish.ok()) ReportError(finish, 1);
+
+  TaskOutcome outcome = OutcomeOf(std::move(summary), db::TaskState::kInterrupted);
+  Status task_end = life.EndTask(*task, outcome);
+  Status job_end = life.EndJob(*job, outcome.state);  // even if the task's end was not stored
+  if (!outcome.summary.ok()) {
+    if (!task_end.ok()) ReportError(task_end, 1);
+    if (!job_end.ok()) ReportError(job_end, 1);
     // A model file that does not load is bad input, like a bad shape.
-    const StatusCode c = summary.status().code();
+    const StatusCode c = outcome.summary.status().code();
     bool input = c == StatusCode::kInvalidArgument || c == StatusCode::kNotFound || c == StatusCode::kDataLoss ||
                  c == StatusCode::kFailedPrecondition;
-    return Fail(summary.status(), input ? 2 : 1);
+    return Fail(outcome.summary.status(), input ? 2 : 1);
   }
-  std::string state = summary->cancelled ? "interrupted" : summary->best_config ? "done" : "failed";
-  Status finish = (*store)->FinishTask(*task, state, summary->measured);
-  if (finish.ok() && !summary->notes.empty()) finish = (*store)->AnnotateTask(*task, summary->notes);
-  Status job_finish = (*store)->FinishJob(*job, state);  // even if the task's update failed
-  if (!finish.ok()) return Fail(finish, 1);
-  if (!job_finish.ok()) return Fail(job_finish, 1);
-
-  if (!o.trace.empty()) {
-    std::ofstream trace(o.trace);
-    trace << "trial,cost_seconds,best_seconds,elapsed_seconds\n";
-    double best = INFINITY;
-    for (size_t i = 0; i < summary->trial_costs.size(); ++i) {
-      best = std::min(best, summary->trial_costs[i]);
-      trace << i + 1 << "," << summary->trial_costs[i] << "," << best << "," << summary->trial_elapsed[i] << "\n";
-    }
-  }
-
-  double util = summary->seconds > 0 ? stats.busy_seconds / (n_workers * summary->seconds) : 0;
-  if (summary->measured > 0 || summary->budget > 0)
-    std::printf("%d trials (%d failed) in %.1f s: %.1f trials/s; workers busy %.1f%% of their time%s%s\n",
-              summary->measured, summary->errors, summary->seconds,
-              summary->measured / std::max(1e-9, summary->seconds), 100 * util,
-              summary->early_stopped ? "; stopped early (no improvement)" : "",
-              summary->exhausted ? "; search space exhausted" : "");
-  bool guided = o.tune.strategy == "xgb-ga" || o.tune.strategy == "meta-ga" || o.tune.strategy == "one-shot";
-  if (guided && summary->seconds > 0)
-    std::printf("cost model: %.1f s of %.1f s wall time (%.1f%%: model loading or transfer training, features, fits, search over "
-                "predictions); waiting for measurements %.1f s (%.1f%%)\n",
-                summary->model_seconds, summary->seconds, 100 * summary->model_seconds / summary->seconds,
-                summary->measure_seconds, 100 * summary->measure_seconds / summary->seconds);
-  if (summary->known_before > 0 && summary->budget == 0)
-    std::printf("already tuned: the store holds %d records of this workload and target (budget %d); "
-                "nothing measured (raise --trials to tune further)\n",
-                summary->known_before, o.tune.trials);
-  else if (summary->known_before > 0)
-    std::printf("%d earlier records of this workload were in the store: they count against the "
-                "budget of %d and were not measured again\n",
-                summary->known_before, o.tune.trials);
-  if (summary->best_config) {
-    std::printf("best config %s: %.3f ms, %.1f GFLOPS (as measured by the workers)\n",
-                compiler::ConfigToJson(*summary->best_config).c_str(), summary->best_cost * 1e3,
-                flops / summary->best_cost / 1e9);
-  }
-  if (summary->cancelled) {
-    std::printf("interrupted: %d trials of this run are saved in %s\n", summary->measured, o.db.c_str());
-    return 130;
-  }
-  if (!summary->best_config) {
-    // Every candidate failed: the records say why (compile error, wrong answer, ...).
-    std::fprintf(stderr, "priortune: no correct config: all %d trials failed (see `priortune export` "
-                         "for each error)\n", summary->measured);
-    return 1;
-  }
-  if (o.compare && summary->best_config) Compare(*w, target, **store);
-  return 0;
+  if (!task_end.ok()) return Fail(task_end, 1);
+  if (!job_end.ok()) return Fail(job_end, 1);
+  if (!o.trace.empty()) WriteTrace(o.trace, *outcome.summary);
+  return Report(o, *w, *target, *outcome.summary, stats, (*embedded)->workers(), **store);
 }
 
 }  // namespace
@@ -315,7 +328,7 @@ void AddTune(Commands& commands) {
   AddTargetOption(cmd, o->target);
   o->tune.shipped_model_dir = commands.env().model_dir;
   cmd->add_option("--trials", o->tune.trials, "trial budget of the task; records already in the store count (default 200)");
-  cmd->add_option("--strategy", o->tune.strategy,
+  cmd->add_option("--strategy", o->strategy,
                   "ga | random | grid | xgb-ga (GA over an XGBoost cost model's predictions) | meta-ga (GA over "
                   "a meta-trained neural model adapted to the task after every batch) | one-shot (GA over the "
                   "meta-trained model's predictions, no online training, at most --one-shot-trials measured); "

@@ -18,9 +18,11 @@
 #include "server/cli/cli.h"
 #include "server/common/targets.h"
 #include "server/service/embedded_workers.h"
+#include "server/service/job_lifecycle.h"
 #include "tuner/db_config_source.h"
 #include "tuner/meta_model.h"
 #include "tuner/open_store.h"
+#include "tuner/strategy.h"
 #include "tuner/task_scheduler.h"
 #include "tuner/tuning_loop.h"
 
@@ -44,32 +46,9 @@ struct TuneModelOptions {
   std::string shipped_model_dir;  // the shipped meta models (Environment)
 };
 
-int RunTuneModel(const TuneModelOptions& o) {
-  if (o.unit < 1) return Fail(InvalidArgument("tune-model: --unit must be at least 1"));
-  if (o.trials < 0) return Fail(InvalidArgument("tune-model: --trials must not be negative"));
-  auto target = TuningTarget(o.target, o.threads);
-  if (!target.ok()) return Fail(target.status());
-  auto graph = pc::ImportOnnx(o.model);
-  if (!graph.ok()) return Fail(graph.status());
-  const std::vector<pc::GraphTask> tasks = pc::ExtractTasks(*graph);
-  const int budget = o.trials > 0 ? o.trials : 64 * static_cast<int>(tasks.size());
-  tuner::TuneOptions tune;
-  tune.strategy = o.strategy.empty() ? "xgb-ga" : o.strategy;  // checked now, picked below
-  tune.seed = o.seed;
-  tune.shipped_model_dir = o.shipped_model_dir;
-  tune.trials = o.unit;
-  if (Status s = tune.Validate(); !s.ok()) return Fail(s);
-  auto store = tuner::OpenStore(o.db);
-  if (!store.ok()) return Fail(store.status());
-  std::string strategy_note;
-  if (o.strategy.empty()) {
-    auto choice = tuner::DefaultStrategy(**store, *target, "xgb-ga", o.shipped_model_dir);
-    if (!choice.ok()) return Fail(choice.status());
-    tune.strategy = choice->strategy;
-    strategy_note = " (the default: " + choice->why + ")";
-  }
-
-  // What the store already holds of each task on this target.
+// What the store already holds of each task on `target`: trials and the best cost.
+StatusOr<std::vector<tuner::SchedulerTask>> StoredTasks(db::Store& store, const std::vector<pc::GraphTask>& tasks,
+                                                        const pc::Target& target) {
   std::vector<tuner::SchedulerTask> st;
   for (const auto& t : tasks) {
     tuner::SchedulerTask s;
@@ -80,12 +59,9 @@ int RunTuneModel(const TuneModelOptions& o) {
       if (t.workload.dims.count(d)) s.group += std::string(" ") + d + "=" + std::to_string(t.workload.dim(d));
     s.weight = t.count;
     s.flops = t.flops / t.count;
-    auto history = (*store)->History({t.workload.Key(), target->Key(), "", 0});
-    if (!history.ok()) return Fail(history.status());
-    auto found = pc::FindTemplate(t.workload.op);
-    if (!found.ok()) return Fail(found.status());
-    const pc::OpTemplate* tmpl = *found;
-    for (const auto& r : *history) {
+    PT_ASSIGN_OR_RETURN(std::vector<db::Record> history, store.History({t.workload.Key(), target.Key(), "", 0}));
+    PT_ASSIGN_OR_RETURN(const pc::OpTemplate* tmpl, pc::FindTemplate(t.workload.op));
+    for (const auto& r : history) {
       if (r.template_version != tmpl->version()) continue;
       ++s.trials;
       double c = r.cost();
@@ -93,15 +69,124 @@ int RunTuneModel(const TuneModelOptions& o) {
     }
     st.push_back(std::move(s));
   }
+  return st;
+}
+
+// The state of a tune-model run between rounds.
+struct ModelRun {
+  JobLifecycle& life;
+  int64_t job = 0;
+  JobRequest request;  // tune.trials: the whole model's budget
+  pc::Target target;
+  const std::vector<pc::GraphTask>& tasks;
+  tuner::TaskScheduler& scheduler;
+  MeasureQueue& queue;
+  int unit = 32;
+  std::vector<int> given;  // trials measured per task
+  int spent = 0, round = 0;
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+};
+
+// One scheduler decision: a task of the job tuned for one more unit of trials. An error
+// is the store failing (the run ends); a task that cannot be tuned (its space or a check
+// refuses it) is stored failed and the others go on.
+Status TuneRound(ModelRun& m, int i) {
+  static const std::atomic<bool> kNever{false};
+  const pc::Workload& w = m.tasks[i].workload;
+  tuner::TuneOptions tune = m.request.tune;
+  tune.trials = m.scheduler.tasks()[i].trials + std::min(m.unit, m.request.tune.trials - m.spent);
+  PT_ASSIGN_OR_RETURN(int64_t task, m.life.AddTask(m.job, w, m.target, tune.trials));
+  auto summary = m.life.Tune(m.job, w, m.target, tune, m.queue, nullptr, kNever);
+  const StatusCode code = summary.ok() ? StatusCode::kOk : summary.status().code();
+  TaskOutcome outcome = OutcomeOf(std::move(summary), db::TaskState::kCancelled);
+  PT_RETURN_IF_ERROR(m.life.EndTask(task, outcome));
+  if (code == StatusCode::kInternal || code == StatusCode::kUnavailable || code == StatusCode::kDataLoss)
+    return outcome.summary.status();
+  if (!outcome.summary.ok()) {
+    std::fprintf(stderr, "priortune: task %d (%s) not tuned: %s\n", i, w.ShortName().c_str(), outcome.message.c_str());
+    m.scheduler.Finish(i);
+    return OkStatus();
+  }
+  const tuner::TuneSummary& s = *outcome.summary;
+  m.spent += s.measured;
+  m.given[i] += s.measured;
+  // A search that measured nothing, ran out of configs or stopped early is done.
+  if (s.measured == 0 || s.exhausted || s.early_stopped) m.scheduler.Finish(i);
+  double best = std::isfinite(s.best_cost) ? s.best_cost : 0;
+  m.scheduler.Update(i, s.known_before + s.measured, best);
+  int unknown = 0;
+  double latency = m.scheduler.EstimatedLatency(&unknown);
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.start).count();
+  std::printf("round %3d  task %2d %-60.60s +%3d trials  best %8.3f ms  model %8.3f ms%s  [%d/%d, %.0f s]\n", ++m.round,
+              i, w.ShortName().c_str(), s.measured, best * 1e3, latency * 1e3,
+              unknown ? (" (+" + std::to_string(unknown) + " tasks not yet measured)").c_str() : "", m.spent,
+              m.request.tune.trials, elapsed);
+  std::fflush(stdout);
+  return OkStatus();
+}
+
+void PrintModelTable(const ModelRun& m) {
+  const tuner::TaskScheduler& scheduler = m.scheduler;
+  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.start).count();
+  std::printf("tuned %d trials in %.1f s; estimated model latency %.3f ms (sum over tasks of count x best, as the "
+              "workers measured each kernel alone)\n",
+              m.spent, elapsed, scheduler.EstimatedLatency() * 1e3);
+  std::printf("  %-4s %-60s %5s %7s %7s %10s %8s\n", "task", "workload", "count", "trials", "share", "best ms",
+              "latency");
+  double total = std::max(1e-12, scheduler.EstimatedLatency());
+  for (size_t i = 0; i < m.tasks.size(); ++i) {
+    const auto& s = scheduler.tasks()[i];
+    std::printf("  %-4zu %-60.60s %5d %7d %6.1f%% %10.3f %7.1f%%\n", i, s.name.c_str(), m.tasks[i].count, m.given[i],
+                m.spent ? 100.0 * m.given[i] / m.spent : 0.0, s.best * 1e3, 100 * s.weight * s.best / total);
+  }
+}
+
+// The job's request: the model, the target, the budget and the strategy (picked when
+// none is named: meta-ga with a meta-trained model for the target, else xgb-ga).
+StatusOr<JobRequest> ModelRequest(const TuneModelOptions& o, int budget, const pc::Target& target,
+                                  const JobLifecycle& life) {
+  JobRequest r;
+  r.origin = JobOrigin::kTuneModel;
+  r.model = o.model;
+  r.target_spec = o.target;
+  r.threads = o.threads;
+  r.tune.seed = o.seed;
+  r.tune.shipped_model_dir = o.shipped_model_dir;
+  r.tune.trials = budget;
+  r.pick_strategy = o.strategy.empty();
+  if (!r.pick_strategy) {
+    PT_ASSIGN_OR_RETURN(r.tune.strategy, tuner::ParseStrategy(o.strategy));
+  }
+  PT_RETURN_IF_ERROR(life.PickStrategy(r, target, tuner::Strategy::kXgbGa));
+  return r;
+}
+
+int RunTuneModel(const TuneModelOptions& o) {
+  if (o.unit < 1) return Fail(InvalidArgument("tune-model: --unit must be at least 1"));
+  if (o.trials < 0) return Fail(InvalidArgument("tune-model: --trials must not be negative"));
+  auto target = TuningTarget(o.target, o.threads);
+  if (!target.ok()) return Fail(target.status());
+  auto graph = pc::ImportOnnx(o.model);
+  if (!graph.ok()) return Fail(graph.status());
+  const std::vector<pc::GraphTask> tasks = pc::ExtractTasks(*graph);
+  const int budget = o.trials > 0 ? o.trials : 64 * static_cast<int>(tasks.size());
+  auto store = tuner::OpenStore(o.db);
+  if (!store.ok()) return Fail(store.status());
+  JobLifecycle life(**store, o.shipped_model_dir);
+  auto request = ModelRequest(o, budget, *target, life);
+  if (!request.ok()) return Fail(request.status());
+  auto stored = StoredTasks(**store, tasks, *target);
+  if (!stored.ok()) return Fail(stored.status());
   tuner::TaskSchedulerOptions so;
   so.unit_trials = o.unit;
-  tuner::TaskScheduler scheduler(st, so);
+  tuner::TaskScheduler scheduler(*stored, so);
   int held = 0;
-  for (const auto& s : st) held += s.trials > 0;
+  for (const auto& s : *stored) held += s.trials > 0;
   std::printf("tuning %s for %s: %zu tasks (%d already in the store), %d new trials in units of %d, strategy %s%s, "
               "store %s\n",
-              o.model.c_str(), target->Describe().c_str(), tasks.size(), held, budget, o.unit, tune.strategy.c_str(),
-              strategy_note.c_str(), o.db.c_str());
+              o.model.c_str(), target->Describe().c_str(), tasks.size(), held, budget, o.unit,
+              tuner::StrategyName(request->tune.strategy),
+              request->pick_strategy ? (" (the default: " + request->strategy_note + ")").c_str() : "", o.db.c_str());
   std::fflush(stdout);
 
   EmbeddedWorkersOptions eo;
@@ -110,74 +195,24 @@ int RunTuneModel(const TuneModelOptions& o) {
   eo.timeout_seconds = o.timeout_seconds;
   auto embedded = EmbeddedWorkers::Start(*target, eo);
   if (!embedded.ok()) return Fail(embedded.status());
-  nlohmann::json request = {{"model", o.model}, {"trials", budget}, {"strategy", tune.strategy},
-                            {"target", nlohmann::json::parse(target->ToJson())}};
-  auto job = (*store)->CreateJob(request.dump());
+  auto job = life.OpenJob(*request, *target);
   if (!job.ok()) return Fail(job.status());
-
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<int> given(tasks.size(), 0);
-  std::atomic<bool> cancel{false};
-  int spent = 0, round = 0;
-  while (spent < budget) {
+  ModelRun m{life, *job, *request, *target, tasks, scheduler, (*embedded)->queue(), o.unit};
+  m.given.assign(tasks.size(), 0);
+  Status run = OkStatus();
+  while (run.ok() && m.spent < budget) {
     const int i = scheduler.Next();
     if (i < 0) break;  // every task is done
-    const pc::Workload& w = tasks[i].workload;
-    tune.trials = scheduler.tasks()[i].trials + std::min(o.unit, budget - spent);
-    db::Record wt;
-    wt.workload_key = w.Key();
-    wt.workload_json = w.ToJson();
-    wt.op = w.op;
-    wt.target_key = target->Key();
-    wt.target_json = target->ToJson();
-    wt.isa_family = target->isa_family();
-    auto task = (*store)->CreateTask(*job, wt, tune.trials);
-    if (!task.ok()) return Fail(task.status());
-    auto summary = tuner::TuneTask(w, *target, tune, (*embedded)->queue(), **store, *job, nullptr, cancel);
-    if (!summary.ok()) {
-      // This task cannot be tuned (its space or a check refuses it): the others go on;
-      // only the store failing ends the run.
-      (void)(*store)->FinishTask(*task, "failed", 0);
-      const StatusCode c = summary.status().code();
-      if (c == StatusCode::kInternal || c == StatusCode::kUnavailable || c == StatusCode::kDataLoss) {
-        (void)(*store)->FinishJob(*job, "failed");
-        return Fail(summary.status());
-      }
-      std::fprintf(stderr, "priortune: task %d (%s) not tuned: %s\n", i, w.ShortName().c_str(),
-                   summary.status().ToString().c_str());
-      scheduler.Finish(i);
-      continue;
-    }
-    (void)(*store)->FinishTask(*task, "done", summary->measured);
-    spent += summary->measured;
-    given[i] += summary->measured;
-    // A search that measured nothing, ran out of configs or stopped early is done.
-    if (summary->measured == 0 || summary->exhausted || summary->early_stopped) scheduler.Finish(i);
-    double best = std::isfinite(summary->best_cost) ? summary->best_cost : 0;
-    scheduler.Update(i, summary->known_before + summary->measured, best);
-    int unknown = 0;
-    double latency = scheduler.EstimatedLatency(&unknown);
-    double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("round %3d  task %2d %-60.60s +%3d trials  best %8.3f ms  model %8.3f ms%s  [%d/%d, %.0f s]\n",
-                ++round, i, w.ShortName().c_str(), summary->measured, best * 1e3, latency * 1e3,
-                unknown ? (" (+" + std::to_string(unknown) + " tasks not yet measured)").c_str() : "", spent,
-                budget, elapsed);
-    std::fflush(stdout);
+    run = TuneRound(m, i);
   }
   (*embedded)->Stop();
-  (void)(*store)->FinishJob(*job, "done");
-  double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("tuned %d trials in %.1f s; estimated model latency %.3f ms (sum over tasks of count x best, as the "
-              "workers measured each kernel alone)\n",
-              spent, elapsed, scheduler.EstimatedLatency() * 1e3);
-  std::printf("  %-4s %-60s %5s %7s %7s %10s %8s\n", "task", "workload", "count", "trials", "share", "best ms",
-              "latency");
-  double total = std::max(1e-12, scheduler.EstimatedLatency());
-  for (size_t i = 0; i < tasks.size(); ++i) {
-    const auto& s = scheduler.tasks()[i];
-    std::printf("  %-4zu %-60.60s %5d %7d %6.1f%% %10.3f %7.1f%%\n", i, s.name.c_str(), tasks[i].count, given[i],
-                spent ? 100.0 * given[i] / spent : 0.0, s.best * 1e3, 100 * s.weight * s.best / total);
+  Status end = life.EndJob(*job, run.ok() ? db::JobState::kDone : db::JobState::kFailed);
+  if (!run.ok()) {
+    if (!end.ok()) ReportError(end, 1);
+    return Fail(run, 1);
   }
+  if (!end.ok()) return Fail(end, 1);
+  PrintModelTable(m);
   return 0;
 }
 

@@ -88,6 +88,37 @@ tuner::MeasureResult FromProto(const v1::MeasureResult& r) {
   return out;
 }
 
+std::string StateToProto(db::RunState s) { return db::StateName(s); }
+
+StatusOr<std::optional<db::RunState>> StateFilterFromProto(const std::string& state) {
+  if (state.empty()) return std::optional<db::RunState>();
+  auto parsed = db::ParseState(state);
+  if (!parsed.ok()) return InvalidArgument("state: " + parsed.status().message());
+  return std::optional<db::RunState>(*parsed);
+}
+
+StatusOr<db::RunState> StateFromProto(const std::string& state) {
+  auto parsed = db::ParseState(state);
+  if (!parsed.ok()) return Status(StatusCode::kDataLoss, "state: " + parsed.status().message());
+  return *parsed;
+}
+
+std::string StrategyToProto(tuner::Strategy s) { return tuner::StrategyName(s); }
+
+StatusOr<std::optional<tuner::Strategy>> StrategyFromProto(const std::string& strategy, const std::string& cost_model) {
+  if (strategy.empty() && cost_model.empty()) return std::optional<tuner::Strategy>();
+  tuner::Strategy s = tuner::Strategy::kGa;
+  if (!strategy.empty()) {
+    auto parsed = tuner::ParseStrategy(strategy);
+    if (!parsed.ok()) return InvalidArgument("strategy: " + parsed.status().message());
+    s = *parsed;
+  }
+  if (cost_model.empty()) return std::optional<tuner::Strategy>(s);
+  PT_ASSIGN_OR_RETURN(tuner::CostModelKind model, tuner::ParseCostModel(cost_model));
+  PT_ASSIGN_OR_RETURN(tuner::Strategy combined, tuner::WithCostModel(s, model));
+  return std::optional<tuner::Strategy>(combined);
+}
+
 }  // namespace priortune::server
 
 static_assert(priortune::v1::NONE == static_cast<int>(priortune::db::ErrorKind::kNone) &&

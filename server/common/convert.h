@@ -4,8 +4,12 @@
 
 #include "compiler/target/target.h"
 #include "compiler/ops/workload.h"
+#include "db/run_state.h"
 #include "proto/priortune.pb.h"
 #include "tuner/measure.h"
+#include "tuner/strategy.h"
+#include <optional>
+#include <string>
 
 namespace priortune::server {
 
@@ -22,5 +26,21 @@ void ToProto(const compiler::Config& c, v1::Config* out);
 compiler::Config FromProto(const v1::Config& c);
 void ToProto(const tuner::MeasureResult& r, v1::MeasureResult* out);
 tuner::MeasureResult FromProto(const v1::MeasureResult& r);
+
+// Job and task states travel as their names (JobStatus.state, TaskStatus.state).
+std::string StateToProto(db::RunState s);
+// ListJobsRequest.state: "" is every state (nullopt); InvalidArgument naming the field
+// for an unknown one.
+StatusOr<std::optional<db::RunState>> StateFilterFromProto(const std::string& state);
+// JobStatus.state, TaskStatus.state as a client reads them: DataLoss for one this client
+// does not know (a newer server).
+StatusOr<db::RunState> StateFromProto(const std::string& state);
+
+// SubmitJobResponse.strategy, JobStatus.strategy.
+std::string StrategyToProto(tuner::Strategy s);
+// SubmitJobRequest's strategy and cost_model: both empty is nullopt (the server picks);
+// a cost model alone goes with ga (xgboost: xgb-ga, neural: meta-ga); a strategy must
+// fit its model. InvalidArgument naming the field otherwise.
+StatusOr<std::optional<tuner::Strategy>> StrategyFromProto(const std::string& strategy, const std::string& cost_model);
 
 }  // namespace priortune::server

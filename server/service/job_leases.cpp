@@ -50,7 +50,7 @@ bool JobManager::Impl::TakeTaskLease(Run& run) {
 
 int JobManager::Impl::AdoptOrphans(bool at_start) {
   std::lock_guard<std::mutex> serial(adopt_mu);
-  auto rows = store.Jobs("running");
+  auto rows = store.Jobs(RunState::kRunning);
   auto leases = store.Leases("job:");
   if (!rows.ok() || !leases.ok()) {
     spdlog::warn("looking for jobs to take over failed: {}",
@@ -77,7 +77,7 @@ int JobManager::Impl::AdoptOrphans(bool at_start) {
     }
     auto got = store.AcquireLease(name, holder, options.lease_seconds);
     if (!got.ok() || !*got) continue;
-    auto parsed = RequestFromJson(row);
+    auto parsed = ServiceRequest(row);
     auto tasks = store.TasksOfJob(row.id);
     if (!parsed || !tasks.ok()) {
       unadoptable.insert(row.id);

@@ -10,7 +10,7 @@
 //   run ends:   each subscriber done / failed / cancelled; one that asked for a larger
 //               budget gets a follow-up run, and so does one whose run its owner
 //               cancelled; a job whose tasks all ended is finished (stored under mu)
-//   Shutdown:   runs cancelled, jobs left "running" in the store ──> resumed by Create
+//   Shutdown:   runs cancelled, jobs left running in the store ──> resumed by Create
 //
 // Several servers on one store (PostgreSQL) divide the work through store leases:
 //   job:<id>           held by the server that runs the job (Submit, or a take-over)
@@ -50,8 +50,6 @@ double Now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-bool Terminal(const std::string& state) { return state == "done" || state == "failed" || state == "cancelled"; }
-
 std::string JobLease(int64_t id) { return "job:" + std::to_string(id); }
 std::string TaskLease(const std::string& run_key) { return "task:" + run_key; }
 
@@ -85,8 +83,8 @@ void JobManager::Impl::Subscribe(const std::shared_ptr<Run>& run, int64_t job_id
   run->subscribers.emplace_back(job_id, task);
   run->priority = std::max(run->priority, job.view.priority);
   t.view.shared_with_job = run->owner_job == job_id ? 0 : run->owner_job;
-  t.view.state = run->started ? "running" : "queued";
-  if (run->started && job.view.state == "queued") job.view.state = "running";
+  t.view.state = run->started ? RunState::kRunning : RunState::kQueued;
+  if (run->started && job.view.state == RunState::kQueued) job.view.state = RunState::kRunning;
   if (t.view.shared_with_job)
     LogLocked(job, JobEventKind::kTaskProgress, task,
               "shares the run of job " + std::to_string(run->owner_job) + " for this workload and target");
@@ -138,8 +136,8 @@ void JobManager::Impl::Schedule() {
     for (auto [job_id, task] : run->subscribers) {
       Job& job = jobs.at(job_id);
       if (run->waiting) job.tasks[task].view.message.clear();
-      job.tasks[task].view.state = "running";
-      if (job.view.state == "queued") job.view.state = "running";
+      job.tasks[task].view.state = RunState::kRunning;
+      if (job.view.state == RunState::kQueued) job.view.state = RunState::kRunning;
       LogLocked(job, JobEventKind::kTaskProgress, task, "tuning started");
     }
     run->thread = std::thread([this, run] { Execute(run); });
@@ -148,123 +146,105 @@ void JobManager::Impl::Schedule() {
 
 void JobManager::Impl::Execute(std::shared_ptr<Run> run) {
   RunMeasurer measurer(*this, *run);
-  tuner::TuneOptions tune = run->tune;
-  tune.shipped_model_dir = options.shipped_model_dir;
-  auto summary = tuner::TuneTask(
-      run->workload, run->target, tune, measurer, store, run->owner_job,
-      [&](const tuner::TuneProgress& p) {
-        std::lock_guard<std::mutex> lock(mu);
-        run->measured = p.measured;
-        run->errors = p.errors;
-        run->budget = p.budget;
-        run->known_before = run->tune.trials - p.budget;
-        run->best_cost = p.best_cost;
-        run->elapsed = p.elapsed_seconds;
-        char line[160];
-        std::snprintf(line, sizeof line, "%d/%d trials, best %.4g ms", p.measured, p.budget,
-                      std::isfinite(p.best_cost) ? p.best_cost * 1e3 : 0.0);
-        for (auto [job_id, task] : run->subscribers)
-          LogLocked(jobs.at(job_id), JobEventKind::kTaskProgress, task, line, true);
-      },
-      run->cancel);
-  Finish(run, summary);
+  auto summary = lifecycle.Tune(
+      run->owner_job, run->workload, run->target, run->tune, measurer,
+      [&](const tuner::TuneProgress& p) { Progress(*run, p); }, run->cancel);
+  Finish(run, std::move(summary));
 }
 
-void JobManager::Impl::Finish(const std::shared_ptr<Run>& run, const StatusOr<tuner::TuneSummary>& summary) {
-  struct Update {
-    int64_t task_id, job_id;
-    std::string state, notes;
-    int64_t measured;
-  };
-  std::vector<Update> updates;
-  std::vector<std::pair<int64_t, std::string>> ended_jobs;
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    --running;
-    active.erase(run->key);
-    finished_runs.push_back(run);
-    // Its last batch is stored: another server may tune this (workload, target) now.
-    if (Status s = store.ReleaseLease(TaskLease(run->key), holder); !s.ok())
-      spdlog::warn("releasing the lease of {} failed (it expires by itself): {}", run->key, s.ToString());
-    if (shutdown) {  // leave the tasks running in the store: the next server resumes them
-      changed.notify_all();
-      return;
-    }
-    std::string state, message;
-    bool from_store = false;
-    if (!summary.ok()) {
-      state = "failed";
-      message = summary.status().ToString();
-    } else if (run->no_worker) {
-      state = "failed";
-      char buf[96];
-      std::snprintf(buf, sizeof buf, "%.0f s", run->worker_deadline);
-      message = "UNAVAILABLE: no connected worker measures for target " + run->target.Describe() + " (key " +
-                run->target.Key() + ", " + std::to_string(run->target.cores) + " thread(s)) for " + buf +
-                "; start one with `priortune worker --target` of this target";
-    } else if (summary->cancelled) {
-      state = "cancelled";
-      message = "cancelled; " + std::to_string(summary->measured) + " trials were stored";
-    } else if (!summary->best_config) {
-      state = "failed";
-      message = "no correct config: all trials failed";
-    } else {
-      state = "done";
-      from_store = summary->budget == 0;
-      message = from_store ? "already tuned: " + std::to_string(summary->known_before) +
-                                 " records in the store, nothing measured"
-                           : std::to_string(summary->measured) + " trials measured";
-    }
-    // A run whose task lease another server took (this one stalled past the expiry):
-    // its stored batches count, the rest is measured by whoever holds the lease; its
-    // tasks queue again (as a cancelled run's subscribers do) and go on from the records.
-    if (run->lease_lost || (!summary.ok() && summary.status().code() == StatusCode::kAborted)) {
-      spdlog::warn("run of {} stopped: {}", run->key,
-                   summary.ok() ? "its task lease was lost" : summary.status().ToString());
-      state = "cancelled";
-    }
-    for (auto [job_id, task_index] : run->subscribers) {
-      Job& job = jobs.at(job_id);
-      Task& t = job.tasks[task_index];
-      if (Terminal(t.view.state)) continue;  // cancelled by its job meanwhile
-      if (summary.ok()) {
-        t.view.measured = summary->measured;
-        t.view.errors = summary->errors;
-        t.view.stored = summary->known_before + summary->measured;
-        if (summary->best_config) {
-          t.view.best_config = summary->best_config;
-          t.view.best_seconds = summary->best_cost;
-        }
-      }
-      // A sharer that asked for a larger budget tunes on (from the records so far). A
-      // task still subscribed to a cancelled run never asked for the cancel (its job
-      // would have unsubscribed it): the run was given up by the job that owned it, or
-      // joined while it was stopping; it starts again for this task, with its own
-      // budget and priority.
-      if ((state == "done" && t.view.trials > run->tune.trials) || state == "cancelled") {
-        t.run.reset();
-        StartOrJoin(job_id, task_index);
-        continue;
-      }
-      t.view.state = state;
-      t.view.message = message;
-      t.view.from_store = from_store;
-      t.view.eta_seconds = 0;
-      updates.push_back({t.view.task_id, job_id, state, summary.ok() ? summary->notes : "",
-                         summary.ok() && t.view.shared_with_job == 0 ? summary->measured : 0});
-      LogLocked(job, state == "failed" ? JobEventKind::kError : JobEventKind::kTaskDone, task_index,
-                state + ": " + message);
-      if (state == "failed") LogLocked(job, JobEventKind::kTaskDone, task_index, state);
-      if (MaybeEndJobLocked(job)) ended_jobs.emplace_back(job_id, job.view.state);
-    }
-    Schedule();
-    for (const Update& u : updates) {
-      Status s = store.FinishTask(u.task_id, u.state, u.measured);
-      if (s.ok() && !u.notes.empty()) s = store.AnnotateTask(u.task_id, u.notes);
-      if (!s.ok()) spdlog::error("task {}: storing its end failed: {}", u.task_id, s.ToString());
-    }
-    FinishJobsInStore(ended_jobs);
+void JobManager::Impl::Progress(Run& run, const tuner::TuneProgress& p) {
+  std::lock_guard<std::mutex> lock(mu);
+  run.measured = p.measured;
+  run.errors = p.errors;
+  run.budget = p.budget;
+  run.known_before = run.tune.trials - p.budget;
+  run.best_cost = p.best_cost;
+  run.elapsed = p.elapsed_seconds;
+  char line[160];
+  std::snprintf(line, sizeof line, "%d/%d trials, best %.4g ms", p.measured, p.budget,
+                std::isfinite(p.best_cost) ? p.best_cost * 1e3 : 0.0);
+  for (auto [job_id, task] : run.subscribers) LogLocked(jobs.at(job_id), JobEventKind::kTaskProgress, task, line, true);
+}
+
+TaskOutcome JobManager::Impl::OutcomeOfRun(const Run& run, StatusOr<tuner::TuneSummary> summary) {
+  const bool aborted = !summary.ok() && summary.status().code() == StatusCode::kAborted;
+  TaskOutcome out = OutcomeOf(std::move(summary), RunState::kCancelled);
+  if (out.summary.ok() && run.no_worker) {
+    TaskOutcome none = NoWorkerOutcome(run.target, run.worker_deadline);
+    none.summary = std::move(out.summary);
+    out = std::move(none);
   }
+  // A run whose task lease another server took (this one stalled past the expiry): its
+  // stored batches count, the rest is measured by whoever holds the lease; its tasks
+  // queue again (as a cancelled run's subscribers do) and go on from the records.
+  if (run.lease_lost || aborted) {
+    spdlog::warn("run of {} stopped: {}", run.key, aborted ? out.message : "its task lease was lost");
+    out.state = RunState::kCancelled;
+  }
+  return out;
+}
+
+void JobManager::Impl::EndSubscriberLocked(const Run& run, const TaskOutcome& outcome, int64_t job_id, int task_index,
+                                           std::vector<TaskEnd>& ends) {
+  Job& job = jobs.at(job_id);
+  Task& t = job.tasks[task_index];
+  if (Terminal(t.view.state)) return;  // cancelled by its job meanwhile
+  const tuner::TuneSummary* summary = outcome.summary.ok() ? &*outcome.summary : nullptr;
+  if (summary) {
+    t.view.measured = summary->measured;
+    t.view.errors = summary->errors;
+    t.view.stored = summary->known_before + summary->measured;
+    if (summary->best_config) {
+      t.view.best_config = summary->best_config;
+      t.view.best_seconds = summary->best_cost;
+    }
+  }
+  // A sharer that asked for a larger budget tunes on (from the records so far). A task
+  // still subscribed to a cancelled run never asked for the cancel (its job would have
+  // unsubscribed it): the run was given up by the job that owned it, or joined while it
+  // was stopping; it starts again for this task, with its own budget and priority.
+  const RunState state = outcome.state;
+  if ((state == RunState::kDone && t.view.trials > run.tune.trials) || state == RunState::kCancelled) {
+    t.run.reset();
+    StartOrJoin(job_id, task_index);
+    return;
+  }
+  t.view.state = state;
+  t.view.message = outcome.message;
+  t.view.from_store = outcome.from_store;
+  t.view.eta_seconds = 0;
+  ends.push_back({t.view.task_id, state, summary ? summary->notes : "",
+                  summary && t.view.shared_with_job == 0 ? summary->measured : 0});
+  const std::string line = std::string(db::StateName(state)) + ": " + outcome.message;
+  LogLocked(job, state == RunState::kFailed ? JobEventKind::kError : JobEventKind::kTaskDone, task_index, line);
+  if (state == RunState::kFailed) LogLocked(job, JobEventKind::kTaskDone, task_index, db::StateName(state));
+}
+
+void JobManager::Impl::Finish(const std::shared_ptr<Run>& run, StatusOr<tuner::TuneSummary> summary) {
+  std::vector<TaskEnd> ends;
+  std::vector<std::pair<int64_t, db::JobState>> ended_jobs;
+  std::lock_guard<std::mutex> lock(mu);
+  --running;
+  active.erase(run->key);
+  finished_runs.push_back(run);
+  // Its last batch is stored: another server may tune this (workload, target) now.
+  if (Status s = store.ReleaseLease(TaskLease(run->key), holder); !s.ok())
+    spdlog::warn("releasing the lease of {} failed (it expires by itself): {}", run->key, s.ToString());
+  if (shutdown) {  // leave the tasks running in the store: the next server resumes them
+    changed.notify_all();
+    return;
+  }
+  const TaskOutcome outcome = OutcomeOfRun(*run, std::move(summary));
+  for (auto [job_id, task_index] : run->subscribers) {
+    EndSubscriberLocked(*run, outcome, job_id, task_index, ends);
+    Job& job = jobs.at(job_id);
+    if (MaybeEndJobLocked(job)) ended_jobs.emplace_back(job_id, job.view.state);
+  }
+  Schedule();
+  for (const TaskEnd& e : ends)
+    if (Status s = lifecycle.EndTask(e.task_id, e.state, e.measured, e.notes); !s.ok())
+      spdlog::error("task {}: storing its end failed: {}", e.task_id, s.ToString());
+  FinishJobsInStore(ended_jobs);
 }
 
 bool JobManager::Impl::MaybeEndJobLocked(Job& job) {
@@ -272,22 +252,22 @@ bool JobManager::Impl::MaybeEndJobLocked(Job& job) {
   bool failed = false, cancelled = false;
   for (const Task& t : job.tasks) {
     if (!Terminal(t.view.state)) return false;
-    failed |= t.view.state == "failed";
-    cancelled |= t.view.state == "cancelled";
+    failed |= t.view.state == RunState::kFailed;
+    cancelled |= t.view.state == RunState::kCancelled;
   }
-  job.view.state = failed ? "failed" : cancelled ? "cancelled" : "done";
+  job.view.state = failed ? RunState::kFailed : cancelled ? RunState::kCancelled : RunState::kDone;
   job.view.finished = Now();
   int done = 0;
-  for (const Task& t : job.tasks) done += t.view.state == "done";
+  for (const Task& t : job.tasks) done += t.view.state == RunState::kDone;
   LogLocked(job, JobEventKind::kJobDone, -1,
-            job.view.state + ": " + std::to_string(done) + " of " + std::to_string(job.tasks.size()) +
+            std::string(db::StateName(job.view.state)) + ": " + std::to_string(done) + " of " + std::to_string(job.tasks.size()) +
                 " tasks done");
   return true;
 }
 
-void JobManager::Impl::FinishJobsInStore(const std::vector<std::pair<int64_t, std::string>>& ended) {
+void JobManager::Impl::FinishJobsInStore(const std::vector<std::pair<int64_t, db::JobState>>& ended) {
   for (const auto& [id, state] : ended) {
-    if (Status s = store.FinishJob(id, state); !s.ok()) {
+    if (Status s = lifecycle.EndJob(id, state); !s.ok()) {
       spdlog::error("job {}: storing its end failed: {}", id, s.ToString());
       continue;
     }
@@ -336,7 +316,7 @@ StatusOr<int64_t> JobManager::Impl::AddJob(const JobRequest& request, const comp
     t.view.workload_key = w.Key();
     t.view.target_key = target.Key();
     t.view.trials = request.tune.trials;
-    t.view.state = "queued";
+    t.view.state = RunState::kQueued;
     auto row = std::find_if(rows.begin(), rows.end(), [&](const db::TaskRow& r) { return r.workload_key == w.Key(); });
     if (row != rows.end()) {
       t.view.task_id = row->id;
@@ -345,39 +325,32 @@ StatusOr<int64_t> JobManager::Impl::AddJob(const JobRequest& request, const comp
         t.view.measured = static_cast<int>(row->measured);
       }
     } else {  // new, or a resumed job whose server died before it stored this task
-      db::Record wt;
-      wt.workload_key = w.Key();
-      wt.workload_json = w.ToJson();
-      wt.op = w.op;
-      wt.target_key = target.Key();
-      wt.target_json = target.ToJson();
-      wt.isa_family = target.isa_family();
-      PT_ASSIGN_OR_RETURN(t.view.task_id, store.CreateTask(job_id, wt, request.tune.trials));
+      PT_ASSIGN_OR_RETURN(t.view.task_id, lifecycle.AddTask(job_id, w, target, request.tune.trials));
     }
-    if (Terminal(t.view.state) || t.view.state == "queued") {
+    if (Terminal(t.view.state) || t.view.state == RunState::kQueued) {
       int stored = 0;
       if (auto best = AlreadyTuned(w, target, request.tune.trials, &stored)) {
         t.view.stored = stored;
         t.view.best_seconds = best->cost();
         if (auto c = compiler::ConfigFromJson(best->config_json); c.ok()) t.view.best_config = *c;
         if (!Terminal(t.view.state)) {
-          t.view.state = "done";
+          t.view.state = RunState::kDone;
           t.view.from_store = true;
           t.view.message = "already tuned: " + std::to_string(stored) + " records in the store, nothing measured";
-          if (Status s = store.FinishTask(t.view.task_id, "done", 0); !s.ok()) return s;
+          PT_RETURN_IF_ERROR(lifecycle.EndTask(t.view.task_id, RunState::kDone, 0, ""));
         }
       }
     }
     job.tasks.push_back(std::move(t));
   }
-  std::vector<std::pair<int64_t, std::string>> ended;
+  std::vector<std::pair<int64_t, db::JobState>> ended;
   {
     std::lock_guard<std::mutex> lock(mu);
     Job& stored_job = jobs[job_id] = std::move(job);
     LogLocked(stored_job, JobEventKind::kTaskProgress, -1,
               std::string(resumed ? "resumed" : "submitted") + " by " + request.client + ": " +
                   std::to_string(stored_job.tasks.size()) + " tasks, " + std::to_string(request.tune.trials) +
-                  " trials each, strategy " + request.tune.strategy +
+                  " trials each, strategy " + tuner::StrategyName(request.tune.strategy) +
                   (request.strategy_note.empty() ? "" : " (" + request.strategy_note + ")") + ", target " +
                   target.Describe());
     for (size_t i = 0; i < stored_job.tasks.size(); ++i) {
@@ -410,12 +383,12 @@ StatusOr<std::unique_ptr<JobManager>> JobManager::Create(db::Store& store, Measu
   if (!(options.lease_seconds > 0)) return InvalidArgument("lease_seconds: must be positive");
   auto impl = std::make_unique<Impl>(store, queue, options);
   if (options.exclusive_store) PT_RETURN_IF_ERROR(store.DropLeases(""));
-  PT_ASSIGN_OR_RETURN(std::vector<db::JobRow> rows, store.Jobs(""));
+  PT_ASSIGN_OR_RETURN(std::vector<db::JobRow> rows, store.Jobs(std::nullopt));
   std::unique_ptr<JobManager> manager(new JobManager(std::move(impl)));
   Impl& m = *manager->impl_;
   for (const db::JobRow& row : rows) {
-    if (row.state == "running") continue;  // AdoptOrphans
-    auto parsed = Impl::RequestFromJson(row);
+    if (row.state == RunState::kRunning) continue;  // AdoptOrphans
+    auto parsed = Impl::ServiceRequest(row);
     if (!parsed) continue;
     Job job = m.EndedJob(row, parsed->first, parsed->second);
     std::lock_guard<std::mutex> lock(m.mu);
@@ -440,11 +413,8 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& submitted) {
   if (request.tune.trials > o.max_trials)
     return InvalidArgument("trials: " + std::to_string(request.tune.trials) + " is above this server's limit of " +
                            std::to_string(o.max_trials) + " per task");
-  {
-    tuner::TuneOptions check = request.tune;
-    if (check.strategy.empty()) check.strategy = "ga";  // picked below, once the target is known
-    if (Status s = check.Validate(); !s.ok()) return s;
-  }
+  if (request.origin != JobOrigin::kService) return InvalidArgument("origin: the server runs service jobs only");
+  if (Status s = request.tune.Validate(); !s.ok()) return s;
   if (!request.tune.model_path.empty()) return InvalidArgument("model_path: a server job cannot name a model file");
   for (size_t i = 0; i < request.workloads.size(); ++i) {
     const compiler::Workload& w = request.workloads[i];
@@ -457,10 +427,9 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& submitted) {
   }
   auto target = DeployTarget(request.target_spec, request.threads);
   if (!target.ok()) return Status(target.status().code(), "target: " + target.status().message());
-  if (request.tune.strategy.empty()) {
-    PT_ASSIGN_OR_RETURN(tuner::DefaultStrategyChoice choice, tuner::DefaultStrategy(m.store, *target, "ga", o.shipped_model_dir));
-    request.tune.strategy = choice.strategy;
-    request.strategy_note = "the server's default: " + choice.why;
+  if (request.pick_strategy) {
+    PT_RETURN_IF_ERROR(m.lifecycle.PickStrategy(request, *target, tuner::Strategy::kGa));
+    request.strategy_note = "the server's default: " + request.strategy_note;
   }
   {
     std::lock_guard<std::mutex> lock(m.mu);
@@ -474,7 +443,7 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& submitted) {
   }
   m.JoinFinished();  // threads of runs that ended since
   std::lock_guard<std::mutex> serial(m.adopt_mu);  // no take-over scan between CreateJob and AddJob
-  PT_ASSIGN_OR_RETURN(int64_t id, m.store.CreateJob(Impl::RequestJson(request, *target).dump()));
+  PT_ASSIGN_OR_RETURN(int64_t id, m.lifecycle.OpenJob(request, *target));
   auto leased = m.store.AcquireLease(JobLease(id), m.holder, o.lease_seconds);
   if (!leased.ok() || !*leased)
     spdlog::warn("job {}: taking its lease failed ({}); it runs here, and its task leases keep other servers "
@@ -483,7 +452,7 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& submitted) {
   StatusOr<int64_t> added = m.AddJob(request, *target, id, Now(), {});
   if (!added.ok()) {
     // The client is told it failed: the store must not resume it later.
-    if (Status s = m.store.FinishJob(id, "failed"); !s.ok())
+    if (Status s = m.lifecycle.EndJob(id, RunState::kFailed); !s.ok())
       spdlog::error("job {}: storing its failure failed: {}", id, s.ToString());
   }
   return added;
@@ -498,11 +467,11 @@ StatusOr<JobView> JobManager::Get(int64_t job_id) const {
   return impl_->Foreign(job_id);
 }
 
-std::vector<JobView> JobManager::List(const std::string& state) const {
+std::vector<JobView> JobManager::List(std::optional<db::JobState> state) const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   std::vector<JobView> out;
   for (const auto& [id, job] : impl_->jobs)
-    if (state.empty() || job.view.state == state) out.push_back(impl_->ViewLocked(job));
+    if (!state || job.view.state == *state) out.push_back(impl_->ViewLocked(job));
   return out;
 }
 
@@ -516,11 +485,11 @@ StatusOr<JobView> JobManager::Cancel(int64_t job_id) {
     if (it == m.jobs.end()) return NotFound("job_id: no job " + std::to_string(job_id));
     Job& job = it->second;
     if (Terminal(job.view.state))
-      return FailedPrecondition("job_id: job " + std::to_string(job_id) + " already ended (" + job.view.state + ")");
+      return FailedPrecondition("job_id: job " + std::to_string(job_id) + " already ended (" + db::StateName(job.view.state) + ")");
     for (size_t i = 0; i < job.tasks.size(); ++i) {
       Task& t = job.tasks[i];
       if (Terminal(t.view.state)) continue;
-      t.view.state = "cancelled";
+      t.view.state = RunState::kCancelled;
       t.view.message = "cancelled by the client";
       tasks.push_back(t.view.task_id);
       if (std::shared_ptr<Run> run = t.run) {
@@ -545,12 +514,12 @@ StatusOr<JobView> JobManager::Cancel(int64_t job_id) {
           }
         }
       }
-      m.LogLocked(job, JobEventKind::kTaskDone, static_cast<int>(i), "cancelled");
+      m.LogLocked(job, JobEventKind::kTaskDone, static_cast<int>(i), db::StateName(RunState::kCancelled));
     }
     m.MaybeEndJobLocked(job);
     view = m.ViewLocked(job);
     for (int64_t t : tasks)
-      if (Status s = m.store.FinishTask(t, "cancelled", 0); !s.ok())
+      if (Status s = m.lifecycle.EndTask(t, RunState::kCancelled, 0, ""); !s.ok())
         spdlog::error("task {}: storing its cancel failed: {}", t, s.ToString());
     m.FinishJobsInStore({{job_id, view.state}});
   }
@@ -586,7 +555,7 @@ StatusOr<std::vector<JobEvent>> JobManager::Events(int64_t job_id, int64_t after
     JobEvent e;
     e.kind = JobEventKind::kSnapshot;
     e.sequence = static_cast<int64_t>(job.log.size());
-    e.message = "job " + std::to_string(job_id) + " is " + job.view.state;
+    e.message = "job " + std::to_string(job_id) + " is " + db::StateName(job.view.state);
     e.job = m.ViewLocked(job);
     out.push_back(std::move(e));
     return out;

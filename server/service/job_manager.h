@@ -16,24 +16,11 @@
 #include "compiler/target/target.h"
 #include "compiler/ops/workload.h"
 #include "db/store.h"
+#include "server/service/job_request.h"
 #include "server/service/measure_queue.h"
 #include "tuner/tuning_loop.h"
 
 namespace priortune::server {
-
-struct JobRequest {
-  std::vector<compiler::Workload> workloads;  // duplicates are one task
-  std::string target_spec = "host";           // as the client gave it
-  int threads = 1;
-  tuner::TuneOptions tune;                    // trials (per task), strategy, batch, seed
-  // tune.strategy empty: the server picks (tuner::DefaultStrategy, "ga" without a prior)
-  // and says why here.
-  std::string strategy_note;
-  int priority = 0;
-  std::string name;
-  std::string client = "anonymous";           // the token's name
-  double worker_deadline_seconds = 0;         // 0 or above the server's: the server's
-};
 
 struct JobManagerOptions {
   int max_concurrent_runs = 4;          // tuning runs searching at once (the rest queue)
@@ -59,7 +46,7 @@ struct TaskView {
   int64_t task_id = 0;
   compiler::Workload workload;
   std::string workload_key, target_key;
-  std::string state;          // queued, running, done, failed, cancelled
+  db::TaskState state = db::TaskState::kQueued;
   int trials = 0;             // budget
   int stored = 0;             // records of the (workload, target) in the store
   int measured = 0;           // measured by the run that serves this task
@@ -74,7 +61,9 @@ struct TaskView {
 
 struct JobView {
   int64_t id = 0;
-  std::string name, state, client, strategy, target_spec, target_key;
+  std::string name, client, target_spec, target_key;
+  db::JobState state = db::JobState::kQueued;
+  tuner::Strategy strategy = tuner::Strategy::kGa;
   std::string strategy_note;  // why the server picked the strategy; empty if the client named it
   int threads = 1, priority = 0;
   double created = 0, finished = 0, eta_seconds = 0;
@@ -104,12 +93,13 @@ class JobManager {
   // Stores the job and its tasks and starts (or joins) their runs. InvalidArgument naming
   // the field (workloads[i].dims, trials, strategy, target), NotFound for an unknown op,
   // ResourceExhausted for a workload over the memory cap or a client over its job limit.
-  // An empty tune.strategy is picked here (JobRequest::strategy_note).
+  // A request with pick_strategy gets its strategy here (ga without a meta-trained model;
+  // JobRequest::strategy_note says why). Only service requests (JobRequest::origin).
   StatusOr<int64_t> Submit(const JobRequest& request);
   // NotFound; a job this server does not hold is read from the store when it ended, and
   // Unavailable (naming the server that holds it) while it runs elsewhere.
   StatusOr<JobView> Get(int64_t job_id) const;
-  std::vector<JobView> List(const std::string& state) const;  // "" = all, in id order
+  std::vector<JobView> List(std::optional<db::JobState> state) const;  // nullopt: all, in id order
   // Cancels the job's tasks; a run another job still needs goes on. FailedPrecondition
   // for a job already ended, NotFound for an unknown one.
   StatusOr<JobView> Cancel(int64_t job_id);

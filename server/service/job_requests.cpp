@@ -58,61 +58,21 @@ void JobManager::Impl::LogLocked(Job& job, JobEventKind kind, int task, const st
   changed.notify_all();
 }
 
-json JobManager::Impl::RequestJson(const JobRequest& r, const compiler::Target& target) {
-  json workloads = json::array();
-  for (const auto& w : r.workloads) workloads.push_back(json::parse(w.ToJson()));
-  return {{"service", 1},
-          {"name", r.name},
-          {"client", r.client},
-          {"priority", r.priority},
-          {"target_spec", r.target_spec},
-          {"threads", r.threads},
-          {"target", json::parse(target.ToJson())},
-          {"workloads", workloads},
-          {"trials", r.tune.trials},
-          {"strategy", r.tune.strategy},
-          {"strategy_note", r.strategy_note},
-          {"batch_size", r.tune.batch_size},
-          {"seed", r.tune.seed},
-          {"worker_deadline_seconds", r.worker_deadline_seconds}};
-}
-
-std::optional<std::pair<JobRequest, compiler::Target>> JobManager::Impl::RequestFromJson(const db::JobRow& row) {
-  json request = json::parse(row.request_json, nullptr, false);
-  if (request.is_discarded() || !request.is_object() || request.value("service", 0) != 1) return std::nullopt;
-  auto target = compiler::Target::FromJson(request["target"].dump());
-  if (!target.ok()) {
-    spdlog::error("job {}: its stored target does not parse ({}); left as it is", row.id, target.status().ToString());
+std::optional<std::pair<JobRequest, compiler::Target>> JobManager::Impl::ServiceRequest(const db::JobRow& row) {
+  auto parsed = ParseJobRequest(row.request_json);
+  if (!parsed.ok()) {
+    spdlog::error("job {}: {}; left as it is", row.id, parsed.status().ToString());
     return std::nullopt;
   }
-  JobRequest r;
-  r.name = request.value("name", "");
-  r.client = request.value("client", "anonymous");
-  r.priority = request.value("priority", 0);
-  r.target_spec = request.value("target_spec", "");
-  r.threads = request.value("threads", 1);
-  r.tune.trials = request.value("trials", 200);
-  r.tune.strategy = request.value("strategy", "ga");
-  r.strategy_note = request.value("strategy_note", "");
-  r.tune.batch_size = request.value("batch_size", 16);
-  r.tune.seed = request.value("seed", uint64_t{1});
-  r.worker_deadline_seconds = request.value("worker_deadline_seconds", 0.0);
-  for (const auto& w : request["workloads"]) {
-    auto parsed = compiler::Workload::FromJson(w.dump());
-    if (!parsed.ok()) {
-      spdlog::error("job {}: a stored workload does not parse; left as it is", row.id);
-      return std::nullopt;
-    }
-    r.workloads.push_back(*parsed);
-  }
-  return std::make_pair(std::move(r), std::move(*target));
+  if (parsed->first.origin != JobOrigin::kService) return std::nullopt;
+  return std::move(*parsed);
 }
 
 JobView JobManager::Impl::HeaderView(const JobRequest& r, const compiler::Target& target, int64_t id, double created) {
   JobView v;
   v.id = id;
   v.name = r.name;
-  v.state = "queued";
+  v.state = RunState::kQueued;
   v.client = r.client;
   v.strategy = r.tune.strategy;
   v.strategy_note = r.strategy_note;
@@ -153,9 +113,9 @@ StatusOr<JobView> JobManager::Impl::Foreign(int64_t job_id) {
     if (row.status().code() == StatusCode::kNotFound) return NotFound("job_id: no job " + std::to_string(job_id));
     return row.status();
   }
-  auto parsed = RequestFromJson(*row);
+  auto parsed = ServiceRequest(*row);
   if (!parsed) return NotFound("job_id: job " + std::to_string(job_id) + " is not a tuning-service job");
-  if (row->state == "running") {
+  if (row->state == RunState::kRunning) {
     auto rows = store.Leases(JobLease(job_id));
     std::string other = rows.ok() ? HolderOf(*rows, JobLease(job_id)) : "";
     return Status(StatusCode::kUnavailable,

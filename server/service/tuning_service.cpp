@@ -85,7 +85,7 @@ void TaskToProto(const TaskView& t, v1::TaskStatus* out) {
   ToProto(t.workload, out->mutable_workload());
   out->set_workload_key(t.workload_key);
   out->set_target_key(t.target_key);
-  out->set_state(t.state);
+  out->set_state(StateToProto(t.state));
   out->set_trials(t.trials);
   out->set_stored(t.stored);
   out->set_measured(t.measured);
@@ -101,14 +101,14 @@ void TaskToProto(const TaskView& t, v1::TaskStatus* out) {
 void JobToProto(const JobView& j, v1::JobStatus* out) {
   out->set_job_id(j.id);
   out->set_name(j.name);
-  out->set_state(j.state);
+  out->set_state(StateToProto(j.state));
   out->set_client(j.client);
   out->set_priority(j.priority);
   out->set_created(j.created);
   out->set_finished(j.finished);
   for (const auto& t : j.tasks) TaskToProto(t, out->add_tasks());
   out->set_eta_seconds(j.eta_seconds);
-  out->set_strategy(j.strategy);
+  out->set_strategy(StrategyToProto(j.strategy));
   out->mutable_target()->set_spec(j.target_spec);
   out->mutable_target()->set_threads(j.threads);
   out->set_target_key(j.target_key);
@@ -164,12 +164,13 @@ class TuningServiceImpl final : public v1::TuningService::Service {
     r.target_spec = req->target().spec().empty() ? "host" : req->target().spec();
     r.threads = req->target().threads() == 0 ? 1 : req->target().threads();
     if (r.threads < 0) return Invalid("target.threads: " + std::to_string(r.threads) + " is negative");
-    r.tune.trials = req->trials() == 0 ? 200 : req->trials();
+    if (req->trials() != 0) r.tune.trials = req->trials();
     if (req->batch_size() != 0) r.tune.batch_size = req->batch_size();
     if (req->seed() != 0) r.tune.seed = req->seed();
-    auto strategy = ResolveStrategy(req->strategy(), req->cost_model());
+    auto strategy = StrategyFromProto(req->strategy(), req->cost_model());
     if (!strategy.ok()) return ToGrpc(strategy.status());
-    r.tune.strategy = *strategy;
+    r.pick_strategy = !*strategy;
+    if (*strategy) r.tune.strategy = **strategy;
     if (!(req->worker_deadline_seconds() >= 0))
       return Invalid("worker_deadline_seconds: must not be negative");
     r.worker_deadline_seconds = req->worker_deadline_seconds();
@@ -177,7 +178,7 @@ class TuningServiceImpl final : public v1::TuningService::Service {
     if (!id.ok()) return ToGrpc(id.status());
     resp->set_job_id(*id);
     if (auto view = jobs_.Get(*id); view.ok()) {
-      resp->set_strategy(view->strategy);
+      resp->set_strategy(StrategyToProto(view->strategy));
       resp->set_strategy_note(view->strategy_note);
     }
     return grpc::Status::OK;
@@ -202,7 +203,7 @@ class TuningServiceImpl final : public v1::TuningService::Service {
         seq = e.sequence;
         bool ended = e.kind == JobEventKind::kJobDone ||
                      (e.kind == JobEventKind::kSnapshot &&
-                      (e.job.state == "done" || e.job.state == "failed" || e.job.state == "cancelled"));
+                      db::Terminal(e.job.state));
         if (ended) return grpc::Status::OK;
       }
       if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; watch again later");
@@ -222,7 +223,9 @@ class TuningServiceImpl final : public v1::TuningService::Service {
   grpc::Status ListJobs(grpc::ServerContext* ctx, const v1::ListJobsRequest* req, v1::ListJobsResponse* resp) override {
     Principal who;
     if (auto s = auth_.Check(ctx, Role::kClient, "ListJobs", &who); !s.ok()) return s;
-    for (const JobView& j : jobs_.List(req->state())) JobToProto(j, resp->add_jobs());
+    auto state = StateFilterFromProto(req->state());
+    if (!state.ok()) return ToGrpc(state.status());
+    for (const JobView& j : jobs_.List(*state)) JobToProto(j, resp->add_jobs());
     return grpc::Status::OK;
   }
 
@@ -364,23 +367,6 @@ class TuningServiceImpl final : public v1::TuningService::Service {
   void Stop() { stopping_ = true; }
 
  private:
-  static StatusOr<std::string> ResolveStrategy(const std::string& strategy, const std::string& model) {
-    if (strategy.empty() && model.empty()) return std::string();  // JobManager::Submit picks
-    std::string s = strategy.empty() ? "ga" : strategy;
-    static const char* kKnown[] = {"ga", "random", "grid", "xgb-ga", "meta-ga", "one-shot"};
-    if (std::find(std::begin(kKnown), std::end(kKnown), s) == std::end(kKnown))
-      return InvalidArgument("strategy: '" + s + "' is not one of ga, random, grid, xgb-ga, meta-ga, one-shot");
-    if (model.empty()) return s;
-    if (model != "none" && model != "xgboost" && model != "neural")
-      return InvalidArgument("cost_model: '" + model + "' is not one of none, xgboost, neural");
-    if (s == "ga" && model == "xgboost") return std::string("xgb-ga");
-    if (s == "ga" && model == "neural") return std::string("meta-ga");
-    std::string implied = s == "xgb-ga" ? "xgboost" : (s == "meta-ga" || s == "one-shot") ? "neural" : "none";
-    if (model != implied)
-      return InvalidArgument("cost_model: '" + model + "' does not fit strategy '" + s + "' (it uses " + implied + ")");
-    return s;
-  }
-
   StatusOr<compiler::Target> LookupTarget(const v1::TargetSelector& sel) {
     std::string spec = sel.spec().empty() ? "host" : sel.spec();
     int threads = sel.threads() == 0 ? 1 : sel.threads();

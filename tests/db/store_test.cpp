@@ -188,6 +188,40 @@ TEST_P(StoreTest, BestFallsBackFromExactTargetToIsaFamilyToAnyTarget) {
   EXPECT_FALSE(store->Best("other", "zen4", "x86_64-avx512").value().has_value());
 }
 
+TEST_P(StoreTest, BestReadsALevelAPageAtATimeUntilTheFilterAcceptsOne) {
+  auto store = Open("pages.db");
+  // 150 correct records on the exact target (more than two pages of the ladder), 3 on
+  // another target of the family; the filter refuses all but one deep in the exact level.
+  std::vector<Record> batch;
+  for (int i = 0; i < 150; ++i) batch.push_back(MakeRecord("w", "zen4", "x86_64-avx512", i, {1e-3 * (1 + i)}));
+  for (int i = 0; i < 3; ++i) batch.push_back(MakeRecord("w", "skx", "x86_64-avx512", 1000 + i, {1e-6}));
+  ASSERT_TRUE(store->AddRecords(batch).ok());
+  std::vector<std::string> tried;
+  auto deep = store->Best("w", "zen4", "x86_64-avx512", [&](const Record& r, MatchLevel) {
+    tried.push_back(r.config_hash);
+    return r.config_hash == "h140" ? "" : "refused";
+  });
+  ASSERT_TRUE(deep.ok()) << deep.status().ToString();
+  ASSERT_TRUE(deep->has_value());
+  EXPECT_EQ((*deep)->level, MatchLevel::kExact);
+  EXPECT_EQ((*deep)->record.config_hash, "h140");
+  ASSERT_EQ(tried.size(), 141u);  // each tried once, fastest first
+  EXPECT_EQ(tried[0], "h0");
+  EXPECT_EQ(tried[140], "h140");
+  // Refusing the whole exact level falls to the family, whose records come in once each.
+  tried.clear();
+  auto family = store->Best("w", "zen4", "x86_64-avx512", [&](const Record& r, MatchLevel level) {
+    tried.push_back(r.config_hash);
+    return level == MatchLevel::kIsaFamily && r.config_hash == "h1002" ? "" : "refused";
+  });
+  ASSERT_TRUE(family.ok() && family->has_value());
+  EXPECT_EQ((*family)->level, MatchLevel::kIsaFamily);
+  EXPECT_EQ((*family)->record.config_hash, "h1002");
+  EXPECT_EQ(tried.size(), 150u + 3u);
+  std::set<std::string> once(tried.begin(), tried.end());
+  EXPECT_EQ(once.size(), tried.size());
+}
+
 TEST_P(StoreTest, TwoWriterProcessesAtOnceLoseNothing) {
   Open("shared.db").reset();
   constexpr int kBatches = 40, kPerBatch = 10;
@@ -340,12 +374,12 @@ TEST_P(StoreTest, JobsListInCreationOrderAndFilterByState) {
   auto a = store->CreateJob(R"({"a":1})");
   auto b = store->CreateJob(R"({"b":2})");
   ASSERT_TRUE(a.ok() && b.ok());
-  ASSERT_TRUE(store->FinishJob(*a, "done").ok());
-  auto all = store->Jobs("");
+  ASSERT_TRUE(store->FinishJob(*a, JobState::kDone).ok());
+  auto all = store->Jobs(std::nullopt);
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->size(), 2u);
   EXPECT_EQ((*all)[0].id, *a);
-  auto running = store->Jobs("running");
+  auto running = store->Jobs(JobState::kRunning);
   ASSERT_TRUE(running.ok());
   ASSERT_EQ(running->size(), 1u);
   EXPECT_EQ((*running)[0].id, *b);
@@ -367,6 +401,28 @@ TEST_P(StoreTest, AnUnknownErrorKindIsRefusedNotGuessed) {
   EXPECT_NE(history.status().message().find("melted"), std::string::npos) << history.status().message();
 }
 
+TEST_P(StoreTest, AnUnknownJobOrTaskStateIsRefusedNotGuessed) {
+  int64_t job = 0;
+  {
+    auto store = Open("states.db");
+    job = store->CreateJob("{}").value();
+    ASSERT_TRUE(store->CreateTask(job, MakeRecord("w", "t", "f", 0, {}), 10).ok());
+  }
+  ASSERT_EQ(EditSql("states.db", "UPDATE jobs SET state = 'paused'"), "");
+  ASSERT_EQ(EditSql("states.db", "UPDATE tasks SET state = 'melted'"), "");
+  auto store = Open("states.db");
+  auto jobs = store->Jobs(std::nullopt);
+  ASSERT_FALSE(jobs.ok());
+  EXPECT_EQ(jobs.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(jobs.status().message().find("job " + std::to_string(job) + ": field 'state': unknown state 'paused'"),
+            std::string::npos)
+      << jobs.status().message();
+  EXPECT_EQ(store->GetJob(job).status().code(), StatusCode::kDataLoss);
+  auto tasks = store->TasksOfJob(job);
+  ASSERT_FALSE(tasks.ok());
+  EXPECT_NE(tasks.status().message().find("'melted'"), std::string::npos) << tasks.status().message();
+}
+
 TEST_P(StoreTest, JobsAndTasksAreRecorded) {
   auto store = Open("jobs.db");
   auto job = store->CreateJob(R"({"op":"matmul"})");
@@ -374,22 +430,22 @@ TEST_P(StoreTest, JobsAndTasksAreRecorded) {
   auto running = store->GetJob(*job);
   ASSERT_TRUE(running.ok()) << running.status().ToString();
   EXPECT_EQ(running->request_json, R"({"op":"matmul"})");
-  EXPECT_EQ(running->state, "running");
+  EXPECT_EQ(running->state, JobState::kRunning);
   EXPECT_GT(running->created, 0);
   EXPECT_EQ(running->finished, 0);
   auto task = store->CreateTask(*job, MakeRecord("w", "t", "f", 0, {}), 200);
   ASSERT_TRUE(task.ok()) << task.status().ToString();
   auto second = store->CreateTask(*job, MakeRecord("w2", "t", "f", 0, {}), 50);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
-  ASSERT_TRUE(store->FinishTask(*task, "done", 180).ok());
-  ASSERT_TRUE(store->FinishJob(*job, "interrupted").ok());
-  EXPECT_EQ(store->FinishJob(*job + 1, "done").code(), StatusCode::kNotFound);
-  EXPECT_EQ(store->FinishTask(*second + 1, "done", 1).code(), StatusCode::kNotFound);
+  ASSERT_TRUE(store->FinishTask(*task, TaskState::kDone, 180).ok());
+  ASSERT_TRUE(store->FinishJob(*job, JobState::kInterrupted).ok());
+  EXPECT_EQ(store->FinishJob(*job + 1, JobState::kDone).code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->FinishTask(*second + 1, TaskState::kDone, 1).code(), StatusCode::kNotFound);
   EXPECT_EQ(store->GetJob(*job + 1).status().code(), StatusCode::kNotFound);
 
   auto ended = store->GetJob(*job);
   ASSERT_TRUE(ended.ok());
-  EXPECT_EQ(ended->state, "interrupted");
+  EXPECT_EQ(ended->state, JobState::kInterrupted);
   EXPECT_GE(ended->finished, ended->created);
   auto tasks = store->TasksOfJob(*job);
   ASSERT_TRUE(tasks.ok()) << tasks.status().ToString();
@@ -399,10 +455,10 @@ TEST_P(StoreTest, JobsAndTasksAreRecorded) {
   EXPECT_EQ((*tasks)[0].target_key, "t");
   EXPECT_EQ((*tasks)[0].trials, 200);
   EXPECT_EQ((*tasks)[0].measured, 180);
-  EXPECT_EQ((*tasks)[0].state, "done");
+  EXPECT_EQ((*tasks)[0].state, TaskState::kDone);
   EXPECT_EQ((*tasks)[1].workload_key, "w2");
   EXPECT_EQ((*tasks)[1].trials, 50);
-  EXPECT_EQ((*tasks)[1].state, "running");
+  EXPECT_EQ((*tasks)[1].state, TaskState::kRunning);
   // A record of a job that does not exist breaks the foreign key: nothing is written.
   std::vector<Record> batch{MakeRecord("w", "t", "f", 1, {1.0}), MakeRecord("w", "t", "f", 2, {1.0})};
   batch[1].job_id = 999;

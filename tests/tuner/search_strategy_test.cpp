@@ -140,12 +140,51 @@ TEST(RandomSearch, SamplesWithoutReplacementUntilExhausted) {
   EXPECT_EQ(seen.size(), 20u);
 }
 
-TEST(SearchStrategy, UnknownStrategyNameIsRejectedWithTheName) {
+TEST(SearchStrategy, ModelGuidedStrategiesAreRefusedWithoutFeatures) {
   SearchSpace space = SyntheticSpace();
-  auto s = MakeSearchStrategy("annealing", space, 1);
+  auto s = MakeSearchStrategy(Strategy::kXgbGa, space, 1);
   ASSERT_FALSE(s.ok());
-  EXPECT_NE(s.status().message().find("annealing"), std::string::npos);
-  EXPECT_TRUE(MakeSearchStrategy("ga", space, 1).ok());
+  EXPECT_NE(s.status().message().find("xgb-ga needs the workload's features"), std::string::npos)
+      << s.status().message();
+  EXPECT_TRUE(MakeSearchStrategy(Strategy::kGa, space, 1).ok());
+  EXPECT_TRUE(MakeSearchStrategy(Strategy::kGrid, space, 1).ok());
+}
+
+TEST(StrategyNames, EveryStrategyPrintsAndParsesBackAndOthersAreRefused) {
+  int seen = 0;
+  for (Strategy s : {Strategy::kGa, Strategy::kRandom, Strategy::kGrid, Strategy::kXgbGa, Strategy::kMetaGa,
+                     Strategy::kOneShot}) {
+    auto back = ParseStrategy(StrategyName(s));
+    ASSERT_TRUE(back.ok()) << StrategyName(s);
+    EXPECT_EQ(*back, s);
+    EXPECT_NE(KnownStrategies().find(StrategyName(s)), std::string::npos);
+    ++seen;
+  }
+  EXPECT_EQ(seen, 6);
+  auto bad = ParseStrategy("annealing");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad.status().message(),
+            "unknown search strategy 'annealing' (known: ga, random, grid, xgb-ga, meta-ga, one-shot)");
+  EXPECT_FALSE(ParseStrategy("GA").ok());
+  EXPECT_FALSE(ParseStrategy("").ok());
+}
+
+TEST(StrategyNames, CostModelsFollowTheirStrategiesAndCombineWithGa) {
+  EXPECT_EQ(CostModelOf(Strategy::kGa), CostModelKind::kNone);
+  EXPECT_EQ(CostModelOf(Strategy::kXgbGa), CostModelKind::kXgboost);
+  EXPECT_EQ(CostModelOf(Strategy::kOneShot), CostModelKind::kNeural);
+  EXPECT_FALSE(ModelGuided(Strategy::kGrid));
+  EXPECT_TRUE(ModelGuided(Strategy::kMetaGa));
+  EXPECT_EQ(WithCostModel(Strategy::kGa, CostModelKind::kXgboost).value(), Strategy::kXgbGa);
+  EXPECT_EQ(WithCostModel(Strategy::kGa, CostModelKind::kNeural).value(), Strategy::kMetaGa);
+  EXPECT_EQ(WithCostModel(Strategy::kOneShot, CostModelKind::kNeural).value(), Strategy::kOneShot);
+  auto misfit = WithCostModel(Strategy::kRandom, CostModelKind::kXgboost);
+  ASSERT_FALSE(misfit.ok());
+  EXPECT_EQ(misfit.status().message(), "cost_model: 'xgboost' does not fit strategy 'random' (it uses none)");
+  for (CostModelKind k : {CostModelKind::kNone, CostModelKind::kXgboost, CostModelKind::kNeural})
+    EXPECT_EQ(ParseCostModel(CostModelName(k)).value(), k);
+  EXPECT_FALSE(ParseCostModel("forest").ok());
 }
 
 }  // namespace

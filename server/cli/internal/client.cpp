@@ -117,7 +117,8 @@ int Watch(const Client& c, int64_t job_id) {
     if (!s.ok()) return Refused(s);
     break;
   }
-  if (final_state == "done") {
+  auto state = StateFromProto(final_state);
+  if (state.ok() && *state == db::RunState::kDone) {
     std::printf("job %lld done\n", static_cast<long long>(job_id));
     return 0;
   }

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "server/service/job_lifecycle.h"
 #include "server/service/job_manager.h"
 
 namespace priortune::server {
@@ -27,8 +28,8 @@ using Clock = std::chrono::steady_clock;
 
 double Now();
 
-// A job or task state that no longer changes: done, failed or cancelled.
-bool Terminal(const std::string& state);
+using db::RunState;
+using db::Terminal;
 
 // The store lease names of a job and of a run (task:<workload key>/<target key>).
 std::string JobLease(int64_t id);
@@ -89,6 +90,7 @@ struct Run {
 
 struct JobManager::Impl {
   db::Store& store;
+  JobLifecycle lifecycle;  // over `store`: opens jobs, tunes runs, stores the ends
   MeasureQueue& queue;
   JobManagerOptions options;
   mutable std::mutex mu;
@@ -108,7 +110,7 @@ struct JobManager::Impl {
   std::set<int64_t> unadoptable;       // running jobs in the store that do not parse
 
   Impl(db::Store& s, MeasureQueue& q, const JobManagerOptions& o)
-      : store(s), queue(q), options(o), holder(o.server_id.empty() ? DefaultServerId() : o.server_id) {}
+      : store(s), lifecycle(s, o.shipped_model_dir), queue(q), options(o), holder(o.server_id.empty() ? DefaultServerId() : o.server_id) {}
 
   // --- views and events (mu held) ---
   JobView ViewLocked(const Job& job) const;
@@ -117,10 +119,9 @@ struct JobManager::Impl {
   void LogLocked(Job& job, JobEventKind kind, int task, const std::string& message, bool batch = false);
 
   // --- the request as stored (resumed from it) ---
-  static nlohmann::json RequestJson(const JobRequest& r, const compiler::Target& target);
-  // The request and target RequestJson stored; nullopt (logged) for a job that is not a
-  // service job (a `tune` run's) or that does not parse.
-  static std::optional<std::pair<JobRequest, compiler::Target>> RequestFromJson(const db::JobRow& row);
+  // The request and target of a service job; nullopt for a job of the CLI (`tune`,
+  // `tune-model`) and for one that does not parse (logged).
+  static std::optional<std::pair<JobRequest, compiler::Target>> ServiceRequest(const db::JobRow& row);
   // A job's view without its tasks.
   static JobView HeaderView(const JobRequest& r, const compiler::Target& target, int64_t id, double created);
 
@@ -162,18 +163,36 @@ struct JobManager::Impl {
     Run& run_;
   };
 
+  // A run's thread: tunes through the lifecycle, then Finish.
   void Execute(std::shared_ptr<Run> run);
+  // A batch's progress: into the run and its subscribers' event logs.
+  void Progress(Run& run, const tuner::TuneProgress& p);
+  // How the run ended for its tasks: OutcomeOf, failed for no worker, cancelled for a
+  // lost lease (its tasks queue again).
+  static TaskOutcome OutcomeOfRun(const Run& run, StatusOr<tuner::TuneSummary> summary);
+
+  // A task's end to store.
+  struct TaskEnd {
+    int64_t task_id;
+    RunState state;
+    std::string notes;
+    int64_t measured;
+  };
+  // One subscribed task of an ended run (mu held): its view and events, its end to store
+  // into `ends`, or a run of its own when it needs more (a larger budget, a cancelled run).
+  void EndSubscriberLocked(const Run& run, const TaskOutcome& outcome, int64_t job_id, int task_index,
+                           std::vector<TaskEnd>& ends);
 
   // Ends of tasks and jobs are written to the store with `mu` held, so that a watcher
   // that saw a job end finds that end stored, and so that the ends of two runs of one
   // job are stored in the order they happened.
-  void Finish(const std::shared_ptr<Run>& run, const StatusOr<tuner::TuneSummary>& summary);
+  void Finish(const std::shared_ptr<Run>& run, StatusOr<tuner::TuneSummary> summary);
 
   // True when every task ended: the job's state is set and JOB_DONE logged.
   bool MaybeEndJobLocked(Job& job);
 
   // (job, state) pairs; the caller holds mu. An ended job's lease is given up.
-  void FinishJobsInStore(const std::vector<std::pair<int64_t, std::string>>& ended);
+  void FinishJobsInStore(const std::vector<std::pair<int64_t, db::JobState>>& ended);
 
   // An ended job as stored: shown, never run again.
   Job EndedJob(const db::JobRow& row, const JobRequest& r, const compiler::Target& target);
