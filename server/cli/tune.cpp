@@ -45,7 +45,6 @@ struct TuneCommandOptions {
   double timeout_seconds = 20;    // per candidate
   std::string trace;              // CSV of trial, cost, best, elapsed seconds (tuning-efficiency studies)
   bool compare = true;            // time best vs default vs OpenBLAS at the end
-  bool test_faults = false;       // workers honour the test-only knob (tests only)
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -166,7 +165,6 @@ EmbeddedWorkersOptions EmbeddedOptions(const TuneCommandOptions& o) {
   e.threads = o.threads;
   e.timeout_seconds = o.timeout_seconds;
   e.memory_cap_bytes = o.workload.memory_cap_bytes();
-  e.test_faults = o.test_faults;
   return e;
 }
 
@@ -357,7 +355,6 @@ void AddTune(Commands& commands) {
                 "do not measure the hand-picked config first (for studies of search strategies)");
   cmd->add_option("--trace", o->trace, "write trial,cost,best,elapsed CSV here");
   cmd->add_flag("!--no-compare", o->compare, "skip re-timing best vs default vs OpenBLAS");
-  cmd->add_flag("--test-faults", o->test_faults, "workers honour the test-only fault knob")->group("");
   commands.Add(cmd, [o] { return RunTune(*o); });
 }
 

@@ -47,7 +47,7 @@ void AddWorker(Commands& commands) {
   cmd->add_flag("--check-bounds", w.check_bounds,
                 "build every candidate with bounds checks: a violation is a runtime error, not a crash (slower "
                 "kernels: for hunting a bad config, not for timing)");
-  cmd->add_flag("--test-faults", w.test_faults, "honour the test-only fault knob")->group("");
+  cmd->add_option("--fault-plan", w.fault_plan, "tests only: the faults to meet, by config hash")->group("");
   cmd->add_flag("--runner", o->runner, "internal: the build-and-time child")->group("");
   commands.Add(cmd, [o] { return RunWorkerCommand(*o); });
 }

@@ -14,7 +14,6 @@ StatusOr<std::unique_ptr<EmbeddedWorkers>> EmbeddedWorkers::Start(const compiler
   std::vector<std::string> extra = {"--timeout", std::to_string(o.timeout_seconds), "--target", target.ToJson(),
                                     "--retry-seconds", "0"};
   if (o.memory_cap_bytes > 0) extra.insert(extra.end(), {"--memory-cap-mb", std::to_string(o.memory_cap_bytes >> 20)});
-  if (o.test_faults) extra.push_back("--test-faults");
   PT_ASSIGN_OR_RETURN(LocalWorkers local, LocalWorkers::Start(SelfExe(), e->workers_, address, extra, o.threads));
   e->local_.emplace(std::move(local));
   if (!e->queue_.WaitForWorkers(e->workers_, std::chrono::seconds(60)))

@@ -18,7 +18,6 @@ struct EmbeddedWorkersOptions {
   int threads = 1;
   double timeout_seconds = 10;  // per candidate
   int64_t memory_cap_bytes = 0;  // 0: the workers' default
-  bool test_faults = false;
 };
 
 class EmbeddedWorkers {

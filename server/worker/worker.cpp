@@ -31,6 +31,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <map>
@@ -49,6 +50,7 @@
 #include "server/common/internal/channel.h"
 #include "server/common/convert.h"
 #include "server/common/line_child.h"
+#include "tuner/search_space.h"
 
 namespace priortune::server {
 namespace {
@@ -154,7 +156,7 @@ class Runner {
     std::vector<std::string> args = {"worker", "--runner", "--repeat", std::to_string(o.repeat),
                                      "--min-repeat-ms", std::to_string(o.min_repeat_ms), "--target", o.target,
                                      "--memory-cap-mb", std::to_string(o.memory_cap_mb)};
-    if (o.test_faults) args.push_back("--test-faults");
+    if (!o.fault_plan.empty()) args.insert(args.end(), {"--fault-plan", o.fault_plan});
     if (o.check_bounds) args.push_back("--check-bounds");
     return args;
   }
@@ -438,6 +440,27 @@ int RunWorker(const WorkerOptions& options) {
 
 namespace {
 
+// The test-only faults (WorkerOptions::fault_plan).
+enum class Fault { kNone, kHang, kCrash, kKillWorker, kWrongAnswer };
+
+StatusOr<Fault> PlannedFault(const std::string& plan_path, const compiler::Config& config) {
+  if (plan_path.empty()) return Fault::kNone;
+  std::ifstream in(plan_path);
+  if (!in) return Fault::kNone;
+  json plan = json::parse(in, nullptr, false);
+  if (plan.is_discarded() || !plan.is_object())
+    return InvalidArgument("fault plan " + plan_path + ": not a JSON object");
+  auto it = plan.find(tuner::ConfigHash(config));
+  if (it == plan.end()) return Fault::kNone;
+  static const std::pair<const char*, Fault> kFaults[] = {{"hang", Fault::kHang},
+                                                          {"crash", Fault::kCrash},
+                                                          {"kill-worker", Fault::kKillWorker},
+                                                          {"wrong-answer", Fault::kWrongAnswer}};
+  for (const auto& [name, fault] : kFaults)
+    if (*it == name) return fault;
+  return InvalidArgument("fault plan " + plan_path + ": unknown fault " + it->dump());
+}
+
 // One candidate in the runner: validate, build, check, time. `out` is the answer.
 class CandidateRunner {
  public:
@@ -469,14 +492,13 @@ class CandidateRunner {
     if (Status runs = target->CheckRunsOnHost(); !runs.ok())
       return fail(db::ErrorKind::kInvalidConfig, "this worker refuses the candidate: " + runs.message());
 
-    int64_t fault = 0;
-    if (options_.test_faults && config->count("test_fault")) {
-      fault = config->at("test_fault");
-      config->erase("test_fault");
-      if (fault == 1) while (true) pause();  // hang: the supervisor's timeout ends it
-      if (fault == 2) abort();               // crash the runner
-      if (fault == 3) kill(getppid(), SIGKILL);  // take the whole worker down
-      if (fault == 3) while (true) pause();
+    auto fault = PlannedFault(options_.fault_plan, *config);
+    if (!fault.ok()) return fail(db::ErrorKind::kInvalidConfig, fault.status().message());
+    if (*fault == Fault::kHang) while (true) pause();  // the supervisor's timeout ends it
+    if (*fault == Fault::kCrash) abort();              // the runner dies of signal 6
+    if (*fault == Fault::kKillWorker) {                // the whole worker goes down
+      kill(getppid(), SIGKILL);
+      while (true) pause();
     }
     compiler::SetNumThreads(std::max(1, target->cores));
     auto tmpl = compiler::FindTemplate(w->op);
@@ -500,7 +522,7 @@ class CandidateRunner {
       cached_key_ = w->Key();
     }
     std::vector<float> expected = want_;
-    if (options_.test_faults && fault == 4) expected[0] += 1.0f;  // a wrong kernel's view
+    if (*fault == Fault::kWrongAnswer) expected[0] += 1.0f;  // a wrong kernel's view
     compiler::KernelMeasurement m = compiler::CheckAndTime(*kernel, *args_, expected, timing_);
     if (!m.check.run.ok()) return fail(db::ErrorKind::kRuntimeError, m.check.run.message());
     if (!m.check.ok())

@@ -22,8 +22,11 @@ struct WorkerOptions {
                                  // its code must run on this CPU
   int64_t memory_cap_mb = 0;     // refuse bigger workloads; 0: DefaultMemoryCapBytes()
   double timeout_seconds = 20;   // per candidate: build + check + timing
-  bool test_faults = false;      // honour the test-only knob "test_fault": 1 hang, 2 crash
-                                 // the runner, 3 kill the worker, 4 fail the correctness check
+  // Tests only: a JSON file {"<config hash>": "hang" | "crash" | "kill-worker" |
+  // "wrong-answer"} the runner reads before each candidate (a missing file plans no
+  // fault); a candidate whose config hash it names meets that fault instead of its run.
+  // Empty (production): no file is read.
+  std::string fault_plan;
   int min_repeat_ms = 20;        // timing protocol: rounds of at least this long
   int repeat = 3;                // timing rounds per candidate
   bool check_bounds = false;     // build candidates bounds-checked (a violation: runtime error)

@@ -13,11 +13,14 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "server/service/local_workers.h"
 #include "server/service/measure_queue.h"
 #include "server/service/worker_service.h"
+#include "tuner/search_space.h"
 
 namespace priortune::server {
 
@@ -48,7 +51,7 @@ class Cluster {
   }
   // Starts `n` more worker processes and waits until all are connected.
   void AddWorkers(int n, std::vector<std::string> extra = {}) {
-    extra.insert(extra.end(), {"--test-faults", "--repeat", "2", "--min-repeat-ms", "5"});
+    extra.insert(extra.end(), {"--fault-plan", FaultPlanPath(), "--repeat", "2", "--min-repeat-ms", "5"});
     auto w = LocalWorkers::Start(PRIORTUNE_EXE, n, address(), extra);
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     workers_.push_back(std::move(w).value());
@@ -70,6 +73,19 @@ class Cluster {
   void Lost() { --expected_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  // The workers' fault plan (WorkerOptions::fault_plan): the file the runners read.
+  std::string FaultPlanPath() const { return Path("faults.json"); }
+  // Plans `fault` (hang, crash, kill-worker, wrong-answer) for the candidate of `config`.
+  // Written to a new file and renamed, so a runner reads the old plan or the new one.
+  void PlanFault(const compiler::Config& config, const std::string& fault) { PlanFaultIn(FaultPlanPath(), config, fault); }
+  static void PlanFaultIn(const std::string& path, const compiler::Config& config, const std::string& fault) {
+    nlohmann::json plan = nlohmann::json::object();
+    if (std::ifstream in(path); in) plan = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_TRUE(plan.is_object());
+    plan[tuner::ConfigHash(config)] = fault;
+    std::ofstream(path + ".new") << plan.dump();
+    std::filesystem::rename(path + ".new", path);
+  }
   MeasureQueue& queue() { return queue_; }
 
  private:

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <fstream>
 #include <memory>
 #include <thread>
 
@@ -102,7 +103,7 @@ TEST(Faults, AHangingCandidateIsStoredAsTimeoutAndTuningGoesOn) {
   // generous enough for a 32^3 build on a loaded machine.
   cluster.AddWorkers(1, {"--timeout", "5"});
   auto candidates = Candidates(3, compiler::MatmulWorkload(32, 32, 32));
-  candidates[1].config["test_fault"] = 1;  // hangs forever
+  cluster.PlanFault(candidates[1].config, "hang");  // forever
   auto results = MeasureAll(cluster.queue(), candidates);
   ASSERT_EQ(results.size(), 3u);
   EXPECT_TRUE(results[0].ok());
@@ -119,18 +120,42 @@ TEST(Faults, ACrashingKernelIsARuntimeErrorAndTheWorkerSurvives) {
   Cluster cluster;
   cluster.AddWorkers(1);
   auto candidates = Candidates(2, compiler::MatmulWorkload(32, 32, 32));
-  candidates[0].config["test_fault"] = 2;  // abort() in the runner
+  cluster.PlanFault(candidates[0].config, "crash");  // abort() in the runner
   auto results = MeasureAll(cluster.queue(), candidates);
   EXPECT_EQ(results[0].error, db::ErrorKind::kRuntimeError);
   EXPECT_NE(results[0].error_message.find("signal 6"), std::string::npos) << results[0].error_message;
   EXPECT_TRUE(results[1].ok()) << results[1].error_message;
 }
 
+TEST(Faults, FaultsComeOnlyFromTheTestPlanNeverFromAConfig) {
+  Cluster cluster;
+  cluster.AddWorkers(1);
+  auto candidates = Candidates(2, compiler::MatmulWorkload(32, 32, 32));
+  // The knob earlier versions read: now an unknown knob like any other, refused.
+  candidates[0].config["test_fault"] = 2;
+  // A plan naming a config hash no candidate has changes nothing.
+  compiler::Config other = candidates[1].config;
+  other["tile_k"] = 12345;
+  cluster.PlanFault(other, "crash");
+  auto results = MeasureAll(cluster.queue(), candidates);
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[0].error, db::ErrorKind::kInvalidConfig) << results[0].error_message;
+  EXPECT_NE(results[0].error_message.find("unknown knob 'test_fault'"), std::string::npos) << results[0].error_message;
+  EXPECT_TRUE(results[1].ok()) << results[1].error_message;
+  // A malformed plan is a clear error of the candidate, not a crash of the worker.
+  std::ofstream(cluster.FaultPlanPath()) << "[not an object";
+  auto after = MeasureAll(cluster.queue(), Candidates(1, compiler::MatmulWorkload(16, 16, 16)));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].error, db::ErrorKind::kInvalidConfig);
+  EXPECT_NE(after[0].error_message.find("fault plan"), std::string::npos) << after[0].error_message;
+  EXPECT_EQ(cluster.queue().stats().connected, 1);
+}
+
 TEST(Faults, AWrongAnswerIsStoredAsSuchAndNeverBecomesBest) {
   Cluster cluster;
   cluster.AddWorkers(1);
   auto candidates = Candidates(2, compiler::MatmulWorkload(32, 32, 32));
-  candidates[0].config["test_fault"] = 4;  // the correctness gate sees a wrong output
+  cluster.PlanFault(candidates[0].config, "wrong-answer");  // the correctness gate sees a wrong output
   auto results = MeasureAll(cluster.queue(), candidates);
   ASSERT_EQ(results[0].error, db::ErrorKind::kWrongAnswer) << results[0].error_message;
   auto store = db::OpenSqliteStore(cluster.Path("gate.db"));
@@ -149,7 +174,7 @@ TEST(Faults, ACandidateThatKillsTwoWorkersIsRecordedAsWorkerLostAndNotRetried) {
   Cluster cluster;
   cluster.AddWorkers(2);
   auto candidates = Candidates(1, compiler::MatmulWorkload(32, 32, 32));
-  candidates[0].config["test_fault"] = 3;  // kills whichever worker runs it
+  cluster.PlanFault(candidates[0].config, "kill-worker");  // whichever worker runs it
   auto results = MeasureAll(cluster.queue(), candidates);
   ASSERT_EQ(results.size(), 1u);
   EXPECT_EQ(results[0].error, db::ErrorKind::kWorkerLost) << results[0].error_message;

@@ -158,7 +158,8 @@ TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
   SlurmCluster slurm;
   ASSERT_EQ(slurm.Start(), "");
   Cluster cluster;  // the queue and WorkerService in this process, no local workers
-  const int64_t array = slurm.SubmitWorkers(2, cluster.address(), kWorkerArgs + " --test-faults --timeout 5");
+  const int64_t array =
+      slurm.SubmitWorkers(2, cluster.address(), kWorkerArgs + " --fault-plan " + cluster.FaultPlanPath() + " --timeout 5");
   ASSERT_GT(array, 0);
   ASSERT_TRUE(cluster.queue().WaitForWorkers(2, left())) << "the two Slurm-placed workers never connected";
   // One candidate that hangs: whichever worker runs it is cancelled while it holds it;
@@ -166,7 +167,7 @@ TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
   compiler::Workload w = compiler::MatmulWorkload(32, 32, 32);
   compiler::Target t = compiler::Target::HostWithCores(1);
   compiler::Config config = (*compiler::FindTemplate("matmul"))->DefaultConfig(w, t);
-  config["test_fault"] = 1;
+  cluster.PlanFault(config, "hang");
   auto first_holder = std::make_shared<std::string>();
   auto leased = std::make_shared<Latch>();
   auto events = std::make_shared<std::vector<QueueEventKind>>();
