@@ -374,16 +374,25 @@ double WorkingSet(const StoreSite& s, size_t from,
   return total;
 }
 
-void AddSlot(const Group& g, double total_float_ops, const compiler::Target& t, float* out) {
-  double iters = 0, fma = 0, fadd = 0, fmul = 0, fother = 0, iops = 0;
-  for (const StoreSite* s : g.sites) {
-    iters += s->iterations;
-    fma += s->fma * s->iterations;
-    fadd += s->fadd * s->iterations;
-    fmul += s->fmul * s->iterations;
-    fother += s->fother * s->iterations;
-    iops += s->iops * s->iterations;
+// A store's working set of loops [from, n), each computed once (curve, fits, reuse).
+class WorkingSets {
+ public:
+  WorkingSets(const StoreSite& s, const std::vector<std::vector<int64_t>>& strides)
+      : s_(s), strides_(strides), from_(s.loops.size() + 1, -1) {}
+  double operator()(size_t from) {
+    if (from_[from] < 0) from_[from] = WorkingSet(s_, from, strides_);
+    return from_[from];
   }
+
+ private:
+  const StoreSite& s_;
+  const std::vector<std::vector<int64_t>>& strides_;
+  std::vector<double> from_;
+};
+
+// What AddSlot accumulates over a group's stores (iteration-weighted where it says so).
+struct SlotStats {
+  double iters = 0, fma = 0, fadd = 0, fmul = 0, fother = 0, iops = 0;
   // Iteration-weighted loop structure.
   double vec_count = 0, vec_product = 0, vec_inner = 0, unroll_count = 0, unroll_product = 0,
          unroll_inner = 0, par_count = 0, par_product = 0, serial_count = 0, serial_product = 0,
@@ -393,158 +402,153 @@ void AddSlot(const Group& g, double total_float_ops, const compiler::Target& t, 
   std::map<const BufferNode*, BufferStats> buffers;
   double ws[kWorkingSetLevels] = {};
   double fit[3] = {};
-  double unique_total = 0, bytes_total = 0;
+};
+
+// A store's loop structure, with weight `w` (its share of the group's iterations).
+void AddLoopStructure(const StoreSite& s, double w, SlotStats& st) {
+  double vc = 0, vp = 1, uc = 0, up = 1, ui = 1, pc = 0, pp = 1, sc = 0, sp = 1;
+  for (const Loop& l : s.loops) {
+    double e = static_cast<double>(l.extent);
+    switch (l.kind) {
+      case ForKind::kVectorized: vc += 1; vp *= e; break;
+      case ForKind::kUnrolled: uc += 1; up *= e; ui = e; break;
+      case ForKind::kParallel: pc += 1; pp *= e; break;
+      case ForKind::kSerial: sc += 1; sp *= e; break;
+    }
+  }
+  st.vec_count += w * vc;
+  st.vec_product += w * (vc > 0 ? Log2p(vp) : 0);
+  st.vec_inner += w * (!s.loops.empty() && s.loops.back().kind == ForKind::kVectorized ? 1 : 0);
+  st.unroll_count += w * uc;
+  st.unroll_product += w * (uc > 0 ? Log2p(up) : 0);
+  st.unroll_inner += w * (uc > 0 ? Log2p(ui) : 0);
+  st.par_count += w * pc;
+  st.par_product += w * (pc > 0 ? Log2p(pp) : 0);
+  st.serial_count += w * sc;
+  st.serial_product += w * (sc > 0 ? Log2p(sp) : 0);
+  st.depth += w * static_cast<double>(s.loops.size());
+  st.guarded += w * (s.guarded ? 1 : 0);
+}
+
+// Working-set curve and cache fits, from the largest store of the group.
+void AddWorkingSetCurve(size_t n, WorkingSets& working_set, const compiler::Target& t,
+                        SlotStats& st) {
   const double caches[3] = {static_cast<double>(t.l1d_bytes), static_cast<double>(t.l2_bytes),
                             static_cast<double>(t.l3_bytes)};
+  for (int level = 0; level < kWorkingSetLevels; ++level) {
+    size_t from = n > static_cast<size_t>(level) + 1 ? n - level - 1 : 0;
+    st.ws[level] = working_set(from);
+  }
+  for (int c = 0; c < 3; ++c) {
+    int levels = 0;
+    for (size_t k = 1; k <= n; ++k) {
+      if (working_set(n - k) > caches[c]) break;
+      levels = static_cast<int>(k);
+    }
+    st.fit[c] = levels;
+  }
+}
+
+// Accumulation: the value reads the stored buffer. Live accumulators: the stored
+// buffer's footprint over the loops inside the innermost loop the store index does not
+// depend on (the reduction loop), in target vectors.
+void AddAccumulator(const StoreSite& s, const std::vector<std::vector<int64_t>>& strides, const compiler::Target& t,
+                    SlotStats& st) {
+  bool reads_self = false;
+  for (size_t a = 1; a < s.accesses.size(); ++a) reads_self |= s.accesses[a].buffer == s.accesses[0].buffer;
+  if (!reads_self) return;
+  st.reduction = true;
+  for (size_t i = s.loops.size(); i-- > 0;) {
+    if (strides[0][i] == 0 && s.loops[i].extent > 1) {
+      double elems = FootprintOf(strides[0], s.loops, i + 1, 4).elements;
+      if (s.iterations > st.live_weight) {
+        st.live_weight = s.iterations;
+        st.live_acc = elems / std::max(1, t.vector_lanes());
+      }
+      return;
+    }
+  }
+}
+
+// Reuse of access `a`'s buffer in store `s` (the largest store touching it sets it).
+void SetReuse(const StoreSite& s, size_t a, const std::vector<int64_t>& stride,
+              WorkingSets& working_set, BufferStats& b) {
+  const Access& acc = s.accesses[a];
+  const size_t n = s.loops.size();
+  b.reuse_weight = s.iterations;
+  b.reuse_loop = b.reuse_serial = b.reuse_count = b.reuse_iters = b.reuse_bytes = 0;
+  int reads = 0;
+  for (const Access& other : s.accesses) reads += other.buffer == acc.buffer && !other.write;
+  for (size_t i = n; i-- > 0;) {
+    if (stride[i] == 0 && s.loops[i].extent > 1) {
+      b.reuse_loop = 1;
+      b.reuse_count = static_cast<double>(s.loops[i].extent);
+      double inside = 1;
+      for (size_t j = i + 1; j < n; ++j) inside *= static_cast<double>(s.loops[j].extent);
+      b.reuse_iters = inside;
+      b.reuse_bytes = working_set(i + 1);
+      break;
+    }
+  }
+  if (b.reuse_loop == 0 && reads > 1) {
+    b.reuse_serial = 1;
+    b.reuse_count = reads;
+  }
+}
+
+// Every access of a store into its buffer's stats.
+void AddAccesses(const StoreSite& s, const std::vector<std::vector<int64_t>>& strides,
+                 WorkingSets& working_set, SlotStats& st) {
+  const size_t n = s.loops.size();
+  for (size_t a = 0; a < s.accesses.size(); ++a) {
+    const Access& acc = s.accesses[a];
+    BufferStats& b = st.buffers[acc.buffer];
+    b.buffer = acc.buffer;
+    b.write |= acc.write;
+    int eb = ElementBytes(acc.buffer);
+    double bytes = s.iterations * eb;
+    b.bytes += bytes;
+    Footprint f = FootprintOf(strides[a], s.loops, 0, eb);
+    b.unique_bytes = std::max(b.unique_bytes, f.elements * eb);
+    b.lines = std::max(b.lines, f.lines);
+    int64_t inner = n > 0 ? std::llabs(strides[a][n - 1]) : 0;
+    b.stride_weighted += bytes * static_cast<double>(inner);
+    b.unit_weighted += bytes * (inner <= 1 ? 1 : 0);
+    if (!acc.write) b.reads_in_store = std::max<int>(b.reads_in_store, 1);
+    if (s.iterations > b.reuse_weight) SetReuse(s, a, strides[a], working_set, b);
+  }
+}
+
+// The group's stores, accumulated.
+SlotStats Accumulate(const Group& g, const compiler::Target& t) {
+  SlotStats st;
+  for (const StoreSite* s : g.sites) {
+    st.iters += s->iterations;
+    st.fma += s->fma * s->iterations;
+    st.fadd += s->fadd * s->iterations;
+    st.fmul += s->fmul * s->iterations;
+    st.fother += s->fother * s->iterations;
+    st.iops += s->iops * s->iterations;
+  }
   const StoreSite* largest = nullptr;
   for (const StoreSite* s : g.sites)
     if (!largest || s->iterations > largest->iterations) largest = s;
-
   for (const StoreSite* s : g.sites) {
-    double w = iters > 0 ? s->iterations / iters : 0;
-    double vc = 0, vp = 1, uc = 0, up = 1, ui = 1, pc = 0, pp = 1, sc = 0, sp = 1;
-    for (const Loop& l : s->loops) {
-      double e = static_cast<double>(l.extent);
-      switch (l.kind) {
-        case ForKind::kVectorized: vc += 1; vp *= e; break;
-        case ForKind::kUnrolled: uc += 1; up *= e; ui = e; break;
-        case ForKind::kParallel: pc += 1; pp *= e; break;
-        case ForKind::kSerial: sc += 1; sp *= e; break;
-      }
-    }
-    vec_count += w * vc;
-    vec_product += w * (vc > 0 ? Log2p(vp) : 0);
-    vec_inner += w * (!s->loops.empty() && s->loops.back().kind == ForKind::kVectorized ? 1 : 0);
-    unroll_count += w * uc;
-    unroll_product += w * (uc > 0 ? Log2p(up) : 0);
-    unroll_inner += w * (uc > 0 ? Log2p(ui) : 0);
-    par_count += w * pc;
-    par_product += w * (pc > 0 ? Log2p(pp) : 0);
-    serial_count += w * sc;
-    serial_product += w * (sc > 0 ? Log2p(sp) : 0);
-    depth += w * static_cast<double>(s->loops.size());
-    guarded += w * (s->guarded ? 1 : 0);
-
+    AddLoopStructure(*s, st.iters > 0 ? s->iterations / st.iters : 0, st);
     std::vector<std::vector<int64_t>> strides;
     for (const Access& a : s->accesses) strides.push_back(Strides(a, s->loops));
-    const size_t n = s->loops.size();
-    // The store's working set of loops [from, n), each computed once (curve, fits, reuse).
-    std::vector<double> ws_from(n + 1, -1);
-    auto working_set = [&](size_t from) {
-      if (ws_from[from] < 0) ws_from[from] = WorkingSet(*s, from, strides);
-      return ws_from[from];
-    };
-
-    // Working-set curve and cache fits, from the largest store of the group.
-    if (s == largest) {
-      for (int level = 0; level < kWorkingSetLevels; ++level) {
-        size_t from = n > static_cast<size_t>(level) + 1 ? n - level - 1 : 0;
-        ws[level] = working_set(from);
-      }
-      for (int c = 0; c < 3; ++c) {
-        int levels = 0;
-        for (size_t k = 1; k <= n; ++k) {
-          if (working_set(n - k) > caches[c]) break;
-          levels = static_cast<int>(k);
-        }
-        fit[c] = levels;
-      }
-    }
-
-    // Accumulation: the value reads the stored buffer. Live accumulators: the stored
-    // buffer's footprint over the loops inside the innermost loop the store index does
-    // not depend on (the reduction loop), in target vectors.
-    bool reads_self = false;
-    for (size_t a = 1; a < s->accesses.size(); ++a) reads_self |= s->accesses[a].buffer == s->accesses[0].buffer;
-    if (reads_self) {
-      reduction = true;
-      for (size_t i = n; i-- > 0;) {
-        if (strides[0][i] == 0 && s->loops[i].extent > 1) {
-          double elems = FootprintOf(strides[0], s->loops, i + 1, 4).elements;
-          if (s->iterations > live_weight) {
-            live_weight = s->iterations;
-            live_acc = elems / std::max(1, t.vector_lanes());
-          }
-          break;
-        }
-      }
-    }
-
-    for (size_t a = 0; a < s->accesses.size(); ++a) {
-      const Access& acc = s->accesses[a];
-      BufferStats& b = buffers[acc.buffer];
-      b.buffer = acc.buffer;
-      b.write |= acc.write;
-      int eb = ElementBytes(acc.buffer);
-      double bytes = s->iterations * eb;
-      b.bytes += bytes;
-      Footprint f = FootprintOf(strides[a], s->loops, 0, eb);
-      b.unique_bytes = std::max(b.unique_bytes, f.elements * eb);
-      b.lines = std::max(b.lines, f.lines);
-      int64_t inner = n > 0 ? std::llabs(strides[a][n - 1]) : 0;
-      b.stride_weighted += bytes * static_cast<double>(inner);
-      b.unit_weighted += bytes * (inner <= 1 ? 1 : 0);
-      if (!acc.write) b.reads_in_store = std::max<int>(b.reads_in_store, 1);
-      // Reuse, from the largest store touching the buffer.
-      if (s->iterations > b.reuse_weight) {
-        b.reuse_weight = s->iterations;
-        b.reuse_loop = b.reuse_serial = b.reuse_count = b.reuse_iters = b.reuse_bytes = 0;
-        int reads = 0;
-        for (const Access& other : s->accesses) reads += other.buffer == acc.buffer && !other.write;
-        for (size_t i = n; i-- > 0;) {
-          if (strides[a][i] == 0 && s->loops[i].extent > 1) {
-            b.reuse_loop = 1;
-            b.reuse_count = static_cast<double>(s->loops[i].extent);
-            double inside = 1;
-            for (size_t j = i + 1; j < n; ++j) inside *= static_cast<double>(s->loops[j].extent);
-            b.reuse_iters = inside;
-            b.reuse_bytes = working_set(i + 1);
-            break;
-          }
-        }
-        if (b.reuse_loop == 0 && reads > 1) {
-          b.reuse_serial = 1;
-          b.reuse_count = reads;
-        }
-      }
-    }
+    WorkingSets working_set(*s, strides);
+    if (s == largest) AddWorkingSetCurve(s->loops.size(), working_set, t, st);
+    AddAccumulator(*s, strides, t, st);
+    AddAccesses(*s, strides, working_set, st);
   }
-  for (const auto& [buf, b] : buffers) {
-    unique_total += b.unique_bytes;
-    bytes_total += b.bytes;
-  }
-  double flops = 2 * fma + fadd + fmul + fother;
+  return st;
+}
 
-  float* o = out;
-  *o++ = Log2p(fma);
-  *o++ = Log2p(fadd);
-  *o++ = Log2p(fmul);
-  *o++ = Log2p(fother);
-  *o++ = Log2p(iops);
-  *o++ = Log2p(iters);
-  *o++ = static_cast<float>(total_float_ops > 0 ? flops / total_float_ops : 0);
-  *o++ = static_cast<float>(vec_count);
-  *o++ = static_cast<float>(vec_product);
-  *o++ = static_cast<float>(vec_inner);
-  *o++ = static_cast<float>(unroll_count);
-  *o++ = static_cast<float>(unroll_product);
-  *o++ = static_cast<float>(unroll_inner);
-  *o++ = static_cast<float>(par_count);
-  *o++ = static_cast<float>(par_product);
-  *o++ = static_cast<float>(serial_count);
-  *o++ = static_cast<float>(serial_product);
-  *o++ = static_cast<float>(depth);
-  *o++ = static_cast<float>(guarded);
-  *o++ = reduction ? 1.f : 0.f;
-  *o++ = Log2p(live_acc);
-  *o++ = static_cast<float>(live_acc / std::max(1, t.vector_registers));
-  *o++ = Log2p(unique_total > 0 ? flops / unique_total : 0);
-  *o++ = Log2p(flops > 0 ? 1000 * bytes_total / flops : 0);
-  for (double f : fit) *o++ = static_cast<float>(f);
-
-  // The most-accessed buffers; ties by name so that the order is deterministic.
+// The most-accessed buffers' features; ties by name so that the order is deterministic.
+float* WriteBuffers(const SlotStats& st, float* o) {
   std::vector<const BufferStats*> order;
-  for (const auto& [buf, b] : buffers) order.push_back(&b);
+  for (const auto& [buf, b] : st.buffers) order.push_back(&b);
   std::sort(order.begin(), order.end(), [](const BufferStats* a, const BufferStats* b) {
     if (a->bytes != b->bytes) return a->bytes > b->bytes;
     return a->buffer->name < b->buffer->name;
@@ -569,7 +573,37 @@ void AddSlot(const Group& g, double total_float_ops, const compiler::Target& t, 
     *o++ = Log2p(b.reuse_iters);
     *o++ = Log2p(b.reuse_bytes);
   }
-  for (double v : ws) *o++ = Log2p(v);
+  return o;
+}
+
+void AddSlot(const Group& g, double total_float_ops, const compiler::Target& t, float* out) {
+  const SlotStats st = Accumulate(g, t);
+  double unique_total = 0, bytes_total = 0;
+  for (const auto& [buf, b] : st.buffers) {
+    unique_total += b.unique_bytes;
+    bytes_total += b.bytes;
+  }
+  double flops = 2 * st.fma + st.fadd + st.fmul + st.fother;
+
+  float* o = out;
+  *o++ = Log2p(st.fma);
+  *o++ = Log2p(st.fadd);
+  *o++ = Log2p(st.fmul);
+  *o++ = Log2p(st.fother);
+  *o++ = Log2p(st.iops);
+  *o++ = Log2p(st.iters);
+  *o++ = static_cast<float>(total_float_ops > 0 ? flops / total_float_ops : 0);
+  for (double v : {st.vec_count, st.vec_product, st.vec_inner, st.unroll_count, st.unroll_product, st.unroll_inner,
+                   st.par_count, st.par_product, st.serial_count, st.serial_product, st.depth, st.guarded})
+    *o++ = static_cast<float>(v);
+  *o++ = st.reduction ? 1.f : 0.f;
+  *o++ = Log2p(st.live_acc);
+  *o++ = static_cast<float>(st.live_acc / std::max(1, t.vector_registers));
+  *o++ = Log2p(unique_total > 0 ? flops / unique_total : 0);
+  *o++ = Log2p(flops > 0 ? 1000 * bytes_total / flops : 0);
+  for (double f : st.fit) *o++ = static_cast<float>(f);
+  o = WriteBuffers(st, o);
+  for (double v : st.ws) *o++ = Log2p(v);
   PT_CHECK(o - out == kSlotSize, "slot layout matches kSlotNames");
 }
 
