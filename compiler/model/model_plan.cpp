@@ -213,25 +213,22 @@ StatusOr<LoweredFunc> LowerSoftmax(const GraphNode& n, const Graph& g, const Tar
   return Lower(s, "softmax", {x, y});
 }
 
-}  // namespace
+std::string Where(const GraphNode& n) { return "node '" + n.name + "' (" + n.op_type + ")"; }
 
-StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& source, const PlanOptions& options) {
-  if (g.inputs.size() != 1 || g.outputs.size() != 1)
-    return InvalidArgument("a compiled model has one input and one output; this graph has " +
-                           std::to_string(g.inputs.size()) + " and " + std::to_string(g.outputs.size()));
-  auto where = [](const GraphNode& n) { return "node '" + n.name + "' (" + n.op_type + ")"; };
-
-  // The tunable nodes' configs, each lowered in NCHW: a stored config that does not lower
-  // falls back to hand-picked before the layouts are chosen from the configs.
+// The tunable nodes' configs, each lowered in NCHW: a stored config that does not lower
+// falls back to hand-picked before the layouts are chosen from the configs. `native`:
+// each node's NativeBlock of its config (0: none).
+StatusOr<std::vector<PlanStep>> TunedSteps(const Graph& g, const Target& t, ConfigSource& source,
+                                           std::vector<int64_t>& native) {
   std::vector<PlanStep> tuned(g.nodes.size());
-  std::vector<int64_t> native(g.nodes.size(), 0);  // NativeBlock of the config
+  native.assign(g.nodes.size(), 0);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const GraphNode& n = g.nodes[i];
     if (!n.workload) continue;
     const Workload& w = *n.workload;
     PlanStep& step = tuned[i];
     auto choice = ChooseConfig(w, t, source);
-    if (!choice.ok()) return Status(choice.status().code(), where(n) + ": " + choice.status().message());
+    if (!choice.ok()) return Status(choice.status().code(), Where(n) + ": " + choice.status().message());
     step.choice = std::move(*choice);
     step.workload = w;
     step.op = w.op;
@@ -245,67 +242,78 @@ StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& sou
       step.choice.cost_seconds = 0;
       f = LowerWorkload(w, t, step.choice.config);
     }
-    if (!f.ok()) return Status(f.status().code(), where(n) + ": " + f.status().message());
+    if (!f.ok()) return Status(f.status().code(), Where(n) + ": " + f.status().message());
     step.func = std::move(*f);
     native[i] = tmpl->NativeBlock(w, t, step.choice.config);
   }
+  return tuned;
+}
 
-  // Layouts. A reader takes a blocked tensor if it reads any block: a blocked kernel's
-  // data and residual, pooling, the elementwise ops, global average pooling. A tensor is
-  // blocked when every reader takes it, in its producer's block: a blocked kernel's, or
-  // for pooling and elementwise ops their first input's. The graph's output is NCHW.
+// Whether input `k` of node `i` reads a blocked tensor: a blocked kernel's data and
+// residual, pooling, the elementwise ops, global average pooling.
+bool TakesBlocked(const Graph& g, const std::vector<int64_t>& native, size_t i, size_t k) {
+  const GraphNode& n = g.nodes[i];
+  if (n.workload) return native[i] > 0 && (k == 0 || (n.workload->residual && k + 1 == n.inputs.size()));
+  switch (n.op) {
+    case GraphOp::kMaxPool:
+    case GraphOp::kAveragePool:
+    case GraphOp::kGlobalAveragePool:
+    case GraphOp::kRelu:
+    case GraphOp::kClip:
+    case GraphOp::kAdd: return true;
+    case GraphOp::kBatchNorm: return k == 0;
+    default: return false;
+  }
+}
+
+// Layouts: a tensor is blocked when every reader takes it (TakesBlocked), in its
+// producer's block: a blocked kernel's, or for pooling and elementwise ops their first
+// input's. The graph's output is NCHW. The block of each blocked tensor; absent: NCHW.
+std::map<std::string, int64_t> ChooseLayouts(const Graph& g, const std::vector<int64_t>& native) {
   std::map<std::string, std::vector<std::pair<size_t, size_t>>> readers;  // (node, input)
   for (size_t i = 0; i < g.nodes.size(); ++i)
     for (size_t k = 0; k < g.nodes[i].inputs.size(); ++k) readers[g.nodes[i].inputs[k]].push_back({i, k});
-  auto takes_blocked = [&](size_t i, size_t k) {
+  std::map<std::string, int64_t> block;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
     const GraphNode& n = g.nodes[i];
-    if (n.workload) return native[i] > 0 && (k == 0 || (n.workload->residual && k + 1 == n.inputs.size()));
-    switch (n.op) {
-      case GraphOp::kMaxPool:
-      case GraphOp::kAveragePool:
-      case GraphOp::kGlobalAveragePool:
-      case GraphOp::kRelu:
-      case GraphOp::kClip:
-      case GraphOp::kAdd: return true;
-      case GraphOp::kBatchNorm: return k == 0;
-      default: return false;
+    const std::string& out = n.outputs[0];
+    if (ShapeOf(g, out).size() != 4 || out == g.outputs[0]) continue;
+    int64_t b = 0;
+    if (n.workload) {
+      b = native[i];
+    } else {
+      switch (n.op) {
+        case GraphOp::kMaxPool:
+        case GraphOp::kAveragePool:
+        case GraphOp::kRelu:
+        case GraphOp::kClip:
+        case GraphOp::kAdd:
+        case GraphOp::kBatchNorm: b = block.count(n.inputs[0]) ? block[n.inputs[0]] : 0; break;
+        default: break;
+      }
     }
-  };
-  std::map<std::string, int64_t> block;  // absent: NCHW
-  auto block_of = [&](const std::string& name) {
+    if (b == 0) continue;
+    bool all = true;
+    for (auto [r, k] : readers[out]) all = all && TakesBlocked(g, native, r, k);
+    if (all) block[out] = b;
+  }
+  return block;
+}
+
+// The plan as its steps are added: buffers by tensor name.
+struct PlanBuilder {
+  const Graph& g;
+  const Target& t;
+  std::map<std::string, int64_t> block;  // ChooseLayouts
+  ModelPlan plan;
+  std::map<std::string, int> index;
+
+  int64_t BlockOf(const std::string& name) const {
     auto it = block.find(name);
     return it == block.end() ? int64_t{0} : it->second;
-  };
-  if (options.propagate_layouts) {
-    for (size_t i = 0; i < g.nodes.size(); ++i) {
-      const GraphNode& n = g.nodes[i];
-      const std::string& out = n.outputs[0];
-      if (ShapeOf(g, out).size() != 4 || out == g.outputs[0]) continue;
-      int64_t b = 0;
-      if (n.workload) {
-        b = native[i];
-      } else {
-        switch (n.op) {
-          case GraphOp::kMaxPool:
-          case GraphOp::kAveragePool:
-          case GraphOp::kRelu:
-          case GraphOp::kClip:
-          case GraphOp::kAdd:
-          case GraphOp::kBatchNorm: b = block_of(n.inputs[0]); break;
-          default: break;
-        }
-      }
-      if (b == 0) continue;
-      bool all = true;
-      for (auto [r, k] : readers[out]) all = all && takes_blocked(r, k);
-      if (all) block[out] = b;
-    }
   }
 
-  ModelPlan plan;
-  plan.target = t;
-  std::map<std::string, int> index;
-  auto buffer = [&](const std::string& name) -> int {
+  int Buffer(const std::string& name) {
     auto it = index.find(name);
     if (it != index.end()) return it->second;
     const GraphTensor& gt = g.tensors.at(name);
@@ -314,58 +322,39 @@ StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& sou
     b.shape = gt.shape;
     b.elements = gt.elements();
     b.constant = gt.constant;
-    b.block = block_of(name);
+    b.block = BlockOf(name);
     if (b.block) ++plan.blocked_buffers;
     if (gt.constant) b.data = gt.data;
     plan.buffers.push_back(std::move(b));
     return index[name] = static_cast<int>(plan.buffers.size()) - 1;
-  };
-  plan.input = buffer(g.inputs[0]);
-  for (size_t i = 0; i < g.nodes.size(); ++i) {
-    const GraphNode& n = g.nodes[i];
-    if (n.op == GraphOp::kFlatten) {
-      int in = buffer(n.inputs[0]), out = buffer(n.outputs[0]);
-      if (plan.buffers[in].block) return Internal(where(n) + ": flattens a blocked tensor");
-      plan.buffers[out].view_of = plan.buffers[in].view_of >= 0 ? plan.buffers[in].view_of : in;
-      continue;
+  }
+
+  // An untuned node's kernel, its tensors in their layouts.
+  StatusOr<LoweredFunc> LowerUntuned(const GraphNode& n) {
+    std::vector<int64_t> blocks;
+    for (const auto& in : n.inputs) blocks.push_back(BlockOf(in));
+    const int64_t bo = BlockOf(n.outputs[0]);
+    blocks.push_back(bo);
+    switch (n.op) {
+      case GraphOp::kMaxPool:
+      case GraphOp::kAveragePool: return LowerPool(n, g, t, blocks[0], bo);
+      case GraphOp::kGlobalAveragePool: return LowerGlobalAveragePool(n, g, t, blocks[0]);
+      case GraphOp::kSoftmax: return LowerSoftmax(n, g, t);
+      case GraphOp::kRelu:
+      case GraphOp::kClip:
+      case GraphOp::kAdd:
+      case GraphOp::kBatchNorm: return LowerElementwise(n, g, t, blocks);
+      default: return InvalidArgument(Where(n) + ": the compiled runtime cannot run this operator");
     }
-    PlanStep step;
-    StatusOr<LoweredFunc> f = Internal("unplanned");
-    const int64_t bo = block_of(n.outputs[0]);
-    if (n.workload) {
-      step = std::move(tuned[i]);
-      step.layouts.data = block_of(n.inputs[0]);
-      step.layouts.residual = n.workload->residual ? block_of(n.inputs.back()) : 0;
-      step.layouts.out = bo;
-      f = step.layouts.plain() ? std::move(step.func) : LowerWorkload(*n.workload, t, step.choice.config, step.layouts);
-    } else {
-      std::vector<int64_t> blocks;
-      for (const auto& in : n.inputs) blocks.push_back(block_of(in));
-      blocks.push_back(bo);
-      switch (n.op) {
-        case GraphOp::kMaxPool:
-        case GraphOp::kAveragePool: f = LowerPool(n, g, t, blocks[0], bo); break;
-        case GraphOp::kGlobalAveragePool: f = LowerGlobalAveragePool(n, g, t, blocks[0]); break;
-        case GraphOp::kSoftmax: f = LowerSoftmax(n, g, t); break;
-        case GraphOp::kRelu:
-        case GraphOp::kClip:
-        case GraphOp::kAdd:
-        case GraphOp::kBatchNorm: f = LowerElementwise(n, g, t, blocks); break;
-        default: return InvalidArgument(where(n) + ": the compiled runtime cannot run this operator");
-      }
-      if (f.ok()) step.op = f->name;
-    }
-    step.name = n.name;
-    // The node's inputs are the kernel's: data, weight, bias, then the residual.
-    for (const auto& in : n.inputs) step.args.push_back(buffer(in));
-    if (!f.ok()) return Status(f.status().code(), where(n) + ": " + f.status().message());
-    step.func = std::move(*f);
-    step.args.push_back(buffer(n.outputs[0]));
+  }
+
+  // Each argument's buffer holds as many elements as the kernel takes, in its layout (a
+  // prepacked input takes the caller's layout: the prepack's input).
+  Status CheckArgs(const GraphNode& n, const PlanStep& step) const {
     if (step.args.size() != step.func.args.size())
-      return Internal(where(n) + ": " + std::to_string(step.args.size()) + " buffers for " +
+      return Internal(Where(n) + ": " + std::to_string(step.args.size()) + " buffers for " +
                       std::to_string(step.func.args.size()) + " kernel arguments");
     for (size_t i = 0; i < step.args.size(); ++i) {
-      // A prepacked input takes the caller's layout: the prepack's input.
       const LoweredArg* arg = &step.func.args[i];
       for (const auto& p : step.func.prepacks)
         if (p.arg == i) arg = &p.func.args[0];
@@ -373,18 +362,64 @@ StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& sou
       for (int64_t d : arg->shape) want *= d;
       const PlanBuffer& b = plan.buffers[step.args[i]];
       if (b.elements != want)
-        return Internal(where(n) + ": argument " + arg->name + " takes " + std::to_string(want) +
+        return Internal(Where(n) + ": argument " + arg->name + " takes " + std::to_string(want) +
                         " elements, buffer '" + b.name + "' has " + std::to_string(b.elements));
       const bool blocked_arg = !b.constant && arg->shape.size() == 5;
       if (!b.constant && (blocked_arg != (b.block > 0) || (blocked_arg && arg->shape[4] != b.block)))
-        return Internal(where(n) + ": argument " + arg->name + " and buffer '" + b.name + "' (block " +
+        return Internal(Where(n) + ": argument " + arg->name + " and buffer '" + b.name + "' (block " +
                         std::to_string(b.block) + ") disagree on the layout");
     }
+    return OkStatus();
+  }
+
+  // Node `n`'s step (`tuned`: its TunedSteps entry, used if it has a workload).
+  Status AddStep(const GraphNode& n, PlanStep tuned) {
+    if (n.op == GraphOp::kFlatten) {
+      int in = Buffer(n.inputs[0]), out = Buffer(n.outputs[0]);
+      if (plan.buffers[in].block) return Internal(Where(n) + ": flattens a blocked tensor");
+      plan.buffers[out].view_of = plan.buffers[in].view_of >= 0 ? plan.buffers[in].view_of : in;
+      return OkStatus();
+    }
+    PlanStep step;
+    StatusOr<LoweredFunc> f = Internal("unplanned");
+    if (n.workload) {
+      step = std::move(tuned);
+      step.layouts.data = BlockOf(n.inputs[0]);
+      step.layouts.residual = n.workload->residual ? BlockOf(n.inputs.back()) : 0;
+      step.layouts.out = BlockOf(n.outputs[0]);
+      f = step.layouts.plain() ? std::move(step.func) : LowerWorkload(*n.workload, t, step.choice.config, step.layouts);
+    } else {
+      f = LowerUntuned(n);
+      if (f.ok()) step.op = f->name;
+    }
+    step.name = n.name;
+    // The node's inputs are the kernel's: data, weight, bias, then the residual.
+    for (const auto& in : n.inputs) step.args.push_back(Buffer(in));
+    if (!f.ok()) return Status(f.status().code(), Where(n) + ": " + f.status().message());
+    step.func = std::move(*f);
+    step.args.push_back(Buffer(n.outputs[0]));
+    PT_RETURN_IF_ERROR(CheckArgs(n, step));
     step.func.name = "step" + std::to_string(plan.steps.size()) + "_" + step.func.name;
     plan.steps.push_back(std::move(step));
+    return OkStatus();
   }
-  plan.output = buffer(g.outputs[0]);
-  return plan;
+};
+
+}  // namespace
+
+StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& source, const PlanOptions& options) {
+  if (g.inputs.size() != 1 || g.outputs.size() != 1)
+    return InvalidArgument("a compiled model has one input and one output; this graph has " +
+                           std::to_string(g.inputs.size()) + " and " + std::to_string(g.outputs.size()));
+  std::vector<int64_t> native;
+  PT_ASSIGN_OR_RETURN(std::vector<PlanStep> tuned, TunedSteps(g, t, source, native));
+  PlanBuilder b{g, t};
+  if (options.propagate_layouts) b.block = ChooseLayouts(g, native);
+  b.plan.target = t;
+  b.plan.input = b.Buffer(g.inputs[0]);
+  for (size_t i = 0; i < g.nodes.size(); ++i) PT_RETURN_IF_ERROR(b.AddStep(g.nodes[i], std::move(tuned[i])));
+  b.plan.output = b.Buffer(g.outputs[0]);
+  return std::move(b.plan);
 }
 
 }  // namespace priortune::compiler
