@@ -27,6 +27,174 @@ constexpr int64_t kMaxHandPickedRows = 8;
 // Below this many rows of A, B is read about once anyway and packing it does not pay.
 constexpr int64_t kSkinnyRows = 16;
 
+// The kernel of one (batch_)matmul config: its tensors, then its schedule.
+class MatmulKernel {
+ public:
+  MatmulKernel(const Workload& w, const Target& t, const Config& c, bool batched)
+      : w_(w), t_(t), batched_(batched), o_(batched ? 1 : 0),
+        m_(w.dim("M")), n_(w.dim("N")), kk_(w.dim("K")), bt_(batched ? w.dim("B") : 0),
+        mr_(c.at("mr")), mc_(c.at("mc")), nr_(c.at("nr")), nc_(c.at("nc")), kc_(c.at("kc")), ku_(c.at("ku")),
+        order_(c.at("order")), par_(c.at("parallel")),
+        pack_(c.at("pack_b") != 0), prepack_(c.at("pack_b") == 2), blocked_(kc_ < kk_),
+        pack_b_block_(c.at("pack_b") == 3), pack_a_(c.at("pack_a") == 1),
+        epi_(w, {n_}, Shape({m_, n_})) {}
+
+  StatusOr<LoweredFunc> Lower(const std::string& op) {
+    Define();
+    Schedule s({C_});
+    IterVar t2;
+    IterVar block_attach = ScheduleOutput(s, &t2);
+    ScheduleAccumulator(s, t2, block_attach);
+    if (pack_ && !prepack_ && !pack_b_block_) SchedulePack(s, PB_);
+    std::vector<Tensor> args = {A_, prepack_ ? PB_ : B_};
+    epi_.AppendArgs(args);
+    args.push_back(C_);
+    PT_ASSIGN_OR_RETURN(LoweredFunc f, compiler::Lower(s, op, args));
+    if (prepack_) {
+      Tensor packed = PackB();
+      Schedule ps({packed});
+      SchedulePack(ps, packed);
+      PT_ASSIGN_OR_RETURN(LoweredFunc pf, compiler::Lower(ps, op + "_pack_b", {B_, packed}));
+      f.prepacks.push_back({1, std::move(pf)});
+    }
+    return f;
+  }
+
+ private:
+  std::vector<int64_t> Shape(std::vector<int64_t> s) const {
+    if (batched_) s.insert(s.begin(), bt_);
+    return s;
+  }
+  // Index helpers that prepend the batch index when batched.
+  std::vector<Expr> At(const std::vector<Expr>& idx, std::vector<Expr> rest) const {
+    if (batched_) rest.insert(rest.begin(), idx[0]);
+    return rest;
+  }
+
+  // B_packed[N / nr][K][nr]: the nr columns of a register tile side by side.
+  Tensor PackB() const {
+    return Compute("B_packed", Shape({(n_ + nr_ - 1) / nr_, kk_, nr_}), [&](const std::vector<Expr>& idx) {
+      Expr col = idx[o_] * nr_ + idx[o_ + 2];
+      Expr val = B_(At(idx, {idx[o_ + 1], col}));
+      return n_ % nr_ == 0 ? val : Select(col < n_, val, FloatImm(0.0));
+    });
+  }
+
+  void Define() {
+    A_ = Placeholder("A", Shape({m_, kk_}));
+    B_ = Placeholder("B", Shape({kk_, n_}));
+    if (prepack_) {
+      PB_ = Placeholder("B_packed", Shape({(n_ + nr_ - 1) / nr_, kk_, nr_}));
+    } else if (pack_) {
+      PB_ = PackB();
+    }
+    if (pack_a_)  // A_packed[M / mr][K][mr]: the mr rows of a register tile side by side
+      PA_ = Compute("A_packed", Shape({(m_ + mr_ - 1) / mr_, kk_, mr_}), [&](const std::vector<Expr>& idx) {
+        Expr row = idx[o_] * mr_ + idx[o_ + 2];
+        Expr val = A_(At(idx, {row, idx[o_ + 1]}));
+        return m_ % mr_ == 0 ? val : Select(row < m_, val, FloatImm(0.0));
+      });
+    IterVar k = ReduceAxis(kk_, "k");
+    acc_ = Compute("C_acc", Shape({m_, n_}), [&](const std::vector<Expr>& idx) {
+      Expr i = idx[o_], j = idx[o_ + 1];
+      Expr b = pack_ ? PB_(At(idx, {j / nr_, k->var, j % nr_})) : B_(At(idx, {k->var, j}));
+      Expr a = pack_a_ ? PA_(At(idx, {i / mr_, k->var, i % mr_})) : A_(At(idx, {i, k->var}));
+      return Sum(a * b, {k});
+    });
+    C_ = Compute("C", Shape({m_, n_}), [&](const std::vector<Expr>& idx) {
+      return ApplyEpilogue(w_, acc_(idx), epi_.bias ? epi_.bias(idx.back()) : Expr(),
+                           epi_.residual ? epi_.residual(idx) : Expr());
+    });
+  }
+
+  // C's loops: blocks, register tiles, the tile itself unrolled and vectorised. Returns
+  // the loop a blocked accumulator is computed at (the inner block loop, or the fused
+  // block loops, with the batch fused in when that runs in parallel); *t2: the inner tile
+  // loop.
+  IterVar ScheduleOutput(Schedule& s, IterVar* t2) {
+    bool n_blocks_outer = order_ >= 2, n_tiles_outer = order_ % 2 == 1;
+    Stage& sc = s[C_];
+    auto [mb, m_in] = sc.split(sc.axis(o_), mc_);
+    auto [mt, mi] = sc.split(m_in, mr_);
+    auto [nb, n_in] = sc.split(sc.axis(o_ + 1), nc_);
+    auto [nt, ni] = sc.split(n_in, nr_);
+    IterVar b1 = n_blocks_outer ? nb : mb, b2 = n_blocks_outer ? mb : nb;
+    IterVar t1 = n_tiles_outer ? nt : mt;
+    *t2 = n_tiles_outer ? mt : nt;
+    std::vector<IterVar> corder = {b1, b2, t1, *t2, mi, ni};
+    if (batched_) corder.insert(corder.begin(), sc.axis(0));
+    sc.reorder(corder);
+    IterVar block_attach = b2;
+    if (par_ == 2) b1 = block_attach = sc.fuse(b1, b2);
+    if (batched_ && par_ != 0) {
+      b1 = sc.fuse(sc.axis(0), b1);
+      if (par_ == 2) block_attach = b1;
+    }
+    if (par_ != 0) sc.parallel(b1);
+    sc.unroll(mi);
+    VectorizeInNativeChunks(sc, ni, std::min(nr_, n_), t_);
+    return block_attach;
+  }
+
+  // The accumulator: over all of K in the register tile, or K blocks of kc at the block
+  // loop, with the per-block packing of the panels the kb slice reads.
+  void ScheduleAccumulator(Schedule& s, IterVar t2, IterVar block_attach) {
+    Stage& sa = s[acc_];
+    if (!blocked_) {
+      auto [ko, ki] = sa.split(sa.reduce_axis(0), ku_);
+      std::vector<IterVar> aorder = {ko, ki, sa.axis(o_), sa.axis(o_ + 1)};
+      if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
+      sa.reorder(aorder);
+      sa.unroll(ki);
+      sa.unroll(sa.axis(o_));
+      VectorizeInNativeChunks(sa, sa.axis(o_ + 1), std::min(nr_, n_), t_);
+      sa.compute_at(s[C_], t2);
+      return;
+    }
+    const bool n_tiles_outer = order_ % 2 == 1;
+    auto [amt, ami] = sa.split(sa.axis(o_), mr_);
+    auto [ant, ani] = sa.split(sa.axis(o_ + 1), nr_);
+    auto [kb, k_in] = sa.split(sa.reduce_axis(0), kc_);
+    auto [kq, ki] = sa.split(k_in, ku_);
+    IterVar at1 = n_tiles_outer ? ant : amt, at2 = n_tiles_outer ? amt : ant;
+    std::vector<IterVar> aorder = {kb, at1, at2, kq, ki, ami, ani};
+    if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
+    sa.reorder(aorder);
+    sa.unroll(ki);
+    sa.unroll(ami);
+    VectorizeInNativeChunks(sa, ani, std::min(nr_, n_), t_);
+    sa.compute_at(s[C_], block_attach);
+    if (pack_b_block_) {
+      Stage& sp = s[PB_];
+      sp.compute_at(sa, kb);
+      VectorizeInNativeChunks(sp, sp.axis(o_ + 2), nr_, t_);
+    }
+    if (pack_a_) {
+      Stage& sp = s[PA_];
+      sp.compute_at(sa, kb);
+      sp.unroll(sp.axis(o_ + 2));
+    }
+  }
+
+  // A whole packing of B (in the call, or the prepack), its panels on the thread pool.
+  void SchedulePack(Schedule& sched, const Tensor& packed) const {
+    Stage& sp = sched[packed];
+    IterVar outer = sp.axis(o_);
+    if (batched_) outer = sp.fuse(sp.axis(0), outer);
+    if (par_ != 0) sp.parallel(outer);
+    VectorizeInNativeChunks(sp, sp.axis(o_ + 2), nr_, t_);
+  }
+
+  const Workload& w_;
+  const Target& t_;
+  const bool batched_;
+  const size_t o_;  // the first non-batch axis
+  const int64_t m_, n_, kk_, bt_, mr_, mc_, nr_, nc_, kc_, ku_, order_, par_;
+  const bool pack_, prepack_, blocked_, pack_b_block_, pack_a_;
+  EpilogueInputs epi_;
+  Tensor A_, B_, PB_, PA_, acc_, C_;
+};
+
 class MatmulLike : public OpTemplate {
  public:
   explicit MatmulLike(bool batched) : batched_(batched) {}
@@ -180,141 +348,7 @@ class MatmulLike : public OpTemplate {
 
   StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
                                     const Config& c) const override {
-    int64_t m = w.dim("M"), n = w.dim("N"), kk = w.dim("K");
-    int64_t bt = batched_ ? w.dim("B") : 0;
-    int64_t mr = c.at("mr"), mc = c.at("mc"), nr = c.at("nr"), nc = c.at("nc");
-    int64_t kc = c.at("kc"), ku = c.at("ku"), order = c.at("order"), par = c.at("parallel");
-    bool pack = c.at("pack_b") != 0, prepack = c.at("pack_b") == 2, blocked = kc < kk;
-    bool pack_b_block = c.at("pack_b") == 3, pack_a = c.at("pack_a") == 1;
-    auto shape = [&](std::vector<int64_t> s) {
-      if (batched_) s.insert(s.begin(), bt);
-      return s;
-    };
-    // Index helpers that prepend the batch index when batched.
-    auto at = [&](const std::vector<Expr>& idx, std::vector<Expr> rest) {
-      if (batched_) rest.insert(rest.begin(), idx[0]);
-      return rest;
-    };
-    Tensor A = Placeholder("A", shape({m, kk}));
-    Tensor B = Placeholder("B", shape({kk, n}));
-    EpilogueInputs epi(w, {n}, shape({m, n}));
-    Tensor PB;
-    std::vector<int64_t> pb_shape = shape({(n + nr - 1) / nr, kk, nr});
-    auto pack_b = [&] {
-      return Compute("B_packed", pb_shape, [&](const std::vector<Expr>& idx) {
-        size_t o = batched_ ? 1 : 0;
-        Expr col = idx[o] * nr + idx[o + 2];
-        Expr val = B(at(idx, {idx[o + 1], col}));
-        return n % nr == 0 ? val : Select(col < n, val, FloatImm(0.0));
-      });
-    };
-    if (prepack) {
-      PB = Placeholder("B_packed", pb_shape);
-    } else if (pack) {
-      PB = pack_b();
-    }
-    Tensor PA;  // A_packed[m / mr][K][mr]: the mr rows of a register tile side by side
-    if (pack_a)
-      PA = Compute("A_packed", shape({(m + mr - 1) / mr, kk, mr}), [&](const std::vector<Expr>& idx) {
-        size_t o = batched_ ? 1 : 0;
-        Expr row = idx[o] * mr + idx[o + 2];
-        Expr val = A(at(idx, {row, idx[o + 1]}));
-        return m % mr == 0 ? val : Select(row < m, val, FloatImm(0.0));
-      });
-    IterVar k = ReduceAxis(kk, "k");
-    Tensor acc = Compute("C_acc", shape({m, n}), [&](const std::vector<Expr>& idx) {
-      size_t o = batched_ ? 1 : 0;
-      Expr i = idx[o], j = idx[o + 1];
-      Expr b = pack ? PB(at(idx, {j / nr, k->var, j % nr})) : B(at(idx, {k->var, j}));
-      Expr a = pack_a ? PA(at(idx, {i / mr, k->var, i % mr})) : A(at(idx, {i, k->var}));
-      return Sum(a * b, {k});
-    });
-    Tensor C = Compute("C", shape({m, n}), [&](const std::vector<Expr>& idx) {
-      return ApplyEpilogue(w, acc(idx), epi.bias ? epi.bias(idx.back()) : Expr(),
-                           epi.residual ? epi.residual(idx) : Expr());
-    });
-
-    Schedule s({C});
-    size_t o = batched_ ? 1 : 0;
-    bool n_blocks_outer = order >= 2, n_tiles_outer = order % 2 == 1;
-    Stage& sc = s[C];
-    auto [mb, m_in] = sc.split(sc.axis(o), mc);
-    auto [mt, mi] = sc.split(m_in, mr);
-    auto [nb, n_in] = sc.split(sc.axis(o + 1), nc);
-    auto [nt, ni] = sc.split(n_in, nr);
-    IterVar b1 = n_blocks_outer ? nb : mb, b2 = n_blocks_outer ? mb : nb;
-    IterVar t1 = n_tiles_outer ? nt : mt, t2 = n_tiles_outer ? mt : nt;
-    std::vector<IterVar> corder = {b1, b2, t1, t2, mi, ni};
-    if (batched_) corder.insert(corder.begin(), sc.axis(0));
-    sc.reorder(corder);
-    // The loop a blocked accumulator is computed at: the inner block loop, or the fused
-    // block loops (with the batch fused in when that runs in parallel).
-    IterVar block_attach = b2;
-    if (par == 2) b1 = block_attach = sc.fuse(b1, b2);
-    if (batched_ && par != 0) {
-      b1 = sc.fuse(sc.axis(0), b1);
-      if (par == 2) block_attach = b1;
-    }
-    if (par != 0) sc.parallel(b1);
-    sc.unroll(mi);
-    VectorizeInNativeChunks(sc, ni, std::min(nr, n), t);
-
-    Stage& sa = s[acc];
-    if (!blocked) {
-      auto [ko, ki] = sa.split(sa.reduce_axis(0), ku);
-      std::vector<IterVar> aorder = {ko, ki, sa.axis(o), sa.axis(o + 1)};
-      if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
-      sa.reorder(aorder);
-      sa.unroll(ki);
-      sa.unroll(sa.axis(o));
-      VectorizeInNativeChunks(sa, sa.axis(o + 1), std::min(nr, n), t);
-      sa.compute_at(sc, t2);
-    } else {
-      auto [amt, ami] = sa.split(sa.axis(o), mr);
-      auto [ant, ani] = sa.split(sa.axis(o + 1), nr);
-      auto [kb, k_in] = sa.split(sa.reduce_axis(0), kc);
-      auto [kq, ki] = sa.split(k_in, ku);
-      IterVar at1 = n_tiles_outer ? ant : amt, at2 = n_tiles_outer ? amt : ant;
-      std::vector<IterVar> aorder = {kb, at1, at2, kq, ki, ami, ani};
-      if (batched_) aorder.insert(aorder.begin(), sa.axis(0));
-      sa.reorder(aorder);
-      sa.unroll(ki);
-      sa.unroll(ami);
-      VectorizeInNativeChunks(sa, ani, std::min(nr, n), t);
-      sa.compute_at(sc, block_attach);
-      // Per-block packing: the panels the kb slice of this block reads, made at kb.
-      if (pack_b_block) {
-        Stage& sp = s[PB];
-        sp.compute_at(sa, kb);
-        VectorizeInNativeChunks(sp, sp.axis(o + 2), nr, t);
-      }
-      if (pack_a) {
-        Stage& sp = s[PA];
-        sp.compute_at(sa, kb);
-        sp.unroll(sp.axis(o + 2));
-      }
-    }
-
-    auto schedule_pack = [&](Schedule& sched, const Tensor& packed) {
-      Stage& sp = sched[packed];
-      IterVar outer = sp.axis(o);
-      if (batched_) outer = sp.fuse(sp.axis(0), outer);
-      if (par != 0) sp.parallel(outer);
-      VectorizeInNativeChunks(sp, sp.axis(o + 2), nr, t);
-    };
-    if (pack && !prepack && !pack_b_block) schedule_pack(s, PB);
-    std::vector<Tensor> args = {A, prepack ? PB : B};
-    epi.AppendArgs(args);
-    args.push_back(C);
-    PT_ASSIGN_OR_RETURN(LoweredFunc f, Lower(s, op(), args));
-    if (prepack) {
-      Tensor packed = pack_b();
-      Schedule ps({packed});
-      schedule_pack(ps, packed);
-      PT_ASSIGN_OR_RETURN(LoweredFunc pf, Lower(ps, op() + "_pack_b", {B, packed}));
-      f.prepacks.push_back({1, std::move(pf)});
-    }
-    return f;
+    return MatmulKernel(w, t, c, batched_).Lower(op());
   }
 
   Workload SampleWorkload(std::mt19937_64& rng, double max_macs) const override {
