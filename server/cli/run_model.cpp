@@ -52,6 +52,122 @@ StatusOr<std::vector<float>> ReadFloatFile(const std::string& path, int64_t want
   return v;
 }
 
+// Medians of `repeat` timings: whole inferences, then each step alone (same buffers).
+struct ModelTimes {
+  std::vector<double> total;
+  std::vector<double> step_median;
+  double step_sum = 0;
+};
+
+StatusOr<ModelTimes> TimeModel(pc::CompiledModel& m, std::vector<float>& input, std::vector<float>& output,
+                               int repeat) {
+  ModelTimes t;
+  std::vector<std::vector<double>> per_step(m.plan().steps.size());
+  for (int r = 0; r < repeat; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    PT_RETURN_IF_ERROR(m.Run(input.data(), input.size(), output.data(), output.size()));
+    t.total.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::vector<double> steps;
+  for (int r = 0; r < repeat; ++r) {
+    PT_RETURN_IF_ERROR(m.RunTimed(steps));
+    for (size_t i = 0; i < steps.size(); ++i) per_step[i].push_back(steps[i]);
+  }
+  for (auto& v : per_step) {
+    t.step_median.push_back(Median(v));
+    t.step_sum += t.step_median.back();
+  }
+  return t;
+}
+
+void PrintSteps(const RunModelOptions& o, const pc::CompiledModel& m, const pc::Target& target, int threads,
+                const ModelTimes& t) {
+  const pc::ModelPlan& plan = m.plan();
+  std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target.name().c_str(),
+              threads, threads == 1 ? "" : "s", plan.steps.size(), m.compile_seconds());
+  std::printf("  %-4s %-28s %-44s %-16s %9s %6s %8s\n", "step", "node", "kernel", "config", "ms", "share", "GFLOPS");
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const pc::PlanStep& s = plan.steps[i];
+    std::string kernel = s.workload ? s.workload->ShortName() : s.op;
+    std::printf("  %-4zu %-28.28s %-44.44s %-16s %9.3f %5.1f%% %8s\n", i, s.name.c_str(), kernel.c_str(),
+                s.workload ? s.choice.level.c_str() : "-", t.step_median[i] * 1e3, 100 * t.step_median[i] / t.step_sum,
+                s.workload ? std::to_string(static_cast<int>(s.flops / t.step_median[i] / 1e9)).c_str() : "");
+  }
+  std::printf("total: %.3f ms per inference (median of %d; the steps alone sum to %.3f ms)\n", Median(t.total) * 1e3,
+              o.repeat, t.step_sum * 1e3);
+  std::map<std::string, int> levels;
+  for (const auto& s : plan.steps)
+    if (s.workload) ++levels[s.choice.level];
+  std::printf("configs:");
+  for (const auto& [level, n] : levels) std::printf(" %d %s", n, level.c_str());
+  std::printf("\n");
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    const pc::PlanStep& s = plan.steps[i];
+    if (!s.choice.check.empty()) std::printf("  step %zu: check before use: %s\n", i, s.choice.check.c_str());
+    for (const auto& why : s.choice.skipped)
+      if (why.find("failed its check") != std::string::npos) std::printf("  step %zu: passed over: %s\n", i, why.c_str());
+  }
+  PrintLayouts(plan);
+}
+
+// --profile: each step's medians, and each step again run back to back (warm, as the
+// tuner measures it): how much of a step's time in sequence is its inputs and weights
+// coming from memory.
+Status WriteProfile(const RunModelOptions& o, pc::CompiledModel& m, const pc::Target& target, int threads,
+                    const ModelTimes& t) {
+  const pc::ModelPlan& plan = m.plan();
+  nlohmann::json steps_json = nlohmann::json::array();
+  for (size_t i = 0; i < plan.steps.size(); ++i) {
+    PT_ASSIGN_OR_RETURN(double warm, m.TimeStepWarm(i, 20));
+    const pc::PlanStep& s = plan.steps[i];
+    steps_json.push_back({{"step", i},
+                          {"node", s.name},
+                          {"op", s.op},
+                          {"kernel", s.workload ? s.workload->ShortName() : s.op},
+                          {"tuned", s.workload.has_value()},
+                          {"config", s.workload ? s.choice.level : ""},
+                          {"flops", s.flops},
+                          {"ms", t.step_median[i] * 1e3},
+                          {"warm_ms", warm * 1e3},
+                          {"stored_ms", s.choice.cost_seconds * 1e3}});
+  }
+  nlohmann::json profile = {{"model", o.model},         {"target", target.name()},  {"threads", threads},
+                            {"repeat", o.repeat},       {"total_ms", Median(t.total) * 1e3},
+                            {"steps_ms", t.step_sum * 1e3}, {"steps", steps_json}};
+  std::ofstream f(o.profile);
+  f << profile.dump(1) << "\n";
+  if (!f) return Internal("cannot write '" + o.profile + "'");
+  return OkStatus();
+}
+
+// --check: against the graph as the model has it (nothing folded or fused), so that a
+// wrong fusion does not check itself.
+Status CheckOutput(const std::string& model, const std::vector<float>& input, const std::vector<float>& output) {
+  pc::ImportOptions plain;
+  plain.fold_batchnorm = false;
+  plain.fuse_epilogues = false;
+  PT_ASSIGN_OR_RETURN(pc::Graph unfused, pc::ImportOnnx(model, plain));
+  PT_ASSIGN_OR_RETURN(std::vector<float> want, pc::RunGraphReference(unfused, input));
+  double err = 0, ref = 0;
+  for (size_t i = 0; i < output.size(); ++i) {
+    err = std::max(err, std::fabs(static_cast<double>(output[i]) - want[i]));
+    ref = std::max(ref, std::fabs(static_cast<double>(want[i])));
+  }
+  std::printf("check: max |error| %.3g against the reference runner (max |output| %.3g)\n", err, ref);
+  if (err > 1e-3 * std::max(1.0, ref)) return Internal("the compiled model's output differs from the reference");
+  return OkStatus();
+}
+
+// The input: --input's file, else uniform [-1, 1) from seed 42.
+StatusOr<std::vector<float>> ModelInput(const RunModelOptions& o, int64_t elements) {
+  if (!o.input.empty()) return ReadFloatFile(o.input, elements);
+  std::vector<float> input(static_cast<size_t>(elements));
+  std::mt19937 rng(42);
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (auto& v : input) v = u(rng);
+  return input;
+}
+
 int RunRunModel(const RunModelOptions& o) {
   if (o.repeat < 1) return Fail(InvalidArgument("run-model: --repeat must be at least 1"));
   auto graph = pc::ImportOnnx(o.model);
@@ -70,118 +186,22 @@ int RunRunModel(const RunModelOptions& o) {
   pc::CompiledModel& m = **model;
   pc::SetNumThreads(threads);
 
-  std::vector<float> input(static_cast<size_t>(m.input_elements()));
-  if (!o.input.empty()) {
-    auto in = ReadFloatFile(o.input, m.input_elements());
-    if (!in.ok()) return Fail(in.status());
-    input = std::move(*in);
-  } else {
-    std::mt19937 rng(42);
-    std::uniform_real_distribution<float> u(-1, 1);
-    for (auto& v : input) v = u(rng);
-  }
+  auto input = ModelInput(o, m.input_elements());
+  if (!input.ok()) return Fail(input.status());
   std::vector<float> output(static_cast<size_t>(m.output_elements()));
-  if (Status s = m.Run(input.data(), input.size(), output.data(), output.size()); !s.ok()) return Fail(s);
-
-  // Whole inferences, then each step alone (on the same buffers), medians of `repeat`.
-  std::vector<double> total;
-  std::vector<std::vector<double>> per_step(m.plan().steps.size());
-  for (int r = 0; r < o.repeat; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    if (Status s = m.Run(input.data(), input.size(), output.data(), output.size()); !s.ok()) return Fail(s);
-    total.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  std::vector<double> steps;
-  for (int r = 0; r < o.repeat; ++r) {
-    if (Status s = m.RunTimed(steps); !s.ok()) return Fail(s);
-    for (size_t i = 0; i < steps.size(); ++i) per_step[i].push_back(steps[i]);
-  }
-  std::vector<double> step_median;
-  double step_sum = 0;
-  for (auto& v : per_step) {
-    step_median.push_back(Median(v));
-    step_sum += step_median.back();
-  }
-  const pc::ModelPlan& plan_ref = m.plan();
-  std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target->name().c_str(),
-              threads, threads == 1 ? "" : "s", plan_ref.steps.size(), m.compile_seconds());
-  std::printf("  %-4s %-28s %-44s %-16s %9s %6s %8s\n", "step", "node", "kernel", "config", "ms", "share", "GFLOPS");
-  for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
-    const pc::PlanStep& s = plan_ref.steps[i];
-    std::string kernel = s.workload ? s.workload->ShortName() : s.op;
-    std::printf("  %-4zu %-28.28s %-44.44s %-16s %9.3f %5.1f%% %8s\n", i, s.name.c_str(), kernel.c_str(),
-                s.workload ? s.choice.level.c_str() : "-", step_median[i] * 1e3, 100 * step_median[i] / step_sum,
-                s.workload ? std::to_string(static_cast<int>(s.flops / step_median[i] / 1e9)).c_str() : "");
-  }
-  std::printf("total: %.3f ms per inference (median of %d; the steps alone sum to %.3f ms)\n",
-              Median(total) * 1e3, o.repeat, step_sum * 1e3);
-  std::map<std::string, int> levels;
-  for (const auto& s : plan_ref.steps)
-    if (s.workload) ++levels[s.choice.level];
-  std::printf("configs:");
-  for (const auto& [level, n] : levels) std::printf(" %d %s", n, level.c_str());
-  std::printf("\n");
-  for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
-    const pc::PlanStep& s = plan_ref.steps[i];
-    if (!s.choice.check.empty()) std::printf("  step %zu: check before use: %s\n", i, s.choice.check.c_str());
-    for (const auto& why : s.choice.skipped)
-      if (why.find("failed its check") != std::string::npos) std::printf("  step %zu: passed over: %s\n", i, why.c_str());
-  }
-  PrintLayouts(plan_ref);
-
-  if (!o.profile.empty()) {
-    // Each step again, run back to back (warm, as the tuner measures it): how much of a
-    // step's time in sequence is its inputs and weights coming from memory.
-    std::vector<double> warm(plan_ref.steps.size(), 0);
-    for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
-      auto w = m.TimeStepWarm(i, 20);
-      if (!w.ok()) return Fail(w.status());
-      warm[i] = *w;
-    }
-    nlohmann::json steps_json = nlohmann::json::array();
-    for (size_t i = 0; i < plan_ref.steps.size(); ++i) {
-      const pc::PlanStep& s = plan_ref.steps[i];
-      steps_json.push_back({{"step", i},
-                            {"node", s.name},
-                            {"op", s.op},
-                            {"kernel", s.workload ? s.workload->ShortName() : s.op},
-                            {"tuned", s.workload.has_value()},
-                            {"config", s.workload ? s.choice.level : ""},
-                            {"flops", s.flops},
-                            {"ms", step_median[i] * 1e3},
-                            {"warm_ms", warm[i] * 1e3},
-                            {"stored_ms", s.choice.cost_seconds * 1e3}});
-    }
-    nlohmann::json profile = {{"model", o.model},       {"target", target->name()}, {"threads", threads},
-                              {"repeat", o.repeat},     {"total_ms", Median(total) * 1e3},
-                              {"steps_ms", step_sum * 1e3}, {"steps", steps_json}};
-    std::ofstream f(o.profile);
-    f << profile.dump(1) << "\n";
-    if (!f) return Fail(Internal("cannot write '" + o.profile + "'"));
-  }
+  if (Status s = m.Run(input->data(), input->size(), output.data(), output.size()); !s.ok()) return Fail(s);
+  auto times = TimeModel(m, *input, output, o.repeat);
+  if (!times.ok()) return Fail(times.status());
+  PrintSteps(o, m, *target, threads, *times);
+  if (!o.profile.empty())
+    if (Status s = WriteProfile(o, m, *target, threads, *times); !s.ok()) return Fail(s);
   if (!o.output.empty()) {
     std::ofstream f(o.output, std::ios::binary);
     f.write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(output.size() * 4));
     if (!f) return Fail(Internal("cannot write '" + o.output + "'"));
   }
-  if (o.check) {
-    // Against the graph as the model has it (nothing folded or fused), so that a wrong
-    // fusion does not check itself.
-    pc::ImportOptions plain;
-    plain.fold_batchnorm = false;
-    plain.fuse_epilogues = false;
-    auto unfused = pc::ImportOnnx(o.model, plain);
-    if (!unfused.ok()) return Fail(unfused.status());
-    auto want = pc::RunGraphReference(*unfused, input);
-    if (!want.ok()) return Fail(want.status());
-    double err = 0, ref = 0;
-    for (size_t i = 0; i < output.size(); ++i) {
-      err = std::max(err, std::fabs(static_cast<double>(output[i]) - (*want)[i]));
-      ref = std::max(ref, std::fabs(static_cast<double>((*want)[i])));
-    }
-    std::printf("check: max |error| %.3g against the reference runner (max |output| %.3g)\n", err, ref);
-    if (err > 1e-3 * std::max(1.0, ref)) return Fail(Internal("the compiled model's output differs from the reference"));
-  }
+  if (o.check)
+    if (Status s = CheckOutput(o.model, *input, output); !s.ok()) return Fail(s);
   return 0;
 }
 
