@@ -201,30 +201,68 @@ struct SessionEnd {
 // One Lease stream: hello, welcome, then candidates until the stream ends. kDone: the
 // server ended it in order (exit); kLost: unreachable or gone (retry); kRefused: the
 // server said no (a token or hello problem: retrying would not help).
-SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::string& token, const std::string& id,
-                   const compiler::Target& serving, const WorkerOptions& options, Runner& runner,
-                   Leaving& leaving) {
-  SessionEnd end;
-  auto deadline = std::chrono::system_clock::now() +
-                  std::chrono::milliseconds(static_cast<int64_t>(1000 * std::max(0.1, options.connection.connect_seconds)));
-  if (!channel->WaitForConnected(deadline)) {
-    end.message = "cannot connect";
+class LeaseSession {
+ public:
+  LeaseSession(const std::string& id, const compiler::Target& serving, const WorkerOptions& options, Runner& runner,
+               Leaving& leaving)
+      : id_(id), serving_(serving), options_(options), runner_(runner), leaving_(leaving) {}
+
+  SessionEnd Run(const std::shared_ptr<grpc::Channel>& channel, const std::string& token) {
+    SessionEnd end;
+    auto deadline = std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(1000 * std::max(0.1, options_.connection.connect_seconds)));
+    if (!channel->WaitForConnected(deadline)) {
+      end.message = "cannot connect";
+      return end;
+    }
+    auto stub = v1::WorkerService::NewStub(channel);
+    Authorize(ctx_, token);
+    stream_ = stub->Lease(&ctx_);
+    v1::ServerMessage welcome;
+    if (!Hello(&welcome, end)) return end;
+    end.welcomed = true;
+    {
+      std::lock_guard<std::mutex> lock(leaving_.mu);
+      leaving_.announce = [this] {
+        HandBack(0, kWhyLeaving);
+        runner_.Interrupt();  // a candidate being measured comes back unmeasured
+      };
+      if (leaving_.requested) leaving_.announce();
+    }
+    std::thread beats([this, heartbeat = std::max(0.05, welcome.welcome().heartbeat_seconds())] { Beat(heartbeat); });
+    std::optional<v1::Goodbye> goodbye = Serve();
+    {
+      std::lock_guard<std::mutex> lock(leaving_.mu);
+      leaving_.announce = nullptr;
+    }
+    {
+      std::lock_guard<std::mutex> lock(hb_mu_);
+      stopping_ = true;
+    }
+    hb_cv_.notify_all();
+    beats.join();
+    stream_->WritesDone();
+    ctx_.TryCancel();  // the server may not end its side after a goodbye
+    stream_->Finish();
+    // A goodbye without reconnect: the server is done with us (a `tune` run is over).
+    // Anything else (the server died, or restarts): lost, reconnect.
+    end.kind = goodbye && !goodbye->reconnect() ? SessionEnd::kDone : SessionEnd::kLost;
+    end.message = goodbye ? goodbye->reason() : "lost the server";
     return end;
   }
-  auto stub = v1::WorkerService::NewStub(channel);
-  grpc::ClientContext ctx;
-  Authorize(ctx, token);
-  auto stream = stub->Lease(&ctx);
-  std::mutex write_mu;
 
-  v1::WorkerMessage hello;
-  hello.mutable_hello()->set_worker_id(id);
-  ToProto(serving, hello.mutable_hello()->mutable_target());
-  hello.mutable_hello()->set_capacity(1);
-  hello.mutable_hello()->set_protocol(kWorkerProtocol);
-  v1::ServerMessage welcome;
-  if (!stream->Write(hello) || !stream->Read(&welcome) || !welcome.has_welcome()) {
-    grpc::Status s = stream->Finish();
+ private:
+  static constexpr const char* kWhyLeaving = "the worker got a stop signal (a cancelled Slurm job, say)";
+
+  // Says hello; false with `end` set when the server does not welcome the worker.
+  bool Hello(v1::ServerMessage* welcome, SessionEnd& end) {
+    v1::WorkerMessage hello;
+    hello.mutable_hello()->set_worker_id(id_);
+    ToProto(serving_, hello.mutable_hello()->mutable_target());
+    hello.mutable_hello()->set_capacity(1);
+    hello.mutable_hello()->set_protocol(kWorkerProtocol);
+    if (stream_->Write(hello) && stream_->Read(welcome) && welcome->has_welcome()) return true;
+    grpc::Status s = stream_->Finish();
     end.message = Describe(s);
     switch (s.error_code()) {
       case grpc::StatusCode::UNAUTHENTICATED:
@@ -237,96 +275,136 @@ SessionEnd Session(const std::shared_ptr<grpc::Channel>& channel, const std::str
       default:
         end.kind = SessionEnd::kLost;
     }
-    return end;
+    return false;
   }
-  end.welcomed = true;
-  double heartbeat = std::max(0.05, welcome.welcome().heartbeat_seconds());
-  auto hand_back = [&](uint64_t candidate, const std::string& reason) {
+
+  bool HandBack(uint64_t candidate, const std::string& reason) {
     v1::WorkerMessage m;
     m.mutable_hand_back()->set_candidate_id(candidate);
     m.mutable_hand_back()->set_reason(reason);
-    std::lock_guard<std::mutex> w(write_mu);
-    return stream->Write(m);
-  };
-  const std::string why_leaving = "the worker got a stop signal (a cancelled Slurm job, say)";
-  {
-    std::lock_guard<std::mutex> lock(leaving.mu);
-    leaving.announce = [&] {
-      hand_back(0, why_leaving);
-      runner.Interrupt();  // a candidate being measured comes back unmeasured
-    };
-    if (leaving.requested) leaving.announce();
+    std::lock_guard<std::mutex> w(write_mu_);
+    return stream_->Write(m);
   }
 
-  std::mutex hb_mu;
-  std::condition_variable hb_cv;
-  bool stopping = false;
-  std::thread beats([&] {
-    std::unique_lock<std::mutex> lock(hb_mu);
-    while (!hb_cv.wait_for(lock, std::chrono::duration<double>(heartbeat), [&] { return stopping; })) {
+  // A heartbeat every `heartbeat` seconds until the session stops.
+  void Beat(double heartbeat) {
+    std::unique_lock<std::mutex> lock(hb_mu_);
+    while (!hb_cv_.wait_for(lock, std::chrono::duration<double>(heartbeat), [&] { return stopping_; })) {
       v1::WorkerMessage m;
-      std::lock_guard<std::mutex> w(write_mu);
+      std::lock_guard<std::mutex> w(write_mu_);
       m.mutable_heartbeat();
-      if (!stream->Write(m)) break;
+      if (!stream_->Write(m)) break;
     }
-  });
+  }
 
-  v1::ServerMessage m;
-  std::optional<v1::Goodbye> goodbye;
-  while (stream->Read(&m)) {
-    if (m.has_goodbye()) {
-      goodbye = m.goodbye();
-      break;
+  // Candidates until the stream ends or breaks; the server's goodbye, if it sent one.
+  std::optional<v1::Goodbye> Serve() {
+    v1::ServerMessage m;
+    while (stream_->Read(&m)) {
+      if (m.has_goodbye()) return m.goodbye();
+      if (m.has_candidate() && !Measure(m.candidate())) break;
     }
-    if (!m.has_candidate()) continue;
-    const v1::Candidate& c = m.candidate();
+    return std::nullopt;
+  }
+
+  // Measures one candidate (or hands it back when leaving); false if the stream broke.
+  bool Measure(const v1::Candidate& c) {
     bool left = false;
     {
-      std::lock_guard<std::mutex> lock(leaving.mu);
-      left = leaving.requested;
+      std::lock_guard<std::mutex> lock(leaving_.mu);
+      left = leaving_.requested;
     }
     if (left) {  // sent before the server heard we are leaving
-      if (!hand_back(c.id(), why_leaving)) break;
-      ++leaving.handed_back;
-      continue;
+      if (!HandBack(c.id(), kWhyLeaving)) return false;
+      ++leaving_.handed_back;
+      return true;
     }
     auto t0 = Clock::now();
     json request = {{"workload", json::parse(FromProto(c.workload()).ToJson())},
                     {"target", json::parse(FromProto(c.target()).ToJson())},
                     {"config", json::parse(compiler::ConfigToJson(FromProto(c.config())))}};
-    tuner::MeasureResult r = runner.Run(request, options.timeout_seconds);
-    if (runner.interrupted()) {
-      if (!hand_back(c.id(), why_leaving)) break;
-      ++leaving.handed_back;
-      continue;  // the server answers the leaving with a goodbye
+    tuner::MeasureResult r = runner_.Run(request, options_.timeout_seconds);
+    if (runner_.interrupted()) {  // the server answers the leaving with a goodbye
+      if (!HandBack(c.id(), kWhyLeaving)) return false;
+      ++leaving_.handed_back;
+      return true;
     }
     double spent = SecondsSince(t0);
     v1::WorkerMessage out;
     ToProto(r, out.mutable_result());
     out.mutable_result()->set_candidate_id(c.id());
-    out.mutable_result()->set_worker(id);
+    out.mutable_result()->set_worker(id_);
     out.mutable_result()->set_busy_seconds(spent);
-    std::lock_guard<std::mutex> w(write_mu);
-    if (!stream->Write(out)) break;
+    std::lock_guard<std::mutex> w(write_mu_);
+    return stream_->Write(out);
   }
-  {
-    std::lock_guard<std::mutex> lock(leaving.mu);
-    leaving.announce = nullptr;
+
+  const std::string& id_;
+  const compiler::Target& serving_;
+  const WorkerOptions& options_;
+  Runner& runner_;
+  Leaving& leaving_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>> stream_;
+  std::mutex write_mu_;
+  std::mutex hb_mu_;
+  std::condition_variable hb_cv_;
+  bool stopping_ = false;
+};
+
+// Pins this process to cores cpu .. cpu + threads - 1 (a warning if it cannot).
+void PinToCores(const WorkerOptions& options, const std::string& id) {
+  if (options.cpu < 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  for (int k = 0; k < options.threads; ++k) CPU_SET((options.cpu + k) % cores, &set);
+  if (sched_setaffinity(0, sizeof set, &set) != 0)
+    std::fprintf(stderr, "worker %s: cannot pin to cpu %d, running unpinned\n", id.c_str(), options.cpu);
+}
+
+// Sessions until the server is done with us (0), refuses us or stays unreachable for
+// retry_seconds (2), or a stop signal comes (0). Between attempts a backoff of 0.25 s
+// doubling to 10 s, with jitter so that a fleet does not reconnect in lockstep, reset by
+// a session that got its welcome; a stop signal ends the wait.
+int Sessions(const std::shared_ptr<grpc::Channel>& channel, const std::string& token, const std::string& id,
+             const compiler::Target& serving, const WorkerOptions& options, Runner& runner, Leaving& leaving) {
+  std::mt19937 rng(static_cast<unsigned>(getpid()));
+  double backoff = 0.25;
+  auto lost_since = Clock::now();
+  while (true) {
+    SessionEnd end = LeaseSession(id, serving, options, runner, leaving).Run(channel, token);
+    {
+      std::lock_guard<std::mutex> lock(leaving.mu);
+      if (leaving.requested) {
+        std::fprintf(stderr, "worker %s: %s: leaving; %d candidate(s) handed back (%s)\n", id.c_str(),
+                     strsignal(leaving.signal), leaving.handed_back, end.message.c_str());
+        return 0;
+      }
+    }
+    if (end.kind == SessionEnd::kDone) return 0;
+    if (end.kind == SessionEnd::kRefused) {
+      std::fprintf(stderr, "priortune worker: the server refused the lease: %s\n", end.message.c_str());
+      return 2;
+    }
+    if (end.welcomed) {
+      lost_since = Clock::now();
+      backoff = 0.25;
+    }
+    if (SecondsSince(lost_since) >= options.retry_seconds) {
+      std::fprintf(stderr, "priortune worker: cannot reach the server at %s: %s\n",
+                   options.connection.server.c_str(), end.message.c_str());
+      return 2;
+    }
+    double wait = backoff * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
+    std::fprintf(stderr, "worker %s: %s; reconnecting in %.2f s\n", id.c_str(), end.message.c_str(), wait);
+    std::unique_lock<std::mutex> lock(leaving.mu);
+    if (leaving.cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return leaving.requested; })) {
+      std::fprintf(stderr, "worker %s: %s while disconnected: leaving\n", id.c_str(), strsignal(leaving.signal));
+      return 0;
+    }
+    backoff = std::min(10.0, backoff * 2);
   }
-  {
-    std::lock_guard<std::mutex> lock(hb_mu);
-    stopping = true;
-  }
-  hb_cv.notify_all();
-  beats.join();
-  stream->WritesDone();
-  ctx.TryCancel();  // the server may not end its side after a goodbye
-  grpc::Status s = stream->Finish();
-  // A goodbye without reconnect: the server is done with us (a `tune` run is over).
-  // Anything else (the server died, or restarts): lost, reconnect.
-  end.kind = goodbye && !goodbye->reconnect() ? SessionEnd::kDone : SessionEnd::kLost;
-  end.message = goodbye ? goodbye->reason() : "lost the server";
-  return end;
 }
 
 }  // namespace
@@ -351,20 +429,9 @@ int RunWorker(const WorkerOptions& options) {
   }
   WorkerOptions runner_options = options;
   runner_options.target = serving->ToJson();
-  if (options.cpu >= 0) {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    long cores = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
-    for (int k = 0; k < options.threads; ++k) CPU_SET((options.cpu + k) % cores, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0)
-      std::fprintf(stderr, "worker %s: cannot pin to cpu %d, running unpinned\n", id.c_str(), options.cpu);
-  }
+  PinToCores(options, id);
   auto channel = MakeChannel(options.connection);
-  if (!channel.ok()) {
-    std::fprintf(stderr, "priortune worker: %s\n", channel.status().message().c_str());
-    return 2;
-  }
-  auto token = ReadToken(options.connection);
+  auto token = channel.ok() ? ReadToken(options.connection) : StatusOr<std::string>(channel.status());
   if (!token.ok()) {
     std::fprintf(stderr, "priortune worker: %s\n", token.status().message().c_str());
     return 2;
@@ -383,60 +450,18 @@ int RunWorker(const WorkerOptions& options) {
     if (leaving.announce) leaving.announce();
     leaving.cv.notify_all();
   });
-  auto finish = [&](int code) {
-    {
-      std::lock_guard<std::mutex> lock(leaving.mu);
-      if (!leaving.requested) {
-        leaving.requested = true;
-        pthread_kill(signals.native_handle(), SIGTERM);  // ends its sigwait
-      }
+  const int code = Sessions(*channel, *token, id, *serving, options, runner, leaving);
+  {
+    std::lock_guard<std::mutex> lock(leaving.mu);
+    if (!leaving.requested) {
+      leaving.requested = true;
+      pthread_kill(signals.native_handle(), SIGTERM);  // ends its sigwait
     }
-    signals.join();
-    return code;
-  };
-  // Backoff between attempts: 0.25 s doubling to 10 s, with jitter so that a fleet does
-  // not reconnect in lockstep; reset by a session that got its welcome.
-  std::mt19937 rng(static_cast<unsigned>(getpid()));
-  double backoff = 0.25;
-  auto lost_since = Clock::now();
-  while (true) {
-    SessionEnd end = Session(*channel, *token, id, *serving, options, runner, leaving);
-    {
-      std::lock_guard<std::mutex> lock(leaving.mu);
-      if (leaving.requested) {
-        std::fprintf(stderr, "worker %s: %s: leaving; %d candidate(s) handed back (%s)\n", id.c_str(),
-                     strsignal(leaving.signal), leaving.handed_back, end.message.c_str());
-        break;
-      }
-    }
-    if (end.kind == SessionEnd::kDone) return finish(0);
-    if (end.kind == SessionEnd::kRefused) {
-      std::fprintf(stderr, "priortune worker: the server refused the lease: %s\n", end.message.c_str());
-      return finish(2);
-    }
-    if (end.welcomed) {
-      lost_since = Clock::now();
-      backoff = 0.25;
-    }
-    if (SecondsSince(lost_since) >= options.retry_seconds) {
-      std::fprintf(stderr, "priortune worker: cannot reach the server at %s: %s\n",
-                   options.connection.server.c_str(), end.message.c_str());
-      return finish(2);
-    }
-    double wait = backoff * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
-    std::fprintf(stderr, "worker %s: %s; reconnecting in %.2f s\n", id.c_str(), end.message.c_str(), wait);
-    {
-      // Backoff (not synchronisation); a stop signal ends it.
-      std::unique_lock<std::mutex> lock(leaving.mu);
-      if (leaving.cv.wait_for(lock, std::chrono::duration<double>(wait), [&] { return leaving.requested; })) {
-        std::fprintf(stderr, "worker %s: %s while disconnected: leaving\n", id.c_str(), strsignal(leaving.signal));
-        break;
-      }
-    }
-    backoff = std::min(10.0, backoff * 2);
   }
-  return finish(0);
+  signals.join();
+  return code;
 }
+
 
 namespace {
 
