@@ -166,35 +166,26 @@ StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, cons
   return out;
 }
 
-}  // namespace
+// The search's notes: from making the strategy (transfer), then the strategy's own.
+std::string JoinNotes(const StrategyAndNotes& made) {
+  std::string text;
+  for (const auto& n : made.notes) text += (text.empty() ? "" : "\n") + n;
+  std::string more = made.strategy->notes();
+  if (!more.empty()) text += (text.empty() ? "" : "\n") + more;
+  return text;
+}
 
-StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
-                               const TuneOptions& options, Measurer& measurer, db::Store& store,
-                               int64_t job_id,
-                               const std::function<void(const TuneProgress&)>& progress,
-                               const std::atomic<bool>& cancel) {
-  PT_RETURN_IF_ERROR(options.Validate());
-  PT_ASSIGN_OR_RETURN(SearchSpace space, SearchSpace::ForWorkload(workload, target));
-  auto start = std::chrono::steady_clock::now();
-  PT_ASSIGN_OR_RETURN(StrategyAndNotes made, MakeStrategy(workload, target, options, space, store));
-  std::unique_ptr<SearchStrategy>& strategy = made.strategy;
-  TuneSummary summary;
-  auto notes = [&]() {
-    std::string text;
-    for (const auto& n : made.notes) text += (text.empty() ? "" : "\n") + n;
-    std::string more = strategy->notes();
-    if (!more.empty()) text += (text.empty() ? "" : "\n") + more;
-    return text;
-  };
-
-  // Earlier runs: knowledge for the strategy, and configs never to measure again.
-  PT_ASSIGN_OR_RETURN(std::vector<db::Record> earlier,
-                      store.History({workload.Key(), target.Key(), "", 0}));
-  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(workload.op));
+// Earlier runs' records of (workload, target) that the template's current version and
+// today's space accept: knowledge for the strategy, configs never to measure again. The
+// best of them goes into `summary`.
+StatusOr<std::vector<TrialResult>> KnownTrials(db::Store& store, const compiler::Workload& workload,
+                                               const compiler::Target& target, const SearchSpace& space,
+                                               const compiler::OpTemplate& tmpl, TuneSummary& summary) {
+  PT_ASSIGN_OR_RETURN(std::vector<db::Record> earlier, store.History({workload.Key(), target.Key(), "", 0}));
   std::vector<TrialResult> known;
   for (const auto& r : earlier) {
     // An older template's record stays stored, but its cost describes another kernel.
-    if (r.template_version != tmpl->version()) continue;
+    if (r.template_version != tmpl.version()) continue;
     auto config = compiler::ConfigFromJson(r.config_json);
     if (!config.ok() || !space.Valid(*config)) continue;
     known.push_back({*config, r.cost()});
@@ -203,39 +194,42 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
       summary.best_config = *config;
     }
   }
-  strategy->Update(known);
-  summary.known_before = static_cast<int>(known.size());
-  summary.budget = std::max(0, options.trials - summary.known_before);
-  if (options.strategy == Strategy::kOneShot) summary.budget = std::min(summary.budget, options.one_shot_trials);
+  return known;
+}
 
-  std::optional<Config> hand_picked;
-  if (options.seed_hand_picked) {
-    Config c = tmpl->HandPickedConfig(workload, target);
-    bool measured = std::any_of(known.begin(), known.end(), [&](const TrialResult& k) { return k.config == c; });
-    if (space.Valid(c) && !measured) hand_picked = std::move(c);
-  }
-
+// One task's search between batches.
+struct TaskSearch {
+  const compiler::Workload& workload;
+  const compiler::Target& target;
+  const TuneOptions& options;
+  db::Store& store;
+  int64_t job_id;
+  SearchStrategy& strategy;
+  TuneSummary& summary;
+  std::chrono::steady_clock::time_point start;
+  std::optional<Config> hand_picked;  // measured first, with the first batch
   int since_improvement = 0;
-  while (summary.measured < summary.budget && !cancel.load()) {
+
+  // The next batch's configs; empty when the space is exhausted.
+  std::vector<Config> NextConfigs() {
     int want = std::min(options.batch_size, summary.budget - summary.measured);
-    std::vector<Config> configs = strategy->NextBatch(hand_picked ? want - 1 : want);
+    std::vector<Config> configs = strategy.NextBatch(hand_picked ? want - 1 : want);
     if (hand_picked) {  // first in line; the strategy learns of it with the batch's results
       if (std::find(configs.begin(), configs.end(), *hand_picked) == configs.end())
         configs.insert(configs.begin(), *hand_picked);
       hand_picked.reset();
     }
-    if (configs.empty()) {
-      summary.exhausted = true;
-      break;
-    }
+    return configs;
+  }
+
+  // Measures a batch, stores it (under the lease, if any) and tells the strategy.
+  Status MeasureBatch(const std::vector<Config>& configs, Measurer& measurer, const std::atomic<bool>& cancel) {
     std::vector<Candidate> candidates;
     for (auto& c : configs) candidates.push_back({workload, target, c});
     auto measure_start = std::chrono::steady_clock::now();
     std::vector<MeasureResult> results = measurer.Measure(candidates, cancel);
-    summary.measure_seconds +=
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
+    summary.measure_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_start).count();
     PT_CHECK(results.size() == candidates.size(), "measurer returned a result per candidate");
-
     std::vector<db::Record> records;
     std::vector<TrialResult> trials;
     for (size_t i = 0; i < results.size(); ++i) {
@@ -258,21 +252,55 @@ StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compile
                                               : store.AddRecordsUnderLease(records, options.lease, options.lease_holder));
     double batch_end = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     summary.trial_elapsed.resize(summary.trial_costs.size(), batch_end);
-    strategy->Update(trials);
+    strategy.Update(trials);
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (progress) {
-      progress({summary.measured, summary.budget, summary.errors, summary.best_cost,
-                summary.seconds, notes()});
+    return OkStatus();
+  }
+};
+
+}  // namespace
+
+StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
+                               const TuneOptions& options, Measurer& measurer, db::Store& store,
+                               int64_t job_id,
+                               const std::function<void(const TuneProgress&)>& progress,
+                               const std::atomic<bool>& cancel) {
+  PT_RETURN_IF_ERROR(options.Validate());
+  PT_ASSIGN_OR_RETURN(SearchSpace space, SearchSpace::ForWorkload(workload, target));
+  auto start = std::chrono::steady_clock::now();
+  PT_ASSIGN_OR_RETURN(StrategyAndNotes made, MakeStrategy(workload, target, options, space, store));
+  TuneSummary summary;
+  PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(workload.op));
+  PT_ASSIGN_OR_RETURN(std::vector<TrialResult> known, KnownTrials(store, workload, target, space, *tmpl, summary));
+  made.strategy->Update(known);
+  summary.known_before = static_cast<int>(known.size());
+  summary.budget = std::max(0, options.trials - summary.known_before);
+  if (options.strategy == Strategy::kOneShot) summary.budget = std::min(summary.budget, options.one_shot_trials);
+
+  TaskSearch search{workload, target, options, store, job_id, *made.strategy, summary, start};
+  if (options.seed_hand_picked) {
+    Config c = tmpl->HandPickedConfig(workload, target);
+    bool measured = std::any_of(known.begin(), known.end(), [&](const TrialResult& k) { return k.config == c; });
+    if (space.Valid(c) && !measured) search.hand_picked = std::move(c);
+  }
+  while (summary.measured < summary.budget && !cancel.load()) {
+    std::vector<Config> configs = search.NextConfigs();
+    if (configs.empty()) {
+      summary.exhausted = true;
+      break;
     }
-    if (options.early_stopping > 0 && since_improvement >= options.early_stopping) {
+    PT_RETURN_IF_ERROR(search.MeasureBatch(configs, measurer, cancel));
+    if (progress)
+      progress({summary.measured, summary.budget, summary.errors, summary.best_cost, summary.seconds, JoinNotes(made)});
+    if (options.early_stopping > 0 && search.since_improvement >= options.early_stopping) {
       summary.early_stopped = true;
       break;
     }
   }
   summary.cancelled = cancel.load();
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  summary.model_seconds = made.seconds + strategy->model_seconds();
-  summary.notes = notes();
+  summary.model_seconds = made.seconds + made.strategy->model_seconds();
+  summary.notes = JoinNotes(made);
   return summary;
 }
 
