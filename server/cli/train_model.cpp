@@ -86,64 +86,94 @@ costmodel::Dataset Subset(const costmodel::Dataset& from, const std::set<int>& k
   return out;
 }
 
-int RunTrainModel(const TrainModelOptions& o) {
-  if (Status s = o.model.Validate(); !s.ok()) return Fail(s);
-  if (Status s = o.train.Validate(); !s.ok()) return Fail(s);
-  if (Status s = CheckKs(o.ks, o.repeats); !s.ok()) return Fail(s);
+// The command line's checks, and the logs imported into the store it opens.
+StatusOr<std::unique_ptr<db::Store>> OpenTrainingStore(const TrainModelOptions& o) {
+  PT_RETURN_IF_ERROR(o.model.Validate());
+  PT_RETURN_IF_ERROR(o.train.Validate());
+  PT_RETURN_IF_ERROR(CheckKs(o.ks, o.repeats));
   if (!(o.hold_out >= 0 && o.hold_out < 1))
-    return Fail(InvalidArgument("--hold-out must be in [0, 1), got " + std::to_string(o.hold_out)));
-  if (!o.op.empty()) {
-    if (auto t = compiler::FindTemplate(o.op); !t.ok()) return Fail(t.status());
-  }
-  if (o.logs.empty() && !db::StoreExists(o.db)) return Fail(NotFound("no store at '" + o.db + "' (and no --log to fill one)"));
+    return InvalidArgument("--hold-out must be in [0, 1), got " + std::to_string(o.hold_out));
+  if (!o.op.empty()) PT_RETURN_IF_ERROR(compiler::FindTemplate(o.op).status());
+  if (o.logs.empty() && !db::StoreExists(o.db)) return NotFound("no store at '" + o.db + "' (and no --log to fill one)");
   for (const auto& log : o.logs)
-    if (!FileExists(log)) return Fail(NotFound("cannot read '" + log + "'"));
-  auto store = tuner::OpenStore(o.db);
-  if (!store.ok()) return Fail(store.status());
+    if (!FileExists(log)) return NotFound("cannot read '" + log + "'");
+  PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, tuner::OpenStore(o.db));
   for (const auto& log : o.logs) {
-    auto stats = tuner::ImportLogFile(**store, log);
-    if (!stats.ok()) return Fail(stats.status());
-    std::printf("imported %lld records from %s (%lld already there)\n", static_cast<long long>(stats->imported),
-                log.c_str(), static_cast<long long>(stats->duplicates));
+    PT_ASSIGN_OR_RETURN(db::ImportStats stats, tuner::ImportLogFile(*store, log));
+    std::printf("imported %lld records from %s (%lld already there)\n", static_cast<long long>(stats.imported),
+                log.c_str(), static_cast<long long>(stats.duplicates));
   }
+  return store;
+}
+
+// Whole workloads held out, drawn with the seed: the training and the test groups.
+struct Split {
+  std::set<int> train, test;
+  std::string op_list, held_names;
+  std::vector<std::string> held_list;
+};
+
+StatusOr<Split> HoldOut(const tuner::RecordFeatures& rf, double hold_out, uint64_t seed) {
+  const int groups = static_cast<int>(rf.workload_keys.size());
+  std::vector<int> order(groups);
+  for (int g = 0; g < groups; ++g) order[g] = g;
+  std::mt19937_64 rng(seed);
+  std::shuffle(order.begin(), order.end(), rng);
+  int held = hold_out > 0 ? std::max(1, static_cast<int>(std::lround(hold_out * groups))) : 0;
+  held = std::min(held, groups - 2);
+  if (groups < 2 || held < 0)
+    return InvalidArgument("train-model needs records of at least two workloads (two more than it holds out), "
+                           "the store has " + std::to_string(groups));
+  Split s;
+  s.test = std::set<int>(order.begin(), order.begin() + held);
+  s.train = std::set<int>(order.begin() + held, order.end());
+  for (int g : s.test) {
+    s.held_names += (s.held_names.empty() ? "" : ", ") + rf.workload_names[g];
+    s.held_list.push_back(rf.workload_names[g]);
+  }
+  std::set<std::string> ops;
+  for (int g : s.train) ops.insert(rf.workload_ops[g]);
+  for (const auto& op : ops) s.op_list += (s.op_list.empty() ? "" : ", ") + op;
+  return s;
+}
+
+// Few-shot metrics on the held-out workloads, printed and into `metrics`.
+Status EvaluateHeldOut(const TrainModelOptions& o, const costmodel::Dataset& test, int held, const std::string& blob,
+                       nlohmann::json& metrics) {
+  costmodel::ModelMaker make = [&]() { return costmodel::LoadNeuralModel(blob, "", o.model); };
+  PT_ASSIGN_OR_RETURN(auto few, costmodel::EvaluateFewShot(test, make, o.ks, o.repeats, o.model.seed));
+  std::printf("few-shot on the %d held-out workloads (adapt on k records of each, score the rest; %d repeats):\n", held,
+              o.repeats);
+  PrintFewShotHeader();
+  for (const auto& r : few) {
+    PrintFewShot(o.train.method, r, nullptr);
+    metrics["held_out_k" + std::to_string(r.k)] = nlohmann::json::parse(costmodel::MetricsJson(r.mean));
+  }
+  return OkStatus();
+}
+
+int RunTrainModel(const TrainModelOptions& o) {
+  auto store = OpenTrainingStore(o);
+  if (!store.ok()) return Fail(store.status());
   auto tr = RecordsOfTarget(**store, o.db, o.target, o.threads, o.op);
   if (!tr.ok()) return Fail(tr.status(), tr.status().code() == StatusCode::kInternal ? 1 : 2);
   if (!tr->note.empty()) std::printf("%s\n", tr->note.c_str());
   tuner::RecordFeatures rf = tuner::FeaturesOfRecords(tr->records, {}, o.feature_cache ? store->get() : nullptr);
   PrintFeatureStats(rf, tr->target);
-
-  // Hold out whole workloads, drawn with the seed.
-  const int groups = static_cast<int>(rf.workload_keys.size());
-  std::vector<int> order(groups);
-  for (int g = 0; g < groups; ++g) order[g] = g;
-  std::mt19937_64 rng(o.model.seed);
-  std::shuffle(order.begin(), order.end(), rng);
-  int held = o.hold_out > 0 ? std::max(1, static_cast<int>(std::lround(o.hold_out * groups))) : 0;
-  held = std::min(held, groups - 2);
-  if (groups < 2 || held < 0)
-    return Fail(InvalidArgument("train-model needs records of at least two workloads (two more than it holds out), "
-                                "the store has " + std::to_string(groups)));
-  std::set<int> test_groups(order.begin(), order.begin() + held), train_groups(order.begin() + held, order.end());
-  costmodel::Dataset train = Subset(rf.data, train_groups), test = Subset(rf.data, test_groups);
-  std::string held_names;
-  std::vector<std::string> held_list;
-  for (int g : test_groups) {
-    held_names += (held_names.empty() ? "" : ", ") + rf.workload_names[g];
-    held_list.push_back(rf.workload_names[g]);
-  }
-  std::set<std::string> ops;
-  for (int g : train_groups) ops.insert(rf.workload_ops[g]);
-  std::string op_list;
-  for (const auto& op : ops) op_list += (op_list.empty() ? "" : ", ") + op;
+  auto split = HoldOut(rf, o.hold_out, o.model.seed);
+  if (!split.ok()) return Fail(split.status());
+  const int held = static_cast<int>(split->test.size());
+  costmodel::Dataset train = Subset(rf.data, split->train), test = Subset(rf.data, split->test);
   std::printf("training (%s) on %zu records of %zu workloads (%s)%s%s\n", o.train.method.c_str(), train.rows(),
-              train_groups.size(), op_list.c_str(), held > 0 ? "; held out: " : "", held_names.c_str());
+              split->train.size(), split->op_list.c_str(), held > 0 ? "; held out: " : "", split->held_names.c_str());
 
   costmodel::NeuralTrainOptions t = o.train;
   t.log = [](const std::string& line) { std::printf("  %s\n", line.c_str()); std::fflush(stdout); };
   if (t.log_every == 0) t.log_every = std::max(1, (t.method == "meta" ? t.meta_iterations : t.steps) / 10);
   char training_set[512];
   std::snprintf(training_set, sizeof(training_set), "train-model %s: %zu records of %zu workloads (%s) on target %s",
-                o.train.method.c_str(), train.rows(), train_groups.size(), op_list.c_str(), tr->target.Key().c_str());
+                o.train.method.c_str(), train.rows(), split->train.size(), split->op_list.c_str(),
+                tr->target.Key().c_str());
   auto start = std::chrono::steady_clock::now();
   auto model = costmodel::TrainNeuralModel(train, o.model, t, tr->target.Key(), training_set);
   if (!model.ok()) return Fail(model.status(), model.status().code() == StatusCode::kInvalidArgument ? 2 : 1);
@@ -156,25 +186,12 @@ int RunTrainModel(const TrainModelOptions& o) {
   std::printf("inference: %.2f ms per 1,000 candidates (median of 11, %d thread%s)\n", *inference, o.model.threads,
               o.model.threads == 1 ? "" : "s");
 
-  nlohmann::json metrics;
-  metrics["train_seconds"] = train_seconds;
-  metrics["peak_rss_mb"] = peak_mb;
-  metrics["inference_ms_per_1000"] = *inference;
-  metrics["held_out_workloads"] = held_list;
+  nlohmann::json metrics = {{"train_seconds", train_seconds}, {"peak_rss_mb", peak_mb},
+                            {"inference_ms_per_1000", *inference}, {"held_out_workloads", split->held_list}};
   auto blob = (*model)->Save();
   if (!blob.ok()) return Fail(blob.status(), 1);
-  if (held > 0) {
-    costmodel::ModelMaker make = [&]() { return costmodel::LoadNeuralModel(*blob, "", o.model); };
-    auto few = costmodel::EvaluateFewShot(test, make, o.ks, o.repeats, o.model.seed);
-    if (!few.ok()) return Fail(few.status(), 1);
-    std::printf("few-shot on the %d held-out workloads (adapt on k records of each, score the rest; %d repeats):\n",
-                held, o.repeats);
-    PrintFewShotHeader();
-    for (const auto& r : *few) {
-      PrintFewShot(o.train.method, r, nullptr);
-      metrics["held_out_k" + std::to_string(r.k)] = nlohmann::json::parse(costmodel::MetricsJson(r.mean));
-    }
-  }
+  if (held > 0)
+    if (Status s = EvaluateHeldOut(o, test, held, *blob, metrics); !s.ok()) return Fail(s, 1);
   (*model)->mutable_metadata().metrics_json = metrics.dump();
   auto id = tuner::StoreModel(**store, **model);
   if (!id.ok()) return Fail(id.status(), 1);
