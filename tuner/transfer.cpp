@@ -103,12 +103,13 @@ StatusOr<int64_t> StoreModel(db::Store& store, const costmodel::CostModel& model
                          meta.samples, 0, blob});
 }
 
-StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
-                                         const compiler::Target& t, const TransferOptions& options) {
-  auto start = std::chrono::steady_clock::now();
-  TransferModel out;
-  // Other workloads' records made with today's templates: the ones that can be lowered
-  // again, so that min_records counts what training (and eval-model) will use.
+namespace {
+
+// Other workloads' records on `t` made with today's templates (the ones that can be
+// lowered again, so that min_records counts what training and eval-model will use): of
+// w's op, or of all ops when those are fewer than min_records. `scope` says which.
+StatusOr<std::vector<db::Record>> TransferRecords(db::Store& store, const compiler::Workload& w,
+                                                  const compiler::Target& t, int min_records, std::string* scope) {
   auto others = [&](std::vector<db::Record> v) {
     v.erase(std::remove_if(v.begin(), v.end(),
                            [&](const db::Record& r) {
@@ -121,61 +122,56 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
   };
   PT_ASSIGN_OR_RETURN(std::vector<db::Record> same_op, store.History({"", t.Key(), w.op, 0}));
   std::vector<db::Record> records = others(std::move(same_op));
-  std::string scope = w.op;
-  if (static_cast<int>(records.size()) < options.min_records) {
+  *scope = w.op;
+  if (static_cast<int>(records.size()) < min_records) {
     PT_ASSIGN_OR_RETURN(std::vector<db::Record> all, store.History({"", t.Key(), "", 0}));
     records = others(std::move(all));
-    scope = "all ops";
+    *scope = "all ops";
   }
-  if (records.empty()) {
-    out.notes.push_back("transfer: the store holds no records of other workloads on this target; the model "
-                        "starts from this task's measurements");
-    return out;
-  }
-  std::set<std::string> workloads;
+  return records;
+}
+
+// The models table's key: the same history, templates and settings give the same model.
+std::string TrainingSetName(const std::vector<db::Record>& records, const std::string& scope,
+                            const compiler::Workload& w, const compiler::Target& t, const TransferOptions& options) {
+  std::set<std::string> workloads, versions;
   int64_t max_id = 0;
   for (const auto& r : records) {
     workloads.insert(r.workload_key);
     max_id = std::max(max_id, r.id);
+    versions.insert(r.op + " v" + std::to_string(r.template_version));
   }
-  // The models table's key: the same history, templates and settings give the same model.
-  std::set<std::string> versions;
-  for (const auto& r : records) versions.insert(r.op + " v" + std::to_string(r.template_version));
   std::string templates;
   for (const auto& v : versions) templates += (templates.empty() ? "" : ", ") + v;
   char settings[128];
   std::snprintf(settings, sizeof(settings), "%d rounds, depth %d, eta %g, %d pair samples", options.model.rounds,
                 options.model.max_depth, options.model.eta, options.model.pair_samples);
-  out.training_set = options.model.objective + (options.features.workload_context ? " with context" : "") +
-                     " (" + settings + ") on " + scope + " of target " + t.Key() + ": " +
-                     std::to_string(records.size()) + " records (" + templates + ") of " +
-                     std::to_string(workloads.size()) + " workloads (ids up to " + std::to_string(max_id) +
-                     "), without workload " + w.Key();
+  return options.model.objective + (options.features.workload_context ? " with context" : "") + " (" + settings +
+         ") on " + scope + " of target " + t.Key() + ": " + std::to_string(records.size()) + " records (" + templates +
+         ") of " + std::to_string(workloads.size()) + " workloads (ids up to " + std::to_string(max_id) +
+         "), without workload " + w.Key();
+}
 
+// A stored model of out.training_set, if one loads: into `out`, true.
+StatusOr<bool> ReuseStoredModel(db::Store& store, const compiler::Target& t, TransferModel& out) {
   PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> stored, store.Models({"xgboost", t.Key(), out.training_set, 0, 1, true}));
-  if (!stored.empty()) {
-    auto loaded = costmodel::LoadCostModel(stored[0].blob, t.Key());
-    if (loaded.ok()) {
-      out.model = std::shared_ptr<const costmodel::CostModel>(std::move(loaded).value());
-      out.model_id = stored[0].id;
-      out.reused = true;
-      out.seconds = Since(start);
-      out.notes.push_back("transfer: reused stored model #" + std::to_string(stored[0].id) + " (" + out.training_set + ")");
-      return out;
-    }
+  if (stored.empty()) return false;
+  auto loaded = costmodel::LoadCostModel(stored[0].blob, t.Key());
+  if (!loaded.ok()) {
     out.notes.push_back("transfer: stored model #" + std::to_string(stored[0].id) + " refused (" +
                         loaded.status().ToString() + "); training a fresh one");
+    return false;
   }
+  out.model = std::shared_ptr<const costmodel::CostModel>(std::move(loaded).value());
+  out.model_id = stored[0].id;
+  out.reused = true;
+  out.notes.push_back("transfer: reused stored model #" + std::to_string(stored[0].id) + " (" + out.training_set + ")");
+  return true;
+}
 
-  RecordFeatures rf = FeaturesOfRecords(records, options.features, &store);
-  if (!rf.cache_error.empty()) out.notes.push_back("transfer: " + rf.cache_error);
-  if (rf.data.rows() < 2) {
-    out.notes.push_back("transfer: none of the " + std::to_string(records.size()) +
-                        " records of other workloads lowers with today's templates; no transfer");
-    out.training_set.clear();
-    out.seconds = Since(start);
-    return out;
-  }
+// Trains the XGBoost model on `rf`, stores it (in-sample metrics in its metadata), into `out`.
+Status TrainTransferModel(db::Store& store, const compiler::Target& t, const TransferOptions& options,
+                          const RecordFeatures& rf, TransferModel& out) {
   PT_ASSIGN_OR_RETURN(std::unique_ptr<costmodel::CostModel> model, costmodel::MakeXGBoostModel(options.model, t.Key()));
   PT_RETURN_IF_ERROR(model->Fit(rf.data));
   auto scores = model->Predict(rf.data.features.data(), rf.data.rows());
@@ -185,6 +181,38 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
   model->mutable_metadata().metrics_json = R"({"in_sample":)" + costmodel::MetricsJson(in_sample) + "}";
   PT_ASSIGN_OR_RETURN(out.model_id, StoreModel(store, *model));
   out.model = std::shared_ptr<const costmodel::CostModel>(std::move(model));
+  return OkStatus();
+}
+
+}  // namespace
+
+StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
+                                         const compiler::Target& t, const TransferOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  TransferModel out;
+  std::string scope;
+  PT_ASSIGN_OR_RETURN(std::vector<db::Record> records, TransferRecords(store, w, t, options.min_records, &scope));
+  if (records.empty()) {
+    out.notes.push_back("transfer: the store holds no records of other workloads on this target; the model "
+                        "starts from this task's measurements");
+    return out;
+  }
+  out.training_set = TrainingSetName(records, scope, w, t, options);
+  PT_ASSIGN_OR_RETURN(bool reused, ReuseStoredModel(store, t, out));
+  if (reused) {
+    out.seconds = Since(start);
+    return out;
+  }
+  RecordFeatures rf = FeaturesOfRecords(records, options.features, &store);
+  if (!rf.cache_error.empty()) out.notes.push_back("transfer: " + rf.cache_error);
+  if (rf.data.rows() < 2) {
+    out.notes.push_back("transfer: none of the " + std::to_string(records.size()) +
+                        " records of other workloads lowers with today's templates; no transfer");
+    out.training_set.clear();
+    out.seconds = Since(start);
+    return out;
+  }
+  PT_RETURN_IF_ERROR(TrainTransferModel(store, t, options, rf, out));
   out.seconds = Since(start);
   char line[320];
   std::snprintf(line, sizeof(line),
