@@ -295,18 +295,33 @@ class Lowerer {
     });
   }
 
-  StatusOr<Stmt> MakeNest(const StageInfo& info, bool in_vector, bool in_parallel) {
+  // One stage's loop nest as it is built.
+  struct Nest {
+    const StageInfo& info;
+    const Stage* s;
+    const std::vector<IterVar>& leaves;
+    int n = 0;
+    std::vector<Guard> guards;
+    Expr store_idx, value;
+    bool reduction = false;
+    int r_pos = 0;  // the first reduction leaf (n: none)
+    std::unordered_map<int, std::vector<const StageInfo*>> children;  // by the leaf they attach at
+    Status err;
+  };
+
+  // A stage's guards (each at the innermost leaf loop it uses), its store and the stages
+  // computed at its loops.
+  Nest PrepareNest(const StageInfo& info) {
     const Stage* s = info.stage;
     const auto& op = s->op();
-    const auto& leaves = s->leaf_axes();
-    int n = static_cast<int>(leaves.size());
+    Nest nest{info, s, s->leaf_axes()};
+    nest.n = static_cast<int>(nest.leaves.size());
     auto position_of = [&](const Expr& cond) {
       int pos = -1;
-      for (int p = 0; p < n; ++p)
-        if (UsesVar(cond, leaves[p]->var.get())) pos = p;
+      for (int p = 0; p < nest.n; ++p)
+        if (UsesVar(cond, nest.leaves[p]->var.get())) pos = p;
       return pos;
     };
-    std::vector<Guard> guards;
     std::vector<Expr> offsets;
     for (size_t d = 0; d < op->axes.size(); ++d) {
       Expr off = info.value.at(op->axes[d].get());
@@ -316,92 +331,107 @@ class Lowerer {
         Expr abs = info.region_min[d] + off;
         c = c && (abs < IntImm(op->shape[d])) && (abs >= IntImm(0));
       }
-      guards.push_back({c, position_of(c)});
+      nest.guards.push_back({c, position_of(c)});
     }
     for (const auto& r : op->reduce_axes) {
       Expr c = info.value.at(r.get()) < IntImm(r->extent);
-      guards.push_back({c, position_of(c)});
+      nest.guards.push_back({c, position_of(c)});
     }
-    Expr store_idx = Flatten(offsets, info.buffer_shape);
-    Expr value = LowerReads(Substitute(info.body, RootSubstitution(info)));
-    bool reduction = !op->reduce_axes.empty();
-    int r_pos = n;
-    if (reduction) {
-      for (int p = 0; p < n; ++p)
-        if (leaves[p]->kind == IterKind::kReduce) { r_pos = p; break; }
-      value = ReduceCombine(op->combiner, Load(info.buffer, store_idx), value);
+    nest.store_idx = Flatten(offsets, info.buffer_shape);
+    nest.value = LowerReads(Substitute(info.body, RootSubstitution(info)));
+    nest.reduction = !op->reduce_axes.empty();
+    nest.r_pos = nest.n;
+    if (nest.reduction) {
+      for (int p = 0; p < nest.n; ++p)
+        if (nest.leaves[p]->kind == IterKind::kReduce) {
+          nest.r_pos = p;
+          break;
+        }
+      nest.value = ReduceCombine(op->combiner, Load(info.buffer, nest.store_idx), nest.value);
     }
-    std::unordered_map<int, std::vector<const StageInfo*>> children;
     for (const auto& c : infos_) {
       if (c->stage->attach_kind() != AttachKind::kAt || c->stage->attach_stage() != s) continue;
-      int p = std::find(leaves.begin(), leaves.end(), c->stage->attach_ivar()) - leaves.begin();
-      children[p].push_back(c.get());
+      int p = std::find(nest.leaves.begin(), nest.leaves.end(), c->stage->attach_ivar()) - nest.leaves.begin();
+      nest.children[p].push_back(c.get());
     }
-    auto wrap_guards = [&](int pos, Stmt body) {
-      for (const auto& g : guards)
-        if (g.position == pos) body = IfThenElse(g.cond, body);
-      return body;
-    };
+    return nest;
+  }
 
-    Status err;
-    // Init of a reduction: the spatial loops inside the first reduction loop.
-    auto init_nest = [&]() -> Stmt {
-      Stmt body = Store(info.buffer, store_idx, ReduceIdentity(op->combiner, op->dtype));
-      for (const auto& g : guards)
-        if (&g - guards.data() < static_cast<long>(op->axes.size()) && g.position >= r_pos)
-          body = IfThenElse(g.cond, body);
-      for (int p = n - 1; p > r_pos; --p) {
-        if (leaves[p]->kind != IterKind::kSpatial) continue;
-        ForKind k = s->annotation(leaves[p]);
-        if (k == ForKind::kParallel) k = ForKind::kSerial;
-        body = For(leaves[p]->var, IntImm(0), IntImm(info.ext.at(leaves[p].get())), k, body);
-      }
-      return body;
-    };
+  static Stmt WrapGuards(const Nest& nest, int pos, Stmt body) {
+    for (const auto& g : nest.guards)
+      if (g.position == pos) body = IfThenElse(g.cond, body);
+    return body;
+  }
 
-    std::function<Stmt(int, bool, bool)> build = [&](int p, bool vec, bool par) -> Stmt {
-      if (p == n) return Store(info.buffer, store_idx, value);
-      ForKind kind = s->annotation(leaves[p]);
-      int64_t ext = info.ext.at(leaves[p].get());
-      if (kind == ForKind::kVectorized) {
-        if (vec && err.ok())
-          err = InvalidArgument("stage " + s->name() + ": vectorized loop " +
-                                leaves[p]->var->name + " is inside another vectorized loop");
-        if (ext > kMaxVectorLanes && err.ok())
-          err = InvalidArgument("stage " + s->name() + ": vectorized loop " +
-                                leaves[p]->var->name + " has " + std::to_string(ext) +
-                                " lanes; at most " + std::to_string(kMaxVectorLanes));
+  // Init of a reduction: the spatial loops inside the first reduction loop.
+  static Stmt InitNest(const Nest& nest) {
+    const auto& op = nest.s->op();
+    Stmt body = Store(nest.info.buffer, nest.store_idx, ReduceIdentity(op->combiner, op->dtype));
+    for (const auto& g : nest.guards)
+      if (&g - nest.guards.data() < static_cast<long>(op->axes.size()) && g.position >= nest.r_pos)
+        body = IfThenElse(g.cond, body);
+    for (int p = nest.n - 1; p > nest.r_pos; --p) {
+      if (nest.leaves[p]->kind != IterKind::kSpatial) continue;
+      ForKind k = nest.s->annotation(nest.leaves[p]);
+      if (k == ForKind::kParallel) k = ForKind::kSerial;
+      body = For(nest.leaves[p]->var, IntImm(0), IntImm(nest.info.ext.at(nest.leaves[p].get())), k, body);
+    }
+    return body;
+  }
+
+  // The first error of leaf loop p's annotation inside loops that are vectorized (`vec`)
+  // or parallel (`par`), or of its vector width.
+  static void CheckLoop(Nest& nest, int p, ForKind kind, int64_t ext, bool vec, bool par) {
+    if (!nest.err.ok()) return;
+    const std::string& stage = nest.s->name();
+    const std::string& var = nest.leaves[p]->var->name;
+    if (kind == ForKind::kVectorized && vec)
+      nest.err = InvalidArgument("stage " + stage + ": vectorized loop " + var + " is inside another vectorized loop");
+    else if (kind == ForKind::kVectorized && ext > kMaxVectorLanes)
+      nest.err = InvalidArgument("stage " + stage + ": vectorized loop " + var + " has " + std::to_string(ext) +
+                                 " lanes; at most " + std::to_string(kMaxVectorLanes));
+    else if (kind == ForKind::kParallel && (par || vec))
+      nest.err = InvalidArgument("stage " + stage + ": parallel loop " + var +
+                                 " is nested inside another parallel or vectorized loop");
+  }
+
+  // Leaf loop p and everything inside it.
+  Stmt BuildLoop(Nest& nest, int p, bool vec, bool par) {
+    if (p == nest.n) return Store(nest.info.buffer, nest.store_idx, nest.value);
+    const IterVar& leaf = nest.leaves[p];
+    ForKind kind = nest.s->annotation(leaf);
+    int64_t ext = nest.info.ext.at(leaf.get());
+    CheckLoop(nest, p, kind, ext, vec, par);
+    bool inner_vec = vec || kind == ForKind::kVectorized;
+    bool inner_par = par || kind == ForKind::kParallel;
+    Stmt next = BuildLoop(nest, p + 1, inner_vec, inner_par);
+    if (nest.reduction && p + 1 == nest.r_pos) next = Seq({InitNest(nest), next});
+    Stmt body = WrapGuards(nest, p, next);
+    std::vector<Stmt> parts;
+    const auto& cs = nest.children[p];
+    for (const auto* c : cs) {
+      if (inner_vec && nest.err.ok())
+        nest.err = InvalidArgument("compute_at of stage " + c->stage->name() + " at " + leaf->var->name +
+                                   ": inside a vectorized loop");
+      auto child = MakeNest(*c, inner_vec, inner_par);
+      if (!child.ok()) {
+        if (nest.err.ok()) nest.err = child.status();
+        continue;
       }
-      if (kind == ForKind::kParallel && (par || vec) && err.ok())
-        err = InvalidArgument("stage " + s->name() + ": parallel loop " + leaves[p]->var->name +
-                              " is nested inside another parallel or vectorized loop");
-      bool inner_vec = vec || kind == ForKind::kVectorized;
-      bool inner_par = par || kind == ForKind::kParallel;
-      Stmt next = build(p + 1, inner_vec, inner_par);
-      if (reduction && p + 1 == r_pos) next = Seq({init_nest(), next});
-      Stmt body = wrap_guards(p, next);
-      std::vector<Stmt> parts;
-      const auto& cs = children[p];
-      for (const auto* c : cs) {
-        if (inner_vec && err.ok())
-          err = InvalidArgument("compute_at of stage " + c->stage->name() + " at " +
-                                leaves[p]->var->name + ": inside a vectorized loop");
-        auto nest = MakeNest(*c, inner_vec, inner_par);
-        if (!nest.ok()) {
-          if (err.ok()) err = nest.status();
-          continue;
-        }
-        parts.push_back(*nest);
-      }
-      parts.push_back(body);
-      Stmt loop_body = Seq(std::move(parts));
-      for (auto it = cs.rbegin(); it != cs.rend(); ++it) loop_body = Allocate((*it)->buffer, loop_body);
-      return For(leaves[p]->var, IntImm(0), IntImm(ext), kind, loop_body);
-    };
-    Stmt top = build(0, in_vector, in_parallel);
-    if (reduction && r_pos == 0) top = Seq({init_nest(), top});
-    top = wrap_guards(-1, top);
-    PT_RETURN_IF_ERROR(err);
+      parts.push_back(*child);
+    }
+    parts.push_back(body);
+    Stmt loop_body = Seq(std::move(parts));
+    for (auto it = cs.rbegin(); it != cs.rend(); ++it) loop_body = Allocate((*it)->buffer, loop_body);
+    return For(leaf->var, IntImm(0), IntImm(ext), kind, loop_body);
+  }
+
+  StatusOr<Stmt> MakeNest(const StageInfo& info, bool in_vector, bool in_parallel) {
+    Nest nest = PrepareNest(info);
+    Stmt top = BuildLoop(nest, 0, in_vector, in_parallel);
+    if (nest.reduction && nest.r_pos == 0) top = Seq({InitNest(nest), top});
+    top = WrapGuards(nest, -1, top);
+    PT_RETURN_IF_ERROR(nest.err);
     return top;
   }
 
