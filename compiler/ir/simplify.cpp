@@ -176,93 +176,86 @@ Expr SimplifyDivMod(bool is_div, const Expr& a, int64_t c, const RangeMap& range
   return Binary(ExprKind::kMod, rest_e, IntImm(c));
 }
 
-Expr SimplifyNode(const Expr& e, const RangeMap& ranges) {
-  int64_t ca, cb;
-  double fa, fb;
-  switch (e->kind) {
-    case ExprKind::kIntImm:
-    case ExprKind::kFloatImm:
-    case ExprKind::kVar:
-    case ExprKind::kTensorRead:
-    case ExprKind::kLoad:
-    case ExprKind::kReduce:
-      return e;
-    default: break;
-  }
+// Add, Sub, Mul: integer ones as linear forms (a product only by a constant); float
+// constants folded, and x + 0, x * 1 dropped.
+Expr SimplifyArith(const Expr& e, bool is_int, bool is_float) {
   const Expr& a = e->a;
   const Expr& b = e->b;
-  bool is_int = a.get() != nullptr && IsIntLike(a);
-  bool is_float = a.get() != nullptr && a->dtype == DType::kFloat32;
+  double fa, fb;
+  if (is_int) {
+    if (e->kind == ExprKind::kMul && !IsConstInt(a) && !IsConstInt(b)) return e;
+    return FromLinear(ToLinear(e));
+  }
+  if (is_float && IsConstFloat(a, &fa) && IsConstFloat(b, &fb)) {
+    if (e->kind == ExprKind::kAdd) return FloatImm(static_cast<float>(fa) + static_cast<float>(fb));
+    if (e->kind == ExprKind::kSub) return FloatImm(static_cast<float>(fa) - static_cast<float>(fb));
+    return FloatImm(static_cast<float>(fa) * static_cast<float>(fb));
+  }
+  if (is_float && e->kind == ExprKind::kAdd && IsConstFloat(b, &fb) && fb == 0) return a;
+  if (is_float && e->kind == ExprKind::kAdd && IsConstFloat(a, &fa) && fa == 0) return b;
+  if (is_float && e->kind == ExprKind::kMul && IsConstFloat(b, &fb) && fb == 1) return a;
+  if (is_float && e->kind == ExprKind::kMul && IsConstFloat(a, &fa) && fa == 1) return b;
+  return e;
+}
+
+// Min, Max: decided when the difference's bounds have one sign.
+Expr SimplifyMinMax(const Expr& e, const RangeMap& ranges, bool is_int, bool is_float) {
+  const Expr& a = e->a;
+  const Expr& b = e->b;
+  double fa, fb;
+  bool is_min = e->kind == ExprKind::kMin;
+  if (is_int) {
+    Interval d = Bound(FromLinear(ToLinear(a - b)), ranges);
+    if (d.hi != I::kPosInf && d.hi <= 0) return is_min ? a : b;
+    if (d.lo != I::kNegInf && d.lo >= 0) return is_min ? b : a;
+  }
+  if (is_float && IsConstFloat(a, &fa) && IsConstFloat(b, &fb))
+    return FloatImm(is_min ? std::min(fa, fb) : std::max(fa, fb));
+  return e;
+}
+
+// EQ, NE, LT, LE: decided from the bounds of a - b, else in canonical form (the variable
+// part on the left, the constant on the right); float constants folded.
+Expr SimplifyCompare(const Expr& e, const RangeMap& ranges, bool is_int, bool is_float) {
+  const Expr& a = e->a;
+  const Expr& b = e->b;
+  double fa, fb;
+  if (is_int) {
+    LinearForm d = ToLinear(a - b);
+    Interval r = BoundLinear(d, ranges);
+    const bool below = r.hi != I::kPosInf && r.hi < 0, above = r.lo != I::kNegInf && r.lo > 0;
+    const bool zero = r.is_point() && r.lo == 0;
+    bool t = false, f = false;
+    switch (e->kind) {
+      case ExprKind::kLT: t = below; f = r.lo != I::kNegInf && r.lo >= 0; break;
+      case ExprKind::kLE: t = r.hi != I::kPosInf && r.hi <= 0; f = above; break;
+      case ExprKind::kEQ: t = zero; f = above || below; break;
+      default: t = above || below; f = zero; break;
+    }
+    if (t) return BoolImm(true);
+    if (f) return BoolImm(false);
+    int64_t k = -d.constant;
+    d.constant = 0;
+    return Binary(e->kind, FromLinear(d), IntImm(k));
+  }
+  if (is_float && IsConstFloat(a, &fa) && IsConstFloat(b, &fb)) {
+    switch (e->kind) {
+      case ExprKind::kLT: return BoolImm(fa < fb);
+      case ExprKind::kLE: return BoolImm(fa <= fb);
+      case ExprKind::kEQ: return BoolImm(fa == fb);
+      default: return BoolImm(fa != fb);
+    }
+  }
+  return e;
+}
+
+// And, Or, Not, Select, Cast with constant operands.
+Expr SimplifyLogic(const Expr& e) {
+  const Expr& a = e->a;
+  const Expr& b = e->b;
+  int64_t ca, cb;
+  double fa;
   switch (e->kind) {
-    case ExprKind::kAdd:
-    case ExprKind::kSub:
-    case ExprKind::kMul:
-      if (is_int) {
-        if (e->kind == ExprKind::kMul && !IsConstInt(a) && !IsConstInt(b)) return e;
-        return FromLinear(ToLinear(e));
-      }
-      if (is_float && IsConstFloat(a, &fa) && IsConstFloat(b, &fb)) {
-        if (e->kind == ExprKind::kAdd) return FloatImm(static_cast<float>(fa) + static_cast<float>(fb));
-        if (e->kind == ExprKind::kSub) return FloatImm(static_cast<float>(fa) - static_cast<float>(fb));
-        return FloatImm(static_cast<float>(fa) * static_cast<float>(fb));
-      }
-      if (is_float && e->kind == ExprKind::kAdd && IsConstFloat(b, &fb) && fb == 0) return a;
-      if (is_float && e->kind == ExprKind::kAdd && IsConstFloat(a, &fa) && fa == 0) return b;
-      if (is_float && e->kind == ExprKind::kMul && IsConstFloat(b, &fb) && fb == 1) return a;
-      if (is_float && e->kind == ExprKind::kMul && IsConstFloat(a, &fa) && fa == 1) return b;
-      return e;
-    case ExprKind::kDiv:
-    case ExprKind::kMod:
-      if (is_int && IsConstInt(b, &cb) && cb > 0) {
-        if (cb == 1) return e->kind == ExprKind::kDiv ? a : IntImm(0);
-        return SimplifyDivMod(e->kind == ExprKind::kDiv, a, cb, ranges);
-      }
-      if (is_float && e->kind == ExprKind::kDiv && IsConstFloat(a, &fa) && IsConstFloat(b, &fb))
-        return FloatImm(static_cast<float>(fa) / static_cast<float>(fb));
-      return e;
-    case ExprKind::kMin:
-    case ExprKind::kMax: {
-      bool is_min = e->kind == ExprKind::kMin;
-      if (is_int) {
-        Interval d = Bound(FromLinear(ToLinear(a - b)), ranges);
-        if (d.hi != I::kPosInf && d.hi <= 0) return is_min ? a : b;
-        if (d.lo != I::kNegInf && d.lo >= 0) return is_min ? b : a;
-      }
-      if (is_float && IsConstFloat(a, &fa) && IsConstFloat(b, &fb))
-        return FloatImm(is_min ? std::min(fa, fb) : std::max(fa, fb));
-      return e;
-    }
-    case ExprKind::kEQ:
-    case ExprKind::kNE:
-    case ExprKind::kLT:
-    case ExprKind::kLE: {
-      if (is_int) {
-        LinearForm d = ToLinear(a - b);
-        Interval r = BoundLinear(d, ranges);
-        bool t = false, f = false;
-        switch (e->kind) {
-          case ExprKind::kLT: t = r.hi != I::kPosInf && r.hi < 0; f = r.lo != I::kNegInf && r.lo >= 0; break;
-          case ExprKind::kLE: t = r.hi != I::kPosInf && r.hi <= 0; f = r.lo != I::kNegInf && r.lo > 0; break;
-          case ExprKind::kEQ: t = r.is_point() && r.lo == 0; f = (r.lo != I::kNegInf && r.lo > 0) || (r.hi != I::kPosInf && r.hi < 0); break;
-          default: t = (r.lo != I::kNegInf && r.lo > 0) || (r.hi != I::kPosInf && r.hi < 0); f = r.is_point() && r.lo == 0; break;
-        }
-        if (t) return BoolImm(true);
-        if (f) return BoolImm(false);
-        // Canonical: variable part on the left, constant on the right.
-        int64_t k = -d.constant;
-        d.constant = 0;
-        return Binary(e->kind, FromLinear(d), IntImm(k));
-      }
-      if (is_float && IsConstFloat(a, &fa) && IsConstFloat(b, &fb)) {
-        switch (e->kind) {
-          case ExprKind::kLT: return BoolImm(fa < fb);
-          case ExprKind::kLE: return BoolImm(fa <= fb);
-          case ExprKind::kEQ: return BoolImm(fa == fb);
-          default: return BoolImm(fa != fb);
-        }
-      }
-      return e;
-    }
     case ExprKind::kAnd:
       if (IsConstInt(a, &ca)) return ca ? b : BoolImm(false);
       if (IsConstInt(b, &cb)) return cb ? a : BoolImm(false);
@@ -283,6 +276,46 @@ Expr SimplifyNode(const Expr& e, const RangeMap& ranges) {
       if (e->dtype == DType::kInt64 && IsConstFloat(a, &fa)) return IntImm(static_cast<int64_t>(fa));
       return e;
     default: return e;
+  }
+}
+
+Expr SimplifyNode(const Expr& e, const RangeMap& ranges) {
+  switch (e->kind) {
+    case ExprKind::kIntImm:
+    case ExprKind::kFloatImm:
+    case ExprKind::kVar:
+    case ExprKind::kTensorRead:
+    case ExprKind::kLoad:
+    case ExprKind::kReduce:
+      return e;
+    default: break;
+  }
+  const Expr& a = e->a;
+  const Expr& b = e->b;
+  const bool is_int = a.get() != nullptr && IsIntLike(a);
+  const bool is_float = a.get() != nullptr && a->dtype == DType::kFloat32;
+  int64_t cb;
+  double fa, fb;
+  switch (e->kind) {
+    case ExprKind::kAdd:
+    case ExprKind::kSub:
+    case ExprKind::kMul: return SimplifyArith(e, is_int, is_float);
+    case ExprKind::kDiv:
+    case ExprKind::kMod:
+      if (is_int && IsConstInt(b, &cb) && cb > 0) {
+        if (cb == 1) return e->kind == ExprKind::kDiv ? a : IntImm(0);
+        return SimplifyDivMod(e->kind == ExprKind::kDiv, a, cb, ranges);
+      }
+      if (is_float && e->kind == ExprKind::kDiv && IsConstFloat(a, &fa) && IsConstFloat(b, &fb))
+        return FloatImm(static_cast<float>(fa) / static_cast<float>(fb));
+      return e;
+    case ExprKind::kMin:
+    case ExprKind::kMax: return SimplifyMinMax(e, ranges, is_int, is_float);
+    case ExprKind::kEQ:
+    case ExprKind::kNE:
+    case ExprKind::kLT:
+    case ExprKind::kLE: return SimplifyCompare(e, ranges, is_int, is_float);
+    default: return SimplifyLogic(e);
   }
 }
 
