@@ -161,40 +161,41 @@ void CodeGen::EmitVectorFor(const Stmt& s) {
   mask_ = nullptr;
 }
 
-void CodeGen::EmitParallelFor(const Stmt& s) {
-  Val mn = EmitExpr(s->min), ext = EmitExpr(s->extent);
-  // Everything in scope is captured: loop variables and buffer pointers.
-  std::vector<const ExprNode*> cap_vars;
-  std::vector<const BufferNode*> cap_bufs;
+CodeGen::ParallelClosure CodeGen::CaptureScope(llvm::Value* loop_min) {
+  ParallelClosure c;
   std::vector<llvm::Type*> fields;
   for (const auto& [k, v] : vars_) {
-    cap_vars.push_back(k);
+    c.vars.push_back(k);
     fields.push_back(b_.getInt64Ty());
   }
   for (const auto& [k, v] : bufs_) {
-    cap_bufs.push_back(k);
+    c.bufs.push_back(k);
     fields.push_back(b_.getPtrTy());
   }
   fields.push_back(b_.getInt64Ty());  // loop min
   fields.push_back(b_.getPtrTy());    // the kernel's ctx
   fields.push_back(b_.getInt32Ty());  // set by a chunk whose bounds check failed
-  auto* st = llvm::StructType::get(ctx_, fields);
-  llvm::Value* closure = EntryAlloca(st, 1, "closure");
+  c.type = llvm::StructType::get(ctx_, fields);
+  c.value = EntryAlloca(c.type, 1, "closure");
   unsigned f = 0;
-  for (auto* k : cap_vars) b_.CreateStore(vars_[k].v, b_.CreateStructGEP(st, closure, f++));
-  for (auto* k : cap_bufs) b_.CreateStore(bufs_[k], b_.CreateStructGEP(st, closure, f++));
-  const unsigned min_field = f, ctx_field = f + 1, fail_field = f + 2;
-  b_.CreateStore(mn.v, b_.CreateStructGEP(st, closure, min_field));
-  b_.CreateStore(kctx_, b_.CreateStructGEP(st, closure, ctx_field));
-  b_.CreateStore(b_.getInt32(0), b_.CreateStructGEP(st, closure, fail_field));
+  for (auto* k : c.vars) b_.CreateStore(vars_[k].v, b_.CreateStructGEP(c.type, c.value, f++));
+  for (auto* k : c.bufs) b_.CreateStore(bufs_[k], b_.CreateStructGEP(c.type, c.value, f++));
+  c.min_field = f;
+  c.ctx_field = f + 1;
+  c.fail_field = f + 2;
+  b_.CreateStore(loop_min, b_.CreateStructGEP(c.type, c.value, c.min_field));
+  b_.CreateStore(kctx_, b_.CreateStructGEP(c.type, c.value, c.ctx_field));
+  b_.CreateStore(b_.getInt32(0), b_.CreateStructGEP(c.type, c.value, c.fail_field));
+  return c;
+}
 
+llvm::Function* CodeGen::EmitParallelBody(const Stmt& s, const ParallelClosure& c) {
   auto* body_ty = llvm::FunctionType::get(
       b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getPtrTy(), b_.getInt64Ty()}, false);
   llvm::Function* body = llvm::Function::Create(
       body_ty, llvm::Function::InternalLinkage,
       name_ + "_par" + std::to_string(parallel_count_++), &mod_);
   SetAttributes(body);
-
   // Emit the outlined function with its own scope.
   llvm::Function* saved_fn = fn_;
   llvm::BasicBlock* saved_entry = entry_;
@@ -208,14 +209,12 @@ void CodeGen::EmitParallelFor(const Stmt& s) {
   auto saved_bufs = bufs_;
   BeginFunction(body);
   llvm::Value* cl = body->getArg(2);
-  f = 0;
-  for (auto* k : cap_vars)
-    vars_[k] = {b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(st, cl, f++)), false};
-  for (auto* k : cap_bufs)
-    bufs_[k] = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(st, cl, f++));
-  llvm::Value* inner_min = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(st, cl, min_field));
-  kctx_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(st, cl, ctx_field));
-  fail_flag_ = b_.CreateStructGEP(st, cl, fail_field);
+  unsigned f = 0;
+  for (auto* k : c.vars) vars_[k] = {b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(c.type, cl, f++)), false};
+  for (auto* k : c.bufs) bufs_[k] = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(c.type, cl, f++));
+  llvm::Value* inner_min = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(c.type, cl, c.min_field));
+  kctx_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(c.type, cl, c.ctx_field));
+  fail_flag_ = b_.CreateStructGEP(c.type, cl, c.fail_field);
   ws_base_ = nullptr;  // everything allocated in here is in the chunk's slot
   for (size_t d = 0; d < loops_.size(); ++d) {  // the enclosing loops' values, for reports
     auto it = vars_.find(loops_[d]);
@@ -246,16 +245,22 @@ void CodeGen::EmitParallelFor(const Stmt& s) {
   vars_ = std::move(saved_vars);
   bufs_ = std::move(saved_bufs);
   b_.SetInsertPoint(saved_block);
+  return body;
+}
 
+void CodeGen::EmitParallelFor(const Stmt& s) {
+  Val mn = EmitExpr(s->min), ext = EmitExpr(s->extent);
+  const ParallelClosure closure = CaptureScope(mn.v);
+  llvm::Function* body = EmitParallelBody(s, closure);
   llvm::FunctionCallee pfor = mod_.getOrInsertFunction(
       "pt_parallel_for",
       llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()},
                               false));
   // At most as many chunks as the workspace has slots for.
   llvm::Value* slots = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(CtxType(), kctx_, 1), "slots");
-  b_.CreateCall(pfor, {body, closure, ext.v, slots});
+  b_.CreateCall(pfor, {body, closure.value, ext.v, slots});
   if (options_.check_bounds) {
-    llvm::Value* failed = b_.CreateLoad(b_.getInt32Ty(), b_.CreateStructGEP(st, closure, fail_field));
+    llvm::Value* failed = b_.CreateLoad(b_.getInt32Ty(), b_.CreateStructGEP(closure.type, closure.value, closure.fail_field));
     llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "par.ok", fn_);
     b_.CreateCondBr(b_.CreateICmpNE(failed, b_.getInt32(0)), ReturnFailed(), cont);
     b_.SetInsertPoint(cont);

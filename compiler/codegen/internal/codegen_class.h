@@ -218,6 +218,19 @@ class CodeGen {
 
   // Outlines the loop body into fn(begin, end, closure) and calls pt_parallel_for.
   void EmitParallelFor(const Stmt& s);
+  // What a parallel loop's outlined body reads: everything in scope (loop variables and
+  // buffer pointers), the loop's min, the kernel's ctx and a failure flag a chunk whose
+  // bounds check failed sets.
+  struct ParallelClosure {
+    llvm::StructType* type = nullptr;
+    llvm::Value* value = nullptr;  // the caller's alloca
+    std::vector<const ExprNode*> vars;
+    std::vector<const BufferNode*> bufs;
+    unsigned min_field = 0, ctx_field = 0, fail_field = 0;
+  };
+  ParallelClosure CaptureScope(llvm::Value* loop_min);
+  // The outlined body of parallel loop `s`: (begin, end, closure, chunk) -> void.
+  llvm::Function* EmitParallelBody(const Stmt& s, const ParallelClosure& c);
 
   llvm::LLVMContext& ctx_;
   llvm::Module& mod_;
