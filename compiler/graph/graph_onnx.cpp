@@ -184,75 +184,21 @@ class Importer {
     if (op == "BatchNormalization") return options_.fold_batchnorm ? FoldBatchNorm(n) : BatchNorm(n);
     if (op == "Gemm" || op == "MatMul") return Dense(n);
     PT_ASSIGN_OR_RETURN(const GraphTensor* x, In(n, 0));
-    std::vector<int64_t> xs = x->shape;
+    const std::vector<int64_t> xs = x->shape;
     if (op == "Relu") {
       Out(Make(n, GraphOp::kRelu), xs);
       return OkStatus();
     }
-    if (op == "Clip") {
-      GraphNode g = Make(n, GraphOp::kClip);
-      g.clip_min = AttrFloat(n, "min", -INFINITY);
-      g.clip_max = AttrFloat(n, "max", INFINITY);
-      for (int i = 1; i <= 2 && i < n.input_size(); ++i) {
-        if (n.input(i).empty()) continue;
-        PT_ASSIGN_OR_RETURN(const GraphTensor* b, In(n, i));
-        if (!b->constant || b->data.size() != 1) return InvalidArgument(Where(n) + ": min and max must be constant scalars");
-        (i == 1 ? g.clip_min : g.clip_max) = b->data[0];
-      }
-      g.inputs.resize(1);
-      Out(std::move(g), xs);
-      return OkStatus();
-    }
+    if (op == "Clip") return Clip(n, xs);
     if (op == "Add") {
       PT_ASSIGN_OR_RETURN(const GraphTensor* y, In(n, 1));
       if (y->shape != xs) return InvalidArgument(Where(n) + ": operands of different shapes (no broadcasting)");
       Out(Make(n, GraphOp::kAdd), xs);
       return OkStatus();
     }
-    if (op == "MaxPool" || op == "AveragePool") {
-      if (xs.size() != 4) return InvalidArgument(Where(n) + ": input is not NCHW");
-      std::vector<int64_t> k = AttrInts(n, "kernel_shape");
-      if (k.size() != 2) return InvalidArgument(Where(n) + ": kernel_shape must have two values");
-      GraphNode g = Make(n, op == "MaxPool" ? GraphOp::kMaxPool : GraphOp::kAveragePool);
-      PT_RETURN_IF_ERROR(Window(n, k[0], k[1], g));
-      if (op == "AveragePool" && AttrInt(n, "count_include_pad", 0) != 0 && g.pad > 0)
-        return InvalidArgument(Where(n) + ": count_include_pad 1 with padding");
-      std::vector<int64_t> shape = Pooled(xs, xs[1], g);
-      Out(std::move(g), shape);
-      return OkStatus();
-    }
-    if (op == "GlobalAveragePool") {
-      if (xs.size() != 4) return InvalidArgument(Where(n) + ": input is not NCHW");
-      Out(Make(n, GraphOp::kGlobalAveragePool), {xs[0], xs[1], 1, 1});
-      return OkStatus();
-    }
-    if (op == "ReduceMean") {
-      std::vector<int64_t> axes = AttrInts(n, "axes");
-      if (xs.size() != 4 || axes != std::vector<int64_t>{2, 3})
-        return InvalidArgument(Where(n) + ": only the mean over H and W of an NCHW tensor (a global average pool)");
-      bool keep = AttrInt(n, "keepdims", 1) != 0;
-      Out(Make(n, GraphOp::kGlobalAveragePool), keep ? std::vector<int64_t>{xs[0], xs[1], 1, 1}
-                                                     : std::vector<int64_t>{xs[0], xs[1]});
-      return OkStatus();
-    }
-    if (op == "Flatten" || op == "Reshape") {
-      int64_t axis = 1;
-      if (op == "Flatten") {
-        axis = AttrInt(n, "axis", 1);
-      } else {
-        PT_ASSIGN_OR_RETURN(const GraphTensor* s, In(n, 1));
-        if (!s->constant || s->ints.size() != 2 || s->ints[0] != xs[0])
-          return InvalidArgument(Where(n) + ": only a reshape to [N, -1] with a constant shape (a flatten)");
-      }
-      if (axis < 0) axis += static_cast<int64_t>(xs.size());
-      if (axis < 1 || axis > static_cast<int64_t>(xs.size())) return InvalidArgument(Where(n) + ": axis out of range");
-      int64_t outer = 1, inner = 1;
-      for (size_t i = 0; i < xs.size(); ++i) (static_cast<int64_t>(i) < axis ? outer : inner) *= xs[i];
-      GraphNode g = Make(n, GraphOp::kFlatten);
-      g.inputs.resize(1);
-      Out(std::move(g), {outer, inner});
-      return OkStatus();
-    }
+    if (op == "MaxPool" || op == "AveragePool") return Pool(n, xs);
+    if (op == "GlobalAveragePool" || op == "ReduceMean") return GlobalAveragePool(n, xs);
+    if (op == "Flatten" || op == "Reshape") return Flatten(n, xs);
     if (op == "Softmax") {
       GraphNode g = Make(n, GraphOp::kSoftmax);
       g.axis = AttrInt(n, "axis", -1);
@@ -265,6 +211,72 @@ class Importer {
     return InvalidArgument(Where(n) + ": operator not supported (supported: Conv, BatchNormalization, Gemm, MatMul, "
                            "Relu, Clip, Add, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, "
                            "Flatten, Reshape to [N, -1], Softmax, Constant, Identity, Dropout)");
+  }
+
+  // Clip: min and max from the attributes (opset < 11) or constant scalar inputs.
+  Status Clip(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+    GraphNode g = Make(n, GraphOp::kClip);
+    g.clip_min = AttrFloat(n, "min", -INFINITY);
+    g.clip_max = AttrFloat(n, "max", INFINITY);
+    for (int i = 1; i <= 2 && i < n.input_size(); ++i) {
+      if (n.input(i).empty()) continue;
+      PT_ASSIGN_OR_RETURN(const GraphTensor* b, In(n, i));
+      if (!b->constant || b->data.size() != 1) return InvalidArgument(Where(n) + ": min and max must be constant scalars");
+      (i == 1 ? g.clip_min : g.clip_max) = b->data[0];
+    }
+    g.inputs.resize(1);
+    Out(std::move(g), xs);
+    return OkStatus();
+  }
+
+  Status Pool(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+    const bool max = n.op_type() == "MaxPool";
+    if (xs.size() != 4) return InvalidArgument(Where(n) + ": input is not NCHW");
+    std::vector<int64_t> k = AttrInts(n, "kernel_shape");
+    if (k.size() != 2) return InvalidArgument(Where(n) + ": kernel_shape must have two values");
+    GraphNode g = Make(n, max ? GraphOp::kMaxPool : GraphOp::kAveragePool);
+    PT_RETURN_IF_ERROR(Window(n, k[0], k[1], g));
+    if (!max && AttrInt(n, "count_include_pad", 0) != 0 && g.pad > 0)
+      return InvalidArgument(Where(n) + ": count_include_pad 1 with padding");
+    std::vector<int64_t> shape = Pooled(xs, xs[1], g);
+    Out(std::move(g), shape);
+    return OkStatus();
+  }
+
+  // GlobalAveragePool, and ReduceMean over H and W (which may drop them).
+  Status GlobalAveragePool(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+    if (n.op_type() == "GlobalAveragePool") {
+      if (xs.size() != 4) return InvalidArgument(Where(n) + ": input is not NCHW");
+      Out(Make(n, GraphOp::kGlobalAveragePool), {xs[0], xs[1], 1, 1});
+      return OkStatus();
+    }
+    std::vector<int64_t> axes = AttrInts(n, "axes");
+    if (xs.size() != 4 || axes != std::vector<int64_t>{2, 3})
+      return InvalidArgument(Where(n) + ": only the mean over H and W of an NCHW tensor (a global average pool)");
+    bool keep = AttrInt(n, "keepdims", 1) != 0;
+    Out(Make(n, GraphOp::kGlobalAveragePool),
+        keep ? std::vector<int64_t>{xs[0], xs[1], 1, 1} : std::vector<int64_t>{xs[0], xs[1]});
+    return OkStatus();
+  }
+
+  // Flatten, and a Reshape to [N, -1] with a constant shape.
+  Status Flatten(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+    int64_t axis = 1;
+    if (n.op_type() == "Flatten") {
+      axis = AttrInt(n, "axis", 1);
+    } else {
+      PT_ASSIGN_OR_RETURN(const GraphTensor* s, In(n, 1));
+      if (!s->constant || s->ints.size() != 2 || s->ints[0] != xs[0])
+        return InvalidArgument(Where(n) + ": only a reshape to [N, -1] with a constant shape (a flatten)");
+    }
+    if (axis < 0) axis += static_cast<int64_t>(xs.size());
+    if (axis < 1 || axis > static_cast<int64_t>(xs.size())) return InvalidArgument(Where(n) + ": axis out of range");
+    int64_t outer = 1, inner = 1;
+    for (size_t i = 0; i < xs.size(); ++i) (static_cast<int64_t>(i) < axis ? outer : inner) *= xs[i];
+    GraphNode g = Make(n, GraphOp::kFlatten);
+    g.inputs.resize(1);
+    Out(std::move(g), {outer, inner});
+    return OkStatus();
   }
 
   Status Conv(const onnx::NodeProto& n) {
