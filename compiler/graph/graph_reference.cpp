@@ -77,6 +77,89 @@ void Pool(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::
       }
 }
 
+void Dense(const GraphNode& n, const Graph& g, const std::vector<float>& x, const std::vector<float>* residual,
+           std::vector<float>& y) {
+  const auto& xs = g.tensors.at(n.inputs[0]).shape;
+  const auto& w = g.tensors.at(n.inputs[1]);
+  const auto& b = g.tensors.at(n.inputs[2]).data;
+  int64_t rows = xs[0], k = w.shape[0], m = w.shape[1];
+  y.assign(static_cast<size_t>(rows * m), 0.0f);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < m; ++j) {
+      double acc = b[j];
+      for (int64_t i = 0; i < k; ++i) acc += static_cast<double>(x[r * k + i]) * w.data[i * m + j];
+      y[r * m + j] = Epilogue(*n.workload, static_cast<float>(acc), residual, r * m + j);
+    }
+}
+
+void GlobalAveragePool(const std::vector<int64_t>& xs, const std::vector<float>& x, std::vector<float>& y) {
+  int64_t planes = xs[0] * xs[1], hw = xs[2] * xs[3];
+  y.assign(static_cast<size_t>(planes), 0.0f);
+  for (int64_t p = 0; p < planes; ++p) {
+    double acc = 0;
+    for (int64_t i = 0; i < hw; ++i) acc += x[p * hw + i];
+    y[p] = static_cast<float>(acc / hw);
+  }
+}
+
+void BatchNorm(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::vector<float>& y) {
+  const auto& xs = g.tensors.at(n.inputs[0]).shape;
+  const auto& scale = g.tensors.at(n.inputs[1]).data;
+  const auto& shift = g.tensors.at(n.inputs[2]).data;
+  int64_t c = xs[1], hw = xs[2] * xs[3];
+  y = x;
+  for (size_t i = 0; i < y.size(); ++i) {
+    int64_t ch = static_cast<int64_t>(i) / hw % c;
+    y[i] = y[i] * scale[ch] + shift[ch];
+  }
+}
+
+// Softmax over the last axis of rows of `cols`.
+void Softmax(int64_t cols, const std::vector<float>& x, std::vector<float>& y) {
+  int64_t rows = static_cast<int64_t>(x.size()) / cols;
+  y = x;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* row = y.data() + r * cols;
+    float mx = *std::max_element(row, row + cols);
+    double sum = 0;
+    for (int64_t j = 0; j < cols; ++j) sum += (row[j] = std::exp(row[j] - mx));
+    for (int64_t j = 0; j < cols; ++j) row[j] = static_cast<float>(row[j] / sum);
+  }
+}
+
+// One node: its output from its inputs' values (`get`).
+template <class Get>
+void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<float>& y) {
+  const std::vector<float>& x = get(n.inputs[0]);
+  const auto& xs = g.tensors.at(n.inputs[0]).shape;
+  const std::vector<float>* residual = n.workload && n.workload->residual ? &get(n.inputs[3]) : nullptr;
+  switch (n.op) {
+    case GraphOp::kConv2d:
+    case GraphOp::kDepthwiseConv2d: Conv(n, g, x, residual, y); break;
+    case GraphOp::kDense: Dense(n, g, x, residual, y); break;
+    case GraphOp::kRelu:
+      y = x;
+      for (auto& e : y) e = std::max(e, 0.0f);
+      break;
+    case GraphOp::kClip:
+      y = x;
+      for (auto& e : y) e = std::min(std::max(e, n.clip_min), n.clip_max);
+      break;
+    case GraphOp::kAdd: {
+      const std::vector<float>& b = get(n.inputs[1]);
+      y = x;
+      for (size_t i = 0; i < y.size(); ++i) y[i] += b[i];
+      break;
+    }
+    case GraphOp::kMaxPool:
+    case GraphOp::kAveragePool: Pool(n, g, x, y); break;
+    case GraphOp::kGlobalAveragePool: GlobalAveragePool(xs, x, y); break;
+    case GraphOp::kBatchNorm: BatchNorm(n, g, x, y); break;
+    case GraphOp::kFlatten: y = x; break;
+    case GraphOp::kSoftmax: Softmax(xs.back(), x, y); break;
+  }
+}
+
 }  // namespace
 
 StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector<float>& input) {
@@ -92,83 +175,9 @@ StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector
     return it != v.end() ? it->second : g.tensors.at(name).data;
   };
   for (const GraphNode& n : g.nodes) {
-    const std::vector<float>& x = get(n.inputs[0]);
-    std::vector<float>& y = v[n.outputs[0]];
-    const auto& xs = g.tensors.at(n.inputs[0]).shape;
-    const std::vector<float>* residual = n.workload && n.workload->residual ? &get(n.inputs[3]) : nullptr;
-    switch (n.op) {
-      case GraphOp::kConv2d:
-      case GraphOp::kDepthwiseConv2d:
-        Conv(n, g, x, residual, y);
-        break;
-      case GraphOp::kDense: {
-        const auto& w = g.tensors.at(n.inputs[1]);
-        const auto& b = g.tensors.at(n.inputs[2]).data;
-        int64_t rows = xs[0], k = w.shape[0], m = w.shape[1];
-        y.assign(static_cast<size_t>(rows * m), 0.0f);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t j = 0; j < m; ++j) {
-            double acc = b[j];
-            for (int64_t i = 0; i < k; ++i) acc += static_cast<double>(x[r * k + i]) * w.data[i * m + j];
-            y[r * m + j] = Epilogue(*n.workload, static_cast<float>(acc), residual, r * m + j);
-          }
-        break;
-      }
-      case GraphOp::kRelu:
-        y = x;
-        for (auto& e : y) e = std::max(e, 0.0f);
-        break;
-      case GraphOp::kClip:
-        y = x;
-        for (auto& e : y) e = std::min(std::max(e, n.clip_min), n.clip_max);
-        break;
-      case GraphOp::kAdd: {
-        const std::vector<float>& b = get(n.inputs[1]);
-        y = x;
-        for (size_t i = 0; i < y.size(); ++i) y[i] += b[i];
-        break;
-      }
-      case GraphOp::kMaxPool:
-      case GraphOp::kAveragePool:
-        Pool(n, g, x, y);
-        break;
-      case GraphOp::kGlobalAveragePool: {
-        int64_t planes = xs[0] * xs[1], hw = xs[2] * xs[3];
-        y.assign(static_cast<size_t>(planes), 0.0f);
-        for (int64_t p = 0; p < planes; ++p) {
-          double acc = 0;
-          for (int64_t i = 0; i < hw; ++i) acc += x[p * hw + i];
-          y[p] = static_cast<float>(acc / hw);
-        }
-        break;
-      }
-      case GraphOp::kBatchNorm: {
-        const auto& scale = g.tensors.at(n.inputs[1]).data;
-        const auto& shift = g.tensors.at(n.inputs[2]).data;
-        int64_t c = xs[1], hw = xs[2] * xs[3];
-        y = x;
-        for (size_t i = 0; i < y.size(); ++i) {
-          int64_t ch = static_cast<int64_t>(i) / hw % c;
-          y[i] = y[i] * scale[ch] + shift[ch];
-        }
-        break;
-      }
-      case GraphOp::kFlatten:
-        y = x;
-        break;
-      case GraphOp::kSoftmax: {
-        int64_t cols = xs.back(), rows = static_cast<int64_t>(x.size()) / cols;
-        y = x;
-        for (int64_t r = 0; r < rows; ++r) {
-          float* row = y.data() + r * cols;
-          float mx = *std::max_element(row, row + cols);
-          double sum = 0;
-          for (int64_t j = 0; j < cols; ++j) sum += (row[j] = std::exp(row[j] - mx));
-          for (int64_t j = 0; j < cols; ++j) row[j] = static_cast<float>(row[j] / sum);
-        }
-        break;
-      }
-    }
+    std::vector<float> y;
+    RunNode(n, g, get, y);
+    v[n.outputs[0]] = std::move(y);
   }
   return get(g.outputs[0]);
 }
