@@ -200,6 +200,43 @@ class Conv2d : public OpTemplate {
   }
 
  private:
+  // The blocked kernel's output, from conv_out's blocks with the epilogue. NCHW: the
+  // blocks copied back one block of rows at a time, vectors along the width; blocked
+  // (lay.out == oc_bn): copied as they are, vectors along the channels.
+  static Tensor BlockedOut(const Workload& w, const ConvDims& d, const TensorLayouts& lay, int64_t ocbn,
+                           const Tensor& co, const EpilogueInputs& epi) {
+    if (lay.out == 0)
+      return Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
+        return ApplyEpilogue(w, co(n, o / ocbn, y, x, o % ocbn), epi.bias ? epi.bias(o) : Expr(),
+                             epi.residual ? ChannelRead(epi.residual, lay.residual, n, o, 0, Expr(), y, x) : Expr());
+      });
+    return Compute("out", {d.n, d.o / ocbn, d.oh, d.ow, ocbn}, [&](Expr n, Expr ob, Expr y, Expr x, Expr oi) {
+      return ApplyEpilogue(w, co(n, ob, y, x, oi), epi.bias ? epi.bias(ob * ocbn + oi) : Expr(),
+                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, ob, ocbn, oi, y, x) : Expr());
+    });
+  }
+
+  // The output's loops (BlockedOut's layout); the fused outer loop over rows of blocks.
+  static IterVar ScheduleBlockedOut(Stage& so, const TensorLayouts& lay, int64_t ocbn, int64_t regh, int64_t owbn,
+                                    int64_t v, const Target& t) {
+    if (lay.out == 0) {
+      auto [ob, oi] = so.split(so.axis(1), ocbn);
+      auto [yo, yi] = so.split(so.axis(2), regh);
+      auto [xo, x_in] = so.split(so.axis(3), owbn);
+      auto [owo, owi] = so.split(x_in, std::min(v, owbn));
+      so.reorder({so.axis(0), ob, yo, xo, yi, oi, owo, owi});
+      IterVar rows = so.fuse(so.fuse(so.fuse(so.axis(0), ob), yo), xo);
+      so.vectorize(owi);
+      return rows;
+    }
+    auto [yo, yi] = so.split(so.axis(2), regh);
+    auto [xo, xi] = so.split(so.axis(3), owbn);
+    so.reorder({so.axis(0), so.axis(1), yo, xo, yi, xi, so.axis(4)});
+    IterVar rows = so.fuse(so.fuse(so.fuse(so.axis(0), so.axis(1)), yo), xo);
+    VectorizeInNativeChunks(so, so.axis(4), ocbn, t);
+    return rows;
+  }
+
   // `lay`: the tensors' layouts; lay.out is 0 or oc_bn (InstantiateLayouts).
   StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg,
                                 const TensorLayouts& lay) const {
@@ -231,37 +268,14 @@ class Conv2d : public OpTemplate {
                                          kv(ob, rc->var, rkh->var, rkw->var, rci->var, oi),
                                      {rc, rkh, rkw, rci});
                         });
-    // NCHW: the blocks copied back one block of rows at a time, vectors along the width;
-    // blocked (lay.out == oc_bn): copied as they are, vectors along the channels.
-    Tensor out = lay.out == 0 ? Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
-      return ApplyEpilogue(w, co(n, o / ocbn, y, x, o % ocbn), epi.bias ? epi.bias(o) : Expr(),
-                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, o, 0, Expr(), y, x) : Expr());
-    }) : Compute("out", {d.n, ocb, d.oh, d.ow, ocbn}, [&](Expr n, Expr ob, Expr y, Expr x, Expr oi) {
-      return ApplyEpilogue(w, co(n, ob, y, x, oi), epi.bias ? epi.bias(ob * ocbn + oi) : Expr(),
-                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, ob, ocbn, oi, y, x) : Expr());
-    });
+    Tensor out = BlockedOut(w, d, lay, ocbn, co, epi);
 
     Schedule s({out});
     Tensor acc = s.cache_write(co);
     int64_t v = t.vector_lanes();
 
     Stage& so = s[out];
-    IterVar rows;
-    if (lay.out == 0) {
-      auto [ob, oi] = so.split(so.axis(1), ocbn);
-      auto [yo, yi] = so.split(so.axis(2), regh);
-      auto [xo, x_in] = so.split(so.axis(3), owbn);
-      auto [owo, owi] = so.split(x_in, std::min(v, owbn));
-      so.reorder({so.axis(0), ob, yo, xo, yi, oi, owo, owi});
-      rows = so.fuse(so.fuse(so.fuse(so.axis(0), ob), yo), xo);
-      so.vectorize(owi);
-    } else {
-      auto [yo, yi] = so.split(so.axis(2), regh);
-      auto [xo, xi] = so.split(so.axis(3), owbn);
-      so.reorder({so.axis(0), so.axis(1), yo, xo, yi, xi, so.axis(4)});
-      rows = so.fuse(so.fuse(so.fuse(so.axis(0), so.axis(1)), yo), xo);
-      VectorizeInNativeChunks(so, so.axis(4), ocbn, t);
-    }
+    IterVar rows = ScheduleBlockedOut(so, lay, ocbn, regh, owbn, v, t);
     if (par) so.parallel(rows);
 
     Stage& sc = s[co];
