@@ -169,66 +169,82 @@ class Lowerer {
   }
 
   Status InferBounds(StageInfo& info) {
+    const auto& op = info.stage->op();
+    info.region_min.assign(op->shape.size(), IntImm(0));
+    info.region_ext = op->shape;
+    if (info.stage->attach_kind() == AttachKind::kAt) PT_RETURN_IF_ERROR(InferRegion(info));
+    InferLoops(info);
+    return OkStatus();
+  }
+
+  // A stage computed at a loop of its consumer: the region of it one iteration of that
+  // loop reads, per dimension (a fixed part from the loops outside plus the bounds of the
+  // loops inside), or the whole dimension when the reads do not agree on a fixed part.
+  Status InferRegion(StageInfo& info) {
     const Stage* s = info.stage;
     const auto& op = s->op();
     size_t rank = op->shape.size();
-    info.region_min.assign(rank, IntImm(0));
-    info.region_ext = op->shape;
-    if (s->attach_kind() == AttachKind::kAt) {
-      const StageInfo& parent = *info_of_.at(s->attach_stage()->origin().get());
-      const auto& pleaves = parent.stage->leaf_axes();
-      size_t pos = std::find(pleaves.begin(), pleaves.end(), s->attach_ivar()) - pleaves.begin();
-      RangeMap all = LeafRanges(parent, 0);
-      RangeMap relaxed = LeafRanges(parent, pos + 1);
-      auto subst = RootSubstitution(parent);
-      std::vector<Expr> fixed(rank);
-      std::vector<int64_t> lo(rank, 0), hi(rank, -1);
-      std::vector<bool> full(rank, false);
-      bool first = true;
-      VisitExpr(parent.body, [&](const Expr& e) {
-        if (e->kind != ExprKind::kTensorRead || e->op != s->origin()) return;
-        for (size_t d = 0; d < rank; ++d) {
-          if (full[d]) continue;
-          Expr idx = Simplify(Substitute(e->args[d], subst), all);
-          LinearForm lf = ToLinear(idx), fix, rel;
-          fix.constant = lf.constant;
-          bool mixed = false;
-          for (const auto& [atom, c] : lf.terms) {
-            bool uses_relaxed = false, uses_fixed = false;
-            VisitExpr(atom, [&](const Expr& x) {
-              if (x->kind != ExprKind::kVar) return;
-              (relaxed.count(x.get()) ? uses_relaxed : uses_fixed) = true;
-            });
-            if (uses_relaxed && uses_fixed) mixed = true;
-            (uses_relaxed ? rel : fix).terms.emplace_back(atom, c);
-          }
-          Interval r = Bound(FromLinear(rel), relaxed);
-          Expr f = Simplify(FromLinear(fix));
-          if (mixed || !r.bounded() || (!first && !ExprEqual(f, fixed[d]))) {
-            full[d] = true;
-            continue;
-          }
-          if (first) {
-            fixed[d] = f;
-            lo[d] = r.lo;
-            hi[d] = r.hi;
-          } else {
-            lo[d] = std::min(lo[d], r.lo);
-            hi[d] = std::max(hi[d], r.hi);
-          }
-        }
-        first = false;
-      });
-      if (first)
-        return Internal("bound inference: " + parent.stage->name() + " does not read " +
-                        s->name());
+    const StageInfo& parent = *info_of_.at(s->attach_stage()->origin().get());
+    const auto& pleaves = parent.stage->leaf_axes();
+    size_t pos = std::find(pleaves.begin(), pleaves.end(), s->attach_ivar()) - pleaves.begin();
+    RangeMap all = LeafRanges(parent, 0);
+    RangeMap relaxed = LeafRanges(parent, pos + 1);
+    auto subst = RootSubstitution(parent);
+    std::vector<Expr> fixed(rank);
+    std::vector<int64_t> lo(rank, 0), hi(rank, -1);
+    std::vector<bool> full(rank, false);
+    bool first = true;
+    VisitExpr(parent.body, [&](const Expr& e) {
+      if (e->kind != ExprKind::kTensorRead || e->op != s->origin()) return;
       for (size_t d = 0; d < rank; ++d) {
-        if (full[d] || hi[d] - lo[d] + 1 >= op->shape[d]) continue;  // whole dim
-        info.region_min[d] = Simplify(fixed[d] + IntImm(lo[d]));
-        info.region_ext[d] = hi[d] - lo[d] + 1;
+        if (full[d]) continue;
+        Expr idx = Simplify(Substitute(e->args[d], subst), all);
+        LinearForm lf = ToLinear(idx), fix, rel;
+        fix.constant = lf.constant;
+        bool mixed = false;
+        for (const auto& [atom, c] : lf.terms) {
+          bool uses_relaxed = false, uses_fixed = false;
+          VisitExpr(atom, [&](const Expr& x) {
+            if (x->kind != ExprKind::kVar) return;
+            (relaxed.count(x.get()) ? uses_relaxed : uses_fixed) = true;
+          });
+          if (uses_relaxed && uses_fixed) mixed = true;
+          (uses_relaxed ? rel : fix).terms.emplace_back(atom, c);
+        }
+        Interval r = Bound(FromLinear(rel), relaxed);
+        Expr f = Simplify(FromLinear(fix));
+        if (mixed || !r.bounded() || (!first && !ExprEqual(f, fixed[d]))) {
+          full[d] = true;
+          continue;
+        }
+        if (first) {
+          fixed[d] = f;
+          lo[d] = r.lo;
+          hi[d] = r.hi;
+        } else {
+          lo[d] = std::min(lo[d], r.lo);
+          hi[d] = std::max(hi[d], r.hi);
+        }
       }
+      first = false;
+    });
+    if (first)
+      return Internal("bound inference: " + parent.stage->name() + " does not read " +
+                      s->name());
+    for (size_t d = 0; d < rank; ++d) {
+      if (full[d] || hi[d] - lo[d] + 1 >= op->shape[d]) continue;  // whole dim
+      info.region_min[d] = Simplify(fixed[d] + IntImm(lo[d]));
+      info.region_ext[d] = hi[d] - lo[d] + 1;
     }
-    // Loop extents, from the region down the split/fuse relations.
+    return OkStatus();
+  }
+
+  // Loop extents, from the region down the split/fuse relations, and each axis's value
+  // in terms of the leaf loops.
+  static void InferLoops(StageInfo& info) {
+    const Stage* s = info.stage;
+    const auto& op = s->op();
+    size_t rank = op->shape.size();
     for (size_t d = 0; d < rank; ++d) info.ext[op->axes[d].get()] = info.region_ext[d];
     for (const auto& r : op->reduce_axes) info.ext[r.get()] = r->extent;
     for (const auto& rel : s->relations()) {
@@ -255,7 +271,6 @@ class Lowerer {
         info.value[rel.inner.get()] = f % IntImm(ie);
       }
     }
-    return OkStatus();
   }
 
   void MakeStageBuffer(StageInfo& info) {
