@@ -29,7 +29,7 @@ StatusOr<Loaded> Load(std::string blob, std::string source, const costmodel::Neu
   return Loaded{std::move(blob), std::move(source), std::move(m)};
 }
 
-MetaPrior Take(Loaded l, const compiler::Target& target, std::vector<std::string> notes) {
+MetaPrior Take(Loaded l, const compiler::Target& target, TaskNotes notes) {
   MetaPrior out;
   out.same_target = target.IsKey(l.model->metadata().target_key);
   std::string line = l.source + " (" + l.model->metadata().training_set + ")";
@@ -38,7 +38,12 @@ MetaPrior Take(Loaded l, const compiler::Target& target, std::vector<std::string
             "): a prior to adapt from";
   out.description = line;
   out.notes = std::move(notes);
-  out.notes.push_back("meta model: " + line);
+  out.notes.push_back({"meta.model",
+                       "meta model: " + line,
+                       {{"source", l.source},
+                        {"training_set", l.model->metadata().training_set},
+                        {"model_target", l.model->metadata().target_key}},
+                       {{"same_target", out.same_target ? 1.0 : 0.0}}});
   out.blob = std::move(l.blob);
   out.model = std::move(l.model);
   return out;
@@ -57,9 +62,10 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   // In order: the store's models for this target (newest first), the shipped ones for it,
   // the store's for other targets, the shipped ones for other targets. Each is loaded at
   // most once and only until one is taken.
-  std::vector<std::string> notes;
+  TaskNotes notes;
   auto refused = [&](const std::string& source, const Status& s) {
-    notes.push_back("meta model: " + source + " refused (" + s.ToString() + ")");
+    notes.push_back({"meta.refused", "meta model: " + source + " refused (" + s.ToString() + ")",
+                     {{"source", source}, {"error", s.ToString()}}, {}});
   };
   PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> rows, store.Models({"neural", "", "", 0, 0, true}));
   auto from_store = [&](bool same) -> std::optional<Loaded> {
@@ -104,8 +110,9 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   }
   if (auto l = from_store(false)) return Take(std::move(*l), target, notes);
   if (!shipped_elsewhere.empty()) return Take(std::move(shipped_elsewhere.front()), target, notes);
-  notes.push_back("meta model: none found (no neural model in the store, none loads from " +
-                  (shipped_dir.empty() ? std::string("a shipped-model folder: none given") : shipped_dir) + ")");
+  const std::string where = shipped_dir.empty() ? std::string("a shipped-model folder: none given") : shipped_dir;
+  notes.push_back({"meta.none", "meta model: none found (no neural model in the store, none loads from " + where + ")",
+                   {{"shipped_dir", shipped_dir}}, {}});
   MetaPrior out;
   out.notes = std::move(notes);
   return out;
@@ -115,7 +122,7 @@ StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler
                                                 Strategy otherwise, const std::string& shipped_dir) {
   PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, "", shipped_dir));
   // Without a model, the last note says why none was found.
-  std::string which = prior.model ? prior.description : prior.notes.empty() ? "" : prior.notes.back();
+  std::string which = prior.model ? prior.description : prior.notes.empty() ? "" : prior.notes.back().text;
   if (!prior.model && which.rfind("meta model: ", 0) == 0) which = which.substr(12);
   if (prior.model && prior.same_target)
     return DefaultStrategyChoice{Strategy::kMetaGa, "a meta-trained model for " + target.name() + " (" + target.isa_family() + ") exists: " + which};

@@ -14,6 +14,7 @@
 #include "costmodel/neural_model.h"
 #include "db/store.h"
 #include "tuner/strategy.h"
+#include "tuner/task_notes.h"
 
 namespace priortune::tuner {
 
@@ -22,7 +23,7 @@ struct MetaPrior {
   std::shared_ptr<const costmodel::CostModel> model;  // loaded from blob
   bool same_target = false;  // trained for the target being tuned
   std::string description;   // which model, from where (the last note without its prefix)
-  std::vector<std::string> notes;  // which model (from where), and the ones refused
+  TaskNotes notes;  // which model (meta.model, from where), the ones refused (meta.refused), or meta.none
 };
 
 // A model file's bytes; NotFound naming the path if it cannot be read.

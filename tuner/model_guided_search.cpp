@@ -79,7 +79,7 @@ class ModelGuidedSearch : public SearchStrategy {
         alternative_name_(std::move(models.alternative_name)) {
     decided_ = !transfer_ || !local_ || (options_.guard_batches == 0 && !options_.continuous_guard);
     if (transfer_ && options_.guard_batches == 0 && !options_.continuous_guard) local_.reset();  // nothing to compare it with
-    if (!models.intro.empty()) Note(models.intro);
+    if (!models.intro.empty()) Note({"cost_model.plan", models.intro, {{"primary", primary_name_}, {"alternative", alternative_name_}}, {}});
   }
 
   std::vector<Config> NextBatch(int n) override {
@@ -124,14 +124,11 @@ class ModelGuidedSearch : public SearchStrategy {
     dirty_ = true;
   }
 
-  std::string notes() const override { return notes_; }
+  TaskNotes notes() const override { return notes_; }
   double model_seconds() const override { return model_seconds_; }
 
  private:
-  void Note(const std::string& line) {
-    if (!notes_.empty()) notes_ += "\n";
-    notes_ += line;
-  }
+  void Note(TaskNote note) { notes_.push_back(std::move(note)); }
 
   // Features of a config, computed once.
   const std::vector<float>* Features(uint64_t index, const Config& c) {
@@ -152,7 +149,8 @@ class ModelGuidedSearch : public SearchStrategy {
       if (!m) continue;
       Status s = m->Fit(samples_);
       if (!s.ok() && !fit_error_noted_) {
-        Note("cost model: refit failed (" + s.ToString() + "); searching with the last model");
+        Note({"cost_model.refit_failed", "cost model: refit failed (" + s.ToString() + "); searching with the last model",
+              {{"error", s.ToString()}}, {}});
         fit_error_noted_ = true;
       }
     }
@@ -198,9 +196,24 @@ class ModelGuidedSearch : public SearchStrategy {
                   "seeing them: %s)",
                   (keep_transfer_ ? primary_name_ : alternative_name_).c_str(), guarded_,
                   Accuracies(transfer_pairs_ok_, local_pairs_ok_, guard_pairs_).c_str());
-    Note(line);
+    Note(GuardNote("guard.kept", line, keep_transfer_ ? primary_name_ : alternative_name_, transfer_pairs_ok_,
+                   local_pairs_ok_, guard_pairs_));
     if (keep_transfer_) local_.reset();
     else transfer_.reset();
+  }
+
+  // A guard's decision: the model it guides with now, each model's pairwise accuracy on
+  // the batches it compared, those batches and pairs.
+  TaskNote GuardNote(const char* kind, const std::string& text, const std::string& chosen, double primary_ok,
+                     double alternative_ok, long long pairs) const {
+    double n = pairs > 0 ? static_cast<double>(pairs) : 1;
+    return {kind,
+            text,
+            {{"chosen", chosen}, {"primary", primary_name_}, {"alternative", alternative_name_}},
+            {{"primary_accuracy", primary_ok / n},
+             {"alternative_accuracy", alternative_ok / n},
+             {"batches", static_cast<double>(options_.continuous_guard ? window_.size() : guarded_)},
+             {"pairs", static_cast<double>(pairs)}}};
   }
 
   // "transferred 0.712, task-only 0.655": each model's share of `pairs` ordered right.
@@ -234,7 +247,8 @@ class ModelGuidedSearch : public SearchStrategy {
                   "%zu batches, before seeing them: %s)",
                   guarded_, (local_leads ? alternative_name_ : primary_name_).c_str(), window_.size(),
                   Accuracies(transfer_ok, local_ok, pairs).c_str());
-    Note(line);
+    Note(GuardNote("guard.switched", line, local_leads ? alternative_name_ : primary_name_, transfer_ok, local_ok,
+                   pairs));
   }
 
   std::vector<float> Score(const std::vector<uint64_t>& indices, const costmodel::CostModel& model) {
@@ -367,7 +381,7 @@ class ModelGuidedSearch : public SearchStrategy {
   bool local_leads_ = false;       // the alternative ranked the window better (continuous guard)
   std::string primary_name_, alternative_name_;
   double model_seconds_ = 0;
-  std::string notes_;
+  TaskNotes notes_;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "compiler/support/status.h"
 #include "tuner/search_space.h"
 #include "tuner/strategy.h"
+#include "tuner/task_notes.h"
 
 namespace priortune::tuner {
 
@@ -35,7 +36,7 @@ class SearchStrategy {
   virtual void Update(const std::vector<TrialResult>& results) = 0;
   // What the strategy decided that a user should see (which cost model it kept, a model
   // it could not use), newest last; empty for the strategies without a model.
-  virtual std::string notes() const { return {}; }
+  virtual TaskNotes notes() const { return {}; }
   // Seconds spent on the cost model so far: features, fitting, search over predictions.
   virtual double model_seconds() const { return 0; }
 };

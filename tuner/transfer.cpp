@@ -158,14 +158,20 @@ StatusOr<bool> ReuseStoredModel(db::Store& store, const compiler::Target& t, Tra
   if (stored.empty()) return false;
   auto loaded = costmodel::LoadCostModel(stored[0].blob, t.Key());
   if (!loaded.ok()) {
-    out.notes.push_back("transfer: stored model #" + std::to_string(stored[0].id) + " refused (" +
-                        loaded.status().ToString() + "); training a fresh one");
+    out.notes.push_back({"transfer.refused",
+                         "transfer: stored model #" + std::to_string(stored[0].id) + " refused (" +
+                             loaded.status().ToString() + "); training a fresh one",
+                         {{"error", loaded.status().ToString()}},
+                         {{"model_id", static_cast<double>(stored[0].id)}}});
     return false;
   }
   out.model = std::shared_ptr<const costmodel::CostModel>(std::move(loaded).value());
   out.model_id = stored[0].id;
   out.reused = true;
-  out.notes.push_back("transfer: reused stored model #" + std::to_string(stored[0].id) + " (" + out.training_set + ")");
+  out.notes.push_back({"transfer.reused",
+                       "transfer: reused stored model #" + std::to_string(stored[0].id) + " (" + out.training_set + ")",
+                       {{"training_set", out.training_set}},
+                       {{"model_id", static_cast<double>(stored[0].id)}}});
   return true;
 }
 
@@ -193,8 +199,11 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
   std::string scope;
   PT_ASSIGN_OR_RETURN(std::vector<db::Record> records, TransferRecords(store, w, t, options.min_records, &scope));
   if (records.empty()) {
-    out.notes.push_back("transfer: the store holds no records of other workloads on this target; the model "
-                        "starts from this task's measurements");
+    out.notes.push_back({"transfer.no_records",
+                         "transfer: the store holds no records of other workloads on this target; the model "
+                         "starts from this task's measurements",
+                         {},
+                         {}});
     return out;
   }
   out.training_set = TrainingSetName(records, scope, w, t, options);
@@ -204,10 +213,14 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
     return out;
   }
   RecordFeatures rf = FeaturesOfRecords(records, options.features, &store);
-  if (!rf.cache_error.empty()) out.notes.push_back("transfer: " + rf.cache_error);
+  if (!rf.cache_error.empty())
+    out.notes.push_back({"transfer.cache_error", "transfer: " + rf.cache_error, {{"error", rf.cache_error}}, {}});
   if (rf.data.rows() < 2) {
-    out.notes.push_back("transfer: none of the " + std::to_string(records.size()) +
-                        " records of other workloads lowers with today's templates; no transfer");
+    out.notes.push_back({"transfer.none_lower",
+                         "transfer: none of the " + std::to_string(records.size()) +
+                             " records of other workloads lowers with today's templates; no transfer",
+                         {},
+                         {{"records", static_cast<double>(records.size())}}});
     out.training_set.clear();
     out.seconds = Since(start);
     return out;
@@ -221,7 +234,16 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
                 static_cast<long long>(out.model_id), rf.data.rows(), rf.workload_keys.size(), scope.c_str(),
                 rf.skipped > 0 ? (", " + std::to_string(rf.skipped) + " records skipped").c_str() : "",
                 out.seconds, rf.cached, rf.computed, rf.lower_seconds);
-  out.notes.push_back(line);
+  out.notes.push_back({"transfer.trained",
+                       line,
+                       {{"scope", scope}, {"training_set", out.training_set}},
+                       {{"model_id", static_cast<double>(out.model_id)},
+                        {"records", static_cast<double>(rf.data.rows())},
+                        {"workloads", static_cast<double>(rf.workload_keys.size())},
+                        {"skipped", static_cast<double>(rf.skipped)},
+                        {"cached", static_cast<double>(rf.cached)},
+                        {"computed", static_cast<double>(rf.computed)},
+                        {"seconds", out.seconds}}});
   return out;
 }
 

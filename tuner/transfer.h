@@ -55,7 +55,7 @@ struct TransferOptions {
 struct TransferModel {
   std::shared_ptr<const costmodel::CostModel> model;  // null: no usable history
   std::string training_set;  // what it learned from (also its key in the models table)
-  std::vector<std::string> notes;  // what happened, for the progress output and the task
+  TaskNotes notes;  // what happened (transfer.*), for the progress output and the task
   int64_t model_id = 0;            // its row in the models table
   bool reused = false;             // loaded from the store instead of trained
   double seconds = 0;              // features + training (or loading)

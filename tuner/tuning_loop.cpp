@@ -85,7 +85,7 @@ namespace {
 
 struct StrategyAndNotes {
   std::unique_ptr<SearchStrategy> strategy;
-  std::vector<std::string> notes;  // from making it (transfer)
+  TaskNotes notes;  // from making it (transfer, the meta model)
   double seconds = 0;              // of that
 };
 
@@ -103,8 +103,12 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
   const bool one_shot = options.strategy == Strategy::kOneShot;
   FeatureFunction features = LoopNestFeatures(workload, target);
   if (!prior.model) {
-    out.notes.push_back(std::string(StrategyName(options.strategy)) + ": no meta-trained model; searching with a model of this task alone "
-                        "(xgb-ga)" + (one_shot ? ", within the one-shot budget" : ""));
+    out.notes.push_back({"meta.fallback",
+                         std::string(StrategyName(options.strategy)) +
+                             ": no meta-trained model; searching with a model of this task alone (xgb-ga)" +
+                             (one_shot ? ", within the one-shot budget" : ""),
+                         {{"strategy", StrategyName(options.strategy)}, {"instead", StrategyName(Strategy::kXgbGa)}},
+                         {}});
     PT_ASSIGN_OR_RETURN(GuidedModels models,
                         XGBoostGuidedModels(XgbOptionsOf(options), target.Key(), nullptr, mo.guard_batches));
     PT_ASSIGN_OR_RETURN(out.strategy,
@@ -117,8 +121,11 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
     models.primary = costmodel::FrozenModel(prior.model);
     models.primary_name = "meta-trained";
     if (!prior.same_target)
-      out.notes.push_back("one-shot: the model was trained for another target, so its picks are a guess for this "
-                          "CPU; meta-ga adapts it to measurements");
+      out.notes.push_back({"one_shot.other_target",
+                           "one-shot: the model was trained for another target, so its picks are a guess for this "
+                           "CPU; meta-ga adapts it to measurements",
+                           {{"model_target", prior.model->metadata().target_key}},
+                           {}});
   } else {
     PT_ASSIGN_OR_RETURN(models.primary, costmodel::LoadNeuralModel(prior.blob, "", no));
     models.alternative = costmodel::FrozenModel(prior.model);
@@ -167,12 +174,10 @@ StatusOr<StrategyAndNotes> MakeStrategy(const compiler::Workload& workload, cons
 }
 
 // The search's notes: from making the strategy (transfer), then the strategy's own.
-std::string JoinNotes(const StrategyAndNotes& made) {
-  std::string text;
-  for (const auto& n : made.notes) text += (text.empty() ? "" : "\n") + n;
-  std::string more = made.strategy->notes();
-  if (!more.empty()) text += (text.empty() ? "" : "\n") + more;
-  return text;
+TaskNotes JoinNotes(const StrategyAndNotes& made) {
+  TaskNotes notes = made.notes;
+  for (TaskNote& n : made.strategy->notes()) notes.push_back(std::move(n));
+  return notes;
 }
 
 // Earlier runs' records of (workload, target) that the template's current version and

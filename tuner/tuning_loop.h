@@ -15,6 +15,7 @@
 #include "db/store.h"
 #include "tuner/measure.h"
 #include "tuner/strategy.h"
+#include "tuner/task_notes.h"
 
 namespace priortune::tuner {
 
@@ -60,7 +61,7 @@ struct TuneProgress {
   int errors = 0;
   double best_cost = std::numeric_limits<double>::infinity();  // seconds; this run and earlier
   double elapsed_seconds = 0;
-  std::string notes;  // what the search decided so far (cost model kept, transfer), one per line
+  TaskNotes notes;  // what the search decided so far (the cost model kept, transfer)
 };
 
 struct TuneSummary {
@@ -77,7 +78,7 @@ struct TuneSummary {
   double seconds = 0;
   double measure_seconds = 0;  // waiting for the workers' results
   double model_seconds = 0;    // cost model: transfer training, features, fits, search over predictions
-  std::string notes;           // as in TuneProgress, at the end
+  TaskNotes notes;             // as in TuneProgress, at the end
 };
 
 // Tunes one task. Earlier records of the same (workload, target) in `store` count as

@@ -237,14 +237,12 @@ StatusOr<tuner::TuneSummary> TuneWithProgress(JobLifecycle& life, int64_t job, c
   InterruptWatch interrupts(queue);
   const bool tty = isatty(2);
   const double flops = (*compiler::FindTemplate(w.op))->Flops(w);
-  size_t notes_shown = 0;  // lines of the search's notes printed so far
-  auto show_notes = [&](const std::string& notes, bool mid_bar) {
-    size_t lines = notes.empty() ? 0 : 1 + std::count(notes.begin(), notes.end(), '\n');
-    if (lines <= notes_shown) return;
-    size_t at = 0;
-    for (size_t i = 0; i < notes_shown; ++i) at = notes.find('\n', at) + 1;
-    std::fprintf(stderr, "%s%s\n", mid_bar ? "\n" : "", notes.substr(at).c_str());
-    notes_shown = lines;
+  size_t notes_shown = 0;  // the search's notes printed so far
+  auto show_notes = [&](const tuner::TaskNotes& notes, bool mid_bar) {
+    if (notes.size() <= notes_shown) return;
+    const tuner::TaskNotes fresh(notes.begin() + static_cast<std::ptrdiff_t>(notes_shown), notes.end());
+    std::fprintf(stderr, "%s%s\n", mid_bar ? "\n" : "", tuner::NotesText(fresh).c_str());
+    notes_shown = notes.size();
   };
   auto summary = life.Tune(
       job, w, target, request.tune, queue,

@@ -87,7 +87,8 @@ Status JobLifecycle::EndTask(int64_t task_id, db::TaskState state, int64_t measu
 
 Status JobLifecycle::EndTask(int64_t task_id, const TaskOutcome& outcome) {
   const bool ran = outcome.summary.ok();
-  return EndTask(task_id, outcome.state, ran ? outcome.summary->measured : 0, ran ? outcome.summary->notes : "");
+  return EndTask(task_id, outcome.state, ran ? outcome.summary->measured : 0,
+                 ran && !outcome.summary->notes.empty() ? tuner::NotesJson(outcome.summary->notes) : "");
 }
 
 Status JobLifecycle::EndJob(int64_t job_id, db::JobState state) { return store_.FinishJob(job_id, state); }

@@ -60,7 +60,8 @@ class JobLifecycle {
                                     const std::function<void(const tuner::TuneProgress&)>& progress,
                                     const std::atomic<bool>& cancel);
 
-  // Stores a task's end: its state, the trials its run measured and the search's notes.
+  // Stores a task's end: its state, the trials its run measured and the search's notes
+  // (tuner::NotesJson; empty: none).
   Status EndTask(int64_t task_id, db::TaskState state, int64_t measured, const std::string& notes);
   // EndTask with what `outcome` says (measured and notes from its summary, if any).
   Status EndTask(int64_t task_id, const TaskOutcome& outcome);

@@ -213,7 +213,7 @@ void JobManager::Impl::EndSubscriberLocked(const Run& run, const TaskOutcome& ou
   t.view.message = outcome.message;
   t.view.from_store = outcome.from_store;
   t.view.eta_seconds = 0;
-  ends.push_back({t.view.task_id, state, summary ? summary->notes : "",
+  ends.push_back({t.view.task_id, state, summary && !summary->notes.empty() ? tuner::NotesJson(summary->notes) : "",
                   summary && t.view.shared_with_job == 0 ? summary->measured : 0});
   const std::string line = std::string(db::StateName(state)) + ": " + outcome.message;
   LogLocked(job, state == RunState::kFailed ? JobEventKind::kError : JobEventKind::kTaskDone, task_index, line);

@@ -18,6 +18,7 @@
 #include "compiler/ops/build.h"
 #include "db/store.h"
 #include "tuner/db_config_source.h"
+#include "tuner/task_notes.h"
 #include "tuner/tuning_loop.h"
 
 namespace priortune::server {
@@ -167,7 +168,19 @@ TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloa
   auto tasks = (*store)->TasksOfJob(3);
   ASSERT_TRUE(tasks.ok());
   ASSERT_EQ(tasks->size(), 1u);
-  EXPECT_NE((*tasks)[0].notes.find("cost model: kept the"), std::string::npos) << (*tasks)[0].notes;
+  // The task's notes are stored as structure: the transfer and the guard's decision.
+  auto notes = tuner::ParseNotes((*tasks)[0].notes);
+  ASSERT_TRUE(notes.ok()) << notes.status().ToString() << ": " << (*tasks)[0].notes;
+  const tuner::TaskNote* trained = tuner::FindNote(*notes, "transfer.trained");
+  ASSERT_NE(trained, nullptr) << (*tasks)[0].notes;
+  EXPECT_EQ(trained->Number("records"), 80);
+  EXPECT_EQ(trained->Number("workloads"), 2);
+  const tuner::TaskNote* kept = tuner::FindNote(*notes, "guard.kept");
+  ASSERT_NE(kept, nullptr) << (*tasks)[0].notes;
+  EXPECT_TRUE(kept->String("chosen") == kept->String("primary") || kept->String("chosen") == kept->String("alternative"))
+      << (*tasks)[0].notes;
+  EXPECT_GE(kept->Number("primary_accuracy"), 0);
+  EXPECT_LE(kept->Number("primary_accuracy"), 1);
   auto models = (*store)->Models({"xgboost", "", "", 0, 0, false});
   ASSERT_TRUE(models.ok());
   ASSERT_EQ(models->size(), 1u);

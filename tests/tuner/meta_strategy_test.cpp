@@ -86,8 +86,11 @@ TEST_F(MetaStrategy, OneShotNeverMeasuresMoreThanNCandidates) {
   EXPECT_EQ(s->budget, 24);
   EXPECT_EQ(s->measured, 24);
   EXPECT_EQ(measurer_.calls, 24);
-  EXPECT_NE(s->notes.find("meta model: file " + path), std::string::npos) << s->notes;
-  EXPECT_EQ(s->notes.find("guess"), std::string::npos) << s->notes;  // its own target
+  const TaskNote* model = FindNote(s->notes, "meta.model");
+  ASSERT_NE(model, nullptr) << NotesText(s->notes);
+  EXPECT_EQ(model->String("source"), "file " + path);
+  EXPECT_EQ(model->Number("same_target"), 1);
+  EXPECT_EQ(FindNote(s->notes, "one_shot.other_target"), nullptr) << NotesText(s->notes);  // its own target
   // Run again: the budget counts the store's records, so nothing more is measured.
   auto again = Tune(Strategy::kOneShot, 24, path);
   ASSERT_TRUE(again.ok());
@@ -103,8 +106,13 @@ TEST_F(MetaStrategy, MetaGaAdaptsTheStoresModelAndSpendsItsBudgetWithoutRepeats)
   EXPECT_EQ(s->measured, 64);
   std::set<std::string> unique(measurer_.hashes.begin(), measurer_.hashes.end());
   EXPECT_EQ(unique.size(), measurer_.hashes.size());
-  EXPECT_NE(s->notes.find("meta model: model #" + std::to_string(*id) + " of the store"), std::string::npos) << s->notes;
-  EXPECT_NE(s->notes.find("adapted to this task's samples"), std::string::npos) << s->notes;
+  const TaskNote* model = FindNote(s->notes, "meta.model");
+  ASSERT_NE(model, nullptr) << NotesText(s->notes);
+  EXPECT_EQ(model->String("source"), "model #" + std::to_string(*id) + " of the store");
+  const TaskNote* plan = FindNote(s->notes, "cost_model.plan");
+  ASSERT_NE(plan, nullptr) << NotesText(s->notes);
+  EXPECT_EQ(plan->String("primary"), "adapted");
+  EXPECT_EQ(plan->String("alternative"), "un-adapted meta-trained");
   EXPECT_GT(s->model_seconds, 0);
 }
 
@@ -112,13 +120,17 @@ TEST_F(MetaStrategy, AnotherTargetsModelIsOnlyAPriorAndOneShotSaysSo) {
   ASSERT_TRUE(StoreModel(*store_, *TinyModel("another-target-key")).ok());
   auto meta = Tune(Strategy::kMetaGa, 32);
   ASSERT_TRUE(meta.ok()) << meta.status().ToString();
-  EXPECT_NE(meta->notes.find("trained for another target (another-target-key"), std::string::npos) << meta->notes;
-  EXPECT_NE(meta->notes.find("a prior to adapt from"), std::string::npos) << meta->notes;
+  const TaskNote* model = FindNote(meta->notes, "meta.model");
+  ASSERT_NE(model, nullptr) << NotesText(meta->notes);
+  EXPECT_EQ(model->Number("same_target"), 0);
+  EXPECT_EQ(model->String("model_target"), "another-target-key");
   store_ = std::move(db::OpenSqliteStore(":memory:")).value();
   ASSERT_TRUE(StoreModel(*store_, *TinyModel("another-target-key")).ok());
   auto one = Tune(Strategy::kOneShot, 200);
   ASSERT_TRUE(one.ok()) << one.status().ToString();
-  EXPECT_NE(one->notes.find("one-shot: the model was trained for another target"), std::string::npos) << one->notes;
+  const TaskNote* guess = FindNote(one->notes, "one_shot.other_target");
+  ASSERT_NE(guess, nullptr) << NotesText(one->notes);
+  EXPECT_EQ(guess->String("model_target"), "another-target-key");
   EXPECT_LE(one->measured, 24);
 }
 
@@ -153,9 +165,14 @@ TEST_F(MetaStrategy, ACorruptStoredModelIsRefusedAndTuningGoesOnWithoutIt) {
   auto s = Tune(Strategy::kMetaGa, 32);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   EXPECT_EQ(s->measured, 32);
-  EXPECT_NE(s->notes.find("refused (DATA_LOSS"), std::string::npos) << s->notes;
-  EXPECT_NE(s->notes.find("no meta-trained model; searching with a model of this task alone"), std::string::npos)
-      << s->notes;
+  const TaskNote* refused = FindNote(s->notes, "meta.refused");
+  ASSERT_NE(refused, nullptr) << NotesText(s->notes);
+  EXPECT_EQ(refused->String("error").rfind("DATA_LOSS", 0), 0u) << refused->String("error");
+  const TaskNote* fallback = FindNote(s->notes, "meta.fallback");
+  ASSERT_NE(fallback, nullptr) << NotesText(s->notes);
+  EXPECT_EQ(fallback->String("strategy"), "meta-ga");
+  EXPECT_EQ(fallback->String("instead"), "xgb-ga");
+  EXPECT_NE(FindNote(s->notes, "meta.none"), nullptr) << NotesText(s->notes);
   // A model file asked for by name that does not load is an error of the request.
   std::string path = (dir_ / "corrupt.bin").string();
   std::ofstream(path, std::ios::binary) << bad.blob;

@@ -139,7 +139,15 @@ TEST(ModelGuidedSearch, AGuardDropsAPriorThatRanksBackwards) {
   auto s = XgbSearch(space, o, 1, std::shared_ptr<const costmodel::CostModel>(std::move(prior).value()));
   ASSERT_TRUE(s.ok());
   TrialsToOptimum(**s, 32 * 4, 32);
-  EXPECT_NE((*s)->notes().find("kept the task-only model"), std::string::npos) << (*s)->notes();
+  const TaskNotes notes = (*s)->notes();
+  const TaskNote* kept = FindNote(notes, "guard.kept");
+  ASSERT_NE(kept, nullptr) << NotesText(notes);
+  EXPECT_EQ(kept->String("chosen"), "task-only");
+  EXPECT_EQ(kept->String("alternative"), "task-only");
+  EXPECT_EQ(kept->Number("batches"), 2);
+  // It kept the model that ranked the guarded batches better, and says by how much.
+  EXPECT_GT(kept->Number("alternative_accuracy"), kept->Number("primary_accuracy")) << kept->text;
+  EXPECT_GT(kept->Number("pairs"), 0);
 }
 
 TEST(ModelGuidedSearch, TakesAnyCostModelAndFollowsItsPredictions) {

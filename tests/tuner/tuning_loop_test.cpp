@@ -213,7 +213,7 @@ TEST(TuneTask, TheFirstBatchOfXgbGaWithTransferBeatsTheGeneticSearchsFirstBatch)
       ASSERT_TRUE(s.ok()) << s.status().ToString();
       ASSERT_EQ(m.batches.size(), 1u);
       median[k] = MedianCost(m.batches[0]);
-      if (k == 0) EXPECT_NE(s->notes.find("transfer: trained model"), std::string::npos) << s->notes;
+      if (k == 0) EXPECT_NE(FindNote(s->notes, "transfer.trained"), nullptr) << NotesText(s->notes);
     }
     wins += median[0] < median[1];
     transfer_sum += median[0];
@@ -241,12 +241,19 @@ TEST(TuneTask, ACorruptStoredModelIsRefusedAndAFreshOneTrainedSayingSo) {
     TileModelMeasurer m;
     auto first = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
     ASSERT_TRUE(first.ok()) << first.status().ToString();
-    EXPECT_NE(first->notes.find("trained model #1"), std::string::npos) << first->notes;
+    const TaskNote* trained = FindNote(first->notes, "transfer.trained");
+    ASSERT_NE(trained, nullptr) << NotesText(first->notes);
+    EXPECT_EQ(trained->Number("model_id"), 1);
+    EXPECT_EQ(trained->Number("records"), 192);
+    EXPECT_EQ(trained->String("scope"), "matmul");
     // The same history again: the stored model is reused, not retrained.
     o.trials = 16;
     auto reuse = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
     ASSERT_TRUE(reuse.ok());
-    EXPECT_NE(reuse->notes.find("reused stored model #1"), std::string::npos) << reuse->notes;
+    const TaskNote* reused = FindNote(reuse->notes, "transfer.reused");
+    ASSERT_NE(reused, nullptr) << NotesText(reuse->notes);
+    EXPECT_EQ(reused->Number("model_id"), 1);
+    EXPECT_EQ(reused->String("training_set"), trained->String("training_set"));
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
@@ -259,8 +266,12 @@ TEST(TuneTask, ACorruptStoredModelIsRefusedAndAFreshOneTrainedSayingSo) {
   o.trials = 24;
   auto s = TuneTask(w, t, o, m, *store, 0, nullptr, cancel);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
-  EXPECT_NE(s->notes.find("stored model #1 refused (DATA_LOSS"), std::string::npos) << s->notes;
-  EXPECT_NE(s->notes.find("trained model #2"), std::string::npos) << s->notes;
+  const TaskNote* refused = FindNote(s->notes, "transfer.refused");
+  ASSERT_NE(refused, nullptr) << NotesText(s->notes);
+  EXPECT_EQ(refused->Number("model_id"), 1);
+  EXPECT_EQ(refused->String("error").rfind("DATA_LOSS", 0), 0u) << refused->String("error");
+  ASSERT_NE(FindNote(s->notes, "transfer.trained"), nullptr) << NotesText(s->notes);
+  EXPECT_EQ(FindNote(s->notes, "transfer.trained")->Number("model_id"), 2);
   EXPECT_EQ(s->measured, 8);
   EXPECT_EQ(store->History({}).value().size(), records + 8);  // nothing lost
   fs::remove_all(dir);
@@ -309,12 +320,12 @@ TEST(TuneTask, TransferOffOrAnEmptyStoreStartsFromTheTasksOwnMeasurements) {
   o.batch_size = 8;
   auto empty = TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel);
   ASSERT_TRUE(empty.ok()) << empty.status().ToString();
-  EXPECT_NE(empty->notes.find("no records of other workloads"), std::string::npos) << empty->notes;
+  EXPECT_NE(FindNote(empty->notes, "transfer.no_records"), nullptr) << NotesText(empty->notes);
   EXPECT_GT(empty->model_seconds, 0);
   o.transfer = "off";
   auto off = TuneTask(compiler::MatmulWorkload(96, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel);
   ASSERT_TRUE(off.ok());
-  EXPECT_EQ(off->notes.find("transfer"), std::string::npos) << off->notes;
+  for (const TaskNote& n : off->notes) EXPECT_NE(n.kind.rfind("transfer.", 0), 0u) << NotesText(off->notes);
   o.transfer = "sometimes";
   EXPECT_NE(TuneTask(compiler::MatmulWorkload(96, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel)
                 .status()
