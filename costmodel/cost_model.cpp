@@ -44,9 +44,29 @@ std::vector<double> NormalisedThroughput(const Dataset& data) {
   return y;
 }
 
+namespace {
+
+constexpr std::pair<CostModelKind, const char*> kKinds[] = {
+    {CostModelKind::kNone, "none"}, {CostModelKind::kXgboost, "xgboost"}, {CostModelKind::kNeural, "neural"}};
+
+}  // namespace
+
+const char* CostModelName(CostModelKind k) {
+  for (const auto& [kind, name] : kKinds)
+    if (kind == k) return name;
+  return "none";
+}
+
+StatusOr<CostModelKind> ParseCostModel(std::string_view name) {
+  for (const auto& [kind, n] : kKinds)
+    if (name == n) return kind;
+  return InvalidArgument("cost_model: '" + std::string(name) + "' is not one of none, xgboost, neural");
+}
+
 StatusOr<std::unique_ptr<CostModel>> LoadCostModel(const std::string& blob, const std::string& expected_target) {
   PT_ASSIGN_OR_RETURN(internal::BlobHeader header, internal::ReadBlobHeader(blob));
-  if (header.json.value("kind", std::string()) == "neural") return LoadNeuralModel(blob, expected_target);
+  if (header.json.value("kind", std::string()) == CostModelName(CostModelKind::kNeural))
+    return LoadNeuralModel(blob, expected_target);
   return LoadXGBoostModel(blob, expected_target);
 }
 

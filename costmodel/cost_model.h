@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "compiler/support/status.h"
@@ -34,8 +35,16 @@ struct Dataset {
 // failure); what the regression objective fits and what the metrics rank by.
 std::vector<double> NormalisedThroughput(const Dataset& data);
 
+// The kinds of cost model, and the one place their names are parsed and printed (a
+// model blob's header, the store's models table, the service's cost_model field).
+enum class CostModelKind : uint8_t { kNone, kXgboost, kNeural };
+// none, xgboost, neural.
+const char* CostModelName(CostModelKind k);
+// InvalidArgument "cost_model: 'x' is not one of none, xgboost, neural" for any other name.
+StatusOr<CostModelKind> ParseCostModel(std::string_view name);
+
 struct ModelMetadata {
-  std::string kind;            // "xgboost"
+  CostModelKind kind = CostModelKind::kNone;
   int feature_version = 0;     // costmodel::kFeatureVersion it was trained with
   size_t feature_count = 0;
   std::string target_key;      // the Target it was trained for

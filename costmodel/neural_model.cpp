@@ -245,7 +245,7 @@ class NeuralModel : public CostModel {
       return OkStatus();
     }));
     nlohmann::json h;
-    internal::WriteMetadata(meta_, h);  // kind "neural", objective = the loss
+    internal::WriteMetadata(meta_, h);  // kind neural, objective = the loss
     h["method"] = method_;
     h["hidden"] = hidden_;
     h["slots"] = static_cast<int64_t>(kStoreSlots);
@@ -440,7 +440,7 @@ Status TrainReptile(NeuralModel& m, const Batch& b, const std::vector<std::vecto
 
 std::unique_ptr<NeuralModel> NewModel(const NeuralOptions& options, size_t feature_count, const std::string& target_key) {
   auto m = std::make_unique<NeuralModel>(options, static_cast<int64_t>(feature_count), options.hidden);
-  m->meta_.kind = "neural";
+  m->meta_.kind = CostModelKind::kNeural;
   m->meta_.feature_version = kFeatureVersion;
   m->meta_.feature_count = feature_count;
   m->meta_.target_key = target_key;
@@ -519,7 +519,7 @@ StatusOr<std::unique_ptr<CostModel>> TrainNeuralModel(const Dataset& data, const
 
 StatusOr<double> NeuralRankingLoss(const CostModel& model, const Dataset& data) {
   auto* m = dynamic_cast<const NeuralModel*>(&model);
-  if (!m) return InvalidArgument("not a neural model (kind '" + model.metadata().kind + "')");
+  if (!m) return InvalidArgument(std::string("not a neural model (kind '") + CostModelName(model.metadata().kind) + "')");
   if (data.cols != static_cast<size_t>(m->features_))
     return InvalidArgument("rows of " + std::to_string(data.cols) + " features, the model takes " +
                            std::to_string(m->features_));
@@ -539,7 +539,7 @@ StatusOr<std::unique_ptr<CostModel>> LoadNeuralModel(const std::string& blob, co
   const nlohmann::json& h = header.json;
   try {
     ModelMetadata meta = internal::ReadMetadata(h);
-    PT_RETURN_IF_ERROR(internal::CheckMetadata(meta, "neural", expected_target));
+    PT_RETURN_IF_ERROR(internal::CheckMetadata(meta, CostModelKind::kNeural, expected_target));
     const size_t features = meta.feature_count;
     if (h.at("slots").get<int>() != kStoreSlots || h.at("slot_size").get<int>() != SlotFeatureCount())
       return internal::ModelMismatch("feature layout", std::to_string(h.at("slots").get<int>()) + " slots of " +

@@ -73,7 +73,7 @@ StatusOr<std::unique_ptr<CostModel>> MakeNeuralModel(const NeuralOptions& option
 
 // Trains a model on every group of `data` (one task per group, at least two groups with
 // two rows each); its weights become the model's initial weights and its metadata says
-// kind "neural", the method and `training_set`. Feature scales (1 / column max) are
+// kind neural, the method and `training_set`. Feature scales (1 / column max) are
 // learned from `data`. Internal with LibTorch's message if it fails.
 StatusOr<std::unique_ptr<CostModel>> TrainNeuralModel(const Dataset& data, const NeuralOptions& options,
                                                       const NeuralTrainOptions& train, const std::string& target_key,

@@ -253,7 +253,7 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
     options.base_half_life = h.value("base_half_life", 0.0);
     double base_weight = h.value("base_weight", 1.0);
     ModelMetadata meta = internal::ReadMetadata(h);
-    PT_RETURN_IF_ERROR(internal::CheckMetadata(meta, "xgboost", expected_target));
+    PT_RETURN_IF_ERROR(internal::CheckMetadata(meta, CostModelKind::kXgboost, expected_target));
     PT_RETURN_IF_ERROR(options.Validate());
     size_t model_bytes = h.at("model_bytes").get<size_t>(), base_bytes = h.at("base_bytes").get<size_t>();
     size_t available = blob.size() - (eol + 1);
@@ -290,7 +290,7 @@ StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& opti
                                                       std::shared_ptr<const CostModel> base) {
   PT_RETURN_IF_ERROR(options.Validate());
   auto m = std::make_unique<XGBoostModel>(options, base);
-  m->meta_.kind = "xgboost";
+  m->meta_.kind = CostModelKind::kXgboost;
   m->meta_.feature_version = kFeatureVersion;
   m->meta_.target_key = target_key;
   m->meta_.objective = options.objective;

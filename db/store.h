@@ -84,7 +84,7 @@ struct TaskRow {
 // trained on, so that a model is found again without deserialising it.
 struct ModelRow {
   int64_t id = 0;
-  std::string kind;          // "xgboost", ...
+  std::string kind;          // costmodel::CostModelName: xgboost, neural
   int feature_version = 0;
   std::string target_key;
   std::string training_set;  // a description of the records it learned from

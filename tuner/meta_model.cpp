@@ -67,7 +67,7 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
     notes.push_back({"meta.refused", "meta model: " + source + " refused (" + s.ToString() + ")",
                      {{"source", source}, {"error", s.ToString()}}, {}});
   };
-  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> rows, store.Models({"neural", "", "", 0, 0, true}));
+  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> rows, store.Models({CostModelName(CostModelKind::kNeural), "", "", 0, 0, true}));
   auto from_store = [&](bool same) -> std::optional<Loaded> {
     for (auto& r : rows) {
       if (target.IsKey(r.target_key) != same) continue;

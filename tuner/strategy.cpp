@@ -20,16 +20,6 @@ constexpr StrategyEntry kStrategies[] = {
     {Strategy::kOneShot, "one-shot", CostModelKind::kNeural},
 };
 
-struct CostModelEntry {
-  CostModelKind kind;
-  const char* name;
-};
-constexpr CostModelEntry kCostModels[] = {
-    {CostModelKind::kNone, "none"},
-    {CostModelKind::kXgboost, "xgboost"},
-    {CostModelKind::kNeural, "neural"},
-};
-
 const StrategyEntry& Entry(Strategy s) {
   for (const auto& e : kStrategies)
     if (e.strategy == s) return e;
@@ -50,18 +40,6 @@ StatusOr<Strategy> ParseStrategy(std::string_view name) {
   for (const auto& e : kStrategies)
     if (name == e.name) return e.strategy;
   return InvalidArgument("unknown search strategy '" + std::string(name) + "' (known: " + KnownStrategies() + ")");
-}
-
-const char* CostModelName(CostModelKind k) {
-  for (const auto& e : kCostModels)
-    if (e.kind == k) return e.name;
-  return "none";
-}
-
-StatusOr<CostModelKind> ParseCostModel(std::string_view name) {
-  for (const auto& e : kCostModels)
-    if (name == e.name) return e.kind;
-  return InvalidArgument("cost_model: '" + std::string(name) + "' is not one of none, xgboost, neural");
 }
 
 CostModelKind CostModelOf(Strategy s) { return Entry(s).model; }

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "compiler/support/status.h"
+#include "costmodel/cost_model.h"
 
 namespace priortune::tuner {
 
@@ -20,8 +21,9 @@ enum class Strategy : uint8_t {
   kOneShot,  // GA over the meta-trained model's predictions, no online training
 };
 
-// The cost model a strategy searches with.
-enum class CostModelKind : uint8_t { kNone, kXgboost, kNeural };
+using costmodel::CostModelKind;
+using costmodel::CostModelName;
+using costmodel::ParseCostModel;
 
 // ga, random, grid, xgb-ga, meta-ga, one-shot.
 const char* StrategyName(Strategy s);
@@ -30,11 +32,7 @@ StatusOr<Strategy> ParseStrategy(std::string_view name);
 // "ga, random, grid, xgb-ga, meta-ga, one-shot".
 std::string KnownStrategies();
 
-// none, xgboost, neural.
-const char* CostModelName(CostModelKind k);
-// InvalidArgument naming the value and the known kinds otherwise.
-StatusOr<CostModelKind> ParseCostModel(std::string_view name);
-
+// The cost model a strategy searches with.
 CostModelKind CostModelOf(Strategy s);
 inline bool ModelGuided(Strategy s) { return CostModelOf(s) != CostModelKind::kNone; }
 

@@ -99,7 +99,7 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
 StatusOr<int64_t> StoreModel(db::Store& store, const costmodel::CostModel& model) {
   PT_ASSIGN_OR_RETURN(std::string blob, model.Save());
   const auto& meta = model.metadata();
-  return store.AddModel({0, meta.kind, meta.feature_version, meta.target_key, meta.training_set, meta.metrics_json,
+  return store.AddModel({0, costmodel::CostModelName(meta.kind), meta.feature_version, meta.target_key, meta.training_set, meta.metrics_json,
                          meta.samples, 0, blob});
 }
 
@@ -154,7 +154,7 @@ std::string TrainingSetName(const std::vector<db::Record>& records, const std::s
 
 // A stored model of out.training_set, if one loads: into `out`, true.
 StatusOr<bool> ReuseStoredModel(db::Store& store, const compiler::Target& t, TransferModel& out) {
-  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> stored, store.Models({"xgboost", t.Key(), out.training_set, 0, 1, true}));
+  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> stored, store.Models({costmodel::CostModelName(costmodel::CostModelKind::kXgboost), t.Key(), out.training_set, 0, 1, true}));
   if (stored.empty()) return false;
   auto loaded = costmodel::LoadCostModel(stored[0].blob, t.Key());
   if (!loaded.ok()) {

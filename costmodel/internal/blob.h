@@ -41,7 +41,7 @@ inline Status ModelMismatch(const std::string& what, const std::string& stored, 
 
 // The ModelMetadata fields every header holds.
 inline void WriteMetadata(const ModelMetadata& m, nlohmann::json& h) {
-  h["kind"] = m.kind;
+  h["kind"] = CostModelName(m.kind);
   h["feature_version"] = m.feature_version;
   h["feature_count"] = m.feature_count;
   h["target_key"] = m.target_key;
@@ -55,7 +55,9 @@ inline void WriteMetadata(const ModelMetadata& m, nlohmann::json& h) {
 // into DataLoss).
 inline ModelMetadata ReadMetadata(const nlohmann::json& h) {
   ModelMetadata m;
-  m.kind = h.at("kind").get<std::string>();
+  auto kind = ParseCostModel(h.at("kind").get<std::string>());
+  if (!kind.ok()) throw nlohmann::json::other_error::create(501, kind.status().message(), nullptr);
+  m.kind = *kind;
   m.feature_version = h.at("feature_version").get<int>();
   m.feature_count = h.at("feature_count").get<size_t>();
   m.target_key = h.at("target_key").get<std::string>();
@@ -68,8 +70,10 @@ inline ModelMetadata ReadMetadata(const nlohmann::json& h) {
 
 // FailedPrecondition for a model of another kind, feature version or (`expected_target`
 // not empty) target.
-inline Status CheckMetadata(const ModelMetadata& m, const std::string& kind, const std::string& expected_target) {
-  if (m.kind != kind) return FailedPrecondition("stored cost model is of kind '" + m.kind + "', not " + kind);
+inline Status CheckMetadata(const ModelMetadata& m, CostModelKind kind, const std::string& expected_target) {
+  if (m.kind != kind)
+    return FailedPrecondition(std::string("stored cost model is of kind '") + CostModelName(m.kind) + "', not " +
+                              CostModelName(kind));
   if (m.feature_version != kFeatureVersion)
     return ModelMismatch("feature version", std::to_string(m.feature_version), std::to_string(kFeatureVersion));
   if (!expected_target.empty() && m.target_key != expected_target)

@@ -84,7 +84,7 @@ TEST(NeuralModel, TrainingOnAFixedSyntheticCorpusLowersItsRankingLoss) {
   EXPECT_LT(*after, 0.8 * *before) << "before " << *before << ", after " << *after;
   std::printf("ranking loss before %.4f, after %.4f\n", *before, *after);
   EXPECT_GT(PairwiseAccuracy(**trained, corpus), 0.75);
-  EXPECT_EQ((*trained)->metadata().kind, "neural");
+  EXPECT_EQ((*trained)->metadata().kind, CostModelKind::kNeural);
   EXPECT_EQ((*trained)->metadata().feature_version, kFeatureVersion);
   EXPECT_EQ((*trained)->metadata().samples, static_cast<int64_t>(corpus.rows()));
 }
