@@ -496,7 +496,7 @@ class CandidateRunner {
   }
 
   json Run(const std::string& line) {
-    json out = {{"error", "none"}, {"message", ""}, {"compile_seconds", 0.0}, {"costs", json::array()}};
+    json out = {{"error", db::ErrorKindName(db::ErrorKind::kNone)}, {"message", ""}, {"compile_seconds", 0.0}, {"costs", json::array()}};
     auto fail = [&](db::ErrorKind kind, const std::string& message) {
       out["error"] = db::ErrorKindName(kind);
       out["message"] = message;
