@@ -1,15 +1,14 @@
 // A candidate's features as the tuner uses them (features.h): lowered and extracted, with
 // the workload context when asked, and as the blob the store's feature cache keeps.
-#include "costmodel/features.h"
-
 #include <cmath>
 #include <cstring>
+
+#include "costmodel/features.h"
 
 namespace priortune::costmodel {
 
 StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, const compiler::Target& t,
-                                               const compiler::Config& c,
-                                               const FeatureOptions& options) {
+                                               const compiler::Config& c, const FeatureOptions& options) {
   PT_ASSIGN_OR_RETURN(compiler::LoweredFunc f, compiler::LowerWorkload(w, t, c));
   return LoweredFeatures(f, w, t, options);
 }

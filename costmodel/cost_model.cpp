@@ -11,8 +11,8 @@ namespace priortune::costmodel {
 
 void Dataset::Add(const std::vector<float>& f, double cost, int group) {
   if (cols == 0 && costs.empty()) cols = f.size();
-  PT_CHECK(f.size() == cols, "feature row of " + std::to_string(f.size()) + " values, dataset has " +
-                                 std::to_string(cols));
+  PT_CHECK(f.size() == cols,
+           "feature row of " + std::to_string(f.size()) + " values, dataset has " + std::to_string(cols));
   features.insert(features.end(), f.begin(), f.end());
   costs.push_back(cost);
   groups.push_back(group);

@@ -45,12 +45,12 @@ StatusOr<CostModelKind> ParseCostModel(std::string_view name);
 
 struct ModelMetadata {
   CostModelKind kind = CostModelKind::kNone;
-  int feature_version = 0;     // costmodel::kFeatureVersion it was trained with
+  int feature_version = 0;  // costmodel::kFeatureVersion it was trained with
   size_t feature_count = 0;
-  std::string target_key;      // the Target it was trained for
-  std::string objective;       // "rank:pairwise", "reg:throughput"
-  std::string training_set;    // what it learned from, in words (ops, workloads, records)
-  std::string metrics_json;    // offline metrics, e.g. {"pairwise_accuracy":0.87}
+  std::string target_key;    // the Target it was trained for
+  std::string objective;     // "rank:pairwise", "reg:throughput"
+  std::string training_set;  // what it learned from, in words (ops, workloads, records)
+  std::string metrics_json;  // offline metrics, e.g. {"pairwise_accuracy":0.87}
   int64_t samples = 0;
 };
 

@@ -37,51 +37,51 @@ float Log2p(double x) { return static_cast<float>(std::log2(1.0 + std::max(0.0, 
 // Per-slot features, in order. Log: log2(1 + x). "Weighted" means the iteration-weighted
 // mean over the group's stores (a tail loop counts for the iterations it runs).
 const char* const kSlotNames[] = {
-    "fma",             // log: float multiply-add pairs (a + b*c) x iterations
-    "float_add",       // log: other float adds and subtracts x iterations
-    "float_mul",       // log: other float multiplies x iterations
-    "float_other",     // log: float div, min, max, select, compare, cast x iterations
-    "int_ops",         // log: integer arithmetic in indices and values x iterations
-    "iterations",      // log: executions of the group's stores (a vector lane counts once)
-    "work_share",      // share of the function's float ops in this group (0..1)
-    "vec_count",       // weighted: vectorized loops around the store
-    "vec_product",     // weighted log: product of their extents (lanes); 0 without one
-    "vec_innermost",   // weighted: 1 if the innermost loop is vectorized
-    "unroll_count",    // weighted: unrolled loops around the store
-    "unroll_product",  // weighted log: product of their extents
-    "unroll_inner",    // weighted log: extent of the innermost unrolled loop
-    "par_count",       // weighted: parallel loops around the store
-    "par_product",     // weighted log: product of their extents
-    "serial_count",    // weighted: serial loops around the store
-    "serial_product",  // weighted log: product of their extents
-    "depth",           // weighted: loops around the store
-    "guarded",         // weighted: 1 if an if (a tail guard) encloses the store
-    "reduction",       // 1 if the store reads the buffer it writes (an accumulation)
-    "live_acc",        // log: accumulator vectors live across the innermost reduction loop
-    "live_acc_ratio",  // live_acc vectors / the target's vector registers (spills above 1)
-    "arith_intensity", // log: float ops / unique bytes of the group's buffers
-    "bytes_per_flop",  // log: accessed bytes / float ops (x 1000)
-    "ws_fit_l1",       // innermost loop levels whose working set fits L1 (0..depth)
-    "ws_fit_l2",       // ... fits L2
-    "ws_fit_l3",       // ... fits L3
+    "fma",              // log: float multiply-add pairs (a + b*c) x iterations
+    "float_add",        // log: other float adds and subtracts x iterations
+    "float_mul",        // log: other float multiplies x iterations
+    "float_other",      // log: float div, min, max, select, compare, cast x iterations
+    "int_ops",          // log: integer arithmetic in indices and values x iterations
+    "iterations",       // log: executions of the group's stores (a vector lane counts once)
+    "work_share",       // share of the function's float ops in this group (0..1)
+    "vec_count",        // weighted: vectorized loops around the store
+    "vec_product",      // weighted log: product of their extents (lanes); 0 without one
+    "vec_innermost",    // weighted: 1 if the innermost loop is vectorized
+    "unroll_count",     // weighted: unrolled loops around the store
+    "unroll_product",   // weighted log: product of their extents
+    "unroll_inner",     // weighted log: extent of the innermost unrolled loop
+    "par_count",        // weighted: parallel loops around the store
+    "par_product",      // weighted log: product of their extents
+    "serial_count",     // weighted: serial loops around the store
+    "serial_product",   // weighted log: product of their extents
+    "depth",            // weighted: loops around the store
+    "guarded",          // weighted: 1 if an if (a tail guard) encloses the store
+    "reduction",        // 1 if the store reads the buffer it writes (an accumulation)
+    "live_acc",         // log: accumulator vectors live across the innermost reduction loop
+    "live_acc_ratio",   // live_acc vectors / the target's vector registers (spills above 1)
+    "arith_intensity",  // log: float ops / unique bytes of the group's buffers
+    "bytes_per_flop",   // log: accessed bytes / float ops (x 1000)
+    "ws_fit_l1",        // innermost loop levels whose working set fits L1 (0..depth)
+    "ws_fit_l2",        // ... fits L2
+    "ws_fit_l3",        // ... fits L3
 };
 constexpr int kSlotScalar = sizeof(kSlotNames) / sizeof(kSlotNames[0]);
 
 // Per buffer of a slot (b0 the most-accessed by bytes).
 const char* const kBufferNames[] = {
-    "present",      // 1 if the slot has this many buffers
-    "write",        // 1 for the buffer the group stores to
-    "local",        // 1 for a local allocation (register tile or scratch)
-    "bytes",        // log: bytes accessed x iterations
-    "unique_bytes", // log: distinct bytes touched over the whole nest
-    "lines",        // log: distinct 64-byte cache lines touched
-    "stride",       // log: |index stride| of the innermost loop, in elements (0: invariant)
-    "unit_stride",  // 1 if that stride is 0 or 1 (vector loads without gathers)
-    "reuse_loop",   // 1: an enclosing loop leaves the index unchanged (reuse across it)
-    "reuse_serial", // 1: no such loop, but the store reads the buffer more than once
-    "reuse_count",  // log: iterations of the innermost such loop
-    "reuse_iters",  // log: iterations between two uses (loops inside that loop)
-    "reuse_bytes",  // log: bytes of all buffers touched between two uses
+    "present",       // 1 if the slot has this many buffers
+    "write",         // 1 for the buffer the group stores to
+    "local",         // 1 for a local allocation (register tile or scratch)
+    "bytes",         // log: bytes accessed x iterations
+    "unique_bytes",  // log: distinct bytes touched over the whole nest
+    "lines",         // log: distinct 64-byte cache lines touched
+    "stride",        // log: |index stride| of the innermost loop, in elements (0: invariant)
+    "unit_stride",   // 1 if that stride is 0 or 1 (vector loads without gathers)
+    "reuse_loop",    // 1: an enclosing loop leaves the index unchanged (reuse across it)
+    "reuse_serial",  // 1: no such loop, but the store reads the buffer more than once
+    "reuse_count",   // log: iterations of the innermost such loop
+    "reuse_iters",   // log: iterations between two uses (loops inside that loop)
+    "reuse_bytes",   // log: bytes of all buffers touched between two uses
 };
 constexpr int kBufferScalar = sizeof(kBufferNames) / sizeof(kBufferNames[0]);
 constexpr int kSlotSize = kSlotScalar + kBuffersPerSlot * kBufferScalar + kWorkingSetLevels;
@@ -129,7 +129,7 @@ struct StoreSite {
   std::vector<Loop> loops;  // outermost first
   bool guarded = false;
   double iterations = 1;
-  std::vector<Access> accesses;  // the store's own first
+  std::vector<Access> accesses;                              // the store's own first
   double fma = 0, fadd = 0, fmul = 0, fother = 0, iops = 0;  // per iteration
 };
 
@@ -167,15 +167,24 @@ void CountOps(const Expr& e, StoreSite& s, bool fused = false) {
     case ExprKind::kMod:
     case ExprKind::kMin:
     case ExprKind::kMax:
-      if (IsFloat(e)) s.fother += 1; else s.iops += 1;
+      if (IsFloat(e))
+        s.fother += 1;
+      else
+        s.iops += 1;
       break;
     case ExprKind::kSelect:
     case ExprKind::kCast:
     case ExprKind::kExp:
       if (IsFloat(e)) s.fother += 1;
       break;
-    case ExprKind::kEQ: case ExprKind::kNE: case ExprKind::kLT: case ExprKind::kLE:
-      if (IsFloat(n.a)) s.fother += 1; else s.iops += 1;
+    case ExprKind::kEQ:
+    case ExprKind::kNE:
+    case ExprKind::kLT:
+    case ExprKind::kLE:
+      if (IsFloat(n.a))
+        s.fother += 1;
+      else
+        s.iops += 1;
       break;
     case ExprKind::kLoad:
       s.accesses.push_back({n.buffer.get(), n.a, false});  // a: the flat index
@@ -254,31 +263,48 @@ int64_t Eval(const Expr& e, const std::unordered_map<const ExprNode*, int64_t>& 
     return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
   };
   switch (n.kind) {
-    case ExprKind::kIntImm: return n.int_value;
+    case ExprKind::kIntImm:
+      return n.int_value;
     case ExprKind::kVar: {
       auto it = vars.find(e.get());
       return it == vars.end() ? 0 : it->second;
     }
-    case ExprKind::kAdd: return Eval(n.a, vars) + Eval(n.b, vars);
-    case ExprKind::kSub: return Eval(n.a, vars) - Eval(n.b, vars);
-    case ExprKind::kMul: return Eval(n.a, vars) * Eval(n.b, vars);
-    case ExprKind::kDiv: return fdiv(Eval(n.a, vars), Eval(n.b, vars));
+    case ExprKind::kAdd:
+      return Eval(n.a, vars) + Eval(n.b, vars);
+    case ExprKind::kSub:
+      return Eval(n.a, vars) - Eval(n.b, vars);
+    case ExprKind::kMul:
+      return Eval(n.a, vars) * Eval(n.b, vars);
+    case ExprKind::kDiv:
+      return fdiv(Eval(n.a, vars), Eval(n.b, vars));
     case ExprKind::kMod: {
       int64_t a = Eval(n.a, vars), b = Eval(n.b, vars);
       return b == 0 ? 0 : a - fdiv(a, b) * b;
     }
-    case ExprKind::kMin: return std::min(Eval(n.a, vars), Eval(n.b, vars));
-    case ExprKind::kMax: return std::max(Eval(n.a, vars), Eval(n.b, vars));
-    case ExprKind::kSelect: return Eval(n.a, vars) ? Eval(n.b, vars) : Eval(n.c, vars);
-    case ExprKind::kLT: return Eval(n.a, vars) < Eval(n.b, vars);
-    case ExprKind::kLE: return Eval(n.a, vars) <= Eval(n.b, vars);
-    case ExprKind::kEQ: return Eval(n.a, vars) == Eval(n.b, vars);
-    case ExprKind::kNE: return Eval(n.a, vars) != Eval(n.b, vars);
-    case ExprKind::kAnd: return Eval(n.a, vars) && Eval(n.b, vars);
-    case ExprKind::kOr: return Eval(n.a, vars) || Eval(n.b, vars);
-    case ExprKind::kNot: return !Eval(n.a, vars);
-    case ExprKind::kCast: return Eval(n.a, vars);
-    default: return 0;
+    case ExprKind::kMin:
+      return std::min(Eval(n.a, vars), Eval(n.b, vars));
+    case ExprKind::kMax:
+      return std::max(Eval(n.a, vars), Eval(n.b, vars));
+    case ExprKind::kSelect:
+      return Eval(n.a, vars) ? Eval(n.b, vars) : Eval(n.c, vars);
+    case ExprKind::kLT:
+      return Eval(n.a, vars) < Eval(n.b, vars);
+    case ExprKind::kLE:
+      return Eval(n.a, vars) <= Eval(n.b, vars);
+    case ExprKind::kEQ:
+      return Eval(n.a, vars) == Eval(n.b, vars);
+    case ExprKind::kNE:
+      return Eval(n.a, vars) != Eval(n.b, vars);
+    case ExprKind::kAnd:
+      return Eval(n.a, vars) && Eval(n.b, vars);
+    case ExprKind::kOr:
+      return Eval(n.a, vars) || Eval(n.b, vars);
+    case ExprKind::kNot:
+      return !Eval(n.a, vars);
+    case ExprKind::kCast:
+      return Eval(n.a, vars);
+    default:
+      return 0;
   }
 }
 
@@ -304,8 +330,8 @@ struct Footprint {
 // Distinct elements and cache lines an access touches over loops [from, end): the loops
 // are taken in order of their stride; a loop whose stride lies within the span covered
 // so far extends the span, a larger one repeats it as separate blocks.
-Footprint FootprintOf(const std::vector<int64_t>& strides, const std::vector<Loop>& loops,
-                      size_t from, int element_bytes) {
+Footprint FootprintOf(const std::vector<int64_t>& strides, const std::vector<Loop>& loops, size_t from,
+                      int element_bytes) {
   std::vector<std::pair<int64_t, int64_t>> dims;  // |stride|, extent
   double product = 1;
   for (size_t i = from; i < loops.size(); ++i) {
@@ -316,8 +342,10 @@ Footprint FootprintOf(const std::vector<int64_t>& strides, const std::vector<Loo
   std::sort(dims.begin(), dims.end());
   double span = 1, blocks = 1;
   for (const auto& [stride, extent] : dims) {
-    if (static_cast<double>(stride) <= span) span += static_cast<double>(stride) * static_cast<double>(extent - 1);
-    else blocks *= static_cast<double>(extent);
+    if (static_cast<double>(stride) <= span)
+      span += static_cast<double>(stride) * static_cast<double>(extent - 1);
+    else
+      blocks *= static_cast<double>(extent);
   }
   Footprint f;
   f.elements = std::min(product, span * blocks);
@@ -329,9 +357,12 @@ Footprint FootprintOf(const std::vector<int64_t>& strides, const std::vector<Loo
 
 int ElementBytes(const BufferNode* b) {
   switch (b->dtype) {
-    case DType::kFloat32: return 4;
-    case DType::kInt64: return 8;
-    case DType::kBool: return 1;
+    case DType::kFloat32:
+      return 4;
+    case DType::kInt64:
+      return 8;
+    case DType::kBool:
+      return 1;
   }
   return 4;
 }
@@ -341,13 +372,13 @@ int ElementBytes(const BufferNode* b) {
 struct BufferStats {
   const BufferNode* buffer = nullptr;
   bool write = false;
-  double bytes = 0;               // accessed x iterations
+  double bytes = 0;  // accessed x iterations
   double unique_bytes = 0, lines = 0;
-  double stride_weighted = 0;     // |innermost stride| x bytes, averaged later
+  double stride_weighted = 0;  // |innermost stride| x bytes, averaged later
   double unit_weighted = 0;
   double reuse_loop = 0, reuse_serial = 0;
   double reuse_count = 0, reuse_iters = 0, reuse_bytes = 0;  // of the largest store
-  double reuse_weight = -1;       // iterations of the store that set the reuse fields
+  double reuse_weight = -1;                                  // iterations of the store that set the reuse fields
   int reads_in_store = 0;
 };
 
@@ -360,8 +391,7 @@ struct Group {
 double FloatOps(const StoreSite& s) { return (2 * s.fma + s.fadd + s.fmul + s.fother) * s.iterations; }
 
 // Working set in bytes of the innermost loops [from, end) of a store: all its accesses.
-double WorkingSet(const StoreSite& s, size_t from,
-                  const std::vector<std::vector<int64_t>>& strides) {
+double WorkingSet(const StoreSite& s, size_t from, const std::vector<std::vector<int64_t>>& strides) {
   std::map<const BufferNode*, double> per_buffer;  // one access per buffer: the largest
   for (size_t a = 0; a < s.accesses.size(); ++a) {
     int eb = ElementBytes(s.accesses[a].buffer);
@@ -394,9 +424,8 @@ class WorkingSets {
 struct SlotStats {
   double iters = 0, fma = 0, fadd = 0, fmul = 0, fother = 0, iops = 0;
   // Iteration-weighted loop structure.
-  double vec_count = 0, vec_product = 0, vec_inner = 0, unroll_count = 0, unroll_product = 0,
-         unroll_inner = 0, par_count = 0, par_product = 0, serial_count = 0, serial_product = 0,
-         depth = 0, guarded = 0;
+  double vec_count = 0, vec_product = 0, vec_inner = 0, unroll_count = 0, unroll_product = 0, unroll_inner = 0,
+         par_count = 0, par_product = 0, serial_count = 0, serial_product = 0, depth = 0, guarded = 0;
   bool reduction = false;
   double live_acc = 0, live_weight = -1;
   std::map<const BufferNode*, BufferStats> buffers;
@@ -410,10 +439,23 @@ void AddLoopStructure(const StoreSite& s, double w, SlotStats& st) {
   for (const Loop& l : s.loops) {
     double e = static_cast<double>(l.extent);
     switch (l.kind) {
-      case ForKind::kVectorized: vc += 1; vp *= e; break;
-      case ForKind::kUnrolled: uc += 1; up *= e; ui = e; break;
-      case ForKind::kParallel: pc += 1; pp *= e; break;
-      case ForKind::kSerial: sc += 1; sp *= e; break;
+      case ForKind::kVectorized:
+        vc += 1;
+        vp *= e;
+        break;
+      case ForKind::kUnrolled:
+        uc += 1;
+        up *= e;
+        ui = e;
+        break;
+      case ForKind::kParallel:
+        pc += 1;
+        pp *= e;
+        break;
+      case ForKind::kSerial:
+        sc += 1;
+        sp *= e;
+        break;
     }
   }
   st.vec_count += w * vc;
@@ -431,8 +473,7 @@ void AddLoopStructure(const StoreSite& s, double w, SlotStats& st) {
 }
 
 // Working-set curve and cache fits, from the largest store of the group.
-void AddWorkingSetCurve(size_t n, WorkingSets& working_set, const compiler::Target& t,
-                        SlotStats& st) {
+void AddWorkingSetCurve(size_t n, WorkingSets& working_set, const compiler::Target& t, SlotStats& st) {
   const double caches[3] = {static_cast<double>(t.l1d_bytes), static_cast<double>(t.l2_bytes),
                             static_cast<double>(t.l3_bytes)};
   for (int level = 0; level < kWorkingSetLevels; ++level) {
@@ -471,8 +512,8 @@ void AddAccumulator(const StoreSite& s, const std::vector<std::vector<int64_t>>&
 }
 
 // Reuse of access `a`'s buffer in store `s` (the largest store touching it sets it).
-void SetReuse(const StoreSite& s, size_t a, const std::vector<int64_t>& stride,
-              WorkingSets& working_set, BufferStats& b) {
+void SetReuse(const StoreSite& s, size_t a, const std::vector<int64_t>& stride, WorkingSets& working_set,
+              BufferStats& b) {
   const Access& acc = s.accesses[a];
   const size_t n = s.loops.size();
   b.reuse_weight = s.iterations;
@@ -497,8 +538,8 @@ void SetReuse(const StoreSite& s, size_t a, const std::vector<int64_t>& stride,
 }
 
 // Every access of a store into its buffer's stats.
-void AddAccesses(const StoreSite& s, const std::vector<std::vector<int64_t>>& strides,
-                 WorkingSets& working_set, SlotStats& st) {
+void AddAccesses(const StoreSite& s, const std::vector<std::vector<int64_t>>& strides, WorkingSets& working_set,
+                 SlotStats& st) {
   const size_t n = s.loops.size();
   for (size_t a = 0; a < s.accesses.size(); ++a) {
     const Access& acc = s.accesses[a];

@@ -10,9 +10,9 @@
 
 #include "compiler/ir/lower.h"
 #include "compiler/ops/op_template.h"
+#include "compiler/ops/workload.h"
 #include "compiler/support/status.h"
 #include "compiler/target/target.h"
-#include "compiler/ops/workload.h"
 
 namespace priortune::costmodel {
 
@@ -68,7 +68,6 @@ std::optional<std::vector<float>> FeaturesFromBlob(const std::string& blob);
 // Lowers (w, t, c) and extracts its features (LoweredFeatures).
 // InvalidArgument for a config outside the template, as LowerWorkload says.
 StatusOr<std::vector<float>> CandidateFeatures(const compiler::Workload& w, const compiler::Target& t,
-                                               const compiler::Config& c,
-                                               const FeatureOptions& options = {});
+                                               const compiler::Config& c, const FeatureOptions& options = {});
 
 }  // namespace priortune::costmodel

@@ -27,8 +27,10 @@ RankingMetrics EvaluateRanking(const std::vector<float>& scores, const Dataset& 
         if (dy == 0) continue;
         double ds = static_cast<double>(scores[rows[a]]) - scores[rows[b]];
         ++m.pairs;
-        if (ds * dy > 0) ++concordant;
-        else if (ds * dy < 0) ++discordant;
+        if (ds * dy > 0)
+          ++concordant;
+        else if (ds * dy < 0)
+          ++discordant;
         // equal scores: neither (counts against accuracy, not against tau)
       }
     }

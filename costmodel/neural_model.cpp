@@ -42,20 +42,23 @@ namespace priortune::costmodel {
 
 Status NeuralOptions::Validate() const {
   auto positive = [](const char* what, double v) -> Status {
-    if (!(v > 0)) return InvalidArgument(std::string("neural model ") + what + " must be positive, got " + std::to_string(v));
+    if (!(v > 0))
+      return InvalidArgument(std::string("neural model ") + what + " must be positive, got " + std::to_string(v));
     return OkStatus();
   };
   PT_RETURN_IF_ERROR(positive("hidden", hidden));
   if (loss != "lambdarank" && loss != "pairwise")
     return InvalidArgument("neural model loss must be lambdarank or pairwise, got '" + loss + "'");
-  if (adapt_steps < 0) return InvalidArgument("neural model adapt steps must be >= 0, got " + std::to_string(adapt_steps));
+  if (adapt_steps < 0)
+    return InvalidArgument("neural model adapt steps must be >= 0, got " + std::to_string(adapt_steps));
   PT_RETURN_IF_ERROR(positive("adapt lr", adapt_lr));
   PT_RETURN_IF_ERROR(positive("adapt batch", adapt_batch));
   if (adapt_scope != "all" && adapt_scope != "head")
     return InvalidArgument("neural model adapt scope must be all or head, got '" + adapt_scope + "'");
   PT_RETURN_IF_ERROR(positive("scratch steps", scratch_steps));
   PT_RETURN_IF_ERROR(positive("scratch lr", scratch_lr));
-  if (!(weight_decay >= 0)) return InvalidArgument("neural model weight decay must be >= 0, got " + std::to_string(weight_decay));
+  if (!(weight_decay >= 0))
+    return InvalidArgument("neural model weight decay must be >= 0, got " + std::to_string(weight_decay));
   PT_RETURN_IF_ERROR(positive("grad clip", grad_clip));
   PT_RETURN_IF_ERROR(positive("threads", threads));
   return OkStatus();
@@ -66,13 +69,16 @@ Status NeuralTrainOptions::Validate() const {
     return InvalidArgument("training method must be joint or meta, got '" + method + "'");
   if (steps < 0) return InvalidArgument("training steps must be >= 0, got " + std::to_string(steps));
   if (!(lr > 0)) return InvalidArgument("training lr must be positive, got " + std::to_string(lr));
-  if (tasks_per_batch < 1) return InvalidArgument("tasks per batch must be >= 1, got " + std::to_string(tasks_per_batch));
+  if (tasks_per_batch < 1)
+    return InvalidArgument("tasks per batch must be >= 1, got " + std::to_string(tasks_per_batch));
   if (rows_per_task < 2) return InvalidArgument("rows per task must be >= 2, got " + std::to_string(rows_per_task));
   if (method == "meta") {
-    if (meta_iterations < 1) return InvalidArgument("meta iterations must be >= 1, got " + std::to_string(meta_iterations));
+    if (meta_iterations < 1)
+      return InvalidArgument("meta iterations must be >= 1, got " + std::to_string(meta_iterations));
     if (meta_batch < 1) return InvalidArgument("meta batch must be >= 1, got " + std::to_string(meta_batch));
     if (support_size < 8) return InvalidArgument("support size must be >= 8, got " + std::to_string(support_size));
-    if (!(meta_lr > 0 && meta_lr <= 1)) return InvalidArgument("meta lr must be in (0, 1], got " + std::to_string(meta_lr));
+    if (!(meta_lr > 0 && meta_lr <= 1))
+      return InvalidArgument("meta lr must be in (0, 1], got " + std::to_string(meta_lr));
   }
   if (method == "joint" && steps == 0) return InvalidArgument("joint training needs steps >= 1");
   return OkStatus();
@@ -158,8 +164,8 @@ Tensor RankLoss(const Tensor& s, const Tensor& y, const Tensor& g, bool lambdara
       Tensor ideal_rank = y.unsqueeze(0).gt(y.unsqueeze(1)).logical_and(same).sum(1).to(torch::kFloat);
       Tensor ideal = y / torch::log2(ideal_rank + 2.0);
       Tensor idcg = (same.to(torch::kFloat) * ideal.unsqueeze(0)).sum(1).clamp_min(1e-9);
-      Tensor delta = (y.unsqueeze(1) - y.unsqueeze(0)).abs() *
-                     (discount.unsqueeze(1) - discount.unsqueeze(0)).abs() / idcg.unsqueeze(1);
+      Tensor delta = (y.unsqueeze(1) - y.unsqueeze(0)).abs() * (discount.unsqueeze(1) - discount.unsqueeze(0)).abs() /
+                     idcg.unsqueeze(1);
       weight = weight * delta;
     }
   }
@@ -225,8 +231,8 @@ class NeuralModel : public CostModel {
       constexpr size_t kChunk = 4096;
       for (size_t at = 0; at < rows; at += kChunk) {
         int64_t n = static_cast<int64_t>(std::min(kChunk, rows - at));
-        Tensor x = torch::from_blob(const_cast<float*>(features + at * features_), {n, features_}, torch::kFloat) *
-                   scale_;
+        Tensor x =
+            torch::from_blob(const_cast<float*>(features + at * features_), {n, features_}, torch::kFloat) * scale_;
         Tensor score = net_->forward(x).contiguous();
         std::copy(score.data_ptr<float>(), score.data_ptr<float>() + n, out.begin() + at);
       }
@@ -308,8 +314,7 @@ class NeuralModel : public CostModel {
   // `scoped`: only the weights options_.adapt_scope names.
   void Adapt(const Batch& b, int steps, double lr, bool scoped) {
     const int64_t n = b.x.size(0);
-    std::vector<Tensor> params =
-        scoped && options_.adapt_scope == "head" ? net_->HeadParameters() : net_->parameters();
+    std::vector<Tensor> params = scoped && options_.adapt_scope == "head" ? net_->HeadParameters() : net_->parameters();
     torch::optim::Adam opt(params, torch::optim::AdamOptions(lr).weight_decay(options_.weight_decay));
     std::vector<int64_t> all(n);
     std::iota(all.begin(), all.end(), 0);
@@ -352,7 +357,7 @@ class NeuralModel : public CostModel {
   mutable Net net_{nullptr};  // forward is not const; Predict does not change the weights
   std::vector<Tensor> init_;  // the weights every Fit starts from
   Tensor scale_;
-  bool has_prior_ = false;    // init_ was trained (offline or loaded), not random
+  bool has_prior_ = false;  // init_ was trained (offline or loaded), not random
   bool trained_ = false;
   std::string method_ = "scratch";
   ModelMetadata meta_;
@@ -438,7 +443,8 @@ Status TrainReptile(NeuralModel& m, const Batch& b, const std::vector<std::vecto
   return OkStatus();
 }
 
-std::unique_ptr<NeuralModel> NewModel(const NeuralOptions& options, size_t feature_count, const std::string& target_key) {
+std::unique_ptr<NeuralModel> NewModel(const NeuralOptions& options, size_t feature_count,
+                                      const std::string& target_key) {
   auto m = std::make_unique<NeuralModel>(options, static_cast<int64_t>(feature_count), options.hidden);
   m->meta_.kind = CostModelKind::kNeural;
   m->meta_.feature_version = kFeatureVersion;
@@ -519,7 +525,8 @@ StatusOr<std::unique_ptr<CostModel>> TrainNeuralModel(const Dataset& data, const
 
 StatusOr<double> NeuralRankingLoss(const CostModel& model, const Dataset& data) {
   auto* m = dynamic_cast<const NeuralModel*>(&model);
-  if (!m) return InvalidArgument(std::string("not a neural model (kind '") + CostModelName(model.metadata().kind) + "')");
+  if (!m)
+    return InvalidArgument(std::string("not a neural model (kind '") + CostModelName(model.metadata().kind) + "')");
   if (data.cols != static_cast<size_t>(m->features_))
     return InvalidArgument("rows of " + std::to_string(data.cols) + " features, the model takes " +
                            std::to_string(m->features_));
@@ -542,9 +549,10 @@ StatusOr<std::unique_ptr<CostModel>> LoadNeuralModel(const std::string& blob, co
     PT_RETURN_IF_ERROR(internal::CheckMetadata(meta, CostModelKind::kNeural, expected_target));
     const size_t features = meta.feature_count;
     if (h.at("slots").get<int>() != kStoreSlots || h.at("slot_size").get<int>() != SlotFeatureCount())
-      return internal::ModelMismatch("feature layout", std::to_string(h.at("slots").get<int>()) + " slots of " +
-                                                           std::to_string(h.at("slot_size").get<int>()),
-                                     std::to_string(kStoreSlots) + " slots of " + std::to_string(SlotFeatureCount()));
+      return internal::ModelMismatch(
+          "feature layout",
+          std::to_string(h.at("slots").get<int>()) + " slots of " + std::to_string(h.at("slot_size").get<int>()),
+          std::to_string(kStoreSlots) + " slots of " + std::to_string(SlotFeatureCount()));
     PT_RETURN_IF_ERROR(CheckLayout(features));
     NeuralOptions options = defaults;
     options.hidden = h.at("hidden").get<int>();

@@ -46,7 +46,7 @@ struct NeuralTrainOptions {
   // joint: minibatches of several tasks, the ranking loss within each (pretraining);
   // meta: joint pretraining for `steps`, then Reptile over tasks.
   std::string method = "meta";
-  int steps = 3000;            // joint steps (method joint), or pretraining steps (meta)
+  int steps = 3000;  // joint steps (method joint), or pretraining steps (meta)
   double lr = 7e-4;
   int tasks_per_batch = 8;
   int rows_per_task = 64;

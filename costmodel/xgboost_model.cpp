@@ -38,8 +38,7 @@ Status XGBoostOptions::Validate() const {
   if (pair_samples <= 0)
     return InvalidArgument("xgboost pair_samples must be positive, got " + std::to_string(pair_samples));
   if (nthread <= 0) return InvalidArgument("xgboost nthread must be positive, got " + std::to_string(nthread));
-  if (base_half_life < 0)
-    return InvalidArgument("base half-life must be >= 0, got " + std::to_string(base_half_life));
+  if (base_half_life < 0) return InvalidArgument("base half-life must be >= 0, got " + std::to_string(base_half_life));
   return OkStatus();
 }
 
@@ -48,8 +47,8 @@ namespace {
 using internal::kBlobMagic;
 using internal::ModelMismatch;
 
-#define PT_XGB(call)                                                           \
-  do {                                                                         \
+#define PT_XGB(call)                                                                \
+  do {                                                                              \
     if ((call) != 0) return Internal(std::string("xgboost: ") + XGBGetLastError()); \
   } while (0)
 
@@ -141,7 +140,8 @@ class XGBoostModel : public CostModel {
     bst_ulong len = 0;
     const float* out = nullptr;
     PT_XGB(XGBoosterPredict(booster_, m.h, 0, 0, 0, &len, &out));
-    if (len != rows) return Internal("xgboost: " + std::to_string(len) + " predictions for " + std::to_string(rows) + " rows");
+    if (len != rows)
+      return Internal("xgboost: " + std::to_string(len) + " predictions for " + std::to_string(rows) + " rows");
     return std::vector<float>(out, out + len);
   }
 
@@ -201,8 +201,7 @@ class XGBoostModel : public CostModel {
   bool ranking() const { return options_.objective == "rank:pairwise"; }
 
   Status MakeMatrix(const float* x, size_t rows, size_t cols, double base_weight, Matrix& m) const {
-    PT_XGB(XGDMatrixCreateFromMat_omp(x, rows, cols, std::numeric_limits<float>::quiet_NaN(), &m.h,
-                                      options_.nthread));
+    PT_XGB(XGDMatrixCreateFromMat_omp(x, rows, cols, std::numeric_limits<float>::quiet_NaN(), &m.h, options_.nthread));
     if (base_ && base_->trained() && base_weight > 0) {
       PT_ASSIGN_OR_RETURN(std::vector<float> margin, base_->Predict(x, rows));
       for (float& v : margin) v = static_cast<float>(v * base_weight);
@@ -285,8 +284,7 @@ StatusOr<std::unique_ptr<CostModel>> Load(const std::string& blob, size_t& used,
 
 }  // namespace
 
-StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& options,
-                                                      const std::string& target_key,
+StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& options, const std::string& target_key,
                                                       std::shared_ptr<const CostModel> base) {
   PT_RETURN_IF_ERROR(options.Validate());
   auto m = std::make_unique<XGBoostModel>(options, base);
@@ -296,7 +294,8 @@ StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& opti
   m->meta_.objective = options.objective;
   if (base) {
     if (base->metadata().feature_version != kFeatureVersion)
-      return ModelMismatch("feature version", std::to_string(base->metadata().feature_version), std::to_string(kFeatureVersion));
+      return ModelMismatch("feature version", std::to_string(base->metadata().feature_version),
+                           std::to_string(kFeatureVersion));
     m->meta_.feature_count = base->metadata().feature_count;
   }
   return std::unique_ptr<CostModel>(std::move(m));

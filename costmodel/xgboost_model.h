@@ -40,8 +40,7 @@ struct XGBoostOptions {
 // are the starting margin of this one (AutoTVM's transfer: the new model learns what the
 // base gets wrong, and as samples accrue its own trees dominate); it must have the same
 // feature layout and is kept alive by the new model.
-StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& options,
-                                                      const std::string& target_key,
+StatusOr<std::unique_ptr<CostModel>> MakeXGBoostModel(const XGBoostOptions& options, const std::string& target_key,
                                                       std::shared_ptr<const CostModel> base = nullptr);
 
 // The XGBoost blob reader behind LoadCostModel (costmodel/cost_model.h): refuses, with

@@ -5,7 +5,7 @@
 namespace priortune::db {
 
 StatusOr<std::optional<BestMatch>> LadderBest(const LadderQueries& q, const std::string& target_key,
-                                                    const std::string& isa_family, const BestFilter& filter) {
+                                              const std::string& isa_family, const BestFilter& filter) {
   auto accepts = [&](const Record& r, MatchLevel level) { return !filter || filter(r, level).empty(); };
   std::set<int64_t> seen;  // a level includes the ones before it
   PT_ASSIGN_OR_RETURN(std::optional<Record> stored, q.stored_best());

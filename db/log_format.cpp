@@ -36,8 +36,7 @@ Status RecordFromJson(const json& j, Record& r) {
   if (!j.is_object()) return InvalidArgument("expected a JSON object");
   auto field = [&](const char* name, json::value_t type, const char* what) -> StatusOr<const json*> {
     auto it = j.find(name);
-    bool ok = it != j.end() &&
-              (it->type() == type || (type == json::value_t::number_float && it->is_number()));
+    bool ok = it != j.end() && (it->type() == type || (type == json::value_t::number_float && it->is_number()));
     if (!ok) return InvalidArgument(std::string("field '") + name + "': expected " + what);
     return &*it;
   };
@@ -80,8 +79,7 @@ Status RecordFromJson(const json& j, Record& r) {
   }
   PT_ASSIGN_OR_RETURN(const json* error, field("error", json::value_t::object, "an object"));
   auto kind = error->find("kind");
-  if (kind == error->end() || !kind->is_string())
-    return InvalidArgument("field 'error.kind': expected a string");
+  if (kind == error->end() || !kind->is_string()) return InvalidArgument("field 'error.kind': expected a string");
   auto parsed = ErrorKindFromName(kind->get<std::string>());
   if (!parsed.ok()) return InvalidArgument("field 'error.kind': " + parsed.status().message());
   r.error = *parsed;
@@ -98,38 +96,36 @@ Status RecordFromJson(const json& j, Record& r) {
 }  // namespace
 
 StatusOr<std::vector<Record>> ReadLog(std::istream& in, const RecordCheck& check) {
-    std::vector<Record> records;
-    std::string line;
-    int64_t number = 0;
-    bool header = false;
-    while (std::getline(in, line)) {
-      ++number;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      auto at = [&](const std::string& m) {
-        return InvalidArgument("line " + std::to_string(number) + ": " + m);
-      };
-      json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (j.is_discarded()) return at("not valid JSON");
-      if (!header) {
-        if (!j.is_object() || j.value("format", "") != "priortune-log")
-          return at("field 'format': expected the header {\"format\":\"priortune-log\",...}");
-        if (!j.contains("version") || !j["version"].is_number_integer())
-          return at("field 'version': expected an integer");
-        int version = j["version"].get<int>();
-        if (version < 1 || version > kLogFormatVersion)
-          return at("field 'version': log version " + std::to_string(version) +
-                    " is not supported (this build reads 1.." + std::to_string(kLogFormatVersion) + ")");
-        header = true;
-        continue;
-      }
-      Record r;
-      Status s = RecordFromJson(j, r);
-      if (s.ok() && check) s = check(r);
-      if (!s.ok()) return at(s.message());
-      records.push_back(std::move(r));
+  std::vector<Record> records;
+  std::string line;
+  int64_t number = 0;
+  bool header = false;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto at = [&](const std::string& m) { return InvalidArgument("line " + std::to_string(number) + ": " + m); };
+    json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return at("not valid JSON");
+    if (!header) {
+      if (!j.is_object() || j.value("format", "") != "priortune-log")
+        return at("field 'format': expected the header {\"format\":\"priortune-log\",...}");
+      if (!j.contains("version") || !j["version"].is_number_integer())
+        return at("field 'version': expected an integer");
+      int version = j["version"].get<int>();
+      if (version < 1 || version > kLogFormatVersion)
+        return at("field 'version': log version " + std::to_string(version) +
+                  " is not supported (this build reads 1.." + std::to_string(kLogFormatVersion) + ")");
+      header = true;
+      continue;
     }
-    if (in.bad()) return Internal("import: read failed");
-    if (!header) return InvalidArgument("line 1: empty log (no header)");
+    Record r;
+    Status s = RecordFromJson(j, r);
+    if (s.ok() && check) s = check(r);
+    if (!s.ok()) return at(s.message());
+    records.push_back(std::move(r));
+  }
+  if (in.bad()) return Internal("import: read failed");
+  if (!header) return InvalidArgument("line 1: empty log (no header)");
 
   return records;
 }

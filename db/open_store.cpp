@@ -1,7 +1,7 @@
 // OpenStore: a store by URL.
-#include "db/store.h"
-
 #include <fstream>
+
+#include "db/store.h"
 
 namespace priortune::db {
 

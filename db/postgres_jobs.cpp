@@ -74,10 +74,10 @@ StatusOr<int64_t> PostgresStore::CreateTask(int64_t job_id, const Record& wt, in
   PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
     PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(wt));
     PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(wt));
-    PT_ASSIGN_OR_RETURN(Result s, Query("INSERT INTO tasks(job_id, workload_id, target_id, trials, state) "
-                                        "VALUES($1, $2, $3, $4, $5) RETURNING id",
-                                        {P(job_id), P(workload_id), P(target_id), P(trials),
-                                         P(StateName(TaskState::kRunning))}));
+    PT_ASSIGN_OR_RETURN(Result s,
+                        Query("INSERT INTO tasks(job_id, workload_id, target_id, trials, state) "
+                              "VALUES($1, $2, $3, $4, $5) RETURNING id",
+                              {P(job_id), P(workload_id), P(target_id), P(trials), P(StateName(TaskState::kRunning))}));
     id = s.Int(0, 0);
     return OkStatus();
   }));
@@ -120,8 +120,8 @@ StatusOr<std::vector<JobRow>> PostgresStore::Jobs(std::optional<JobState> state)
 
 StatusOr<std::vector<TaskRow>> PostgresStore::TasksOfJob(int64_t job_id) {
   std::lock_guard<std::mutex> lock(mu_);
-  PT_ASSIGN_OR_RETURN(Result s, Query(std::string("SELECT ") + kTaskColumns + "WHERE k.job_id = $1 ORDER BY k.id",
-                                      {P(job_id)}));
+  PT_ASSIGN_OR_RETURN(Result s,
+                      Query(std::string("SELECT ") + kTaskColumns + "WHERE k.job_id = $1 ORDER BY k.id", {P(job_id)}));
   std::vector<TaskRow> out;
   for (int i = 0; i < s.rows(); ++i) {
     PT_ASSIGN_OR_RETURN(TaskRow row, ReadTaskRow(RowOf{s, i}));

@@ -1,7 +1,7 @@
 // PostgresStore (internal/postgres_store_class.h): records, the best configs and their
 // fallback ladder, workloads, cost models and cached features.
-#include "db/internal/postgres_store_class.h"
 #include "db/internal/best_ladder.h"
+#include "db/internal/postgres_store_class.h"
 
 namespace priortune::db::internal {
 
@@ -18,7 +18,7 @@ Status PostgresStore::AddRecords(std::vector<Record>& records) {
 }
 
 Status PostgresStore::AddRecordsUnderLease(std::vector<Record>& records, const std::string& lease,
-                            const std::string& holder) {
+                                           const std::string& holder) {
   std::lock_guard<std::mutex> lock(mu_);
   return InTransaction(
       [&]() -> Status {
@@ -33,7 +33,7 @@ Status PostgresStore::AddRecordsUnderLease(std::vector<Record>& records, const s
 }
 
 StatusOr<std::optional<BestMatch>> PostgresStore::Best(const std::string& workload_key, const std::string& target_key,
-                                        const std::string& isa_family, const BestFilter& filter) {
+                                                       const std::string& isa_family, const BestFilter& filter) {
   return OnFreeConnection([&](PostgresStore& c) { return c.BestLocked(workload_key, target_key, isa_family, filter); });
 }
 
@@ -56,7 +56,7 @@ StatusOr<bool> PostgresStore::Stored(std::vector<Record>& records) {
 }
 
 StatusOr<int64_t> PostgresStore::Upsert(const char* insert, const char* select, const std::string& key,
-                         const std::string& second, const std::string& json_text) {
+                                        const std::string& second, const std::string& json_text) {
   PT_RETURN_IF_ERROR(Query(insert, {P(key), P(second), P(json_text)}).status());
   PT_ASSIGN_OR_RETURN(Result s, Query(select, {P(key)}));
   if (s.rows() == 0) return Internal("upsert lost the row for key " + key);
@@ -76,12 +76,12 @@ StatusOr<int64_t> PostgresStore::UpsertTarget(const Record& r) {
 }
 
 StatusOr<int64_t> PostgresStore::IdOf(const Record& r) {
-  PT_ASSIGN_OR_RETURN(Result s, Query("SELECT r.id FROM records r JOIN workloads w ON w.id = r.workload_id "
-                                      "JOIN targets t ON t.id = r.target_id WHERE w.key = $1 AND " +
-                                          DollarParams(kTargetKeyOrAlias) +
-                                          " AND r.config_hash = $3 AND r.worker = $4 AND r.timestamp = $5",
-                                      {P(r.workload_key), P(r.target_key), P(r.config_hash), P(r.worker),
-                                       P(r.timestamp)}));
+  PT_ASSIGN_OR_RETURN(
+      Result s,
+      Query("SELECT r.id FROM records r JOIN workloads w ON w.id = r.workload_id "
+            "JOIN targets t ON t.id = r.target_id WHERE w.key = $1 AND " +
+                DollarParams(kTargetKeyOrAlias) + " AND r.config_hash = $3 AND r.worker = $4 AND r.timestamp = $5",
+            {P(r.workload_key), P(r.target_key), P(r.config_hash), P(r.worker), P(r.timestamp)}));
   return s.rows() > 0 ? s.Int(0, 0) : 0;
 }
 
@@ -94,26 +94,27 @@ Status PostgresStore::Insert(Record& r) {
   PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(r));
   PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(r));
   if (r.timestamp == 0) r.timestamp = Now();
-  PT_ASSIGN_OR_RETURN(
-      Result s,
-      Query("INSERT INTO records(workload_id, target_id, config, config_hash, costs, cost, error_kind, "
-            "error_message, compile_seconds, worker, job_id, timestamp, template_version) "
-            "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
-            {P(workload_id), P(target_id), P(r.config_json), P(r.config_hash), P(json(r.costs).dump()),
-             r.ok() ? P(r.cost()) : Null(), P(std::string(ErrorKindName(r.error))), P(r.error_message),
-             P(r.compile_seconds), P(r.worker), r.job_id > 0 ? P(r.job_id) : Null(), P(r.timestamp),
-             P(static_cast<int64_t>(r.template_version))}));
+  PT_ASSIGN_OR_RETURN(Result s,
+                      Query("INSERT INTO records(workload_id, target_id, config, config_hash, costs, cost, error_kind, "
+                            "error_message, compile_seconds, worker, job_id, timestamp, template_version) "
+                            "VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                            {P(workload_id), P(target_id), P(r.config_json), P(r.config_hash), P(json(r.costs).dump()),
+                             r.ok() ? P(r.cost()) : Null(), P(std::string(ErrorKindName(r.error))), P(r.error_message),
+                             P(r.compile_seconds), P(r.worker), r.job_id > 0 ? P(r.job_id) : Null(), P(r.timestamp),
+                             P(static_cast<int64_t>(r.template_version))}));
   r.id = s.Int(0, 0);
   if (!r.ok()) return OkStatus();
-  return Query("INSERT INTO best(workload_id, target_id, record_id, cost) VALUES($1, $2, $3, $4) "
-               "ON CONFLICT(workload_id, target_id) DO UPDATE SET record_id = EXCLUDED.record_id, "
-               "cost = EXCLUDED.cost WHERE EXCLUDED.cost < best.cost",
-               {P(workload_id), P(target_id), P(r.id), P(r.cost())})
+  return Query(
+             "INSERT INTO best(workload_id, target_id, record_id, cost) VALUES($1, $2, $3, $4) "
+             "ON CONFLICT(workload_id, target_id) DO UPDATE SET record_id = EXCLUDED.record_id, "
+             "cost = EXCLUDED.cost WHERE EXCLUDED.cost < best.cost",
+             {P(workload_id), P(target_id), P(r.id), P(r.cost())})
       .status();
 }
 
-StatusOr<std::optional<BestMatch>> PostgresStore::BestLocked(const std::string& workload_key, const std::string& target_key,
-                                              const std::string& isa_family, const BestFilter& filter) {
+StatusOr<std::optional<BestMatch>> PostgresStore::BestLocked(const std::string& workload_key,
+                                                             const std::string& target_key,
+                                                             const std::string& isa_family, const BestFilter& filter) {
   LadderQueries q;
   q.stored_best = [&]() -> StatusOr<std::optional<Record>> {
     PT_ASSIGN_OR_RETURN(Result s, Query(DollarParams(kStoredBestSql), {P(workload_key), P(target_key)}));
@@ -169,12 +170,11 @@ StatusOr<int64_t> PostgresStore::AddModel(const ModelRow& m) {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t id = 0;
   PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
-    PT_ASSIGN_OR_RETURN(Result s,
-                        Query("INSERT INTO models(kind, feature_version, target_key, training_set, metrics, "
-                              "samples, created, blob) VALUES($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                              {P(m.kind), P(static_cast<int64_t>(m.feature_version)), P(m.target_key),
-                               P(m.training_set), P(m.metrics_json), P(m.samples),
-                               P(m.created > 0 ? m.created : Now()), Blob(m.blob)}));
+    PT_ASSIGN_OR_RETURN(
+        Result s, Query("INSERT INTO models(kind, feature_version, target_key, training_set, metrics, "
+                        "samples, created, blob) VALUES($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                        {P(m.kind), P(static_cast<int64_t>(m.feature_version)), P(m.target_key), P(m.training_set),
+                         P(m.metrics_json), P(m.samples), P(m.created > 0 ? m.created : Now()), Blob(m.blob)}));
     id = s.Int(0, 0);
     return OkStatus();
   }));
@@ -183,8 +183,9 @@ StatusOr<int64_t> PostgresStore::AddModel(const ModelRow& m) {
 
 StatusOr<std::vector<ModelRow>> PostgresStore::Models(const ModelQuery& q) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::string sql = std::string("SELECT id, kind, feature_version, target_key, training_set, metrics, samples, "
-                                "created, ") +
+  std::string sql = std::string(
+                        "SELECT id, kind, feature_version, target_key, training_set, metrics, samples, "
+                        "created, ") +
                     (q.with_blob ? "blob" : "''::bytea") + " FROM models WHERE true";
   std::vector<Param> params;
   auto where = [&](const char* column, Param p) {
@@ -200,13 +201,13 @@ StatusOr<std::vector<ModelRow>> PostgresStore::Models(const ModelQuery& q) {
   PT_ASSIGN_OR_RETURN(Result s, Query(sql, params));
   std::vector<ModelRow> out;
   for (int i = 0; i < s.rows(); ++i)
-    out.push_back({s.Int(i, 0), s.Text(i, 1), static_cast<int>(s.Int(i, 2)), s.Text(i, 3), s.Text(i, 4),
-                   s.Text(i, 5), s.Int(i, 6), s.Real(i, 7), s.Bytes(i, 8)});
+    out.push_back({s.Int(i, 0), s.Text(i, 1), static_cast<int>(s.Int(i, 2)), s.Text(i, 3), s.Text(i, 4), s.Text(i, 5),
+                   s.Int(i, 6), s.Real(i, 7), s.Bytes(i, 8)});
   return out;
 }
 
 StatusOr<std::unordered_map<int64_t, std::string>> PostgresStore::FeatureBlobs(int feature_version,
-                                                                const std::string& target_key) {
+                                                                               const std::string& target_key) {
   std::lock_guard<std::mutex> lock(mu_);
   PT_ASSIGN_OR_RETURN(Result s, Query("SELECT f.record_id, f.blob FROM record_features f JOIN records r ON "
                                       "r.id = f.record_id JOIN targets t ON t.id = r.target_id WHERE "

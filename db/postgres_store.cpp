@@ -62,9 +62,9 @@ StatusOr<ImportStats> PostgresStore::Import(std::istream& in, const RecordCheck&
   std::lock_guard<std::mutex> lock(mu_);
   ImportStats stats;
   PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
-    PT_ASSIGN_OR_RETURN(stats, InsertNewRecords(
-                                   records, [&](const Record& r) { return Exists(r); },
-                                   [&](Record& r) { return Insert(r); }));
+    PT_ASSIGN_OR_RETURN(stats,
+                        InsertNewRecords(
+                            records, [&](const Record& r) { return Exists(r); }, [&](Record& r) { return Insert(r); }));
     return OkStatus();
   }));
   return stats;
@@ -118,8 +118,7 @@ Status PostgresStore::Check(const Result& r) const {
   while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
   const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
   const std::string code = state ? state : "";
-  const bool retry = PQstatus(conn_) != CONNECTION_OK || code.rfind("08", 0) == 0 || code == "40001" ||
-                     code == "40P01";
+  const bool retry = PQstatus(conn_) != CONNECTION_OK || code.rfind("08", 0) == 0 || code == "40001" || code == "40P01";
   // 57P01: the backend was terminated (pg_terminate_backend, a shutdown).
   last_error_retryable_ = retry || code.rfind("57P", 0) == 0;
   return Status(retry ? StatusCode::kUnavailable : StatusCode::kInternal, "postgresql: " + message);
@@ -145,7 +144,7 @@ Status PostgresStore::Migrate() {
 }
 
 Status PostgresStore::InTransaction(const std::function<Status()>& body,
-                     const std::function<StatusOr<bool>()>& committed) {
+                                    const std::function<StatusOr<bool>()>& committed) {
   for (int attempt = 1;; ++attempt) {
     bool commit_sent = false;
     Status s = TransactionOnce(body, &commit_sent);
@@ -154,8 +153,10 @@ Status PostgresStore::InTransaction(const std::function<Status()>& body,
     Reconnect(attempt);
     if (commit_sent && lost) {
       if (!committed)
-        return Status(StatusCode::kUnavailable, "postgresql: the connection dropped during COMMIT; whether the "
-                                                "change was stored is unknown (" + s.message() + ")");
+        return Status(StatusCode::kUnavailable,
+                      "postgresql: the connection dropped during COMMIT; whether the "
+                      "change was stored is unknown (" +
+                          s.message() + ")");
       // Never run the body again before knowing: ask until a connection answers.
       StatusOr<bool> there = committed();
       while (!there.ok() && last_error_retryable_ && ++attempt < kAttempts) {
@@ -163,8 +164,10 @@ Status PostgresStore::InTransaction(const std::function<Status()>& body,
         there = committed();
       }
       if (!there.ok())
-        return Status(there.status().code(), "postgresql: the connection dropped during COMMIT and whether the "
-                                             "change was stored could not be checked: " + there.status().message());
+        return Status(there.status().code(),
+                      "postgresql: the connection dropped during COMMIT and whether the "
+                      "change was stored could not be checked: " +
+                          there.status().message());
       if (*there) return OkStatus();
     }
   }
@@ -205,8 +208,8 @@ StatusOr<std::vector<TargetChange>> PostgresStore::TargetChanges(const TargetRew
 }
 
 Status PostgresStore::ApplyTargetChange(const TargetChange& c) {
-  PT_ASSIGN_OR_RETURN(Result find, Query("SELECT id FROM targets WHERE key = $1 AND id <> $2",
-                                         {P(c.form.key), P(c.id)}));
+  PT_ASSIGN_OR_RETURN(Result find,
+                      Query("SELECT id FROM targets WHERE key = $1 AND id <> $2", {P(c.form.key), P(c.id)}));
   if (find.rows() > 0) {
     const int64_t into = find.Int(0, 0);
     for (const char* sql : kMergeTargetSql) PT_RETURN_IF_ERROR(Query(DollarParams(sql), {P(c.id), P(into)}).status());
@@ -216,7 +219,8 @@ Status PostgresStore::ApplyTargetChange(const TargetChange& c) {
                            .status());
   }
   if (c.old_key == c.form.key) return OkStatus();
-  for (const char* sql : kRekeySql) PT_RETURN_IF_ERROR(Query(DollarParams(sql), {P(c.old_key), P(c.form.key)}).status());
+  for (const char* sql : kRekeySql)
+    PT_RETURN_IF_ERROR(Query(DollarParams(sql), {P(c.old_key), P(c.form.key)}).status());
   return OkStatus();
 }
 

@@ -31,14 +31,14 @@ struct Record {
   std::string workload_key, workload_json, op;
   std::string target_key, target_json, isa_family;
   std::string config_json, config_hash;
-  int template_version = 1;  // the op template's version() the config was made for
+  int template_version = 1;   // the op template's version() the config was made for
   std::vector<double> costs;  // seconds per call, one per timing round; empty on error
   ErrorKind error = ErrorKind::kNone;
   std::string error_message;
   double compile_seconds = 0;
   std::string worker;
-  int64_t job_id = 0;     // 0: not part of a job
-  double timestamp = 0;   // seconds since the epoch; 0 when added means "now"
+  int64_t job_id = 0;    // 0: not part of a job
+  double timestamp = 0;  // seconds since the epoch; 0 when added means "now"
 
   bool ok() const { return error == ErrorKind::kNone && !costs.empty(); }
   // Median of costs; +infinity for a failed record.

@@ -11,8 +11,8 @@ struct StateEntry {
   const char* name;
 };
 constexpr StateEntry kStates[] = {
-    {RunState::kQueued, "queued"},  {RunState::kRunning, "running"},     {RunState::kDone, "done"},
-    {RunState::kFailed, "failed"},  {RunState::kCancelled, "cancelled"}, {RunState::kInterrupted, "interrupted"},
+    {RunState::kQueued, "queued"}, {RunState::kRunning, "running"},     {RunState::kDone, "done"},
+    {RunState::kFailed, "failed"}, {RunState::kCancelled, "cancelled"}, {RunState::kInterrupted, "interrupted"},
 };
 
 }  // namespace

@@ -6,21 +6,21 @@
 // SQLite result codes become Status at the call that saw them (Check), with sqlite3_errmsg.
 #include <sqlite3.h>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <istream>
 #include <mutex>
-#include <set>
-#include <unordered_map>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <set>
+#include <unordered_map>
 
+#include "db/internal/best_ladder.h"
 #include "db/internal/sqlite_schema.h"
 #include "db/log_format.h"
-#include "db/internal/best_ladder.h"
-#include "db/store_rows.h"
 #include "db/store.h"
+#include "db/store_rows.h"
 
 namespace priortune::db {
 namespace {
@@ -34,16 +34,12 @@ const int kSchemaVersion = internal::kSqliteSchemaVersion;
 // The store's clock in SQL: seconds since the epoch (leases expire on it).
 #define PT_SQLITE_NOW "((julianday('now') - 2440587.5) * 86400.0)"
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 // A prepared statement, finalized on scope exit. Bind indices start at 1.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
+  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
   ~Stmt() { sqlite3_finalize(stmt_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -53,9 +49,18 @@ class Stmt {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
-  Stmt& Bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); return *this; }
-  Stmt& Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); return *this; }
-  Stmt& BindNull(int i) { sqlite3_bind_null(stmt_, i); return *this; }
+  Stmt& Bind(int i, double v) {
+    sqlite3_bind_double(stmt_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  Stmt& BindNull(int i) {
+    sqlite3_bind_null(stmt_, i);
+    return *this;
+  }
   Stmt& BindBlob(int i, const std::string& v) {
     sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
@@ -92,8 +97,7 @@ class Stmt {
 
  private:
   Status Error(const char* what) const {
-    StatusCode code = (rc_ == SQLITE_BUSY || rc_ == SQLITE_LOCKED) ? StatusCode::kUnavailable
-                                                                   : StatusCode::kInternal;
+    StatusCode code = (rc_ == SQLITE_BUSY || rc_ == SQLITE_LOCKED) ? StatusCode::kUnavailable : StatusCode::kInternal;
     return Status(code, std::string("sqlite ") + what + ": " + sqlite3_errmsg(db_));
   }
   sqlite3* db_;
@@ -107,8 +111,7 @@ Status Exec(sqlite3* db, const char* sql) {
   std::string message = err ? err : sqlite3_errmsg(db);
   sqlite3_free(err);
   int rc = sqlite3_errcode(db);
-  return Status(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kInternal,
-                "sqlite: " + message);
+  return Status(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kInternal, "sqlite: " + message);
 }
 
 class SqliteStore : public Store {
@@ -160,7 +163,8 @@ class SqliteStore : public Store {
 
   StatusOr<bool> AcquireLease(const std::string& name, const std::string& holder, double ttl_seconds) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "INSERT INTO leases(name, holder, expires) VALUES(?1, ?2, " PT_SQLITE_NOW " + ?3) "
+    Stmt s(db_, "INSERT INTO leases(name, holder, expires) VALUES(?1, ?2, " PT_SQLITE_NOW
+                " + ?3) "
                 "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
                 "WHERE leases.holder = excluded.holder OR leases.expires <= " PT_SQLITE_NOW);
     PT_RETURN_IF_ERROR(s.prepared());
@@ -196,7 +200,8 @@ class SqliteStore : public Store {
 
   StatusOr<std::vector<LeaseRow>> Leases(const std::string& prefix) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT name, holder, expires, expires <= " PT_SQLITE_NOW " FROM leases "
+    Stmt s(db_, "SELECT name, holder, expires, expires <= " PT_SQLITE_NOW
+                " FROM leases "
                 "WHERE substr(name, 1, length(?1)) = ?1 ORDER BY name");
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, prefix);
@@ -206,10 +211,8 @@ class SqliteStore : public Store {
     return out;
   }
 
-  StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
-                                          const std::string& target_key,
-                                          const std::string& isa_family,
-                                          const BestFilter& filter) override {
+  StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key, const std::string& target_key,
+                                          const std::string& isa_family, const BestFilter& filter) override {
     std::lock_guard<std::mutex> lock(mu_);
     LadderQueries q;
     q.stored_best = [&]() -> StatusOr<std::optional<Record>> {
@@ -270,11 +273,16 @@ class SqliteStore : public Store {
     PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
       PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(wt));
       PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(wt));
-      Stmt s(db_, "INSERT INTO tasks(job_id, workload_id, target_id, trials, state) "
-                  "VALUES(?1, ?2, ?3, ?4, ?5)");
+      Stmt s(db_,
+             "INSERT INTO tasks(job_id, workload_id, target_id, trials, state) "
+             "VALUES(?1, ?2, ?3, ?4, ?5)");
       PT_RETURN_IF_ERROR(s.prepared());
-      PT_RETURN_IF_ERROR(s.Bind(1, job_id).Bind(2, workload_id).Bind(3, target_id).Bind(4, trials)
-                             .Bind(5, StateName(TaskState::kRunning)).Run());
+      PT_RETURN_IF_ERROR(s.Bind(1, job_id)
+                             .Bind(2, workload_id)
+                             .Bind(3, target_id)
+                             .Bind(4, trials)
+                             .Bind(5, StateName(TaskState::kRunning))
+                             .Run());
       id = sqlite3_last_insert_rowid(db_);
       return OkStatus();
     }));
@@ -301,20 +309,28 @@ class SqliteStore : public Store {
 
   StatusOr<int64_t> AddModel(const ModelRow& m) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "INSERT INTO models(kind, feature_version, target_key, training_set, metrics, samples, "
-                "created, blob) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    Stmt s(db_,
+           "INSERT INTO models(kind, feature_version, target_key, training_set, metrics, samples, "
+           "created, blob) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     PT_RETURN_IF_ERROR(s.prepared());
-    PT_RETURN_IF_ERROR(s.Bind(1, m.kind).Bind(2, static_cast<int64_t>(m.feature_version)).Bind(3, m.target_key)
-                           .Bind(4, m.training_set).Bind(5, m.metrics_json).Bind(6, m.samples)
-                           .Bind(7, m.created > 0 ? m.created : Now()).BindBlob(8, m.blob).Run());
+    PT_RETURN_IF_ERROR(s.Bind(1, m.kind)
+                           .Bind(2, static_cast<int64_t>(m.feature_version))
+                           .Bind(3, m.target_key)
+                           .Bind(4, m.training_set)
+                           .Bind(5, m.metrics_json)
+                           .Bind(6, m.samples)
+                           .Bind(7, m.created > 0 ? m.created : Now())
+                           .BindBlob(8, m.blob)
+                           .Run());
     return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
   }
 
   StatusOr<std::vector<ModelRow>> Models(const ModelQuery& q) override {
     std::lock_guard<std::mutex> lock(mu_);
     // Only the clauses asked for, so that models_by_target serves the usual lookup.
-    std::string sql = std::string("SELECT id, kind, feature_version, target_key, training_set, metrics, samples, created, ") +
-                      (q.with_blob ? "blob" : "''") + " FROM models WHERE 1";
+    std::string sql =
+        std::string("SELECT id, kind, feature_version, target_key, training_set, metrics, samples, created, ") +
+        (q.with_blob ? "blob" : "''") + " FROM models WHERE 1";
     if (!q.kind.empty()) sql += " AND kind = ?1";
     if (!q.target_key.empty()) sql += " AND target_key = ?2";
     if (!q.training_set.empty()) sql += " AND training_set = ?3";
@@ -336,8 +352,9 @@ class SqliteStore : public Store {
   StatusOr<std::unordered_map<int64_t, std::string>> FeatureBlobs(int feature_version,
                                                                   const std::string& target_key) override {
     std::lock_guard<std::mutex> lock(mu_);
-    Stmt s(db_, "SELECT f.record_id, f.blob FROM record_features f JOIN records r ON r.id = f.record_id "
-                "JOIN targets t ON t.id = r.target_id WHERE f.feature_version = ?1 AND (?2 = '' OR t.key = ?2)");
+    Stmt s(db_,
+           "SELECT f.record_id, f.blob FROM record_features f JOIN records r ON r.id = f.record_id "
+           "JOIN targets t ON t.id = r.target_id WHERE f.feature_version = ?1 AND (?2 = '' OR t.key = ?2)");
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, static_cast<int64_t>(feature_version)).Bind(2, target_key);
     std::unordered_map<int64_t, std::string> out;
@@ -443,9 +460,9 @@ class SqliteStore : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     ImportStats stats;
     PT_RETURN_IF_ERROR(InTransaction([&]() -> Status {
-      PT_ASSIGN_OR_RETURN(stats, InsertNewRecords(
-                                     records, [&](const Record& r) { return Exists(r); },
-                                     [&](Record& r) { return Insert(r); }));
+      PT_ASSIGN_OR_RETURN(
+          stats, InsertNewRecords(
+                     records, [&](const Record& r) { return Exists(r); }, [&](Record& r) { return Insert(r); }));
       return OkStatus();
     }));
     return stats;
@@ -484,8 +501,8 @@ class SqliteStore : public Store {
     return s;
   }
 
-  StatusOr<int64_t> Upsert(const char* insert, const char* select, const std::string& key,
-                           const std::string& second, const std::string& json_text) {
+  StatusOr<int64_t> Upsert(const char* insert, const char* select, const std::string& key, const std::string& second,
+                           const std::string& json_text) {
     Stmt in(db_, insert);
     PT_RETURN_IF_ERROR(in.prepared());
     PT_RETURN_IF_ERROR(in.Bind(1, key).Bind(2, second).Bind(3, json_text).Run());
@@ -505,9 +522,8 @@ class SqliteStore : public Store {
   }
   StatusOr<int64_t> UpsertTarget(const Record& r) {
     if (r.target_key.empty()) return InvalidArgument("record without target key");
-    return Upsert(
-        "INSERT INTO targets(key, isa_family, json) VALUES(?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
-        "SELECT id FROM targets WHERE key = ?1", r.target_key, r.isa_family, r.target_json);
+    return Upsert("INSERT INTO targets(key, isa_family, json) VALUES(?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
+                  "SELECT id FROM targets WHERE key = ?1", r.target_key, r.isa_family, r.target_json);
   }
 
   StatusOr<std::vector<TargetChange>> TargetChanges(const TargetRewriter& rewrite) {
@@ -549,8 +565,9 @@ class SqliteStore : public Store {
   }
 
   StatusOr<bool> Exists(const Record& r) {
-    const std::string sql = std::string("SELECT 1 FROM records r JOIN workloads w ON w.id = r.workload_id "
-                                        "JOIN targets t ON t.id = r.target_id WHERE w.key = ?1 AND ") +
+    const std::string sql = std::string(
+                                "SELECT 1 FROM records r JOIN workloads w ON w.id = r.workload_id "
+                                "JOIN targets t ON t.id = r.target_id WHERE w.key = ?1 AND ") +
                             kTargetKeyOrAlias + " AND r.config_hash = ?3 AND r.worker = ?4 AND r.timestamp = ?5";
     Stmt s(db_, sql.c_str());
     PT_RETURN_IF_ERROR(s.prepared());
@@ -566,23 +583,31 @@ class SqliteStore : public Store {
     PT_ASSIGN_OR_RETURN(int64_t workload_id, UpsertWorkload(r));
     PT_ASSIGN_OR_RETURN(int64_t target_id, UpsertTarget(r));
     if (r.timestamp == 0) r.timestamp = Now();
-    Stmt s(db_, "INSERT INTO records(workload_id, target_id, config, config_hash, costs, cost, "
-                "error_kind, error_message, compile_seconds, worker, job_id, timestamp, template_version) "
-                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+    Stmt s(db_,
+           "INSERT INTO records(workload_id, target_id, config, config_hash, costs, cost, "
+           "error_kind, error_message, compile_seconds, worker, job_id, timestamp, template_version) "
+           "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
     PT_RETURN_IF_ERROR(s.prepared());
     s.Bind(1, workload_id).Bind(2, target_id).Bind(3, r.config_json).Bind(4, r.config_hash);
     s.Bind(5, json(r.costs).dump());
-    if (r.ok()) s.Bind(6, r.cost()); else s.BindNull(6);
+    if (r.ok())
+      s.Bind(6, r.cost());
+    else
+      s.BindNull(6);
     s.Bind(7, std::string(ErrorKindName(r.error))).Bind(8, r.error_message);
     s.Bind(9, r.compile_seconds).Bind(10, r.worker);
-    if (r.job_id > 0) s.Bind(11, r.job_id); else s.BindNull(11);
+    if (r.job_id > 0)
+      s.Bind(11, r.job_id);
+    else
+      s.BindNull(11);
     s.Bind(12, r.timestamp).Bind(13, static_cast<int64_t>(r.template_version));
     PT_RETURN_IF_ERROR(s.Run());
     r.id = sqlite3_last_insert_rowid(db_);
     if (!r.ok()) return OkStatus();
-    Stmt best(db_, "INSERT INTO best(workload_id, target_id, record_id, cost) VALUES(?1, ?2, ?3, ?4) "
-                   "ON CONFLICT(workload_id, target_id) DO UPDATE SET record_id = excluded.record_id, "
-                   "cost = excluded.cost WHERE excluded.cost < best.cost");
+    Stmt best(db_,
+              "INSERT INTO best(workload_id, target_id, record_id, cost) VALUES(?1, ?2, ?3, ?4) "
+              "ON CONFLICT(workload_id, target_id) DO UPDATE SET record_id = excluded.record_id, "
+              "cost = excluded.cost WHERE excluded.cost < best.cost");
     PT_RETURN_IF_ERROR(best.prepared());
     return best.Bind(1, workload_id).Bind(2, target_id).Bind(3, r.id).Bind(4, r.cost()).Run();
   }
@@ -611,17 +636,20 @@ class SqliteStore : public Store {
 
 const char* MatchLevelName(MatchLevel level) {
   switch (level) {
-    case MatchLevel::kExact: return "exact target";
-    case MatchLevel::kIsaFamily: return "same ISA family";
-    case MatchLevel::kAny: return "any target";
+    case MatchLevel::kExact:
+      return "exact target";
+    case MatchLevel::kIsaFamily:
+      return "same ISA family";
+    case MatchLevel::kAny:
+      return "any target";
   }
   return "?";
 }
 
 StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);

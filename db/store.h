@@ -1,7 +1,7 @@
 // The Store: every measurement record, the best config per (workload, target), the
-// jobs and tasks that produced them, and the cost models learned from them. One SQLite file by default (OpenSqliteStore),
-// or a PostgreSQL database shared by several servers (OpenPostgresStore); OpenStore picks by URL. The
-// tuning-log corpus that later cost models learn from.
+// jobs and tasks that produced them, and the cost models learned from them. One SQLite file by default
+// (OpenSqliteStore), or a PostgreSQL database shared by several servers (OpenPostgresStore); OpenStore picks by URL.
+// The tuning-log corpus that later cost models learn from.
 #pragma once
 
 #include <functional>
@@ -67,8 +67,8 @@ struct JobRow {
   int64_t id = 0;
   std::string request_json;
   JobState state = JobState::kRunning;
-  double created = 0;     // seconds since the epoch
-  double finished = 0;    // 0 while running
+  double created = 0;   // seconds since the epoch
+  double finished = 0;  // 0 while running
 };
 
 // A task of a job: one (workload, target) with its budget and what was measured.
@@ -84,13 +84,13 @@ struct TaskRow {
 // trained on, so that a model is found again without deserialising it.
 struct ModelRow {
   int64_t id = 0;
-  std::string kind;          // costmodel::CostModelName: xgboost, neural
+  std::string kind;  // costmodel::CostModelName: xgboost, neural
   int feature_version = 0;
   std::string target_key;
   std::string training_set;  // a description of the records it learned from
   std::string metrics_json;  // offline metrics
   int64_t samples = 0;
-  double created = 0;        // seconds since the epoch; 0 when added means "now"
+  double created = 0;  // seconds since the epoch; 0 when added means "now"
   std::string blob;
 };
 
@@ -112,7 +112,8 @@ struct LeaseRow {
 
 struct ImportStats {
   int64_t imported = 0;
-  int64_t duplicates = 0;  // already in the store (same workload, target or a target renamed from it, config, worker, time)
+  int64_t duplicates =
+      0;  // already in the store (same workload, target or a target renamed from it, config, worker, time)
 };
 
 // The store's interface comes in four facets, one per kind of data; Store is all of them
@@ -141,8 +142,7 @@ class RecordStore {
   // else on a target of `isa_family`, else on any target. At each level the correct
   // records are tried fastest first, each once. nullopt when no correct record passes
   // (no filter: all pass). Both backends run one ladder (db/best_ladder.cpp).
-  virtual StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key,
-                                                  const std::string& target_key,
+  virtual StatusOr<std::optional<BestMatch>> Best(const std::string& workload_key, const std::string& target_key,
                                                   const std::string& isa_family,
                                                   const BestFilter& filter = nullptr) = 0;
 
@@ -175,8 +175,7 @@ class JobStore {
   virtual StatusOr<int64_t> CreateJob(const std::string& request_json) = 0;
   // NotFound for an unknown job id.
   virtual Status FinishJob(int64_t job_id, JobState state) = 0;
-  virtual StatusOr<int64_t> CreateTask(int64_t job_id, const Record& workload_and_target,
-                                       int64_t trials) = 0;
+  virtual StatusOr<int64_t> CreateTask(int64_t job_id, const Record& workload_and_target, int64_t trials) = 0;
   // NotFound for an unknown task id.
   virtual Status FinishTask(int64_t task_id, TaskState state, int64_t measured) = 0;
   // Replaces the task's notes. NotFound for an unknown task id.

@@ -3,11 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "db/store.h"
 
@@ -22,7 +21,8 @@ inline constexpr const char* kRecordColumns =
 
 // The message of AddRecordsUnderLease when `holder` does not hold `lease` (any more).
 inline std::string LeaseLost(const std::string& lease, const std::string& holder) {
-  return "lease " + lease + " lost: " + holder + " no longer holds it (it expired and another server may have "
+  return "lease " + lease + " lost: " + holder +
+         " no longer holds it (it expired and another server may have "
          "taken it); the batch was not stored";
 }
 
@@ -47,8 +47,8 @@ StatusOr<Record> ReadRecordRow(const Row& s) {
       if (c.is_number()) r.costs.push_back(c.template get<double>());
   auto kind = ErrorKindFromName(s.Text(10));
   if (!kind.ok())
-    return Status(StatusCode::kDataLoss, "record " + std::to_string(r.id) + ": field 'error_kind': " +
-                                             kind.status().message());
+    return Status(StatusCode::kDataLoss,
+                  "record " + std::to_string(r.id) + ": field 'error_kind': " + kind.status().message());
   r.error = *kind;
   r.error_message = s.Text(11);
   r.compile_seconds = s.Real(12);
@@ -69,8 +69,8 @@ inline constexpr const char* kTaskColumns =
 inline StatusOr<RunState> ReadState(const std::string& text, const char* what, int64_t id) {
   auto state = ParseState(text);
   if (!state.ok())
-    return Status(StatusCode::kDataLoss, std::string(what) + " " + std::to_string(id) + ": field 'state': " +
-                                             state.status().message());
+    return Status(StatusCode::kDataLoss,
+                  std::string(what) + " " + std::to_string(id) + ": field 'state': " + state.status().message());
   return *state;
 }
 
@@ -113,8 +113,7 @@ inline StatusOr<std::vector<TargetChange>> PlanTargetChanges(
   std::vector<TargetChange> out;
   for (const auto& [id, key, json_text, isa] : rows) {
     StatusOr<std::optional<TargetForm>> form = rewrite(json_text);
-    if (!form.ok())
-      return Status(form.status().code(), "target " + key + ": " + form.status().message());
+    if (!form.ok()) return Status(form.status().code(), "target " + key + ": " + form.status().message());
     if (!*form) continue;
     const TargetForm& f = **form;
     if (f.key == key && f.json == json_text && f.isa_family == isa) continue;

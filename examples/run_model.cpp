@@ -32,11 +32,16 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "run_model: %s needs a value\n", a.c_str());
       return 2;
     }
-    if (a == "--threads") threads = std::atoi(argv[++i]);
-    else if (a == "--repeat") repeat = std::atoi(argv[++i]);
-    else if (a == "--warmup") warmup = std::atoi(argv[++i]);
-    else if (a == "--input") input_path = argv[++i];
-    else if (a == "--output") output_path = argv[++i];
+    if (a == "--threads")
+      threads = std::atoi(argv[++i]);
+    else if (a == "--repeat")
+      repeat = std::atoi(argv[++i]);
+    else if (a == "--warmup")
+      warmup = std::atoi(argv[++i]);
+    else if (a == "--input")
+      input_path = argv[++i];
+    else if (a == "--output")
+      output_path = argv[++i];
     else {
       std::fprintf(stderr, "run_model: unknown option %s\n", a.c_str());
       return 2;

@@ -13,8 +13,7 @@ class DbConfigSource : public compiler::ConfigSource {
   DbConfigSource(db::Store& store, bool nearest_shape, ConfigVet vet)
       : store_(store), nearest_shape_(nearest_shape), vet_(std::move(vet)) {}
 
-  StatusOr<compiler::ConfigChoice> BestConfig(const compiler::Workload& w,
-                                              const compiler::Target& t) override {
+  StatusOr<compiler::ConfigChoice> BestConfig(const compiler::Workload& w, const compiler::Target& t) override {
     PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
     // A config from another target is rebuilt for `t`: it must lie in t's search space
     // (its knob values among t's candidates, its register tile within t's registers).
@@ -28,8 +27,8 @@ class DbConfigSource : public compiler::ConfigSource {
       } else if (Status in_space = compiler::CheckConfigInSpace(*tmpl, w, t, *config); !in_space.ok()) {
         why = "not valid on " + t.name() + ": " + in_space.message();
         if (r.template_version != tmpl->version())
-          why = "tuned with " + tmpl->op() + " template v" + std::to_string(r.template_version) +
-                " (now v" + std::to_string(tmpl->version()) + "), " + why;
+          why = "tuned with " + tmpl->op() + " template v" + std::to_string(r.template_version) + " (now v" +
+                std::to_string(tmpl->version()) + "), " + why;
       } else if (vet_ && (level != db::MatchLevel::kExact || r.job_id == 0)) {
         compiler::UseCheck vetted = vet_(w, t, *config);
         if (!vetted.passed) why = "failed its check before use: " + vetted.note;
@@ -40,8 +39,7 @@ class DbConfigSource : public compiler::ConfigSource {
                           "): " + why);
       return why;
     };
-    PT_ASSIGN_OR_RETURN(std::optional<db::BestMatch> match,
-                        store_.Best(w.Key(), t.Key(), t.isa_family(), runs_here));
+    PT_ASSIGN_OR_RETURN(std::optional<db::BestMatch> match, store_.Best(w.Key(), t.Key(), t.isa_family(), runs_here));
     compiler::ConfigChoice choice;
     choice.level = "default";
     if (match) {

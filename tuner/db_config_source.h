@@ -25,8 +25,8 @@ namespace priortune::tuner {
 // answered; one that fails is passed over (its reason in ConfigChoice::skipped) and the
 // ladder goes on to the next record and level. ConfigChoice::check says what the vet of
 // the answered config found.
-using ConfigVet = std::function<compiler::UseCheck(const compiler::Workload&, const compiler::Target&,
-                                                   const compiler::Config&)>;
+using ConfigVet =
+    std::function<compiler::UseCheck(const compiler::Workload&, const compiler::Target&, const compiler::Config&)>;
 std::unique_ptr<compiler::ConfigSource> MakeDbConfigSource(db::Store& store, bool nearest_shape = false,
                                                            ConfigVet vet = nullptr);
 

@@ -5,17 +5,17 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "compiler/ops/build.h"
+#include "compiler/codegen/runtime.h"
 #include "compiler/graph/graph.h"
 #include "compiler/model/model.h"
-#include "compiler/codegen/runtime.h"
+#include "compiler/ops/build.h"
 #include "tuner/search_space.h"
 
 namespace priortune::tuner {
 namespace {
 
-using nlohmann::json;
 using compiler::Config;
+using nlohmann::json;
 
 constexpr const char* kModel = "model";
 
@@ -178,10 +178,18 @@ class GraphMaker {
     for (int i = 0; i < steps; ++i) {
       const auto& s = Shape(x);
       switch (Uniform(rng_, 0, 8)) {
-        case 0: x = Pool(x, compiler::GraphOp::kMaxPool); break;
-        case 1: x = Pool(x, compiler::GraphOp::kAveragePool); break;
-        case 2: x = Unary(x, compiler::GraphOp::kRelu); break;
-        case 3: x = Unary(x, compiler::GraphOp::kClip); break;
+        case 0:
+          x = Pool(x, compiler::GraphOp::kMaxPool);
+          break;
+        case 1:
+          x = Pool(x, compiler::GraphOp::kAveragePool);
+          break;
+        case 2:
+          x = Unary(x, compiler::GraphOp::kRelu);
+          break;
+        case 3:
+          x = Unary(x, compiler::GraphOp::kClip);
+          break;
         case 4: {  // Add with an earlier tensor of the same shape, or with relu(x)
           std::string y = Unary(x, compiler::GraphOp::kRelu);
           for (const auto& t : g_.tensors)
@@ -191,9 +199,15 @@ class GraphMaker {
           x = Add(x, y);
           break;
         }
-        case 5: x = BatchNorm(x); break;
-        case 6: x = Conv(x, true); break;
-        default: x = Conv(x, false); break;
+        case 5:
+          x = BatchNorm(x);
+          break;
+        case 6:
+          x = Conv(x, true);
+          break;
+        default:
+          x = Conv(x, false);
+          break;
       }
     }
     if (compiler::SampleCoin(rng_, 0.6)) {
@@ -257,8 +271,8 @@ class GraphMaker {
     std::vector<std::string> in = {x, w, b};
     // A residual: an earlier activation of the output's shape.
     for (const auto& t : g_.tensors)
-      if (!t.second.constant && t.second.shape == std::vector<int64_t>{s[0], o, oh, ow} &&
-          t.first != g_.inputs[0] && compiler::SampleCoin(rng_, 0.4)) {
+      if (!t.second.constant && t.second.shape == std::vector<int64_t>{s[0], o, oh, ow} && t.first != g_.inputs[0] &&
+          compiler::SampleCoin(rng_, 0.4)) {
         in.push_back(t.first);
         wl.residual = true;
         break;
@@ -281,8 +295,8 @@ class GraphMaker {
     const int64_t stride = Uniform(rng_, 1, 2), pad = compiler::SampleCoin(rng_, 0.5) ? (k - 1) / 2 : 0;
     const int64_t oh = (s[2] + 2 * pad - k) / stride + 1, ow = (s[3] + 2 * pad - k) / stride + 1;
     if (k < 1 || oh < 1 || ow < 1) return x;
-    compiler::GraphNode& n = NodeRef(op, op == compiler::GraphOp::kMaxPool ? "MaxPool" : "AveragePool", {x},
-                                     {s[0], s[1], oh, ow});
+    compiler::GraphNode& n =
+        NodeRef(op, op == compiler::GraphOp::kMaxPool ? "MaxPool" : "AveragePool", {x}, {s[0], s[1], oh, ow});
     n.kernel = k;
     n.stride = stride;
     n.pad = pad;
@@ -329,10 +343,11 @@ FuzzResult RunModelCase(const FuzzCase& c) {
   std::uniform_real_distribution<float> u(-1, 1);
   for (auto& v : input) v = u(gen);
   std::vector<float> got(static_cast<size_t>((*model)->output_elements()), NAN);
-  Status ran = (*model)->Run(input.data(), static_cast<int64_t>(input.size()), got.data(), static_cast<int64_t>(got.size()));
+  Status ran =
+      (*model)->Run(input.data(), static_cast<int64_t>(input.size()), got.data(), static_cast<int64_t>(got.size()));
   if (!ran.ok())
-    return {ran.code() == StatusCode::kOutOfRange ? FuzzOutcome::kBoundsViolation : FuzzOutcome::kError,
-            ran.ToString(), r.compile_seconds};
+    return {ran.code() == StatusCode::kOutOfRange ? FuzzOutcome::kBoundsViolation : FuzzOutcome::kError, ran.ToString(),
+            r.compile_seconds};
   auto want = compiler::RunGraphReference(g, input);
   if (!want.ok()) return {FuzzOutcome::kError, "reference: " + want.status().ToString(), r.compile_seconds};
   double scale = 1;
@@ -389,10 +404,10 @@ Status FuzzOptions::Validate() const {
   for (const auto& op : AllOps())
     if (op != kModel && !compiler::FindTemplate(op).ok())
       return InvalidArgument("--op '" + op + "' is not a registered template (" + [] {
-               std::string s;
-               for (const auto& o : compiler::KnownOps()) s += o + ", ";
-               return s;
-             }() + "or model)");
+        std::string s;
+        for (const auto& o : compiler::KnownOps()) s += o + ", ";
+        return s;
+      }() + "or model)");
   if (targets.empty()) return InvalidArgument("--target: at least one target");
   for (const auto& t : targets) {
     auto parsed = compiler::Target::Parse(t, 1);
@@ -445,8 +460,12 @@ StatusOr<std::vector<FuzzCase>> DrawGroup(const FuzzOptions& o, int64_t group, i
 }
 
 std::string FuzzCase::ToJson() const {
-  json j = {{"index", index}, {"kind", kind}, {"target", json::parse(target.ToJson())}, {"threads", threads},
-            {"check_bounds", check_bounds}, {"origin", origin}};
+  json j = {{"index", index},
+            {"kind", kind},
+            {"target", json::parse(target.ToJson())},
+            {"threads", threads},
+            {"check_bounds", check_bounds},
+            {"origin", origin}};
   if (kind == kModel) {
     j["model_seed"] = model_seed;
     j["propagate_layouts"] = propagate_layouts;
@@ -463,12 +482,14 @@ StatusOr<FuzzCase> FuzzCase::FromJson(const std::string& text) {
   if (j.is_discarded() || !j.is_object()) return InvalidArgument("fuzz case: not a JSON object");
   FuzzCase c;
   auto need = [&](const char* field, bool ok) -> Status {
-    if (!j.contains(field) || !ok) return InvalidArgument(std::string("fuzz case: field '") + field + "' missing or of the wrong type");
+    if (!j.contains(field) || !ok)
+      return InvalidArgument(std::string("fuzz case: field '") + field + "' missing or of the wrong type");
     return OkStatus();
   };
   PT_RETURN_IF_ERROR(need("kind", j.contains("kind") && j["kind"].is_string()));
   c.kind = j["kind"].get<std::string>();
-  if (c.kind != "kernel" && c.kind != kModel) return InvalidArgument("fuzz case: kind '" + c.kind + "' is not kernel or model");
+  if (c.kind != "kernel" && c.kind != kModel)
+    return InvalidArgument("fuzz case: kind '" + c.kind + "' is not kernel or model");
   PT_RETURN_IF_ERROR(need("target", j.contains("target") && j["target"].is_object()));
   PT_ASSIGN_OR_RETURN(c.target, compiler::Target::FromJson(j["target"].dump()));
   if (j.contains("index") && j["index"].is_number_integer()) c.index = j["index"].get<int64_t>();
@@ -493,7 +514,8 @@ StatusOr<FuzzCase> FuzzCase::FromJson(const std::string& text) {
   if (j.contains("layouts")) {
     const json& l = j["layouts"];
     if (!l.is_object()) return InvalidArgument("fuzz case: field 'layouts' must be an object");
-    for (auto [name, field] : {std::pair{"data", &c.layouts.data}, {"residual", &c.layouts.residual}, {"out", &c.layouts.out}}) {
+    for (auto [name, field] :
+         {std::pair{"data", &c.layouts.data}, {"residual", &c.layouts.residual}, {"out", &c.layouts.out}}) {
       if (!l.contains(name)) continue;
       if (!l[name].is_number_integer() || l[name].get<int64_t>() < 0)
         return InvalidArgument(std::string("fuzz case: layouts.") + name + " must be a non-negative integer");
@@ -504,8 +526,8 @@ StatusOr<FuzzCase> FuzzCase::FromJson(const std::string& text) {
 }
 
 std::string FuzzCase::Describe() const {
-  std::string where = " on " + target.name() + " (" + target.isa_family() + "), " + std::to_string(threads) + " thread" +
-                      (threads == 1 ? "" : "s") + (check_bounds ? ", bounds-checked" : "");
+  std::string where = " on " + target.name() + " (" + target.isa_family() + "), " + std::to_string(threads) +
+                      " thread" + (threads == 1 ? "" : "s") + (check_bounds ? ", bounds-checked" : "");
   if (kind == kModel)
     return "model seed " + std::to_string(model_seed) + (propagate_layouts ? " (NCHWc kept)" : " (all NCHW)") + where;
   std::string s = workload.ShortName() + " " + compiler::ConfigToJson(config);
@@ -517,13 +539,20 @@ std::string FuzzCase::Describe() const {
 
 const char* FuzzOutcomeName(FuzzOutcome o) {
   switch (o) {
-    case FuzzOutcome::kPass: return "pass";
-    case FuzzOutcome::kMismatch: return "mismatch";
-    case FuzzOutcome::kBoundsViolation: return "bounds violation";
-    case FuzzOutcome::kCompileFailure: return "compile failure";
-    case FuzzOutcome::kCrash: return "crash";
-    case FuzzOutcome::kTimeout: return "timeout";
-    case FuzzOutcome::kError: return "error";
+    case FuzzOutcome::kPass:
+      return "pass";
+    case FuzzOutcome::kMismatch:
+      return "mismatch";
+    case FuzzOutcome::kBoundsViolation:
+      return "bounds violation";
+    case FuzzOutcome::kCompileFailure:
+      return "compile failure";
+    case FuzzOutcome::kCrash:
+      return "crash";
+    case FuzzOutcome::kTimeout:
+      return "timeout";
+    case FuzzOutcome::kError:
+      return "error";
   }
   return "?";
 }

@@ -32,9 +32,9 @@ struct FuzzOptions {
   std::vector<std::string> targets;  // Target::Parse specs ("host", "x86-64-v3", ...)
   std::vector<int> threads = {1};    // thread counts the cases run with
   uint64_t seed = 1;
-  int configs_per_group = 8;         // configs drawn per workload, beside extremes and edges
+  int configs_per_group = 8;  // configs drawn per workload, beside extremes and edges
   bool check_bounds = false;
-  double max_macs = 3e7;             // multiply-adds of a workload at most
+  double max_macs = 3e7;  // multiply-adds of a workload at most
   // InvalidArgument naming the option: unknown op, target or thread count below 1.
   Status Validate() const;
   std::vector<std::string> AllOps() const;  // ops, or every template and "model"
@@ -46,8 +46,8 @@ struct FuzzCase {
   compiler::Workload workload;  // kernel
   compiler::Config config;      // kernel
   compiler::TensorLayouts layouts;
-  std::string origin;           // how the config was drawn: "hand-picked", "max of kc", "edge of nr", ...
-  uint64_t model_seed = 0;      // model: the graph and its configs are drawn from it
+  std::string origin;             // how the config was drawn: "hand-picked", "max of kc", "edge of nr", ...
+  uint64_t model_seed = 0;        // model: the graph and its configs are drawn from it
   bool propagate_layouts = true;  // model
   compiler::Target target;
   int threads = 1;

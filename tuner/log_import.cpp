@@ -50,8 +50,7 @@ StatusOr<db::ImportStats> ImportLogText(db::Store& store, const std::string& tex
     if (!t.ok()) return InvalidArgument("field 'target': " + t.status().message());
     auto hash = WorkloadConfigHash(*w, *t, *c);
     if (!hash.ok()) return InvalidArgument("field 'op': " + hash.status().message());
-    if (*hash != r.config_hash)
-      return InvalidArgument("field 'config_hash': does not match the config");
+    if (*hash != r.config_hash) return InvalidArgument("field 'config_hash': does not match the config");
     return OkStatus();
   };
   auto stats = store.Import(f, check);
@@ -59,8 +58,8 @@ StatusOr<db::ImportStats> ImportLogText(db::Store& store, const std::string& tex
   // A log written before targets named their microarchitecture lands under its old keys:
   // bring them to the current form, as opening an old store does.
   if (auto rewritten = store.RewriteTargets(CurrentTargetForm()); !rewritten.ok())
-    return Status(rewritten.status().code(), path + ": imported, but bringing its targets to the current form: " +
-                                                 rewritten.status().message());
+    return Status(rewritten.status().code(),
+                  path + ": imported, but bringing its targets to the current form: " + rewritten.status().message());
   return stats;
 }
 

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "compiler/ops/op_template.h"
-#include "compiler/target/target.h"
 #include "compiler/ops/workload.h"
+#include "compiler/target/target.h"
 #include "db/record.h"
 
 namespace priortune::tuner {
@@ -25,8 +25,8 @@ struct Candidate {
 // A failed build, wrong answer or timeout is a result with an error kind, not an error of
 // the tuner (the candidate is stored and never retried).
 struct MeasureResult {
-  bool measured = true;        // false: cancelled before a worker finished it (not stored)
-  std::vector<double> costs;   // seconds per call, one per timing round
+  bool measured = true;       // false: cancelled before a worker finished it (not stored)
+  std::vector<double> costs;  // seconds per call, one per timing round
   db::ErrorKind error = db::ErrorKind::kNone;
   std::string error_message;
   double compile_seconds = 0;

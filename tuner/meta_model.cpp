@@ -64,10 +64,13 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   // most once and only until one is taken.
   TaskNotes notes;
   auto refused = [&](const std::string& source, const Status& s) {
-    notes.push_back({"meta.refused", "meta model: " + source + " refused (" + s.ToString() + ")",
-                     {{"source", source}, {"error", s.ToString()}}, {}});
+    notes.push_back({"meta.refused",
+                     "meta model: " + source + " refused (" + s.ToString() + ")",
+                     {{"source", source}, {"error", s.ToString()}},
+                     {}});
   };
-  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> rows, store.Models({CostModelName(CostModelKind::kNeural), "", "", 0, 0, true}));
+  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> rows,
+                      store.Models({CostModelName(CostModelKind::kNeural), "", "", 0, 0, true}));
   auto from_store = [&](bool same) -> std::optional<Loaded> {
     for (auto& r : rows) {
       if (target.IsKey(r.target_key) != same) continue;
@@ -111,22 +114,26 @@ StatusOr<MetaPrior> MetaPriorFor(db::Store& store, const compiler::Target& targe
   if (auto l = from_store(false)) return Take(std::move(*l), target, notes);
   if (!shipped_elsewhere.empty()) return Take(std::move(shipped_elsewhere.front()), target, notes);
   const std::string where = shipped_dir.empty() ? std::string("a shipped-model folder: none given") : shipped_dir;
-  notes.push_back({"meta.none", "meta model: none found (no neural model in the store, none loads from " + where + ")",
-                   {{"shipped_dir", shipped_dir}}, {}});
+  notes.push_back({"meta.none",
+                   "meta model: none found (no neural model in the store, none loads from " + where + ")",
+                   {{"shipped_dir", shipped_dir}},
+                   {}});
   MetaPrior out;
   out.notes = std::move(notes);
   return out;
 }
 
-StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
-                                                Strategy otherwise, const std::string& shipped_dir) {
+StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target, Strategy otherwise,
+                                                const std::string& shipped_dir) {
   PT_ASSIGN_OR_RETURN(MetaPrior prior, MetaPriorFor(store, target, "", shipped_dir));
   // Without a model, the last note says why none was found.
   std::string which = prior.model ? prior.description : prior.notes.empty() ? "" : prior.notes.back().text;
   if (!prior.model && which.rfind("meta model: ", 0) == 0) which = which.substr(12);
   if (prior.model && prior.same_target)
-    return DefaultStrategyChoice{Strategy::kMetaGa, "a meta-trained model for " + target.name() + " (" + target.isa_family() + ") exists: " + which};
-  return DefaultStrategyChoice{otherwise, "no meta-trained model for " + target.name() + " (" + target.isa_family() + ")" +
+    return DefaultStrategyChoice{Strategy::kMetaGa, "a meta-trained model for " + target.name() + " (" +
+                                                        target.isa_family() + ") exists: " + which};
+  return DefaultStrategyChoice{otherwise, "no meta-trained model for " + target.name() + " (" + target.isa_family() +
+                                              ")" +
                                               (prior.model ? " (the nearest, " + which + ")" : " (" + which + ")")};
 }
 

@@ -19,10 +19,10 @@
 namespace priortune::tuner {
 
 struct MetaPrior {
-  std::string blob;  // empty: no usable model (notes say why)
+  std::string blob;                                   // empty: no usable model (notes say why)
   std::shared_ptr<const costmodel::CostModel> model;  // loaded from blob
-  bool same_target = false;  // trained for the target being tuned
-  std::string description;   // which model, from where (the last note without its prefix)
+  bool same_target = false;                           // trained for the target being tuned
+  std::string description;                            // which model, from where (the last note without its prefix)
   TaskNotes notes;  // which model (meta.model, from where), the ones refused (meta.refused), or meta.none
 };
 
@@ -45,7 +45,7 @@ struct DefaultStrategyChoice {
   Strategy strategy = Strategy::kGa;
   std::string why;
 };
-StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target,
-                                                Strategy otherwise, const std::string& shipped_dir);
+StatusOr<DefaultStrategyChoice> DefaultStrategy(db::Store& store, const compiler::Target& target, Strategy otherwise,
+                                                const std::string& shipped_dir);
 
 }  // namespace priortune::tuner

@@ -39,7 +39,8 @@ FeatureFunction LoopNestFeatures(const compiler::Workload& w, const compiler::Ta
 
 Status ModelGuidedOptions::Validate() const {
   if (population < 2) return InvalidArgument("model-guided population must be >= 2, got " + std::to_string(population));
-  if (generations < 0) return InvalidArgument("model-guided generations must be >= 0, got " + std::to_string(generations));
+  if (generations < 0)
+    return InvalidArgument("model-guided generations must be >= 0, got " + std::to_string(generations));
   if (elites < 0) return InvalidArgument("model-guided elites must be >= 0, got " + std::to_string(elites));
   if (tournament < 1) return InvalidArgument("model-guided tournament must be >= 1, got " + std::to_string(tournament));
   if (!(mutation_rate >= 0 && mutation_rate <= 1))
@@ -78,8 +79,10 @@ class ModelGuidedSearch : public SearchStrategy {
         primary_name_(std::move(models.primary_name)),
         alternative_name_(std::move(models.alternative_name)) {
     decided_ = !transfer_ || !local_ || (options_.guard_batches == 0 && !options_.continuous_guard);
-    if (transfer_ && options_.guard_batches == 0 && !options_.continuous_guard) local_.reset();  // nothing to compare it with
-    if (!models.intro.empty()) Note({"cost_model.plan", models.intro, {{"primary", primary_name_}, {"alternative", alternative_name_}}, {}});
+    if (transfer_ && options_.guard_batches == 0 && !options_.continuous_guard)
+      local_.reset();  // nothing to compare it with
+    if (!models.intro.empty())
+      Note({"cost_model.plan", models.intro, {{"primary", primary_name_}, {"alternative", alternative_name_}}, {}});
   }
 
   std::vector<Config> NextBatch(int n) override {
@@ -89,9 +92,8 @@ class ModelGuidedSearch : public SearchStrategy {
     if (n <= 0) return out;
     Refit();
     const costmodel::CostModel* model = Active();
-    int n_random = (options_.epsilon > 0 && n >= 2)
-                       ? std::max(1, static_cast<int>(std::lround(options_.epsilon * n)))
-                       : 0;
+    int n_random =
+        (options_.epsilon > 0 && n >= 2) ? std::max(1, static_cast<int>(std::lround(options_.epsilon * n))) : 0;
     if (model) {
       std::vector<uint64_t> ranked = Evolve(*model);
       PickDiverse(ranked, n - n_random, out);
@@ -149,8 +151,10 @@ class ModelGuidedSearch : public SearchStrategy {
       if (!m) continue;
       Status s = m->Fit(samples_);
       if (!s.ok() && !fit_error_noted_) {
-        Note({"cost_model.refit_failed", "cost model: refit failed (" + s.ToString() + "); searching with the last model",
-              {{"error", s.ToString()}}, {}});
+        Note({"cost_model.refit_failed",
+              "cost model: refit failed (" + s.ToString() + "); searching with the last model",
+              {{"error", s.ToString()}},
+              {}});
         fit_error_noted_ = true;
       }
     }
@@ -198,8 +202,10 @@ class ModelGuidedSearch : public SearchStrategy {
                   Accuracies(transfer_pairs_ok_, local_pairs_ok_, guard_pairs_).c_str());
     Note(GuardNote("guard.kept", line, keep_transfer_ ? primary_name_ : alternative_name_, transfer_pairs_ok_,
                    local_pairs_ok_, guard_pairs_));
-    if (keep_transfer_) local_.reset();
-    else transfer_.reset();
+    if (keep_transfer_)
+      local_.reset();
+    else
+      transfer_.reset();
   }
 
   // A guard's decision: the model it guides with now, each model's pairwise accuracy on
@@ -242,11 +248,12 @@ class ModelGuidedSearch : public SearchStrategy {
     if (local_leads == local_leads_) return;
     local_leads_ = local_leads;
     char line[320];
-    std::snprintf(line, sizeof(line),
-                  "cost model: after %d batches ranked by both models, guiding with the %s one (pairwise accuracy on the last "
-                  "%zu batches, before seeing them: %s)",
-                  guarded_, (local_leads ? alternative_name_ : primary_name_).c_str(), window_.size(),
-                  Accuracies(transfer_ok, local_ok, pairs).c_str());
+    std::snprintf(
+        line, sizeof(line),
+        "cost model: after %d batches ranked by both models, guiding with the %s one (pairwise accuracy on the last "
+        "%zu batches, before seeing them: %s)",
+        guarded_, (local_leads ? alternative_name_ : primary_name_).c_str(), window_.size(),
+        Accuracies(transfer_ok, local_ok, pairs).c_str());
     Note(GuardNote("guard.switched", line, local_leads ? alternative_name_ : primary_name_, transfer_ok, local_ok,
                    pairs));
   }

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "compiler/target/target.h"
 #include "compiler/ops/workload.h"
+#include "compiler/target/target.h"
 #include "costmodel/cost_model.h"
 #include "costmodel/features.h"
 #include "tuner/search_strategy.h"
@@ -29,12 +29,12 @@ FeatureFunction LoopNestFeatures(const compiler::Workload& w, const compiler::Ta
                                  const costmodel::FeatureOptions& options = {});
 
 struct ModelGuidedOptions {
-  int population = 256;       // configs the GA keeps between generations (and batches)
-  int generations = 3;        // generations evolved over predictions per batch
-  int elites = 32;            // best measured configs seeded into the population
+  int population = 256;  // configs the GA keeps between generations (and batches)
+  int generations = 3;   // generations evolved over predictions per batch
+  int elites = 32;       // best measured configs seeded into the population
   int tournament = 3;
   double mutation_rate = 0.15;
-  double epsilon = 0.05;      // share of each batch drawn at random (at least one if > 0)
+  double epsilon = 0.05;  // share of each batch drawn at random (at least one if > 0)
   // With two models: over this many measured batches after the first, both the primary
   // (say, a prior plus trees fit on this task's samples) and the alternative (say, a
   // model of this task alone) rank each new batch before they see it; then the one that

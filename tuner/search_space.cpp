@@ -8,14 +8,12 @@
 
 namespace priortune::tuner {
 
-StatusOr<SearchSpace> SearchSpace::Create(std::vector<KnobDef> knobs,
-                                          std::vector<Constraint> constraints) {
+StatusOr<SearchSpace> SearchSpace::Create(std::vector<KnobDef> knobs, std::vector<Constraint> constraints) {
   if (knobs.empty()) return InvalidArgument("search space: no knobs");
   SearchSpace s;
   std::set<std::string> names, entries;
   for (const auto& k : knobs) {
-    if (!names.insert(k.name).second)
-      return InvalidArgument("search space: knob '" + k.name + "' declared twice");
+    if (!names.insert(k.name).second) return InvalidArgument("search space: knob '" + k.name + "' declared twice");
     if (k.values.empty()) return InvalidArgument("search space: knob '" + k.name + "' has no candidates");
     std::set<int64_t> seen(k.values.begin(), k.values.end());
     if (seen.size() != k.values.size())
@@ -26,8 +24,7 @@ StatusOr<SearchSpace> SearchSpace::Create(std::vector<KnobDef> knobs,
     for (const auto& e : k.Entries())
       if (!entries.insert(e).second)
         return InvalidArgument("search space: config entry '" + e + "' belongs to two knobs");
-    if (s.size_ > (uint64_t{1} << 62) / k.values.size())
-      return InvalidArgument("search space: more than 2^62 points");
+    if (s.size_ > (uint64_t{1} << 62) / k.values.size()) return InvalidArgument("search space: more than 2^62 points");
     s.size_ *= k.values.size();
   }
   for (const auto& c : constraints) {
@@ -35,8 +32,7 @@ StatusOr<SearchSpace> SearchSpace::Create(std::vector<KnobDef> knobs,
     for (const auto& name : c.knobs) {
       auto it = std::find_if(knobs.begin(), knobs.end(), [&](const KnobDef& k) { return k.name == name; });
       if (it == knobs.end())
-        return InvalidArgument("search space: constraint '" + c.description + "' reads unknown knob '" +
-                               name + "'");
+        return InvalidArgument("search space: constraint '" + c.description + "' reads unknown knob '" + name + "'");
       reads.push_back(static_cast<size_t>(it - knobs.begin()));
     }
     std::sort(reads.begin(), reads.end());
@@ -52,8 +48,7 @@ StatusOr<SearchSpace> SearchSpace::Create(std::vector<KnobDef> knobs,
   return s;
 }
 
-StatusOr<SearchSpace> SearchSpace::ForWorkload(const compiler::Workload& w,
-                                               const compiler::Target& t) {
+StatusOr<SearchSpace> SearchSpace::ForWorkload(const compiler::Workload& w, const compiler::Target& t) {
   PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
   return Create(tmpl->Knobs(w, t), tmpl->Constraints(w, t));
@@ -61,8 +56,8 @@ StatusOr<SearchSpace> SearchSpace::ForWorkload(const compiler::Workload& w,
 
 StatusOr<Config> SearchSpace::ConfigAt(uint64_t index) const {
   if (index >= size_)
-    return Status(StatusCode::kOutOfRange, "index " + std::to_string(index) +
-                                               " is outside the space of " + std::to_string(size_));
+    return Status(StatusCode::kOutOfRange,
+                  "index " + std::to_string(index) + " is outside the space of " + std::to_string(size_));
   Config c;
   for (auto it = knobs_.rbegin(); it != knobs_.rend(); ++it) {
     uint64_t radix = it->size();
@@ -81,8 +76,7 @@ StatusOr<uint64_t> SearchSpace::IndexOf(const Config& c) const {
 
 bool SearchSpace::Valid(const Config& c) const {
   if (!IndexOf(c).ok()) return false;
-  return std::all_of(constraints_.begin(), constraints_.end(),
-                     [&](const Constraint& k) { return k.holds(c); });
+  return std::all_of(constraints_.begin(), constraints_.end(), [&](const Constraint& k) { return k.holds(c); });
 }
 
 bool SearchSpace::Redraw(Config& c, const std::vector<bool>& redraw, std::mt19937_64& rng) const {
@@ -96,8 +90,7 @@ bool SearchSpace::Redraw(Config& c, const std::vector<bool>& redraw, std::mt1993
     std::vector<size_t> checks;  // constraints on i whose knobs are all settled now
     for (size_t r : knob_constraints_[i]) {
       const auto& reads = constraint_knobs_[r];
-      if (std::all_of(reads.begin(), reads.end(), [&](size_t j) { return settled[j]; }))
-        checks.push_back(r);
+      if (std::all_of(reads.begin(), reads.end(), [&](size_t j) { return settled[j]; })) checks.push_back(r);
     }
     const KnobDef& k = knobs_[i];
     if (checks.empty()) {
@@ -107,14 +100,12 @@ bool SearchSpace::Redraw(Config& c, const std::vector<bool>& redraw, std::mt1993
     candidates.clear();
     for (size_t pos = 0; pos < k.size(); ++pos) {
       k.Assign(pos, c);
-      if (std::all_of(checks.begin(), checks.end(), [&](size_t r) { return Holds(r, c); }))
-        candidates.push_back(pos);
+      if (std::all_of(checks.begin(), checks.end(), [&](size_t r) { return Holds(r, c); })) candidates.push_back(pos);
     }
     if (candidates.empty()) return false;
     k.Assign(candidates[rng() % candidates.size()], c);
   }
-  return std::all_of(final_constraints_.begin(), final_constraints_.end(),
-                     [&](size_t r) { return Holds(r, c); });
+  return std::all_of(final_constraints_.begin(), final_constraints_.end(), [&](size_t r) { return Holds(r, c); });
 }
 
 StatusOr<Config> SearchSpace::Sample(std::mt19937_64& rng) const {
@@ -185,8 +176,10 @@ uint64_t SearchSpace::CountValid() const {
   std::vector<size_t> order;
   uint64_t free = 1;
   for (size_t i = 0; i < knobs_.size(); ++i) {
-    if (constrained[i]) order.push_back(i);
-    else free *= knobs_[i].size();
+    if (constrained[i])
+      order.push_back(i);
+    else
+      free *= knobs_[i].size();
   }
   std::vector<std::vector<size_t>> checks(order.size());
   for (size_t r = 0; r < constraint_knobs_.size(); ++r) {
@@ -205,8 +198,7 @@ uint64_t SearchSpace::CountValid() const {
     uint64_t n = 0;
     for (size_t pos = 0; pos < k.size(); ++pos) {
       k.Assign(pos, c);
-      if (std::all_of(checks[d].begin(), checks[d].end(), [&](size_t r) { return Holds(r, c); }))
-        n += count(d + 1);
+      if (std::all_of(checks[d].begin(), checks[d].end(), [&](size_t r) { return Holds(r, c); })) n += count(d + 1);
     }
     return n;
   };
@@ -225,8 +217,7 @@ std::string ConfigHash(const Config& c, const std::vector<KnobDef>& knobs) {
 
 std::string SearchSpace::Hash(const Config& c) const { return ConfigHash(c, knobs_); }
 
-StatusOr<std::string> WorkloadConfigHash(const compiler::Workload& w, const compiler::Target& t,
-                                         const Config& c) {
+StatusOr<std::string> WorkloadConfigHash(const compiler::Workload& w, const compiler::Target& t, const Config& c) {
   PT_ASSIGN_OR_RETURN(const compiler::OpTemplate* tmpl, compiler::FindTemplate(w.op));
   return ConfigHash(c, tmpl->Knobs(w, t));
 }

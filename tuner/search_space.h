@@ -29,8 +29,7 @@ class SearchSpace {
  public:
   // InvalidArgument for an empty knob list, a knob without candidates, duplicate knob
   // names or duplicate candidates, or a space larger than 2^62 points.
-  static StatusOr<SearchSpace> Create(std::vector<KnobDef> knobs,
-                                      std::vector<Constraint> constraints = {});
+  static StatusOr<SearchSpace> Create(std::vector<KnobDef> knobs, std::vector<Constraint> constraints = {});
   // The space of `w`'s template on `t`, with the template's constraints.
   static StatusOr<SearchSpace> ForWorkload(const compiler::Workload& w, const compiler::Target& t);
 
@@ -74,7 +73,7 @@ class SearchSpace {
   std::vector<Constraint> constraints_;
   std::vector<std::vector<size_t>> constraint_knobs_;  // knob positions each constraint reads
   std::vector<std::vector<size_t>> knob_constraints_;  // per knob: the constraints reading it
-  std::vector<size_t> final_constraints_;               // those that declare no knobs
+  std::vector<size_t> final_constraints_;              // those that declare no knobs
   uint64_t size_ = 1;
 };
 
@@ -84,7 +83,6 @@ class SearchSpace {
 // to a template does not change the hash of the configs stored before.
 std::string ConfigHash(const Config& c, const std::vector<KnobDef>& knobs = {});
 // The hash of `c` with the knobs of w's template on t (NotFound for an unknown op).
-StatusOr<std::string> WorkloadConfigHash(const compiler::Workload& w, const compiler::Target& t,
-                                         const Config& c);
+StatusOr<std::string> WorkloadConfigHash(const compiler::Workload& w, const compiler::Target& t, const Config& c);
 
 }  // namespace priortune::tuner

@@ -40,8 +40,7 @@ std::optional<Config> DrawUnvisited(const SearchSpace& space, const VisitedSet& 
   return std::nullopt;
 }
 
-Config Breed(const SearchSpace& space, const Config& a, const Config& b, double mutation_rate,
-             std::mt19937_64& rng) {
+Config Breed(const SearchSpace& space, const Config& a, const Config& b, double mutation_rate, std::mt19937_64& rng) {
   std::uniform_real_distribution<double> coin(0, 1);
   Config child;
   for (const auto& k : space.knobs()) {
@@ -187,12 +186,10 @@ std::unique_ptr<SearchStrategy> MakeRandomSearch(const SearchSpace& space, uint6
   return std::make_unique<RandomSearch>(space, seed);
 }
 
-std::unique_ptr<SearchStrategy> MakeGridSearch(const SearchSpace& space) {
-  return std::make_unique<GridSearch>(space);
-}
+std::unique_ptr<SearchStrategy> MakeGridSearch(const SearchSpace& space) { return std::make_unique<GridSearch>(space); }
 
-std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
-                                                  const GeneticOptions& options, uint64_t seed) {
+std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space, const GeneticOptions& options,
+                                                  uint64_t seed) {
   PT_CHECK(options.population >= 2 && options.tournament >= 1, "bad genetic options");
   return std::make_unique<GeneticSearch>(space, options, seed);
 }
@@ -200,10 +197,14 @@ std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
 StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(Strategy strategy, const SearchSpace& space,
                                                              uint64_t seed) {
   switch (strategy) {
-    case Strategy::kGa: return MakeGeneticSearch(space, GeneticOptions{}, seed);
-    case Strategy::kRandom: return MakeRandomSearch(space, seed);
-    case Strategy::kGrid: return MakeGridSearch(space);
-    default: break;
+    case Strategy::kGa:
+      return MakeGeneticSearch(space, GeneticOptions{}, seed);
+    case Strategy::kRandom:
+      return MakeRandomSearch(space, seed);
+    case Strategy::kGrid:
+      return MakeGridSearch(space);
+    default:
+      break;
   }
   // The model-guided ones read features of candidates, which only a caller with the
   // workload has.

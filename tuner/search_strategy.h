@@ -48,20 +48,19 @@ std::unique_ptr<SearchStrategy> MakeRandomSearch(const SearchSpace& space, uint6
 std::unique_ptr<SearchStrategy> MakeGridSearch(const SearchSpace& space);
 
 struct GeneticOptions {
-  int population = 24;         // parents: the best configs measured so far (elitism)
-  int tournament = 3;          // candidates per parent selection
-  double mutation_rate = 0.15; // per-knob probability of a random redraw in a child
+  int population = 24;          // parents: the best configs measured so far (elitism)
+  int tournament = 3;           // candidates per parent selection
+  double mutation_rate = 0.15;  // per-knob probability of a random redraw in a child
 };
 // Genetic algorithm: (mu + lambda) selection over everything measured, tournament
 // selection of parents, per-knob uniform crossover, per-knob mutation. The first
 // `population` proposals are random. Never proposes a visited config.
-std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space,
-                                                  const GeneticOptions& options, uint64_t seed);
+std::unique_ptr<SearchStrategy> MakeGeneticSearch(const SearchSpace& space, const GeneticOptions& options,
+                                                  uint64_t seed);
 
 // ga, random or grid; InvalidArgument naming the strategy otherwise (the model-guided
 // ones: MakeModelGuidedSearch makes them, with the candidates' features).
-StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(Strategy strategy,
-                                                             const SearchSpace& space,
+StatusOr<std::unique_ptr<SearchStrategy>> MakeSearchStrategy(Strategy strategy, const SearchSpace& space,
                                                              uint64_t seed);
 
 }  // namespace priortune::tuner

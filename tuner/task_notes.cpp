@@ -36,10 +36,14 @@ StatusOr<TaskNotes> ParseNotes(const std::string& text) {
       return InvalidArgument("task notes: an element without a kind");
     TaskNote n;
     for (const auto& [k, v] : o.items()) {
-      if (k == "kind") n.kind = v.get<std::string>();
-      else if (k == "text" && v.is_string()) n.text = v.get<std::string>();
-      else if (v.is_number()) n.numbers[k] = v.get<double>();
-      else if (v.is_string()) n.strings[k] = v.get<std::string>();
+      if (k == "kind")
+        n.kind = v.get<std::string>();
+      else if (k == "text" && v.is_string())
+        n.text = v.get<std::string>();
+      else if (v.is_number())
+        n.numbers[k] = v.get<double>();
+      else if (v.is_string())
+        n.strings[k] = v.get<std::string>();
     }
     notes.push_back(std::move(n));
   }

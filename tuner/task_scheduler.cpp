@@ -76,8 +76,10 @@ double TaskScheduler::EstimatedLatency(int* unknown) const {
   double sum = 0;
   int missing = 0;
   for (const auto& t : tasks_) {
-    if (t.best > 0) sum += t.weight * t.best;
-    else ++missing;
+    if (t.best > 0)
+      sum += t.weight * t.best;
+    else
+      ++missing;
   }
   if (unknown) *unknown = missing;
   return sum;

@@ -25,19 +25,19 @@ namespace priortune::tuner {
 
 struct SchedulerTask {
   std::string name;
-  std::string group;    // tasks of one group share the speed bound of the forward estimate
-  double weight = 1;    // how many times the model runs it
-  double flops = 0;     // of one run
-  int trials = 0;       // measured so far (records in the store count)
-  double best = 0;      // best latency in seconds; 0 while unknown (no correct trial yet)
+  std::string group;            // tasks of one group share the speed bound of the forward estimate
+  double weight = 1;            // how many times the model runs it
+  double flops = 0;             // of one run
+  int trials = 0;               // measured so far (records in the store count)
+  double best = 0;              // best latency in seconds; 0 while unknown (no correct trial yet)
   std::vector<double> history;  // best after each unit given, oldest first
   bool done = false;            // no more units (its search space is exhausted)
   int failed_units = 0;         // units that ended without any correct trial yet
 };
 
 struct TaskSchedulerOptions {
-  double alpha = 0.2;     // weight of the backward (observed) gradient
-  double beta = 2.0;      // slack on the best speed seen, for the forward estimate
+  double alpha = 0.2;       // weight of the backward (observed) gradient
+  double beta = 2.0;        // slack on the best speed seen, for the forward estimate
   int backward_window = 3;  // units the backward gradient spans
   int unit_trials = 32;     // trials per unit: counts a store-held task's records in units
   // A task whose best has not improved in its last `stall_units` units gets no more while

@@ -99,8 +99,8 @@ RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const c
 StatusOr<int64_t> StoreModel(db::Store& store, const costmodel::CostModel& model) {
   PT_ASSIGN_OR_RETURN(std::string blob, model.Save());
   const auto& meta = model.metadata();
-  return store.AddModel({0, costmodel::CostModelName(meta.kind), meta.feature_version, meta.target_key, meta.training_set, meta.metrics_json,
-                         meta.samples, 0, blob});
+  return store.AddModel({0, costmodel::CostModelName(meta.kind), meta.feature_version, meta.target_key,
+                         meta.training_set, meta.metrics_json, meta.samples, 0, blob});
 }
 
 namespace {
@@ -114,8 +114,7 @@ StatusOr<std::vector<db::Record>> TransferRecords(db::Store& store, const compil
     v.erase(std::remove_if(v.begin(), v.end(),
                            [&](const db::Record& r) {
                              auto tmpl = compiler::FindTemplate(r.op);
-                             return r.workload_key == w.Key() || !tmpl.ok() ||
-                                    (*tmpl)->version() != r.template_version;
+                             return r.workload_key == w.Key() || !tmpl.ok() || (*tmpl)->version() != r.template_version;
                            }),
             v.end());
     return v;
@@ -154,7 +153,9 @@ std::string TrainingSetName(const std::vector<db::Record>& records, const std::s
 
 // A stored model of out.training_set, if one loads: into `out`, true.
 StatusOr<bool> ReuseStoredModel(db::Store& store, const compiler::Target& t, TransferModel& out) {
-  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> stored, store.Models({costmodel::CostModelName(costmodel::CostModelKind::kXgboost), t.Key(), out.training_set, 0, 1, true}));
+  PT_ASSIGN_OR_RETURN(std::vector<db::ModelRow> stored,
+                      store.Models({costmodel::CostModelName(costmodel::CostModelKind::kXgboost), t.Key(),
+                                    out.training_set, 0, 1, true}));
   if (stored.empty()) return false;
   auto loaded = costmodel::LoadCostModel(stored[0].blob, t.Key());
   if (!loaded.ok()) {
@@ -192,8 +193,8 @@ Status TrainTransferModel(db::Store& store, const compiler::Target& t, const Tra
 
 }  // namespace
 
-StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
-                                         const compiler::Target& t, const TransferOptions& options) {
+StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w, const compiler::Target& t,
+                                         const TransferOptions& options) {
   auto start = std::chrono::steady_clock::now();
   TransferModel out;
   std::string scope;
@@ -232,8 +233,8 @@ StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workl
                 "transfer: trained model #%lld on %zu records of %zu workloads (%s%s) in %.1f s (features: %d from "
                 "the store's cache, %d lowered in %.1f s)",
                 static_cast<long long>(out.model_id), rf.data.rows(), rf.workload_keys.size(), scope.c_str(),
-                rf.skipped > 0 ? (", " + std::to_string(rf.skipped) + " records skipped").c_str() : "",
-                out.seconds, rf.cached, rf.computed, rf.lower_seconds);
+                rf.skipped > 0 ? (", " + std::to_string(rf.skipped) + " records skipped").c_str() : "", out.seconds,
+                rf.cached, rf.computed, rf.lower_seconds);
   out.notes.push_back({"transfer.trained",
                        line,
                        {{"scope", scope}, {"training_set", out.training_set}},
@@ -279,8 +280,8 @@ StatusOr<HeldOutReport> EvaluateHeldOut(const RecordFeatures& records, const Tra
     PT_ASSIGN_OR_RETURN(std::unique_ptr<costmodel::CostModel> model, costmodel::MakeXGBoostModel(options.model, ""));
     PT_RETURN_IF_ERROR(model->Fit(train));
     PT_ASSIGN_OR_RETURN(std::vector<float> scores, model->Predict(test.features.data(), test.rows()));
-    report.workloads.push_back({records.workload_names[g], costmodel::EvaluateRanking(scores, test, k), train.rows(),
-                                test.rows(), scope});
+    report.workloads.push_back(
+        {records.workload_names[g], costmodel::EvaluateRanking(scores, test, k), train.rows(), test.rows(), scope});
   }
   if (report.workloads.empty()) return InvalidArgument("eval-model: no workload has records to train and test on");
   std::vector<costmodel::RankingMetrics> per;
@@ -297,9 +298,9 @@ StatusOr<GuidedModels> XGBoostGuidedModels(const costmodel::XGBoostOptions& opti
   PT_ASSIGN_OR_RETURN(models.alternative, costmodel::MakeXGBoostModel(options, target_key));
   if (prior) {
     PT_ASSIGN_OR_RETURN(models.primary, costmodel::MakeXGBoostModel(options, target_key, prior));
-    std::string how = guard_batches > 0
-                          ? "guarded against a model of this task alone over " + std::to_string(guard_batches) + " batches"
-                          : "no guard";
+    std::string how = guard_batches > 0 ? "guarded against a model of this task alone over " +
+                                              std::to_string(guard_batches) + " batches"
+                                        : "no guard";
     if (options.base_half_life > 0) {
       char fade[96];
       std::snprintf(fade, sizeof(fade), "; its weight halves every %g samples", options.base_half_life);

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "compiler/target/target.h"
 #include "compiler/ops/workload.h"
+#include "compiler/target/target.h"
 #include "costmodel/cost_model.h"
 #include "costmodel/features.h"
 #include "costmodel/metrics.h"
@@ -24,9 +24,9 @@ namespace priortune::tuner {
 // a config outside today's space) is skipped and counted.
 struct RecordFeatures {
   costmodel::Dataset data;
-  std::vector<std::string> workload_keys;  // per group id
-  std::vector<std::string> workload_names; // "matmul 512x512x512" per group id
-  std::vector<std::string> workload_ops;   // per group id
+  std::vector<std::string> workload_keys;   // per group id
+  std::vector<std::string> workload_names;  // "matmul 512x512x512" per group id
+  std::vector<std::string> workload_ops;    // per group id
   int skipped = 0;
   int computed = 0;            // lowered and extracted here (the rest: from the cache)
   int cached = 0;              // read from the store's feature cache
@@ -41,8 +41,8 @@ struct RecordFeatures {
 // recomputed and replaced. An entry is keyed by record and kFeatureVersion only: a change
 // to lowering that changes the features of a record of the same template version must
 // bump kFeatureVersion (or the template's version), or stale entries are used.
-RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records,
-                                 const costmodel::FeatureOptions& options = {}, db::Store* cache = nullptr);
+RecordFeatures FeaturesOfRecords(const std::vector<db::Record>& records, const costmodel::FeatureOptions& options = {},
+                                 db::Store* cache = nullptr);
 
 struct TransferOptions {
   costmodel::XGBoostOptions model;
@@ -54,11 +54,11 @@ struct TransferOptions {
 
 struct TransferModel {
   std::shared_ptr<const costmodel::CostModel> model;  // null: no usable history
-  std::string training_set;  // what it learned from (also its key in the models table)
-  TaskNotes notes;  // what happened (transfer.*), for the progress output and the task
-  int64_t model_id = 0;            // its row in the models table
-  bool reused = false;             // loaded from the store instead of trained
-  double seconds = 0;              // features + training (or loading)
+  std::string training_set;                           // what it learned from (also its key in the models table)
+  TaskNotes notes;       // what happened (transfer.*), for the progress output and the task
+  int64_t model_id = 0;  // its row in the models table
+  bool reused = false;   // loaded from the store instead of trained
+  double seconds = 0;    // features + training (or loading)
 };
 
 // Saves `model` (its blob and metadata) in the store's models table; returns its id.
@@ -69,8 +69,8 @@ StatusOr<int64_t> StoreModel(db::Store& store, const costmodel::CostModel& model
 // exactly that history. A stored model that fails to load (corrupt, another feature
 // version or target) is refused, noted, and a fresh one trained in its place. No history
 // is not an error: `model` is then null and a note says why. Store errors are returned.
-StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w,
-                                         const compiler::Target& t, const TransferOptions& options);
+StatusOr<TransferModel> TransferModelFor(db::Store& store, const compiler::Workload& w, const compiler::Target& t,
+                                         const TransferOptions& options);
 
 // The models of xgb-ga's guided search (tuner/model_guided_search.h): a model of this
 // task alone, and with a `prior` (TransferModelFor's) a model that starts from it, guarded
@@ -87,7 +87,7 @@ struct HeldOutWorkload {
   std::string workload;  // short name
   costmodel::RankingMetrics metrics;
   size_t train_rows = 0, test_rows = 0;
-  std::string scope;     // the op, or "all ops"
+  std::string scope;  // the op, or "all ops"
 };
 struct HeldOutReport {
   std::vector<HeldOutWorkload> workloads;
@@ -95,7 +95,6 @@ struct HeldOutReport {
   double fit_seconds = 0;          // all the folds' training
 };
 // InvalidArgument if `data` holds fewer than two workloads.
-StatusOr<HeldOutReport> EvaluateHeldOut(const RecordFeatures& records, const TransferOptions& options,
-                                        int k = 10);
+StatusOr<HeldOutReport> EvaluateHeldOut(const RecordFeatures& records, const TransferOptions& options, int k = 10);
 
 }  // namespace priortune::tuner

@@ -30,9 +30,7 @@
 
 namespace priortune::tuner {
 
-double MeasureResult::cost() const {
-  return ok() ? Median(costs) : std::numeric_limits<double>::infinity();
-}
+double MeasureResult::cost() const { return ok() ? Median(costs) : std::numeric_limits<double>::infinity(); }
 
 db::Record ToRecord(const Candidate& c, const MeasureResult& r, int64_t job_id) {
   db::Record rec;
@@ -70,12 +68,10 @@ costmodel::XGBoostOptions XgbOptionsOf(const TuneOptions& o) {
 
 Status TuneOptions::Validate() const {
   if (trials <= 0) return InvalidArgument("trials must be positive, got " + std::to_string(trials));
-  if (batch_size <= 0)
-    return InvalidArgument("batch size must be positive, got " + std::to_string(batch_size));
+  if (batch_size <= 0) return InvalidArgument("batch size must be positive, got " + std::to_string(batch_size));
   if (one_shot_trials <= 0)
     return InvalidArgument("one-shot trials must be positive, got " + std::to_string(one_shot_trials));
-  if (early_stopping < 0)
-    return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
+  if (early_stopping < 0) return InvalidArgument("early stopping must be >= 0, got " + std::to_string(early_stopping));
   if (transfer != "auto" && transfer != "fade" && transfer != "off")
     return InvalidArgument("transfer must be auto, fade or off, got '" + transfer + "'");
   return XgbOptionsOf(*this).Validate();
@@ -85,8 +81,8 @@ namespace {
 
 struct StrategyAndNotes {
   std::unique_ptr<SearchStrategy> strategy;
-  TaskNotes notes;  // from making it (transfer, the meta model)
-  double seconds = 0;              // of that
+  TaskNotes notes;     // from making it (transfer, the meta model)
+  double seconds = 0;  // of that
 };
 
 // meta-ga and one-shot: the meta-trained model, adapted (meta-ga) or frozen (one-shot).
@@ -132,9 +128,10 @@ StatusOr<StrategyAndNotes> MakeMetaStrategy(const compiler::Workload& workload, 
     models.primary_name = "adapted";
     models.alternative_name = "un-adapted meta-trained";
     mo.continuous_guard = true;
-    models.intro = "cost model: the meta-trained model, adapted to this task's samples after every batch; while "
-                   "the un-adapted one ranks the last " + std::to_string(mo.guard_batches) +
-                   " batches better, it guides instead";
+    models.intro =
+        "cost model: the meta-trained model, adapted to this task's samples after every batch; while "
+        "the un-adapted one ranks the last " +
+        std::to_string(mo.guard_batches) + " batches better, it guides instead";
   }
   PT_ASSIGN_OR_RETURN(out.strategy,
                       MakeModelGuidedSearch(space, std::move(features), mo, options.seed, std::move(models)));
@@ -253,8 +250,9 @@ struct TaskSearch {
         ++since_improvement;
       }
     }
-    PT_RETURN_IF_ERROR(options.lease.empty() ? store.AddRecords(records)
-                                              : store.AddRecordsUnderLease(records, options.lease, options.lease_holder));
+    PT_RETURN_IF_ERROR(options.lease.empty()
+                           ? store.AddRecords(records)
+                           : store.AddRecordsUnderLease(records, options.lease, options.lease_holder));
     double batch_end = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     summary.trial_elapsed.resize(summary.trial_costs.size(), batch_end);
     strategy.Update(trials);
@@ -266,8 +264,7 @@ struct TaskSearch {
 }  // namespace
 
 StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
-                               const TuneOptions& options, Measurer& measurer, db::Store& store,
-                               int64_t job_id,
+                               const TuneOptions& options, Measurer& measurer, db::Store& store, int64_t job_id,
                                const std::function<void(const TuneProgress&)>& progress,
                                const std::atomic<bool>& cancel) {
   PT_RETURN_IF_ERROR(options.Validate());

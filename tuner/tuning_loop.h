@@ -20,8 +20,8 @@
 namespace priortune::tuner {
 
 struct TuneOptions {
-  int trials = 200;            // the task's budget: records of this (workload, target),
-                               // earlier runs' included (tune once, deploy many)
+  int trials = 200;  // the task's budget: records of this (workload, target),
+                     // earlier runs' included (tune once, deploy many)
   Strategy strategy = Strategy::kGa;
   // xgb-ga only. auto: start from a model trained on the store's records of other
   // workloads on this target (tuner/transfer.h), guarded against a task-only model;
@@ -38,9 +38,9 @@ struct TuneOptions {
   // The directory of shipped meta-trained models (*.ptm) the search above ends with; empty:
   // none. The executable finds it beside itself (share/priortune/models).
   std::string shipped_model_dir;
-  int one_shot_trials = 64;    // one-shot: candidates measured at most (a smaller budget wins)
-  int batch_size = 16;         // candidates per measurement round
-  int early_stopping = 0;      // stop after this many trials without improvement; 0 = off
+  int one_shot_trials = 64;  // one-shot: candidates measured at most (a smaller budget wins)
+  int batch_size = 16;       // candidates per measurement round
+  int early_stopping = 0;    // stop after this many trials without improvement; 0 = off
   uint64_t seed = 1;
   // Measure the template's hand-picked config in the first batch (unless measured before):
   // a tuned result is then never worse than the compiler's own pick, up to timing noise.
@@ -65,11 +65,11 @@ struct TuneProgress {
 };
 
 struct TuneSummary {
-  int measured = 0;       // trials of this run (stored)
-  int budget = 0;         // trials this run was allowed: options.trials - known_before
-  int errors = 0;         // of which failed (compile error, wrong answer, timeout, ...)
-  int known_before = 0;   // records of this (workload, target) in the store that fit the
-                          // template's current space
+  int measured = 0;                   // trials of this run (stored)
+  int budget = 0;                     // trials this run was allowed: options.trials - known_before
+  int errors = 0;                     // of which failed (compile error, wrong answer, timeout, ...)
+  int known_before = 0;               // records of this (workload, target) in the store that fit the
+                                      // template's current space
   std::optional<Config> best_config;  // best of this run and earlier runs
   double best_cost = std::numeric_limits<double>::infinity();
   std::vector<double> trial_costs;    // this run's costs in measurement order (inf: failed)
@@ -87,8 +87,7 @@ struct TuneSummary {
 // transaction before the next is proposed, so a cancel loses nothing measured.
 // Errors: InvalidArgument for a bad workload or options; store failures as returned.
 StatusOr<TuneSummary> TuneTask(const compiler::Workload& workload, const compiler::Target& target,
-                               const TuneOptions& options, Measurer& measurer, db::Store& store,
-                               int64_t job_id,
+                               const TuneOptions& options, Measurer& measurer, db::Store& store, int64_t job_id,
                                const std::function<void(const TuneProgress&)>& progress,
                                const std::atomic<bool>& cancel);
 

@@ -22,9 +22,9 @@
 // variable becomes one vector load/store; stride 0 stays scalar and is broadcast where it
 // meets a vector; any other index becomes a gather/scatter. Conditions that vary across
 // lanes become masks on the loads and stores they guard, so tails are safe.
-#include "compiler/codegen/internal/codegen_class.h"
-
 #include <algorithm>
+
+#include "compiler/codegen/internal/codegen_class.h"
 
 namespace priortune::compiler::internal {
 
@@ -36,7 +36,8 @@ std::optional<Range> IndexRange(const Expr& e, const RangeMap& ranges) {
   };
   auto floor_div = [](int64_t x, int64_t c) { return x / c - ((x % c != 0) && ((x < 0) != (c < 0))); };
   switch (e->kind) {
-    case ExprKind::kIntImm: return Range{e->int_value, e->int_value};
+    case ExprKind::kIntImm:
+      return Range{e->int_value, e->int_value};
     case ExprKind::kVar: {
       auto it = ranges.find(e.get());
       if (it == ranges.end() || !it->second.bounded()) return std::nullopt;
@@ -50,21 +51,26 @@ std::optional<Range> IndexRange(const Expr& e, const RangeMap& ranges) {
       if (!t || !f) return std::nullopt;
       return Range{std::min(t->first, f->first), std::max(t->second, f->second)};
     }
-    default: break;
+    default:
+      break;
   }
   if (e->dtype != DType::kInt64 || !e->a || !e->b) return std::nullopt;
   auto x = IndexRange(e->a, ranges), y = IndexRange(e->b, ranges);
   if (!x || !y) return std::nullopt;
   __int128 xl = x->first, xh = x->second, yl = y->first, yh = y->second;
   switch (e->kind) {
-    case ExprKind::kAdd: return ok(xl + yl, xh + yh);
-    case ExprKind::kSub: return ok(xl - yh, xh - yl);
+    case ExprKind::kAdd:
+      return ok(xl + yl, xh + yh);
+    case ExprKind::kSub:
+      return ok(xl - yh, xh - yl);
     case ExprKind::kMul: {
       __int128 p[4] = {xl * yl, xl * yh, xh * yl, xh * yh};
       return ok(*std::min_element(p, p + 4), *std::max_element(p, p + 4));
     }
-    case ExprKind::kMin: return ok(std::min(xl, yl), std::min(xh, yh));
-    case ExprKind::kMax: return ok(std::max(xl, yl), std::max(xh, yh));
+    case ExprKind::kMin:
+      return ok(std::min(xl, yl), std::min(xh, yh));
+    case ExprKind::kMax:
+      return ok(std::max(xl, yl), std::max(xh, yh));
     case ExprKind::kDiv:  // floor division by a positive constant is monotonic
       if (yl != yh || yl <= 0) return std::nullopt;
       return Range{floor_div(x->first, y->first), floor_div(x->second, y->first)};
@@ -74,7 +80,8 @@ std::optional<Range> IndexRange(const Expr& e, const RangeMap& ranges) {
         return Range{x->first - floor_div(x->first, y->first) * y->first,
                      x->second - floor_div(x->second, y->first) * y->first};
       return Range{0, y->first - 1};
-    default: return std::nullopt;
+    default:
+      return std::nullopt;
   }
 }
 
@@ -88,8 +95,7 @@ Status CodeGen::Emit(const LoweredFunc& f) {
   plan_ = PlanMemory(f.body, options_.stack_bytes);
   std::vector<llvm::Type*> params(f.args.size() + 1, b_.getPtrTy());
   auto* fty = llvm::FunctionType::get(b_.getInt32Ty(), params, false);
-  llvm::Function* fn =
-      llvm::Function::Create(fty, llvm::Function::ExternalLinkage, f.name, &mod_);
+  llvm::Function* fn = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, f.name, &mod_);
   name_ = f.name;
   SetAttributes(fn);
   for (size_t i = 0; i < f.args.size(); ++i) {
@@ -107,8 +113,7 @@ Status CodeGen::Emit(const LoweredFunc& f) {
 
   // <name>_packed(ptr args, ptr ctx): the entry point with a uniform signature.
   auto* pty = llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy()}, false);
-  llvm::Function* packed =
-      llvm::Function::Create(pty, llvm::Function::ExternalLinkage, f.name + "_packed", &mod_);
+  llvm::Function* packed = llvm::Function::Create(pty, llvm::Function::ExternalLinkage, f.name + "_packed", &mod_);
   SetAttributes(packed);
   BeginFunction(packed);
   std::vector<llvm::Value*> call_args;
@@ -122,8 +127,7 @@ Status CodeGen::Emit(const LoweredFunc& f) {
   if (!err_.ok()) return err_;
   std::string msg;
   llvm::raw_string_ostream os(msg);
-  if (llvm::verifyModule(mod_, &os))
-    return Internal("generated LLVM IR does not verify: " + os.str());
+  if (llvm::verifyModule(mod_, &os)) return Internal("generated LLVM IR does not verify: " + os.str());
   return OkStatus();
 }
 
@@ -153,9 +157,12 @@ llvm::StructType* CodeGen::CtxType() {
 
 llvm::Type* CodeGen::TypeOf(DType t) {
   switch (t) {
-    case DType::kFloat32: return b_.getFloatTy();
-    case DType::kInt64: return b_.getInt64Ty();
-    case DType::kBool: return b_.getInt1Ty();
+    case DType::kFloat32:
+      return b_.getFloatTy();
+    case DType::kInt64:
+      return b_.getInt64Ty();
+    case DType::kBool:
+      return b_.getInt1Ty();
   }
   return nullptr;
 }
@@ -181,9 +188,15 @@ Val CodeGen::Binary(const Expr& e) {
   bool fp = e->a->dtype == DType::kFloat32;
   llvm::Value* r = nullptr;
   switch (e->kind) {
-    case ExprKind::kAdd: r = fp ? b_.CreateFAdd(x, y) : b_.CreateAdd(x, y); break;
-    case ExprKind::kSub: r = fp ? b_.CreateFSub(x, y) : b_.CreateSub(x, y); break;
-    case ExprKind::kMul: r = fp ? b_.CreateFMul(x, y) : b_.CreateMul(x, y); break;
+    case ExprKind::kAdd:
+      r = fp ? b_.CreateFAdd(x, y) : b_.CreateAdd(x, y);
+      break;
+    case ExprKind::kSub:
+      r = fp ? b_.CreateFSub(x, y) : b_.CreateSub(x, y);
+      break;
+    case ExprKind::kMul:
+      r = fp ? b_.CreateFMul(x, y) : b_.CreateMul(x, y);
+      break;
     case ExprKind::kDiv:
       if (fp) {
         r = b_.CreateFDiv(x, y);
@@ -204,21 +217,34 @@ Val CodeGen::Binary(const Expr& e) {
     case ExprKind::kMax: {
       bool is_min = e->kind == ExprKind::kMin;
       if (fp) {
-        r = b_.CreateBinaryIntrinsic(is_min ? llvm::Intrinsic::minnum : llvm::Intrinsic::maxnum,
-                                     x, y);
+        r = b_.CreateBinaryIntrinsic(is_min ? llvm::Intrinsic::minnum : llvm::Intrinsic::maxnum, x, y);
       } else {
         llvm::Value* c = is_min ? b_.CreateICmpSLT(x, y) : b_.CreateICmpSGT(x, y);
         r = b_.CreateSelect(c, x, y);
       }
       break;
     }
-    case ExprKind::kEQ: r = fp ? b_.CreateFCmpOEQ(x, y) : b_.CreateICmpEQ(x, y); break;
-    case ExprKind::kNE: r = fp ? b_.CreateFCmpUNE(x, y) : b_.CreateICmpNE(x, y); break;
-    case ExprKind::kLT: r = fp ? b_.CreateFCmpOLT(x, y) : b_.CreateICmpSLT(x, y); break;
-    case ExprKind::kLE: r = fp ? b_.CreateFCmpOLE(x, y) : b_.CreateICmpSLE(x, y); break;
-    case ExprKind::kAnd: r = b_.CreateAnd(x, y); break;
-    case ExprKind::kOr: r = b_.CreateOr(x, y); break;
-    default: Fail("unexpected binary node " + ToString(e)); r = x;
+    case ExprKind::kEQ:
+      r = fp ? b_.CreateFCmpOEQ(x, y) : b_.CreateICmpEQ(x, y);
+      break;
+    case ExprKind::kNE:
+      r = fp ? b_.CreateFCmpUNE(x, y) : b_.CreateICmpNE(x, y);
+      break;
+    case ExprKind::kLT:
+      r = fp ? b_.CreateFCmpOLT(x, y) : b_.CreateICmpSLT(x, y);
+      break;
+    case ExprKind::kLE:
+      r = fp ? b_.CreateFCmpOLE(x, y) : b_.CreateICmpSLE(x, y);
+      break;
+    case ExprKind::kAnd:
+      r = b_.CreateAnd(x, y);
+      break;
+    case ExprKind::kOr:
+      r = b_.CreateOr(x, y);
+      break;
+    default:
+      Fail("unexpected binary node " + ToString(e));
+      r = x;
   }
   return {r, vec};
 }
@@ -242,18 +268,22 @@ Val CodeGen::EmitExpr(const Expr& e) {
       Val a = EmitExpr(e->a);
       return {b_.CreateNot(a.v), a.vec};
     }
-    case ExprKind::kCast: return EmitCast(e);
+    case ExprKind::kCast:
+      return EmitCast(e);
     case ExprKind::kExp: {
       Val a = EmitExpr(e->a);
       return {b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, a.v), a.vec};
     }
-    case ExprKind::kSelect: return EmitSelect(e);
-    case ExprKind::kLoad: return EmitLoad(e);
+    case ExprKind::kSelect:
+      return EmitSelect(e);
+    case ExprKind::kLoad:
+      return EmitLoad(e);
     case ExprKind::kTensorRead:
     case ExprKind::kReduce:
       Fail("tensor expression left in lowered IR: " + ToString(e));
       return {llvm::UndefValue::get(TypeOf(e->dtype)), false};
-    default: return Binary(e);
+    default:
+      return Binary(e);
   }
 }
 
@@ -268,9 +298,8 @@ Val CodeGen::EmitCast(const Expr& e) {
   } else if (e->dtype == DType::kInt64) {
     r = from == DType::kFloat32 ? b_.CreateFPToSI(a.v, to) : b_.CreateZExt(a.v, to);
   } else {
-    r = from == DType::kFloat32
-            ? b_.CreateFCmpUNE(a.v, llvm::Constant::getNullValue(a.v->getType()))
-            : b_.CreateICmpNE(a.v, llvm::Constant::getNullValue(a.v->getType()));
+    r = from == DType::kFloat32 ? b_.CreateFCmpUNE(a.v, llvm::Constant::getNullValue(a.v->getType()))
+                                : b_.CreateICmpNE(a.v, llvm::Constant::getNullValue(a.v->getType()));
   }
   return {r, a.vec};
 }
@@ -315,9 +344,7 @@ Val CodeGen::EmitSelect(const Expr& e) {
   return {phi, vec};
 }
 
-std::string PrepackName(const std::string& name, size_t i) {
-  return name + "_prepack" + std::to_string(i);
-}
+std::string PrepackName(const std::string& name, size_t i) { return name + "_prepack" + std::to_string(i); }
 
 StatusOr<std::unique_ptr<llvm::Module>> EmitModule(const LoweredFunc& f, llvm::LLVMContext& ctx,
                                                    llvm::TargetMachine& tm, const CodegenOptions& options) {

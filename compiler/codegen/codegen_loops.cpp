@@ -1,8 +1,8 @@
 // CodeGen (internal/codegen_class.h): statements, conditionals, allocations and loops:
 // serial, unrolled, vectorized and parallel (outlined bodies run by pt_parallel_for).
-#include "compiler/codegen/internal/codegen_class.h"
-
 #include <algorithm>
+
+#include "compiler/codegen/internal/codegen_class.h"
 
 namespace priortune::compiler::internal {
 
@@ -12,16 +12,31 @@ void CodeGen::EmitStmt(const Stmt& s) {
     case StmtKind::kSeq:
       for (const auto& c : s->seq) EmitStmt(c);
       return;
-    case StmtKind::kStore: EmitStore(s); return;
-    case StmtKind::kIf: EmitIf(s); return;
-    case StmtKind::kAllocate: EmitAllocate(s); return;
+    case StmtKind::kStore:
+      EmitStore(s);
+      return;
+    case StmtKind::kIf:
+      EmitIf(s);
+      return;
+    case StmtKind::kAllocate:
+      EmitAllocate(s);
+      return;
     case StmtKind::kFor:
       switch (s->for_kind) {
-        case ForKind::kSerial: EmitSerialFor(s); return;
-        case ForKind::kUnrolled: EmitUnrolledFor(s); return;
-        case ForKind::kVectorized: EmitVectorFor(s); return;
+        case ForKind::kSerial:
+          EmitSerialFor(s);
+          return;
+        case ForKind::kUnrolled:
+          EmitUnrolledFor(s);
+          return;
+        case ForKind::kVectorized:
+          EmitVectorFor(s);
+          return;
         case ForKind::kParallel:
-          if (lane_var_ || in_parallel_) EmitSerialFor(s); else EmitParallelFor(s);
+          if (lane_var_ || in_parallel_)
+            EmitSerialFor(s);
+          else
+            EmitParallelFor(s);
           return;
       }
   }
@@ -79,8 +94,7 @@ void CodeGen::EmitAllocate(const Stmt& s) {
 
 void CodeGen::PushRange(const Stmt& s) {
   int64_t mn, ext;
-  if (IsConstInt(s->min, &mn) && IsConstInt(s->extent, &ext))
-    ranges_[s->var.get()] = {mn, mn + ext - 1};
+  if (IsConstInt(s->min, &mn) && IsConstInt(s->extent, &ext)) ranges_[s->var.get()] = {mn, mn + ext - 1};
 }
 
 void CodeGen::EmitLoop(const Stmt& s, llvm::Value* begin, llvm::Value* end) {
@@ -190,11 +204,10 @@ CodeGen::ParallelClosure CodeGen::CaptureScope(llvm::Value* loop_min) {
 }
 
 llvm::Function* CodeGen::EmitParallelBody(const Stmt& s, const ParallelClosure& c) {
-  auto* body_ty = llvm::FunctionType::get(
-      b_.getVoidTy(), {b_.getInt64Ty(), b_.getInt64Ty(), b_.getPtrTy(), b_.getInt64Ty()}, false);
-  llvm::Function* body = llvm::Function::Create(
-      body_ty, llvm::Function::InternalLinkage,
-      name_ + "_par" + std::to_string(parallel_count_++), &mod_);
+  auto* body_ty = llvm::FunctionType::get(b_.getVoidTy(),
+                                          {b_.getInt64Ty(), b_.getInt64Ty(), b_.getPtrTy(), b_.getInt64Ty()}, false);
+  llvm::Function* body = llvm::Function::Create(body_ty, llvm::Function::InternalLinkage,
+                                                name_ + "_par" + std::to_string(parallel_count_++), &mod_);
   SetAttributes(body);
   // Emit the outlined function with its own scope.
   llvm::Function* saved_fn = fn_;
@@ -215,7 +228,7 @@ llvm::Function* CodeGen::EmitParallelBody(const Stmt& s, const ParallelClosure& 
   llvm::Value* inner_min = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(c.type, cl, c.min_field));
   kctx_ = b_.CreateLoad(b_.getPtrTy(), b_.CreateStructGEP(c.type, cl, c.ctx_field));
   fail_flag_ = b_.CreateStructGEP(c.type, cl, c.fail_field);
-  ws_base_ = nullptr;  // everything allocated in here is in the chunk's slot
+  ws_base_ = nullptr;                           // everything allocated in here is in the chunk's slot
   for (size_t d = 0; d < loops_.size(); ++d) {  // the enclosing loops' values, for reports
     auto it = vars_.find(loops_[d]);
     if (it != vars_.end() && !it->second.vec) NoteLoop(d, it->second.v);
@@ -253,14 +266,14 @@ void CodeGen::EmitParallelFor(const Stmt& s) {
   const ParallelClosure closure = CaptureScope(mn.v);
   llvm::Function* body = EmitParallelBody(s, closure);
   llvm::FunctionCallee pfor = mod_.getOrInsertFunction(
-      "pt_parallel_for",
-      llvm::FunctionType::get(b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()},
-                              false));
+      "pt_parallel_for", llvm::FunctionType::get(
+                             b_.getInt32Ty(), {b_.getPtrTy(), b_.getPtrTy(), b_.getInt64Ty(), b_.getInt64Ty()}, false));
   // At most as many chunks as the workspace has slots for.
   llvm::Value* slots = b_.CreateLoad(b_.getInt64Ty(), b_.CreateStructGEP(CtxType(), kctx_, 1), "slots");
   b_.CreateCall(pfor, {body, closure.value, ext.v, slots});
   if (options_.check_bounds) {
-    llvm::Value* failed = b_.CreateLoad(b_.getInt32Ty(), b_.CreateStructGEP(closure.type, closure.value, closure.fail_field));
+    llvm::Value* failed =
+        b_.CreateLoad(b_.getInt32Ty(), b_.CreateStructGEP(closure.type, closure.value, closure.fail_field));
     llvm::BasicBlock* cont = llvm::BasicBlock::Create(ctx_, "par.ok", fn_);
     b_.CreateCondBr(b_.CreateICmpNE(failed, b_.getInt32(0)), ReturnFailed(), cont);
     b_.SetInsertPoint(cont);

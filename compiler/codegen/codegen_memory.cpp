@@ -1,8 +1,8 @@
 // CodeGen (internal/codegen_class.h): loads and stores, scalar, vector, strided, gathered
 // and masked, and the bounds checks of a bounds-checked kernel.
-#include "compiler/codegen/internal/codegen_class.h"
-
 #include <algorithm>
+
+#include "compiler/codegen/internal/codegen_class.h"
 
 namespace priortune::compiler::internal {
 
@@ -41,7 +41,7 @@ void CodeGen::NoteLoop(size_t depth, llvm::Value* value) {
 }
 
 void CodeGen::CheckAccess(const Buffer& buf, const Expr& proof, llvm::Value* idx, bool vec, llvm::Value* active,
-                 bool is_store) {
+                          bool is_store) {
   if (!options_.check_bounds) return;
   if (auto r = IndexRange(proof, ranges_); r && r->first >= 0 && r->second < buf->size) return;
   llvm::Value* n = b_.getInt64(buf->size);
@@ -245,10 +245,10 @@ Val CodeGen::EmitLoad(const Expr& e) {
     for (int64_t i = 0; i < lanes_; ++i) pick.push_back(static_cast<int>(i * k));
     for (int64_t j = 0; j < wide_lanes; ++j)
       spread.push_back(j % k == 0 ? static_cast<int>(j / k) : static_cast<int>(lanes_));
-    llvm::Value* lane_mask = mask_ ? mask_ : llvm::Constant::getAllOnesValue(
-                                                 llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_));
-    llvm::Value* wide_mask = b_.CreateShuffleVector(
-        lane_mask, llvm::Constant::getNullValue(lane_mask->getType()), spread);
+    llvm::Value* lane_mask =
+        mask_ ? mask_ : llvm::Constant::getAllOnesValue(llvm::FixedVectorType::get(b_.getInt1Ty(), lanes_));
+    llvm::Value* wide_mask =
+        b_.CreateShuffleVector(lane_mask, llvm::Constant::getNullValue(lane_mask->getType()), spread);
     llvm::Value* lane0 = LaneBase(e->a);
     CheckAccess(e->buffer, Simplify(e->a, ranges_), LaneIndices(lane0, k), true, mask_, false);
     llvm::Value* ptr = Address(et, base, lane0, false);
@@ -267,8 +267,7 @@ Val CodeGen::EmitLoad(const Expr& e) {
   Val idx = EmitExpr(e->a);
   CheckAccess(e->buffer, e->a, AsVec(idx), true, mask_, false);
   llvm::Value* ptrs = Address(et, base, AsVec(idx), !mask_);
-  return {b_.CreateMaskedGather(vt, ptrs, llvm::Align(4), Mask(), llvm::Constant::getNullValue(vt)),
-          true};
+  return {b_.CreateMaskedGather(vt, ptrs, llvm::Align(4), Mask(), llvm::Constant::getNullValue(vt)), true};
 }
 
 void CodeGen::EmitStore(const Stmt& s) {

@@ -214,15 +214,15 @@ StatusOr<std::unique_ptr<Jit>> Jit::Create(const Target& target) {
   auto& es = impl->lljit->getExecutionSession();
   llvm::orc::SymbolMap runtime;
   auto add = [&](const char* name, void* addr) {
-    runtime[es.intern(name)] = llvm::JITEvaluatedSymbol(
-        llvm::pointerToJITTargetAddress(addr), llvm::JITSymbolFlags::Exported);
+    runtime[es.intern(name)] =
+        llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(addr), llvm::JITSymbolFlags::Exported);
   };
   add("pt_parallel_for", reinterpret_cast<void*>(&pt_parallel_for));
   add("pt_bounds_violation", reinterpret_cast<void*>(&pt_bounds_violation));
   if (auto err = jd.define(llvm::orc::absoluteSymbols(std::move(runtime))))
     return Internal("cannot define runtime symbols: " + ErrorText(std::move(err)));
-  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-      impl->lljit->getDataLayout().getGlobalPrefix());
+  auto gen =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(impl->lljit->getDataLayout().getGlobalPrefix());
   if (!gen) return Internal("cannot search process symbols: " + ErrorText(gen.takeError()));
   jd.addGenerator(std::move(*gen));
   return std::unique_ptr<Jit>(new Jit(std::move(impl)));
@@ -272,8 +272,7 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f, const CompileOptions& option
   }
   auto& jd = impl_->lljit->getMainJITDylib();
   auto tracker = jd.createResourceTracker();
-  if (auto err = impl_->lljit->addIRModule(
-          tracker, llvm::orc::ThreadSafeModule(std::move(mod), std::move(ctx))))
+  if (auto err = impl_->lljit->addIRModule(tracker, llvm::orc::ThreadSafeModule(std::move(mod), std::move(ctx))))
     return Internal("JIT rejected module " + named.name + ": " + ErrorText(std::move(err)));
   auto state = std::make_shared<KernelState>();
   state->tracker = std::move(tracker);  // released with the state, also on failure
@@ -295,16 +294,15 @@ StatusOr<Kernel> Jit::Compile(const LoweredFunc& f, const CompileOptions& option
     PT_ASSIGN_OR_RETURN(Entry e, lookup(internal::PrepackName(named.name, i)));
     state->prepacks.push_back({f.prepacks[i].arg, elems * ElementBytes(p.args[1].dtype), e});
   }
-  state->compile_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  state->compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   Kernel k;
   k.state_ = std::move(state);
   return k;
 }
 
 namespace {
-Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType type,
-                 const Target& target, const CompileOptions& options) {
+Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType type, const Target& target,
+                 const CompileOptions& options) {
   PT_ASSIGN_OR_RETURN(auto tm, TargetMachineFor(target, /*pic=*/true));
   llvm::LLVMContext ctx;
   PT_ASSIGN_OR_RETURN(auto mod, internal::EmitModule(f, ctx, *tm, CodegenOptionsFor(target, options)));
@@ -315,15 +313,14 @@ Status WriteCode(const LoweredFunc& f, llvm::raw_pwrite_stream& os, CodeFileType
   }
   llvm::legacy::PassManager pm;
   auto ft = type == CodeFileType::kObject ? llvm::CGFT_ObjectFile : llvm::CGFT_AssemblyFile;
-  if (tm->addPassesToEmitFile(pm, os, nullptr, ft))
-    return Internal("the target cannot emit this file type");
+  if (tm->addPassesToEmitFile(pm, os, nullptr, ft)) return Internal("the target cannot emit this file type");
   pm.run(*mod);
   return OkStatus();
 }
 }  // namespace
 
-Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type,
-                    const Target& target, const CompileOptions& options) {
+Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type, const Target& target,
+                    const CompileOptions& options) {
   std::error_code ec;
   llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_None);
   if (ec) return InvalidArgument("cannot open " + path + " for writing: " + ec.message());

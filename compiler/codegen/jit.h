@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
+#include "compiler/codegen/runtime.h"
 #include "compiler/ir/lower.h"
 #include "compiler/ir/memory_plan.h"
-#include "compiler/codegen/runtime.h"
 #include "compiler/support/status.h"
 #include "compiler/target/target.h"
 
@@ -46,9 +46,9 @@ class PreparedArgs {
 
  private:
   friend class Kernel;
-  std::vector<void*> ptrs_;   // the main function's arguments
+  std::vector<void*> ptrs_;  // the main function's arguments
   std::vector<int64_t> bytes_;
-  std::vector<void*> owned_;  // packed buffers, freed with pt_free
+  std::vector<void*> owned_;   // packed buffers, freed with pt_free
   void* workspace_ = nullptr;  // freed with pt_free
   int64_t slots_ = 1;
 };
@@ -117,8 +117,8 @@ enum class CodeFileType { kObject, kAssembly, kLLVMIR };
 // for any x86-64 target, whether or not this host can run it. Code is position
 // independent (an object may go into a shared library). Object files reference
 // pt_parallel_for and pt_bounds_violation from runtime.h.
-Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type,
-                    const Target& target, const CompileOptions& options = {});
+Status EmitCodeFile(const LoweredFunc& f, const std::string& path, CodeFileType type, const Target& target,
+                    const CompileOptions& options = {});
 // The same as text (assembly or LLVM IR), for tests and --dump.
 StatusOr<std::string> EmitCodeText(const LoweredFunc& f, CodeFileType type, const Target& target,
                                    const CompileOptions& options = {});

@@ -93,9 +93,7 @@ class ThreadPool {
       }
       if (g == seen) {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] {
-          return generation_.load(std::memory_order_acquire) != seen || stop_.load();
-        });
+        cv_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || stop_.load(); });
         g = generation_.load(std::memory_order_acquire);
       }
       if (stop_.load()) return;
@@ -138,9 +136,8 @@ ThreadPool& Pool() {
 }  // namespace
 
 std::string DescribeBoundsError(const pt_bounds_error& e) {
-  std::string s = std::string(e.is_store ? "store to " : "load of ") + (e.buffer ? e.buffer : "?") +
-                  " at flat index " + std::to_string(e.index) + ", outside its " + std::to_string(e.extent) +
-                  " elements";
+  std::string s = std::string(e.is_store ? "store to " : "load of ") + (e.buffer ? e.buffer : "?") + " at flat index " +
+                  std::to_string(e.index) + ", outside its " + std::to_string(e.extent) + " elements";
   if (e.nloops > 0 && e.loops) {
     s += ", at loops ";
     std::string names = e.loops;

@@ -19,7 +19,7 @@ typedef struct pt_bounds_error {
   int32_t violated;  // 0 until a violation; set once (the first one wins)
   int32_t is_store;
   int32_t nloops;
-  int32_t claimed;   // internal: taken by the first violation, before it is filled in
+  int32_t claimed;     // internal: taken by the first violation, before it is filled in
   const char* buffer;  // the buffer's name (static storage of the kernel's code)
   const char* loops;   // the enclosing loops, outermost first, comma-separated (ditto)
   int64_t index;       // the flat element index
@@ -30,8 +30,8 @@ typedef struct pt_bounds_error {
 // A checked access of a kernel, in the table its code holds.
 typedef struct pt_bounds_site {
   const char* buffer;
-  const char* loops;   // the enclosing loops, outermost first, comma-separated
-  int64_t extent;      // the buffer's elements
+  const char* loops;  // the enclosing loops, outermost first, comma-separated
+  int64_t extent;     // the buffer's elements
   int32_t is_store;
   int32_t nloops;      // at most PT_BOUNDS_MAX_LOOPS (the innermost ones)
   int32_t lane_loop;   // which of them is the vectorized loop (its value is lane 0's), -1: none
@@ -48,8 +48,8 @@ typedef struct pt_kernel_ctx {
 // thread and at most `max_slots` of them; `slot` numbers the chunks from 0. Returns when
 // all are done. Thread-safe; a call from inside a parallel region, or while another
 // thread owns the pool, runs serially on the caller (slot 0).
-int pt_parallel_for(void (*fn)(int64_t begin, int64_t end, void* closure, int64_t slot), void* closure,
-                    int64_t n, int64_t max_slots);
+int pt_parallel_for(void (*fn)(int64_t begin, int64_t end, void* closure, int64_t slot), void* closure, int64_t n,
+                    int64_t max_slots);
 // Called by a bounds-checked kernel before it returns 1: `index` at `site` in vector lane
 // `lane`, with the kernel's loop-position array. Thread-safe.
 void pt_bounds_violation(pt_kernel_ctx* ctx, const pt_bounds_site* site, int64_t index, int64_t lane,

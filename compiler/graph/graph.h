@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "compiler/support/status.h"
 #include "compiler/ops/workload.h"
+#include "compiler/support/status.h"
 
 namespace priortune::compiler {
 
@@ -23,8 +23,8 @@ enum class GraphOp : uint8_t {
   kDepthwiseConv2d,  // groups == channels == output channels
   kDense,            // Gemm / MatMul of a [N, K] activation with a constant [K, M] weight
   kRelu,
-  kClip,             // min/max attributes (ReLU6 when 0 and 6)
-  kAdd,              // elementwise, same shapes (a residual)
+  kClip,  // min/max attributes (ReLU6 when 0 and 6)
+  kAdd,   // elementwise, same shapes (a residual)
   kMaxPool,
   kAveragePool,
   kGlobalAveragePool,  // also ReduceMean over H and W
@@ -51,7 +51,7 @@ struct GraphNode {
   // weight [K, M], the bias [M] (and the residual). kBatchNorm: the input, scale, shift.
   int64_t kernel = 1, stride = 1, pad = 0;
   float clip_min = 0, clip_max = 0;
-  int64_t axis = 1;  // kFlatten, kSoftmax
+  int64_t axis = 1;                  // kFlatten, kSoftmax
   std::optional<Workload> workload;  // the tunable nodes; its epilogue says what is fused
   bool folded_batchnorm = false;     // a BatchNormalization was folded into this conv
   std::vector<std::string> fused;    // the nodes fused into this one's epilogue (their names)
@@ -93,9 +93,9 @@ StatusOr<std::vector<float>> RunGraphReference(const Graph& graph, const std::ve
 // The distinct tunable workloads of a graph, most FLOPs first.
 struct GraphTask {
   Workload workload;
-  int count = 0;            // nodes with this workload
-  double flops = 0;         // of all those nodes
-  double flop_share = 0;    // of the model's tunable FLOPs
+  int count = 0;          // nodes with this workload
+  double flops = 0;       // of all those nodes
+  double flop_share = 0;  // of the model's tunable FLOPs
 };
 std::vector<GraphTask> ExtractTasks(const Graph& graph);
 

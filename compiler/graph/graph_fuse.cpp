@@ -38,12 +38,12 @@ void FuseEpilogues(Graph& g) {
       const size_t j = static_cast<size_t>(r[0]);
       GraphNode& c = g.nodes[j];
       const bool activated = w.relu || w.relu6;
-      if (c.op == GraphOp::kAdd && !w.residual && !activated && c.inputs.size() == 2 &&
-          c.inputs[0] != c.inputs[1]) {
+      if (c.op == GraphOp::kAdd && !w.residual && !activated && c.inputs.size() == 2 && c.inputs[0] != c.inputs[1]) {
         const std::string other = c.inputs[0] == out ? c.inputs[1] : c.inputs[0];
         if (g.tensors.at(other).shape != g.tensors.at(out).shape) break;
         n.inputs.push_back(other);
-        for (auto& x : readers[other]) if (x == static_cast<int64_t>(j)) x = static_cast<int64_t>(i);
+        for (auto& x : readers[other])
+          if (x == static_cast<int64_t>(j)) x = static_cast<int64_t>(i);
         w.residual = true;
       } else if (c.op == GraphOp::kRelu && !activated) {
         w.relu = true;

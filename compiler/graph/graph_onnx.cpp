@@ -42,8 +42,8 @@ std::vector<int64_t> AttrInts(const onnx::NodeProto& n, const std::string& name)
 
 // A tensor's values, from the typed field or from raw little-endian bytes.
 template <typename T, typename Field>
-Status ReadValues(const onnx::TensorProto& t, const Field& typed, int64_t n, const std::string& where,
-                  const char* what, std::vector<T>& out) {
+Status ReadValues(const onnx::TensorProto& t, const Field& typed, int64_t n, const std::string& where, const char* what,
+                  std::vector<T>& out) {
   if (typed.size() > 0) {
     out.assign(typed.begin(), typed.end());
     return OkStatus();
@@ -144,9 +144,10 @@ class Importer {
   }
   // Square kernel, equal strides, symmetric equal pads, dilation 1: what the templates take.
   Status Window(const onnx::NodeProto& n, int64_t kh, int64_t kw, GraphNode& g) {
-    std::vector<int64_t> strides = AttrInts(n, "strides"), pads = AttrInts(n, "pads"),
-                         dil = AttrInts(n, "dilations");
-    if (kh != kw) return InvalidArgument(Where(n) + ": a " + std::to_string(kh) + "x" + std::to_string(kw) + " kernel (only square kernels)");
+    std::vector<int64_t> strides = AttrInts(n, "strides"), pads = AttrInts(n, "pads"), dil = AttrInts(n, "dilations");
+    if (kh != kw)
+      return InvalidArgument(Where(n) + ": a " + std::to_string(kh) + "x" + std::to_string(kw) +
+                             " kernel (only square kernels)");
     for (int64_t d : dil)
       if (d != 1) return InvalidArgument(Where(n) + ": dilation " + std::to_string(d) + " (only 1)");
     if (!strides.empty() && (strides.size() != 2 || strides[0] != strides[1]))
@@ -208,7 +209,8 @@ class Importer {
       Out(std::move(g), xs);
       return OkStatus();
     }
-    return InvalidArgument(Where(n) + ": operator not supported (supported: Conv, BatchNormalization, Gemm, MatMul, "
+    return InvalidArgument(Where(n) +
+                           ": operator not supported (supported: Conv, BatchNormalization, Gemm, MatMul, "
                            "Relu, Clip, Add, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, "
                            "Flatten, Reshape to [N, -1], Softmax, Constant, Identity, Dropout)");
   }
@@ -221,7 +223,8 @@ class Importer {
     for (int i = 1; i <= 2 && i < n.input_size(); ++i) {
       if (n.input(i).empty()) continue;
       PT_ASSIGN_OR_RETURN(const GraphTensor* b, In(n, i));
-      if (!b->constant || b->data.size() != 1) return InvalidArgument(Where(n) + ": min and max must be constant scalars");
+      if (!b->constant || b->data.size() != 1)
+        return InvalidArgument(Where(n) + ": min and max must be constant scalars");
       (i == 1 ? g.clip_min : g.clip_max) = b->data[0];
     }
     g.inputs.resize(1);
@@ -283,7 +286,8 @@ class Importer {
     PT_ASSIGN_OR_RETURN(const GraphTensor* x, In(n, 0));
     PT_ASSIGN_OR_RETURN(const GraphTensor* w, In(n, 1));
     if (x->shape.size() != 4) return InvalidArgument(Where(n) + ": input is not NCHW");
-    if (!w->constant || w->shape.size() != 4) return InvalidArgument(Where(n) + ": the weight must be a constant OIHW tensor");
+    if (!w->constant || w->shape.size() != 4)
+      return InvalidArgument(Where(n) + ": the weight must be a constant OIHW tensor");
     int64_t groups = AttrInt(n, "group", 1);
     int64_t c = x->shape[1], o = w->shape[0];
     GraphNode g = Make(n, groups == 1 ? GraphOp::kConv2d : GraphOp::kDepthwiseConv2d);
@@ -366,7 +370,8 @@ class Importer {
     for (auto& g : graph_.nodes)
       if (g.outputs[0] == in && (g.op == GraphOp::kConv2d || g.op == GraphOp::kDepthwiseConv2d)) conv = &g;
     if (!conv || readers_[n.input(0)] != 1)
-      return InvalidArgument(Where(n) + ": only a BatchNormalization right after a Conv whose output nothing else reads "
+      return InvalidArgument(Where(n) +
+                             ": only a BatchNormalization right after a Conv whose output nothing else reads "
                              "(it is folded into the convolution)");
     GraphTensor& w = graph_.tensors[conv->inputs[1]];
     GraphTensor& b = graph_.tensors[conv->inputs[2]];
@@ -393,10 +398,12 @@ class Importer {
     PT_ASSIGN_OR_RETURN(const GraphTensor* a, In(n, 0));
     PT_ASSIGN_OR_RETURN(const GraphTensor* w, In(n, 1));
     if (a->shape.size() != 2) return InvalidArgument(Where(n) + ": the activation must be [N, K]");
-    if (!w->constant || w->shape.size() != 2) return InvalidArgument(Where(n) + ": the weight must be a constant 2-D tensor");
+    if (!w->constant || w->shape.size() != 2)
+      return InvalidArgument(Where(n) + ": the weight must be a constant 2-D tensor");
     bool trans_a = AttrInt(n, "transA", 0) != 0, trans_b = AttrInt(n, "transB", 0) != 0;
     if (trans_a) return InvalidArgument(Where(n) + ": transA 1");
-    if (AttrFloat(n, "alpha", 1) != 1 || AttrFloat(n, "beta", 1) != 1) return InvalidArgument(Where(n) + ": alpha and beta must be 1");
+    if (AttrFloat(n, "alpha", 1) != 1 || AttrFloat(n, "beta", 1) != 1)
+      return InvalidArgument(Where(n) + ": alpha and beta must be 1");
     int64_t k = a->shape[1], m = trans_b ? w->shape[0] : w->shape[1];
     if ((trans_b ? w->shape[1] : w->shape[0]) != k)
       return InvalidArgument(Where(n) + ": weight does not match K = " + std::to_string(k));
@@ -443,7 +450,8 @@ int64_t GraphTensor::elements() const {
 
 StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name, const ImportOptions& options) {
   onnx::ModelProto model;
-  if (!model.ParseFromString(bytes)) return Status(StatusCode::kDataLoss, name + ": not an ONNX model (protobuf parse failed)");
+  if (!model.ParseFromString(bytes))
+    return Status(StatusCode::kDataLoss, name + ": not an ONNX model (protobuf parse failed)");
   Importer importer(options);
   auto g = importer.Run(model);
   if (!g.ok()) return Status(g.status().code(), name + ": " + g.status().message());

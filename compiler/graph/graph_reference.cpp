@@ -135,8 +135,12 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
   const std::vector<float>* residual = n.workload && n.workload->residual ? &get(n.inputs[3]) : nullptr;
   switch (n.op) {
     case GraphOp::kConv2d:
-    case GraphOp::kDepthwiseConv2d: Conv(n, g, x, residual, y); break;
-    case GraphOp::kDense: Dense(n, g, x, residual, y); break;
+    case GraphOp::kDepthwiseConv2d:
+      Conv(n, g, x, residual, y);
+      break;
+    case GraphOp::kDense:
+      Dense(n, g, x, residual, y);
+      break;
     case GraphOp::kRelu:
       y = x;
       for (auto& e : y) e = std::max(e, 0.0f);
@@ -152,11 +156,21 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
       break;
     }
     case GraphOp::kMaxPool:
-    case GraphOp::kAveragePool: Pool(n, g, x, y); break;
-    case GraphOp::kGlobalAveragePool: GlobalAveragePool(xs, x, y); break;
-    case GraphOp::kBatchNorm: BatchNorm(n, g, x, y); break;
-    case GraphOp::kFlatten: y = x; break;
-    case GraphOp::kSoftmax: Softmax(xs.back(), x, y); break;
+    case GraphOp::kAveragePool:
+      Pool(n, g, x, y);
+      break;
+    case GraphOp::kGlobalAveragePool:
+      GlobalAveragePool(xs, x, y);
+      break;
+    case GraphOp::kBatchNorm:
+      BatchNorm(n, g, x, y);
+      break;
+    case GraphOp::kFlatten:
+      y = x;
+      break;
+    case GraphOp::kSoftmax:
+      Softmax(xs.back(), x, y);
+      break;
   }
 }
 

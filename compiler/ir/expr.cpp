@@ -2,26 +2,33 @@
 
 #include <sstream>
 
-#include "compiler/support/status.h"
 #include "compiler/ir/tensor.h"  // OperationNode, for printing reads
+#include "compiler/support/status.h"
 
 namespace priortune::compiler {
 
 const char* DTypeName(DType t) {
   switch (t) {
-    case DType::kFloat32: return "float32";
-    case DType::kInt64: return "int64";
-    case DType::kBool: return "bool";
+    case DType::kFloat32:
+      return "float32";
+    case DType::kInt64:
+      return "int64";
+    case DType::kBool:
+      return "bool";
   }
   return "?";
 }
 
 const char* ForKindName(ForKind k) {
   switch (k) {
-    case ForKind::kSerial: return "for";
-    case ForKind::kParallel: return "parallel";
-    case ForKind::kVectorized: return "vectorized";
-    case ForKind::kUnrolled: return "unrolled";
+    case ForKind::kSerial:
+      return "for";
+    case ForKind::kParallel:
+      return "parallel";
+    case ForKind::kVectorized:
+      return "vectorized";
+    case ForKind::kUnrolled:
+      return "unrolled";
   }
   return "?";
 }
@@ -84,8 +91,8 @@ Expr Binary(ExprKind kind, Expr a, Expr b) {
   PT_CHECK(a.get() != nullptr && b.get() != nullptr, "null operand");
   Promote(a, b);
   if (a->dtype != b->dtype) {
-    Fatal(std::string("operand types differ: ") + DTypeName(a->dtype) + " vs " +
-          DTypeName(b->dtype) + " in " + ToString(a) + " and " + ToString(b));
+    Fatal(std::string("operand types differ: ") + DTypeName(a->dtype) + " vs " + DTypeName(b->dtype) + " in " +
+          ToString(a) + " and " + ToString(b));
   }
   DType t = a->dtype;
   if (IsComparison(kind) || kind == ExprKind::kAnd || kind == ExprKind::kOr) t = DType::kBool;
@@ -176,16 +183,21 @@ bool ExprEqual(const Expr& a, const Expr& b) {
   if (!a || !b) return false;
   if (a->kind != b->kind || a->dtype != b->dtype) return false;
   switch (a->kind) {
-    case ExprKind::kIntImm: return a->int_value == b->int_value;
-    case ExprKind::kFloatImm: return a->float_value == b->float_value;
-    case ExprKind::kVar: return false;  // identity compared above
+    case ExprKind::kIntImm:
+      return a->int_value == b->int_value;
+    case ExprKind::kFloatImm:
+      return a->float_value == b->float_value;
+    case ExprKind::kVar:
+      return false;  // identity compared above
     case ExprKind::kTensorRead:
       if (a->op != b->op || a->args.size() != b->args.size()) return false;
       for (size_t i = 0; i < a->args.size(); ++i)
         if (!ExprEqual(a->args[i], b->args[i])) return false;
       return true;
-    case ExprKind::kLoad: return a->buffer == b->buffer && ExprEqual(a->a, b->a);
-    case ExprKind::kReduce: return false;
+    case ExprKind::kLoad:
+      return a->buffer == b->buffer && ExprEqual(a->a, b->a);
+    case ExprKind::kReduce:
+      return false;
     default:
       return ExprEqual(a->a, b->a) && ExprEqual(a->b, b->b) && ExprEqual(a->c, b->c);
   }
@@ -307,10 +319,11 @@ Stmt MutateStmtExprs(const Stmt& s, const std::function<Expr(const Expr&)>& fn) 
       return Seq(std::move(out));
     }
     case StmtKind::kIf:
-      return IfThenElse(m(s->cond), MutateStmtExprs(s->body, fn),
-                        MutateStmtExprs(s->else_body, fn));
-    case StmtKind::kStore: return Store(s->buffer, m(s->index), m(s->value));
-    case StmtKind::kAllocate: return Allocate(s->buffer, MutateStmtExprs(s->body, fn));
+      return IfThenElse(m(s->cond), MutateStmtExprs(s->body, fn), MutateStmtExprs(s->else_body, fn));
+    case StmtKind::kStore:
+      return Store(s->buffer, m(s->index), m(s->value));
+    case StmtKind::kAllocate:
+      return Allocate(s->buffer, MutateStmtExprs(s->body, fn));
   }
   return s;
 }
@@ -322,18 +335,30 @@ Stmt SubstituteStmt(const Stmt& s, const std::vector<std::pair<const ExprNode*, 
 namespace {
 const char* BinarySymbol(ExprKind k) {
   switch (k) {
-    case ExprKind::kAdd: return " + ";
-    case ExprKind::kSub: return " - ";
-    case ExprKind::kMul: return "*";
-    case ExprKind::kDiv: return "/";
-    case ExprKind::kMod: return " % ";
-    case ExprKind::kEQ: return " == ";
-    case ExprKind::kNE: return " != ";
-    case ExprKind::kLT: return " < ";
-    case ExprKind::kLE: return " <= ";
-    case ExprKind::kAnd: return " && ";
-    case ExprKind::kOr: return " || ";
-    default: return " ? ";
+    case ExprKind::kAdd:
+      return " + ";
+    case ExprKind::kSub:
+      return " - ";
+    case ExprKind::kMul:
+      return "*";
+    case ExprKind::kDiv:
+      return "/";
+    case ExprKind::kMod:
+      return " % ";
+    case ExprKind::kEQ:
+      return " == ";
+    case ExprKind::kNE:
+      return " != ";
+    case ExprKind::kLT:
+      return " < ";
+    case ExprKind::kLE:
+      return " <= ";
+    case ExprKind::kAnd:
+      return " && ";
+    case ExprKind::kOr:
+      return " || ";
+    default:
+      return " ? ";
   }
 }
 
@@ -344,11 +369,17 @@ void Print(std::ostream& os, const Expr& e) {
   }
   switch (e->kind) {
     case ExprKind::kIntImm:
-      if (e->dtype == DType::kBool) os << (e->int_value ? "true" : "false");
-      else os << e->int_value;
+      if (e->dtype == DType::kBool)
+        os << (e->int_value ? "true" : "false");
+      else
+        os << e->int_value;
       return;
-    case ExprKind::kFloatImm: os << e->float_value << "f"; return;
-    case ExprKind::kVar: os << e->name; return;
+    case ExprKind::kFloatImm:
+      os << e->float_value << "f";
+      return;
+    case ExprKind::kVar:
+      os << e->name;
+      return;
     case ExprKind::kMin:
     case ExprKind::kMax:
       os << (e->kind == ExprKind::kMin ? "min(" : "max(");
@@ -357,8 +388,15 @@ void Print(std::ostream& os, const Expr& e) {
       Print(os, e->b);
       os << ")";
       return;
-    case ExprKind::kNot: os << "!"; Print(os, e->a); return;
-    case ExprKind::kExp: os << "exp("; Print(os, e->a); os << ")"; return;
+    case ExprKind::kNot:
+      os << "!";
+      Print(os, e->a);
+      return;
+    case ExprKind::kExp:
+      os << "exp(";
+      Print(os, e->a);
+      os << ")";
+      return;
     case ExprKind::kSelect:
       os << "select(";
       Print(os, e->a);
@@ -368,7 +406,11 @@ void Print(std::ostream& os, const Expr& e) {
       Print(os, e->c);
       os << ")";
       return;
-    case ExprKind::kCast: os << DTypeName(e->dtype) << "("; Print(os, e->a); os << ")"; return;
+    case ExprKind::kCast:
+      os << DTypeName(e->dtype) << "(";
+      Print(os, e->a);
+      os << ")";
+      return;
     case ExprKind::kTensorRead:
       os << e->op->name << "(";
       for (size_t i = 0; i < e->args.size(); ++i) {
@@ -377,14 +419,17 @@ void Print(std::ostream& os, const Expr& e) {
       }
       os << ")";
       return;
-    case ExprKind::kLoad: os << e->buffer->name << "["; Print(os, e->a); os << "]"; return;
+    case ExprKind::kLoad:
+      os << e->buffer->name << "[";
+      Print(os, e->a);
+      os << "]";
+      return;
     case ExprKind::kReduce:
       os << "sum"
          << "(";
       Print(os, e->a);
       os << ", axes=[";
-      for (size_t i = 0; i < e->reduce_axes.size(); ++i)
-        os << (i ? ", " : "") << e->reduce_axes[i]->var->name;
+      for (size_t i = 0; i < e->reduce_axes.size(); ++i) os << (i ? ", " : "") << e->reduce_axes[i]->var->name;
       os << "])";
       return;
     default:

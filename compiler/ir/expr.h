@@ -49,10 +49,25 @@ class Expr {
 };
 
 enum class ExprKind : uint8_t {
-  kIntImm, kFloatImm, kVar,
-  kAdd, kSub, kMul, kDiv, kMod, kMin, kMax,  // Div and Mod on integers are floor division
-  kEQ, kNE, kLT, kLE, kAnd, kOr, kNot,
-  kSelect, kCast,
+  kIntImm,
+  kFloatImm,
+  kVar,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kMod,
+  kMin,
+  kMax,  // Div and Mod on integers are floor division
+  kEQ,
+  kNE,
+  kLT,
+  kLE,
+  kAnd,
+  kOr,
+  kNot,
+  kSelect,
+  kCast,
   kTensorRead,  // A(i, j) of a tensor, before lowering
   kLoad,        // buffer[flat index], after lowering
   kReduce,      // sum/max over reduction axes: only as the whole body of a compute
@@ -67,13 +82,13 @@ struct ExprNode {
   DType dtype;
   int64_t int_value = 0;
   double float_value = 0;
-  std::string name;                          // kVar
-  Expr a, b, c;                              // operands; kSelect: a ? b : c
-  std::vector<Expr> args;                    // kTensorRead indices
-  std::shared_ptr<const OperationNode> op;   // kTensorRead
-  Buffer buffer;                             // kLoad
-  ReduceKind reduce = ReduceKind::kSum;      // kReduce: a is the source
-  std::vector<IterVar> reduce_axes;          // kReduce
+  std::string name;                         // kVar
+  Expr a, b, c;                             // operands; kSelect: a ? b : c
+  std::vector<Expr> args;                   // kTensorRead indices
+  std::shared_ptr<const OperationNode> op;  // kTensorRead
+  Buffer buffer;                            // kLoad
+  ReduceKind reduce = ReduceKind::kSum;     // kReduce: a is the source
+  std::vector<IterVar> reduce_axes;         // kReduce
 };
 
 // Loop axis of a compute: a variable and its extent (the full extent of the tensor dim
@@ -136,13 +151,13 @@ const char* ForKindName(ForKind k);
 
 struct StmtNode {
   StmtKind kind;
-  Expr var, min, extent;     // kFor
+  Expr var, min, extent;  // kFor
   ForKind for_kind = ForKind::kSerial;
-  Expr cond;                 // kIf
-  Expr index, value;         // kStore
-  Buffer buffer;             // kStore, kAllocate
-  Stmt body, else_body;      // kFor, kIf (then = body), kAllocate
-  std::vector<Stmt> seq;     // kSeq
+  Expr cond;              // kIf
+  Expr index, value;      // kStore
+  Buffer buffer;          // kStore, kAllocate
+  Stmt body, else_body;   // kFor, kIf (then = body), kAllocate
+  std::vector<Stmt> seq;  // kSeq
 };
 
 Stmt For(Expr var, Expr min, Expr extent, ForKind kind, Stmt body);

@@ -58,8 +58,7 @@ class Lowerer {
     Stmt body = Seq(std::move(nests));
     for (auto it = infos_.rbegin(); it != infos_.rend(); ++it) {
       const auto& info = **it;
-      if (info.stage->attach_kind() == AttachKind::kRoot && !info.is_output)
-        body = Allocate(info.buffer, body);
+      if (info.stage->attach_kind() == AttachKind::kRoot && !info.is_output) body = Allocate(info.buffer, body);
     }
     body = PartitionLoops(Simplify(body));
     LoweredFunc f;
@@ -78,15 +77,12 @@ class Lowerer {
     for (const auto& t : sched_.outputs()) outputs.insert(t.op().get());
     for (const auto& t : args_) {
       if (!t) return InvalidArgument("null tensor among the function arguments");
-      if (arg_of_.count(t.op().get()))
-        return InvalidArgument("tensor " + t.name() + " is listed twice as an argument");
+      if (arg_of_.count(t.op().get())) return InvalidArgument("tensor " + t.name() + " is listed twice as an argument");
       bool out = outputs.count(t.op().get()) > 0;
       if (!t.op()->is_placeholder && !out)
-        return InvalidArgument("argument " + t.name() +
-                               " is neither an input placeholder nor an output");
+        return InvalidArgument("argument " + t.name() + " is neither an input placeholder nor an output");
       arg_of_[t.op().get()] = {t.name(), t.shape(), t.op()->dtype,
-                               MakeBuffer(t.name(), t.op()->dtype, t.size(), BufferScope::kArgument),
-                               out};
+                               MakeBuffer(t.name(), t.op()->dtype, t.size(), BufferScope::kArgument), out};
     }
     for (const auto& t : sched_.outputs())
       if (!arg_of_.count(t.op().get()))
@@ -98,7 +94,8 @@ class Lowerer {
       info->index = static_cast<int>(infos_.size());
       info->is_output = outputs.count(s->origin().get()) > 0;
       if (info->is_output && s->attach_kind() != AttachKind::kRoot)
-        return InvalidArgument("stage " + s->name() + " is an output: it cannot be inlined or "
+        return InvalidArgument("stage " + s->name() +
+                               " is an output: it cannot be inlined or "
                                "computed at another stage");
       info_of_[s->origin().get()] = info.get();
       infos_.push_back(std::move(info));
@@ -120,12 +117,10 @@ class Lowerer {
       if (s->attach_kind() != AttachKind::kAt) continue;
       const StageInfo* parent = info_of_.at(s->attach_stage()->origin().get());
       if (parent->stage->attach_kind() == AttachKind::kInline)
-        return InvalidArgument("compute_at of stage " + s->name() + ": stage " +
-                               parent->stage->name() + " is inlined");
-      if (std::find(info->consumers.begin(), info->consumers.end(), parent) ==
-          info->consumers.end())
-        return InvalidArgument("compute_at of stage " + s->name() + ": stage " +
-                               parent->stage->name() + " does not read it");
+        return InvalidArgument("compute_at of stage " + s->name() + ": stage " + parent->stage->name() + " is inlined");
+      if (std::find(info->consumers.begin(), info->consumers.end(), parent) == info->consumers.end())
+        return InvalidArgument("compute_at of stage " + s->name() + ": stage " + parent->stage->name() +
+                               " does not read it");
       if (info->consumers.size() != 1)
         return InvalidArgument("compute_at of stage " + s->name() +
                                ": it has more than one consumer; leave it at root (the default)");
@@ -141,8 +136,7 @@ class Lowerer {
       const Stage* st = sched_.Find(x->op.get());
       if (!st || st->attach_kind() != AttachKind::kInline) return x;
       std::vector<std::pair<const ExprNode*, Expr>> map;
-      for (size_t d = 0; d < st->op()->axes.size(); ++d)
-        map.emplace_back(st->op()->axes[d]->var.get(), x->args[d]);
+      for (size_t d = 0; d < st->op()->axes.size(); ++d) map.emplace_back(st->op()->axes[d]->var.get(), x->args[d]);
       return Substitute(InlinedBody(st), map);
     });
     inlined_[s] = body;
@@ -154,8 +148,7 @@ class Lowerer {
     std::vector<std::pair<const ExprNode*, Expr>> map;
     const auto& op = info.stage->op();
     for (size_t d = 0; d < op->axes.size(); ++d)
-      map.emplace_back(op->axes[d]->var.get(),
-                       info.region_min[d] + info.value.at(op->axes[d].get()));
+      map.emplace_back(op->axes[d]->var.get(), info.region_min[d] + info.value.at(op->axes[d].get()));
     for (const auto& r : op->reduce_axes) map.emplace_back(r->var.get(), info.value.at(r.get()));
     return map;
   }
@@ -163,8 +156,7 @@ class Lowerer {
   RangeMap LeafRanges(const StageInfo& info, size_t from) const {
     RangeMap ranges;
     const auto& leaves = info.stage->leaf_axes();
-    for (size_t p = from; p < leaves.size(); ++p)
-      ranges[leaves[p]->var.get()] = {0, info.ext.at(leaves[p].get()) - 1};
+    for (size_t p = from; p < leaves.size(); ++p) ranges[leaves[p]->var.get()] = {0, info.ext.at(leaves[p].get()) - 1};
     return ranges;
   }
 
@@ -228,9 +220,7 @@ class Lowerer {
       }
       first = false;
     });
-    if (first)
-      return Internal("bound inference: " + parent.stage->name() + " does not read " +
-                      s->name());
+    if (first) return Internal("bound inference: " + parent.stage->name() + " does not read " + s->name());
     for (size_t d = 0; d < rank; ++d) {
       if (full[d] || hi[d] - lo[d] + 1 >= op->shape[d]) continue;  // whole dim
       info.region_min[d] = Simplify(fixed[d] + IntImm(lo[d]));
@@ -262,8 +252,7 @@ class Lowerer {
       const auto& rel = *it;
       if (rel.kind == IterRelation::kSplit) {
         info.value[rel.parent.get()] =
-            info.value.at(rel.outer.get()) * IntImm(info.ext.at(rel.inner.get())) +
-            info.value.at(rel.inner.get());
+            info.value.at(rel.outer.get()) * IntImm(info.ext.at(rel.inner.get())) + info.value.at(rel.inner.get());
       } else {
         Expr f = info.value.at(rel.fused.get());
         int64_t ie = info.ext.at(rel.inner.get());
@@ -284,9 +273,9 @@ class Lowerer {
     info.buffer_shape = info.region_ext;
     int64_t size = 1;
     for (int64_t e : info.buffer_shape) size *= e;
-    info.buffer = compiler::MakeBuffer(
-        s->name(), s->op()->dtype, size,
-        s->attach_kind() == AttachKind::kRoot ? BufferScope::kGlobal : BufferScope::kLocal);
+    info.buffer =
+        compiler::MakeBuffer(s->name(), s->op()->dtype, size,
+                             s->attach_kind() == AttachKind::kRoot ? BufferScope::kGlobal : BufferScope::kLocal);
   }
 
   Expr LowerReads(const Expr& e) {
@@ -297,8 +286,7 @@ class Lowerer {
         auto a = arg_of_.find(x->op.get());
         if (a == arg_of_.end()) {
           if (status_.ok())
-            status_ = InvalidArgument("input " + x->op->name +
-                                      " is read but missing from the function arguments");
+            status_ = InvalidArgument("input " + x->op->name + " is read but missing from the function arguments");
           return IntImm(0);
         }
         return Load(a->second.buffer, Flatten(x->args, a->second.shape));
@@ -319,7 +307,7 @@ class Lowerer {
     std::vector<Guard> guards;
     Expr store_idx, value;
     bool reduction = false;
-    int r_pos = 0;  // the first reduction leaf (n: none)
+    int r_pos = 0;                                                    // the first reduction leaf (n: none)
     std::unordered_map<int, std::vector<const StageInfo*>> children;  // by the leaf they attach at
     Status err;
   };
@@ -471,8 +459,7 @@ void CollectConditions(const Stmt& s, RangeMap inner, std::vector<Condition>& ou
   switch (s->kind) {
     case StmtKind::kFor: {
       int64_t mn, ext;
-      if (IsConstInt(s->min, &mn) && IsConstInt(s->extent, &ext))
-        inner[s->var.get()] = {mn, mn + ext - 1};
+      if (IsConstInt(s->min, &mn) && IsConstInt(s->extent, &ext)) inner[s->var.get()] = {mn, mn + ext - 1};
       CollectConditions(s->body, inner, out);
       return;
     }
@@ -495,8 +482,11 @@ void CollectConditions(const Stmt& s, RangeMap inner, std::vector<Condition>& ou
       CollectConditions(s->else_body, inner, out);
       return;
     }
-    case StmtKind::kAllocate: CollectConditions(s->body, inner, out); return;
-    case StmtKind::kStore: return;
+    case StmtKind::kAllocate:
+      CollectConditions(s->body, inner, out);
+      return;
+    case StmtKind::kStore:
+      return;
   }
 }
 
@@ -527,7 +517,10 @@ Stmt Partition(const Stmt& s, RangeMap& ranges) {
           while (lo < hi) {
             int64_t mid = lo + (hi - lo + 1) / 2;
             probe[v] = {mn, mid};
-            if (ProvablyTrue(c.cond, probe)) lo = mid; else hi = mid - 1;
+            if (ProvablyTrue(c.cond, probe))
+              lo = mid;
+            else
+              hi = mid - 1;
           }
           if (lo < mx) split = std::min(split, lo + 1);
         }
@@ -551,8 +544,10 @@ Stmt Partition(const Stmt& s, RangeMap& ranges) {
     }
     case StmtKind::kIf:
       return IfThenElse(s->cond, Partition(s->body, ranges), Partition(s->else_body, ranges));
-    case StmtKind::kAllocate: return Allocate(s->buffer, Partition(s->body, ranges));
-    case StmtKind::kStore: return s;
+    case StmtKind::kAllocate:
+      return Allocate(s->buffer, Partition(s->body, ranges));
+    case StmtKind::kStore:
+      return s;
   }
   return s;
 }
@@ -564,8 +559,7 @@ Stmt PartitionLoops(const Stmt& s) {
   return Simplify(Partition(s, ranges));
 }
 
-StatusOr<LoweredFunc> Lower(const Schedule& schedule, const std::string& name,
-                            const std::vector<Tensor>& args) {
+StatusOr<LoweredFunc> Lower(const Schedule& schedule, const std::string& name, const std::vector<Tensor>& args) {
   Lowerer l(schedule, args);
   return l.Run(name);
 }

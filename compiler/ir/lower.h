@@ -45,8 +45,7 @@ struct LoweredPrepack {
 // InvalidArgument for a missing argument, an illegal attachment (compute_at to a stage
 // that does not consume it, inside a vectorized loop), nested vectorized or parallel
 // loops, or a vectorized loop wider than 64 lanes.
-StatusOr<LoweredFunc> Lower(const Schedule& schedule, const std::string& name,
-                            const std::vector<Tensor>& args);
+StatusOr<LoweredFunc> Lower(const Schedule& schedule, const std::string& name, const std::vector<Tensor>& args);
 
 // Splits loops at the point where conditions inside them become provably true, then
 // simplifies. Exposed for tests.

@@ -44,7 +44,8 @@ void Walk(const Stmt& s, bool in_parallel, bool in_vector, Enter& enter, Leave& 
       Walk(s->body, par, vec, enter, leave);
       return;
     }
-    case StmtKind::kStore: return;
+    case StmtKind::kStore:
+      return;
   }
 }
 
@@ -63,8 +64,7 @@ MemoryPlan PlanMemory(const Stmt& body, int64_t stack_limit_bytes) {
   // The stack first, smallest buffers first. Every alloca lives for the whole call.
   std::vector<const Site*> by_size;
   for (const auto& s : sites) by_size.push_back(&s);
-  std::stable_sort(by_size.begin(), by_size.end(),
-                   [](const Site* a, const Site* b) { return a->bytes < b->bytes; });
+  std::stable_sort(by_size.begin(), by_size.end(), [](const Site* a, const Site* b) { return a->bytes < b->bytes; });
   for (const Site* s : by_size) {
     BufferPlacement p;
     p.bytes = s->alloc->buffer->size * ElementBytes(s->alloc->buffer->dtype);

@@ -6,8 +6,7 @@
 
 namespace priortune::compiler {
 
-Stage::Stage(Schedule* schedule, Operation origin)
-    : schedule_(schedule), origin_(origin), op_(std::move(origin)) {
+Stage::Stage(Schedule* schedule, Operation origin) : schedule_(schedule), origin_(origin), op_(std::move(origin)) {
   ResetTo(op_);
 }
 
@@ -27,8 +26,7 @@ IterVar Stage::axis(size_t i) const {
 }
 
 IterVar Stage::reduce_axis(size_t i) const {
-  PT_CHECK(op_ && i < op_->reduce_axes.size(),
-           "stage has no reduction axis " + std::to_string(i));
+  PT_CHECK(op_ && i < op_->reduce_axes.size(), "stage has no reduction axis " + std::to_string(i));
   return op_->reduce_axes[i];
 }
 
@@ -41,13 +39,11 @@ bool Stage::Usable() const { return op_ != nullptr && schedule_->status().ok(); 
 
 bool Stage::CheckLeaf(const IterVar& iv, const char* primitive) {
   if (!iv) {
-    schedule_->Fail(InvalidArgument(std::string(primitive) + " on stage " + name() +
-                                    ": null axis"));
+    schedule_->Fail(InvalidArgument(std::string(primitive) + " on stage " + name() + ": null axis"));
     return false;
   }
   if (std::find(leaves_.begin(), leaves_.end(), iv) == leaves_.end()) {
-    schedule_->Fail(InvalidArgument(std::string(primitive) + " on stage " + name() + ": axis " +
-                                    iv->var->name +
+    schedule_->Fail(InvalidArgument(std::string(primitive) + " on stage " + name() + ": axis " + iv->var->name +
                                     " is not a current loop of this stage (already split or "
                                     "fused, or it belongs to another stage)"));
     return false;
@@ -56,22 +52,18 @@ bool Stage::CheckLeaf(const IterVar& iv, const char* primitive) {
 }
 
 std::pair<IterVar, IterVar> Stage::split(const IterVar& iv, int64_t factor) {
-  IterVar outer = MakeIterVar((iv ? iv->var->name : "?") + ".outer", 1,
-                              iv ? iv->kind : IterKind::kSpatial);
-  IterVar inner = MakeIterVar((iv ? iv->var->name : "?") + ".inner", 1,
-                              iv ? iv->kind : IterKind::kSpatial);
+  IterVar outer = MakeIterVar((iv ? iv->var->name : "?") + ".outer", 1, iv ? iv->kind : IterKind::kSpatial);
+  IterVar inner = MakeIterVar((iv ? iv->var->name : "?") + ".inner", 1, iv ? iv->kind : IterKind::kSpatial);
   if (!Usable() || !CheckLeaf(iv, "split")) return {outer, inner};
   if (factor <= 0) {
-    schedule_->Fail(InvalidArgument("split of axis " + iv->var->name + " of stage " + name() +
-                                    ": factor " + std::to_string(factor) +
-                                    " must be positive"));
+    schedule_->Fail(InvalidArgument("split of axis " + iv->var->name + " of stage " + name() + ": factor " +
+                                    std::to_string(factor) + " must be positive"));
     return {outer, inner};
   }
   // Extents recorded here are nominal (from the full tensor); lowering recomputes them
   // from the region a stage actually computes.
   int64_t inner_ext = std::min(factor, iv->extent);
-  outer = MakeIterVar(iv->var->name + ".outer", (iv->extent + inner_ext - 1) / inner_ext,
-                      iv->kind);
+  outer = MakeIterVar(iv->var->name + ".outer", (iv->extent + inner_ext - 1) / inner_ext, iv->kind);
   inner = MakeIterVar(iv->var->name + ".inner", inner_ext, iv->kind);
   relations_.push_back({IterRelation::kSplit, iv, outer, inner, nullptr, factor});
   auto pos = std::find(leaves_.begin(), leaves_.end(), iv);
@@ -87,18 +79,18 @@ IterVar Stage::fuse(const IterVar& outer, const IterVar& inner) {
   auto po = std::find(leaves_.begin(), leaves_.end(), outer);
   auto pi = std::find(leaves_.begin(), leaves_.end(), inner);
   if (pi != po + 1) {
-    schedule_->Fail(InvalidArgument("fuse on stage " + name() + ": " + outer->var->name +
-                                    " must be directly outside " + inner->var->name));
-    return fused;
-  }
-  if (outer->kind != inner->kind) {
-    schedule_->Fail(InvalidArgument("fuse on stage " + name() + ": cannot fuse spatial and "
-                                    "reduction axes " + outer->var->name + ", " +
+    schedule_->Fail(InvalidArgument("fuse on stage " + name() + ": " + outer->var->name + " must be directly outside " +
                                     inner->var->name));
     return fused;
   }
-  fused = MakeIterVar(outer->var->name + "." + inner->var->name + ".fused",
-                      outer->extent * inner->extent, outer->kind);
+  if (outer->kind != inner->kind) {
+    schedule_->Fail(InvalidArgument("fuse on stage " + name() +
+                                    ": cannot fuse spatial and "
+                                    "reduction axes " +
+                                    outer->var->name + ", " + inner->var->name));
+    return fused;
+  }
+  fused = MakeIterVar(outer->var->name + "." + inner->var->name + ".fused", outer->extent * inner->extent, outer->kind);
   relations_.push_back({IterRelation::kFuse, nullptr, outer, inner, fused, 0});
   *po = fused;
   leaves_.erase(pi);
@@ -111,15 +103,14 @@ void Stage::reorder(const std::vector<IterVar>& order) {
   for (const auto& iv : order) {
     if (!CheckLeaf(iv, "reorder")) return;
     if (!seen.insert(iv.get()).second) {
-      schedule_->Fail(InvalidArgument("reorder on stage " + name() + " lists axis " +
-                                      iv->var->name + " twice"));
+      schedule_->Fail(InvalidArgument("reorder on stage " + name() + " lists axis " + iv->var->name + " twice"));
       return;
     }
   }
   for (const auto& iv : leaves_) {
     if (!seen.count(iv.get())) {
-      schedule_->Fail(InvalidArgument("reorder on stage " + name() + " drops axis " +
-                                      iv->var->name + ": list every loop of the stage"));
+      schedule_->Fail(InvalidArgument("reorder on stage " + name() + " drops axis " + iv->var->name +
+                                      ": list every loop of the stage"));
       return;
     }
   }
@@ -161,8 +152,7 @@ void Stage::compute_at(Stage& parent, const IterVar& iv) {
 void Stage::compute_inline() {
   if (!Usable()) return;
   if (!op_->reduce_axes.empty()) {
-    schedule_->Fail(InvalidArgument("compute_inline of stage " + name() +
-                                    ": a reduction cannot be inlined"));
+    schedule_->Fail(InvalidArgument("compute_inline of stage " + name() + ": a reduction cannot be inlined"));
     return;
   }
   attach_ = AttachKind::kInline;
@@ -190,18 +180,17 @@ const Stage* Schedule::Find(const OperationNode* op) const {
 Stage& Schedule::operator[](const Tensor& t) {
   for (auto& s : stages_)
     if (s->origin() == t.op()) return *s;
-  Fail(InvalidArgument("tensor " + (t ? t.name() : std::string("<null>")) +
-                       " is not a compute stage of this schedule"));
+  Fail(
+      InvalidArgument("tensor " + (t ? t.name() : std::string("<null>")) + " is not a compute stage of this schedule"));
   return *inert_;
 }
 
 Tensor Schedule::cache_write(const Tensor& t) {
   Stage& stage = (*this)[t];
   if (!stage.Usable()) return t;
-  if (stage.leaves_.size() != stage.op_->axes.size() + stage.op_->reduce_axes.size() ||
-      !stage.relations_.empty() || stage.op_ != stage.origin_) {
-    Fail(InvalidArgument("cache_write of " + t.name() +
-                         ": call it before any other primitive on that stage"));
+  if (stage.leaves_.size() != stage.op_->axes.size() + stage.op_->reduce_axes.size() || !stage.relations_.empty() ||
+      stage.op_ != stage.origin_) {
+    Fail(InvalidArgument("cache_write of " + t.name() + ": call it before any other primitive on that stage"));
     return t;
   }
   const Operation& op = stage.op_;
@@ -211,8 +200,8 @@ Tensor Schedule::cache_write(const Tensor& t) {
   local->axes.clear();
   std::vector<std::pair<const ExprNode*, Expr>> rename;
   for (const auto& a : op->axes) {
-    local->axes.push_back(MakeIterVar(local->name + "." + a->var->name.substr(op->name.size() + 1),
-                                      a->extent, IterKind::kSpatial));
+    local->axes.push_back(
+        MakeIterVar(local->name + "." + a->var->name.substr(op->name.size() + 1), a->extent, IterKind::kSpatial));
     rename.emplace_back(a->var.get(), local->axes.back()->var);
   }
   local->body = Substitute(op->body, rename);
@@ -224,8 +213,7 @@ Tensor Schedule::cache_write(const Tensor& t) {
   for (const auto& a : op->axes) idx.push_back(a->var);
   copy->body = local_t(idx);
   copy->inputs = {local};
-  auto pos = std::find_if(stages_.begin(), stages_.end(),
-                          [&](const auto& s) { return s.get() == &stage; });
+  auto pos = std::find_if(stages_.begin(), stages_.end(), [&](const auto& s) { return s.get() == &stage; });
   stage.ResetTo(copy);
   stages_.insert(pos, std::make_unique<Stage>(this, local));
   return local_t;

@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "compiler/support/status.h"
 #include "compiler/ir/tensor.h"
+#include "compiler/support/status.h"
 
 namespace priortune::compiler {
 

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "compiler/support/status.h"
 #include "compiler/ir/tensor.h"
+#include "compiler/support/status.h"
 
 namespace priortune::compiler {
 namespace {
@@ -26,10 +26,8 @@ int64_t FloorMod(int64_t a, int64_t b) { return a - FloorDiv(a, b) * b; }
 
 Interval AddI(Interval a, Interval b) {
   Interval r;
-  r.lo = (a.lo == I::kNegInf || b.lo == I::kNegInf) ? I::kNegInf
-                                                    : Clamp128(static_cast<__int128>(a.lo) + b.lo);
-  r.hi = (a.hi == I::kPosInf || b.hi == I::kPosInf) ? I::kPosInf
-                                                    : Clamp128(static_cast<__int128>(a.hi) + b.hi);
+  r.lo = (a.lo == I::kNegInf || b.lo == I::kNegInf) ? I::kNegInf : Clamp128(static_cast<__int128>(a.lo) + b.lo);
+  r.hi = (a.hi == I::kPosInf || b.hi == I::kPosInf) ? I::kPosInf : Clamp128(static_cast<__int128>(a.hi) + b.hi);
   return r;
 }
 
@@ -70,7 +68,9 @@ void AddTerm(LinearForm& lf, const Expr& atom, int64_t coeff) {
 void Accumulate(LinearForm& lf, const Expr& e, int64_t scale) {
   int64_t v;
   switch (e->kind) {
-    case ExprKind::kIntImm: lf.constant += scale * e->int_value; return;
+    case ExprKind::kIntImm:
+      lf.constant += scale * e->int_value;
+      return;
     case ExprKind::kAdd:
       Accumulate(lf, e->a, scale);
       Accumulate(lf, e->b, scale);
@@ -83,7 +83,8 @@ void Accumulate(LinearForm& lf, const Expr& e, int64_t scale) {
       if (IsConstInt(e->b, &v)) return Accumulate(lf, e->a, scale * v);
       if (IsConstInt(e->a, &v)) return Accumulate(lf, e->b, scale * v);
       break;
-    default: break;
+    default:
+      break;
   }
   AddTerm(lf, e, scale);
 }
@@ -95,7 +96,8 @@ Interval BoundLinear(const LinearForm& lf, const RangeMap& ranges);
 Interval BoundAtom(const Expr& e, const RangeMap& ranges) {
   int64_t c;
   switch (e->kind) {
-    case ExprKind::kIntImm: return {e->int_value, e->int_value};
+    case ExprKind::kIntImm:
+      return {e->int_value, e->int_value};
     case ExprKind::kVar: {
       auto it = ranges.find(e.get());
       return it == ranges.end() ? Interval{} : it->second;
@@ -110,14 +112,12 @@ Interval BoundAtom(const Expr& e, const RangeMap& ranges) {
     case ExprKind::kDiv: {
       if (!IsConstInt(e->b, &c) || c <= 0) return {};
       Interval a = Bound(e->a, ranges);
-      return {a.lo == I::kNegInf ? I::kNegInf : FloorDiv(a.lo, c),
-              a.hi == I::kPosInf ? I::kPosInf : FloorDiv(a.hi, c)};
+      return {a.lo == I::kNegInf ? I::kNegInf : FloorDiv(a.lo, c), a.hi == I::kPosInf ? I::kPosInf : FloorDiv(a.hi, c)};
     }
     case ExprKind::kMod: {
       if (!IsConstInt(e->b, &c) || c <= 0) return {};
       Interval a = Bound(e->a, ranges);
-      if (a.bounded() && FloorDiv(a.lo, c) == FloorDiv(a.hi, c))
-        return {FloorMod(a.lo, c), FloorMod(a.hi, c)};
+      if (a.bounded() && FloorDiv(a.lo, c) == FloorDiv(a.hi, c)) return {FloorMod(a.lo, c), FloorMod(a.hi, c)};
       return {0, c - 1};
     }
     case ExprKind::kMin: {
@@ -132,7 +132,8 @@ Interval BoundAtom(const Expr& e, const RangeMap& ranges) {
       Interval a = Bound(e->b, ranges), b = Bound(e->c, ranges);
       return {std::min(a.lo, b.lo), std::max(a.hi, b.hi)};
     }
-    default: return {};
+    default:
+      return {};
   }
 }
 
@@ -227,10 +228,22 @@ Expr SimplifyCompare(const Expr& e, const RangeMap& ranges, bool is_int, bool is
     const bool zero = r.is_point() && r.lo == 0;
     bool t = false, f = false;
     switch (e->kind) {
-      case ExprKind::kLT: t = below; f = r.lo != I::kNegInf && r.lo >= 0; break;
-      case ExprKind::kLE: t = r.hi != I::kPosInf && r.hi <= 0; f = above; break;
-      case ExprKind::kEQ: t = zero; f = above || below; break;
-      default: t = above || below; f = zero; break;
+      case ExprKind::kLT:
+        t = below;
+        f = r.lo != I::kNegInf && r.lo >= 0;
+        break;
+      case ExprKind::kLE:
+        t = r.hi != I::kPosInf && r.hi <= 0;
+        f = above;
+        break;
+      case ExprKind::kEQ:
+        t = zero;
+        f = above || below;
+        break;
+      default:
+        t = above || below;
+        f = zero;
+        break;
     }
     if (t) return BoolImm(true);
     if (f) return BoolImm(false);
@@ -240,10 +253,14 @@ Expr SimplifyCompare(const Expr& e, const RangeMap& ranges, bool is_int, bool is
   }
   if (is_float && IsConstFloat(a, &fa) && IsConstFloat(b, &fb)) {
     switch (e->kind) {
-      case ExprKind::kLT: return BoolImm(fa < fb);
-      case ExprKind::kLE: return BoolImm(fa <= fb);
-      case ExprKind::kEQ: return BoolImm(fa == fb);
-      default: return BoolImm(fa != fb);
+      case ExprKind::kLT:
+        return BoolImm(fa < fb);
+      case ExprKind::kLE:
+        return BoolImm(fa <= fb);
+      case ExprKind::kEQ:
+        return BoolImm(fa == fb);
+      default:
+        return BoolImm(fa != fb);
     }
   }
   return e;
@@ -275,7 +292,8 @@ Expr SimplifyLogic(const Expr& e) {
       if (e->dtype == DType::kFloat32 && IsConstInt(a, &ca)) return FloatImm(static_cast<double>(ca));
       if (e->dtype == DType::kInt64 && IsConstFloat(a, &fa)) return IntImm(static_cast<int64_t>(fa));
       return e;
-    default: return e;
+    default:
+      return e;
   }
 }
 
@@ -288,7 +306,8 @@ Expr SimplifyNode(const Expr& e, const RangeMap& ranges) {
     case ExprKind::kLoad:
     case ExprKind::kReduce:
       return e;
-    default: break;
+    default:
+      break;
   }
   const Expr& a = e->a;
   const Expr& b = e->b;
@@ -299,7 +318,8 @@ Expr SimplifyNode(const Expr& e, const RangeMap& ranges) {
   switch (e->kind) {
     case ExprKind::kAdd:
     case ExprKind::kSub:
-    case ExprKind::kMul: return SimplifyArith(e, is_int, is_float);
+    case ExprKind::kMul:
+      return SimplifyArith(e, is_int, is_float);
     case ExprKind::kDiv:
     case ExprKind::kMod:
       if (is_int && IsConstInt(b, &cb) && cb > 0) {
@@ -310,12 +330,15 @@ Expr SimplifyNode(const Expr& e, const RangeMap& ranges) {
         return FloatImm(static_cast<float>(fa) / static_cast<float>(fb));
       return e;
     case ExprKind::kMin:
-    case ExprKind::kMax: return SimplifyMinMax(e, ranges, is_int, is_float);
+    case ExprKind::kMax:
+      return SimplifyMinMax(e, ranges, is_int, is_float);
     case ExprKind::kEQ:
     case ExprKind::kNE:
     case ExprKind::kLT:
-    case ExprKind::kLE: return SimplifyCompare(e, ranges, is_int, is_float);
-    default: return SimplifyLogic(e);
+    case ExprKind::kLE:
+      return SimplifyCompare(e, ranges, is_int, is_float);
+    default:
+      return SimplifyLogic(e);
   }
 }
 
@@ -336,8 +359,7 @@ Expr SimplifyRec(const Expr& e, const RangeMap& ranges) {
   std::vector<Expr> args;
   args.reserve(e->args.size());
   for (const auto& x : e->args) args.push_back(SimplifyRec(x, ranges));
-  Expr r = Rebuild(e, SimplifyRec(e->a, ranges), SimplifyRec(e->b, ranges),
-                   SimplifyRec(e->c, ranges), std::move(args));
+  Expr r = Rebuild(e, SimplifyRec(e->a, ranges), SimplifyRec(e->b, ranges), SimplifyRec(e->c, ranges), std::move(args));
   return SimplifyNode(r, ranges);
 }
 

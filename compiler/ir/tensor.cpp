@@ -14,9 +14,8 @@ int64_t Tensor::size() const {
 }
 
 Expr Tensor::operator()(const std::vector<Expr>& index) const {
-  PT_CHECK(index.size() == op_->shape.size(),
-           "tensor " + op_->name + " has rank " + std::to_string(op_->shape.size()) +
-               " but is indexed with " + std::to_string(index.size()) + " indices");
+  PT_CHECK(index.size() == op_->shape.size(), "tensor " + op_->name + " has rank " + std::to_string(op_->shape.size()) +
+                                                  " but is indexed with " + std::to_string(index.size()) + " indices");
   auto n = std::make_shared<ExprNode>();
   n->kind = ExprKind::kTensorRead;
   n->dtype = op_->dtype;
@@ -35,9 +34,7 @@ Tensor Placeholder(const std::string& name, std::vector<int64_t> shape, DType dt
   return Tensor(std::move(op));
 }
 
-IterVar ReduceAxis(int64_t extent, const std::string& name) {
-  return MakeIterVar(name, extent, IterKind::kReduce);
-}
+IterVar ReduceAxis(int64_t extent, const std::string& name) { return MakeIterVar(name, extent, IterKind::kReduce); }
 
 namespace {
 Expr MakeReduce(ReduceKind kind, Expr source, std::vector<IterVar> axes) {
@@ -61,7 +58,8 @@ Expr Reduce(ReduceKind kind, Expr source, std::vector<IterVar> axes) {
 
 Expr ReduceIdentity(ReduceKind kind, DType t) {
   switch (kind) {
-    case ReduceKind::kSum: return t == DType::kFloat32 ? FloatImm(0.0) : IntImm(0);
+    case ReduceKind::kSum:
+      return t == DType::kFloat32 ? FloatImm(0.0) : IntImm(0);
     case ReduceKind::kMax:
       return t == DType::kFloat32 ? FloatImm(-std::numeric_limits<double>::infinity())
                                   : IntImm(std::numeric_limits<int64_t>::min());
@@ -71,8 +69,10 @@ Expr ReduceIdentity(ReduceKind kind, DType t) {
 
 Expr ReduceCombine(ReduceKind kind, Expr acc, Expr value) {
   switch (kind) {
-    case ReduceKind::kSum: return acc + value;
-    case ReduceKind::kMax: return Max(acc, value);
+    case ReduceKind::kSum:
+      return acc + value;
+    case ReduceKind::kMax:
+      return Max(acc, value);
   }
   return Expr();
 }
@@ -97,8 +97,7 @@ Tensor ComputeImpl(const std::string& name, std::vector<int64_t> shape,
     body = body->a;
   }
   VisitExpr(body, [&](const Expr& e) {
-    PT_CHECK(e->kind != ExprKind::kReduce,
-             "compute " + name + ": a reduction may only be the whole body");
+    PT_CHECK(e->kind != ExprKind::kReduce, "compute " + name + ": a reduction may only be the whole body");
     if (e->kind == ExprKind::kTensorRead &&
         std::find(op->inputs.begin(), op->inputs.end(), e->op) == op->inputs.end()) {
       op->inputs.push_back(e->op);

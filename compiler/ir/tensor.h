@@ -24,7 +24,7 @@ struct OperationNode {
   std::vector<IterVar> axes;         // spatial, one per output dim
   std::vector<IterVar> reduce_axes;  // empty if not a reduction
   ReduceKind combiner = ReduceKind::kSum;
-  Expr body;                         // the value, or the reduction's source
+  Expr body;                                                 // the value, or the reduction's source
   std::vector<std::shared_ptr<const OperationNode>> inputs;  // ops read by body, in order
 };
 using Operation = std::shared_ptr<const OperationNode>;
@@ -53,8 +53,7 @@ class Tensor {
   Operation op_;
 };
 
-Tensor Placeholder(const std::string& name, std::vector<int64_t> shape,
-                   DType dtype = DType::kFloat32);
+Tensor Placeholder(const std::string& name, std::vector<int64_t> shape, DType dtype = DType::kFloat32);
 
 // A reduction axis over [0, extent).
 IterVar ReduceAxis(int64_t extent, const std::string& name);
@@ -78,24 +77,19 @@ Tensor Compute(const std::string& name, std::vector<int64_t> shape, F fn) {
   } else if constexpr (std::is_invocable_v<F, Expr>) {
     return ComputeImpl(name, std::move(shape), [&](const std::vector<Expr>& i) { return fn(i[0]); });
   } else if constexpr (std::is_invocable_v<F, Expr, Expr>) {
-    return ComputeImpl(name, std::move(shape),
-                       [&](const std::vector<Expr>& i) { return fn(i[0], i[1]); });
+    return ComputeImpl(name, std::move(shape), [&](const std::vector<Expr>& i) { return fn(i[0], i[1]); });
   } else if constexpr (std::is_invocable_v<F, Expr, Expr, Expr>) {
-    return ComputeImpl(name, std::move(shape),
-                       [&](const std::vector<Expr>& i) { return fn(i[0], i[1], i[2]); });
+    return ComputeImpl(name, std::move(shape), [&](const std::vector<Expr>& i) { return fn(i[0], i[1], i[2]); });
   } else if constexpr (std::is_invocable_v<F, Expr, Expr, Expr, Expr>) {
-    return ComputeImpl(name, std::move(shape),
-                       [&](const std::vector<Expr>& i) { return fn(i[0], i[1], i[2], i[3]); });
+    return ComputeImpl(name, std::move(shape), [&](const std::vector<Expr>& i) { return fn(i[0], i[1], i[2], i[3]); });
   } else if constexpr (std::is_invocable_v<F, Expr, Expr, Expr, Expr, Expr>) {
-    return ComputeImpl(name, std::move(shape), [&](const std::vector<Expr>& i) {
-      return fn(i[0], i[1], i[2], i[3], i[4]);
-    });
+    return ComputeImpl(name, std::move(shape),
+                       [&](const std::vector<Expr>& i) { return fn(i[0], i[1], i[2], i[3], i[4]); });
   } else {
     static_assert(std::is_invocable_v<F, Expr, Expr, Expr, Expr, Expr, Expr>,
                   "compute body takes 1 to 6 Expr indices or a std::vector<Expr>");
-    return ComputeImpl(name, std::move(shape), [&](const std::vector<Expr>& i) {
-      return fn(i[0], i[1], i[2], i[3], i[4], i[5]);
-    });
+    return ComputeImpl(name, std::move(shape),
+                       [&](const std::vector<Expr>& i) { return fn(i[0], i[1], i[2], i[3], i[4], i[5]); });
   }
 }
 

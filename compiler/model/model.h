@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "compiler/ops/build.h"
 #include "compiler/graph/graph.h"
 #include "compiler/ir/lower.h"
+#include "compiler/ops/build.h"
 #include "compiler/ops/op_template.h"
 #include "compiler/target/target.h"
 
@@ -36,8 +36,8 @@ struct PlanBuffer {
 };
 
 struct PlanStep {
-  std::string name;  // the graph node's (a fused node: the first one's)
-  std::string op;    // the template's op, or "max_pool", "add", ...
+  std::string name;                  // the graph node's (a fused node: the first one's)
+  std::string op;                    // the template's op, or "max_pool", "add", ...
   std::optional<Workload> workload;  // tunable steps
   ConfigChoice choice;               // tunable steps: the config and its fallback level
   TensorLayouts layouts;             // tunable steps: of data, residual and output

@@ -8,9 +8,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "compiler/codegen/jit.h"
 #include "compiler/model/model.h"
@@ -30,8 +29,7 @@ Status Run(const std::string& cmd, const std::string& what) {
   char buf[4096];
   while (fgets(buf, sizeof buf, p)) out += buf;
   int status = pclose(p);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return Internal(what + " failed (" + cmd + "):\n" + out);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return Internal(what + " failed (" + cmd + "):\n" + out);
   return OkStatus();
 }
 
@@ -158,9 +156,9 @@ Status WriteLinkSources(const fs::path& dir, const std::vector<std::string>& fun
   PT_RETURN_IF_ERROR(WriteText(dir / "model_data.S", data.str()));
   std::ostringstream map;
   map << "{\n  global:\n";
-  for (const char* fn : {"pt_model_create", "pt_model_run", "pt_model_destroy", "pt_model_input_size",
-                         "pt_model_output_size", "pt_model_set_threads", "pt_model_threads", "pt_model_info",
-                         "pt_model_last_error"})
+  for (const char* fn :
+       {"pt_model_create", "pt_model_run", "pt_model_destroy", "pt_model_input_size", "pt_model_output_size",
+        "pt_model_set_threads", "pt_model_threads", "pt_model_info", "pt_model_last_error"})
     map << "    " << fn << ";\n";
   map << "  local: *;\n};\n";
   return WriteText(dir / "exports.map", map.str());
@@ -180,7 +178,8 @@ StatusOr<fs::path> PrepareDirectory(const std::string& dir_arg, const DeployTool
   if (ec) return InvalidArgument("cannot create '" + dir_arg + "': " + ec.message());
   const fs::path dir = fs::absolute(dir_arg);
   if (dir.string().find_first_of("\"\\\n") != std::string::npos)
-    return InvalidArgument("'" + dir.string() + "': a library directory may not contain quotes, backslashes or newlines");
+    return InvalidArgument("'" + dir.string() +
+                           "': a library directory may not contain quotes, backslashes or newlines");
   return dir;
 }
 
@@ -202,11 +201,12 @@ StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::strin
   ModelLibrary lib;
   lib.library = (dir / "libpriortune_model.so").string();
   lib.header = (dir / "priortune_model.h").string();
-  std::string cmd = Quote(toolchain.cxx) + " -shared -o " + Quote(lib.library) + kernels.objects + " -x c " +
-                    Quote((dir / "model_table.c").string()) + " -x assembler-with-cpp " +
-                    Quote((dir / "model_data.S").string()) + " -x none -Wl,--whole-archive " +
-                    Quote(toolchain.archive) + " -Wl,--no-whole-archive -Wl,--no-undefined -Wl,--version-script=" +
-                    Quote((dir / "exports.map").string()) + " -pthread -lm";
+  std::string cmd =
+      Quote(toolchain.cxx) + " -shared -o " + Quote(lib.library) + kernels.objects + " -x c " +
+      Quote((dir / "model_table.c").string()) + " -x assembler-with-cpp " + Quote((dir / "model_data.S").string()) +
+      " -x none -Wl,--whole-archive " + Quote(toolchain.archive) +
+      " -Wl,--no-whole-archive -Wl,--no-undefined -Wl,--version-script=" + Quote((dir / "exports.map").string()) +
+      " -pthread -lm";
   PT_RETURN_IF_ERROR(Run(cmd, "linking the model library"));
   lib.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return lib;

@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "compiler/model/model_deploy.h"
 #include "compiler/codegen/runtime.h"
+#include "compiler/model/model_deploy.h"
 
 using pt_fn = int32_t (*)(void**, pt_kernel_ctx*);
 extern "C" {
@@ -119,8 +119,8 @@ bool ParsePlan(Plan& p) {
     p.steps.push_back(std::move(s));
   }
   in >> word >> p.input >> p.output;
-  return word == "io" && !in.fail() && p.input >= 0 && p.output >= 0 &&
-         p.input < static_cast<int>(p.elements.size()) && p.output < static_cast<int>(p.elements.size());
+  return word == "io" && !in.fail() && p.input >= 0 && p.output >= 0 && p.input < static_cast<int>(p.elements.size()) &&
+         p.output < static_cast<int>(p.elements.size());
 }
 
 }  // namespace

@@ -8,9 +8,9 @@
 #include <limits>
 #include <map>
 
-#include "compiler/ops/blocked_layout.h"
-#include "compiler/model/model.h"
 #include "compiler/ir/schedule.h"
+#include "compiler/model/model.h"
+#include "compiler/ops/blocked_layout.h"
 
 namespace priortune::compiler {
 namespace {
@@ -129,7 +129,8 @@ StatusOr<LoweredFunc> LowerGlobalAveragePool(const GraphNode& n, const Graph& g,
     return Sum(ChannelRead(x, bi, b, c, 0, Expr(), rh->var, rw->var), {rh, rw});
   });
   const double inv = 1.0 / static_cast<double>(xs[2] * xs[3]);
-  Tensor y = Compute("global_avg_pool", ys, [&](const std::vector<Expr>& i) { return sum(i[0], i[1]) * FloatImm(inv); });
+  Tensor y =
+      Compute("global_avg_pool", ys, [&](const std::vector<Expr>& i) { return sum(i[0], i[1]) * FloatImm(inv); });
   Schedule s({y});
   Stage& st = s[y];
   IterVar f = st.axis(0);
@@ -260,9 +261,12 @@ bool TakesBlocked(const Graph& g, const std::vector<int64_t>& native, size_t i, 
     case GraphOp::kGlobalAveragePool:
     case GraphOp::kRelu:
     case GraphOp::kClip:
-    case GraphOp::kAdd: return true;
-    case GraphOp::kBatchNorm: return k == 0;
-    default: return false;
+    case GraphOp::kAdd:
+      return true;
+    case GraphOp::kBatchNorm:
+      return k == 0;
+    default:
+      return false;
   }
 }
 
@@ -288,8 +292,11 @@ std::map<std::string, int64_t> ChooseLayouts(const Graph& g, const std::vector<i
         case GraphOp::kRelu:
         case GraphOp::kClip:
         case GraphOp::kAdd:
-        case GraphOp::kBatchNorm: b = block.count(n.inputs[0]) ? block[n.inputs[0]] : 0; break;
-        default: break;
+        case GraphOp::kBatchNorm:
+          b = block.count(n.inputs[0]) ? block[n.inputs[0]] : 0;
+          break;
+        default:
+          break;
       }
     }
     if (b == 0) continue;
@@ -337,14 +344,19 @@ struct PlanBuilder {
     blocks.push_back(bo);
     switch (n.op) {
       case GraphOp::kMaxPool:
-      case GraphOp::kAveragePool: return LowerPool(n, g, t, blocks[0], bo);
-      case GraphOp::kGlobalAveragePool: return LowerGlobalAveragePool(n, g, t, blocks[0]);
-      case GraphOp::kSoftmax: return LowerSoftmax(n, g, t);
+      case GraphOp::kAveragePool:
+        return LowerPool(n, g, t, blocks[0], bo);
+      case GraphOp::kGlobalAveragePool:
+        return LowerGlobalAveragePool(n, g, t, blocks[0]);
+      case GraphOp::kSoftmax:
+        return LowerSoftmax(n, g, t);
       case GraphOp::kRelu:
       case GraphOp::kClip:
       case GraphOp::kAdd:
-      case GraphOp::kBatchNorm: return LowerElementwise(n, g, t, blocks);
-      default: return InvalidArgument(Where(n) + ": the compiled runtime cannot run this operator");
+      case GraphOp::kBatchNorm:
+        return LowerElementwise(n, g, t, blocks);
+      default:
+        return InvalidArgument(Where(n) + ": the compiled runtime cannot run this operator");
     }
   }
 

@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "compiler/codegen/jit.h"
-#include "compiler/support/median.h"
-#include "compiler/model/model.h"
 #include "compiler/codegen/runtime.h"
+#include "compiler/model/model.h"
+#include "compiler/support/median.h"
 
 namespace priortune::compiler {
 
@@ -54,7 +54,8 @@ StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Create(ModelPlan plan, c
     std::vector<void*> args;
     for (int b : s.args) args.push_back(impl->memory[b]);
     auto prepared = k->Prepare(args);
-    if (!prepared.ok()) return Status(prepared.status().code(), "step '" + s.name + "': " + prepared.status().message());
+    if (!prepared.ok())
+      return Status(prepared.status().code(), "step '" + s.name + "': " + prepared.status().message());
     impl->prepared.push_back(std::move(*prepared));
     impl->kernels.push_back(std::move(*k));
   }

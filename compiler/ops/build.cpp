@@ -1,11 +1,11 @@
 #include "compiler/ops/build.h"
 
 #include <immintrin.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <random>
-#include <unistd.h>
 
 #include "compiler/codegen/runtime.h"
 
@@ -49,9 +49,7 @@ std::vector<const float*> KernelArgs::inputs() const {
   return in;
 }
 
-void KernelArgs::ResetOutput() const {
-  std::fill(output(), output() + output_size(), NAN);
-}
+void KernelArgs::ResetOutput() const { std::fill(output(), output() + output_size(), NAN); }
 
 std::vector<float> ReferenceOutput(const Workload& w, const KernelArgs& args) {
   auto tmpl = FindTemplate(w.op);
@@ -61,8 +59,7 @@ std::vector<float> ReferenceOutput(const Workload& w, const KernelArgs& args) {
   return want;
 }
 
-CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args,
-                                  double tolerance) {
+CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args, double tolerance) {
   return CheckAgainstOutput(k, args, ReferenceOutput(w, args), tolerance);
 }
 
@@ -76,8 +73,10 @@ std::vector<float> Relayout(const float* x, const std::vector<int64_t>& s, int64
       for (int64_t p = 0; p < hw; ++p) {
         const int64_t plain = (n * s[1] + c) * hw + p;
         const int64_t blocked = b == 0 ? plain : ((n * (s[1] / b) + c / b) * hw + p) * b + c % b;
-        if (to_blocked) out[blocked] = x[plain];
-        else out[plain] = x[blocked];
+        if (to_blocked)
+          out[blocked] = x[plain];
+        else
+          out[plain] = x[blocked];
       }
   return out;
 }
@@ -114,7 +113,8 @@ class BlockedArgs {
     shapes_ = (*tmpl)->ArgShapes(w);
     Copy(0, ToChannelBlocks(args.inputs()[0], shapes_[0], layouts.data));
     // The residual is the last input.
-    if (w.residual) Copy(ptrs_.size() - 2, ToChannelBlocks(args.inputs()[ptrs_.size() - 2], shapes_.back(), layouts.residual));
+    if (w.residual)
+      Copy(ptrs_.size() - 2, ToChannelBlocks(args.inputs()[ptrs_.size() - 2], shapes_.back(), layouts.residual));
     Copy(ptrs_.size() - 1, std::vector<float>(static_cast<size_t>(args.output_size()), NAN));
   }
   ~BlockedArgs() {
@@ -128,8 +128,8 @@ class BlockedArgs {
     CheckResult r;
     r.run = k.Run(ptrs_);
     if (!r.run.ok()) return r;
-    Compare(FromChannelBlocks(static_cast<const float*>(ptrs_.back()), shapes_.back(), block).data(), want,
-            tolerance, r);
+    Compare(FromChannelBlocks(static_cast<const float*>(ptrs_.back()), shapes_.back(), block).data(), want, tolerance,
+            r);
     return r;
   }
 
@@ -152,8 +152,8 @@ CheckResult CheckInLayouts(const Kernel& k, const Workload& w, const KernelArgs&
   return BlockedArgs(w, args, layouts).Check(k, layouts.out, want, tolerance);
 }
 
-CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
-                               const std::vector<float>& want, double tolerance) {
+CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args, const std::vector<float>& want,
+                               double tolerance) {
   PT_CHECK(static_cast<int64_t>(want.size()) == args.output_size(), "reference size");
   CheckResult r;
   args.ResetOutput();
@@ -188,16 +188,16 @@ KernelMeasurement TimePrepared(const Kernel& k, const std::vector<void*>& args, 
 }
 }  // namespace
 
-KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
-                               const std::vector<float>& want, const TimingOptions& timing) {
+KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args, const std::vector<float>& want,
+                               const TimingOptions& timing) {
   KernelMeasurement m;
   m.check = CheckAgainstOutput(k, args, want);
   if (!m.check.ok()) return m;
   return TimePrepared(k, args.pointers(), std::move(m), timing);
 }
 
-StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c,
-                                      const TensorLayouts& layouts, const CompileOptions& options) {
+StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c, const TensorLayouts& layouts,
+                                      const CompileOptions& options) {
   PT_ASSIGN_OR_RETURN(LoweredFunc f, LowerWorkload(w, t, c, layouts));
   PT_ASSIGN_OR_RETURN(Jit * jit, Jit::ForTarget(t));
   return jit->Compile(f, options);
@@ -260,9 +260,9 @@ Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes)
   if (need <= cap_bytes) return OkStatus();
   // In double: `need` may be INT64_MAX for a hostile shape.
   auto mib = [](int64_t b) { return std::to_string(static_cast<int64_t>(std::ceil(b / 1048576.0))) + " MiB"; };
-  return Status(StatusCode::kResourceExhausted,
-                w.ShortName() + " needs " + mib(need) + " for its buffers, over the memory cap of " +
-                    mib(cap_bytes) + " (raise it with --memory-cap-mb)");
+  return Status(StatusCode::kResourceExhausted, w.ShortName() + " needs " + mib(need) +
+                                                    " for its buffers, over the memory cap of " + mib(cap_bytes) +
+                                                    " (raise it with --memory-cap-mb)");
 }
 
 UseCheck CheckBeforeUse(const Workload& w, const Target& t, const Config& c) {

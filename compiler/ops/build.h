@@ -15,8 +15,7 @@ namespace priortune::compiler {
 
 // Validates the workload and config, lowers and JIT-compiles for `t`.
 // FailedPrecondition if this host cannot run `t`'s code (emit an object file instead).
-StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c,
-                             const CompileOptions& options = {});
+StatusOr<Kernel> BuildKernel(const Workload& w, const Target& t, const Config& c, const CompileOptions& options = {});
 
 // Argument buffers for a workload, inputs filled with uniform [-1, 1) from `seed`,
 // 64-byte aligned. The output is the last.
@@ -53,13 +52,12 @@ struct CheckResult {
 
 // Runs `k` once on `args` and compares its output with the reference; a mismatch is
 // |got - want| > tolerance * max(1, |want|), or a NaN.
-CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args,
-                                  double tolerance = 1e-3);
+CheckResult CheckAgainstReference(const Kernel& k, const Workload& w, const KernelArgs& args, double tolerance = 1e-3);
 // The reference output for `args` (costly for big shapes: compute once, check many).
 std::vector<float> ReferenceOutput(const Workload& w, const KernelArgs& args);
 // Resets the output, runs `k` once and compares with `want` as above.
-CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args,
-                               const std::vector<float>& want, double tolerance = 1e-3);
+CheckResult CheckAgainstOutput(const Kernel& k, const KernelArgs& args, const std::vector<float>& want,
+                               double tolerance = 1e-3);
 
 // NCHW [n, c, h, w] to NCHW{b}c [n, c/b, h, w, b] (TensorLayouts; b == 0: a copy), and back.
 std::vector<float> ToChannelBlocks(const float* x, const std::vector<int64_t>& nchw, int64_t block);
@@ -79,8 +77,8 @@ struct KernelMeasurement {
   CheckResult check;
   TimingResult timing;  // empty unless check.ok()
 };
-KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args,
-                               const std::vector<float>& want, const TimingOptions& timing);
+KernelMeasurement CheckAndTime(const Kernel& k, const KernelArgs& args, const std::vector<float>& want,
+                               const TimingOptions& timing);
 
 // Build, check and time in one call: builds `c` for (w, t), fills inputs from `seed`,
 // computes the reference output and runs CheckAndTime. Errors are BuildKernel's.
@@ -99,8 +97,8 @@ StatusOr<MeasuredKernel> BuildCheckAndTimeInLayouts(const Workload& w, const Tar
                                                     const TensorLayouts& layouts, const TimingOptions& timing,
                                                     uint32_t seed = 42, const CompileOptions& options = {});
 // BuildKernel for `layouts` (LowerWorkload with layouts).
-StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c,
-                                      const TensorLayouts& layouts, const CompileOptions& options = {});
+StatusOr<Kernel> BuildKernelInLayouts(const Workload& w, const Target& t, const Config& c, const TensorLayouts& layouts,
+                                      const CompileOptions& options = {});
 // CheckAndTime for a kernel built for `layouts`: checked as CheckInLayouts does, then timed
 // on blocked copies of the data and residual, writing its output in its block.
 KernelMeasurement CheckAndTimeInLayouts(const Kernel& k, const Workload& w, const KernelArgs& args,
@@ -123,8 +121,8 @@ Status CheckMemory(const OpTemplate& tmpl, const Workload& w, int64_t cap_bytes)
 // db-backed implementation lives in tuner/ so that the compiler never links SQLite.
 struct ConfigChoice {
   Config config;
-  std::string level;  // "exact target", "same ISA family", "any target", "nearest tuned
-                      // shape" (when the source looks there), or "default"
+  std::string level;        // "exact target", "same ISA family", "any target", "nearest tuned
+                            // shape" (when the source looks there), or "default"
   double cost_seconds = 0;  // the stored cost (0 when unknown, as for "default")
   // Stored configs passed over on the way, each with its reason (not valid on the asking
   // target, ...): what `lookup` prints so that a fallback is never silent.

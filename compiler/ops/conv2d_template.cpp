@@ -63,22 +63,37 @@ class Conv2d : public OpTemplate {
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
     return {
-        {"layout", KnobKind::kEnum, {0, 1}, {"nchwc", "nchw-width"},
+        {"layout",
+         KnobKind::kEnum,
+         {0, 1},
+         {"nchwc", "nchw-width"},
          "vectors along output channels in NCHWc blocks, or along the output width in NCHW"},
         {"ic_bn", KnobKind::kSplit, Divisors(d.c, d.c), {}, "input-channel block (NCHWc): any divisor"},
-        {"oc_bn", KnobKind::kSplit, ChannelBlocks(d.o, t), {},
+        {"oc_bn",
+         KnobKind::kSplit,
+         ChannelBlocks(d.o, t),
+         {},
          "output-channel block: vector lanes (nchwc), or rows of the register tile (nchw-width)"},
         {"w_x", KnobKind::kSplit, WidthVectors(d.ow, t), {}, "nchw-width: output columns per register tile"},
-        {"w_order", KnobKind::kOrder, {0, 1}, {"ob.oh.ow", "oh.ow.ob"},
+        {"w_order",
+         KnobKind::kOrder,
+         {0, 1},
+         {"ob.oh.ow", "oh.ow.ob"},
          "nchw-width: channel blocks outside the output rows, or inside the columns"},
         TileKnob("tile_ow", {"ow_bn", "reg_n"}, OwTiles(d.ow, t),
                  "output columns: block in L1 (ow_bn) x register tile (reg_n)"),
         {"reg_h", KnobKind::kSplit, RegHCandidates(d.oh, t), {}, "output rows per register tile"},
-        {"reduce_order", KnobKind::kOrder, {0, 1, 2}, {"icb.kh.kw.ici", "kh.kw.icb.ici", "icb.ici.kh.kw"},
+        {"reduce_order",
+         KnobKind::kOrder,
+         {0, 1, 2},
+         {"icb.kh.kw.ici", "kh.kw.icb.ici", "icb.ici.kh.kw"},
          "order of the reduction loops"},
         {"unroll_kh", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-height loop"},
         {"unroll_kw", KnobKind::kAnnotation, {0, 1}, {}, "unroll the kernel-width loop"},
-        {"data_layout", KnobKind::kEnum, {0, 1}, {"packed", "in-place"},
+        {"data_layout",
+         KnobKind::kEnum,
+         {0, 1},
+         {"packed", "in-place"},
          "copy the input to padded NCHWc first, or read NCHW in place (padding by a select)"},
         {"parallel", KnobKind::kAnnotation, {0, 1}, {}, "run blocks of output rows on the thread pool"},
     };
@@ -178,8 +193,7 @@ class Conv2d : public OpTemplate {
     return c;
   }
 
-  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
-                                    const Config& cfg) const override {
+  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t, const Config& cfg) const override {
     return cfg.at("layout") == 1 ? Width(w, t, cfg) : Blocked(w, t, cfg, {});
   }
   int64_t NativeBlock(const Workload& w, const Target& t, const Config& cfg) const override {
@@ -194,8 +208,7 @@ class Conv2d : public OpTemplate {
   Workload SampleWorkload(std::mt19937_64& rng, double max_macs) const override {
     return SampleConv(op(), false, rng, max_macs);
   }
-  void Reference(const Workload& w, const std::vector<const float*>& in,
-                 float* out) const override {
+  void Reference(const Workload& w, const std::vector<const float*>& in, float* out) const override {
     ReferenceConv(w, false, in, out);
   }
 
@@ -238,8 +251,7 @@ class Conv2d : public OpTemplate {
   }
 
   // `lay`: the tensors' layouts; lay.out is 0 or oc_bn (InstantiateLayouts).
-  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg,
-                                const TensorLayouts& lay) const {
+  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg, const TensorLayouts& lay) const {
     ConvDims d = Dims(w, false);
     int64_t icbn = cfg.at("ic_bn"), ocbn = cfg.at("oc_bn"), regn = std::min(cfg.at("reg_n"), d.ow);
     int64_t owbn = std::min(cfg.at("ow_bn"), d.ow);
@@ -251,23 +263,20 @@ class Conv2d : public OpTemplate {
     Tensor data = Placeholder("data", LayoutShape(d.n, d.c, d.h, d.w, lay.data));
     Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
     EpilogueInputs epi(w, {d.o}, LayoutShape(d.n, d.o, d.oh, d.ow, lay.residual));
-    Tensor dv = Compute("data_vec", {d.n, icb, d.h + 2 * d.ph, d.w + 2 * d.pw, icbn},
-                        [&](Expr n, Expr cb, Expr h, Expr x, Expr ci) {
-                          return PaddedRead(data, lay.data, d, n, cb, icbn, ci, h, x);
-                        });
+    Tensor dv = Compute(
+        "data_vec", {d.n, icb, d.h + 2 * d.ph, d.w + 2 * d.pw, icbn},
+        [&](Expr n, Expr cb, Expr h, Expr x, Expr ci) { return PaddedRead(data, lay.data, d, n, cb, icbn, ci, h, x); });
     // The packed weights are an argument of the main function: the prepack below fills
     // them once per set of weights, not in every call.
     std::vector<int64_t> kv_shape = {ocb, icb, d.kh, d.kw, icbn, ocbn};
     Tensor kv = Placeholder("kernel_vec", kv_shape);
-    IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"),
-            rkw = ReduceAxis(d.kw, "kw"), rci = ReduceAxis(icbn, "ici");
-    Tensor co = Compute("conv_out", {d.n, ocb, d.oh, d.ow, ocbn},
-                        [&](Expr n, Expr ob, Expr y, Expr x, Expr oi) {
-                          return Sum(dv(n, rc->var, y * d.sh + rkh->var, x * d.sw + rkw->var,
-                                        rci->var) *
-                                         kv(ob, rc->var, rkh->var, rkw->var, rci->var, oi),
-                                     {rc, rkh, rkw, rci});
-                        });
+    IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw"),
+            rci = ReduceAxis(icbn, "ici");
+    Tensor co = Compute("conv_out", {d.n, ocb, d.oh, d.ow, ocbn}, [&](Expr n, Expr ob, Expr y, Expr x, Expr oi) {
+      return Sum(dv(n, rc->var, y * d.sh + rkh->var, x * d.sw + rkw->var, rci->var) *
+                     kv(ob, rc->var, rkh->var, rkw->var, rci->var, oi),
+                 {rc, rkh, rkw, rci});
+    });
     Tensor out = BlockedOut(w, d, lay, ocbn, co, epi);
 
     Schedule s({out});
@@ -336,12 +345,11 @@ class Conv2d : public OpTemplate {
     });
     std::vector<int64_t> kw_shape = {ocb, d.c, d.kh, d.kw, ocbn};
     Tensor kw = Placeholder("kernel_w", kw_shape);
-    IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"),
-            rkw = ReduceAxis(d.kw, "kw"), rci = ReduceAxis(icbn, "ici");
+    IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw"),
+            rci = ReduceAxis(icbn, "ici");
     Tensor co = Compute("conv_out", {d.n, d.o, d.oh, owp}, [&](Expr n, Expr o, Expr y, Expr x) {
       Expr c = rc->var * icbn + rci->var;
-      return Sum(pad(n, c, y * d.sh + rkh->var, x * d.sw + rkw->var) *
-                     kw(o / ocbn, c, rkh->var, rkw->var, o % ocbn),
+      return Sum(pad(n, c, y * d.sh + rkh->var, x * d.sw + rkw->var) * kw(o / ocbn, c, rkh->var, rkw->var, o % ocbn),
                  {rc, rkh, rkw, rci});
     });
     Tensor out = Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
@@ -412,10 +420,9 @@ class Conv2d : public OpTemplate {
   // The accumulator of a register tile: its first `outer` spatial axes, then the reduction
   // loops (icb, kh, kw, ici) in `order`, then the tile (two unrolled axes and a vector axis
   // of `lanes` elements); kh / kw unrolled as the config says.
-  static void ScheduleRegisterTile(Stage& sa, size_t outer, int64_t order, const Config& cfg,
-                                   int64_t lanes, const Target& t) {
-    IterVar r_icb = sa.reduce_axis(0), r_kh = sa.reduce_axis(1), r_kw = sa.reduce_axis(2),
-            r_ici = sa.reduce_axis(3);
+  static void ScheduleRegisterTile(Stage& sa, size_t outer, int64_t order, const Config& cfg, int64_t lanes,
+                                   const Target& t) {
+    IterVar r_icb = sa.reduce_axis(0), r_kh = sa.reduce_axis(1), r_kw = sa.reduce_axis(2), r_ici = sa.reduce_axis(3);
     std::vector<IterVar> aorder;
     for (size_t i = 0; i < outer; ++i) aorder.push_back(sa.axis(i));
     std::vector<IterVar> reduce = order == 0   ? std::vector<IterVar>{r_icb, r_kh, r_kw, r_ici}

@@ -27,31 +27,29 @@ Status ValidateConv(const Workload& w, bool depthwise) {
   if (depthwise) {
     PT_RETURN_IF_ERROR(RequireDims(w, {"N", "C", "H", "W", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
   } else {
-    PT_RETURN_IF_ERROR(
-        RequireDims(w, {"N", "C", "H", "W", "O", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
+    PT_RETURN_IF_ERROR(RequireDims(w, {"N", "C", "H", "W", "O", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
   }
   PT_RETURN_IF_ERROR(ValidateEpilogue(w, /*bias_ok=*/true, /*residual_ok=*/true));
   ConvDims d = Dims(w, depthwise);
   if (d.h + 2 * d.ph < d.kh || d.w + 2 * d.pw < d.kw)
     return InvalidArgument(w.op + ": kernel " + std::to_string(d.kh) + "x" + std::to_string(d.kw) +
-                           " is larger than the padded input " + std::to_string(d.h + 2 * d.ph) +
-                           "x" + std::to_string(d.w + 2 * d.pw));
+                           " is larger than the padded input " + std::to_string(d.h + 2 * d.ph) + "x" +
+                           std::to_string(d.w + 2 * d.pw));
   if (d.ph >= d.kh || d.pw >= d.kw)
     return InvalidArgument(w.op + ": padding " + std::to_string(d.ph) + "," + std::to_string(d.pw) +
                            " must be smaller than the kernel");
   return OkStatus();
 }
 
-Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, Expr w,
-                bool past_row) {
+Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, Expr w, bool past_row) {
   Expr hh = h - d.ph, ww = w - d.pw;
   Expr v = data(n, c, hh, ww);
   if (d.ph == 0 && d.pw == 0 && !past_row) return v;
   return Select(hh >= 0 && hh < d.h && ww >= 0 && ww < d.w, v, FloatImm(0.0));
 }
 
-Expr PaddedRead(const Tensor& data, int64_t block, const ConvDims& d, Expr n, Expr cb, int64_t cbn, Expr ci,
-                Expr h, Expr w) {
+Expr PaddedRead(const Tensor& data, int64_t block, const ConvDims& d, Expr n, Expr cb, int64_t cbn, Expr ci, Expr h,
+                Expr w) {
   Expr hh = h - d.ph, ww = w - d.pw;
   Expr v = ChannelRead(data, block, n, cb, cbn, ci, hh, ww);
   if (d.ph == 0 && d.pw == 0) return v;
@@ -77,13 +75,15 @@ Workload SampleConv(const std::string& op, bool depthwise, std::mt19937_64& rng,
     const int64_t kh = pick({1, 1, 2, 3, 3, 3, 4, 5, 7}), kw = SampleCoin(rng, 0.8) ? kh : pick({1, 2, 3, 5, 7});
     const int64_t sh = pick({1, 1, 1, 2, 2, 3, 4}), sw = SampleCoin(rng, 0.8) ? sh : pick({1, 2, 3, 4});
     const int64_t ph = std::uniform_int_distribution<int64_t>(0, kh - 1)(rng);
-    const int64_t pw = SampleCoin(rng, 0.7) ? std::min(ph, kw - 1) : std::uniform_int_distribution<int64_t>(0, kw - 1)(rng);
-    w.dims = {{"N", n}, {"C", c}, {"H", h}, {"W", wd}, {"KH", kh}, {"KW", kw},
-              {"SH", sh}, {"SW", sw}, {"PH", ph}, {"PW", pw}};
+    const int64_t pw =
+        SampleCoin(rng, 0.7) ? std::min(ph, kw - 1) : std::uniform_int_distribution<int64_t>(0, kw - 1)(rng);
+    w.dims = {{"N", n},   {"C", c},   {"H", h},   {"W", wd},  {"KH", kh},
+              {"KW", kw}, {"SH", sh}, {"SW", sw}, {"PH", ph}, {"PW", pw}};
     if (!depthwise) w.dims["O"] = o;
     SampleEpilogue(w, rng);
     if (h + 2 * ph < kh || wd + 2 * pw < kw) continue;
-    const double oh = static_cast<double>((h + 2 * ph - kh) / sh + 1), ow = static_cast<double>((wd + 2 * pw - kw) / sw + 1);
+    const double oh = static_cast<double>((h + 2 * ph - kh) / sh + 1),
+                 ow = static_cast<double>((wd + 2 * pw - kw) / sw + 1);
     const double macs = n * oh * ow * o * (depthwise ? 1.0 : static_cast<double>(c)) * kh * kw;
     if (macs <= max_macs) return w;
   }
@@ -104,13 +104,12 @@ void ReferenceConv(const Workload& w, bool depthwise, const std::vector<const fl
               for (int64_t j = 0; j < d.kw; ++j) {
                 int64_t hh = y * d.sh + i - d.ph, ww = x * d.sw + j - d.pw;
                 if (hh < 0 || hh >= d.h || ww < 0 || ww >= d.w) continue;
-                float wv = depthwise ? wt[(o * d.kh + i) * d.kw + j]
-                                     : wt[((o * d.c + c) * d.kh + i) * d.kw + j];
+                float wv = depthwise ? wt[(o * d.kh + i) * d.kw + j] : wt[((o * d.c + c) * d.kh + i) * d.kw + j];
                 s += static_cast<double>(in[((n * d.c + c) * d.h + hh) * d.w + ww]) * wv;
               }
           int64_t at = ((n * d.o + o) * d.oh + y) * d.ow + x;
-          out[at] = ApplyEpilogue(w, static_cast<float>(s), bias ? bias + o : nullptr,
-                                  residual ? residual + at : nullptr);
+          out[at] =
+              ApplyEpilogue(w, static_cast<float>(s), bias ? bias + o : nullptr, residual ? residual + at : nullptr);
         }
 }
 

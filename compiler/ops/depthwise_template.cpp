@@ -34,11 +34,18 @@ class DepthwiseConv2d : public OpTemplate {
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, true);
     return {
-        {"layout", KnobKind::kEnum, {0, 1}, {"nchw", "nchwc"},
+        {"layout",
+         KnobKind::kEnum,
+         {0, 1},
+         {"nchw", "nchwc"},
          "vectorise along the output width in NCHW, or along channels in NCHWc blocks"},
         {"tile_ow", KnobKind::kSplit, WidthTiles(t), {}, "nchw: output columns per vector tile"},
-        {"dw_reg_h", KnobKind::kSplit, DwRowCandidates(d.oh, t), {},
-         "nchw: output rows per register tile (unrolled, so rows share their input loads)", 1},
+        {"dw_reg_h",
+         KnobKind::kSplit,
+         DwRowCandidates(d.oh, t),
+         {},
+         "nchw: output rows per register tile (unrolled, so rows share their input loads)",
+         1},
         {"inline_pad", KnobKind::kEnum, {0, 1}, {"padded-copy", "inline"}, "pad in a copy or on the fly"},
         {"c_bn", KnobKind::kSplit, ChannelBlocks(d.c, t), {}, "nchwc: channel block (vector lanes)"},
         {"reg_n", KnobKind::kSplit, RegNCandidates(d.ow, t), {}, "nchwc: output columns per register tile"},
@@ -65,9 +72,15 @@ class DepthwiseConv2d : public OpTemplate {
   }
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, true);
-    return {{"layout", 0},  {"tile_ow", t.vector_lanes() / 2}, {"dw_reg_h", 1}, {"inline_pad", 0},
-            {"c_bn", ChannelBlocks(d.c, t).front()}, {"reg_n", RegNCandidates(d.ow, t).front()},
-            {"unroll_kh", 0}, {"unroll_kw", 0}, {"parallel", 1}};
+    return {{"layout", 0},
+            {"tile_ow", t.vector_lanes() / 2},
+            {"dw_reg_h", 1},
+            {"inline_pad", 0},
+            {"c_bn", ChannelBlocks(d.c, t).front()},
+            {"reg_n", RegNCandidates(d.ow, t).front()},
+            {"unroll_kh", 0},
+            {"unroll_kw", 0},
+            {"parallel", 1}};
   }
   Config HandPickedConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, true);
@@ -89,13 +102,11 @@ class DepthwiseConv2d : public OpTemplate {
     c["inline_pad"] = 1;
     c["unroll_kh"] = 1;
     for (int64_t r : DwRowCandidates(d.oh, t))
-      if (d.oh % r == 0 && r <= (strided ? 4 : 8) &&
-          r * VectorsFor(t, c["tile_ow"]) <= AccumulatorBudget(t))
+      if (d.oh % r == 0 && r <= (strided ? 4 : 8) && r * VectorsFor(t, c["tile_ow"]) <= AccumulatorBudget(t))
         c["dw_reg_h"] = r;
     return c;
   }
-  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
-                                    const Config& cfg) const override {
+  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t, const Config& cfg) const override {
     return cfg.at("layout") == 1 ? Blocked(w, t, cfg, {}) : Plain(w, t, cfg);
   }
   int64_t NativeBlock(const Workload& w, const Target& t, const Config& cfg) const override {
@@ -110,8 +121,7 @@ class DepthwiseConv2d : public OpTemplate {
   Workload SampleWorkload(std::mt19937_64& rng, double max_macs) const override {
     return SampleConv(op(), true, rng, max_macs);
   }
-  void Reference(const Workload& w, const std::vector<const float*>& in,
-                 float* out) const override {
+  void Reference(const Workload& w, const std::vector<const float*>& in, float* out) const override {
     ReferenceConv(w, true, in, out);
   }
 
@@ -126,8 +136,7 @@ class DepthwiseConv2d : public OpTemplate {
     const bool epilogue = HasEpilogue(w);
     EpilogueInputs epi(w, {d.c}, {d.n, d.c, d.oh, d.ow});
     Tensor conv = Compute(epilogue ? "conv_out" : "out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
-      return Sum(pad(n, c, y * d.sh + rkh->var, x * d.sw + rkw->var) * weight(c, 0, rkh->var, rkw->var),
-                 {rkh, rkw});
+      return Sum(pad(n, c, y * d.sh + rkh->var, x * d.sw + rkw->var) * weight(c, 0, rkh->var, rkw->var), {rkh, rkw});
     });
     // With an epilogue, the sum is inlined into it and its accumulator is the cache below,
     // so the loop nest is the one without.
@@ -171,33 +180,35 @@ class DepthwiseConv2d : public OpTemplate {
   //   data_vec[n][C/c_bn][H+2p][W+2p][c_bn]; kernel_vec[C/c_bn][KH][KW][c_bn]
   //   parallel for (n, cb, oh): for owo: acc[reg_n][c_bn] over kh, kw; out = NCHW copy
   //   (blocked output, lay.out == c_bn: the blocks as they are, vectors along the channels)
-  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg,
-                                const TensorLayouts& lay) const {
+  StatusOr<LoweredFunc> Blocked(const Workload& w, const Target& t, const Config& cfg, const TensorLayouts& lay) const {
     ConvDims d = Dims(w, true);
     int64_t cbn = cfg.at("c_bn"), regn = std::min(cfg.at("reg_n"), d.ow), cb = d.c / cbn;
     bool par = cfg.at("parallel") != 0;
     Tensor data = Placeholder("data", LayoutShape(d.n, d.c, d.h, d.w, lay.data));
     Tensor weight = Placeholder("weight", {d.c, 1, d.kh, d.kw});
-    Tensor dv = Compute("data_vec", {d.n, cb, d.h + 2 * d.ph, d.w + 2 * d.pw, cbn},
-                        [&](Expr n, Expr b, Expr h, Expr x, Expr ci) {
-                          return PaddedRead(data, lay.data, d, n, b, cbn, ci, h, x);
-                        });
-    Tensor kv = Compute("kernel_vec", {cb, d.kh, d.kw, cbn}, [&](Expr b, Expr i, Expr j, Expr ci) {
-      return weight(b * cbn + ci, 0, i, j);
-    });
+    Tensor dv = Compute(
+        "data_vec", {d.n, cb, d.h + 2 * d.ph, d.w + 2 * d.pw, cbn},
+        [&](Expr n, Expr b, Expr h, Expr x, Expr ci) { return PaddedRead(data, lay.data, d, n, b, cbn, ci, h, x); });
+    Tensor kv = Compute("kernel_vec", {cb, d.kh, d.kw, cbn},
+                        [&](Expr b, Expr i, Expr j, Expr ci) { return weight(b * cbn + ci, 0, i, j); });
     IterVar rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw");
     Tensor co = Compute("conv_out", {d.n, cb, d.oh, d.ow, cbn}, [&](Expr n, Expr b, Expr y, Expr x, Expr ci) {
-      return Sum(dv(n, b, y * d.sh + rkh->var, x * d.sw + rkw->var, ci) * kv(b, rkh->var, rkw->var, ci),
-                 {rkh, rkw});
+      return Sum(dv(n, b, y * d.sh + rkh->var, x * d.sw + rkw->var, ci) * kv(b, rkh->var, rkw->var, ci), {rkh, rkw});
     });
     EpilogueInputs epi(w, {d.c}, LayoutShape(d.n, d.c, d.oh, d.ow, lay.residual));
-    Tensor out = lay.out == 0 ? Compute("out", {d.n, d.c, d.oh, d.ow}, [&](Expr n, Expr c, Expr y, Expr x) {
-      return ApplyEpilogue(w, co(n, c / cbn, y, x, c % cbn), epi.bias ? epi.bias(c) : Expr(),
-                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, c, 0, Expr(), y, x) : Expr());
-    }) : Compute("out", {d.n, cb, d.oh, d.ow, cbn}, [&](Expr n, Expr b, Expr y, Expr x, Expr ci) {
-      return ApplyEpilogue(w, co(n, b, y, x, ci), epi.bias ? epi.bias(b * cbn + ci) : Expr(),
-                           epi.residual ? ChannelRead(epi.residual, lay.residual, n, b, cbn, ci, y, x) : Expr());
-    });
+    Tensor out =
+        lay.out == 0
+            ? Compute("out", {d.n, d.c, d.oh, d.ow},
+                      [&](Expr n, Expr c, Expr y, Expr x) {
+                        return ApplyEpilogue(
+                            w, co(n, c / cbn, y, x, c % cbn), epi.bias ? epi.bias(c) : Expr(),
+                            epi.residual ? ChannelRead(epi.residual, lay.residual, n, c, 0, Expr(), y, x) : Expr());
+                      })
+            : Compute("out", {d.n, cb, d.oh, d.ow, cbn}, [&](Expr n, Expr b, Expr y, Expr x, Expr ci) {
+                return ApplyEpilogue(
+                    w, co(n, b, y, x, ci), epi.bias ? epi.bias(b * cbn + ci) : Expr(),
+                    epi.residual ? ChannelRead(epi.residual, lay.residual, n, b, cbn, ci, y, x) : Expr());
+              });
     Schedule s({out});
     Tensor acc = s.cache_write(co);
     int64_t v = t.vector_lanes();

@@ -2,8 +2,7 @@
 
 namespace priortune::compiler {
 
-void Im2colRows(const ConvGeometry& g, const float* in, float* col, int64_t row_begin,
-                int64_t row_end) {
+void Im2colRows(const ConvGeometry& g, const float* in, float* col, int64_t row_begin, int64_t row_end) {
   const int64_t oh = g.oh(), ow = g.ow(), cols = g.cols();
   for (int64_t r = row_begin; r < row_end; ++r) {
     int64_t ci = r / (g.kh * g.kw), i = (r / g.kw) % g.kh, j = r % g.kw;

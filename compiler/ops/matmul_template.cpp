@@ -16,8 +16,8 @@
 // (matmul, whose B is a dense layer's weights) once per set of weights, as a prepack.
 #include <algorithm>
 
-#include "compiler/ops/internal/templates.h"
 #include "compiler/ir/schedule.h"
+#include "compiler/ops/internal/templates.h"
 
 namespace priortune::compiler::internal {
 namespace {
@@ -31,12 +31,27 @@ constexpr int64_t kSkinnyRows = 16;
 class MatmulKernel {
  public:
   MatmulKernel(const Workload& w, const Target& t, const Config& c, bool batched)
-      : w_(w), t_(t), batched_(batched), o_(batched ? 1 : 0),
-        m_(w.dim("M")), n_(w.dim("N")), kk_(w.dim("K")), bt_(batched ? w.dim("B") : 0),
-        mr_(c.at("mr")), mc_(c.at("mc")), nr_(c.at("nr")), nc_(c.at("nc")), kc_(c.at("kc")), ku_(c.at("ku")),
-        order_(c.at("order")), par_(c.at("parallel")),
-        pack_(c.at("pack_b") != 0), prepack_(c.at("pack_b") == 2), blocked_(kc_ < kk_),
-        pack_b_block_(c.at("pack_b") == 3), pack_a_(c.at("pack_a") == 1),
+      : w_(w),
+        t_(t),
+        batched_(batched),
+        o_(batched ? 1 : 0),
+        m_(w.dim("M")),
+        n_(w.dim("N")),
+        kk_(w.dim("K")),
+        bt_(batched ? w.dim("B") : 0),
+        mr_(c.at("mr")),
+        mc_(c.at("mc")),
+        nr_(c.at("nr")),
+        nc_(c.at("nc")),
+        kc_(c.at("kc")),
+        ku_(c.at("ku")),
+        order_(c.at("order")),
+        par_(c.at("parallel")),
+        pack_(c.at("pack_b") != 0),
+        prepack_(c.at("pack_b") == 2),
+        blocked_(kc_ < kk_),
+        pack_b_block_(c.at("pack_b") == 3),
+        pack_a_(c.at("pack_a") == 1),
         epi_(w, {n_}, Shape({m_, n_})) {}
 
   StatusOr<LoweredFunc> Lower(const std::string& op) {
@@ -251,14 +266,23 @@ class MatmulLike : public OpTemplate {
     return {
         TileKnob("tile_m", {"mc", "mr"}, tm, "rows: block (mc) x register tile (mr)"),
         TileKnob("tile_n", {"nc", "nr"}, tn, "columns: block (nc) x register tile (nr lanes)"),
-        TileKnob("tile_k", {"kc", "ku"}, tk,
-                 "reduction: block (kc; K = not blocked) x unrolled step (ku)"),
+        TileKnob("tile_k", {"kc", "ku"}, tk, "reduction: block (kc; K = not blocked) x unrolled step (ku)"),
         PackBKnob(),
-        {"pack_a", KnobKind::kEnum, {0, 1}, {"plain", "per-block"},
-         "pack each mc x kc block of A into mr-row panels (contiguous broadcasts)", 0},
-        {"order", KnobKind::kOrder, {0, 1, 2, 3}, {"mb.nb/mt.nt", "mb.nb/nt.mt", "nb.mb/mt.nt", "nb.mb/nt.mt"},
+        {"pack_a",
+         KnobKind::kEnum,
+         {0, 1},
+         {"plain", "per-block"},
+         "pack each mc x kc block of A into mr-row panels (contiguous broadcasts)",
+         0},
+        {"order",
+         KnobKind::kOrder,
+         {0, 1, 2, 3},
+         {"mb.nb/mt.nt", "mb.nb/nt.mt", "nb.mb/mt.nt", "nb.mb/nt.mt"},
          "order of the block loops / of the tile loops"},
-        {"parallel", KnobKind::kEnum, {0, 1, 2}, {"serial", "outer", "both"},
+        {"parallel",
+         KnobKind::kEnum,
+         {0, 1, 2},
+         {"serial", "outer", "both"},
          "thread pool over: nothing, the outer block loop, both block loops fused"},
     };
   }
@@ -270,9 +294,15 @@ class MatmulLike : public OpTemplate {
   // kc loop (BLIS's B~ in L2... here nc x kc), so the whole B is never copied at once.
   KnobDef PackBKnob() const {
     if (batched_)
-      return {"pack_b", KnobKind::kEnum, {0, 1, 3}, {"plain", "packed", "per-block"},
+      return {"pack_b",
+              KnobKind::kEnum,
+              {0, 1, 3},
+              {"plain", "packed", "per-block"},
               "pack B into nr-wide column panels: not, in every call, or per kc x nc block"};
-    return {"pack_b", KnobKind::kEnum, {0, 1, 2, 3}, {"plain", "packed", "prepacked", "per-block"},
+    return {"pack_b",
+            KnobKind::kEnum,
+            {0, 1, 2, 3},
+            {"plain", "packed", "prepacked", "per-block"},
             "pack B into nr-wide column panels: not, in every call, once per set of weights "
             "(B is constant: a prepack), or per kc x nc block"};
   }
@@ -281,8 +311,7 @@ class MatmulLike : public OpTemplate {
     int64_t kk = w.dim("K"), l1 = t.l1d_bytes, l2 = t.l2_bytes;
     return {
         RegisterTileConstraint(t, "mr", "nr", {"tile_m", "tile_n"}),
-        {"a blocked reduction's mc x nc accumulator block fits in half of L2 (" +
-             std::to_string(l2 / 2048) + " KiB)",
+        {"a blocked reduction's mc x nc accumulator block fits in half of L2 (" + std::to_string(l2 / 2048) + " KiB)",
          [=](const Config& c) { return c.at("kc") == kk || c.at("mc") * c.at("nc") * 4 <= l2 / 2; },
          {"tile_m", "tile_n", "tile_k"}},
         {"a blocked reduction's kc x nr panel of B fits in L1 (" + std::to_string(l1 / 1024) + " KiB)",
@@ -295,8 +324,16 @@ class MatmulLike : public OpTemplate {
   }
 
   Config DefaultConfig(const Workload& w, const Target& t) const override {
-    return {{"mc", 1}, {"mr", 1}, {"nc", t.vector_lanes()}, {"nr", t.vector_lanes()},
-            {"kc", w.dim("K")}, {"ku", 1}, {"pack_b", 0}, {"pack_a", 0}, {"order", 0}, {"parallel", 1}};
+    return {{"mc", 1},
+            {"mr", 1},
+            {"nc", t.vector_lanes()},
+            {"nr", t.vector_lanes()},
+            {"kc", w.dim("K")},
+            {"ku", 1},
+            {"pack_b", 0},
+            {"pack_a", 0},
+            {"order", 0},
+            {"parallel", 1}};
   }
 
   Config HandPickedConfig(const Workload& w, const Target& t) const override {
@@ -308,7 +345,9 @@ class MatmulLike : public OpTemplate {
     // accumulators come first (24 on AVX-512, 12 with AVX2), then rows that divide M, then
     // the fewest loads per FMA, (rows + cols) / (rows * cols). A column tail costs little
     // (fc-1000 with AVX2: 1 x 32 with a tail runs 3x faster than 1 x 8 without).
-    struct Pick { int64_t rows = 1, vecs = 1; };
+    struct Pick {
+      int64_t rows = 1, vecs = 1;
+    };
     Pick best;
     auto better = [&](const Pick& a, const Pick& b) {
       int64_t acc_a = a.rows * a.vecs, acc_b = b.rows * b.vecs;
@@ -346,8 +385,7 @@ class MatmulLike : public OpTemplate {
     return c;
   }
 
-  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
-                                    const Config& c) const override {
+  StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t, const Config& c) const override {
     return MatmulKernel(w, t, c, batched_).Lower(op());
   }
 
@@ -367,8 +405,7 @@ class MatmulLike : public OpTemplate {
     }
   }
 
-  void Reference(const Workload& w, const std::vector<const float*>& in,
-                 float* out) const override {
+  void Reference(const Workload& w, const std::vector<const float*>& in, float* out) const override {
     int64_t m = w.dim("M"), n = w.dim("N"), kk = w.dim("K");
     int64_t bt = batched_ ? w.dim("B") : 1;
     for (int64_t b = 0; b < bt; ++b) {

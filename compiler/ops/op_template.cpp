@@ -22,9 +22,9 @@ StatusOr<Config> ConfigFromJson(const std::string& text) {
 
 namespace {
 const std::vector<const OpTemplate*>& Registry() {
-  static const std::vector<const OpTemplate*> kTemplates = {
-      internal::MatmulTemplate(), internal::BatchMatmulTemplate(), internal::Conv2dTemplate(),
-      internal::DepthwiseConv2dTemplate()};
+  static const std::vector<const OpTemplate*> kTemplates = {internal::MatmulTemplate(), internal::BatchMatmulTemplate(),
+                                                            internal::Conv2dTemplate(),
+                                                            internal::DepthwiseConv2dTemplate()};
   return kTemplates;
 }
 }  // namespace
@@ -77,8 +77,8 @@ std::vector<std::string> KnobDef::Entries() const {
   return kind == KnobKind::kTile ? levels : std::vector<std::string>{name};
 }
 
-KnobDef TileKnob(std::string name, std::vector<std::string> levels,
-                 std::vector<std::vector<int64_t>> tuples, std::string help) {
+KnobDef TileKnob(std::string name, std::vector<std::string> levels, std::vector<std::vector<int64_t>> tuples,
+                 std::string help) {
   KnobDef k{std::move(name), KnobKind::kTile, {}, {}, std::move(help)};
   k.levels = std::move(levels);
   auto index = std::make_shared<std::map<std::vector<int64_t>, int64_t>>();
@@ -160,8 +160,7 @@ TensorLayouts NativeLayouts(const Workload& w, const Target& t, const Config& c)
   return l;
 }
 
-StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
-                                    const TensorLayouts& layouts) {
+StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c, const TensorLayouts& layouts) {
   PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
   PT_RETURN_IF_ERROR(CheckConfig(*tmpl, w, t, c));
@@ -171,29 +170,42 @@ StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Co
   if (layouts.out != 0 && layouts.out != native)
     return InvalidArgument(w.ShortName() + ": output block " + std::to_string(layouts.out) +
                            ", the config computes blocks of " + std::to_string(native));
-  if (layouts.residual != 0 && !w.residual) return InvalidArgument(w.ShortName() + ": a residual layout without a residual");
+  if (layouts.residual != 0 && !w.residual)
+    return InvalidArgument(w.ShortName() + ": a residual layout without a residual");
   return tmpl->InstantiateLayouts(w, t, c, layouts);
 }
 
 int64_t SampleExtent(std::mt19937_64& rng, int64_t max) {
-  static const int64_t kPrimes[] = {2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71,
-                                    73, 79, 83, 89, 97, 101, 127, 131, 197, 251, 257, 509, 521, 1021, 2053};
+  static const int64_t kPrimes[] = {2,  3,  5,  7,  11, 13, 17, 19,  23,  29,  31,  37,  41,  43,  47,  53,   59,  61,
+                                    67, 71, 73, 79, 83, 89, 97, 101, 127, 131, 197, 251, 257, 509, 521, 1021, 2053};
   auto uniform = [&](int64_t lo, int64_t hi) {
     return std::uniform_int_distribution<int64_t>(lo, std::max(lo, hi))(rng);
   };
   int64_t v = 1;
   switch (uniform(0, 9)) {
-    case 0: v = 1; break;
-    case 1: case 2: v = uniform(2, 8); break;
-    case 3: case 4: case 5: {
+    case 0:
+      v = 1;
+      break;
+    case 1:
+    case 2:
+      v = uniform(2, 8);
+      break;
+    case 3:
+    case 4:
+    case 5: {
       std::vector<int64_t> fit;
       for (int64_t p : kPrimes)
         if (p <= max) fit.push_back(p);
       v = fit.empty() ? 1 : fit[static_cast<size_t>(uniform(0, static_cast<int64_t>(fit.size()) - 1))];
       break;
     }
-    case 6: case 7: v = uniform(9, 64); break;
-    default: v = uniform(65, max); break;
+    case 6:
+    case 7:
+      v = uniform(9, 64);
+      break;
+    default:
+      v = uniform(65, max);
+      break;
   }
   return std::max<int64_t>(1, std::min(v, max));
 }

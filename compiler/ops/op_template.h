@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "compiler/ir/lower.h"
+#include "compiler/ops/workload.h"
 #include "compiler/support/status.h"
 #include "compiler/target/target.h"
-#include "compiler/ops/workload.h"
 
 namespace priortune::compiler {
 
@@ -56,8 +56,8 @@ struct KnobDef {
 };
 
 // A kTile knob over `tuples` (each as long as `levels`; duplicates are dropped, order kept).
-KnobDef TileKnob(std::string name, std::vector<std::string> levels,
-                 std::vector<std::vector<int64_t>> tuples, std::string help);
+KnobDef TileKnob(std::string name, std::vector<std::string> levels, std::vector<std::vector<int64_t>> tuples,
+                 std::string help);
 
 using Config = std::map<std::string, int64_t>;
 
@@ -102,17 +102,14 @@ class OpTemplate {
   virtual std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const = 0;
   virtual double Flops(const Workload& w) const = 0;
   virtual std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const = 0;
-  virtual std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const {
-    return {};
-  }
+  virtual std::vector<ConfigConstraint> Constraints(const Workload& w, const Target& t) const { return {}; }
   virtual Config DefaultConfig(const Workload& w, const Target& t) const = 0;
   // A hand-picked good config: what an expert would write for `t`, from its machine model
   // alone (not a tuned result). It lies in the search space of (w, t) and satisfies its
   // constraints.
   virtual Config HandPickedConfig(const Workload& w, const Target& t) const = 0;
   // Builds the schedule for `c` and lowers it. The config must be valid (CheckConfig).
-  virtual StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t,
-                                            const Config& c) const = 0;
+  virtual StatusOr<LoweredFunc> Instantiate(const Workload& w, const Target& t, const Config& c) const = 0;
   // The channel block a config computes its output in when it can also write it blocked
   // and read its data and residual in any block (InstantiateLayouts); 0 for a config
   // that works in NCHW only (the default).
@@ -123,8 +120,7 @@ class OpTemplate {
   virtual StatusOr<LoweredFunc> InstantiateLayouts(const Workload& w, const Target& t, const Config& c,
                                                    const TensorLayouts& layouts) const;
   // The plain C++ reference: inputs as ArgShapes, row-major.
-  virtual void Reference(const Workload& w, const std::vector<const float*>& inputs,
-                         float* output) const = 0;
+  virtual void Reference(const Workload& w, const std::vector<const float*>& inputs, float* output) const = 0;
   // A random valid workload of this op for the fuzzer (priortune fuzz): extents of 1,
   // tiny, prime and large ones, every stride and padding the op takes, fused epilogues,
   // with its arithmetic kept under `max_macs` multiply-adds so that a case stays quick.
@@ -154,8 +150,7 @@ Status CheckConfigInSpace(const OpTemplate& tmpl, const Workload& w, const Targe
 StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c);
 // The same in `layouts`: InvalidArgument if the config cannot take them (an output block
 // other than NativeBlock, a block that does not divide the channels).
-StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c,
-                                    const TensorLayouts& layouts);
+StatusOr<LoweredFunc> LowerWorkload(const Workload& w, const Target& t, const Config& c, const TensorLayouts& layouts);
 // The layouts a model gives `c` when its neighbours compute in the same blocks: data in
 // ic_bn blocks, residual and output in the config's native block. Plain (all 0) for a
 // config that works in NCHW only.

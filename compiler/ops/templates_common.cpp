@@ -7,21 +7,18 @@ namespace priortune::compiler::internal {
 
 Status RequireDims(const Workload& w, const std::vector<const char*>& positive,
                    const std::vector<const char*>& non_negative) {
-  if (w.dtype != "float32")
-    return InvalidArgument(w.op + ": dtype '" + w.dtype + "' is not supported (float32 only)");
+  if (w.dtype != "float32") return InvalidArgument(w.op + ": dtype '" + w.dtype + "' is not supported (float32 only)");
   for (const char* d : positive) {
     auto it = w.dims.find(d);
     if (it == w.dims.end()) return InvalidArgument(w.op + ": missing dim " + d);
     if (it->second <= 0)
-      return InvalidArgument(w.op + ": dim " + d + " = " + std::to_string(it->second) +
-                             " must be positive");
+      return InvalidArgument(w.op + ": dim " + d + " = " + std::to_string(it->second) + " must be positive");
   }
   for (const char* d : non_negative) {
     auto it = w.dims.find(d);
     if (it == w.dims.end()) return InvalidArgument(w.op + ": missing dim " + d);
     if (it->second < 0)
-      return InvalidArgument(w.op + ": dim " + d + " = " + std::to_string(it->second) +
-                             " must not be negative");
+      return InvalidArgument(w.op + ": dim " + d + " = " + std::to_string(it->second) + " must not be negative");
   }
   for (const auto& [name, v] : w.dims) {
     bool known = std::any_of(positive.begin(), positive.end(), [&](const char* d) { return name == d; }) ||
@@ -41,8 +38,7 @@ Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok) {
 }
 
 void AppendEpilogueShapes(const Workload& w, const std::vector<int64_t>& bias_shape,
-                          const std::vector<int64_t>& out_shape,
-                          std::vector<std::vector<int64_t>>& shapes) {
+                          const std::vector<int64_t>& out_shape, std::vector<std::vector<int64_t>>& shapes) {
   if (w.bias) shapes.push_back(bias_shape);
   if (w.residual) shapes.push_back(out_shape);
 }
@@ -95,12 +91,11 @@ int64_t VectorsFor(const Target& t, int64_t cols) {
   return (cols + lanes - 1) / lanes;
 }
 
-ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows,
-                                        const std::string& cols, std::vector<std::string> knobs) {
+ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows, const std::string& cols,
+                                        std::vector<std::string> knobs) {
   int64_t budget = AccumulatorBudget(t);
   return {rows + " x " + cols + " register tile fits in " + std::to_string(budget) + " accumulators",
-          [=](const Config& c) { return c.at(rows) * VectorsFor(t, c.at(cols)) <= budget; },
-          std::move(knobs)};
+          [=](const Config& c) { return c.at(rows) * VectorsFor(t, c.at(cols)) <= budget; }, std::move(knobs)};
 }
 
 std::vector<int64_t> BlockMultiples(int64_t tile, int64_t extent) {

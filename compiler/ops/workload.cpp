@@ -30,8 +30,7 @@ StatusOr<Workload> Workload::FromJson(const std::string& text) {
   Workload w;
   if (!j.contains("op") || !j["op"].is_string()) return InvalidArgument("workload: missing string field 'op'");
   w.op = j["op"].get<std::string>();
-  if (!j.contains("dims") || !j["dims"].is_object())
-    return InvalidArgument("workload: missing object field 'dims'");
+  if (!j.contains("dims") || !j["dims"].is_object()) return InvalidArgument("workload: missing object field 'dims'");
   for (const auto& [k, v] : j["dims"].items()) {
     if (!v.is_number_integer()) return InvalidArgument("workload: dim '" + k + "' is not an integer");
     w.dims[k] = v.get<int64_t>();
@@ -43,8 +42,10 @@ StatusOr<Workload> Workload::FromJson(const std::string& text) {
   if (j.contains("epilogue")) {
     const auto& e = j["epilogue"];
     if (!e.is_object()) return InvalidArgument("workload: 'epilogue' is not an object");
-    for (auto [name, field] : {std::pair<const char*, bool*>{"bias", &w.bias}, {"relu", &w.relu},
-                               {"relu6", &w.relu6}, {"residual", &w.residual}}) {
+    for (auto [name, field] : {std::pair<const char*, bool*>{"bias", &w.bias},
+                               {"relu", &w.relu},
+                               {"relu6", &w.relu6},
+                               {"residual", &w.residual}}) {
       if (!e.contains(name)) continue;
       if (!e[name].is_boolean()) return InvalidArgument(std::string("workload: epilogue.") + name + " is not a bool");
       *field = e[name].get<bool>();
@@ -84,22 +85,22 @@ Workload BatchMatmulWorkload(int64_t b, int64_t m, int64_t n, int64_t k) {
   return w;
 }
 
-Workload Conv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o, int64_t kh,
-                        int64_t kw, int64_t stride, int64_t pad, bool bias, bool relu) {
+Workload Conv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o, int64_t kh, int64_t kw, int64_t stride,
+                        int64_t pad, bool bias, bool relu) {
   Workload w;
   w.op = "conv2d";
-  w.dims = {{"N", n},   {"C", c},        {"H", h},        {"W", wd},     {"O", o},    {"KH", kh},
+  w.dims = {{"N", n},   {"C", c},       {"H", h},       {"W", wd},   {"O", o},   {"KH", kh},
             {"KW", kw}, {"SH", stride}, {"SW", stride}, {"PH", pad}, {"PW", pad}};
   w.bias = bias;
   w.relu = relu;
   return w;
 }
 
-Workload DepthwiseConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t kh,
-                                 int64_t kw, int64_t stride, int64_t pad) {
+Workload DepthwiseConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t kh, int64_t kw, int64_t stride,
+                                 int64_t pad) {
   Workload w;
   w.op = "depthwise_conv2d";
-  w.dims = {{"N", n},   {"C", c},        {"H", h},        {"W", wd},   {"KH", kh},
+  w.dims = {{"N", n},   {"C", c},       {"H", h},       {"W", wd},   {"KH", kh},
             {"KW", kw}, {"SH", stride}, {"SW", stride}, {"PH", pad}, {"PW", pad}};
   return w;
 }
@@ -118,8 +119,7 @@ StatusOr<Workload> ParseWorkload(const std::string& op, const std::string& shape
     }
   }
   auto want = [&](size_t n, const char* form) -> Status {
-    if (v.size() != n)
-      return InvalidArgument("--shape '" + shape + "' for " + op + " must be " + form);
+    if (v.size() != n) return InvalidArgument("--shape '" + shape + "' for " + op + " must be " + form);
     return OkStatus();
   };
   if (op == "matmul") {

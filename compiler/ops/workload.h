@@ -36,12 +36,11 @@ Workload MatmulWorkload(int64_t m, int64_t n, int64_t k, bool bias = false, bool
 // C[b,M,N] = A[b,M,K] * B[b,K,N].
 Workload BatchMatmulWorkload(int64_t b, int64_t m, int64_t n, int64_t k);
 // NCHW input [N,C,H,W], OIHW weight [O,C,KH,KW], output [N,O,OH,OW].
-Workload Conv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh,
-                        int64_t kw, int64_t stride, int64_t pad, bool bias = false,
-                        bool relu = false);
+Workload Conv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw, int64_t stride,
+                        int64_t pad, bool bias = false, bool relu = false);
 // NCHW input, weight [C,1,KH,KW], output [N,C,OH,OW].
-Workload DepthwiseConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh,
-                                 int64_t kw, int64_t stride, int64_t pad);
+Workload DepthwiseConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride,
+                                 int64_t pad);
 
 // Parses the command line's --shape for an op:
 //   matmul: MxNxK; batch_matmul: BxMxNxK;

@@ -56,9 +56,7 @@ inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgum
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
-inline Status FailedPrecondition(std::string m) {
-  return {StatusCode::kFailedPrecondition, std::move(m)};
-}
+inline Status FailedPrecondition(std::string m) { return {StatusCode::kFailedPrecondition, std::move(m)}; }
 
 // Either a value or a non-ok Status. Accessing the value of an error aborts with the
 // message: that is a broken invariant of the caller, not an input error.
@@ -75,13 +73,34 @@ class [[nodiscard]] StatusOr {
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { Check(); return *value_; }
-  const T& value() const& { Check(); return *value_; }
-  T&& value() && { Check(); return std::move(*value_); }
-  T* operator->() { Check(); return &*value_; }
-  const T* operator->() const { Check(); return &*value_; }
-  T& operator*() & { Check(); return *value_; }
-  const T& operator*() const& { Check(); return *value_; }
+  T& value() & {
+    Check();
+    return *value_;
+  }
+  const T& value() const& {
+    Check();
+    return *value_;
+  }
+  T&& value() && {
+    Check();
+    return std::move(*value_);
+  }
+  T* operator->() {
+    Check();
+    return &*value_;
+  }
+  const T* operator->() const {
+    Check();
+    return &*value_;
+  }
+  T& operator*() & {
+    Check();
+    return *value_;
+  }
+  const T& operator*() const& {
+    Check();
+    return *value_;
+  }
 
  private:
   void Check() const {
@@ -102,10 +121,10 @@ class [[nodiscard]] StatusOr {
 #define PT_CONCAT_INNER(a, b) a##b
 #define PT_CONCAT(a, b) PT_CONCAT_INNER(a, b)
 
-#define PT_RETURN_IF_ERROR(expr)                \
-  do {                                          \
-    ::priortune::Status pt_status_ = (expr);    \
-    if (!pt_status_.ok()) return pt_status_;    \
+#define PT_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::priortune::Status pt_status_ = (expr); \
+    if (!pt_status_.ok()) return pt_status_; \
   } while (0)
 
 #define PT_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
@@ -113,10 +132,9 @@ class [[nodiscard]] StatusOr {
   if (!tmp.ok()) return tmp.status();            \
   lhs = std::move(tmp).value()
 
-#define PT_ASSIGN_OR_RETURN(lhs, expr) \
-  PT_ASSIGN_OR_RETURN_IMPL(PT_CONCAT(pt_statusor_, __LINE__), lhs, expr)
+#define PT_ASSIGN_OR_RETURN(lhs, expr) PT_ASSIGN_OR_RETURN_IMPL(PT_CONCAT(pt_statusor_, __LINE__), lhs, expr)
 
-#define PT_CHECK(cond, msg)                                                          \
-  do {                                                                               \
+#define PT_CHECK(cond, msg)                                                            \
+  do {                                                                                 \
     if (!(cond)) ::priortune::Fatal(std::string("check failed: " #cond ": ") + (msg)); \
   } while (0)

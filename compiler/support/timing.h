@@ -11,9 +11,9 @@
 namespace priortune::compiler {
 
 struct TimingOptions {
-  int warmup = 1;           // untimed calls first
-  int number = 0;           // calls per round; 0 = calibrate from min_repeat_ms
-  int repeat = 5;           // rounds
+  int warmup = 1;  // untimed calls first
+  int number = 0;  // calls per round; 0 = calibrate from min_repeat_ms
+  int repeat = 5;  // rounds
   double min_repeat_ms = 100;
   bool flush_cache = false;  // overwrite a last-level-cache-sized buffer before each round
   // Runs before every timed call, untimed; when set, each round is one call (number 1).
@@ -33,6 +33,5 @@ struct TimingResult {
 
 // Times fn with the protocol. Not thread-safe with respect to fn.
 TimingResult TimeFunction(const std::function<void()>& fn, const TimingOptions& options);
-
 
 }  // namespace priortune::compiler

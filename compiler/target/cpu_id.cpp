@@ -27,8 +27,8 @@ CpuId DecodeCpuId(uint32_t ebx, uint32_t edx, uint32_t ecx, uint32_t eax) {
   const int base_model = static_cast<int>((eax >> 4) & 0xf);
   id.stepping = static_cast<int>(eax & 0xf);
   id.family = base_family == 0xf ? base_family + static_cast<int>((eax >> 20) & 0xff) : base_family;
-  id.model = (base_family == 0x6 || base_family == 0xf) ? (static_cast<int>((eax >> 16) & 0xf) << 4) | base_model
-                                                       : base_model;
+  id.model =
+      (base_family == 0x6 || base_family == 0xf) ? (static_cast<int>((eax >> 16) & 0xf) << 4) | base_model : base_model;
   return id;
 }
 

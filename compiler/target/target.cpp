@@ -25,9 +25,8 @@ using nlohmann::json;
 // a kernel never needs them.
 bool IsCodeFeature(const std::string& f) {
   static const char* kPrefixes[] = {"sse", "ssse3", "avx", "fma", "f16c", "bmi", "amx"};
-  static const char* kExact[] = {"aes",  "adx",    "cmov", "crc32",      "cx16", "cx8",
-                                 "gfni", "lzcnt",  "mmx",  "movbe",      "pclmul", "popcnt",
-                                 "sahf", "sha",    "vaes", "vpclmulqdq"};
+  static const char* kExact[] = {"aes", "adx",   "cmov",   "crc32",  "cx16", "cx8", "gfni", "lzcnt",
+                                 "mmx", "movbe", "pclmul", "popcnt", "sahf", "sha", "vaes", "vpclmulqdq"};
   for (const char* p : kPrefixes)
     if (f.rfind(p, 0) == 0) return true;
   return std::find(std::begin(kExact), std::end(kExact), f) != std::end(kExact);
@@ -60,12 +59,11 @@ struct CacheSizes {
 
 // Caches of CPUs we name (per core L1d/L2, shared L3 of one CCX or socket slice).
 constexpr CacheSizes kKnownCaches[] = {
-    {"znver1", 32 << 10, 512 << 10, 8 << 20},       {"znver2", 32 << 10, 512 << 10, 16 << 20},
-    {"znver3", 32 << 10, 512 << 10, 32 << 20},      {"znver4", 32 << 10, 1 << 20, 32 << 20},
-    {"haswell", 32 << 10, 256 << 10, 8 << 20},      {"skylake", 32 << 10, 256 << 10, 8 << 20},
-    {"skylake-avx512", 32 << 10, 1 << 20, 32 << 20}, {"cascadelake", 32 << 10, 1 << 20, 32 << 20},
-    {"icelake-server", 48 << 10, 1280 << 10, 48 << 20},
-    {"sapphirerapids", 48 << 10, 2 << 20, 64 << 20},
+    {"znver1", 32 << 10, 512 << 10, 8 << 20},           {"znver2", 32 << 10, 512 << 10, 16 << 20},
+    {"znver3", 32 << 10, 512 << 10, 32 << 20},          {"znver4", 32 << 10, 1 << 20, 32 << 20},
+    {"haswell", 32 << 10, 256 << 10, 8 << 20},          {"skylake", 32 << 10, 256 << 10, 8 << 20},
+    {"skylake-avx512", 32 << 10, 1 << 20, 32 << 20},    {"cascadelake", 32 << 10, 1 << 20, 32 << 20},
+    {"icelake-server", 48 << 10, 1280 << 10, 48 << 20}, {"sapphirerapids", 48 << 10, 2 << 20, 64 << 20},
 };
 
 // Everything AVX2 hosts lack that an AVX-512 host's code may use: AVX-512 (and the
@@ -184,8 +182,8 @@ StatusOr<Target> Target::Parse(const std::string& spec, int cores) {
     llvm::X86::fillValidCPUArchList(names, /*Only64Bit=*/true);
     std::string known;
     for (auto n : names)
-      if (n.startswith("x86-64") || n.startswith("znver") || n == "haswell" ||
-          n == "skylake-avx512" || n == "icelake-server" || n == "sapphirerapids")
+      if (n.startswith("x86-64") || n.startswith("znver") || n == "haswell" || n == "skylake-avx512" ||
+          n == "icelake-server" || n == "sapphirerapids")
         known += (known.empty() ? "" : ", ") + n.str();
     return InvalidArgument("target '" + spec + "' is not an x86-64 CPU LLVM knows (e.g. " + known +
                            ", host, or a target JSON object)");
@@ -208,7 +206,8 @@ StatusOr<Target> Target::FromJson(const std::string& text) {
     if (!j["arch"].is_string()) return InvalidArgument("target field 'arch': must be a string");
     t.arch = j["arch"].get<std::string>();
   }
-  if (t.arch != "x86_64") return InvalidArgument("target field 'arch': '" + t.arch + "' is not supported (x86_64 only)");
+  if (t.arch != "x86_64")
+    return InvalidArgument("target field 'arch': '" + t.arch + "' is not supported (x86_64 only)");
   if (!j.contains("cpu") || !j["cpu"].is_string())
     return InvalidArgument("target field 'cpu': must be a string (an LLVM CPU name)");
   t.cpu = j["cpu"].get<std::string>();
@@ -249,12 +248,10 @@ StatusOr<Target> Target::FromJson(const std::string& text) {
   int max_bits = t.has("avx512f") ? 512 : t.has("avx") ? 256 : 128;
   if (bits > max_bits)
     return InvalidArgument("target field 'vector_bits': " + std::to_string(bits) +
-                           " needs ISA features the target does not list (widest: " +
-                           std::to_string(max_bits) + ")");
+                           " needs ISA features the target does not list (widest: " + std::to_string(max_bits) + ")");
   if (regs != 16 && regs != 32)
     return InvalidArgument("target field 'vector_registers': " + std::to_string(regs) + " is not 16 or 32");
-  if (regs == 32 && !t.has("avx512f"))
-    return InvalidArgument("target field 'vector_registers': 32 needs avx512f");
+  if (regs == 32 && !t.has("avx512f")) return InvalidArgument("target field 'vector_registers': 32 needs avx512f");
   t.cores = static_cast<int>(cores);
   t.vector_bits = static_cast<int>(bits);
   t.vector_registers = static_cast<int>(regs);
@@ -279,11 +276,16 @@ bool Target::has(const std::string& feature) const {
 
 std::string Target::isa_family() const {
   std::string level = "base";
-  if (has("avx512f")) level = "avx512";
-  else if (has("avx2")) level = "avx2";
-  else if (has("avx")) level = "avx";
-  else if (has("sse4.2")) level = "sse4.2";
-  else if (has("neon")) level = "neon";
+  if (has("avx512f"))
+    level = "avx512";
+  else if (has("avx2"))
+    level = "avx2";
+  else if (has("avx"))
+    level = "avx";
+  else if (has("sse4.2"))
+    level = "sse4.2";
+  else if (has("neon"))
+    level = "neon";
   return arch + "-" + level;
 }
 
@@ -301,9 +303,8 @@ Status Target::CheckRunsOnHost() const {
   if (missing.empty()) return OkStatus();
   std::string list;
   for (const auto& f : missing) list += (list.empty() ? "" : ", ") + f;
-  return FailedPrecondition("target " + name() + " (" + isa_family() + ") cannot run on this host (" +
-                            host.name() + ", " + host.isa_family() + "): it lacks " + list +
-                            "; emit an object file instead");
+  return FailedPrecondition("target " + name() + " (" + isa_family() + ") cannot run on this host (" + host.name() +
+                            ", " + host.isa_family() + "): it lacks " + list + "; emit an object file instead");
 }
 
 std::string Target::Describe() const {

@@ -30,9 +30,9 @@ struct Target {
   int cores = 1;  // cores (= threads) a kernel may use
 
   // The machine model.
-  int vector_bits = 128;      // width of the f32 vectors schedules and codegen use
-  int vector_registers = 16;  // architectural vector registers (32 with AVX-512)
-  int fma_units = 0;          // f32 FMA pipes per core; 0 without FMA (mul + add)
+  int vector_bits = 128;         // width of the f32 vectors schedules and codegen use
+  int vector_registers = 16;     // architectural vector registers (32 with AVX-512)
+  int fma_units = 0;             // f32 FMA pipes per core; 0 without FMA (mul + add)
   int64_t l1d_bytes = 32 << 10;  // per core
   int64_t l2_bytes = 512 << 10;  // per core
   int64_t l3_bytes = 8 << 20;    // shared

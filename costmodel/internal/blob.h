@@ -6,8 +6,8 @@
 #include <string>
 
 #include "compiler/support/status.h"
-#include "costmodel/cost_model.h"
 #include "compiler/target/target.h"
+#include "costmodel/cost_model.h"
 #include "costmodel/features.h"
 
 namespace priortune::costmodel::internal {

@@ -43,6 +43,6 @@ inline constexpr int kLadderPage = 64;
 
 // The fastest record `filter` accepts, by the ladder above; nullopt when none does.
 StatusOr<std::optional<BestMatch>> LadderBest(const LadderQueries& q, const std::string& target_key,
-                                             const std::string& isa_family, const BestFilter& filter);
+                                              const std::string& isa_family, const BestFilter& filter);
 
 }  // namespace priortune::db

@@ -4,13 +4,14 @@
 // (jobs, tasks, leases). Includes libpq: db/postgres_*.cpp only.
 #pragma once
 
+#include <libpq-fe.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <istream>
-#include <libpq-fe.h>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -169,8 +170,7 @@ class PostgresStore : public Store {
   // transaction (serialization failure, deadlock), it was rolled back: reconnect and run
   // the whole body again. When it drops during COMMIT, `committed` (if given) says whether
   // the body's changes are there; without it the outcome is reported Unavailable.
-  Status InTransaction(const std::function<Status()>& body,
-                       const std::function<StatusOr<bool>()>& committed = nullptr);
+  Status InTransaction(const std::function<Status()>& body, const std::function<StatusOr<bool>()>& committed = nullptr);
   Status TransactionOnce(const std::function<Status()>& body, bool* commit_sent);
   // A pause that doubles with each attempt (0.1 s, 0.2 s, ...), then, if the connection
   // is gone, a new one with the same parameters and session settings. A failed reset
@@ -183,8 +183,8 @@ class PostgresStore : public Store {
   // transaction).
   StatusOr<bool> Stored(std::vector<Record>& records);
 
-  StatusOr<int64_t> Upsert(const char* insert, const char* select, const std::string& key,
-                           const std::string& second, const std::string& json_text);
+  StatusOr<int64_t> Upsert(const char* insert, const char* select, const std::string& key, const std::string& second,
+                           const std::string& json_text);
   StatusOr<int64_t> UpsertWorkload(const Record& r);
   StatusOr<int64_t> UpsertTarget(const Record& r);
 

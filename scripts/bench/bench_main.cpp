@@ -13,8 +13,8 @@
 #include <random>
 #include <thread>
 
-#include "compiler/ops/build.h"
 #include "compiler/codegen/runtime.h"
+#include "compiler/ops/build.h"
 #include "compiler/support/timing.h"
 #include "db/store.h"
 #include "peers.h"
@@ -100,7 +100,8 @@ void PrintSuite(const std::vector<std::string>& wanted) {
       std::printf("%s conv2d %lldx%lldx%lldx%lldx%lldx%lld\n", cs.name.c_str(), (long long)cs.c.c, (long long)cs.c.o,
                   (long long)cs.c.h, (long long)cs.c.k, (long long)cs.c.s, (long long)cs.c.p);
     else
-      std::printf("%s matmul %lldx%lldx%lld\n", cs.name.c_str(), (long long)cs.g.m, (long long)cs.g.n, (long long)cs.g.k);
+      std::printf("%s matmul %lldx%lldx%lld\n", cs.name.c_str(), (long long)cs.g.m, (long long)cs.g.n,
+                  (long long)cs.g.k);
   }
 }
 
@@ -117,8 +118,9 @@ bool PrintCompileTime(const pc::Target& target) {
     }
     ms.push_back(k->compile_ms());
   }
-  std::printf("JIT compile time, matmul 512x512x512 hand-picked config: median %.1f ms (min %.1f, max %.1f, 9 builds)\n\n",
-              priortune::Median(ms), *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()));
+  std::printf(
+      "JIT compile time, matmul 512x512x512 hand-picked config: median %.1f ms (min %.1f, max %.1f, 9 builds)\n\n",
+      priortune::Median(ms), *std::min_element(ms.begin(), ms.end()), *std::max_element(ms.begin(), ms.end()));
   return true;
 }
 
@@ -179,8 +181,7 @@ struct Bench {
     return gf;
   }
 
-  void PrintRow(const Case& cs, int t, std::map<std::string, double>& gf, const pc::BuiltKernel* tuned,
-                double flops) {
+  void PrintRow(const Case& cs, int t, std::map<std::string, double>& gf, const pc::BuiltKernel* tuned, double flops) {
     auto g = [&](const char* k) { return gf.count(k) ? gf[k] : NAN; };
     std::printf("%-12s %3d %10.1f %10.1f %10.1f %10.1f %8.1f %8.0f%% %8.0f%% %8.0f%% %8.0f%%", cs.name.c_str(), t,
                 g("priortune"), g("openblas"), g("onednn"), g("onednn-blocked"), g("naive"),
@@ -292,9 +293,10 @@ int Run(const BenchOptions& o) {
               source ? "      tuned tuned/best tuned/peak  level" : "");
   for (const Case& cs : Suite()) {
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), cs.name) == wanted.end()) continue;
-    pc::Workload w = cs.depthwise() ? pc::DepthwiseConv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
-                     : cs.conv      ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
-                                    : pc::MatmulWorkload(cs.g.m, cs.g.n, cs.g.k);
+    pc::Workload w = cs.depthwise()
+                         ? pc::DepthwiseConv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
+                     : cs.conv ? pc::Conv2dWorkload(1, cs.c.c, cs.c.h, cs.c.h, cs.c.o, cs.c.k, cs.c.k, cs.c.s, cs.c.p)
+                               : pc::MatmulWorkload(cs.g.m, cs.g.n, cs.g.k);
     const pc::OpTemplate* tmpl = *pc::FindTemplate(w.op);
     auto kernel = pc::BuildKernel(w, b.target, tmpl->HandPickedConfig(w, b.target));
     if (!kernel.ok()) {

@@ -38,7 +38,8 @@ std::vector<pc::Workload> Workloads(int count) {
   std::vector<pc::Workload> out;
   for (int m = 16; m <= 1024 && static_cast<int>(out.size()) < count; m += 16)
     for (int n = 16; n <= 1024 && static_cast<int>(out.size()) < count; n += 48)
-      for (int k = 16; k <= 1024 && static_cast<int>(out.size()) < count; k += 112) out.push_back(pc::MatmulWorkload(m, n, k));
+      for (int k = 16; k <= 1024 && static_cast<int>(out.size()) < count; k += 112)
+        out.push_back(pc::MatmulWorkload(m, n, k));
   return out;
 }
 
@@ -137,8 +138,10 @@ int Run(const std::string& server, int concurrency, double seconds, double rate,
         priortune::v1::LookupResponse resp;
         const auto& req = requests[rng() % requests.size()];
         grpc::Status s = stub->Lookup(&ctx, req, &resp);
-        if (!s.ok()) ++errors;
-        else if (resp.level() != "exact target") ++misses;
+        if (!s.ok())
+          ++errors;
+        else if (resp.level() != "exact target")
+          ++misses;
         lat.push_back(std::chrono::duration<double>(Clock::now() - scheduled).count());
       }
     });
@@ -147,7 +150,9 @@ int Run(const std::string& server, int concurrency, double seconds, double rate,
   std::vector<double> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
   std::sort(all.begin(), all.end());
-  auto pct = [&](double p) { return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))] * 1e3; };
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))] * 1e3;
+  };
   std::printf("%d,%.0f,%zu,%lld,%lld,%.0f,%.3f,%.3f,%.3f,%.3f\n", concurrency, rate, all.size(),
               static_cast<long long>(errors.load()), static_cast<long long>(misses.load()), all.size() / seconds,
               pct(0.5), pct(0.9), pct(0.99), all.empty() ? 0.0 : all.back() * 1e3);

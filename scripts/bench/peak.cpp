@@ -16,10 +16,19 @@ namespace {
 constexpr int64_t kIterations = 20'000'000;
 
 // Each iteration: 12 dependent-chain FMAs of `lanes` floats, 2 flops per lane.
-#define PT_FMA12(fma, x)                                                                  \
-  x0 = fma(x0, m, a); x1 = fma(x1, m, a); x2 = fma(x2, m, a); x3 = fma(x3, m, a);        \
-  x4 = fma(x4, m, a); x5 = fma(x5, m, a); x6 = fma(x6, m, a); x7 = fma(x7, m, a);        \
-  x8 = fma(x8, m, a); x9 = fma(x9, m, a); x10 = fma(x10, m, a); x11 = fma(x11, m, a)
+#define PT_FMA12(fma, x) \
+  x0 = fma(x0, m, a);    \
+  x1 = fma(x1, m, a);    \
+  x2 = fma(x2, m, a);    \
+  x3 = fma(x3, m, a);    \
+  x4 = fma(x4, m, a);    \
+  x5 = fma(x5, m, a);    \
+  x6 = fma(x6, m, a);    \
+  x7 = fma(x7, m, a);    \
+  x8 = fma(x8, m, a);    \
+  x9 = fma(x9, m, a);    \
+  x10 = fma(x10, m, a);  \
+  x11 = fma(x11, m, a)
 
 __attribute__((target("avx512f"))) float Chains512() {
   __m512 m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);

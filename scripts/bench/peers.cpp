@@ -19,8 +19,7 @@ void SetPeerThreads(int n) {
 
 Run OpenBlasGemm(GemmShape s, const float* a, const float* b, float* c) {
   return [=] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.m, s.n, s.k, 1.0f, a, s.k, b, s.n,
-                0.0f, c, s.n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.m, s.n, s.k, 1.0f, a, s.k, b, s.n, 0.0f, c, s.n);
   };
 }
 
@@ -32,8 +31,7 @@ Run OpenBlasConv(ConvShape s, const float* in, const float* w, float* out) {
     float* cp = col->data();
 #pragma omp parallel for
     for (int64_t r = 0; r < rows; ++r) priortune::compiler::Im2colRows(g, in, cp, r, r + 1);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.o, cols, rows, 1.0f, w, rows, cp,
-                cols, 0.0f, out, cols);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s.o, cols, rows, 1.0f, w, rows, cp, cols, 0.0f, out, cols);
   };
 }
 
@@ -88,16 +86,15 @@ Run DnnlConv(ConvShape s, const float* in, const float* w, float* out, bool bloc
   auto any = [&](const dnnl::memory::desc& md, dnnl::memory::dims d) {
     return blocked ? dnnl::memory::desc(d, dt::f32, tag::any) : md;
   };
-  dnnl::convolution_forward::desc d(
-      dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-      any(src_md, {1, s.c, s.h, s.h}), any(w_md, w_dims), any(dst_md, {1, s.o, oh, oh}),
-      {s.s, s.s}, {s.p, s.p}, {s.p, s.p});
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                    any(src_md, {1, s.c, s.h, s.h}), any(w_md, w_dims), any(dst_md, {1, s.o, oh, oh}),
+                                    {s.s, s.s}, {s.p, s.p}, {s.p, s.p});
   dnnl::convolution_forward::primitive_desc pd(d, st->eng);
   st->prim = dnnl::convolution_forward(pd);
   st->args[DNNL_ARG_SRC] = Prepare(*st, src_md, in, pd.src_desc());
   st->args[DNNL_ARG_WEIGHTS] = Prepare(*st, w_md, w, pd.weights_desc());
-  st->args[DNNL_ARG_DST] = pd.dst_desc() == dst_md ? dnnl::memory(dst_md, st->eng, out)
-                                                   : dnnl::memory(pd.dst_desc(), st->eng);
+  st->args[DNNL_ARG_DST] =
+      pd.dst_desc() == dst_md ? dnnl::memory(dst_md, st->eng, out) : dnnl::memory(pd.dst_desc(), st->eng);
   return [st] {
     st->prim.execute(st->strm, st->args);
     st->strm.wait();

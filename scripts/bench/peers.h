@@ -9,7 +9,9 @@
 
 namespace bench {
 
-struct GemmShape { int64_t m, n, k; };
+struct GemmShape {
+  int64_t m, n, k;
+};
 // groups = c (and o = c) is a depthwise convolution: one k x k filter per channel.
 struct ConvShape {
   int64_t c, o, h, k, s, p, groups = 1;

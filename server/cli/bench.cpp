@@ -1,6 +1,4 @@
 // priortune bench: build, check and time a workload's default, hand-picked and given configs.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <exception>
 #include <memory>
@@ -9,6 +7,7 @@
 #include "compiler/ops/build.h"
 #include "compiler/support/timing.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 
 namespace priortune::server::cli {
 
@@ -34,7 +33,7 @@ struct Measured {
 // B-channel blocks leaves it; the rest native). A config that works in NCHW only is timed
 // in NCHW whatever is asked.
 StatusOr<compiler::TensorLayouts> BenchLayouts(const std::string& spec, const compiler::Workload& w,
-                                                     const compiler::Target& t, const compiler::Config& c) {
+                                               const compiler::Target& t, const compiler::Config& c) {
   if (spec.empty() || spec == "nchw") return compiler::TensorLayouts{};
   compiler::TensorLayouts l = compiler::NativeLayouts(w, t, c);
   if (spec == "native") return l;
@@ -49,23 +48,21 @@ StatusOr<compiler::TensorLayouts> BenchLayouts(const std::string& spec, const co
     } catch (const std::exception&) {
     }
   }
-  return InvalidArgument("--layouts " + spec +
-                                    ": expected nchw, native or data=B (B a channel block, 0 for NCHW)");
+  return InvalidArgument("--layouts " + spec + ": expected nchw, native or data=B (B a channel block, 0 for NCHW)");
 }
 
-StatusOr<Measured> BuildAndTime(const compiler::Workload& w, const compiler::Target& t,
-                                           const compiler::Config& c, const compiler::OpTemplate& tmpl,
-                                           const compiler::TimingOptions& opts, const compiler::CompileOptions& compile,
-                                           const std::string& layouts = "") {
+StatusOr<Measured> BuildAndTime(const compiler::Workload& w, const compiler::Target& t, const compiler::Config& c,
+                                const compiler::OpTemplate& tmpl, const compiler::TimingOptions& opts,
+                                const compiler::CompileOptions& compile, const std::string& layouts = "") {
   PT_ASSIGN_OR_RETURN(compiler::TensorLayouts lay, BenchLayouts(layouts, w, t, c));
-  PT_ASSIGN_OR_RETURN(compiler::MeasuredKernel k, compiler::BuildCheckAndTimeInLayouts(w, t, c, lay, opts, 42, compile));
+  PT_ASSIGN_OR_RETURN(compiler::MeasuredKernel k,
+                      compiler::BuildCheckAndTimeInLayouts(w, t, c, lay, opts, 42, compile));
   const compiler::CheckResult& check = k.measurement.check;
   if (!check.run.ok())
     return Status(check.run.code(), "config " + compiler::ConfigToJson(c) + ": " + check.run.message());
   if (!check.ok())
     return Internal("config " + compiler::ConfigToJson(c) + " computes a wrong answer at " +
-                               std::to_string(check.first_bad) + " (max error " +
-                               std::to_string(check.max_abs_error) + ")");
+                    std::to_string(check.first_bad) + " (max error " + std::to_string(check.max_abs_error) + ")");
   double median = k.measurement.timing.median;
   return Measured{tmpl.Flops(w) / median / 1e9, median * 1e3, k.compile_seconds * 1e3};
 }
@@ -76,8 +73,7 @@ int RunBench(const BenchOptions& o) {
   const compiler::Workload& w = args->workload;
   const compiler::Target& target = args->target;
   const compiler::OpTemplate* tmpl = args->tmpl;
-  if (Status fits = CheckWorkloadMemory(o.workload, w); !fits.ok())
-    return Fail(fits);
+  if (Status fits = CheckWorkloadMemory(o.workload, w); !fits.ok()) return Fail(fits);
   if (o.threads < 0) return Fail(InvalidArgument("--threads must be positive"));
   if (o.threads > 0) compiler::SetNumThreads(o.threads);
   compiler::TimingOptions opts;
@@ -98,8 +94,8 @@ int RunBench(const BenchOptions& o) {
               compiler::ConfigToJson(tmpl->DefaultConfig(w, target)).c_str(), def->median_ms, def->gflops,
               def->compile_ms);
   std::printf("  hand-picked %s\n              %8.3f ms  %7.1f GFLOPS  (JIT %.0f ms)\n",
-              compiler::ConfigToJson(tmpl->HandPickedConfig(w, target)).c_str(), tuned->median_ms,
-              tuned->gflops, tuned->compile_ms);
+              compiler::ConfigToJson(tmpl->HandPickedConfig(w, target)).c_str(), tuned->median_ms, tuned->gflops,
+              tuned->compile_ms);
   std::printf("  hand-picked / default: %.2fx (median of %d rounds each, outputs checked against the reference)\n",
               def->median_ms / tuned->median_ms, opts.repeat);
   if (!o.config.empty()) {

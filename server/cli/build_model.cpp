@@ -1,13 +1,12 @@
 // priortune build-model: a shared library of an ONNX model with the store's best kernels
 // and a C API (no LLVM, SQLite or gRPC in it).
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "compiler/graph/graph.h"
 #include "compiler/model/model.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/stored_plan.h"
 #include "server/common/targets.h"
 
@@ -20,11 +19,11 @@ namespace {
 struct BuildModelOptions {
   std::string model;
   std::string db = "priortune.db";
-  std::string out;             // the directory of the library
-  std::string target = "host";  // any x86-64 target: nothing runs here
-  int threads = 0;              // the deployed thread count (part of the target's key); 0: as run-model
-  std::string layouts = "nchwc";  // as RunModelOptions::layouts
-  bool check_bounds = false;      // the library's kernels bounds-checked
+  std::string out;                      // the directory of the library
+  std::string target = "host";          // any x86-64 target: nothing runs here
+  int threads = 0;                      // the deployed thread count (part of the target's key); 0: as run-model
+  std::string layouts = "nchwc";        // as RunModelOptions::layouts
+  bool check_bounds = false;            // the library's kernels bounds-checked
   compiler::DeployToolchain toolchain;  // the deploy runtime and compiler (Environment)
 };
 
@@ -56,16 +55,16 @@ int RunBuildModel(const BuildModelOptions& o) {
   }
   std::string summary;
   for (const auto& [level, n] : levels) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + level;
-  std::string info = o.model + " for " + target->Key() + " (" + target->name() + ", " + target->isa_family() +
-                     ", " + std::to_string(*threads) + " thread(s)); configs: " + summary;
+  std::string info = o.model + " for " + target->Key() + " (" + target->name() + ", " + target->isa_family() + ", " +
+                     std::to_string(*threads) + " thread(s)); configs: " + summary;
   pc::CompileOptions compile;
   compile.check_bounds = o.check_bounds;
   if (o.check_bounds) info += "; bounds-checked kernels";
   auto lib = pc::WriteModelLibrary(*plan, o.out, info, o.toolchain, compile);
   if (!lib.ok()) return Fail(lib.status());
   PrintLayouts(*plan);
-  std::printf("kernels: %s\nwrote %s and %s in %.1f s\n", summary.c_str(), lib->library.c_str(),
-              lib->header.c_str(), lib->seconds);
+  std::printf("kernels: %s\nwrote %s and %s in %.1f s\n", summary.c_str(), lib->library.c_str(), lib->header.c_str(),
+              lib->seconds);
   return 0;
 }
 
@@ -74,7 +73,8 @@ int RunBuildModel(const BuildModelOptions& o) {
 void AddBuildModel(Commands& commands) {
   auto o = std::make_shared<BuildModelOptions>();
   CLI::App* cmd = commands.app().add_subcommand(
-      "build-model", "write a shared library of an ONNX model with the store's best kernels (C API, no LLVM/SQLite/gRPC)");
+      "build-model",
+      "write a shared library of an ONNX model with the store's best kernels (C API, no LLVM/SQLite/gRPC)");
   o->toolchain = {commands.env().deploy_archive, commands.env().deploy_header, commands.env().cxx};
   cmd->add_option("model", o->model, "the .onnx file")->required();
   cmd->add_option("--db", o->db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");

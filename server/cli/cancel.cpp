@@ -1,9 +1,8 @@
 // priortune cancel: cancel a job (runs another job still needs go on).
-#include "server/cli/commands.h"
-
 #include <memory>
 
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/internal/client.h"
 
 namespace priortune::server::cli {

@@ -11,8 +11,8 @@
 
 #include "compiler/ops/op_template.h"
 #include "compiler/ops/workload.h"
-#include "compiler/target/target.h"
 #include "compiler/support/status.h"
+#include "compiler/target/target.h"
 #include "server/common/connection.h"
 
 namespace priortune::server::cli {

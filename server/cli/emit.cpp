@@ -1,12 +1,11 @@
 // priortune emit: a kernel as an object file, assembly, LLVM IR or its loop nest.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "compiler/codegen/jit.h"
 #include "compiler/ir/lower.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 
 namespace priortune::server::cli {
 
@@ -50,12 +49,13 @@ int RunEmit(const EmitOptions& o) {
   if (o.out.size() > 3 && o.out.substr(o.out.size() - 3) == ".ll") type = compiler::CodeFileType::kLLVMIR;
   Status s = compiler::EmitCodeFile(*f, o.out, type, target, o.compile);
   if (!s.ok()) return Fail(s);
-  std::printf("wrote %s for %s (entry points %s and %s_packed)\n", o.out.c_str(),
-              target.Describe().c_str(), f->name.c_str(), f->name.c_str());
+  std::printf("wrote %s for %s (entry points %s and %s_packed)\n", o.out.c_str(), target.Describe().c_str(),
+              f->name.c_str(), f->name.c_str());
   for (size_t i = 0; i < f->prepacks.size(); ++i)
-    std::printf("  prepack of argument %zu (%s -> %s): %s_prepack%zu and %s_prepack%zu_packed, run once per set of weights\n",
-                f->prepacks[i].arg, f->prepacks[i].func.args[0].name.c_str(),
-                f->prepacks[i].func.args[1].name.c_str(), f->name.c_str(), i, f->name.c_str(), i);
+    std::printf(
+        "  prepack of argument %zu (%s -> %s): %s_prepack%zu and %s_prepack%zu_packed, run once per set of weights\n",
+        f->prepacks[i].arg, f->prepacks[i].func.args[0].name.c_str(), f->prepacks[i].func.args[1].name.c_str(),
+        f->name.c_str(), i, f->name.c_str(), i);
   return 0;
 }
 
@@ -63,7 +63,8 @@ int RunEmit(const EmitOptions& o) {
 
 void AddEmit(Commands& commands) {
   auto o = std::make_shared<EmitOptions>();
-  CLI::App* cmd = commands.app().add_subcommand("emit", "write the kernel as an object file, .s, .ll or its loop nest (.ir)");
+  CLI::App* cmd =
+      commands.app().add_subcommand("emit", "write the kernel as an object file, .s, .ll or its loop nest (.ir)");
   AddWorkloadOptions(cmd, o->workload);
   AddTargetOption(cmd, o->target);
   cmd->add_option("--config", o->config, "config JSON (default: the hand-picked one)");

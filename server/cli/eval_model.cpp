@@ -1,7 +1,5 @@
 // priortune eval-model: offline cost-model metrics on the store's records, one workload
 // held out at a time; few-shot metrics of neural models.
-#include "server/cli/commands.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +15,7 @@
 #include "costmodel/xgboost_model.h"
 #include "db/store.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/model_records.h"
 #include "tuner/meta_model.h"
 #include "tuner/open_store.h"
@@ -30,13 +29,13 @@ struct EvalModelOptions {
   std::string db = "priortune.db";
   std::string target = "host";  // whose records: a Target::Parse spec
   int threads = 1;
-  std::string op;               // only this op's records; empty: all
+  std::string op;                   // only this op's records; empty: all
   costmodel::XGBoostOptions model;  // objective and settings (nthread stays 1)
   bool workload_context = false;
-  int k = 10;                   // of top-k recall
-  bool feature_cache = true;   // read and fill the store's record_features table
-  bool save = false;            // train on every record and store the model with these metrics
-  std::string csv;              // per held-out workload rows
+  int k = 10;                 // of top-k recall
+  bool feature_cache = true;  // read and fill the store's record_features table
+  bool save = false;          // train on every record and store the model with these metrics
+  std::string csv;            // per held-out workload rows
   // Neural model files (train-model --out): few-shot metrics of each on the store's
   // records instead (each workload: adapt on k of its records, score the rest), beside a
   // neural model and an XGBoost model trained from scratch on the same k.
@@ -68,8 +67,10 @@ int RunEvalNeural(const EvalModelOptions& o, db::Store& store, const TargetRecor
     csv.open(o.csv);
     csv << "model,k,tasks,pairwise_accuracy,kendall_tau,top_k_recall,peak_at_1,peak_at_5\n";
   }
-  std::printf("few-shot: each workload in turn, adapt (or train) on k of its records drawn at random, score the rest; "
-              "%d repeats, mean over workloads:\n", o.repeats);
+  std::printf(
+      "few-shot: each workload in turn, adapt (or train) on k of its records drawn at random, score the rest; "
+      "%d repeats, mean over workloads:\n",
+      o.repeats);
   PrintFewShotHeader();
   std::vector<int> positive;
   for (int k : o.ks)
@@ -85,12 +86,16 @@ int RunEvalNeural(const EvalModelOptions& o, db::Store& store, const TargetRecor
     return OkStatus();
   };
   const size_t cols = rf.data.cols;
-  Status s = run("xgboost (scratch)", [&]() { return costmodel::MakeXGBoostModel(o.model, ""); }, positive);
-  if (s.ok()) s = run("neural (scratch)", [&]() { return costmodel::MakeNeuralModel(no, cols, ""); }, positive);
+  Status s = run(
+      "xgboost (scratch)", [&]() { return costmodel::MakeXGBoostModel(o.model, ""); }, positive);
+  if (s.ok())
+    s = run(
+        "neural (scratch)", [&]() { return costmodel::MakeNeuralModel(no, cols, ""); }, positive);
   for (const auto& [name, blob] : models) {
     if (!s.ok()) break;
     const std::string& b = blob;
-    s = run(name, [&]() { return costmodel::LoadNeuralModel(b, "", no); }, o.ks);
+    s = run(
+        name, [&]() { return costmodel::LoadNeuralModel(b, "", no); }, o.ks);
   }
   if (!s.ok()) return Fail(s, 1);
   return 0;
@@ -112,13 +117,15 @@ int RunEvalModel(const EvalModelOptions& o) {
   if (!tr.ok()) return Fail(tr.status(), tr.status().code() == StatusCode::kInternal ? 1 : 2);
   if (!o.neural.empty()) return RunEvalNeural(o, **store, *tr);
   const compiler::Target& target = tr->target;
-  tuner::RecordFeatures rf = tuner::FeaturesOfRecords(tr->records, to.features, o.feature_cache ? store->get() : nullptr);
+  tuner::RecordFeatures rf =
+      tuner::FeaturesOfRecords(tr->records, to.features, o.feature_cache ? store->get() : nullptr);
   PrintFeatureStats(rf, target);
   auto report = tuner::EvaluateHeldOut(rf, to, o.k);
   if (!report.ok()) return Fail(report.status());
-  std::printf("objective %s%s, one workload held out at a time, trained on the others (the same op's when they "
-              "hold %d records, else all ops'):\n",
-              o.model.objective.c_str(), o.workload_context ? " with workload context" : "", to.min_records);
+  std::printf(
+      "objective %s%s, one workload held out at a time, trained on the others (the same op's when they "
+      "hold %d records, else all ops'):\n",
+      o.model.objective.c_str(), o.workload_context ? " with workload context" : "", to.min_records);
   std::string recall = "top" + std::to_string(o.k);
   std::printf("  %-34s %-8s %6s %5s  %8s %7s %8s %7s %7s\n", "held-out workload", "trained", "train", "test",
               "pairwise", "tau", recall.c_str(), "peak@1", "peak@5");
@@ -172,7 +179,8 @@ void AddEvalModel(Commands& commands) {
   cmd->add_option("--max-depth", o->model.max_depth, "XGBoost tree depth (default 6)")->group("Model settings");
   cmd->add_option("--eta", o->model.eta, "XGBoost learning rate (default 0.2)")->group("Model settings");
   cmd->add_option("--pair-samples", o->model.pair_samples,
-                  "rank:pairwise: pairs sampled per record and round (default 4)")->group("Model settings");
+                  "rank:pairwise: pairs sampled per record and round (default 4)")
+      ->group("Model settings");
   cmd->add_option("--min-child-weight", o->model.min_child_weight, "XGBoost min_child_weight (default 1)")
       ->group("Model settings");
   cmd->add_option("--subsample", o->model.subsample, "XGBoost row subsample (default 1)")->group("Model settings");
@@ -186,7 +194,9 @@ void AddEvalModel(Commands& commands) {
                   "neural model files (train-model --out): few-shot metrics of each (adapt on k records of a "
                   "workload, score the rest) beside XGBoost and a neural model from scratch")
       ->group("Neural models");
-  cmd->add_option("--ks", o->ks, "with --neural: the k values (default 0,8,16,32,64)")->delimiter(',')->group("Neural models");
+  cmd->add_option("--ks", o->ks, "with --neural: the k values (default 0,8,16,32,64)")
+      ->delimiter(',')
+      ->group("Neural models");
   cmd->add_option("--repeats", o->repeats, "with --neural: random draws of k records per workload (default 3)")
       ->group("Neural models");
   cmd->add_option("--seed", o->seed, "with --neural: seed of the draws (default 1)")->group("Neural models");

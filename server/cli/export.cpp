@@ -1,6 +1,4 @@
 // priortune export: the store as a JSON-lines tuning log.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -8,6 +6,7 @@
 
 #include "db/store.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "tuner/open_store.h"
 
 namespace priortune::server::cli {

@@ -1,6 +1,6 @@
 // priortune fuzz: random workloads and configs of every template (and small models) against
 // their references, each case in an isolated runner process; failures go to a repro file.
-#include "server/cli/commands.h"
+#include "tuner/fuzz.h"
 
 #include <unistd.h>
 
@@ -19,8 +19,8 @@
 
 #include "compiler/codegen/jit.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/common/line_child.h"
-#include "tuner/fuzz.h"
 
 namespace priortune::server::cli {
 namespace {
@@ -28,14 +28,14 @@ namespace {
 struct FuzzCommandOptions {
   tuner::FuzzOptions fuzz;
   int64_t cases = 1000;
-  double timeout_seconds = 60;          // per case: build, run and reference
+  double timeout_seconds = 60;              // per case: build, run and reference
   std::string out = "fuzz-failures.jsonl";  // the repro file
-  std::string replay;                   // re-run the cases of this file instead
-  int jobs = 0;                         // runner processes; 0: the machine's cores
-  bool resume = false;                  // go on from FILE.progress
-  int64_t recycle_after = 400;          // cases a runner serves before it is replaced
-  bool list = false;                    // print the run's cases as JSON lines, run nothing
-  bool runner = false;                  // internal: be the case-running child
+  std::string replay;                       // re-run the cases of this file instead
+  int jobs = 0;                             // runner processes; 0: the machine's cores
+  bool resume = false;                      // go on from FILE.progress
+  int64_t recycle_after = 400;              // cases a runner serves before it is replaced
+  bool list = false;                        // print the run's cases as JSON lines, run nothing
+  bool runner = false;                      // internal: be the case-running child
 };
 
 using nlohmann::json;
@@ -59,8 +59,13 @@ std::string OpOf(const FuzzCase& c) { return c.kind == "model" ? "model" : c.wor
 
 // The header line of FILE.progress: what a resumed run must agree with.
 json RunIdentity(const FuzzCommandOptions& o) {
-  return {{"seed", o.fuzz.seed}, {"ops", o.fuzz.AllOps()}, {"targets", o.fuzz.targets}, {"threads", o.fuzz.threads},
-          {"configs", o.fuzz.configs_per_group}, {"check_bounds", o.fuzz.check_bounds}, {"max_macs", o.fuzz.max_macs},
+  return {{"seed", o.fuzz.seed},
+          {"ops", o.fuzz.AllOps()},
+          {"targets", o.fuzz.targets},
+          {"threads", o.fuzz.threads},
+          {"configs", o.fuzz.configs_per_group},
+          {"check_bounds", o.fuzz.check_bounds},
+          {"max_macs", o.fuzz.max_macs},
           {"cases", o.cases}};
 }
 
@@ -113,7 +118,11 @@ class Supervisor {
  public:
   Supervisor(const FuzzCommandOptions& o, std::vector<FuzzCase> cases, std::set<int64_t> done, Score score,
              std::ofstream* repro, std::ofstream* progress)
-      : o_(o), cases_(std::move(cases)), done_(std::move(done)), score_(std::move(score)), repro_(repro),
+      : o_(o),
+        cases_(std::move(cases)),
+        done_(std::move(done)),
+        score_(std::move(score)),
+        repro_(repro),
         progress_(progress) {}
 
   Score Run() {
@@ -157,7 +166,8 @@ class Supervisor {
     }
     std::string line;
     switch (child.ReadLine(o_.timeout_seconds, &line)) {
-      case internal::LineChild::Read::kOk: break;
+      case internal::LineChild::Read::kOk:
+        break;
       case internal::LineChild::Read::kTimeout:
         child.Kill();
         return {FuzzOutcome::kTimeout, "no result within " + std::to_string(o_.timeout_seconds) + " s"};
@@ -191,7 +201,8 @@ class Supervisor {
       std::fprintf(stderr, "fuzz: case %lld %s: %s\n  %s\n", static_cast<long long>(c.index),
                    tuner::FuzzOutcomeName(r.outcome), c.Describe().c_str(), r.message.c_str());
       if (repro_) {
-        *repro_ << json{{"case", json::parse(c.ToJson())}, {"outcome", tuner::FuzzOutcomeName(r.outcome)},
+        *repro_ << json{{"case", json::parse(c.ToJson())},
+                        {"outcome", tuner::FuzzOutcomeName(r.outcome)},
                         {"message", r.message}}
                        .dump()
                 << "\n"
@@ -199,8 +210,11 @@ class Supervisor {
       }
     }
     if (progress_) {
-      *progress_ << json{{"index", c.index}, {"op", OpOf(c)}, {"outcome", tuner::FuzzOutcomeName(r.outcome)},
-                         {"workload", c.kind == "model" ? "" : c.workload.Key()}, {"compile_seconds", r.compile_seconds}}
+      *progress_ << json{{"index", c.index},
+                         {"op", OpOf(c)},
+                         {"outcome", tuner::FuzzOutcomeName(r.outcome)},
+                         {"workload", c.kind == "model" ? "" : c.workload.Key()},
+                         {"compile_seconds", r.compile_seconds}}
                         .dump()
                  << "\n"
                  << std::flush;
@@ -260,10 +274,11 @@ void PrintSummary(const Score& s, int64_t ran, double seconds) {
   std::printf("fuzz: %lld cases (%lld this run in %.1f s, %.2f cases/s), %zu distinct workloads\n",
               static_cast<long long>(s.done), static_cast<long long>(ran), seconds, ran / std::max(1e-9, seconds),
               s.workloads.size());
-  std::printf("  passed %lld, crashes %lld, timeouts %lld, bounds violations %lld, mismatches %lld, compile failures "
-              "%lld, other errors %lld\n",
-              n(FuzzOutcome::kPass), n(FuzzOutcome::kCrash), n(FuzzOutcome::kTimeout), n(FuzzOutcome::kBoundsViolation),
-              n(FuzzOutcome::kMismatch), n(FuzzOutcome::kCompileFailure), n(FuzzOutcome::kError));
+  std::printf(
+      "  passed %lld, crashes %lld, timeouts %lld, bounds violations %lld, mismatches %lld, compile failures "
+      "%lld, other errors %lld\n",
+      n(FuzzOutcome::kPass), n(FuzzOutcome::kCrash), n(FuzzOutcome::kTimeout), n(FuzzOutcome::kBoundsViolation),
+      n(FuzzOutcome::kMismatch), n(FuzzOutcome::kCompileFailure), n(FuzzOutcome::kError));
   std::printf("  per op:");
   for (const auto& [op, count] : s.per_op) std::printf(" %s %lld", op.c_str(), static_cast<long long>(count));
   std::printf("\n");
@@ -311,8 +326,8 @@ int RunFuzz(const FuzzCommandOptions& o) {
     for (const auto& c : cases) ops.insert(OpOf(c));
     std::printf("fuzz: %zu cases drawn in %.1f s (seed %llu; %zu ops%s), failures to %s\n", cases.size(),
                 std::chrono::duration<double>(Clock::now() - start).count(),
-                static_cast<unsigned long long>(o.fuzz.seed), ops.size(),
-                o.fuzz.check_bounds ? ", bounds-checked" : "", o.out.c_str());
+                static_cast<unsigned long long>(o.fuzz.seed), ops.size(), o.fuzz.check_bounds ? ", bounds-checked" : "",
+                o.out.c_str());
   }
   std::fflush(stdout);
   Supervisor sup(o, std::move(cases), std::move(done), std::move(score), o.replay.empty() ? &repro : nullptr,
@@ -337,7 +352,8 @@ int RunFuzzRunner() {
       out = {{"outcome", tuner::FuzzOutcomeName(FuzzOutcome::kError)}, {"message", c.status().ToString()}};
     } else {
       FuzzResult r = tuner::RunFuzzCase(*c);
-      out = {{"outcome", tuner::FuzzOutcomeName(r.outcome)}, {"message", r.message},
+      out = {{"outcome", tuner::FuzzOutcomeName(r.outcome)},
+             {"message", r.message},
              {"compile_seconds", r.compile_seconds}};
     }
     std::cout << out.dump() << "\n" << std::flush;
@@ -351,8 +367,9 @@ void AddFuzz(Commands& commands) {
   auto o = std::make_shared<FuzzCommandOptions>();
   auto targets = std::make_shared<std::vector<std::string>>();
   CLI::App* cmd = commands.app().add_subcommand(
-      "fuzz", "build and run random workloads and configs of every template (and small models of the other "
-              "kernels) against their references, each in an isolated process; failures to a repro file");
+      "fuzz",
+      "build and run random workloads and configs of every template (and small models of the other "
+      "kernels) against their references, each in an isolated process; failures to a repro file");
   cmd->add_option("--op", o->fuzz.ops,
                   "ops to fuzz, repeatable: a template (matmul, batch_matmul, conv2d, depthwise_conv2d) or model "
                   "(default: all)");

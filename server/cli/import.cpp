@@ -1,11 +1,10 @@
 // priortune import: add a JSON-lines tuning log (plain or gzip) to the store, all or nothing.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "db/store.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "tuner/log_import.h"
 #include "tuner/open_store.h"
 
@@ -26,9 +25,8 @@ int RunImport(const ImportOptions& o) {
   if (!store.ok()) return Fail(store.status());
   auto stats = tuner::ImportLogFile(**store, in);
   if (!stats.ok()) return Fail(stats.status());
-  std::printf("imported %lld records into %s (%lld already there)\n",
-              static_cast<long long>(stats->imported), db.c_str(),
-              static_cast<long long>(stats->duplicates));
+  std::printf("imported %lld records into %s (%lld already there)\n", static_cast<long long>(stats->imported),
+              db.c_str(), static_cast<long long>(stats->duplicates));
   return 0;
 }
 

@@ -1,10 +1,9 @@
 // priortune jobs: list a server's jobs.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/internal/client.h"
 
 namespace priortune::server::cli {
@@ -37,7 +36,8 @@ void AddJobs(Commands& commands) {
   auto o = std::make_shared<JobsOptions>();
   CLI::App* cmd = commands.app().add_subcommand("jobs", "list a server's jobs");
   AddConnectionOptions(commands, cmd, o->connection, true);
-  cmd->add_option("--state", o->state, "only jobs in this state (queued, running, done, failed, cancelled; another is refused)");
+  cmd->add_option("--state", o->state,
+                  "only jobs in this state (queued, running, done, failed, cancelled; another is refused)");
   commands.Add(cmd, [o] { return RunJobs(*o); });
 }
 

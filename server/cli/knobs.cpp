@@ -1,10 +1,9 @@
 // priortune knobs: a template's knobs, constraints, space size and configs for a workload.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "tuner/search_space.h"
 
 namespace priortune::server::cli {
@@ -22,8 +21,8 @@ int RunKnobs(const KnobsOptions& o) {
   const compiler::Workload& w = args->workload;
   const compiler::Target& target = args->target;
   const compiler::OpTemplate* tmpl = args->tmpl;
-  std::printf("workload %s  key %s\ntarget %s, %d cores  key %s\n", w.ToJson().c_str(),
-              w.Key().c_str(), target.Describe().c_str(), target.cores, target.Key().c_str());
+  std::printf("workload %s  key %s\ntarget %s, %d cores  key %s\n", w.ToJson().c_str(), w.Key().c_str(),
+              target.Describe().c_str(), target.cores, target.Key().c_str());
   auto space = priortune::tuner::SearchSpace::ForWorkload(w, target);
   if (!space.ok()) return Fail(space.status());
   for (const auto& k : tmpl->Knobs(w, target)) {
@@ -42,8 +41,7 @@ int RunKnobs(const KnobsOptions& o) {
   }
   for (const auto& c : tmpl->Constraints(w, target)) std::printf("  constraint: %s\n", c.description.c_str());
   std::printf("template %s v%d: %llu points, %llu valid configs\n", tmpl->op().c_str(), tmpl->version(),
-              static_cast<unsigned long long>(space->size()),
-              static_cast<unsigned long long>(space->CountValid()));
+              static_cast<unsigned long long>(space->size()), static_cast<unsigned long long>(space->CountValid()));
   std::printf("default %s\nhand-picked %s\n", compiler::ConfigToJson(tmpl->DefaultConfig(w, target)).c_str(),
               compiler::ConfigToJson(tmpl->HandPickedConfig(w, target)).c_str());
   return 0;

@@ -1,13 +1,12 @@
 // priortune lookup: the best stored config of a workload and its fallback level, from a
 // store or from a server.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "compiler/ops/op_template.h"
 #include "db/store.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/internal/client.h"
 #include "server/common/convert.h"
 #include "server/common/targets.h"
@@ -45,15 +44,16 @@ int RunLocalLookup(const LookupOptions& o) {
   if (!found.ok()) return Fail(found.status(), 1);
   const compiler::OpTemplate* tmpl = *compiler::FindTemplate(w->op);
   if (found->level == "default") {
-    std::printf("%s for %s: no tuned config that lies in this target's space; build_best uses the "
-                "default config %s\n  level: default\n",
-                w->ShortName().c_str(), target.name().c_str(),
-                compiler::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str());
+    std::printf(
+        "%s for %s: no tuned config that lies in this target's space; build_best uses the "
+        "default config %s\n  level: default\n",
+        w->ShortName().c_str(), target.name().c_str(), compiler::ConfigToJson(tmpl->DefaultConfig(*w, target)).c_str());
   } else {
-    std::printf("%s for %s: %s\n  level: %s\n  cost: %.3f ms (%.1f GFLOPS) as measured on the "
-                "record's target\n",
-                w->ShortName().c_str(), target.name().c_str(), compiler::ConfigToJson(found->config).c_str(),
-                found->level.c_str(), found->cost_seconds * 1e3, tmpl->Flops(*w) / found->cost_seconds / 1e9);
+    std::printf(
+        "%s for %s: %s\n  level: %s\n  cost: %.3f ms (%.1f GFLOPS) as measured on the "
+        "record's target\n",
+        w->ShortName().c_str(), target.name().c_str(), compiler::ConfigToJson(found->config).c_str(),
+        found->level.c_str(), found->cost_seconds * 1e3, tmpl->Flops(*w) / found->cost_seconds / 1e9);
   }
   // The fastest few are what matters; a store of thousands of records would flood.
   constexpr size_t kShownSkips = 5;

@@ -15,8 +15,10 @@ void PrintFeatureStats(const tuner::RecordFeatures& rf, const compiler::Target& 
               rf.data.rows(), rf.workload_keys.size(), target.Describe().c_str(), rf.skipped);
   if (rf.computed > 0) {
     double per = 1e3 / static_cast<double>(rf.computed);
-    std::printf("features per candidate: %.3f ms to extract from the loop nest, %.3f ms with lowering (%d "
-                "candidates)\n", per * rf.extract_seconds, per * rf.lower_seconds, rf.computed);
+    std::printf(
+        "features per candidate: %.3f ms to extract from the loop nest, %.3f ms with lowering (%d "
+        "candidates)\n",
+        per * rf.extract_seconds, per * rf.lower_seconds, rf.computed);
   }
   if (rf.cached > 0)
     std::printf("features of %d records read from the store's feature cache (%.2f s for all records)\n", rf.cached,
@@ -49,8 +51,8 @@ StatusOr<TargetRecords> RecordsOfTarget(db::Store& store, const std::string& db_
       auto t = compiler::Target::FromJson(best->second.second);
       if (!t.ok()) return InvalidArgument("records of target " + best->first + ": " + t.status().message());
       out.target = *t;
-      out.note = "the store has no records for this host's target; using target " + t->Key() + " (" +
-                 t->Describe() + ", " + std::to_string(t->cores) + " cores), which has the most";
+      out.note = "the store has no records for this host's target; using target " + t->Key() + " (" + t->Describe() +
+                 ", " + std::to_string(t->cores) + " cores), which has the most";
     } else {
       return NotFound("no records" + (op.empty() ? "" : " of " + op) + " in " + db_path);
     }
@@ -70,7 +72,8 @@ StatusOr<TargetRecords> RecordsOfTarget(db::Store& store, const std::string& db_
     if (all.ok())
       for (const auto& r : *all) {
         auto t = compiler::Target::FromJson(r.target_json);
-        targets.insert(r.target_key + " (" + (t.ok() ? t->Describe() + ", " + std::to_string(t->cores) + " cores" : "?") + ")");
+        targets.insert(r.target_key + " (" +
+                       (t.ok() ? t->Describe() + ", " + std::to_string(t->cores) + " cores" : "?") + ")");
       }
     std::string list;
     for (const auto& t : targets) list += (list.empty() ? "" : "; ") + t;

@@ -10,8 +10,7 @@ namespace priortune::server {
 namespace {
 
 // cblas_sgemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
-                         float, float*, int);
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int, float, float*, int);
 using SetThreadsFn = void (*)(int);
 constexpr int kRowMajor = 101, kNoTrans = 111;
 
@@ -35,8 +34,7 @@ const OpenBlas* Load() {
 
 }  // namespace
 
-std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads,
-                                   const compiler::TimingOptions& timing) {
+std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads, const compiler::TimingOptions& timing) {
   const OpenBlas* blas = Load();
   if (!blas || w.bias || w.relu) return std::nullopt;
   if (blas->set_threads) blas->set_threads(threads);
@@ -48,11 +46,10 @@ std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads,
     b.assign(static_cast<size_t>(k) * n, 0.25f);
     c.assign(static_cast<size_t>(m) * n, 0.0f);
     run = [&, m, n, k] {
-      blas->sgemm(kRowMajor, kNoTrans, kNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f,
-                  c.data(), n);
+      blas->sgemm(kRowMajor, kNoTrans, kNoTrans, m, n, k, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
     };
   } else if (w.op == "conv2d" && w.dim("N") == 1) {
-    compiler::ConvGeometry g{w.dim("C"), w.dim("H"), w.dim("W"), w.dim("KH"), w.dim("KW"),
+    compiler::ConvGeometry g{w.dim("C"),  w.dim("H"),  w.dim("W"),  w.dim("KH"), w.dim("KW"),
                              w.dim("SH"), w.dim("SW"), w.dim("PH"), w.dim("PW")};
     int64_t o = w.dim("O"), rows = g.rows(), cols = g.cols();
     a.assign(static_cast<size_t>(g.c * g.h * g.w), 0.5f);  // input
@@ -61,9 +58,9 @@ std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads,
     col.assign(static_cast<size_t>(rows * cols), 0.0f);
     run = [&, g, o, rows, cols] {
       compiler::Im2colRows(g, a.data(), col.data(), 0, rows);  // timed as part of the peer
-      blas->sgemm(kRowMajor, kNoTrans, kNoTrans, static_cast<int>(o), static_cast<int>(cols),
-                  static_cast<int>(rows), 1.0f, b.data(), static_cast<int>(rows), col.data(),
-                  static_cast<int>(cols), 0.0f, c.data(), static_cast<int>(cols));
+      blas->sgemm(kRowMajor, kNoTrans, kNoTrans, static_cast<int>(o), static_cast<int>(cols), static_cast<int>(rows),
+                  1.0f, b.data(), static_cast<int>(rows), col.data(), static_cast<int>(cols), 0.0f, c.data(),
+                  static_cast<int>(cols));
     };
   } else {
     return std::nullopt;

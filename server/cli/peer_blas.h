@@ -5,15 +5,14 @@
 
 #include <optional>
 
-#include "compiler/support/timing.h"
 #include "compiler/ops/workload.h"
+#include "compiler/support/timing.h"
 
 namespace priortune::server {
 
 // Seconds per call of OpenBLAS on `w` with `threads` threads, timed with `timing`;
 // nullopt when libopenblas is not installed or the op has no OpenBLAS form (epilogues,
 // batch matmul, depthwise).
-std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads,
-                                   const compiler::TimingOptions& timing);
+std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads, const compiler::TimingOptions& timing);
 
 }  // namespace priortune::server

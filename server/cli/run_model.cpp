@@ -1,7 +1,5 @@
 // priortune run-model: compile an ONNX model in-process with the store's best configs and
 // time it, per step and in total.
-#include "server/cli/commands.h"
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -18,6 +16,7 @@
 #include "compiler/model/model.h"
 #include "compiler/support/median.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/stored_plan.h"
 #include "server/common/targets.h"
 
@@ -29,12 +28,12 @@ namespace {
 
 struct RunModelOptions {
   std::string model;
-  std::string db;             // empty: no store, every kernel hand-picked
+  std::string db;  // empty: no store, every kernel hand-picked
   std::string target = "host";
-  int threads = 0;            // 0: the count the store tuned the model at (ModelThreads), else 1
-  int repeat = 20;            // timed inferences (the median is reported)
-  std::string input, output;  // raw float32 files: the input to run, where to write the output
-  bool check = false;         // compare with the graph's reference runner
+  int threads = 0;                // 0: the count the store tuned the model at (ModelThreads), else 1
+  int repeat = 20;                // timed inferences (the median is reported)
+  std::string input, output;      // raw float32 files: the input to run, where to write the output
+  bool check = false;             // compare with the graph's reference runner
   std::string layouts = "nchwc";  // nchwc: blocked between blocked kernels (PlanOptions); nchw
   bool check_bounds = false;      // bounds-checked kernels (CompileOptions)
   std::string profile;            // write the per-step medians here as JSON (scripts/model_profile.py)
@@ -83,8 +82,8 @@ StatusOr<ModelTimes> TimeModel(pc::CompiledModel& m, std::vector<float>& input, 
 void PrintSteps(const RunModelOptions& o, const pc::CompiledModel& m, const pc::Target& target, int threads,
                 const ModelTimes& t) {
   const pc::ModelPlan& plan = m.plan();
-  std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target.name().c_str(),
-              threads, threads == 1 ? "" : "s", plan.steps.size(), m.compile_seconds());
+  std::printf("%s on %s, %d thread%s: %zu steps, compiled in %.1f s\n", o.model.c_str(), target.name().c_str(), threads,
+              threads == 1 ? "" : "s", plan.steps.size(), m.compile_seconds());
   std::printf("  %-4s %-28s %-44s %-16s %9s %6s %8s\n", "step", "node", "kernel", "config", "ms", "share", "GFLOPS");
   for (size_t i = 0; i < plan.steps.size(); ++i) {
     const pc::PlanStep& s = plan.steps[i];
@@ -105,7 +104,8 @@ void PrintSteps(const RunModelOptions& o, const pc::CompiledModel& m, const pc::
     const pc::PlanStep& s = plan.steps[i];
     if (!s.choice.check.empty()) std::printf("  step %zu: check before use: %s\n", i, s.choice.check.c_str());
     for (const auto& why : s.choice.skipped)
-      if (why.find("failed its check") != std::string::npos) std::printf("  step %zu: passed over: %s\n", i, why.c_str());
+      if (why.find("failed its check") != std::string::npos)
+        std::printf("  step %zu: passed over: %s\n", i, why.c_str());
   }
   PrintLayouts(plan);
 }
@@ -131,9 +131,9 @@ Status WriteProfile(const RunModelOptions& o, pc::CompiledModel& m, const pc::Ta
                           {"warm_ms", warm * 1e3},
                           {"stored_ms", s.choice.cost_seconds * 1e3}});
   }
-  nlohmann::json profile = {{"model", o.model},         {"target", target.name()},  {"threads", threads},
-                            {"repeat", o.repeat},       {"total_ms", Median(t.total) * 1e3},
-                            {"steps_ms", t.step_sum * 1e3}, {"steps", steps_json}};
+  nlohmann::json profile = {{"model", o.model},   {"target", target.name()},           {"threads", threads},
+                            {"repeat", o.repeat}, {"total_ms", Median(t.total) * 1e3}, {"steps_ms", t.step_sum * 1e3},
+                            {"steps", steps_json}};
   std::ofstream f(o.profile);
   f << profile.dump(1) << "\n";
   if (!f) return Internal("cannot write '" + o.profile + "'");
@@ -212,7 +212,8 @@ void AddRunModel(Commands& commands) {
   CLI::App* cmd = commands.app().add_subcommand(
       "run-model", "compile an ONNX model in-process with the store's best configs and time it, per step and in total");
   cmd->add_option("model", o->model, "the .onnx file")->required();
-  cmd->add_option("--db", o->db, "the store: a SQLite file or a postgresql:// URL (default: none, every kernel hand-picked)");
+  cmd->add_option("--db", o->db,
+                  "the store: a SQLite file or a postgresql:// URL (default: none, every kernel hand-picked)");
   cmd->add_option("--target", o->target, "host (default) or a target this host runs");
   cmd->add_option("--threads", o->threads, "threads (default: the count the store tuned this model at, else 1)")
       ->check(CLI::PositiveNumber);

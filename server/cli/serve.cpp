@@ -1,18 +1,18 @@
 // priortune serve: the tuning service (jobs, lookup, logs over gRPC; workers lease work).
-#include "server/cli/commands.h"
-
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <sys/file.h>
-#include <unistd.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <memory>
 
 #include "db/store.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/service/tuning_service.h"
 #include "tuner/open_store.h"
 
@@ -26,7 +26,6 @@ struct ServeOptions {
   std::string log_level = "info";  // trace, debug, info, warn, error
   int64_t memory_cap_mb = 0;       // per workload; 0: DefaultMemoryCapBytes()
 };
-
 
 int RunServe(const ServeOptions& o) {
   // SIGINT and SIGTERM are blocked in this thread before any other starts, so that every
@@ -57,13 +56,12 @@ int RunServe(const ServeOptions& o) {
     if (lock_fd < 0) return Fail(Status(StatusCode::kUnavailable, "cannot create " + lock_path));
     if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0)
       return Fail(FailedPrecondition("another priortune serve holds the store " + o.db + " (" + lock_path +
-                                            "); one server per SQLite store (several servers share a "
-                                            "postgresql:// store)"));
+                                     "); one server per SQLite store (several servers share a "
+                                     "postgresql:// store)"));
     opts.server.jobs.exclusive_store = true;
   }
   if (!(o.server.jobs.lease_seconds >= 1))
-    return Fail(InvalidArgument("--lease-seconds: " + std::to_string(o.server.jobs.lease_seconds) +
-                                       " is below 1"));
+    return Fail(InvalidArgument("--lease-seconds: " + std::to_string(o.server.jobs.lease_seconds) + " is below 1"));
   auto store = tuner::OpenStore(o.db);
   if (!store.ok()) return Fail(store.status());
   // A client or log reader that goes away must not kill the daemon.
@@ -92,10 +90,12 @@ int RunServe(const ServeOptions& o) {
 
 void AddServe(Commands& commands) {
   auto o = std::make_shared<ServeOptions>();
-  CLI::App* cmd = commands.app().add_subcommand("serve", "the tuning service: jobs, lookup and logs over gRPC, workers lease work");
+  CLI::App* cmd =
+      commands.app().add_subcommand("serve", "the tuning service: jobs, lookup and logs over gRPC, workers lease work");
   TuningServerOptions& s = o->server;
   s.jobs.shipped_model_dir = commands.env().model_dir;
-  cmd->add_option("--db", o->db, "the store every job shares: a SQLite file (default ./priortune.db) or a postgresql:// URL");
+  cmd->add_option("--db", o->db,
+                  "the store every job shares: a SQLite file (default ./priortune.db) or a postgresql:// URL");
   cmd->add_option("--listen", s.listen, "address to listen on (default 127.0.0.1:7531; :0 picks a port)");
   cmd->add_option("--tokens", s.tokens_file,
                   "file of `ROLE NAME TOKEN` lines (ROLE client or worker; default: no authentication)");
@@ -106,10 +106,12 @@ void AddServe(Commands& commands) {
   cmd->add_option("--max-runs", s.jobs.max_concurrent_runs, "tuning runs searching at once (default 4)");
   cmd->add_option("--no-worker-deadline", s.jobs.no_worker_deadline_seconds,
                   "seconds a task waits for a worker of its target before it fails (default 600)");
-  cmd->add_option("--max-jobs-per-client", s.jobs.max_jobs_per_client, "unfinished jobs one client may have (default 8)");
+  cmd->add_option("--max-jobs-per-client", s.jobs.max_jobs_per_client,
+                  "unfinished jobs one client may have (default 8)");
   cmd->add_option("--max-tasks-per-job", s.jobs.max_tasks_per_job, "workloads per job (default 256)");
   cmd->add_option("--max-trials", s.jobs.max_trials, "trial budget per task at most (default 100000)");
-  cmd->add_option("--memory-cap-mb", o->memory_cap_mb, "refuse workloads whose buffers need more (default: a quarter of RAM)");
+  cmd->add_option("--memory-cap-mb", o->memory_cap_mb,
+                  "refuse workloads whose buffers need more (default: a quarter of RAM)");
   cmd->add_option("--max-request-bytes", s.max_request_bytes,
                   "larger requests are refused with RESOURCE_EXHAUSTED (default 4 MiB)");
   cmd->add_option("--heartbeat-timeout", s.workers.heartbeat_timeout_seconds,

@@ -80,8 +80,10 @@ StatusOr<int> ModelThreads(const std::string& command, const std::string& model,
     for (const auto& [n, k] : tasks_at)
       if (k > most) pick = n, most = k;
     if (most > 0)
-      std::fprintf(stderr, "priortune: %s: %d thread%s, the count the store tuned this model at (%d of %d tasks; "
-                   "--threads to choose)\n", command.c_str(), pick, pick == 1 ? "" : "s", most, total);
+      std::fprintf(stderr,
+                   "priortune: %s: %d thread%s, the count the store tuned this model at (%d of %d tasks; "
+                   "--threads to choose)\n",
+                   command.c_str(), pick, pick == 1 ? "" : "s", most, total);
     given = pick;
   }
   const int here = tasks_at.count(given) ? tasks_at[given] : 0;
@@ -92,8 +94,8 @@ StatusOr<int> ModelThreads(const std::string& command, const std::string& model,
                  "priortune: %s: the store tuned %d of this model's %d tasks at %d thread%s%s; the others take "
                  "configs measured at another thread count or hand-picked ones. To tune them for %d thread%s: %s\n",
                  command.c_str(), here, total, given, given == 1 ? "" : "s",
-                 counts().empty() ? "" : (" (it holds " + counts() + ")").c_str(),
-                 given, given == 1 ? "" : "s", tune.c_str());
+                 counts().empty() ? "" : (" (it holds " + counts() + ")").c_str(), given, given == 1 ? "" : "s",
+                 tune.c_str());
   }
   return given;
 }

@@ -1,10 +1,9 @@
 // priortune submit: submit a tuning job to a server (and follow it with --watch).
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/internal/client.h"
 #include "server/common/convert.h"
 
@@ -41,11 +40,16 @@ StatusOr<WorkloadArgs> ParseWorkloadSpec(const std::string& spec) {
     rest = rest.substr(next + 1);
     next = rest.find(':');
     std::string flag = rest.substr(0, next);
-    if (flag == "bias") a.bias = true;
-    else if (flag == "relu") a.relu = true;
-    else if (flag == "residual") a.residual = true;
-    else if (flag == "relu6") a.relu6 = true;
-    else return InvalidArgument("--workload '" + spec + "': '" + flag + "' is not bias, residual, relu or relu6");
+    if (flag == "bias")
+      a.bias = true;
+    else if (flag == "relu")
+      a.relu = true;
+    else if (flag == "residual")
+      a.residual = true;
+    else if (flag == "relu6")
+      a.relu6 = true;
+    else
+      return InvalidArgument("--workload '" + spec + "': '" + flag + "' is not bias, residual, relu or relu6");
   }
   return a;
 }
@@ -90,8 +94,9 @@ void AddSubmit(Commands& commands) {
   auto o = std::make_shared<SubmitOptions>();
   CLI::App* cmd = commands.app().add_subcommand("submit", "submit a tuning job to a server");
   AddConnectionOptions(commands, cmd, o->connection, true);
-  cmd->add_option("--workload", o->workloads,
-                  "OP:SHAPE[:bias][:residual][:relu|:relu6], repeatable (e.g. matmul:512x512x512 conv2d:64x64x56x3x1x1:relu)")
+  cmd->add_option(
+         "--workload", o->workloads,
+         "OP:SHAPE[:bias][:residual][:relu|:relu6], repeatable (e.g. matmul:512x512x512 conv2d:64x64x56x3x1x1:relu)")
       ->required();
   AddTargetOption(cmd, o->target);
   cmd->add_option("--threads", o->threads, "threads the kernels are deployed with (default 1)");

@@ -1,12 +1,12 @@
 // priortune target: what a target is (microarchitecture, LLVM CPU, ISA family, key, JSON).
-#include "server/cli/commands.h"
+#include "compiler/target/target.h"
 
 #include <cstdio>
 #include <memory>
 
 #include "compiler/target/cpu_id.h"
-#include "compiler/target/target.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 
 namespace priortune::server::cli {
 
@@ -25,8 +25,8 @@ int RunTarget(const TargetOptions& o) {
   std::printf("name %s\nmicroarch %s\nllvm-cpu %s\nisa %s\nkey %s\nlegacy-key %s\njson %s\n", t->name().c_str(),
               t->microarch.empty() ? "-" : t->microarch.c_str(), t->cpu.c_str(), t->isa_family().c_str(),
               t->Key().c_str(), t->LegacyKey().c_str(), t->ToJson().c_str());
-  std::printf("host-cpuid %s family %d model %d stepping %d\n", id.vendor.empty() ? "-" : id.vendor.c_str(),
-              id.family, id.model, id.stepping);
+  std::printf("host-cpuid %s family %d model %d stepping %d\n", id.vendor.empty() ? "-" : id.vendor.c_str(), id.family,
+              id.model, id.stepping);
   return 0;
 }
 

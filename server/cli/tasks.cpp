@@ -1,11 +1,10 @@
 // priortune tasks: import an ONNX model and list its distinct tunable workloads.
-#include "server/cli/commands.h"
-
 #include <cstdio>
 #include <memory>
 
 #include "compiler/graph/graph.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 
 namespace priortune::server::cli {
 
@@ -28,10 +27,11 @@ int RunTasks(const TasksOptions& o) {
     tunable += t.count;
     flops += t.flops;
   }
-  std::printf("%s: %zu nodes (%d tunable), %d BatchNormalization folded into convolutions, %d nodes fused into "
-              "epilogues, %.2f GFLOPs in tunable nodes, %zu distinct tasks\n",
-              model_path.c_str(), graph->nodes.size(), tunable, graph->batchnorms_folded, graph->epilogues_fused,
-              flops / 1e9, list.size());
+  std::printf(
+      "%s: %zu nodes (%d tunable), %d BatchNormalization folded into convolutions, %d nodes fused into "
+      "epilogues, %.2f GFLOPs in tunable nodes, %zu distinct tasks\n",
+      model_path.c_str(), graph->nodes.size(), tunable, graph->batchnorms_folded, graph->epilogues_fused, flops / 1e9,
+      list.size());
   std::printf("  %-58s %5s %9s %7s\n", "workload", "count", "MFLOPs", "share");
   for (const auto& t : list)
     std::printf("  %-58s %5d %9.1f %6.1f%%\n", t.workload.ShortName().c_str(), t.count, t.flops / 1e6,
@@ -43,7 +43,8 @@ int RunTasks(const TasksOptions& o) {
 
 void AddTasks(Commands& commands) {
   auto o = std::make_shared<TasksOptions>();
-  CLI::App* cmd = commands.app().add_subcommand("tasks", "import an ONNX model and list its distinct tunable workloads");
+  CLI::App* cmd =
+      commands.app().add_subcommand("tasks", "import an ONNX model and list its distinct tunable workloads");
   cmd->add_option("model", o->model, "the .onnx file")->required();
   commands.Add(cmd, [o] { return RunTasks(*o); });
 }

@@ -1,8 +1,7 @@
 // priortune train-model: meta-train the neural cost model on the store's records, report
 // few-shot metrics on held-out workloads, save it in the store.
-#include "server/cli/commands.h"
-
 #include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -20,6 +19,7 @@
 #include "costmodel/neural_model.h"
 #include "costmodel/xgboost_model.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/model_records.h"
 #include "tuner/log_import.h"
 #include "tuner/meta_model.h"
@@ -31,19 +31,19 @@ namespace priortune::server::cli {
 namespace {
 
 struct TrainModelOptions {
-  std::string db = "priortune.db";  // records from here; the model is saved here
-  std::vector<std::string> logs;    // tuning logs (.jsonl, .jsonl.gz) imported into db first
-  std::string target;               // whose records (Target::Parse spec); empty: the host's if
-                                    // the store has them, else the target with the most
-  int threads = 1;                  // the thread count of that target
-  std::string op;                   // only this op's records; empty: all
-  double hold_out = 0.2;            // share of workloads held out of training, for the metrics
+  std::string db = "priortune.db";           // records from here; the model is saved here
+  std::vector<std::string> logs;             // tuning logs (.jsonl, .jsonl.gz) imported into db first
+  std::string target;                        // whose records (Target::Parse spec); empty: the host's if
+                                             // the store has them, else the target with the most
+  int threads = 1;                           // the thread count of that target
+  std::string op;                            // only this op's records; empty: all
+  double hold_out = 0.2;                     // share of workloads held out of training, for the metrics
   std::vector<int> ks = {0, 8, 16, 32, 64};  // few-shot metrics on the held-out workloads
   int repeats = 3;
   costmodel::NeuralOptions model;
   costmodel::NeuralTrainOptions train;
   bool feature_cache = true;
-  std::string out;                  // also write the model blob to this file
+  std::string out;  // also write the model blob to this file
 };
 
 double PeakRssMb() {
@@ -55,7 +55,8 @@ double PeakRssMb() {
 // Median milliseconds to score 1,000 candidates (rows of `data`, repeated if fewer).
 StatusOr<double> InferenceMsPer1000(const costmodel::CostModel& model, const costmodel::Dataset& data) {
   std::vector<float> rows;
-  for (size_t i = 0; i < 1000; ++i) rows.insert(rows.end(), data.row(i % data.rows()), data.row(i % data.rows()) + data.cols);
+  for (size_t i = 0; i < 1000; ++i)
+    rows.insert(rows.end(), data.row(i % data.rows()), data.row(i % data.rows()) + data.cols);
   std::vector<double> times;
   for (int r = 0; r < 11; ++r) {
     auto t = std::chrono::steady_clock::now();
@@ -82,7 +83,8 @@ costmodel::Dataset Subset(const costmodel::Dataset& from, const std::set<int>& k
   costmodel::Dataset out;
   out.cols = from.cols;
   for (size_t i = 0; i < from.rows(); ++i)
-    if (keep.count(from.groups[i])) out.Add(std::vector<float>(from.row(i), from.row(i) + from.cols), from.costs[i], from.groups[i]);
+    if (keep.count(from.groups[i]))
+      out.Add(std::vector<float>(from.row(i), from.row(i) + from.cols), from.costs[i], from.groups[i]);
   return out;
 }
 
@@ -94,7 +96,8 @@ StatusOr<std::unique_ptr<db::Store>> OpenTrainingStore(const TrainModelOptions& 
   if (!(o.hold_out >= 0 && o.hold_out < 1))
     return InvalidArgument("--hold-out must be in [0, 1), got " + std::to_string(o.hold_out));
   if (!o.op.empty()) PT_RETURN_IF_ERROR(compiler::FindTemplate(o.op).status());
-  if (o.logs.empty() && !db::StoreExists(o.db)) return NotFound("no store at '" + o.db + "' (and no --log to fill one)");
+  if (o.logs.empty() && !db::StoreExists(o.db))
+    return NotFound("no store at '" + o.db + "' (and no --log to fill one)");
   for (const auto& log : o.logs)
     if (!FileExists(log)) return NotFound("cannot read '" + log + "'");
   PT_ASSIGN_OR_RETURN(std::unique_ptr<db::Store> store, tuner::OpenStore(o.db));
@@ -122,8 +125,10 @@ StatusOr<Split> HoldOut(const tuner::RecordFeatures& rf, double hold_out, uint64
   int held = hold_out > 0 ? std::max(1, static_cast<int>(std::lround(hold_out * groups))) : 0;
   held = std::min(held, groups - 2);
   if (groups < 2 || held < 0)
-    return InvalidArgument("train-model needs records of at least two workloads (two more than it holds out), "
-                           "the store has " + std::to_string(groups));
+    return InvalidArgument(
+        "train-model needs records of at least two workloads (two more than it holds out), "
+        "the store has " +
+        std::to_string(groups));
   Split s;
   s.test = std::set<int>(order.begin(), order.begin() + held);
   s.train = std::set<int>(order.begin() + held, order.end());
@@ -168,7 +173,10 @@ int RunTrainModel(const TrainModelOptions& o) {
               split->train.size(), split->op_list.c_str(), held > 0 ? "; held out: " : "", split->held_names.c_str());
 
   costmodel::NeuralTrainOptions t = o.train;
-  t.log = [](const std::string& line) { std::printf("  %s\n", line.c_str()); std::fflush(stdout); };
+  t.log = [](const std::string& line) {
+    std::printf("  %s\n", line.c_str());
+    std::fflush(stdout);
+  };
   if (t.log_every == 0) t.log_every = std::max(1, (t.method == "meta" ? t.meta_iterations : t.steps) / 10);
   char training_set[512];
   std::snprintf(training_set, sizeof(training_set), "train-model %s: %zu records of %zu workloads (%s) on target %s",
@@ -179,15 +187,17 @@ int RunTrainModel(const TrainModelOptions& o) {
   if (!model.ok()) return Fail(model.status(), model.status().code() == StatusCode::kInvalidArgument ? 2 : 1);
   double train_seconds = Since(start);
   double peak_mb = PeakRssMb();
-  std::printf("trained in %.1f s (%d thread%s); peak memory of the process %.0f MB\n", train_seconds,
-              o.model.threads, o.model.threads == 1 ? "" : "s", peak_mb);
+  std::printf("trained in %.1f s (%d thread%s); peak memory of the process %.0f MB\n", train_seconds, o.model.threads,
+              o.model.threads == 1 ? "" : "s", peak_mb);
   auto inference = InferenceMsPer1000(**model, rf.data);
   if (!inference.ok()) return Fail(inference.status(), 1);
   std::printf("inference: %.2f ms per 1,000 candidates (median of 11, %d thread%s)\n", *inference, o.model.threads,
               o.model.threads == 1 ? "" : "s");
 
-  nlohmann::json metrics = {{"train_seconds", train_seconds}, {"peak_rss_mb", peak_mb},
-                            {"inference_ms_per_1000", *inference}, {"held_out_workloads", split->held_list}};
+  nlohmann::json metrics = {{"train_seconds", train_seconds},
+                            {"peak_rss_mb", peak_mb},
+                            {"inference_ms_per_1000", *inference},
+                            {"held_out_workloads", split->held_list}};
   auto blob = (*model)->Save();
   if (!blob.ok()) return Fail(blob.status(), 1);
   if (held > 0)
@@ -211,9 +221,12 @@ int RunTrainModel(const TrainModelOptions& o) {
 void AddTrainModel(Commands& commands) {
   auto o = std::make_shared<TrainModelOptions>();
   CLI::App* cmd = commands.app().add_subcommand(
-      "train-model", "train the neural cost model on the store's records (meta-training by default), report "
-                     "few-shot metrics on held-out workloads and save it in the store");
-  cmd->add_option("--db", o->db, "the store (SQLite file or postgresql:// URL): records from it, the model into it (default ./priortune.db)");
+      "train-model",
+      "train the neural cost model on the store's records (meta-training by default), report "
+      "few-shot metrics on held-out workloads and save it in the store");
+  cmd->add_option(
+      "--db", o->db,
+      "the store (SQLite file or postgresql:// URL): records from it, the model into it (default ./priortune.db)");
   cmd->add_option("--log", o->logs, "tuning logs (.jsonl or .jsonl.gz) to import into the store first");
   cmd->add_option("--target", o->target,
                   "whose records (host, a CPU name or target JSON; default: the host's if the store has them, "
@@ -240,7 +253,8 @@ void AddTrainModel(Commands& commands) {
   cmd->add_option("--adapt-scope", o->model.adapt_scope,
                   "what adaptation changes: all (default) | head (the decoder; the slot encoder stays)")
       ->group("Training");
-  cmd->add_option("--train-threads", o->model.threads, "LibTorch threads while training (default 1)")->group("Training");
+  cmd->add_option("--train-threads", o->model.threads, "LibTorch threads while training (default 1)")
+      ->group("Training");
   cmd->add_option("--seed", o->model.seed, "seed of the split, the weights and the sampling (default 1)");
   cmd->add_flag("!--no-feature-cache", o->feature_cache,
                 "lower every record again instead of reading (and filling) the store's feature cache");

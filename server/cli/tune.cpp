@@ -1,9 +1,8 @@
 // priortune tune: tune one operator with an embedded server and local worker processes.
-#include "server/cli/commands.h"
-
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -20,6 +19,7 @@
 #include "compiler/support/timing.h"
 #include "db/store.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/peer_blas.h"
 #include "server/common/targets.h"
 #include "server/service/embedded_workers.h"
@@ -36,15 +36,15 @@ namespace {
 
 struct TuneCommandOptions {
   WorkloadArgs workload;
-  std::string target = "host";    // Target::Parse spec: host, a CPU name or target JSON
+  std::string target = "host";  // Target::Parse spec: host, a CPU name or target JSON
   tuner::TuneOptions tune;
   std::string strategy = tuner::StrategyName(tuner::Strategy::kGa);  // tuner::ParseStrategy
   std::string db = "priortune.db";
-  int workers = 0;                // 0: one per `threads` cores of this host
-  int threads = 1;                // threads per measurement (the deployed thread count)
-  double timeout_seconds = 20;    // per candidate
-  std::string trace;              // CSV of trial, cost, best, elapsed seconds (tuning-efficiency studies)
-  bool compare = true;            // time best vs default vs OpenBLAS at the end
+  int workers = 0;              // 0: one per `threads` cores of this host
+  int threads = 1;              // threads per measurement (the deployed thread count)
+  double timeout_seconds = 20;  // per candidate
+  std::string trace;            // CSV of trial, cost, best, elapsed seconds (tuning-efficiency studies)
+  bool compare = true;          // time best vs default vs OpenBLAS at the end
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -102,18 +102,16 @@ void DrawProgress(const tuner::TuneProgress& p, double flops, bool tty) {
   bar += std::string(width - filled, '.');
   double gflops = std::isfinite(p.best_cost) ? flops / p.best_cost / 1e9 : 0;
   double eta = p.measured > 0 ? p.elapsed_seconds / p.measured * (p.budget - p.measured) : 0;
-  std::fprintf(stderr, "%s[%s] %d/%d trials  best %.1f GFLOPS  errors %d  ETA %.0f s%s",
-               tty ? "\r" : "", bar.c_str(), p.measured, p.budget, gflops, p.errors, eta,
-               tty ? "   " : "\n");
+  std::fprintf(stderr, "%s[%s] %d/%d trials  best %.1f GFLOPS  errors %d  ETA %.0f s%s", tty ? "\r" : "", bar.c_str(),
+               p.measured, p.budget, gflops, p.errors, eta, tty ? "   " : "\n");
   std::fflush(stderr);
 }
 
 // Checks `k` and times it if correct: seconds per call, NaN for a wrong answer.
-double SecondsIfCorrect(const compiler::Kernel& k, const compiler::OpTemplate& tmpl,
-                    const compiler::Workload& w, const compiler::TimingOptions& timing) {
+double SecondsIfCorrect(const compiler::Kernel& k, const compiler::OpTemplate& tmpl, const compiler::Workload& w,
+                        const compiler::TimingOptions& timing) {
   compiler::KernelArgs args(tmpl, w, 7);
-  compiler::KernelMeasurement m =
-      compiler::CheckAndTime(k, args, compiler::ReferenceOutput(w, args), timing);
+  compiler::KernelMeasurement m = compiler::CheckAndTime(k, args, compiler::ReferenceOutput(w, args), timing);
   return m.check.ok() ? m.timing.median : NAN;
 }
 
@@ -139,22 +137,22 @@ void Compare(const compiler::Workload& w, const compiler::Target& target, db::St
   double t_hand = hand.ok() ? SecondsIfCorrect(*hand, *tmpl, w, timing) : NAN;
   bool ok_best = !std::isnan(t_best);
   std::optional<double> t_blas = TimeOpenBlas(w, target.cores, timing);
-  std::printf("re-timed now, %d thread(s), median of %d rounds, best built by build_best (%s):\n",
-              target.cores, timing.repeat, best->choice.level.c_str());
+  std::printf("re-timed now, %d thread(s), median of %d rounds, best built by build_best (%s):\n", target.cores,
+              timing.repeat, best->choice.level.c_str());
   if (!ok_best) {
     std::printf("  tuned     WRONG ANSWER: the stored best no longer computes the reference\n");
     return;
   }
   std::printf("  tuned     %9.3f ms  %7.1f GFLOPS\n", t_best * 1e3, flops / t_best / 1e9);
   if (def.ok())
-    std::printf("  default   %9.3f ms  %7.1f GFLOPS   tuned is %.2fx faster\n", t_def * 1e3,
-                flops / t_def / 1e9, t_def / t_best);
+    std::printf("  default   %9.3f ms  %7.1f GFLOPS   tuned is %.2fx faster\n", t_def * 1e3, flops / t_def / 1e9,
+                t_def / t_best);
   if (hand.ok())
-    std::printf("  hand-picked %7.3f ms  %7.1f GFLOPS   hand-picked reaches %.0f%% of tuned\n",
-                t_hand * 1e3, flops / t_hand / 1e9, 100 * t_best / t_hand);
+    std::printf("  hand-picked %7.3f ms  %7.1f GFLOPS   hand-picked reaches %.0f%% of tuned\n", t_hand * 1e3,
+                flops / t_hand / 1e9, 100 * t_best / t_hand);
   if (t_blas)
-    std::printf("  OpenBLAS  %9.3f ms  %7.1f GFLOPS   tuned reaches %.0f%% of OpenBLAS\n",
-                *t_blas * 1e3, flops / *t_blas / 1e9, 100 * *t_blas / t_best);
+    std::printf("  OpenBLAS  %9.3f ms  %7.1f GFLOPS   tuned reaches %.0f%% of OpenBLAS\n", *t_blas * 1e3,
+                flops / *t_blas / 1e9, 100 * *t_blas / t_best);
   else
     std::printf("  OpenBLAS  not available for this workload (libopenblas not found or no BLAS form)\n");
 }
@@ -200,18 +198,21 @@ int Report(const TuneCommandOptions& o, const compiler::Workload& w, const compi
                 s.early_stopped ? "; stopped early (no improvement)" : "",
                 s.exhausted ? "; search space exhausted" : "");
   if (tuner::ModelGuided(o.tune.strategy) && s.seconds > 0)
-    std::printf("cost model: %.1f s of %.1f s wall time (%.1f%%: model loading or transfer training, features, fits, "
-                "search over predictions); waiting for measurements %.1f s (%.1f%%)\n",
-                s.model_seconds, s.seconds, 100 * s.model_seconds / s.seconds, s.measure_seconds,
-                100 * s.measure_seconds / s.seconds);
+    std::printf(
+        "cost model: %.1f s of %.1f s wall time (%.1f%%: model loading or transfer training, features, fits, "
+        "search over predictions); waiting for measurements %.1f s (%.1f%%)\n",
+        s.model_seconds, s.seconds, 100 * s.model_seconds / s.seconds, s.measure_seconds,
+        100 * s.measure_seconds / s.seconds);
   if (s.known_before > 0 && s.budget == 0)
-    std::printf("already tuned: the store holds %d records of this workload and target (budget %d); "
-                "nothing measured (raise --trials to tune further)\n",
-                s.known_before, o.tune.trials);
+    std::printf(
+        "already tuned: the store holds %d records of this workload and target (budget %d); "
+        "nothing measured (raise --trials to tune further)\n",
+        s.known_before, o.tune.trials);
   else if (s.known_before > 0)
-    std::printf("%d earlier records of this workload were in the store: they count against the "
-                "budget of %d and were not measured again\n",
-                s.known_before, o.tune.trials);
+    std::printf(
+        "%d earlier records of this workload were in the store: they count against the "
+        "budget of %d and were not measured again\n",
+        s.known_before, o.tune.trials);
   if (s.best_config)
     std::printf("best config %s: %.3f ms, %.1f GFLOPS (as measured by the workers)\n",
                 compiler::ConfigToJson(*s.best_config).c_str(), s.best_cost * 1e3, flops / s.best_cost / 1e9);
@@ -261,8 +262,8 @@ void PrintStart(const TuneCommandOptions& o, const JobRequest& r, const compiler
   if (r.tune.strategy == tuner::Strategy::kOneShot)
     strategy += " (at most " + std::to_string(std::min(r.tune.trials, r.tune.one_shot_trials)) + " measured)";
   std::printf("tuning %s for %s, %d trials, strategy %s, %d workers x %d thread(s), store %s\n",
-              r.workloads[0].ShortName().c_str(), target.Describe().c_str(), r.tune.trials, strategy.c_str(),
-              n_workers, o.threads, o.db.c_str());
+              r.workloads[0].ShortName().c_str(), target.Describe().c_str(), r.tune.trials, strategy.c_str(), n_workers,
+              o.threads, o.db.c_str());
   std::fflush(stdout);
 }
 
@@ -323,7 +324,8 @@ void AddTune(Commands& commands) {
   AddWorkloadOptions(cmd, o->workload);
   AddTargetOption(cmd, o->target);
   o->tune.shipped_model_dir = commands.env().model_dir;
-  cmd->add_option("--trials", o->tune.trials, "trial budget of the task; records already in the store count (default 200)");
+  cmd->add_option("--trials", o->tune.trials,
+                  "trial budget of the task; records already in the store count (default 200)");
   cmd->add_option("--strategy", o->strategy,
                   "ga | random | grid | xgb-ga (GA over an XGBoost cost model's predictions) | meta-ga (GA over "
                   "a meta-trained neural model adapted to the task after every batch) | one-shot (GA over the "
@@ -337,7 +339,8 @@ void AddTune(Commands& commands) {
                   "xgb-ga: auto (start from a model of the store's other workloads on this target, kept only "
                   "if it ranks this task's batches better than a task-only model) | fade (the same model, "
                   "unguarded, its weight halving every 64 samples, as AutoTVM's) | off (default auto)");
-  cmd->add_option("--model-objective", o->tune.model_objective, "xgb-ga: rank:pairwise | reg:throughput (default rank:pairwise)");
+  cmd->add_option("--model-objective", o->tune.model_objective,
+                  "xgb-ga: rank:pairwise | reg:throughput (default rank:pairwise)");
   cmd->add_option("--model-pair-samples", o->tune.model_pair_samples,
                   "xgb-ga, rank:pairwise: pairs sampled per record and round (default 4)");
   cmd->add_option("--db", o->db, "the store: a SQLite file (default ./priortune.db) or a postgresql:// URL");
@@ -347,7 +350,8 @@ void AddTune(Commands& commands) {
                   "cores; the stored target records it (default 1)");
   cmd->add_option("--batch", o->tune.batch_size, "candidates per round (default 16)");
   cmd->add_option("--seed", o->tune.seed, "random seed of the search (default 1)");
-  cmd->add_option("--early-stopping", o->tune.early_stopping, "stop after N trials without improvement (default 0: off)");
+  cmd->add_option("--early-stopping", o->tune.early_stopping,
+                  "stop after N trials without improvement (default 0: off)");
   cmd->add_option("--timeout", o->timeout_seconds, "seconds per candidate (default 20)");
   cmd->add_flag("!--no-hand-picked-seed", o->tune.seed_hand_picked,
                 "do not measure the hand-picked config first (for studies of search strategies)");

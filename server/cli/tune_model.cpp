@@ -1,7 +1,5 @@
 // priortune tune-model: tune every task of an ONNX model within one budget (Ansor's
 // gradient task scheduler), with an embedded server and local workers.
-#include "server/cli/commands.h"
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,6 +14,7 @@
 #include "compiler/model/model.h"
 #include "db/store.h"
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/common/targets.h"
 #include "server/service/embedded_workers.h"
 #include "server/service/job_lifecycle.h"
@@ -36,10 +35,10 @@ struct TuneModelOptions {
   std::string model;
   std::string db = "priortune.db";
   std::string target = "host";
-  int threads = 1;            // per measurement (the deployed thread count)
-  int workers = 0;            // 0: the host's cores / threads
-  int trials = 0;             // new trials for the whole model; 0: 64 per task
-  int unit = 32;              // trials per scheduler decision
+  int threads = 1;       // per measurement (the deployed thread count)
+  int workers = 0;       // 0: the host's cores / threads
+  int trials = 0;        // new trials for the whole model; 0: 64 per task
+  int unit = 32;         // trials per scheduler decision
   std::string strategy;  // empty: meta-ga with a meta-trained model for the target, else xgb-ga
   double timeout_seconds = 20;
   uint64_t seed = 1;
@@ -128,9 +127,10 @@ Status TuneRound(ModelRun& m, int i) {
 void PrintModelTable(const ModelRun& m) {
   const tuner::TaskScheduler& scheduler = m.scheduler;
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - m.start).count();
-  std::printf("tuned %d trials in %.1f s; estimated model latency %.3f ms (sum over tasks of count x best, as the "
-              "workers measured each kernel alone)\n",
-              m.spent, elapsed, scheduler.EstimatedLatency() * 1e3);
+  std::printf(
+      "tuned %d trials in %.1f s; estimated model latency %.3f ms (sum over tasks of count x best, as the "
+      "workers measured each kernel alone)\n",
+      m.spent, elapsed, scheduler.EstimatedLatency() * 1e3);
   std::printf("  %-4s %-60s %5s %7s %7s %10s %8s\n", "task", "workload", "count", "trials", "share", "best ms",
               "latency");
   double total = std::max(1e-12, scheduler.EstimatedLatency());
@@ -182,11 +182,12 @@ int RunTuneModel(const TuneModelOptions& o) {
   tuner::TaskScheduler scheduler(*stored, so);
   int held = 0;
   for (const auto& s : *stored) held += s.trials > 0;
-  std::printf("tuning %s for %s: %zu tasks (%d already in the store), %d new trials in units of %d, strategy %s%s, "
-              "store %s\n",
-              o.model.c_str(), target->Describe().c_str(), tasks.size(), held, budget, o.unit,
-              tuner::StrategyName(request->tune.strategy),
-              request->pick_strategy ? (" (the default: " + request->strategy_note + ")").c_str() : "", o.db.c_str());
+  std::printf(
+      "tuning %s for %s: %zu tasks (%d already in the store), %d new trials in units of %d, strategy %s%s, "
+      "store %s\n",
+      o.model.c_str(), target->Describe().c_str(), tasks.size(), held, budget, o.unit,
+      tuner::StrategyName(request->tune.strategy),
+      request->pick_strategy ? (" (the default: " + request->strategy_note + ")").c_str() : "", o.db.c_str());
   std::fflush(stdout);
 
   EmbeddedWorkersOptions eo;

@@ -1,9 +1,8 @@
 // priortune watch: follow a job's progress until it ends.
-#include "server/cli/commands.h"
-
 #include <memory>
 
 #include "server/cli/cli.h"
+#include "server/cli/commands.h"
 #include "server/cli/internal/client.h"
 
 namespace priortune::server::cli {

@@ -1,11 +1,11 @@
 // priortune worker: a measurement worker that leases candidates from a priortune server.
-#include "server/cli/commands.h"
+#include "server/worker/worker.h"
 
 #include <memory>
 #include <string>
 
 #include "server/cli/cli.h"
-#include "server/worker/worker.h"
+#include "server/cli/commands.h"
 
 namespace priortune::server::cli {
 
@@ -40,7 +40,8 @@ void AddWorker(Commands& commands) {
   cmd->add_option("--cpu", w.cpu, "pin to this core (and the next --threads - 1)");
   cmd->add_option("--threads", w.threads, "threads per measurement (default 1)");
   cmd->add_option("--target", w.target, "the target this worker measures for (default host; must run on this CPU)");
-  cmd->add_option("--memory-cap-mb", w.memory_cap_mb, "refuse candidates whose buffers need more (default: a quarter of RAM)");
+  cmd->add_option("--memory-cap-mb", w.memory_cap_mb,
+                  "refuse candidates whose buffers need more (default: a quarter of RAM)");
   cmd->add_option("--timeout", w.timeout_seconds, "seconds per candidate (default 20)");
   cmd->add_option("--repeat", w.repeat, "timing rounds per candidate (default 3)");
   cmd->add_option("--min-repeat-ms", w.min_repeat_ms, "minimum round length (default 20)");

@@ -21,8 +21,10 @@ StatusOr<TokenTable> TokenTable::Parse(const std::string& text, const std::strin
     std::string where = file + " line " + std::to_string(n) + ": ";
     if (token.empty() || !extra.empty()) return InvalidArgument(where + "expected `ROLE NAME TOKEN`");
     Principal p{name, Role::kClient};
-    if (role == "worker") p.role = Role::kWorker;
-    else if (role != "client") return InvalidArgument(where + "role '" + role + "' is neither client nor worker");
+    if (role == "worker")
+      p.role = Role::kWorker;
+    else if (role != "client")
+      return InvalidArgument(where + "role '" + role + "' is neither client nor worker");
     if (token.size() < 16) return InvalidArgument(where + "the token of " + name + " is shorter than 16 characters");
     if (!table.tokens_.emplace(token, p).second) return InvalidArgument(where + "this token was given before");
   }
@@ -39,7 +41,8 @@ std::optional<Principal> TokenTable::Find(const std::string& token) const {
   for (const auto& [t, p] : tokens_) {
     // Constant time per comparison: the position of a mismatch does not show.
     unsigned diff = t.size() != token.size();
-    for (size_t i = 0; i < t.size(); ++i) diff |= static_cast<unsigned char>(t[i]) ^ static_cast<unsigned char>(i < token.size() ? token[i] : 0);
+    for (size_t i = 0; i < t.size(); ++i)
+      diff |= static_cast<unsigned char>(t[i]) ^ static_cast<unsigned char>(i < token.size() ? token[i] : 0);
     if (diff == 0) found = p;
   }
   return found;

@@ -50,9 +50,7 @@ void Authorize(grpc::ClientContext& ctx, const std::string& token) {
   if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
 }
 
-Status FromGrpc(const grpc::Status& s) {
-  return Status(static_cast<StatusCode>(s.error_code()), s.error_message());
-}
+Status FromGrpc(const grpc::Status& s) { return Status(static_cast<StatusCode>(s.error_code()), s.error_message()); }
 
 std::string Describe(const grpc::Status& s) { return FromGrpc(s).ToString(); }
 

@@ -18,7 +18,8 @@ struct ConnectionOptions {
   double connect_seconds = 10;
 };
 
-// The token to send: the first line of token_file, else `token`, else "" (no token). InvalidArgument naming the file when it cannot be read or is empty.
+// The token to send: the first line of token_file, else `token`, else "" (no token). InvalidArgument naming the file
+// when it cannot be read or is empty.
 StatusOr<std::string> ReadToken(const ConnectionOptions& options);
 
 // The whole of a (PEM, token) file; InvalidArgument naming the flag and path.

@@ -79,9 +79,8 @@ tuner::MeasureResult FromProto(const v1::MeasureResult& r) {
   out.costs.assign(r.costs().begin(), r.costs().end());
   int kind = r.error();
   // An unknown kind from a newer worker is a runtime error, never a success.
-  out.error = kind >= 0 && kind <= static_cast<int>(db::ErrorKind::kWorkerLost)
-                  ? static_cast<db::ErrorKind>(kind)
-                  : db::ErrorKind::kRuntimeError;
+  out.error = kind >= 0 && kind <= static_cast<int>(db::ErrorKind::kWorkerLost) ? static_cast<db::ErrorKind>(kind)
+                                                                                : db::ErrorKind::kRuntimeError;
   out.error_message = r.error_message();
   out.compile_seconds = r.compile_seconds();
   out.worker = r.worker();

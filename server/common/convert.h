@@ -2,14 +2,15 @@
 // place at the server's edge. Includes the generated protobuf header: server/ .cpp only.
 #pragma once
 
-#include "compiler/target/target.h"
+#include <optional>
+#include <string>
+
 #include "compiler/ops/workload.h"
+#include "compiler/target/target.h"
 #include "db/run_state.h"
 #include "proto/priortune.pb.h"
 #include "tuner/measure.h"
 #include "tuner/strategy.h"
-#include <optional>
-#include <string>
 
 namespace priortune::server {
 

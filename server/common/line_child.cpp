@@ -68,9 +68,9 @@ Status LineChild::Start(const std::string& ready, double seconds) {
   int status = Kill();
   if (got == Read::kInterrupted)
     return Status(StatusCode::kCancelled, "the " + args_.front() + " child process was interrupted during start-up");
-  std::string why = got == Read::kTimeout       ? "did not start within " + std::to_string(seconds) + " s"
-                    : got == Read::kClosed      ? "exited during start-up"
-                                                : "said '" + line + "' instead of " + ready;
+  std::string why = got == Read::kTimeout  ? "did not start within " + std::to_string(seconds) + " s"
+                    : got == Read::kClosed ? "exited during start-up"
+                                           : "said '" + line + "' instead of " + ready;
   return Internal("the " + args_.front() + " child process " + why + SignalText(status));
 }
 
@@ -97,7 +97,8 @@ LineChild::Read LineChild::ReadLine(double timeout_seconds, std::string* line) {
       buffer_.erase(0, nl + 1);
       return Read::kOk;
     }
-    int left_ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
+    int left_ms =
+        static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count());
     if (left_ms <= 0) return Read::kTimeout;
     pollfd p[2] = {{from_, POLLIN, 0}, {wake_[0], POLLIN, 0}};
     int n = poll(p, wake_[0] >= 0 ? 2 : 1, left_ms);

@@ -14,8 +14,8 @@ StatusOr<compiler::Target> TuningTarget(const std::string& spec, int threads) {
   PT_RETURN_IF_ERROR(t.CheckRunsOnHost());
   int host_cores = compiler::Target::Host().cores;
   if (threads > host_cores)
-    return FailedPrecondition("--threads " + std::to_string(threads) + ": this host has " +
-                              std::to_string(host_cores) + " cores, a measurement needs one per thread");
+    return FailedPrecondition("--threads " + std::to_string(threads) + ": this host has " + std::to_string(host_cores) +
+                              " cores, a measurement needs one per thread");
   return t;
 }
 

@@ -16,7 +16,7 @@ namespace priortune::server {
 struct EmbeddedWorkersOptions {
   int workers = 0;  // 0: the host's cores / threads
   int threads = 1;
-  double timeout_seconds = 10;  // per candidate
+  double timeout_seconds = 10;   // per candidate
   int64_t memory_cap_bytes = 0;  // 0: the workers' default
 };
 

@@ -1,6 +1,7 @@
 // JobManager::Impl (internal/job_manager_impl.h): store leases of jobs and runs, jobs
 // orphaned by a dead server taken over, and the lease thread that renews and retries.
-#include "server/service/internal/job_manager_impl.h"
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,13 +12,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <thread>
-#include <unistd.h>
 
 #include "compiler/ops/build.h"
 #include "compiler/ops/op_template.h"
 #include "server/common/targets.h"
+#include "server/service/internal/job_manager_impl.h"
 #include "tuner/meta_model.h"
 #include "tuner/search_space.h"
 
@@ -53,8 +53,7 @@ int JobManager::Impl::AdoptOrphans(bool at_start) {
   auto rows = store.Jobs(RunState::kRunning);
   auto leases = store.Leases("job:");
   if (!rows.ok() || !leases.ok()) {
-    spdlog::warn("looking for jobs to take over failed: {}",
-                 (!rows.ok() ? rows.status() : leases.status()).ToString());
+    spdlog::warn("looking for jobs to take over failed: {}", (!rows.ok() ? rows.status() : leases.status()).ToString());
     return 0;
   }
   std::map<std::string, db::LeaseRow> by_name;

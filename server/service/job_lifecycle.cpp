@@ -14,8 +14,8 @@ TaskOutcome OutcomeOf(StatusOr<tuner::TuneSummary> summary, db::TaskState when_c
     out.message = summary.status().ToString();
   } else if (summary->cancelled) {
     out.state = when_cancelled;
-    out.message = std::string(db::StateName(when_cancelled)) + "; " + std::to_string(summary->measured) +
-                  " trials were stored";
+    out.message =
+        std::string(db::StateName(when_cancelled)) + "; " + std::to_string(summary->measured) + " trials were stored";
   } else if (!summary->best_config) {
     out.state = db::TaskState::kFailed;
     out.message = "no correct config: all trials failed";
@@ -35,8 +35,8 @@ TaskOutcome NoWorkerOutcome(const compiler::Target& target, double deadline_seco
   out.state = db::TaskState::kFailed;
   char buf[96];
   std::snprintf(buf, sizeof buf, "%.0f s", deadline_seconds);
-  out.message = "UNAVAILABLE: no connected worker measures for target " + target.Describe() + " (key " +
-                target.Key() + ", " + std::to_string(target.cores) + " thread(s)) for " + buf +
+  out.message = "UNAVAILABLE: no connected worker measures for target " + target.Describe() + " (key " + target.Key() +
+                ", " + std::to_string(target.cores) + " thread(s)) for " + buf +
                 "; start one with `priortune worker --target` of this target";
   return out;
 }

@@ -23,7 +23,7 @@ namespace priortune::server {
 // How a task's run ended, for the store and for people.
 struct TaskOutcome {
   db::TaskState state = db::TaskState::kFailed;
-  std::string message;  // "12 trials measured", "no correct config: all trials failed", ...
+  std::string message;      // "12 trials measured", "no correct config: all trials failed", ...
   bool from_store = false;  // done at once: the store held the budget already
   // The search's summary; an error when it could not run (its space, a model file, the
   // store).
@@ -50,8 +50,7 @@ class JobLifecycle {
   // Stores a new job, running.
   StatusOr<int64_t> OpenJob(const JobRequest& request, const compiler::Target& target);
   // Stores a task of `job_id`: (workload, target) with its trial budget, running.
-  StatusOr<int64_t> AddTask(int64_t job_id, const compiler::Workload& w, const compiler::Target& target,
-                            int trials);
+  StatusOr<int64_t> AddTask(int64_t job_id, const compiler::Workload& w, const compiler::Target& target, int trials);
 
   // Tunes (w, target) with `tune` (its budget: tune.trials records), measuring through
   // `measurer`; records are stored under `job_id` as they come.

@@ -21,7 +21,8 @@
 //                            (their server died) are taken over and resumed
 // The pieces live in three files over internal/job_manager_impl.h: this one (the public
 // calls and a run's lifecycle), job_requests.cpp and job_leases.cpp.
-#include "server/service/internal/job_manager_impl.h"
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -32,13 +33,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <thread>
-#include <unistd.h>
 
 #include "compiler/ops/build.h"
 #include "compiler/ops/op_template.h"
 #include "server/common/targets.h"
+#include "server/service/internal/job_manager_impl.h"
 #include "tuner/meta_model.h"
 #include "tuner/search_space.h"
 
@@ -46,9 +46,7 @@ namespace priortune::server {
 
 using nlohmann::json;
 
-double Now() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
+double Now() { return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count(); }
 
 std::string JobLease(int64_t id) { return "job:" + std::to_string(id); }
 std::string TaskLease(const std::string& run_key) { return "task:" + run_key; }
@@ -67,11 +65,16 @@ std::string HolderOf(const std::vector<db::LeaseRow>& rows, const std::string& n
 
 const char* EventName(JobEventKind k) {
   switch (k) {
-    case JobEventKind::kSnapshot: return "snapshot";
-    case JobEventKind::kTaskProgress: return "progress";
-    case JobEventKind::kTaskDone: return "task done";
-    case JobEventKind::kJobDone: return "job done";
-    case JobEventKind::kError: return "error";
+    case JobEventKind::kSnapshot:
+      return "snapshot";
+    case JobEventKind::kTaskProgress:
+      return "progress";
+    case JobEventKind::kTaskDone:
+      return "task done";
+    case JobEventKind::kJobDone:
+      return "job done";
+    case JobEventKind::kError:
+      return "error";
   }
   return "?";
 }
@@ -260,8 +263,8 @@ bool JobManager::Impl::MaybeEndJobLocked(Job& job) {
   int done = 0;
   for (const Task& t : job.tasks) done += t.view.state == RunState::kDone;
   LogLocked(job, JobEventKind::kJobDone, -1,
-            std::string(db::StateName(job.view.state)) + ": " + std::to_string(done) + " of " + std::to_string(job.tasks.size()) +
-                " tasks done");
+            std::string(db::StateName(job.view.state)) + ": " + std::to_string(done) + " of " +
+                std::to_string(job.tasks.size()) + " tasks done");
   return true;
 }
 
@@ -276,8 +279,8 @@ void JobManager::Impl::FinishJobsInStore(const std::vector<std::pair<int64_t, db
   }
 }
 
-std::optional<db::Record> JobManager::Impl::AlreadyTuned(const compiler::Workload& w, const compiler::Target& t, int trials,
-                                       int* stored) {
+std::optional<db::Record> JobManager::Impl::AlreadyTuned(const compiler::Workload& w, const compiler::Target& t,
+                                                         int trials, int* stored) {
   auto history = store.History({w.Key(), t.Key(), "", 0});
   auto tmpl = compiler::FindTemplate(w.op);
   auto space = tuner::SearchSpace::ForWorkload(w, t);
@@ -296,7 +299,7 @@ std::optional<db::Record> JobManager::Impl::AlreadyTuned(const compiler::Workloa
 }
 
 StatusOr<int64_t> JobManager::Impl::AddJob(const JobRequest& request, const compiler::Target& target, int64_t job_id,
-                         double created, std::vector<db::TaskRow> rows) {
+                                           double created, std::vector<db::TaskRow> rows) {
   Job job;
   job.view = HeaderView(request, target, job_id, created);
   job.leased_at = Clock::now();
@@ -355,7 +358,8 @@ StatusOr<int64_t> JobManager::Impl::AddJob(const JobRequest& request, const comp
                   target.Describe());
     for (size_t i = 0; i < stored_job.tasks.size(); ++i) {
       Task& t = stored_job.tasks[i];
-      if (t.view.from_store) LogLocked(stored_job, JobEventKind::kTaskDone, static_cast<int>(i), "done: " + t.view.message);
+      if (t.view.from_store)
+        LogLocked(stored_job, JobEventKind::kTaskDone, static_cast<int>(i), "done: " + t.view.message);
       if (!Terminal(t.view.state)) StartOrJoin(job_id, static_cast<int>(i));
     }
     if (MaybeEndJobLocked(jobs.at(job_id))) ended.emplace_back(job_id, jobs.at(job_id).view.state);
@@ -437,18 +441,19 @@ StatusOr<int64_t> JobManager::Submit(const JobRequest& submitted) {
     int open = 0;
     for (const auto& [id, job] : m.jobs) open += job.view.client == request.client && !Terminal(job.view.state);
     if (open >= o.max_jobs_per_client)
-      return Status(StatusCode::kResourceExhausted,
-                    "client " + request.client + " has " + std::to_string(open) + " unfinished jobs, the limit is " +
-                        std::to_string(o.max_jobs_per_client));
+      return Status(StatusCode::kResourceExhausted, "client " + request.client + " has " + std::to_string(open) +
+                                                        " unfinished jobs, the limit is " +
+                                                        std::to_string(o.max_jobs_per_client));
   }
-  m.JoinFinished();  // threads of runs that ended since
+  m.JoinFinished();                                // threads of runs that ended since
   std::lock_guard<std::mutex> serial(m.adopt_mu);  // no take-over scan between CreateJob and AddJob
   PT_ASSIGN_OR_RETURN(int64_t id, m.lifecycle.OpenJob(request, *target));
   auto leased = m.store.AcquireLease(JobLease(id), m.holder, o.lease_seconds);
   if (!leased.ok() || !*leased)
-    spdlog::warn("job {}: taking its lease failed ({}); it runs here, and its task leases keep other servers "
-                 "from measuring the same workloads",
-                 id, leased.ok() ? "held by another server" : leased.status().ToString());
+    spdlog::warn(
+        "job {}: taking its lease failed ({}); it runs here, and its task leases keep other servers "
+        "from measuring the same workloads",
+        id, leased.ok() ? "held by another server" : leased.status().ToString());
   StatusOr<int64_t> added = m.AddJob(request, *target, id, Now(), {});
   if (!added.ok()) {
     // The client is told it failed: the store must not resume it later.
@@ -485,7 +490,8 @@ StatusOr<JobView> JobManager::Cancel(int64_t job_id) {
     if (it == m.jobs.end()) return NotFound("job_id: no job " + std::to_string(job_id));
     Job& job = it->second;
     if (Terminal(job.view.state))
-      return FailedPrecondition("job_id: job " + std::to_string(job_id) + " already ended (" + db::StateName(job.view.state) + ")");
+      return FailedPrecondition("job_id: job " + std::to_string(job_id) + " already ended (" +
+                                db::StateName(job.view.state) + ")");
     for (size_t i = 0; i < job.tasks.size(); ++i) {
       Task& t = job.tasks[i];
       if (Terminal(t.view.state)) continue;

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "compiler/ops/workload.h"
 #include "compiler/support/status.h"
 #include "compiler/target/target.h"
-#include "compiler/ops/workload.h"
 #include "db/store.h"
 #include "server/service/job_request.h"
 #include "server/service/measure_queue.h"
@@ -23,17 +23,17 @@
 namespace priortune::server {
 
 struct JobManagerOptions {
-  int max_concurrent_runs = 4;          // tuning runs searching at once (the rest queue)
+  int max_concurrent_runs = 4;              // tuning runs searching at once (the rest queue)
   double no_worker_deadline_seconds = 600;  // a run whose target no worker serves fails then
-  int max_jobs_per_client = 8;          // unfinished jobs one client may have
+  int max_jobs_per_client = 8;              // unfinished jobs one client may have
   int max_tasks_per_job = 256;
-  int max_trials = 100000;              // per task
-  int64_t memory_cap_bytes = 0;         // per workload's buffers; 0: DefaultMemoryCapBytes()
+  int max_trials = 100000;       // per task
+  int64_t memory_cap_bytes = 0;  // per workload's buffers; 0: DefaultMemoryCapBytes()
   // Several servers may share one store (PostgreSQL). Each running job and each tuning
   // run of a (workload, target) is leased through the store: a server tunes only what it
   // holds the lease of, renews its leases every lease_seconds / 3, and takes over a job
   // whose server's lease expired (it resumes from the stored records).
-  std::string server_id;        // the lease holder's name; empty: hostname-pid
+  std::string server_id;  // the lease holder's name; empty: hostname-pid
   double lease_seconds = 30;
   // The store's only server (serve holds the SQLite file's lock): every lease left in it
   // is a dead server's, dropped at start, so a restarted server resumes at once.
@@ -47,14 +47,14 @@ struct TaskView {
   compiler::Workload workload;
   std::string workload_key, target_key;
   db::TaskState state = db::TaskState::kQueued;
-  int trials = 0;             // budget
-  int stored = 0;             // records of the (workload, target) in the store
-  int measured = 0;           // measured by the run that serves this task
+  int trials = 0;    // budget
+  int stored = 0;    // records of the (workload, target) in the store
+  int measured = 0;  // measured by the run that serves this task
   int errors = 0;
-  double best_seconds = 0;    // 0: none correct yet
+  double best_seconds = 0;  // 0: none correct yet
   std::optional<compiler::Config> best_config;
   std::string message;
-  bool from_store = false;    // answered at once: already tuned to the budget
+  bool from_store = false;  // answered at once: already tuned to the budget
   int64_t shared_with_job = 0;
   double eta_seconds = 0;
 };
@@ -107,8 +107,7 @@ class JobManager {
   // now (whose sequence is the newest event's). Waits up to `wait` for one; an empty
   // list means none came. NotFound for an unknown job; Unavailable, after `wait`, for one
   // that runs on another server.
-  StatusOr<std::vector<JobEvent>> Events(int64_t job_id, int64_t after_sequence,
-                                         std::chrono::milliseconds wait) const;
+  StatusOr<std::vector<JobEvent>> Events(int64_t job_id, int64_t after_sequence, std::chrono::milliseconds wait) const;
   // Stops every run (what was stored stays; a batch in flight is dropped). Jobs stay
   // running in the store, and their leases are dropped, so that the next server (or
   // another one sharing the store) resumes them. Idempotent.

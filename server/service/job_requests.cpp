@@ -1,6 +1,7 @@
 // JobManager::Impl (internal/job_manager_impl.h): requests as the store keeps them (JSON),
 // a job's view and its event log, a job ended elsewhere, a job of another server.
-#include "server/service/internal/job_manager_impl.h"
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -11,13 +12,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <spdlog/spdlog.h>
 #include <thread>
-#include <unistd.h>
 
 #include "compiler/ops/build.h"
 #include "compiler/ops/op_template.h"
 #include "server/common/targets.h"
+#include "server/service/internal/job_manager_impl.h"
 #include "tuner/meta_model.h"
 #include "tuner/search_space.h"
 
@@ -36,8 +36,7 @@ JobView JobManager::Impl::ViewLocked(const Job& job) const {
       tv.errors = r.errors;
       tv.stored = r.known_before + r.measured;
       if (std::isfinite(r.best_cost)) tv.best_seconds = r.best_cost;
-      if (r.measured > 0 && r.budget > r.measured)
-        tv.eta_seconds = r.elapsed / r.measured * (r.budget - r.measured);
+      if (r.measured > 0 && r.budget > r.measured) tv.eta_seconds = r.elapsed / r.measured * (r.budget - r.measured);
       remaining_seconds = std::max(remaining_seconds, tv.eta_seconds);
     }
     v.tasks.push_back(std::move(tv));
@@ -51,9 +50,7 @@ void JobManager::Impl::LogLocked(Job& job, JobEventKind kind, int task, const st
   std::string what = task >= 0 ? " task " + std::to_string(job.tasks[task].view.task_id) + " (" +
                                      job.tasks[task].view.workload.ShortName() + ")"
                                : "";
-  auto level = kind == JobEventKind::kError ? spdlog::level::warn
-               : batch                         ? spdlog::level::debug
-                                               : spdlog::level::info;
+  auto level = kind == JobEventKind::kError ? spdlog::level::warn : batch ? spdlog::level::debug : spdlog::level::info;
   spdlog::log(level, "job {}{}: {}{}{}", job.view.id, what, EventName(kind), message.empty() ? "" : ": ", message);
   changed.notify_all();
 }
@@ -118,11 +115,11 @@ StatusOr<JobView> JobManager::Impl::Foreign(int64_t job_id) {
   if (row->state == RunState::kRunning) {
     auto rows = store.Leases(JobLease(job_id));
     std::string other = rows.ok() ? HolderOf(*rows, JobLease(job_id)) : "";
-    return Status(StatusCode::kUnavailable,
-                  "job_id: job " + std::to_string(job_id) + " runs on server " + (other.empty() ? "?" : other) +
-                      ", not this one (" + holder + "); ask that server, or this one once it has taken the "
-                      "job over (when that server's lease of " + std::to_string(options.lease_seconds) +
-                      " s expires)");
+    return Status(StatusCode::kUnavailable, "job_id: job " + std::to_string(job_id) + " runs on server " +
+                                                (other.empty() ? "?" : other) + ", not this one (" + holder +
+                                                "); ask that server, or this one once it has taken the "
+                                                "job over (when that server's lease of " +
+                                                std::to_string(options.lease_seconds) + " s expires)");
   }
   Job job = EndedJob(*row, parsed->first, parsed->second);
   std::lock_guard<std::mutex> lock(mu);

@@ -17,8 +17,7 @@ class LocalWorkers {
   // Starts `n` workers of `exe` (the priortune executable) against `server_address`,
   // each measuring with `threads` threads pinned to its own `threads` cores (worker i
   // from core i * threads, wrapping). `extra_args` are appended (e.g. --timeout).
-  static StatusOr<LocalWorkers> Start(const std::string& exe, int n,
-                                      const std::string& server_address,
+  static StatusOr<LocalWorkers> Start(const std::string& exe, int n, const std::string& server_address,
                                       const std::vector<std::string>& extra_args, int threads = 1);
   LocalWorkers(LocalWorkers&&) = default;
   LocalWorkers& operator=(LocalWorkers&&) = default;

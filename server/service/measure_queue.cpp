@@ -6,8 +6,8 @@ namespace priortune::server {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<tuner::MeasureResult> MeasureQueue::Measure(
-    const std::vector<tuner::Candidate>& candidates, const std::atomic<bool>& cancel) {
+std::vector<tuner::MeasureResult> MeasureQueue::Measure(const std::vector<tuner::Candidate>& candidates,
+                                                        const std::atomic<bool>& cancel) {
   return MeasureTagged(MeasureTag{}, candidates, cancel).results;
 }
 
@@ -42,8 +42,8 @@ MeasureOutcome MeasureQueue::MeasureTagged(const MeasureTag& tag, const std::vec
   // counted from when the last one went (or from the start).
   Clock::time_point last_served = Clock::now();
   bool was_served = false;
-  const auto deadline = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(tag.no_worker_deadline_seconds));
+  const auto deadline =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(tag.no_worker_deadline_seconds));
   auto stop = [&] { return all_done() || cancel.load() || shutdown_; };
   while (!stop()) {
     if (tag.no_worker_deadline_seconds <= 0) {
@@ -74,8 +74,7 @@ MeasureOutcome MeasureQueue::MeasureTagged(const MeasureTag& tag, const std::vec
     }
     items_.erase(id);  // a late result for it is dropped by Complete
   }
-  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
-                                [&](uint64_t id) { return !items_.count(id); }),
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(), [&](uint64_t id) { return !items_.count(id); }),
                  pending_.end());
   return outcome;
 }
@@ -120,8 +119,7 @@ std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::st
         wrapped = it;
       }
     }
-    if (found == pending_.end() ||
-        (wrapped != pending_.end() && items_[*wrapped].priority > items_[*found].priority))
+    if (found == pending_.end() || (wrapped != pending_.end() && items_[*wrapped].priority > items_[*found].priority))
       found = wrapped;
     return found != pending_.end();
   };
@@ -135,8 +133,7 @@ std::optional<Lease> MeasureQueue::Take(const std::string& worker, const std::st
   return Lease{id, item.candidate};
 }
 
-void MeasureQueue::Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result,
-                            double busy_seconds) {
+void MeasureQueue::Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result, double busy_seconds) {
   std::lock_guard<std::mutex> lock(mu_);
   busy_[worker] += busy_seconds;
   auto it = items_.find(id);
@@ -171,8 +168,8 @@ void MeasureQueue::RemoveWorker(const std::string& worker) {
     if (item.losses >= options_.max_losses) {
       tuner::MeasureResult r;
       r.error = db::ErrorKind::kWorkerLost;
-      r.error_message = "the candidate was in flight on " + std::to_string(item.losses) +
-                        " workers that were lost (" + item.lost_workers + "); not retried";
+      r.error_message = "the candidate was in flight on " + std::to_string(item.losses) + " workers that were lost (" +
+                        item.lost_workers + "); not retried";
       r.worker = worker;
       item.result = std::move(r);
       Notify(QueueEventKind::kGivenUp, worker, id);

@@ -40,7 +40,7 @@ struct MeasureTag {
 
 struct MeasureOutcome {
   std::vector<tuner::MeasureResult> results;  // as Measure's
-  bool no_worker = false;  // given up: no worker for the target within the deadline
+  bool no_worker = false;                     // given up: no worker for the target within the deadline
 };
 
 // What happened in the queue, for an observer (tests use one as a latch: "worker X now
@@ -62,12 +62,12 @@ struct QueueEvent {
 using QueueObserver = std::function<void(const QueueEvent&)>;
 
 struct WorkerStats {
-  int connected = 0;           // workers holding a stream now
-  int seen = 0;                // workers that ever said hello
-  double busy_seconds = 0;     // sum over workers of time spent on candidates
+  int connected = 0;        // workers holding a stream now
+  int seen = 0;             // workers that ever said hello
+  double busy_seconds = 0;  // sum over workers of time spent on candidates
   int64_t completed = 0;
-  int64_t requeued = 0;        // leases returned to the queue by a lost worker
-  int64_t handed_back = 0;     // leases a leaving worker gave back (not losses)
+  int64_t requeued = 0;     // leases returned to the queue by a lost worker
+  int64_t handed_back = 0;  // leases a leaving worker gave back (not losses)
 };
 
 // Thread-safe. Several tuning threads may call Measure() at once (each waits for its own
@@ -91,8 +91,7 @@ class MeasureQueue : public tuner::Measurer {
   int PendingFor(const std::string& target_key) const;
   // The next candidate whose target key is `target_key` (a worker measures only what was
   // asked of its own machine), waiting up to `wait`; nullopt on timeout or shutdown.
-  std::optional<Lease> Take(const std::string& worker, const std::string& target_key,
-                            std::chrono::milliseconds wait);
+  std::optional<Lease> Take(const std::string& worker, const std::string& target_key, std::chrono::milliseconds wait);
   // The same, waiting until `until` and giving up as soon as `stop()` holds (checked under
   // the queue's lock whenever the queue changes or Wake is called).
   std::optional<Lease> Take(const std::string& worker, const std::string& target_key,
@@ -106,8 +105,7 @@ class MeasureQueue : public tuner::Measurer {
   void Wake();
   // A result for a lease `worker` holds; results for unknown or foreign leases (a
   // cancelled batch, a lease already given to another worker) are dropped.
-  void Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result,
-                double busy_seconds);
+  void Complete(const std::string& worker, uint64_t id, tuner::MeasureResult result, double busy_seconds);
   // `worker` gives lease `id` back unmeasured: first in line again, no loss counted.
   // Ignored for a lease it does not hold (cancelled, or already given to another).
   void HandBack(const std::string& worker, uint64_t id);
@@ -139,13 +137,13 @@ class MeasureQueue : public tuner::Measurer {
 
   QueueOptions options_;
   mutable std::mutex mu_;
-  std::condition_variable work_;   // pending grew, or shutdown
-  std::condition_variable done_;   // a result arrived, or workers changed
+  std::condition_variable work_;  // pending grew, or shutdown
+  std::condition_variable done_;  // a result arrived, or workers changed
   std::map<uint64_t, Item> items_;
   std::deque<uint64_t> pending_;
-  std::map<std::string, double> busy_;  // per worker
+  std::map<std::string, double> busy_;            // per worker
   std::map<std::string, std::string> connected_;  // worker -> its target key
-  uint64_t last_group_ = 0;                        // the group Take served last
+  uint64_t last_group_ = 0;                       // the group Take served last
   void Notify(QueueEventKind kind, const std::string& worker, uint64_t lease = 0);
 
   QueueObserver observer_;

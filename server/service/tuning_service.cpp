@@ -21,12 +21,12 @@
 #include "compiler/ops/op_template.h"
 #include "proto/priortune.grpc.pb.h"
 #include "server/common/auth.h"
-#include "server/common/targets.h"
 #include "server/common/connection.h"
 #include "server/common/convert.h"
-#include "tuner/log_import.h"
+#include "server/common/targets.h"
 #include "server/service/internal/worker_service_impl.h"
 #include "tuner/db_config_source.h"
+#include "tuner/log_import.h"
 
 namespace priortune::server {
 namespace {
@@ -36,9 +36,7 @@ grpc::Status ToGrpc(const Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
 }
 
-grpc::Status Invalid(const std::string& message) {
-  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
-}
+grpc::Status Invalid(const std::string& message) { return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message); }
 
 class Authorizer {
  public:
@@ -68,9 +66,9 @@ class Authorizer {
     std::optional<Principal> p = tokens_->Find(value.substr(prefix.size()));
     if (!p) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(what) + ": unknown token");
     if (p->role != role)
-      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                          std::string(what) + ": " + p->name + " holds a " + RoleName(p->role) +
-                              " token; this call needs a " + RoleName(role) + " token");
+      return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, std::string(what) + ": " + p->name + " holds a " +
+                                                                   RoleName(p->role) + " token; this call needs a " +
+                                                                   RoleName(role) + " token");
     *out = *p;
     return grpc::Status::OK;
   }
@@ -171,8 +169,7 @@ class TuningServiceImpl final : public v1::TuningService::Service {
     if (!strategy.ok()) return ToGrpc(strategy.status());
     r.pick_strategy = !*strategy;
     if (*strategy) r.tune.strategy = **strategy;
-    if (!(req->worker_deadline_seconds() >= 0))
-      return Invalid("worker_deadline_seconds: must not be negative");
+    if (!(req->worker_deadline_seconds() >= 0)) return Invalid("worker_deadline_seconds: must not be negative");
     r.worker_deadline_seconds = req->worker_deadline_seconds();
     auto id = jobs_.Submit(r);
     if (!id.ok()) return ToGrpc(id.status());
@@ -201,12 +198,12 @@ class TuningServiceImpl final : public v1::TuningService::Service {
         JobToProto(e.job, out.mutable_job());
         if (!writer->Write(out)) return grpc::Status(grpc::StatusCode::CANCELLED, "the watcher left");
         seq = e.sequence;
-        bool ended = e.kind == JobEventKind::kJobDone ||
-                     (e.kind == JobEventKind::kSnapshot &&
-                      db::Terminal(e.job.state));
+        bool ended =
+            e.kind == JobEventKind::kJobDone || (e.kind == JobEventKind::kSnapshot && db::Terminal(e.job.state));
         if (ended) return grpc::Status::OK;
       }
-      if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; watch again later");
+      if (stopping_)
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is shutting down; watch again later");
     }
     return grpc::Status(grpc::StatusCode::CANCELLED, "the watcher left");
   }
@@ -435,9 +432,8 @@ StatusOr<std::unique_ptr<TuningServer>> TuningServer::Start(db::Store& store, co
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (!o.tls_cert.empty() || !o.tls_key.empty()) {
     if (o.tls_cert.empty() || o.tls_key.empty()) return InvalidArgument("--tls-cert and --tls-key go together");
-    grpc::SslServerCredentialsOptions ssl(o.tls_worker_ca.empty()
-                                              ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
-                                              : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    grpc::SslServerCredentialsOptions ssl(o.tls_worker_ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+                                                                  : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
     grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
     PT_ASSIGN_OR_RETURN(pair.cert_chain, ReadSmallFile(o.tls_cert, "--tls-cert"));
     PT_ASSIGN_OR_RETURN(pair.private_key, ReadSmallFile(o.tls_key, "--tls-key"));
@@ -488,8 +484,8 @@ void TuningServer::Shutdown(double grace_seconds) {
   impl_->stopped = true;
   if (auto* health = impl_->server->GetHealthCheckService()) health->SetServingStatus(false);
   impl_->tuning->Stop();
-  impl_->jobs->Shutdown();   // runs stop; their tasks stay running in the store
-  impl_->queue.Shutdown();   // worker streams end with a goodbye: reconnect later
+  impl_->jobs->Shutdown();  // runs stop; their tasks stay running in the store
+  impl_->queue.Shutdown();  // worker streams end with a goodbye: reconnect later
   impl_->server->Shutdown(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000)));
   impl_->server->Wait();

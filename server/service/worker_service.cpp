@@ -50,7 +50,11 @@ class WorkerStream {
  public:
   WorkerStream(MeasureQueue& queue, const WorkerServiceOptions& options, LeaseStream* stream, std::string id,
                std::string target_key, int capacity)
-      : queue_(queue), options_(options), stream_(stream), id_(std::move(id)), target_key_(std::move(target_key)),
+      : queue_(queue),
+        options_(options),
+        stream_(stream),
+        id_(std::move(id)),
+        target_key_(std::move(target_key)),
         capacity_(capacity) {}
 
   grpc::Status Serve(grpc::ServerContext* ctx) {
@@ -93,8 +97,8 @@ class WorkerStream {
 
   // Candidates until the stream is over, the queue shuts down or a heartbeat is missed.
   grpc::Status Send() {
-    const auto timeout = std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>(options_.heartbeat_timeout_seconds));
+    const auto timeout =
+        std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options_.heartbeat_timeout_seconds));
     while (!Over() && !queue_.shutting_down()) {
       const auto deadline = Clock::time_point(Clock::duration(last_seen_.load())) + timeout;
       if (Clock::now() > deadline) return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "no heartbeat from " + id_);
@@ -102,7 +106,8 @@ class WorkerStream {
         queue_.WaitUntil(deadline, [&] { return Over() || MayTake(); });
         continue;
       }
-      std::optional<server::Lease> lease = queue_.Take(id_, target_key_, deadline, [&] { return Over() || !MayTake(); });
+      std::optional<server::Lease> lease =
+          queue_.Take(id_, target_key_, deadline, [&] { return Over() || !MayTake(); });
       if (!lease) continue;
       v1::ServerMessage m;
       v1::Candidate* c = m.mutable_candidate();
@@ -121,7 +126,7 @@ class WorkerStream {
   void SayGoodbye() {
     v1::ServerMessage bye;
     bye.mutable_goodbye()->set_reconnect(!leaving_ && options_.reconnect_after_shutdown);
-    bye.mutable_goodbye()->set_reason(leaving_                               ? "everything it held is back in the queue"
+    bye.mutable_goodbye()->set_reason(leaving_                            ? "everything it held is back in the queue"
                                       : options_.reconnect_after_shutdown ? "the server is restarting"
                                                                           : "the run is over");
     if (stream_->Write(bye)) queue_.WaitUntil(Clock::now() + std::chrono::seconds(2), [&] { return ended_.load(); });
@@ -196,8 +201,7 @@ WorkerServer::WorkerServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) 
 WorkerServer::~WorkerServer() { Shutdown(); }
 int WorkerServer::port() const { return impl_->port; }
 
-StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const std::string& address,
-                                                            MeasureQueue& queue,
+StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const std::string& address, MeasureQueue& queue,
                                                             const WorkerServiceOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->service = NewWorkerService(queue, options, nullptr);
@@ -206,8 +210,7 @@ StatusOr<std::unique_ptr<WorkerServer>> WorkerServer::Start(const std::string& a
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &impl->port);
   builder.RegisterService(impl->service.get());
   impl->server = builder.BuildAndStart();
-  if (!impl->server || impl->port == 0)
-    return Status(StatusCode::kUnavailable, "cannot listen on " + address);
+  if (!impl->server || impl->port == 0) return Status(StatusCode::kUnavailable, "cannot listen on " + address);
   return std::unique_ptr<WorkerServer>(new WorkerServer(std::move(impl)));
 }
 

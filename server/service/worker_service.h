@@ -11,8 +11,8 @@
 namespace priortune::server {
 
 struct WorkerServiceOptions {
-  double heartbeat_seconds = 1.0;          // asked of workers in the welcome
-  double heartbeat_timeout_seconds = 10.0; // silence after which a worker's lease ends
+  double heartbeat_seconds = 1.0;           // asked of workers in the welcome
+  double heartbeat_timeout_seconds = 10.0;  // silence after which a worker's lease ends
   // At shutdown, end worker streams with UNAVAILABLE (workers reconnect: the server
   // restarts) instead of OK (workers exit: `priortune tune` is done).
   bool reconnect_after_shutdown = false;
@@ -22,8 +22,7 @@ class WorkerServer {
  public:
   // Listens on `address` ("127.0.0.1:0" picks a free port). Borrows `queue`, which must
   // outlive the server. Unavailable if the address cannot be bound.
-  static StatusOr<std::unique_ptr<WorkerServer>> Start(const std::string& address,
-                                                       MeasureQueue& queue,
+  static StatusOr<std::unique_ptr<WorkerServer>> Start(const std::string& address, MeasureQueue& queue,
                                                        const WorkerServiceOptions& options);
   ~WorkerServer();
   int port() const;

@@ -42,14 +42,14 @@
 #include <random>
 #include <thread>
 
-#include "compiler/ops/build.h"
 #include "compiler/codegen/runtime.h"
+#include "compiler/ops/build.h"
 #include "compiler/support/timing.h"
 #include "proto/priortune.grpc.pb.h"
-#include "server/common/targets.h"
-#include "server/common/internal/channel.h"
 #include "server/common/convert.h"
+#include "server/common/internal/channel.h"
 #include "server/common/line_child.h"
+#include "server/common/targets.h"
 #include "tuner/search_space.h"
 
 namespace priortune::server {
@@ -63,9 +63,7 @@ std::string ReadyLine() { return json{{"ready", true}}.dump(); }
 // Generous: a loaded machine may take seconds to exec and initialise LLVM.
 constexpr double kRunnerStartSeconds = 120;
 
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
+double SecondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // The runner child process (a LineChild) and the protocol over it.
 class Runner {
@@ -99,8 +97,8 @@ class Runner {
       case internal::LineChild::Read::kTimeout:
         Stop();
         r.error = db::ErrorKind::kTimeout;
-        r.error_message = "no result within " + std::to_string(timeout_seconds) +
-                          " s; the runner was killed and replaced";
+        r.error_message =
+            "no result within " + std::to_string(timeout_seconds) + " s; the runner was killed and replaced";
         return r;
       case internal::LineChild::Read::kClosed:
         return Died("the runner died");
@@ -153,8 +151,10 @@ class Runner {
 
  private:
   static std::vector<std::string> RunnerArgs(const WorkerOptions& o) {
-    std::vector<std::string> args = {"worker", "--runner", "--repeat", std::to_string(o.repeat),
-                                     "--min-repeat-ms", std::to_string(o.min_repeat_ms), "--target", o.target,
+    std::vector<std::string> args = {"worker",          "--runner",
+                                     "--repeat",        std::to_string(o.repeat),
+                                     "--min-repeat-ms", std::to_string(o.min_repeat_ms),
+                                     "--target",        o.target,
                                      "--memory-cap-mb", std::to_string(o.memory_cap_mb)};
     if (!o.fault_plan.empty()) args.insert(args.end(), {"--fault-plan", o.fault_plan});
     if (o.check_bounds) args.push_back("--check-bounds");
@@ -209,8 +209,9 @@ class LeaseSession {
 
   SessionEnd Run(const std::shared_ptr<grpc::Channel>& channel, const std::string& token) {
     SessionEnd end;
-    auto deadline = std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(static_cast<int64_t>(1000 * std::max(0.1, options_.connection.connect_seconds)));
+    auto deadline =
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(1000 * std::max(0.1, options_.connection.connect_seconds)));
     if (!channel->WaitForConnected(deadline)) {
       end.message = "cannot connect";
       return end;
@@ -392,8 +393,8 @@ int Sessions(const std::shared_ptr<grpc::Channel>& channel, const std::string& t
       backoff = 0.25;
     }
     if (SecondsSince(lost_since) >= options.retry_seconds) {
-      std::fprintf(stderr, "priortune worker: cannot reach the server at %s: %s\n",
-                   options.connection.server.c_str(), end.message.c_str());
+      std::fprintf(stderr, "priortune worker: cannot reach the server at %s: %s\n", options.connection.server.c_str(),
+                   end.message.c_str());
       return 2;
     }
     double wait = backoff * std::uniform_real_distribution<double>(0.5, 1.0)(rng);
@@ -436,8 +437,8 @@ int RunWorker(const WorkerOptions& options) {
     std::fprintf(stderr, "priortune worker: %s\n", token.status().message().c_str());
     return 2;
   }
-  std::fprintf(stderr, "worker %s: measures for %s, %d thread%s (target %s)\n", id.c_str(),
-               serving->Describe().c_str(), serving->cores, serving->cores == 1 ? "" : "s", serving->Key().c_str());
+  std::fprintf(stderr, "worker %s: measures for %s, %d thread%s (target %s)\n", id.c_str(), serving->Describe().c_str(),
+               serving->cores, serving->cores == 1 ? "" : "s", serving->Key().c_str());
   Runner runner(runner_options);
   Leaving leaving;
   std::thread signals([&] {
@@ -461,7 +462,6 @@ int RunWorker(const WorkerOptions& options) {
   signals.join();
   return code;
 }
-
 
 namespace {
 
@@ -489,21 +489,24 @@ StatusOr<Fault> PlannedFault(const std::string& plan_path, const compiler::Confi
 // One candidate in the runner: validate, build, check, time. `out` is the answer.
 class CandidateRunner {
  public:
-  CandidateRunner(const WorkerOptions& options, int64_t memory_cap)
-      : options_(options), memory_cap_(memory_cap) {
+  CandidateRunner(const WorkerOptions& options, int64_t memory_cap) : options_(options), memory_cap_(memory_cap) {
     timing_.repeat = options.repeat;
     timing_.min_repeat_ms = options.min_repeat_ms;
   }
 
   json Run(const std::string& line) {
-    json out = {{"error", db::ErrorKindName(db::ErrorKind::kNone)}, {"message", ""}, {"compile_seconds", 0.0}, {"costs", json::array()}};
+    json out = {{"error", db::ErrorKindName(db::ErrorKind::kNone)},
+                {"message", ""},
+                {"compile_seconds", 0.0},
+                {"costs", json::array()}};
     auto fail = [&](db::ErrorKind kind, const std::string& message) {
       out["error"] = db::ErrorKindName(kind);
       out["message"] = message;
       return out;
     };
     json req = json::parse(line, nullptr, false);
-    if (req.is_discarded() || !req.is_object()) return fail(db::ErrorKind::kInvalidConfig, "request is not a JSON object");
+    if (req.is_discarded() || !req.is_object())
+      return fail(db::ErrorKind::kInvalidConfig, "request is not a JSON object");
     for (const char* field : {"workload", "target", "config"})
       if (!req.contains(field) || !req[field].is_object())
         return fail(db::ErrorKind::kInvalidConfig, std::string("request field '") + field + "' is not an object");
@@ -519,9 +522,10 @@ class CandidateRunner {
 
     auto fault = PlannedFault(options_.fault_plan, *config);
     if (!fault.ok()) return fail(db::ErrorKind::kInvalidConfig, fault.status().message());
-    if (*fault == Fault::kHang) while (true) pause();  // the supervisor's timeout ends it
-    if (*fault == Fault::kCrash) abort();              // the runner dies of signal 6
-    if (*fault == Fault::kKillWorker) {                // the whole worker goes down
+    if (*fault == Fault::kHang)
+      while (true) pause();                // the supervisor's timeout ends it
+    if (*fault == Fault::kCrash) abort();  // the runner dies of signal 6
+    if (*fault == Fault::kKillWorker) {    // the whole worker goes down
       kill(getppid(), SIGKILL);
       while (true) pause();
     }
@@ -551,10 +555,9 @@ class CandidateRunner {
     compiler::KernelMeasurement m = compiler::CheckAndTime(*kernel, *args_, expected, timing_);
     if (!m.check.run.ok()) return fail(db::ErrorKind::kRuntimeError, m.check.run.message());
     if (!m.check.ok())
-      return fail(db::ErrorKind::kWrongAnswer,
-                  "output " + std::to_string(m.check.first_bad) +
-                      " differs from the reference (max relative error " +
-                      std::to_string(m.check.max_rel_error) + ")");
+      return fail(db::ErrorKind::kWrongAnswer, "output " + std::to_string(m.check.first_bad) +
+                                                   " differs from the reference (max relative error " +
+                                                   std::to_string(m.check.max_rel_error) + ")");
     out["costs"] = m.timing.round_seconds;
     return out;
   }

@@ -59,7 +59,8 @@ class PgCluster {
       std::filesystem::remove_all(root_, ec);
       return;
     }
-    const std::string stop = std::string("bash ") + PRIORTUNE_SOURCE_DIR + "/scripts/pg_cluster.sh stop " + dir_.string();
+    const std::string stop =
+        std::string("bash ") + PRIORTUNE_SOURCE_DIR + "/scripts/pg_cluster.sh stop " + dir_.string();
     if (std::system(stop.c_str()) != 0) std::fprintf(stderr, "pg_cluster.sh stop failed\n");
     std::error_code ec;
     std::filesystem::remove_all(root_, ec);
@@ -96,7 +97,7 @@ class PgCluster {
     // Unquoted identifiers are folded to lower case and cut at 63 bytes.
     for (char c : name)
       db += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(static_cast<unsigned char>(c)))
-                                                         : '_';
+                                                        : '_';
     return db.substr(0, 63);
   }
   std::filesystem::path root_, dir_;

@@ -2,18 +2,18 @@
 // inlining, object files. Each kernel's result is compared with a plain loop.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
-#include <atomic>
 #include <random>
 
-#include "compiler/ops/build.h"
 #include "compiler/codegen/jit.h"
-#include "compiler/ir/lower.h"
 #include "compiler/codegen/runtime.h"
+#include "compiler/ir/lower.h"
 #include "compiler/ir/schedule.h"
-#include "compiler/target/target.h"
+#include "compiler/ops/build.h"
 #include "compiler/support/timing.h"
+#include "compiler/target/target.h"
 #include "tests/common/isa_targets.h"
 
 namespace priortune::compiler {
@@ -142,7 +142,9 @@ TEST_P(CodegenOnIsa, ObjectFileIsAnElfWithTheEntryPointsOnAnyHost) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_GT(bytes.size(), 64u);
-  EXPECT_EQ(bytes.substr(0, 4), "\x7f" "ELF");
+  EXPECT_EQ(bytes.substr(0, 4),
+            "\x7f"
+            "ELF");
   EXPECT_NE(bytes.find("mm_obj_packed"), std::string::npos);
   std::remove(path.c_str());
   EXPECT_FALSE(EmitCodeFile(*f, "/nonexistent-dir/x.o", CodeFileType::kObject, IsaTarget(GetParam())).ok());
@@ -237,7 +239,8 @@ TEST(Codegen, ParallelLoopRunsOnThePoolAndMatches) {
 
 TEST(Codegen, UnrolledLoopsMatchAndLeaveNoLoop) {
   Tensor A = Placeholder("A", {5, 7});
-  Tensor B = Compute("B", {5, 7}, [&](Expr i, Expr j) { return A(i, j) * Cast(DType::kFloat32, i) + Cast(DType::kFloat32, j); });
+  Tensor B = Compute("B", {5, 7},
+                     [&](Expr i, Expr j) { return A(i, j) * Cast(DType::kFloat32, i) + Cast(DType::kFloat32, j); });
   Schedule s({B});
   s[B].unroll(s[B].axis(0));
   s[B].unroll(s[B].axis(1));
@@ -314,8 +317,10 @@ TEST(Timing, ColdTimingFlushesEveryArgumentButTheInputAndStillChecks) {
   for (size_t i = 0; i < shapes.size(); ++i) {
     int64_t want = 4;
     for (int64_t d : shapes[i]) want *= d;
-    if (prepared->pointers()[i] == args.pointers()[i]) EXPECT_EQ(prepared->bytes()[i], want) << i;
-    else EXPECT_GE(prepared->bytes()[i], want) << i << ": a packed copy holds at least the weights";
+    if (prepared->pointers()[i] == args.pointers()[i])
+      EXPECT_EQ(prepared->bytes()[i], want) << i;
+    else
+      EXPECT_GE(prepared->bytes()[i], want) << i << ": a packed copy holds at least the weights";
   }
 }
 
@@ -376,7 +381,11 @@ TEST(Timing, ReportsOrderedStatisticsOverTheRequestedRounds) {
   TimingOptions o;
   o.repeat = 4;
   o.min_repeat_ms = 1;
-  TimingResult r = TimeFunction([&] { for (int i = 0; i < 1000; ++i) sink = sink + i; }, o);
+  TimingResult r = TimeFunction(
+      [&] {
+        for (int i = 0; i < 1000; ++i) sink = sink + i;
+      },
+      o);
   EXPECT_EQ(r.round_seconds.size(), 4u);
   EXPECT_GE(r.number, 1);
   EXPECT_LE(r.min, r.median);
@@ -392,7 +401,9 @@ namespace {
 
 TEST(Runtime, ResizingThePoolBetweenParallelRegionsRunsOnlyNewJobs) {
   // Workers created by a resize must not replay the previous job (its closure is gone).
-  struct Closure { std::atomic<int64_t>* sum; };
+  struct Closure {
+    std::atomic<int64_t>* sum;
+  };
   std::atomic<int64_t> sum{0};
   Closure c{&sum};
   auto body = [](int64_t begin, int64_t end, void* cl, int64_t) {

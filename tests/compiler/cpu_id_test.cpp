@@ -34,22 +34,22 @@ TEST(CpuId, DecodesVendorFamilyModelAndSteppingFromTheRegisters) {
     int family, model, stepping;
     const char* name;
   } cases[] = {
-      {"AuthenticAMD", 0x00A00F11, 25, 0x01, 1, "znver3"},          // EPYC 7003 (Milan)
-      {"AuthenticAMD", 0x00A20F10, 25, 0x21, 0, "znver3"},          // Ryzen 5000 (Vermeer)
-      {"AuthenticAMD", 0x00A10F11, 25, 0x11, 1, "znver4"},          // EPYC 9004 (Genoa)
-      {"AuthenticAMD", 0x00A60F12, 25, 0x61, 2, "znver4"},          // Ryzen 7000 (Raphael)
-      {"AuthenticAMD", 0x00B00F21, 26, 0x02, 1, "znver5"},          // EPYC 9005 (Turin)
-      {"AuthenticAMD", 0x00B40F40, 26, 0x44, 0, "znver5"},          // Ryzen 9000 (Granite Ridge)
-      {"AuthenticAMD", 0x00800F12, 23, 0x01, 2, "znver1"},          // EPYC 7001 (Naples)
-      {"AuthenticAMD", 0x00830F10, 23, 0x31, 0, "znver2"},          // EPYC 7002 (Rome)
-      {"GenuineIntel", 0x000806F8, 6, 0x8F, 8, "sapphirerapids"},   // Xeon 4th gen
-      {"GenuineIntel", 0x000C06F2, 6, 0xCF, 2, "emeraldrapids"},    // Xeon 5th gen
-      {"GenuineIntel", 0x000A06D1, 6, 0xAD, 1, "graniterapids"},    // Xeon 6 P-core
-      {"GenuineIntel", 0x000606A6, 6, 0x6A, 6, "icelake-server"},   // Xeon 3rd gen
-      {"GenuineIntel", 0x00050654, 6, 0x55, 4, "skylake-avx512"},   // Xeon 1st gen
-      {"GenuineIntel", 0x00050657, 6, 0x55, 7, "cascadelake"},      // Xeon 2nd gen
+      {"AuthenticAMD", 0x00A00F11, 25, 0x01, 1, "znver3"},         // EPYC 7003 (Milan)
+      {"AuthenticAMD", 0x00A20F10, 25, 0x21, 0, "znver3"},         // Ryzen 5000 (Vermeer)
+      {"AuthenticAMD", 0x00A10F11, 25, 0x11, 1, "znver4"},         // EPYC 9004 (Genoa)
+      {"AuthenticAMD", 0x00A60F12, 25, 0x61, 2, "znver4"},         // Ryzen 7000 (Raphael)
+      {"AuthenticAMD", 0x00B00F21, 26, 0x02, 1, "znver5"},         // EPYC 9005 (Turin)
+      {"AuthenticAMD", 0x00B40F40, 26, 0x44, 0, "znver5"},         // Ryzen 9000 (Granite Ridge)
+      {"AuthenticAMD", 0x00800F12, 23, 0x01, 2, "znver1"},         // EPYC 7001 (Naples)
+      {"AuthenticAMD", 0x00830F10, 23, 0x31, 0, "znver2"},         // EPYC 7002 (Rome)
+      {"GenuineIntel", 0x000806F8, 6, 0x8F, 8, "sapphirerapids"},  // Xeon 4th gen
+      {"GenuineIntel", 0x000C06F2, 6, 0xCF, 2, "emeraldrapids"},   // Xeon 5th gen
+      {"GenuineIntel", 0x000A06D1, 6, 0xAD, 1, "graniterapids"},   // Xeon 6 P-core
+      {"GenuineIntel", 0x000606A6, 6, 0x6A, 6, "icelake-server"},  // Xeon 3rd gen
+      {"GenuineIntel", 0x00050654, 6, 0x55, 4, "skylake-avx512"},  // Xeon 1st gen
+      {"GenuineIntel", 0x00050657, 6, 0x55, 7, "cascadelake"},     // Xeon 2nd gen
       {"GenuineIntel", 0x0005065B, 6, 0x55, 11, "cooperlake"},
-      {"GenuineIntel", 0x000306F2, 6, 0x3F, 2, "haswell"},          // Xeon E5 v3
+      {"GenuineIntel", 0x000306F2, 6, 0x3F, 2, "haswell"},  // Xeon E5 v3
   };
   for (const Case& c : cases) {
     CpuId id = Decoded(c.vendor, c.eax);
@@ -70,37 +70,37 @@ TEST(CpuId, EveryRowOfTheTableHasACase) {
     const char* name;
   };
   const Case cases[] = {
-      {"AuthenticAMD", 0x17, 0x00, 0, "znver1"},        {"AuthenticAMD", 0x17, 0x2f, 0, "znver1"},
-      {"AuthenticAMD", 0x17, 0x30, 0, "znver2"},        {"AuthenticAMD", 0x17, 0xaf, 0, "znver2"},
-      {"AuthenticAMD", 0x19, 0x00, 0, "znver3"},        {"AuthenticAMD", 0x19, 0x0f, 0, "znver3"},
-      {"AuthenticAMD", 0x19, 0x10, 0, "znver4"},        {"AuthenticAMD", 0x19, 0x1f, 0, "znver4"},
-      {"AuthenticAMD", 0x19, 0x20, 0, "znver3"},        {"AuthenticAMD", 0x19, 0x5f, 0, "znver3"},
-      {"AuthenticAMD", 0x19, 0x60, 0, "znver4"},        {"AuthenticAMD", 0x19, 0x7f, 0, "znver4"},
-      {"AuthenticAMD", 0x19, 0xa0, 0, "znver4"},        {"AuthenticAMD", 0x19, 0xaf, 0, "znver4"},
-      {"AuthenticAMD", 0x1a, 0x00, 0, "znver5"},        {"AuthenticAMD", 0x1a, 0x77, 0, "znver5"},
-      {"GenuineIntel", 6, 0x3c, 0, "haswell"},          {"GenuineIntel", 6, 0x3f, 0, "haswell"},
-      {"GenuineIntel", 6, 0x45, 0, "haswell"},          {"GenuineIntel", 6, 0x46, 0, "haswell"},
-      {"GenuineIntel", 6, 0x3d, 0, "broadwell"},        {"GenuineIntel", 6, 0x47, 0, "broadwell"},
-      {"GenuineIntel", 6, 0x4f, 0, "broadwell"},        {"GenuineIntel", 6, 0x56, 0, "broadwell"},
-      {"GenuineIntel", 6, 0x4e, 0, "skylake"},          {"GenuineIntel", 6, 0x5e, 0, "skylake"},
-      {"GenuineIntel", 6, 0x8e, 0, "skylake"},          {"GenuineIntel", 6, 0x9e, 0, "skylake"},
-      {"GenuineIntel", 6, 0xa5, 0, "skylake"},          {"GenuineIntel", 6, 0xa6, 0, "skylake"},
-      {"GenuineIntel", 6, 0x55, 0, "skylake-avx512"},   {"GenuineIntel", 6, 0x55, 4, "skylake-avx512"},
-      {"GenuineIntel", 6, 0x55, 5, "cascadelake"},      {"GenuineIntel", 6, 0x55, 7, "cascadelake"},
-      {"GenuineIntel", 6, 0x55, 8, "cooperlake"},       {"GenuineIntel", 6, 0x55, 15, "cooperlake"},
-      {"GenuineIntel", 6, 0x66, 0, "cannonlake"},       {"GenuineIntel", 6, 0x7d, 0, "icelake-client"},
-      {"GenuineIntel", 6, 0x7e, 0, "icelake-client"},   {"GenuineIntel", 6, 0x6a, 0, "icelake-server"},
-      {"GenuineIntel", 6, 0x6c, 0, "icelake-server"},   {"GenuineIntel", 6, 0x8c, 0, "tigerlake"},
-      {"GenuineIntel", 6, 0x8d, 0, "tigerlake"},        {"GenuineIntel", 6, 0xa7, 0, "rocketlake"},
-      {"GenuineIntel", 6, 0x97, 0, "alderlake"},        {"GenuineIntel", 6, 0x9a, 0, "alderlake"},
-      {"GenuineIntel", 6, 0xb7, 0, "raptorlake"},       {"GenuineIntel", 6, 0xba, 0, "raptorlake"},
-      {"GenuineIntel", 6, 0xbf, 0, "raptorlake"},       {"GenuineIntel", 6, 0xaa, 0, "meteorlake"},
-      {"GenuineIntel", 6, 0xac, 0, "meteorlake"},       {"GenuineIntel", 6, 0xc5, 0, "arrowlake"},
-      {"GenuineIntel", 6, 0xc6, 0, "arrowlake"},        {"GenuineIntel", 6, 0xb5, 0, "arrowlake"},
-      {"GenuineIntel", 6, 0xbd, 0, "lunarlake"},        {"GenuineIntel", 6, 0x8f, 0, "sapphirerapids"},
-      {"GenuineIntel", 6, 0xcf, 0, "emeraldrapids"},    {"GenuineIntel", 6, 0xad, 0, "graniterapids"},
-      {"GenuineIntel", 6, 0xae, 0, "graniterapids"},    {"GenuineIntel", 6, 0xaf, 0, "sierraforest"},
-      {"GenuineIntel", 6, 0xb6, 0, "grandridge"},       {"GenuineIntel", 6, 0xdd, 0, "clearwaterforest"},
+      {"AuthenticAMD", 0x17, 0x00, 0, "znver1"},      {"AuthenticAMD", 0x17, 0x2f, 0, "znver1"},
+      {"AuthenticAMD", 0x17, 0x30, 0, "znver2"},      {"AuthenticAMD", 0x17, 0xaf, 0, "znver2"},
+      {"AuthenticAMD", 0x19, 0x00, 0, "znver3"},      {"AuthenticAMD", 0x19, 0x0f, 0, "znver3"},
+      {"AuthenticAMD", 0x19, 0x10, 0, "znver4"},      {"AuthenticAMD", 0x19, 0x1f, 0, "znver4"},
+      {"AuthenticAMD", 0x19, 0x20, 0, "znver3"},      {"AuthenticAMD", 0x19, 0x5f, 0, "znver3"},
+      {"AuthenticAMD", 0x19, 0x60, 0, "znver4"},      {"AuthenticAMD", 0x19, 0x7f, 0, "znver4"},
+      {"AuthenticAMD", 0x19, 0xa0, 0, "znver4"},      {"AuthenticAMD", 0x19, 0xaf, 0, "znver4"},
+      {"AuthenticAMD", 0x1a, 0x00, 0, "znver5"},      {"AuthenticAMD", 0x1a, 0x77, 0, "znver5"},
+      {"GenuineIntel", 6, 0x3c, 0, "haswell"},        {"GenuineIntel", 6, 0x3f, 0, "haswell"},
+      {"GenuineIntel", 6, 0x45, 0, "haswell"},        {"GenuineIntel", 6, 0x46, 0, "haswell"},
+      {"GenuineIntel", 6, 0x3d, 0, "broadwell"},      {"GenuineIntel", 6, 0x47, 0, "broadwell"},
+      {"GenuineIntel", 6, 0x4f, 0, "broadwell"},      {"GenuineIntel", 6, 0x56, 0, "broadwell"},
+      {"GenuineIntel", 6, 0x4e, 0, "skylake"},        {"GenuineIntel", 6, 0x5e, 0, "skylake"},
+      {"GenuineIntel", 6, 0x8e, 0, "skylake"},        {"GenuineIntel", 6, 0x9e, 0, "skylake"},
+      {"GenuineIntel", 6, 0xa5, 0, "skylake"},        {"GenuineIntel", 6, 0xa6, 0, "skylake"},
+      {"GenuineIntel", 6, 0x55, 0, "skylake-avx512"}, {"GenuineIntel", 6, 0x55, 4, "skylake-avx512"},
+      {"GenuineIntel", 6, 0x55, 5, "cascadelake"},    {"GenuineIntel", 6, 0x55, 7, "cascadelake"},
+      {"GenuineIntel", 6, 0x55, 8, "cooperlake"},     {"GenuineIntel", 6, 0x55, 15, "cooperlake"},
+      {"GenuineIntel", 6, 0x66, 0, "cannonlake"},     {"GenuineIntel", 6, 0x7d, 0, "icelake-client"},
+      {"GenuineIntel", 6, 0x7e, 0, "icelake-client"}, {"GenuineIntel", 6, 0x6a, 0, "icelake-server"},
+      {"GenuineIntel", 6, 0x6c, 0, "icelake-server"}, {"GenuineIntel", 6, 0x8c, 0, "tigerlake"},
+      {"GenuineIntel", 6, 0x8d, 0, "tigerlake"},      {"GenuineIntel", 6, 0xa7, 0, "rocketlake"},
+      {"GenuineIntel", 6, 0x97, 0, "alderlake"},      {"GenuineIntel", 6, 0x9a, 0, "alderlake"},
+      {"GenuineIntel", 6, 0xb7, 0, "raptorlake"},     {"GenuineIntel", 6, 0xba, 0, "raptorlake"},
+      {"GenuineIntel", 6, 0xbf, 0, "raptorlake"},     {"GenuineIntel", 6, 0xaa, 0, "meteorlake"},
+      {"GenuineIntel", 6, 0xac, 0, "meteorlake"},     {"GenuineIntel", 6, 0xc5, 0, "arrowlake"},
+      {"GenuineIntel", 6, 0xc6, 0, "arrowlake"},      {"GenuineIntel", 6, 0xb5, 0, "arrowlake"},
+      {"GenuineIntel", 6, 0xbd, 0, "lunarlake"},      {"GenuineIntel", 6, 0x8f, 0, "sapphirerapids"},
+      {"GenuineIntel", 6, 0xcf, 0, "emeraldrapids"},  {"GenuineIntel", 6, 0xad, 0, "graniterapids"},
+      {"GenuineIntel", 6, 0xae, 0, "graniterapids"},  {"GenuineIntel", 6, 0xaf, 0, "sierraforest"},
+      {"GenuineIntel", 6, 0xb6, 0, "grandridge"},     {"GenuineIntel", 6, 0xdd, 0, "clearwaterforest"},
   };
   std::set<size_t> covered;
   const auto& table = MicroarchTable();

@@ -13,10 +13,9 @@
 namespace priortune::compiler {
 namespace {
 
-using testing::ModelBuilder;
 using testing::FusableModel;
+using testing::ModelBuilder;
 using testing::Options;
-
 
 // conv 3x3 (8 -> 16, stride 2, pad 1) -> BatchNormalization -> Relu -> GlobalAveragePool
 // -> Flatten -> Gemm (16 -> 10, transB).
@@ -45,7 +44,6 @@ ModelBuilder SmallCnn(std::vector<float>* w, std::vector<float>* b, std::vector<
   return m;
 }
 
-
 TEST(OnnxImport, InfersShapesFoldsBatchNormalizationIntoTheConvAndListsTheTasks) {
   std::vector<float> w, b;
   std::vector<std::vector<float>> bn;
@@ -54,8 +52,8 @@ TEST(OnnxImport, InfersShapesFoldsBatchNormalizationIntoTheConvAndListsTheTasks)
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   std::vector<GraphOp> ops;
   for (const auto& n : g->nodes) ops.push_back(n.op);
-  EXPECT_EQ(ops, (std::vector<GraphOp>{GraphOp::kConv2d, GraphOp::kRelu, GraphOp::kGlobalAveragePool,
-                                       GraphOp::kFlatten, GraphOp::kDense}));
+  EXPECT_EQ(ops, (std::vector<GraphOp>{GraphOp::kConv2d, GraphOp::kRelu, GraphOp::kGlobalAveragePool, GraphOp::kFlatten,
+                                       GraphOp::kDense}));
   EXPECT_EQ(g->batchnorms_folded, 1);
   const GraphNode& conv = g->nodes[0];
   EXPECT_TRUE(conv.folded_batchnorm);
@@ -112,7 +110,6 @@ TEST(OnnxImport, CountsRepeatedWorkloadsAsOneTask) {
   EXPECT_DOUBLE_EQ(tasks[0].flop_share, 1.0);
 }
 
-
 TEST(GraphPasses, EpilogueFusionAndBatchNormFoldingChangeTheGraphAndKeepItsOutput) {
   ModelBuilder m = FusableModel();
   auto fused = ImportOnnxBytes(m.Bytes(), "model", Options(true, true));
@@ -166,7 +163,8 @@ TEST(GraphPasses, EpilogueFusionAndBatchNormFoldingChangeTheGraphAndKeepItsOutpu
     auto got = RunGraphReference(*g, input);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
     ASSERT_EQ(got->size(), want->size());
-    for (size_t i = 0; i < want->size(); ++i) EXPECT_NEAR((*got)[i], (*want)[i], 1e-4 * (1 + std::fabs((*want)[i]))) << i;
+    for (size_t i = 0; i < want->size(); ++i)
+      EXPECT_NEAR((*got)[i], (*want)[i], 1e-4 * (1 + std::fabs((*want)[i]))) << i;
   }
 }
 

@@ -1,8 +1,9 @@
 // Lowering and simplification: what the loop nest looks like, and which schedules are
 // rejected with which message.
+#include "compiler/ir/lower.h"
+
 #include <gtest/gtest.h>
 
-#include "compiler/ir/lower.h"
 #include "compiler/ir/schedule.h"
 #include "compiler/ir/simplify.h"
 

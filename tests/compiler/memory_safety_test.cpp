@@ -10,13 +10,13 @@
 #include <functional>
 #include <random>
 
-#include "compiler/ops/build.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/codegen/runtime.h"
 #include "compiler/ir/lower.h"
 #include "compiler/ir/memory_plan.h"
-#include "compiler/model/model.h"
-#include "compiler/codegen/runtime.h"
 #include "compiler/ir/schedule.h"
+#include "compiler/model/model.h"
+#include "compiler/ops/build.h"
 #include "compiler/target/target.h"
 #include "tests/common/isa_targets.h"
 #include "tests/compiler/onnx_builder.h"
@@ -52,11 +52,13 @@ LoweredArg Arg(const Buffer& b, bool out) { return {b->name, {b->size}, DType::k
 // ---- the memory plan ----
 
 TEST(MemoryPlan, SmallBuffersStayOnTheStackAndTheRestGoToTheWorkspace) {
-  Buffer small = MakeBuffer("acc", DType::kFloat32, 16, BufferScope::kLocal);           // 64 B
-  Buffer big = MakeBuffer("panel", DType::kFloat32, 1 << 20, BufferScope::kLocal);      // 4 MiB
-  Buffer mid = MakeBuffer("mid", DType::kFloat32, 3000, BufferScope::kGlobal);          // 12000 B
+  Buffer small = MakeBuffer("acc", DType::kFloat32, 16, BufferScope::kLocal);       // 64 B
+  Buffer big = MakeBuffer("panel", DType::kFloat32, 1 << 20, BufferScope::kLocal);  // 4 MiB
+  Buffer mid = MakeBuffer("mid", DType::kFloat32, 3000, BufferScope::kGlobal);      // 12000 B
   Buffer out = MakeBuffer("out", DType::kFloat32, 4, BufferScope::kArgument);
-  Stmt body = Allocate(small, Allocate(big, Allocate(mid, Store(out, IntImm(0), Load(big, IntImm(0)) + Load(small, IntImm(0)) + Load(mid, IntImm(0))))));
+  Stmt body = Allocate(
+      small, Allocate(big, Allocate(mid, Store(out, IntImm(0),
+                                               Load(big, IntImm(0)) + Load(small, IntImm(0)) + Load(mid, IntImm(0))))));
   MemoryPlan plan = PlanMemory(body, 16 << 10);
   ASSERT_EQ(plan.placement.size(), 3u);
   int on_stack = 0;
@@ -147,8 +149,8 @@ TEST(Workspace, KernelsWithLargeTemporariesRunOnASmallStack) {
 TEST(Workspace, TheMatmulConfigThatOverflowedTheStackMatchesTheReference) {
   Workload w = MatmulWorkload(256, 2304, 768);
   for (int64_t parallel : {0, 1}) {
-    Config c = {{"kc", 512}, {"ku", 8}, {"mc", 18}, {"mr", 18}, {"nc", 2048}, {"nr", 16},
-                {"order", 1}, {"pack_a", 0}, {"pack_b", 3}, {"parallel", parallel}};
+    Config c = {{"kc", 512}, {"ku", 8},    {"mc", 18},    {"mr", 18},    {"nc", 2048},
+                {"nr", 16},  {"order", 1}, {"pack_a", 0}, {"pack_b", 3}, {"parallel", parallel}};
     Target t = Target::HostWithCores(parallel ? 2 : 1);
     auto k = BuildKernel(w, t, c);
     ASSERT_TRUE(k.ok()) << k.status().ToString();
@@ -321,8 +323,9 @@ TEST(DeployRuntime, AFailedAllocationIsAnErrorOfTheCApiNeverAnAbort) {
   char tmpl[] = "/tmp/pt_oom_XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   const std::string dir = tmpl;
-  auto lib = WriteModelLibrary(*plan, dir + "/lib", "oom test",
-                               DeployToolchain{PRIORTUNE_DEPLOY_ARCHIVE, PRIORTUNE_DEPLOY_HEADER, PRIORTUNE_CXX_COMPILER});
+  auto lib =
+      WriteModelLibrary(*plan, dir + "/lib", "oom test",
+                        DeployToolchain{PRIORTUNE_DEPLOY_ARCHIVE, PRIORTUNE_DEPLOY_HEADER, PRIORTUNE_CXX_COMPILER});
   ASSERT_TRUE(lib.ok()) << lib.status().ToString();
   int code = -1;
   std::string out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O1 -std=c++17 " + PRIORTUNE_SOURCE_DIR +

@@ -25,8 +25,10 @@ class ModelBuilder {
     t->set_elem_type(onnx::TensorProto::FLOAT);
     for (int64_t d : shape) {
       auto* dim = t->mutable_shape()->add_dim();
-      if (d > 0) dim->set_dim_value(d);
-      else dim->set_dim_param(dynamic);
+      if (d > 0)
+        dim->set_dim_value(d);
+      else
+        dim->set_dim_param(dynamic);
     }
   }
   // A float initializer of random values (kept for the test's own reference math).
@@ -88,7 +90,7 @@ inline ImportOptions Options(bool fold, bool fuse) {
 }
 
 inline void Conv(ModelBuilder& m, const std::string& name, const std::string& in, int64_t c, int64_t o, int64_t k,
-          bool batchnorm, bool depthwise = false) {
+                 bool batchnorm, bool depthwise = false) {
   m.Weight(name + "_w", {o, depthwise ? 1 : c, k, k});
   auto* conv = m.Node("Conv", name, {in, name + "_w"}, {name + "_c"});
   ModelBuilder::Ints(conv, "kernel_shape", {k, k});
@@ -99,8 +101,8 @@ inline void Conv(ModelBuilder& m, const std::string& name, const std::string& in
   m.Weight(name + "_h", {o});
   m.Weight(name + "_m", {o});
   m.Weight(name + "_v", {o}, 0.5, 2);
-  m.Node("BatchNormalization", name + "_bn",
-         {name + "_c", name + "_s", name + "_h", name + "_m", name + "_v"}, {name + "_out"});
+  m.Node("BatchNormalization", name + "_bn", {name + "_c", name + "_s", name + "_h", name + "_m", name + "_v"},
+         {name + "_out"});
 }
 
 // A MaxPool or AveragePool node: square kernel k, stride st, padding p on every side.

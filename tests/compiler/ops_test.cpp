@@ -8,8 +8,8 @@
 #include <cmath>
 #include <random>
 
-#include "compiler/ops/build.h"
 #include "compiler/codegen/jit.h"
+#include "compiler/ops/build.h"
 #include "tests/common/isa_targets.h"
 
 namespace priortune::compiler {
@@ -20,8 +20,7 @@ using priortune::testing::IsaTarget;
 
 // `n` configs drawn uniformly from the knobs' candidates with a fixed seed (constraints
 // ignored on purpose: a spilling tile must still compute the right answer).
-std::vector<Config> RandomConfigs(const OpTemplate& tmpl, const Workload& w, const Target& t, int n,
-                                  uint32_t seed) {
+std::vector<Config> RandomConfigs(const OpTemplate& tmpl, const Workload& w, const Target& t, int n, uint32_t seed) {
   std::mt19937 g(seed);
   std::vector<Config> out;
   auto knobs = tmpl.Knobs(w, t);
@@ -83,9 +82,7 @@ TEST_P(Ops, MatmulBiasAndReluEpilogueMatchesReference) {
 TEST_P(Ops, MatmulNarrowOutputBelowVectorWidthMatchesReference) {
   ExpectAllConfigsCorrect(MatmulWorkload(9, 5, 13), 3);
 }
-TEST_P(Ops, BatchMatmulOddShapesMatchReference) {
-  ExpectAllConfigsCorrect(BatchMatmulWorkload(3, 17, 33, 19), 4);
-}
+TEST_P(Ops, BatchMatmulOddShapesMatchReference) { ExpectAllConfigsCorrect(BatchMatmulWorkload(3, 17, 33, 19), 4); }
 TEST_P(Ops, Conv2dResNetStageShapeMatchesReference) {
   ExpectAllConfigsCorrect(Conv2dWorkload(1, 32, 14, 14, 32, 3, 3, 1, 1), 3);
 }
@@ -115,7 +112,8 @@ TEST_P(Ops, Conv2dResidualAndReluSixEpiloguesMatchReference) {
   ExpectAllConfigsCorrect(WithEpilogue(Conv2dWorkload(1, 24, 9, 9, 16, 1, 1, 1, 0), true, false, false, true), 4);
 }
 TEST_P(Ops, DepthwiseConv2dBiasReluSixAndResidualEpiloguesMatchReference) {
-  ExpectAllConfigsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 16, 12, 12, 3, 3, 1, 1), true, false, false, true), 4);
+  ExpectAllConfigsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 16, 12, 12, 3, 3, 1, 1), true, false, false, true),
+                          4);
   ExpectAllConfigsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 8, 11, 11, 5, 5, 2, 2), true, true, true, false), 4);
 }
 TEST_P(Ops, MatmulResidualAndReluSixEpilogueMatchesReference) {
@@ -155,8 +153,12 @@ TEST_P(Ops, DepthwiseConv2dStrideOneAndTwoMatchReference) {
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 5, 7, 7, 3, 3, 2, 1), 3);
 }
 
-std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return ToChannelBlocks(x, s, b); }
-std::vector<float> FromBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) { return FromChannelBlocks(x, s, b); }
+std::vector<float> ToBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) {
+  return ToChannelBlocks(x, s, b);
+}
+std::vector<float> FromBlocked(const float* x, const std::vector<int64_t>& s, int64_t b) {
+  return FromChannelBlocks(x, s, b);
+}
 
 // A blocked kernel of a compiled model (TensorLayouts): data and residual in any block,
 // the output in NCHW or in the config's own block. Configs drawn at random in the blocked
@@ -231,7 +233,8 @@ TEST_P(Ops, BlockedLayoutsBetweenKernelsMatchReference) {
   ExpectLayoutsCorrect(WithEpilogue(Conv2dWorkload(1, 16, 10, 10, 24, 3, 3, 1, 1), true, true, true, false), t, 2);
   ExpectLayoutsCorrect(WithEpilogue(Conv2dWorkload(1, 24, 9, 9, 32, 1, 1, 2, 0), true, false, false, true), t, 2);
   ExpectLayoutsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 32, 12, 12, 3, 3, 1, 1), true, true, false, true), t, 2);
-  ExpectLayoutsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 48, 11, 11, 3, 3, 2, 1), true, false, true, false), t, 2);
+  ExpectLayoutsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 48, 11, 11, 3, 3, 2, 1), true, false, true, false), t,
+                       2);
 }
 
 TEST(Layouts, AConfigThatWorksInNchwOrAWrongBlockIsRefused) {
@@ -257,7 +260,8 @@ TEST(Layouts, AConfigThatWorksInNchwOrAWrongBlockIsRefused) {
   f = LowerWorkload(w, t, c, lay);
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.status().message().find("NCHW only"), std::string::npos) << f.status().ToString();
-  auto mm = LowerWorkload(MatmulWorkload(8, 8, 8), t, (*FindTemplate("matmul"))->DefaultConfig(MatmulWorkload(8, 8, 8), t), lay);
+  auto mm = LowerWorkload(MatmulWorkload(8, 8, 8), t,
+                          (*FindTemplate("matmul"))->DefaultConfig(MatmulWorkload(8, 8, 8), t), lay);
   EXPECT_FALSE(mm.ok());
 }
 

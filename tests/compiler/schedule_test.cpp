@@ -1,10 +1,11 @@
 // Invalid schedules and workloads are rejected with a message naming what was wrong,
 // never with a crash.
+#include "compiler/ir/schedule.h"
+
 #include <gtest/gtest.h>
 
-#include "compiler/ops/build.h"
 #include "compiler/ir/lower.h"
-#include "compiler/ir/schedule.h"
+#include "compiler/ops/build.h"
 
 namespace priortune::compiler {
 namespace {

@@ -27,37 +27,60 @@ int64_t Eval(const Expr& e, const std::unordered_map<const ExprNode*, int64_t>& 
   auto a = [&] { return Eval(e->a, vars, ok); };
   auto b = [&] { return Eval(e->b, vars, ok); };
   switch (e->kind) {
-    case ExprKind::kIntImm: return e->int_value;
+    case ExprKind::kIntImm:
+      return e->int_value;
     case ExprKind::kVar: {
       auto it = vars.find(e.get());
       if (it == vars.end()) ok = false;
       return it == vars.end() ? 0 : it->second;
     }
-    case ExprKind::kAdd: return a() + b();
-    case ExprKind::kSub: return a() - b();
-    case ExprKind::kMul: return a() * b();
+    case ExprKind::kAdd:
+      return a() + b();
+    case ExprKind::kSub:
+      return a() - b();
+    case ExprKind::kMul:
+      return a() * b();
     case ExprKind::kDiv: {
       int64_t x = a(), y = b();
-      if (y == 0) { ok = false; return 0; }
+      if (y == 0) {
+        ok = false;
+        return 0;
+      }
       return FloorDiv(x, y);
     }
     case ExprKind::kMod: {
       int64_t x = a(), y = b();
-      if (y == 0) { ok = false; return 0; }
+      if (y == 0) {
+        ok = false;
+        return 0;
+      }
       return FloorMod(x, y);
     }
-    case ExprKind::kMin: return std::min(a(), b());
-    case ExprKind::kMax: return std::max(a(), b());
-    case ExprKind::kEQ: return a() == b();
-    case ExprKind::kNE: return a() != b();
-    case ExprKind::kLT: return a() < b();
-    case ExprKind::kLE: return a() <= b();
-    case ExprKind::kAnd: return (a() != 0) && (b() != 0);
-    case ExprKind::kOr: return (a() != 0) || (b() != 0);
-    case ExprKind::kNot: return a() == 0;
-    case ExprKind::kSelect: return Eval(e->a, vars, ok) != 0 ? Eval(e->b, vars, ok) : Eval(e->c, vars, ok);
-    case ExprKind::kCast: return a();
-    default: ok = false; return 0;
+    case ExprKind::kMin:
+      return std::min(a(), b());
+    case ExprKind::kMax:
+      return std::max(a(), b());
+    case ExprKind::kEQ:
+      return a() == b();
+    case ExprKind::kNE:
+      return a() != b();
+    case ExprKind::kLT:
+      return a() < b();
+    case ExprKind::kLE:
+      return a() <= b();
+    case ExprKind::kAnd:
+      return (a() != 0) && (b() != 0);
+    case ExprKind::kOr:
+      return (a() != 0) || (b() != 0);
+    case ExprKind::kNot:
+      return a() == 0;
+    case ExprKind::kSelect:
+      return Eval(e->a, vars, ok) != 0 ? Eval(e->b, vars, ok) : Eval(e->c, vars, ok);
+    case ExprKind::kCast:
+      return a();
+    default:
+      ok = false;
+      return 0;
   }
 }
 
@@ -73,30 +96,48 @@ class Generator {
 
   // A random integer expression of at most `depth` levels.
   Expr Int(int depth) {
-    if (depth == 0 || Uniform(0, 9) < 2) return Uniform(0, 2) == 0 ? IntImm(Uniform(-8, 8)) : vars_[Uniform(0, kVars - 1)];
+    if (depth == 0 || Uniform(0, 9) < 2)
+      return Uniform(0, 2) == 0 ? IntImm(Uniform(-8, 8)) : vars_[Uniform(0, kVars - 1)];
     switch (Uniform(0, 9)) {
-      case 0: case 1: return Int(depth - 1) + Int(depth - 1);
-      case 2: return Int(depth - 1) - Int(depth - 1);
-      case 3: return Int(depth - 1) * (Uniform(0, 1) ? IntImm(Uniform(-6, 6)) : Int(depth - 1));
-      case 4: return Int(depth - 1) / IntImm(Divisor());
-      case 5: return Int(depth - 1) % IntImm(Divisor());
-      case 6: return Min(Int(depth - 1), Int(depth - 1));
-      case 7: return Max(Int(depth - 1), Int(depth - 1));
-      case 8: return Select(Bool(depth - 1), Int(depth - 1), Int(depth - 1));
-      default: return (Int(depth - 1) * IntImm(Divisor()) + Int(depth - 1)) / IntImm(Divisor());
+      case 0:
+      case 1:
+        return Int(depth - 1) + Int(depth - 1);
+      case 2:
+        return Int(depth - 1) - Int(depth - 1);
+      case 3:
+        return Int(depth - 1) * (Uniform(0, 1) ? IntImm(Uniform(-6, 6)) : Int(depth - 1));
+      case 4:
+        return Int(depth - 1) / IntImm(Divisor());
+      case 5:
+        return Int(depth - 1) % IntImm(Divisor());
+      case 6:
+        return Min(Int(depth - 1), Int(depth - 1));
+      case 7:
+        return Max(Int(depth - 1), Int(depth - 1));
+      case 8:
+        return Select(Bool(depth - 1), Int(depth - 1), Int(depth - 1));
+      default:
+        return (Int(depth - 1) * IntImm(Divisor()) + Int(depth - 1)) / IntImm(Divisor());
     }
   }
 
   // A random condition.
   Expr Bool(int depth) {
     switch (Uniform(0, depth > 0 ? 6 : 3)) {
-      case 0: return Int(depth) < Int(depth);
-      case 1: return Binary(ExprKind::kLE, Int(depth), Int(depth));
-      case 2: return Binary(ExprKind::kEQ, Int(depth), Int(depth));
-      case 3: return Binary(ExprKind::kNE, Int(depth), Int(depth));
-      case 4: return Binary(ExprKind::kAnd, Bool(depth - 1), Bool(depth - 1));
-      case 5: return Binary(ExprKind::kOr, Bool(depth - 1), Bool(depth - 1));
-      default: return Not(Bool(depth - 1));
+      case 0:
+        return Int(depth) < Int(depth);
+      case 1:
+        return Binary(ExprKind::kLE, Int(depth), Int(depth));
+      case 2:
+        return Binary(ExprKind::kEQ, Int(depth), Int(depth));
+      case 3:
+        return Binary(ExprKind::kNE, Int(depth), Int(depth));
+      case 4:
+        return Binary(ExprKind::kAnd, Bool(depth - 1), Bool(depth - 1));
+      case 5:
+        return Binary(ExprKind::kOr, Bool(depth - 1), Bool(depth - 1));
+      default:
+        return Not(Bool(depth - 1));
     }
   }
 
@@ -112,8 +153,8 @@ class Generator {
 
 struct Outcome {
   int cases = 0, checks = 0;
-  int rewritten = 0;      // cases whose simplified form (with ranges) differs from the original
-  int range_folded = 0;   // cases folded to a constant with the ranges but not without them
+  int rewritten = 0;     // cases whose simplified form (with ranges) differs from the original
+  int range_folded = 0;  // cases folded to a constant with the ranges but not without them
   std::vector<std::string> failures;
 };
 

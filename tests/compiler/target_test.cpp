@@ -4,12 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/common/isa_targets.h"
-
 #include <algorithm>
 
 #include "compiler/codegen/jit.h"
 #include "compiler/ir/schedule.h"
+#include "tests/common/isa_targets.h"
 
 namespace priortune::compiler {
 namespace {
@@ -155,8 +154,10 @@ TEST(Target, HostAvx2IsThisCpuWithoutAvx512) {
   }
   EXPECT_TRUE(avx2->CheckRunsOnHost().ok());
   // On an AVX2 host (Zen 3) it is the host itself.
-  if (host.has("avx512f")) EXPECT_NE(avx2->Key(), host.Key());
-  else EXPECT_EQ(avx2->Key(), host.Key());
+  if (host.has("avx512f"))
+    EXPECT_NE(avx2->Key(), host.Key());
+  else
+    EXPECT_EQ(avx2->Key(), host.Key());
   // Its code really is AVX2 code: built and run here, with 256-bit vectors.
   auto jit = Jit::ForTarget(*avx2);
   EXPECT_TRUE(jit.ok()) << jit.status().ToString();

@@ -90,9 +90,9 @@ TEST(Features, AHandBuiltNestGivesHandComputedValues) {
   EXPECT_FLOAT_EQ(f[Pos("s0.b0.unique_bytes")], L(2048));  // A: all 512 floats
   EXPECT_FLOAT_EQ(f[Pos("s0.b0.lines")], L(32));           // 2048 contiguous bytes
   EXPECT_FLOAT_EQ(f[Pos("s0.b0.write")], 0);
-  EXPECT_FLOAT_EQ(f[Pos("s0.b1.unique_bytes")], L(128));   // B: 32 floats
+  EXPECT_FLOAT_EQ(f[Pos("s0.b1.unique_bytes")], L(128));  // B: 32 floats
   EXPECT_FLOAT_EQ(f[Pos("s0.b1.lines")], L(2));
-  EXPECT_FLOAT_EQ(f[Pos("s0.b1.reuse_loop")], 1);          // B[j] is reused across i
+  EXPECT_FLOAT_EQ(f[Pos("s0.b1.reuse_loop")], 1);  // B[j] is reused across i
   EXPECT_FLOAT_EQ(f[Pos("s0.b1.reuse_count")], L(16));
   EXPECT_FLOAT_EQ(f[Pos("s0.b1.reuse_iters")], L(32));
   EXPECT_FLOAT_EQ(f[Pos("s0.b1.reuse_bytes")], L(3 * 128));  // A, B and C rows inside i

@@ -91,8 +91,8 @@ TEST(XGBoostModel, FitPredictSaveLoadThroughASqliteStoreGivesIdenticalPrediction
     auto store = db::OpenSqliteStore((dir / "m.db").string());
     ASSERT_TRUE(store.ok());
     const auto& meta = (*top)->metadata();
-    auto added = (*store)->AddModel({0, CostModelName(meta.kind), meta.feature_version, meta.target_key, "synthetic", "{}",
-                                     meta.samples, 0, *blob});
+    auto added = (*store)->AddModel({0, CostModelName(meta.kind), meta.feature_version, meta.target_key, "synthetic",
+                                     "{}", meta.samples, 0, *blob});
     ASSERT_TRUE(added.ok()) << added.status().ToString();
     id = *added;
   }

@@ -82,9 +82,8 @@ class SqliteStoreTest : public StoreFixture {
   SqliteStoreTest() : StoreFixture("sqlite") {}
 };
 
-Record MakeRecord(const std::string& workload, const std::string& target,
-                  const std::string& family, int config, std::vector<double> costs,
-                  ErrorKind error = ErrorKind::kNone) {
+Record MakeRecord(const std::string& workload, const std::string& target, const std::string& family, int config,
+                  std::vector<double> costs, ErrorKind error = ErrorKind::kNone) {
   Record r;
   r.workload_key = workload;
   r.workload_json = R"({"op":"matmul","name":")" + workload + R"("})";
@@ -127,8 +126,8 @@ TEST_F(SqliteStoreTest, MigratesAnEmptyFileToTheCurrentSchema) {
 
 TEST_P(StoreTest, RefusesAStoreWrittenByANewerSchema) {
   Open("new.db").reset();
-  ASSERT_EQ(EditSql("new.db", backend_ == "postgresql" ? "UPDATE priortune_schema SET version = 99"
-                                                        : "PRAGMA user_version = 99"),
+  ASSERT_EQ(EditSql("new.db",
+                    backend_ == "postgresql" ? "UPDATE priortune_schema SET version = 99" : "PRAGMA user_version = 99"),
             "");
   auto s = OpenStore(Url("new.db"));
   ASSERT_FALSE(s.ok());
@@ -313,8 +312,7 @@ TEST_P(StoreTest, AMalformedLogIsRejectedWithLineAndFieldAndNothingIsImported) {
   // The caller's check rejects a record by its own rules, with the line number too.
   std::istringstream good(log.str());
   auto checked = b->Import(good, [](const Record& r) {
-    return r.config_hash == "h3" ? InvalidArgument("field 'config_hash': does not match the config")
-                                 : OkStatus();
+    return r.config_hash == "h3" ? InvalidArgument("field 'config_hash': does not match the config") : OkStatus();
   });
   ASSERT_FALSE(checked.ok());
   EXPECT_NE(checked.status().message().find("line 4: field 'config_hash'"), std::string::npos)
@@ -621,8 +619,10 @@ TEST_P(StoreTest, OfServersAskingForOneLeaseAtOnceExactlyOneGetsIt) {
     for (int i = 0; i < kServers; ++i)
       threads.emplace_back([&, i] {
         auto got = stores[i]->AcquireLease("task:" + std::to_string(round), "s" + std::to_string(i), 60);
-        if (!got.ok()) ++failed;
-        else if (*got) ++won;
+        if (!got.ok())
+          ++failed;
+        else if (*got)
+          ++won;
       });
     for (auto& t : threads) t.join();
     EXPECT_EQ(failed.load(), 0) << "round " << round;
@@ -644,10 +644,9 @@ TargetRewriter Renaming(std::map<std::string, std::string> renames) {
 
 TEST_P(StoreTest, RewritingATargetKeepsItsRecordsBestsTasksAndModelsUnderTheNewKey) {
   auto store = Open("rewrite.db");
-  std::vector<Record> batch{MakeRecord("w1", "old", "x86_64-avx512", 1, {3e-3}),
-                            MakeRecord("w1", "old", "x86_64-avx512", 2, {1e-3}),
-                            MakeRecord("w2", "old", "x86_64-avx512", 3, {2e-3}),
-                            MakeRecord("w1", "other", "x86_64-avx512", 4, {5e-3})};
+  std::vector<Record> batch{
+      MakeRecord("w1", "old", "x86_64-avx512", 1, {3e-3}), MakeRecord("w1", "old", "x86_64-avx512", 2, {1e-3}),
+      MakeRecord("w2", "old", "x86_64-avx512", 3, {2e-3}), MakeRecord("w1", "other", "x86_64-avx512", 4, {5e-3})};
   ASSERT_TRUE(store->AddRecords(batch).ok());
   auto job = store->CreateJob("{}");
   ASSERT_TRUE(job.ok());
@@ -684,16 +683,15 @@ TEST_P(StoreTest, RewritingATargetKeepsItsRecordsBestsTasksAndModelsUnderTheNewK
 
 TEST_P(StoreTest, RewritingATargetOntoAnExistingKeyMergesTheRowsAndKeepsTheFasterBest) {
   auto store = Open("merge.db");
-  std::vector<Record> batch{MakeRecord("w1", "old", "x86_64-avx512", 1, {1e-3}),
-                            MakeRecord("w2", "old", "x86_64-avx512", 2, {5e-3}),
-                            MakeRecord("w1", "new", "x86_64-avx512", 3, {2e-3}),
-                            MakeRecord("w2", "new", "x86_64-avx512", 4, {4e-3}),
-                            MakeRecord("w3", "old", "x86_64-avx512", 5, {6e-3})};
+  std::vector<Record> batch{
+      MakeRecord("w1", "old", "x86_64-avx512", 1, {1e-3}), MakeRecord("w2", "old", "x86_64-avx512", 2, {5e-3}),
+      MakeRecord("w1", "new", "x86_64-avx512", 3, {2e-3}), MakeRecord("w2", "new", "x86_64-avx512", 4, {4e-3}),
+      MakeRecord("w3", "old", "x86_64-avx512", 5, {6e-3})};
   ASSERT_TRUE(store->AddRecords(batch).ok());
   ASSERT_EQ(store->RewriteTargets(Renaming({{"old", "new"}})).value(), 1);
   EXPECT_EQ(store->History({"", "new", "", 0}).value().size(), 5u);
-  for (const auto& [workload, hash] : std::vector<std::pair<std::string, std::string>>{
-           {"w1", "h1"}, {"w2", "h4"}, {"w3", "h5"}}) {
+  for (const auto& [workload, hash] :
+       std::vector<std::pair<std::string, std::string>>{{"w1", "h1"}, {"w2", "h4"}, {"w3", "h5"}}) {
     auto best = store->Best(workload, "new", "x86_64-avx512");
     ASSERT_TRUE(best.ok() && best->has_value()) << workload;
     EXPECT_EQ((*best)->level, MatchLevel::kExact) << workload;

@@ -11,9 +11,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -77,7 +77,9 @@ class Cluster {
   std::string FaultPlanPath() const { return Path("faults.json"); }
   // Plans `fault` (hang, crash, kill-worker, wrong-answer) for the candidate of `config`.
   // Written to a new file and renamed, so a runner reads the old plan or the new one.
-  void PlanFault(const compiler::Config& config, const std::string& fault) { PlanFaultIn(FaultPlanPath(), config, fault); }
+  void PlanFault(const compiler::Config& config, const std::string& fault) {
+    PlanFaultIn(FaultPlanPath(), config, fault);
+  }
   static void PlanFaultIn(const std::string& path, const compiler::Config& config, const std::string& fault) {
     nlohmann::json plan = nlohmann::json::object();
     if (std::ifstream in(path); in) plan = nlohmann::json::parse(in, nullptr, false);
@@ -108,8 +110,8 @@ inline std::vector<tuner::MeasureResult> MeasureWithin(MeasureQueue& queue,
     queue.Wake();  // Measure waits on the queue: whoever cancels wakes it
     WorkerStats s = queue.stats();
     ADD_FAILURE() << "Measure of " << candidates.size() << " candidates did not finish within " << seconds
-                  << " s: " << s.completed << " completed, " << s.requeued << " requeued, "
-                  << s.connected << " workers connected";
+                  << " s: " << s.completed << " completed, " << s.requeued << " requeued, " << s.connected
+                  << " workers connected";
   }
   return run.get();
 }

@@ -1,22 +1,21 @@
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/syscall.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <algorithm>
 #include <thread>
 
-#include <poll.h>
-#include <sys/syscall.h>
-
 #include "cluster.h"
-#include "tests/common/isa_targets.h"
-#include "tests/common/pg_cluster.h"
 #include "compiler/ops/build.h"
 #include "db/store.h"
+#include "tests/common/isa_targets.h"
+#include "tests/common/pg_cluster.h"
 #include "tuner/db_config_source.h"
 #include "tuner/task_notes.h"
 #include "tuner/tuning_loop.h"
@@ -84,8 +83,11 @@ TEST(EndToEnd, TwoWorkerProcessesTuneAMatmulAndBuildBestReproducesTheStoredBest)
 void ExpectTuneLookupExportImport(Cluster& scratch, const std::string& db, const std::string& copy) {
   std::string exe = PRIORTUNE_EXE;
   int code = -1;
-  std::string out = Shell(exe + " tune --op matmul --shape 32x48x16 --trials 12 --batch 6 "
-                                     "--workers 2 --no-compare --db " + db, &code);
+  std::string out = Shell(exe +
+                              " tune --op matmul --shape 32x48x16 --trials 12 --batch 6 "
+                              "--workers 2 --no-compare --db " +
+                              db,
+                          &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("12 trials"), std::string::npos) << out;
   std::string found = Shell(exe + " lookup --op matmul --shape 32x48x16 --db " + db, &code);
@@ -101,8 +103,11 @@ void ExpectTuneLookupExportImport(Cluster& scratch, const std::string& db, const
   EXPECT_NE(found.find(best->record.config_json), std::string::npos) << found;
 
   // Tune once, deploy many: the same request again is answered from the store.
-  std::string again_out = Shell(exe + " tune --op matmul --shape 32x48x16 --trials 12 "
-                                           "--no-compare --db " + db, &code);
+  std::string again_out = Shell(exe +
+                                    " tune --op matmul --shape 32x48x16 --trials 12 "
+                                    "--no-compare --db " +
+                                    db,
+                                &code);
   EXPECT_EQ(code, 0) << again_out;
   EXPECT_NE(again_out.find("already tuned"), std::string::npos) << again_out;
   EXPECT_EQ((*store)->History({}).value().size(), 12u);
@@ -150,14 +155,18 @@ TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloa
   int code = -1;
   // History: two small matmuls tuned by the GA (real workers, JIT and timing).
   for (const char* shape : {"32x48x16", "48x32x24"}) {
-    std::string out = Shell(exe + " tune --op matmul --shape " + shape +
-                                     " --trials 40 --batch 20 --workers 2 --no-compare --db " + db, &code);
+    std::string out = Shell(
+        exe + " tune --op matmul --shape " + shape + " --trials 40 --batch 20 --workers 2 --no-compare --db " + db,
+        &code);
     ASSERT_EQ(code, 0) << out;
   }
   // A third shape with the model-guided GA: it transfers from the two, says so, and keeps
   // the decision with the task.
-  std::string out = Shell(exe + " tune --op matmul --shape 40x40x32 --strategy xgb-ga --trials 48 --batch 12 "
-                                     "--workers 2 --no-compare --db " + db, &code);
+  std::string out = Shell(exe +
+                              " tune --op matmul --shape 40x40x32 --strategy xgb-ga --trials 48 --batch 12 "
+                              "--workers 2 --no-compare --db " +
+                              db,
+                          &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("transfer: trained model #1 on 80 records of 2 workloads (matmul)"), std::string::npos) << out;
   EXPECT_NE(out.find("cost model: kept the"), std::string::npos) << out;
@@ -177,7 +186,8 @@ TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloa
   EXPECT_EQ(trained->Number("workloads"), 2);
   const tuner::TaskNote* kept = tuner::FindNote(*notes, "guard.kept");
   ASSERT_NE(kept, nullptr) << (*tasks)[0].notes;
-  EXPECT_TRUE(kept->String("chosen") == kept->String("primary") || kept->String("chosen") == kept->String("alternative"))
+  EXPECT_TRUE(kept->String("chosen") == kept->String("primary") ||
+              kept->String("chosen") == kept->String("alternative"))
       << (*tasks)[0].notes;
   EXPECT_GE(kept->Number("primary_accuracy"), 0);
   EXPECT_LE(kept->Number("primary_accuracy"), 1);
@@ -224,9 +234,12 @@ TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThat
   int code = -1;
   // Measured here: the host, and AVX2 code built for x86-64-v3 (every x86-64 host of
   // ours runs it).
-  std::string out = Shell(exe + " tune --op matmul --shape " + shape + " --trials 8 --batch 8 --no-compare --db " + db, &code);
+  std::string out =
+      Shell(exe + " tune --op matmul --shape " + shape + " --trials 8 --batch 8 --no-compare --db " + db, &code);
   ASSERT_EQ(code, 0) << out;
-  out = Shell(exe + " tune --op matmul --shape " + shape + " --target x86-64-v3 --trials 8 --batch 8 --no-compare --db " + db, &code);
+  out = Shell(
+      exe + " tune --op matmul --shape " + shape + " --target x86-64-v3 --trials 8 --batch 8 --no-compare --db " + db,
+      &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("x86_64-avx2"), std::string::npos) << out;
   // AVX-512 records, which an AVX2 host cannot measure, arrive by import of a log.
@@ -250,14 +263,16 @@ TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThat
   }
   auto lookup = [&](const std::string& target, const std::string& level) {
     std::string found = Shell(exe + " lookup --op matmul --shape " + shape + " --db " + db +
-                                       (target.empty() ? "" : " --target '" + target + "'"), &code);
+                                  (target.empty() ? "" : " --target '" + target + "'"),
+                              &code);
     EXPECT_EQ(code, 0) << found;
     EXPECT_NE(found.find("level: " + level), std::string::npos) << "asked as " << target << ":\n" << found;
-    compiler::Target t = target.empty() ? compiler::Target::HostWithCores(1)
-                                        : compiler::Target::Parse(target, 1).value();
+    compiler::Target t =
+        target.empty() ? compiler::Target::HostWithCores(1) : compiler::Target::Parse(target, 1).value();
     if (level != "default")
       EXPECT_TRUE(compiler::CheckConfigInSpace(*tmpl, w, t, PrintedConfig(found)).ok())
-          << "handed " << t.cpu << " a config outside its space:\n" << found;
+          << "handed " << t.cpu << " a config outside its space:\n"
+          << found;
     return found;
   };
   lookup("", "exact target");
@@ -272,12 +287,15 @@ TEST(EndToEnd, AStoreWithRecordsOfTwoIsaFamiliesAnswersEachTargetWithAConfigThat
   // its 64-column tile is no SSE candidate: skipped, and said so.
   std::string sse = Shell(exe + " lookup --op matmul --shape " + shape + " --target x86-64-v2 --db " + db, &code);
   EXPECT_EQ(code, 0) << sse;
-  EXPECT_TRUE(sse.find("level: any target") != std::string::npos || sse.find("level: default") != std::string::npos) << sse;
+  EXPECT_TRUE(sse.find("level: any target") != std::string::npos || sse.find("level: default") != std::string::npos)
+      << sse;
   EXPECT_NE(sse.find("skipped any target"), std::string::npos) << sse;
   EXPECT_NE(sse.find("split 'tile_n' (nc=64, nr=64) is not one of its"), std::string::npos) << sse;
   if (sse.find("level: any target") != std::string::npos)
-    EXPECT_TRUE(compiler::CheckConfigInSpace(*tmpl, w, compiler::Target::Parse("x86-64-v2", 1).value(),
-                                             PrintedConfig(sse)).ok()) << sse;
+    EXPECT_TRUE(
+        compiler::CheckConfigInSpace(*tmpl, w, compiler::Target::Parse("x86-64-v2", 1).value(), PrintedConfig(sse))
+            .ok())
+        << sse;
 }
 
 TEST(EndToEnd, TuningWithAllCoresAsThreadsStoresATargetOfThatThreadCountWhichLookupMatches) {
@@ -286,8 +304,9 @@ TEST(EndToEnd, TuningWithAllCoresAsThreadsStoresATargetOfThatThreadCountWhichLoo
   int cores = compiler::Target::Host().cores;
   std::string n = std::to_string(cores);
   int code = -1;
-  std::string out = Shell(exe + " tune --op matmul --shape 48x64x32 --trials 6 --batch 6 --no-compare --threads " +
-                                   n + " --db " + db, &code);
+  std::string out =
+      Shell(exe + " tune --op matmul --shape 48x64x32 --trials 6 --batch 6 --no-compare --threads " + n + " --db " + db,
+            &code);
   ASSERT_EQ(code, 0) << out;
   // One worker per `threads` cores: all cores to one measurement.
   EXPECT_NE(out.find("1 workers x " + n + " thread(s)"), std::string::npos) << out;
@@ -312,8 +331,9 @@ TEST(EndToEnd, TuningWithAllCoresAsThreadsStoresATargetOfThatThreadCountWhichLoo
     EXPECT_NE(one.find("level: same ISA family"), std::string::npos) << one;
   }
   // More threads than cores cannot be measured: exit 2, named.
-  std::string too_many = Shell(exe + " tune --op matmul --shape 48x64x32 --trials 2 --threads " +
-                                        std::to_string(cores + 1) + " --db " + db, &code);
+  std::string too_many = Shell(
+      exe + " tune --op matmul --shape 48x64x32 --trials 2 --threads " + std::to_string(cores + 1) + " --db " + db,
+      &code);
   EXPECT_EQ(code, 2) << too_many;
   EXPECT_NE(too_many.find("this host has " + n + " cores"), std::string::npos) << too_many;
 }
@@ -331,11 +351,11 @@ TEST(EndToEnd, AWorkerRefusesATargetItsCpuCannotRunAndEmitBuildsForAnyTarget) {
   EXPECT_NE(out.find("amx"), std::string::npos) << out;
   // A candidate for it reaching a runner is refused as a result, never run.
   compiler::Target spr = compiler::Target::Parse(amx, 1).value();
-  nlohmann::json request = {{"workload", nlohmann::json::parse(compiler::MatmulWorkload(16, 16, 16).ToJson())},
-                            {"target", nlohmann::json::parse(spr.ToJson())},
-                            {"config", nlohmann::json::parse(compiler::ConfigToJson(
-                                           (*compiler::FindTemplate("matmul"))->DefaultConfig(
-                                               compiler::MatmulWorkload(16, 16, 16), spr)))}};
+  nlohmann::json request = {
+      {"workload", nlohmann::json::parse(compiler::MatmulWorkload(16, 16, 16).ToJson())},
+      {"target", nlohmann::json::parse(spr.ToJson())},
+      {"config", nlohmann::json::parse(compiler::ConfigToJson(
+                     (*compiler::FindTemplate("matmul"))->DefaultConfig(compiler::MatmulWorkload(16, 16, 16), spr)))}};
   std::string req_path = scratch.Path("request.jsonl");
   std::ofstream(req_path) << request.dump() << "\n";
   out = Shell(exe + " worker --runner < " + req_path, &code);
@@ -374,8 +394,11 @@ TEST(EndToEnd, ATuneInWhichNoCandidateWasCorrectExitsNonZero) {
   std::string exe = PRIORTUNE_EXE, db = scratch.Path("wrong.db");
   int code = -1;
   // A millisecond per candidate: no build finishes, every candidate times out.
-  std::string out = Shell(exe + " tune --op matmul --shape 16x16x16 --trials 4 --batch 4 --no-compare "
-                                     "--timeout 0.001 --db " + db, &code);
+  std::string out = Shell(exe +
+                              " tune --op matmul --shape 16x16x16 --trials 4 --batch 4 --no-compare "
+                              "--timeout 0.001 --db " +
+                              db,
+                          &code);
   EXPECT_EQ(code, 1) << out;
   EXPECT_NE(out.find("no correct config"), std::string::npos) << out;
   auto store = db::OpenSqliteStore(db);
@@ -409,8 +432,8 @@ TEST(EndToEnd, CtrlCStopsTheTuneCommandWithEverythingMeasuredSaved) {
     if (!freopen(out.c_str(), "w", stdout)) _exit(126);
     dup2(progress[1], 2);  // the progress lines (stderr is not a tty: one line per batch)
     close(progress[0]);
-    execl(PRIORTUNE_EXE, "priortune", "tune", "--op", "matmul", "--shape", "128x128x128", "--trials",
-          "400", "--batch", "8", "--db", db.c_str(), static_cast<char*>(nullptr));
+    execl(PRIORTUNE_EXE, "priortune", "tune", "--op", "matmul", "--shape", "128x128x128", "--trials", "400", "--batch",
+          "8", "--db", db.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   close(progress[1]);
@@ -420,8 +443,8 @@ TEST(EndToEnd, CtrlCStopsTheTuneCommandWithEverythingMeasuredSaved) {
   int measured = 0;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
   while (measured < 8) {
-    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    deadline - std::chrono::steady_clock::now()).count());
+    int left = static_cast<int>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count());
     pollfd p{progress[0], POLLIN, 0};
     if (left <= 0 || poll(&p, 1, left) != 1) break;
     char buf[4096];
@@ -487,8 +510,10 @@ TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
   int code = -1;
   // A small meta-training on the corpus's depthwise workloads (a real LibTorch model).
   std::string out = Shell(exe + " train-model --db " + db + " --log " + corpus +
-                                   " --op depthwise_conv2d --steps 30 --meta-iterations 6 --adapt-steps 5 "
-                                   "--hold-out 0.25 --ks 0,8 --repeats 1 --out " + model, &code);
+                              " --op depthwise_conv2d --steps 30 --meta-iterations 6 --adapt-steps 5 "
+                              "--hold-out 0.25 --ks 0,8 --repeats 1 --out " +
+                              model,
+                          &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("imported "), std::string::npos) << out;
   EXPECT_NE(out.find("few-shot on the 2 held-out workloads"), std::string::npos) << out;
@@ -505,8 +530,9 @@ TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
   const size_t corpus_records = (*store)->History({}).value().size();
 
   // Few-shot metrics of the file beside the scratch baselines.
-  std::string eval = Shell(exe + " eval-model --db " + db + " --target '' --op depthwise_conv2d --neural " +
-                                    model + " --ks 0,8 --repeats 1", &code);
+  std::string eval = Shell(
+      exe + " eval-model --db " + db + " --target '' --op depthwise_conv2d --neural " + model + " --ks 0,8 --repeats 1",
+      &code);
   ASSERT_EQ(code, 0) << eval;
   EXPECT_NE(eval.find("xgboost (scratch)"), std::string::npos) << eval;
   EXPECT_NE(eval.find("neural (scratch)"), std::string::npos) << eval;
@@ -515,12 +541,16 @@ TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
   // meta-ga and one-shot with the model, on a shape the corpus does not hold.
   std::string tune_db = scratch.Path("tune.db");
   out = Shell(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " + model +
-                       " --trials 32 --batch 16 --workers 2 --no-compare --db " + tune_db, &code);
+                  " --trials 32 --batch 16 --workers 2 --no-compare --db " + tune_db,
+              &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("meta model: file " + model), std::string::npos) << out;
   EXPECT_NE(out.find("32 trials"), std::string::npos) << out;
-  out = Shell(exe + " tune --op depthwise_conv2d --shape 40x28x3x1x1 --strategy one-shot --one-shot-trials 12 "
-                         "--model " + model + " --trials 100 --batch 8 --workers 2 --no-compare --db " + tune_db, &code);
+  out = Shell(exe +
+                  " tune --op depthwise_conv2d --shape 40x28x3x1x1 --strategy one-shot --one-shot-trials 12 "
+                  "--model " +
+                  model + " --trials 100 --batch 8 --workers 2 --no-compare --db " + tune_db,
+              &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("12 trials"), std::string::npos) << out;
 
@@ -539,11 +569,13 @@ TEST(EndToEnd, TrainModelMetaTrainsOnTheCorpusAndMetaGaAndOneShotTuneWithIt) {
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("DATA_LOSS"), std::string::npos) << bad;
   bad = Shell(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
-                       scratch.Path("bad.ptm") + " --trials 8 --no-compare --db " + tune_db, &code);
+                  scratch.Path("bad.ptm") + " --trials 8 --no-compare --db " + tune_db,
+              &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("DATA_LOSS"), std::string::npos) << bad;
   bad = Shell(exe + " tune --op depthwise_conv2d --shape 48x28x3x1x1 --strategy meta-ga --model " +
-                       scratch.Path("missing.ptm") + " --trials 8 --no-compare --db " + tune_db, &code);
+                  scratch.Path("missing.ptm") + " --trials 8 --no-compare --db " + tune_db,
+              &code);
   EXPECT_EQ(code, 2);
   EXPECT_NE(bad.find("missing.ptm"), std::string::npos) << bad;
   EXPECT_EQ((*store)->History({}).value().size(), corpus_records);

@@ -1,9 +1,9 @@
 // priortune fuzz through the executable: a fixed-seed smoke run over every op finds
 // nothing (the CI's fuzz run), a case that kills its runner or hangs is reported and the
 // run goes on, a run killed midway resumes where it stopped, and bad options exit 2.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -89,9 +89,9 @@ TEST(Fuzz, ACrashOrAHangIsReportedAndTheNextCaseRunsOnANewRunner) {
 TEST(Fuzz, ARunKilledMidwayResumesWhereItStopped) {
   Cluster scratch;
   const std::string exe = PRIORTUNE_EXE, out_file = scratch.Path("run.jsonl");
-  const std::vector<std::string> argv_s = {"priortune", "fuzz", "--cases", "24", "--seed", "3", "--configs", "2",
-                                           "--max-macs", "1e6", "--op", "matmul", "--op", "model", "--jobs", "1",
-                                           "--out", out_file};
+  const std::vector<std::string> argv_s = {"priortune", "fuzz",  "--cases",    "24",  "--seed", "3",
+                                           "--configs", "2",     "--max-macs", "1e6", "--op",   "matmul",
+                                           "--op",      "model", "--jobs",     "1",   "--out",  out_file};
   std::string args;
   for (size_t i = 1; i < argv_s.size(); ++i) args += " " + argv_s[i];
   pid_t pid = fork();
@@ -133,7 +133,8 @@ TEST(Fuzz, ARunKilledMidwayResumesWhereItStopped) {
   EXPECT_EQ(Lines(out_file + ".progress"), 25);
 
   // Other options than the run's: refused, nothing overwritten.
-  out = Shell(exe + " fuzz --cases 24 --seed 4 --configs 2 --op matmul --op model --out " + out_file + " --resume", &code);
+  out = Shell(exe + " fuzz --cases 24 --seed 4 --configs 2 --op matmul --op model --out " + out_file + " --resume",
+              &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("the progress of another run"), std::string::npos) << out;
   EXPECT_EQ(Lines(out_file + ".progress"), 25);

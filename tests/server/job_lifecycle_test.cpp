@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "compiler/ops/op_template.h"
-#include "tuner/open_store.h"
 #include "tests/tuner/fake_measurer.h"
+#include "tuner/open_store.h"
 
 namespace priortune::server {
 namespace {

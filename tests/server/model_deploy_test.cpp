@@ -32,7 +32,8 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   Cluster scratch;  // only for its temporary directory
   const std::string exe = PRIORTUNE_EXE, src = PRIORTUNE_SOURCE_DIR, dir = scratch.Path("");
   int code = -1;
-  std::string out = Shell("/usr/bin/python3 " + src + "/scripts/export_models.py --models mnasnet0_5 --out " + dir, &code);
+  std::string out =
+      Shell("/usr/bin/python3 " + src + "/scripts/export_models.py --models mnasnet0_5 --out " + dir, &code);
   ASSERT_EQ(code, 0) << out;
   const std::string model = dir + "/mnasnet0_5.onnx", input = dir + "/mnasnet0_5.input.bin";
   const std::string db = dir + "/a.db";
@@ -60,8 +61,8 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   std::string symbols = Shell("nm -D --defined-only " + lib + "/libpriortune_model.so", &code);
   ASSERT_EQ(code, 0) << symbols;
   EXPECT_NE(symbols.find("pt_model_create"), std::string::npos) << symbols;
-  for (const char* internal : {"pt_model_plan_text", "pt_model_params", "pt_model_functions", "pt_parallel_for",
-                               "_packed"})
+  for (const char* internal :
+       {"pt_model_plan_text", "pt_model_params", "pt_model_functions", "pt_parallel_for", "_packed"})
     EXPECT_EQ(symbols.find(internal), std::string::npos) << internal << " exported:\n" << symbols;
 
   out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
@@ -71,9 +72,9 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   out = Shell(dir + "/run_model --repeat 2 --input " + input + " --output " + dir + "/y_lib.bin", &code);
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("ms per inference"), std::string::npos) << out;
-  out = Shell(exe + " run-model " + model + " --db " + db + " --repeat 2 --input " + input + " --output " + dir +
-                  "/y_jit.bin",
-              &code);
+  out = Shell(
+      exe + " run-model " + model + " --db " + db + " --repeat 2 --input " + input + " --output " + dir + "/y_jit.bin",
+      &code);
   ASSERT_EQ(code, 0) << out;
 
   std::vector<float> by_lib = ReadFloats(dir + "/y_lib.bin"), by_jit = ReadFloats(dir + "/y_jit.bin"),
@@ -109,7 +110,8 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   for (std::string line; std::getline(lines, line);)
     if (line.find("\"check\":") == std::string::npos) without_checks += line + "\n";
   EXPECT_EQ(without_checks, kernels);
-  std::string a_export = Shell(exe + " export --db " + db, &code), b_export = Shell(exe + " export --db " + dir + "/b.db", &code);
+  std::string a_export = Shell(exe + " export --db " + db, &code),
+              b_export = Shell(exe + " export --db " + dir + "/b.db", &code);
   EXPECT_EQ(std::count(b_export.begin(), b_export.end(), '\n'), std::count(a_export.begin(), a_export.end(), '\n'))
       << "building measured nothing: the second store holds what it imported";
 
@@ -125,7 +127,8 @@ TEST(ModelDeploy, BuildModelTakesTheThreadCountTheStoreTunedAtAndSaysWhenItHasNo
   Cluster scratch;
   const std::string exe = PRIORTUNE_EXE, src = PRIORTUNE_SOURCE_DIR, dir = scratch.Path("");
   int code = -1;
-  std::string out = Shell("/usr/bin/python3 " + src + "/scripts/export_models.py --models mnasnet0_5 --out " + dir, &code);
+  std::string out =
+      Shell("/usr/bin/python3 " + src + "/scripts/export_models.py --models mnasnet0_5 --out " + dir, &code);
   ASSERT_EQ(code, 0) << out;
   const std::string model = dir + "/mnasnet0_5.onnx", db = dir + "/t.db";
 

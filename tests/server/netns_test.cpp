@@ -36,8 +36,10 @@ class NetnsHost {
     Run("ip netns exec " + ns_ + " ip link set " + inner_ + " up");
     Run("ip netns exec " + ns_ + " ip link set lo up");
     Run("ip netns exec " + ns_ + " ip route add " + server_ip_ + "/32 dev " + inner_);
-    if (!server_side_address) Run("ip route add " + ip_ + "/32 dev " + outer_);
-    else Run("ip route replace " + ip_ + "/32 dev " + outer_);
+    if (!server_side_address)
+      Run("ip route add " + ip_ + "/32 dev " + outer_);
+    else
+      Run("ip route replace " + ip_ + "/32 dev " + outer_);
   }
   ~NetnsHost() {
     if (worker_ > 0) {
@@ -51,9 +53,20 @@ class NetnsHost {
   }
   // `priortune worker` inside the namespace, against the server's address on the link.
   void StartWorker(int port) {
-    std::vector<std::string> args = {"ip", "netns", "exec", ns_, PRIORTUNE_EXE, "worker", "--server",
-                                     server_ip_ + ":" + std::to_string(port), "--repeat", "2", "--min-repeat-ms",
-                                     "5", "--retry-seconds", "60"};
+    std::vector<std::string> args = {"ip",
+                                     "netns",
+                                     "exec",
+                                     ns_,
+                                     PRIORTUNE_EXE,
+                                     "worker",
+                                     "--server",
+                                     server_ip_ + ":" + std::to_string(port),
+                                     "--repeat",
+                                     "2",
+                                     "--min-repeat-ms",
+                                     "5",
+                                     "--retry-seconds",
+                                     "60"};
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -113,8 +126,8 @@ TEST(TuningServiceAcrossHosts, WorkersInTheirOwnNetworkNamespacesServeAJobOverVe
         << "worker " << p << " measured nothing";
   // And a namespaced worker cannot see the server's loopback: the link is its only way.
   int code = 0;
-  std::string out = Shell("timeout 5 ip netns exec " + a.ns() + " " + PRIORTUNE_EXE + " jobs --server 127.0.0.1:" +
-                              std::to_string(c.port()),
+  std::string out = Shell("timeout 5 ip netns exec " + a.ns() + " " + PRIORTUNE_EXE +
+                              " jobs --server 127.0.0.1:" + std::to_string(c.port()),
                           &code);
   EXPECT_NE(code, 0) << out;
 }

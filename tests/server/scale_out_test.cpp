@@ -95,9 +95,9 @@ TEST_F(TwoServers, AServerKilledWithItsLeasesHeldIsTakenOverAfterTheExpiryWithNo
   WatchUntilStored(*stub_a, job, 16);
   a_.StopServer(SIGKILL);
   // Killed holding the job's and the task's leases.
-  EXPECT_EQ(a_.Count("SELECT COUNT(*) FROM leases WHERE holder = 'server-a' AND name = 'job:" +
-                     std::to_string(job) + "'"),
-            1);
+  EXPECT_EQ(
+      a_.Count("SELECT COUNT(*) FROM leases WHERE holder = 'server-a' AND name = 'job:" + std::to_string(job) + "'"),
+      1);
   EXPECT_EQ(a_.Count("SELECT COUNT(*) FROM leases WHERE holder = 'server-a' AND name LIKE 'task:%'"), 1);
   auto [before, before_distinct] = RecordsOf(a_, w);
   ASSERT_GE(before, 16);

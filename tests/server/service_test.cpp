@@ -1,7 +1,6 @@
 // The tuning service end to end: `priortune serve` and `priortune worker` processes on
 // loopback, gRPC clients, the SQLite file behind it.
 #include <gtest/gtest.h>
-
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -10,18 +9,18 @@
 
 #include <cerrno>
 #include <chrono>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <thread>
 
-#include "compiler/target/target.h"
 #include "compiler/ops/workload.h"
+#include "compiler/target/target.h"
 #include "proto/priortune.grpc.pb.h"
 #include "server/common/convert.h"
 #include "server/service/measure_queue.h"
-#include "tests/server/internal/service_cluster.h"
 #include "tests/common/isa_targets.h"
+#include "tests/server/internal/service_cluster.h"
 
 namespace priortune::server {
 namespace {
@@ -31,7 +30,8 @@ namespace {
 bool ReadUntil(int fd, std::string& out, const std::function<bool()>& done, double seconds) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (!done()) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
     const int ready = poll(&p, 1, static_cast<int>(left.count()));
@@ -148,7 +148,8 @@ TEST(TuningService, AServerKilledMidJobResumesItWithNothingLostOrMeasuredTwice) 
   close(watch_out[1]);
   std::string watched;
   const std::string job_line = "job " + std::to_string(job);
-  ASSERT_TRUE(ReadUntil(watch_out[0], watched, [&] { return watched.find(job_line) != std::string::npos; }, 60))
+  ASSERT_TRUE(ReadUntil(
+      watch_out[0], watched, [&] { return watched.find(job_line) != std::string::npos; }, 60))
       << watched;  // it is watching before the kill
   c.StopServer(SIGKILL);
   auto [before, before_distinct] = RecordsOf(c, w);
@@ -160,7 +161,8 @@ TEST(TuningService, AServerKilledMidJobResumesItWithNothingLostOrMeasuredTwice) 
   auto stub2 = c.Client();
   v1::JobStatus end = WatchToEnd(*stub2, job);
   ASSERT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
-  ReadUntil(watch_out[0], watched, [] { return false; }, 120);  // to its end: the watcher exits
+  ReadUntil(
+      watch_out[0], watched, [] { return false; }, 120);  // to its end: the watcher exits
   close(watch_out[0]);
   const int watch_status = ExitStatusWithin(watcher, 30);
   EXPECT_EQ(watch_status, 0) << watched;
@@ -168,8 +170,8 @@ TEST(TuningService, AServerKilledMidJobResumesItWithNothingLostOrMeasuredTwice) 
   EXPECT_NE(watched.find("watching again"), std::string::npos) << watched;
   EXPECT_NE(watched.find("job " + std::to_string(job) + " done"), std::string::npos) << watched;
   auto [after, distinct] = RecordsOf(c, w);
-  EXPECT_EQ(after, trials);     // resumed to the budget
-  EXPECT_EQ(distinct, after);   // no config measured twice
+  EXPECT_EQ(after, trials);    // resumed to the budget
+  EXPECT_EQ(distinct, after);  // no config measured twice
   // No record lost: every record from before the kill is still there.
   EXPECT_EQ(c.Count("SELECT COUNT(*) FROM records WHERE id <= " + std::to_string(max_id_before)), before);
   // The one worker process served the resumed job: it reconnected.
@@ -227,9 +229,9 @@ TEST_F(AuthenticatedService, RefusesMissingUnknownAndWrongRoleTokens) {
   EXPECT_EQ(stub_->Lookup(ctx.get(), lr, &found).error_code(), grpc::StatusCode::PERMISSION_DENIED);
   // A client token cannot lease work: the worker is refused and exits 2.
   int code = 0;
-  std::string out = Shell(std::string(PRIORTUNE_EXE) + " worker --server " + c_.address() + " --token-file " +
-                              c_.Path("client.token"),
-                          &code);
+  std::string out = Shell(
+      std::string(PRIORTUNE_EXE) + " worker --server " + c_.address() + " --token-file " + c_.Path("client.token"),
+      &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("PERMISSION_DENIED"), std::string::npos) << out;
   // No token at all: refused too.
@@ -385,7 +387,8 @@ TEST(TuningService, AJobWithoutAStrategyGetsTheServersDefaultAndIsToldWhy) {
   grpc::Status s = stub->SubmitJob(ctx.get(), r, &resp);
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_TRUE(resp.strategy() == "meta-ga" || resp.strategy() == "ga") << resp.strategy();
-  const std::string expected = resp.strategy() == "meta-ga" ? "a meta-trained model for " : "no meta-trained model for ";
+  const std::string expected =
+      resp.strategy() == "meta-ga" ? "a meta-trained model for " : "no meta-trained model for ";
   EXPECT_NE(resp.strategy_note().find(expected + compiler::Target::Host().name()), std::string::npos)
       << resp.strategy_note();
   // A named strategy is the client's: no note.
@@ -489,14 +492,14 @@ TEST(TuningService, ALateWatcherGetsTheStateFirstAndTheStoreIsListedPageByPage) 
   EXPECT_EQ(c.Count("SELECT COUNT(*) FROM records"), 24);
 }
 
-
 // A throwaway CA, a server certificate for 127.0.0.1 and a worker's client certificate,
 // made with openssl in `dir`.
 void MakeCertificates(const ServiceCluster& c) {
   std::ofstream(c.Path("server.ext")) << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
   std::string d = c.Path("");
   std::string script =
-      "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "cd " + d +
+      " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
       "-subj /CN=priortune-test-ca && "
       "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost && "
       "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 "
@@ -516,8 +519,8 @@ std::string ReadAll(const std::string& path) {
 TEST(TuningService, OverTlsATrustingClientConnectsAPlaintextOneIsRefusedAndWorkersNeedACertificate) {
   ServiceCluster c;
   MakeCertificates(c);
-  c.StartServer({"--tls-cert", c.Path("server.pem"), "--tls-key", c.Path("server.key"), "--tls-worker-ca",
-                 c.Path("ca.pem")});
+  c.StartServer(
+      {"--tls-cert", c.Path("server.pem"), "--tls-key", c.Path("server.key"), "--tls-worker-ca", c.Path("ca.pem")});
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadAll(c.Path("ca.pem"));
   auto tls = v1::TuningService::NewStub(grpc::CreateChannel(c.address(), grpc::SslCredentials(ssl)));
@@ -534,13 +537,15 @@ TEST(TuningService, OverTlsATrustingClientConnectsAPlaintextOneIsRefusedAndWorke
   EXPECT_FALSE(refused.ok());
   // The CLI with the CA gets through.
   int code = 0;
-  std::string out = Shell(std::string(PRIORTUNE_EXE) + " jobs --server " + c.address() + " --tls-ca " + c.Path("ca.pem"), &code);
+  std::string out =
+      Shell(std::string(PRIORTUNE_EXE) + " jobs --server " + c.address() + " --tls-ca " + c.Path("ca.pem"), &code);
   EXPECT_EQ(code, 0) << out;
   // A worker without a client certificate is refused; with one it serves a job.
   out = Shell(std::string(PRIORTUNE_EXE) + " worker --server " + c.address() + " --tls-ca " + c.Path("ca.pem"), &code);
   EXPECT_EQ(code, 2) << out;
   EXPECT_NE(out.find("UNAUTHENTICATED"), std::string::npos) << out;
-  c.AddWorkers(1, {"--tls-ca", c.Path("ca.pem"), "--tls-cert", c.Path("worker.pem"), "--tls-key", c.Path("worker.key")});
+  c.AddWorkers(1,
+               {"--tls-ca", c.Path("ca.pem"), "--tls-cert", c.Path("worker.pem"), "--tls-key", c.Path("worker.key")});
   v1::Workload w = Matmul(16, 32, 16);
   v1::SubmitJobResponse submitted;
   auto sctx = Ctx();
@@ -549,7 +554,6 @@ TEST(TuningService, OverTlsATrustingClientConnectsAPlaintextOneIsRefusedAndWorke
   EXPECT_EQ(end.state(), "done") << end.DebugString() << c.ServerLog();
   EXPECT_EQ(RecordsOf(c, w).first, 8);
 }
-
 
 // A client the project did not write: Debian's python3-grpcio with stubs generated by
 // python3-grpc-tools from our proto and grpc-proto's health and reflection protos.
@@ -561,17 +565,16 @@ TEST(TuningService, AStandardGrpcClientChecksHealthListsServicesByReflectionAndR
   c.StartServer({"--tokens", c.Path("tokens")});
   c.AddWorkers(1, {"--token-file", c.Path("worker.token")});
   int code = 0;
-  std::string out = Shell("/usr/bin/python3 " + std::string(PRIORTUNE_SOURCE_DIR) +
-                              "/scripts/grpc_client_check.py --server " + c.address() + " --work " + c.Path("py") +
-                              " --token-file " + c.Path("client.token"),
-                          &code);
+  std::string out =
+      Shell("/usr/bin/python3 " + std::string(PRIORTUNE_SOURCE_DIR) + "/scripts/grpc_client_check.py --server " +
+                c.address() + " --work " + c.Path("py") + " --token-file " + c.Path("client.token"),
+            &code);
   EXPECT_EQ(code, 0) << out << c.ServerLog();
   for (const char* line : {"ok   health (server): SERVING", "ok   reflection lists", "ok   submit", "ok   job done",
                            "ok   lookup returns the job's best", "ok   a bad trial budget is refused"})
     EXPECT_NE(out.find(line), std::string::npos) << line << "\n" << out;
   EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
 }
-
 
 // Jobs share workers: a higher priority first, then one candidate per job in turn.
 TEST(MeasureQueue, ServesAHigherPriorityFirstThenTakesTurnsBetweenJobs) {
@@ -624,7 +627,6 @@ TEST(MeasureQueue, ServesAHigherPriorityFirstThenTakesTurnsBetweenJobs) {
   EXPECT_EQ(order, want);
 }
 
-
 TEST(TuningService, SigtermStopsTheServerCleanlyAndTheNextOneFinishesTheJob) {
   ServiceCluster c;
   c.StartServer();
@@ -655,7 +657,6 @@ TEST(TuningService, SigtermStopsTheServerCleanlyAndTheNextOneFinishesTheJob) {
   EXPECT_EQ(after, trials);
   EXPECT_EQ(after_distinct, trials);
 }
-
 
 // The run of a shared workload carries its owner's budget: when the owner cancels, the
 // job still sharing it goes on with a run of its own and ends done, nothing measured twice.

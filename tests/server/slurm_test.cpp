@@ -51,9 +51,9 @@ class SlurmCluster {
       from = port + 2;
       int code = 0;
       const std::string cluster = (dir_ / "c").string();
-      std::string out = Shell("bash " PRIORTUNE_SOURCE_DIR "/scripts/slurm/cluster.sh start " + cluster + " " +
-                                  std::to_string(port),
-                              &code);
+      std::string out =
+          Shell("bash " PRIORTUNE_SOURCE_DIR "/scripts/slurm/cluster.sh start " + cluster + " " + std::to_string(port),
+                &code);
       if (code == 0) {
         conf_ = (dir_ / "c" / "slurm.conf").string();
         started_ = true;
@@ -78,9 +78,9 @@ class SlurmCluster {
   // Submits the worker array (tasks 0..n-1, one core each) against `server`; the job id.
   int64_t SubmitWorkers(int n, const std::string& server, const std::string& worker_args) {
     int code = 0;
-    std::string out = Run("sbatch --parsable --array=0-" + std::to_string(n - 1) + " --cpus-per-task=1 --output=" +
-                              (dir_ / "worker-%a.log").string() + " " PRIORTUNE_SOURCE_DIR
-                              "/scripts/slurm/workers.sbatch " + server + " -- " + worker_args,
+    std::string out = Run("sbatch --parsable --array=0-" + std::to_string(n - 1) +
+                              " --cpus-per-task=1 --output=" + (dir_ / "worker-%a.log").string() +
+                              " " PRIORTUNE_SOURCE_DIR "/scripts/slurm/workers.sbatch " + server + " -- " + worker_args,
                           &code);
     EXPECT_EQ(code, 0) << out;
     return std::atoll(out.c_str());
@@ -143,8 +143,8 @@ TEST(Slurm, WorkersLaunchedBySbatchServeATuningJobAndLeaveWhenCancelled) {
   EXPECT_EQ(code, 0);
   ASSERT_TRUE(slurm.WaitGone(array, 60)) << slurm.Run("squeue -r -t all", &code) << slurm.WorkerLog(0)
                                          << slurm.WorkerLog(1) << c.ServerLog();
-  for (int t : {0, 1}) EXPECT_NE(slurm.WorkerLog(t).find("leaving; 0 candidate(s) handed back"), std::string::npos)
-      << slurm.WorkerLog(t);
+  for (int t : {0, 1})
+    EXPECT_NE(slurm.WorkerLog(t).find("leaving; 0 candidate(s) handed back"), std::string::npos) << slurm.WorkerLog(t);
 }
 
 TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
@@ -152,14 +152,14 @@ TEST(Slurm, ScancelOfAWorkerMidCandidateHandsTheCandidateBackToTheQueue) {
   // naming the step it waited for, instead of being killed without a word.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(240);
   auto left = [&] {
-    return std::max(std::chrono::milliseconds(1000), std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                         deadline - std::chrono::steady_clock::now()));
+    return std::max(std::chrono::milliseconds(1000),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
   };
   SlurmCluster slurm;
   ASSERT_EQ(slurm.Start(), "");
   Cluster cluster;  // the queue and WorkerService in this process, no local workers
-  const int64_t array =
-      slurm.SubmitWorkers(2, cluster.address(), kWorkerArgs + " --fault-plan " + cluster.FaultPlanPath() + " --timeout 5");
+  const int64_t array = slurm.SubmitWorkers(2, cluster.address(),
+                                            kWorkerArgs + " --fault-plan " + cluster.FaultPlanPath() + " --timeout 5");
   ASSERT_GT(array, 0);
   ASSERT_TRUE(cluster.queue().WaitForWorkers(2, left())) << "the two Slurm-placed workers never connected";
   // One candidate that hangs: whichever worker runs it is cancelled while it holds it;

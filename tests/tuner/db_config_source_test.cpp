@@ -93,8 +93,10 @@ TEST_F(CrossTargetLookup, EachTargetGetsAConfigThatRunsOnItAndTheRightLevel) {
   auto sse = Lookup(Named("x86-64-v2"));
   EXPECT_EQ(sse.level, "default");
   ASSERT_EQ(sse.skipped.size(), 4u);
-  EXPECT_NE(sse.skipped[0].find("split 'tile_n' (nc=64, nr=64) is not one of its"), std::string::npos) << sse.skipped[0];
-  EXPECT_NE(sse.skipped[1].find("split 'tile_n' (nc=32, nr=32) is not one of its"), std::string::npos) << sse.skipped[1];
+  EXPECT_NE(sse.skipped[0].find("split 'tile_n' (nc=64, nr=64) is not one of its"), std::string::npos)
+      << sse.skipped[0];
+  EXPECT_NE(sse.skipped[1].find("split 'tile_n' (nc=32, nr=32) is not one of its"), std::string::npos)
+      << sse.skipped[1];
   for (size_t i = 2; i < 4; ++i) EXPECT_NE(sse.skipped[i].find("accumulators"), std::string::npos) << sse.skipped[i];
   // build_best agrees, and says so.
   compiler::Target sse_target = Named("x86-64-v2");
@@ -138,8 +140,8 @@ TEST_F(CrossTargetLookup, ARecordOfAnOlderTemplateVersionIsKeptButNotHandedOutAn
   EXPECT_EQ(choice.level, "exact target");
   EXPECT_EQ(choice.config.at("mr"), 4);
   ASSERT_EQ(choice.skipped.size(), 1u);
-  EXPECT_NE(choice.skipped[0].find("tuned with matmul template v" + std::to_string(tmpl_->version() - 1) +
-                                   " (now v" + std::to_string(tmpl_->version()) + ")"),
+  EXPECT_NE(choice.skipped[0].find("tuned with matmul template v" + std::to_string(tmpl_->version() - 1) + " (now v" +
+                                   std::to_string(tmpl_->version()) + ")"),
             std::string::npos)
       << choice.skipped[0];
   EXPECT_NE(choice.skipped[0].find("misses knob"), std::string::npos) << choice.skipped[0];
@@ -220,7 +222,8 @@ TEST_F(CrossTargetLookup, AConfigNeverMeasuredHereIsVettedAndOneThatFailsIsPasse
   EXPECT_EQ(choice->check, "fake check: passed");
   EXPECT_EQ(vetted, 2);
   bool said = false;
-  for (const auto& why : choice->skipped) said |= why.find("failed its check before use: fake check: output 3 differs") != std::string::npos;
+  for (const auto& why : choice->skipped)
+    said |= why.find("failed its check before use: fake check: output 3 differs") != std::string::npos;
   EXPECT_TRUE(said) << ::testing::PrintToString(choice->skipped);
 
   // Measured by a job of this store on the exact target: no vet.

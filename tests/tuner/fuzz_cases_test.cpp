@@ -2,8 +2,6 @@
 // constraint's edges in a workload's group, blocked layouts where a config has a block,
 // workloads the template accepts, cases that survive their JSON line, and one case of
 // each kind run in this process.
-#include "tuner/fuzz.h"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "tuner/fuzz.h"
 #include "tuner/search_space.h"
 
 namespace priortune::tuner {
@@ -144,8 +143,8 @@ TEST(FuzzRegressions, EveryCaseTheFuzzerFoundPasses) {
     for (bool check : {false, true}) {
       c->check_bounds = check;
       FuzzResult r = RunFuzzCase(*c);
-      EXPECT_EQ(r.outcome, FuzzOutcome::kPass) << c->Describe() << ": " << r.message << " (was: " << j["outcome"]
-                                               << ", " << j["message"] << ")";
+      EXPECT_EQ(r.outcome, FuzzOutcome::kPass)
+          << c->Describe() << ": " << r.message << " (was: " << j["outcome"] << ", " << j["message"] << ")";
     }
   }
   EXPECT_GE(cases, 3);

@@ -1,13 +1,12 @@
 // meta-ga and one-shot through the tuning loop: a real neural model (LibTorch) found in a
 // real SQLite store or a file, features from real lowering, a fake measurer.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <cmath>
 #include <iterator>
 #include <random>
 #include <set>

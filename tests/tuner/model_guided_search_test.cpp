@@ -56,8 +56,14 @@ StatusOr<std::unique_ptr<SearchStrategy>> XgbSearch(const SearchSpace& space, co
 // (SyntheticSpace's knobs k0..k7, in the config's order) and scores 1 / cost.
 class OracleModel : public costmodel::CostModel {
  public:
-  Status Fit(const costmodel::Dataset&) override { ++fits; return OkStatus(); }
-  Status Update(const costmodel::Dataset&) override { ++fits; return OkStatus(); }
+  Status Fit(const costmodel::Dataset&) override {
+    ++fits;
+    return OkStatus();
+  }
+  Status Update(const costmodel::Dataset&) override {
+    ++fits;
+    return OkStatus();
+  }
   StatusOr<std::vector<float>> Predict(const float* features, size_t rows) const override {
     std::vector<float> scores;
     for (size_t r = 0; r < rows; ++r) {

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "compiler/ops/op_template.h"
-#include "compiler/target/target.h"
 #include "compiler/ops/workload.h"
+#include "compiler/target/target.h"
 #include "tuner/db_config_source.h"
 #include "tuner/measure.h"
 
@@ -149,8 +149,7 @@ TEST_F(StoreBeforeMicroarch, AStoreMadeByThePreviousReleaseKeepsEveryRecordAndRo
   for (const db::Record& r : *all) before.insert(r.target_key + " " + r.config_hash + " " + r.workload_key);
   auto imported = (*fresh)->History({});
   ASSERT_TRUE(imported.ok());
-  for (const db::Record& r : *imported)
-    after.insert(r.target_key + " " + r.config_hash + " " + r.workload_key);
+  for (const db::Record& r : *imported) after.insert(r.target_key + " " + r.config_hash + " " + r.workload_key);
   EXPECT_EQ(before, after);
   std::istringstream again(text);
   EXPECT_EQ((*fresh)->Import(again, nullptr).value().duplicates, static_cast<int64_t>(total));

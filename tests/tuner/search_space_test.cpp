@@ -1,10 +1,10 @@
 #include "tuner/search_space.h"
 
-#include "tests/common/isa_targets.h"
-
 #include <gtest/gtest.h>
 
 #include <set>
+
+#include "tests/common/isa_targets.h"
 
 namespace priortune::tuner {
 namespace {
@@ -40,8 +40,8 @@ TEST(SearchSpace, IndexAndConfigRoundTripOverTheWholeSpace) {
 TEST(SearchSpace, HashIsUnchangedWhenAKnobIsAddedAtItsNeutralValue) {
   auto before = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
   KnobDef added{"prefetch", KnobKind::kAnnotation, {0, 1}, {}, "", 0};
-  auto after = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, added,
-                                    {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
+  auto after =
+      SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, added, {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
   ASSERT_TRUE(before.ok() && after.ok());
   Config old{{"a", 2}, {"b", 3}};
   Config same = old, other = old;
@@ -56,8 +56,8 @@ TEST(SearchSpace, HashDependsOnKnobValuesNotOnDeclarationOrder) {
   auto s1 = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2}, {}, ""}, {"b", KnobKind::kSplit, {3, 4}, {}, ""}});
   auto s2 = SearchSpace::Create({{"b", KnobKind::kSplit, {4, 3}, {}, ""}, {"a", KnobKind::kSplit, {2, 1}, {}, ""}});
   ASSERT_TRUE(s1.ok() && s2.ok());
-  Config c = {{"a", 1}, {"b", 3}};  // index 0 in s1, 3 in s2
-  EXPECT_NE(*s1->IndexOf(c), *s2->IndexOf(c));  // positions differ ...
+  Config c = {{"a", 1}, {"b", 3}};                                   // index 0 in s1, 3 in s2
+  EXPECT_NE(*s1->IndexOf(c), *s2->IndexOf(c));                       // positions differ ...
   EXPECT_EQ(ConfigHash(c), ConfigHash(Config{{"b", 3}, {"a", 1}}));  // ... the hash does not
   EXPECT_NE(ConfigHash(c), ConfigHash(Config{{"a", 1}, {"b", 4}}));
 }
@@ -122,8 +122,8 @@ TEST(SearchSpace, ATileKnobIsOneDimensionWhoseCandidatesAreWholeTuples) {
   EXPECT_NE(bad.status().message().find("split 'mn' (block=4, tile=8) is not one of its 7"), std::string::npos)
       << bad.status().ToString();
   EXPECT_FALSE(s.IndexOf({{"block", 4}, {"u", 1}}).ok());  // a level missing
-  EXPECT_FALSE(SearchSpace::Create({compiler::TileKnob("a", {"x"}, {{1}}, ""),
-                                    {"x", KnobKind::kSplit, {1}, {}, ""}}).ok());  // entry twice
+  EXPECT_FALSE(SearchSpace::Create({compiler::TileKnob("a", {"x"}, {{1}}, ""), {"x", KnobKind::kSplit, {1}, {}, ""}})
+                   .ok());  // entry twice
 }
 
 TEST(SearchSpace, TileNeighboursMoveOneLevelToItsNextValue) {
@@ -187,12 +187,12 @@ class SpaceOnIsa : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(SpaceOnIsa, DefaultAndHandPickedConfigsLieInTheSpaceAndConstraintsHold) {
   compiler::Target t = priortune::testing::IsaTarget(GetParam());
-  for (const auto& w : {compiler::MatmulWorkload(512, 512, 512), compiler::MatmulWorkload(1, 1000, 512),
-                        compiler::BatchMatmulWorkload(4, 33, 65, 17),
-                        compiler::Conv2dWorkload(1, 64, 56, 56, 64, 3, 3, 1, 1),
-                        compiler::Conv2dWorkload(1, 512, 7, 7, 512, 3, 3, 1, 1),
-                        compiler::Conv2dWorkload(1, 3, 224, 224, 64, 7, 7, 2, 3),
-                        compiler::DepthwiseConv2dWorkload(1, 32, 112, 112, 3, 3, 1, 1)}) {
+  for (const auto& w :
+       {compiler::MatmulWorkload(512, 512, 512), compiler::MatmulWorkload(1, 1000, 512),
+        compiler::BatchMatmulWorkload(4, 33, 65, 17), compiler::Conv2dWorkload(1, 64, 56, 56, 64, 3, 3, 1, 1),
+        compiler::Conv2dWorkload(1, 512, 7, 7, 512, 3, 3, 1, 1),
+        compiler::Conv2dWorkload(1, 3, 224, 224, 64, 7, 7, 2, 3),
+        compiler::DepthwiseConv2dWorkload(1, 32, 112, 112, 3, 3, 1, 1)}) {
     SCOPED_TRACE(w.ShortName() + " on " + t.cpu);
     auto s = SearchSpace::ForWorkload(w, t);
     ASSERT_TRUE(s.ok()) << s.status().ToString();

@@ -116,9 +116,9 @@ TEST(GeneticSearch, FailedCandidatesNeverBecomeParents) {
 }
 
 TEST(GridSearch, VisitsEveryValidConfigOnceInIndexOrder) {
-  auto space = SearchSpace::Create(
-      {{"a", KnobKind::kSplit, {1, 2, 4}, {}, ""}, {"b", KnobKind::kSplit, {1, 2, 4}, {}, ""}},
-      {{"a*b <= 8", [](const Config& c) { return c.at("a") * c.at("b") <= 8; }}});
+  auto space =
+      SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2, 4}, {}, ""}, {"b", KnobKind::kSplit, {1, 2, 4}, {}, ""}},
+                          {{"a*b <= 8", [](const Config& c) { return c.at("a") * c.at("b") <= 8; }}});
   ASSERT_TRUE(space.ok());
   auto grid = MakeGridSearch(*space);
   auto first = grid->NextBatch(3);
@@ -130,8 +130,8 @@ TEST(GridSearch, VisitsEveryValidConfigOnceInIndexOrder) {
 }
 
 TEST(RandomSearch, SamplesWithoutReplacementUntilExhausted) {
-  auto space = SearchSpace::Create({{"a", KnobKind::kSplit, {1, 2, 3, 4, 5}, {}, ""},
-                                    {"b", KnobKind::kSplit, {1, 2, 3, 4}, {}, ""}});
+  auto space = SearchSpace::Create(
+      {{"a", KnobKind::kSplit, {1, 2, 3, 4, 5}, {}, ""}, {"b", KnobKind::kSplit, {1, 2, 3, 4}, {}, ""}});
   ASSERT_TRUE(space.ok());
   auto random = MakeRandomSearch(*space, 11);
   std::set<Config> seen;
@@ -152,8 +152,8 @@ TEST(SearchStrategy, ModelGuidedStrategiesAreRefusedWithoutFeatures) {
 
 TEST(StrategyNames, EveryStrategyPrintsAndParsesBackAndOthersAreRefused) {
   int seen = 0;
-  for (Strategy s : {Strategy::kGa, Strategy::kRandom, Strategy::kGrid, Strategy::kXgbGa, Strategy::kMetaGa,
-                     Strategy::kOneShot}) {
+  for (Strategy s :
+       {Strategy::kGa, Strategy::kRandom, Strategy::kGrid, Strategy::kXgbGa, Strategy::kMetaGa, Strategy::kOneShot}) {
     auto back = ParseStrategy(StrategyName(s));
     ASSERT_TRUE(back.ok()) << StrategyName(s);
     EXPECT_EQ(*back, s);

@@ -19,11 +19,12 @@ std::vector<Workload> OddShapes(const std::string& op) {
   if (op == "matmul")
     return {compiler::MatmulWorkload(1, 97, 61), compiler::MatmulWorkload(37, 29, 53),
             compiler::MatmulWorkload(13, 70, 9, /*bias=*/true, /*relu=*/true)};
-  if (op == "batch_matmul") return {compiler::BatchMatmulWorkload(3, 7, 19, 23), compiler::BatchMatmulWorkload(2, 1, 41, 5)};
+  if (op == "batch_matmul")
+    return {compiler::BatchMatmulWorkload(3, 7, 19, 23), compiler::BatchMatmulWorkload(2, 1, 41, 5)};
   if (op == "conv2d")
-    return {compiler::Conv2dWorkload(1, 12, 7, 7, 20, 3, 3, 1, 1),     // 7x7 map
-            compiler::Conv2dWorkload(1, 6, 13, 13, 10, 3, 3, 2, 1),    // stride 2, odd size
-            compiler::Conv2dWorkload(1, 16, 11, 11, 24, 1, 1, 2, 0),   // 1x1 stride 2
+    return {compiler::Conv2dWorkload(1, 12, 7, 7, 20, 3, 3, 1, 1),               // 7x7 map
+            compiler::Conv2dWorkload(1, 6, 13, 13, 10, 3, 3, 2, 1),              // stride 2, odd size
+            compiler::Conv2dWorkload(1, 16, 11, 11, 24, 1, 1, 2, 0),             // 1x1 stride 2
             compiler::Conv2dWorkload(1, 3, 10, 10, 8, 3, 3, 1, 1, true, true)};  // 3 channels, epilogue
   return {compiler::DepthwiseConv2dWorkload(1, 12, 7, 7, 3, 3, 1, 1),
           compiler::DepthwiseConv2dWorkload(1, 5, 13, 13, 3, 3, 2, 1)};
@@ -76,8 +77,7 @@ TEST_P(RichSpace, FiftyDrawnConfigsAndEveryExtremeKnobValueMatchTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, RichSpace,
-                         ::testing::Values("matmul", "batch_matmul", "conv2d", "depthwise_conv2d"));
+INSTANTIATE_TEST_SUITE_P(Ops, RichSpace, ::testing::Values("matmul", "batch_matmul", "conv2d", "depthwise_conv2d"));
 
 }  // namespace
 }  // namespace priortune::tuner

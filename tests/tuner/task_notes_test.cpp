@@ -8,7 +8,9 @@ namespace priortune::tuner {
 namespace {
 
 TEST(TaskNotes, RoundTripThroughTheStoredJsonWithTheirFields) {
-  TaskNotes notes = {{"guard.kept", "cost model: kept the task-only model", {{"chosen", "task-only"}},
+  TaskNotes notes = {{"guard.kept",
+                      "cost model: kept the task-only model",
+                      {{"chosen", "task-only"}},
                       {{"batches", 4}, {"primary_accuracy", 0.625}}},
                      {"transfer.no_records", "transfer: nothing to transfer", {}, {}}};
   auto back = ParseNotes(NotesJson(notes));

@@ -20,8 +20,7 @@ struct Synthetic {
 };
 
 // Runs `units` units of `unit` trials; returns the trials each task got.
-std::vector<int> Schedule(std::vector<SchedulerTask> tasks, const std::vector<Synthetic>& curves, int units,
-                          int unit) {
+std::vector<int> Schedule(std::vector<SchedulerTask> tasks, const std::vector<Synthetic>& curves, int units, int unit) {
   TaskScheduler s(std::move(tasks));
   for (int u = 0; u < units; ++u) {
     int i = s.Next();

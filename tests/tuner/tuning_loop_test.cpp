@@ -1,7 +1,6 @@
 #include "tuner/tuning_loop.h"
 
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -11,8 +10,8 @@
 
 #include "compiler/target/target.h"
 #include "costmodel/features.h"
-#include "tuner/search_space.h"
 #include "tests/tuner/fake_measurer.h"
+#include "tuner/search_space.h"
 #include "tuner/transfer.h"
 
 namespace priortune::tuner {
@@ -67,8 +66,7 @@ TEST(TuneTask, CancelKeepsWhatWasMeasuredAndStoresNothingElse) {
   TuneOptions o;
   o.trials = 100;
   o.batch_size = 8;
-  auto s = TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, m, *store, 0,
-                    nullptr, cancel);
+  auto s = TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel);
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE(s->cancelled);
   EXPECT_EQ(s->measured, 21);
@@ -84,8 +82,7 @@ TEST(TuneTask, EarlyStoppingEndsARunThatStopsImproving) {
   o.batch_size = 4;
   o.early_stopping = 12;
   o.strategy = Strategy::kGrid;  // index order: tile_m (mc x mr) is the slowest-varying knob, improves slowly
-  auto s = TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, m, *store, 0,
-                    nullptr, cancel);
+  auto s = TuneTask(compiler::MatmulWorkload(64, 64, 64), Avx2(), o, m, *store, 0, nullptr, cancel);
   ASSERT_TRUE(s.ok());
   EXPECT_TRUE(s->early_stopped);
   EXPECT_LT(s->measured, 1000);
@@ -104,13 +101,11 @@ TEST(TuneTask, BadOptionsAreRejectedBeforeAnythingIsMeasured) {
   std::atomic<bool> cancel{false};
   TuneOptions o;
   o.trials = 0;
-  auto s = TuneTask(compiler::MatmulWorkload(8, 8, 8), Avx2(), o, m, *store, 0,
-                    nullptr, cancel);
+  auto s = TuneTask(compiler::MatmulWorkload(8, 8, 8), Avx2(), o, m, *store, 0, nullptr, cancel);
   EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument);
   o.trials = 10;
   o.batch_size = 0;
-  s = TuneTask(compiler::MatmulWorkload(8, 8, 8), Avx2(), o, m, *store, 0, nullptr,
-               cancel);
+  s = TuneTask(compiler::MatmulWorkload(8, 8, 8), Avx2(), o, m, *store, 0, nullptr, cancel);
   EXPECT_NE(s.status().message().find("batch size"), std::string::npos);
   EXPECT_EQ(m.calls, 0);
 }

@@ -34,7 +34,6 @@ std::optional<Config> DrawUnvisited(const SearchSpace& space, const VisitedSet& 
 // Per-knob uniform crossover of a and b, then each knob redrawn with probability
 // `mutation_rate` from the candidates that keep the constraints. The child may be
 // invalid (a dead end in the redraw): callers check Valid().
-Config Breed(const SearchSpace& space, const Config& a, const Config& b, double mutation_rate,
-             std::mt19937_64& rng);
+Config Breed(const SearchSpace& space, const Config& a, const Config& b, double mutation_rate, std::mt19937_64& rng);
 
 }  // namespace priortune::tuner::internal

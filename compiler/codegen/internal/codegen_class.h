@@ -240,15 +240,15 @@ class CodeGen {
   bool avx_masks_ = false;  // masked f32 accesses through vmaskmovps' intrinsics
   llvm::IRBuilder<> b_;
   MemoryPlan plan_;
-  llvm::Value* kctx_ = nullptr;        // the current function's pt_kernel_ctx
-  llvm::Value* ws_base_ = nullptr;     // ctx->workspace: the fixed region
-  llvm::Value* slot_base_ = nullptr;   // in an outlined parallel body: its chunk's slot
-  llvm::Value* fail_flag_ = nullptr;   // in an outlined parallel body: the closure's flag
-  llvm::BasicBlock* fail_ret_ = nullptr;   // the current function's return after a failure
-  int fail_path_ = -1;                     // the current function's entry in fail_paths_
+  llvm::Value* kctx_ = nullptr;           // the current function's pt_kernel_ctx
+  llvm::Value* ws_base_ = nullptr;        // ctx->workspace: the fixed region
+  llvm::Value* slot_base_ = nullptr;      // in an outlined parallel body: its chunk's slot
+  llvm::Value* fail_flag_ = nullptr;      // in an outlined parallel body: the closure's flag
+  llvm::BasicBlock* fail_ret_ = nullptr;  // the current function's return after a failure
+  int fail_path_ = -1;                    // the current function's entry in fail_paths_
   std::vector<FailPath> fail_paths_;
   std::vector<Site> sites_;
-  llvm::Value* loop_pos_ = nullptr;        // the frame's i64[kMaxDepth] of loop variables
+  llvm::Value* loop_pos_ = nullptr;     // the frame's i64[kMaxDepth] of loop variables
   std::vector<const ExprNode*> loops_;  // enclosing loop variables, outermost first
   llvm::Function* fn_ = nullptr;
   llvm::BasicBlock* entry_ = nullptr;

@@ -17,7 +17,7 @@ class TargetMachine;
 namespace priortune::compiler::internal {
 
 struct CodegenOptions {
-  int vector_bits = 128;          // the width the backend keeps vectors in
+  int vector_bits = 128;           // the width the backend keeps vectors in
   int64_t stack_bytes = 64 << 10;  // the stack budget of the temporaries (memory_plan.h)
   bool check_bounds = false;       // guard every load and store (runtime.h, pt_bounds_error)
 };

@@ -23,12 +23,11 @@ Status ValidateConv(const Workload& w, bool depthwise);
 
 // The padded input element, zero outside the image. `past_row`: the caller also reads
 // columns beyond the padded row, so the bounds are checked even without padding.
-Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, Expr w,
-                bool past_row = false);
+Expr PaddedRead(const Tensor& data, const ConvDims& d, Expr n, Expr c, Expr h, Expr w, bool past_row = false);
 
 // The same from data stored in `block` (TensorLayouts), channel cb * cbn + ci.
-Expr PaddedRead(const Tensor& data, int64_t block, const ConvDims& d, Expr n, Expr cb, int64_t cbn, Expr ci,
-                Expr h, Expr w);
+Expr PaddedRead(const Tensor& data, int64_t block, const ConvDims& d, Expr n, Expr cb, int64_t cbn, Expr ci, Expr h,
+                Expr w);
 
 // The data block divides the input channels and the residual block the output's.
 Status CheckLayoutBlocks(const Workload& w, bool depthwise, const TensorLayouts& layouts);

@@ -4,9 +4,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "compiler/ir/schedule.h"
 #include "compiler/ops/blocked_layout.h"
 #include "compiler/ops/op_template.h"
-#include "compiler/ir/schedule.h"
 
 namespace priortune::compiler::internal {
 
@@ -24,8 +24,7 @@ Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok);
 // The epilogue's extra inputs, in argument order after the op's own: the bias
 // (`bias_shape`), then the residual (`out_shape`).
 void AppendEpilogueShapes(const Workload& w, const std::vector<int64_t>& bias_shape,
-                          const std::vector<int64_t>& out_shape,
-                          std::vector<std::vector<int64_t>>& shapes);
+                          const std::vector<int64_t>& out_shape, std::vector<std::vector<int64_t>>& shapes);
 inline bool HasEpilogue(const Workload& w) { return w.bias || w.residual || w.relu || w.relu6; }
 // A random epilogue for the fuzzer: bias, residual, and relu or relu6, each by a coin.
 void SampleEpilogue(Workload& w, std::mt19937_64& rng);
@@ -38,8 +37,7 @@ float ApplyEpilogue(const Workload& w, float v, const float* bias, const float* 
 // kernel's argument list in ApplyEpilogue's order.
 struct EpilogueInputs {
   Tensor bias, residual;
-  EpilogueInputs(const Workload& w, const std::vector<int64_t>& bias_shape,
-                 const std::vector<int64_t>& out_shape);
+  EpilogueInputs(const Workload& w, const std::vector<int64_t>& bias_shape, const std::vector<int64_t>& out_shape);
   void AppendArgs(std::vector<Tensor>& args) const;
 };
 
@@ -65,8 +63,8 @@ int64_t VectorsFor(const Target& t, int64_t cols);
 // "rows x ceil(cols / lanes) accumulator vectors fit in AccumulatorBudget(t)": the
 // register-tile constraint of matmul and conv2d. `rows` and `cols` are config entries;
 // `knobs` the knobs that own them.
-ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows,
-                                        const std::string& cols, std::vector<std::string> knobs);
+ConfigConstraint RegisterTileConstraint(const Target& t, const std::string& rows, const std::string& cols,
+                                        std::vector<std::string> knobs);
 
 // Block sizes of a split level above a tile of `tile`: tile x {1, 2, 3, 4, 6, 8, 12, ...}
 // (1-2-3 steps per octave) up to the first that covers `extent` (a tail is allowed).

@@ -3,8 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
-#include "server/common/internal/channel.h"
 #include "server/common/convert.h"
+#include "server/common/internal/channel.h"
 
 namespace priortune::server::cli {
 
@@ -12,7 +12,7 @@ int Refused(const grpc::Status& s) {
   std::fprintf(stderr, "priortune: %s\n", Describe(s).c_str());
   // The server answered: a refusal is bad input (2); the server unreachable is a failure (1).
   return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ? 1
-                                                                                                               : 2;
+                                                                                                                  : 2;
 }
 
 StatusOr<Client> Connect(const ConnectionOptions& o) {
@@ -83,8 +83,10 @@ int Watch(const Client& c, int64_t job_id) {
       if (e.kind() == v1::JobEvent::SNAPSHOT) {
         // Event numbers are the server's: a restarted server numbers the resumed job's
         // events from its own snapshot on.
-        if (!printed_snapshot) PrintJob(e.job());
-        else std::printf("watching again: job %lld is %s\n", static_cast<long long>(job_id), e.job().state().c_str());
+        if (!printed_snapshot)
+          PrintJob(e.job());
+        else
+          std::printf("watching again: job %lld is %s\n", static_cast<long long>(job_id), e.job().state().c_str());
         printed_snapshot = true;
         last_seen = e.sequence();
       } else if (e.sequence() > last_seen) {
@@ -94,8 +96,8 @@ int Watch(const Client& c, int64_t job_id) {
                       static_cast<long long>(t.task_id()), FromProto(t.workload()).ShortName().c_str(),
                       e.message().c_str());
         } else {
-          std::printf("[%lld] job %lld: %s\n", static_cast<long long>(e.sequence()),
-                      static_cast<long long>(job_id), e.message().c_str());
+          std::printf("[%lld] job %lld: %s\n", static_cast<long long>(e.sequence()), static_cast<long long>(job_id),
+                      e.message().c_str());
         }
         last_seen = e.sequence();
       }

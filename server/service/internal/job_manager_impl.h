@@ -98,8 +98,8 @@ struct JobManager::Impl {
   std::map<int64_t, Job> jobs;
   std::map<std::string, std::shared_ptr<Run>> active;  // by key, queued or running
   std::deque<std::shared_ptr<Run>> queued;
-  std::vector<std::shared_ptr<Run>> finished_runs;      // threads to join
-  std::mutex join_mu;  // one thread joins run threads at a time
+  std::vector<std::shared_ptr<Run>> finished_runs;  // threads to join
+  std::mutex join_mu;                               // one thread joins run threads at a time
   int running = 0;
   uint64_t next_run = 1;
   bool shutdown = false;
@@ -110,7 +110,11 @@ struct JobManager::Impl {
   std::set<int64_t> unadoptable;       // running jobs in the store that do not parse
 
   Impl(db::Store& s, MeasureQueue& q, const JobManagerOptions& o)
-      : store(s), lifecycle(s, o.shipped_model_dir), queue(q), options(o), holder(o.server_id.empty() ? DefaultServerId() : o.server_id) {}
+      : store(s),
+        lifecycle(s, o.shipped_model_dir),
+        queue(q),
+        options(o),
+        holder(o.server_id.empty() ? DefaultServerId() : o.server_id) {}
 
   // --- views and events (mu held) ---
   JobView ViewLocked(const Job& job) const;
@@ -219,8 +223,8 @@ struct JobManager::Impl {
 
   // Builds the in-memory job of a request; `rows` are the stored tasks (a resumed job) or
   // empty (new: created here).
-  StatusOr<int64_t> AddJob(const JobRequest& request, const compiler::Target& target, int64_t job_id,
-                           double created, std::vector<db::TaskRow> rows);
+  StatusOr<int64_t> AddJob(const JobRequest& request, const compiler::Target& target, int64_t job_id, double created,
+                           std::vector<db::TaskRow> rows);
 
   void JoinFinished();
 };

@@ -32,7 +32,8 @@ int main() {
     if (m) {
       std::vector<float> in(static_cast<size_t>(pt_model_input_size(m)), 0.5f);
       std::vector<float> out(static_cast<size_t>(pt_model_output_size(m)));
-      int rc = pt_model_run(m, in.data(), static_cast<int64_t>(in.size()), out.data(), static_cast<int64_t>(out.size()));
+      int rc =
+          pt_model_run(m, in.data(), static_cast<int64_t>(in.size()), out.data(), static_cast<int64_t>(out.size()));
       pt_model_destroy(m);
       std::printf("created after %ld failing allocation point(s); run: %d\n", n, rc);
       return failures == 0 && rc == 0 && n > 0 ? 0 : 1;

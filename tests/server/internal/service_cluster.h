@@ -24,8 +24,8 @@
 
 #include "proto/priortune.grpc.pb.h"
 #include "server/common/convert.h"
-#include "tests/server/cluster.h"
 #include "server/service/local_workers.h"
+#include "tests/server/cluster.h"
 
 namespace priortune::server {
 
@@ -56,8 +56,8 @@ class ServiceCluster {
     int out[2];
     ASSERT_EQ(pipe(out), 0);
     std::string log = Path("serve-" + std::to_string(++starts_) + ".log");
-    std::vector<std::string> args = {PRIORTUNE_EXE, "serve", "--db", db(), "--listen",
-                                     host_ + ":" + std::to_string(port_)};
+    std::vector<std::string> args = {PRIORTUNE_EXE, "serve",    "--db",
+                                     db(),          "--listen", host_ + ":" + std::to_string(port_)};
     args.insert(args.end(), extra.begin(), extra.end());
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -88,8 +88,8 @@ class ServiceCluster {
     }
     close(out[0]);
     int port = 0;
-    ASSERT_EQ(std::sscanf(line.c_str(), "listening on port %d", &port), 1)
-        << "serve did not start: '" << line << "'\n" << ServerLog();
+    ASSERT_EQ(std::sscanf(line.c_str(), "listening on port %d", &port), 1) << "serve did not start: '" << line << "'\n"
+                                                                           << ServerLog();
     port_ = port;
   }
 
