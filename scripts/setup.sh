@@ -15,6 +15,7 @@ build_type="${BUILD_TYPE:-Release}"
 # Build, test, packaging (cpack: dpkg-dev, file) and benchmark dependencies. Keep sorted.
 packages=(
   ccache
+  clang-format-14
   cmake
   dpkg-dev
   file
