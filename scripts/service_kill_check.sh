@@ -40,7 +40,8 @@ for cpu in 0 1; do
 done
 "$exe" submit --server "127.0.0.1:$port" --workload matmul:96x96x96 --workload matmul:64x128x96 \
   --trials "$trials" --batch 8 --name kill-check >"$out/submit.txt"
-job="$(sed -n 's/job \([0-9]*\) submitted/\1/p' "$out/submit.txt")"
+job="$(sed -n 's/^job \([0-9]*\) submitted.*/\1/p' "$out/submit.txt")"
+[[ "$job" =~ ^[0-9]+$ ]] || { echo "service_kill_check: no job id in submit's output: $(cat "$out/submit.txt")" >&2; exit 1; }
 
 echo "kill,records_at_kill,max_id_at_kill"
 last=0
