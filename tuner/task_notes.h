@@ -1,7 +1,8 @@
 // What a task's search decided along the way: the meta-trained model it loaded, the model
 // it transferred, the cost model the guard kept. Each note is a kind and its fields, with
-// a sentence for people; a task stores its notes as a JSON array (db::TaskRow::notes:
-// [{"kind": ..., "text": ..., <fields>}]), which tests and tools read by kind and field.
+// a sentence for people; a task stores its notes as a JSON array of objects, each with
+// "kind", "text" and its fields (db::TaskRow::notes), which tests and tools read by kind
+// and field.
 #pragma once
 
 #include <map>
@@ -24,7 +25,7 @@ struct TaskNote {
 };
 using TaskNotes = std::vector<TaskNote>;
 
-// The notes as stored: a JSON array of objects, kind and text first, then the fields.
+// The notes as stored: a JSON array of objects with kind, text and the fields.
 std::string NotesJson(const TaskNotes& notes);
 // Stored notes back; "" is none. InvalidArgument for text that is not such an array.
 StatusOr<TaskNotes> ParseNotes(const std::string& json);
