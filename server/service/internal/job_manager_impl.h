@@ -1,6 +1,7 @@
-// The job manager's inside (job_manager.h), shared by its three files: job_manager.cpp
-// (the public calls, a run's lifecycle), job_requests.cpp (requests as stored JSON, views
-// and events) and job_leases.cpp (store leases, orphaned jobs, the lease thread).
+// The job manager's inside (job_manager.h), shared by its five files: job_manager.cpp (the
+// public calls, adding a job), job_scheduling.cpp (queue and scheduling), job_runs.cpp (a
+// run's lifecycle), job_requests.cpp (stored requests read back, views and events) and
+// job_leases.cpp (store leases, orphaned jobs, the lease thread).
 #pragma once
 
 #include <atomic>
