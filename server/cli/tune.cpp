@@ -188,8 +188,9 @@ void WriteTrace(const std::string& path, const tuner::TuneSummary& s) {
 }
 
 // The summary lines of a finished run; the exit code.
-int Report(const TuneCommandOptions& o, const compiler::Workload& w, const compiler::Target& target,
+int Report(const TuneCommandOptions& o, const JobRequest& r, const compiler::Target& target,
            const tuner::TuneSummary& s, const WorkerStats& stats, int n_workers, db::Store& store) {
+  const compiler::Workload& w = r.workloads[0];
   const double flops = (*compiler::FindTemplate(w.op))->Flops(w);
   double util = s.seconds > 0 ? stats.busy_seconds / (n_workers * s.seconds) : 0;
   if (s.measured > 0 || s.budget > 0)
@@ -197,7 +198,7 @@ int Report(const TuneCommandOptions& o, const compiler::Workload& w, const compi
                 s.errors, s.seconds, s.measured / std::max(1e-9, s.seconds), 100 * util,
                 s.early_stopped ? "; stopped early (no improvement)" : "",
                 s.exhausted ? "; search space exhausted" : "");
-  if (tuner::ModelGuided(o.tune.strategy) && s.seconds > 0)
+  if (tuner::ModelGuided(r.tune.strategy) && s.seconds > 0)
     std::printf(
         "cost model: %.1f s of %.1f s wall time (%.1f%%: model loading or transfer training, features, fits, "
         "search over predictions); waiting for measurements %.1f s (%.1f%%)\n",
@@ -235,7 +236,6 @@ int Report(const TuneCommandOptions& o, const compiler::Workload& w, const compi
 StatusOr<tuner::TuneSummary> TuneWithProgress(JobLifecycle& life, int64_t job, const JobRequest& request,
                                               const compiler::Target& target, MeasureQueue& queue) {
   const compiler::Workload& w = request.workloads[0];
-  InterruptWatch interrupts(queue);
   const bool tty = isatty(2);
   const double flops = (*compiler::FindTemplate(w.op))->Flops(w);
   size_t notes_shown = 0;  // the search's notes printed so far
@@ -289,6 +289,8 @@ int RunTune(const TuneCommandOptions& o) {
 
   auto embedded = EmbeddedWorkers::Start(*target, EmbeddedOptions(o));
   if (!embedded.ok()) return Fail(embedded.status(), 1);
+  std::optional<InterruptWatch> interrupts;  // from the job's opening until the workers stopped
+  interrupts.emplace((*embedded)->queue());
   auto job = life.OpenJob(request, *target);
   if (!job.ok()) return Fail(job.status(), 1);
   auto task = life.AddTask(*job, *w, *target, request.tune.trials);
@@ -297,6 +299,7 @@ int RunTune(const TuneCommandOptions& o) {
   auto summary = TuneWithProgress(life, *job, request, *target, (*embedded)->queue());
   WorkerStats stats = (*embedded)->queue().stats();
   (*embedded)->Stop();
+  interrupts.reset();
 
   TaskOutcome outcome = OutcomeOf(std::move(summary), db::TaskState::kInterrupted);
   Status task_end = life.EndTask(*task, outcome);
@@ -313,7 +316,7 @@ int RunTune(const TuneCommandOptions& o) {
   if (!task_end.ok()) return Fail(task_end, 1);
   if (!job_end.ok()) return Fail(job_end, 1);
   if (!o.trace.empty()) WriteTrace(o.trace, *outcome.summary);
-  return Report(o, *w, *target, *outcome.summary, stats, (*embedded)->workers(), **store);
+  return Report(o, request, *target, *outcome.summary, stats, (*embedded)->workers(), **store);
 }
 
 }  // namespace

@@ -98,9 +98,12 @@ Status TuneRound(ModelRun& m, int i) {
   auto summary = m.life.Tune(m.job, w, m.target, tune, m.queue, nullptr, kNever);
   const StatusCode code = summary.ok() ? StatusCode::kOk : summary.status().code();
   TaskOutcome outcome = OutcomeOf(std::move(summary), db::TaskState::kCancelled);
-  PT_RETURN_IF_ERROR(m.life.EndTask(task, outcome));
+  Status ended = m.life.EndTask(task, outcome);
   if (code == StatusCode::kInternal || code == StatusCode::kUnavailable || code == StatusCode::kDataLoss)
-    return outcome.summary.status();
+    return ended.ok() ? outcome.summary.status()
+                      : Status(code, outcome.summary.status().message() +
+                                         " (and storing the task's end failed: " + ended.ToString() + ")");
+  PT_RETURN_IF_ERROR(ended);
   if (!outcome.summary.ok()) {
     std::fprintf(stderr, "priortune: task %d (%s) not tuned: %s\n", i, w.ShortName().c_str(), outcome.message.c_str());
     m.scheduler.Finish(i);

@@ -65,6 +65,8 @@ std::string JobRequestJson(const JobRequest& r, const compiler::Target& target) 
             {"seed", r.tune.seed},
             {"worker_deadline_seconds", r.worker_deadline_seconds}};
   if (!r.model.empty()) j["model"] = r.model;
+  // Servers before the origin field look for this mark (several may share a PostgreSQL store).
+  if (r.origin == JobOrigin::kService) j["service"] = 1;
   return j.dump();
 }
 

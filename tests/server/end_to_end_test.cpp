@@ -172,6 +172,9 @@ TEST(EndToEnd, XgbGaTunesWithTransferFromHistoryAndEvalModelScoresHeldOutWorkloa
   EXPECT_NE(out.find("cost model: kept the"), std::string::npos) << out;
   EXPECT_NE(out.find("48 trials"), std::string::npos) << out;
   EXPECT_NE(out.find("cost model: "), std::string::npos) << out;
+  // A model-guided run says how much of its wall time the cost model took.
+  EXPECT_NE(out.find(" s wall time ("), std::string::npos) << out;
+  EXPECT_NE(out.find("%: model loading or transfer training"), std::string::npos) << out;
   auto store = db::OpenSqliteStore(db);
   ASSERT_TRUE(store.ok());
   auto tasks = (*store)->TasksOfJob(3);

@@ -58,6 +58,16 @@ TEST(JobRequest, RoundTripsThroughTheStoredJson) {
   EXPECT_EQ(back->second.Key(), Avx2().Key());
 }
 
+TEST(JobRequest, AServiceJobKeepsTheMarkOlderServersLookFor) {
+  JobRequest service;
+  nlohmann::json j = nlohmann::json::parse(JobRequestJson(service, Avx2()));
+  EXPECT_EQ(j.value("service", 0), 1);
+  EXPECT_EQ(j.value("origin", ""), "service");
+  JobRequest tune;
+  tune.origin = JobOrigin::kTune;
+  EXPECT_FALSE(nlohmann::json::parse(JobRequestJson(tune, Avx2())).contains("service"));
+}
+
 TEST(JobRequest, OlderRowsParseWithTheDefaults) {
   nlohmann::json target = nlohmann::json::parse(Avx2().ToJson());
   nlohmann::json workload = nlohmann::json::parse(compiler::MatmulWorkload(8, 8, 8).ToJson());
