@@ -31,7 +31,20 @@ enum class GraphOp : uint8_t {
   kFlatten,            // also Reshape to [N, -1]
   kSoftmax,
   kBatchNorm,  // only when not folded (ImportOptions): y = x * scale[c] + shift[c]
+  kUnary,      // an elementwise activation of one input: GraphNode::unary
 };
+
+// kUnary's function of x.
+enum class UnaryOp : uint8_t {
+  kSigmoid,      // 1 / (1 + exp(-x))
+  kHardSigmoid,  // max(0, min(1, alpha * x + beta)); ONNX's defaults alpha 0.2, beta 0.5
+  kHardSwish,    // x * max(0, min(1, x / 6 + 1 / 2))
+  kTanh,
+  kErf,
+};
+
+// kUnary's value at x (the reference runner's; the compiled kernels compute the same).
+float UnaryValue(UnaryOp op, float alpha, float beta, float x);
 
 struct GraphTensor {
   std::vector<int64_t> shape;
@@ -51,10 +64,12 @@ struct GraphNode {
   // weight [K, M], the bias [M] (and the residual). kBatchNorm: the input, scale, shift.
   int64_t kernel = 1, stride = 1, pad = 0;
   float clip_min = 0, clip_max = 0;
-  int64_t axis = 1;                  // kFlatten, kSoftmax
-  std::optional<Workload> workload;  // the tunable nodes; its epilogue says what is fused
-  bool folded_batchnorm = false;     // a BatchNormalization was folded into this conv
-  std::vector<std::string> fused;    // the nodes fused into this one's epilogue (their names)
+  int64_t axis = 1;                   // kFlatten, kSoftmax
+  UnaryOp unary = UnaryOp::kSigmoid;  // kUnary
+  float alpha = 0, beta = 0;          // kUnary: kHardSigmoid's
+  std::optional<Workload> workload;   // the tunable nodes; its epilogue says what is fused
+  bool folded_batchnorm = false;      // a BatchNormalization was folded into this conv
+  std::vector<std::string> fused;     // the nodes fused into this one's epilogue (their names)
 };
 
 struct Graph {

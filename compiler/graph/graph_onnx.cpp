@@ -191,6 +191,7 @@ class Importer {
       return OkStatus();
     }
     if (op == "Clip") return Clip(n, xs);
+    if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "Tanh" || op == "Erf") return Unary(n, xs);
     if (op == "Add") {
       PT_ASSIGN_OR_RETURN(const GraphTensor* y, In(n, 1));
       if (y->shape != xs) return InvalidArgument(Where(n) + ": operands of different shapes (no broadcasting)");
@@ -211,7 +212,8 @@ class Importer {
     }
     return InvalidArgument(Where(n) +
                            ": operator not supported (supported: Conv, BatchNormalization, Gemm, MatMul, "
-                           "Relu, Clip, Add, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, "
+                           "Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Add, MaxPool, AveragePool, "
+                           "GlobalAveragePool, ReduceMean over H and W, "
                            "Flatten, Reshape to [N, -1], Softmax, Constant, Identity, Dropout)");
   }
 
@@ -227,6 +229,25 @@ class Importer {
         return InvalidArgument(Where(n) + ": min and max must be constant scalars");
       (i == 1 ? g.clip_min : g.clip_max) = b->data[0];
     }
+    g.inputs.resize(1);
+    Out(std::move(g), xs);
+    return OkStatus();
+  }
+
+  // Sigmoid, HardSigmoid (alpha, beta), HardSwish, Tanh, Erf: elementwise, same shape.
+  Status Unary(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+    static const std::pair<const char*, UnaryOp> kOps[] = {{"Sigmoid", UnaryOp::kSigmoid},
+                                                           {"HardSigmoid", UnaryOp::kHardSigmoid},
+                                                           {"HardSwish", UnaryOp::kHardSwish},
+                                                           {"Tanh", UnaryOp::kTanh},
+                                                           {"Erf", UnaryOp::kErf}};
+    GraphNode g = Make(n, GraphOp::kUnary);
+    for (const auto& [name, unary] : kOps)
+      if (n.op_type() == name) g.unary = unary;
+    g.alpha = AttrFloat(n, "alpha", 0.2f);
+    g.beta = AttrFloat(n, "beta", 0.5f);
+    if (!std::isfinite(g.alpha) || !std::isfinite(g.beta))
+      return InvalidArgument(Where(n) + ": alpha and beta must be finite");
     g.inputs.resize(1);
     Out(std::move(g), xs);
     return OkStatus();

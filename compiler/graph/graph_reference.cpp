@@ -127,6 +127,26 @@ void Softmax(int64_t cols, const std::vector<float>& x, std::vector<float>& y) {
   }
 }
 
+}  // namespace
+
+float UnaryValue(UnaryOp op, float alpha, float beta, float x) {
+  switch (op) {
+    case UnaryOp::kSigmoid:
+      return 1.0f / (1.0f + std::exp(-x));
+    case UnaryOp::kHardSigmoid:
+      return std::max(0.0f, std::min(1.0f, alpha * x + beta));
+    case UnaryOp::kHardSwish:
+      return x * std::max(0.0f, std::min(1.0f, x / 6.0f + 0.5f));
+    case UnaryOp::kTanh:
+      return std::tanh(x);
+    case UnaryOp::kErf:
+      return std::erf(x);
+  }
+  return x;
+}
+
+namespace {
+
 // One node: its output from its inputs' values (`get`).
 template <class Get>
 void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<float>& y) {
@@ -148,6 +168,10 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
     case GraphOp::kClip:
       y = x;
       for (auto& e : y) e = std::min(std::max(e, n.clip_min), n.clip_max);
+      break;
+    case GraphOp::kUnary:
+      y = x;
+      for (auto& e : y) e = UnaryValue(n.unary, n.alpha, n.beta, e);
       break;
     case GraphOp::kAdd: {
       const std::vector<float>& b = get(n.inputs[1]);

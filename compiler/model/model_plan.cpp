@@ -142,6 +142,51 @@ StatusOr<LoweredFunc> LowerGlobalAveragePool(const GraphNode& n, const Graph& g,
 
 // `blocks`: each input's block, then the output's (0: NCHW). An input in the output's
 // block is read element for element, one in another through its channel.
+const char* UnaryName(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::kSigmoid:
+      return "sigmoid";
+    case UnaryOp::kHardSigmoid:
+      return "hard_sigmoid";
+    case UnaryOp::kHardSwish:
+      return "hard_swish";
+    case UnaryOp::kTanh:
+      return "tanh";
+    case UnaryOp::kErf:
+      return "erf";
+  }
+  return "unary";
+}
+
+// erf(x) by Abramowitz and Stegun 7.1.26 (absolute error at most 1.5e-7), odd in x.
+Expr Erf(Expr v) {
+  Expr a = Max(v, FloatImm(0.0) - v);
+  Expr t = FloatImm(1.0) / (FloatImm(1.0) + FloatImm(0.3275911) * a);
+  Expr poly = t * (FloatImm(0.254829592) +
+                   t * (FloatImm(-0.284496736) +
+                        t * (FloatImm(1.421413741) + t * (FloatImm(-1.453152027) + t * FloatImm(1.061405429)))));
+  Expr r = FloatImm(1.0) - poly * Exp(FloatImm(0.0) - a * a);
+  return Select(v < FloatImm(0.0), FloatImm(0.0) - r, r);
+}
+
+// kUnary's function of v (graph.h's UnaryValue, as expressions).
+Expr UnaryExpr(const GraphNode& n, Expr v) {
+  auto clamp01 = [](Expr e) { return Max(FloatImm(0.0), Min(FloatImm(1.0), e)); };
+  switch (n.unary) {
+    case UnaryOp::kSigmoid:
+      return FloatImm(1.0) / (FloatImm(1.0) + Exp(FloatImm(0.0) - v));
+    case UnaryOp::kHardSigmoid:
+      return clamp01(v * FloatImm(n.alpha) + FloatImm(n.beta));
+    case UnaryOp::kHardSwish:
+      return v * clamp01(v * FloatImm(1.0 / 6.0) + FloatImm(0.5));
+    case UnaryOp::kTanh:  // 1 - 2 / (exp(2x) + 1): saturates to +-1 without inf / inf
+      return FloatImm(1.0) - FloatImm(2.0) / (Exp(v * FloatImm(2.0)) + FloatImm(1.0));
+    case UnaryOp::kErf:
+      return Erf(v);
+  }
+  return v;
+}
+
 StatusOr<LoweredFunc> LowerElementwise(const GraphNode& n, const Graph& g, const Target& t,
                                        const std::vector<int64_t>& blocks) {
   const auto& ys = ShapeOf(g, n.outputs[0]);
@@ -167,6 +212,10 @@ StatusOr<LoweredFunc> LowerElementwise(const GraphNode& n, const Graph& g, const
         if (std::isfinite(n.clip_max)) v = Min(v, FloatImm(n.clip_max));
         return v;
       };
+      break;
+    case GraphOp::kUnary:
+      name = UnaryName(n.unary);
+      body = [&](const std::vector<Expr>& i) { return UnaryExpr(n, read(x, blocks[0], i)); };
       break;
     case GraphOp::kAdd:
       name = "add";
@@ -261,6 +310,7 @@ bool TakesBlocked(const Graph& g, const std::vector<int64_t>& native, size_t i, 
     case GraphOp::kGlobalAveragePool:
     case GraphOp::kRelu:
     case GraphOp::kClip:
+    case GraphOp::kUnary:
     case GraphOp::kAdd:
       return true;
     case GraphOp::kBatchNorm:
@@ -291,6 +341,7 @@ std::map<std::string, int64_t> ChooseLayouts(const Graph& g, const std::vector<i
         case GraphOp::kAveragePool:
         case GraphOp::kRelu:
         case GraphOp::kClip:
+        case GraphOp::kUnary:
         case GraphOp::kAdd:
         case GraphOp::kBatchNorm:
           b = block.count(n.inputs[0]) ? block[n.inputs[0]] : 0;
@@ -352,6 +403,7 @@ struct PlanBuilder {
         return LowerSoftmax(n, g, t);
       case GraphOp::kRelu:
       case GraphOp::kClip:
+      case GraphOp::kUnary:
       case GraphOp::kAdd:
       case GraphOp::kBatchNorm:
         return LowerElementwise(n, g, t, blocks);

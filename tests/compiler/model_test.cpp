@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <random>
@@ -225,6 +226,63 @@ TEST(CompiledModel, APoolingStepReadsBlocksAndWritesNchwForFlatten) {
 // input and output and what Flatten and Gemm read stay NCHW; the output equals the
 // reference's with propagation on and off, folding and fusion on and off. Off, no tensor
 // is blocked and the blocked kernels take and give NCHW.
+TEST(CompiledModel, UnaryActivationsMatchTheReferenceInBothLayouts) {
+  // Sigmoid, HardSigmoid (its own alpha and beta), Tanh, Erf and HardSwish, each a kernel,
+  // between two convolutions (so that with NCHWc propagation they run on blocked tensors).
+  ModelBuilder m;
+  m.Input("x", {1, 8, 9, 11});
+  m.Weight("w1", {16, 8, 3, 3});
+  m.Weight("b1", {16});
+  auto* conv1 = m.Node("Conv", "conv1", {"x", "w1", "b1"}, {"c"});
+  ModelBuilder::Ints(conv1, "kernel_shape", {3, 3});
+  ModelBuilder::Ints(conv1, "pads", {1, 1, 1, 1});
+  m.Node("Sigmoid", "sigmoid", {"c"}, {"s"});
+  auto* hs = m.Node("HardSigmoid", "hard_sigmoid", {"s"}, {"h"});
+  ModelBuilder::Float(hs, "alpha", 0.3f);
+  ModelBuilder::Float(hs, "beta", 0.4f);
+  m.Node("Tanh", "tanh", {"h"}, {"t"});
+  m.Node("Erf", "erf", {"c"}, {"e"});
+  m.Node("Add", "add", {"t", "e"}, {"a"});
+  m.Node("HardSwish", "hard_swish", {"a"}, {"d"});
+  m.Weight("w2", {8, 16, 1, 1});
+  m.Weight("b2", {8});
+  auto* conv2 = m.Node("Conv", "conv2", {"d", "w2", "b2"}, {"y"});
+  ModelBuilder::Ints(conv2, "kernel_shape", {1, 1});
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  int unary = 0;
+  for (const GraphNode& n : g->nodes) unary += n.op == GraphOp::kUnary;
+  EXPECT_EQ(unary, 5);
+  size_t steps = 0;
+  ExpectCompiledMatchesReference(*g, &steps);
+  EXPECT_EQ(steps, 8u);
+  // With blocked convolution configs, the activations between them stay blocked.
+  for (uint32_t seed : {1u, 2u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    BlockedConfigs source(seed);
+    ModelPlan on;
+    ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true}, &on);
+    int blocked_unary = 0;
+    for (const auto& step : on.steps)
+      if (!step.workload && step.op != "add" && on.buffers[step.args.back()].block > 0) ++blocked_unary;
+    EXPECT_EQ(blocked_unary, 5);
+  }
+}
+
+TEST(GraphReference, UnaryValuesAreTheFunctionsTheyName) {
+  for (float x : {-7.5f, -2.0f, -0.3f, 0.0f, 0.4f, 1.7f, 3.0f, 9.0f}) {
+    EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kSigmoid, 0, 0, x), 1 / (1 + std::exp(-x)));
+    EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kHardSigmoid, 0.2f, 0.5f, x), std::clamp(0.2f * x + 0.5f, 0.0f, 1.0f));
+    EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kHardSwish, 0, 0, x), x * std::clamp(x / 6 + 0.5f, 0.0f, 1.0f));
+    EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kTanh, 0, 0, x), std::tanh(x));
+    EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kErf, 0, 0, x), std::erf(x));
+  }
+  EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kHardSwish, 0, 0, -4), 0);  // below -3: 0
+  EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kHardSwish, 0, 0, 4), 4);   // above 3: x
+  EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kSigmoid, 0, 0, 0), 0.5f);
+}
+
 TEST(CompiledModel, NchwcPropagationKeepsBlocksBetweenKernelsAndTheOutput) {
   ModelBuilder m = BlockedChainModel();
   for (auto [fold, fuse] : {std::pair{true, true}, {true, false}, {false, false}}) {
