@@ -63,6 +63,10 @@ struct GraphNode {
   // residual when the epilogue adds one (workload->residual). kDense: the input, the
   // weight [K, M], the bias [M] (and the residual). kBatchNorm: the input, scale, shift.
   int64_t kernel = 1, stride = 1, pad = 0;
+  // kMaxPool/kAveragePool: the output rounds up (a last window may hang over the bottom
+  // and right edges; it counts what is inside), unless it would start past the input
+  // and its padding (ONNX Runtime's and PyTorch's rule).
+  bool ceil_mode = false;
   float clip_min = 0, clip_max = 0;
   int64_t axis = 1;                   // kFlatten, kSoftmax
   UnaryOp unary = UnaryOp::kSigmoid;  // kUnary

@@ -157,14 +157,23 @@ class Importer {
     const onnx::AttributeProto* auto_pad = Attr(n, "auto_pad");
     if (auto_pad && auto_pad->s() != "NOTSET" && auto_pad->s() != "VALID")
       return InvalidArgument(Where(n) + ": auto_pad " + auto_pad->s() + " (give explicit pads)");
-    if (AttrInt(n, "ceil_mode", 0) != 0) return InvalidArgument(Where(n) + ": ceil_mode 1 (only 0)");
+    const int64_t ceil_mode = AttrInt(n, "ceil_mode", 0);
+    if (ceil_mode != 0 && ceil_mode != 1)
+      return InvalidArgument(Where(n) + ": ceil_mode " + std::to_string(ceil_mode) + " (0 or 1)");
+    g.ceil_mode = ceil_mode == 1;
     g.kernel = kh;
     g.stride = strides.empty() ? 1 : strides[0];
     g.pad = pads.empty() ? 0 : pads[0];
     return OkStatus();
   }
   static std::vector<int64_t> Pooled(const std::vector<int64_t>& x, int64_t channels, const GraphNode& g) {
-    return {x[0], channels, (x[2] + 2 * g.pad - g.kernel) / g.stride + 1, (x[3] + 2 * g.pad - g.kernel) / g.stride + 1};
+    auto out = [&](int64_t in) {
+      const int64_t span = in + 2 * g.pad - g.kernel;
+      int64_t o = (g.ceil_mode ? (span + g.stride - 1) / g.stride : span / g.stride) + 1;
+      if (g.ceil_mode && (o - 1) * g.stride >= in + g.pad) --o;  // a window starting in the padding only
+      return o;
+    };
+    return {x[0], channels, out(x[2]), out(x[3])};
   }
 
   Status Node(const onnx::NodeProto& n) {
@@ -263,6 +272,9 @@ class Importer {
     if (!max && AttrInt(n, "count_include_pad", 0) != 0 && g.pad > 0)
       return InvalidArgument(Where(n) + ": count_include_pad 1 with padding");
     std::vector<int64_t> shape = Pooled(xs, xs[1], g);
+    if (shape[2] < 1 || shape[3] < 1)
+      return InvalidArgument(Where(n) + ": the " + std::to_string(g.kernel) + "x" + std::to_string(g.kernel) +
+                             " window is larger than the padded input");
     Out(std::move(g), shape);
     return OkStatus();
   }

@@ -79,6 +79,8 @@ StatusOr<LoweredFunc> LowerPool(const GraphNode& n, const Graph& g, const Target
   const auto& xs = ShapeOf(g, n.inputs[0]);
   const auto& ys = ShapeOf(g, n.outputs[0]);
   const int64_t H = xs[2], W = xs[3], K = n.kernel, S = n.stride, P = n.pad;
+  // A window may leave the image: padding, or ceil_mode's last window.
+  const bool edges = P > 0 || (ys[2] - 1) * S - P + K > H || (ys[3] - 1) * S - P + K > W;
   Tensor x = Placeholder("x", Stored(xs, bi));
   const bool max = n.op == GraphOp::kMaxPool;
   Tensor y = Compute(max ? "max_pool" : "avg_pool", Stored(ys, bo), [&](const std::vector<Expr>& i) {
@@ -88,13 +90,13 @@ StatusOr<LoweredFunc> LowerPool(const GraphNode& n, const Graph& g, const Target
       for (int64_t b = 0; b < K; ++b) {
         Expr h = oy * S + (a - P), w = ox * S + (b - P);
         Expr v = Read(x, bi, c, h, w);
-        if (P > 0)
+        if (edges)
           v = Select(h >= 0 && h < H && w >= 0 && w < W, v,
                      FloatImm(max ? -std::numeric_limits<float>::infinity() : 0.0));
         acc = !acc.get() ? v : max ? Max(acc, v) : acc + v;
       }
     if (max) return acc;
-    if (P == 0) return acc * FloatImm(1.0 / static_cast<double>(K * K));
+    if (!edges) return acc * FloatImm(1.0 / static_cast<double>(K * K));
     // count_include_pad 0: divide by the window's part inside the image.
     Expr h0 = Max(oy * S - P, IntImm(0)), h1 = Min(oy * S - P + K, IntImm(H));
     Expr w0 = Max(ox * S - P, IntImm(0)), w1 = Min(ox * S - P + K, IntImm(W));

@@ -270,6 +270,47 @@ TEST(CompiledModel, UnaryActivationsMatchTheReferenceInBothLayouts) {
   }
 }
 
+TEST(CompiledModel, CeilModePoolingKeepsTheLastPartialWindowAsOnnxRuntimeDoes) {
+  // 10x10 -> MaxPool 3x3 s2 ceil: 5x5 (floor: 4x4); -> AveragePool 2x2 s2 ceil: 3x3, the
+  // last window half outside; -> AveragePool 2x2 s2 p1 ceil: 2x2 (a third window would
+  // start in the padding only).
+  ModelBuilder m;
+  m.Input("x", {1, 4, 10, 10});
+  ModelBuilder::Int(testing::Pool(m, "MaxPool", "max", "x", "a", 3, 2, 0), "ceil_mode", 1);
+  ModelBuilder::Int(testing::Pool(m, "AveragePool", "avg", "a", "b", 2, 2, 0), "ceil_mode", 1);
+  ModelBuilder::Int(testing::Pool(m, "AveragePool", "avg_pad", "b", "y", 2, 2, 1), "ceil_mode", 1);
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->tensors.at("a").shape, (std::vector<int64_t>{1, 4, 5, 5}));
+  EXPECT_EQ(g->tensors.at("b").shape, (std::vector<int64_t>{1, 4, 3, 3}));
+  EXPECT_EQ(g->tensors.at("y").shape, (std::vector<int64_t>{1, 4, 2, 2}));
+  ExpectCompiledMatchesReference(*g);
+  // The reference's last window of the half-outside pool averages only what is inside.
+  std::vector<float> input(400);
+  for (size_t i = 0; i < input.size(); ++i) input[i] = static_cast<float>(i % 10 + 10 * ((i / 10) % 10));
+  ModelBuilder one;
+  one.Input("x", {1, 4, 10, 10});
+  ModelBuilder::Int(testing::Pool(one, "AveragePool", "avg", "x", "y", 3, 3, 0), "ceil_mode", 1);  // 4x4
+  one.Output("y");
+  auto g1 = ImportOnnxBytes(one.Bytes());
+  ASSERT_TRUE(g1.ok()) << g1.status().ToString();
+  auto y = RunGraphReference(*g1, input);
+  ASSERT_TRUE(y.ok());
+  ASSERT_EQ(y->size(), 64u);
+  EXPECT_FLOAT_EQ((*y)[15], 99.0f);  // the corner window holds x(9, 9) = 99 alone
+  EXPECT_FLOAT_EQ((*y)[0], 11.0f);   // the mean of rows 0-2 x columns 0-2
+  ExpectCompiledMatchesReference(*g1);
+  // A window larger than the padded input is refused, naming the node.
+  ModelBuilder big;
+  big.Input("x", {1, 4, 3, 3});
+  testing::Pool(big, "MaxPool", "huge", "x", "y", 5, 1, 0);
+  big.Output("y");
+  auto refused = ImportOnnxBytes(big.Bytes());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("node 'huge' (MaxPool)"), std::string::npos) << refused.status().ToString();
+}
+
 TEST(GraphReference, UnaryValuesAreTheFunctionsTheyName) {
   for (float x : {-7.5f, -2.0f, -0.3f, 0.0f, 0.4f, 1.7f, 3.0f, 9.0f}) {
     EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kSigmoid, 0, 0, x), 1 / (1 + std::exp(-x)));

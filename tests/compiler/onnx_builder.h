@@ -112,12 +112,13 @@ inline void Conv(ModelBuilder& m, const std::string& name, const std::string& in
 }
 
 // A MaxPool or AveragePool node: square kernel k, stride st, padding p on every side.
-inline void Pool(ModelBuilder& m, const std::string& op, const std::string& name, const std::string& in,
-                 const std::string& out, int64_t k, int64_t st, int64_t p) {
+inline onnx::NodeProto* Pool(ModelBuilder& m, const std::string& op, const std::string& name, const std::string& in,
+                             const std::string& out, int64_t k, int64_t st, int64_t p) {
   auto* n = m.Node(op, name, {in}, {out});
   ModelBuilder::Ints(n, "kernel_shape", {k, k});
   ModelBuilder::Ints(n, "strides", {st, st});
   ModelBuilder::Ints(n, "pads", {p, p, p, p});
+  return n;
 }
 
 // A residual block, a block whose residual is computed after the convolution that adds
