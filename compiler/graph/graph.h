@@ -32,6 +32,7 @@ enum class GraphOp : uint8_t {
   kSoftmax,
   kBatchNorm,  // only when not folded (ImportOptions): y = x * scale[c] + shift[c]
   kUnary,      // an elementwise activation of one input: GraphNode::unary
+  kConcat,     // its inputs side by side along GraphNode::axis (NCHW: channels when 1)
 };
 
 // kUnary's function of x.
@@ -68,7 +69,7 @@ struct GraphNode {
   // and its padding (ONNX Runtime's and PyTorch's rule).
   bool ceil_mode = false;
   float clip_min = 0, clip_max = 0;
-  int64_t axis = 1;                   // kFlatten, kSoftmax
+  int64_t axis = 1;                   // kFlatten, kSoftmax, kConcat (0 <= axis < rank)
   UnaryOp unary = UnaryOp::kSigmoid;  // kUnary
   float alpha = 0, beta = 0;          // kUnary: kHardSigmoid's
   std::optional<Workload> workload;   // the tunable nodes; its epilogue says what is fused

@@ -191,6 +191,7 @@ class Importer {
       return OkStatus();
     }
     if (op == "Conv") return Conv(n);
+    if (op == "Concat") return Concat(n);
     if (op == "BatchNormalization") return options_.fold_batchnorm ? FoldBatchNorm(n) : BatchNorm(n);
     if (op == "Gemm" || op == "MatMul") return Dense(n);
     PT_ASSIGN_OR_RETURN(const GraphTensor* x, In(n, 0));
@@ -221,7 +222,7 @@ class Importer {
     }
     return InvalidArgument(Where(n) +
                            ": operator not supported (supported: Conv, BatchNormalization, Gemm, MatMul, "
-                           "Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Add, MaxPool, AveragePool, "
+                           "Concat, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Add, MaxPool, AveragePool, "
                            "GlobalAveragePool, ReduceMean over H and W, "
                            "Flatten, Reshape to [N, -1], Softmax, Constant, Identity, Dropout)");
   }
@@ -259,6 +260,35 @@ class Importer {
       return InvalidArgument(Where(n) + ": alpha and beta must be finite");
     g.inputs.resize(1);
     Out(std::move(g), xs);
+    return OkStatus();
+  }
+
+  // Concat: every input of one rank, equal but for `axis` (negative counts from the end).
+  Status Concat(const onnx::NodeProto& n) {
+    if (n.input_size() < 1) return InvalidArgument(Where(n) + ": no input");
+    GraphNode g = Make(n, GraphOp::kConcat);
+    std::vector<int64_t> shape;
+    for (int i = 0; i < n.input_size(); ++i) {
+      PT_ASSIGN_OR_RETURN(const GraphTensor* t, In(n, i));
+      const int64_t rank = static_cast<int64_t>(t->shape.size());
+      if (i == 0) {
+        const onnx::AttributeProto* a = Attr(n, "axis");
+        if (!a) return InvalidArgument(Where(n) + ": no axis");
+        g.axis = a->i() < 0 ? a->i() + rank : a->i();
+        if (g.axis < 0 || g.axis >= rank)
+          return InvalidArgument(Where(n) + ": axis " + std::to_string(a->i()) + " out of range for rank " +
+                                 std::to_string(rank));
+        shape = t->shape;
+        continue;
+      }
+      bool fits = rank == static_cast<int64_t>(shape.size());
+      for (int64_t d = 0; fits && d < rank; ++d) fits = d == g.axis || t->shape[d] == shape[d];
+      if (!fits)
+        return InvalidArgument(Where(n) + ": input " + std::to_string(i) +
+                               " differs from the first in a dimension other than the axis");
+      shape[g.axis] += t->shape[g.axis];
+    }
+    Out(std::move(g), shape);
     return OkStatus();
   }
 

@@ -147,6 +147,23 @@ float UnaryValue(UnaryOp op, float alpha, float beta, float x) {
 
 namespace {
 
+// Concat: for each index outside the axis, each input's run along it, in turn.
+template <class Get>
+void Concat(const GraphNode& n, const Graph& g, const Get& get, std::vector<float>& y) {
+  const auto& ys = g.tensors.at(n.outputs[0]).shape;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < n.axis; ++d) outer *= ys[d];
+  for (size_t d = static_cast<size_t>(n.axis) + 1; d < ys.size(); ++d) inner *= ys[d];
+  y.clear();
+  y.reserve(static_cast<size_t>(outer * ys[n.axis] * inner));
+  for (int64_t o = 0; o < outer; ++o)
+    for (const auto& in : n.inputs) {
+      const int64_t run = g.tensors.at(in).shape[n.axis] * inner;
+      const std::vector<float>& x = get(in);
+      y.insert(y.end(), x.begin() + o * run, x.begin() + (o + 1) * run);
+    }
+}
+
 // One node: its output from its inputs' values (`get`).
 template <class Get>
 void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<float>& y) {
@@ -194,6 +211,9 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
       break;
     case GraphOp::kSoftmax:
       Softmax(xs.back(), x, y);
+      break;
+    case GraphOp::kConcat:
+      Concat(n, g, get, y);
       break;
   }
 }

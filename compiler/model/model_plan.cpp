@@ -144,6 +144,38 @@ StatusOr<LoweredFunc> LowerGlobalAveragePool(const GraphNode& n, const Graph& g,
 
 // `blocks`: each input's block, then the output's (0: NCHW). An input in the output's
 // block is read element for element, one in another through its channel.
+// Concat (any rank, NCHW tensors): each output element from the input whose range of the
+// axis holds it (a branch per input; only the taken one loads).
+StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g) {
+  std::vector<Tensor> args;
+  std::vector<int64_t> begin;  // each input's first index along the axis
+  int64_t at = 0;
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    const auto& s = ShapeOf(g, n.inputs[k]);
+    args.push_back(Placeholder("x" + std::to_string(k), s));
+    begin.push_back(at);
+    at += s[n.axis];
+  }
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  const size_t a = static_cast<size_t>(n.axis);
+  Tensor y = Compute("concat", ys, [&](const std::vector<Expr>& i) {
+    auto from = [&](size_t k) {
+      std::vector<Expr> j = i;
+      j[a] = i[a] - IntImm(begin[k]);
+      return args[k](j);
+    };
+    Expr v = from(args.size() - 1);
+    for (size_t k = args.size() - 1; k-- > 0;) v = Select(i[a] < IntImm(begin[k + 1]), from(k), v);
+    return v;
+  });
+  Schedule s({y});
+  int64_t elements = 1;
+  for (int64_t d : ys) elements *= d;
+  if (elements >= kParallelElements && ys.size() > 1) s[y].parallel(s[y].fuse(s[y].axis(0), s[y].axis(1)));
+  args.push_back(y);
+  return Lower(s, "concat", args);
+}
+
 const char* UnaryName(UnaryOp op) {
   switch (op) {
     case UnaryOp::kSigmoid:
@@ -403,6 +435,8 @@ struct PlanBuilder {
         return LowerGlobalAveragePool(n, g, t, blocks[0]);
       case GraphOp::kSoftmax:
         return LowerSoftmax(n, g, t);
+      case GraphOp::kConcat:
+        return LowerConcat(n, g);
       case GraphOp::kRelu:
       case GraphOp::kClip:
       case GraphOp::kUnary:

@@ -311,6 +311,71 @@ TEST(CompiledModel, CeilModePoolingKeepsTheLastPartialWindowAsOnnxRuntimeDoes) {
   EXPECT_NE(refused.status().message().find("node 'huge' (MaxPool)"), std::string::npos) << refused.status().ToString();
 }
 
+TEST(CompiledModel, ConcatAlongChannelsAndAlongWidthMatchesTheReference) {
+  // A SqueezeNet fire module: squeeze 1x1, then expand 1x1 and 3x3 side by side along the
+  // channels; then the result beside itself along the width (axis -1).
+  ModelBuilder m;
+  m.Input("x", {1, 12, 9, 7});
+  auto conv = [&](const std::string& name, const std::string& in, const std::string& out, int64_t c, int64_t o,
+                  int64_t k) {
+    m.Weight(name + "_w", {o, c, k, k});
+    m.Weight(name + "_b", {o});
+    auto* n = m.Node("Conv", name, {in, name + "_w", name + "_b"}, {out});
+    ModelBuilder::Ints(n, "kernel_shape", {k, k});
+    ModelBuilder::Ints(n, "pads", {k / 2, k / 2, k / 2, k / 2});
+  };
+  conv("squeeze", "x", "s", 12, 4, 1);
+  m.Node("Relu", "squeeze_relu", {"s"}, {"sr"});
+  conv("expand1", "sr", "e1", 4, 8, 1);
+  conv("expand3", "sr", "e3", 4, 8, 3);
+  ModelBuilder::Int(m.Node("Concat", "fire", {"e1", "e3"}, {"c"}), "axis", 1);
+  m.Node("Relu", "fire_relu", {"c"}, {"r"});
+  ModelBuilder::Int(m.Node("Concat", "wide", {"r", "r", "c"}, {"y"}), "axis", -1);
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->tensors.at("c").shape, (std::vector<int64_t>{1, 16, 9, 7}));
+  EXPECT_EQ(g->tensors.at("y").shape, (std::vector<int64_t>{1, 16, 9, 21}));
+  ExpectCompiledMatchesReference(*g);
+  for (uint32_t seed : {1u, 2u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    BlockedConfigs source(seed);
+    ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true});
+  }
+  // The reference puts each input's run in turn: y[.., 0:7] = r, [7:14] = r, [14:21] = c.
+  ModelBuilder pair;
+  pair.Input("x", {1, 2, 2, 3});
+  pair.Node("Relu", "relu", {"x"}, {"r"});
+  ModelBuilder::Int(pair.Node("Concat", "cat", {"x", "r"}, {"y"}), "axis", 3);
+  pair.Output("y");
+  auto gp = ImportOnnxBytes(pair.Bytes());
+  ASSERT_TRUE(gp.ok()) << gp.status().ToString();
+  std::vector<float> x = {-1, 2, -3, 4, -5, 6, 7, -8, 9, -10, 11, -12};
+  auto y = RunGraphReference(*gp, x);
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(*y, (std::vector<float>{-1, 2, -3, 0, 2, 0, 4, -5, 6, 4, 0, 6, 7, -8, 9, 7, 0, 9, -10, 11, -12, 0, 11, 0}));
+  ExpectCompiledMatchesReference(*gp);
+  // Refused, naming the node: inputs that differ off the axis, an axis out of range.
+  ModelBuilder bad;
+  bad.Input("x", {1, 2, 2, 3});
+  testing::Pool(bad, "MaxPool", "pool", "x", "p", 2, 1, 0);  // 1x2x1x2
+  ModelBuilder::Int(bad.Node("Concat", "mismatch", {"x", "p"}, {"y"}), "axis", 1);
+  bad.Output("y");
+  auto refused = ImportOnnxBytes(bad.Bytes());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("node 'mismatch' (Concat): input 1 differs"), std::string::npos)
+      << refused.status().ToString();
+  ModelBuilder far;
+  far.Input("x", {1, 2, 2, 3});
+  ModelBuilder::Int(far.Node("Concat", "far", {"x", "x"}, {"y"}), "axis", 4);
+  far.Output("y");
+  auto out_of_range = ImportOnnxBytes(far.Bytes());
+  ASSERT_FALSE(out_of_range.ok());
+  EXPECT_NE(out_of_range.status().message().find("axis 4 out of range for rank 4"), std::string::npos)
+      << out_of_range.status().ToString();
+}
+
 TEST(GraphReference, UnaryValuesAreTheFunctionsTheyName) {
   for (float x : {-7.5f, -2.0f, -0.3f, 0.0f, 0.4f, 1.7f, 3.0f, 9.0f}) {
     EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kSigmoid, 0, 0, x), 1 / (1 + std::exp(-x)));
