@@ -33,7 +33,15 @@ enum class GraphOp : uint8_t {
   kBatchNorm,  // only when not folded (ImportOptions): y = x * scale[c] + shift[c]
   kUnary,      // an elementwise activation of one input: GraphNode::unary
   kConcat,     // its inputs side by side along GraphNode::axis (NCHW: channels when 1)
+  kBinary,     // GraphNode::binary of two inputs, broadcast as numpy does (kAdd: same shapes)
 };
+
+// kBinary's function.
+enum class BinaryOp : uint8_t { kAdd, kSub, kMul, kDiv };
+float BinaryValue(BinaryOp op, float a, float b);
+// The numpy broadcast of two shapes (aligned at the last dimension; a dimension of 1
+// stretches), or nullopt when they do not broadcast.
+std::optional<std::vector<int64_t>> BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b);
 
 // kUnary's function of x.
 enum class UnaryOp : uint8_t {
@@ -71,6 +79,7 @@ struct GraphNode {
   float clip_min = 0, clip_max = 0;
   int64_t axis = 1;                   // kFlatten, kSoftmax, kConcat (0 <= axis < rank)
   UnaryOp unary = UnaryOp::kSigmoid;  // kUnary
+  BinaryOp binary = BinaryOp::kAdd;   // kBinary
   float alpha = 0, beta = 0;          // kUnary: kHardSigmoid's
   std::optional<Workload> workload;   // the tunable nodes; its epilogue says what is fused
   bool folded_batchnorm = false;      // a BatchNormalization was folded into this conv

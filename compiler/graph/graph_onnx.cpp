@@ -202,12 +202,7 @@ class Importer {
     }
     if (op == "Clip") return Clip(n, xs);
     if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "Tanh" || op == "Erf") return Unary(n, xs);
-    if (op == "Add") {
-      PT_ASSIGN_OR_RETURN(const GraphTensor* y, In(n, 1));
-      if (y->shape != xs) return InvalidArgument(Where(n) + ": operands of different shapes (no broadcasting)");
-      Out(Make(n, GraphOp::kAdd), xs);
-      return OkStatus();
-    }
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return Binary(n, xs);
     if (op == "MaxPool" || op == "AveragePool") return Pool(n, xs);
     if (op == "GlobalAveragePool" || op == "ReduceMean") return GlobalAveragePool(n, xs);
     if (op == "Flatten" || op == "Reshape") return Flatten(n, xs);
@@ -222,7 +217,8 @@ class Importer {
     }
     return InvalidArgument(Where(n) +
                            ": operator not supported (supported: Conv, BatchNormalization, Gemm, MatMul, "
-                           "Concat, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Add, MaxPool, AveragePool, "
+                           "Concat, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, Tanh, Erf, Add, Sub, Mul, Div (numpy "
+                           "broadcasting), MaxPool, AveragePool, "
                            "GlobalAveragePool, ReduceMean over H and W, "
                            "Flatten, Reshape to [N, -1], Softmax, Constant, Identity, Dropout)");
   }
@@ -260,6 +256,26 @@ class Importer {
       return InvalidArgument(Where(n) + ": alpha and beta must be finite");
     g.inputs.resize(1);
     Out(std::move(g), xs);
+    return OkStatus();
+  }
+
+  // Add of two same-shaped tensors (a residual: kAdd, fusable); Add, Sub, Mul, Div
+  // otherwise, broadcast as numpy does (kBinary).
+  Status Binary(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+    PT_ASSIGN_OR_RETURN(const GraphTensor* y, In(n, 1));
+    if (n.op_type() == "Add" && y->shape == xs) {
+      Out(Make(n, GraphOp::kAdd), xs);
+      return OkStatus();
+    }
+    auto shape = BroadcastShape(xs, y->shape);
+    if (!shape) return InvalidArgument(Where(n) + ": operand shapes do not broadcast");
+    static const std::pair<const char*, BinaryOp> kOps[] = {
+        {"Add", BinaryOp::kAdd}, {"Sub", BinaryOp::kSub}, {"Mul", BinaryOp::kMul}, {"Div", BinaryOp::kDiv}};
+    GraphNode g = Make(n, GraphOp::kBinary);
+    for (const auto& [name, binary] : kOps)
+      if (n.op_type() == name) g.binary = binary;
+    g.inputs.resize(2);
+    Out(std::move(g), *shape);
     return OkStatus();
   }
 

@@ -145,7 +145,45 @@ float UnaryValue(UnaryOp op, float alpha, float beta, float x) {
   return x;
 }
 
+float BinaryValue(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
+    case BinaryOp::kDiv:
+      return a / b;
+  }
+  return a;
+}
+
+std::optional<std::vector<int64_t>> BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  std::vector<int64_t> out(std::max(a.size(), b.size()), 1);
+  for (size_t k = 0; k < out.size(); ++k) {
+    const int64_t da = k < a.size() ? a[a.size() - 1 - k] : 1, db = k < b.size() ? b[b.size() - 1 - k] : 1;
+    if (da != db && da != 1 && db != 1) return std::nullopt;
+    out[out.size() - 1 - k] = std::max(da, db);
+  }
+  return out;
+}
+
 namespace {
+
+// The flat index into a tensor of `shape` broadcast to `out` (numpy's rule) of the
+// element at flat index `i` of `out`.
+int64_t BroadcastIndex(int64_t i, const std::vector<int64_t>& out, const std::vector<int64_t>& shape) {
+  int64_t index = 0, stride = 1;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    const size_t d = shape.size() - 1 - k, od = out.size() - 1 - k;
+    const int64_t coord = i % out[od];
+    i /= out[od];
+    if (shape[d] != 1) index += coord * stride;
+    stride *= shape[d];
+  }
+  return index;
+}
 
 // Concat: for each index outside the axis, each input's run along it, in turn.
 template <class Get>
@@ -215,6 +253,17 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
     case GraphOp::kConcat:
       Concat(n, g, get, y);
       break;
+    case GraphOp::kBinary: {
+      const auto& ys = g.tensors.at(n.outputs[0]).shape;
+      const auto& bs = g.tensors.at(n.inputs[1]).shape;
+      const std::vector<float>& b = get(n.inputs[1]);
+      int64_t count = 1;
+      for (int64_t d : ys) count *= d;
+      y.resize(static_cast<size_t>(count));
+      for (int64_t k = 0; k < count; ++k)
+        y[k] = BinaryValue(n.binary, x[BroadcastIndex(k, ys, xs)], b[BroadcastIndex(k, ys, bs)]);
+      break;
+    }
   }
 }
 

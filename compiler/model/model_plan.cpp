@@ -176,6 +176,42 @@ StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g) {
   return Lower(s, "concat", args);
 }
 
+// Add, Sub, Mul, Div with numpy broadcasting (NCHW tensors): each input read at the output
+// index, a dimension of 1 at 0.
+StatusOr<LoweredFunc> LowerBinary(const GraphNode& n, const Graph& g) {
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  std::vector<Tensor> args;
+  for (size_t k = 0; k < 2; ++k) args.push_back(Placeholder(k == 0 ? "a" : "b", ShapeOf(g, n.inputs[k])));
+  auto read = [&](const Tensor& in, const std::vector<Expr>& i) {
+    const auto& s = in.shape();
+    std::vector<Expr> j;
+    for (size_t d = 0; d < s.size(); ++d) j.push_back(s[d] == 1 ? IntImm(0) : i[i.size() - s.size() + d]);
+    return in(j);
+  };
+  static const char* kNames[] = {"add", "sub", "mul", "div"};
+  const char* name = kNames[static_cast<int>(n.binary)];
+  Tensor y = Compute(name, ys, [&](const std::vector<Expr>& i) {
+    Expr a = read(args[0], i), b = read(args[1], i);
+    switch (n.binary) {
+      case BinaryOp::kAdd:
+        return a + b;
+      case BinaryOp::kSub:
+        return a - b;
+      case BinaryOp::kMul:
+        return a * b;
+      case BinaryOp::kDiv:
+        return a / b;
+    }
+    return a;
+  });
+  Schedule s({y});
+  int64_t elements = 1;
+  for (int64_t d : ys) elements *= d;
+  if (elements >= kParallelElements && ys.size() > 1) s[y].parallel(s[y].fuse(s[y].axis(0), s[y].axis(1)));
+  args.push_back(y);
+  return Lower(s, name, args);
+}
+
 const char* UnaryName(UnaryOp op) {
   switch (op) {
     case UnaryOp::kSigmoid:
@@ -437,6 +473,8 @@ struct PlanBuilder {
         return LowerSoftmax(n, g, t);
       case GraphOp::kConcat:
         return LowerConcat(n, g);
+      case GraphOp::kBinary:
+        return LowerBinary(n, g);
       case GraphOp::kRelu:
       case GraphOp::kClip:
       case GraphOp::kUnary:

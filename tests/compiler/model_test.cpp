@@ -376,6 +376,59 @@ TEST(CompiledModel, ConcatAlongChannelsAndAlongWidthMatchesTheReference) {
       << out_of_range.status().ToString();
 }
 
+TEST(CompiledModel, BroadcastingMulSubDivAndAddMatchTheReference) {
+  // Squeeze-excitation's scale (x * sigmoid(gap(x)), [1,8,1,1] against [1,8,6,5]), SiLU
+  // (x * sigmoid(x), same shapes), a constant per-channel divisor, a scalar subtracted,
+  // and an Add along the last axis only ([5] against [1,8,6,5]).
+  ModelBuilder m;
+  m.Input("x", {1, 8, 6, 5});
+  m.Node("GlobalAveragePool", "gap", {"x"}, {"p"});
+  m.Node("Sigmoid", "gate", {"p"}, {"s"});
+  m.Node("Mul", "scale", {"x", "s"}, {"a"});
+  m.Node("Sigmoid", "sig", {"a"}, {"sa"});
+  m.Node("Mul", "silu", {"a", "sa"}, {"b"});
+  m.Weight("div", {1, 8, 1, 1}, 0.5, 2.0);
+  m.Node("Div", "divide", {"b", "div"}, {"c"});
+  m.Weight("one", {1}, 1.0, 1.5);
+  m.Node("Sub", "minus", {"one", "c"}, {"d"});
+  m.Weight("row", {5});
+  m.Node("Add", "shift", {"d", "row"}, {"y"});
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->tensors.at("a").shape, (std::vector<int64_t>{1, 8, 6, 5}));
+  EXPECT_EQ(g->tensors.at("y").shape, (std::vector<int64_t>{1, 8, 6, 5}));
+  int binary = 0;
+  for (const GraphNode& n : g->nodes) binary += n.op == GraphOp::kBinary;
+  EXPECT_EQ(binary, 5);
+  ExpectCompiledMatchesReference(*g);
+  // The reference broadcasts as numpy: [2,1] - [3] is [2,3].
+  ModelBuilder tiny;
+  tiny.Input("x", {2, 1});
+  tiny.Weight("w", {3});
+  tiny.Node("Sub", "sub", {"x", "w"}, {"y"});
+  tiny.Output("y");
+  auto gt = ImportOnnxBytes(tiny.Bytes());
+  ASSERT_TRUE(gt.ok()) << gt.status().ToString();
+  const std::vector<float>& w = gt->tensors.at("w").data;
+  auto y = RunGraphReference(*gt, {10, 20});
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(*y, (std::vector<float>{10 - w[0], 10 - w[1], 10 - w[2], 20 - w[0], 20 - w[1], 20 - w[2]}));
+  EXPECT_EQ(BroadcastShape({1, 8, 6, 5}, {5}), (std::vector<int64_t>{1, 8, 6, 5}));
+  EXPECT_FALSE(BroadcastShape({1, 8, 6, 5}, {6}).has_value());
+  // Shapes that do not broadcast are refused, naming the node.
+  ModelBuilder bad;
+  bad.Input("x", {1, 8, 6, 5});
+  bad.Weight("w", {6});
+  bad.Node("Mul", "mismatch", {"x", "w"}, {"y"});
+  bad.Output("y");
+  auto refused = ImportOnnxBytes(bad.Bytes());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("node 'mismatch' (Mul): operand shapes do not broadcast"),
+            std::string::npos)
+      << refused.status().ToString();
+}
+
 TEST(GraphReference, UnaryValuesAreTheFunctionsTheyName) {
   for (float x : {-7.5f, -2.0f, -0.3f, 0.0f, 0.4f, 1.7f, 3.0f, 9.0f}) {
     EXPECT_FLOAT_EQ(UnaryValue(UnaryOp::kSigmoid, 0, 0, x), 1 / (1 + std::exp(-x)));
