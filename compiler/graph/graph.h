@@ -38,7 +38,21 @@ enum class GraphOp : uint8_t {
 
 // kBinary's function.
 enum class BinaryOp : uint8_t { kAdd, kSub, kMul, kDiv };
-float BinaryValue(BinaryOp op, float a, float b);
+// kBinary's function, for the reference (float) and the kernels (Expr) alike.
+template <class T>
+T BinaryValue(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::kAdd:
+      return a + b;
+    case BinaryOp::kSub:
+      return a - b;
+    case BinaryOp::kMul:
+      return a * b;
+    case BinaryOp::kDiv:
+      return a / b;
+  }
+  return a;
+}
 // The numpy broadcast of two shapes (aligned at the last dimension; a dimension of 1
 // stretches), or nullopt when they do not broadcast.
 std::optional<std::vector<int64_t>> BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b);

@@ -31,6 +31,14 @@ void ScheduleFlat(Schedule& s, const Tensor& out, const Target& t) {
   if (out.size() >= kParallelElements) st.parallel(outer);
 }
 
+// The outer two loops fused and parallel for a large output, the rest as written (concat
+// and broadcasting binary ops: ScheduleFlat's one fused loop turns their index arithmetic
+// into per-lane gathers; SqueezeNet 1.1 ran about 2x slower with it here).
+void ScheduleOuterParallel(Schedule& s, const Tensor& out) {
+  if (out.size() >= kParallelElements && out.shape().size() > 1)
+    s[out].parallel(s[out].fuse(s[out].axis(0), s[out].axis(1)));
+}
+
 // An NCHW output row by row: (n, c, y) fused and parallel, the row in vectors.
 void ScheduleRows(Schedule& s, const Tensor& out, const Target& t) {
   Stage& st = s[out];
@@ -169,9 +177,7 @@ StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g) {
     return v;
   });
   Schedule s({y});
-  int64_t elements = 1;
-  for (int64_t d : ys) elements *= d;
-  if (elements >= kParallelElements && ys.size() > 1) s[y].parallel(s[y].fuse(s[y].axis(0), s[y].axis(1)));
+  ScheduleOuterParallel(s, y);
   args.push_back(y);
   return Lower(s, "concat", args);
 }
@@ -190,24 +196,10 @@ StatusOr<LoweredFunc> LowerBinary(const GraphNode& n, const Graph& g) {
   };
   static const char* kNames[] = {"add", "sub", "mul", "div"};
   const char* name = kNames[static_cast<int>(n.binary)];
-  Tensor y = Compute(name, ys, [&](const std::vector<Expr>& i) {
-    Expr a = read(args[0], i), b = read(args[1], i);
-    switch (n.binary) {
-      case BinaryOp::kAdd:
-        return a + b;
-      case BinaryOp::kSub:
-        return a - b;
-      case BinaryOp::kMul:
-        return a * b;
-      case BinaryOp::kDiv:
-        return a / b;
-    }
-    return a;
-  });
+  Tensor y = Compute(
+      name, ys, [&](const std::vector<Expr>& i) { return BinaryValue(n.binary, read(args[0], i), read(args[1], i)); });
   Schedule s({y});
-  int64_t elements = 1;
-  for (int64_t d : ys) elements *= d;
-  if (elements >= kParallelElements && ys.size() > 1) s[y].parallel(s[y].fuse(s[y].axis(0), s[y].axis(1)));
+  ScheduleOuterParallel(s, y);
   args.push_back(y);
   return Lower(s, name, args);
 }
