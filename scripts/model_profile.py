@@ -38,7 +38,7 @@ WARMUP = 10
 
 def ours_kind(step):
     op = step["op"]
-    if op == "conv2d":
+    if op in ("conv2d", "group_conv2d"):
         return "conv"
     if op == "depthwise_conv2d":
         return "depthwise conv"

@@ -19,7 +19,7 @@
 namespace priortune::compiler {
 
 enum class GraphOp : uint8_t {
-  kConv2d,           // a convolution with groups 1 (BN folded, bias)
+  kConv2d,           // a convolution, groups 1 or grouped (group_conv2d) (BN folded, bias)
   kDepthwiseConv2d,  // groups == channels == output channels
   kDense,            // Gemm / MatMul of a [N, K] activation with a constant [K, M] weight
   kRelu,
@@ -115,7 +115,7 @@ struct ImportOptions {
 
 // Reads an ONNX model. InvalidArgument naming the node (name and op type) for an
 // operator priortune does not support, an attribute it does not (dilation, asymmetric
-// padding, groups other than 1 or the channel count) or a dynamic or unknown shape;
+// padding, groups that do not divide the channels) or a dynamic or unknown shape;
 // NotFound / DataLoss for a file that cannot be read or parsed.
 StatusOr<Graph> ImportOnnx(const std::string& path, const ImportOptions& options = {});
 StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name = "model",

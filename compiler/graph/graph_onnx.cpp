@@ -369,14 +369,15 @@ class Importer {
       return InvalidArgument(Where(n) + ": the weight must be a constant OIHW tensor");
     int64_t groups = AttrInt(n, "group", 1);
     int64_t c = x->shape[1], o = w->shape[0];
-    GraphNode g = Make(n, groups == 1 ? GraphOp::kConv2d : GraphOp::kDepthwiseConv2d);
+    const bool depthwise = groups == c && o == c && groups > 1;
+    GraphNode g = Make(n, depthwise ? GraphOp::kDepthwiseConv2d : GraphOp::kConv2d);
     PT_RETURN_IF_ERROR(Window(n, w->shape[2], w->shape[3], g));
-    if (groups != 1 && !(groups == c && o == c && w->shape[1] == 1))
-      return InvalidArgument(Where(n) + ": group " + std::to_string(groups) +
-                             " (only 1, or depthwise: group == input channels == output channels)");
-    if (groups == 1 && w->shape[1] != c)
-      return InvalidArgument(Where(n) + ": weight has " + std::to_string(w->shape[1]) + " input channels, input " +
-                             std::to_string(c));
+    if (groups < 1 || c % groups != 0 || o % groups != 0)
+      return InvalidArgument(Where(n) + ": group " + std::to_string(groups) + " does not divide the " +
+                             std::to_string(c) + " input and " + std::to_string(o) + " output channels");
+    if (w->shape[1] != c / groups)
+      return InvalidArgument(Where(n) + ": weight has " + std::to_string(w->shape[1]) +
+                             " input channels per group, the input " + std::to_string(c / groups));
     std::vector<int64_t> shape = Pooled(x->shape, o, g);
     if (shape[2] < 1 || shape[3] < 1) return InvalidArgument(Where(n) + ": the output would be empty");
     // A bias tensor of its own (it may be rewritten when a BatchNormalization is folded).
@@ -395,10 +396,12 @@ class Importer {
     graph_.tensors[bias] = std::move(b);
     g.inputs = {g.inputs[0], weight, bias};
     const auto& xs = x->shape;
-    if (groups == 1)
-      g.workload = Conv2dWorkload(xs[0], c, xs[2], xs[3], o, g.kernel, g.kernel, g.stride, g.pad, /*bias=*/true);
-    else
+    if (depthwise)
       g.workload = DepthwiseConv2dWorkload(xs[0], c, xs[2], xs[3], g.kernel, g.kernel, g.stride, g.pad);
+    else if (groups > 1)
+      g.workload = GroupConv2dWorkload(xs[0], c, xs[2], xs[3], o, g.kernel, g.kernel, g.stride, g.pad, groups);
+    else
+      g.workload = Conv2dWorkload(xs[0], c, xs[2], xs[3], o, g.kernel, g.kernel, g.stride, g.pad, /*bias=*/true);
     g.workload->bias = true;
     Out(std::move(g), shape);
     return OkStatus();
@@ -448,10 +451,9 @@ class Importer {
     GraphNode* conv = nullptr;
     for (auto& g : graph_.nodes)
       if (g.outputs[0] == in && (g.op == GraphOp::kConv2d || g.op == GraphOp::kDepthwiseConv2d)) conv = &g;
-    if (!conv || readers_[n.input(0)] != 1)
-      return InvalidArgument(Where(n) +
-                             ": only a BatchNormalization right after a Conv whose output nothing else reads "
-                             "(it is folded into the convolution)");
+    // Not right after a Conv whose output nothing else reads (DenseNet's, after a Concat):
+    // a node of its own.
+    if (!conv || readers_[n.input(0)] != 1) return BatchNorm(n);
     GraphTensor& w = graph_.tensors[conv->inputs[1]];
     GraphTensor& b = graph_.tensors[conv->inputs[2]];
     const int64_t o = w.shape[0];

@@ -29,8 +29,8 @@ void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, const
   const auto& b = g.tensors.at(n.inputs[2]).data;
   const auto& ys = g.tensors.at(n.outputs[0]).shape;
   const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], O = ws[0], K = n.kernel, OH = ys[2], OW = ys[3];
-  const bool depthwise = n.op == GraphOp::kDepthwiseConv2d;
-  const int64_t cin = depthwise ? 1 : C;
+  // Grouped (depthwise too): output channel o reads the cin input channels of its group.
+  const int64_t cin = ws[1], og = O / (C / cin);
   y.assign(static_cast<size_t>(N * O * OH * OW), 0.0f);
   for (int64_t b0 = 0; b0 < N; ++b0)
     for (int64_t o = 0; o < O; ++o)
@@ -38,7 +38,7 @@ void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, const
         for (int64_t ow = 0; ow < OW; ++ow) {
           double acc = b[o];
           for (int64_t ci = 0; ci < cin; ++ci) {
-            int64_t c = depthwise ? o : ci;
+            int64_t c = (o / og) * cin + ci;
             for (int64_t kh = 0; kh < K; ++kh) {
               int64_t ih = oh * n.stride - n.pad + kh;
               if (ih < 0 || ih >= H) continue;

@@ -38,23 +38,27 @@
 namespace priortune::compiler::internal {
 namespace {
 
+// `grouped`: group_conv2d, G groups of C/G input and O/G output channels (ResNeXt,
+// RegNet); the same kernels with each output block reading its group's input channels,
+// and knobs from the group's sizes. conv2d is the case G = 1.
 class Conv2d : public OpTemplate {
  public:
-  std::string op() const override { return "conv2d"; }
+  explicit Conv2d(bool grouped) : grouped_(grouped) {}
+  std::string op() const override { return grouped_ ? "group_conv2d" : "conv2d"; }
   Status Validate(const Workload& w) const override {
-    if (w.op != op()) return InvalidArgument("workload op " + w.op + " given to conv2d");
+    if (w.op != op()) return InvalidArgument("workload op " + w.op + " given to " + op());
     return ValidateConv(w, false);
   }
   std::vector<std::vector<int64_t>> ArgShapes(const Workload& w) const override {
     ConvDims d = Dims(w, false);
-    std::vector<std::vector<int64_t>> s = {{d.n, d.c, d.h, d.w}, {d.o, d.c, d.kh, d.kw}};
+    std::vector<std::vector<int64_t>> s = {{d.n, d.c, d.h, d.w}, {d.o, d.cg(), d.kh, d.kw}};
     AppendEpilogueShapes(w, {d.o}, {d.n, d.o, d.oh, d.ow}, s);
     s.push_back({d.n, d.o, d.oh, d.ow});
     return s;
   }
   double Flops(const Workload& w) const override {
     ConvDims d = Dims(w, false);
-    return 2.0 * d.n * d.o * d.oh * d.ow * d.c * d.kh * d.kw;
+    return 2.0 * d.n * d.o * d.oh * d.ow * d.cg() * d.kh * d.kw;
   }
   // v3: the weights are packed once per set of weights (a prepack), not in every call, so
   // v2's costs (which include the packing) are not comparable; the nchw-width layout.
@@ -62,16 +66,17 @@ class Conv2d : public OpTemplate {
 
   std::vector<KnobDef> Knobs(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
+    const int64_t cg = d.cg(), og = d.og();
     return {
         {"layout",
          KnobKind::kEnum,
          {0, 1},
          {"nchwc", "nchw-width"},
          "vectors along output channels in NCHWc blocks, or along the output width in NCHW"},
-        {"ic_bn", KnobKind::kSplit, Divisors(d.c, d.c), {}, "input-channel block (NCHWc): any divisor"},
+        {"ic_bn", KnobKind::kSplit, Divisors(cg, cg), {}, "input-channel block (NCHWc): any divisor"},
         {"oc_bn",
          KnobKind::kSplit,
-         ChannelBlocks(d.o, t),
+         ChannelBlocks(og, t),
          {},
          "output-channel block: vector lanes (nchwc), or rows of the register tile (nchw-width)"},
         {"w_x", KnobKind::kSplit, WidthVectors(d.ow, t), {}, "nchw-width: output columns per register tile"},
@@ -117,8 +122,8 @@ class Conv2d : public OpTemplate {
   Config DefaultConfig(const Workload& w, const Target& t) const override {
     ConvDims d = Dims(w, false);
     return {{"layout", 0},
-            {"ic_bn", Closest(Divisors(d.c, d.c), t.vector_lanes() / 2)},
-            {"oc_bn", Closest(ChannelBlocks(d.o, t), t.vector_lanes())},
+            {"ic_bn", Closest(Divisors(d.cg(), d.cg()), t.vector_lanes() / 2)},
+            {"oc_bn", Closest(ChannelBlocks(d.og(), t), t.vector_lanes())},
             {"w_x", WidthVectors(d.ow, t).front()},
             {"w_order", 0},
             {"reg_n", RegNCandidates(d.ow, t).front()},
@@ -134,7 +139,8 @@ class Conv2d : public OpTemplate {
     ConvDims d = Dims(w, false);
     int64_t v = t.vector_lanes();
     Config c = DefaultConfig(w, t);
-    c["ic_bn"] = Closest(Divisors(d.c, d.c), v);
+    const int64_t cg = d.cg(), og = d.og();
+    c["ic_bn"] = Closest(Divisors(cg, cg), v);
     c["unroll_kw"] = 1;
     // A register tile of reg_n output columns x oc_bn channels (1 or 2 vectors) with up to
     // two thirds of the accumulators (the rest keeps kernel vectors and loads in flight):
@@ -147,7 +153,7 @@ class Conv2d : public OpTemplate {
     for (bool tails : {false, true}) {
       for (int64_t vecs = 1; vecs <= 2; ++vecs) {
         int64_t ocbn = vecs * v;
-        if (d.o % ocbn != 0 || ocbn > kMaxTileVectors * v) continue;
+        if (og % ocbn != 0 || ocbn > kMaxTileVectors * v) continue;
         for (int64_t reg : cands) {
           if (reg * vecs > limit || (!tails && d.ow % reg != 0)) continue;
           if (reg * vecs >= best_acc) {  // >=: the wider block wins a tie
@@ -171,9 +177,9 @@ class Conv2d : public OpTemplate {
       c["reg_h"] = 1;
       c["w_x"] = w_x;
       c["oc_bn"] = 1;
-      for (int64_t ocbn : ChannelBlocks(d.o, t))
+      for (int64_t ocbn : ChannelBlocks(og, t))
         if (ocbn <= limit) c["oc_bn"] = ocbn;
-      c["ic_bn"] = d.c;
+      c["ic_bn"] = cg;
     };
     if (d.kh == 1 && d.kw == 1 && d.ph == 0 && d.pw == 0) {
       // A 1x1 convolution as the GEMM it is: out[o][p] = W[o][c] * X[c][p], the input read
@@ -183,7 +189,7 @@ class Conv2d : public OpTemplate {
       c["w_order"] = 1;
       c["data_layout"] = 1;
       c["unroll_kw"] = 0;
-    } else if (d.c < v && d.ow >= v) {
+    } else if ((cg < v || (grouped_ && og < v)) && d.ow >= v) {
       // A few input channels (the stem) make NCHWc input blocks tiny: vectors along the
       // output width instead, one vector per output channel of the tile, the padded input
       // copied once (r18-c1, AVX-512: 84.6 -> 102.0 GFLOPS, 1 thread).
@@ -213,6 +219,8 @@ class Conv2d : public OpTemplate {
   }
 
  private:
+  bool grouped_;
+
   // The blocked kernel's output, from conv_out's blocks with the epilogue. NCHW: the
   // blocks copied back one block of rows at a time, vectors along the width; blocked
   // (lay.out == oc_bn): copied as they are, vectors along the channels.
@@ -259,21 +267,24 @@ class Conv2d : public OpTemplate {
     bool par = cfg.at("parallel") != 0, in_place = cfg.at("data_layout") == 1;
     // Unpadded data already in ic_bn blocks: the packed copy would be the data itself.
     if (lay.data == icbn && d.ph == 0 && d.pw == 0) in_place = true;
-    int64_t icb = d.c / icbn, ocb = d.o / ocbn;
+    // data_vec holds every input channel (icb blocks); the reduction covers a group's
+    // (gicb blocks), from the group of the output block.
+    int64_t icb = d.c / icbn, gicb = d.cg() / icbn, ocb = d.o / ocbn;
     Tensor data = Placeholder("data", LayoutShape(d.n, d.c, d.h, d.w, lay.data));
-    Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
+    Tensor weight = Placeholder("weight", {d.o, d.cg(), d.kh, d.kw});
     EpilogueInputs epi(w, {d.o}, LayoutShape(d.n, d.o, d.oh, d.ow, lay.residual));
     Tensor dv = Compute(
         "data_vec", {d.n, icb, d.h + 2 * d.ph, d.w + 2 * d.pw, icbn},
         [&](Expr n, Expr cb, Expr h, Expr x, Expr ci) { return PaddedRead(data, lay.data, d, n, cb, icbn, ci, h, x); });
     // The packed weights are an argument of the main function: the prepack below fills
     // them once per set of weights, not in every call.
-    std::vector<int64_t> kv_shape = {ocb, icb, d.kh, d.kw, icbn, ocbn};
+    std::vector<int64_t> kv_shape = {ocb, gicb, d.kh, d.kw, icbn, ocbn};
     Tensor kv = Placeholder("kernel_vec", kv_shape);
-    IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw"),
+    IterVar rc = ReduceAxis(gicb, "icb"), rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw"),
             rci = ReduceAxis(icbn, "ici");
     Tensor co = Compute("conv_out", {d.n, ocb, d.oh, d.ow, ocbn}, [&](Expr n, Expr ob, Expr y, Expr x, Expr oi) {
-      return Sum(dv(n, rc->var, y * d.sh + rkh->var, x * d.sw + rkw->var, rci->var) *
+      Expr cb = d.g == 1 ? Expr(rc->var) : ob / (d.og() / ocbn) * gicb + rc->var;
+      return Sum(dv(n, cb, y * d.sh + rkh->var, x * d.sw + rkw->var, rci->var) *
                      kv(ob, rc->var, rkh->var, rkw->var, rci->var, oi),
                  {rc, rkh, rkw, rci});
     });
@@ -330,9 +341,9 @@ class Conv2d : public OpTemplate {
     int64_t icbn = cfg.at("ic_bn"), ocbn = cfg.at("oc_bn"), order = cfg.at("reduce_order");
     int64_t regh = std::min(cfg.at("reg_h"), d.oh), wx = cfg.at("w_x");
     bool par = cfg.at("parallel") != 0, in_place = cfg.at("data_layout") == 1;
-    int64_t icb = d.c / icbn, ocb = d.o / ocbn;
+    int64_t icb = d.cg() / icbn, ocb = d.o / ocbn;
     Tensor data = Placeholder("data", {d.n, d.c, d.h, d.w});
-    Tensor weight = Placeholder("weight", {d.o, d.c, d.kh, d.kw});
+    Tensor weight = Placeholder("weight", {d.o, d.cg(), d.kh, d.kw});
     EpilogueInputs epi(w, {d.o}, {d.n, d.o, d.oh, d.ow});
     // The last column tile is computed whole (owp columns, the extra ones read zeros and
     // are not stored): a tail tile's accumulator would be narrower than its vectors,
@@ -343,13 +354,14 @@ class Conv2d : public OpTemplate {
     Tensor pad = Compute("data_pad", {d.n, d.c, d.h + 2 * d.ph, pw_cols}, [&](Expr n, Expr c, Expr h, Expr x) {
       return PaddedRead(data, d, n, c, h, x, /*past_row=*/owp != d.ow);
     });
-    std::vector<int64_t> kw_shape = {ocb, d.c, d.kh, d.kw, ocbn};
+    std::vector<int64_t> kw_shape = {ocb, d.cg(), d.kh, d.kw, ocbn};
     Tensor kw = Placeholder("kernel_w", kw_shape);
     IterVar rc = ReduceAxis(icb, "icb"), rkh = ReduceAxis(d.kh, "kh"), rkw = ReduceAxis(d.kw, "kw"),
             rci = ReduceAxis(icbn, "ici");
     Tensor co = Compute("conv_out", {d.n, d.o, d.oh, owp}, [&](Expr n, Expr o, Expr y, Expr x) {
-      Expr c = rc->var * icbn + rci->var;
-      return Sum(pad(n, c, y * d.sh + rkh->var, x * d.sw + rkw->var) * kw(o / ocbn, c, rkh->var, rkw->var, o % ocbn),
+      Expr c = rc->var * icbn + rci->var;  // in the group
+      Expr in = d.g == 1 ? c : o / d.og() * d.cg() + c;
+      return Sum(pad(n, in, y * d.sh + rkh->var, x * d.sw + rkw->var) * kw(o / ocbn, c, rkh->var, rkw->var, o % ocbn),
                  {rc, rkh, rkw, rci});
     });
     Tensor out = Compute("out", {d.n, d.o, d.oh, d.ow}, [&](Expr n, Expr o, Expr y, Expr x) {
@@ -442,7 +454,12 @@ class Conv2d : public OpTemplate {
 }  // namespace
 
 const OpTemplate* Conv2dTemplate() {
-  static const Conv2d t;
+  static const Conv2d t(/*grouped=*/false);
+  return &t;
+}
+
+const OpTemplate* GroupConv2dTemplate() {
+  static const Conv2d t(/*grouped=*/true);
   return &t;
 }
 

@@ -20,17 +20,23 @@ ConvDims Dims(const Workload& w, bool depthwise) {
   d.pw = w.dim("PW");
   d.oh = (d.h + 2 * d.ph - d.kh) / d.sh + 1;
   d.ow = (d.w + 2 * d.pw - d.kw) / d.sw + 1;
+  d.g = depthwise ? d.c : w.dims.count("G") ? w.dims.at("G") : 1;
   return d;
 }
 
 Status ValidateConv(const Workload& w, bool depthwise) {
   if (depthwise) {
     PT_RETURN_IF_ERROR(RequireDims(w, {"N", "C", "H", "W", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
+  } else if (w.op == "group_conv2d") {
+    PT_RETURN_IF_ERROR(RequireDims(w, {"N", "C", "H", "W", "O", "KH", "KW", "SH", "SW", "G"}, {"PH", "PW"}));
   } else {
     PT_RETURN_IF_ERROR(RequireDims(w, {"N", "C", "H", "W", "O", "KH", "KW", "SH", "SW"}, {"PH", "PW"}));
   }
   PT_RETURN_IF_ERROR(ValidateEpilogue(w, /*bias_ok=*/true, /*residual_ok=*/true));
   ConvDims d = Dims(w, depthwise);
+  if (d.c % d.g != 0 || d.o % d.g != 0)
+    return InvalidArgument(w.op + ": " + std::to_string(d.g) + " groups divide neither " + std::to_string(d.c) +
+                           " input nor " + std::to_string(d.o) + " output channels evenly");
   if (d.h + 2 * d.ph < d.kh || d.w + 2 * d.pw < d.kw)
     return InvalidArgument(w.op + ": kernel " + std::to_string(d.kh) + "x" + std::to_string(d.kw) +
                            " is larger than the padded input " + std::to_string(d.h + 2 * d.ph) + "x" +
@@ -80,11 +86,20 @@ Workload SampleConv(const std::string& op, bool depthwise, std::mt19937_64& rng,
     w.dims = {{"N", n},   {"C", c},   {"H", h},   {"W", wd},  {"KH", kh},
               {"KW", kw}, {"SH", sh}, {"SW", sw}, {"PH", ph}, {"PW", pw}};
     if (!depthwise) w.dims["O"] = o;
+    int64_t groups = 1;
+    if (op == "group_conv2d") {
+      // Groups of 1-64 channels in and out (ResNeXt's 4, RegNet's 8-232), 2-64 of them.
+      groups = pick({2, 3, 4, 8, 16, 32, 64});
+      w.dims["G"] = groups;
+      w.dims["C"] = groups * std::max<int64_t>(1, c / 16);
+      w.dims["O"] = groups * std::max<int64_t>(1, o / 16);
+    }
     SampleEpilogue(w, rng);
     if (h + 2 * ph < kh || wd + 2 * pw < kw) continue;
     const double oh = static_cast<double>((h + 2 * ph - kh) / sh + 1),
                  ow = static_cast<double>((wd + 2 * pw - kw) / sw + 1);
-    const double macs = n * oh * ow * o * (depthwise ? 1.0 : static_cast<double>(c)) * kh * kw;
+    const double macs = n * oh * ow * w.dims.at(depthwise ? "C" : "O") *
+                        (depthwise ? 1.0 : static_cast<double>(w.dims.at("C") / groups)) * kh * kw;
     if (macs <= max_macs) return w;
   }
 }
@@ -98,13 +113,14 @@ void ReferenceConv(const Workload& w, bool depthwise, const std::vector<const fl
       for (int64_t y = 0; y < d.oh; ++y)
         for (int64_t x = 0; x < d.ow; ++x) {
           double s = 0;
-          int64_t c0 = depthwise ? o : 0, c1 = depthwise ? o + 1 : d.c;
-          for (int64_t c = c0; c < c1; ++c)
+          // The input channels of o's group; the weight is [O, C / groups, KH, KW].
+          const int64_t c0 = (o / d.og()) * d.cg();
+          for (int64_t c = c0; c < c0 + d.cg(); ++c)
             for (int64_t i = 0; i < d.kh; ++i)
               for (int64_t j = 0; j < d.kw; ++j) {
                 int64_t hh = y * d.sh + i - d.ph, ww = x * d.sw + j - d.pw;
                 if (hh < 0 || hh >= d.h || ww < 0 || ww >= d.w) continue;
-                float wv = depthwise ? wt[(o * d.kh + i) * d.kw + j] : wt[((o * d.c + c) * d.kh + i) * d.kw + j];
+                float wv = wt[((o * d.cg() + (c - c0)) * d.kh + i) * d.kw + j];
                 s += static_cast<double>(in[((n * d.c + c) * d.h + hh) * d.w + ww]) * wv;
               }
           int64_t at = ((n * d.o + o) * d.oh + y) * d.ow + x;

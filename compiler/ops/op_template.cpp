@@ -22,9 +22,9 @@ StatusOr<Config> ConfigFromJson(const std::string& text) {
 
 namespace {
 const std::vector<const OpTemplate*>& Registry() {
-  static const std::vector<const OpTemplate*> kTemplates = {internal::MatmulTemplate(), internal::BatchMatmulTemplate(),
-                                                            internal::Conv2dTemplate(),
-                                                            internal::DepthwiseConv2dTemplate()};
+  static const std::vector<const OpTemplate*> kTemplates = {
+      internal::MatmulTemplate(), internal::BatchMatmulTemplate(), internal::Conv2dTemplate(),
+      internal::DepthwiseConv2dTemplate(), internal::GroupConv2dTemplate()};
   return kTemplates;
 }
 }  // namespace

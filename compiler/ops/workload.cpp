@@ -96,6 +96,14 @@ Workload Conv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o, 
   return w;
 }
 
+Workload GroupConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t o, int64_t kh, int64_t kw,
+                             int64_t stride, int64_t pad, int64_t groups) {
+  Workload w = Conv2dWorkload(n, c, h, wd, o, kh, kw, stride, pad);
+  w.op = "group_conv2d";
+  w.dims["G"] = groups;
+  return w;
+}
+
 Workload DepthwiseConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t wd, int64_t kh, int64_t kw, int64_t stride,
                                  int64_t pad) {
   Workload w;
@@ -138,7 +146,11 @@ StatusOr<Workload> ParseWorkload(const std::string& op, const std::string& shape
     PT_RETURN_IF_ERROR(want(5, "CxHxKxSxP"));
     return DepthwiseConv2dWorkload(1, v[0], v[1], v[1], v[2], v[2], v[3], v[4]);
   }
-  return NotFound("unknown op '" + op + "'; known: matmul, batch_matmul, conv2d, depthwise_conv2d");
+  if (op == "group_conv2d") {
+    PT_RETURN_IF_ERROR(want(7, "CinxCoutxHxKxSxPxG"));
+    return GroupConv2dWorkload(1, v[0], v[2], v[2], v[1], v[3], v[3], v[4], v[5], v[6]);
+  }
+  return NotFound("unknown op '" + op + "'; known: matmul, batch_matmul, conv2d, depthwise_conv2d, group_conv2d");
 }
 
 }  // namespace priortune::compiler

@@ -38,6 +38,10 @@ Workload BatchMatmulWorkload(int64_t b, int64_t m, int64_t n, int64_t k);
 // NCHW input [N,C,H,W], OIHW weight [O,C,KH,KW], output [N,O,OH,OW].
 Workload Conv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw, int64_t stride,
                         int64_t pad, bool bias = false, bool relu = false);
+// G groups: NCHW input, weight [O,C/G,KH,KW], output [N,O,OH,OW]; output channel o reads
+// the input channels of its group o / (O/G).
+Workload GroupConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw,
+                             int64_t stride, int64_t pad, int64_t groups);
 // NCHW input, weight [C,1,KH,KW], output [N,C,OH,OW].
 Workload DepthwiseConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t stride,
                                  int64_t pad);
@@ -45,6 +49,7 @@ Workload DepthwiseConv2dWorkload(int64_t n, int64_t c, int64_t h, int64_t w, int
 // Parses the command line's --shape for an op:
 //   matmul: MxNxK; batch_matmul: BxMxNxK;
 //   conv2d: CinxCoutxHxKxSxP (batch 1, square image and kernel, as in bench-suite.md);
+//   group_conv2d: CinxCoutxHxKxSxPxG;
 //   depthwise_conv2d: CxHxKxSxP.
 // Fails with InvalidArgument naming the op and the text that does not fit.
 StatusOr<Workload> ParseWorkload(const std::string& op, const std::string& shape);

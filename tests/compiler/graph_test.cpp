@@ -209,17 +209,46 @@ TEST(OnnxImport, RefusesUnsupportedOperatorsAndDynamicShapesNamingTheNode) {
   {
     ModelBuilder m;
     m.Input("x", {1, 4, 8, 8});
-    m.Weight("w", {4, 2, 3, 3});
+    m.Weight("w", {6, 2, 3, 3});
     auto* conv = m.Node("Conv", "grouped", {"x", "w"}, {"y"});
     ModelBuilder::Ints(conv, "kernel_shape", {3, 3});
-    ModelBuilder::Int(conv, "group", 2);
+    ModelBuilder::Int(conv, "group", 3);
     m.Output("y");
     std::string e = ImportError(m);
-    EXPECT_NE(e.find("node 'grouped' (Conv): group 2"), std::string::npos) << e;
+    EXPECT_NE(e.find("node 'grouped' (Conv): group 3 does not divide the 4 input and 6 output channels"),
+              std::string::npos)
+        << e;
   }
   auto garbage = ImportOnnxBytes("this is not a protobuf", "junk.onnx");
   EXPECT_EQ(garbage.status().code(), StatusCode::kDataLoss) << garbage.status().ToString();
   EXPECT_EQ(ImportOnnx("/nonexistent/model.onnx").status().code(), StatusCode::kNotFound);
+}
+
+TEST(OnnxImport, AGroupedConvolutionIsAGroupConvWorkloadAndItsWeightIsChecked) {
+  for (int64_t per_group : {2, 3}) {
+    ModelBuilder m;
+    m.Input("x", {1, 8, 14, 14});
+    m.Weight("w", {12, per_group, 3, 3});
+    auto* conv = m.Node("Conv", "g4", {"x", "w"}, {"y"});
+    ModelBuilder::Ints(conv, "kernel_shape", {3, 3});
+    ModelBuilder::Ints(conv, "pads", {1, 1, 1, 1});
+    ModelBuilder::Int(conv, "group", 4);
+    m.Output("y");
+    auto g = ImportOnnxBytes(m.Bytes());
+    if (per_group == 3) {  // 8 channels in 4 groups are 2 per group
+      ASSERT_FALSE(g.ok());
+      EXPECT_NE(g.status().message().find("node 'g4' (Conv): weight has 3 input channels per group, the input 2"),
+                std::string::npos)
+          << g.status().ToString();
+      continue;
+    }
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    ASSERT_EQ(g->nodes.size(), 1u);
+    EXPECT_EQ(g->nodes[0].op, GraphOp::kConv2d);
+    EXPECT_EQ(g->nodes[0].workload->op, "group_conv2d");
+    EXPECT_EQ(g->nodes[0].workload->dim("G"), 4);
+    EXPECT_EQ(g->tensors.at("y").shape, (std::vector<int64_t>{1, 12, 14, 14}));
+  }
 }
 
 TEST(OnnxImport, ADepthwiseConvolutionIsItsOwnWorkload) {

@@ -141,7 +141,7 @@ class BlockedConfigs : public ConfigSource {
     PT_ASSIGN_OR_RETURN(const OpTemplate* tmpl, FindTemplate(w.op));
     ConfigChoice c;
     c.level = "exact target";
-    if (w.op != "conv2d" && w.op != "depthwise_conv2d") {
+    if (w.op != "conv2d" && w.op != "depthwise_conv2d" && w.op != "group_conv2d") {
       c.config = tmpl->HandPickedConfig(w, t);
       return c;
     }
@@ -374,6 +374,45 @@ TEST(CompiledModel, ConcatAlongChannelsAndAlongWidthMatchesTheReference) {
   ASSERT_FALSE(out_of_range.ok());
   EXPECT_NE(out_of_range.status().message().find("axis 4 out of range for rank 4"), std::string::npos)
       << out_of_range.status().ToString();
+}
+
+TEST(CompiledModel, AResNeXtBlockWithAGroupedConvolutionMatchesTheReference) {
+  // 1x1+BN+Relu (16 -> 32), grouped 3x3+BN+Relu (8 groups of 4), 1x1+BN (32 -> 16),
+  // + x, Relu; then a grouped 3x3 with stride 1 and fewer outputs than inputs (4 groups,
+  // 16 -> 8) and BatchNormalization after a Concat (DenseNet's, left unfolded).
+  ModelBuilder m;
+  m.Input("x", {1, 16, 10, 10});
+  Conv(m, "a", "x", 16, 32, 1, true);
+  m.Node("Relu", "a_relu", {"a_out"}, {"a_r"});
+  Conv(m, "b", "a_r", 32, 32, 3, true, false, /*groups=*/8);
+  m.Node("Relu", "b_relu", {"b_out"}, {"b_r"});
+  Conv(m, "c", "b_r", 32, 16, 1, true);
+  m.Node("Add", "c_add", {"c_out", "x"}, {"c_sum"});
+  m.Node("Relu", "c_relu", {"c_sum"}, {"c_r"});
+  Conv(m, "d", "c_r", 16, 8, 3, false, false, /*groups=*/4);
+  ModelBuilder::Int(m.Node("Concat", "cat", {"d_c", "c_r"}, {"cat_out"}), "axis", 1);
+  m.Weight("n_s", {24}, 0.5, 1.5);
+  m.Weight("n_h", {24});
+  m.Weight("n_m", {24});
+  m.Weight("n_v", {24}, 0.5, 2);
+  m.Node("BatchNormalization", "n_bn", {"cat_out", "n_s", "n_h", "n_m", "n_v"}, {"y"});
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  int grouped = 0, unfolded = 0;
+  for (const auto& n : g->nodes) {
+    grouped += n.workload && n.workload->op == "group_conv2d";
+    unfolded += n.op == GraphOp::kBatchNorm;
+  }
+  EXPECT_EQ(grouped, 2);
+  EXPECT_EQ(unfolded, 1);
+  EXPECT_EQ(g->batchnorms_folded, 3);
+  ExpectCompiledMatchesReference(*g);
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    BlockedConfigs source(seed);
+    ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true});
+  }
 }
 
 TEST(CompiledModel, BroadcastingMulSubDivAndAddMatchTheReference) {

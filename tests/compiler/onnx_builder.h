@@ -95,13 +95,15 @@ inline ImportOptions Options(bool fold, bool fuse) {
   return o;
 }
 
+// `groups`: a grouped convolution (ignored when depthwise).
 inline void Conv(ModelBuilder& m, const std::string& name, const std::string& in, int64_t c, int64_t o, int64_t k,
-                 bool batchnorm, bool depthwise = false) {
-  m.Weight(name + "_w", {o, depthwise ? 1 : c, k, k});
+                 bool batchnorm, bool depthwise = false, int64_t groups = 1) {
+  if (depthwise) groups = c;
+  m.Weight(name + "_w", {o, c / groups, k, k});
   auto* conv = m.Node("Conv", name, {in, name + "_w"}, {name + "_c"});
   ModelBuilder::Ints(conv, "kernel_shape", {k, k});
   ModelBuilder::Ints(conv, "pads", {k / 2, k / 2, k / 2, k / 2});
-  if (depthwise) ModelBuilder::Int(conv, "group", c);
+  if (groups != 1) ModelBuilder::Int(conv, "group", groups);
   if (!batchnorm) return;
   m.Weight(name + "_s", {o}, 0.5, 1.5);
   m.Weight(name + "_h", {o});

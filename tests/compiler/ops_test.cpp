@@ -148,6 +148,41 @@ TEST(Epilogue, WorkloadKeysWithoutTheNewFieldsAreUnchangedAndTheFieldsRoundTrip)
             StatusCode::kInvalidArgument);
 }
 
+// Grouped convolutions: ResNeXt's (32 groups of 4: here 8 of 4), RegNet's wider groups
+// with stride 2, a grouped 1x1 with the residual epilogue, groups with fewer outputs than
+// inputs.
+TEST_P(Ops, GroupConv2dResNeXtRegNetAndPointwiseShapesMatchReference) {
+  ExpectAllConfigsCorrect(GroupConv2dWorkload(1, 32, 9, 9, 32, 3, 3, 1, 1, 8), 3);
+  ExpectAllConfigsCorrect(WithEpilogue(GroupConv2dWorkload(1, 48, 11, 11, 48, 3, 3, 2, 1, 3), true, false, true, false),
+                          3);
+  ExpectAllConfigsCorrect(WithEpilogue(GroupConv2dWorkload(1, 24, 7, 7, 36, 1, 1, 1, 0, 3), true, true, true, false),
+                          3);
+  ExpectAllConfigsCorrect(GroupConv2dWorkload(2, 40, 6, 10, 20, 3, 3, 1, 1, 4), 3);
+}
+
+TEST(GroupConv2d, ShapesFlopsAndKnobsComeFromTheGroupsAndBadGroupsAreRefused) {
+  auto tmpl = FindTemplate("group_conv2d");
+  ASSERT_TRUE(tmpl.ok()) << tmpl.status().ToString();
+  const Workload w = GroupConv2dWorkload(1, 64, 14, 14, 128, 3, 3, 1, 1, 32);
+  ASSERT_TRUE((*tmpl)->Validate(w).ok()) << (*tmpl)->Validate(w).ToString();
+  EXPECT_EQ((*tmpl)->ArgShapes(w)[1], (std::vector<int64_t>{128, 2, 3, 3}));
+  EXPECT_DOUBLE_EQ((*tmpl)->Flops(w), 2.0 * 128 * 14 * 14 * 2 * 9);
+  for (const KnobDef& k : (*tmpl)->Knobs(w, IsaTarget("avx512"))) {
+    if (k.name == "ic_bn") EXPECT_EQ(k.values, (std::vector<int64_t>{1, 2}));
+    if (k.name == "oc_bn") EXPECT_EQ(k.values, (std::vector<int64_t>{1, 2, 4}));
+  }
+  Workload bad = GroupConv2dWorkload(1, 64, 14, 14, 100, 3, 3, 1, 1, 8);
+  Status s = (*tmpl)->Validate(bad);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("8 groups"), std::string::npos) << s.ToString();
+  Workload no_g = GroupConv2dWorkload(1, 64, 14, 14, 64, 3, 3, 1, 1, 8);
+  no_g.dims.erase("G");
+  EXPECT_EQ((*tmpl)->Validate(no_g).code(), StatusCode::kInvalidArgument);
+  auto parsed = ParseWorkload("group_conv2d", "64x128x14x3x1x1x32");
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->Key(), w.Key());
+}
+
 TEST_P(Ops, DepthwiseConv2dStrideOneAndTwoMatchReference) {
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 8, 19, 19, 3, 3, 1, 1), 3);
   ExpectAllConfigsCorrect(DepthwiseConv2dWorkload(1, 5, 7, 7, 3, 3, 2, 1), 3);
@@ -234,6 +269,10 @@ TEST_P(Ops, BlockedLayoutsBetweenKernelsMatchReference) {
   ExpectLayoutsCorrect(WithEpilogue(Conv2dWorkload(1, 24, 9, 9, 32, 1, 1, 2, 0), true, false, false, true), t, 2);
   ExpectLayoutsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 32, 12, 12, 3, 3, 1, 1), true, true, false, true), t, 2);
   ExpectLayoutsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 48, 11, 11, 3, 3, 2, 1), true, false, true, false), t,
+                       2);
+  ExpectLayoutsCorrect(WithEpilogue(GroupConv2dWorkload(1, 32, 10, 10, 32, 3, 3, 1, 1, 4), true, true, true, false), t,
+                       2);
+  ExpectLayoutsCorrect(WithEpilogue(GroupConv2dWorkload(1, 48, 9, 9, 96, 3, 3, 2, 1, 6), true, false, true, false), t,
                        2);
 }
 

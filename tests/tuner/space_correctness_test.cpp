@@ -26,6 +26,10 @@ std::vector<Workload> OddShapes(const std::string& op) {
             compiler::Conv2dWorkload(1, 6, 13, 13, 10, 3, 3, 2, 1),              // stride 2, odd size
             compiler::Conv2dWorkload(1, 16, 11, 11, 24, 1, 1, 2, 0),             // 1x1 stride 2
             compiler::Conv2dWorkload(1, 3, 10, 10, 8, 3, 3, 1, 1, true, true)};  // 3 channels, epilogue
+  if (op == "group_conv2d")
+    return {compiler::GroupConv2dWorkload(1, 32, 7, 7, 32, 3, 3, 1, 1, 8),    // ResNeXt's 4 per group
+            compiler::GroupConv2dWorkload(1, 48, 13, 13, 48, 3, 3, 2, 1, 2),  // wide groups, stride 2
+            compiler::GroupConv2dWorkload(1, 12, 9, 9, 18, 1, 1, 1, 0, 3)};   // grouped 1x1
   return {compiler::DepthwiseConv2dWorkload(1, 12, 7, 7, 3, 3, 1, 1),
           compiler::DepthwiseConv2dWorkload(1, 5, 13, 13, 3, 3, 2, 1)};
 }
@@ -77,7 +81,8 @@ TEST_P(RichSpace, FiftyDrawnConfigsAndEveryExtremeKnobValueMatchTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, RichSpace, ::testing::Values("matmul", "batch_matmul", "conv2d", "depthwise_conv2d"));
+INSTANTIATE_TEST_SUITE_P(Ops, RichSpace,
+                         ::testing::Values("matmul", "batch_matmul", "conv2d", "depthwise_conv2d", "group_conv2d"));
 
 }  // namespace
 }  // namespace priortune::tuner

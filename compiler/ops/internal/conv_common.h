@@ -15,8 +15,12 @@ namespace priortune::compiler::internal {
 
 struct ConvDims {
   int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow;
+  int64_t g = 1;                        // groups: 1 (conv2d), G (group_conv2d), C (depthwise_conv2d)
+  int64_t cg() const { return c / g; }  // input channels per group
+  int64_t og() const { return o / g; }  // output channels per group
 };
 
+// The workload's sizes; groups from its "G" dim when it has one (group_conv2d).
 ConvDims Dims(const Workload& w, bool depthwise);
 
 Status ValidateConv(const Workload& w, bool depthwise);

@@ -13,6 +13,7 @@ namespace priortune::compiler::internal {
 const OpTemplate* MatmulTemplate();
 const OpTemplate* BatchMatmulTemplate();
 const OpTemplate* Conv2dTemplate();
+const OpTemplate* GroupConv2dTemplate();
 const OpTemplate* DepthwiseConv2dTemplate();
 
 // Shared by templates: "dim X = v must be positive" style checks.
