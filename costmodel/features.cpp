@@ -175,6 +175,7 @@ void CountOps(const Expr& e, StoreSite& s, bool fused = false) {
     case ExprKind::kSelect:
     case ExprKind::kCast:
     case ExprKind::kExp:
+    case ExprKind::kSqrt:
       if (IsFloat(e)) s.fother += 1;
       break;
     case ExprKind::kEQ:

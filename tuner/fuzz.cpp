@@ -213,7 +213,7 @@ class GraphMaker {
     if (compiler::SampleCoin(rng_, 0.6)) {
       const auto s = Shape(x);
       std::string p = Node(compiler::GraphOp::kGlobalAveragePool, "GlobalAveragePool", {x}, {s[0], s[1], 1, 1});
-      std::string f = Node(compiler::GraphOp::kFlatten, "Flatten", {p}, {s[0], s[1]});
+      std::string f = Node(compiler::GraphOp::kReshape, "Flatten", {p}, {s[0], s[1]});
       const int64_t m = Uniform(rng_, 1, 20);
       std::string w = Weight({s[1], m}), b = Weight({m});
       compiler::GraphNode& d = NodeRef(compiler::GraphOp::kDense, "Gemm", {f, w, b}, {s[0], m});

@@ -270,9 +270,11 @@ Val CodeGen::EmitExpr(const Expr& e) {
     }
     case ExprKind::kCast:
       return EmitCast(e);
-    case ExprKind::kExp: {
+    case ExprKind::kExp:
+    case ExprKind::kSqrt: {
       Val a = EmitExpr(e->a);
-      return {b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, a.v), a.vec};
+      return {b_.CreateUnaryIntrinsic(e->kind == ExprKind::kExp ? llvm::Intrinsic::exp : llvm::Intrinsic::sqrt, a.v),
+              a.vec};
     }
     case ExprKind::kSelect:
       return EmitSelect(e);

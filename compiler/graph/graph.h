@@ -28,13 +28,21 @@ enum class GraphOp : uint8_t {
   kMaxPool,
   kAveragePool,
   kGlobalAveragePool,  // also ReduceMean over H and W
-  kFlatten,            // also Reshape to [N, -1]
-  kSoftmax,
-  kBatchNorm,  // only when not folded (ImportOptions): y = x * scale[c] + shift[c]
-  kUnary,      // an elementwise activation of one input: GraphNode::unary
-  kConcat,     // its inputs side by side along GraphNode::axis (NCHW: channels when 1)
-  kBinary,     // GraphNode::binary of two inputs, broadcast as numpy does (kAdd: same shapes)
+  kReshape,            // a view, same elements in the same order: Flatten, Reshape, Squeeze, Unsqueeze
+  kSoftmax,            // over GraphNode::axis
+  kBatchNorm,          // only when not folded (ImportOptions): y = x * scale[c] + shift[c]
+  kUnary,              // an elementwise activation of one input: GraphNode::unary
+  kConcat,             // its inputs side by side along GraphNode::axis (NCHW: channels when 1)
+  kBinary,             // GraphNode::binary of two inputs, broadcast as numpy does (kAdd: same shapes)
+  kTranspose,          // output axis d is input axis GraphNode::perm[d]
+  kSlice,              // every GraphNode::steps[d]-th element from GraphNode::starts[d] (Split: one per output)
+  kPad,                // GraphNode::pads (begins, then ends, per axis) of value GraphNode::alpha
+  kReduce,             // GraphNode::reduce over GraphNode::axes (the output keeps or drops them)
+  kLayerNorm,          // (x - mean) / sqrt(var + alpha) * scale + bias over the axes from GraphNode::axis on
 };
+
+// kReduce's function.
+enum class ReduceOp : uint8_t { kMean, kSum };
 
 // kBinary's function.
 enum class BinaryOp : uint8_t { kAdd, kSub, kMul, kDiv };
@@ -64,10 +72,20 @@ enum class UnaryOp : uint8_t {
   kHardSwish,    // x * max(0, min(1, x / 6 + 1 / 2))
   kTanh,
   kErf,
+  kSqrt,
+  kPow,   // x ^ alpha, alpha a constant (x * x for 2)
+  kGelu,  // x / 2 * (1 + erf(x / sqrt(2))), recognised from its opset-13 pattern
 };
 
 // kUnary's value at x (the reference runner's; the compiled kernels compute the same).
 float UnaryValue(UnaryOp op, float alpha, float beta, float x);
+
+struct GraphNode;
+// The input coordinates that the element at output coordinates `i` of a kTranspose,
+// kSlice or kPad node reads (kPad: they may lie outside the input, in the padding), for
+// the reference (int64_t) and the kernels (Expr) alike.
+template <class T>
+std::vector<T> SourceCoords(const GraphNode& n, const std::vector<T>& i);
 
 struct GraphTensor {
   std::vector<int64_t> shape;
@@ -81,24 +99,43 @@ struct GraphNode {
   std::string name, op_type;  // as in the model: what error messages name
   GraphOp op = GraphOp::kRelu;
   std::vector<std::string> inputs, outputs;
-  // kConv2d/kDepthwiseConv2d/kMaxPool/kAveragePool: kernel, stride, pad (square), and
-  // for convolutions the weight [O, C/groups, K, K] and bias [O] tensor names, then the
-  // residual when the epilogue adds one (workload->residual). kDense: the input, the
-  // weight [K, M], the bias [M] (and the residual). kBatchNorm: the input, scale, shift.
+  // kMaxPool/kAveragePool: kernel, stride, pad (square). Convolutions: the same for the
+  // H axis (their workload has both axes' KH, KW, SH, SW, PH, PW), and the weight [O, C/groups, K, K] and bias [O]
+  // tensor names, then the residual when the epilogue adds one (workload->residual). kDense: the input, the weight [K,
+  // M], the bias [M] (and the residual). kBatchNorm: the input, scale, shift.
   int64_t kernel = 1, stride = 1, pad = 0;
   // kMaxPool/kAveragePool: the output rounds up (a last window may hang over the bottom
   // and right edges; it counts what is inside), unless it would start past the input
   // and its padding (ONNX Runtime's and PyTorch's rule).
   bool ceil_mode = false;
+  // kAveragePool: divide by the window's part inside the padded input (ONNX's
+  // count_include_pad 1), not the part inside the input.
+  bool count_include_pad = false;
   float clip_min = 0, clip_max = 0;
-  int64_t axis = 1;                   // kFlatten, kSoftmax, kConcat (0 <= axis < rank)
-  UnaryOp unary = UnaryOp::kSigmoid;  // kUnary
-  BinaryOp binary = BinaryOp::kAdd;   // kBinary
-  float alpha = 0, beta = 0;          // kUnary: kHardSigmoid's
-  std::optional<Workload> workload;   // the tunable nodes; its epilogue says what is fused
-  bool folded_batchnorm = false;      // a BatchNormalization was folded into this conv
-  std::vector<std::string> fused;     // the nodes fused into this one's epilogue (their names)
+  int64_t axis = 1;                    // kSoftmax, kConcat, kLayerNorm (0 <= axis < rank)
+  UnaryOp unary = UnaryOp::kSigmoid;   // kUnary
+  BinaryOp binary = BinaryOp::kAdd;    // kBinary
+  float alpha = 0, beta = 0;           // kUnary: kHardSigmoid's, kPow's exponent; kPad's value; kLayerNorm's epsilon
+  std::vector<int64_t> perm;           // kTranspose
+  std::vector<int64_t> starts, steps;  // kSlice, per input axis
+  std::vector<int64_t> pads;           // kPad: rank begins, then rank ends (non-negative)
+  std::vector<int64_t> axes;           // kReduce: ascending
+  ReduceOp reduce = ReduceOp::kMean;   // kReduce
+  std::optional<Workload> workload;    // the tunable nodes; its epilogue says what is fused
+  bool folded_batchnorm = false;       // a BatchNormalization was folded into this conv
+  std::vector<std::string> fused;      // the nodes fused into this one's epilogue (their names)
 };
+
+template <class T>
+std::vector<T> SourceCoords(const GraphNode& n, const std::vector<T>& i) {
+  std::vector<T> j = i;
+  for (size_t d = 0; d < i.size(); ++d) {
+    if (n.op == GraphOp::kTranspose) j[static_cast<size_t>(n.perm[d])] = i[d];
+    if (n.op == GraphOp::kSlice) j[d] = i[d] * n.steps[d] + n.starts[d];
+    if (n.op == GraphOp::kPad) j[d] = i[d] - n.pads[d];
+  }
+  return j;
+}
 
 struct Graph {
   std::vector<GraphNode> nodes;  // in execution order

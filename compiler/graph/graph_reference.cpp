@@ -7,6 +7,7 @@
 #include <map>
 
 #include "compiler/graph/graph.h"
+#include "compiler/graph/internal/reference.h"
 
 namespace priortune::compiler {
 namespace {
@@ -28,7 +29,10 @@ void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, const
   const auto& w = g.tensors.at(n.inputs[1]).data;
   const auto& b = g.tensors.at(n.inputs[2]).data;
   const auto& ys = g.tensors.at(n.outputs[0]).shape;
-  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], O = ws[0], K = n.kernel, OH = ys[2], OW = ys[3];
+  const Workload& wl = *n.workload;  // the window per axis
+  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], O = ws[0], OH = ys[2], OW = ys[3];
+  const int64_t KH = wl.dim("KH"), KW = wl.dim("KW"), SH = wl.dim("SH"), SW = wl.dim("SW");
+  const int64_t PH = wl.dim("PH"), PW = wl.dim("PW");
   // Grouped (depthwise too): output channel o reads the cin input channels of its group.
   const int64_t cin = ws[1], og = O / (C / cin);
   y.assign(static_cast<size_t>(N * O * OH * OW), 0.0f);
@@ -39,13 +43,14 @@ void Conv(const GraphNode& n, const Graph& g, const std::vector<float>& x, const
           double acc = b[o];
           for (int64_t ci = 0; ci < cin; ++ci) {
             int64_t c = (o / og) * cin + ci;
-            for (int64_t kh = 0; kh < K; ++kh) {
-              int64_t ih = oh * n.stride - n.pad + kh;
+            for (int64_t kh = 0; kh < KH; ++kh) {
+              int64_t ih = oh * SH - PH + kh;
               if (ih < 0 || ih >= H) continue;
-              for (int64_t kw = 0; kw < K; ++kw) {
-                int64_t iw = ow * n.stride - n.pad + kw;
+              for (int64_t kw = 0; kw < KW; ++kw) {
+                int64_t iw = ow * SW - PW + kw;
                 if (iw < 0 || iw >= W) continue;
-                acc += static_cast<double>(x[((b0 * C + c) * H + ih) * W + iw]) * w[((o * cin + ci) * K + kh) * K + kw];
+                acc +=
+                    static_cast<double>(x[((b0 * C + c) * H + ih) * W + iw]) * w[((o * cin + ci) * KH + kh) * KW + kw];
               }
             }
           }
@@ -68,6 +73,13 @@ void Pool(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::
         for (int64_t kh = 0; kh < n.kernel; ++kh)
           for (int64_t kw = 0; kw < n.kernel; ++kw) {
             int64_t ih = oh * n.stride - n.pad + kh, iw = ow * n.stride - n.pad + kw;
+            // count_include_pad: the padding counts, what hangs past it (ceil_mode) does not.
+            const int64_t lo = -n.pad, hh = H + n.pad, hw = W + n.pad;
+            if (n.count_include_pad && ih >= lo && ih < hh && iw >= lo && iw < hw &&
+                (ih < 0 || ih >= H || iw < 0 || iw >= W)) {
+              ++count;
+              continue;
+            }
             if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
             double v = x[(p * H + ih) * W + iw];
             acc = max ? std::max(acc, v) : acc + v;
@@ -82,7 +94,9 @@ void Dense(const GraphNode& n, const Graph& g, const std::vector<float>& x, cons
   const auto& xs = g.tensors.at(n.inputs[0]).shape;
   const auto& w = g.tensors.at(n.inputs[1]);
   const auto& b = g.tensors.at(n.inputs[2]).data;
-  int64_t rows = xs[0], k = w.shape[0], m = w.shape[1];
+  int64_t k = w.shape[0], m = w.shape[1], rows = 1;
+  for (int64_t d : xs) rows *= d;
+  rows /= k;
   y.assign(static_cast<size_t>(rows * m), 0.0f);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < m; ++j) {
@@ -114,16 +128,97 @@ void BatchNorm(const GraphNode& n, const Graph& g, const std::vector<float>& x, 
   }
 }
 
-// Softmax over the last axis of rows of `cols`.
-void Softmax(int64_t cols, const std::vector<float>& x, std::vector<float>& y) {
-  int64_t rows = static_cast<int64_t>(x.size()) / cols;
+// The sizes before, along and after `axis` of `shape`.
+struct AxisSplit {
+  int64_t outer = 1, n = 1, inner = 1;
+  AxisSplit(const std::vector<int64_t>& shape, int64_t axis) {
+    for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
+      (d < axis ? outer : d == axis ? n : inner) *= shape[d];
+  }
+};
+
+// Softmax along `axis`: each line of the axis, its max subtracted.
+void Softmax(const std::vector<int64_t>& xs, int64_t axis, const std::vector<float>& x, std::vector<float>& y) {
+  const AxisSplit a(xs, axis);
   y = x;
-  for (int64_t r = 0; r < rows; ++r) {
-    float* row = y.data() + r * cols;
-    float mx = *std::max_element(row, row + cols);
-    double sum = 0;
-    for (int64_t j = 0; j < cols; ++j) sum += (row[j] = std::exp(row[j] - mx));
-    for (int64_t j = 0; j < cols; ++j) row[j] = static_cast<float>(row[j] / sum);
+  for (int64_t o = 0; o < a.outer; ++o)
+    for (int64_t i = 0; i < a.inner; ++i) {
+      float* line = y.data() + o * a.n * a.inner + i;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < a.n; ++j) mx = std::max(mx, line[j * a.inner]);
+      double sum = 0;
+      for (int64_t j = 0; j < a.n; ++j) sum += (line[j * a.inner] = std::exp(line[j * a.inner] - mx));
+      for (int64_t j = 0; j < a.n; ++j) line[j * a.inner] = static_cast<float>(line[j * a.inner] / sum);
+    }
+}
+
+// LayerNorm over the axes from n.axis on: mean and (biased) variance of each group.
+void LayerNorm(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::vector<float>& y) {
+  const auto& scale = g.tensors.at(n.inputs[1]).data;
+  const auto& bias = g.tensors.at(n.inputs[2]).data;
+  const int64_t size = static_cast<int64_t>(scale.size()), groups = static_cast<int64_t>(x.size()) / size;
+  y.resize(x.size());
+  for (int64_t r = 0; r < groups; ++r) {
+    const float* in = x.data() + r * size;
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < size; ++i) mean += in[i];
+    mean /= size;
+    for (int64_t i = 0; i < size; ++i) var += (in[i] - mean) * (in[i] - mean);
+    var /= size;
+    const double inv = 1.0 / std::sqrt(var + n.alpha);
+    for (int64_t i = 0; i < size; ++i) y[r * size + i] = static_cast<float>((in[i] - mean) * inv * scale[i] + bias[i]);
+  }
+}
+
+// ReduceMean / ReduceSum over n.axes: each output element the sum of the input elements
+// whose coordinates off those axes are its own.
+void Reduce(const GraphNode& n, const std::vector<int64_t>& xs, const std::vector<float>& x, std::vector<float>& y) {
+  std::vector<int64_t> keep = xs;  // the output with the axes kept as 1
+  int64_t count = 1;
+  for (int64_t a : n.axes) {
+    count *= xs[a];
+    keep[a] = 1;
+  }
+  int64_t outs = 1;
+  for (int64_t d : keep) outs *= d;
+  std::vector<double> acc(static_cast<size_t>(outs), 0.0);
+  for (int64_t i = 0; i < static_cast<int64_t>(x.size()); ++i) {
+    int64_t rest = i, at = 0, stride = 1;
+    for (size_t d = xs.size(); d-- > 0;) {
+      const int64_t c = rest % xs[d];
+      rest /= xs[d];
+      at += (keep[d] == 1 ? 0 : c) * stride;
+      stride *= keep[d];
+    }
+    acc[at] += x[i];
+  }
+  y.resize(acc.size());
+  for (size_t i = 0; i < acc.size(); ++i)
+    y[i] = static_cast<float>(n.reduce == ReduceOp::kMean ? acc[i] / count : acc[i]);
+}
+
+// Transpose, Slice, Pad: each output element from the input element SourceCoords names.
+void Move(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::vector<float>& y) {
+  const auto& xs = g.tensors.at(n.inputs[0]).shape;
+  const auto& ys = g.tensors.at(n.outputs[0]).shape;
+  int64_t count = 1;
+  for (int64_t d : ys) count *= d;
+  y.resize(static_cast<size_t>(count));
+  std::vector<int64_t> c(ys.size());
+  for (int64_t k = 0; k < count; ++k) {
+    int64_t rest = k;
+    for (size_t d = ys.size(); d-- > 0;) {
+      c[d] = rest % ys[d];
+      rest /= ys[d];
+    }
+    const std::vector<int64_t> j = SourceCoords(n, c);
+    int64_t at = 0;
+    bool inside = true;
+    for (size_t d = 0; d < xs.size(); ++d) {
+      inside = inside && j[d] >= 0 && j[d] < xs[d];
+      at = at * xs[d] + j[d];
+    }
+    y[k] = inside ? x[at] : n.alpha;
   }
 }
 
@@ -141,6 +236,12 @@ float UnaryValue(UnaryOp op, float alpha, float beta, float x) {
       return std::tanh(x);
     case UnaryOp::kErf:
       return std::erf(x);
+    case UnaryOp::kSqrt:
+      return std::sqrt(x);
+    case UnaryOp::kPow:
+      return alpha == 2.0f ? x * x : std::pow(x, alpha);
+    case UnaryOp::kGelu:
+      return 0.5f * x * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2)));
   }
   return x;
 }
@@ -230,11 +331,22 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
     case GraphOp::kBatchNorm:
       BatchNorm(n, g, x, y);
       break;
-    case GraphOp::kFlatten:
+    case GraphOp::kReshape:
       y = x;
       break;
     case GraphOp::kSoftmax:
-      Softmax(xs.back(), x, y);
+      Softmax(xs, n.axis, x, y);
+      break;
+    case GraphOp::kTranspose:
+    case GraphOp::kSlice:
+    case GraphOp::kPad:
+      Move(n, g, x, y);
+      break;
+    case GraphOp::kReduce:
+      Reduce(n, xs, x, y);
+      break;
+    case GraphOp::kLayerNorm:
+      LayerNorm(n, g, x, y);
       break;
     case GraphOp::kConcat:
       Concat(n, g, get, y);
@@ -254,6 +366,15 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
 }
 
 }  // namespace
+
+namespace internal {
+std::vector<float> EvaluateNode(const GraphNode& n, const Graph& g) {
+  std::vector<float> y;
+  RunNode(
+      n, g, [&](const std::string& name) -> const std::vector<float>& { return g.tensors.at(name).data; }, y);
+  return y;
+}
+}  // namespace internal
 
 StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector<float>& input) {
   if (g.inputs.empty() || g.outputs.empty()) return InvalidArgument("the graph has no input or output");

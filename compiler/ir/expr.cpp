@@ -134,6 +134,11 @@ Expr Exp(Expr a) {
   n->a = std::move(a);
   return Expr(std::move(n));
 }
+Expr Sqrt(Expr a) {
+  auto n = NewExpr(ExprKind::kSqrt, DType::kFloat32);
+  n->a = std::move(a);
+  return Expr(std::move(n));
+}
 Expr Not(Expr a) {
   auto n = NewExpr(ExprKind::kNot, DType::kBool);
   n->a = std::move(a);
@@ -393,7 +398,8 @@ void Print(std::ostream& os, const Expr& e) {
       Print(os, e->a);
       return;
     case ExprKind::kExp:
-      os << "exp(";
+    case ExprKind::kSqrt:
+      os << (e->kind == ExprKind::kExp ? "exp(" : "sqrt(");
       Print(os, e->a);
       os << ")";
       return;

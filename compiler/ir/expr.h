@@ -72,6 +72,7 @@ enum class ExprKind : uint8_t {
   kLoad,        // buffer[flat index], after lowering
   kReduce,      // sum/max over reduction axes: only as the whole body of a compute
   kExp,         // e^a (float32)
+  kSqrt,        // square root of a (float32)
 };
 
 // Reduction combiners: the sum, and the max (a softmax's row maximum).
@@ -112,7 +113,8 @@ Expr Load(Buffer buffer, Expr index);
 Expr Min(Expr a, Expr b);
 Expr Max(Expr a, Expr b);
 Expr Not(Expr a);
-Expr Exp(Expr a);  // float32
+Expr Exp(Expr a);   // float32
+Expr Sqrt(Expr a);  // float32
 IterVar MakeIterVar(const std::string& name, int64_t extent, IterKind kind);
 
 Expr operator+(Expr a, Expr b);

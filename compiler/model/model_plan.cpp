@@ -9,15 +9,15 @@
 #include <map>
 
 #include "compiler/ir/schedule.h"
+#include "compiler/model/internal/plan_ops.h"
 #include "compiler/model/model.h"
 #include "compiler/ops/blocked_layout.h"
 
 namespace priortune::compiler {
 namespace {
 
-// Elements below which a simple op stays on one thread (the pool's fork and join would
-// cost more than the work).
-constexpr int64_t kParallelElements = 16384;
+using internal::kParallelElements;
+using internal::ScheduleOuterParallel;
 
 // The whole output as one loop: vectors of the target's lanes, the outer loop parallel.
 void ScheduleFlat(Schedule& s, const Tensor& out, const Target& t) {
@@ -29,14 +29,6 @@ void ScheduleFlat(Schedule& s, const Tensor& out, const Target& t) {
   auto [outer, inner] = st.split(f, lanes);
   st.vectorize(inner);
   if (out.size() >= kParallelElements) st.parallel(outer);
-}
-
-// The outer two loops fused and parallel for a large output, the rest as written (concat
-// and broadcasting binary ops: ScheduleFlat's one fused loop turns their index arithmetic
-// into per-lane gathers; SqueezeNet 1.1 ran about 2x slower with it here).
-void ScheduleOuterParallel(Schedule& s, const Tensor& out) {
-  if (out.size() >= kParallelElements && out.shape().size() > 1)
-    s[out].parallel(s[out].fuse(s[out].axis(0), s[out].axis(1)));
 }
 
 // An NCHW output row by row: (n, c, y) fused and parallel, the row in vectors.
@@ -105,9 +97,12 @@ StatusOr<LoweredFunc> LowerPool(const GraphNode& n, const Graph& g, const Target
       }
     if (max) return acc;
     if (!edges) return acc * FloatImm(1.0 / static_cast<double>(K * K));
-    // count_include_pad 0: divide by the window's part inside the image.
-    Expr h0 = Max(oy * S - P, IntImm(0)), h1 = Min(oy * S - P + K, IntImm(H));
-    Expr w0 = Max(ox * S - P, IntImm(0)), w1 = Min(ox * S - P + K, IntImm(W));
+    // Divide by the window's part inside the image (count_include_pad 0) or inside the
+    // padded image (1).
+    const int64_t lo = n.count_include_pad ? -P : 0, hh = n.count_include_pad ? H + P : H,
+                  hw = n.count_include_pad ? W + P : W;
+    Expr h0 = Max(oy * S - P, IntImm(lo)), h1 = Min(oy * S - P + K, IntImm(hh));
+    Expr w0 = Max(ox * S - P, IntImm(lo)), w1 = Min(ox * S - P + K, IntImm(hw));
     return acc / Cast(DType::kFloat32, (h1 - h0) * (w1 - w0));
   });
   Schedule s({y});
@@ -216,6 +211,12 @@ const char* UnaryName(UnaryOp op) {
       return "tanh";
     case UnaryOp::kErf:
       return "erf";
+    case UnaryOp::kSqrt:
+      return "sqrt";
+    case UnaryOp::kPow:
+      return "pow";
+    case UnaryOp::kGelu:
+      return "gelu";
   }
   return "unary";
 }
@@ -229,6 +230,15 @@ Expr Erf(Expr v) {
                         t * (FloatImm(1.421413741) + t * (FloatImm(-1.453152027) + t * FloatImm(1.061405429)))));
   Expr r = FloatImm(1.0) - poly * Exp(FloatImm(0.0) - a * a);
   return Select(v < FloatImm(0.0), FloatImm(0.0) - r, r);
+}
+
+// v ^ e for the exponents the importer takes: whole numbers -4..4 by products, +-0.5 by
+// square roots.
+Expr PowExpr(Expr v, float e) {
+  if (e == 0.5f || e == -0.5f) return e > 0 ? Sqrt(v) : FloatImm(1.0) / Sqrt(v);
+  Expr p = FloatImm(1.0);
+  for (int k = 0; k < std::abs(static_cast<int>(e)); ++k) p = k == 0 ? v : p * v;
+  return e < 0 ? FloatImm(1.0) / p : p;
 }
 
 // kUnary's function of v (graph.h's UnaryValue, as expressions).
@@ -245,6 +255,12 @@ Expr UnaryExpr(const GraphNode& n, Expr v) {
       return FloatImm(1.0) - FloatImm(2.0) / (Exp(v * FloatImm(2.0)) + FloatImm(1.0));
     case UnaryOp::kErf:
       return Erf(v);
+    case UnaryOp::kSqrt:
+      return Sqrt(v);
+    case UnaryOp::kPow:
+      return PowExpr(v, n.alpha);
+    case UnaryOp::kGelu:
+      return v * FloatImm(0.5) * (FloatImm(1.0) + Erf(v * FloatImm(M_SQRT1_2)));
   }
   return v;
 }
@@ -304,25 +320,6 @@ StatusOr<LoweredFunc> LowerElementwise(const GraphNode& n, const Graph& g, const
   Schedule s({y});
   ScheduleFlat(s, y, t);
   return Lower(s, name, args);
-}
-
-// Softmax over the last axis of [rows, cols]: the row's max, exp(x - max), their sum and
-// the quotient.
-StatusOr<LoweredFunc> LowerSoftmax(const GraphNode& n, const Graph& g, const Target& t) {
-  const auto& xs = ShapeOf(g, n.inputs[0]);
-  int64_t cols = xs.back(), rows = 1;
-  for (size_t i = 0; i + 1 < xs.size(); ++i) rows *= xs[i];
-  Tensor x = Placeholder("x", {rows, cols});
-  IterVar rm = ReduceAxis(cols, "rm"), rs = ReduceAxis(cols, "rs");
-  Tensor mx = Compute("row_max", {rows}, [&](Expr r) { return Reduce(ReduceKind::kMax, x(r, rm->var), {rm}); });
-  Tensor e = Compute("exp", {rows, cols}, [&](Expr r, Expr c) { return Exp(x(r, c) - mx(r)); });
-  Tensor sum = Compute("row_sum", {rows}, [&](Expr r) { return Sum(e(r, rs->var), {rs}); });
-  Tensor y = Compute("softmax", {rows, cols}, [&](Expr r, Expr c) { return e(r, c) / sum(r); });
-  // Each stage whole, one after the other: a classifier's few rows of logits.
-  Schedule s({y});
-  if (rows * cols >= kParallelElements)
-    for (const Tensor& t : {mx, e, sum, y}) s[t].parallel(s[t].axis(0));
-  return Lower(s, "softmax", {x, y});
 }
 
 std::string Where(const GraphNode& n) { return "node '" + n.name + "' (" + n.op_type + ")"; }
@@ -462,7 +459,15 @@ struct PlanBuilder {
       case GraphOp::kGlobalAveragePool:
         return LowerGlobalAveragePool(n, g, t, blocks[0]);
       case GraphOp::kSoftmax:
-        return LowerSoftmax(n, g, t);
+        return internal::LowerSoftmax(n, g, t);
+      case GraphOp::kTranspose:
+      case GraphOp::kSlice:
+      case GraphOp::kPad:
+        return internal::LowerMove(n, g);
+      case GraphOp::kReduce:
+        return internal::LowerReduce(n, g);
+      case GraphOp::kLayerNorm:
+        return internal::LowerLayerNorm(n, g, t);
       case GraphOp::kConcat:
         return LowerConcat(n, g);
       case GraphOp::kBinary:
@@ -494,7 +499,8 @@ struct PlanBuilder {
       if (b.elements != want)
         return Internal(Where(n) + ": argument " + arg->name + " takes " + std::to_string(want) +
                         " elements, buffer '" + b.name + "' has " + std::to_string(b.elements));
-      const bool blocked_arg = !b.constant && arg->shape.size() == 5;
+      // A blocked argument is the 5-D form of a 4-D tensor (a 5-D tensor's own is plain).
+      const bool blocked_arg = !b.constant && arg->shape.size() == 5 && b.shape.size() == 4;
       if (!b.constant && (blocked_arg != (b.block > 0) || (blocked_arg && arg->shape[4] != b.block)))
         return Internal(Where(n) + ": argument " + arg->name + " and buffer '" + b.name + "' (block " +
                         std::to_string(b.block) + ") disagree on the layout");
@@ -504,7 +510,7 @@ struct PlanBuilder {
 
   // Node `n`'s step (`tuned`: its TunedSteps entry, used if it has a workload).
   Status AddStep(const GraphNode& n, PlanStep tuned) {
-    if (n.op == GraphOp::kFlatten) {
+    if (n.op == GraphOp::kReshape) {
       int in = Buffer(n.inputs[0]), out = Buffer(n.outputs[0]);
       if (plan.buffers[in].block) return Internal(Where(n) + ": flattens a blocked tensor");
       plan.buffers[out].view_of = plan.buffers[in].view_of >= 0 ? plan.buffers[in].view_of : in;

@@ -3,8 +3,10 @@
 #include "compiler/graph/graph.h"
 
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
 #include <cmath>
+#include <fstream>
 #include <random>
 
 #include "compiler/ops/op_template.h"
@@ -52,7 +54,7 @@ TEST(OnnxImport, InfersShapesFoldsBatchNormalizationIntoTheConvAndListsTheTasks)
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   std::vector<GraphOp> ops;
   for (const auto& n : g->nodes) ops.push_back(n.op);
-  EXPECT_EQ(ops, (std::vector<GraphOp>{GraphOp::kConv2d, GraphOp::kRelu, GraphOp::kGlobalAveragePool, GraphOp::kFlatten,
+  EXPECT_EQ(ops, (std::vector<GraphOp>{GraphOp::kConv2d, GraphOp::kRelu, GraphOp::kGlobalAveragePool, GraphOp::kReshape,
                                        GraphOp::kDense}));
   EXPECT_EQ(g->batchnorms_folded, 1);
   const GraphNode& conv = g->nodes[0];
@@ -249,6 +251,55 @@ TEST(OnnxImport, AGroupedConvolutionIsAGroupConvWorkloadAndItsWeightIsChecked) {
     EXPECT_EQ(g->nodes[0].workload->dim("G"), 4);
     EXPECT_EQ(g->tensors.at("y").shape, (std::vector<int64_t>{1, 12, 14, 14}));
   }
+}
+
+// A model past ONNX's 2 GB limit keeps its weights in files beside it (external data):
+// read from there; a missing or short file is an error naming it. A truncated model file
+// is refused with its name and size.
+TEST(OnnxImport, ExternalDataIsReadFromBesideTheModelAndATruncatedFileIsRefused) {
+  char tmpl[] = "/tmp/pt_external_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  ModelBuilder m;
+  m.Input("x", {1, 4, 5, 5});
+  const std::vector<float> w = m.Weight("w", {6, 4, 3, 3});
+  auto* conv = m.Node("Conv", "conv", {"x", "w"}, {"y"});
+  ModelBuilder::Ints(conv, "kernel_shape", {3, 3});
+  m.Output("y");
+  const std::string bytes = m.MakeExternal("w", "weights.bin", 16);
+  auto write = [&](const std::string& name, const std::string& data) {
+    std::ofstream(dir + "/" + name, std::ios::binary) << data;
+  };
+  write("model.onnx", m.Bytes());
+  write("weights.bin", std::string(16, 'x') + bytes);
+  auto g = ImportOnnx(dir + "/model.onnx");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->tensors.at(g->nodes[0].inputs[1]).data, w);
+  EXPECT_EQ(ImportOnnxBytes(m.Bytes()).status().code(), StatusCode::kInvalidArgument);
+  write("weights.bin", std::string(16, 'x') + bytes.substr(0, 100));
+  auto shortened = ImportOnnx(dir + "/model.onnx");
+  EXPECT_EQ(shortened.status().code(), StatusCode::kDataLoss) << shortened.status().ToString();
+  EXPECT_NE(shortened.status().message().find("external data 'weights.bin': the file ends before"), std::string::npos)
+      << shortened.status().ToString();
+  std::remove((dir + "/weights.bin").c_str());
+  auto missing = ImportOnnx(dir + "/model.onnx");
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound) << missing.status().ToString();
+  // Truncated: the first half of a model with its weights inline.
+  ModelBuilder inline_model;
+  inline_model.Input("x", {1, 4, 5, 5});
+  inline_model.Weight("w", {6, 4, 3, 3});
+  ModelBuilder::Ints(inline_model.Node("Conv", "conv", {"x", "w"}, {"y"}), "kernel_shape", {3, 3});
+  inline_model.Output("y");
+  const std::string full = inline_model.Bytes();
+  write("cut.onnx", full.substr(0, full.size() / 2));
+  auto cut = ImportOnnx(dir + "/cut.onnx");
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(cut.status().message().find(dir + "/cut.onnx (" + std::to_string(full.size() / 2) + " bytes)"),
+            std::string::npos)
+      << cut.status().ToString();
+  for (const char* f : {"model.onnx", "cut.onnx"}) std::remove((dir + "/" + f).c_str());
+  rmdir(dir.c_str());
 }
 
 TEST(OnnxImport, ADepthwiseConvolutionIsItsOwnWorkload) {

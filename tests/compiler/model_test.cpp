@@ -415,6 +415,237 @@ TEST(CompiledModel, AResNeXtBlockWithAGroupedConvolutionMatchesTheReference) {
   }
 }
 
+// The graph's only ops on a random input: the compiled kernels against the reference,
+// and the reference's output for `x` (a small exact case) when `want` is given.
+void ExpectOps(const ModelBuilder& m, const std::vector<int64_t>& out_shape, const std::vector<float>& x = {},
+               const std::vector<float>& want = {}) {
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->tensors.at(g->outputs[0]).shape, out_shape);
+  ExpectCompiledMatchesReference(*g);
+  if (want.empty()) return;
+  auto y = RunGraphReference(*g, x);
+  ASSERT_TRUE(y.ok()) << y.status().ToString();
+  EXPECT_EQ(*y, want);
+}
+
+TEST(CompiledModel, ChannelShuffleSplitAndSliceMatchTheReference) {
+  // ShuffleNetV2: Split into halves, a branch, Concat, then Reshape [N, 2, C/2, H, W],
+  // Transpose (0 2 1 3 4), Reshape back; a strided, backward Slice after it.
+  ModelBuilder m;
+  m.Input("x", {1, 8, 6, 5});
+  m.Ints("halves", {2}, {4, 4});
+  ModelBuilder::Int(m.Node("Split", "split", {"x", "halves"}, {"a", "b"}), "axis", 1);
+  Conv(m, "branch", "b", 4, 4, 3, false);
+  ModelBuilder::Int(m.Node("Concat", "cat", {"a", "branch_c"}, {"c"}), "axis", 1);
+  m.Ints("s5", {5}, {1, 2, 4, 6, 5});
+  m.Node("Reshape", "r5", {"c", "s5"}, {"c5"});
+  ModelBuilder::Ints(m.Node("Transpose", "shuffle", {"c5"}, {"t5"}), "perm", {0, 2, 1, 3, 4});
+  m.Ints("s4", {4}, {0, -1, 6, 5});  // 0 copies the batch
+  m.Node("Reshape", "r4", {"t5", "s4"}, {"t"});
+  m.Ints("st", {2}, {7, -1});
+  m.Ints("en", {2}, {0, -100});
+  m.Ints("ax", {2}, {1, 3});
+  m.Ints("sp", {2}, {-2, -2});
+  m.Node("Slice", "slice", {"t", "st", "en", "ax", "sp"}, {"y"});
+  m.Output("y");
+  ExpectOps(m, {1, 4, 6, 3});
+  // By value: a 2x3 transposed, then its second column sliced off.
+  ModelBuilder v;
+  v.Input("x", {2, 3});
+  ModelBuilder::Ints(v.Node("Transpose", "t", {"x"}, {"t"}), "perm", {1, 0});
+  v.Ints("st", {1}, {1});
+  v.Ints("en", {1}, {2});
+  v.Ints("ax", {1}, {1});
+  v.Node("Slice", "s", {"t", "st", "en", "ax"}, {"y"});
+  v.Output("y");
+  ExpectOps(v, {3, 1}, {1, 2, 3, 4, 5, 6}, {4, 5, 6});
+}
+
+TEST(CompiledModel, PadThenAveragePoolAndCountIncludePadMatchPyTorchsRule) {
+  // Inception's avg_pool2d(3, 1, 1) exported as Pad then AveragePool; the same as
+  // AveragePool with count_include_pad 1; by value on a 2x2 of ones: every window
+  // divides by 9.
+  for (bool as_pad : {true, false}) {
+    ModelBuilder m;
+    m.Input("x", {1, 3, 7, 6});
+    std::string in = "x";
+    if (as_pad) {
+      m.Ints("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+      m.Node("Pad", "pad", {"x", "pads"}, {"p"});
+      in = "p";
+    }
+    auto* pool = testing::Pool(m, "AveragePool", "avg", in, "y", 3, 1, as_pad ? 0 : 1);
+    if (!as_pad) ModelBuilder::Int(pool, "count_include_pad", 1);
+    m.Output("y");
+    ExpectOps(m, {1, 3, 7, 6});
+    ModelBuilder v;
+    v.Input("x", {1, 1, 2, 2});
+    ModelBuilder::Int(testing::Pool(v, "AveragePool", "avg", "x", "y", 3, 1, 1), "count_include_pad", 1);
+    v.Output("y");
+    ExpectOps(v, {1, 1, 2, 2}, {1, 1, 1, 1}, {4.f / 9, 4.f / 9, 4.f / 9, 4.f / 9});
+  }
+}
+
+TEST(CompiledModel, ReduceSoftmaxPowSqrtAndLayerNormalizationMatchTheReference) {
+  ModelBuilder m;  // ReduceSum over (1, 3) kept, ReduceMean over 2 dropped, Softmax along 1
+  m.Input("x", {2, 5, 4, 3});
+  ModelBuilder::Int(m.Node("Softmax", "sm", {"x"}, {"s"}), "axis", 1);
+  m.Ints("axes", {2}, {1, -1});
+  m.Node("ReduceSum", "sum", {"s", "axes"}, {"r"});
+  auto* mean = m.Node("ReduceMean", "mean", {"r"}, {"q"});
+  ModelBuilder::Ints(mean, "axes", {2});
+  ModelBuilder::Int(mean, "keepdims", 0);
+  m.Output("q");
+  ExpectOps(m, {2, 1, 1});
+  ModelBuilder v;  // by value: softmax lines along axis 1 sum to 1, so the sum over it is 1
+  v.Input("x", {1, 2, 2});
+  ModelBuilder::Int(v.Node("Softmax", "sm", {"x"}, {"s"}), "axis", 1);
+  v.Ints("axes", {1}, {1});
+  v.Node("ReduceSum", "sum", {"s", "axes"}, {"y"});
+  v.Output("y");
+  auto g = ImportOnnxBytes(v.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  auto y = RunGraphReference(*g, {0.5f, -1.f, 2.f, 3.f});
+  ASSERT_TRUE(y.ok());
+  for (float e : *y) EXPECT_NEAR(e, 1.0f, 1e-6);
+  // LayerNormalization over the last two axes (opset 17), then Pow 2 and Sqrt: |normalised|.
+  ModelBuilder ln;
+  ln.Opset(17);
+  ln.Input("x", {2, 3, 4, 5});
+  ln.Weight("scale", {4, 5}, 0.5, 1.5);
+  ln.Weight("bias", {5});
+  ModelBuilder::Int(ln.Node("LayerNormalization", "ln", {"x", "scale", "bias"}, {"n"}), "axis", -2);
+  ln.Scalar("two", 2);
+  ln.Node("Pow", "sq", {"n", "two"}, {"p"});
+  ln.Node("Sqrt", "root", {"p"}, {"y"});
+  ln.Output("y");
+  ExpectOps(ln, {2, 3, 4, 5});
+  // By value: a normalised row has mean 0 and variance 1 (scale 1, no bias).
+  ModelBuilder lv;
+  lv.Opset(17);
+  lv.Input("x", {2, 4});
+  ModelBuilder::Float(lv.Node("LayerNormalization", "ln", {"x"}, {"y"}), "epsilon", 0);
+  lv.Output("y");
+  auto gl = ImportOnnxBytes(lv.Bytes());
+  ASSERT_TRUE(gl.ok()) << gl.status().ToString();
+  auto yl = RunGraphReference(*gl, {1, 2, 3, 4, -5, 0, 5, 10});
+  ASSERT_TRUE(yl.ok());
+  for (int r = 0; r < 2; ++r) {
+    double mean = 0, var = 0;
+    for (int i = 0; i < 4; ++i) mean += (*yl)[r * 4 + i] / 4.0;
+    for (int i = 0; i < 4; ++i) var += ((*yl)[r * 4 + i] - mean) * ((*yl)[r * 4 + i] - mean) / 4.0;
+    EXPECT_NEAR(mean, 0, 1e-6);
+    EXPECT_NEAR(var, 1, 1e-5);
+  }
+}
+
+TEST(CompiledModel, AConvNeXtBlockWithAChannelsLastLinearAndAnOblongConvMatchesTheReference) {
+  // Depthwise 7x7, Transpose to NHWC, the decomposed opset-13 LayerNorm over C, MatMul
+  // [N, H, W, C] x [C, 4C] + bias, GELU as exported (Div, Erf, Add, Mul, Mul), MatMul
+  // back, a layer scale, Transpose to NCHW, + x; then Inception's 1x7 and 7x1 convs.
+  ModelBuilder m;
+  m.Input("x", {1, 8, 6, 6});
+  Conv(m, "dw", "x", 8, 8, 7, false, /*depthwise=*/true);
+  ModelBuilder::Ints(m.Node("Transpose", "to_nhwc", {"dw_c"}, {"h"}), "perm", {0, 2, 3, 1});
+  ModelBuilder::Ints(m.Node("ReduceMean", "mu", {"h"}, {"mu"}), "axes", {-1});
+  m.Node("Sub", "dev", {"h", "mu"}, {"d"});
+  m.Scalar("two", 2);
+  m.Node("Pow", "sq", {"d", "two"}, {"d2"});
+  ModelBuilder::Ints(m.Node("ReduceMean", "var", {"d2"}, {"var"}), "axes", {-1});
+  m.Scalar("eps", 1e-6f);
+  m.Node("Add", "var_eps", {"var", "eps"}, {"ve"});
+  m.Node("Sqrt", "std", {"ve"}, {"sd"});
+  m.Node("Div", "norm", {"d", "sd"}, {"nrm"});
+  m.Weight("gamma", {8}, 0.5, 1.5);
+  m.Weight("beta", {8});
+  m.Node("Mul", "scale", {"nrm", "gamma"}, {"ns"});
+  m.Node("Add", "shift", {"ns", "beta"}, {"ln"});
+  m.Weight("w1", {8, 32});
+  m.Weight("b1", {32});
+  m.Node("MatMul", "fc1", {"ln", "w1"}, {"f1"});
+  m.Node("Add", "fc1_bias", {"f1", "b1"}, {"f1b"});
+  m.Scalar("sqrt2", 1.4142135f);
+  m.Node("Div", "gelu_div", {"f1b", "sqrt2"}, {"g1"});
+  m.Node("Erf", "gelu_erf", {"g1"}, {"g2"});
+  m.Scalar("one", 1);
+  m.Node("Add", "gelu_add", {"g2", "one"}, {"g3"});
+  m.Node("Mul", "gelu_mul", {"f1b", "g3"}, {"g4"});
+  m.Scalar("half", 0.5);
+  m.Node("Mul", "gelu_half", {"g4", "half"}, {"gl"});
+  m.Weight("w2", {32, 8});
+  m.Node("MatMul", "fc2", {"gl", "w2"}, {"f2"});
+  ModelBuilder::Ints(m.Node("Transpose", "to_nchw", {"f2"}, {"back"}), "perm", {0, 3, 1, 2});
+  m.Weight("layer_scale", {8, 1, 1});
+  m.Node("Mul", "ls", {"back", "layer_scale"}, {"lsd"});
+  m.Node("Add", "residual", {"lsd", "x"}, {"blk"});
+  m.Weight("w17", {8, 8, 1, 7});
+  auto* c17 = m.Node("Conv", "c1x7", {"blk", "w17"}, {"o17"});
+  ModelBuilder::Ints(c17, "kernel_shape", {1, 7});
+  ModelBuilder::Ints(c17, "pads", {0, 3, 0, 3});
+  m.Weight("w71", {4, 8, 7, 1});
+  auto* c71 = m.Node("Conv", "c7x1", {"o17", "w71"}, {"y"});
+  ModelBuilder::Ints(c71, "kernel_shape", {7, 1});
+  ModelBuilder::Ints(c71, "pads", {3, 0, 3, 0});
+  ModelBuilder::Ints(c71, "strides", {2, 1});
+  m.Output("y");
+  ExpectOps(m, {1, 4, 3, 6});
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok());
+  int dense = 0;
+  for (const auto& n : g->nodes) dense += n.op == GraphOp::kDense;
+  EXPECT_EQ(dense, 2);  // the channels-last Linear layers are tunable dense workloads
+}
+
+TEST(OnnxImport, ShapeSubgraphsAreFoldedToConstantsAtImport) {
+  // x.view(x.size(0), -1) as a traced export writes it: Shape, Gather, Unsqueeze, Concat,
+  // Reshape; and a mask from ConstantOfShape, Equal, Where, Expand. Only the Reshape and
+  // the Mul stay as nodes.
+  ModelBuilder m;
+  m.Input("x", {2, 3, 4});
+  m.Node("Shape", "shape", {"x"}, {"s"});
+  m.Ints("zero", {}, {0});
+  ModelBuilder::Int(m.Node("Gather", "batch", {"s", "zero"}, {"n"}), "axis", 0);
+  m.Ints("ax0", {1}, {0});
+  m.Node("Unsqueeze", "n1", {"n", "ax0"}, {"n_1"});
+  m.Ints("minus1", {1}, {-1});
+  ModelBuilder::Int(m.Node("Concat", "shape2", {"n_1", "minus1"}, {"s2"}), "axis", 0);
+  m.Node("Reshape", "flat", {"x", "s2"}, {"f"});
+  m.Ints("len", {1}, {12});
+  m.Node("ConstantOfShape", "zeros", {"len"}, {"z"});
+  m.Node("Equal", "is_zero", {"z", "z"}, {"eq"});
+  m.Scalar("three", 3);
+  m.Scalar("four", 4);
+  m.Node("Where", "pick", {"eq", "three", "four"}, {"w"});
+  m.Ints("to", {2}, {2, 12});
+  m.Node("Expand", "wide", {"w", "to"}, {"we"});
+  m.Node("Mul", "scale", {"f", "we"}, {"y"});
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  ASSERT_EQ(g->nodes.size(), 2u);
+  EXPECT_EQ(g->nodes[0].op, GraphOp::kReshape);
+  EXPECT_EQ(g->tensors.at("s2").ints, (std::vector<int64_t>{2, -1}));
+  EXPECT_EQ(g->tensors.at("we").data, std::vector<float>(24, 3.0f));
+  std::vector<float> x(24);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i);
+  auto y = RunGraphReference(*g, x);
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ((*y)[23], 69.0f);
+  ExpectCompiledMatchesReference(*g);
+  // A shape computation that depends on the input's values is refused, naming the node.
+  ModelBuilder bad;
+  bad.Input("x", {4});
+  bad.Ints("idx", {1}, {0});
+  bad.Node("Gather", "pick", {"x", "idx"}, {"y"});
+  bad.Output("y");
+  auto refused = ImportOnnxBytes(bad.Bytes());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("node 'pick' (Gather): input 'x' depends on the model's input"),
+            std::string::npos)
+      << refused.status().ToString();
+}
+
 TEST(CompiledModel, BroadcastingMulSubDivAndAddMatchTheReference) {
   // Squeeze-excitation's scale (x * sigmoid(gap(x)), [1,8,1,1] against [1,8,6,5]), SiLU
   // (x * sigmoid(x), same shapes), a constant per-channel divisor, a scalar subtracted,

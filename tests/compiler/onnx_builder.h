@@ -53,6 +53,15 @@ class ModelBuilder {
     t->set_data_type(onnx::TensorProto::FLOAT);
     t->add_float_data(v);
   }
+  // An int64 initializer (shapes, axes, pads, indices).
+  void Ints(const std::string& name, std::vector<int64_t> shape, const std::vector<int64_t>& values) {
+    auto* t = model_.mutable_graph()->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    for (int64_t d : shape) t->add_dims(d);
+    for (int64_t v : values) t->add_int64_data(v);
+  }
+  void Opset(int64_t v) { model_.mutable_opset_import(0)->set_version(v); }
   onnx::NodeProto* Node(const std::string& op, const std::string& name, std::vector<std::string> in,
                         std::vector<std::string> out) {
     auto* n = model_.mutable_graph()->add_node();
@@ -81,6 +90,26 @@ class ModelBuilder {
     a->set_i(v);
   }
   void Output(const std::string& name) { model_.mutable_graph()->add_output()->set_name(name); }
+  // Moves initializer `name`'s bytes to `file` (ONNX external data at `offset`), which the
+  // caller writes beside the model; returns them.
+  std::string MakeExternal(const std::string& name, const std::string& file, int64_t offset) {
+    for (auto& t : *model_.mutable_graph()->mutable_initializer()) {
+      if (t.name() != name) continue;
+      std::string bytes = t.raw_data();
+      t.clear_raw_data();
+      t.set_data_location(onnx::TensorProto::EXTERNAL);
+      auto add = [&](const char* k, const std::string& v) {
+        auto* e = t.add_external_data();
+        e->set_key(k);
+        e->set_value(v);
+      };
+      add("location", file);
+      add("offset", std::to_string(offset));
+      add("length", std::to_string(bytes.size()));
+      return bytes;
+    }
+    return "";
+  }
   std::string Bytes() const { return model_.SerializeAsString(); }
 
  private:

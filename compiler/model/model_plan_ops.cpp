@@ -1,0 +1,119 @@
+#include <algorithm>
+
+#include "compiler/model/internal/plan_ops.h"
+#include "compiler/ops/blocked_layout.h"
+
+namespace priortune::compiler::internal {
+namespace {
+
+const std::vector<int64_t>& ShapeOf(const Graph& g, const std::string& name) { return g.tensors.at(name).shape; }
+
+int64_t Product(const std::vector<int64_t>& s, size_t from = 0, size_t to = SIZE_MAX) {
+  int64_t p = 1;
+  for (size_t d = from; d < s.size() && d < to; ++d) p *= s[d];
+  return p;
+}
+
+// Each stage whole, one after the other, its outer axis parallel when the work is large.
+void ScheduleStages(Schedule& s, const std::vector<Tensor>& stages, int64_t work, const Target& t) {
+  for (const Tensor& st : stages) {
+    if (work >= kParallelElements) s[st].parallel(s[st].axis(0));
+    const int64_t inner = st.shape().back();
+    if (st.shape().size() > 1 && inner >= t.vector_lanes() && inner % t.vector_lanes() == 0)
+      VectorizeInNativeChunks(s[st], s[st].axis(st.shape().size() - 1), inner, t);
+  }
+}
+
+}  // namespace
+
+void ScheduleOuterParallel(Schedule& s, const Tensor& out) {
+  if (out.size() >= kParallelElements && out.shape().size() > 1)
+    s[out].parallel(s[out].fuse(s[out].axis(0), s[out].axis(1)));
+}
+
+StatusOr<LoweredFunc> LowerMove(const GraphNode& n, const Graph& g) {
+  const auto& xs = ShapeOf(g, n.inputs[0]);
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  const char* name = n.op == GraphOp::kTranspose ? "transpose" : n.op == GraphOp::kSlice ? "slice" : "pad";
+  Tensor x = Placeholder("x", xs);
+  Tensor y = Compute(name, ys, [&](const std::vector<Expr>& i) {
+    const std::vector<Expr> j = SourceCoords(n, i);
+    Expr v = x(j), inside;
+    if (n.op != GraphOp::kPad) return v;
+    for (size_t d = 0; d < xs.size(); ++d) {
+      if (n.pads[d] == 0 && n.pads[xs.size() + d] == 0) continue;
+      Expr in = j[d] >= 0 && j[d] < xs[d];
+      inside = inside.get() ? (inside && in) : in;
+    }
+    return inside.get() ? Select(inside, v, FloatImm(n.alpha)) : v;
+  });
+  Schedule s({y});
+  ScheduleOuterParallel(s, y);
+  return Lower(s, name, {x, y});
+}
+
+StatusOr<LoweredFunc> LowerReduce(const GraphNode& n, const Graph& g) {
+  const auto& xs = ShapeOf(g, n.inputs[0]);
+  std::vector<int64_t> keep = xs;  // the output with the axes kept as 1: the same elements
+  std::vector<IterVar> r;
+  int64_t count = 1;
+  for (int64_t a : n.axes) {
+    keep[a] = 1;
+    count *= xs[a];
+    r.push_back(ReduceAxis(xs[a], "r" + std::to_string(a)));
+  }
+  Tensor x = Placeholder("x", xs);
+  Tensor sum = Compute("sum", keep, [&](const std::vector<Expr>& i) {
+    std::vector<Expr> j = i;
+    for (size_t k = 0; k < r.size(); ++k) j[n.axes[k]] = r[k]->var;
+    return Sum(x(j), r);
+  });
+  const double scale = n.reduce == ReduceOp::kMean ? 1.0 / static_cast<double>(count) : 1.0;
+  Tensor y = Compute("reduce", keep, [&](const std::vector<Expr>& i) { return sum(i) * FloatImm(scale); });
+  Schedule s({y});
+  Stage& st = s[y];
+  IterVar f = st.axis(0);
+  for (size_t d = 1; d < keep.size(); ++d) f = st.fuse(f, st.axis(d));
+  if (Product(xs) >= kParallelElements && Product(keep) > 1) st.parallel(f);
+  s[sum].compute_at(st, f);
+  return Lower(s, "reduce", {x, y});
+}
+
+StatusOr<LoweredFunc> LowerSoftmax(const GraphNode& n, const Graph& g, const Target& t) {
+  const auto& xs = ShapeOf(g, n.inputs[0]);
+  const size_t a = static_cast<size_t>(n.axis);
+  const int64_t outer = Product(xs, 0, a), len = xs[a], inner = Product(xs, a + 1);
+  Tensor x = Placeholder("x", {outer, len, inner});
+  IterVar rm = ReduceAxis(len, "rm"), rs = ReduceAxis(len, "rs");
+  Tensor mx = Compute("line_max", {outer, inner},
+                      [&](Expr o, Expr i) { return Reduce(ReduceKind::kMax, x(o, rm->var, i), {rm}); });
+  Tensor e = Compute("exp", {outer, len, inner}, [&](Expr o, Expr j, Expr i) { return Exp(x(o, j, i) - mx(o, i)); });
+  Tensor sum = Compute("line_sum", {outer, inner}, [&](Expr o, Expr i) { return Sum(e(o, rs->var, i), {rs}); });
+  Tensor y = Compute("softmax", {outer, len, inner}, [&](Expr o, Expr j, Expr i) { return e(o, j, i) / sum(o, i); });
+  Schedule s({y});
+  ScheduleStages(s, {mx, e, sum, y}, Product(xs), t);
+  return Lower(s, "softmax", {x, y});
+}
+
+StatusOr<LoweredFunc> LowerLayerNorm(const GraphNode& n, const Graph& g, const Target& t) {
+  const auto& xs = ShapeOf(g, n.inputs[0]);
+  const int64_t size = Product(xs, static_cast<size_t>(n.axis)), groups = Product(xs) / size;
+  Tensor x = Placeholder("x", {groups, size});
+  Tensor scale = Placeholder("scale", {size}), bias = Placeholder("bias", {size});
+  IterVar r1 = ReduceAxis(size, "r1"), r2 = ReduceAxis(size, "r2");
+  const double inv = 1.0 / static_cast<double>(size);
+  Tensor sum = Compute("sum", {groups}, [&](Expr r) { return Sum(x(r, r1->var), {r1}); });
+  Tensor sq = Compute("sq_dev", {groups}, [&](Expr r) {
+    Expr d = x(r, r2->var) - sum(r) * FloatImm(inv);
+    return Sum(d * d, {r2});
+  });
+  Tensor y = Compute("layer_norm", {groups, size}, [&](Expr r, Expr i) {
+    Expr rstd = FloatImm(1.0) / Sqrt(sq(r) * FloatImm(inv) + FloatImm(n.alpha));
+    return (x(r, i) - sum(r) * FloatImm(inv)) * rstd * scale(i) + bias(i);
+  });
+  Schedule s({y});
+  ScheduleStages(s, {sum, sq, y}, Product(xs), t);
+  return Lower(s, "layer_norm", {x, scale, bias, y});
+}
+
+}  // namespace priortune::compiler::internal
