@@ -13,10 +13,11 @@ are deleted (the whole zoo is tens of GB of ONNX).
 
 Usage: /usr/bin/python3 scripts/zoo.py --priortune EXE [--work DIR] [--models a,b]
        [--results FILE] [--report docs/results/zoo.md] [--threads 1] [--repeat 5]
-       [--tolerance 1e-4] [--resume]
+       [--tolerance 1e-4] [--resume] [--report-only]
 Each model's result is appended to FILE (JSON lines) as it ends; --resume skips the
-models FILE already has. The report is written from FILE at the end. Exit 2 for bad
-usage, 1 when fewer than 95% of the models match.
+models FILE already has. The report is written from FILE at the end (--report-only: now,
+from what FILE has, saying how many of the models it covers). Exit 2 for bad usage, 1
+when fewer than 95% of the models match.
 """
 import argparse
 import json
@@ -176,6 +177,7 @@ def main():
     ap.add_argument("--tolerance", type=float, default=1e-4)
     ap.add_argument("--timeout", type=int, default=1800)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     import torchvision
     everything = [m for m in torchvision.models.list_models(module=torchvision.models) if not ATTENTION.match(m)]
@@ -187,7 +189,7 @@ def main():
     args.results = args.results or os.path.join(args.work, "results.jsonl")
     os.makedirs(args.work, exist_ok=True)
     done = {}
-    if args.resume and os.path.exists(args.results):
+    if (args.resume or args.report_only) and os.path.exists(args.results):
         for line in open(args.results):
             r = json.loads(line)
             done[r["model"]] = r
@@ -198,6 +200,13 @@ def main():
     args.target = subprocess.run([args.priortune, "target"], capture_output=True, text=True).stdout
     args.target = (re.search(r"^name\s+(.*)$", args.target, re.M) or re.search(r"(.*)", "?")).group(1)
     start = time.time()
+    if args.report_only:
+        results = [done[n] for n in names if n in done]
+        ok, total = report(results, args, "%d of the %d models run so far (a partial report); the models' own "
+                           "wall times sum to %.0f s" % (len(results), len(names),
+                                                         sum(r.get("wall_s", 0) for r in results)))
+        print("zoo: %d of %d run match within %g; report %s" % (ok, total, args.tolerance, args.report))
+        return 0
     for name in names:
         if name in done:
             continue

@@ -188,6 +188,7 @@ StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::
   auto at = [](const GraphTensor& g, int64_t i) { return HoldsInts(g) ? double(g.ints[i]) : double(g.data[i]); };
   if (op == "Gather") {
     const int64_t rank = static_cast<int64_t>(x.shape.size());
+    if (rank == 0) return InvalidArgument(Where(n) + ": gathers from a scalar");
     int64_t axis = AttrInt(n, "axis", 0);
     if (in.size() != 2 || !HoldsInts(*in[1]) || axis < -rank || axis >= rank)
       return InvalidArgument(Where(n) + ": int64 indices and an axis in range are needed");
@@ -223,9 +224,9 @@ StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::
     const double f = at(fill, 0);
     value = [f](int64_t) { return f; };
   } else if (op == "Expand" || op == "Equal" || op == "Where") {
-    std::vector<int64_t> shape = op == "Expand" ? in.at(1)->ints : x.shape;
-    if (in.size() < 2 || (op == "Expand" && !HoldsInts(*in[1])))
-      return InvalidArgument(Where(n) + ": missing or non-int64 inputs");
+    if (in.size() != (op == "Where" ? 3u : 2u) || (op == "Expand" && !HoldsInts(*in[1])))
+      return InvalidArgument(Where(n) + ": missing inputs, or a shape that is not int64");
+    std::vector<int64_t> shape = op == "Expand" ? in[1]->ints : x.shape;
     for (size_t i = op == "Expand" ? 0 : 1; i < in.size(); ++i) {
       if (op == "Expand" && i == 1) continue;
       auto b = BroadcastShape(shape, in[i]->shape);

@@ -63,12 +63,17 @@ Status ReadExternal(const onnx::TensorProto& t, const std::string& dir, int64_t 
                     std::vector<float>& out) {
   std::string location;
   int64_t offset = 0, length = -1;
+  bool numbers = true;
   for (const auto& e : t.external_data()) {
     if (e.key() == "location") location = e.value();
-    if (e.key() == "offset") offset = std::stoll(e.value());
-    if (e.key() == "length") length = std::stoll(e.value());
+    int64_t* field = e.key() == "offset" ? &offset : e.key() == "length" ? &length : nullptr;
+    if (!field) continue;
+    const std::string& v = e.value();
+    numbers = numbers && !v.empty() && v.size() < 19 && v.find_first_not_of("0123456789") == std::string::npos;
+    if (numbers) *field = std::stoll(v);
   }
   const std::string what = where + ": tensor '" + t.name() + "' in external data '" + location + "'";
+  if (!numbers) return Status(StatusCode::kDataLoss, what + ": offset and length must be non-negative integers");
   if (t.data_type() != onnx::TensorProto::FLOAT) return InvalidArgument(what + ": only float32 external data");
   if (location.empty() || location.find("..") != std::string::npos || location[0] == '/')
     return Status(StatusCode::kDataLoss, what + ": the location must be a file beside the model");

@@ -644,6 +644,19 @@ TEST(OnnxImport, ShapeSubgraphsAreFoldedToConstantsAtImport) {
   EXPECT_NE(refused.status().message().find("node 'pick' (Gather): input 'x' depends on the model's input"),
             std::string::npos)
       << refused.status().ToString();
+  // Folded ops missing an input are refused, not read past their inputs.
+  for (const char* op : {"Where", "Expand", "Equal"}) {
+    ModelBuilder few;
+    few.Input("x", {2});
+    few.Ints("c", {1}, {1});
+    few.Node(op, "short", {"c"}, {"s"});
+    few.Node("Reshape", "use", {"x", "s"}, {"y"});
+    few.Output("y");
+    auto r = ImportOnnxBytes(few.Bytes());
+    ASSERT_FALSE(r.ok()) << op;
+    EXPECT_NE(r.status().message().find("node 'short' (" + std::string(op) + "): missing inputs"), std::string::npos)
+        << r.status().ToString();
+  }
 }
 
 TEST(CompiledModel, BroadcastingMulSubDivAndAddMatchTheReference) {
