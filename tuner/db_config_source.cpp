@@ -64,9 +64,7 @@ class DbConfigSource : public compiler::ConfigSource {
     for (const auto& row : rows) {
       if (row.op != w.op || row.key == w.Key()) continue;
       auto other = compiler::Workload::FromJson(row.json);
-      if (!other.ok() || other->bias != w.bias || other->residual != w.residual || other->relu != w.relu ||
-          other->relu6 != w.relu6 || other->dims.size() != w.dims.size())
-        continue;
+      if (!other.ok() || !other->SameEpilogue(w) || other->dims.size() != w.dims.size()) continue;
       double d = 0;
       bool same_dims = true;
       for (const auto& [name, size] : w.dims) {

@@ -142,12 +142,14 @@ struct Graph {
   std::map<std::string, GraphTensor> tensors;
   std::vector<std::string> inputs, outputs;  // graph inputs (not initializers), outputs
   int batchnorms_folded = 0;
-  int epilogues_fused = 0;  // nodes fused into an epilogue
+  int epilogues_fused = 0;                              // nodes fused into an epilogue
+  int layernorms_recognised = 0, gelus_recognised = 0;  // RecognisePatterns
 };
 
 struct ImportOptions {
-  bool fold_batchnorm = true;  // else a kBatchNorm node each
-  bool fuse_epilogues = true;  // FuseEpilogues
+  bool fold_batchnorm = true;      // else a kBatchNorm node each
+  bool fuse_epilogues = true;      // FuseEpilogues
+  bool recognise_patterns = true;  // RecognisePatterns
 };
 
 // Reads an ONNX model. InvalidArgument naming the node (name and op type) for an
@@ -158,9 +160,17 @@ StatusOr<Graph> ImportOnnx(const std::string& path, const ImportOptions& options
 StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& name = "model",
                                 const ImportOptions& options = {});
 
+// Replaces what an exporter spells out op by op with the one node it computes: opset
+// 13's LayerNorm decomposition (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div,
+// and an optional constant Mul and Add) by kLayerNorm over the trailing axes it reduces;
+// GELU's erf form (x / sqrt(2) or x * 1/sqrt(2), Erf, + 1, * x, * 0.5) by kUnary kGelu.
+// Only when the inner tensors have no other reader and are not graph outputs.
+void RecognisePatterns(Graph& graph);
+
 // Fuses into each conv2d, depthwise conv2d and dense node the nodes that only consume its
 // output: an Add with a tensor of the same shape (the residual, when the epilogue has
-// none yet and no activation), then a Relu or a Clip(0, 6). A fused node runs where the
+// none yet and no activation), then a Relu, a Clip(0, 6), a HardSwish, or SiLU as
+// exported (a Sigmoid of the output and the Mul of the output by it). A fused node runs where the
 // last node it absorbed ran, so that a residual computed after it is ready; a tensor
 // that is a graph output or has other readers is never fused away.
 void FuseEpilogues(Graph& graph);

@@ -1,9 +1,11 @@
 // Epilogue fusion: the elementwise operators that only consume a convolution's or dense
-// layer's output become part of its epilogue (Workload::residual, relu, relu6), so the
-// output is written once, already final, instead of once per operator.
+// layer's output become part of its epilogue (Workload::residual, relu, relu6, silu,
+// hardswish), so the output is written once, already final, instead of once per operator.
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
+#include <utility>
 
 #include "compiler/graph/graph.h"
 
@@ -14,12 +16,35 @@ bool Tunable(const GraphNode& n) {
   return n.op == GraphOp::kConv2d || n.op == GraphOp::kDepthwiseConv2d || n.op == GraphOp::kDense;
 }
 
+using Readers = std::map<std::string, std::vector<int64_t>>;  // tensor -> reading nodes (-1: a graph output)
+
+// SiLU as exported: the two readers of node i's output are a Sigmoid of it and the Mul of
+// it by that Sigmoid (which nothing else reads). The nodes, Sigmoid first, or nullopt.
+std::optional<std::pair<size_t, size_t>> SiluReaders(const Graph& g, const Readers& readers, size_t i) {
+  const auto found = readers.find(g.nodes[i].outputs[0]);
+  if (found == readers.end()) return std::nullopt;
+  const std::string& out = found->first;
+  const auto& r = found->second;
+  if (r.size() != 2 || r[0] < 0 || r[1] < 0) return std::nullopt;
+  size_t s = static_cast<size_t>(r[0]), m = static_cast<size_t>(r[1]);
+  if (g.nodes[s].op != GraphOp::kUnary) std::swap(s, m);
+  const GraphNode &sig = g.nodes[s], &mul = g.nodes[m];
+  if (sig.op != GraphOp::kUnary || sig.unary != UnaryOp::kSigmoid || mul.op != GraphOp::kBinary ||
+      mul.binary != BinaryOp::kMul)
+    return std::nullopt;
+  const auto it = readers.find(sig.outputs[0]);
+  const bool pair = (mul.inputs == std::vector<std::string>{out, sig.outputs[0]}) ||
+                    (mul.inputs == std::vector<std::string>{sig.outputs[0], out});
+  if (!pair || it == readers.end() || it->second != std::vector<int64_t>{static_cast<int64_t>(m)}) return std::nullopt;
+  return std::make_pair(s, m);
+}
+
 }  // namespace
 
 void FuseEpilogues(Graph& g) {
   const size_t count = g.nodes.size();
   // readers[tensor]: the nodes that read it; graph outputs count as a reader (-1).
-  std::map<std::string, std::vector<int64_t>> readers;
+  Readers readers;
   for (size_t i = 0; i < count; ++i)
     for (const auto& in : g.nodes[i].inputs) readers[in].push_back(static_cast<int64_t>(i));
   for (const auto& out : g.outputs) readers[out].push_back(-1);
@@ -34,10 +59,23 @@ void FuseEpilogues(Graph& g) {
     for (;;) {
       const std::string out = n.outputs[0];
       const auto& r = readers[out];
+      const bool activated = w.relu || w.relu6 || w.silu || w.hardswish;
+      if (auto silu = activated ? std::nullopt : SiluReaders(g, readers, i)) {
+        // Both nodes go: n writes the Mul's output, where the Mul ran.
+        const GraphNode &sig = g.nodes[silu->first], &mul = g.nodes[silu->second];
+        w.silu = true;
+        g.tensors.erase(out);
+        g.tensors.erase(sig.outputs[0]);
+        n.outputs[0] = mul.outputs[0];
+        n.fused.insert(n.fused.end(), {sig.name, mul.name});
+        removed[silu->first] = removed[silu->second] = true;
+        position[i] = position[silu->second];
+        g.epilogues_fused += 2;
+        continue;
+      }
       if (r.size() != 1 || r[0] < 0) break;
       const size_t j = static_cast<size_t>(r[0]);
       GraphNode& c = g.nodes[j];
-      const bool activated = w.relu || w.relu6;
       if (c.op == GraphOp::kAdd && !w.residual && !activated && c.inputs.size() == 2 && c.inputs[0] != c.inputs[1]) {
         const std::string other = c.inputs[0] == out ? c.inputs[1] : c.inputs[0];
         if (g.tensors.at(other).shape != g.tensors.at(out).shape) break;
@@ -49,6 +87,8 @@ void FuseEpilogues(Graph& g) {
         w.relu = true;
       } else if (c.op == GraphOp::kClip && !activated && c.clip_min == 0.0f && c.clip_max == 6.0f) {
         w.relu6 = true;
+      } else if (c.op == GraphOp::kUnary && c.unary == UnaryOp::kHardSwish && !activated) {
+        w.hardswish = true;
       } else {
         break;
       }

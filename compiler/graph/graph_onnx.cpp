@@ -161,6 +161,7 @@ StatusOr<Graph> Importer::Run(onnx::ModelProto& model) {
     if (!graph_.tensors.count(name)) return InvalidArgument("output '" + o.name() + "' is never computed");
     graph_.outputs.push_back(name);
   }
+  if (options_.recognise_patterns) RecognisePatterns(graph_);
   if (options_.fuse_epilogues) FuseEpilogues(graph_);
   return std::move(graph_);
 }

@@ -14,11 +14,13 @@ namespace {
 
 using Values = std::map<std::string, std::vector<float>>;
 
-// A fused epilogue after the bias: + residual[i], then relu or relu6.
+// A fused epilogue after the bias: + residual[i], then the activation.
 float Epilogue(const Workload& w, float v, const std::vector<float>* residual, size_t i) {
   if (w.residual) v += (*residual)[i];
   if (w.relu) v = std::max(v, 0.0f);
   if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
+  if (w.silu) v = v / (1.0f + std::exp(-v));
+  if (w.hardswish) v = v * std::min(std::max(v / 6.0f + 0.5f, 0.0f), 1.0f);
   return v;
 }
 

@@ -31,7 +31,8 @@ Status RequireDims(const Workload& w, const std::vector<const char*>& positive,
 }
 
 Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok) {
-  if (w.relu && w.relu6) return InvalidArgument(w.op + ": epilogue has both relu and relu6");
+  if (w.relu + w.relu6 + w.silu + w.hardswish > 1)
+    return InvalidArgument(w.op + ": epilogue has more than one of relu, relu6, silu and hardswish");
   if (w.bias && !bias_ok) return InvalidArgument(w.op + " has no fused bias");
   if (w.residual && !residual_ok) return InvalidArgument(w.op + " has no fused residual add");
   return OkStatus();
@@ -48,6 +49,8 @@ Expr ApplyEpilogue(const Workload& w, Expr v, const Expr& bias, const Expr& resi
   if (w.residual) v = v + residual;
   if (w.relu) v = Max(v, FloatImm(0.0));
   if (w.relu6) v = Min(Max(v, FloatImm(0.0)), FloatImm(6.0));
+  if (w.silu) v = v / (FloatImm(1.0) + Exp(FloatImm(0.0) - v));
+  if (w.hardswish) v = v * Min(Max(v * FloatImm(1.0 / 6.0) + FloatImm(0.5), FloatImm(0.0)), FloatImm(1.0));
   return v;
 }
 
@@ -56,6 +59,8 @@ float ApplyEpilogue(const Workload& w, float v, const float* bias, const float* 
   if (w.residual) v += *residual;
   if (w.relu) v = std::max(v, 0.0f);
   if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
+  if (w.silu) v = v / (1.0f + std::exp(-v));
+  if (w.hardswish) v = v * std::min(std::max(v / 6.0f + 0.5f, 0.0f), 1.0f);
   return v;
 }
 
@@ -113,8 +118,10 @@ void SampleEpilogue(Workload& w, std::mt19937_64& rng) {
   w.bias = SampleCoin(rng, 0.4);
   w.residual = SampleCoin(rng, 0.3);
   const double act = std::uniform_real_distribution<double>(0, 1)(rng);
-  w.relu = act < 0.3;
-  w.relu6 = act >= 0.3 && act < 0.5;
+  w.relu = act < 0.25;
+  w.relu6 = act >= 0.25 && act < 0.4;
+  w.silu = act >= 0.4 && act < 0.5;
+  w.hardswish = act >= 0.5 && act < 0.6;
 }
 
 }  // namespace priortune::compiler::internal

@@ -18,6 +18,8 @@ std::string Workload::ToJson() const {
   // Written only when set, so that the keys of workloads from before they existed stay.
   if (residual) epilogue["residual"] = true;
   if (relu6) epilogue["relu6"] = true;
+  if (silu) epilogue["silu"] = true;
+  if (hardswish) epilogue["hardswish"] = true;
   nlohmann::json j = {{"op", op}, {"dims", dims}, {"dtype", dtype}, {"epilogue", epilogue}};
   return j.dump();
 }
@@ -45,6 +47,8 @@ StatusOr<Workload> Workload::FromJson(const std::string& text) {
     for (auto [name, field] : {std::pair<const char*, bool*>{"bias", &w.bias},
                                {"relu", &w.relu},
                                {"relu6", &w.relu6},
+                               {"silu", &w.silu},
+                               {"hardswish", &w.hardswish},
                                {"residual", &w.residual}}) {
       if (!e.contains(name)) continue;
       if (!e[name].is_boolean()) return InvalidArgument(std::string("workload: epilogue.") + name + " is not a bool");
@@ -66,6 +70,8 @@ std::string Workload::ShortName() const {
   if (residual) os << "+residual";
   if (relu) os << "+relu";
   if (relu6) os << "+relu6";
+  if (silu) os << "+silu";
+  if (hardswish) os << "+hardswish";
   return os.str();
 }
 

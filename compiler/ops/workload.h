@@ -20,6 +20,17 @@ struct Workload {
   bool residual = false;
   bool relu = false;   // then max(x, 0)
   bool relu6 = false;  // or min(max(x, 0), 6) (MobileNet's ReLU6); not with relu
+  // or x * sigmoid(x) (SiLU, EfficientNet's), or x * min(max(x / 6 + 1/2, 0), 1)
+  // (HardSwish, MobileNetV3's): one activation at most
+  bool silu = false;
+  bool hardswish = false;
+
+  // The activations of the epilogue agree (relu, relu6, silu, hardswish) with o's, and
+  // its bias and residual.
+  bool SameEpilogue(const Workload& o) const {
+    return bias == o.bias && residual == o.residual && relu == o.relu && relu6 == o.relu6 && silu == o.silu &&
+           hardswish == o.hardswish;
+  }
 
   // The value of a dim; aborts if absent (validate first with the op template).
   int64_t dim(const std::string& name) const;

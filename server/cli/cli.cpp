@@ -29,6 +29,8 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& a) {
   w.relu = a.relu;
   w.residual = a.residual;
   w.relu6 = a.relu6;
+  w.silu = a.silu;
+  w.hardswish = a.hardswish;
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
   return w;
 }
@@ -59,14 +61,16 @@ StatusOr<KernelArgs> ParseKernelArgs(const WorkloadArgs& args, const std::string
 }
 
 void AddWorkloadOptions(CLI::App* cmd, WorkloadArgs& a) {
-  cmd->add_option("--op", a.op, "operator: matmul, batch_matmul, conv2d, depthwise_conv2d");
+  cmd->add_option("--op", a.op, "operator: matmul, batch_matmul, conv2d, depthwise_conv2d, group_conv2d");
   cmd->add_option("--shape", a.shape,
                   "matmul MxNxK | batch_matmul BxMxNxK | conv2d CinxCoutxHxKxSxP | "
-                  "depthwise_conv2d CxHxKxSxP");
+                  "depthwise_conv2d CxHxKxSxP | group_conv2d CinxCoutxHxKxSxPxG");
   cmd->add_flag("--bias", a.bias, "fuse a bias add");
   cmd->add_flag("--relu", a.relu, "fuse a relu");
   cmd->add_flag("--residual", a.residual, "fuse a residual add (before the activation)");
   cmd->add_flag("--relu6", a.relu6, "fuse a relu6 (min(max(x, 0), 6))");
+  cmd->add_flag("--silu", a.silu, "fuse a SiLU (x * sigmoid(x))");
+  cmd->add_flag("--hardswish", a.hardswish, "fuse a HardSwish (x * min(max(x / 6 + 1/2, 0), 1))");
   cmd->add_option("--memory-cap-mb", a.memory_cap_mb,
                   "refuse workloads whose buffers need more (default: a quarter of RAM)");
 }

@@ -13,7 +13,7 @@ namespace {
 
 struct SubmitOptions {
   ConnectionOptions connection;
-  std::vector<std::string> workloads;  // OP:SHAPE[:bias][:residual][:relu|:relu6]
+  std::vector<std::string> workloads;  // OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish]
   std::string target = "host";
   int threads = 1;
   int trials = 200;
@@ -26,12 +26,13 @@ struct SubmitOptions {
   bool watch = false;  // then follow it like `watch`
 };
 
-// OP:SHAPE[:bias][:residual][:relu|:relu6]
+// OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish]
 StatusOr<WorkloadArgs> ParseWorkloadSpec(const std::string& spec) {
   WorkloadArgs a;
   size_t colon = spec.find(':');
   if (colon == std::string::npos)
-    return InvalidArgument("--workload '" + spec + "': expected OP:SHAPE[:bias][:residual][:relu|:relu6]");
+    return InvalidArgument("--workload '" + spec +
+                           "': expected OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish]");
   a.op = spec.substr(0, colon);
   std::string rest = spec.substr(colon + 1);
   size_t next = rest.find(':');
@@ -48,8 +49,13 @@ StatusOr<WorkloadArgs> ParseWorkloadSpec(const std::string& spec) {
       a.residual = true;
     else if (flag == "relu6")
       a.relu6 = true;
+    else if (flag == "silu")
+      a.silu = true;
+    else if (flag == "hardswish")
+      a.hardswish = true;
     else
-      return InvalidArgument("--workload '" + spec + "': '" + flag + "' is not bias, residual, relu or relu6");
+      return InvalidArgument("--workload '" + spec + "': '" + flag +
+                             "' is not bias, residual, relu, relu6, silu or hardswish");
   }
   return a;
 }
@@ -94,9 +100,9 @@ void AddSubmit(Commands& commands) {
   auto o = std::make_shared<SubmitOptions>();
   CLI::App* cmd = commands.app().add_subcommand("submit", "submit a tuning job to a server");
   AddConnectionOptions(commands, cmd, o->connection, true);
-  cmd->add_option(
-         "--workload", o->workloads,
-         "OP:SHAPE[:bias][:residual][:relu|:relu6], repeatable (e.g. matmul:512x512x512 conv2d:64x64x56x3x1x1:relu)")
+  cmd->add_option("--workload", o->workloads,
+                  "OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish], repeatable (e.g. matmul:512x512x512 "
+                  "conv2d:64x64x56x3x1x1:relu)")
       ->required();
   AddTargetOption(cmd, o->target);
   cmd->add_option("--threads", o->threads, "threads the kernels are deployed with (default 1)");

@@ -32,6 +32,9 @@ int RunTasks(const TasksOptions& o) {
       "epilogues, %.2f GFLOPs in tunable nodes, %zu distinct tasks\n",
       model_path.c_str(), graph->nodes.size(), tunable, graph->batchnorms_folded, graph->epilogues_fused, flops / 1e9,
       list.size());
+  if (graph->layernorms_recognised || graph->gelus_recognised)
+    std::printf("  recognised: %d LayerNorm and %d GELU spelled out op by op\n", graph->layernorms_recognised,
+                graph->gelus_recognised);
   std::printf("  %-58s %5s %9s %7s\n", "workload", "count", "MFLOPs", "share");
   for (const auto& t : list)
     std::printf("  %-58s %5d %9.1f %6.1f%%\n", t.workload.ShortName().c_str(), t.count, t.flops / 1e6,

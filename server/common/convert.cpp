@@ -10,6 +10,8 @@ void ToProto(const compiler::Workload& w, v1::Workload* out) {
   out->set_relu(w.relu);
   out->set_residual(w.residual);
   out->set_relu6(w.relu6);
+  out->set_silu(w.silu);
+  out->set_hardswish(w.hardswish);
 }
 
 compiler::Workload FromProto(const v1::Workload& w) {
@@ -21,6 +23,8 @@ compiler::Workload FromProto(const v1::Workload& w) {
   out.relu = w.relu();
   out.residual = w.residual();
   out.relu6 = w.relu6();
+  out.silu = w.silu();
+  out.hardswish = w.hardswish();
   return out;
 }
 

@@ -429,6 +429,39 @@ void ExpectOps(const ModelBuilder& m, const std::vector<int64_t>& out_shape, con
   EXPECT_EQ(*y, want);
 }
 
+TEST(CompiledModel, SiluAndHardSwishAfterAConvAreFusedIntoItsEpilogue) {
+  // conv -> Sigmoid + Mul (SiLU), depthwise -> HardSwish, conv -> Sigmoid + Mul whose
+  // Sigmoid is also a graph output (not fused: the graph needs it).
+  ModelBuilder m;
+  m.Input("x", {1, 8, 9, 9});
+  Conv(m, "a", "x", 8, 16, 3, true);
+  m.Node("Sigmoid", "a_sig", {"a_out"}, {"a_s"});
+  m.Node("Mul", "a_silu", {"a_out", "a_s"}, {"a_y"});
+  Conv(m, "d", "a_y", 16, 16, 3, true, /*depthwise=*/true);
+  m.Node("HardSwish", "d_hs", {"d_out"}, {"d_y"});
+  Conv(m, "e", "d_y", 16, 8, 1, false);
+  m.Node("Sigmoid", "e_sig", {"e_c"}, {"e_s"});
+  m.Node("Mul", "e_silu", {"e_s", "e_c"}, {"y"});
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  ASSERT_EQ(g->nodes.size(), 3u);
+  EXPECT_TRUE(g->nodes[0].workload->silu);
+  EXPECT_TRUE(g->nodes[1].workload->hardswish);
+  EXPECT_TRUE(g->nodes[2].workload->silu);  // the Sigmoid read first, then the Mul
+  EXPECT_EQ(g->epilogues_fused, 5);
+  ExpectCompiledMatchesReference(*g);
+  for (uint32_t seed : {1u, 2u}) {
+    BlockedConfigs source(seed);
+    ExpectCompiledMatchesReference(*g, nullptr, &source, PlanOptions{true});
+  }
+  m.Output("e_s");
+  auto kept = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(kept.ok());
+  EXPECT_FALSE(kept->nodes[2].workload && kept->nodes[2].workload->silu);
+  EXPECT_EQ(kept->epilogues_fused, 3);
+}
+
 TEST(CompiledModel, ChannelShuffleSplitAndSliceMatchTheReference) {
   // ShuffleNetV2: Split into halves, a branch, Concat, then Reshape [N, 2, C/2, H, W],
   // Transpose (0 2 1 3 4), Reshape back; a strided, backward Slice after it.
@@ -592,9 +625,34 @@ TEST(CompiledModel, AConvNeXtBlockWithAChannelsLastLinearAndAnOblongConvMatchesT
   ExpectOps(m, {1, 4, 3, 6});
   auto g = ImportOnnxBytes(m.Bytes());
   ASSERT_TRUE(g.ok());
-  int dense = 0;
-  for (const auto& n : g->nodes) dense += n.op == GraphOp::kDense;
+  int dense = 0, layernorm = 0, gelu = 0;
+  for (const auto& n : g->nodes) {
+    dense += n.op == GraphOp::kDense;
+    layernorm += n.op == GraphOp::kLayerNorm;
+    gelu += n.op == GraphOp::kUnary && n.unary == UnaryOp::kGelu;
+  }
   EXPECT_EQ(dense, 2);  // the channels-last Linear layers are tunable dense workloads
+  // The decomposed LayerNorm and GELU are recognised, each as one node, and compute what
+  // their parts compute.
+  EXPECT_EQ(layernorm, 1);
+  EXPECT_EQ(gelu, 1);
+  EXPECT_EQ(g->layernorms_recognised, 1);
+  EXPECT_EQ(g->gelus_recognised, 1);
+  ImportOptions parts;
+  parts.recognise_patterns = false;
+  auto spelled = ImportOnnxBytes(m.Bytes(), "model", parts);
+  ASSERT_TRUE(spelled.ok());
+  EXPECT_GT(spelled->nodes.size(), g->nodes.size() + 10);
+  const std::vector<float> x = RandomInput(8 * 36, 5);
+  auto a = RunGraphReference(*g, x), b = RunGraphReference(*spelled, x);
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (size_t i = 0; i < a->size(); ++i) EXPECT_NEAR((*a)[i], (*b)[i], 1e-4 * (1 + std::fabs((*b)[i]))) << i;
+  // A pattern whose inner tensor is read elsewhere is left as it is: here the variance.
+  m.Output("var");
+  auto kept = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->layernorms_recognised, 0);
+  EXPECT_EQ(kept->gelus_recognised, 1);
 }
 
 TEST(OnnxImport, ShapeSubgraphsAreFoldedToConstantsAtImport) {

@@ -116,6 +116,20 @@ TEST_P(Ops, DepthwiseConv2dBiasReluSixAndResidualEpiloguesMatchReference) {
                           4);
   ExpectAllConfigsCorrect(WithEpilogue(DepthwiseConv2dWorkload(1, 8, 11, 11, 5, 5, 2, 2), true, true, true, false), 4);
 }
+// SiLU (EfficientNet) and HardSwish (MobileNetV3) fused into the epilogue.
+Workload WithActivation(Workload w, bool silu) {
+  w.bias = true;
+  (silu ? w.silu : w.hardswish) = true;
+  return w;
+}
+TEST_P(Ops, SiluAndHardSwishEpiloguesMatchReference) {
+  ExpectAllConfigsCorrect(WithActivation(Conv2dWorkload(1, 16, 10, 10, 24, 3, 3, 1, 1), true), 3);
+  ExpectAllConfigsCorrect(WithActivation(Conv2dWorkload(1, 24, 9, 9, 16, 1, 1, 1, 0), false), 3);
+  ExpectAllConfigsCorrect(WithActivation(DepthwiseConv2dWorkload(1, 16, 12, 12, 3, 3, 1, 1), true), 3);
+  ExpectAllConfigsCorrect(WithActivation(DepthwiseConv2dWorkload(1, 16, 11, 11, 5, 5, 2, 2), false), 3);
+  ExpectAllConfigsCorrect(WithActivation(GroupConv2dWorkload(1, 16, 7, 7, 16, 3, 3, 1, 1, 4), true), 2);
+  ExpectAllConfigsCorrect(WithActivation(MatmulWorkload(7, 40, 30), false), 2);
+}
 TEST_P(Ops, MatmulResidualAndReluSixEpilogueMatchesReference) {
   ExpectAllConfigsCorrect(WithEpilogue(MatmulWorkload(7, 40, 300), true, true, false, true), 3);
 }
@@ -124,7 +138,11 @@ TEST(Epilogue, ReluWithReluSixAndEpiloguesOnBatchMatmulAreRefused) {
   ASSERT_TRUE(conv.ok());
   Status both = (*conv)->Validate(WithEpilogue(Conv2dWorkload(1, 8, 8, 8, 8, 3, 3, 1, 1), true, false, true, true));
   EXPECT_EQ(both.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(both.message().find("both relu and relu6"), std::string::npos) << both.ToString();
+  EXPECT_NE(both.message().find("more than one of relu, relu6, silu and hardswish"), std::string::npos)
+      << both.ToString();
+  Workload two = WithActivation(Conv2dWorkload(1, 8, 8, 8, 8, 3, 3, 1, 1), true);
+  two.hardswish = true;
+  EXPECT_EQ((*conv)->Validate(two).code(), StatusCode::kInvalidArgument);
   auto bmm = FindTemplate("batch_matmul");
   ASSERT_TRUE(bmm.ok());
   Workload b = BatchMatmulWorkload(2, 8, 8, 8);
@@ -136,6 +154,18 @@ TEST(Epilogue, WorkloadKeysWithoutTheNewFieldsAreUnchangedAndTheFieldsRoundTrip)
   Workload plain = Conv2dWorkload(1, 8, 8, 8, 8, 3, 3, 1, 1, true, true);
   EXPECT_EQ(plain.ToJson().find("relu6"), std::string::npos);
   EXPECT_EQ(plain.ToJson().find("residual"), std::string::npos);
+  EXPECT_EQ(plain.ToJson().find("silu"), std::string::npos);
+  EXPECT_EQ(plain.ToJson().find("hardswish"), std::string::npos);
+  for (bool silu : {true, false}) {
+    Workload act = WithActivation(plain, silu);
+    act.relu = false;
+    auto parsed = Workload::FromJson(act.ToJson());
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->Key(), act.Key());
+    EXPECT_NE(act.Key(), plain.Key());
+    EXPECT_TRUE(parsed->SameEpilogue(act));
+    EXPECT_FALSE(parsed->SameEpilogue(plain));
+  }
   Workload fused = WithEpilogue(plain, true, true, false, true);
   EXPECT_NE(fused.Key(), plain.Key());
   auto back = Workload::FromJson(fused.ToJson());

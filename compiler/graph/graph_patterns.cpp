@@ -1,0 +1,224 @@
+// Patterns an exporter spells out operator by operator, recognised as the one node they
+// compute: LayerNorm from opset 13's decomposition (ReduceMean, Sub, Pow 2, ReduceMean,
+// Add eps, Sqrt, Div, then an optional Mul by a scale and Add of a bias), and GELU from
+// its erf form (Div by sqrt(2) or Mul by 1/sqrt(2), Erf, Add 1, Mul by x, Mul by 0.5). A
+// pattern is taken only when its inner tensors have no reader outside it and are not
+// graph outputs; the one node runs where the pattern's first node ran.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "compiler/graph/graph.h"
+
+namespace priortune::compiler {
+namespace {
+
+class Patterns {
+ public:
+  explicit Patterns(Graph& g) : g_(g), removed_(g.nodes.size(), false) {
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (const auto& in : g.nodes[i].inputs) readers_[in].push_back(static_cast<int64_t>(i));
+    for (const auto& out : g.outputs) readers_[out].push_back(-1);
+  }
+
+  void Run() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (removed_[i]) continue;
+      if (LayerNorm(i))
+        ++g_.layernorms_recognised;
+      else if (Gelu(i))
+        ++g_.gelus_recognised;
+    }
+    std::vector<GraphNode> kept;
+    for (size_t i = 0; i < g_.nodes.size(); ++i)
+      if (!removed_[i]) kept.push_back(std::move(g_.nodes[i]));
+    g_.nodes = std::move(kept);
+  }
+
+ private:
+  // The node that alone reads tensor t (and t is no graph output), if it has op `op`.
+  GraphNode* Sole(const std::string& t, GraphOp op, size_t* at = nullptr) {
+    auto it = readers_.find(t);
+    if (it == readers_.end() || it->second.size() != 1 || it->second[0] < 0) return nullptr;
+    const size_t j = static_cast<size_t>(it->second[0]);
+    if (removed_[j] || g_.nodes[j].op != op) return nullptr;
+    if (at) *at = j;
+    return &g_.nodes[j];
+  }
+  const GraphTensor* Constant(const std::string& t) const {
+    const GraphTensor& c = g_.tensors.at(t);
+    return c.constant && !c.data.empty() ? &c : nullptr;
+  }
+  // For a binary node reading `t`: its other operand when that is a constant.
+  const GraphTensor* OtherConstant(const GraphNode& n, const std::string& t, std::string* name = nullptr) const {
+    if (n.inputs.size() != 2) return nullptr;
+    const std::string& other = n.inputs[0] == t ? n.inputs[1] : n.inputs[0];
+    if (name) *name = other;
+    return (n.inputs[0] == t || n.inputs[1] == t) && other != t ? Constant(other) : nullptr;
+  }
+  static bool Scalar(const GraphTensor* c, double want) {
+    return c && c->data.size() == 1 && std::fabs(c->data[0] - want) <= 1e-4 * std::max(1.0, std::fabs(want));
+  }
+  static bool Is(const GraphNode* n, BinaryOp op) {
+    return n && ((n->op == GraphOp::kBinary && n->binary == op) || (op == BinaryOp::kAdd && n->op == GraphOp::kAdd));
+  }
+  GraphNode* SoleBinary(const std::string& t, BinaryOp op, size_t* at) {
+    GraphNode* n = Sole(t, GraphOp::kBinary, at);
+    if (!n && op == BinaryOp::kAdd) n = Sole(t, GraphOp::kAdd, at);
+    return Is(n, op) ? n : nullptr;
+  }
+  // The normalised axes of a mean: trailing ones, kept in the output.
+  bool TrailingMean(const GraphNode& n) const {
+    if (n.op != GraphOp::kReduce || n.reduce != ReduceOp::kMean || n.axes.empty()) return false;
+    const size_t rank = g_.tensors.at(n.inputs[0]).shape.size();
+    for (size_t k = 0; k < n.axes.size(); ++k)
+      if (n.axes[k] != static_cast<int64_t>(rank - n.axes.size() + k)) return false;
+    return g_.tensors.at(n.outputs[0]).shape.size() == rank;
+  }
+
+  bool LayerNorm(size_t i) {
+    GraphNode& mean = g_.nodes[i];
+    if (!TrailingMean(mean)) return false;
+    const std::string x = mean.inputs[0];
+    size_t sub_at, pow_at, var_at, eps_at, sqrt_at, div_at;
+    GraphNode* sub = SoleBinary(mean.outputs[0], BinaryOp::kSub, &sub_at);
+    if (!sub || sub->inputs != std::vector<std::string>{x, mean.outputs[0]}) return false;
+    const std::string d = sub->outputs[0];
+    const auto& dr = readers_[d];
+    if (dr.size() != 2 || dr[0] < 0 || dr[1] < 0) return false;
+    pow_at = static_cast<size_t>(g_.nodes[dr[0]].op == GraphOp::kUnary ? dr[0] : dr[1]);
+    div_at = static_cast<size_t>(pow_at == static_cast<size_t>(dr[0]) ? dr[1] : dr[0]);
+    GraphNode& pow = g_.nodes[pow_at];
+    if (pow.op != GraphOp::kUnary || pow.unary != UnaryOp::kPow || pow.alpha != 2.0f) return false;
+    GraphNode* var = Sole(pow.outputs[0], GraphOp::kReduce, &var_at);
+    if (!var || !TrailingMean(*var) || var->axes != mean.axes) return false;
+    GraphNode* eps = SoleBinary(var->outputs[0], BinaryOp::kAdd, &eps_at);
+    const GraphTensor* e = eps ? OtherConstant(*eps, var->outputs[0]) : nullptr;
+    if (!e || e->data.size() != 1 || !(e->data[0] >= 0)) return false;
+    GraphNode* root = Sole(eps->outputs[0], GraphOp::kUnary, &sqrt_at);
+    if (!root || root->unary != UnaryOp::kSqrt) return false;
+    GraphNode& div = g_.nodes[div_at];
+    if (!Is(&div, BinaryOp::kDiv) || div.inputs != std::vector<std::string>{d, root->outputs[0]}) return false;
+    std::vector<size_t> matched = {i, sub_at, pow_at, var_at, eps_at, sqrt_at, div_at};
+    // The affine part: a Mul by a constant scale, then an Add of a constant bias.
+    const auto& xs = g_.tensors.at(x).shape;
+    const std::vector<int64_t> norm(xs.end() - static_cast<int64_t>(mean.axes.size()), xs.end());
+    std::string out = div.outputs[0];
+    std::vector<std::vector<float>> affine = {std::vector<float>(Elements(norm), 1.0f),
+                                              std::vector<float>(Elements(norm), 0.0f)};
+    for (int k = 0; k < 2; ++k) {
+      size_t at;
+      GraphNode* a = SoleBinary(out, k == 0 ? BinaryOp::kMul : BinaryOp::kAdd, &at);
+      const GraphTensor* c = a ? OtherConstant(*a, out) : nullptr;
+      if (!c || !FitsTrailing(*c, norm)) break;
+      affine[k] = BroadcastValues(*c, norm);
+      matched.push_back(at);
+      out = a->outputs[0];
+    }
+    GraphNode ln;
+    ln.name = mean.name;
+    ln.op_type = "LayerNormalization (recognised)";
+    ln.op = GraphOp::kLayerNorm;
+    ln.axis = static_cast<int64_t>(xs.size() - mean.axes.size());
+    ln.alpha = e->data[0];
+    ln.outputs = {out};
+    const std::string scale = out + "::ln_scale", bias = out + "::ln_bias";
+    for (int k = 0; k < 2; ++k) {
+      GraphTensor t;
+      t.constant = true;
+      t.shape = norm;
+      t.data = std::move(affine[k]);
+      g_.tensors[k == 0 ? scale : bias] = std::move(t);
+    }
+    ln.inputs = {x, scale, bias};
+    Replace(matched, std::move(ln));
+    return true;
+  }
+
+  bool Gelu(size_t i) {
+    GraphNode& first = g_.nodes[i];
+    std::string x;
+    if (Is(&first, BinaryOp::kDiv) && Scalar(Constant(first.inputs[1]), M_SQRT2)) {
+      x = first.inputs[0];
+    } else if (Is(&first, BinaryOp::kMul)) {
+      for (int k = 0; k < 2; ++k)
+        if (Scalar(Constant(first.inputs[k]), M_SQRT1_2)) x = first.inputs[1 - k];
+    }
+    if (x.empty() || g_.tensors.at(x).constant) return false;
+    size_t erf_at, add_at, mul_at, half_at;
+    GraphNode* erf = Sole(first.outputs[0], GraphOp::kUnary, &erf_at);
+    if (!erf || erf->unary != UnaryOp::kErf) return false;
+    GraphNode* add = SoleBinary(erf->outputs[0], BinaryOp::kAdd, &add_at);
+    if (!add || !Scalar(OtherConstant(*add, erf->outputs[0]), 1.0)) return false;
+    GraphNode* mul = SoleBinary(add->outputs[0], BinaryOp::kMul, &mul_at);
+    std::string other;
+    if (!mul || (OtherConstant(*mul, add->outputs[0], &other), other != x)) return false;
+    GraphNode* half = SoleBinary(mul->outputs[0], BinaryOp::kMul, &half_at);
+    if (!half || !Scalar(OtherConstant(*half, mul->outputs[0]), 0.5)) return false;
+    GraphNode gelu;
+    gelu.name = first.name;
+    gelu.op_type = "Gelu (recognised)";
+    gelu.op = GraphOp::kUnary;
+    gelu.unary = UnaryOp::kGelu;
+    gelu.inputs = {x};
+    gelu.outputs = {half->outputs[0]};
+    Replace({i, erf_at, add_at, mul_at, half_at}, std::move(gelu));
+    return true;
+  }
+
+  // The first matched node becomes `n`; the others are removed.
+  void Replace(const std::vector<size_t>& matched, GraphNode n) {
+    const size_t at = *std::min_element(matched.begin(), matched.end());
+    for (size_t j : matched) removed_[j] = j != at;
+    g_.nodes[at] = std::move(n);
+  }
+
+  static size_t Elements(const std::vector<int64_t>& s) {
+    int64_t n = 1;
+    for (int64_t d : s) n *= d;
+    return static_cast<size_t>(n);
+  }
+  // Whether c broadcasts to `norm` from the trailing side alone (no leading axis beyond 1).
+  static bool FitsTrailing(const GraphTensor& c, const std::vector<int64_t>& norm) {
+    if (c.shape.size() > norm.size()) {
+      for (size_t d = 0; d < c.shape.size() - norm.size(); ++d)
+        if (c.shape[d] != 1) return false;
+    }
+    for (size_t k = 0; k < std::min(c.shape.size(), norm.size()); ++k) {
+      const int64_t cd = c.shape[c.shape.size() - 1 - k], nd = norm[norm.size() - 1 - k];
+      if (cd != 1 && cd != nd) return false;
+    }
+    return true;
+  }
+  // c's values broadcast to `norm` (FitsTrailing holds).
+  static std::vector<float> BroadcastValues(const GraphTensor& c, const std::vector<int64_t>& norm) {
+    std::vector<float> v(Elements(norm));
+    const size_t extra = c.shape.size() > norm.size() ? c.shape.size() - norm.size() : 0;
+    const std::vector<int64_t> cs(c.shape.begin() + static_cast<int64_t>(extra), c.shape.end());
+    for (size_t k = 0; k < v.size(); ++k) {
+      int64_t rest = static_cast<int64_t>(k), at = 0, stride = 1;
+      for (size_t q = 0; q < norm.size(); ++q) {
+        const size_t d = norm.size() - 1 - q;
+        const int64_t coord = rest % norm[d];
+        rest /= norm[d];
+        if (q < cs.size()) {
+          const int64_t cd = cs[cs.size() - 1 - q];
+          at += (cd == 1 ? 0 : coord) * stride;
+          stride *= cd;
+        }
+      }
+      v[k] = c.data[static_cast<size_t>(at)];
+    }
+    return v;
+  }
+
+  Graph& g_;
+  std::vector<bool> removed_;
+  std::map<std::string, std::vector<int64_t>> readers_;  // graph outputs: -1
+};
+
+}  // namespace
+
+void RecognisePatterns(Graph& graph) { Patterns(graph).Run(); }
+
+}  // namespace priortune::compiler
