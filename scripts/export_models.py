@@ -39,15 +39,30 @@ def randomise_batchnorm(model, gen):
                 m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
 
 
+# Small models of the zoo's families for the test suite: a ConvNeXt of two stages of two
+# blocks (the real ones take minutes in the reference runner), at 96x96.
+REDUCED = {"convnext_reduced": 96}
+
+
 def known_models():
     import torchvision
-    return torchvision.models.list_models(module=torchvision.models)
+    return torchvision.models.list_models(module=torchvision.models) + list(REDUCED)
 
 
 def input_size(name):
     """The crop size of the model's own weights' transforms (what it is evaluated at)."""
     import torchvision
+    if name in REDUCED:
+        return REDUCED[name]
     return int(torchvision.models.get_model_weights(name).DEFAULT.transforms().crop_size[0])
+
+
+def build(name):
+    import torchvision
+    if name == "convnext_reduced":
+        from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+        return ConvNeXt([CNBlockConfig(32, 64, 2), CNBlockConfig(64, None, 2)], stochastic_depth_prob=0.0)
+    return torchvision.models.get_model(name, weights=None)
 
 
 def make_model(name, seed, batch, size=None):
@@ -57,7 +72,7 @@ def make_model(name, seed, batch, size=None):
     import torchvision
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = torchvision.models.get_model(name, weights=None)
+    model = build(name)
     randomise_batchnorm(model, gen)
     model.eval()
     s = size or input_size(name)

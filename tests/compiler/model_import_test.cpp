@@ -26,13 +26,22 @@ std::vector<float> ReadFloats(const std::string& path) {
   return out;
 }
 
+// The whole-model suite's models, and a representative few of the zoo's other families
+// (issue 31): SqueezeNet (Concat, ceil_mode pooling), ShuffleNetV2 (Split, channel
+// shuffle), EfficientNet-B0 (SiLU, squeeze-excitation), MobileNetV3-small (HardSwish,
+// HardSigmoid), RegNet-X-400MF (grouped convolutions) and a reduced ConvNeXt (LayerNorm,
+// GELU, channels-last Linear layers).
+constexpr const char* kModels =
+    "resnet18,resnet50,mobilenet_v2,mnasnet0_5,squeezenet1_1,shufflenet_v2_x0_5,efficientnet_b0,"
+    "mobilenet_v3_small,regnet_x_400mf,convnext_reduced";
+
 class ExportedModels : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     char tmpl[] = "/tmp/priortune-models-XXXXXX";
     dir_ = mkdtemp(tmpl);
-    std::string cmd = "timeout 600 /usr/bin/python3 " + std::string(PRIORTUNE_SOURCE_DIR) +
-                      "/scripts/export_models.py --out " + dir_ + " 2>&1";
+    std::string cmd = "timeout 900 /usr/bin/python3 " + std::string(PRIORTUNE_SOURCE_DIR) +
+                      "/scripts/export_models.py --out " + dir_ + " --models " + kModels + " 2>&1";
     FILE* p = popen(cmd.c_str(), "r");
     char buf[4096];
     while (p && fgets(buf, sizeof buf, p)) log_ += buf;
@@ -46,44 +55,75 @@ class ExportedModels : public ::testing::Test {
 std::string ExportedModels::dir_, ExportedModels::log_;
 bool ExportedModels::exported_ = false;
 
+// The imported graph run by the reference runner, and compiled for this host with the
+// hand-picked configs, each give PyTorch's output. `folded`: the model has BatchNorms to fold.
+void ExpectComputesWhatPyTorchComputes(const std::string& dir, const std::string& name, bool folded) {
+  SCOPED_TRACE(name);
+  std::string base = dir + "/" + name;
+  auto g = ImportOnnx(base + ".onnx");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  if (folded) EXPECT_GT(g->batchnorms_folded, 0);
+  std::vector<float> input = ReadFloats(base + ".input.bin"), want = ReadFloats(base + ".output.bin");
+  auto got = RunGraphReference(*g, input);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), want.size());
+  double max_err = 0, max_ref = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    max_err = std::max(max_err, std::fabs(static_cast<double>((*got)[i]) - want[i]));
+    max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
+  }
+  std::printf("%s: %zu nodes, %d BatchNormalization folded, %d fused, max |error| %.3g of max |output| %.3g\n",
+              name.c_str(), g->nodes.size(), g->batchnorms_folded, g->epilogues_fused, max_err, max_ref);
+  EXPECT_GT(max_ref, 0);
+  EXPECT_LT(max_err, 1e-4 * std::max(1.0, max_ref)) << "max error " << max_err << " of " << max_ref;
+  EXPECT_FALSE(ExtractTasks(*g).empty());
+
+  NoConfigSource none;  // no store: every kernel hand-picked
+  auto plan = PlanModel(*g, Target::Host(), none);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  auto model = CompiledModel::Create(std::move(*plan));
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  std::vector<float> out(want.size(), NAN);
+  ASSERT_TRUE((*model)->Run(input.data(), input.size(), out.data(), out.size()).ok());
+  double compiled_err = 0;
+  for (size_t i = 0; i < want.size(); ++i)
+    compiled_err = std::max(compiled_err, std::fabs(static_cast<double>(out[i]) - want[i]));
+  std::printf("%s: compiled in %.1f s, %zu steps, max |error| %.3g\n", name.c_str(), (*model)->compile_seconds(),
+              (*model)->plan().steps.size(), compiled_err);
+  EXPECT_LT(compiled_err, 1e-4 * std::max(1.0, max_ref)) << "compiled max error " << compiled_err;
+}
+
 TEST_F(ExportedModels, EachImportedModelComputesWhatPyTorchComputes) {
   ASSERT_TRUE(exported_) << log_;
   for (const char* name : {"resnet18", "mobilenet_v2", "mnasnet0_5"}) {
-    std::string base = dir_ + "/" + name;
-    auto g = ImportOnnx(base + ".onnx");
-    ASSERT_TRUE(g.ok()) << name << ": " << g.status().ToString();
-    EXPECT_GT(g->batchnorms_folded, 0) << name;
+    ExpectComputesWhatPyTorchComputes(dir_, name, true);
+    auto g = ImportOnnx(dir_ + "/" + name + ".onnx");
+    ASSERT_TRUE(g.ok());
     EXPECT_GT(g->epilogues_fused, 0) << name;
-    std::vector<float> input = ReadFloats(base + ".input.bin"), want = ReadFloats(base + ".output.bin");
-    auto got = RunGraphReference(*g, input);
-    ASSERT_TRUE(got.ok()) << name << ": " << got.status().ToString();
-    ASSERT_EQ(got->size(), want.size()) << name;
-    double max_err = 0, max_ref = 0;
-    for (size_t i = 0; i < want.size(); ++i) {
-      max_err = std::max(max_err, std::fabs(static_cast<double>((*got)[i]) - want[i]));
-      max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[i])));
-    }
-    std::printf("%s: %zu nodes, %d BatchNormalization folded, max |error| %.3g of max |output| %.3g\n", name,
-                g->nodes.size(), g->batchnorms_folded, max_err, max_ref);
-    EXPECT_GT(max_ref, 0) << name;
-    EXPECT_LT(max_err, 1e-3 * std::max(1.0, max_ref)) << name << ": max error " << max_err << " of " << max_ref;
-    EXPECT_FALSE(ExtractTasks(*g).empty()) << name;
-
-    // Compiled for this host with the hand-picked configs, the model gives the same.
-    NoConfigSource none;  // no store: every kernel hand-picked
-    auto plan = PlanModel(*g, Target::Host(), none);
-    ASSERT_TRUE(plan.ok()) << name << ": " << plan.status().ToString();
-    auto model = CompiledModel::Create(std::move(*plan));
-    ASSERT_TRUE(model.ok()) << name << ": " << model.status().ToString();
-    std::vector<float> out(want.size(), NAN);
-    ASSERT_TRUE((*model)->Run(input.data(), input.size(), out.data(), out.size()).ok()) << name;
-    double compiled_err = 0;
-    for (size_t i = 0; i < want.size(); ++i)
-      compiled_err = std::max(compiled_err, std::fabs(static_cast<double>(out[i]) - want[i]));
-    std::printf("%s: compiled in %.1f s, %zu steps, max |error| %.3g\n", name, (*model)->compile_seconds(),
-                (*model)->plan().steps.size(), compiled_err);
-    EXPECT_LT(compiled_err, 1e-3 * std::max(1.0, max_ref)) << name << ": compiled max error " << compiled_err;
   }
+}
+
+TEST_F(ExportedModels, TheZoosFamiliesComputeWhatPyTorchComputes) {
+  ASSERT_TRUE(exported_) << log_;
+  for (const char* name : {"squeezenet1_1", "shufflenet_v2_x0_5", "efficientnet_b0", "mobilenet_v3_small",
+                           "regnet_x_400mf", "convnext_reduced"})
+    ExpectComputesWhatPyTorchComputes(dir_, name,
+                                      std::string(name) != "squeezenet1_1" && std::string(name) != "convnext_reduced");
+  // What each family brought is there: groups, recognised patterns, fused activations.
+  auto regnet = ImportOnnx(dir_ + "/regnet_x_400mf.onnx");
+  ASSERT_TRUE(regnet.ok());
+  bool grouped = false;
+  for (const auto& n : regnet->nodes) grouped = grouped || (n.workload && n.workload->op == "group_conv2d");
+  EXPECT_TRUE(grouped);
+  auto convnext = ImportOnnx(dir_ + "/convnext_reduced.onnx");
+  ASSERT_TRUE(convnext.ok());
+  EXPECT_GT(convnext->layernorms_recognised, 0);
+  EXPECT_GT(convnext->gelus_recognised, 0);
+  auto effnet = ImportOnnx(dir_ + "/efficientnet_b0.onnx");
+  ASSERT_TRUE(effnet.ok());
+  int silu = 0;
+  for (const auto& n : effnet->nodes) silu += n.workload && n.workload->silu;
+  EXPECT_GT(silu, 30);
 }
 
 }  // namespace

@@ -120,6 +120,62 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
   EXPECT_NE(out.find("missing.onnx"), std::string::npos) << out;
 }
 
+// Bad models get clear refusals from every model command: exit 2, the node (or the file)
+// named, and the store as it was (its records and its jobs).
+TEST(ModelDeploy, BadModelsAreRefusedWithExit2NamingTheNodeAndTheStoreIsUntouched) {
+  Cluster scratch;
+  const std::string exe = PRIORTUNE_EXE, dir = scratch.Path(""), db = dir + "/s.db";
+  std::ofstream(dir + "/make.py") << R"(
+import sys, numpy as np, onnx
+from onnx import helper as h, TensorProto as T
+d = sys.argv[1]
+def model(name, nodes, x_shape=(1, 4, 8, 8), extra=()):
+    w = h.make_tensor("w", T.FLOAT, (8, 4, 3, 3), np.random.RandomState(0).rand(288).astype("f4").tolist())
+    x = h.make_tensor_value_info("x", T.FLOAT, x_shape)
+    y = h.make_tensor_value_info("y", T.FLOAT, None)
+    g = h.make_graph(nodes, name, [x], [y], [w] + list(extra))
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 13)]), d + "/" + name + ".onnx")
+conv = lambda out, **kw: h.make_node("Conv", ["x", "w"], [out], name="conv7", kernel_shape=[3, 3], pads=[1] * 4, **kw)
+model("good", [conv("c"), h.make_node("Relu", ["c"], ["y"], name="relu")])
+model("unsupported", [conv("c"), h.make_node("NonZero", ["c"], ["y"], name="nz9")])
+model("dynamic", [conv("c"), h.make_node("Relu", ["c"], ["y"])], x_shape=("batch", 4, 8, 8))
+model("attribute", [conv("c"), h.make_node("Softmax", ["c"], ["y"], name="sm5", axis=6)])
+model("groups", [conv("y", group=3)])
+raw = open(d + "/good.onnx", "rb").read()
+open(d + "/truncated.onnx", "wb").write(raw[: len(raw) // 2])
+)";
+  int code = -1;
+  std::string out = Shell("/usr/bin/python3 " + dir + "/make.py " + dir, &code);
+  ASSERT_EQ(code, 0) << out;
+  out = Shell(exe + " tune-model " + dir + "/good.onnx --db " + db + " --trials 8 --unit 8 --strategy ga", &code);
+  ASSERT_EQ(code, 0) << out;
+  auto state = [&] {
+    return Shell(exe + " export --db " + db, &code) +
+           Shell("/usr/bin/python3 -c \"import sqlite3; c = sqlite3.connect('" + db +
+                     "'); print([r for r in c.execute('select * from jobs')])\"",
+                 &code);
+  };
+  const std::string before = state();
+  ASSERT_NE(before.find("\"config\""), std::string::npos) << before;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"unsupported", "node 'nz9' (NonZero): operator not supported"},
+      {"dynamic", "input 'x': dynamic dimension 'batch'"},
+      {"attribute", "node 'sm5' (Softmax): axis out of range"},
+      {"groups", "node 'conv7' (Conv): group 3 does not divide the 4 input and 8 output channels"},
+      {"truncated", "truncated.onnx ("}};
+  for (const auto& [name, want] : cases) {
+    for (const std::string cmd : {"tasks", "tune-model", "build-model", "run-model"}) {
+      std::string args = cmd == "tasks" ? "" : " --db " + db;
+      if (cmd == "build-model") args += " --out " + dir + "/lib_" + name;
+      if (cmd == "tune-model") args += " --trials 8";
+      out = Shell(exe + " " + cmd + " " + dir + "/" + name + ".onnx" + args, &code);
+      EXPECT_EQ(code, 2) << cmd << " " << name << ": " << out;
+      EXPECT_NE(out.find(want), std::string::npos) << cmd << " " << name << ": " << out;
+    }
+  }
+  EXPECT_EQ(state(), before);
+}
+
 // Tuning and deploying are one decision: build-model and the library default to the thread
 // count the store tuned the model at, and a build for a count it did not tune says so
 // with the command that would.
