@@ -54,6 +54,8 @@ Status Importer::Unary(const onnx::NodeProto& n, const std::vector<int64_t>& xs)
 
 Status Importer::Binary(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
   PT_ASSIGN_OR_RETURN(const GraphTensor* y, In(n, 1));
+  PT_ASSIGN_OR_RETURN(bool folded, FoldDenseBias(n));
+  if (folded) return OkStatus();
   if (n.op_type() == "Add" && y->shape == xs) {
     return Out(Make(n, GraphOp::kAdd), xs);
   }
@@ -66,6 +68,31 @@ Status Importer::Binary(const onnx::NodeProto& n, const std::vector<int64_t>& xs
     if (n.op_type() == name) g.binary = binary;
   g.inputs.resize(2);
   return Out(std::move(g), *shape);
+}
+
+StatusOr<bool> Importer::FoldDenseBias(const onnx::NodeProto& n) {
+  if (n.op_type() != "Add" || n.input_size() != 2) return false;
+  for (int k = 0; k < 2; ++k) {
+    const std::string in = Resolve(n.input(k));
+    PT_ASSIGN_OR_RETURN(const GraphTensor* c, In(n, 1 - k));
+    if (in != n.input(k) || readers_[n.input(k)] != 1 || !c->constant || c->data.empty()) continue;
+    GraphNode* dense = nullptr;
+    for (auto& g : graph_.nodes)
+      if (g.outputs[0] == in && g.op == GraphOp::kDense && !g.workload->residual) dense = &g;
+    if (!dense) continue;
+    GraphTensor& bias = graph_.tensors.at(dense->inputs[2]);
+    // Only a constant that is one value per output column: [M], or [1, ..., 1, M].
+    bool column = c->elements() == bias.elements() && !c->shape.empty() && c->shape.back() == bias.elements();
+    if (!column) continue;
+    for (size_t j = 0; j < bias.data.size(); ++j) bias.data[j] += c->data[j];
+    GraphTensor out = std::move(graph_.tensors.at(in));
+    graph_.tensors.erase(in);
+    dense->outputs[0] = n.output(0);
+    dense->fused.push_back(n.name().empty() ? n.output(0) : n.name());
+    graph_.tensors[n.output(0)] = std::move(out);
+    return true;
+  }
+  return false;
 }
 
 Status Importer::Concat(const onnx::NodeProto& n) {

@@ -626,12 +626,15 @@ TEST(CompiledModel, AConvNeXtBlockWithAChannelsLastLinearAndAnOblongConvMatchesT
   auto g = ImportOnnxBytes(m.Bytes());
   ASSERT_TRUE(g.ok());
   int dense = 0, layernorm = 0, gelu = 0;
+  bool bias_folded = false;  // fc1's Add of b1 went into its bias
   for (const auto& n : g->nodes) {
     dense += n.op == GraphOp::kDense;
+    bias_folded = bias_folded || std::count(n.fused.begin(), n.fused.end(), "fc1_bias") == 1;
     layernorm += n.op == GraphOp::kLayerNorm;
     gelu += n.op == GraphOp::kUnary && n.unary == UnaryOp::kGelu;
   }
   EXPECT_EQ(dense, 2);  // the channels-last Linear layers are tunable dense workloads
+  EXPECT_TRUE(bias_folded);
   // The decomposed LayerNorm and GELU are recognised, each as one node, and compute what
   // their parts compute.
   EXPECT_EQ(layernorm, 1);

@@ -66,6 +66,9 @@ class Importer {
   // Add of two same-shaped tensors (a residual: kAdd, fusable); Add, Sub, Mul, Div
   // otherwise, broadcast as numpy does (kBinary).
   Status Binary(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
+  // An Add of a constant [M] to a dense layer's output that nothing else reads (a Linear
+  // exported as MatMul then Add) goes into the dense layer's bias: true when it did.
+  StatusOr<bool> FoldDenseBias(const onnx::NodeProto& n);
   // Concat: every input of one rank, equal but for `axis` (negative counts from the end).
   Status Concat(const onnx::NodeProto& n);
   Status Pool(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
