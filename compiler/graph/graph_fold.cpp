@@ -16,32 +16,6 @@ namespace {
 
 bool HoldsInts(const GraphTensor& t) { return t.data.empty() && t.elements() == static_cast<int64_t>(t.ints.size()); }
 
-std::vector<int64_t> Coords(int64_t flat, const std::vector<int64_t>& shape) {
-  std::vector<int64_t> c(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    c[d] = flat % shape[d];
-    flat /= shape[d];
-  }
-  return c;
-}
-
-// The flat index of `c` in `shape`, or -1 when it lies outside.
-int64_t Flat(const std::vector<int64_t>& c, const std::vector<int64_t>& shape) {
-  int64_t at = 0;
-  for (size_t d = 0; d < shape.size(); ++d) {
-    if (c[d] < 0 || c[d] >= shape[d]) return -1;
-    at = at * shape[d] + c[d];
-  }
-  return at;
-}
-
-// Element k of `out` under numpy broadcasting from `in`.
-int64_t Broadcast(int64_t k, const std::vector<int64_t>& out, const std::vector<int64_t>& in) {
-  std::vector<int64_t> c = Coords(k, out), j(in.size());
-  for (size_t d = 0; d < in.size(); ++d) j[d] = in[d] == 1 ? 0 : c[c.size() - in.size() + d];
-  return Flat(j, in);
-}
-
 GraphTensor IntTensor(std::vector<int64_t> shape, std::vector<int64_t> values) {
   GraphTensor t;
   t.constant = true;
@@ -51,14 +25,6 @@ GraphTensor IntTensor(std::vector<int64_t> shape, std::vector<int64_t> values) {
 }
 
 }  // namespace
-
-std::vector<float> BroadcastTo(const GraphTensor& t, const std::vector<int64_t>& shape) {
-  GraphTensor out;
-  out.shape = shape;
-  std::vector<float> v(static_cast<size_t>(out.elements()));
-  for (size_t k = 0; k < v.size(); ++k) v[k] = t.data[Broadcast(static_cast<int64_t>(k), shape, t.shape)];
-  return v;
-}
 
 Status Importer::FoldNode(GraphNode& node) {
   GraphTensor& out = graph_.tensors[node.outputs[0]];
@@ -75,7 +41,7 @@ Status Importer::FoldNode(GraphNode& node) {
   const int64_t count = out.elements();
   out.ints.resize(static_cast<size_t>(count));
   for (int64_t k = 0; k < count; ++k) {
-    const std::vector<int64_t> c = Coords(k, out.shape);
+    const std::vector<int64_t> c = CoordsOf(k, out.shape);
     switch (node.op) {
       case GraphOp::kReshape:
         out.ints[k] = x.ints[k];
@@ -83,7 +49,7 @@ Status Importer::FoldNode(GraphNode& node) {
       case GraphOp::kSlice:
       case GraphOp::kTranspose:
       case GraphOp::kPad: {
-        const int64_t at = Flat(SourceCoords(node, c), x.shape);
+        const int64_t at = FlatIndex(SourceCoords(node, c), x.shape);
         out.ints[k] = at < 0 ? static_cast<int64_t>(node.alpha) : x.ints[at];
         break;
       }
@@ -92,7 +58,7 @@ Status Importer::FoldNode(GraphNode& node) {
         for (const auto& in : node.inputs) {
           const GraphTensor& t = graph_.tensors.at(in);
           if (j[node.axis] < t.shape[node.axis]) {
-            const int64_t at = Flat(j, t.shape);
+            const int64_t at = FlatIndex(j, t.shape);
             out.ints[k] = HoldsInts(t) ? t.ints[at] : static_cast<int64_t>(t.data[at]);
             break;
           }
@@ -103,7 +69,8 @@ Status Importer::FoldNode(GraphNode& node) {
       case GraphOp::kAdd:
       case GraphOp::kBinary: {
         const GraphTensor& y = graph_.tensors.at(node.inputs[1]);
-        const int64_t a = x.ints[Broadcast(k, out.shape, x.shape)], b = y.ints[Broadcast(k, out.shape, y.shape)];
+        const int64_t a = x.ints[BroadcastIndex(k, out.shape, x.shape)],
+                      b = y.ints[BroadcastIndex(k, out.shape, y.shape)];
         if (node.binary == BinaryOp::kDiv && b == 0)
           return InvalidArgument("node '" + node.name + "' (" + node.op_type + "): integer division by zero");
         out.ints[k] = node.op == GraphOp::kAdd ? a + b : BinaryValue(node.binary, a, b);
@@ -201,15 +168,15 @@ StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::
       if (i < -x.shape[axis] || i >= x.shape[axis])
         return InvalidArgument(Where(n) + ": index " + std::to_string(i) + " out of range");
     value = [&, axis](int64_t k) {
-      std::vector<int64_t> c = Coords(k, t.shape), j(x.shape.size());
+      std::vector<int64_t> c = CoordsOf(k, t.shape), j(x.shape.size());
       const size_t q = idx.shape.size();
       std::vector<int64_t> ic(c.begin() + axis, c.begin() + axis + q);
-      int64_t i = idx.ints[Flat(ic, idx.shape)];
+      int64_t i = idx.ints[FlatIndex(ic, idx.shape)];
       if (i < 0) i += x.shape[axis];
       for (int64_t d = 0; d < axis; ++d) j[d] = c[d];
       j[axis] = i;
       for (size_t d = axis + 1; d < x.shape.size(); ++d) j[d] = c[d - 1 + q];
-      return at(x, Flat(j, x.shape));
+      return at(x, FlatIndex(j, x.shape));
     };
   } else if (op == "ConstantOfShape") {
     if (!HoldsInts(x)) return InvalidArgument(Where(n) + ": the shape must be int64");
@@ -237,7 +204,7 @@ StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::
     if (op == "Where") ints = HoldsInts(*in[1]) && HoldsInts(*in[2]);
     if (op == "Equal") ints = true;
     value = [&, op](int64_t k) {
-      auto get = [&](size_t i) { return at(*in[i], Broadcast(k, t.shape, in[i]->shape)); };
+      auto get = [&](size_t i) { return at(*in[i], BroadcastIndex(k, t.shape, in[i]->shape)); };
       if (op == "Expand") return get(0);
       if (op == "Equal") return get(0) == get(1) ? 1.0 : 0.0;
       return get(0) != 0 ? get(1) : get(2);

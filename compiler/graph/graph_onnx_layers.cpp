@@ -130,13 +130,28 @@ StatusOr<std::vector<const GraphTensor*>> Importer::BatchNormParams(const onnx::
   return p;
 }
 
+bool Importer::OnlyReader(const std::string& name) { return Resolve(name) == name && readers_[name] == 1; }
+
+GraphNode* Importer::ProducerOf(const std::string& tensor) {
+  GraphNode* producer = nullptr;
+  for (auto& g : graph_.nodes)
+    if (g.outputs[0] == tensor) producer = &g;
+  return producer;
+}
+
+void Importer::Absorb(GraphNode& producer, const std::string& out) {
+  GraphTensor t = std::move(graph_.tensors.at(producer.outputs[0]));
+  graph_.tensors.erase(producer.outputs[0]);
+  producer.outputs[0] = out;
+  graph_.tensors[out] = std::move(t);
+}
+
 void Importer::TakeOrCopy(const std::string& from, const std::string& to) {
-  const std::string source = Resolve(from);
-  if (source == from && readers_[from] == 1) {
-    graph_.tensors[to] = std::move(graph_.tensors[source]);
-    graph_.tensors.erase(source);
+  if (OnlyReader(from)) {
+    graph_.tensors[to] = std::move(graph_.tensors[from]);
+    graph_.tensors.erase(from);
   } else {
-    graph_.tensors[to] = graph_.tensors.at(source);
+    graph_.tensors[to] = graph_.tensors.at(Resolve(from));
   }
 }
 
@@ -163,13 +178,11 @@ Status Importer::BatchNorm(const onnx::NodeProto& n) {
 }
 
 Status Importer::FoldBatchNorm(const onnx::NodeProto& n) {
-  std::string in = Resolve(n.input(0));
-  GraphNode* conv = nullptr;
-  for (auto& g : graph_.nodes)
-    if (g.outputs[0] == in && (g.op == GraphOp::kConv2d || g.op == GraphOp::kDepthwiseConv2d)) conv = &g;
+  GraphNode* conv = ProducerOf(Resolve(n.input(0)));
   // Not right after a Conv whose output nothing else reads (DenseNet's, after a Concat):
   // a node of its own.
-  if (!conv || readers_[n.input(0)] != 1) return BatchNorm(n);
+  if (!conv || (conv->op != GraphOp::kConv2d && conv->op != GraphOp::kDepthwiseConv2d) || readers_[n.input(0)] != 1)
+    return BatchNorm(n);
   GraphTensor& w = graph_.tensors[conv->inputs[1]];
   GraphTensor& b = graph_.tensors[conv->inputs[2]];
   const int64_t o = w.shape[0];
@@ -183,11 +196,7 @@ Status Importer::FoldBatchNorm(const onnx::NodeProto& n) {
   }
   conv->folded_batchnorm = true;
   ++graph_.batchnorms_folded;
-  // The convolution now writes the BatchNormalization's output.
-  GraphTensor out = graph_.tensors[in];
-  graph_.tensors.erase(in);
-  conv->outputs[0] = n.output(0);
-  graph_.tensors[n.output(0)] = std::move(out);
+  Absorb(*conv, n.output(0));
   return OkStatus();
 }
 
@@ -227,8 +236,7 @@ Status Importer::Dense(const onnx::NodeProto& n) {
   }
   std::string wname = g.outputs[0] + "::weight", bname = g.outputs[0] + "::bias";
   graph_.tensors[wname] = std::move(kw);
-  if (Resolve(n.input(1)) == n.input(1) && readers_[n.input(1)] == 1)
-    graph_.tensors.erase(n.input(1));  // its only reader made its own copy
+  if (OnlyReader(n.input(1))) graph_.tensors.erase(n.input(1));  // its only reader made its own copy
   graph_.tensors[bname] = std::move(bias);
   g.inputs = {g.inputs[0], wname, bname};
   std::vector<int64_t> shape = a->shape;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "compiler/graph/internal/importer.h"
+#include "compiler/graph/internal/reference.h"
 #include "compiler/ops/op_template.h"
 
 namespace priortune::compiler::internal {
@@ -73,23 +74,17 @@ Status Importer::Binary(const onnx::NodeProto& n, const std::vector<int64_t>& xs
 StatusOr<bool> Importer::FoldDenseBias(const onnx::NodeProto& n) {
   if (n.op_type() != "Add" || n.input_size() != 2) return false;
   for (int k = 0; k < 2; ++k) {
-    const std::string in = Resolve(n.input(k));
     PT_ASSIGN_OR_RETURN(const GraphTensor* c, In(n, 1 - k));
-    if (in != n.input(k) || readers_[n.input(k)] != 1 || !c->constant || c->data.empty()) continue;
-    GraphNode* dense = nullptr;
-    for (auto& g : graph_.nodes)
-      if (g.outputs[0] == in && g.op == GraphOp::kDense && !g.workload->residual) dense = &g;
-    if (!dense) continue;
+    if (!OnlyReader(n.input(k)) || !c->constant || c->data.empty()) continue;
+    GraphNode* dense = ProducerOf(n.input(k));
+    if (!dense || dense->op != GraphOp::kDense || dense->workload->residual) continue;
     GraphTensor& bias = graph_.tensors.at(dense->inputs[2]);
     // Only a constant that is one value per output column: [M], or [1, ..., 1, M].
     bool column = c->elements() == bias.elements() && !c->shape.empty() && c->shape.back() == bias.elements();
     if (!column) continue;
     for (size_t j = 0; j < bias.data.size(); ++j) bias.data[j] += c->data[j];
-    GraphTensor out = std::move(graph_.tensors.at(in));
-    graph_.tensors.erase(in);
-    dense->outputs[0] = n.output(0);
     dense->fused.push_back(n.name().empty() ? n.output(0) : n.name());
-    graph_.tensors[n.output(0)] = std::move(out);
+    Absorb(*dense, n.output(0));
     return true;
   }
   return false;

@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "compiler/graph/graph.h"
+#include "compiler/graph/internal/reference.h"
 
 namespace priortune::compiler {
 namespace {
@@ -104,14 +106,16 @@ class Patterns {
     const auto& xs = g_.tensors.at(x).shape;
     const std::vector<int64_t> norm(xs.end() - static_cast<int64_t>(mean.axes.size()), xs.end());
     std::string out = div.outputs[0];
-    std::vector<std::vector<float>> affine = {std::vector<float>(Elements(norm), 1.0f),
-                                              std::vector<float>(Elements(norm), 0.0f)};
+    size_t size = 1;
+    for (int64_t d : norm) size *= static_cast<size_t>(d);
+    std::vector<std::vector<float>> affine = {std::vector<float>(size, 1.0f), std::vector<float>(size, 0.0f)};
     for (int k = 0; k < 2; ++k) {
       size_t at;
       GraphNode* a = SoleBinary(out, k == 0 ? BinaryOp::kMul : BinaryOp::kAdd, &at);
       const GraphTensor* c = a ? OtherConstant(*a, out) : nullptr;
-      if (!c || !FitsTrailing(*c, norm)) break;
-      affine[k] = BroadcastValues(*c, norm);
+      std::optional<std::vector<float>> values = c ? OverNorm(*c, norm) : std::nullopt;
+      if (!values) break;
+      affine[k] = std::move(*values);
       matched.push_back(at);
       out = a->outputs[0];
     }
@@ -173,43 +177,14 @@ class Patterns {
     g_.nodes[at] = std::move(n);
   }
 
-  static size_t Elements(const std::vector<int64_t>& s) {
-    int64_t n = 1;
-    for (int64_t d : s) n *= d;
-    return static_cast<size_t>(n);
-  }
-  // Whether c broadcasts to `norm` from the trailing side alone (no leading axis beyond 1).
-  static bool FitsTrailing(const GraphTensor& c, const std::vector<int64_t>& norm) {
-    if (c.shape.size() > norm.size()) {
-      for (size_t d = 0; d < c.shape.size() - norm.size(); ++d)
-        if (c.shape[d] != 1) return false;
-    }
-    for (size_t k = 0; k < std::min(c.shape.size(), norm.size()); ++k) {
-      const int64_t cd = c.shape[c.shape.size() - 1 - k], nd = norm[norm.size() - 1 - k];
-      if (cd != 1 && cd != nd) return false;
-    }
-    return true;
-  }
-  // c's values broadcast to `norm` (FitsTrailing holds).
-  static std::vector<float> BroadcastValues(const GraphTensor& c, const std::vector<int64_t>& norm) {
-    std::vector<float> v(Elements(norm));
-    const size_t extra = c.shape.size() > norm.size() ? c.shape.size() - norm.size() : 0;
-    const std::vector<int64_t> cs(c.shape.begin() + static_cast<int64_t>(extra), c.shape.end());
-    for (size_t k = 0; k < v.size(); ++k) {
-      int64_t rest = static_cast<int64_t>(k), at = 0, stride = 1;
-      for (size_t q = 0; q < norm.size(); ++q) {
-        const size_t d = norm.size() - 1 - q;
-        const int64_t coord = rest % norm[d];
-        rest /= norm[d];
-        if (q < cs.size()) {
-          const int64_t cd = cs[cs.size() - 1 - q];
-          at += (cd == 1 ? 0 : coord) * stride;
-          stride *= cd;
-        }
-      }
-      v[k] = c.data[static_cast<size_t>(at)];
-    }
-    return v;
+  // c's values over `norm` when c broadcasts to it from the trailing side alone (leading
+  // axes of 1 beyond norm's rank dropped), else nullopt.
+  static std::optional<std::vector<float>> OverNorm(const GraphTensor& c, const std::vector<int64_t>& norm) {
+    GraphTensor t = c;
+    while (t.shape.size() > norm.size() && t.shape.front() == 1) t.shape.erase(t.shape.begin());
+    const auto b = BroadcastShape(norm, t.shape);
+    if (!b || *b != norm) return std::nullopt;
+    return internal::BroadcastTo(t, norm);
   }
 
   Graph& g_;

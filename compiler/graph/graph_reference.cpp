@@ -19,8 +19,8 @@ float Epilogue(const Workload& w, float v, const std::vector<float>* residual, s
   if (w.residual) v += (*residual)[i];
   if (w.relu) v = std::max(v, 0.0f);
   if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
-  if (w.silu) v = v / (1.0f + std::exp(-v));
-  if (w.hardswish) v = v * std::min(std::max(v / 6.0f + 0.5f, 0.0f), 1.0f);
+  if (w.silu) v *= UnaryValue(UnaryOp::kSigmoid, 0, 0, v);
+  if (w.hardswish) v = UnaryValue(UnaryOp::kHardSwish, 0, 0, v);
   return v;
 }
 
@@ -203,24 +203,10 @@ void Reduce(const GraphNode& n, const std::vector<int64_t>& xs, const std::vecto
 void Move(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::vector<float>& y) {
   const auto& xs = g.tensors.at(n.inputs[0]).shape;
   const auto& ys = g.tensors.at(n.outputs[0]).shape;
-  int64_t count = 1;
-  for (int64_t d : ys) count *= d;
-  y.resize(static_cast<size_t>(count));
-  std::vector<int64_t> c(ys.size());
-  for (int64_t k = 0; k < count; ++k) {
-    int64_t rest = k;
-    for (size_t d = ys.size(); d-- > 0;) {
-      c[d] = rest % ys[d];
-      rest /= ys[d];
-    }
-    const std::vector<int64_t> j = SourceCoords(n, c);
-    int64_t at = 0;
-    bool inside = true;
-    for (size_t d = 0; d < xs.size(); ++d) {
-      inside = inside && j[d] >= 0 && j[d] < xs[d];
-      at = at * xs[d] + j[d];
-    }
-    y[k] = inside ? x[at] : n.alpha;
+  y.resize(static_cast<size_t>(g.tensors.at(n.outputs[0]).elements()));
+  for (int64_t k = 0; k < static_cast<int64_t>(y.size()); ++k) {
+    const int64_t at = internal::FlatIndex(SourceCoords(n, internal::CoordsOf(k, ys)), xs);
+    y[k] = at >= 0 ? x[at] : n.alpha;
   }
 }
 
@@ -259,20 +245,6 @@ std::optional<std::vector<int64_t>> BroadcastShape(const std::vector<int64_t>& a
 }
 
 namespace {
-
-// The flat index into a tensor of `shape` broadcast to `out` (numpy's rule) of the
-// element at flat index `i` of `out`.
-int64_t BroadcastIndex(int64_t i, const std::vector<int64_t>& out, const std::vector<int64_t>& shape) {
-  int64_t index = 0, stride = 1;
-  for (size_t k = 0; k < shape.size(); ++k) {
-    const size_t d = shape.size() - 1 - k, od = out.size() - 1 - k;
-    const int64_t coord = i % out[od];
-    i /= out[od];
-    if (shape[d] != 1) index += coord * stride;
-    stride *= shape[d];
-  }
-  return index;
-}
 
 // Concat: for each index outside the axis, each input's run along it, in turn.
 template <class Get>
@@ -361,7 +333,7 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
       for (int64_t d : ys) count *= d;
       y.resize(static_cast<size_t>(count));
       for (int64_t k = 0; k < count; ++k)
-        y[k] = BinaryValue(n.binary, x[BroadcastIndex(k, ys, xs)], b[BroadcastIndex(k, ys, bs)]);
+        y[k] = BinaryValue(n.binary, x[internal::BroadcastIndex(k, ys, xs)], b[internal::BroadcastIndex(k, ys, bs)]);
       break;
     }
   }
@@ -370,6 +342,44 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
 }  // namespace
 
 namespace internal {
+
+std::vector<int64_t> CoordsOf(int64_t flat, const std::vector<int64_t>& shape) {
+  std::vector<int64_t> c(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    c[d] = flat % shape[d];
+    flat /= shape[d];
+  }
+  return c;
+}
+
+int64_t FlatIndex(const std::vector<int64_t>& c, const std::vector<int64_t>& shape) {
+  int64_t at = 0;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (c[d] < 0 || c[d] >= shape[d]) return -1;
+    at = at * shape[d] + c[d];
+  }
+  return at;
+}
+
+int64_t BroadcastIndex(int64_t i, const std::vector<int64_t>& out, const std::vector<int64_t>& shape) {
+  int64_t index = 0, stride = 1;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    const size_t d = shape.size() - 1 - k, od = out.size() - 1 - k;
+    const int64_t coord = i % out[od];
+    i /= out[od];
+    if (shape[d] != 1) index += coord * stride;
+    stride *= shape[d];
+  }
+  return index;
+}
+
+std::vector<float> BroadcastTo(const GraphTensor& t, const std::vector<int64_t>& shape) {
+  std::vector<float> v(1);
+  for (int64_t d : shape) v.resize(v.size() * static_cast<size_t>(d));
+  for (size_t k = 0; k < v.size(); ++k) v[k] = t.data[BroadcastIndex(static_cast<int64_t>(k), shape, t.shape)];
+  return v;
+}
+
 std::vector<float> EvaluateNode(const GraphNode& n, const Graph& g) {
   std::vector<float> y;
   RunNode(

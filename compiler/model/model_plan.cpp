@@ -17,7 +17,6 @@ namespace priortune::compiler {
 namespace {
 
 using internal::kParallelElements;
-using internal::ScheduleOuterParallel;
 
 // The whole output as one loop: vectors of the target's lanes, the outer loop parallel.
 void ScheduleFlat(Schedule& s, const Tensor& out, const Target& t) {
@@ -145,60 +144,6 @@ StatusOr<LoweredFunc> LowerGlobalAveragePool(const GraphNode& n, const Graph& g,
   return Lower(s, "global_avg_pool", {x, y});
 }
 
-// `blocks`: each input's block, then the output's (0: NCHW). An input in the output's
-// block is read element for element, one in another through its channel.
-// Concat (any rank, NCHW tensors): each output element from the input whose range of the
-// axis holds it (a branch per input; only the taken one loads).
-StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g) {
-  std::vector<Tensor> args;
-  std::vector<int64_t> begin;  // each input's first index along the axis
-  int64_t at = 0;
-  for (size_t k = 0; k < n.inputs.size(); ++k) {
-    const auto& s = ShapeOf(g, n.inputs[k]);
-    args.push_back(Placeholder("x" + std::to_string(k), s));
-    begin.push_back(at);
-    at += s[n.axis];
-  }
-  const auto& ys = ShapeOf(g, n.outputs[0]);
-  const size_t a = static_cast<size_t>(n.axis);
-  Tensor y = Compute("concat", ys, [&](const std::vector<Expr>& i) {
-    auto from = [&](size_t k) {
-      std::vector<Expr> j = i;
-      j[a] = i[a] - IntImm(begin[k]);
-      return args[k](j);
-    };
-    Expr v = from(args.size() - 1);
-    for (size_t k = args.size() - 1; k-- > 0;) v = Select(i[a] < IntImm(begin[k + 1]), from(k), v);
-    return v;
-  });
-  Schedule s({y});
-  ScheduleOuterParallel(s, y);
-  args.push_back(y);
-  return Lower(s, "concat", args);
-}
-
-// Add, Sub, Mul, Div with numpy broadcasting (NCHW tensors): each input read at the output
-// index, a dimension of 1 at 0.
-StatusOr<LoweredFunc> LowerBinary(const GraphNode& n, const Graph& g) {
-  const auto& ys = ShapeOf(g, n.outputs[0]);
-  std::vector<Tensor> args;
-  for (size_t k = 0; k < 2; ++k) args.push_back(Placeholder(k == 0 ? "a" : "b", ShapeOf(g, n.inputs[k])));
-  auto read = [&](const Tensor& in, const std::vector<Expr>& i) {
-    const auto& s = in.shape();
-    std::vector<Expr> j;
-    for (size_t d = 0; d < s.size(); ++d) j.push_back(s[d] == 1 ? IntImm(0) : i[i.size() - s.size() + d]);
-    return in(j);
-  };
-  static const char* kNames[] = {"add", "sub", "mul", "div"};
-  const char* name = kNames[static_cast<int>(n.binary)];
-  Tensor y = Compute(
-      name, ys, [&](const std::vector<Expr>& i) { return BinaryValue(n.binary, read(args[0], i), read(args[1], i)); });
-  Schedule s({y});
-  ScheduleOuterParallel(s, y);
-  args.push_back(y);
-  return Lower(s, name, args);
-}
-
 const char* UnaryName(UnaryOp op) {
   switch (op) {
     case UnaryOp::kSigmoid:
@@ -265,6 +210,8 @@ Expr UnaryExpr(const GraphNode& n, Expr v) {
   return v;
 }
 
+// `blocks`: each input's block, then the output's (0: NCHW). An input in the output's
+// block is read element for element, one in another through its channel.
 StatusOr<LoweredFunc> LowerElementwise(const GraphNode& n, const Graph& g, const Target& t,
                                        const std::vector<int64_t>& blocks) {
   const auto& ys = ShapeOf(g, n.outputs[0]);
@@ -469,9 +416,9 @@ struct PlanBuilder {
       case GraphOp::kLayerNorm:
         return internal::LowerLayerNorm(n, g, t);
       case GraphOp::kConcat:
-        return LowerConcat(n, g);
+        return internal::LowerConcat(n, g);
       case GraphOp::kBinary:
-        return LowerBinary(n, g);
+        return internal::LowerBinary(n, g);
       case GraphOp::kRelu:
       case GraphOp::kClip:
       case GraphOp::kUnary:

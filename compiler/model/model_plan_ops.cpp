@@ -24,11 +24,62 @@ void ScheduleStages(Schedule& s, const std::vector<Tensor>& stages, int64_t work
   }
 }
 
-}  // namespace
-
+// The outer two loops fused and parallel for a large output, the rest as written (data
+// movement and broadcasting ops: one fused loop turns their index arithmetic into per-lane
+// gathers; SqueezeNet 1.1 ran about 2x slower with it for concat).
 void ScheduleOuterParallel(Schedule& s, const Tensor& out) {
   if (out.size() >= kParallelElements && out.shape().size() > 1)
     s[out].parallel(s[out].fuse(s[out].axis(0), s[out].axis(1)));
+}
+
+}  // namespace
+
+StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g) {
+  std::vector<Tensor> args;
+  std::vector<int64_t> begin;  // each input's first index along the axis
+  int64_t at = 0;
+  for (size_t k = 0; k < n.inputs.size(); ++k) {
+    const auto& s = ShapeOf(g, n.inputs[k]);
+    args.push_back(Placeholder("x" + std::to_string(k), s));
+    begin.push_back(at);
+    at += s[n.axis];
+  }
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  const size_t a = static_cast<size_t>(n.axis);
+  Tensor y = Compute("concat", ys, [&](const std::vector<Expr>& i) {
+    auto from = [&](size_t k) {
+      std::vector<Expr> j = i;
+      j[a] = i[a] - IntImm(begin[k]);
+      return args[k](j);
+    };
+    Expr v = from(args.size() - 1);
+    for (size_t k = args.size() - 1; k-- > 0;) v = Select(i[a] < IntImm(begin[k + 1]), from(k), v);
+    return v;
+  });
+  Schedule s({y});
+  ScheduleOuterParallel(s, y);
+  args.push_back(y);
+  return Lower(s, "concat", args);
+}
+
+StatusOr<LoweredFunc> LowerBinary(const GraphNode& n, const Graph& g) {
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  std::vector<Tensor> args;
+  for (size_t k = 0; k < 2; ++k) args.push_back(Placeholder(k == 0 ? "a" : "b", ShapeOf(g, n.inputs[k])));
+  auto read = [&](const Tensor& in, const std::vector<Expr>& i) {
+    const auto& s = in.shape();
+    std::vector<Expr> j;
+    for (size_t d = 0; d < s.size(); ++d) j.push_back(s[d] == 1 ? IntImm(0) : i[i.size() - s.size() + d]);
+    return in(j);
+  };
+  static const char* kNames[] = {"add", "sub", "mul", "div"};
+  const char* name = kNames[static_cast<int>(n.binary)];
+  Tensor y = Compute(
+      name, ys, [&](const std::vector<Expr>& i) { return BinaryValue(n.binary, read(args[0], i), read(args[1], i)); });
+  Schedule s({y});
+  ScheduleOuterParallel(s, y);
+  args.push_back(y);
+  return Lower(s, name, args);
 }
 
 StatusOr<LoweredFunc> LowerMove(const GraphNode& n, const Graph& g) {

@@ -35,8 +35,8 @@ Status ValidateConv(const Workload& w, bool depthwise) {
   PT_RETURN_IF_ERROR(ValidateEpilogue(w, /*bias_ok=*/true, /*residual_ok=*/true));
   ConvDims d = Dims(w, depthwise);
   if (d.c % d.g != 0 || d.o % d.g != 0)
-    return InvalidArgument(w.op + ": " + std::to_string(d.g) + " groups divide neither " + std::to_string(d.c) +
-                           " input nor " + std::to_string(d.o) + " output channels evenly");
+    return InvalidArgument(w.op + ": " + std::to_string(d.g) + " groups do not divide both the " + std::to_string(d.c) +
+                           " input and the " + std::to_string(d.o) + " output channels");
   if (d.h + 2 * d.ph < d.kh || d.w + 2 * d.pw < d.kw)
     return InvalidArgument(w.op + ": kernel " + std::to_string(d.kh) + "x" + std::to_string(d.kw) +
                            " is larger than the padded input " + std::to_string(d.h + 2 * d.ph) + "x" +

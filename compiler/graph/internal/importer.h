@@ -106,6 +106,12 @@ class Importer {
   // shift' (inference mode).
   Status BatchNorm(const onnx::NodeProto& n);
   Status FoldBatchNorm(const onnx::NodeProto& n);
+  // Whether the node being imported is the only reader of `name` (not an alias).
+  bool OnlyReader(const std::string& name);
+  // The node that writes `tensor` so far, or null.
+  GraphNode* ProducerOf(const std::string& tensor);
+  // `producer` writes `out` instead of its own output (a node folded into it).
+  void Absorb(GraphNode& producer, const std::string& out);
   // The constant `from` as the node's own tensor `to`: moved when this node is its only
   // reader (a weight is then held once), else copied.
   void TakeOrCopy(const std::string& from, const std::string& to);
@@ -118,8 +124,5 @@ class Importer {
   std::map<std::string, int> readers_;
   int64_t opset_ = 13;  // the model's default-domain opset
 };
-
-// A constant's values broadcast to `shape` (numpy's rule; the caller checked it applies).
-std::vector<float> BroadcastTo(const GraphTensor& t, const std::vector<int64_t>& shape);
 
 }  // namespace priortune::compiler::internal

@@ -1,6 +1,7 @@
-// The simple ops' kernels of a model plan that model_plan.cpp does not hold itself:
-// data movement (Transpose, Slice, Pad), reductions (ReduceMean/Sum, Softmax) and
-// LayerNorm, all on NCHW (unblocked) tensors of any rank (model_plan_ops.cpp).
+// The simple ops' kernels of a model plan that model_plan.cpp does not hold itself: data
+// movement (Concat, Transpose, Slice, Pad), broadcasting arithmetic, reductions
+// (ReduceMean/Sum, Softmax) and LayerNorm, all on NCHW (unblocked) tensors of any rank
+// (model_plan_ops.cpp).
 #pragma once
 
 #include <cstdint>
@@ -16,11 +17,12 @@ namespace priortune::compiler::internal {
 // cost more than the work).
 inline constexpr int64_t kParallelElements = 16384;
 
-// The outer two loops fused and parallel for a large output, the rest as written (data
-// movement and broadcasting ops: one fused loop turns their index arithmetic into per-lane
-// gathers; SqueezeNet 1.1 ran about 2x slower with it for concat).
-void ScheduleOuterParallel(Schedule& s, const Tensor& out);
-
+// kConcat (NCHW tensors, any axis): each output element from the input whose range of
+// the axis holds it (a branch per input; only the taken one loads).
+StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g);
+// kBinary (NCHW tensors): each input read at the output index, numpy broadcasting (a
+// dimension of 1 at 0).
+StatusOr<LoweredFunc> LowerBinary(const GraphNode& n, const Graph& g);
 // kTranspose, kSlice, kPad: each output element from the input element SourceCoords names
 // (kPad: the value outside the input).
 StatusOr<LoweredFunc> LowerMove(const GraphNode& n, const Graph& g);
