@@ -270,11 +270,15 @@ Val CodeGen::EmitExpr(const Expr& e) {
     }
     case ExprKind::kCast:
       return EmitCast(e);
-    case ExprKind::kExp:
+    case ExprKind::kExp: {
+      // A scalar (or one-lane vector) calls libm's expf: table-driven, fewer instructions
+      // than the polynomial.
+      Val a = EmitExpr(e->a);
+      return {a.vec && lanes_ > 1 ? EmitExp(a.v) : b_.CreateUnaryIntrinsic(llvm::Intrinsic::exp, a.v), a.vec};
+    }
     case ExprKind::kSqrt: {
       Val a = EmitExpr(e->a);
-      return {b_.CreateUnaryIntrinsic(e->kind == ExprKind::kExp ? llvm::Intrinsic::exp : llvm::Intrinsic::sqrt, a.v),
-              a.vec};
+      return {b_.CreateUnaryIntrinsic(llvm::Intrinsic::sqrt, a.v), a.vec};
     }
     case ExprKind::kSelect:
       return EmitSelect(e);
@@ -287,6 +291,33 @@ Val CodeGen::EmitExpr(const Expr& e) {
     default:
       return Binary(e);
   }
+}
+
+llvm::Value* CodeGen::EmitExp(llvm::Value* x) {
+  llvm::Type* ft = x->getType();
+  llvm::Type* it = ft->isVectorTy() ? llvm::VectorType::get(b_.getInt32Ty(), llvm::cast<llvm::VectorType>(ft))
+                                    : static_cast<llvm::Type*>(b_.getInt32Ty());
+  auto f = [&](double v) { return llvm::ConstantFP::get(ft, v); };
+  auto i32 = [&](int64_t v) { return llvm::ConstantInt::get(it, v); };
+  auto fma = [&](llvm::Value* a, llvm::Value* b, llvm::Value* c) {
+    return b_.CreateIntrinsic(llvm::Intrinsic::fmuladd, {ft}, {a, b, c});
+  };
+  // Clamped so that n stays within -150..128 (the comparisons keep a NaN).
+  llvm::Value* c = b_.CreateSelect(b_.CreateFCmpOLT(x, f(-104.0)), f(-104.0), x);
+  c = b_.CreateSelect(b_.CreateFCmpOGT(c, f(89.0)), f(89.0), c);
+  llvm::Value* fn = b_.CreateUnaryIntrinsic(llvm::Intrinsic::rint, b_.CreateFMul(c, f(1.44269504088896341)));
+  llvm::Value* r = fma(fn, f(-0.693359375), c);  // ln2 in two parts: the first exact in float
+  r = fma(fn, f(2.12194440e-4), r);
+  llvm::Value* p = f(1.9875691500e-4);
+  for (double k : {1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1})
+    p = fma(p, r, f(k));
+  p = fma(p, b_.CreateFMul(r, r), b_.CreateFAdd(r, f(1.0)));
+  // 2^n = 2^h * 2^(n-h), h = n / 2: each factor a normal float.
+  llvm::Value* n = b_.CreateFPToSI(fn, it);
+  llvm::Value* h = b_.CreateAShr(n, i32(1));
+  auto pow2 = [&](llvm::Value* k) { return b_.CreateBitCast(b_.CreateShl(b_.CreateAdd(k, i32(127)), i32(23)), ft); };
+  llvm::Value* y = b_.CreateFMul(b_.CreateFMul(p, pow2(h)), pow2(b_.CreateSub(n, h)));
+  return b_.CreateSelect(b_.CreateFCmpUNO(x, x), x, y);
 }
 
 Val CodeGen::EmitCast(const Expr& e) {

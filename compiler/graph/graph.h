@@ -170,7 +170,8 @@ void RecognisePatterns(Graph& graph);
 // Fuses into each conv2d, depthwise conv2d and dense node the nodes that only consume its
 // output: an Add with a tensor of the same shape (the residual, when the epilogue has
 // none yet and no activation), then a Relu, a Clip(0, 6), a HardSwish, or SiLU as
-// exported (a Sigmoid of the output and the Mul of the output by it). A fused node runs where the
+// exported (a Sigmoid of the output and the Mul of the output by it; HardSwish the same
+// with a HardSigmoid(1/6, 1/2), as PyTorch exports it before opset 14). A fused node runs where the
 // last node it absorbed ran, so that a residual computed after it is ready; a tensor
 // that is a graph output or has other readers is never fused away.
 void FuseEpilogues(Graph& graph);

@@ -2,6 +2,7 @@
 // layer's output become part of its epilogue (Workload::residual, relu, relu6, silu,
 // hardswish), so the output is written once, already final, instead of once per operator.
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,9 +19,21 @@ bool Tunable(const GraphNode& n) {
 
 using Readers = std::map<std::string, std::vector<int64_t>>;  // tensor -> reading nodes (-1: a graph output)
 
-// SiLU as exported: the two readers of node i's output are a Sigmoid of it and the Mul of
-// it by that Sigmoid (which nothing else reads). The nodes, Sigmoid first, or nullopt.
-std::optional<std::pair<size_t, size_t>> SiluReaders(const Graph& g, const Readers& readers, size_t i) {
+// A gated activation as exported: the two readers of node i's output are a gate of it and
+// the Mul of it by that gate (which nothing else reads). SiLU's gate is a Sigmoid,
+// HardSwish's a HardSigmoid(1/6, 1/2) (PyTorch's export before opset 14).
+struct Gate {
+  size_t gate, mul;  // the nodes
+  bool hardswish;    // else SiLU
+};
+
+bool IsGate(const GraphNode& n, bool* hardswish) {
+  if (n.op != GraphOp::kUnary) return false;
+  *hardswish = n.unary == UnaryOp::kHardSigmoid;
+  return n.unary == UnaryOp::kSigmoid || (*hardswish && std::fabs(n.alpha - 1.0f / 6.0f) <= 1e-6f && n.beta == 0.5f);
+}
+
+std::optional<Gate> GateReaders(const Graph& g, const Readers& readers, size_t i) {
   const auto found = readers.find(g.nodes[i].outputs[0]);
   if (found == readers.end()) return std::nullopt;
   const std::string& out = found->first;
@@ -28,15 +41,14 @@ std::optional<std::pair<size_t, size_t>> SiluReaders(const Graph& g, const Reade
   if (r.size() != 2 || r[0] < 0 || r[1] < 0) return std::nullopt;
   size_t s = static_cast<size_t>(r[0]), m = static_cast<size_t>(r[1]);
   if (g.nodes[s].op != GraphOp::kUnary) std::swap(s, m);
-  const GraphNode &sig = g.nodes[s], &mul = g.nodes[m];
-  if (sig.op != GraphOp::kUnary || sig.unary != UnaryOp::kSigmoid || mul.op != GraphOp::kBinary ||
-      mul.binary != BinaryOp::kMul)
-    return std::nullopt;
-  const auto it = readers.find(sig.outputs[0]);
-  const bool pair = (mul.inputs == std::vector<std::string>{out, sig.outputs[0]}) ||
-                    (mul.inputs == std::vector<std::string>{sig.outputs[0], out});
+  const GraphNode &gate = g.nodes[s], &mul = g.nodes[m];
+  bool hardswish = false;
+  if (!IsGate(gate, &hardswish) || mul.op != GraphOp::kBinary || mul.binary != BinaryOp::kMul) return std::nullopt;
+  const auto it = readers.find(gate.outputs[0]);
+  const bool pair = (mul.inputs == std::vector<std::string>{out, gate.outputs[0]}) ||
+                    (mul.inputs == std::vector<std::string>{gate.outputs[0], out});
   if (!pair || it == readers.end() || it->second != std::vector<int64_t>{static_cast<int64_t>(m)}) return std::nullopt;
-  return std::make_pair(s, m);
+  return Gate{s, m, hardswish};
 }
 
 }  // namespace
@@ -60,16 +72,16 @@ void FuseEpilogues(Graph& g) {
       const std::string out = n.outputs[0];
       const auto& r = readers[out];
       const bool activated = w.relu || w.relu6 || w.silu || w.hardswish;
-      if (auto silu = activated ? std::nullopt : SiluReaders(g, readers, i)) {
+      if (auto gated = activated ? std::nullopt : GateReaders(g, readers, i)) {
         // Both nodes go: n writes the Mul's output, where the Mul ran.
-        const GraphNode &sig = g.nodes[silu->first], &mul = g.nodes[silu->second];
-        w.silu = true;
+        const GraphNode &gate = g.nodes[gated->gate], &mul = g.nodes[gated->mul];
+        (gated->hardswish ? w.hardswish : w.silu) = true;
         g.tensors.erase(out);
-        g.tensors.erase(sig.outputs[0]);
+        g.tensors.erase(gate.outputs[0]);
         n.outputs[0] = mul.outputs[0];
-        n.fused.insert(n.fused.end(), {sig.name, mul.name});
-        removed[silu->first] = removed[silu->second] = true;
-        position[i] = position[silu->second];
+        n.fused.insert(n.fused.end(), {gate.name, mul.name});
+        removed[gated->gate] = removed[gated->mul] = true;
+        position[i] = position[gated->mul];
         g.epilogues_fused += 2;
         continue;
       }

@@ -2,8 +2,11 @@
 // inlining, object files. Each kernel's result is compared with a plain loop.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <random>
 
@@ -213,6 +216,55 @@ TEST_P(CodegenOnIsa, StridedReadsAndPaddingSelectsNeverTouchMemoryPastTheEnd) {
   std::vector<float> b(n);
   ASSERT_TRUE(k.Run({a.data(), b.data()}).ok());
   for (int64_t x = 0; x < n; ++x) EXPECT_FLOAT_EQ(b[x], 2 * x < an ? a[2 * x] : 0.0f);
+}
+
+// Distance in units in the last place between two non-negative floats (their bit
+// patterns are ordered like their values, denormals included).
+int64_t UlpDistance(float a, float b) {
+  int32_t x, y;
+  std::memcpy(&x, &a, 4);
+  std::memcpy(&y, &b, 4);
+  return std::abs(static_cast<int64_t>(x) - y);
+}
+
+TEST_P(CodegenOnIsa, ExpIsInlineAndWithinTwoUlpOfTheRoundedExactValue) {
+  // A vectorized exp is emitted inline (no per-lane libm call), the masked tail too,
+  // and holds over the whole float range: results that underflow to denormals and to 0, overflow
+  // to inf, and NaN.
+  std::vector<float> a;
+  for (float x = -110.0f; x < 95.0f; x += 0.0137f) a.push_back(x);
+  for (float x : {0.0f, -0.0f, 1e-30f, -1e-30f, 88.72f, 88.7229f, -87.33f, -103.97f, -149.0f * 0.6931f}) a.push_back(x);
+  a.insert(a.end(), {INFINITY, -INFINITY, NAN});
+  const int64_t n = static_cast<int64_t>(a.size());
+  Tensor A = Placeholder("A", {n});
+  Tensor B = Compute("B", {n}, [&](Expr i) { return Exp(A(i)); });
+  Target t = IsaTarget(GetParam());
+  Schedule s({B});
+  auto [o, i] = s[B].split(s[B].axis(0), t.vector_lanes());
+  s[B].vectorize(i);
+  auto f = Lower(s, "exp", {A, B});
+  ASSERT_TRUE(f.ok());
+  auto ir = EmitCodeText(*f, CodeFileType::kLLVMIR, t);
+  ASSERT_TRUE(ir.ok()) << ir.status().ToString();
+  for (const char* call : {"@expf", "@llvm.exp.f32", "@llvm.exp.v"})
+    EXPECT_EQ(ir->find(call), std::string::npos) << call << " in\n" << *ir;
+  Kernel k = CompileForIsa(GetParam(), s, {A, B});
+  if (!HostRuns(t)) return;
+  ASSERT_TRUE(k);
+  std::vector<float> b(a.size(), -1.0f);
+  ASSERT_TRUE(k.Run({a.data(), b.data()}).ok());
+  int64_t worst = 0;
+  for (size_t x = 0; x < a.size(); ++x) {
+    const float want = static_cast<float>(std::exp(static_cast<double>(a[x])));
+    if (std::isnan(want)) {
+      EXPECT_TRUE(std::isnan(b[x])) << "exp(" << a[x] << ") = " << b[x];
+      continue;
+    }
+    ASSERT_FALSE(std::isnan(b[x])) << "exp(" << a[x] << ")";
+    worst = std::max(worst, UlpDistance(b[x], want));
+    EXPECT_LE(UlpDistance(b[x], want), 2) << "exp(" << a[x] << ") = " << b[x] << ", want " << want;
+  }
+  RecordProperty("worst_ulp", static_cast<int>(worst));
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, CodegenOnIsa, ::testing::ValuesIn(priortune::testing::IsaNames()),

@@ -430,8 +430,10 @@ void ExpectOps(const ModelBuilder& m, const std::vector<int64_t>& out_shape, con
 }
 
 TEST(CompiledModel, SiluAndHardSwishAfterAConvAreFusedIntoItsEpilogue) {
-  // conv -> Sigmoid + Mul (SiLU), depthwise -> HardSwish, conv -> Sigmoid + Mul whose
-  // Sigmoid is also a graph output (not fused: the graph needs it).
+  // conv -> Sigmoid + Mul (SiLU), depthwise -> HardSwish, conv -> HardSigmoid(1/6, 1/2) +
+  // Mul (HardSwish as opset 13 spells it), conv -> HardSigmoid(0.2, 0.5) + Mul (not
+  // HardSwish: stays), conv -> Sigmoid + Mul whose Sigmoid is also a graph output (not
+  // fused: the graph needs it).
   ModelBuilder m;
   m.Input("x", {1, 8, 9, 9});
   Conv(m, "a", "x", 8, 16, 3, true);
@@ -439,17 +441,27 @@ TEST(CompiledModel, SiluAndHardSwishAfterAConvAreFusedIntoItsEpilogue) {
   m.Node("Mul", "a_silu", {"a_out", "a_s"}, {"a_y"});
   Conv(m, "d", "a_y", 16, 16, 3, true, /*depthwise=*/true);
   m.Node("HardSwish", "d_hs", {"d_out"}, {"d_y"});
-  Conv(m, "e", "d_y", 16, 8, 1, false);
+  Conv(m, "h", "d_y", 16, 16, 1, true);
+  ModelBuilder::Float(m.Node("HardSigmoid", "h_gate", {"h_out"}, {"h_g"}), "alpha", 1.0f / 6.0f);
+  m.Node("Mul", "h_hs", {"h_g", "h_out"}, {"h_y"});
+  Conv(m, "k", "h_y", 16, 16, 1, false);
+  m.Node("HardSigmoid", "k_gate", {"k_c"}, {"k_g"});
+  m.Node("Mul", "k_mul", {"k_c", "k_g"}, {"k_y"});
+  Conv(m, "e", "k_y", 16, 8, 1, false);
   m.Node("Sigmoid", "e_sig", {"e_c"}, {"e_s"});
   m.Node("Mul", "e_silu", {"e_s", "e_c"}, {"y"});
   m.Output("y");
   auto g = ImportOnnxBytes(m.Bytes());
   ASSERT_TRUE(g.ok()) << g.status().ToString();
-  ASSERT_EQ(g->nodes.size(), 3u);
+  ASSERT_EQ(g->nodes.size(), 7u);
   EXPECT_TRUE(g->nodes[0].workload->silu);
   EXPECT_TRUE(g->nodes[1].workload->hardswish);
-  EXPECT_TRUE(g->nodes[2].workload->silu);  // the Sigmoid read first, then the Mul
-  EXPECT_EQ(g->epilogues_fused, 5);
+  EXPECT_TRUE(g->nodes[2].workload->hardswish);  // the HardSigmoid read first, then the Mul
+  EXPECT_FALSE(g->nodes[3].workload->hardswish || g->nodes[3].workload->silu);
+  EXPECT_EQ(g->nodes[4].op, GraphOp::kUnary);
+  EXPECT_EQ(g->nodes[5].op, GraphOp::kBinary);
+  EXPECT_TRUE(g->nodes[6].workload->silu);  // the Sigmoid read first, then the Mul
+  EXPECT_EQ(g->epilogues_fused, 7);
   ExpectCompiledMatchesReference(*g);
   for (uint32_t seed : {1u, 2u}) {
     BlockedConfigs source(seed);
@@ -458,8 +470,8 @@ TEST(CompiledModel, SiluAndHardSwishAfterAConvAreFusedIntoItsEpilogue) {
   m.Output("e_s");
   auto kept = ImportOnnxBytes(m.Bytes());
   ASSERT_TRUE(kept.ok());
-  EXPECT_FALSE(kept->nodes[2].workload && kept->nodes[2].workload->silu);
-  EXPECT_EQ(kept->epilogues_fused, 3);
+  EXPECT_FALSE(kept->nodes[6].workload && kept->nodes[6].workload->silu);
+  EXPECT_EQ(kept->epilogues_fused, 5);
 }
 
 TEST(CompiledModel, ChannelShuffleSplitAndSliceMatchTheReference) {

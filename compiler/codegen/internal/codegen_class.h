@@ -149,6 +149,12 @@ class CodeGen {
 
   Val EmitCast(const Expr& e);
 
+  // e^x for a float32 vector, inline (LLVM 16 would call libm's expf once per lane):
+  // Cody-Waite range reduction x = n ln2 + r, a degree-6 polynomial for e^r
+  // (Cephes' expf, about 1 ulp), and 2^n as two exact powers of two so that n from -150
+  // to 128 underflows to 0 and overflows to inf as expf does. NaN stays NaN.
+  llvm::Value* EmitExp(llvm::Value* x);
+
   Val EmitSelect(const Expr& e);
 
   llvm::Value* BufferPtr(const Buffer& buf);
