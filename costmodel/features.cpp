@@ -725,7 +725,10 @@ std::vector<float> ExtractLoopNestFeatures(const compiler::LoweredFunc& f, const
 
 std::vector<float> WorkloadContextFeatures(const compiler::Workload& w) {
   std::vector<float> out;
-  for (const char* op : kContextOps) out.push_back(w.op == op ? 1.f : 0.f);
+  // group_conv2d is conv2d's template with a groups dim: it shares conv2d's slot (a slot
+  // of its own would change the vector's length for every stored model).
+  const std::string op_slot = w.op == "group_conv2d" ? "conv2d" : w.op;
+  for (const char* op : kContextOps) out.push_back(op_slot == op ? 1.f : 0.f);
   double flops = 0;
   if (auto tmpl = compiler::FindTemplate(w.op); tmpl.ok()) flops = (*tmpl)->Flops(w);
   out.push_back(Log2p(flops));

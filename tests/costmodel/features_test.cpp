@@ -150,7 +150,8 @@ TEST(Features, RealCandidatesAreFixedLengthFiniteAndDeterministic) {
   Target t = TestTarget();
   std::vector<Workload> workloads = {MatmulWorkload(128, 96, 80, true, true), BatchMatmulWorkload(2, 64, 48, 32),
                                      Conv2dWorkload(1, 16, 14, 14, 32, 3, 3, 1, 1),
-                                     DepthwiseConv2dWorkload(1, 32, 28, 28, 3, 3, 2, 1)};
+                                     DepthwiseConv2dWorkload(1, 32, 28, 28, 3, 3, 2, 1),
+                                     GroupConv2dWorkload(1, 32, 14, 14, 64, 3, 3, 1, 1, 8)};
   const size_t n = FeatureNames().size();
   std::mt19937_64 rng(7);
   for (const auto& w : workloads) {
@@ -171,6 +172,11 @@ TEST(Features, RealCandidatesAreFixedLengthFiniteAndDeterministic) {
       auto ctx = CandidateFeatures(w, t, *c, {true});
       ASSERT_TRUE(ctx.ok());
       EXPECT_EQ(ctx->size(), FeatureNames({true}).size());
+      // One op slot set: group_conv2d shares conv2d's.
+      const auto names = FeatureNames({true});
+      const std::string slot = w.op == "group_conv2d" ? "conv2d" : w.op;
+      for (size_t k = n; k < names.size(); ++k)
+        if (names[k].rfind("w.op_", 0) == 0) EXPECT_EQ((*ctx)[k], names[k] == "w.op_" + slot ? 1.f : 0.f) << names[k];
     }
     EXPECT_GE(distinct.size(), 6u) << w.ShortName() << ": configs should look different";
   }
