@@ -5,7 +5,8 @@ writes a reference input and PyTorch's output beside each, for the import tests.
 
 BatchNormalization nodes are kept in the graph (priortune folds them into the convs at
 import), and their statistics and affine parameters are randomised with the seed, so
-that folding them is not a no-op.
+that folding them is not a no-op; weights initialised to zeros (ViT's head) are
+randomised too, so that the output is not all zeros.
 
 Usage: /usr/bin/python3 scripts/export_models.py [--out DIR] [--models resnet18,resnet50,mobilenet_v2,mnasnet0_5]
        [--seed 1] [--batch 1] [--size S]
@@ -37,6 +38,17 @@ def randomise_batchnorm(model, gen):
                 m.running_var.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
                 m.weight.copy_(torch.rand(n, generator=gen) * 0.5 + 0.75)
                 m.bias.copy_(torch.randn(n, generator=gen) * 0.1)
+
+
+def randomise_zero_weights(model, gen):
+    """A weight of 2 or more axes initialised to zeros (ViT's classifier head and class
+    token) gets small random values: a zero head makes every output 0, and the check
+    against PyTorch would compare nothing. Models without one draw nothing from `gen`."""
+    import torch
+    for p in model.parameters():
+        if p.dim() >= 2 and not p.detach().any():
+            with torch.no_grad():
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
 
 
 # Small models of the zoo's families for the test suite: a ConvNeXt of two stages of two
@@ -74,6 +86,7 @@ def make_model(name, seed, batch, size=None):
     gen = torch.Generator().manual_seed(seed)
     model = build(name)
     randomise_batchnorm(model, gen)
+    randomise_zero_weights(model, gen)
     model.eval()
     s = size or input_size(name)
     x = torch.randn(batch, 3, s, s, generator=gen)

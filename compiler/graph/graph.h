@@ -39,6 +39,7 @@ enum class GraphOp : uint8_t {
   kPad,                // GraphNode::pads (begins, then ends, per axis) of value GraphNode::alpha
   kReduce,             // GraphNode::reduce over GraphNode::axes (the output keeps or drops them)
   kLayerNorm,          // (x - mean) / sqrt(var + alpha) * scale + bias over the axes from GraphNode::axis on
+  kBatchMatMul,        // MatMul of two activations [..., M, K] x [..., K, N] (attention): a batch_matmul task
 };
 
 // kReduce's function.

@@ -88,6 +88,11 @@ StatusOr<bool> Importer::Fold(const onnx::NodeProto& n) {
   const std::string& op = n.op_type();
   static const char* kOps[] = {"Shape", "Gather", "ConstantOfShape", "Expand", "Equal", "Where", "Cast", "Range"};
   if (std::none_of(std::begin(kOps), std::end(kOps), [&](const char* o) { return op == o; })) return false;
+  if (op == "Gather" && n.input_size() == 2) {  // from an activation: a slice (GatherSlice)
+    PT_ASSIGN_OR_RETURN(const GraphTensor* data, In(n, 0));
+    PT_ASSIGN_OR_RETURN(const GraphTensor* indices, In(n, 1));
+    if (!data->constant && indices->constant) return false;
+  }
   std::vector<const GraphTensor*> in;
   for (int i = 0; i < n.input_size(); ++i) {
     if (n.input(i).empty()) continue;

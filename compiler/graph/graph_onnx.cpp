@@ -238,17 +238,20 @@ Status Importer::Node(const onnx::NodeProto& n) {
   if (op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze") return Reshape(n, xs);
   if (op == "Transpose") return Transpose(n, xs);
   if (op == "Slice") return Slice(n, xs);
+  if (op == "Gather") return GatherSlice(n, xs);
   if (op == "Split") return Split(n, xs);
   if (op == "Pad") return Pad(n, xs);
   if (op == "Softmax") return Softmax(n, xs);
   if (op == "LayerNormalization") return LayerNorm(n, xs);
-  return InvalidArgument(Where(n) +
-                         ": operator not supported (supported: Conv (any groups), BatchNormalization, Gemm, MatMul "
-                         "with a constant weight, LayerNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, "
-                         "Tanh, Erf, Sqrt, Pow, Add, Sub, Mul, Div (numpy broadcasting), MaxPool, AveragePool, "
-                         "GlobalAveragePool, ReduceMean, ReduceSum, Softmax, Concat, Split, Slice, Pad, Transpose, "
-                         "Flatten, Reshape, Squeeze, Unsqueeze, Constant, Identity, Dropout; folded at import: Shape, "
-                         "Gather, ConstantOfShape, Expand, Equal, Where, Cast, Range and arithmetic on constants)");
+  return InvalidArgument(
+      Where(n) +
+      ": operator not supported (supported: Conv (any groups), BatchNormalization, Gemm, MatMul "
+      "(a constant weight or two activations), LayerNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, "
+      "Tanh, Erf, Sqrt, Pow, Add, Sub, Mul, Div (numpy broadcasting), MaxPool, AveragePool, "
+      "GlobalAveragePool, ReduceMean, ReduceSum, Softmax, Concat, Split, Slice, Gather (constant "
+      "evenly spaced indices), Pad, Transpose, "
+      "Flatten, Reshape, Squeeze, Unsqueeze, Constant, Identity, Dropout; folded at import: Shape, "
+      "Gather, ConstantOfShape, Expand, Equal, Where, Cast, Range and arithmetic on constants)");
 }
 
 }  // namespace priortune::compiler::internal

@@ -207,9 +207,9 @@ Status Importer::Dense(const onnx::NodeProto& n) {
   if (a->shape.size() != 2 && (n.op_type() == "Gemm" || a->shape.size() < 2))
     return InvalidArgument(Where(n) + ": the activation must be [N, K]" +
                            (n.op_type() == "MatMul" ? " or [..., K]" : ""));
+  if (n.op_type() == "MatMul" && !w->constant) return BatchMatMul(n, *a, *w);
   if (!w->constant || w->shape.size() != 2)
-    return InvalidArgument(Where(n) + ": the weight must be a constant 2-D tensor" +
-                           (w->constant ? "" : " (a product of two activations, as in attention, is not supported)"));
+    return InvalidArgument(Where(n) + ": the weight must be a constant 2-D tensor (Gemm) or an activation (MatMul)");
   bool trans_a = AttrInt(n, "transA", 0) != 0, trans_b = AttrInt(n, "transB", 0) != 0;
   if (trans_a) return InvalidArgument(Where(n) + ": transA 1");
   if (AttrFloat(n, "alpha", 1) != 1 || AttrFloat(n, "beta", 1) != 1)
@@ -243,6 +243,46 @@ Status Importer::Dense(const onnx::NodeProto& n) {
   shape.back() = m;
   const int64_t rows = a->elements() / k;
   g.workload = MatmulWorkload(rows, m, k, /*bias=*/true);
+  return Out(std::move(g), shape);
+}
+
+namespace {
+
+std::string Dims(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+Status Importer::BatchMatMul(const onnx::NodeProto& n, const GraphTensor& a, const GraphTensor& b) {
+  const size_t ra = a.shape.size(), rb = b.shape.size();
+  if (ra < 2 || rb < 2) return InvalidArgument(Where(n) + ": both operands must have 2 or more axes");
+  const int64_t m = a.shape[ra - 2], k = a.shape[ra - 1], nn = b.shape[rb - 1];
+  if (b.shape[rb - 2] != k)
+    return InvalidArgument(Where(n) + ": A's last axis (" + std::to_string(k) + ") does not match B's second last (" +
+                           std::to_string(b.shape[rb - 2]) + ")");
+  // The batch axes, left-padded with 1s to the longer operand's.
+  const size_t rank = std::max(ra, rb);
+  std::vector<int64_t> ba(rank - 2, 1), bb(rank - 2, 1);
+  std::copy(a.shape.begin(), a.shape.end() - 2, ba.end() - static_cast<std::ptrdiff_t>(ra - 2));
+  std::copy(b.shape.begin(), b.shape.end() - 2, bb.end() - static_cast<std::ptrdiff_t>(rb - 2));
+  int64_t batches = 1, b_batches = 1;
+  for (int64_t d : ba) batches *= d;
+  for (int64_t d : bb) b_batches *= d;
+  std::vector<int64_t> shape;
+  if (ba == bb) {
+    shape = ba;
+  } else if (b_batches == 1) {
+    shape = ba;  // one B: A's batches are rows of one product
+  } else {
+    return InvalidArgument(Where(n) + ": batch axes that broadcast A against several B's are not supported " + "(A " +
+                           Dims(a.shape) + ", B " + Dims(b.shape) + ")");
+  }
+  shape.insert(shape.end(), {m, nn});
+  GraphNode g = Make(n, GraphOp::kBatchMatMul);
+  g.workload = ba == bb ? BatchMatmulWorkload(batches, m, nn, k) : BatchMatmulWorkload(1, batches * m, nn, k);
   return Out(std::move(g), shape);
 }
 

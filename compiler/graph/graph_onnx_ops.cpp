@@ -290,6 +290,41 @@ Status Importer::Slice(const onnx::NodeProto& n, const std::vector<int64_t>& xs)
   return SliceNode(Make(n, GraphOp::kSlice), begin, step, shape);
 }
 
+Status Importer::GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+  const int64_t rank = static_cast<int64_t>(xs.size());
+  int64_t axis = AttrInt(n, "axis", 0);
+  if (axis < -rank || axis >= rank) return InvalidArgument(Where(n) + ": axis out of range");
+  if (axis < 0) axis += rank;
+  PT_ASSIGN_OR_RETURN(const GraphTensor* it, In(n, 1));
+  const bool scalar = it->shape.empty();
+  if (it->shape.size() > 1) return InvalidArgument(Where(n) + ": indices of more than one axis");
+  PT_ASSIGN_OR_RETURN(std::vector<int64_t> idx, ConstInts(n, 1, "indices"));
+  for (int64_t& v : idx) {
+    if (v < -xs[axis] || v >= xs[axis])
+      return InvalidArgument(Where(n) + ": index " + std::to_string(v) + " out of range for axis " +
+                             std::to_string(axis) + " (" + std::to_string(xs[axis]) + ")");
+    if (v < 0) v += xs[axis];
+  }
+  if (idx.empty()) return InvalidArgument(Where(n) + ": no indices");
+  const int64_t step = idx.size() > 1 ? idx[1] - idx[0] : 1;
+  for (size_t k = 1; k < idx.size(); ++k)
+    if (step == 0 || idx[k] - idx[k - 1] != step)
+      return InvalidArgument(Where(n) + ": indices that are not evenly spaced (a gather at run time is not supported)");
+  std::vector<int64_t> begin(rank, 0), steps(rank, 1), shape = xs;
+  begin[axis] = idx[0];
+  steps[axis] = step;
+  shape[axis] = static_cast<int64_t>(idx.size());
+  GraphNode g = Make(n, GraphOp::kSlice);
+  if (!scalar) return SliceNode(std::move(g), begin, steps, shape);
+  const std::string sliced = n.output(0) + "::slice";
+  g.outputs = {sliced};
+  PT_RETURN_IF_ERROR(SliceNode(std::move(g), begin, steps, shape));
+  GraphNode view = Make(n, GraphOp::kReshape);
+  view.inputs = {sliced};
+  shape.erase(shape.begin() + axis);
+  return Out(std::move(view), shape);
+}
+
 // Split: one kSlice node per output, each named after the Split node and its output.
 Status Importer::Split(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
   const int64_t rank = static_cast<int64_t>(xs.size());

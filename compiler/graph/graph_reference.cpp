@@ -108,6 +108,19 @@ void Dense(const GraphNode& n, const Graph& g, const std::vector<float>& x, cons
     }
 }
 
+// A [B, M, K] x B [B, K, N] as the node's batch_matmul workload flattens them.
+void BatchMatMul(const Workload& w, const std::vector<float>& a, const std::vector<float>& b, std::vector<float>& y) {
+  const int64_t bt = w.dim("B"), m = w.dim("M"), n = w.dim("N"), k = w.dim("K");
+  y.assign(static_cast<size_t>(bt * m * n), 0.0f);
+  for (int64_t p = 0; p < bt; ++p)
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t x = 0; x < k; ++x) acc += static_cast<double>(a[(p * m + i) * k + x]) * b[(p * k + x) * n + j];
+        y[(p * m + i) * n + j] = static_cast<float>(acc);
+      }
+}
+
 void GlobalAveragePool(const std::vector<int64_t>& xs, const std::vector<float>& x, std::vector<float>& y) {
   int64_t planes = xs[0] * xs[1], hw = xs[2] * xs[3];
   y.assign(static_cast<size_t>(planes), 0.0f);
@@ -276,6 +289,9 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
       break;
     case GraphOp::kDense:
       Dense(n, g, x, residual, y);
+      break;
+    case GraphOp::kBatchMatMul:
+      BatchMatMul(*n.workload, x, get(n.inputs[1]), y);
       break;
     case GraphOp::kRelu:
       y = x;

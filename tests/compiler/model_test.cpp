@@ -474,6 +474,126 @@ TEST(CompiledModel, SiluAndHardSwishAfterAConvAreFusedIntoItsEpilogue) {
   EXPECT_EQ(kept->epilogues_fused, 5);
 }
 
+// Attention's products of two activations (MatMul -> batch_matmul) and ViT's class-token
+// Gather x[:, 0], on x [2, 6, 8].
+TEST(CompiledModel, MatMulOfTwoActivationsAndGatherMatchTheReference) {
+  auto check = [](ModelBuilder& m, const std::string& want_task) {
+    auto g = ImportOnnxBytes(m.Bytes());
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    bool found = want_task.empty();
+    for (const auto& n : g->nodes)
+      if (n.workload && n.workload->ShortName() == want_task) found = true;
+    EXPECT_TRUE(found) << want_task;
+    ExpectCompiledMatchesReference(*g);
+  };
+  {  // 3-D, same batch: x x^T, softmax, then by x; the reference checked by hand too.
+    auto scores = [](ModelBuilder& m) {
+      m.Input("x", {2, 6, 8});
+      ModelBuilder::Ints(m.Node("Transpose", "t", {"x"}, {"xt"}), "perm", {0, 2, 1});
+      m.Node("MatMul", "qk", {"x", "xt"}, {"s"});
+    };
+    ModelBuilder m;
+    scores(m);
+    m.Output("s");
+    auto g = ImportOnnxBytes(m.Bytes());
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    std::vector<float> x = RandomInput(2 * 6 * 8, 3);
+    auto y = RunGraphReference(*g, x);
+    ASSERT_TRUE(y.ok());
+    ASSERT_EQ(y->size(), 2u * 6 * 6);
+    for (int b = 0; b < 2; ++b)
+      for (int i = 0; i < 6; ++i)
+        for (int j = 0; j < 6; ++j) {
+          double acc = 0;
+          for (int k = 0; k < 8; ++k) acc += double(x[(b * 6 + i) * 8 + k]) * x[(b * 6 + j) * 8 + k];
+          EXPECT_NEAR((*y)[(b * 6 + i) * 6 + j], acc, 1e-5);
+        }
+    check(m, "batch_matmul B=2,K=8,M=6,N=6");
+    ModelBuilder a;
+    scores(a);
+    ModelBuilder::Int(a.Node("Softmax", "sm", {"s"}, {"p"}), "axis", -1);
+    a.Node("MatMul", "av", {"p", "x"}, {"y"});
+    a.Output("y");
+    check(a, "batch_matmul B=2,K=6,M=6,N=8");
+  }
+  {  // 4-D heads: [2, 2, 3, 8] x [2, 2, 8, 3].
+    ModelBuilder m;
+    m.Input("x", {2, 6, 8});
+    m.Ints("heads", {4}, {2, 2, 3, 8});
+    m.Node("Reshape", "r", {"x", "heads"}, {"h"});
+    ModelBuilder::Ints(m.Node("Transpose", "t", {"h"}, {"ht"}), "perm", {0, 1, 3, 2});
+    m.Node("MatMul", "qk", {"h", "ht"}, {"y"});
+    m.Output("y");
+    check(m, "batch_matmul B=4,K=8,M=3,N=3");
+  }
+  {  // One B for every batch: x [2, 6, 8] by (x[0])^T [8, 6], x[0] a scalar Gather.
+    ModelBuilder m;
+    m.Input("x", {2, 6, 8});
+    m.Ints("zero", {}, {0});
+    m.Node("Gather", "first", {"x", "zero"}, {"x0"});
+    ModelBuilder::Ints(m.Node("Transpose", "t", {"x0"}, {"x0t"}), "perm", {1, 0});
+    m.Node("MatMul", "mm", {"x", "x0t"}, {"y"});
+    m.Output("y");
+    check(m, "batch_matmul B=1,K=8,M=12,N=6");
+  }
+  {  // Evenly spaced indices, backwards, along axis 1: rows 5, 3, 1.
+    ModelBuilder m;
+    m.Input("x", {2, 6, 8});
+    m.Ints("rows", {3}, {-1, 3, 1});
+    ModelBuilder::Int(m.Node("Gather", "g", {"x", "rows"}, {"y"}), "axis", 1);
+    m.Output("y");
+    auto g = ImportOnnxBytes(m.Bytes());
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_EQ(g->tensors.at("y").shape, (std::vector<int64_t>{2, 3, 8}));
+    std::vector<float> x = RandomInput(2 * 6 * 8, 4);
+    auto y = RunGraphReference(*g, x);
+    ASSERT_TRUE(y.ok());
+    for (int b = 0; b < 2; ++b)
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 8; ++k) EXPECT_EQ((*y)[(b * 3 + r) * 8 + k], x[(b * 6 + 5 - 2 * r) * 8 + k]);
+    check(m, "");
+  }
+}
+
+TEST(CompiledModel, UnsupportedMatMulsAndGathersAreRefusedNamingTheNode) {
+  auto refused = [](ModelBuilder& m, const std::string& text) {
+    auto g = ImportOnnxBytes(m.Bytes());
+    ASSERT_FALSE(g.ok());
+    EXPECT_EQ(g.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(g.status().message().find(text), std::string::npos) << g.status().ToString();
+  };
+  {  // A shared by several B's
+    ModelBuilder m;
+    m.Input("x", {2, 6, 6});
+    m.Ints("zero", {}, {0});
+    m.Node("Gather", "first", {"x", "zero"}, {"x0"});
+    m.Node("MatMul", "mm5", {"x0", "x"}, {"y"});
+    m.Output("y");
+    refused(m, "node 'mm5' (MatMul): batch axes that broadcast A against several B's");
+  }
+  {  // K differs
+    ModelBuilder m;
+    m.Input("x", {2, 6, 8});
+    m.Node("MatMul", "mm6", {"x", "x"}, {"y"});
+    m.Output("y");
+    refused(m, "node 'mm6' (MatMul): A's last axis (8) does not match B's second last (6)");
+  }
+  {  // uneven indices, and one out of range
+    ModelBuilder m;
+    m.Input("x", {2, 6, 8});
+    m.Ints("rows", {3}, {0, 1, 3});
+    ModelBuilder::Int(m.Node("Gather", "g7", {"x", "rows"}, {"y"}), "axis", 1);
+    m.Output("y");
+    refused(m, "node 'g7' (Gather): indices that are not evenly spaced");
+    ModelBuilder o;
+    o.Input("x", {2, 6, 8});
+    o.Ints("rows", {1}, {6});
+    ModelBuilder::Int(o.Node("Gather", "g8", {"x", "rows"}, {"y"}), "axis", 1);
+    o.Output("y");
+    refused(o, "node 'g8' (Gather): index 6 out of range for axis 1 (6)");
+  }
+}
+
 TEST(CompiledModel, ChannelShuffleSplitAndSliceMatchTheReference) {
   // ShuffleNetV2: Split into halves, a branch, Concat, then Reshape [N, 2, C/2, H, W],
   // Transpose (0 2 1 3 4), Reshape back; a strided, backward Slice after it.
@@ -709,12 +829,11 @@ TEST(OnnxImport, ShapeSubgraphsAreFoldedToConstantsAtImport) {
   // A shape computation that depends on the input's values is refused, naming the node.
   ModelBuilder bad;
   bad.Input("x", {4});
-  bad.Ints("idx", {1}, {0});
-  bad.Node("Gather", "pick", {"x", "idx"}, {"y"});
+  ModelBuilder::Int(bad.Node("Cast", "pick", {"x"}, {"y"}), "to", 7);  // int64 indices from the input
   bad.Output("y");
   auto refused = ImportOnnxBytes(bad.Bytes());
   ASSERT_FALSE(refused.ok());
-  EXPECT_NE(refused.status().message().find("node 'pick' (Gather): input 'x' depends on the model's input"),
+  EXPECT_NE(refused.status().message().find("node 'pick' (Cast): input 'x' depends on the model's input"),
             std::string::npos)
       << refused.status().ToString();
   // Folded ops missing an input are refused, not read past their inputs.

@@ -86,6 +86,9 @@ class Importer {
   // `g` as a kSlice of every steps[d]-th element from starts[d], of `shape`.
   Status SliceNode(GraphNode g, std::vector<int64_t> starts, std::vector<int64_t> steps, std::vector<int64_t> shape);
   Status Slice(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
+  // Gather from an activation with constant indices, a scalar or evenly spaced along the
+  // axis (ViT's class token x[:, 0]): a kSlice, then for a scalar a view without the axis.
+  Status GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
   Status Split(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
   // Pad: constant mode only, non-negative pads.
   Status Pad(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
@@ -116,6 +119,10 @@ class Importer {
   // reader (a weight is then held once), else copied.
   void TakeOrCopy(const std::string& from, const std::string& to);
   Status Dense(const onnx::NodeProto& n);
+  // MatMul of two activations, A [..., M, K] and B [..., K, N]: the same batch axes (after
+  // numpy's left-padding with 1s), or B's all 1 (one B for every batch: A's batches become
+  // rows). A batch_matmul workload over the flattened batch axes.
+  Status BatchMatMul(const onnx::NodeProto& n, const GraphTensor& a, const GraphTensor& b);
 
   ImportOptions options_;
   std::string dir_;
