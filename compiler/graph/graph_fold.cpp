@@ -2,8 +2,8 @@
 // shape vectors a traced export computes from static shapes) becomes a constant, so the
 // graph keeps only what depends on the input. Float values go through the reference
 // runner's own code; int64 shape vectors through the structure ops and integer
-// arithmetic here. Shape, Gather, ConstantOfShape, Expand, Equal, Where, Cast and Range
-// exist only here: they are folded or refused.
+// arithmetic here. Shape, Gather, ConstantOfShape, Expand, Equal, Where, Cast, Range, Mod
+// and Not exist only here: they are folded or refused.
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -22,6 +22,41 @@ GraphTensor IntTensor(std::vector<int64_t> shape, std::vector<int64_t> values) {
   t.shape = std::move(shape);
   t.ints = std::move(values);
   return t;
+}
+
+// Gather on constants: the output's shape (*shape) and, for each of its elements, the
+// flat index in the data it is taken from.
+StatusOr<std::vector<int64_t>> GatherSources(const onnx::NodeProto& n, const std::vector<const GraphTensor*>& in,
+                                             std::vector<int64_t>& shape) {
+  const GraphTensor& x = *in[0];
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  if (rank == 0) return InvalidArgument(Where(n) + ": gathers from a scalar");
+  int64_t axis = AttrInt(n, "axis", 0);
+  if (in.size() != 2 || !HoldsInts(*in[1]) || axis < -rank || axis >= rank)
+    return InvalidArgument(Where(n) + ": int64 indices and an axis in range are needed");
+  if (axis < 0) axis += rank;
+  const GraphTensor& idx = *in[1];
+  shape.assign(x.shape.begin(), x.shape.begin() + axis);
+  shape.insert(shape.end(), idx.shape.begin(), idx.shape.end());
+  shape.insert(shape.end(), x.shape.begin() + axis + 1, x.shape.end());
+  for (int64_t i : idx.ints)
+    if (i < -x.shape[axis] || i >= x.shape[axis])
+      return InvalidArgument(Where(n) + ": index " + std::to_string(i) + " out of range");
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  std::vector<int64_t> from(static_cast<size_t>(count));
+  const size_t q = idx.shape.size();
+  for (int64_t k = 0; k < count; ++k) {
+    std::vector<int64_t> c = CoordsOf(k, shape), j(x.shape.size());
+    std::vector<int64_t> ic(c.begin() + axis, c.begin() + axis + static_cast<std::ptrdiff_t>(q));
+    int64_t i = idx.ints[FlatIndex(ic, idx.shape)];
+    if (i < 0) i += x.shape[axis];
+    for (int64_t d = 0; d < axis; ++d) j[d] = c[d];
+    j[axis] = i;
+    for (size_t d = axis + 1; d < x.shape.size(); ++d) j[d] = c[d - 1 + q];
+    from[k] = FlatIndex(j, x.shape);
+  }
+  return from;
 }
 
 }  // namespace
@@ -86,7 +121,8 @@ Status Importer::FoldNode(GraphNode& node) {
 
 StatusOr<bool> Importer::Fold(const onnx::NodeProto& n) {
   const std::string& op = n.op_type();
-  static const char* kOps[] = {"Shape", "Gather", "ConstantOfShape", "Expand", "Equal", "Where", "Cast", "Range"};
+  static const char* kOps[] = {"Shape", "Gather", "ConstantOfShape", "Expand", "Equal",
+                               "Where", "Cast",   "Range",           "Mod",    "Not"};
   if (std::none_of(std::begin(kOps), std::end(kOps), [&](const char* o) { return op == o; })) return false;
   if (op == "Gather" && n.input_size() == 2) {  // from an activation: a slice (GatherSlice)
     PT_ASSIGN_OR_RETURN(const GraphTensor* data, In(n, 0));
@@ -148,7 +184,7 @@ StatusOr<GraphTensor> Importer::FoldValue(const onnx::NodeProto& n, const std::v
   return FoldShaped(n, in);
 }
 
-// Gather, ConstantOfShape, Expand, Equal and Where: an output of a shape computed here,
+// Gather, ConstantOfShape, Expand, Equal, Where, Mod and Not: an output of a shape computed here,
 // then element by element.
 StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::vector<const GraphTensor*>& in) {
   const std::string& op = n.op_type();
@@ -159,30 +195,8 @@ StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::
   bool ints = HoldsInts(x);
   auto at = [](const GraphTensor& g, int64_t i) { return HoldsInts(g) ? double(g.ints[i]) : double(g.data[i]); };
   if (op == "Gather") {
-    const int64_t rank = static_cast<int64_t>(x.shape.size());
-    if (rank == 0) return InvalidArgument(Where(n) + ": gathers from a scalar");
-    int64_t axis = AttrInt(n, "axis", 0);
-    if (in.size() != 2 || !HoldsInts(*in[1]) || axis < -rank || axis >= rank)
-      return InvalidArgument(Where(n) + ": int64 indices and an axis in range are needed");
-    if (axis < 0) axis += rank;
-    const GraphTensor& idx = *in[1];
-    t.shape.assign(x.shape.begin(), x.shape.begin() + axis);
-    t.shape.insert(t.shape.end(), idx.shape.begin(), idx.shape.end());
-    t.shape.insert(t.shape.end(), x.shape.begin() + axis + 1, x.shape.end());
-    for (int64_t i : idx.ints)
-      if (i < -x.shape[axis] || i >= x.shape[axis])
-        return InvalidArgument(Where(n) + ": index " + std::to_string(i) + " out of range");
-    value = [&, axis](int64_t k) {
-      std::vector<int64_t> c = CoordsOf(k, t.shape), j(x.shape.size());
-      const size_t q = idx.shape.size();
-      std::vector<int64_t> ic(c.begin() + axis, c.begin() + axis + q);
-      int64_t i = idx.ints[FlatIndex(ic, idx.shape)];
-      if (i < 0) i += x.shape[axis];
-      for (int64_t d = 0; d < axis; ++d) j[d] = c[d];
-      j[axis] = i;
-      for (size_t d = axis + 1; d < x.shape.size(); ++d) j[d] = c[d - 1 + q];
-      return at(x, FlatIndex(j, x.shape));
-    };
+    PT_ASSIGN_OR_RETURN(std::vector<int64_t> from, GatherSources(n, in, t.shape));
+    value = [&, from = std::move(from)](int64_t k) { return at(x, from[k]); };
   } else if (op == "ConstantOfShape") {
     if (!HoldsInts(x)) return InvalidArgument(Where(n) + ": the shape must be int64");
     t.shape = x.ints;
@@ -195,8 +209,9 @@ StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::
     ints = HoldsInts(fill);
     const double f = at(fill, 0);
     value = [f](int64_t) { return f; };
-  } else if (op == "Expand" || op == "Equal" || op == "Where") {
-    if (in.size() != (op == "Where" ? 3u : 2u) || (op == "Expand" && !HoldsInts(*in[1])))
+  } else if (op == "Expand" || op == "Equal" || op == "Where" || op == "Mod" || op == "Not") {
+    const size_t arity = op == "Where" ? 3u : op == "Not" ? 1u : 2u;
+    if (in.size() != arity || (op == "Expand" && !HoldsInts(*in[1])))
       return InvalidArgument(Where(n) + ": missing inputs, or a shape that is not int64");
     std::vector<int64_t> shape = op == "Expand" ? in[1]->ints : x.shape;
     for (size_t i = op == "Expand" ? 0 : 1; i < in.size(); ++i) {
@@ -207,11 +222,24 @@ StatusOr<GraphTensor> Importer::FoldShaped(const onnx::NodeProto& n, const std::
     }
     t.shape = shape;
     if (op == "Where") ints = HoldsInts(*in[1]) && HoldsInts(*in[2]);
-    if (op == "Equal") ints = true;
+    if (op == "Equal" || op == "Not") ints = true;
+    if (op == "Mod") {
+      ints = HoldsInts(x) && HoldsInts(*in[1]);
+      const bool fmod = AttrInt(n, "fmod", 0) != 0;
+      if (ints && fmod) return InvalidArgument(Where(n) + ": fmod 1 on integers");
+      if (!ints && !fmod) return InvalidArgument(Where(n) + ": fmod 0 on floats");
+      for (int64_t d : in[1]->ints)
+        if (d == 0) return InvalidArgument(Where(n) + ": integer modulo by zero");
+    }
     value = [&, op](int64_t k) {
       auto get = [&](size_t i) { return at(*in[i], BroadcastIndex(k, t.shape, in[i]->shape)); };
       if (op == "Expand") return get(0);
       if (op == "Equal") return get(0) == get(1) ? 1.0 : 0.0;
+      if (op == "Not") return get(0) == 0 ? 1.0 : 0.0;
+      if (op == "Mod") {  // integers: the divisor's sign (Python's %); floats: C's fmod
+        const double a = get(0), b = get(1), r = std::fmod(a, b);
+        return ints && r != 0 && ((r < 0) != (b < 0)) ? r + b : r;
+      }
       return get(0) != 0 ? get(1) : get(2);
     };
   }

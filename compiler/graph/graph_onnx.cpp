@@ -251,7 +251,8 @@ Status Importer::Node(const onnx::NodeProto& n) {
       "GlobalAveragePool, ReduceMean, ReduceSum, Softmax, Concat, Split, Slice, Gather (constant "
       "evenly spaced indices), Pad, Transpose, "
       "Flatten, Reshape, Squeeze, Unsqueeze, Constant, Identity, Dropout; folded at import: Shape, "
-      "Gather, ConstantOfShape, Expand, Equal, Where, Cast, Range and arithmetic on constants)");
+      "Gather, ConstantOfShape, Expand, Equal, Where, Cast, Range, Mod, Not and arithmetic on "
+      "constants)");
 }
 
 }  // namespace priortune::compiler::internal

@@ -790,6 +790,40 @@ TEST(CompiledModel, AConvNeXtBlockWithAChannelsLastLinearAndAnOblongConvMatchesT
   EXPECT_EQ(kept->gelus_recognised, 1);
 }
 
+TEST(OnnxImport, ModAndNotOnConstantsAreFolded) {
+  // Swin's window padding: (w - H % w) % w on shapes, with Python's sign rule for int64
+  // Mod; Not of a mask. Checked value by value; C's fmod for floats.
+  ModelBuilder m;
+  m.Input("x", {6});
+  m.Ints("a", {4}, {7, -7, 7, -6});
+  m.Ints("b", {4}, {3, 3, -3, -3});
+  m.Node("Mod", "mod", {"a", "b"}, {"r"});
+  m.Ints("zero", {1}, {0});
+  m.Node("Equal", "eq", {"r", "zero"}, {"e"});
+  m.Node("Not", "not", {"e"}, {"ne"});
+  m.Scalar("fa", -7.5f);
+  m.Scalar("fb", 2.0f);
+  ModelBuilder::Int(m.Node("Mod", "fmod", {"fa", "fb"}, {"fr"}), "fmod", 1);
+  m.Node("Relu", "y_node", {"x"}, {"y"});
+  m.Output("y");
+  auto g = ImportOnnxBytes(m.Bytes());
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(g->tensors.at("r").ints, (std::vector<int64_t>{1, 2, -2, 0}));
+  EXPECT_EQ(g->tensors.at("ne").ints, (std::vector<int64_t>{1, 1, 1, 0}));
+  EXPECT_EQ(g->tensors.at("fr").data, (std::vector<float>{-1.5f}));
+  ModelBuilder z;
+  z.Input("x", {2});
+  z.Ints("a", {1}, {5});
+  z.Ints("b", {1}, {0});
+  z.Node("Mod", "mod0", {"a", "b"}, {"r"});
+  z.Node("Relu", "y_node", {"x"}, {"y"});
+  z.Output("y");
+  auto refused = ImportOnnxBytes(z.Bytes());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("node 'mod0' (Mod): integer modulo by zero"), std::string::npos)
+      << refused.status().ToString();
+}
+
 TEST(OnnxImport, ShapeSubgraphsAreFoldedToConstantsAtImport) {
   // x.view(x.size(0), -1) as a traced export writes it: Shape, Gather, Unsqueeze, Concat,
   // Reshape; and a mask from ConstantOfShape, Equal, Where, Expand. Only the Reshape and
