@@ -268,20 +268,16 @@ Status Importer::BatchMatMul(const onnx::NodeProto& n, const GraphTensor& a, con
   std::vector<int64_t> ba(rank - 2, 1), bb(rank - 2, 1);
   std::copy(a.shape.begin(), a.shape.end() - 2, ba.end() - static_cast<std::ptrdiff_t>(ra - 2));
   std::copy(b.shape.begin(), b.shape.end() - 2, bb.end() - static_cast<std::ptrdiff_t>(rb - 2));
-  int64_t batches = 1, b_batches = 1;
-  for (int64_t d : ba) batches *= d;
-  for (int64_t d : bb) b_batches *= d;
-  std::vector<int64_t> shape;
-  if (ba == bb) {
-    shape = ba;
-  } else if (b_batches == 1) {
-    shape = ba;  // one B: A's batches are rows of one product
-  } else {
-    return InvalidArgument(Where(n) + ": batch axes that broadcast A against several B's are not supported " + "(A " +
+  const bool one_b = std::all_of(bb.begin(), bb.end(), [](int64_t d) { return d == 1; });
+  if (ba != bb && !one_b)
+    return InvalidArgument(Where(n) + ": batch axes that broadcast A against several B's are not supported (A " +
                            Dims(a.shape) + ", B " + Dims(b.shape) + ")");
-  }
+  int64_t batches = 1;
+  for (int64_t d : ba) batches *= d;
+  std::vector<int64_t> shape = ba;
   shape.insert(shape.end(), {m, nn});
   GraphNode g = Make(n, GraphOp::kBatchMatMul);
+  // One B for every batch: A's batches are rows of one product.
   g.workload = ba == bb ? BatchMatmulWorkload(batches, m, nn, k) : BatchMatmulWorkload(1, batches * m, nn, k);
   return Out(std::move(g), shape);
 }
