@@ -10,13 +10,15 @@ randomised too, so that the output is not all zeros.
 
 Usage: /usr/bin/python3 scripts/export_models.py [--out DIR] [--models resnet18,resnet50,mobilenet_v2,mnasnet0_5]
        [--seed 1] [--batch 1] [--size S]
-Any model of torchvision.models.list_models(module=torchvision.models) may be named. Its
-input is 3xSxS per image, S its weights' own crop size by default (224 for most,
+Any model of torchvision.models.list_models(module=torchvision.models) may be named, or
+one of the token-input encoders of scripts/encoders.py (bert_base, gpt2_small and their
+tiny test versions). An image model's input is 3xSxS per image, S its weights' own crop size by default (224 for most,
 inception_v3 299, the larger EfficientNets up to 600). A model over ONNX's 2 GB protobuf
 limit is written with its weights as external data files beside the .onnx (the exporter
 decides; the importer reads them).
 Writes DIR/<model>.onnx, DIR/<model>.input.bin and DIR/<model>.output.bin (float32,
-little-endian, NCHW) and DIR/<model>.json (shapes, the ops in the graph, the exporter's
+little-endian, NCHW; an encoder: DIR/<model>.<input name>.bin in the input's dtype, int64,
+and DIR/<model>.<output name>.bin per output, float32) and DIR/<model>.json (shapes, the ops in the graph, the exporter's
 versions, seconds). Exit 2 for bad usage, 1 if an export fails.
 """
 import argparse
@@ -24,6 +26,9 @@ import json
 import os
 import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import encoders  # noqa: E402
 
 MODELS = ["resnet18", "resnet50", "mobilenet_v2", "mnasnet0_5"]
 
@@ -58,7 +63,7 @@ REDUCED = {"convnext_reduced": 96}
 
 def known_models():
     import torchvision
-    return torchvision.models.list_models(module=torchvision.models) + list(REDUCED)
+    return torchvision.models.list_models(module=torchvision.models) + list(REDUCED) + list(encoders.CONFIGS)
 
 
 def input_size(name):
@@ -79,18 +84,41 @@ def build(name):
 
 def make_model(name, seed, batch, size=None):
     """The model in eval mode with its random weights and the reference input, both
-    from `seed`: what export() writes, and what scripts/torch_model_bench.py times."""
+    from `seed`: what export() writes, and what scripts/torch_model_bench.py times. The
+    input is a tensor, or for an encoder a dict of named int64 tensors."""
     import torch
-    import torchvision
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = build(name)
+    model = encoders.build(name) if name in encoders.CONFIGS else build(name)
     randomise_batchnorm(model, gen)
     randomise_zero_weights(model, gen)
     model.eval()
+    if name in encoders.CONFIGS:
+        return model, encoders.inputs(name, batch, gen)
     s = size or input_size(name)
     x = torch.randn(batch, 3, s, s, generator=gen)
     return model, x
+
+
+def io_files(name, x, y):
+    """{file suffix: tensor} of the reference input(s) and output(s): input / output for an
+    image model, each input's and output's name for an encoder."""
+    if not isinstance(x, dict):
+        return {"input": x, "output": y}
+    ys = y if isinstance(y, tuple) else (y,)
+    return {**x, **dict(zip(encoders.output_names(name), ys))}
+
+
+def register_zero_symbolic():
+    """aten::zero (Swin v2 zeroes the key's third of its qkv bias: `qkv_bias[length:2 *
+    length].zero_()`) has no ONNX symbolic in torch 1.13: export it as a product with 0,
+    which the importer folds (the bias is a weight). PyTorch's own output is the check that
+    the exported graph computes the same."""
+    import torch
+
+    def zero(g, self):
+        return g.op("Mul", self, g.op("Constant", value_t=torch.tensor(0.0)))
+    torch.onnx.register_custom_op_symbolic("aten::zero", zero, 13)
 
 
 def export(name, out, seed, batch, size=None):
@@ -98,20 +126,27 @@ def export(name, out, seed, batch, size=None):
     import torch
     import torchvision
     start = time.time()
+    register_zero_symbolic()
     model, x = make_model(name, seed, batch, size)
+    args = tuple(x.values()) if isinstance(x, dict) else x
     with torch.inference_mode():
-        y = model(x)
+        y = model(*args) if isinstance(x, dict) else model(x)
     path = os.path.join(out, name + ".onnx")
+    names = (list(x), encoders.output_names(name)) if isinstance(x, dict) else (["input"], ["output"])
     # TrainingMode.PRESERVE keeps BatchNormalization as nodes (EVAL would fold them into
     # the convs in the exporter); the model is in eval mode, so they use running stats.
-    torch.onnx.export(model, x, path, opset_version=13, input_names=["input"], output_names=["output"],
+    torch.onnx.export(model, args, path, opset_version=13, input_names=names[0], output_names=names[1],
                       training=torch.onnx.TrainingMode.PRESERVE, do_constant_folding=False)
-    x.numpy().astype("<f4").tofile(os.path.join(out, name + ".input.bin"))
-    y.numpy().astype("<f4").tofile(os.path.join(out, name + ".output.bin"))
+    files = io_files(name, x, y)
+    for suffix, t in files.items():
+        t.numpy().astype("<i8" if t.dtype == torch.int64 else "<f4").tofile(os.path.join(out, "%s.%s.bin" % (name, suffix)))
     graph = onnx.load(path, load_external_data=False).graph
     ops = sorted({n.op_type for n in graph.node})
     external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in graph.initializer)
-    meta = {"model": name, "input": list(x.shape), "output": list(y.shape), "ops": ops,
+    tensors = {k: {"shape": list(t.shape), "dtype": str(t.dtype).replace("torch.", ""),
+                   "file": "%s.%s.bin" % (name, k)} for k, t in files.items()}
+    meta = {"model": name, "inputs": {k: tensors[k] for k in names[0]},
+            "outputs": {k: tensors[k] for k in names[1]}, "ops": ops,
             "nodes": len(graph.node), "seed": seed, "torch": torch.__version__,
             "torchvision": torchvision.__version__, "onnx": onnx.__version__, "opset": 13,
             "external_data": external, "seconds": round(time.time() - start, 1)}

@@ -70,13 +70,27 @@ for m in "${models[@]}"; do
         -lpriortune_model -Wl,-rpath,"$out/$m$v-lib-t$t" -o "$out/$m$v-run-t$t"
     done
     grep -E "^(kernels|layouts):" "$out/$m.build-t$t.txt" | sed "s/^/$m, $t thread(s): /"
-    # The library's output on the reference input against PyTorch's.
-    "$out/$m-run-t$t" --repeat 1 --input "$out/$m.input.bin" --output "$out/$m.lib-output-t$t.bin" > /dev/null
-    /usr/bin/python3 - "$out/$m.lib-output-t$t.bin" "$out/$m.output.bin" "$m, $t thread(s)" <<'PY'
-import sys, numpy as np
-a = np.fromfile(sys.argv[1], np.float32); b = np.fromfile(sys.argv[2], np.float32)
-print("%s: output vs PyTorch: max |diff| %.3g of max |output| %.3g (%d values)" %
-      (sys.argv[3], abs(a - b).max(), abs(b).max(), b.size))
+    # The library's outputs on the reference inputs (by name, from the export's .json)
+    # against PyTorch's.
+    io=($(/usr/bin/python3 - "$out" "$m" "$t" <<'PY'
+import json, os, sys
+d, m, t = sys.argv[1:]
+meta = json.load(open(os.path.join(d, m + ".json")))
+for k, v in meta["inputs"].items():
+    print("--input %s=%s" % (k, os.path.join(d, v["file"])))
+for k in meta["outputs"]:
+    print("--output %s=%s" % (k, os.path.join(d, "%s.lib-%s-t%s.bin" % (m, k, t))))
+PY
+))
+    "$out/$m-run-t$t" --repeat 1 "${io[@]}" > /dev/null
+    /usr/bin/python3 - "$out" "$m" "$t" <<'PY'
+import json, os, sys, numpy as np
+d, m, t = sys.argv[1:]
+for k, v in json.load(open(os.path.join(d, m + ".json")))["outputs"].items():
+    a = np.fromfile(os.path.join(d, "%s.lib-%s-t%s.bin" % (m, k, t)), np.float32)
+    b = np.fromfile(os.path.join(d, v["file"]), np.float32)
+    print("%s, %s thread(s): output %s vs PyTorch: max |diff| %.3g of max |output| %.3g (%d values)" %
+          (m, t, k, abs(a - b).max(), abs(b).max(), b.size))
 PY
   done
 done

@@ -40,26 +40,36 @@ def popen_wait4(cmd):
     return out.decode(), usage.ru_maxrss
 
 
+def input_args(d, m):
+    """--input NAME=FILE for each of the model's exported inputs (its .json), and whether
+    they are token ids (no channels_last)."""
+    meta = json.load(open(os.path.join(d, m + ".json")))
+    x = []
+    for name, t in meta["inputs"].items():
+        x += ["--input", "%s=%s" % (name, os.path.join(d, t["file"]))]
+    return x, any(t["dtype"] != "float32" for t in meta["inputs"].values())
+
+
 def contenders(args, m, t):
     d = args.dir
-    x = os.path.join(d, m + ".input.bin")
+    x, tokens = input_args(d, m)
     onnx = os.path.join(d, m + ".onnx")
     rep = str(args.repeat)
     c = {
-        "priortune": [os.path.join(d, "%s-run-t%d" % (m, t)), "--threads", str(t), "--repeat", rep, "--input", x],
+        "priortune": [os.path.join(d, "%s-run-t%d" % (m, t)), "--threads", str(t), "--repeat", rep] + x,
         "onnxruntime": ["node", os.path.join(ROOT, "scripts", "ort_bench.js"), onnx, "--threads", str(t),
-                        "--repeat", rep, "--input", x],
+                        "--repeat", rep] + x,
         "node_baseline": ["node", os.path.join(ROOT, "scripts", "ort_bench.js"), onnx, "--threads", str(t),
-                          "--input", x, "--baseline"],
+                          "--baseline"] + x,
     }
     if args.layouts:
-        c["priortune_nchw"] = [os.path.join(d, "%s-nchw-run-t%d" % (m, t)), "--threads", str(t), "--repeat", rep,
-                               "--input", x]
+        c["priortune_nchw"] = [os.path.join(d, "%s-nchw-run-t%d" % (m, t)), "--threads", str(t), "--repeat", rep] + x
     if not args.no_torch:
         torch = ["/usr/bin/python3", os.path.join(ROOT, "scripts", "torch_model_bench.py"), m, "--threads", str(t),
                  "--repeat", rep]
         c["pytorch"] = torch
-        c["pytorch_channels_last"] = torch + ["--channels-last"]
+        if not tokens:
+            c["pytorch_channels_last"] = torch + ["--channels-last"]
     return c
 
 
@@ -81,7 +91,8 @@ def parse_ms(name, out, meta):
 
 
 def spread(v):
-    return "%.2f [%.2f-%.2f]" % (statistics.median(v), min(v), max(v))
+    """median [min-max], or "-" when nothing was timed (channels_last for a token model)."""
+    return "%.2f [%.2f-%.2f]" % (statistics.median(v), min(v), max(v)) if v else "-"
 
 
 def main():

@@ -9,8 +9,10 @@
 // graph optimisation ('all'). --warmup runs, then --repeat timed runs of session.run on
 // the same input; prints one JSON line: model, threads, median_ms, min_ms, max_ms,
 // repeat, the ORT version, peak RSS.
-// --input: raw float32 (the model's one input; its shape comes from MODEL.json written by
-//   scripts/export_models.py, else 1x3x224x224); without it, uniform [-1, 1) from seed 42.
+// --input [NAME=]FILE, repeatable: an input's raw little-endian values in its type; the
+//   inputs' names, types and shapes come from MODEL.json (scripts/export_models.py), else
+//   one float32 1x3x224x224; an input not given is uniform [-1, 1) for float32, 1 for int64.
+// --output: the first output's raw float32 values.
 // --profile PREFIX: ORT's own profiler (enableProfiling) on the timed runs; its trace is
 //   written to PREFIX_<date>.json and the path is printed in the JSON line ("profile").
 // --baseline: read the input, load nothing, run nothing: Node's own peak RSS, which the
@@ -26,7 +28,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-  const o = {model: '', threads: 0, repeat: 50, warmup: 10, input: '', output: '', profile: '', baseline: false};
+  const o = {model: '', threads: 0, repeat: 50, warmup: 10, inputs: [], output: '', profile: '', baseline: false};
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     if (a === '--baseline') { o.baseline = true; continue; }
@@ -40,7 +42,7 @@ function parseArgs(argv) {
     if (a === '--threads') o.threads = Number(v);
     else if (a === '--repeat') o.repeat = Number(v);
     else if (a === '--warmup') o.warmup = Number(v);
-    else if (a === '--input') o.input = v;
+    else if (a === '--input') o.inputs.push(v);
     else if (a === '--output') o.output = v;
     else if (a === '--profile') o.profile = v;
     else usage('unknown option ' + a);
@@ -52,27 +54,49 @@ function parseArgs(argv) {
   return o;
 }
 
-function inputShape(model) {
+// {name: {shape, dtype}} of the model's inputs.
+function inputSpecs(model) {
   const meta = model.replace(/\.onnx$/, '.json');
-  if (fs.existsSync(meta)) return JSON.parse(fs.readFileSync(meta, 'utf8')).input;
-  return [1, 3, 224, 224];
+  if (fs.existsSync(meta)) return JSON.parse(fs.readFileSync(meta, 'utf8')).inputs;
+  return {input: {shape: [1, 3, 224, 224], dtype: 'float32'}};
 }
 
-function makeInput(o, shape) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  if (o.input) {
-    const buf = fs.readFileSync(o.input);
-    if (buf.length !== n * 4) usage(o.input + ' holds ' + buf.length + ' bytes; the model takes ' + n * 4);
-    return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+// Each input's data: its --input file (NAME=FILE; FILE alone for a model of one input),
+// else a fixed pattern.
+function makeInputs(o, specs) {
+  const names = Object.keys(specs), files = {};
+  for (const arg of o.inputs) {
+    const eq = arg.indexOf('=');
+    const name = eq < 0 && names.length === 1 ? names[0] : arg.slice(0, eq);
+    if (!specs[name]) usage('--input ' + arg + ': no input named ' + name + ' (' + names.join(', ') + ')');
+    files[name] = eq < 0 ? arg : arg.slice(eq + 1);
   }
-  // A small LCG: any fixed input will do for timing.
-  const x = new Float32Array(n);
-  let s = 42;
-  for (let i = 0; i < n; ++i) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    x[i] = s / 2147483648 - 1;
+  const data = {};
+  for (const name of names) {
+    const {shape, dtype} = specs[name];
+    if (dtype !== 'float32' && dtype !== 'int64') usage('input ' + name + ': type ' + dtype);
+    const n = shape.reduce((a, b) => a * b, 1), bytes = dtype === 'int64' ? 8 : 4;
+    if (files[name]) {
+      const buf = fs.readFileSync(files[name]);
+      if (buf.length !== n * bytes) usage(files[name] + ' holds ' + buf.length + ' bytes; the model takes ' + n * bytes);
+      const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length);
+      data[name] = dtype === 'int64' ? new BigInt64Array(ab) : new Float32Array(ab);
+      continue;
+    }
+    if (dtype === 'int64') {
+      data[name] = new BigInt64Array(n).fill(1n);
+      continue;
+    }
+    // A small LCG: any fixed input will do for timing.
+    const x = new Float32Array(n);
+    let s = 42;
+    for (let i = 0; i < n; ++i) {
+      s = (s * 1664525 + 1013904223) >>> 0;
+      x[i] = s / 2147483648 - 1;
+    }
+    data[name] = x;
   }
-  return x;
+  return data;
 }
 
 function median(v) {
@@ -84,8 +108,8 @@ function median(v) {
 async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (!fs.existsSync(o.model)) usage('no model at ' + o.model);
-  const shape = inputShape(o.model);
-  const x = makeInput(o, shape);
+  const specs = inputSpecs(o.model);
+  const inputs = makeInputs(o, specs);
   if (o.baseline) {
     console.log(JSON.stringify({baseline: true, peak_rss_kb: process.resourceUsage().maxRSS}));
     return;
@@ -112,7 +136,11 @@ async function main() {
     options.profileFilePrefix = o.profile;
   }
   const session = await ort.InferenceSession.create(o.model, options);
-  const feeds = {[session.inputNames[0]]: new ort.Tensor('float32', x, shape)};
+  const feeds = {};
+  for (const name of session.inputNames) {
+    if (!specs[name]) throw new Error('the model has an input ' + name + ' that ' + o.model + "'s .json does not list");
+    feeds[name] = new ort.Tensor(specs[name].dtype, inputs[name], specs[name].shape);
+  }
   let out;
   for (let i = 0; i < o.warmup; ++i) out = await session.run(feeds);
   // The warm-up runs are in the profile too; its reader skips them (it knows --warmup).

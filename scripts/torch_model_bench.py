@@ -36,7 +36,13 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
     model, x = make_model(args.model, args.seed, 1)
-    if args.channels_last:
+    if isinstance(x, dict):  # a token encoder: its named inputs (channels_last means nothing to it)
+        if args.channels_last:
+            print("torch_model_bench: --channels-last is for image models", file=sys.stderr)
+            return 2
+        inputs = x
+        model = (lambda m: lambda _: m(**inputs))(model)
+    elif args.channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.to(memory_format=torch.channels_last)
     times = []

@@ -1,17 +1,18 @@
 #!/usr/bin/python3
 """The torchvision zoo (issue 31): every model of torchvision.models.list_models(module=
-torchvision.models) but the attention families (vit_*, swin_*, maxvit_t: issue 32),
-exported, imported, run and checked, one at a time.
+torchvision.models) but the attention families, exported, imported, run and checked, one
+at a time; --family attention (issue 32): the attention families (vit_*, swin_*,
+maxvit_t) and the two token encoders scripts/encoders.py defines (bert_base, gpt2_small).
 
 For each model, in its own processes: scripts/export_models.py exports it with random
 weights (BatchNorm statistics randomised, kept as nodes) at its own input size, with
 PyTorch's output on a random input; `priortune tasks` lists its tunable workloads;
 `priortune run-model` compiles it with hand-picked configs (no store, no tuning) and runs
-it on the same input at THREADS threads (its peak RSS from wait4); the output is compared
-with PyTorch's: the max absolute error relative to max |output|. Then the model's files
-are deleted (the whole zoo is tens of GB of ONNX).
+it on the same inputs at THREADS threads (its peak RSS from wait4); each output is compared
+with PyTorch's: the max absolute error relative to max |output|, the worst output's. Then
+the model's files are deleted (the whole zoo is tens of GB of ONNX).
 
-Usage: /usr/bin/python3 scripts/zoo.py --priortune EXE [--work DIR] [--models a,b]
+Usage: /usr/bin/python3 scripts/zoo.py --priortune EXE [--family cnn|attention] [--work DIR] [--models a,b]
        [--results FILE] [--report docs/results/zoo.md] [--threads 1] [--repeat 5]
        [--tolerance 1e-4] [--resume] [--report-only]
 Each model's result is appended to FILE (JSON lines) as it ends; --resume skips the
@@ -31,6 +32,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ATTENTION = re.compile(r"^(vit_|swin_|maxvit_)")
+ENCODERS = ["bert_base", "gpt2_small"]
 
 
 def run(cmd, timeout):
@@ -84,7 +86,9 @@ def check_model(name, args):
             return r
         meta = json.load(open(os.path.join(work, name + ".json")))
         onnx_path = os.path.join(work, name + ".onnx")
-        r.update({"input": meta["input"], "nodes": meta["nodes"], "export_s": round(secs, 1),
+        r.update({"input": next(iter(meta["inputs"].values()))["shape"], "nodes": meta["nodes"],
+                  "export_s": round(secs, 1), "token_inputs": any(
+                      t["dtype"] != "float32" for t in meta["inputs"].values()),
                   "external_data": meta.get("external_data", False),
                   "onnx_mb": round(sum(os.path.getsize(os.path.join(work, f)) for f in os.listdir(work)
                                        if not f.endswith(".bin") and not f.endswith(".json")) / 1e6, 1)})
@@ -94,11 +98,13 @@ def check_model(name, args):
             return r
         m = re.search(r"(\d+) distinct tasks", out)
         r["tasks"] = int(m.group(1)) if m else None
-        got = os.path.join(work, name + ".got.bin")
-        code, out, err, rss, secs = run_rss([args.priortune, "run-model", onnx_path, "--input",
-                                             os.path.join(work, name + ".input.bin"), "--output", got,
-                                             "--threads", str(args.threads), "--repeat", str(args.repeat)],
-                                            args.timeout)
+        io = []
+        for k, t in meta["inputs"].items():
+            io += ["--input", "%s=%s" % (k, os.path.join(work, t["file"]))]
+        for k in meta["outputs"]:
+            io += ["--output", "%s=%s" % (k, os.path.join(work, name + ".got." + k + ".bin"))]
+        code, out, err, rss, secs = run_rss([args.priortune, "run-model", onnx_path, "--threads", str(args.threads),
+                                             "--repeat", str(args.repeat)] + io, args.timeout)
         r["peak_rss_mb"] = round(rss, 1)
         r["run_s"] = round(secs, 1)
         if code != 0:
@@ -107,13 +113,16 @@ def check_model(name, args):
         r["imported"] = True
         m = re.search(r"total: ([0-9.]+) ms per inference", out)
         r["latency_ms"] = float(m.group(1)) if m else None
-        ref = np.fromfile(os.path.join(work, name + ".output.bin"), dtype="<f4")
-        y = np.fromfile(got, dtype="<f4")
-        if y.size != ref.size:
-            r["reason"] = "output has %d values, PyTorch's %d" % (y.size, ref.size)
-            return r
-        scale = float(np.max(np.abs(ref))) or 1.0
-        err_rel = float(np.max(np.abs(y.astype(np.float64) - ref))) / scale if np.all(np.isfinite(y)) else float("inf")
+        err_rel = 0.0
+        for k, t in meta["outputs"].items():
+            ref = np.fromfile(os.path.join(work, t["file"]), dtype="<f4")
+            y = np.fromfile(os.path.join(work, name + ".got." + k + ".bin"), dtype="<f4")
+            if y.size != ref.size:
+                r["reason"] = "output %s has %d values, PyTorch's %d" % (k, y.size, ref.size)
+                return r
+            scale = float(np.max(np.abs(ref))) or 1.0
+            e = float(np.max(np.abs(y.astype(np.float64) - ref))) / scale if np.all(np.isfinite(y)) else float("inf")
+            err_rel = max(err_rel, e)
         r["max_rel_error"] = err_rel
         r["match"] = err_rel <= args.tolerance
         if not r["match"]:
@@ -136,12 +145,16 @@ def cpu_name():
 def report(results, args, wall):
     rows = sorted(results, key=lambda r: r["model"])
     ok = [r for r in rows if r["match"]]
-    lines = ["# The torchvision zoo", "",
-             "Written by `scripts/zoo.sh` (scripts/zoo.py). Every model of Debian's torchvision %s "
-             "(`list_models(module=torchvision.models)`) but the attention families (vit_*, swin_*, maxvit_t), "
+    which = ("Every model of Debian's torchvision %s (`list_models(module=torchvision.models)`) but the attention "
+             "families (vit_*, swin_*, maxvit_t)" % args.torchvision if args.family == "cnn" else
+             "The attention families of Debian's torchvision %s (vit_*, swin_*, maxvit_t) and the two token "
+             "encoders scripts/encoders.py defines (bert_base: 3 int64 inputs, 2 outputs; gpt2_small), "
+             "`FAMILY=attention`" % args.torchvision)
+    lines = ["# The torchvision zoo" + ("" if args.family == "cnn" else ": attention models and token encoders"), "",
+             "Written by `scripts/zoo.sh` (scripts/zoo.py). %s, "
              "exported with random weights at its own input size, imported, compiled with hand-picked configs "
-             "(no tuning) and run at %d thread(s) on the same input as PyTorch; the error is the max absolute "
-             "difference over max |PyTorch's output|." % (args.torchvision, args.threads), "",
+             "(no tuning) and run at %d thread(s) on the same inputs as PyTorch; the error is the max absolute "
+             "difference over max |PyTorch's output| (the worst output's)." % (which, args.threads), "",
              "Host: %s; target %s." % (args.cpu, args.target), "",
              "**%d of %d match within %g** (%.1f%%). Run's wall time: %s." %
              (len(ok), len(rows), args.tolerance, 100.0 * len(ok) / max(1, len(rows)), wall), "",
@@ -149,7 +162,8 @@ def report(results, args, wall):
              "| ONNX MB | wall s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        size = "x".join(str(d) for d in r.get("input", [])[2:]) or "-"
+        size = ("seq %d" % r["input"][-1] if r.get("token_inputs") else
+                "x".join(str(d) for d in r.get("input", [])[2:]) or "-")
         err = "%.2g" % r["max_rel_error"] if "max_rel_error" in r else "-"
         imported = "yes" if r["imported"] else "no: " + r.get("reason", "?").replace("|", "\\|")
         if r["imported"] and not r["match"]:
@@ -168,6 +182,7 @@ def report(results, args, wall):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--priortune", required=True)
+    ap.add_argument("--family", default="cnn", choices=["cnn", "attention"])
     ap.add_argument("--work", default="/tmp/priortune-zoo")
     ap.add_argument("--models", default="")
     ap.add_argument("--results", default="")
@@ -180,11 +195,14 @@ def main():
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args()
     import torchvision
-    everything = [m for m in torchvision.models.list_models(module=torchvision.models) if not ATTENTION.match(m)]
+    vision = torchvision.models.list_models(module=torchvision.models)
+    everything = ([m for m in vision if not ATTENTION.match(m)] if args.family == "cnn" else
+                  [m for m in vision if ATTENTION.match(m)] + ENCODERS)
     names = [m for m in args.models.split(",") if m] or everything
     bad = [m for m in names if m not in everything]
     if bad or args.threads < 1 or args.repeat < 1 or not os.access(args.priortune, os.X_OK):
-        print("zoo: unknown or attention model %s, or bad --threads/--repeat/--priortune" % bad, file=sys.stderr)
+        print("zoo: model %s not of the %s family, or bad --threads/--repeat/--priortune" % (bad, args.family),
+              file=sys.stderr)
         return 2
     args.results = args.results or os.path.join(args.work, "results.jsonl")
     os.makedirs(args.work, exist_ok=True)

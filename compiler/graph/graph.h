@@ -15,6 +15,7 @@
 
 #include "compiler/ops/workload.h"
 #include "compiler/support/status.h"
+#include "compiler/support/tensor_io.h"
 
 namespace priortune::compiler {
 
@@ -40,13 +41,21 @@ enum class GraphOp : uint8_t {
   kReduce,             // GraphNode::reduce over GraphNode::axes (the output keeps or drops them)
   kLayerNorm,          // (x - mean) / sqrt(var + alpha) * scale + bias over the axes from GraphNode::axis on
   kBatchMatMul,        // MatMul of two activations [..., M, K] x [..., K, N] (attention): a batch_matmul task
+  kGather,             // rows of input 0 along GraphNode::axis at the run-time indices of input 1 (embeddings)
+  kWhere,              // input 1 where input 0 (a condition) is nonzero, else input 2, broadcast as numpy does
+  kExpand,             // input 0 broadcast to the output's shape (Expand at run time)
 };
 
 // kReduce's function.
-enum class ReduceOp : uint8_t { kMean, kSum };
+enum class ReduceOp : uint8_t { kMean, kSum, kL2 };  // kL2: sqrt of the sum of squares
 
 // kBinary's function.
-enum class BinaryOp : uint8_t { kAdd, kSub, kMul, kDiv };
+enum class BinaryOp : uint8_t { kAdd, kSub, kMul, kDiv, kMin, kMax };
+// kMin and kMax of numbers (the kernels' Expr has its own Min and Max).
+inline float Min(float a, float b) { return a < b ? a : b; }
+inline float Max(float a, float b) { return a < b ? b : a; }
+inline int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
+inline int64_t Max(int64_t a, int64_t b) { return a < b ? b : a; }
 // kBinary's function, for the reference (float) and the kernels (Expr) alike.
 template <class T>
 T BinaryValue(BinaryOp op, T a, T b) {
@@ -59,6 +68,10 @@ T BinaryValue(BinaryOp op, T a, T b) {
       return a * b;
     case BinaryOp::kDiv:
       return a / b;
+    case BinaryOp::kMin:
+      return Min(a, b);
+    case BinaryOp::kMax:
+      return Max(a, b);
   }
   return a;
 }
@@ -74,8 +87,13 @@ enum class UnaryOp : uint8_t {
   kTanh,
   kErf,
   kSqrt,
-  kPow,   // x ^ alpha, alpha a constant (x * x for 2)
-  kGelu,  // x / 2 * (1 + erf(x / sqrt(2))), recognised from its opset-13 pattern
+  kPow,       // x ^ alpha, alpha a constant (x * x for 2)
+  kGelu,      // x / 2 * (1 + erf(x / sqrt(2))), recognised from its opset-13 pattern
+  kGeluTanh,  // x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))), GPT-2's, recognised likewise
+  kTrunc,     // toward zero: Cast from float to an integer type
+  kNonZero,   // 1 if x != 0, else 0: Cast to bool
+  kExp,
+  kLog,  // on constants only (folded at import: Swin v2's log-spaced coordinates)
 };
 
 // kUnary's value at x (the reference runner's; the compiled kernels compute the same).
@@ -88,11 +106,15 @@ struct GraphNode;
 template <class T>
 std::vector<T> SourceCoords(const GraphNode& n, const std::vector<T>& i);
 
+// A run-time tensor of an integer or bool type (token ids, masks) is held as float32
+// values (exact to 2^24; tensor_io.h checks inputs), so every kernel computes in float32;
+// `dtype` says what the values are (Cast, the model's inputs and outputs).
 struct GraphTensor {
   std::vector<int64_t> shape;
-  std::vector<float> data;    // float constants (weights) only
-  std::vector<int64_t> ints;  // int64 constants (shapes) only
+  std::vector<float> data;    // float constants (weights), and integer constants a run-time node reads
+  std::vector<int64_t> ints;  // integer and bool constants (shapes, indices, masks)
   bool constant = false;
+  ElemType dtype = ElemType::kFloat32;
   int64_t elements() const;
 };
 
@@ -113,7 +135,7 @@ struct GraphNode {
   // count_include_pad 1), not the part inside the input.
   bool count_include_pad = false;
   float clip_min = 0, clip_max = 0;
-  int64_t axis = 1;                    // kSoftmax, kConcat, kLayerNorm (0 <= axis < rank)
+  int64_t axis = 1;                    // kSoftmax, kConcat, kLayerNorm, kGather (0 <= axis < rank)
   UnaryOp unary = UnaryOp::kSigmoid;   // kUnary
   BinaryOp binary = BinaryOp::kAdd;    // kBinary
   float alpha = 0, beta = 0;           // kUnary: kHardSigmoid's, kPow's exponent; kPad's value; kLayerNorm's epsilon
@@ -177,9 +199,14 @@ void RecognisePatterns(Graph& graph);
 // that is a graph output or has other readers is never fused away.
 void FuseEpilogues(Graph& graph);
 
-// Runs the graph with plain loops (no schedule, no JIT), one input tensor in graph.inputs[0]'s
-// shape, returning graph.outputs[0]: the reference the compiled model is checked against.
-// InvalidArgument if `input` has the wrong size.
+// Runs the graph with plain loops (no schedule, no JIT), one tensor per graph input in
+// its order and shape (integers and bools as float values), returning every graph output
+// in order: the reference the compiled model is checked against. InvalidArgument if an
+// input has the wrong size. A Gather index outside its table is clamped into it, as the
+// compiled kernel does (a model's inputs are checked before it runs: tensor_io.h).
+StatusOr<std::vector<std::vector<float>>> RunGraphReference(const Graph& graph,
+                                                            const std::vector<std::vector<float>>& inputs);
+// One input, the first output.
 StatusOr<std::vector<float>> RunGraphReference(const Graph& graph, const std::vector<float>& input);
 
 // The distinct tunable workloads of a graph, most FLOPs first.

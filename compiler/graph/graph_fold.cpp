@@ -2,8 +2,9 @@
 // shape vectors a traced export computes from static shapes) becomes a constant, so the
 // graph keeps only what depends on the input. Float values go through the reference
 // runner's own code; int64 shape vectors through the structure ops and integer
-// arithmetic here. Shape, Gather, ConstantOfShape, Expand, Equal, Where, Cast, Range, Mod
-// and Not exist only here: they are folded or refused.
+// arithmetic here. Shape, ConstantOfShape, Equal, Range, Mod, Not and ScatterND
+// exist only here: they are folded or refused (Gather, Where, Cast and Expand have run-time
+// forms).
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -57,6 +58,41 @@ StatusOr<std::vector<int64_t>> GatherSources(const onnx::NodeProto& n, const std
     from[k] = FlatIndex(j, x.shape);
   }
   return from;
+}
+
+// ScatterND on constants (Swin's shifted-window mask, written region by region): data
+// with each index tuple's slice replaced by its update (reduction "none" only).
+StatusOr<GraphTensor> FoldScatterND(const onnx::NodeProto& n, const std::vector<const GraphTensor*>& in) {
+  if (in.size() != 3 || !HoldsInts(*in[1]) || in[1]->shape.empty())
+    return InvalidArgument(Where(n) + ": data, int64 indices and updates are needed");
+  const auto* reduction = Attr(n, "reduction");
+  if (reduction && reduction->s() != "none") return InvalidArgument(Where(n) + ": reduction " + reduction->s());
+  const GraphTensor &data = *in[0], &idx = *in[1], &upd = *in[2];
+  const size_t k = static_cast<size_t>(idx.shape.back()), r = data.shape.size();
+  std::vector<int64_t> want(idx.shape.begin(), idx.shape.end() - 1);
+  want.insert(want.end(), data.shape.begin() + static_cast<std::ptrdiff_t>(std::min(k, r)), data.shape.end());
+  if (k == 0 || k > r || upd.shape != want || HoldsInts(data) != HoldsInts(upd))
+    return InvalidArgument(Where(n) + ": indices' last axis or the updates' shape does not fit the data");
+  GraphTensor t = data;
+  int64_t slice = 1;
+  for (size_t d = k; d < r; ++d) slice *= data.shape[d];
+  const int64_t tuples = idx.elements() / static_cast<int64_t>(k);
+  for (int64_t q = 0; q < tuples; ++q) {
+    std::vector<int64_t> at(r, 0);
+    for (size_t d = 0; d < k; ++d) {
+      int64_t v = idx.ints[q * static_cast<int64_t>(k) + static_cast<int64_t>(d)];
+      at[d] = v < 0 ? v + data.shape[d] : v;
+    }
+    const int64_t base = FlatIndex(at, data.shape);
+    if (base < 0) return InvalidArgument(Where(n) + ": an index out of range");
+    for (int64_t e = 0; e < slice; ++e) {
+      if (HoldsInts(t))
+        t.ints[base + e] = upd.ints[q * slice + e];
+      else
+        t.data[base + e] = upd.data[q * slice + e];
+    }
+  }
+  return t;
 }
 
 }  // namespace
@@ -121,25 +157,31 @@ Status Importer::FoldNode(GraphNode& node) {
 
 StatusOr<bool> Importer::Fold(const onnx::NodeProto& n) {
   const std::string& op = n.op_type();
-  static const char* kOps[] = {"Shape", "Gather", "ConstantOfShape", "Expand", "Equal",
-                               "Where", "Cast",   "Range",           "Mod",    "Not"};
+  static const char* kOps[] = {"Shape", "Gather", "ConstantOfShape", "Expand", "Equal", "Where", "Cast", "Range",
+                               "Mod",   "Not",    "ScatterND"};
   if (std::none_of(std::begin(kOps), std::end(kOps), [&](const char* o) { return op == o; })) return false;
-  if (op == "Gather" && n.input_size() == 2) {  // from an activation: a slice (GatherSlice)
-    PT_ASSIGN_OR_RETURN(const GraphTensor* data, In(n, 0));
-    PT_ASSIGN_OR_RETURN(const GraphTensor* indices, In(n, 1));
-    if (!data->constant && indices->constant) return false;
-  }
   std::vector<const GraphTensor*> in;
   for (int i = 0; i < n.input_size(); ++i) {
     if (n.input(i).empty()) continue;
     PT_ASSIGN_OR_RETURN(const GraphTensor* t, In(n, i));
-    if (!t->constant && op != "Shape")
+    if (!t->constant && op != "Shape") {
+      if ((op == "Gather" || op == "Where" || op == "Cast" || op == "Expand") && i == 0) return false;
+      if (op == "Gather" || op == "Where") return false;  // run-time forms (Expand's shape is constant)
       return InvalidArgument(Where(n) + ": input '" + n.input(i) +
                              "' depends on the model's input; only shapes and weights are computed at import");
+    }
     in.push_back(t);
   }
   if (in.empty()) return InvalidArgument(Where(n) + ": no input");
   PT_ASSIGN_OR_RETURN(GraphTensor t, FoldValue(n, in));
+  if (!HoldsInts(t)) {
+    t.dtype = ElemType::kFloat32;
+  } else if (op == "Cast") {
+    ElemType to = ElemType::kInt64;
+    t.dtype = ElemTypeFromCode(AttrInt(n, "to", 0), to) ? to : ElemType::kInt64;
+  } else {
+    t.dtype = op == "Equal" || op == "Not" ? ElemType::kBool : ElemType::kInt64;
+  }
   graph_.tensors[n.output(0)] = std::move(t);
   return true;
 }
@@ -173,6 +215,7 @@ StatusOr<GraphTensor> Importer::FoldValue(const onnx::NodeProto& n, const std::v
     }
     return t;
   }
+  if (op == "ScatterND") return FoldScatterND(n, in);
   if (op == "Range") {
     if (in.size() != 3 || !HoldsInts(*in[0]) || !HoldsInts(*in[1]) || !HoldsInts(*in[2]) || in[2]->ints.at(0) == 0)
       return InvalidArgument(Where(n) + ": only an int64 range with a non-zero step");

@@ -97,11 +97,17 @@ StatusOr<GraphTensor> FromTensorProto(const onnx::TensorProto& t, const std::str
   GraphTensor g;
   g.constant = true;
   g.shape.assign(t.dims().begin(), t.dims().end());
+  if (!ElemTypeFromCode(t.data_type(), g.dtype)) g.dtype = ElemType::kFloat32;
   int64_t n = g.elements();
   if (t.data_location() == onnx::TensorProto::EXTERNAL) {
     PT_RETURN_IF_ERROR(ReadExternal(t, dir, n, where, g.data));
   } else if (t.data_type() == onnx::TensorProto::FLOAT) {
     PT_RETURN_IF_ERROR(ReadValues(t, t.float_data(), n, where, "floats", g.data));
+  } else if (t.data_type() == onnx::TensorProto::DOUBLE) {  // a constant the exporter left in double: as float
+    std::vector<double> d;
+    PT_RETURN_IF_ERROR(ReadValues(t, t.double_data(), n, where, "doubles", d));
+    g.data.assign(d.begin(), d.end());
+    g.dtype = ElemType::kFloat32;
   } else if (t.data_type() == onnx::TensorProto::INT64) {
     PT_RETURN_IF_ERROR(ReadValues(t, t.int64_data(), n, where, "int64s", g.ints));
   } else if (t.data_type() == onnx::TensorProto::INT32 || t.data_type() == onnx::TensorProto::BOOL) {
@@ -117,7 +123,7 @@ StatusOr<GraphTensor> FromTensorProto(const onnx::TensorProto& t, const std::str
     }
   } else {
     return InvalidArgument(where + ": tensor '" + t.name() + "' has data type " + std::to_string(t.data_type()) +
-                           " (only float32 weights and int64, int32 or bool shapes are supported)");
+                           " (only float32 (or float64) weights and int64, int32 or bool shapes are supported)");
   }
   if (static_cast<int64_t>(g.data.size() + g.ints.size()) != n)
     return Status(StatusCode::kDataLoss, where + ": tensor '" + t.name() + "' holds the wrong number of values");
@@ -139,9 +145,10 @@ StatusOr<Graph> Importer::Run(onnx::ModelProto& model) {
   for (const auto& in : g.input()) {
     if (graph_.tensors.count(in.name())) continue;  // an initializer listed as input
     const auto& type = in.type().tensor_type();
-    if (type.elem_type() != onnx::TensorProto::FLOAT)
-      return InvalidArgument("input '" + in.name() + "': only float32 inputs are supported");
     GraphTensor t;
+    if (!ElemTypeFromCode(type.elem_type(), t.dtype))
+      return InvalidArgument("input '" + in.name() + "': data type " + std::to_string(type.elem_type()) +
+                             " (only float32, int64, int32 and bool inputs are supported)");
     for (const auto& d : type.shape().dim()) {
       if (!d.has_dim_value() || d.dim_value() <= 0)
         return InvalidArgument("input '" + in.name() + "': dynamic dimension '" + d.dim_param() +
@@ -180,9 +187,10 @@ StatusOr<const GraphTensor*> Importer::In(const onnx::NodeProto& n, int i) {
   return &it->second;
 }
 
-Status Importer::Out(GraphNode node, std::vector<int64_t> shape) {
+Status Importer::Out(GraphNode node, std::vector<int64_t> shape, std::optional<ElemType> dtype) {
   GraphTensor t;
   t.shape = std::move(shape);
+  t.dtype = dtype ? *dtype : node.inputs.empty() ? ElemType::kFloat32 : graph_.tensors.at(node.inputs[0]).dtype;
   graph_.tensors[node.outputs[0]] = std::move(t);
   bool constant = !node.workload;
   for (const auto& in : node.inputs) constant = constant && graph_.tensors.at(in).constant;
@@ -222,6 +230,7 @@ Status Importer::Node(const onnx::NodeProto& n) {
   if (op == "Concat") return Concat(n);
   if (op == "BatchNormalization") return options_.fold_batchnorm ? FoldBatchNorm(n) : BatchNorm(n);
   if (op == "Gemm" || op == "MatMul") return Dense(n);
+  if (op == "Einsum") return Einsum(n);
   PT_ASSIGN_OR_RETURN(const GraphTensor* x, In(n, 0));
   const std::vector<int64_t> xs = x->shape;
   if (op == "Relu") {
@@ -229,30 +238,32 @@ Status Importer::Node(const onnx::NodeProto& n) {
   }
   if (op == "Clip") return Clip(n, xs);
   if (op == "Sigmoid" || op == "HardSigmoid" || op == "HardSwish" || op == "Tanh" || op == "Erf" || op == "Sqrt" ||
-      op == "Pow")
+      op == "Pow" || op == "Exp" || op == "Log")
     return Unary(n, xs);
-  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") return Binary(n, xs);
+  if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Min" || op == "Max") return Binary(n, xs);
   if (op == "MaxPool" || op == "AveragePool") return Pool(n, xs);
   if (op == "GlobalAveragePool") return GlobalAveragePool(n, xs);
-  if (op == "ReduceMean" || op == "ReduceSum") return Reduce(n, xs);
+  if (op == "ReduceMean" || op == "ReduceSum" || op == "ReduceL2") return Reduce(n, xs);
   if (op == "Flatten" || op == "Reshape" || op == "Squeeze" || op == "Unsqueeze") return Reshape(n, xs);
   if (op == "Transpose") return Transpose(n, xs);
   if (op == "Slice") return Slice(n, xs);
-  if (op == "Gather") return GatherSlice(n, xs);
+  if (op == "Gather") return Gather(n, xs);
+  if (op == "Cast") return CastAtRunTime(n, xs);
+  if (op == "Where") return WhereAtRunTime(n);
+  if (op == "Expand") return ExpandAtRunTime(n, xs);
   if (op == "Split") return Split(n, xs);
   if (op == "Pad") return Pad(n, xs);
   if (op == "Softmax") return Softmax(n, xs);
   if (op == "LayerNormalization") return LayerNorm(n, xs);
   return InvalidArgument(
       Where(n) +
-      ": operator not supported (supported: Conv (any groups), BatchNormalization, Gemm, MatMul "
-      "(a constant weight or two activations), LayerNormalization, Relu, Clip, Sigmoid, HardSigmoid, HardSwish, "
-      "Tanh, Erf, Sqrt, Pow, Add, Sub, Mul, Div (numpy broadcasting), MaxPool, AveragePool, "
-      "GlobalAveragePool, ReduceMean, ReduceSum, Softmax, Concat, Split, Slice, Gather (constant "
-      "evenly spaced indices), Pad, Transpose, "
-      "Flatten, Reshape, Squeeze, Unsqueeze, Constant, Identity, Dropout; folded at import: Shape, "
-      "Gather, ConstantOfShape, Expand, Equal, Where, Cast, Range, Mod, Not and arithmetic on "
-      "constants)");
+      ": operator not supported (supported: Conv (any groups), BatchNormalization, Gemm, MatMul (a constant "
+      "weight or two activations), Einsum (a batched matrix product), LayerNormalization, Relu, Clip, Sigmoid, "
+      "HardSigmoid, HardSwish, Tanh, Erf, Sqrt, Pow, Exp, Log (of constants), Add, Sub, Mul, Div, Min, Max (numpy "
+      "broadcasting), MaxPool, AveragePool, GlobalAveragePool, ReduceMean, ReduceSum, ReduceL2, Softmax, Concat, "
+      "Split, Slice, Gather, Where, Cast, Expand, Pad, Transpose, Flatten, Reshape, Squeeze, Unsqueeze, Constant, "
+      "Identity, Dropout; folded at import: Shape, ConstantOfShape, Equal, Range, Mod, Not, ScatterND and "
+      "arithmetic on constants)");
 }
 
 }  // namespace priortune::compiler::internal

@@ -282,4 +282,60 @@ Status Importer::BatchMatMul(const onnx::NodeProto& n, const GraphTensor& a, con
   return Out(std::move(g), shape);
 }
 
+// The einsum's operand `term` (its letters) as `order`: the tensor itself, or a kTranspose
+// of it named `name`.
+StatusOr<std::string> Importer::Arranged(const onnx::NodeProto& n, const std::string& input, const std::string& term,
+                                         const std::string& order, const std::string& name) {
+  std::vector<int64_t> perm;
+  for (char c : order) perm.push_back(static_cast<int64_t>(term.find(c)));
+  bool identity = true;
+  for (size_t d = 0; d < perm.size(); ++d) identity = identity && perm[d] == static_cast<int64_t>(d);
+  if (identity) return input;
+  const std::vector<int64_t> xs = graph_.tensors.at(input).shape;
+  std::vector<int64_t> shape;
+  for (int64_t p : perm) shape.push_back(xs[static_cast<size_t>(p)]);
+  GraphNode t = Make(n, GraphOp::kTranspose);
+  t.inputs = {input};
+  t.outputs = {name};
+  t.perm = perm;
+  PT_RETURN_IF_ERROR(Out(std::move(t), shape));
+  return name;
+}
+
+Status Importer::Einsum(const onnx::NodeProto& n) {
+  const auto* eq = Attr(n, "equation");
+  std::string e;
+  for (char c : eq ? eq->s() : std::string())
+    if (c != ' ') e += c;
+  const size_t arrow = e.find("->"), comma = e.find(',');
+  const std::string refuse = Where(n) + ": equation '" + e +
+                             "' (only a batched matrix product: two operands, one contracted index, the same "
+                             "batch indices in the same order)";
+  if (arrow == std::string::npos || comma == std::string::npos || comma > arrow || n.input_size() != 2 ||
+      e.find('.') != std::string::npos)
+    return InvalidArgument(refuse);
+  const std::string la = e.substr(0, comma), lb = e.substr(comma + 1, arrow - comma - 1), lo = e.substr(arrow + 2);
+  std::string batch, k, m, nn;
+  for (char c : la) {
+    const bool in_b = lb.find(c) != std::string::npos, in_o = lo.find(c) != std::string::npos;
+    (in_b && in_o ? batch : in_b ? k : in_o ? m : k) += c;
+    if (!in_b && !in_o) return InvalidArgument(refuse);  // a summed-out index of one operand
+  }
+  for (char c : lb)
+    if (la.find(c) == std::string::npos) nn += c;
+  if (k.size() != 1 || m.size() != 1 || nn.size() != 1 || lo != batch + m + nn || la.size() != batch.size() + 2 ||
+      lb.size() != batch.size() + 2)
+    return InvalidArgument(refuse);
+  PT_ASSIGN_OR_RETURN(const GraphTensor* a, In(n, 0));
+  PT_ASSIGN_OR_RETURN(const GraphTensor* b, In(n, 1));
+  if (a->shape.size() != la.size() || b->shape.size() != lb.size())
+    return InvalidArgument(Where(n) + ": the operands' ranks do not match the equation '" + e + "'");
+  onnx::NodeProto mm = n;
+  PT_ASSIGN_OR_RETURN(std::string ta, Arranged(n, Resolve(n.input(0)), la, batch + m + k, n.output(0) + "::a"));
+  PT_ASSIGN_OR_RETURN(std::string tb, Arranged(n, Resolve(n.input(1)), lb, batch + k + nn, n.output(0) + "::b"));
+  mm.set_input(0, ta);
+  mm.set_input(1, tb);
+  return BatchMatMul(mm, graph_.tensors.at(ta), graph_.tensors.at(tb));
+}
+
 }  // namespace priortune::compiler::internal

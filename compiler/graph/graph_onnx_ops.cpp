@@ -30,7 +30,9 @@ Status Importer::Unary(const onnx::NodeProto& n, const std::vector<int64_t>& xs)
                                                          {"HardSwish", UnaryOp::kHardSwish},
                                                          {"Tanh", UnaryOp::kTanh},
                                                          {"Erf", UnaryOp::kErf},
-                                                         {"Sqrt", UnaryOp::kSqrt}};
+                                                         {"Sqrt", UnaryOp::kSqrt},
+                                                         {"Exp", UnaryOp::kExp},
+                                                         {"Log", UnaryOp::kLog}};
   GraphNode g = Make(n, GraphOp::kUnary);
   for (const auto& [name, unary] : kOps)
     if (n.op_type() == name) g.unary = unary;
@@ -62,11 +64,16 @@ Status Importer::Binary(const onnx::NodeProto& n, const std::vector<int64_t>& xs
   }
   auto shape = BroadcastShape(xs, y->shape);
   if (!shape) return InvalidArgument(Where(n) + ": operand shapes do not broadcast");
-  static const std::pair<const char*, BinaryOp> kOps[] = {
-      {"Add", BinaryOp::kAdd}, {"Sub", BinaryOp::kSub}, {"Mul", BinaryOp::kMul}, {"Div", BinaryOp::kDiv}};
+  static const std::pair<const char*, BinaryOp> kOps[] = {{"Add", BinaryOp::kAdd}, {"Sub", BinaryOp::kSub},
+                                                          {"Mul", BinaryOp::kMul}, {"Div", BinaryOp::kDiv},
+                                                          {"Min", BinaryOp::kMin}, {"Max", BinaryOp::kMax}};
+  if (n.input_size() != 2) return InvalidArgument(Where(n) + ": two inputs needed");
   GraphNode g = Make(n, GraphOp::kBinary);
   for (const auto& [name, binary] : kOps)
     if (n.op_type() == name) g.binary = binary;
+  const GraphTensor& a = graph_.tensors.at(g.inputs[0]);
+  if (g.binary == BinaryOp::kDiv && a.dtype != ElemType::kFloat32 && !(a.constant && y->constant))
+    return InvalidArgument(Where(n) + ": integer division at run time is not supported");
   g.inputs.resize(2);
   return Out(std::move(g), *shape);
 }
@@ -282,10 +289,13 @@ Status Importer::Slice(const onnx::NodeProto& n, const std::vector<int64_t>& xs)
     };
     const int64_t b = clamp(starts[k], false), e = clamp(ends[k], true);
     const int64_t count = st > 0 ? (e - b + st - 1) / st : (b - e - st - 1) / -st;
-    if (count <= 0) return InvalidArgument(Where(n) + ": the slice of axis " + std::to_string(a) + " is empty");
+    // An empty slice of a constant is an empty constant (shape arithmetic: Swin's padding
+    // of a size that needs none); of an activation it would be an empty tensor.
+    if (count <= 0 && !graph_.tensors.at(Resolve(n.input(0))).constant)
+      return InvalidArgument(Where(n) + ": the slice of axis " + std::to_string(a) + " is empty");
     begin[a] = b;
     step[a] = st;
-    shape[a] = count;
+    shape[a] = std::max<int64_t>(count, 0);
   }
   return SliceNode(Make(n, GraphOp::kSlice), begin, step, shape);
 }
@@ -297,7 +307,7 @@ Status Importer::GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t
   if (axis < 0) axis += rank;
   PT_ASSIGN_OR_RETURN(const GraphTensor* it, In(n, 1));
   const bool scalar = it->shape.empty();
-  if (it->shape.size() > 1) return InvalidArgument(Where(n) + ": indices of more than one axis");
+  if (it->shape.size() > 1) return GatherRows(n, xs, axis);
   PT_ASSIGN_OR_RETURN(std::vector<int64_t> idx, ConstInts(n, 1, "indices"));
   for (int64_t& v : idx) {
     if (v < -xs[axis] || v >= xs[axis])
@@ -308,8 +318,7 @@ Status Importer::GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t
   if (idx.empty()) return InvalidArgument(Where(n) + ": no indices");
   const int64_t step = idx.size() > 1 ? idx[1] - idx[0] : 1;
   for (size_t k = 1; k < idx.size(); ++k)
-    if (step == 0 || idx[k] - idx[k - 1] != step)
-      return InvalidArgument(Where(n) + ": indices that are not evenly spaced (a gather at run time is not supported)");
+    if (step == 0 || idx[k] - idx[k - 1] != step) return GatherRows(n, xs, axis);
   std::vector<int64_t> begin(rank, 0), steps(rank, 1), shape = xs;
   begin[axis] = idx[0];
   steps[axis] = step;
@@ -323,6 +332,75 @@ Status Importer::GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t
   view.inputs = {sliced};
   shape.erase(shape.begin() + axis);
   return Out(std::move(view), shape);
+}
+
+Status Importer::Gather(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+  PT_ASSIGN_OR_RETURN(const GraphTensor* it, In(n, 1));
+  if (it->constant) return GatherSlice(n, xs);
+  const int64_t rank = static_cast<int64_t>(xs.size());
+  int64_t axis = AttrInt(n, "axis", 0);
+  if (rank == 0 || axis < -rank || axis >= rank) return InvalidArgument(Where(n) + ": axis out of range");
+  if (axis < 0) axis += rank;
+  return GatherRows(n, xs, axis);
+}
+
+Status Importer::GatherRows(const onnx::NodeProto& n, const std::vector<int64_t>& xs, int64_t axis) {
+  PT_ASSIGN_OR_RETURN(const GraphTensor* it, In(n, 1));
+  if (it->dtype != ElemType::kInt64 && it->dtype != ElemType::kInt32)
+    return InvalidArgument(Where(n) + ": indices of type " + ElemTypeName(it->dtype) + " (int64 or int32 needed)");
+  if (it->constant)
+    for (int64_t v : it->ints)
+      if (v < -xs[axis] || v >= xs[axis])
+        return InvalidArgument(Where(n) + ": index " + std::to_string(v) + " out of range for axis " +
+                               std::to_string(axis) + " (" + std::to_string(xs[axis]) + ")");
+  GraphNode g = Make(n, GraphOp::kGather);
+  g.axis = axis;
+  std::vector<int64_t> shape(xs.begin(), xs.begin() + axis);
+  shape.insert(shape.end(), it->shape.begin(), it->shape.end());
+  shape.insert(shape.end(), xs.begin() + axis + 1, xs.end());
+  return Out(std::move(g), shape);
+}
+
+Status Importer::CastAtRunTime(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+  const int64_t code = AttrInt(n, "to", 0);
+  ElemType to = ElemType::kFloat32;
+  if (!ElemTypeFromCode(code, to))
+    return InvalidArgument(Where(n) + ": cast to data type " + std::to_string(code) +
+                           " at run time (float32, int64, int32 and bool are supported)");
+  PT_ASSIGN_OR_RETURN(const GraphTensor* x, In(n, 0));
+  GraphNode g = Make(n, GraphOp::kReshape);
+  const bool integer = to == ElemType::kInt64 || to == ElemType::kInt32;
+  if (to == ElemType::kBool && x->dtype != ElemType::kBool) {
+    g.op = GraphOp::kUnary;
+    g.unary = UnaryOp::kNonZero;
+  } else if (integer && x->dtype == ElemType::kFloat32) {
+    g.op = GraphOp::kUnary;
+    g.unary = UnaryOp::kTrunc;
+  }
+  return Out(std::move(g), xs, to);
+}
+
+Status Importer::ExpandAtRunTime(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+  PT_ASSIGN_OR_RETURN(std::vector<int64_t> to, ConstInts(n, 1, "shape"));
+  auto shape = BroadcastShape(xs, to);
+  if (!shape) return InvalidArgument(Where(n) + ": the input does not broadcast to the shape");
+  GraphNode g = Make(n, GraphOp::kExpand);
+  g.inputs.resize(1);
+  return Out(std::move(g), *shape);
+}
+
+Status Importer::WhereAtRunTime(const onnx::NodeProto& n) {
+  if (n.input_size() != 3) return InvalidArgument(Where(n) + ": three inputs needed");
+  std::vector<int64_t> shape;
+  std::vector<const GraphTensor*> in;
+  for (int i = 0; i < 3; ++i) {
+    PT_ASSIGN_OR_RETURN(const GraphTensor* t, In(n, i));
+    auto b = BroadcastShape(shape, t->shape);
+    if (!b) return InvalidArgument(Where(n) + ": the condition and values do not broadcast");
+    shape = *b;
+    in.push_back(t);
+  }
+  return Out(Make(n, GraphOp::kWhere), shape, in[1]->dtype);
 }
 
 // Split: one kSlice node per output, each named after the Split node and its output.
@@ -411,7 +489,7 @@ Status Importer::Reduce(const onnx::NodeProto& n, const std::vector<int64_t>& xs
     for (size_t d = 0; d < xs.size(); ++d) axes.push_back(static_cast<int64_t>(d));
   }
   GraphNode g = Make(n, GraphOp::kReduce);
-  g.reduce = n.op_type() == "ReduceSum" ? ReduceOp::kSum : ReduceOp::kMean;
+  g.reduce = n.op_type() == "ReduceSum" ? ReduceOp::kSum : n.op_type() == "ReduceL2" ? ReduceOp::kL2 : ReduceOp::kMean;
   std::vector<int64_t> shape;
   for (size_t d = 0; d < xs.size(); ++d) {
     const bool reduced = std::binary_search(axes.begin(), axes.end(), static_cast<int64_t>(d));

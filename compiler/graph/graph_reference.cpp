@@ -205,11 +205,13 @@ void Reduce(const GraphNode& n, const std::vector<int64_t>& xs, const std::vecto
       at += (keep[d] == 1 ? 0 : c) * stride;
       stride *= keep[d];
     }
-    acc[at] += x[i];
+    acc[at] += n.reduce == ReduceOp::kL2 ? static_cast<double>(x[i]) * x[i] : x[i];
   }
   y.resize(acc.size());
   for (size_t i = 0; i < acc.size(); ++i)
-    y[i] = static_cast<float>(n.reduce == ReduceOp::kMean ? acc[i] / count : acc[i]);
+    y[i] = static_cast<float>(n.reduce == ReduceOp::kMean ? acc[i] / count
+                              : n.reduce == ReduceOp::kL2 ? std::sqrt(acc[i])
+                                                          : acc[i]);
 }
 
 // Transpose, Slice, Pad: each output element from the input element SourceCoords names.
@@ -221,6 +223,24 @@ void Move(const GraphNode& n, const Graph& g, const std::vector<float>& x, std::
     const int64_t at = internal::FlatIndex(SourceCoords(n, internal::CoordsOf(k, ys)), xs);
     y[k] = at >= 0 ? x[at] : n.alpha;
   }
+}
+
+// Gather: output [data before axis, indices, data after axis], each index clamped into
+// the axis (negative ones counted from its end first).
+void Gather(const GraphNode& n, const Graph& g, const std::vector<float>& data, const std::vector<float>& idx,
+            std::vector<float>& y) {
+  const auto& ds = g.tensors.at(n.inputs[0]).shape;
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < static_cast<int64_t>(ds.size()); ++d)
+    if (d != n.axis) (d < n.axis ? outer : inner) *= ds[d];
+  const int64_t rows = ds[n.axis], count = static_cast<int64_t>(idx.size());
+  y.resize(static_cast<size_t>(outer * count * inner));
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < count; ++k) {
+      int64_t r = static_cast<int64_t>(idx[k]);
+      r = std::min(std::max(r < 0 ? r + rows : r, int64_t{0}), rows - 1);
+      std::copy_n(data.begin() + (o * rows + r) * inner, inner, y.begin() + (o * count + k) * inner);
+    }
 }
 
 }  // namespace
@@ -243,6 +263,16 @@ float UnaryValue(UnaryOp op, float alpha, float beta, float x) {
       return alpha == 2.0f ? x * x : std::pow(x, alpha);
     case UnaryOp::kGelu:
       return 0.5f * x * (1.0f + std::erf(x * static_cast<float>(M_SQRT1_2)));
+    case UnaryOp::kGeluTanh:
+      return 0.5f * x * (1.0f + std::tanh(0.7978845608f * (x + 0.044715f * x * x * x)));
+    case UnaryOp::kTrunc:
+      return std::trunc(x);
+    case UnaryOp::kNonZero:
+      return x != 0.0f ? 1.0f : 0.0f;
+    case UnaryOp::kExp:
+      return std::exp(x);
+    case UnaryOp::kLog:
+      return std::log(x);
   }
   return x;
 }
@@ -274,6 +304,24 @@ void Concat(const GraphNode& n, const Graph& g, const Get& get, std::vector<floa
       const std::vector<float>& x = get(in);
       y.insert(y.end(), x.begin() + o * run, x.begin() + (o + 1) * run);
     }
+}
+
+// kBinary, kWhere and kExpand: each output element from its inputs' broadcast elements.
+template <class Get>
+void Broadcasting(const GraphNode& n, const Graph& g, const Get& get, std::vector<float>& y) {
+  const auto& ys = g.tensors.at(n.outputs[0]).shape;
+  std::vector<const std::vector<float>*> in;
+  std::vector<const std::vector<int64_t>*> shapes;
+  for (const auto& name : n.inputs) {
+    in.push_back(&get(name));
+    shapes.push_back(&g.tensors.at(name).shape);
+  }
+  auto at = [&](size_t i, int64_t k) { return (*in[i])[internal::BroadcastIndex(k, ys, *shapes[i])]; };
+  y.resize(static_cast<size_t>(g.tensors.at(n.outputs[0]).elements()));
+  for (int64_t k = 0; k < static_cast<int64_t>(y.size()); ++k)
+    y[k] = n.op == GraphOp::kExpand  ? at(0, k)
+           : n.op == GraphOp::kWhere ? (at(0, k) != 0.0f ? at(1, k) : at(2, k))
+                                     : BinaryValue(n.binary, at(0, k), at(1, k));
 }
 
 // One node: its output from its inputs' values (`get`).
@@ -341,17 +389,14 @@ void RunNode(const GraphNode& n, const Graph& g, const Get& get, std::vector<flo
     case GraphOp::kConcat:
       Concat(n, g, get, y);
       break;
-    case GraphOp::kBinary: {
-      const auto& ys = g.tensors.at(n.outputs[0]).shape;
-      const auto& bs = g.tensors.at(n.inputs[1]).shape;
-      const std::vector<float>& b = get(n.inputs[1]);
-      int64_t count = 1;
-      for (int64_t d : ys) count *= d;
-      y.resize(static_cast<size_t>(count));
-      for (int64_t k = 0; k < count; ++k)
-        y[k] = BinaryValue(n.binary, x[internal::BroadcastIndex(k, ys, xs)], b[internal::BroadcastIndex(k, ys, bs)]);
+    case GraphOp::kGather:
+      Gather(n, g, x, get(n.inputs[1]), y);
       break;
-    }
+    case GraphOp::kWhere:
+    case GraphOp::kExpand:
+    case GraphOp::kBinary:
+      Broadcasting(n, g, get, y);
+      break;
   }
 }
 
@@ -405,13 +450,30 @@ std::vector<float> EvaluateNode(const GraphNode& n, const Graph& g) {
 }  // namespace internal
 
 StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector<float>& input) {
+  PT_ASSIGN_OR_RETURN(auto outputs, RunGraphReference(g, std::vector<std::vector<float>>{input}));
+  return std::move(outputs[0]);
+}
+
+StatusOr<std::vector<std::vector<float>>> RunGraphReference(const Graph& g,
+                                                            const std::vector<std::vector<float>>& inputs) {
   if (g.inputs.empty() || g.outputs.empty()) return InvalidArgument("the graph has no input or output");
-  const GraphTensor& in = g.tensors.at(g.inputs[0]);
-  if (static_cast<int64_t>(input.size()) != in.elements())
-    return InvalidArgument("input: " + std::to_string(input.size()) + " values, the model takes " +
-                           std::to_string(in.elements()));
+  if (inputs.size() != g.inputs.size())
+    return InvalidArgument(std::to_string(inputs.size()) + " inputs given, the model takes " +
+                           std::to_string(g.inputs.size()));
   Values v;
-  v[g.inputs[0]] = input;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const GraphTensor& in = g.tensors.at(g.inputs[i]);
+    if (static_cast<int64_t>(inputs[i].size()) != in.elements())
+      return InvalidArgument("input '" + g.inputs[i] + "': " + std::to_string(inputs[i].size()) +
+                             " values, the model takes " + std::to_string(in.elements()));
+    v[g.inputs[i]] = inputs[i];
+  }
+  // Integer constants a node reads at run time (a mask, a Where's condition) as floats.
+  for (const GraphNode& n : g.nodes)
+    for (const auto& name : n.inputs) {
+      const GraphTensor& t = g.tensors.at(name);
+      if (t.constant && t.data.empty() && !t.ints.empty()) v[name].assign(t.ints.begin(), t.ints.end());
+    }
   auto get = [&](const std::string& name) -> const std::vector<float>& {
     auto it = v.find(name);
     return it != v.end() ? it->second : g.tensors.at(name).data;
@@ -421,7 +483,9 @@ StatusOr<std::vector<float>> RunGraphReference(const Graph& g, const std::vector
     RunNode(n, g, get, y);
     v[n.outputs[0]] = std::move(y);
   }
-  return get(g.outputs[0]);
+  std::vector<std::vector<float>> outputs;
+  for (const auto& o : g.outputs) outputs.push_back(get(o));
+  return outputs;
 }
 
 }  // namespace priortune::compiler

@@ -50,8 +50,9 @@ struct ModelPlan {
   Target target;
   std::vector<PlanBuffer> buffers;
   std::vector<PlanStep> steps;
-  int input = -1, output = -1;  // buffers
-  int blocked_buffers = 0;      // activations kept in NCHWc between steps
+  std::vector<IoSpec> inputs, outputs;             // the graph's, in order (index_bound: PlanModel's)
+  std::vector<int> input_buffers, output_buffers;  // theirs
+  int blocked_buffers = 0;                         // activations kept in NCHWc between steps
 };
 
 struct PlanOptions {
@@ -63,8 +64,9 @@ struct PlanOptions {
   bool propagate_layouts = true;
 };
 
-// Plans `graph` (one input, one output) for `t`. InvalidArgument naming the node for an
-// operator the compiled runtime cannot run.
+// Plans `graph` for `t`. InvalidArgument naming the node for an operator the compiled
+// runtime cannot run. An input whose values reach a Gather's indices through views only
+// (token ids) gets the table's rows as its index_bound, so that callers' ids are checked.
 StatusOr<ModelPlan> PlanModel(const Graph& graph, const Target& t, ConfigSource& source,
                               const PlanOptions& options = {});
 
@@ -80,11 +82,16 @@ class CompiledModel {
   CompiledModel& operator=(const CompiledModel&) = delete;
 
   const ModelPlan& plan() const { return plan_; }
-  int64_t input_elements() const;
-  int64_t output_elements() const;
+  int64_t input_elements() const;   // the first input's
+  int64_t output_elements() const;  // the first output's
   double compile_seconds() const { return compile_seconds_; }
-  // One inference. InvalidArgument if a size is not the model's; a step's error
-  // (OutOfRange for a bounds violation when built with check_bounds) naming the step.
+  // One inference: every input by name and type, any of the outputs (tensor_io.h's
+  // rules). InvalidArgument naming the input or output when one is missing, unknown, of
+  // another type or size, or holds a value the model cannot take (an id outside its
+  // table); a step's error (OutOfRange for a bounds violation when built with
+  // check_bounds) naming the step.
+  Status Run(const std::vector<TypedIn>& inputs, const std::vector<TypedOut>& outputs);
+  // A model of one float32 input: its first output.
   Status Run(const float* input, int64_t input_size, float* output, int64_t output_size);
   // Runs the steps once on the current input buffer, timing each (seconds, per step).
   Status RunTimed(std::vector<double>& step_seconds);

@@ -70,6 +70,22 @@ StatusOr<std::vector<int64_t>> WriteParams(const ModelPlan& plan, const fs::path
   return offset;
 }
 
+// The plan text's inputs and outputs: buffer, type, index bound (inputs), shape, name.
+void WriteIo(std::ostream& text, const ModelPlan& plan) {
+  for (int k = 0; k < 2; ++k) {
+    const auto& specs = k == 0 ? plan.inputs : plan.outputs;
+    const auto& buffers = k == 0 ? plan.input_buffers : plan.output_buffers;
+    text << (k == 0 ? "inputs " : "outputs ") << specs.size() << "\n";
+    for (size_t i = 0; i < specs.size(); ++i) {
+      text << (k == 0 ? "i " : "o ") << buffers[i] << " " << static_cast<int>(specs[i].dtype);
+      if (k == 0) text << " " << specs[i].index_bound;
+      text << " " << specs[i].shape.size();
+      for (int64_t d : specs[i].shape) text << " " << d;
+      text << " " << specs[i].name << "\n";
+    }
+  }
+}
+
 // The kernels' object files and the plan's text; the function table in index order.
 struct KernelFiles {
   std::string plan_text, objects;  // objects: quoted paths, each after a space
@@ -83,7 +99,7 @@ StatusOr<KernelFiles> WriteKernels(const ModelPlan& plan, const fs::path& dir, c
   std::string one_line_info = info;
   for (char& c : one_line_info)
     if (c == '\n') c = ' ';
-  text << "priortune-plan 3\ninfo " << one_line_info << "\nthreads " << std::max(1, plan.target.cores) << "\nbuffers "
+  text << "priortune-plan 4\ninfo " << one_line_info << "\nthreads " << std::max(1, plan.target.cores) << "\nbuffers "
        << plan.buffers.size() << "\n";
   for (size_t i = 0; i < plan.buffers.size(); ++i)
     text << "b " << plan.buffers[i].elements << " " << offset[i] << " " << plan.buffers[i].view_of << "\n";
@@ -108,7 +124,7 @@ StatusOr<KernelFiles> WriteKernels(const ModelPlan& plan, const fs::path& dir, c
     }
     text << "\n";
   }
-  text << "io " << plan.input << " " << plan.output << "\n";
+  WriteIo(text, plan);
   out.plan_text = text.str();
   return out;
 }
@@ -157,9 +173,12 @@ Status WriteLinkSources(const fs::path& dir, const std::vector<std::string>& fun
   std::ostringstream map;
   map << "{\n  global:\n";
   for (const char* fn :
-       {"pt_model_create", "pt_model_run", "pt_model_destroy", "pt_model_input_size", "pt_model_output_size",
-        "pt_model_set_threads", "pt_model_threads", "pt_model_info", "pt_model_last_error"})
+       {"pt_model_create", "pt_model_run", "pt_model_run_named", "pt_model_destroy", "pt_model_input_size",
+        "pt_model_output_size", "pt_model_set_threads", "pt_model_threads", "pt_model_info", "pt_model_last_error"})
     map << "    " << fn << ";\n";
+  for (const char* side : {"input", "output"})
+    for (const char* what : {"count", "name", "dtype", "elements", "shape"})
+      map << "    pt_model_" << side << "_" << what << ";\n";
   map << "  local: *;\n};\n";
   return WriteText(dir / "exports.map", map.str());
 }
@@ -188,6 +207,10 @@ StatusOr<fs::path> PrepareDirectory(const std::string& dir_arg, const DeployTool
 StatusOr<ModelLibrary> WriteModelLibrary(const ModelPlan& plan, const std::string& dir_arg, const std::string& info,
                                          const DeployToolchain& toolchain, const CompileOptions& options) {
   const auto start = std::chrono::steady_clock::now();
+  for (const auto* specs : {&plan.inputs, &plan.outputs})
+    for (const IoSpec& io : *specs)
+      if (io.name.empty() || io.name.find_first_of("\n\r") != std::string::npos || io.name[0] == ' ')
+        return InvalidArgument("'" + io.name + "': a model library's input and output names are one line each");
   PT_ASSIGN_OR_RETURN(const fs::path dir, PrepareDirectory(dir_arg, toolchain));
   PT_ASSIGN_OR_RETURN(std::vector<int64_t> offset, WriteParams(plan, dir));
   PT_ASSIGN_OR_RETURN(KernelFiles kernels, WriteKernels(plan, dir, info, offset, options));

@@ -10,7 +10,7 @@
 // never an abort.
 //
 // The plan text, one item per line:
-//   priortune-plan 3
+//   priortune-plan 4
 //   info <text to the end of the line>
 //   threads <the thread count it was built for: the default until pt_model_set_threads>
 //   buffers <n>
@@ -18,7 +18,10 @@
 //   steps <n>
 //   s <function> <nargs> <arg buffer>... <workspace fixed bytes> <workspace bytes per slot>
 //     <nprepacks> (<arg> <packed elements> <function>)...
-//   io <input buffer> <output buffer>
+//   inputs <n>
+//   i <buffer> <type: ONNX code> <index bound, 0 if none> <rank> <dims>... <name to the end of the line>
+//   outputs <n>
+//   o <buffer> <type> <rank> <dims>... <name>
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -31,6 +34,7 @@
 
 #include "compiler/codegen/runtime.h"
 #include "compiler/model/model_deploy.h"
+#include "compiler/support/tensor_io.h"
 
 using pt_fn = int32_t (*)(void**, pt_kernel_ctx*);
 extern "C" {
@@ -65,15 +69,43 @@ struct Plan {
   std::vector<int64_t> elements, offset;
   std::vector<int> view;
   std::vector<Step> steps;
-  int input = -1, output = -1;
+  std::vector<priortune::IoSpec> inputs, outputs;
+  std::vector<int> input_buffers, output_buffers;
 };
+
+// The plan's inputs or outputs (`kind` "i" or "o"): see the format above.
+bool ParseIo(std::istream& in, Plan& p, const std::string& kind) {
+  std::string word;
+  size_t n = 0;
+  in >> word >> n;
+  if (word != (kind == "i" ? "inputs" : "outputs") || n == 0) return false;
+  for (size_t k = 0; k < n; ++k) {
+    priortune::IoSpec io;
+    int buffer = -1;
+    int64_t code = 0, rank = -1;
+    in >> word >> buffer >> code;
+    if (kind == "i") in >> io.index_bound;
+    in >> rank;
+    if (word != kind || buffer < 0 || buffer >= static_cast<int>(p.elements.size()) || rank < 0 || rank > 16 ||
+        !priortune::ElemTypeFromCode(code, io.dtype))
+      return false;
+    io.shape.resize(static_cast<size_t>(rank));
+    for (int64_t& d : io.shape) in >> d;
+    in.get();  // the space before the name
+    std::getline(in, io.name);
+    if (in.fail() || io.name.empty() || io.elements() != p.elements[buffer]) return false;
+    (kind == "i" ? p.inputs : p.outputs).push_back(std::move(io));
+    (kind == "i" ? p.input_buffers : p.output_buffers).push_back(buffer);
+  }
+  return true;
+}
 
 bool ParsePlan(Plan& p) {
   std::istringstream in(pt_model_plan_text);
   std::string word;
   int version = 0;
   in >> word >> version;
-  if (word != "priortune-plan" || version != 3) return false;
+  if (word != "priortune-plan" || version != 4) return false;
   in >> word;
   if (word != "info") return false;
   std::getline(in, p.info);
@@ -118,9 +150,7 @@ bool ParsePlan(Plan& p) {
     }
     p.steps.push_back(std::move(s));
   }
-  in >> word >> p.input >> p.output;
-  return word == "io" && !in.fail() && p.input >= 0 && p.output >= 0 && p.input < static_cast<int>(p.elements.size()) &&
-         p.output < static_cast<int>(p.elements.size());
+  return ParseIo(in, p, "i") && ParseIo(in, p, "o");
 }
 
 }  // namespace
@@ -186,6 +216,39 @@ bool Call(pt_model* m, pt_fn fn, void** args, size_t step) {
   return false;
 }
 
+int Refuse(const std::string& why) {
+  g_error = why;
+  return -1;
+}
+
+// Inputs converted into their buffers, the steps, the outputs asked for copied out.
+int Run(pt_model* m, const std::vector<priortune::TypedIn>& in, const std::vector<priortune::TypedOut>& out) {
+  const Plan& p = m->plan;
+  std::vector<float*> dst, src;
+  for (int b : p.input_buffers) dst.push_back(m->memory[b]);
+  for (int b : p.output_buffers) src.push_back(m->memory[b]);
+  std::string error = priortune::ConvertInputs(p.inputs, in, dst.data());
+  if (!error.empty()) return Refuse(error);
+  if (!EnsureWorkspace(m)) return -1;
+  for (size_t i = 0; i < p.steps.size(); ++i)
+    if (!Call(m, p.steps[i].fn, m->step_args[i].data(), i)) return -1;
+  error = priortune::ConvertOutputs(p.outputs, out, src.data());
+  return error.empty() ? 0 : Refuse(error);
+}
+
+const priortune::IoSpec* Io(const pt_model* m, int i, bool input) {
+  if (!m) return nullptr;
+  const auto& v = input ? m->plan.inputs : m->plan.outputs;
+  return i >= 0 && i < static_cast<int>(v.size()) ? &v[static_cast<size_t>(i)] : nullptr;
+}
+
+int Shape(const priortune::IoSpec* io, int64_t* dims, int max_dims) {
+  if (!io) return -1;
+  for (size_t d = 0; d < io->shape.size() && static_cast<int>(d) < max_dims; ++d)
+    if (dims) dims[d] = io->shape[d];
+  return static_cast<int>(io->shape.size());
+}
+
 }  // namespace
 
 extern "C" {
@@ -231,24 +294,75 @@ pt_model* pt_model_create(void) {
 }
 
 int pt_model_run(pt_model* m, const float* input, int64_t input_size, float* output, int64_t output_size) {
+  if (!m) return Refuse("no model (a null pointer)");
   const Plan& p = m->plan;
-  if (input_size != p.elements[p.input] || output_size != p.elements[p.output]) {
-    g_error = "sizes: the model takes " + std::to_string(p.elements[p.input]) + " inputs and gives " +
-              std::to_string(p.elements[p.output]) + " outputs; given " + std::to_string(input_size) + " and " +
-              std::to_string(output_size);
-    return -1;
+  if (p.inputs.size() != 1 || p.inputs[0].dtype != priortune::ElemType::kFloat32)
+    return Refuse("the model has " + std::to_string(p.inputs.size()) +
+                  " inputs, or one that is not float32: use pt_model_run_named");
+  const std::vector<priortune::TypedIn> in = {{p.inputs[0].name, priortune::ElemType::kFloat32, input, input_size}};
+  const std::vector<priortune::TypedOut> out = {{p.outputs[0].name, p.outputs[0].dtype, output, output_size}};
+  return Run(m, in, out);
+}
+
+int pt_model_run_named(pt_model* m, const pt_input* inputs, int n_inputs, pt_output* outputs, int n_outputs) {
+  if (!m) return Refuse("no model (a null pointer)");
+  if (n_inputs < 0 || n_outputs < 0 || (n_inputs > 0 && !inputs) || (n_outputs > 0 && !outputs))
+    return Refuse("negative counts, or null input or output arrays");
+  std::vector<priortune::TypedIn> in;
+  std::vector<priortune::TypedOut> out;
+  for (int k = 0; k < n_inputs + n_outputs; ++k) {
+    const bool is_in = k < n_inputs;
+    const char* name = is_in ? inputs[k].name : outputs[k - n_inputs].name;
+    const int32_t code = is_in ? inputs[k].dtype : outputs[k - n_inputs].dtype;
+    priortune::ElemType t = priortune::ElemType::kFloat32;
+    const std::string what = std::string(is_in ? "input " : "output ") + std::to_string(is_in ? k : k - n_inputs);
+    if (!name) return Refuse(what + ": no name (a null pointer)");
+    if (!priortune::ElemTypeFromCode(code, t))
+      return Refuse(what + " '" + name + "': type code " + std::to_string(code) +
+                    " (PT_FLOAT32, PT_INT64, PT_INT32 or PT_BOOL)");
+    if (is_in)
+      in.push_back({name, t, inputs[k].data, inputs[k].elements});
+    else
+      out.push_back({name, t, outputs[k - n_inputs].data, outputs[k - n_inputs].elements});
   }
-  if (!EnsureWorkspace(m)) return -1;
-  std::memcpy(m->memory[p.input], input, static_cast<size_t>(input_size) * 4);
-  for (size_t i = 0; i < p.steps.size(); ++i)
-    if (!Call(m, p.steps[i].fn, m->step_args[i].data(), i)) return -1;
-  std::memcpy(output, m->memory[p.output], static_cast<size_t>(output_size) * 4);
-  return 0;
+  return Run(m, in, out);
 }
 
 void pt_model_destroy(pt_model* m) { delete m; }
-int64_t pt_model_input_size(const pt_model* m) { return m->plan.elements[m->plan.input]; }
-int64_t pt_model_output_size(const pt_model* m) { return m->plan.elements[m->plan.output]; }
+int64_t pt_model_input_size(const pt_model* m) { return m ? m->plan.inputs[0].elements() : -1; }
+int64_t pt_model_output_size(const pt_model* m) { return m ? m->plan.outputs[0].elements() : -1; }
+int pt_model_input_count(const pt_model* m) { return m ? static_cast<int>(m->plan.inputs.size()) : -1; }
+const char* pt_model_input_name(const pt_model* m, int i) {
+  const priortune::IoSpec* io = Io(m, i, true);
+  return io ? io->name.c_str() : nullptr;
+}
+int32_t pt_model_input_dtype(const pt_model* m, int i) {
+  const priortune::IoSpec* io = Io(m, i, true);
+  return io ? static_cast<int32_t>(io->dtype) : 0;
+}
+int64_t pt_model_input_elements(const pt_model* m, int i) {
+  const priortune::IoSpec* io = Io(m, i, true);
+  return io ? io->elements() : -1;
+}
+int pt_model_input_shape(const pt_model* m, int i, int64_t* dims, int max_dims) {
+  return Shape(Io(m, i, true), dims, max_dims);
+}
+int pt_model_output_count(const pt_model* m) { return m ? static_cast<int>(m->plan.outputs.size()) : -1; }
+const char* pt_model_output_name(const pt_model* m, int i) {
+  const priortune::IoSpec* io = Io(m, i, false);
+  return io ? io->name.c_str() : nullptr;
+}
+int32_t pt_model_output_dtype(const pt_model* m, int i) {
+  const priortune::IoSpec* io = Io(m, i, false);
+  return io ? static_cast<int32_t>(io->dtype) : 0;
+}
+int64_t pt_model_output_elements(const pt_model* m, int i) {
+  const priortune::IoSpec* io = Io(m, i, false);
+  return io ? io->elements() : -1;
+}
+int pt_model_output_shape(const pt_model* m, int i, int64_t* dims, int max_dims) {
+  return Shape(Io(m, i, false), dims, max_dims);
+}
 void pt_model_set_threads(int threads) {
   g_threads_set = true;
   priortune::compiler::SetNumThreads(threads);

@@ -4,6 +4,7 @@
 // axes fused, vectors along the innermost, the outer part on the thread pool when there
 // is enough of it. Between kernels that compute in channel blocks the activations stay
 // blocked (PlanOptions::propagate_layouts); the simple ops read and write either layout.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -162,6 +163,16 @@ const char* UnaryName(UnaryOp op) {
       return "pow";
     case UnaryOp::kGelu:
       return "gelu";
+    case UnaryOp::kGeluTanh:
+      return "gelu_tanh";
+    case UnaryOp::kTrunc:
+      return "trunc";
+    case UnaryOp::kNonZero:
+      return "nonzero";
+    case UnaryOp::kExp:
+      return "exp";
+    case UnaryOp::kLog:
+      return "log";
   }
   return "unary";
 }
@@ -206,6 +217,22 @@ Expr UnaryExpr(const GraphNode& n, Expr v) {
       return PowExpr(v, n.alpha);
     case UnaryOp::kGelu:
       return v * FloatImm(0.5) * (FloatImm(1.0) + Erf(v * FloatImm(M_SQRT1_2)));
+    case UnaryOp::kGeluTanh: {
+      GraphNode tanh;
+      tanh.unary = UnaryOp::kTanh;
+      Expr inner = FloatImm(0.7978845608) * (v + FloatImm(0.044715) * v * v * v);
+      return v * FloatImm(0.5) * (FloatImm(1.0) + UnaryExpr(tanh, inner));
+    }
+    case UnaryOp::kTrunc: {  // through int64, clamped first (a conversion out of range is undefined)
+      Expr c = Max(FloatImm(-1e18), Min(FloatImm(1e18), v));
+      return Cast(DType::kFloat32, Cast(DType::kInt64, c));
+    }
+    case UnaryOp::kNonZero:
+      return Select(v != FloatImm(0.0), FloatImm(1.0), FloatImm(0.0));
+    case UnaryOp::kExp:
+      return Exp(v);
+    case UnaryOp::kLog:  // LowerUntuned refuses it (the importer folds Log of constants)
+      return v;
   }
   return v;
 }
@@ -364,6 +391,25 @@ std::map<std::string, int64_t> ChooseLayouts(const Graph& g, const std::vector<i
   return block;
 }
 
+// The graph inputs whose values reach a kGather's indices through views only (Reshape,
+// Unsqueeze, a Cast between integer types): the table's rows (the smallest, if several).
+std::map<std::string, int64_t> IndexBounds(const Graph& g) {
+  std::map<std::string, std::string> view_of;  // a view's tensor -> what it views
+  for (const GraphNode& n : g.nodes)
+    if (n.op == GraphOp::kReshape) view_of[n.outputs[0]] = n.inputs[0];
+  std::map<std::string, int64_t> bounds;
+  for (const GraphNode& n : g.nodes) {
+    if (n.op != GraphOp::kGather) continue;
+    std::string from = n.inputs[1];
+    while (view_of.count(from)) from = view_of.at(from);
+    if (std::find(g.inputs.begin(), g.inputs.end(), from) == g.inputs.end()) continue;
+    const int64_t rows = g.tensors.at(n.inputs[0]).shape[static_cast<size_t>(n.axis)];
+    auto [it, fresh] = bounds.emplace(from, rows);
+    if (!fresh) it->second = std::min(it->second, rows);
+  }
+  return bounds;
+}
+
 // The plan as its steps are added: buffers by tensor name.
 struct PlanBuilder {
   const Graph& g;
@@ -388,7 +434,10 @@ struct PlanBuilder {
     b.constant = gt.constant;
     b.block = BlockOf(name);
     if (b.block) ++plan.blocked_buffers;
-    if (gt.constant) b.data = gt.data;
+    if (gt.constant) {
+      b.data = gt.data;
+      if (b.data.empty()) b.data.assign(gt.ints.begin(), gt.ints.end());  // an integer constant, as floats
+    }
     plan.buffers.push_back(std::move(b));
     return index[name] = static_cast<int>(plan.buffers.size()) - 1;
   }
@@ -399,6 +448,8 @@ struct PlanBuilder {
     for (const auto& in : n.inputs) blocks.push_back(BlockOf(in));
     const int64_t bo = BlockOf(n.outputs[0]);
     blocks.push_back(bo);
+    if (n.op == GraphOp::kUnary && n.unary == UnaryOp::kLog)
+      return InvalidArgument(Where(n) + ": Log of a run-time tensor is not supported (only of constants)");
     switch (n.op) {
       case GraphOp::kMaxPool:
       case GraphOp::kAveragePool:
@@ -419,6 +470,11 @@ struct PlanBuilder {
         return internal::LowerConcat(n, g);
       case GraphOp::kBinary:
         return internal::LowerBinary(n, g);
+      case GraphOp::kWhere:
+      case GraphOp::kExpand:
+        return internal::LowerWhere(n, g);
+      case GraphOp::kGather:
+        return internal::LowerGather(n, g);
       case GraphOp::kRelu:
       case GraphOp::kClip:
       case GraphOp::kUnary:
@@ -491,17 +547,25 @@ struct PlanBuilder {
 }  // namespace
 
 StatusOr<ModelPlan> PlanModel(const Graph& g, const Target& t, ConfigSource& source, const PlanOptions& options) {
-  if (g.inputs.size() != 1 || g.outputs.size() != 1)
-    return InvalidArgument("a compiled model has one input and one output; this graph has " +
-                           std::to_string(g.inputs.size()) + " and " + std::to_string(g.outputs.size()));
+  if (g.inputs.empty() || g.outputs.empty()) return InvalidArgument("the graph has no input or no output");
   std::vector<int64_t> native;
   PT_ASSIGN_OR_RETURN(std::vector<PlanStep> tuned, TunedSteps(g, t, source, native));
   PlanBuilder b{g, t};
   if (options.propagate_layouts) b.block = ChooseLayouts(g, native);
   b.plan.target = t;
-  b.plan.input = b.Buffer(g.inputs[0]);
+  const std::map<std::string, int64_t> bounds = IndexBounds(g);
+  for (const auto& name : g.inputs) {
+    const GraphTensor& x = g.tensors.at(name);
+    auto bound = bounds.find(name);
+    b.plan.inputs.push_back({name, x.dtype, x.shape, bound == bounds.end() ? 0 : bound->second});
+    b.plan.input_buffers.push_back(b.Buffer(name));
+  }
   for (size_t i = 0; i < g.nodes.size(); ++i) PT_RETURN_IF_ERROR(b.AddStep(g.nodes[i], std::move(tuned[i])));
-  b.plan.output = b.Buffer(g.outputs[0]);
+  for (const auto& name : g.outputs) {
+    const GraphTensor& y = g.tensors.at(name);
+    b.plan.outputs.push_back({name, y.dtype, y.shape, 0});
+    b.plan.output_buffers.push_back(b.Buffer(name));
+  }
   return std::move(b.plan);
 }
 

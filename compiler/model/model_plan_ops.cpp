@@ -62,24 +62,70 @@ StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g) {
   return Lower(s, "concat", args);
 }
 
+namespace {
+
+// Input `in` read at output index `i`, broadcast as numpy does (a dimension of 1 at 0).
+Expr ReadBroadcast(const Tensor& in, const std::vector<Expr>& i) {
+  const auto& s = in.shape();
+  std::vector<Expr> j;
+  for (size_t d = 0; d < s.size(); ++d) j.push_back(s[d] == 1 ? IntImm(0) : i[i.size() - s.size() + d]);
+  return in(j);
+}
+
+}  // namespace
+
 StatusOr<LoweredFunc> LowerBinary(const GraphNode& n, const Graph& g) {
   const auto& ys = ShapeOf(g, n.outputs[0]);
   std::vector<Tensor> args;
   for (size_t k = 0; k < 2; ++k) args.push_back(Placeholder(k == 0 ? "a" : "b", ShapeOf(g, n.inputs[k])));
-  auto read = [&](const Tensor& in, const std::vector<Expr>& i) {
-    const auto& s = in.shape();
-    std::vector<Expr> j;
-    for (size_t d = 0; d < s.size(); ++d) j.push_back(s[d] == 1 ? IntImm(0) : i[i.size() - s.size() + d]);
-    return in(j);
-  };
-  static const char* kNames[] = {"add", "sub", "mul", "div"};
+  static const char* kNames[] = {"add", "sub", "mul", "div", "min", "max"};
   const char* name = kNames[static_cast<int>(n.binary)];
-  Tensor y = Compute(
-      name, ys, [&](const std::vector<Expr>& i) { return BinaryValue(n.binary, read(args[0], i), read(args[1], i)); });
+  Tensor y = Compute(name, ys, [&](const std::vector<Expr>& i) {
+    return BinaryValue(n.binary, ReadBroadcast(args[0], i), ReadBroadcast(args[1], i));
+  });
   Schedule s({y});
   ScheduleOuterParallel(s, y);
   args.push_back(y);
   return Lower(s, name, args);
+}
+
+StatusOr<LoweredFunc> LowerWhere(const GraphNode& n, const Graph& g) {
+  std::vector<Tensor> args;
+  for (size_t k = 0; k < n.inputs.size(); ++k)
+    args.push_back(Placeholder(std::string(1, "cab"[k]), ShapeOf(g, n.inputs[k])));
+  const bool where = n.op == GraphOp::kWhere;
+  const char* name = where ? "where" : "expand";
+  Tensor y = Compute(name, ShapeOf(g, n.outputs[0]), [&](const std::vector<Expr>& i) {
+    if (!where) return ReadBroadcast(args[0], i);
+    return Select(ReadBroadcast(args[0], i) != FloatImm(0.0), ReadBroadcast(args[1], i), ReadBroadcast(args[2], i));
+  });
+  Schedule s({y});
+  ScheduleOuterParallel(s, y);
+  args.push_back(y);
+  return Lower(s, name, args);
+}
+
+StatusOr<LoweredFunc> LowerGather(const GraphNode& n, const Graph& g) {
+  const auto& ds = ShapeOf(g, n.inputs[0]);
+  const auto& is = ShapeOf(g, n.inputs[1]);
+  const auto& ys = ShapeOf(g, n.outputs[0]);
+  const size_t axis = static_cast<size_t>(n.axis), q = is.size();
+  const int64_t rows = ds[axis];
+  Tensor data = Placeholder("data", ds), idx = Placeholder("indices", is);
+  Tensor y = Compute("gather", ys, [&](const std::vector<Expr>& i) {
+    // The index (held as a float) as an integer, negative ones from the end, clamped into
+    // the table: the kernel never reads outside it, whatever the caller's checks let in.
+    Expr r = Cast(DType::kInt64, idx(std::vector<Expr>(i.begin() + axis, i.begin() + axis + q)));
+    r = Select(r < IntImm(0), r + IntImm(rows), r);
+    r = Max(IntImm(0), Min(IntImm(rows - 1), r));
+    std::vector<Expr> j(i.begin(), i.begin() + axis);
+    j.push_back(r);
+    j.insert(j.end(), i.begin() + axis + q, i.end());
+    return data(j);
+  });
+  Schedule s({y});
+  ScheduleOuterParallel(s, y);
+  return Lower(s, "gather", {data, idx, y});
 }
 
 StatusOr<LoweredFunc> LowerMove(const GraphNode& n, const Graph& g) {
@@ -117,10 +163,12 @@ StatusOr<LoweredFunc> LowerReduce(const GraphNode& n, const Graph& g) {
   Tensor sum = Compute("sum", keep, [&](const std::vector<Expr>& i) {
     std::vector<Expr> j = i;
     for (size_t k = 0; k < r.size(); ++k) j[n.axes[k]] = r[k]->var;
-    return Sum(x(j), r);
+    return Sum(n.reduce == ReduceOp::kL2 ? x(j) * x(j) : x(j), r);
   });
   const double scale = n.reduce == ReduceOp::kMean ? 1.0 / static_cast<double>(count) : 1.0;
-  Tensor y = Compute("reduce", keep, [&](const std::vector<Expr>& i) { return sum(i) * FloatImm(scale); });
+  Tensor y = Compute("reduce", keep, [&](const std::vector<Expr>& i) {
+    return n.reduce == ReduceOp::kL2 ? Sqrt(sum(i)) : sum(i) * FloatImm(scale);
+  });
   Schedule s({y});
   Stage& st = s[y];
   IterVar f = st.axis(0);

@@ -66,20 +66,28 @@ StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Create(ModelPlan plan, c
   return m;
 }
 
-int64_t CompiledModel::input_elements() const { return plan_.buffers[plan_.input].elements; }
-int64_t CompiledModel::output_elements() const { return plan_.buffers[plan_.output].elements; }
+int64_t CompiledModel::input_elements() const { return plan_.inputs[0].elements(); }
+int64_t CompiledModel::output_elements() const { return plan_.outputs[0].elements(); }
+
+Status CompiledModel::Run(const std::vector<TypedIn>& inputs, const std::vector<TypedOut>& outputs) {
+  std::vector<float*> in, out;
+  for (int b : plan_.input_buffers) in.push_back(impl_->memory[b]);
+  std::string error = ConvertInputs(plan_.inputs, inputs, in.data());
+  if (!error.empty()) return InvalidArgument(error);
+  for (size_t i = 0; i < impl_->kernels.size(); ++i) PT_RETURN_IF_ERROR(RunStep(i));
+  for (int b : plan_.output_buffers) out.push_back(impl_->memory[b]);
+  error = ConvertOutputs(plan_.outputs, outputs, out.data());
+  if (!error.empty()) return InvalidArgument(error);
+  return OkStatus();
+}
 
 Status CompiledModel::Run(const float* input, int64_t input_size, float* output, int64_t output_size) {
-  if (input_size != input_elements())
-    return InvalidArgument("input: " + std::to_string(input_size) + " values, the model takes " +
-                           std::to_string(input_elements()));
-  if (output_size != output_elements())
-    return InvalidArgument("output: room for " + std::to_string(output_size) + " values, the model gives " +
-                           std::to_string(output_elements()));
-  std::memcpy(impl_->memory[plan_.input], input, static_cast<size_t>(input_size) * 4);
-  for (size_t i = 0; i < impl_->kernels.size(); ++i) PT_RETURN_IF_ERROR(RunStep(i));
-  std::memcpy(output, impl_->memory[plan_.output], static_cast<size_t>(output_size) * 4);
-  return OkStatus();
+  if (plan_.inputs.size() != 1 || plan_.inputs[0].dtype != ElemType::kFloat32)
+    return InvalidArgument("the model has " + std::to_string(plan_.inputs.size()) +
+                           " inputs, or one that is not float32: give them by name");
+  TypedIn in{plan_.inputs[0].name, ElemType::kFloat32, input, input_size};
+  TypedOut out{plan_.outputs[0].name, plan_.outputs[0].dtype, output, output_size};
+  return Run(std::vector<TypedIn>{in}, std::vector<TypedOut>{out});
 }
 
 Status CompiledModel::RunStep(size_t i) {

@@ -29,7 +29,8 @@ Expr ChannelRead(const Tensor& x, int64_t block, const Expr& n, const Expr& cb, 
 
 void VectorizeInNativeChunks(Stage& stage, IterVar axis, int64_t extent, const Target& t) {
   int64_t v = t.vector_lanes(), vecs = extent / v;
-  if (extent > v && extent % v == 0 && (vecs & (vecs - 1)) != 0) {
+  // Past 64 lanes (lowering's limit: a LayerNorm over 128 channels) native chunks too.
+  if (extent > v && extent % v == 0 && ((vecs & (vecs - 1)) != 0 || extent > 64)) {
     auto [outer, inner] = stage.split(axis, v);
     stage.unroll(outer);
     stage.vectorize(inner);

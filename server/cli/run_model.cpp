@@ -23,6 +23,10 @@
 namespace priortune::server::cli {
 
 namespace pc = priortune::compiler;
+using priortune::ElemType;
+using priortune::IoSpec;
+using priortune::TypedIn;
+using priortune::TypedOut;
 
 namespace {
 
@@ -30,25 +34,128 @@ struct RunModelOptions {
   std::string model;
   std::string db;  // empty: no store, every kernel hand-picked
   std::string target = "host";
-  int threads = 0;                // 0: the count the store tuned the model at (ModelThreads), else 1
-  int repeat = 20;                // timed inferences (the median is reported)
-  std::string input, output;      // raw float32 files: the input to run, where to write the output
+  int threads = 0;  // 0: the count the store tuned the model at (ModelThreads), else 1
+  int repeat = 20;  // timed inferences (the median is reported)
+  // Raw little-endian files in each tensor's type: NAME=FILE, or FILE alone for the
+  // first input (a model of one) and the first output.
+  std::vector<std::string> inputs, outputs;
   bool check = false;             // compare with the graph's reference runner
   std::string layouts = "nchwc";  // nchwc: blocked between blocked kernels (PlanOptions); nchw
   bool check_bounds = false;      // bounds-checked kernels (CompileOptions)
   std::string profile;            // write the per-step medians here as JSON (scripts/model_profile.py)
 };
 
-StatusOr<std::vector<float>> ReadFloatFile(const std::string& path, int64_t want) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return NotFound("cannot read '" + path + "'");
-  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
-  if (static_cast<int64_t>(bytes.size()) != want * 4)
-    return InvalidArgument("'" + path + "' holds " + std::to_string(bytes.size()) + " bytes; the model takes " +
-                           std::to_string(want) + " float32 values (" + std::to_string(want * 4) + " bytes)");
-  std::vector<float> v(static_cast<size_t>(want));
-  std::memcpy(v.data(), bytes.data(), bytes.size());
-  return v;
+// A model's inputs as typed buffers, each with its bytes.
+struct ModelInputs {
+  std::vector<std::vector<char>> bytes;
+  std::vector<TypedIn> typed;
+  std::vector<std::vector<float>> values;  // as floats, for the reference runner
+};
+
+// "NAME=FILE" split (an argument without '=' is the first tensor's FILE); the name must
+// be one of `specs`.
+StatusOr<std::pair<std::string, std::string>> NamedFile(const std::string& arg, const std::vector<IoSpec>& specs,
+                                                        const char* what) {
+  const size_t eq = arg.find('=');
+  if (eq == std::string::npos) {
+    if (std::string(what) == "input" && specs.size() > 1)
+      return InvalidArgument("--input '" + arg + "': the model has " + std::to_string(specs.size()) +
+                             " inputs; give each as NAME=FILE");
+    return std::make_pair(specs[0].name, arg);
+  }
+  std::string name = arg.substr(0, eq);
+  for (const IoSpec& s : specs)
+    if (s.name == name) return std::make_pair(name, arg.substr(eq + 1));
+  std::string names;
+  for (const IoSpec& s : specs) names += (names.empty() ? "'" : ", '") + s.name + "'";
+  return InvalidArgument(std::string("--") + what + " '" + arg + "': no " + what + " named '" + name +
+                         "' (the model's: " + names + ")");
+}
+
+// Input `s`'s bytes: its --input file, else uniform [-1, 1) floats, ids in [0, bound) for
+// a table's index, and ones for other integers (an attention mask that keeps every
+// token), from seed 42.
+StatusOr<std::vector<char>> InputBytes(const IoSpec& s, const std::string& path) {
+  const int64_t bytes = s.elements() * ElemBytes(s.dtype);
+  std::vector<char> b(static_cast<size_t>(bytes));
+  if (!path.empty()) {
+    std::ifstream f(path, std::ios::binary);
+    if (!f) return NotFound("input '" + s.name + "': cannot read '" + path + "'");
+    b.assign(std::istreambuf_iterator<char>(f), {});
+    if (static_cast<int64_t>(b.size()) != bytes)
+      return InvalidArgument("input '" + s.name + "': '" + path + "' holds " + std::to_string(b.size()) +
+                             " bytes; the model takes " + std::to_string(s.elements()) + " " + ElemTypeName(s.dtype) +
+                             " values (" + std::to_string(bytes) + " bytes)");
+    return b;
+  }
+  std::mt19937 rng(42);
+  for (int64_t k = 0; k < s.elements(); ++k) {
+    const double v = s.dtype == ElemType::kFloat32 ? std::uniform_real_distribution<float>(-1, 1)(rng)
+                     : s.index_bound > 0           ? static_cast<double>(rng() % s.index_bound)
+                                                   : 1.0;
+    if (s.dtype == ElemType::kFloat32) reinterpret_cast<float*>(b.data())[k] = static_cast<float>(v);
+    if (s.dtype == ElemType::kInt64) reinterpret_cast<int64_t*>(b.data())[k] = static_cast<int64_t>(v);
+    if (s.dtype == ElemType::kInt32) reinterpret_cast<int32_t*>(b.data())[k] = static_cast<int32_t>(v);
+    if (s.dtype == ElemType::kBool) b[k] = 1;
+  }
+  return b;
+}
+
+StatusOr<ModelInputs> ReadInputs(const RunModelOptions& o, const std::vector<IoSpec>& specs) {
+  std::map<std::string, std::string> files;
+  for (const auto& arg : o.inputs) {
+    PT_ASSIGN_OR_RETURN(auto named, NamedFile(arg, specs, "input"));
+    if (!files.emplace(named).second) return InvalidArgument("--input: '" + named.first + "' is given twice");
+  }
+  ModelInputs in;
+  for (const IoSpec& s : specs) {
+    auto it = files.find(s.name);
+    PT_ASSIGN_OR_RETURN(std::vector<char> b, InputBytes(s, it == files.end() ? "" : it->second));
+    in.bytes.push_back(std::move(b));
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const IoSpec& s = specs[i];
+    in.typed.push_back({s.name, s.dtype, in.bytes[i].data(), s.elements()});
+    std::vector<float> v(static_cast<size_t>(s.elements()));
+    for (int64_t k = 0; k < s.elements(); ++k) {
+      const char* p = in.bytes[i].data();
+      v[k] = s.dtype == ElemType::kFloat32 ? reinterpret_cast<const float*>(p)[k]
+             : s.dtype == ElemType::kInt64 ? static_cast<float>(reinterpret_cast<const int64_t*>(p)[k])
+             : s.dtype == ElemType::kInt32 ? static_cast<float>(reinterpret_cast<const int32_t*>(p)[k])
+                                           : static_cast<float>(p[k] != 0);
+    }
+    in.values.push_back(std::move(v));
+  }
+  return in;
+}
+
+// The outputs as float32 buffers (the reference's type; --output converts).
+struct ModelOutputs {
+  std::vector<std::vector<float>> values;
+  std::vector<TypedOut> typed;
+  explicit ModelOutputs(const std::vector<IoSpec>& specs) {
+    for (const IoSpec& s : specs) values.emplace_back(static_cast<size_t>(s.elements()));
+    for (size_t j = 0; j < specs.size(); ++j)
+      typed.push_back({specs[j].name, ElemType::kFloat32, values[j].data(), specs[j].elements()});
+  }
+};
+
+// --output: each named output (FILE alone: the first) in its own type.
+Status WriteOutputs(const RunModelOptions& o, const std::vector<IoSpec>& specs, const ModelOutputs& out) {
+  for (const auto& arg : o.outputs) {
+    PT_ASSIGN_OR_RETURN(auto named, NamedFile(arg, specs, "output"));
+    size_t j = 0;
+    while (specs[j].name != named.first) ++j;
+    std::vector<char> b(static_cast<size_t>(specs[j].elements() * ElemBytes(specs[j].dtype)));
+    const float* src = out.values[j].data();
+    std::string error =
+        ConvertOutputs({specs[j]}, {{specs[j].name, specs[j].dtype, b.data(), specs[j].elements()}}, &src);
+    if (!error.empty()) return Internal(error);
+    std::ofstream f(named.second, std::ios::binary);
+    f.write(b.data(), static_cast<std::streamsize>(b.size()));
+    if (!f) return Internal("cannot write '" + named.second + "'");
+  }
+  return OkStatus();
 }
 
 // Medians of `repeat` timings: whole inferences, then each step alone (same buffers).
@@ -58,13 +165,12 @@ struct ModelTimes {
   double step_sum = 0;
 };
 
-StatusOr<ModelTimes> TimeModel(pc::CompiledModel& m, std::vector<float>& input, std::vector<float>& output,
-                               int repeat) {
+StatusOr<ModelTimes> TimeModel(pc::CompiledModel& m, const ModelInputs& input, const ModelOutputs& output, int repeat) {
   ModelTimes t;
   std::vector<std::vector<double>> per_step(m.plan().steps.size());
   for (int r = 0; r < repeat; ++r) {
     auto t0 = std::chrono::steady_clock::now();
-    PT_RETURN_IF_ERROR(m.Run(input.data(), input.size(), output.data(), output.size()));
+    PT_RETURN_IF_ERROR(m.Run(input.typed, output.typed));
     t.total.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   std::vector<double> steps;
@@ -142,30 +248,25 @@ Status WriteProfile(const RunModelOptions& o, pc::CompiledModel& m, const pc::Ta
 
 // --check: against the graph as the model has it (nothing folded or fused), so that a
 // wrong fusion does not check itself.
-Status CheckOutput(const std::string& model, const std::vector<float>& input, const std::vector<float>& output) {
+Status CheckOutput(const std::string& model, const ModelInputs& input, const ModelOutputs& output) {
   pc::ImportOptions plain;
   plain.fold_batchnorm = false;
   plain.fuse_epilogues = false;
   PT_ASSIGN_OR_RETURN(pc::Graph unfused, pc::ImportOnnx(model, plain));
-  PT_ASSIGN_OR_RETURN(std::vector<float> want, pc::RunGraphReference(unfused, input));
-  double err = 0, ref = 0;
-  for (size_t i = 0; i < output.size(); ++i) {
-    err = std::max(err, std::fabs(static_cast<double>(output[i]) - want[i]));
-    ref = std::max(ref, std::fabs(static_cast<double>(want[i])));
+  PT_ASSIGN_OR_RETURN(auto want, pc::RunGraphReference(unfused, input.values));
+  bool same = true;
+  for (size_t j = 0; j < want.size(); ++j) {
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < want[j].size(); ++i) {
+      err = std::max(err, std::fabs(static_cast<double>(output.values[j][i]) - want[j][i]));
+      ref = std::max(ref, std::fabs(static_cast<double>(want[j][i])));
+    }
+    std::printf("check: output '%s': max |error| %.3g against the reference runner (max |output| %.3g)\n",
+                unfused.outputs[j].c_str(), err, ref);
+    same = same && err <= 1e-3 * std::max(1.0, ref);
   }
-  std::printf("check: max |error| %.3g against the reference runner (max |output| %.3g)\n", err, ref);
-  if (err > 1e-3 * std::max(1.0, ref)) return Internal("the compiled model's output differs from the reference");
+  if (!same) return Internal("the compiled model's output differs from the reference");
   return OkStatus();
-}
-
-// The input: --input's file, else uniform [-1, 1) from seed 42.
-StatusOr<std::vector<float>> ModelInput(const RunModelOptions& o, int64_t elements) {
-  if (!o.input.empty()) return ReadFloatFile(o.input, elements);
-  std::vector<float> input(static_cast<size_t>(elements));
-  std::mt19937 rng(42);
-  std::uniform_real_distribution<float> u(-1, 1);
-  for (auto& v : input) v = u(rng);
-  return input;
 }
 
 int RunRunModel(const RunModelOptions& o) {
@@ -186,20 +287,17 @@ int RunRunModel(const RunModelOptions& o) {
   pc::CompiledModel& m = **model;
   pc::SetNumThreads(threads);
 
-  auto input = ModelInput(o, m.input_elements());
+  const std::vector<IoSpec>& specs = m.plan().inputs;
+  auto input = ReadInputs(o, specs);
   if (!input.ok()) return Fail(input.status());
-  std::vector<float> output(static_cast<size_t>(m.output_elements()));
-  if (Status s = m.Run(input->data(), input->size(), output.data(), output.size()); !s.ok()) return Fail(s);
+  ModelOutputs output(m.plan().outputs);
+  if (Status s = m.Run(input->typed, output.typed); !s.ok()) return Fail(s);
   auto times = TimeModel(m, *input, output, o.repeat);
   if (!times.ok()) return Fail(times.status());
   PrintSteps(o, m, *target, threads, *times);
   if (!o.profile.empty())
     if (Status s = WriteProfile(o, m, *target, threads, *times); !s.ok()) return Fail(s);
-  if (!o.output.empty()) {
-    std::ofstream f(o.output, std::ios::binary);
-    f.write(reinterpret_cast<const char*>(output.data()), static_cast<std::streamsize>(output.size() * 4));
-    if (!f) return Fail(Internal("cannot write '" + o.output + "'"));
-  }
+  if (Status s = WriteOutputs(o, m.plan().outputs, output); !s.ok()) return Fail(s);
   if (o.check)
     if (Status s = CheckOutput(o.model, *input, output); !s.ok()) return Fail(s);
   return 0;
@@ -218,8 +316,11 @@ void AddRunModel(Commands& commands) {
   cmd->add_option("--threads", o->threads, "threads (default: the count the store tuned this model at, else 1)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--repeat", o->repeat, "timed inferences; the median is printed (default 20)");
-  cmd->add_option("--input", o->input, "raw float32 input (default: uniform [-1, 1) from seed 42)");
-  cmd->add_option("--output", o->output, "write the raw float32 output here");
+  cmd->add_option("--input", o->inputs,
+                  "NAME=FILE, repeatable: an input's raw values in its type (FILE alone: a model of one input; "
+                  "default: uniform [-1, 1) floats, token ids uniform in the table, other integers 1, seed 42)");
+  cmd->add_option("--output", o->outputs,
+                  "NAME=FILE, repeatable: write an output's raw values in its type (FILE alone: the first output)");
   cmd->add_flag("--check", o->check, "compare the output with the graph's reference runner");
   cmd->add_option("--profile", o->profile,
                   "write each step's median time (op, kernel, config level) and the total as JSON here");

@@ -33,7 +33,7 @@ std::vector<float> ReadFloats(const std::string& path) {
 // GELU, channels-last Linear layers).
 constexpr const char* kModels =
     "resnet18,resnet50,mobilenet_v2,mnasnet0_5,squeezenet1_1,shufflenet_v2_x0_5,efficientnet_b0,"
-    "mobilenet_v3_small,regnet_x_400mf,convnext_reduced";
+    "mobilenet_v3_small,regnet_x_400mf,convnext_reduced,bert_tiny,gpt2_tiny";
 
 class ExportedModels : public ::testing::Test {
  protected:
@@ -124,6 +124,63 @@ TEST_F(ExportedModels, TheZoosFamiliesComputeWhatPyTorchComputes) {
   int silu = 0;
   for (const auto& n : effnet->nodes) silu += n.workload && n.workload->silu;
   EXPECT_GT(silu, 30);
+}
+
+// The token encoders of scripts/encoders.py (issue 32), reduced: BERT (three int64
+// inputs, an additive mask, erf GELU, two outputs) and GPT-2 (a causal Where, tanh GELU).
+// The reference runner and the compiled model, fed the exported ids and masks by name,
+// give each of PyTorch's outputs.
+TEST_F(ExportedModels, TheTokenEncodersComputeWhatPyTorchComputes) {
+  ASSERT_TRUE(exported_) << log_;
+  const std::vector<std::pair<std::string, std::vector<std::string>>> models = {
+      {"bert_tiny", {"input_ids", "token_type_ids", "attention_mask"}}, {"gpt2_tiny", {"input_ids", "attention_mask"}}};
+  for (const auto& [name, input_names] : models) {
+    SCOPED_TRACE(name);
+    const std::string base = dir_ + "/" + name;
+    auto g = ImportOnnx(base + ".onnx");
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    ASSERT_EQ(g->inputs, input_names);
+    std::vector<std::vector<int64_t>> ids;
+    std::vector<std::vector<float>> as_float;
+    std::vector<TypedIn> typed;
+    for (const auto& in : input_names) {
+      std::vector<float> raw = ReadFloats(base + "." + in + ".bin");  // int64 bytes
+      ids.emplace_back(raw.size() / 2);
+      std::memcpy(ids.back().data(), raw.data(), raw.size() * 4);
+      as_float.emplace_back(ids.back().begin(), ids.back().end());
+    }
+    for (size_t i = 0; i < ids.size(); ++i)
+      typed.push_back({input_names[i], ElemType::kInt64, ids[i].data(), static_cast<int64_t>(ids[i].size())});
+    auto ref = RunGraphReference(*g, as_float);
+    ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+    NoConfigSource none;
+    auto plan = PlanModel(*g, Target::Host(), none);
+    ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+    EXPECT_EQ(plan->inputs[0].index_bound, 1000);  // the vocabulary
+    auto model = CompiledModel::Create(std::move(*plan));
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    std::vector<std::vector<float>> got;
+    std::vector<TypedOut> outs;
+    for (size_t j = 0; j < g->outputs.size(); ++j) got.emplace_back(ref->at(j).size(), NAN);
+    for (size_t j = 0; j < g->outputs.size(); ++j)
+      outs.push_back({g->outputs[j], ElemType::kFloat32, got[j].data(), static_cast<int64_t>(got[j].size())});
+    ASSERT_TRUE((*model)->Run(typed, outs).ok());
+    for (size_t j = 0; j < g->outputs.size(); ++j) {
+      std::vector<float> want = ReadFloats(base + "." + g->outputs[j] + ".bin");
+      ASSERT_EQ(want.size(), got[j].size()) << g->outputs[j];
+      double max_ref = 0, ref_err = 0, compiled_err = 0;
+      for (size_t k = 0; k < want.size(); ++k) {
+        max_ref = std::max(max_ref, std::fabs(static_cast<double>(want[k])));
+        ref_err = std::max(ref_err, std::fabs(static_cast<double>(ref->at(j)[k]) - want[k]));
+        compiled_err = std::max(compiled_err, std::fabs(static_cast<double>(got[j][k]) - want[k]));
+      }
+      std::printf("%s %s: max |error| reference %.3g, compiled %.3g, of max |output| %.3g\n", name.c_str(),
+                  g->outputs[j].c_str(), ref_err, compiled_err, max_ref);
+      EXPECT_GT(max_ref, 0);
+      EXPECT_LT(ref_err, 1e-4 * std::max(1.0, max_ref));
+      EXPECT_LT(compiled_err, 1e-4 * std::max(1.0, max_ref));
+    }
+  }
 }
 
 }  // namespace

@@ -18,11 +18,12 @@ class ModelBuilder {
     model_.set_ir_version(7);
     model_.add_opset_import()->set_version(13);
   }
-  void Input(const std::string& name, std::vector<int64_t> shape, const std::string& dynamic = "") {
+  void Input(const std::string& name, std::vector<int64_t> shape, const std::string& dynamic = "",
+             int elem_type = onnx::TensorProto::FLOAT) {
     auto* in = model_.mutable_graph()->add_input();
     in->set_name(name);
     auto* t = in->mutable_type()->mutable_tensor_type();
-    t->set_elem_type(onnx::TensorProto::FLOAT);
+    t->set_elem_type(elem_type);
     for (int64_t d : shape) {
       auto* dim = t->mutable_shape()->add_dim();
       if (d > 0)

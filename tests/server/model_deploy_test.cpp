@@ -236,5 +236,109 @@ TEST(ModelDeploy, BuildModelTakesTheThreadCountTheStoreTunedAtAndSaysWhenItHasNo
   EXPECT_NE(out.find("--threads"), std::string::npos) << out;
 }
 
+// A language model's library: token ids, token types and a mask (int64) by name through
+// the C API from a C program, both outputs matching PyTorch's, and every bad call refused
+// with -1 and a message naming what is wrong; the example program and run-model take the
+// same named inputs, and run-model's bad ones exit 2 naming the input.
+TEST(ModelDeploy, ATokenModelsLibraryTakesNamedTypedInputsAndRefusesBadOnes) {
+  Cluster scratch;
+  const std::string exe = PRIORTUNE_EXE, src = PRIORTUNE_SOURCE_DIR, dir = scratch.Path("");
+  int code = -1;
+  std::string out =
+      Shell("/usr/bin/python3 " + src + "/scripts/export_models.py --models bert_tiny --out " + dir, &code);
+  ASSERT_EQ(code, 0) << out;
+  const std::string base = dir + "/bert_tiny", lib = dir + "/lib";
+  out = Shell(exe + " build-model " + base + ".onnx --db '' --out " + lib, &code);
+  ASSERT_EQ(code, 0) << out;
+  out =
+      Shell(std::string(PRIORTUNE_C_COMPILER) + " -O2 -Wall -Werror " + src + "/tests/server/data/c_api_client.c -I " +
+                lib + " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/client",
+            &code);
+  ASSERT_EQ(code, 0) << out;
+  out = Shell(dir + "/client " + base + ".input_ids.bin " + base + ".token_type_ids.bin " + base +
+                  ".attention_mask.bin " + dir + "/hidden.bin " + dir + "/pooled.bin",
+              &code);
+  ASSERT_EQ(code, 0) << out;
+  const std::vector<std::pair<std::string, std::string>> lines = {
+      {"inputs 3 outputs 2; input_ids 7 rank 2 [1 16]", ""},
+      {"out of range: null 0 -1 -1", ""},
+      {"good: 0", ""},
+      {"no outputs asked: 0", ""},
+      {"wrong dtype: -1", "input 'input_ids': int32 given, the model takes int64"},
+      {"wrong length: -1", "input 'input_ids': 15 values given, the model takes 16"},
+      {"missing input: -1", "input 'token_type_ids' is missing"},
+      {"id past the vocabulary: -1",
+       "input 'input_ids': value 1000 at element 5 is outside the table it indexes (1000 rows"},
+      {"id before the vocabulary: -1", "value -1001 at element 5"},
+      {"unknown input: -1", "no input named 'token_types'"},
+      {"input twice: -1", "input 'input_ids' is given twice"},
+      {"unknown type code: -1", "type code 11"},
+      {"null data: -1", "input 'token_type_ids': no data"},
+      {"wrong output length: -1", "output 'pooler_output': room for 63 values, the model gives 64"},
+      {"unknown output: -1", "no output named 'logits'"},
+      {"float-only call: -1", "use pt_model_run_named"},
+      {"null model: -1", "no model"},
+      {"good again: 0", ""}};
+  for (const auto& [head, message] : lines) {
+    const size_t at = out.find(head);
+    ASSERT_NE(at, std::string::npos) << head << " in\n" << out;
+    EXPECT_NE(out.substr(at, out.find('\n', at) - at).find(message), std::string::npos) << head << " in\n" << out;
+  }
+
+  auto expect_torch = [&](const std::string& got, const std::string& want) {
+    std::vector<float> a = ReadFloats(got), b = ReadFloats(base + "." + want + ".bin");
+    ASSERT_EQ(a.size(), b.size()) << want;
+    double max_ref = 0, max_err = 0;
+    for (size_t i = 0; i < b.size(); ++i) {
+      max_ref = std::max(max_ref, std::fabs(static_cast<double>(b[i])));
+      max_err = std::max(max_err, std::fabs(static_cast<double>(a[i]) - b[i]));
+    }
+    EXPECT_GT(max_ref, 0) << want;
+    EXPECT_LT(max_err, 1e-4 * std::max(1.0, max_ref)) << want;
+  };
+  expect_torch(dir + "/hidden.bin", "last_hidden_state");
+  expect_torch(dir + "/pooled.bin", "pooler_output");
+
+  // The example program: the same inputs by name.
+  out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
+                  " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/run_model",
+              &code);
+  ASSERT_EQ(code, 0) << out;
+  const std::string inputs = " --input input_ids=" + base + ".input_ids.bin --input token_type_ids=" + base +
+                             ".token_type_ids.bin --input attention_mask=" + base + ".attention_mask.bin";
+  out = Shell(dir + "/run_model --repeat 1 --warmup 0" + inputs + " --output pooler_output=" + dir + "/p2.bin", &code);
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("input attention_mask: int64 x 16"), std::string::npos) << out;
+  expect_torch(dir + "/p2.bin", "pooler_output");
+
+  // run-model: the same, then bad inputs exit 2 naming the input.
+  out = Shell(exe + " run-model " + base + ".onnx --repeat 1 --check" + inputs + " --output last_hidden_state=" + dir +
+                  "/h3.bin",
+              &code);
+  ASSERT_EQ(code, 0) << out;
+  expect_torch(dir + "/h3.bin", "last_hidden_state");
+  std::ofstream(dir + "/short.bin") << "12345678";
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {" --input input_ids=" + dir + "/short.bin", "input 'input_ids': '" + dir + "/short.bin' holds 8 bytes"},
+      {" --input tokens=" + base + ".input_ids.bin", "no input named 'tokens'"},
+      {" --input " + base + ".input_ids.bin", "the model has 3 inputs; give each as NAME=FILE"},
+      {" --input input_ids=" + dir + "/absent.bin", "input 'input_ids': cannot read"},
+      {" --input input_ids=" + base + ".last_hidden_state.bin", "input 'input_ids': '"},
+      {" --output logits=" + dir + "/l.bin", "no output named 'logits'"}};
+  for (const auto& [args, want] : bad) {
+    out = Shell(exe + " run-model " + base + ".onnx --repeat 1" + args, &code);
+    EXPECT_EQ(code, 2) << args << ": " << out;
+    EXPECT_NE(out.find(want), std::string::npos) << args << ": " << out;
+  }
+  // Ids outside the vocabulary from a file: refused before anything runs.
+  std::vector<int64_t> ids(16, 3);
+  ids[7] = 5000;
+  std::ofstream(dir + "/oov.bin", std::ios::binary)
+      .write(reinterpret_cast<const char*>(ids.data()), static_cast<std::streamsize>(ids.size() * 8));
+  out = Shell(exe + " run-model " + base + ".onnx --repeat 1 --input input_ids=" + dir + "/oov.bin", &code);
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("input 'input_ids': value 5000 at element 7 is outside the table"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace priortune::server

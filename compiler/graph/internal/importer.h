@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,7 +48,8 @@ class Importer {
   StatusOr<const GraphTensor*> In(const onnx::NodeProto& n, int i);
   // Adds the node and its output's shape; a node of constants only is computed now and
   // its output stored as a constant instead (graph_fold.cpp's FoldNode).
-  Status Out(GraphNode node, std::vector<int64_t> shape);
+  // The output's type: `dtype`, else the first input's.
+  Status Out(GraphNode node, std::vector<int64_t> shape, std::optional<ElemType> dtype = std::nullopt);
   Status FoldNode(GraphNode& node);
   GraphNode Make(const onnx::NodeProto& n, GraphOp op);
   // A window of kh x kw: dilation 1, pads symmetric per axis (`square`, pooling: one
@@ -87,8 +89,22 @@ class Importer {
   Status SliceNode(GraphNode g, std::vector<int64_t> starts, std::vector<int64_t> steps, std::vector<int64_t> shape);
   Status Slice(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
   // Gather from an activation with constant indices, a scalar or evenly spaced along the
-  // axis (ViT's class token x[:, 0]): a kSlice, then for a scalar a view without the axis.
+  // axis (ViT's class token x[:, 0]): a kSlice, then for a scalar a view without the axis;
+  // other constant indices: GatherRows.
   Status GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
+  // Gather at run time: indices computed from the model's inputs (token ids into an
+  // embedding table) as a kGather; constant indices as GatherSlice.
+  Status Gather(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
+  // A kGather along `axis` (0 <= axis < rank): run-time indices, or constant ones that no
+  // slice takes (Swin v2's relative-position bias from a computed table).
+  Status GatherRows(const onnx::NodeProto& n, const std::vector<int64_t>& xs, int64_t axis);
+  // Cast at run time: to bool a kUnary kNonZero, float to an integer type a kUnary
+  // kTrunc, anything else a view (the values are held as float32 either way).
+  Status CastAtRunTime(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
+  // Where at run time: a kWhere of the three broadcast inputs, typed as its second.
+  Status WhereAtRunTime(const onnx::NodeProto& n);
+  // Expand at run time (Swin v2's norm broadcast to its rows): a kExpand; the shape constant.
+  Status ExpandAtRunTime(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
   Status Split(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
   // Pad: constant mode only, non-negative pads.
   Status Pad(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
@@ -123,6 +139,12 @@ class Importer {
   // numpy's left-padding with 1s), or B's all 1 (one B for every batch: A's batches become
   // rows). A batch_matmul workload over the flattened batch axes.
   Status BatchMatMul(const onnx::NodeProto& n, const GraphTensor& a, const GraphTensor& b);
+  // Einsum of a batched matrix product (MaxViT's "BGHID,BGHJD->BGHIJ" and
+  // "BGHIJ,BGHJD->BGHID"): each operand transposed into [batch..., M, K] and [batch...,
+  // K, N] where its letters say so, then BatchMatMul.
+  Status Einsum(const onnx::NodeProto& n);
+  StatusOr<std::string> Arranged(const onnx::NodeProto& n, const std::string& input, const std::string& term,
+                                 const std::string& order, const std::string& name);
 
   ImportOptions options_;
   std::string dir_;

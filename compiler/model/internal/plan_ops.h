@@ -23,10 +23,16 @@ StatusOr<LoweredFunc> LowerConcat(const GraphNode& n, const Graph& g);
 // kBinary (NCHW tensors): each input read at the output index, numpy broadcasting (a
 // dimension of 1 at 0).
 StatusOr<LoweredFunc> LowerBinary(const GraphNode& n, const Graph& g);
+// kWhere (NCHW tensors): input 1 where input 0 is nonzero, else input 2, each broadcast;
+// kExpand: input 0 broadcast.
+StatusOr<LoweredFunc> LowerWhere(const GraphNode& n, const Graph& g);
+// kGather: each output element from the row its index (an integer held as a float) names,
+// negative ones from the end, clamped into the table.
+StatusOr<LoweredFunc> LowerGather(const GraphNode& n, const Graph& g);
 // kTranspose, kSlice, kPad: each output element from the input element SourceCoords names
 // (kPad: the value outside the input).
 StatusOr<LoweredFunc> LowerMove(const GraphNode& n, const Graph& g);
-// kReduce: the sum over the axes, then the mean's scale.
+// kReduce: the sum (of squares: kL2) over the axes, then the mean's scale (kL2's root).
 StatusOr<LoweredFunc> LowerReduce(const GraphNode& n, const Graph& g);
 // kSoftmax along n.axis: the line's max, exp(x - max), their sum and the quotient.
 StatusOr<LoweredFunc> LowerSoftmax(const GraphNode& n, const Graph& g, const Target& t);
