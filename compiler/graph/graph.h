@@ -186,7 +186,8 @@ StatusOr<Graph> ImportOnnxBytes(const std::string& bytes, const std::string& nam
 // Replaces what an exporter spells out op by op with the one node it computes: opset
 // 13's LayerNorm decomposition (ReduceMean, Sub, Pow 2, ReduceMean, Add eps, Sqrt, Div,
 // and an optional constant Mul and Add) by kLayerNorm over the trailing axes it reduces;
-// GELU's erf form (x / sqrt(2) or x * 1/sqrt(2), Erf, + 1, * x, * 0.5) by kUnary kGelu.
+// GELU's erf form (x / sqrt(2) or x * 1/sqrt(2), Erf, + 1, * x, * 0.5) by kUnary kGelu,
+// its tanh form (0.044715 x^3 + x, * sqrt(2 / pi), Tanh, + 1, * x, * 0.5) by kGeluTanh.
 // Only when the inner tensors have no other reader and are not graph outputs.
 void RecognisePatterns(Graph& graph);
 

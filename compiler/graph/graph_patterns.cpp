@@ -1,7 +1,9 @@
 // Patterns an exporter spells out operator by operator, recognised as the one node they
 // compute: LayerNorm from opset 13's decomposition (ReduceMean, Sub, Pow 2, ReduceMean,
-// Add eps, Sqrt, Div, then an optional Mul by a scale and Add of a bias), and GELU from
-// its erf form (Div by sqrt(2) or Mul by 1/sqrt(2), Erf, Add 1, Mul by x, Mul by 0.5). A
+// Add eps, Sqrt, Div, then an optional Mul by a scale and Add of a bias), GELU from its
+// erf form (Div by sqrt(2) or Mul by 1/sqrt(2), Erf, Add 1, Mul by x, Mul by 0.5) and from
+// its tanh form (GPT-2's: x^3 as Pow 3 or two Muls, Mul by 0.044715, Add x, Mul by
+// sqrt(2 / pi), Tanh, Add 1, Mul by x, Mul by 0.5). A
 // pattern is taken only when its inner tensors have no reader outside it and are not
 // graph outputs; the one node runs where the pattern's first node ran.
 #include <algorithm>
@@ -21,6 +23,7 @@ class Patterns {
     for (size_t i = 0; i < g.nodes.size(); ++i)
       for (const auto& in : g.nodes[i].inputs) readers_[in].push_back(static_cast<int64_t>(i));
     for (const auto& out : g.outputs) readers_[out].push_back(-1);
+    for (size_t i = 0; i < g.nodes.size(); ++i) producer_[g.nodes[i].outputs[0]] = i;
   }
 
   void Run() {
@@ -28,7 +31,7 @@ class Patterns {
       if (removed_[i]) continue;
       if (LayerNorm(i))
         ++g_.layernorms_recognised;
-      else if (Gelu(i))
+      else if (Gelu(i) || GeluTanh(i))
         ++g_.gelus_recognised;
     }
     std::vector<GraphNode> kept;
@@ -170,6 +173,83 @@ class Patterns {
     return true;
   }
 
+  // The node that writes t, when node `reader` alone reads t (and t is no graph output).
+  GraphNode* Feeding(const std::string& t, size_t reader, size_t* at) {
+    auto p = producer_.find(t);
+    auto r = readers_.find(t);
+    if (p == producer_.end() || removed_[p->second] || r == readers_.end() ||
+        r->second != std::vector<int64_t>{static_cast<int64_t>(reader)})
+      return nullptr;
+    *at = p->second;
+    return &g_.nodes[p->second];
+  }
+  // A Mul of t by the constant `c`, feeding only `reader`: t, else "".
+  std::string ScaledBy(const std::string& t, size_t reader, double c, size_t* at) {
+    GraphNode* m = Feeding(t, reader, at);
+    if (!Is(m, BinaryOp::kMul) || m->inputs.size() != 2) return "";
+    for (int k = 0; k < 2; ++k)
+      if (Scalar(Constant(m->inputs[k]), c) && !Constant(m->inputs[1 - k])) return m->inputs[1 - k];
+    return "";
+  }
+  // Whether `t` is x^3 feeding only `reader`: Pow(x, 3), or x * (x * x) either way round.
+  bool Cube(const std::string& t, const std::string& x, size_t reader, std::vector<size_t>& matched) {
+    size_t at, sq_at;
+    GraphNode* c = Feeding(t, reader, &at);
+    if (c && c->op == GraphOp::kUnary && c->unary == UnaryOp::kPow && c->alpha == 3.0f && c->inputs[0] == x) {
+      matched.push_back(at);
+      return true;
+    }
+    if (!Is(c, BinaryOp::kMul) || c->inputs.size() != 2) return false;
+    const int k = c->inputs[0] == x ? 1 : 0;
+    if (c->inputs[1 - k] != x) return false;
+    GraphNode* sq = Feeding(c->inputs[k], at, &sq_at);
+    if (!Is(sq, BinaryOp::kMul) || sq->inputs != std::vector<std::string>{x, x}) return false;
+    matched.insert(matched.end(), {at, sq_at});
+    return true;
+  }
+
+  bool GeluTanh(size_t i) {
+    GraphNode& tanh = g_.nodes[i];
+    if (tanh.op != GraphOp::kUnary || tanh.unary != UnaryOp::kTanh) return false;
+    std::vector<size_t> matched = {i};
+    size_t at, sum_at;
+    const std::string inner = ScaledBy(tanh.inputs[0], i, 0.7978845608, &at);  // sqrt(2 / pi)
+    if (inner.empty()) return false;
+    matched.push_back(at);
+    GraphNode* sum = Feeding(inner, at, &sum_at);
+    if (!Is(sum, BinaryOp::kAdd) || sum->inputs.size() != 2) return false;
+    matched.push_back(sum_at);
+    std::string x;
+    for (int k = 0; k < 2 && x.empty(); ++k) {
+      std::vector<size_t> part;
+      const std::string cube = ScaledBy(sum->inputs[k], sum_at, 0.044715, &at);
+      if (!cube.empty() && Cube(cube, sum->inputs[1 - k], at, part)) {
+        x = sum->inputs[1 - k];
+        matched.push_back(at);
+        matched.insert(matched.end(), part.begin(), part.end());
+      }
+    }
+    if (x.empty() || g_.tensors.at(x).constant) return false;
+    size_t add_at, mul_at, half_at;
+    GraphNode* add = SoleBinary(tanh.outputs[0], BinaryOp::kAdd, &add_at);
+    if (!add || !Scalar(OtherConstant(*add, tanh.outputs[0]), 1.0)) return false;
+    GraphNode* mul = SoleBinary(add->outputs[0], BinaryOp::kMul, &mul_at);
+    std::string other;
+    if (!mul || (OtherConstant(*mul, add->outputs[0], &other), other != x)) return false;
+    GraphNode* half = SoleBinary(mul->outputs[0], BinaryOp::kMul, &half_at);
+    if (!half || !Scalar(OtherConstant(*half, mul->outputs[0]), 0.5)) return false;
+    matched.insert(matched.end(), {add_at, mul_at, half_at});
+    GraphNode gelu;
+    gelu.name = tanh.name;
+    gelu.op_type = "Gelu tanh (recognised)";
+    gelu.op = GraphOp::kUnary;
+    gelu.unary = UnaryOp::kGeluTanh;
+    gelu.inputs = {x};
+    gelu.outputs = {half->outputs[0]};
+    Replace(matched, std::move(gelu));
+    return true;
+  }
+
   // The first matched node becomes `n`; the others are removed.
   void Replace(const std::vector<size_t>& matched, GraphNode n) {
     const size_t at = *std::min_element(matched.begin(), matched.end());
@@ -190,6 +270,7 @@ class Patterns {
   Graph& g_;
   std::vector<bool> removed_;
   std::map<std::string, std::vector<int64_t>> readers_;  // graph outputs: -1
+  std::map<std::string, size_t> producer_;
 };
 
 }  // namespace

@@ -72,8 +72,8 @@ std::string CheckValues(const IoSpec& spec, const TypedIn& in) {
     if (v >= lo && v <= hi) continue;
     std::string at = "input '" + spec.name + "': value " + std::to_string(v) + " at element " + std::to_string(k);
     if (spec.index_bound > 0)
-      return at + " is outside the table it indexes (" + std::to_string(spec.index_bound) +
-             " rows: ids 0.." + std::to_string(spec.index_bound - 1) + ", or negative from the end)";
+      return at + " is outside the table it indexes (" + std::to_string(spec.index_bound) + " rows: ids 0.." +
+             std::to_string(spec.index_bound - 1) + ", or negative from the end)";
     return at + " is beyond +-2^24, which the compiled model's float32 buffers hold exactly";
   }
   return "";

@@ -140,6 +140,7 @@ TEST_F(ExportedModels, TheTokenEncodersComputeWhatPyTorchComputes) {
     auto g = ImportOnnx(base + ".onnx");
     ASSERT_TRUE(g.ok()) << g.status().ToString();
     ASSERT_EQ(g->inputs, input_names);
+    EXPECT_EQ(g->gelus_recognised, 2);  // one per layer: erf form (BERT), tanh form (GPT-2)
     std::vector<std::vector<int64_t>> ids;
     std::vector<std::vector<float>> as_float;
     std::vector<TypedIn> typed;

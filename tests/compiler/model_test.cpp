@@ -967,6 +967,54 @@ TEST(CompiledModel, AConvNeXtBlockWithAChannelsLastLinearAndAnOblongConvMatchesT
   EXPECT_EQ(kept->gelus_recognised, 1);
 }
 
+// GELU's tanh form as torch exports GPT-2's (x * x * x, or Pow 3), recognised as one
+// kGeluTanh node that computes what its parts compute; with its cube read elsewhere it is
+// left as it is.
+TEST(OnnxImport, GeluTanhFormIsRecognisedAsOneNode) {
+  for (int variant = 0; variant < 3; ++variant) {
+    SCOPED_TRACE(variant);
+    ModelBuilder m;
+    m.Input("x", {2, 5, 8});
+    m.Weight("w", {8, 16});
+    m.Node("MatMul", "fc", {"x", "w"}, {"h"});
+    if (variant == 1) {
+      m.Scalar("three", 3);
+      m.Node("Pow", "cube", {"h", "three"}, {"h3"});
+    } else {
+      m.Node("Mul", "sq", {"h", "h"}, {"h2"});
+      m.Node("Mul", "cube", {"h", "h2"}, {"h3"});
+    }
+    m.Scalar("c", 0.044715f);
+    m.Node("Mul", "c_mul", {"c", "h3"}, {"ch3"});
+    m.Node("Add", "inner_add", {"h", "ch3"}, {"in"});
+    m.Scalar("k", 0.7978845608f);
+    m.Node("Mul", "k_mul", {"k", "in"}, {"kin"});
+    m.Node("Tanh", "tanh", {"kin"}, {"t"});
+    m.Scalar("one", 1);
+    m.Node("Add", "add1", {"t", "one"}, {"t1"});
+    m.Node("Mul", "mulx", {"h", "t1"}, {"ht"});
+    m.Scalar("half", 0.5f);
+    m.Node("Mul", "half_mul", {"half", "ht"}, {"y"});
+    m.Output("y");
+    if (variant == 2) m.Output("h3");  // the cube read elsewhere: not a GELU of its own
+    auto g = ImportOnnxBytes(m.Bytes());
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    EXPECT_EQ(g->gelus_recognised, variant == 2 ? 0 : 1);
+    int gelu = 0;
+    for (const auto& n : g->nodes) gelu += n.op == GraphOp::kUnary && n.unary == UnaryOp::kGeluTanh;
+    EXPECT_EQ(gelu, variant == 2 ? 0 : 1);
+    ImportOptions parts;
+    parts.recognise_patterns = false;
+    auto spelled = ImportOnnxBytes(m.Bytes(), "model", parts);
+    ASSERT_TRUE(spelled.ok());
+    const std::vector<float> x = RandomInput(80, 6);
+    auto a = RunGraphReference(*g, x), b = RunGraphReference(*spelled, x);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (size_t i = 0; i < a->size(); ++i) EXPECT_NEAR((*a)[i], (*b)[i], 1e-5 * (1 + std::fabs((*b)[i]))) << i;
+    if (variant != 2) ExpectCompiledMatchesReference(*g);
+  }
+}
+
 // ScatterND on constants (Swin's shifted-window mask, region by region) is folded: rows
 // (k = 1) and single elements (k = 2, a negative index from the end); an index out of
 // range and a reduction are refused naming the node; the folded mask is used at run time.
