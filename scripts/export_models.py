@@ -95,7 +95,9 @@ def make_model(name, seed, batch, size=None):
     model.eval()
     if name in encoders.CONFIGS:
         return model, encoders.inputs(name, batch, gen)
-    s = size or input_size(name)
+    # A ViT built without weights takes its own image_size (vit_h_14: 224), whatever
+    # crop its default weights were trained at (518).
+    s = size or getattr(model, "image_size", None) or input_size(name)
     x = torch.randn(batch, 3, s, s, generator=gen)
     return model, x
 
