@@ -91,7 +91,7 @@ class CompiledModel {
   // table); a step's error (OutOfRange for a bounds violation when built with
   // check_bounds) naming the step.
   Status Run(const std::vector<TypedIn>& inputs, const std::vector<TypedOut>& outputs);
-  // A model of one float32 input: its first output.
+  // A model of one float32 input: its first output, which must be float32.
   Status Run(const float* input, int64_t input_size, float* output, int64_t output_size);
   // Runs the steps once on the current input buffer, timing each (seconds, per step).
   Status RunTimed(std::vector<double>& step_seconds);

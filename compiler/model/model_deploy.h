@@ -47,8 +47,9 @@ typedef struct {
 /* Allocates the buffers and the kernels' workspace and packs the weights. NULL on failure
  * (out of memory, ...): pt_model_last_error(). Never aborts. */
 pt_model* pt_model_create(void);
-/* One inference of a model of one float32 input, writing its first output. 0 on success;
- * -1 (see last_error) for a model of other inputs, a size that is not the model's, a
+/* One inference of a model of one float32 input, writing its first output (float32).
+ * 0 on success; -1 (see last_error) for a model of other inputs or a first output that is
+ * not float32, a size that is not the model's, a
  * workspace that cannot grow to more threads set since creation (out of memory), or, in
  * a library built with --check-bounds, a kernel's access outside its buffer (the step,
  * buffer, index and loop position; the access was not made). */

@@ -300,7 +300,8 @@ int pt_model_run(pt_model* m, const float* input, int64_t input_size, float* out
     return Refuse("the model has " + std::to_string(p.inputs.size()) +
                   " inputs, or one that is not float32: use pt_model_run_named");
   const std::vector<priortune::TypedIn> in = {{p.inputs[0].name, priortune::ElemType::kFloat32, input, input_size}};
-  const std::vector<priortune::TypedOut> out = {{p.outputs[0].name, p.outputs[0].dtype, output, output_size}};
+  const std::vector<priortune::TypedOut> out = {
+      {p.outputs[0].name, priortune::ElemType::kFloat32, output, output_size}};
   return Run(m, in, out);
 }
 

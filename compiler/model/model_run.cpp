@@ -86,7 +86,7 @@ Status CompiledModel::Run(const float* input, int64_t input_size, float* output,
     return InvalidArgument("the model has " + std::to_string(plan_.inputs.size()) +
                            " inputs, or one that is not float32: give them by name");
   TypedIn in{plan_.inputs[0].name, ElemType::kFloat32, input, input_size};
-  TypedOut out{plan_.outputs[0].name, plan_.outputs[0].dtype, output, output_size};
+  TypedOut out{plan_.outputs[0].name, ElemType::kFloat32, output, output_size};
   return Run(std::vector<TypedIn>{in}, std::vector<TypedOut>{out});
 }
 

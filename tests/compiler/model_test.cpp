@@ -124,6 +124,29 @@ TEST(CompiledModel, TwoInputsGoByNameAndASizeThatIsNotTheModelsIsRefused) {
                   .ok());
   for (size_t i = 0; i < y.size(); ++i) EXPECT_EQ(y[i], x[i] + z[i]) << i;
 
+  // An int64 output: the float-only call refuses it (it would write 8 bytes per value into
+  // a float buffer); by name it comes back truncated toward zero.
+  ModelBuilder ints;
+  ints.Input("x", {4});
+  ModelBuilder::Int(ints.Node("Cast", "to_int", {"x"}, {"y"}), "to", onnx::TensorProto::INT64);
+  ints.Output("y");
+  auto gi = ImportOnnxBytes(ints.Bytes());
+  ASSERT_TRUE(gi.ok()) << gi.status().ToString();
+  auto pi = PlanModel(*gi, Target::Host(), none);
+  ASSERT_TRUE(pi.ok()) << pi.status().ToString();
+  auto truncating = CompiledModel::Create(std::move(*pi));
+  ASSERT_TRUE(truncating.ok()) << truncating.status().ToString();
+  const std::vector<float> xi = {-2.5f, -0.5f, 0.5f, 7.9f};
+  std::vector<float> as_float(4, NAN);
+  Status float_only = (*truncating)->Run(xi.data(), 4, as_float.data(), 4);
+  EXPECT_EQ(float_only.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(float_only.message().find("float32 asked for, the model gives int64"), std::string::npos)
+      << float_only.ToString();
+  std::vector<int64_t> yi(4, 99);
+  ASSERT_TRUE(
+      (*truncating)->Run({{"x", ElemType::kFloat32, xi.data(), 4}}, {{"y", ElemType::kInt64, yi.data(), 4}}).ok());
+  EXPECT_EQ(yi, (std::vector<int64_t>{-2, 0, 0, 7}));
+
   ModelBuilder one;
   one.Input("x", {1, 4, 4, 4});
   one.Node("Relu", "relu", {"x"}, {"y"});
