@@ -111,8 +111,8 @@ std::vector<T> SourceCoords(const GraphNode& n, const std::vector<T>& i);
 // `dtype` says what the values are (Cast, the model's inputs and outputs).
 struct GraphTensor {
   std::vector<int64_t> shape;
-  std::vector<float> data;    // float constants (weights), and integer constants a run-time node reads
-  std::vector<int64_t> ints;  // integer and bool constants (shapes, indices, masks)
+  std::vector<float> data;    // float constants (weights) only
+  std::vector<int64_t> ints;  // integer and bool constants (shapes, indices, masks); kernels read them as floats
   bool constant = false;
   ElemType dtype = ElemType::kFloat32;
   int64_t elements() const;

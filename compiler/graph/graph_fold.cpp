@@ -165,8 +165,9 @@ StatusOr<bool> Importer::Fold(const onnx::NodeProto& n) {
     if (n.input(i).empty()) continue;
     PT_ASSIGN_OR_RETURN(const GraphTensor* t, In(n, i));
     if (!t->constant && op != "Shape") {
-      if ((op == "Gather" || op == "Where" || op == "Cast" || op == "Expand") && i == 0) return false;
-      if (op == "Gather" || op == "Where") return false;  // run-time forms (Expand's shape is constant)
+      // Run-time forms: Gather and Where of any input, Cast and Expand of their data (an
+      // Expand's shape must be constant).
+      if (op == "Gather" || op == "Where" || ((op == "Cast" || op == "Expand") && i == 0)) return false;
       return InvalidArgument(Where(n) + ": input '" + n.input(i) +
                              "' depends on the model's input; only shapes and weights are computed at import");
     }

@@ -97,7 +97,7 @@ StatusOr<GraphTensor> FromTensorProto(const onnx::TensorProto& t, const std::str
   GraphTensor g;
   g.constant = true;
   g.shape.assign(t.dims().begin(), t.dims().end());
-  if (!ElemTypeFromCode(t.data_type(), g.dtype)) g.dtype = ElemType::kFloat32;
+  ElemTypeFromCode(t.data_type(), g.dtype);  // else float32: a float64 constant becomes one
   int64_t n = g.elements();
   if (t.data_location() == onnx::TensorProto::EXTERNAL) {
     PT_RETURN_IF_ERROR(ReadExternal(t, dir, n, where, g.data));
@@ -107,7 +107,6 @@ StatusOr<GraphTensor> FromTensorProto(const onnx::TensorProto& t, const std::str
     std::vector<double> d;
     PT_RETURN_IF_ERROR(ReadValues(t, t.double_data(), n, where, "doubles", d));
     g.data.assign(d.begin(), d.end());
-    g.dtype = ElemType::kFloat32;
   } else if (t.data_type() == onnx::TensorProto::INT64) {
     PT_RETURN_IF_ERROR(ReadValues(t, t.int64_data(), n, where, "int64s", g.ints));
   } else if (t.data_type() == onnx::TensorProto::INT32 || t.data_type() == onnx::TensorProto::BOOL) {

@@ -300,11 +300,8 @@ Status Importer::Slice(const onnx::NodeProto& n, const std::vector<int64_t>& xs)
   return SliceNode(Make(n, GraphOp::kSlice), begin, step, shape);
 }
 
-Status Importer::GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
+Status Importer::GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t>& xs, int64_t axis) {
   const int64_t rank = static_cast<int64_t>(xs.size());
-  int64_t axis = AttrInt(n, "axis", 0);
-  if (axis < -rank || axis >= rank) return InvalidArgument(Where(n) + ": axis out of range");
-  if (axis < 0) axis += rank;
   PT_ASSIGN_OR_RETURN(const GraphTensor* it, In(n, 1));
   const bool scalar = it->shape.empty();
   if (it->shape.size() > 1) return GatherRows(n, xs, axis);
@@ -335,13 +332,12 @@ Status Importer::GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t
 }
 
 Status Importer::Gather(const onnx::NodeProto& n, const std::vector<int64_t>& xs) {
-  PT_ASSIGN_OR_RETURN(const GraphTensor* it, In(n, 1));
-  if (it->constant) return GatherSlice(n, xs);
   const int64_t rank = static_cast<int64_t>(xs.size());
   int64_t axis = AttrInt(n, "axis", 0);
-  if (rank == 0 || axis < -rank || axis >= rank) return InvalidArgument(Where(n) + ": axis out of range");
+  if (axis < -rank || axis >= rank) return InvalidArgument(Where(n) + ": axis out of range");
   if (axis < 0) axis += rank;
-  return GatherRows(n, xs, axis);
+  PT_ASSIGN_OR_RETURN(const GraphTensor* it, In(n, 1));
+  return it->constant ? GatherSlice(n, xs, axis) : GatherRows(n, xs, axis);
 }
 
 Status Importer::GatherRows(const onnx::NodeProto& n, const std::vector<int64_t>& xs, int64_t axis) {
@@ -392,15 +388,15 @@ Status Importer::ExpandAtRunTime(const onnx::NodeProto& n, const std::vector<int
 Status Importer::WhereAtRunTime(const onnx::NodeProto& n) {
   if (n.input_size() != 3) return InvalidArgument(Where(n) + ": three inputs needed");
   std::vector<int64_t> shape;
-  std::vector<const GraphTensor*> in;
+  ElemType dtype = ElemType::kFloat32;  // the values'
   for (int i = 0; i < 3; ++i) {
     PT_ASSIGN_OR_RETURN(const GraphTensor* t, In(n, i));
     auto b = BroadcastShape(shape, t->shape);
     if (!b) return InvalidArgument(Where(n) + ": the condition and values do not broadcast");
     shape = *b;
-    in.push_back(t);
+    if (i == 1) dtype = t->dtype;
   }
-  return Out(Make(n, GraphOp::kWhere), shape, in[1]->dtype);
+  return Out(Make(n, GraphOp::kWhere), shape, dtype);
 }
 
 // Split: one kSlice node per output, each named after the Split node and its output.

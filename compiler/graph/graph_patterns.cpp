@@ -152,24 +152,34 @@ class Patterns {
         if (Scalar(Constant(first.inputs[k]), M_SQRT1_2)) x = first.inputs[1 - k];
     }
     if (x.empty() || g_.tensors.at(x).constant) return false;
-    size_t erf_at, add_at, mul_at, half_at;
+    size_t erf_at;
     GraphNode* erf = Sole(first.outputs[0], GraphOp::kUnary, &erf_at);
     if (!erf || erf->unary != UnaryOp::kErf) return false;
-    GraphNode* add = SoleBinary(erf->outputs[0], BinaryOp::kAdd, &add_at);
-    if (!add || !Scalar(OtherConstant(*add, erf->outputs[0]), 1.0)) return false;
+    std::vector<size_t> matched = {i, erf_at};
+    return GeluTail(erf->outputs[0], x, first.name, UnaryOp::kGelu, matched);
+  }
+
+  // Both GELU forms end alike: t (the erf or the tanh), + 1, * x, * 0.5. When they do,
+  // the matched nodes become one kUnary `op` of x named `name`.
+  bool GeluTail(const std::string& t, const std::string& x, const std::string& name, UnaryOp op,
+                std::vector<size_t>& matched) {
+    size_t add_at, mul_at, half_at;
+    GraphNode* add = SoleBinary(t, BinaryOp::kAdd, &add_at);
+    if (!add || !Scalar(OtherConstant(*add, t), 1.0)) return false;
     GraphNode* mul = SoleBinary(add->outputs[0], BinaryOp::kMul, &mul_at);
     std::string other;
     if (!mul || (OtherConstant(*mul, add->outputs[0], &other), other != x)) return false;
     GraphNode* half = SoleBinary(mul->outputs[0], BinaryOp::kMul, &half_at);
     if (!half || !Scalar(OtherConstant(*half, mul->outputs[0]), 0.5)) return false;
+    matched.insert(matched.end(), {add_at, mul_at, half_at});
     GraphNode gelu;
-    gelu.name = first.name;
-    gelu.op_type = "Gelu (recognised)";
+    gelu.name = name;
+    gelu.op_type = op == UnaryOp::kGelu ? "Gelu (recognised)" : "Gelu tanh (recognised)";
     gelu.op = GraphOp::kUnary;
-    gelu.unary = UnaryOp::kGelu;
+    gelu.unary = op;
     gelu.inputs = {x};
     gelu.outputs = {half->outputs[0]};
-    Replace({i, erf_at, add_at, mul_at, half_at}, std::move(gelu));
+    Replace(matched, std::move(gelu));
     return true;
   }
 
@@ -230,24 +240,7 @@ class Patterns {
       }
     }
     if (x.empty() || g_.tensors.at(x).constant) return false;
-    size_t add_at, mul_at, half_at;
-    GraphNode* add = SoleBinary(tanh.outputs[0], BinaryOp::kAdd, &add_at);
-    if (!add || !Scalar(OtherConstant(*add, tanh.outputs[0]), 1.0)) return false;
-    GraphNode* mul = SoleBinary(add->outputs[0], BinaryOp::kMul, &mul_at);
-    std::string other;
-    if (!mul || (OtherConstant(*mul, add->outputs[0], &other), other != x)) return false;
-    GraphNode* half = SoleBinary(mul->outputs[0], BinaryOp::kMul, &half_at);
-    if (!half || !Scalar(OtherConstant(*half, mul->outputs[0]), 0.5)) return false;
-    matched.insert(matched.end(), {add_at, mul_at, half_at});
-    GraphNode gelu;
-    gelu.name = tanh.name;
-    gelu.op_type = "Gelu tanh (recognised)";
-    gelu.op = GraphOp::kUnary;
-    gelu.unary = UnaryOp::kGeluTanh;
-    gelu.inputs = {x};
-    gelu.outputs = {half->outputs[0]};
-    Replace(matched, std::move(gelu));
-    return true;
+    return GeluTail(tanh.outputs[0], x, tanh.name, UnaryOp::kGeluTanh, matched);
   }
 
   // The first matched node becomes `n`; the others are removed.

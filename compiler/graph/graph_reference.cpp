@@ -472,7 +472,8 @@ StatusOr<std::vector<std::vector<float>>> RunGraphReference(const Graph& g,
   for (const GraphNode& n : g.nodes)
     for (const auto& name : n.inputs) {
       const GraphTensor& t = g.tensors.at(name);
-      if (t.constant && t.data.empty() && !t.ints.empty()) v[name].assign(t.ints.begin(), t.ints.end());
+      if (t.constant && t.data.empty() && !t.ints.empty() && !v.count(name))
+        v[name].assign(t.ints.begin(), t.ints.end());
     }
   auto get = [&](const std::string& name) -> const std::vector<float>& {
     auto it = v.find(name);

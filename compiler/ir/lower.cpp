@@ -9,8 +9,6 @@
 namespace priortune::compiler {
 namespace {
 
-constexpr int64_t kMaxVectorLanes = 64;
-
 struct StageInfo {
   const Stage* stage = nullptr;
   int index = 0;  // topological position

@@ -44,7 +44,8 @@ struct LoweredPrepack {
 // every output of the schedule, each once. Fails with the schedule's first error, or
 // InvalidArgument for a missing argument, an illegal attachment (compute_at to a stage
 // that does not consume it, inside a vectorized loop), nested vectorized or parallel
-// loops, or a vectorized loop wider than 64 lanes.
+// loops, or a vectorized loop wider than kMaxVectorLanes.
+inline constexpr int64_t kMaxVectorLanes = 64;
 StatusOr<LoweredFunc> Lower(const Schedule& schedule, const std::string& name, const std::vector<Tensor>& args);
 
 // Splits loops at the point where conditions inside them become provably true, then

@@ -160,6 +160,7 @@ struct pt_model {
   std::vector<float*> memory;
   std::vector<void*> owned;
   std::vector<std::vector<void*>> step_args;  // packed buffers in place of packed inputs
+  std::vector<float*> inputs, outputs;        // the plan's inputs' and outputs' buffers
   void* workspace = nullptr;
   int64_t slots = 0;  // parallel chunks the workspace has room for
   ~pt_model() {
@@ -224,16 +225,29 @@ int Refuse(const std::string& why) {
 // Inputs converted into their buffers, the steps, the outputs asked for copied out.
 int Run(pt_model* m, const std::vector<priortune::TypedIn>& in, const std::vector<priortune::TypedOut>& out) {
   const Plan& p = m->plan;
-  std::vector<float*> dst, src;
-  for (int b : p.input_buffers) dst.push_back(m->memory[b]);
-  for (int b : p.output_buffers) src.push_back(m->memory[b]);
-  std::string error = priortune::ConvertInputs(p.inputs, in, dst.data());
+  std::string error = priortune::ConvertInputs(p.inputs, in, m->inputs.data());
   if (!error.empty()) return Refuse(error);
   if (!EnsureWorkspace(m)) return -1;
   for (size_t i = 0; i < p.steps.size(); ++i)
     if (!Call(m, p.steps[i].fn, m->step_args[i].data(), i)) return -1;
-  error = priortune::ConvertOutputs(p.outputs, out, src.data());
+  error = priortune::ConvertOutputs(p.outputs, out, m->outputs.data());
   return error.empty() ? 0 : Refuse(error);
+}
+
+// The type of the caller's k-th input or output (`side`) as `t`; false with g_error set
+// for no name or a code that is no PT_ type.
+bool Typed(const char* side, int k, const char* name, int32_t code, priortune::ElemType& t) {
+  const std::string what = std::string(side) + " " + std::to_string(k);
+  if (!name) {
+    g_error = what + ": no name (a null pointer)";
+    return false;
+  }
+  if (!priortune::ElemTypeFromCode(code, t)) {
+    g_error =
+        what + " '" + name + "': type code " + std::to_string(code) + " (PT_FLOAT32, PT_INT64, PT_INT32 or PT_BOOL)";
+    return false;
+  }
+  return true;
 }
 
 const priortune::IoSpec* Io(const pt_model* m, int i, bool input) {
@@ -290,6 +304,8 @@ pt_model* pt_model_create(void) {
     }
     m->step_args.push_back(std::move(args));
   }
+  for (int b : p.input_buffers) m->inputs.push_back(m->memory[b]);
+  for (int b : p.output_buffers) m->outputs.push_back(m->memory[b]);
   return m.release();
 }
 
@@ -311,20 +327,14 @@ int pt_model_run_named(pt_model* m, const pt_input* inputs, int n_inputs, pt_out
     return Refuse("negative counts, or null input or output arrays");
   std::vector<priortune::TypedIn> in;
   std::vector<priortune::TypedOut> out;
-  for (int k = 0; k < n_inputs + n_outputs; ++k) {
-    const bool is_in = k < n_inputs;
-    const char* name = is_in ? inputs[k].name : outputs[k - n_inputs].name;
-    const int32_t code = is_in ? inputs[k].dtype : outputs[k - n_inputs].dtype;
-    priortune::ElemType t = priortune::ElemType::kFloat32;
-    const std::string what = std::string(is_in ? "input " : "output ") + std::to_string(is_in ? k : k - n_inputs);
-    if (!name) return Refuse(what + ": no name (a null pointer)");
-    if (!priortune::ElemTypeFromCode(code, t))
-      return Refuse(what + " '" + name + "': type code " + std::to_string(code) +
-                    " (PT_FLOAT32, PT_INT64, PT_INT32 or PT_BOOL)");
-    if (is_in)
-      in.push_back({name, t, inputs[k].data, inputs[k].elements});
-    else
-      out.push_back({name, t, outputs[k - n_inputs].data, outputs[k - n_inputs].elements});
+  priortune::ElemType t = priortune::ElemType::kFloat32;
+  for (int k = 0; k < n_inputs; ++k) {
+    if (!Typed("input", k, inputs[k].name, inputs[k].dtype, t)) return -1;
+    in.push_back({inputs[k].name, t, inputs[k].data, inputs[k].elements});
+  }
+  for (int k = 0; k < n_outputs; ++k) {
+    if (!Typed("output", k, outputs[k].name, outputs[k].dtype, t)) return -1;
+    out.push_back({outputs[k].name, t, outputs[k].data, outputs[k].elements});
   }
   return Run(m, in, out);
 }

@@ -188,6 +188,9 @@ Expr Erf(Expr v) {
   return Select(v < FloatImm(0.0), FloatImm(0.0) - r, r);
 }
 
+// 1 - 2 / (exp(2x) + 1): saturates to +-1 without inf / inf.
+Expr Tanh(Expr v) { return FloatImm(1.0) - FloatImm(2.0) / (Exp(v * FloatImm(2.0)) + FloatImm(1.0)); }
+
 // v ^ e for the exponents the importer takes: whole numbers -4..4 by products, +-0.5 by
 // square roots.
 Expr PowExpr(Expr v, float e) {
@@ -207,8 +210,8 @@ Expr UnaryExpr(const GraphNode& n, Expr v) {
       return clamp01(v * FloatImm(n.alpha) + FloatImm(n.beta));
     case UnaryOp::kHardSwish:
       return v * clamp01(v * FloatImm(1.0 / 6.0) + FloatImm(0.5));
-    case UnaryOp::kTanh:  // 1 - 2 / (exp(2x) + 1): saturates to +-1 without inf / inf
-      return FloatImm(1.0) - FloatImm(2.0) / (Exp(v * FloatImm(2.0)) + FloatImm(1.0));
+    case UnaryOp::kTanh:
+      return Tanh(v);
     case UnaryOp::kErf:
       return Erf(v);
     case UnaryOp::kSqrt:
@@ -217,12 +220,8 @@ Expr UnaryExpr(const GraphNode& n, Expr v) {
       return PowExpr(v, n.alpha);
     case UnaryOp::kGelu:
       return v * FloatImm(0.5) * (FloatImm(1.0) + Erf(v * FloatImm(M_SQRT1_2)));
-    case UnaryOp::kGeluTanh: {
-      GraphNode tanh;
-      tanh.unary = UnaryOp::kTanh;
-      Expr inner = FloatImm(0.7978845608) * (v + FloatImm(0.044715) * v * v * v);
-      return v * FloatImm(0.5) * (FloatImm(1.0) + UnaryExpr(tanh, inner));
-    }
+    case UnaryOp::kGeluTanh:
+      return v * FloatImm(0.5) * (FloatImm(1.0) + Tanh(FloatImm(0.7978845608) * (v + FloatImm(0.044715) * v * v * v)));
     case UnaryOp::kTrunc: {  // through int64, clamped first (a conversion out of range is undefined)
       Expr c = Max(FloatImm(-1e18), Min(FloatImm(1e18), v));
       return Cast(DType::kFloat32, Cast(DType::kInt64, c));

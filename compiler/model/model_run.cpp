@@ -17,6 +17,7 @@ struct CompiledModel::Impl {
   std::vector<float*> owned;
   std::vector<Kernel> kernels;
   std::vector<PreparedArgs> prepared;
+  std::vector<float*> inputs, outputs;  // the plan's inputs' and outputs' buffers
   ~Impl() {
     for (float* p : owned) pt_free(p);
   }
@@ -61,6 +62,8 @@ StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Create(ModelPlan plan, c
   }
   // The packed copies are made; the plan's own copy of the weights is no longer needed.
   for (PlanBuffer& b : plan.buffers) std::vector<float>().swap(b.data);
+  for (int b : plan.input_buffers) impl->inputs.push_back(impl->memory[b]);
+  for (int b : plan.output_buffers) impl->outputs.push_back(impl->memory[b]);
   std::unique_ptr<CompiledModel> m(new CompiledModel(std::move(plan), std::move(impl)));
   m->compile_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return m;
@@ -70,13 +73,10 @@ int64_t CompiledModel::input_elements() const { return plan_.inputs[0].elements(
 int64_t CompiledModel::output_elements() const { return plan_.outputs[0].elements(); }
 
 Status CompiledModel::Run(const std::vector<TypedIn>& inputs, const std::vector<TypedOut>& outputs) {
-  std::vector<float*> in, out;
-  for (int b : plan_.input_buffers) in.push_back(impl_->memory[b]);
-  std::string error = ConvertInputs(plan_.inputs, inputs, in.data());
+  std::string error = ConvertInputs(plan_.inputs, inputs, impl_->inputs.data());
   if (!error.empty()) return InvalidArgument(error);
   for (size_t i = 0; i < impl_->kernels.size(); ++i) PT_RETURN_IF_ERROR(RunStep(i));
-  for (int b : plan_.output_buffers) out.push_back(impl_->memory[b]);
-  error = ConvertOutputs(plan_.outputs, outputs, out.data());
+  error = ConvertOutputs(plan_.outputs, outputs, impl_->outputs.data());
   if (!error.empty()) return InvalidArgument(error);
   return OkStatus();
 }

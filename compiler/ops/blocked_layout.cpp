@@ -1,5 +1,7 @@
 #include "compiler/ops/blocked_layout.h"
 
+#include "compiler/ir/lower.h"
+
 namespace priortune::compiler {
 
 std::vector<int64_t> LayoutShape(int64_t n, int64_t c, int64_t h, int64_t w, int64_t block) {
@@ -29,8 +31,8 @@ Expr ChannelRead(const Tensor& x, int64_t block, const Expr& n, const Expr& cb, 
 
 void VectorizeInNativeChunks(Stage& stage, IterVar axis, int64_t extent, const Target& t) {
   int64_t v = t.vector_lanes(), vecs = extent / v;
-  // Past 64 lanes (lowering's limit: a LayerNorm over 128 channels) native chunks too.
-  if (extent > v && extent % v == 0 && ((vecs & (vecs - 1)) != 0 || extent > 64)) {
+  // Past lowering's limit (a LayerNorm over 128 channels) native chunks too.
+  if (extent > v && extent % v == 0 && ((vecs & (vecs - 1)) != 0 || extent > kMaxVectorLanes)) {
     auto [outer, inner] = stage.split(axis, v);
     stage.unroll(outer);
     stage.vectorize(inner);

@@ -29,7 +29,7 @@ Expr ChannelRead(const Tensor& x, int64_t block, const Expr& n, const Expr& cb, 
 // (measured on AVX-512, matmul 512^3: an 8 x 48 tile went from 23 to 217 GFLOPS; with
 // AVX2 4 x 24 from 38 to 108). Power-of-two widths stay one wide vector, which LLVM
 // splits well and which handles a tail with one mask (splitting them cost 6% on 500^3),
-// up to 64 lanes (what lowering takes).
+// up to kMaxVectorLanes (what lowering takes).
 void VectorizeInNativeChunks(Stage& stage, IterVar axis, int64_t extent, const Target& t);
 
 }  // namespace priortune::compiler

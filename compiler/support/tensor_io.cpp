@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <set>
 
 namespace priortune {
 
@@ -94,12 +93,16 @@ size_t Find(const std::vector<IoSpec>& specs, const std::string& name) {
 
 // "no input named 'x' (the model's inputs: 'a', 'b')".
 std::string Unknown(const std::vector<IoSpec>& specs, const std::string& name, const std::string& what) {
-  std::string names;
-  for (const IoSpec& s : specs) names += (names.empty() ? "'" : ", '") + s.name + "'";
-  return "no " + what + " named '" + name + "' (the model's " + what + "s: " + names + ")";
+  return "no " + what + " named '" + name + "' (the model's " + what + "s: " + NamesOf(specs) + ")";
 }
 
 }  // namespace
+
+std::string NamesOf(const std::vector<IoSpec>& specs) {
+  std::string names;
+  for (const IoSpec& s : specs) names += (names.empty() ? "'" : ", '") + s.name + "'";
+  return names;
+}
 
 std::string ConvertInputs(const std::vector<IoSpec>& specs, const std::vector<TypedIn>& given, float* const* dst) {
   std::vector<const TypedIn*> of(specs.size(), nullptr);
@@ -133,12 +136,13 @@ std::string ConvertInputs(const std::vector<IoSpec>& specs, const std::vector<Ty
 
 std::string ConvertOutputs(const std::vector<IoSpec>& specs, const std::vector<TypedOut>& want,
                            const float* const* src) {
-  std::set<std::string> seen;
+  std::vector<bool> seen(specs.size(), false);
   std::vector<size_t> index;
   for (const TypedOut& out : want) {
     const size_t j = Find(specs, out.name);
     if (j == specs.size()) return Unknown(specs, out.name, "output");
-    if (!seen.insert(out.name).second) return "output '" + out.name + "' is asked for twice";
+    if (seen[j]) return "output '" + out.name + "' is asked for twice";
+    seen[j] = true;
     const IoSpec& s = specs[j];
     if (out.dtype != s.dtype)
       return "output '" + s.name + "': " + ElemTypeName(out.dtype) + " asked for, the model gives " +
@@ -152,10 +156,13 @@ std::string ConvertOutputs(const std::vector<IoSpec>& specs, const std::vector<T
   for (size_t k = 0; k < want.size(); ++k) {
     const TypedOut& out = want[k];
     const float* from = src[index[k]];
+    if (out.dtype == ElemType::kFloat32) {
+      std::memcpy(out.data, from, static_cast<size_t>(out.elements) * 4);
+      continue;
+    }
     for (int64_t e = 0; e < out.elements; ++e) {
       switch (out.dtype) {
         case ElemType::kFloat32:
-          static_cast<float*>(out.data)[e] = from[e];
           break;
         case ElemType::kInt64:  // clamped: a cast of a float past the type's range is undefined
           static_cast<int64_t*>(out.data)[e] = static_cast<int64_t>(Clamped(from[e], 9.2e18));

@@ -49,6 +49,9 @@ struct TypedOut {
   int64_t elements = 0;
 };
 
+// "'a', 'b'": the names of `specs`, for messages.
+std::string NamesOf(const std::vector<IoSpec>& specs);
+
 // Checks that `given` names every input of `specs` exactly once, each with the spec's
 // dtype and element count, integer values exact in float32 and inside any index bound;
 // then converts input i into dst[i] (its float32 buffer). "" on success, else the message,

@@ -25,6 +25,7 @@ namespace priortune::server::cli {
 namespace pc = priortune::compiler;
 using priortune::ElemType;
 using priortune::IoSpec;
+using priortune::NamesOf;
 using priortune::TypedIn;
 using priortune::TypedOut;
 
@@ -66,10 +67,8 @@ StatusOr<std::pair<std::string, std::string>> NamedFile(const std::string& arg, 
   std::string name = arg.substr(0, eq);
   for (const IoSpec& s : specs)
     if (s.name == name) return std::make_pair(name, arg.substr(eq + 1));
-  std::string names;
-  for (const IoSpec& s : specs) names += (names.empty() ? "'" : ", '") + s.name + "'";
   return InvalidArgument(std::string("--") + what + " '" + arg + "': no " + what + " named '" + name +
-                         "' (the model's: " + names + ")");
+                         "' (the model's: " + NamesOf(specs) + ")");
 }
 
 // Input `s`'s bytes: its --input file, else uniform [-1, 1) floats, ids in [0, bound) for
@@ -113,19 +112,15 @@ StatusOr<ModelInputs> ReadInputs(const RunModelOptions& o, const std::vector<IoS
     PT_ASSIGN_OR_RETURN(std::vector<char> b, InputBytes(s, it == files.end() ? "" : it->second));
     in.bytes.push_back(std::move(b));
   }
+  std::vector<float*> values;
   for (size_t i = 0; i < specs.size(); ++i) {
-    const IoSpec& s = specs[i];
-    in.typed.push_back({s.name, s.dtype, in.bytes[i].data(), s.elements()});
-    std::vector<float> v(static_cast<size_t>(s.elements()));
-    for (int64_t k = 0; k < s.elements(); ++k) {
-      const char* p = in.bytes[i].data();
-      v[k] = s.dtype == ElemType::kFloat32 ? reinterpret_cast<const float*>(p)[k]
-             : s.dtype == ElemType::kInt64 ? static_cast<float>(reinterpret_cast<const int64_t*>(p)[k])
-             : s.dtype == ElemType::kInt32 ? static_cast<float>(reinterpret_cast<const int32_t*>(p)[k])
-                                           : static_cast<float>(p[k] != 0);
-    }
-    in.values.push_back(std::move(v));
+    in.typed.push_back({specs[i].name, specs[i].dtype, in.bytes[i].data(), specs[i].elements()});
+    in.values.emplace_back(static_cast<size_t>(specs[i].elements()));
   }
+  for (auto& v : in.values) values.push_back(v.data());
+  // As floats for the reference runner, checked as the model checks them.
+  const std::string error = ConvertInputs(specs, in.typed, values.data());
+  if (!error.empty()) return InvalidArgument(error);
   return in;
 }
 

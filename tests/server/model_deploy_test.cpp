@@ -23,6 +23,15 @@ std::vector<float> ReadFloats(const std::string& path) {
   return out;
 }
 
+// Compiles `source` with `compiler` (and its flags) against the model library in `lib`
+// into `exe`: what a user of build-model does.
+std::string BuildAgainst(const std::string& compiler, const std::string& source, const std::string& lib,
+                         const std::string& exe, int* code) {
+  return Shell(
+      compiler + " " + source + " -I " + lib + " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + exe,
+      code);
+}
+
 std::string ReadText(const std::string& path) {
   std::ifstream f(path);
   return std::string((std::istreambuf_iterator<char>(f)), {});
@@ -65,9 +74,8 @@ TEST(ModelDeploy, ATunedModelBuildsALibraryTheExampleRunsAsRunModelDoesAndAnImpo
        {"pt_model_plan_text", "pt_model_params", "pt_model_functions", "pt_parallel_for", "_packed"})
     EXPECT_EQ(symbols.find(internal), std::string::npos) << internal << " exported:\n" << symbols;
 
-  out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
-                  " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/run_model",
-              &code);
+  out = BuildAgainst(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17", src + "/examples/run_model.cpp", lib,
+                     dir + "/run_model", &code);
   ASSERT_EQ(code, 0) << out;
   out = Shell(dir + "/run_model --repeat 2 --input " + input + " --output " + dir + "/y_lib.bin", &code);
   ASSERT_EQ(code, 0) << out;
@@ -207,9 +215,8 @@ TEST(ModelDeploy, BuildModelTakesTheThreadCountTheStoreTunedAtAndSaysWhenItHasNo
   EXPECT_NE(out.find("the store tuned 1 of this model's"), std::string::npos) << out;
   EXPECT_NE(out.find("priortune tune-model " + model + " --db " + db + " --threads 2"), std::string::npos) << out;
   const std::string lib = dir + "/lib2";
-  out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
-                  " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/run_model",
-              &code);
+  out = BuildAgainst(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17", src + "/examples/run_model.cpp", lib,
+                     dir + "/run_model", &code);
   ASSERT_EQ(code, 0) << out;
   out = Shell(dir + "/run_model --repeat 1 --warmup 0", &code);
   ASSERT_EQ(code, 0) << out;
@@ -250,10 +257,8 @@ TEST(ModelDeploy, ATokenModelsLibraryTakesNamedTypedInputsAndRefusesBadOnes) {
   const std::string base = dir + "/bert_tiny", lib = dir + "/lib";
   out = Shell(exe + " build-model " + base + ".onnx --db '' --out " + lib, &code);
   ASSERT_EQ(code, 0) << out;
-  out =
-      Shell(std::string(PRIORTUNE_C_COMPILER) + " -O2 -Wall -Werror " + src + "/tests/server/data/c_api_client.c -I " +
-                lib + " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/client",
-            &code);
+  out = BuildAgainst(std::string(PRIORTUNE_C_COMPILER) + " -O2 -Wall -Werror",
+                     src + "/tests/server/data/c_api_client.c", lib, dir + "/client", &code);
   ASSERT_EQ(code, 0) << out;
   out = Shell(dir + "/client " + base + ".input_ids.bin " + base + ".token_type_ids.bin " + base +
                   ".attention_mask.bin " + dir + "/hidden.bin " + dir + "/pooled.bin",
@@ -300,9 +305,8 @@ TEST(ModelDeploy, ATokenModelsLibraryTakesNamedTypedInputsAndRefusesBadOnes) {
   expect_torch(dir + "/pooled.bin", "pooler_output");
 
   // The example program: the same inputs by name.
-  out = Shell(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17 " + src + "/examples/run_model.cpp -I " + lib +
-                  " -L " + lib + " -lpriortune_model -Wl,-rpath," + lib + " -o " + dir + "/run_model",
-              &code);
+  out = BuildAgainst(std::string(PRIORTUNE_CXX_COMPILER) + " -O2 -std=c++17", src + "/examples/run_model.cpp", lib,
+                     dir + "/run_model", &code);
   ASSERT_EQ(code, 0) << out;
   const std::string inputs = " --input input_ids=" + base + ".input_ids.bin --input token_type_ids=" + base +
                              ".token_type_ids.bin --input attention_mask=" + base + ".attention_mask.bin";

@@ -91,7 +91,7 @@ class Importer {
   // Gather from an activation with constant indices, a scalar or evenly spaced along the
   // axis (ViT's class token x[:, 0]): a kSlice, then for a scalar a view without the axis;
   // other constant indices: GatherRows.
-  Status GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
+  Status GatherSlice(const onnx::NodeProto& n, const std::vector<int64_t>& xs, int64_t axis);
   // Gather at run time: indices computed from the model's inputs (token ids into an
   // embedding table) as a kGather; constant indices as GatherSlice.
   Status Gather(const onnx::NodeProto& n, const std::vector<int64_t>& xs);
