@@ -51,7 +51,13 @@ bool WithKnobAt(const SearchSpace& space, size_t knob, size_t pos, std::mt19937_
       return true;
     }
   }
-  return false;
+  // Where few completions keep the constraints (a wide register tile with AVX2's 12
+  // accumulators), the other knobs at their smallest candidates: the smallest tiles.
+  Config c;
+  for (size_t k = 0; k < space.knobs().size(); ++k) space.knobs()[k].Assign(k == knob ? pos : 0, c);
+  if (!space.Valid(c)) return false;
+  out = c;
+  return true;
 }
 
 // From a drawn config, `knob` moved one candidate at a time in `dir` while the config

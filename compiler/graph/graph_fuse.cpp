@@ -1,6 +1,6 @@
 // Epilogue fusion: the elementwise operators that only consume a convolution's or dense
 // layer's output become part of its epilogue (Workload::residual, relu, relu6, silu,
-// hardswish), so the output is written once, already final, instead of once per operator.
+// hardswish, gelu, gelu_tanh), so the output is written once, already final, instead of once per operator.
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -71,7 +71,7 @@ void FuseEpilogues(Graph& g) {
     for (;;) {
       const std::string out = n.outputs[0];
       const auto& r = readers[out];
-      const bool activated = w.relu || w.relu6 || w.silu || w.hardswish;
+      const bool activated = w.relu || w.relu6 || w.silu || w.hardswish || w.gelu || w.gelu_tanh;
       if (auto gated = activated ? std::nullopt : GateReaders(g, readers, i)) {
         // Both nodes go: n writes the Mul's output, where the Mul ran.
         const GraphNode &gate = g.nodes[gated->gate], &mul = g.nodes[gated->mul];
@@ -101,6 +101,10 @@ void FuseEpilogues(Graph& g) {
         w.relu6 = true;
       } else if (c.op == GraphOp::kUnary && c.unary == UnaryOp::kHardSwish && !activated) {
         w.hardswish = true;
+      } else if (c.op == GraphOp::kUnary && c.unary == UnaryOp::kGelu && !activated) {
+        w.gelu = true;
+      } else if (c.op == GraphOp::kUnary && c.unary == UnaryOp::kGeluTanh && !activated) {
+        w.gelu_tanh = true;
       } else {
         break;
       }

@@ -21,6 +21,8 @@ float Epilogue(const Workload& w, float v, const std::vector<float>* residual, s
   if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
   if (w.silu) v *= UnaryValue(UnaryOp::kSigmoid, 0, 0, v);
   if (w.hardswish) v = UnaryValue(UnaryOp::kHardSwish, 0, 0, v);
+  if (w.gelu) v = UnaryValue(UnaryOp::kGelu, 0, 0, v);
+  if (w.gelu_tanh) v = UnaryValue(UnaryOp::kGeluTanh, 0, 0, v);
   return v;
 }
 

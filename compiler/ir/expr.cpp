@@ -1,5 +1,6 @@
 #include "compiler/ir/expr.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "compiler/ir/tensor.h"  // OperationNode, for printing reads
@@ -138,6 +139,25 @@ Expr Sqrt(Expr a) {
   auto n = NewExpr(ExprKind::kSqrt, DType::kFloat32);
   n->a = std::move(a);
   return Expr(std::move(n));
+}
+
+Expr Erf(Expr a) {  // odd in a
+  Expr x = Max(a, FloatImm(0.0) - a);
+  Expr t = FloatImm(1.0) / (FloatImm(1.0) + FloatImm(0.3275911) * x);
+  Expr poly = t * (FloatImm(0.254829592) +
+                   t * (FloatImm(-0.284496736) +
+                        t * (FloatImm(1.421413741) + t * (FloatImm(-1.453152027) + t * FloatImm(1.061405429)))));
+  Expr r = FloatImm(1.0) - poly * Exp(FloatImm(0.0) - x * x);
+  return Select(a < FloatImm(0.0), FloatImm(0.0) - r, r);
+}
+
+// Saturates to +-1 without inf / inf.
+Expr Tanh(Expr a) { return FloatImm(1.0) - FloatImm(2.0) / (Exp(a * FloatImm(2.0)) + FloatImm(1.0)); }
+
+Expr Gelu(Expr a) { return a * FloatImm(0.5) * (FloatImm(1.0) + Erf(a * FloatImm(M_SQRT1_2))); }
+
+Expr GeluTanh(Expr a) {
+  return a * FloatImm(0.5) * (FloatImm(1.0) + Tanh(FloatImm(0.7978845608) * (a + FloatImm(0.044715) * a * a * a)));
 }
 Expr Not(Expr a) {
   auto n = NewExpr(ExprKind::kNot, DType::kBool);

@@ -115,6 +115,13 @@ Expr Max(Expr a, Expr b);
 Expr Not(Expr a);
 Expr Exp(Expr a);   // float32
 Expr Sqrt(Expr a);  // float32
+// Composed of the above (float32): erf by Abramowitz and Stegun 7.1.26 (absolute error at
+// most 1.5e-7); tanh as 1 - 2 / (e^2a + 1); GELU's erf form a / 2 * (1 + erf(a / sqrt 2))
+// and its tanh form a / 2 * (1 + tanh(sqrt(2 / pi) * (a + 0.044715 a^3))).
+Expr Erf(Expr a);
+Expr Tanh(Expr a);
+Expr Gelu(Expr a);
+Expr GeluTanh(Expr a);
 IterVar MakeIterVar(const std::string& name, int64_t extent, IterKind kind);
 
 Expr operator+(Expr a, Expr b);

@@ -177,20 +177,6 @@ const char* UnaryName(UnaryOp op) {
   return "unary";
 }
 
-// erf(x) by Abramowitz and Stegun 7.1.26 (absolute error at most 1.5e-7), odd in x.
-Expr Erf(Expr v) {
-  Expr a = Max(v, FloatImm(0.0) - v);
-  Expr t = FloatImm(1.0) / (FloatImm(1.0) + FloatImm(0.3275911) * a);
-  Expr poly = t * (FloatImm(0.254829592) +
-                   t * (FloatImm(-0.284496736) +
-                        t * (FloatImm(1.421413741) + t * (FloatImm(-1.453152027) + t * FloatImm(1.061405429)))));
-  Expr r = FloatImm(1.0) - poly * Exp(FloatImm(0.0) - a * a);
-  return Select(v < FloatImm(0.0), FloatImm(0.0) - r, r);
-}
-
-// 1 - 2 / (exp(2x) + 1): saturates to +-1 without inf / inf.
-Expr Tanh(Expr v) { return FloatImm(1.0) - FloatImm(2.0) / (Exp(v * FloatImm(2.0)) + FloatImm(1.0)); }
-
 // v ^ e for the exponents the importer takes: whole numbers -4..4 by products, +-0.5 by
 // square roots.
 Expr PowExpr(Expr v, float e) {
@@ -219,9 +205,9 @@ Expr UnaryExpr(const GraphNode& n, Expr v) {
     case UnaryOp::kPow:
       return PowExpr(v, n.alpha);
     case UnaryOp::kGelu:
-      return v * FloatImm(0.5) * (FloatImm(1.0) + Erf(v * FloatImm(M_SQRT1_2)));
+      return Gelu(v);
     case UnaryOp::kGeluTanh:
-      return v * FloatImm(0.5) * (FloatImm(1.0) + Tanh(FloatImm(0.7978845608) * (v + FloatImm(0.044715) * v * v * v)));
+      return GeluTanh(v);
     case UnaryOp::kTrunc: {  // through int64, clamped first (a conversion out of range is undefined)
       Expr c = Max(FloatImm(-1e18), Min(FloatImm(1e18), v));
       return Cast(DType::kFloat32, Cast(DType::kInt64, c));

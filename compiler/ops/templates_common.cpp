@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 #include "compiler/ops/internal/templates.h"
@@ -31,8 +32,8 @@ Status RequireDims(const Workload& w, const std::vector<const char*>& positive,
 }
 
 Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok) {
-  if (w.relu + w.relu6 + w.silu + w.hardswish > 1)
-    return InvalidArgument(w.op + ": epilogue has more than one of relu, relu6, silu and hardswish");
+  if (w.relu + w.relu6 + w.silu + w.hardswish + w.gelu + w.gelu_tanh > 1)
+    return InvalidArgument(w.op + ": epilogue has more than one of relu, relu6, silu, hardswish, gelu and gelu_tanh");
   if (w.bias && !bias_ok) return InvalidArgument(w.op + " has no fused bias");
   if (w.residual && !residual_ok) return InvalidArgument(w.op + " has no fused residual add");
   return OkStatus();
@@ -51,6 +52,8 @@ Expr ApplyEpilogue(const Workload& w, Expr v, const Expr& bias, const Expr& resi
   if (w.relu6) v = Min(Max(v, FloatImm(0.0)), FloatImm(6.0));
   if (w.silu) v = v / (FloatImm(1.0) + Exp(FloatImm(0.0) - v));
   if (w.hardswish) v = v * Min(Max(v * FloatImm(1.0 / 6.0) + FloatImm(0.5), FloatImm(0.0)), FloatImm(1.0));
+  if (w.gelu) v = Gelu(v);
+  if (w.gelu_tanh) v = GeluTanh(v);
   return v;
 }
 
@@ -61,6 +64,8 @@ float ApplyEpilogue(const Workload& w, float v, const float* bias, const float* 
   if (w.relu6) v = std::min(std::max(v, 0.0f), 6.0f);
   if (w.silu) v = v / (1.0f + std::exp(-v));
   if (w.hardswish) v = v * std::min(std::max(v / 6.0f + 0.5f, 0.0f), 1.0f);
+  if (w.gelu) v = v * 0.5f * (1.0f + std::erf(v * static_cast<float>(M_SQRT1_2)));
+  if (w.gelu_tanh) v = v * 0.5f * (1.0f + std::tanh(0.7978845608f * (v + 0.044715f * v * v * v)));
   return v;
 }
 
@@ -122,6 +127,8 @@ void SampleEpilogue(Workload& w, std::mt19937_64& rng) {
   w.relu6 = act >= 0.25 && act < 0.4;
   w.silu = act >= 0.4 && act < 0.5;
   w.hardswish = act >= 0.5 && act < 0.6;
+  w.gelu = act >= 0.6 && act < 0.65;
+  w.gelu_tanh = act >= 0.65 && act < 0.7;
 }
 
 }  // namespace priortune::compiler::internal

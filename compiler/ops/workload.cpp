@@ -20,6 +20,8 @@ std::string Workload::ToJson() const {
   if (relu6) epilogue["relu6"] = true;
   if (silu) epilogue["silu"] = true;
   if (hardswish) epilogue["hardswish"] = true;
+  if (gelu) epilogue["gelu"] = true;
+  if (gelu_tanh) epilogue["gelu_tanh"] = true;
   nlohmann::json j = {{"op", op}, {"dims", dims}, {"dtype", dtype}, {"epilogue", epilogue}};
   return j.dump();
 }
@@ -49,6 +51,8 @@ StatusOr<Workload> Workload::FromJson(const std::string& text) {
                                {"relu6", &w.relu6},
                                {"silu", &w.silu},
                                {"hardswish", &w.hardswish},
+                               {"gelu", &w.gelu},
+                               {"gelu_tanh", &w.gelu_tanh},
                                {"residual", &w.residual}}) {
       if (!e.contains(name)) continue;
       if (!e[name].is_boolean()) return InvalidArgument(std::string("workload: epilogue.") + name + " is not a bool");
@@ -72,6 +76,8 @@ std::string Workload::ShortName() const {
   if (relu6) os << "+relu6";
   if (silu) os << "+silu";
   if (hardswish) os << "+hardswish";
+  if (gelu) os << "+gelu";
+  if (gelu_tanh) os << "+gelu_tanh";
   return os.str();
 }
 

@@ -24,12 +24,16 @@ struct Workload {
   // (HardSwish, MobileNetV3's): one activation at most
   bool silu = false;
   bool hardswish = false;
+  // or GELU, x / 2 * (1 + erf(x / sqrt 2)) (BERT's, ViT's), or its tanh form
+  // x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3))) (GPT-2's)
+  bool gelu = false;
+  bool gelu_tanh = false;
 
-  // The activations of the epilogue agree (relu, relu6, silu, hardswish) with o's, and
+  // The activations of the epilogue agree (relu, relu6, silu, hardswish, gelu, gelu_tanh) with o's, and
   // its bias and residual.
   bool SameEpilogue(const Workload& o) const {
     return bias == o.bias && residual == o.residual && relu == o.relu && relu6 == o.relu6 && silu == o.silu &&
-           hardswish == o.hardswish;
+           hardswish == o.hardswish && gelu == o.gelu && gelu_tanh == o.gelu_tanh;
   }
 
   // The value of a dim; aborts if absent (validate first with the op template).

@@ -31,6 +31,8 @@ StatusOr<compiler::Workload> ParseWorkloadArgs(const WorkloadArgs& a) {
   w.relu6 = a.relu6;
   w.silu = a.silu;
   w.hardswish = a.hardswish;
+  w.gelu = a.gelu;
+  w.gelu_tanh = a.gelu_tanh;
   PT_RETURN_IF_ERROR(tmpl->Validate(w));
   return w;
 }
@@ -71,6 +73,9 @@ void AddWorkloadOptions(CLI::App* cmd, WorkloadArgs& a) {
   cmd->add_flag("--relu6", a.relu6, "fuse a relu6 (min(max(x, 0), 6))");
   cmd->add_flag("--silu", a.silu, "fuse a SiLU (x * sigmoid(x))");
   cmd->add_flag("--hardswish", a.hardswish, "fuse a HardSwish (x * min(max(x / 6 + 1/2, 0), 1))");
+  cmd->add_flag("--gelu", a.gelu, "fuse a GELU (x / 2 * (1 + erf(x / sqrt 2)))");
+  cmd->add_flag("--gelu-tanh", a.gelu_tanh,
+                "fuse GELU's tanh form (x / 2 * (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))))");
   cmd->add_option("--memory-cap-mb", a.memory_cap_mb,
                   "refuse workloads whose buffers need more (default: a quarter of RAM)");
 }

@@ -54,7 +54,7 @@ struct WorkloadArgs {
   bool bias = false, relu = false;
   int64_t memory_cap_mb = 0;             // 0: compiler::DefaultMemoryCapBytes()
   bool residual = false, relu6 = false;  // the fused epilogue's other parts
-  bool silu = false, hardswish = false;
+  bool silu = false, hardswish = false, gelu = false, gelu_tanh = false;
   int64_t memory_cap_bytes() const { return memory_cap_mb << 20; }
 };
 

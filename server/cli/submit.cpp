@@ -13,7 +13,7 @@ namespace {
 
 struct SubmitOptions {
   ConnectionOptions connection;
-  std::vector<std::string> workloads;  // OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish]
+  std::vector<std::string> workloads;  // OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish|:gelu|:gelu_tanh]
   std::string target = "host";
   int threads = 1;
   int trials = 200;
@@ -26,13 +26,13 @@ struct SubmitOptions {
   bool watch = false;  // then follow it like `watch`
 };
 
-// OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish]
+// OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish|:gelu|:gelu_tanh]
 StatusOr<WorkloadArgs> ParseWorkloadSpec(const std::string& spec) {
   WorkloadArgs a;
   size_t colon = spec.find(':');
   if (colon == std::string::npos)
     return InvalidArgument("--workload '" + spec +
-                           "': expected OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish]");
+                           "': expected OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish|:gelu|:gelu_tanh]");
   a.op = spec.substr(0, colon);
   std::string rest = spec.substr(colon + 1);
   size_t next = rest.find(':');
@@ -53,9 +53,13 @@ StatusOr<WorkloadArgs> ParseWorkloadSpec(const std::string& spec) {
       a.silu = true;
     else if (flag == "hardswish")
       a.hardswish = true;
+    else if (flag == "gelu")
+      a.gelu = true;
+    else if (flag == "gelu_tanh")
+      a.gelu_tanh = true;
     else
       return InvalidArgument("--workload '" + spec + "': '" + flag +
-                             "' is not bias, residual, relu, relu6, silu or hardswish");
+                             "' is not bias, residual, relu, relu6, silu, hardswish, gelu or gelu_tanh");
   }
   return a;
 }
@@ -101,7 +105,8 @@ void AddSubmit(Commands& commands) {
   CLI::App* cmd = commands.app().add_subcommand("submit", "submit a tuning job to a server");
   AddConnectionOptions(commands, cmd, o->connection, true);
   cmd->add_option("--workload", o->workloads,
-                  "OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish], repeatable (e.g. matmul:512x512x512 "
+                  "OP:SHAPE[:bias][:residual][:relu|:relu6|:silu|:hardswish|:gelu|:gelu_tanh], repeatable (e.g. "
+                  "matmul:512x512x512 "
                   "conv2d:64x64x56x3x1x1:relu)")
       ->required();
   AddTargetOption(cmd, o->target);

@@ -12,6 +12,8 @@ void ToProto(const compiler::Workload& w, v1::Workload* out) {
   out->set_relu6(w.relu6);
   out->set_silu(w.silu);
   out->set_hardswish(w.hardswish);
+  out->set_gelu(w.gelu);
+  out->set_gelu_tanh(w.gelu_tanh);
 }
 
 compiler::Workload FromProto(const v1::Workload& w) {
@@ -25,6 +27,8 @@ compiler::Workload FromProto(const v1::Workload& w) {
   out.relu6 = w.relu6();
   out.silu = w.silu();
   out.hardswish = w.hardswish();
+  out.gelu = w.gelu();
+  out.gelu_tanh = w.gelu_tanh();
   return out;
 }
 

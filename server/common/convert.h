@@ -14,10 +14,12 @@
 
 namespace priortune::server {
 
-// The worker protocol (Hello.protocol). 2: targets carry their microarchitecture; the
-// server refuses workers below kMinWorkerProtocol.
-inline constexpr int kWorkerProtocol = 2;
-inline constexpr int kMinWorkerProtocol = 2;
+// The worker protocol (Hello.protocol). 2: targets carry their microarchitecture; 3:
+// workloads may carry a GELU epilogue (Workload.gelu, gelu_tanh), which an older worker
+// would drop without a word and build another kernel. The server refuses workers below
+// kMinWorkerProtocol.
+inline constexpr int kWorkerProtocol = 3;
+inline constexpr int kMinWorkerProtocol = 3;
 
 void ToProto(const compiler::Workload& w, v1::Workload* out);
 compiler::Workload FromProto(const v1::Workload& w);

@@ -957,20 +957,23 @@ TEST(CompiledModel, AConvNeXtBlockWithAChannelsLastLinearAndAnOblongConvMatchesT
   ExpectOps(m, {1, 4, 3, 6});
   auto g = ImportOnnxBytes(m.Bytes());
   ASSERT_TRUE(g.ok());
-  int dense = 0, layernorm = 0, gelu = 0;
+  int dense = 0, layernorm = 0, gelu = 0, gelu_fused = 0;
   bool bias_folded = false;  // fc1's Add of b1 went into its bias
   for (const auto& n : g->nodes) {
     dense += n.op == GraphOp::kDense;
     bias_folded = bias_folded || std::count(n.fused.begin(), n.fused.end(), "fc1_bias") == 1;
     layernorm += n.op == GraphOp::kLayerNorm;
     gelu += n.op == GraphOp::kUnary && n.unary == UnaryOp::kGelu;
+    gelu_fused += n.op == GraphOp::kDense && n.workload->gelu && !n.workload->gelu_tanh;
   }
   EXPECT_EQ(dense, 2);  // the channels-last Linear layers are tunable dense workloads
   EXPECT_TRUE(bias_folded);
   // The decomposed LayerNorm and GELU are recognised, each as one node, and compute what
-  // their parts compute.
+  // their parts compute; the GELU, fc1's only reader, is then fused into fc1's epilogue
+  // (ExpectOps above: compiled = reference).
   EXPECT_EQ(layernorm, 1);
-  EXPECT_EQ(gelu, 1);
+  EXPECT_EQ(gelu, 0);
+  EXPECT_EQ(gelu_fused, 1);
   EXPECT_EQ(g->layernorms_recognised, 1);
   EXPECT_EQ(g->gelus_recognised, 1);
   ImportOptions parts;
@@ -1020,21 +1023,37 @@ TEST(OnnxImport, GeluTanhFormIsRecognisedAsOneNode) {
     m.Node("Mul", "half_mul", {"half", "ht"}, {"y"});
     m.Output("y");
     if (variant == 2) m.Output("h3");  // the cube read elsewhere: not a GELU of its own
+    // Recognised, then fused into the dense layer's epilogue (fc's only reader); without
+    // the fusion a node of its own.
     auto g = ImportOnnxBytes(m.Bytes());
     ASSERT_TRUE(g.ok()) << g.status().ToString();
     EXPECT_EQ(g->gelus_recognised, variant == 2 ? 0 : 1);
-    int gelu = 0;
-    for (const auto& n : g->nodes) gelu += n.op == GraphOp::kUnary && n.unary == UnaryOp::kGeluTanh;
-    EXPECT_EQ(gelu, variant == 2 ? 0 : 1);
+    ImportOptions unfused;
+    unfused.fuse_epilogues = false;
+    auto alone = ImportOnnxBytes(m.Bytes(), "model", unfused);
+    ASSERT_TRUE(alone.ok()) << alone.status().ToString();
+    auto count = [](const Graph& graph, bool fused) {
+      int gelu = 0;
+      for (const auto& n : graph.nodes)
+        gelu += fused ? n.op == GraphOp::kDense && n.workload->gelu_tanh && !n.workload->gelu
+                      : n.op == GraphOp::kUnary && n.unary == UnaryOp::kGeluTanh;
+      return gelu;
+    };
+    EXPECT_EQ(count(*g, true), variant == 2 ? 0 : 1);
+    EXPECT_EQ(count(*g, false), 0);
+    EXPECT_EQ(count(*alone, false), variant == 2 ? 0 : 1);
+    EXPECT_EQ(count(*alone, true), 0);
     ImportOptions parts;
     parts.recognise_patterns = false;
     auto spelled = ImportOnnxBytes(m.Bytes(), "model", parts);
     ASSERT_TRUE(spelled.ok());
     const std::vector<float> x = RandomInput(80, 6);
-    auto a = RunGraphReference(*g, x), b = RunGraphReference(*spelled, x);
-    ASSERT_TRUE(a.ok() && b.ok());
+    auto a = RunGraphReference(*g, x), b = RunGraphReference(*spelled, x), c = RunGraphReference(*alone, x);
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
     for (size_t i = 0; i < a->size(); ++i) EXPECT_NEAR((*a)[i], (*b)[i], 1e-5 * (1 + std::fabs((*b)[i]))) << i;
+    for (size_t i = 0; i < a->size(); ++i) EXPECT_NEAR((*c)[i], (*b)[i], 1e-5 * (1 + std::fabs((*b)[i]))) << i;
     if (variant != 2) ExpectCompiledMatchesReference(*g);
+    if (variant != 2) ExpectCompiledMatchesReference(*alone);
   }
 }
 

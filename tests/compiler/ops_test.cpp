@@ -50,7 +50,9 @@ class Ops : public ::testing::TestWithParam<std::string> {
       EXPECT_NE(ir->find("\"prefer-vector-width\"=\"" + std::to_string(t.vector_bits) + "\""), std::string::npos);
       auto text = EmitCodeText(*f, CodeFileType::kAssembly, t);
       ASSERT_TRUE(text.ok()) << text.status().ToString();
-      EXPECT_NE(text->find(w.op), std::string::npos);  // the entry point is there
+      // The entry point is there (a group_conv2d's is conv2d's kernel, named so).
+      EXPECT_FALSE(f->name.empty());
+      EXPECT_NE(text->find(f->name + ":"), std::string::npos) << f->name;
       return;
     }
     auto tmpl = FindTemplate(w.op);
@@ -130,6 +132,20 @@ TEST_P(Ops, SiluAndHardSwishEpiloguesMatchReference) {
   ExpectAllConfigsCorrect(WithActivation(GroupConv2dWorkload(1, 16, 7, 7, 16, 3, 3, 1, 1, 4), true), 2);
   ExpectAllConfigsCorrect(WithActivation(MatmulWorkload(7, 40, 30), false), 2);
 }
+// GELU (BERT's and ViT's FFN) and its tanh form (GPT-2's) fused after a dense layer's
+// bias, with and without a residual, and after a convolution.
+Workload WithGelu(Workload w, bool tanh_form, bool residual) {
+  w.bias = true;
+  w.residual = residual;
+  (tanh_form ? w.gelu_tanh : w.gelu) = true;
+  return w;
+}
+TEST_P(Ops, GeluAndGeluTanhEpiloguesMatchReference) {
+  ExpectAllConfigsCorrect(WithGelu(MatmulWorkload(33, 70, 45), false, false), 3);
+  ExpectAllConfigsCorrect(WithGelu(MatmulWorkload(16, 96, 64), true, false), 3);
+  ExpectAllConfigsCorrect(WithGelu(MatmulWorkload(7, 40, 300), false, true), 2);
+  ExpectAllConfigsCorrect(WithGelu(Conv2dWorkload(1, 16, 9, 9, 24, 3, 3, 1, 1), true, true), 2);
+}
 TEST_P(Ops, MatmulResidualAndReluSixEpilogueMatchesReference) {
   ExpectAllConfigsCorrect(WithEpilogue(MatmulWorkload(7, 40, 300), true, true, false, true), 3);
 }
@@ -138,11 +154,20 @@ TEST(Epilogue, ReluWithReluSixAndEpiloguesOnBatchMatmulAreRefused) {
   ASSERT_TRUE(conv.ok());
   Status both = (*conv)->Validate(WithEpilogue(Conv2dWorkload(1, 8, 8, 8, 8, 3, 3, 1, 1), true, false, true, true));
   EXPECT_EQ(both.code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(both.message().find("more than one of relu, relu6, silu and hardswish"), std::string::npos)
+  EXPECT_NE(both.message().find("more than one of relu, relu6, silu, hardswish, gelu and gelu_tanh"), std::string::npos)
       << both.ToString();
   Workload two = WithActivation(Conv2dWorkload(1, 8, 8, 8, 8, 3, 3, 1, 1), true);
   two.hardswish = true;
   EXPECT_EQ((*conv)->Validate(two).code(), StatusCode::kInvalidArgument);
+  auto matmul = FindTemplate("matmul");
+  ASSERT_TRUE(matmul.ok());
+  Workload gelus = WithGelu(MatmulWorkload(8, 8, 8), false, false);
+  EXPECT_TRUE((*matmul)->Validate(gelus).ok());
+  gelus.gelu_tanh = true;
+  EXPECT_EQ((*matmul)->Validate(gelus).code(), StatusCode::kInvalidArgument);
+  gelus.gelu = false;
+  gelus.relu = true;
+  EXPECT_EQ((*matmul)->Validate(gelus).code(), StatusCode::kInvalidArgument);
   auto bmm = FindTemplate("batch_matmul");
   ASSERT_TRUE(bmm.ok());
   Workload b = BatchMatmulWorkload(2, 8, 8, 8);
@@ -156,6 +181,7 @@ TEST(Epilogue, WorkloadKeysWithoutTheNewFieldsAreUnchangedAndTheFieldsRoundTrip)
   EXPECT_EQ(plain.ToJson().find("residual"), std::string::npos);
   EXPECT_EQ(plain.ToJson().find("silu"), std::string::npos);
   EXPECT_EQ(plain.ToJson().find("hardswish"), std::string::npos);
+  EXPECT_EQ(plain.ToJson().find("gelu"), std::string::npos);
   for (bool silu : {true, false}) {
     Workload act = WithActivation(plain, silu);
     act.relu = false;
@@ -165,6 +191,18 @@ TEST(Epilogue, WorkloadKeysWithoutTheNewFieldsAreUnchangedAndTheFieldsRoundTrip)
     EXPECT_NE(act.Key(), plain.Key());
     EXPECT_TRUE(parsed->SameEpilogue(act));
     EXPECT_FALSE(parsed->SameEpilogue(plain));
+  }
+  for (bool tanh_form : {false, true}) {
+    Workload act = WithGelu(plain, tanh_form, true);
+    act.relu = false;
+    auto parsed = Workload::FromJson(act.ToJson());
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->gelu, !tanh_form);
+    EXPECT_EQ(parsed->gelu_tanh, tanh_form);
+    EXPECT_EQ(parsed->Key(), act.Key());
+    EXPECT_NE(act.Key(), WithGelu(plain, !tanh_form, true).Key());
+    EXPECT_TRUE(parsed->SameEpilogue(act));
+    EXPECT_FALSE(parsed->SameEpilogue(WithGelu(plain, !tanh_form, true)));
   }
   Workload fused = WithEpilogue(plain, true, true, false, true);
   EXPECT_NE(fused.Key(), plain.Key());

@@ -361,6 +361,11 @@ TEST(TuningService, AWorkerOfAnOlderProtocolIsRefusedAtHelloAndTheServerGoesOn) 
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused.error_message();
   EXPECT_NE(refused.error_message().find("worker protocol 0"), std::string::npos) << refused.error_message();
   EXPECT_NE(refused.error_message().find("upgrade the worker"), std::string::npos) << refused.error_message();
+  // Protocol 2 did not know the GELU epilogues: refused as well.
+  auto [answered_2, refused_2] = hello(kMinWorkerProtocol - 1, &reply);
+  EXPECT_FALSE(answered_2);
+  EXPECT_EQ(refused_2.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << refused_2.error_message();
+  EXPECT_NE(refused_2.error_message().find("worker protocol 2"), std::string::npos) << refused_2.error_message();
   auto [welcomed, ended] = hello(kWorkerProtocol, &reply);
   EXPECT_TRUE(welcomed) << ended.error_message();
   EXPECT_TRUE(reply.has_welcome());
