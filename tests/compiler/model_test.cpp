@@ -863,6 +863,17 @@ TEST(CompiledModel, ReduceSoftmaxPowSqrtAndLayerNormalizationMatchTheReference) 
   auto y = RunGraphReference(*g, {0.5f, -1.f, 2.f, 3.f});
   ASSERT_TRUE(y.ok());
   for (float e : *y) EXPECT_NEAR(e, 1.0f, 1e-6);
+  // Softmax over the last axis (attention's scores), lines in vectors: 16 and 48 values
+  // (one and three native vectors), 128 (past lowering's 64 lanes), 197 (ViT's tokens: no
+  // whole vectors, a scalar line) and 1.
+  for (int64_t width : {16, 48, 128, 197, 1}) {
+    SCOPED_TRACE(width);
+    ModelBuilder sm;
+    sm.Input("x", {2, 3, width});
+    ModelBuilder::Int(sm.Node("Softmax", "sm", {"x"}, {"y"}), "axis", -1);
+    sm.Output("y");
+    ExpectOps(sm, {2, 3, width});
+  }
   // LayerNormalization over the last two axes (opset 17), then Pow 2 and Sqrt: |normalised|.
   ModelBuilder ln;
   ln.Opset(17);
@@ -875,8 +886,9 @@ TEST(CompiledModel, ReduceSoftmaxPowSqrtAndLayerNormalizationMatchTheReference) 
   ln.Node("Sqrt", "root", {"p"}, {"y"});
   ln.Output("y");
   ExpectOps(ln, {2, 3, 4, 5});
-  // Over 128 and 192 values (MaxViT's and wider): vectors past lowering's 64 lanes split.
-  for (int64_t width : {128, 192}) {
+  // Over 128 and 192 values (MaxViT's and wider): vectors past lowering's 64 lanes split;
+  // 48 and 768 (BERT's): the sums in vectors of partial sums, then across the lanes.
+  for (int64_t width : {48, 128, 192, 768}) {
     ModelBuilder wide;
     wide.Opset(17);
     wide.Input("x", {3, width});
