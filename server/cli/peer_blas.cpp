@@ -36,7 +36,9 @@ const OpenBlas* Load() {
 
 std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads, const compiler::TimingOptions& timing) {
   const OpenBlas* blas = Load();
-  if (!blas || w.bias || w.relu) return std::nullopt;
+  // sgemm computes no epilogue: a peer only for a plain workload.
+  const bool epilogue = w.bias || w.residual || w.relu || w.relu6 || w.silu || w.hardswish || w.gelu || w.gelu_tanh;
+  if (!blas || epilogue) return std::nullopt;
   if (blas->set_threads) blas->set_threads(threads);
   std::vector<float> a, b, c, col;
   std::function<void()> run;
