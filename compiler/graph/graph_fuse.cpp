@@ -71,7 +71,7 @@ void FuseEpilogues(Graph& g) {
     for (;;) {
       const std::string out = n.outputs[0];
       const auto& r = readers[out];
-      const bool activated = w.relu || w.relu6 || w.silu || w.hardswish || w.gelu || w.gelu_tanh;
+      const bool activated = w.Activations() > 0;
       if (auto gated = activated ? std::nullopt : GateReaders(g, readers, i)) {
         // Both nodes go: n writes the Mul's output, where the Mul ran.
         const GraphNode &gate = g.nodes[gated->gate], &mul = g.nodes[gated->mul];

@@ -32,7 +32,7 @@ Status RequireDims(const Workload& w, const std::vector<const char*>& positive,
 }
 
 Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok) {
-  if (w.relu + w.relu6 + w.silu + w.hardswish + w.gelu + w.gelu_tanh > 1)
+  if (w.Activations() > 1)
     return InvalidArgument(w.op + ": epilogue has more than one of relu, relu6, silu, hardswish, gelu and gelu_tanh");
   if (w.bias && !bias_ok) return InvalidArgument(w.op + " has no fused bias");
   if (w.residual && !residual_ok) return InvalidArgument(w.op + " has no fused residual add");

@@ -29,6 +29,11 @@ struct Workload {
   bool gelu = false;
   bool gelu_tanh = false;
 
+  // How many activations the epilogue has (Validate refuses more than one), and whether
+  // it has anything at all.
+  int Activations() const { return relu + relu6 + silu + hardswish + gelu + gelu_tanh; }
+  bool HasEpilogue() const { return bias || residual || Activations() > 0; }
+
   // The activations of the epilogue agree (relu, relu6, silu, hardswish, gelu, gelu_tanh) with o's, and
   // its bias and residual.
   bool SameEpilogue(const Workload& o) const {

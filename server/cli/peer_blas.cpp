@@ -36,9 +36,7 @@ const OpenBlas* Load() {
 
 std::optional<double> TimeOpenBlas(const compiler::Workload& w, int threads, const compiler::TimingOptions& timing) {
   const OpenBlas* blas = Load();
-  // sgemm computes no epilogue: a peer only for a plain workload.
-  const bool epilogue = w.bias || w.residual || w.relu || w.relu6 || w.silu || w.hardswish || w.gelu || w.gelu_tanh;
-  if (!blas || epilogue) return std::nullopt;
+  if (!blas || w.HasEpilogue()) return std::nullopt;  // sgemm computes no epilogue
   if (blas->set_threads) blas->set_threads(threads);
   std::vector<float> a, b, c, col;
   std::function<void()> run;

@@ -26,9 +26,7 @@ Status ValidateEpilogue(const Workload& w, bool bias_ok, bool residual_ok);
 // (`bias_shape`), then the residual (`out_shape`).
 void AppendEpilogueShapes(const Workload& w, const std::vector<int64_t>& bias_shape,
                           const std::vector<int64_t>& out_shape, std::vector<std::vector<int64_t>>& shapes);
-inline bool HasEpilogue(const Workload& w) {
-  return w.bias || w.residual || w.relu || w.relu6 || w.silu || w.hardswish || w.gelu || w.gelu_tanh;
-}
+inline bool HasEpilogue(const Workload& w) { return w.HasEpilogue(); }
 // A random epilogue for the fuzzer: bias, residual, and one activation or none, each by a coin.
 void SampleEpilogue(Workload& w, std::mt19937_64& rng);
 // v (+ bias) (+ residual), then the activation: the output of one element. `bias` and
